@@ -14,6 +14,7 @@
 //! - [`shutdown`]: one signal every task watches.
 //! - [`version`]: the `git describe` string baked into every binary.
 
+pub mod admin;
 pub mod config;
 pub mod health;
 pub mod metrics;
