@@ -14,7 +14,10 @@ fn main() {
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=MC_GIT_DESCRIBE={describe}");
     // Re-run when HEAD moves or the index changes (commit, checkout, add).
-    if let Ok(top) = Command::new("git").args(["rev-parse", "--git-dir"]).output() {
+    if let Ok(top) = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+    {
         let dir = String::from_utf8_lossy(&top.stdout).trim().to_owned();
         if !dir.is_empty() {
             println!("cargo:rerun-if-changed={dir}/HEAD");

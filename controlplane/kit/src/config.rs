@@ -327,7 +327,11 @@ impl std::str::FromStr for Duration {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            _ => return Err(format!("`{s}` has unknown unit `{unit}` (use ms, s, m, h or d)")),
+            _ => {
+                return Err(format!(
+                    "`{s}` has unknown unit `{unit}` (use ms, s, m, h or d)"
+                ));
+            }
         };
         let ms = n
             .checked_mul(per_unit_ms)
@@ -341,10 +345,10 @@ impl fmt::Display for Duration {
         let ms = self.0.as_millis();
         let (n, unit) = match ms {
             0 => (0, "s"),
-            _ if ms % 86_400_000 == 0 => (ms / 86_400_000, "d"),
-            _ if ms % 3_600_000 == 0 => (ms / 3_600_000, "h"),
-            _ if ms % 60_000 == 0 => (ms / 60_000, "m"),
-            _ if ms % 1_000 == 0 => (ms / 1_000, "s"),
+            _ if ms.is_multiple_of(86_400_000) => (ms / 86_400_000, "d"),
+            _ if ms.is_multiple_of(3_600_000) => (ms / 3_600_000, "h"),
+            _ if ms.is_multiple_of(60_000) => (ms / 60_000, "m"),
+            _ if ms.is_multiple_of(1_000) => (ms / 1_000, "s"),
             _ => (ms, "ms"),
         };
         write!(f, "{n}{unit}")

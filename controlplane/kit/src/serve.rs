@@ -160,7 +160,12 @@ pub async fn serve(
             let _permit = permit;
             let io: Box<dyn Io> = match acceptor {
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(
+                        limits.tls_handshake_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(tls)) => Box::new(tls),
                         Ok(Err(e)) => {
                             tracing::debug!(peer = ?peer, error = %e, "TLS handshake failed");
@@ -210,4 +215,93 @@ pub fn error_response(
         axum::Json(serde_json::json!({ "error": message.into() })),
     )
         .into_response()
+}
+
+/// One listener of a process and what it serves.
+pub struct Surface {
+    pub name: &'static str,
+    pub listener: Listener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub router: Router,
+}
+
+/// A surface's server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} server failed: {message}")]
+pub struct ServeError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// Serves every surface, reports ready, and on shutdown reports draining,
+/// waits for every surface to drain, and returns.
+pub async fn run_surfaces(
+    surfaces: Vec<Surface>,
+    limits: Limits,
+    health: &crate::health::Health,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
+    let tasks: Vec<_> = surfaces
+        .into_iter()
+        .map(|s| {
+            let task = tokio::spawn(serve(
+                s.name,
+                s.listener,
+                s.tls,
+                s.router,
+                limits,
+                shutdown.clone(),
+            ));
+            (s.name, task)
+        })
+        .collect();
+    health.set_ready().await;
+    let mut wait = shutdown;
+    wait.wait().await;
+    health.set_draining().await;
+    for (name, task) in tasks {
+        let message = match task.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        return Err(ServeError { name, message });
+    }
+    Ok(())
+}
+
+/// What every process serves on its HTTP surface: `/healthz`, `/metrics`,
+/// `/v1/version`, a JSON 404 for anything else, and request metrics on all of it.
+/// Services merge their own routes into it.
+pub fn ops_router(
+    component: &'static str,
+    health: crate::health::Health,
+    metrics: crate::metrics::Metrics,
+) -> Router {
+    use axum::routing::get;
+    Router::new()
+        .route(
+            "/healthz",
+            get(crate::health::Health::handler).with_state(health),
+        )
+        .route(
+            "/metrics",
+            get(crate::metrics::Metrics::handler).with_state(metrics.clone()),
+        )
+        .route(
+            "/v1/version",
+            get(move || async move {
+                axum::Json(serde_json::json!({
+                    "component": component,
+                    "version": crate::version::VERSION,
+                }))
+            }),
+        )
+        .fallback(|| async {
+            error_response(axum::http::StatusCode::NOT_FOUND, "no such endpoint")
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::Metrics::track,
+        ))
 }

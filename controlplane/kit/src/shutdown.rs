@@ -43,14 +43,3 @@ pub async fn signal() -> std::io::Result<&'static str> {
         _ = int.recv() => "SIGINT",
     })
 }
-
-/// Fires `trigger` on SIGINT/SIGTERM.
-pub fn fire_on_signal(trigger: Trigger) {
-    tokio::spawn(async move {
-        match signal().await {
-            Ok(name) => tracing::info!(signal = name, "shutting down"),
-            Err(e) => tracing::error!(error = %e, "cannot watch signals; shutting down"),
-        }
-        trigger.fire();
-    });
-}

@@ -57,7 +57,9 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("store {path} is open in another process (stop the service first, or use its admin socket)")]
+    #[error(
+        "store {path} is open in another process (stop the service first, or use its admin socket)"
+    )]
     Locked { path: PathBuf },
     #[error("store {path}: {message}")]
     Db { path: PathBuf, message: String },
@@ -67,7 +69,9 @@ pub enum StoreError {
         found: String,
         expected: String,
     },
-    #[error("store {path} has schema version {found}, newer than this binary's {supported}: refusing to downgrade")]
+    #[error(
+        "store {path} has schema version {found}, newer than this binary's {supported}: refusing to downgrade"
+    )]
     TooNew {
         path: PathBuf,
         found: u32,
@@ -102,6 +106,13 @@ impl StoreError {
     pub fn other(e: impl std::fmt::Display) -> Self {
         Self::Other(e.to_string())
     }
+}
+
+/// A store a process owns: its name (used in snapshot file names), file and schema.
+pub struct StoreSpec {
+    pub name: &'static str,
+    pub path: PathBuf,
+    pub schema: &'static Schema,
 }
 
 /// What a snapshot contains.
@@ -151,7 +162,10 @@ impl Store {
 
     /// The schema version recorded in the file.
     pub fn version(&self) -> Result<u32, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| StoreError::db(&self.path, e))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::db(&self.path, e))?;
         read_meta(&txn, &self.path).map(|(_, v)| v)
     }
 
@@ -214,7 +228,10 @@ impl Store {
     /// to `dest.tmp`, synced, then renamed over `dest`, so `dest` is either the
     /// old file or a complete snapshot.
     pub fn snapshot_to(&self, dest: &Path) -> Result<SnapshotStats, StoreError> {
-        let source = self.db.begin_read().map_err(|e| StoreError::db(&self.path, e))?;
+        let source = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::db(&self.path, e))?;
         let tmp = tmp_path(dest);
         let _ = fs::remove_file(&tmp);
         let copy = open_private(&tmp)?;
@@ -253,16 +270,25 @@ impl Store {
         sync_file(&tmp)?;
         fs::rename(&tmp, dest).map_err(|e| StoreError::io(dest, e))?;
         sync_parent(dest)?;
-        stats.bytes = fs::metadata(dest).map_err(|e| StoreError::io(dest, e))?.len();
+        stats.bytes = fs::metadata(dest)
+            .map_err(|e| StoreError::io(dest, e))?
+            .len();
         tracing::info!(store = %self.path.display(), snapshot = %dest.display(), tables = stats.tables, entries = stats.entries, "snapshot written");
         Ok(stats)
     }
 
     /// Copies the store at `path` (which must not be open anywhere) to
     /// `dest`. The offline counterpart of [`Store::snapshot_to`].
-    pub fn snapshot_offline(path: &Path, schema: &Schema, dest: &Path) -> Result<SnapshotStats, StoreError> {
+    pub fn snapshot_offline(
+        path: &Path,
+        schema: &Schema,
+        dest: &Path,
+    ) -> Result<SnapshotStats, StoreError> {
         if !path.exists() {
-            return Err(StoreError::io(path, io::Error::from(io::ErrorKind::NotFound)));
+            return Err(StoreError::io(
+                path,
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
         }
         Self::open(path, schema)?.snapshot_to(dest)
     }
@@ -275,7 +301,8 @@ impl Store {
     /// service has `target` open.
     pub fn restore(snapshot: &Path, target: &Path, schema: &Schema) -> Result<(), StoreError> {
         {
-            let snap = redb::ReadOnlyDatabase::open(snapshot).map_err(|e| map_open_error(snapshot, e))?;
+            let snap =
+                redb::ReadOnlyDatabase::open(snapshot).map_err(|e| map_open_error(snapshot, e))?;
             let txn = snap.begin_read().map_err(|e| StoreError::db(snapshot, e))?;
             match read_meta(&txn, snapshot)? {
                 (Some(name), _) if name != schema.name => {
@@ -286,7 +313,10 @@ impl Store {
                     });
                 }
                 (None, _) => {
-                    return Err(StoreError::db(snapshot, "not a Metacircular store (no schema name)"));
+                    return Err(StoreError::db(
+                        snapshot,
+                        "not a Metacircular store (no schema name)",
+                    ));
                 }
                 (_, v) if v > schema.version() => {
                     return Err(StoreError::TooNew {
@@ -306,7 +336,8 @@ impl Store {
         let tmp = tmp_path(target);
         ensure_private_dir(target)?;
         fs::copy(snapshot, &tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(|e| StoreError::io(&tmp, e))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::io(&tmp, e))?;
         sync_file(&tmp)?;
         if target.exists() {
             let mut keep = target.as_os_str().to_owned();
@@ -320,7 +351,10 @@ impl Store {
     }
 }
 
-fn read_meta(txn: &redb::ReadTransaction, path: &Path) -> Result<(Option<String>, u32), StoreError> {
+fn read_meta(
+    txn: &redb::ReadTransaction,
+    path: &Path,
+) -> Result<(Option<String>, u32), StoreError> {
     let meta = match txn.open_table(META) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok((None, 0)),
@@ -330,7 +364,10 @@ fn read_meta(txn: &redb::ReadTransaction, path: &Path) -> Result<(Option<String>
         .get(META_NAME)
         .map_err(|e| StoreError::db(path, e))?
         .map(|v| String::from_utf8_lossy(v.value()).into_owned());
-    let version = match meta.get(META_VERSION).map_err(|e| StoreError::db(path, e))? {
+    let version = match meta
+        .get(META_VERSION)
+        .map_err(|e| StoreError::db(path, e))?
+    {
         Some(v) => {
             let bytes: [u8; 4] = v
                 .value()
@@ -353,11 +390,13 @@ fn map_open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
 }
 
 fn ensure_private_dir(path: &Path) -> Result<(), StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| StoreError::io(dir, e))?;
-        }
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| StoreError::io(dir, e))?;
     }
     Ok(())
 }
@@ -371,10 +410,14 @@ fn open_private(path: &Path) -> Result<Database, StoreError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| StoreError::io(path, e))?;
-    let mode = fs::metadata(path).map_err(|e| StoreError::io(path, e))?.permissions().mode();
+    let mode = fs::metadata(path)
+        .map_err(|e| StoreError::io(path, e))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         tracing::warn!(store = %path.display(), mode = format!("{:o}", mode & 0o777), "store was readable by others; setting 0600");
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| StoreError::io(path, e))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::io(path, e))?;
     }
     Database::create(path).map_err(|e| map_open_error(path, e))
 }

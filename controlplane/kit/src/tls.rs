@@ -167,9 +167,10 @@ impl DevCa {
         let key = rcgen::KeyPair::generate()?;
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, names.first().copied().unwrap_or(stem));
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or(stem),
+        );
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         params.not_before = rcgen::date_time_ymd(2025, 1, 1);
         params.not_after = rcgen::date_time_ymd(2035, 1, 1);
@@ -222,7 +223,9 @@ mod tests {
     fn dev_ca_issues_certs_rustls_accepts_and_persists() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = DevCa::load_or_create(dir.path()).expect("ca");
-        let files = ca.issue(dir.path(), "svc", &["localhost", "127.0.0.1"]).expect("issue");
+        let files = ca
+            .issue(dir.path(), "svc", &["localhost", "127.0.0.1"])
+            .expect("issue");
         let mode = fs::metadata(&files.key).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let cfg = files.server_config(ALPN_H2_H1).expect("server config");
@@ -232,7 +235,9 @@ mod tests {
         let ca_pem_before = fs::read(&ca.cert_path).expect("read");
         let again = DevCa::load_or_create(dir.path()).expect("reload");
         assert_eq!(fs::read(&again.cert_path).expect("read"), ca_pem_before);
-        let files2 = again.issue(dir.path(), "svc2", &["localhost"]).expect("issue");
+        let files2 = again
+            .issue(dir.path(), "svc2", &["localhost"])
+            .expect("issue");
         let roots = {
             let mut r = rustls::RootCertStore::empty();
             for c in read_certs(&again.cert_path).expect("ca") {
@@ -266,13 +271,19 @@ mod tests {
         let ca = DevCa::load_or_create(dir.path()).expect("ca");
         let a = ca.issue(dir.path(), "a", &["a.test"]).expect("a");
         let b = ca.issue(dir.path(), "b", &["b.test"]).expect("b");
-        let crossed = TlsFiles { cert: a.cert, key: b.key };
+        let crossed = TlsFiles {
+            cert: a.cert,
+            key: b.key,
+        };
         assert!(crossed.server_config(ALPN_H2_H1).is_err());
     }
 
     #[test]
     fn missing_files_are_refused_by_key() {
-        let files = TlsFiles { cert: "/nonexistent/c.pem".into(), key: "/nonexistent/k.pem".into() };
+        let files = TlsFiles {
+            cert: "/nonexistent/c.pem".into(),
+            key: "/nonexistent/k.pem".into(),
+        };
         let err = files.validate("server.tls").unwrap_err();
         assert_eq!(err.key, "server.tls.cert");
     }

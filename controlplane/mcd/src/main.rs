@@ -1,1 +1,108 @@
-fn main() {}
+//! `mcd`: the Metacircular node daemon.
+//!
+//! One binary, one subcommand per process kind, so a node runs exactly the
+//! same code in production (`mcd controlplane --config …` under systemd) and
+//! in development (`mcd dev`, which supervises the same subcommands as child
+//! processes on loopback).
+
+mod daemon;
+mod dev;
+mod snapshot;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "mcd", version = mc_kit::version::VERSION, about = "Metacircular node daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Component {
+    Controlplane,
+    Dataplane,
+    Agent,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DaemonArgs {
+    /// The process's TOML config.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Load and validate the config, print the result, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Shut down when standard input closes (used by `mcd dev` so children
+    /// never outlive their supervisor).
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the data plane: MC-Proxy and MCNS on the thread-per-core runtime.
+    Dataplane(DaemonArgs),
+    /// Run the control plane: MCIAS, Metacrypt, MCR, MCP and the MCNS record API.
+    Controlplane(DaemonArgs),
+    /// Run the MCP agent of this node.
+    Agent(DaemonArgs),
+    /// Run the whole platform on loopback, with all state under --data-dir.
+    Dev {
+        #[arg(long, value_name = "DIR", default_value = "./.mc-dev")]
+        data_dir: PathBuf,
+    },
+    /// Write a consistent snapshot of a process's stores (online through its
+    /// admin socket when it runs, else directly from the files).
+    Snapshot {
+        component: Component,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Directory to write into (default: <data_dir>/snapshots).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Replace one store of a stopped process with a snapshot.
+    Restore {
+        component: Component,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Store name, as `mcd snapshot` prints it.
+        #[arg(long)]
+        store: String,
+        /// The snapshot file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Controlplane(args) => daemon::run(Component::Controlplane, args),
+        Command::Dataplane(args) => daemon::run(Component::Dataplane, args),
+        Command::Agent(args) => daemon::run(Component::Agent, args),
+        Command::Dev { data_dir } => dev::run(&data_dir),
+        Command::Snapshot {
+            component,
+            config,
+            dir,
+        } => snapshot::snapshot(component, &config, dir),
+        Command::Restore {
+            component,
+            config,
+            store,
+            from,
+        } => snapshot::restore(component, &config, &store, &from),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mcd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

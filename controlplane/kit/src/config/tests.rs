@@ -70,7 +70,10 @@ fn unknown_key_is_refused_by_name_and_file() {
     assert!(matches!(err, ConfigError::UnknownKey { .. }), "{err:?}");
     assert_eq!(err.key(), Some("server.lisen"));
     let text = err.to_string();
-    assert!(text.contains("server.lisen") && text.contains(FILE), "{text}");
+    assert!(
+        text.contains("server.lisen") && text.contains(FILE),
+        "{text}"
+    );
 }
 
 #[test]
@@ -182,7 +185,13 @@ fn env_for_other_programs_is_ignored() {
 
 #[test]
 fn durations_parse_and_print() {
-    for (text, ms) in [("250ms", 250), ("30s", 30_000), ("5m", 300_000), ("2h", 7_200_000), ("1d", 86_400_000)] {
+    for (text, ms) in [
+        ("250ms", 250),
+        ("30s", 30_000),
+        ("5m", 300_000),
+        ("2h", 7_200_000),
+        ("1d", 86_400_000),
+    ] {
         let d: Duration = text.parse().expect(text);
         assert_eq!(d.get().as_millis(), ms);
         assert_eq!(d.to_string(), text);

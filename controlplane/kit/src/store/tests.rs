@@ -18,17 +18,38 @@ fn create_mirror(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(MIRROR).map(drop).map_err(StoreError::other)
 }
 
-const V1: &[Migration] = &[Migration { to_version: 1, description: "items", apply: create_items }];
+const V1: &[Migration] = &[Migration {
+    to_version: 1,
+    description: "items",
+    apply: create_items,
+}];
 const V2: &[Migration] = &[
-    Migration { to_version: 1, description: "items", apply: create_items },
-    Migration { to_version: 2, description: "mirror", apply: create_mirror },
+    Migration {
+        to_version: 1,
+        description: "items",
+        apply: create_items,
+    },
+    Migration {
+        to_version: 2,
+        description: "mirror",
+        apply: create_mirror,
+    },
 ];
-const SCHEMA_V1: Schema = Schema { name: "test", migrations: V1 };
-const SCHEMA: Schema = Schema { name: "test", migrations: V2 };
+const SCHEMA_V1: Schema = Schema {
+    name: "test",
+    migrations: V1,
+};
+const SCHEMA: Schema = Schema {
+    name: "test",
+    migrations: V2,
+};
 
 fn put(store: &Store, table: Table, k: u64, v: &[u8]) {
     let txn = store.db().begin_write().expect("begin");
-    txn.open_table(table).expect("table").insert(k.to_be_bytes().as_slice(), v).expect("insert");
+    txn.open_table(table)
+        .expect("table")
+        .insert(k.to_be_bytes().as_slice(), v)
+        .expect("insert");
     txn.commit().expect("commit");
 }
 
@@ -44,7 +65,11 @@ fn creates_owner_only_file_and_dir() {
     let _store = Store::open(&path, &SCHEMA).expect("open");
     let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let dmode = fs::metadata(path.parent().expect("dir")).expect("meta").permissions().mode() & 0o777;
+    let dmode = fs::metadata(path.parent().expect("dir"))
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(dmode, 0o700);
 }
 
@@ -55,7 +80,10 @@ fn tightens_permissive_file() {
     drop(Store::open(&path, &SCHEMA).expect("open"));
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
     drop(Store::open(&path, &SCHEMA).expect("reopen"));
-    assert_eq!(fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[test]
@@ -78,17 +106,41 @@ fn refuses_downgrade_and_foreign_schema() {
     let path = dir.path().join("svc.redb");
     drop(Store::open(&path, &SCHEMA).expect("open"));
     let err = Store::open(&path, &SCHEMA_V1).unwrap_err();
-    assert!(matches!(err, StoreError::TooNew { found: 2, supported: 1, .. }), "{err}");
-    let other = Schema { name: "other", migrations: V2 };
+    assert!(
+        matches!(
+            err,
+            StoreError::TooNew {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let other = Schema {
+        name: "other",
+        migrations: V2,
+    };
     let err = Store::open(&path, &other).unwrap_err();
     assert!(matches!(err, StoreError::WrongSchema { .. }), "{err}");
 }
 
 #[test]
 fn misnumbered_migrations_are_refused() {
-    const BAD: &[Migration] = &[Migration { to_version: 2, description: "x", apply: create_items }];
+    const BAD: &[Migration] = &[Migration {
+        to_version: 2,
+        description: "x",
+        apply: create_items,
+    }];
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = Store::open(&dir.path().join("s.redb"), &Schema { name: "t", migrations: BAD }).unwrap_err();
+    let err = Store::open(
+        &dir.path().join("s.redb"),
+        &Schema {
+            name: "t",
+            migrations: BAD,
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, StoreError::BadMigrations(_)), "{err}");
 }
 
@@ -105,7 +157,9 @@ fn second_open_is_refused_as_locked() {
 /// printing each key only after its commit returned.
 #[test]
 fn crash_writer_child() {
-    let Ok(path) = std::env::var("MC_KIT_CRASH_WRITER_PATH") else { return };
+    let Ok(path) = std::env::var("MC_KIT_CRASH_WRITER_PATH") else {
+        return;
+    };
     let store = Store::open(Path::new(&path), &SCHEMA).expect("open");
     let value = vec![0xAB_u8; 512];
     for k in 0_u64.. {
@@ -120,7 +174,12 @@ fn acknowledged_writes_survive_sigkill() {
     let path = dir.path().join("crash.redb");
     let exe = std::env::current_exe().expect("exe");
     let mut child = Command::new(exe)
-        .args(["--exact", "store::tests::crash_writer_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "store::tests::crash_writer_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MC_KIT_CRASH_WRITER_PATH", &path)
         .stdout(Stdio::piped())
         .spawn()
@@ -148,7 +207,13 @@ fn acknowledged_writes_survive_sigkill() {
     let txn = store.db().begin_read().expect("read");
     let items = txn.open_table(ITEMS).expect("table");
     for k in 0..=last_ack {
-        assert!(items.get(k.to_be_bytes().as_slice()).expect("get").is_some(), "acknowledged key {k} lost");
+        assert!(
+            items
+                .get(k.to_be_bytes().as_slice())
+                .expect("get")
+                .is_some(),
+            "acknowledged key {k} lost"
+        );
     }
 }
 
@@ -166,7 +231,10 @@ fn snapshot_during_writes_is_consistent_and_restores() {
             while !stop.load(Ordering::Relaxed) {
                 let txn = store.db().begin_write().expect("begin");
                 for table in [ITEMS, MIRROR] {
-                    txn.open_table(table).expect("t").insert(k.to_be_bytes().as_slice(), [7_u8; 64].as_slice()).expect("ins");
+                    txn.open_table(table)
+                        .expect("t")
+                        .insert(k.to_be_bytes().as_slice(), [7_u8; 64].as_slice())
+                        .expect("ins");
                 }
                 txn.commit().expect("commit");
                 k += 1;
@@ -184,7 +252,10 @@ fn snapshot_during_writes_is_consistent_and_restores() {
     let written = writer.join().expect("writer");
     assert_eq!(stats.tables, 3, "items, mirror, mc_meta");
     assert!(stats.entries > 0);
-    assert_eq!(fs::metadata(&snap).expect("meta").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&snap).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
 
     // Restoring over a store that a service holds open is refused, and changes nothing.
     let err = Store::restore(&snap, &path, &SCHEMA).unwrap_err();
@@ -207,7 +278,14 @@ fn snapshot_during_writes_is_consistent_and_restores() {
 fn restore_refuses_foreign_snapshot_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let other_path = dir.path().join("other.redb");
-    let other = Store::open(&other_path, &Schema { name: "other", migrations: V1 }).expect("open other");
+    let other = Store::open(
+        &other_path,
+        &Schema {
+            name: "other",
+            migrations: V1,
+        },
+    )
+    .expect("open other");
     let snap = dir.path().join("other-snap.redb");
     other.snapshot_to(&snap).expect("snap");
     let path = dir.path().join("mine.redb");

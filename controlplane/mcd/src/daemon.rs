@@ -1,0 +1,98 @@
+//! `mcd controlplane|dataplane|agent --config FILE`: load, validate, run, drain.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mc_kit::shutdown::{self, Shutdown};
+
+use crate::{Component, DaemonArgs};
+
+/// Exit code for a refused config, distinct from runtime failure.
+pub(crate) const EXIT_CONFIG: u8 = 2;
+
+pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<ExitCode> {
+    macro_rules! load {
+        ($ty:ty) => {
+            match mc_kit::config::load::<$ty>(&args.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("mcd: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            }
+        };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    match component {
+        Component::Controlplane => {
+            let config = load!(mc_controlplane::ControlplaneConfig);
+            if args.check_config {
+                return Ok(config_ok(&args));
+            }
+            mc_kit::telemetry::init(&config.log);
+            runtime.block_on(async {
+                let down = watch_shutdown(args.exit_with_stdin);
+                mc_controlplane::run(config, down).await
+            })?;
+        }
+        Component::Dataplane => {
+            let config = load!(mc_dataplane::DataplaneConfig);
+            if args.check_config {
+                return Ok(config_ok(&args));
+            }
+            mc_kit::telemetry::init(&config.log);
+            runtime.block_on(async {
+                let down = watch_shutdown(args.exit_with_stdin);
+                mc_dataplane::run(config, down).await
+            })?;
+        }
+        Component::Agent => {
+            let config = load!(mc_agent::AgentConfig);
+            if args.check_config {
+                return Ok(config_ok(&args));
+            }
+            mc_kit::telemetry::init(&config.log);
+            runtime.block_on(async {
+                let down = watch_shutdown(args.exit_with_stdin);
+                mc_agent::run(config, down).await
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_ok(args: &DaemonArgs) -> ExitCode {
+    println!("{}: ok", args.config.display());
+    ExitCode::SUCCESS
+}
+
+/// Shutdown on SIGINT/SIGTERM, and on stdin EOF when supervised.
+fn watch_shutdown(exit_with_stdin: bool) -> Shutdown {
+    let (trigger, down) = shutdown::channel();
+    let trigger = std::sync::Arc::new(trigger);
+    {
+        let trigger = trigger.clone();
+        tokio::spawn(async move {
+            match shutdown::signal().await {
+                Ok(name) => tracing::info!(signal = name, "shutting down"),
+                Err(e) => tracing::error!(error = %e, "cannot watch signals; shutting down"),
+            }
+            trigger.fire();
+        });
+    }
+    if exit_with_stdin {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0_u8; 64];
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            tracing::info!("supervisor went away; shutting down");
+            trigger.fire();
+        });
+    }
+    down
+}
