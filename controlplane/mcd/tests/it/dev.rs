@@ -1,0 +1,108 @@
+//! `mcd dev`: start, serve, report, stop; restart on the same data dir.
+
+use rustix::process::Signal;
+
+use crate::support::{Dev, curl, mcctl, run};
+
+#[test]
+fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    // No --data-dir: the default ./.mc-dev, which mcctl also finds by default.
+    let dev = Dev::start(cwd.path(), None);
+    assert_eq!(dev.data_dir, cwd.path().join(".mc-dev"));
+    let ca = dev.ca();
+    let health = dev.endpoints["controlplane"]["health"].as_str().expect("health").to_owned();
+    let health = health.as_str();
+    let (code, body) = curl(&["--cacert", &ca, health]);
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("health json");
+    assert_eq!(json["status"], "ok");
+
+    // HTTP/2 over TLS 1.3 with ALPN, verified against the dev CA.
+    let (code, _) = curl(&["--cacert", &ca, "--http2", "--tlsv1.3", health]);
+    assert_eq!(code, 200);
+    // TLS 1.2 is refused.
+    let (code, _) = curl(&["--cacert", &ca, "--tls-max", "1.2", health]);
+    assert_eq!(code, 0, "TLS 1.2 must not be accepted");
+
+    // Unknown paths get a JSON 404; metrics count requests.
+    let rest = dev.endpoints["controlplane"]["rest"].as_str().expect("rest").to_owned();
+    let (code, body) = curl(&["--cacert", &ca, &format!("{rest}/no/such/thing")]);
+    assert_eq!(code, 404);
+    assert!(body.contains("\"error\""), "{body}");
+    let (code, metrics) = curl(&["--cacert", &ca, &format!("{rest}/metrics")]);
+    assert_eq!(code, 200);
+    assert!(metrics.contains("mc_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"), "{metrics}");
+    assert!(metrics.contains("mc_build_info"), "{metrics}");
+
+    let dp_health = dev.endpoints["dataplane"]["health"].as_str().expect("dp health").to_owned();
+    let (code, _) = curl(&[&dp_health]);
+    assert_eq!(code, 200);
+
+    // mcctl finds ./.mc-dev/endpoints.json with no flags.
+    let out = run(&mcctl(), &["status"], cwd.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "mcctl status: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("controlplane") && text.contains("dataplane") && text.contains("ready"), "{text}");
+
+    let (status, took) = dev.stop(Signal::INT);
+    eprintln!("mcd dev exited {status} {took:?} after SIGINT");
+    assert!(status.success(), "SIGINT must exit 0, got {status}");
+
+    // Re-running reuses the data dir (same node identity and ports); SIGTERM also exits 0.
+    let dev2 = Dev::start(cwd.path(), None);
+    assert_eq!(dev2.endpoints["controlplane"]["rest"], rest.as_str());
+    let out = run(&mcctl(), &["status", "--json"], cwd.path());
+    assert!(out.status.success());
+    let (status, took) = dev2.stop(Signal::TERM);
+    eprintln!("mcd dev exited {status} {took:?} after SIGTERM");
+    assert!(status.success(), "SIGTERM must exit 0, got {status}");
+
+    // With the platform stopped, mcctl says so and fails.
+    let out = run(&mcctl(), &["status"], cwd.path());
+    assert!(!out.status.success());
+}
+
+#[test]
+fn dev_node_identity_survives_restart_and_snapshot_restores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("state");
+    let dev = Dev::start(dir.path(), Some(&data));
+    let node_id = |cwd: &std::path::Path| {
+        let out = run(&mcctl(), &["--endpoints", data.join("endpoints.json").to_str().expect("utf8"), "status", "--json"], cwd);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        rows[0]["details"]["node_id"].as_str().expect("node_id").to_owned()
+    };
+    let first = node_id(dir.path());
+    assert_eq!(first.len(), 32);
+
+    // Online snapshot through the running control plane's admin socket.
+    let cfg = data.join("controlplane.toml");
+    let snaps = dir.path().join("snaps");
+    let out = run(
+        &crate::support::mcd(),
+        &["snapshot", "controlplane", "--config", cfg.to_str().expect("utf8"), "--dir", snaps.to_str().expect("utf8")],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let snap_path = listing.split('\t').nth(1).expect("snapshot path").to_owned();
+    assert!(std::path::Path::new(&snap_path).is_file(), "{listing}");
+
+    // Restore is refused while the process runs, and changes nothing.
+    let restore_args = ["restore", "controlplane", "--config", cfg.to_str().expect("utf8"), "--store", "controlplane", "--from", &snap_path];
+    let out = run(&crate::support::mcd(), &restore_args, dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("open in another process"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (status, _) = dev.stop(Signal::TERM);
+    assert!(status.success());
+
+    // Offline: replace the store with the snapshot; the node keeps its identity.
+    let out = run(&crate::support::mcd(), &restore_args, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dev = Dev::start(dir.path(), Some(&data));
+    assert_eq!(node_id(dir.path()), first);
+    let (status, _) = dev.stop(Signal::INT);
+    assert!(status.success());
+}

@@ -1,0 +1,5 @@
+//! Integration tests: the real `mcd` and `mcctl` binaries, real clients (curl), loopback only.
+
+mod cli;
+mod dev;
+mod support;
