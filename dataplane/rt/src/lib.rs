@@ -1,0 +1,14 @@
+//! mc-rt: the data plane's thread-per-core runtime.
+//!
+//! The only crate that knows monoio: the proxy and DNS crates see workers,
+//! sockets and a [`Driver`], so a swap to another runtime touches this crate.
+//!
+//! - [`driver`]: decide once per process between io_uring and epoll, and say why;
+//! - [`workers`]: one OS thread per worker, each running its own monoio runtime;
+//! - [`socket`]: `SO_REUSEPORT` listeners (one per worker) and closing with RST.
+
+pub mod driver;
+pub mod socket;
+pub mod workers;
+
+pub use driver::{Driver, DriverChoice, IoMode};
