@@ -121,7 +121,13 @@ mod tests {
         let c = choose(IoMode::Auto).expect("auto never fails");
         match uring_unavailable_reason() {
             None => assert_eq!(c.driver, Driver::Uring),
-            Some(r) => assert_eq!(c, DriverChoice { driver: Driver::Epoll, reason: r }),
+            Some(r) => assert_eq!(
+                c,
+                DriverChoice {
+                    driver: Driver::Epoll,
+                    reason: r
+                }
+            ),
         }
         // `on` succeeds exactly when auto picked io_uring.
         assert_eq!(choose(IoMode::On).is_ok(), c.driver == Driver::Uring);

@@ -10,7 +10,11 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 /// `SO_REUSEPORT`, so the kernel spreads connections across workers. Binding
 /// happens here, on the caller's thread, so an address in use is reported
 /// to whoever asked for the listener.
-pub fn bind_reuseport(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<Vec<std::net::TcpListener>> {
+pub fn bind_reuseport(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+) -> io::Result<Vec<std::net::TcpListener>> {
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
@@ -57,14 +61,18 @@ mod tests {
     fn reuseport_sockets_share_one_port() {
         let ls = bind_reuseport("127.0.0.1:0".parse().expect("addr"), 3, 128).expect("bind");
         assert_eq!(ls.len(), 3);
-        let ports: Vec<_> = ls.iter().map(|l| l.local_addr().expect("addr").port()).collect();
+        let ports: Vec<_> = ls
+            .iter()
+            .map(|l| l.local_addr().expect("addr").port())
+            .collect();
         assert!(ports.iter().all(|p| *p == ports[0] && *p != 0), "{ports:?}");
     }
 
     #[test]
     fn reset_on_close_makes_peer_see_econnreset() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut client = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let mut client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server, _) = listener.accept().expect("accept");
         set_reset_on_close(&server).expect("linger");
         drop(server);

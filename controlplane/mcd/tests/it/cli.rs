@@ -14,7 +14,10 @@ fn bad_arguments_print_usage_and_fail() {
     ] {
         let out = run(&bin, &args, dir.path());
         assert!(!out.status.success(), "{args:?} must fail");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"), "{args:?}: usage expected");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Usage"),
+            "{args:?}: usage expected"
+        );
     }
 }
 
@@ -25,7 +28,10 @@ fn version_names_the_commit() {
         let out = run(&bin, &["--version"], dir.path());
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(env!("CARGO_PKG_VERSION")) && text.contains('('), "{text}");
+        assert!(
+            text.contains(env!("CARGO_PKG_VERSION")) && text.contains('('),
+            "{text}"
+        );
     }
 }
 
@@ -38,27 +44,67 @@ fn config_errors_name_key_and_file_and_exit_2() {
     );
     let cases = [
         (format!("{good}bogus_key = 1\n"), "bogus_key", "unknown key"),
-        (format!("data_dir = \"{d}\"\n[admin]\nsocket = \"{d}/dp.sock\"\n"), "admin.metrics", "missing"),
-        (good.replace("127.0.0.1:0", "not-an-address"), "admin.metrics", "bad value"),
-        (good.replace(&format!("data_dir = \"{d}\""), "data_dir = \"relative\""), "data_dir", "absolute"),
+        (
+            format!("data_dir = \"{d}\"\n[admin]\nsocket = \"{d}/dp.sock\"\n"),
+            "admin.metrics",
+            "missing",
+        ),
+        (
+            good.replace("127.0.0.1:0", "not-an-address"),
+            "admin.metrics",
+            "bad value",
+        ),
+        (
+            good.replace(&format!("data_dir = \"{d}\""), "data_dir = \"relative\""),
+            "data_dir",
+            "absolute",
+        ),
     ];
     for (text, key, what) in cases {
         let file = dir.path().join("dataplane.toml");
         std::fs::write(&file, text).expect("write");
-        let out = run(&mcd(), &["dataplane", "--config", file.to_str().expect("utf8")], dir.path());
+        let out = run(
+            &mcd(),
+            &["dataplane", "--config", file.to_str().expect("utf8")],
+            dir.path(),
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains(key) && err.contains(&file.display().to_string()) && err.contains(what), "{err}");
-        assert!(!dir.path().join("dp.sock").exists(), "nothing may start on a bad config");
+        assert!(
+            err.contains(key) && err.contains(&file.display().to_string()) && err.contains(what),
+            "{err}"
+        );
+        assert!(
+            !dir.path().join("dp.sock").exists(),
+            "nothing may start on a bad config"
+        );
     }
     // --check-config accepts a good file without starting anything.
     let file = dir.path().join("dataplane.toml");
     std::fs::write(&file, &good).expect("write");
-    let out = run(&mcd(), &["dataplane", "--config", file.to_str().expect("utf8"), "--check-config"], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &mcd(),
+        &[
+            "dataplane",
+            "--config",
+            file.to_str().expect("utf8"),
+            "--check-config",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // An env override beats the file (and is validated like it).
     let out = std::process::Command::new(mcd())
-        .args(["dataplane", "--config", file.to_str().expect("utf8"), "--check-config"])
+        .args([
+            "dataplane",
+            "--config",
+            file.to_str().expect("utf8"),
+            "--check-config",
+        ])
         .env("MC_ADMIN_METRICS", "nonsense")
         .output()
         .expect("run");

@@ -11,7 +11,10 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
     let dev = Dev::start(cwd.path(), None);
     assert_eq!(dev.data_dir, cwd.path().join(".mc-dev"));
     let ca = dev.ca();
-    let health = dev.endpoints["controlplane"]["health"].as_str().expect("health").to_owned();
+    let health = dev.endpoints["controlplane"]["health"]
+        .as_str()
+        .expect("health")
+        .to_owned();
     let health = health.as_str();
     let (code, body) = curl(&["--cacert", &ca, health]);
     assert_eq!(code, 200, "{body}");
@@ -26,24 +29,41 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
     assert_eq!(code, 0, "TLS 1.2 must not be accepted");
 
     // Unknown paths get a JSON 404; metrics count requests.
-    let rest = dev.endpoints["controlplane"]["rest"].as_str().expect("rest").to_owned();
+    let rest = dev.endpoints["controlplane"]["rest"]
+        .as_str()
+        .expect("rest")
+        .to_owned();
     let (code, body) = curl(&["--cacert", &ca, &format!("{rest}/no/such/thing")]);
     assert_eq!(code, 404);
     assert!(body.contains("\"error\""), "{body}");
     let (code, metrics) = curl(&["--cacert", &ca, &format!("{rest}/metrics")]);
     assert_eq!(code, 200);
-    assert!(metrics.contains("mc_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"), "{metrics}");
+    assert!(
+        metrics
+            .contains("mc_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("mc_build_info"), "{metrics}");
 
-    let dp_health = dev.endpoints["dataplane"]["health"].as_str().expect("dp health").to_owned();
+    let dp_health = dev.endpoints["dataplane"]["health"]
+        .as_str()
+        .expect("dp health")
+        .to_owned();
     let (code, _) = curl(&[&dp_health]);
     assert_eq!(code, 200);
 
     // mcctl finds ./.mc-dev/endpoints.json with no flags.
     let out = run(&mcctl(), &["status"], cwd.path());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mcctl status: {text} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("controlplane") && text.contains("dataplane") && text.contains("ready"), "{text}");
+    assert!(
+        out.status.success(),
+        "mcctl status: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("controlplane") && text.contains("dataplane") && text.contains("ready"),
+        "{text}"
+    );
 
     let (status, took) = dev.stop(Signal::INT);
     eprintln!("mcd dev exited {status} {took:?} after SIGINT");
@@ -69,9 +89,21 @@ fn dev_node_identity_survives_restart_and_snapshot_restores() {
     let data = dir.path().join("state");
     let dev = Dev::start(dir.path(), Some(&data));
     let node_id = |cwd: &std::path::Path| {
-        let out = run(&mcctl(), &["--endpoints", data.join("endpoints.json").to_str().expect("utf8"), "status", "--json"], cwd);
+        let out = run(
+            &mcctl(),
+            &[
+                "--endpoints",
+                data.join("endpoints.json").to_str().expect("utf8"),
+                "status",
+                "--json",
+            ],
+            cwd,
+        );
         let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        rows[0]["details"]["node_id"].as_str().expect("node_id").to_owned()
+        rows[0]["details"]["node_id"]
+            .as_str()
+            .expect("node_id")
+            .to_owned()
     };
     let first = node_id(dir.path());
     assert_eq!(first.len(), 32);
@@ -81,26 +113,58 @@ fn dev_node_identity_survives_restart_and_snapshot_restores() {
     let snaps = dir.path().join("snaps");
     let out = run(
         &crate::support::mcd(),
-        &["snapshot", "controlplane", "--config", cfg.to_str().expect("utf8"), "--dir", snaps.to_str().expect("utf8")],
+        &[
+            "snapshot",
+            "controlplane",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--dir",
+            snaps.to_str().expect("utf8"),
+        ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
-    let snap_path = listing.split('\t').nth(1).expect("snapshot path").to_owned();
+    let snap_path = listing
+        .split('\t')
+        .nth(1)
+        .expect("snapshot path")
+        .to_owned();
     assert!(std::path::Path::new(&snap_path).is_file(), "{listing}");
 
     // Restore is refused while the process runs, and changes nothing.
-    let restore_args = ["restore", "controlplane", "--config", cfg.to_str().expect("utf8"), "--store", "controlplane", "--from", &snap_path];
+    let restore_args = [
+        "restore",
+        "controlplane",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--store",
+        "controlplane",
+        "--from",
+        &snap_path,
+    ];
     let out = run(&crate::support::mcd(), &restore_args, dir.path());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("open in another process"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("open in another process"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (status, _) = dev.stop(Signal::TERM);
     assert!(status.success());
 
     // Offline: replace the store with the snapshot; the node keeps its identity.
     let out = run(&crate::support::mcd(), &restore_args, dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dev = Dev::start(dir.path(), Some(&data));
     assert_eq!(node_id(dir.path()), first);
     let (status, _) = dev.stop(Signal::INT);

@@ -54,7 +54,10 @@ impl Dev {
     /// Starts `mcd dev` in `cwd` (with `--data-dir` when given) and waits until it says ready.
     pub(crate) fn start(cwd: &Path, data_dir: Option<&Path>) -> Self {
         let mut cmd = Command::new(mcd());
-        cmd.arg("dev").current_dir(cwd).stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.arg("dev")
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         if let Some(d) = data_dir {
             cmd.arg("--data-dir").arg(d);
         }
@@ -76,17 +79,28 @@ impl Dev {
             }
         };
         let endpoints: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("endpoints.json")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("endpoints.json"))
+                .expect("json");
         let data_dir = path.parent().expect("data dir").to_owned();
-        Self { child, data_dir, endpoints }
+        Self {
+            child,
+            data_dir,
+            endpoints,
+        }
     }
 
     pub(crate) fn ca(&self) -> String {
-        self.endpoints["ca_cert"].as_str().expect("ca_cert").to_owned()
+        self.endpoints["ca_cert"]
+            .as_str()
+            .expect("ca_cert")
+            .to_owned()
     }
 
     /// Sends `signal` and waits (bounded, as a hang guard) for the exit; returns status and time taken.
-    pub(crate) fn stop(mut self, signal: rustix::process::Signal) -> (std::process::ExitStatus, Duration) {
+    pub(crate) fn stop(
+        mut self,
+        signal: rustix::process::Signal,
+    ) -> (std::process::ExitStatus, Duration) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
         let started = Instant::now();
         rustix::process::kill_process(pid, signal).expect("signal");
@@ -94,7 +108,10 @@ impl Dev {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return (status, started.elapsed());
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "mcd dev did not exit after {signal:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "mcd dev did not exit after {signal:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
