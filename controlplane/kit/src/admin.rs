@@ -141,9 +141,14 @@ pub fn utc_stamp(t: std::time::SystemTime) -> String {
 
 /// A client for the admin socket at `path`.
 pub async fn connect(path: &Path) -> Result<AdminClient<Channel>, tonic::transport::Error> {
+    Ok(AdminClient::new(channel(path).await?))
+}
+
+/// A gRPC channel over the Unix socket at `path`, for any service served there.
+pub async fn channel(path: &Path) -> Result<Channel, tonic::transport::Error> {
     let path = path.to_owned();
     // The URI is required by the API but unused: the connector dials the socket.
-    let channel = Endpoint::from_static("http://admin.socket")
+    Endpoint::from_static("http://admin.socket")
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move {
@@ -152,8 +157,7 @@ pub async fn connect(path: &Path) -> Result<AdminClient<Channel>, tonic::transpo
                     .map(hyper_util::rt::TokioIo::new)
             }
         }))
-        .await?;
-    Ok(AdminClient::new(channel))
+        .await
 }
 
 #[cfg(test)]

@@ -37,8 +37,19 @@ impl Endpoints {
         Ok(Self { path, json })
     }
 
-    /// Every component that names an `admin_socket`, in file order.
+    /// `<component>.admin_socket`.
+    pub(crate) fn socket(&self, component: &str) -> Option<PathBuf> {
+        self.json
+            .get(component)?
+            .get("admin_socket")?
+            .as_str()
+            .map(PathBuf::from)
+    }
+
+    /// Every process that names an `admin_socket`, in file order; components
+    /// sharing a process (proxy and dns live in the data plane) appear once.
     pub(crate) fn admin_sockets(&self) -> Vec<(String, PathBuf)> {
+        let mut seen = std::collections::HashSet::new();
         self.json
             .as_object()
             .into_iter()
@@ -48,6 +59,7 @@ impl Endpoints {
                     .and_then(|s| s.as_str())
                     .map(|s| (name.clone(), PathBuf::from(s)))
             })
+            .filter(|(_, path)| seen.insert(path.clone()))
             .collect()
     }
 }

@@ -5,6 +5,7 @@
 //! every command works with no flags.
 
 mod endpoints;
+mod proxy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,9 @@ enum Command {
     Status,
     /// Print the endpoints file in use and its contents.
     Endpoints,
+    /// MC-Proxy: routes, listeners, firewall, status.
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => status(&endpoints, cli.json),
+        Command::Proxy(cmd) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(proxy::run(&endpoints, cli.json, cmd))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -47,7 +47,7 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
             mc_kit::telemetry::init(&config.log);
             runtime.block_on(async {
                 let down = watch_shutdown(args.exit_with_stdin);
-                mc_dataplane::run(config, down).await
+                mc_dataplane::run(config, &args.config, down).await
             })?;
         }
         Component::Agent => {

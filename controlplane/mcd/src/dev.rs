@@ -101,9 +101,18 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              socket = \"{r}/dataplane.sock\"\n\
              metrics = \"127.0.0.1:{metrics}\"\n\
              drain = \"{CHILD_DRAIN}\"\n\n\
+             [runtime]\n\
+             workers = 2\n\
+             io_uring = \"auto\"\n\n\
+             [proxy]\n\
+             shutdown_timeout = \"{CHILD_DRAIN}\"\n\n\
+             [[proxy.listeners]]\n\
+             name = \"public\"\n\
+             address = \"127.0.0.1:{proxy}\"\n\n\
              [log]\n\
              level = \"info\"\n",
             metrics = free_port()?,
+            proxy = free_port()?,
         );
         fs::write(&layout.dataplane_config, text)?;
     }
@@ -132,6 +141,11 @@ fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
             "health": format!("http://{}/healthz", dp.admin.metrics),
             "metrics": format!("http://{}/metrics", dp.admin.metrics),
             "admin_socket": dp.admin.socket,
+        },
+        "proxy": {
+            "listen": dp.proxy.listeners.first().map(|l| l.address.to_string()),
+            "admin_socket": dp.admin.socket,
+            "metrics": format!("http://{}/metrics", dp.admin.metrics),
         },
         "ca_cert": layout.data_dir.join("ca.pem"),
         "data_dir": layout.data_dir,

@@ -32,7 +32,7 @@ fn describe(
         }
         Component::Dataplane => {
             let c: mc_dataplane::DataplaneConfig = mc_kit::config::load(config)?;
-            (Vec::new(), c.admin.socket, c.data_dir)
+            (mc_dataplane::stores(&c), c.admin.socket, c.data_dir)
         }
         Component::Agent => {
             let c: mc_agent::AgentConfig = mc_kit::config::load(config)?;

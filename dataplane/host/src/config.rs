@@ -8,11 +8,15 @@
 //! metrics = "127.0.0.1:9100"          # plain HTTP: /healthz, /metrics
 //! drain = "10s"
 //!
+//! [runtime]
+//! workers = 0                         # 0 = one per CPU
+//! io_uring = "auto"                   # auto | on | off
+//!
+//! [proxy]                             # MC-Proxy: see mc_proxy::config
+//!
 //! [log]
 //! level = "info"
 //! ```
-//!
-//! Listener, route, zone and runtime sections arrive with MC-Proxy and MCNS.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,7 +31,31 @@ pub struct DataplaneConfig {
     pub data_dir: PathBuf,
     pub admin: AdminSection,
     #[serde(default)]
+    pub runtime: RuntimeSection,
+    #[serde(default)]
+    pub proxy: mc_proxy::ProxySection,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Worker threads; 0 = one per CPU this process may use.
+    #[serde(default)]
+    pub workers: usize,
+    #[serde(default)]
+    pub io_uring: mc_rt::IoMode,
+}
+
+impl RuntimeSection {
+    pub fn worker_count(&self) -> usize {
+        if self.workers == 0 {
+            mc_rt::workers::default_count()
+        } else {
+            self.workers
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +82,10 @@ impl Validate for DataplaneConfig {
         if self.admin.drain.get() > std::time::Duration::from_secs(300) {
             return Err(Invalid::new("admin.drain", "at most 5m"));
         }
+        if self.runtime.workers > 1024 {
+            return Err(Invalid::new("runtime.workers", "at most 1024"));
+        }
+        self.proxy.bootstrap()?;
         self.log.validate("log")
     }
 }

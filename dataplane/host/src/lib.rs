@@ -1,15 +1,19 @@
 //! mc-dataplane: the data-plane process.
 //!
-//! Hosts MC-Proxy and MCNS on a thread-per-core runtime (planned: issues 3
-//! and 5). This crate owns the process shell they plug into: config, the
-//! admin thread (a tokio runtime serving the 0600 admin socket and the
-//! loopback metrics endpoint), readiness and draining. Architecture
-//! invariant: the admin thread never runs on a worker core's event loop;
-//! workers only ever read immutable snapshots the admin thread publishes.
+//! Hosts MC-Proxy (and MCNS, planned: issue 5) on the thread-per-core runtime
+//! (`mc-rt`). This crate owns the process: config, the I/O driver decision
+//! (made once, before any worker starts), the admin thread — this tokio
+//! runtime, serving the 0600 admin socket (`mc.admin.v1`, `mc.proxy.v1`, gRPC
+//! health) and the loopback metrics endpoint — readiness and draining.
+//!
+//! Architecture invariant: admin work (validation, redb writes, snapshot
+//! building) never runs on a worker; workers only read the immutable
+//! snapshots the admin side publishes.
 
 pub mod config;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use mc_kit::admin::AdminService;
@@ -24,6 +28,10 @@ pub const COMPONENT: &str = "dataplane";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error(transparent)]
+    Driver(#[from] mc_rt::driver::UringRefused),
+    #[error("proxy: {0}")]
+    Proxy(#[from] mc_proxy::AdminError),
     #[error("cannot listen on {what} {addr}: {source}")]
     Listen {
         what: &'static str,
@@ -35,20 +43,69 @@ pub enum RunError {
     Serve(#[from] mc_kit::serve::ServeError),
 }
 
+/// The stores this process owns, for `mcd snapshot` / `mcd restore`.
+pub fn stores(config: &DataplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
+    vec![mc_kit::store::StoreSpec {
+        name: "mc-proxy",
+        path: mc_proxy::store::path(&config.data_dir),
+        schema: &mc_proxy::store::SCHEMA,
+    }]
+}
+
 /// Runs the data plane until `shutdown` fires, then drains and returns.
-pub async fn run(config: DataplaneConfig, shutdown: Shutdown) -> Result<(), RunError> {
+pub async fn run(
+    config: DataplaneConfig,
+    config_file: &Path,
+    shutdown: Shutdown,
+) -> Result<(), RunError> {
+    let driver = mc_rt::driver::choose(config.runtime.io_uring)?;
+    let workers = config.runtime.worker_count();
+    let proxy = mc_proxy::Proxy::start(
+        &config.data_dir,
+        &config.proxy,
+        config_file,
+        workers,
+        driver.driver,
+    )?;
+    tracing::info!(workers, io_driver = %driver.driver, reason = %driver.reason, "data plane workers started");
+
     let (health, grpc_health) = Health::new(COMPONENT);
-    let metrics = MetricsBuilder::new(COMPONENT).build();
+    let mut metrics = MetricsBuilder::new(COMPONENT);
+    metrics
+        .registry()
+        .register_collector(Box::new(mc_proxy::metrics::ProxyCollector(
+            proxy.state.published.clone(),
+        )));
+    let io_driver = prometheus_gauge_info(driver.driver.as_str());
+    metrics.registry().register(
+        "dataplane_io_driver",
+        "The I/O driver every worker uses",
+        io_driver,
+    );
+    let metrics = metrics.build();
     let limits = Limits {
         drain: config.admin.drain.get(),
         ..Limits::default()
     };
+    let details = {
+        let driver = driver.clone();
+        Arc::new(move || {
+            BTreeMap::from([
+                ("io_driver".to_owned(), driver.driver.to_string()),
+                ("workers".to_owned(), workers.to_string()),
+            ])
+        })
+    };
     let admin_router = tonic::service::Routes::new(AdminService::new(
         COMPONENT,
         health.clone(),
-        Vec::new(),
+        vec![("mc-proxy", proxy.state.store())],
         config.data_dir.join("snapshots"),
-        Arc::new(|| BTreeMap::from([("pid".to_owned(), std::process::id().to_string())])),
+        details,
+    ))
+    .add_service(mc_proxy::admin::Admin::service(
+        proxy.state.clone(),
+        driver.clone(),
     ))
     .add_service(grpc_health)
     .into_axum_router();
@@ -66,7 +123,7 @@ pub async fn run(config: DataplaneConfig, shutdown: Shutdown) -> Result<(), RunE
             addr: config.admin.metrics.to_string(),
             source,
         })?;
-    tracing::info!(version = mc_kit::version::VERSION, "data plane starting");
+    tracing::info!(version = mc_kit::version::VERSION, "data plane ready");
     let surfaces = vec![
         Surface {
             name: "admin",
@@ -81,8 +138,36 @@ pub async fn run(config: DataplaneConfig, shutdown: Shutdown) -> Result<(), RunE
             router: ops,
         },
     ];
-    run_surfaces(surfaces, limits, &health, shutdown).await?;
+    // Drain the proxy first (stop accepting, let connections finish), then the admin surfaces.
+    let (trigger, admin_down) = mc_kit::shutdown::channel();
+    let serving = tokio::spawn({
+        let health = health.clone();
+        async move { run_surfaces(surfaces, limits, &health, admin_down).await }
+    });
+    let mut wait = shutdown;
+    wait.wait().await;
+    health.set_draining().await;
+    proxy.drain(config.proxy.shutdown_timeout.get()).await;
+    trigger.fire();
+    match serving.await {
+        Ok(r) => r?,
+        Err(e) => tracing::error!(error = %e, "admin server task failed"),
+    }
     let _ = std::fs::remove_file(&config.admin.socket);
     tracing::info!("data plane stopped");
     Ok(())
+}
+
+fn prometheus_gauge_info(
+    driver: &'static str,
+) -> prometheus_client::metrics::family::Family<
+    Vec<(&'static str, &'static str)>,
+    prometheus_client::metrics::gauge::Gauge,
+> {
+    let family = prometheus_client::metrics::family::Family::<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::gauge::Gauge,
+    >::default();
+    family.get_or_create(&vec![("driver", driver)]).set(1);
+    family
 }

@@ -66,8 +66,8 @@ impl Dev {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("endpoints: ") {
-                    let _ = tx.send(line["endpoints: ".len()..].to_owned());
+                if let Some(path) = line.strip_prefix("endpoints: ") {
+                    let _ = tx.send(path.to_owned());
                 }
             }
         });

@@ -1,0 +1,522 @@
+//! `mcctl proxy …`: MC-Proxy through the data plane's admin socket (`mc.proxy.v1`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use mc_proto::proxy::v1 as pb;
+use pb::proxy_admin_client::ProxyAdminClient;
+use tonic::transport::Channel;
+
+use crate::endpoints::Endpoints;
+
+#[derive(Subcommand)]
+pub(crate) enum ProxyCommand {
+    /// Version, workers, I/O driver, per-listener and per-route counters, blocks.
+    Status,
+    /// Listeners.
+    #[command(subcommand)]
+    Listeners(ListenerCommand),
+    /// Routes: SNI hostname → backends.
+    #[command(subcommand)]
+    Routes(RouteCommand),
+    /// The global firewall.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
+    /// Re-read the GeoIP database file.
+    GeoipReload,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ListenerCommand {
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Mode {
+    L4,
+    L7,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ProxyVersion {
+    Off,
+    V1,
+    V2,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RouteCommand {
+    /// List routes (all listeners unless --listener).
+    List {
+        #[arg(long)]
+        listener: Option<String>,
+    },
+    /// Add or replace a route (idempotent).
+    Add {
+        /// Exact name or `*.example.com`.
+        hostname: String,
+        /// Backend `host:port`; repeat for several (round robin).
+        #[arg(long = "backend", required = true, value_name = "HOST:PORT")]
+        backends: Vec<String>,
+        #[arg(long, value_enum, default_value = "l4")]
+        mode: Mode,
+        /// Required when there is more than one listener.
+        #[arg(long)]
+        listener: Option<String>,
+        #[arg(long, value_enum, default_value = "off")]
+        send_proxy_protocol: ProxyVersion,
+        /// e.g. `5s` (default: the listener's).
+        #[arg(long, value_parser = parse_ms)]
+        connect_timeout: Option<u32>,
+        /// e.g. `5m` (default: the listener's).
+        #[arg(long, value_parser = parse_ms)]
+        idle_timeout: Option<u32>,
+        /// L7 only: PEM certificate chain.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// L7 only: PEM private key.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Remove a route.
+    Remove {
+        hostname: String,
+        #[arg(long)]
+        listener: Option<String>,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct Target {
+    /// A single IPv4 or IPv6 address.
+    #[arg(long)]
+    ip: Option<String>,
+    /// A network, e.g. 198.51.100.0/24.
+    #[arg(long)]
+    cidr: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (needs a GeoIP database).
+    #[arg(long)]
+    country: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum FirewallCommand {
+    /// Rules, limits and the GeoIP database.
+    List,
+    /// Block an address, network or country (idempotent).
+    Add {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Remove a block rule.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Set connection limits (0 = unlimited).
+    Limits {
+        /// New connections per second per client IP (at most 1000).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        #[arg(long, default_value_t = 0)]
+        burst: u32,
+        #[arg(long, default_value_t = 0)]
+        per_ip: u32,
+        #[arg(long, default_value_t = 0)]
+        total: u32,
+    },
+}
+
+fn parse_ms(s: &str) -> Result<u32, String> {
+    let d: mc_kit::config::Duration = s.parse()?;
+    u32::try_from(d.get().as_millis()).map_err(|_| format!("`{s}` is too long"))
+}
+
+fn rule(t: Target, comment: String) -> pb::FirewallRule {
+    use pb::firewall_rule::Target as T;
+    let target = match (t.ip, t.cidr, t.country) {
+        (Some(ip), _, _) => T::Ip(ip),
+        (_, Some(c), _) => T::Cidr(c),
+        (_, _, Some(cc)) => T::Country(cc),
+        _ => T::Ip(String::new()),
+    };
+    pb::FirewallRule {
+        target: Some(target),
+        comment,
+        origin: 0,
+    }
+}
+
+fn proto_version(v: ProxyVersion) -> i32 {
+    (match v {
+        ProxyVersion::Off => pb::ProxyProtocol::Off,
+        ProxyVersion::V1 => pb::ProxyProtocol::V1,
+        ProxyVersion::V2 => pb::ProxyProtocol::V2,
+    }) as i32
+}
+
+fn origin_name(o: i32) -> &'static str {
+    match pb::Origin::try_from(o) {
+        Ok(pb::Origin::ConfigFile) => "config",
+        Ok(pb::Origin::AdminApi) => "api",
+        _ => "?",
+    }
+}
+
+fn proxy_name(p: i32) -> &'static str {
+    match pb::ProxyProtocol::try_from(p) {
+        Ok(pb::ProxyProtocol::V1) => "v1",
+        Ok(pb::ProxyProtocol::V2) => "v2",
+        Ok(pb::ProxyProtocol::Any) => "any",
+        _ => "off",
+    }
+}
+
+fn mode_name(m: i32) -> &'static str {
+    match pb::RouteMode::try_from(m) {
+        Ok(pb::RouteMode::L7) => "l7",
+        _ => "l4",
+    }
+}
+
+/// A gRPC error as the operator should read it.
+fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", status.message())
+}
+
+async fn client(endpoints: &Endpoints) -> anyhow::Result<ProxyAdminClient<Channel>> {
+    let socket = endpoints
+        .socket("proxy")
+        .context("endpoints file has no proxy.admin_socket")?;
+    let channel = mc_kit::admin::channel(&socket)
+        .await
+        .with_context(|| format!("cannot reach the data plane at {}", socket.display()))?;
+    Ok(ProxyAdminClient::new(channel))
+}
+
+pub(crate) async fn run(
+    endpoints: &Endpoints,
+    json: bool,
+    cmd: ProxyCommand,
+) -> anyhow::Result<()> {
+    let mut c = client(endpoints).await?;
+    let print =
+        |v: &serde_json::Value| println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    match cmd {
+        ProxyCommand::Status => {
+            let s = c
+                .get_status(pb::GetStatusRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let driver = match pb::IoDriver::try_from(s.io_driver) {
+                Ok(pb::IoDriver::IoUring) => "io_uring",
+                Ok(pb::IoDriver::Epoll) => "epoll",
+                _ => "?",
+            };
+            if json {
+                print(&serde_json::json!({
+                    "version": s.version, "uptime_seconds": s.uptime_seconds, "workers": s.workers,
+                    "io_driver": driver, "io_driver_reason": s.io_driver_reason,
+                    "snapshot_generation": s.snapshot_generation, "blocks": s.blocks,
+                    "client_hello_failures": s.client_hello_failures,
+                    "listeners": s.listeners.iter().map(|l| serde_json::json!({
+                        "name": l.name, "address": l.address, "connections_total": l.connections_total,
+                        "connections_active": l.connections_active, "unrouted": l.unrouted,
+                        "routes": l.routes.iter().map(|r| serde_json::json!({
+                            "hostname": r.hostname, "connections_total": r.connections_total,
+                            "connections_active": r.connections_active,
+                            "bytes_client_to_backend": r.bytes_client_to_backend,
+                            "bytes_backend_to_client": r.bytes_backend_to_client,
+                            "backend_connect_failures": r.backend_connect_failures,
+                            "backends": r.backends.iter().map(|b| serde_json::json!({"address": b.address, "up": b.up})).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                }));
+                return Ok(());
+            }
+            println!(
+                "version {}  uptime {}s  workers {}  io {}{}",
+                s.version,
+                s.uptime_seconds,
+                s.workers,
+                driver,
+                if s.io_driver_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", s.io_driver_reason)
+                }
+            );
+            println!(
+                "snapshot generation {}  client hello failures {}",
+                s.snapshot_generation, s.client_hello_failures
+            );
+            let mut blocks: Vec<_> = s.blocks.iter().filter(|(_, v)| **v > 0).collect();
+            blocks.sort();
+            if !blocks.is_empty() {
+                println!(
+                    "blocks: {}",
+                    blocks
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+            for l in &s.listeners {
+                println!(
+                    "listener {} on {}: {} connections ({} open), {} unrouted",
+                    l.name, l.address, l.connections_total, l.connections_active, l.unrouted
+                );
+                for r in &l.routes {
+                    let backends: Vec<_> = r
+                        .backends
+                        .iter()
+                        .map(|b| format!("{}{}", b.address, if b.up { "" } else { " (down)" }))
+                        .collect();
+                    println!(
+                        "  {} → {}: {} connections ({} open), {} B up, {} B down, {} connect failures",
+                        r.hostname,
+                        backends.join(", "),
+                        r.connections_total,
+                        r.connections_active,
+                        r.bytes_client_to_backend,
+                        r.bytes_backend_to_client,
+                        r.backend_connect_failures
+                    );
+                }
+            }
+        }
+        ProxyCommand::Listeners(ListenerCommand::List) => {
+            let ls = c
+                .list_listeners(pb::ListListenersRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .listeners;
+            if json {
+                print(&serde_json::json!(ls.iter().map(|l| serde_json::json!({
+                    "name": l.name, "address": l.address, "proxy_protocol": proxy_name(l.proxy_protocol),
+                    "trusted_proxies": l.trusted_proxies, "default_route": l.default_route, "origin": origin_name(l.origin),
+                })).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            println!(
+                "{:<16} {:<24} {:<6} {:<8} TRUSTED PROXIES",
+                "NAME", "ADDRESS", "PROXY", "ORIGIN"
+            );
+            for l in ls {
+                println!(
+                    "{:<16} {:<24} {:<6} {:<8} {}",
+                    l.name,
+                    l.address,
+                    proxy_name(l.proxy_protocol),
+                    origin_name(l.origin),
+                    l.trusted_proxies.join(",")
+                );
+            }
+        }
+        ProxyCommand::Routes(RouteCommand::List { listener }) => {
+            let rs = c
+                .list_routes(pb::ListRoutesRequest {
+                    listener: listener.unwrap_or_default(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .routes;
+            if json {
+                print(&serde_json::json!(rs.iter().map(|r| serde_json::json!({
+                    "listener": r.listener, "hostname": r.hostname, "mode": mode_name(r.mode), "backends": r.backends,
+                    "send_proxy_protocol": proxy_name(r.send_proxy_protocol), "origin": origin_name(r.origin),
+                })).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            println!(
+                "{:<12} {:<32} {:<4} {:<6} {:<8} BACKENDS",
+                "LISTENER", "HOSTNAME", "MODE", "PROXY", "ORIGIN"
+            );
+            for r in rs {
+                println!(
+                    "{:<12} {:<32} {:<4} {:<6} {:<8} {}",
+                    r.listener,
+                    r.hostname,
+                    mode_name(r.mode),
+                    proxy_name(r.send_proxy_protocol),
+                    origin_name(r.origin),
+                    r.backends.join(",")
+                );
+            }
+        }
+        ProxyCommand::Routes(RouteCommand::Add {
+            hostname,
+            backends,
+            mode,
+            listener,
+            send_proxy_protocol,
+            connect_timeout,
+            idle_timeout,
+            tls_cert,
+            tls_key,
+        }) => {
+            if tls_cert.is_some() && matches!(mode, Mode::L4) {
+                bail!("--tls-cert/--tls-key only apply to --mode l7");
+            }
+            let route = pb::Route {
+                listener: listener.unwrap_or_default(),
+                hostname,
+                mode: match mode {
+                    Mode::L4 => pb::RouteMode::L4,
+                    Mode::L7 => pb::RouteMode::L7,
+                } as i32,
+                backends,
+                send_proxy_protocol: proto_version(send_proxy_protocol),
+                connect_timeout_ms: connect_timeout.unwrap_or(0),
+                idle_timeout_ms: idle_timeout.unwrap_or(0),
+                l7: None,
+                origin: 0,
+            };
+            let _ = tls_key;
+            let r = c
+                .upsert_route(pb::UpsertRouteRequest { route: Some(route) })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "route {} on {} → {}",
+                r.hostname,
+                r.listener,
+                r.backends.join(", ")
+            );
+        }
+        ProxyCommand::Routes(RouteCommand::Remove { hostname, listener }) => {
+            let removed = c
+                .remove_route(pb::RemoveRouteRequest {
+                    listener: listener.unwrap_or_default(),
+                    hostname: hostname.clone(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .removed;
+            if !removed {
+                bail!("no route {hostname}");
+            }
+            println!("removed route {hostname}");
+        }
+        ProxyCommand::Firewall(FirewallCommand::List) => {
+            let f = c
+                .get_firewall(pb::GetFirewallRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            use pb::firewall_rule::Target as T;
+            let rows: Vec<_> = f
+                .rules
+                .iter()
+                .map(|r| {
+                    let (kind, value) = match &r.target {
+                        Some(T::Ip(v)) => ("ip", v.as_str()),
+                        Some(T::Cidr(v)) => ("cidr", v.as_str()),
+                        Some(T::Country(v)) => ("country", v.as_str()),
+                        None => ("?", ""),
+                    };
+                    (kind, value, origin_name(r.origin), r.comment.as_str())
+                })
+                .collect();
+            let limits = f.limits.unwrap_or_default();
+            if json {
+                print(&serde_json::json!({
+                    "rules": rows.iter().map(|(k, v, o, c)| serde_json::json!({"kind": k, "value": v, "origin": o, "comment": c})).collect::<Vec<_>>(),
+                    "limits": {"rate_per_second": limits.rate_per_second, "burst": limits.burst,
+                               "max_connections_per_ip": limits.max_connections_per_ip, "max_connections_total": limits.max_connections_total},
+                    "geoip": f.geoip.map(|g| serde_json::json!({"path": g.path, "database_type": g.database_type, "build_epoch_unix": g.build_epoch_unix})),
+                }));
+                return Ok(());
+            }
+            println!("{:<8} {:<40} {:<8} COMMENT", "KIND", "VALUE", "ORIGIN");
+            for (k, v, o, c) in rows {
+                println!("{k:<8} {v:<40} {o:<8} {c}");
+            }
+            println!(
+                "limits: rate {}/s burst {}, {} per IP, {} total (0 = unlimited)",
+                limits.rate_per_second,
+                limits.burst,
+                limits.max_connections_per_ip,
+                limits.max_connections_total
+            );
+            if let Some(g) = f.geoip {
+                println!(
+                    "geoip: {} ({}, built {})",
+                    g.path, g.database_type, g.build_epoch_unix
+                );
+            }
+        }
+        ProxyCommand::Firewall(FirewallCommand::Add { target, comment }) => {
+            let r = c
+                .add_firewall_rule(pb::AddFirewallRuleRequest {
+                    rule: Some(rule(target, comment)),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "blocking {:?}",
+                r.target.map(|t| format!("{t:?}")).unwrap_or_default()
+            );
+        }
+        ProxyCommand::Firewall(FirewallCommand::Remove { target }) => {
+            let removed = c
+                .remove_firewall_rule(pb::RemoveFirewallRuleRequest {
+                    rule: Some(rule(target, String::new())),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .removed;
+            if !removed {
+                bail!("no such rule");
+            }
+            println!("removed");
+        }
+        ProxyCommand::Firewall(FirewallCommand::Limits {
+            rate,
+            burst,
+            per_ip,
+            total,
+        }) => {
+            let l = c
+                .set_firewall_limits(pb::SetFirewallLimitsRequest {
+                    limits: Some(pb::FirewallLimits {
+                        rate_per_second: rate,
+                        burst,
+                        max_connections_per_ip: per_ip,
+                        max_connections_total: total,
+                    }),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "limits: rate {}/s burst {}, {} per IP, {} total",
+                l.rate_per_second, l.burst, l.max_connections_per_ip, l.max_connections_total
+            );
+        }
+        ProxyCommand::GeoipReload => {
+            let g = c
+                .reload_geo_ip(pb::ReloadGeoIpRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "geoip: {} ({}, built {})",
+                g.path, g.database_type, g.build_epoch_unix
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! `mc.proxy.v1.ProxyAdmin` on the data plane's admin socket.
+//!
+//! API boundary: proto messages are converted into validated domain types
+//! here and nowhere else; [`ProxyState`] only ever sees checked input.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mc_proto::proxy::v1 as pb;
+use pb::proxy_admin_server::{ProxyAdmin, ProxyAdminServer};
+use tonic::{Request, Response, Status};
+
+use crate::firewall::{FirewallRule, Limits, RuleTarget};
+use crate::model::{
+    Backend, HostPattern, Invalid, ListenerSpec, Origin, ProxyProtocolIn, ProxyProtocolOut,
+    RouteMode, RouteSpec,
+};
+use crate::state::{AdminError, ProxyState};
+use crate::stats::{global, listener as lstat, route as rstat};
+
+pub struct Admin {
+    state: Arc<ProxyState>,
+    started: Instant,
+    driver: mc_rt::DriverChoice,
+}
+
+impl Admin {
+    pub fn service(state: Arc<ProxyState>, driver: mc_rt::DriverChoice) -> ProxyAdminServer<Self> {
+        ProxyAdminServer::new(Self {
+            state,
+            started: Instant::now(),
+            driver,
+        })
+    }
+}
+
+fn ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+fn from_ms(v: u32) -> Option<Duration> {
+    (v > 0).then(|| Duration::from_millis(u64::from(v)))
+}
+
+fn origin(o: Origin) -> i32 {
+    match o {
+        Origin::ConfigFile => pb::Origin::ConfigFile as i32,
+        Origin::AdminApi => pb::Origin::AdminApi as i32,
+    }
+}
+
+fn proxy_in(p: ProxyProtocolIn) -> i32 {
+    (match p {
+        ProxyProtocolIn::Off => pb::ProxyProtocol::Off,
+        ProxyProtocolIn::V1 => pb::ProxyProtocol::V1,
+        ProxyProtocolIn::V2 => pb::ProxyProtocol::V2,
+        ProxyProtocolIn::Any => pb::ProxyProtocol::Any,
+    }) as i32
+}
+
+fn proxy_out(p: ProxyProtocolOut) -> i32 {
+    (match p {
+        ProxyProtocolOut::Off => pb::ProxyProtocol::Off,
+        ProxyProtocolOut::V1 => pb::ProxyProtocol::V1,
+        ProxyProtocolOut::V2 => pb::ProxyProtocol::V2,
+    }) as i32
+}
+
+fn mode(m: RouteMode) -> i32 {
+    (match m {
+        RouteMode::L4 => pb::RouteMode::L4,
+        RouteMode::L7 => pb::RouteMode::L7,
+    }) as i32
+}
+
+fn listener_pb(l: &ListenerSpec) -> pb::Listener {
+    pb::Listener {
+        name: l.name.clone(),
+        address: l.address.to_string(),
+        proxy_protocol: proxy_in(l.proxy_protocol),
+        trusted_proxies: l.trusted_proxies.iter().map(ToString::to_string).collect(),
+        default_route: l
+            .default_route
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        min_tls_version: pb::TlsVersion::TlsVersion13 as i32,
+        client_hello_timeout_ms: ms(l.client_hello_timeout),
+        connect_timeout_ms: ms(l.connect_timeout),
+        idle_timeout_ms: ms(l.idle_timeout),
+        origin: origin(l.origin),
+    }
+}
+
+fn route_pb(r: &RouteSpec) -> pb::Route {
+    pb::Route {
+        listener: r.listener.clone(),
+        hostname: r.hostname.to_string(),
+        mode: mode(r.mode),
+        backends: r.backends.iter().map(ToString::to_string).collect(),
+        send_proxy_protocol: proxy_out(r.send_proxy_protocol),
+        connect_timeout_ms: r.connect_timeout.map_or(0, ms),
+        idle_timeout_ms: r.idle_timeout.map_or(0, ms),
+        l7: None,
+        origin: origin(r.origin),
+    }
+}
+
+fn listener_from_pb(l: pb::Listener) -> Result<ListenerSpec, Invalid> {
+    let address = l.address.parse().map_err(|_| {
+        Invalid::new(
+            "listener.address",
+            format!("`{}` is not ip:port", l.address),
+        )
+    })?;
+    let proxy_protocol = match pb::ProxyProtocol::try_from(l.proxy_protocol) {
+        Ok(pb::ProxyProtocol::Unspecified | pb::ProxyProtocol::Off) => ProxyProtocolIn::Off,
+        Ok(pb::ProxyProtocol::V1) => ProxyProtocolIn::V1,
+        Ok(pb::ProxyProtocol::V2) => ProxyProtocolIn::V2,
+        Ok(pb::ProxyProtocol::Any) => ProxyProtocolIn::Any,
+        Err(_) => return Err(Invalid::new("listener.proxy_protocol", "unknown value")),
+    };
+    if !matches!(
+        pb::TlsVersion::try_from(l.min_tls_version),
+        Ok(pb::TlsVersion::Unspecified | pb::TlsVersion::TlsVersion13)
+    ) {
+        return Err(Invalid::new(
+            "listener.min_tls_version",
+            "only TLS 1.3 is available until L7 termination lands",
+        ));
+    }
+    let trusted_proxies = l
+        .trusted_proxies
+        .iter()
+        .map(|c| {
+            c.parse().map_err(|_| {
+                Invalid::new("listener.trusted_proxies", format!("`{c}` is not a CIDR"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let default_route = match l.default_route.as_str() {
+        "" => None,
+        h => Some(HostPattern::parse(h).map_err(|m| Invalid::new("listener.default_route", m))?),
+    };
+    Ok(ListenerSpec {
+        name: l.name,
+        address,
+        proxy_protocol,
+        trusted_proxies,
+        default_route,
+        client_hello_timeout: from_ms(l.client_hello_timeout_ms)
+            .unwrap_or(crate::model::DEFAULT_CLIENT_HELLO_TIMEOUT),
+        connect_timeout: from_ms(l.connect_timeout_ms)
+            .unwrap_or(crate::model::DEFAULT_CONNECT_TIMEOUT),
+        idle_timeout: from_ms(l.idle_timeout_ms).unwrap_or(crate::model::DEFAULT_IDLE_TIMEOUT),
+        origin: Origin::AdminApi,
+    })
+}
+
+fn route_from_pb(r: pb::Route) -> Result<RouteSpec, Invalid> {
+    let mode = match pb::RouteMode::try_from(r.mode) {
+        Ok(pb::RouteMode::Unspecified | pb::RouteMode::L4) => RouteMode::L4,
+        Ok(pb::RouteMode::L7) => RouteMode::L7,
+        Err(_) => return Err(Invalid::new("route.mode", "unknown value")),
+    };
+    let send_proxy_protocol = match pb::ProxyProtocol::try_from(r.send_proxy_protocol) {
+        Ok(pb::ProxyProtocol::Unspecified | pb::ProxyProtocol::Off) => ProxyProtocolOut::Off,
+        Ok(pb::ProxyProtocol::V1) => ProxyProtocolOut::V1,
+        Ok(pb::ProxyProtocol::V2) => ProxyProtocolOut::V2,
+        Ok(pb::ProxyProtocol::Any) | Err(_) => {
+            return Err(Invalid::new(
+                "route.send_proxy_protocol",
+                "must be off, v1 or v2",
+            ));
+        }
+    };
+    let backends = r
+        .backends
+        .iter()
+        .map(|b| Backend::parse(b).map_err(|m| Invalid::new("route.backends", m)))
+        .collect::<Result<_, _>>()?;
+    Ok(RouteSpec {
+        listener: r.listener,
+        hostname: HostPattern::parse(&r.hostname).map_err(|m| Invalid::new("route.hostname", m))?,
+        mode,
+        backends,
+        send_proxy_protocol,
+        connect_timeout: from_ms(r.connect_timeout_ms),
+        idle_timeout: from_ms(r.idle_timeout_ms),
+        origin: Origin::AdminApi,
+    })
+}
+
+fn rule_pb(r: &FirewallRule) -> pb::FirewallRule {
+    use pb::firewall_rule::Target;
+    pb::FirewallRule {
+        target: Some(match &r.target {
+            RuleTarget::Ip(ip) => Target::Ip(ip.to_string()),
+            RuleTarget::Cidr(net) => Target::Cidr(net.to_string()),
+            RuleTarget::Country(cc) => Target::Country(cc.clone()),
+        }),
+        comment: r.comment.clone(),
+        origin: origin(r.origin),
+    }
+}
+
+fn target_from_pb(r: Option<pb::FirewallRule>) -> Result<(RuleTarget, String), Invalid> {
+    use pb::firewall_rule::Target;
+    let r = r.ok_or_else(|| Invalid::new("rule", "required"))?;
+    let target = match r.target {
+        Some(Target::Ip(ip)) => RuleTarget::parse_ip(&ip)?,
+        Some(Target::Cidr(c)) => RuleTarget::parse_cidr(&c)?,
+        Some(Target::Country(c)) => RuleTarget::parse_country(&c)?,
+        None => {
+            return Err(Invalid::new(
+                "rule",
+                "set exactly one of ip, cidr or country",
+            ));
+        }
+    };
+    Ok((target, r.comment))
+}
+
+fn limits_pb(l: Limits) -> pb::FirewallLimits {
+    pb::FirewallLimits {
+        rate_per_second: l.rate_per_second,
+        burst: l.burst,
+        max_connections_per_ip: l.max_connections_per_ip,
+        max_connections_total: l.max_connections_total,
+    }
+}
+
+fn geoip_pb(g: &crate::firewall::GeoIpInfo) -> pb::GeoIpDatabase {
+    pb::GeoIpDatabase {
+        path: g.path.display().to_string(),
+        database_type: g.db.database_type().to_owned(),
+        build_epoch_unix: i64::try_from(g.db.build_epoch()).unwrap_or(0),
+        loaded_at_unix: g.loaded_at_unix,
+    }
+}
+
+fn not_yet(what: &str) -> Status {
+    Status::unimplemented(format!(
+        "{what} arrive with L7 termination (not in this build)"
+    ))
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ProxyAdmin for Admin {
+    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Reply<pb::GetStatusResponse> {
+        let published = &self.state.published;
+        let snap = published.snapshot.load_full();
+        let now = crate::snapshot::now_ms();
+        let mut listeners: Vec<_> = snap
+            .listeners
+            .values()
+            .map(|l| {
+                let mut routes = Vec::new();
+                let mut seen = std::collections::HashSet::new();
+                for spec in self.state.routes(&l.spec.name) {
+                    let Some(entry) = l.routes.get(&spec.hostname) else {
+                        continue;
+                    };
+                    if !seen.insert(Arc::as_ptr(&entry.runtime)) {
+                        continue;
+                    }
+                    let c = &entry.runtime.counters;
+                    routes.push(pb::RouteStats {
+                        hostname: spec.hostname.to_string(),
+                        mode: mode(spec.mode),
+                        connections_total: c.sum(rstat::CONNECTIONS),
+                        connections_active: c.sum(rstat::ACTIVE),
+                        bytes_client_to_backend: c.sum(rstat::BYTES_UP),
+                        bytes_backend_to_client: c.sum(rstat::BYTES_DOWN),
+                        backend_connect_failures: c.sum(rstat::CONNECT_FAILURES),
+                        responses: Default::default(),
+                        policy_blocks: 0,
+                        backends: entry
+                            .runtime
+                            .backends
+                            .iter()
+                            .map(|b| {
+                                let up = b.is_up(now);
+                                let until =
+                                    b.down_until_ms.load(std::sync::atomic::Ordering::Relaxed);
+                                pb::BackendStatus {
+                                    address: b.backend.to_string(),
+                                    up,
+                                    retry_at_unix: if up {
+                                        0
+                                    } else {
+                                        let secs = until.saturating_sub(now) / 1000;
+                                        unix_now() + i64::try_from(secs).unwrap_or(0)
+                                    },
+                                }
+                            })
+                            .collect(),
+                    });
+                }
+                let bound = published.listeners.load();
+                let address = bound
+                    .listeners
+                    .iter()
+                    .find(|b| b.name == l.spec.name)
+                    .map_or(l.spec.address, |b| b.address);
+                pb::ListenerStats {
+                    name: l.spec.name.clone(),
+                    address: address.to_string(),
+                    connections_total: l.counters.sum(lstat::CONNECTIONS),
+                    connections_active: l.counters.sum(lstat::ACTIVE),
+                    unrouted: l.counters.sum(lstat::UNROUTED),
+                    routes,
+                }
+            })
+            .collect();
+        listeners.sort_by(|a, b| a.name.cmp(&b.name));
+        let g = &published.globals;
+        Ok(Response::new(pb::GetStatusResponse {
+            version: mc_kit::version::VERSION.to_owned(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            workers: u32::try_from(published.workers).unwrap_or(u32::MAX),
+            io_driver: match self.driver.driver {
+                mc_rt::Driver::Uring => pb::IoDriver::IoUring as i32,
+                mc_rt::Driver::Epoll => pb::IoDriver::Epoll as i32,
+            },
+            io_driver_reason: self.driver.reason.clone(),
+            snapshot_generation: snap.generation,
+            listeners,
+            blocks: global::BLOCK_REASONS
+                .iter()
+                .map(|(name, i)| ((*name).to_owned(), g.sum(*i)))
+                .collect(),
+            client_hello_failures: g.sum(global::CLIENT_HELLO_FAILURES),
+        }))
+    }
+
+    async fn list_listeners(
+        &self,
+        _: Request<pb::ListListenersRequest>,
+    ) -> Reply<pb::ListListenersResponse> {
+        let bound = self.state.published.listeners.load();
+        let listeners = self
+            .state
+            .listeners()
+            .iter()
+            .map(|l| {
+                let mut p = listener_pb(l);
+                if let Some(b) = bound.listeners.iter().find(|b| b.name == l.name) {
+                    p.address = b.address.to_string();
+                }
+                p
+            })
+            .collect();
+        Ok(Response::new(pb::ListListenersResponse { listeners }))
+    }
+
+    async fn get_listener(&self, r: Request<pb::GetListenerRequest>) -> Reply<pb::Listener> {
+        Ok(Response::new(listener_pb(
+            &self.state.listener(&r.into_inner().name)?,
+        )))
+    }
+
+    async fn upsert_listener(&self, r: Request<pb::UpsertListenerRequest>) -> Reply<pb::Listener> {
+        let l = r
+            .into_inner()
+            .listener
+            .ok_or_else(|| Status::invalid_argument("listener: required"))?;
+        let spec = listener_from_pb(l).map_err(AdminError::from)?;
+        Ok(Response::new(listener_pb(
+            &self.state.upsert_listener(spec)?,
+        )))
+    }
+
+    async fn remove_listener(
+        &self,
+        r: Request<pb::RemoveListenerRequest>,
+    ) -> Reply<pb::RemoveListenerResponse> {
+        let r = r.into_inner();
+        let removed = self.state.remove_listener(&r.name, r.force)?;
+        Ok(Response::new(pb::RemoveListenerResponse { removed }))
+    }
+
+    async fn list_routes(
+        &self,
+        r: Request<pb::ListRoutesRequest>,
+    ) -> Reply<pb::ListRoutesResponse> {
+        let routes = self
+            .state
+            .routes(&r.into_inner().listener)
+            .iter()
+            .map(route_pb)
+            .collect();
+        Ok(Response::new(pb::ListRoutesResponse { routes }))
+    }
+
+    async fn get_route(&self, r: Request<pb::GetRouteRequest>) -> Reply<pb::Route> {
+        let r = r.into_inner();
+        Ok(Response::new(route_pb(
+            &self.state.route(&r.listener, &r.hostname)?,
+        )))
+    }
+
+    async fn upsert_route(&self, r: Request<pb::UpsertRouteRequest>) -> Reply<pb::Route> {
+        let route = r
+            .into_inner()
+            .route
+            .ok_or_else(|| Status::invalid_argument("route: required"))?;
+        if route.l7.is_some() {
+            return Err(Status::invalid_argument(
+                "route.l7: L7 termination is not available in this build yet",
+            ));
+        }
+        let spec = route_from_pb(route).map_err(AdminError::from)?;
+        Ok(Response::new(route_pb(&self.state.upsert_route(spec)?)))
+    }
+
+    async fn remove_route(
+        &self,
+        r: Request<pb::RemoveRouteRequest>,
+    ) -> Reply<pb::RemoveRouteResponse> {
+        let r = r.into_inner();
+        let removed = self.state.remove_route(&r.listener, &r.hostname)?;
+        Ok(Response::new(pb::RemoveRouteResponse { removed }))
+    }
+
+    async fn list_certificates(
+        &self,
+        _: Request<pb::ListCertificatesRequest>,
+    ) -> Reply<pb::ListCertificatesResponse> {
+        Err(not_yet("certificates"))
+    }
+
+    async fn put_certificate(
+        &self,
+        _: Request<pb::PutCertificateRequest>,
+    ) -> Reply<pb::Certificate> {
+        Err(not_yet("certificates"))
+    }
+
+    async fn remove_certificate(
+        &self,
+        _: Request<pb::RemoveCertificateRequest>,
+    ) -> Reply<pb::RemoveCertificateResponse> {
+        Err(not_yet("certificates"))
+    }
+
+    async fn list_l7_policies(
+        &self,
+        _: Request<pb::ListL7PoliciesRequest>,
+    ) -> Reply<pb::ListL7PoliciesResponse> {
+        Err(not_yet("L7 policies"))
+    }
+
+    async fn add_l7_policy(&self, _: Request<pb::AddL7PolicyRequest>) -> Reply<pb::L7Policy> {
+        Err(not_yet("L7 policies"))
+    }
+
+    async fn remove_l7_policy(
+        &self,
+        _: Request<pb::RemoveL7PolicyRequest>,
+    ) -> Reply<pb::RemoveL7PolicyResponse> {
+        Err(not_yet("L7 policies"))
+    }
+
+    async fn get_firewall(&self, _: Request<pb::GetFirewallRequest>) -> Reply<pb::Firewall> {
+        let (rules, limits, geoip) = self.state.firewall();
+        Ok(Response::new(pb::Firewall {
+            rules: rules.iter().map(rule_pb).collect(),
+            limits: Some(limits_pb(limits)),
+            geoip: geoip.as_deref().map(geoip_pb),
+        }))
+    }
+
+    async fn add_firewall_rule(
+        &self,
+        r: Request<pb::AddFirewallRuleRequest>,
+    ) -> Reply<pb::FirewallRule> {
+        let (target, comment) = target_from_pb(r.into_inner().rule).map_err(AdminError::from)?;
+        Ok(Response::new(rule_pb(
+            &self.state.add_rule(target, comment)?,
+        )))
+    }
+
+    async fn remove_firewall_rule(
+        &self,
+        r: Request<pb::RemoveFirewallRuleRequest>,
+    ) -> Reply<pb::RemoveFirewallRuleResponse> {
+        let (target, _) = target_from_pb(r.into_inner().rule).map_err(AdminError::from)?;
+        let removed = self.state.remove_rule(&target)?;
+        Ok(Response::new(pb::RemoveFirewallRuleResponse { removed }))
+    }
+
+    async fn set_firewall_limits(
+        &self,
+        r: Request<pb::SetFirewallLimitsRequest>,
+    ) -> Reply<pb::FirewallLimits> {
+        let l = r
+            .into_inner()
+            .limits
+            .ok_or_else(|| Status::invalid_argument("limits: required"))?;
+        let limits = Limits {
+            rate_per_second: l.rate_per_second,
+            burst: l.burst,
+            max_connections_per_ip: l.max_connections_per_ip,
+            max_connections_total: l.max_connections_total,
+        };
+        Ok(Response::new(limits_pb(self.state.set_limits(limits)?)))
+    }
+
+    async fn reload_geo_ip(&self, _: Request<pb::ReloadGeoIpRequest>) -> Reply<pb::GeoIpDatabase> {
+        Ok(Response::new(geoip_pb(self.state.reload_geoip()?.as_ref())))
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,336 @@
+//! The `[proxy]` section of the data plane's TOML: the bootstrap state.
+//!
+//! ```toml
+//! [proxy]
+//! shutdown_timeout = "30s"
+//! max_client_hello = 16384
+//!
+//! [[proxy.listeners]]
+//! name = "public"
+//! address = "0.0.0.0:443"
+//! proxy_protocol = "off"          # off | v1 | v2 | any
+//! trusted_proxies = []            # CIDRs allowed to send a PROXY header
+//! default_route = ""              # route hostname for ClientHellos without SNI
+//! client_hello_timeout = "10s"
+//! connect_timeout = "5s"
+//! idle_timeout = "5m"
+//!
+//! [[proxy.routes]]
+//! listener = "public"             # may be omitted when there is one listener
+//! hostname = "*.example.com"
+//! backends = ["10.0.0.5:443"]
+//! mode = "l4"
+//! send_proxy_protocol = "off"     # off | v1 | v2
+//!
+//! [proxy.firewall]
+//! block_ips = ["192.0.2.7"]
+//! block_cidrs = ["198.51.100.0/24"]
+//! block_countries = ["XX"]
+//! geoip_db = "/srv/mc-proxy/GeoLite2-Country.mmdb"
+//! rate_per_second = 20
+//! burst = 40
+//! max_connections_per_ip = 256
+//! max_connections_total = 50000
+//! ```
+//!
+//! File vs stored state: entries in this file are applied at every start and
+//! the file wins for them — they show as origin `config` and the admin API
+//! refuses to change or remove them (edit the file instead). Entries made
+//! through the admin API persist in redb and are kept across restarts. A
+//! stored API entry with the same key as a file entry is replaced by the
+//! file's, with a warning naming both. Limits set in the file are file-owned
+//! the same way.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use mc_kit::config::Duration;
+use serde::Deserialize;
+
+use crate::firewall::{FirewallRule, Limits, RuleTarget};
+use crate::model::{
+    self, Backend, HostPattern, Invalid, ListenerSpec, Origin, ProxyProtocolIn, ProxyProtocolOut,
+    RouteMode, RouteSpec,
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    #[serde(default)]
+    pub listeners: Vec<ListenerConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub firewall: FirewallConfig,
+    /// How long open connections may run on after SIGTERM.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Duration,
+    /// Largest ClientHello (all its records) accepted, in bytes.
+    #[serde(default = "default_max_client_hello")]
+    pub max_client_hello: usize,
+}
+
+impl Default for ProxySection {
+    fn default() -> Self {
+        Self {
+            listeners: Vec::new(),
+            routes: Vec::new(),
+            firewall: FirewallConfig::default(),
+            shutdown_timeout: default_shutdown_timeout(),
+            max_client_hello: default_max_client_hello(),
+        }
+    }
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_max_client_hello() -> usize {
+    16 * 1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub proxy_protocol: ProxyProtocolIn,
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNet>,
+    #[serde(default)]
+    pub default_route: String,
+    #[serde(default)]
+    pub client_hello_timeout: Option<Duration>,
+    #[serde(default)]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default)]
+    pub idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub listener: String,
+    pub hostname: String,
+    pub backends: Vec<String>,
+    #[serde(default)]
+    pub mode: RouteMode,
+    #[serde(default)]
+    pub send_proxy_protocol: ProxyProtocolOut,
+    #[serde(default)]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default)]
+    pub idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallConfig {
+    #[serde(default)]
+    pub block_ips: Vec<String>,
+    #[serde(default)]
+    pub block_cidrs: Vec<String>,
+    #[serde(default)]
+    pub block_countries: Vec<String>,
+    #[serde(default)]
+    pub geoip_db: Option<PathBuf>,
+    #[serde(default)]
+    pub rate_per_second: Option<u32>,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub max_connections_per_ip: Option<u32>,
+    #[serde(default)]
+    pub max_connections_total: Option<u32>,
+}
+
+/// The file's entries as validated specs, with `proxy.`-prefixed keys in errors.
+pub struct Bootstrap {
+    pub listeners: Vec<ListenerSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub rules: Vec<FirewallRule>,
+    /// `Some` when the file sets any limit: the file then owns all four.
+    pub limits: Option<Limits>,
+    pub geoip_db: Option<PathBuf>,
+}
+
+impl ProxySection {
+    pub fn bootstrap(&self) -> Result<Bootstrap, mc_kit::config::Invalid> {
+        let err = |i: usize, kind: &str, e: Invalid| {
+            let field = e
+                .field
+                .split_once('.')
+                .map_or(e.field.as_str(), |(_, f)| f)
+                .to_owned();
+            mc_kit::config::Invalid::new(format!("proxy.{kind}[{i}].{field}"), e.message)
+        };
+        if self.max_client_hello < 512 || self.max_client_hello > 64 * 1024 {
+            return Err(mc_kit::config::Invalid::new(
+                "proxy.max_client_hello",
+                "between 512 and 65536 bytes",
+            ));
+        }
+        let mut listeners = Vec::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            let default_route = match l.default_route.as_str() {
+                "" => None,
+                h => Some(
+                    HostPattern::parse(h)
+                        .map_err(|m| err(i, "listeners", Invalid::new("l.default_route", m)))?,
+                ),
+            };
+            let spec = ListenerSpec {
+                name: l.name.clone(),
+                address: l.address,
+                proxy_protocol: l.proxy_protocol,
+                trusted_proxies: l.trusted_proxies.clone(),
+                default_route,
+                client_hello_timeout: l
+                    .client_hello_timeout
+                    .map_or(model::DEFAULT_CLIENT_HELLO_TIMEOUT, Duration::get),
+                connect_timeout: l
+                    .connect_timeout
+                    .map_or(model::DEFAULT_CONNECT_TIMEOUT, Duration::get),
+                idle_timeout: l
+                    .idle_timeout
+                    .map_or(model::DEFAULT_IDLE_TIMEOUT, Duration::get),
+                origin: Origin::ConfigFile,
+            };
+            spec.validate().map_err(|e| err(i, "listeners", e))?;
+            if listeners.iter().any(|o: &ListenerSpec| o.name == spec.name) {
+                return Err(err(
+                    i,
+                    "listeners",
+                    Invalid::new("l.name", format!("`{}` is listed twice", spec.name)),
+                ));
+            }
+            listeners.push(spec);
+        }
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let listener = match (r.listener.as_str(), listeners.as_slice()) {
+                ("", [only]) => only.name.clone(),
+                ("", _) => {
+                    return Err(err(
+                        i,
+                        "routes",
+                        Invalid::new(
+                            "r.listener",
+                            "required when there is not exactly one listener",
+                        ),
+                    ));
+                }
+                (name, ls) if ls.iter().any(|l| l.name == name) => name.to_owned(),
+                (name, _) => {
+                    return Err(err(
+                        i,
+                        "routes",
+                        Invalid::new(
+                            "r.listener",
+                            format!("no listener named `{name}` in the file"),
+                        ),
+                    ));
+                }
+            };
+            let backends = r
+                .backends
+                .iter()
+                .map(|b| Backend::parse(b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| err(i, "routes", Invalid::new("r.backends", m)))?;
+            let spec = RouteSpec {
+                listener,
+                hostname: HostPattern::parse(&r.hostname)
+                    .map_err(|m| err(i, "routes", Invalid::new("r.hostname", m)))?,
+                mode: r.mode,
+                backends,
+                send_proxy_protocol: r.send_proxy_protocol,
+                connect_timeout: r.connect_timeout.map(Duration::get),
+                idle_timeout: r.idle_timeout.map(Duration::get),
+                origin: Origin::ConfigFile,
+            };
+            spec.validate().map_err(|e| err(i, "routes", e))?;
+            if routes.iter().any(|o: &RouteSpec| o.key() == spec.key()) {
+                return Err(err(
+                    i,
+                    "routes",
+                    Invalid::new("r.hostname", format!("`{}` is listed twice", spec.hostname)),
+                ));
+            }
+            routes.push(spec);
+        }
+        let fw = &self.firewall;
+        let mut rules = Vec::new();
+        let targets = fw
+            .block_ips
+            .iter()
+            .map(|s| ("block_ips", RuleTarget::parse_ip(s)))
+            .chain(
+                fw.block_cidrs
+                    .iter()
+                    .map(|s| ("block_cidrs", RuleTarget::parse_cidr(s))),
+            )
+            .chain(
+                fw.block_countries
+                    .iter()
+                    .map(|s| ("block_countries", RuleTarget::parse_country(s))),
+            );
+        for (key, target) in targets {
+            let target = target.map_err(|e| {
+                mc_kit::config::Invalid::new(format!("proxy.firewall.{key}"), e.message)
+            })?;
+            rules.push(FirewallRule {
+                target,
+                comment: String::new(),
+                origin: Origin::ConfigFile,
+            });
+        }
+        if rules
+            .iter()
+            .any(|r| matches!(r.target, RuleTarget::Country(_)))
+            && fw.geoip_db.is_none()
+        {
+            return Err(mc_kit::config::Invalid::new(
+                "proxy.firewall.block_countries",
+                "needs proxy.firewall.geoip_db",
+            ));
+        }
+        if let Some(p) = &fw.geoip_db
+            && !p.is_file()
+        {
+            return Err(mc_kit::config::Invalid::new(
+                "proxy.firewall.geoip_db",
+                format!("{} does not exist", p.display()),
+            ));
+        }
+        let any_limit = fw.rate_per_second.is_some()
+            || fw.burst.is_some()
+            || fw.max_connections_per_ip.is_some()
+            || fw.max_connections_total.is_some();
+        let limits = any_limit.then(|| Limits {
+            rate_per_second: fw.rate_per_second.unwrap_or(0),
+            burst: fw.burst.unwrap_or(fw.rate_per_second.unwrap_or(0)),
+            max_connections_per_ip: fw.max_connections_per_ip.unwrap_or(0),
+            max_connections_total: fw.max_connections_total.unwrap_or(0),
+        });
+        if let Some(l) = &limits {
+            l.validate().map_err(|e| {
+                mc_kit::config::Invalid::new(
+                    format!("proxy.firewall.{}", e.field.trim_start_matches("limits.")),
+                    e.message,
+                )
+            })?;
+        }
+        Ok(Bootstrap {
+            listeners,
+            routes,
+            rules,
+            limits,
+            geoip_db: fw.geoip_db.clone(),
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! Prometheus exposition of the proxy's per-worker counters, summed at scrape time.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use crate::state::Published;
+use crate::stats::{global, latency, listener as lstat, route as rstat};
+
+#[derive(Debug)]
+pub struct ProxyCollector(pub Arc<Published>);
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+fn family(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    rows: &[(Labels<'_>, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in rows {
+        let mut f = m.encode_family(labels)?;
+        match kind {
+            MetricType::Counter => f.encode_counter::<NoLabelSet, _, u64>(v, None)?,
+            _ => f.encode_gauge(&i64::try_from(*v).unwrap_or(i64::MAX))?,
+        }
+    }
+    Ok(())
+}
+
+impl Collector for ProxyCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snap = self.0.snapshot.load_full();
+        let mut names: Vec<_> = snap.listeners.keys().collect();
+        names.sort();
+        let mut conns = Vec::new();
+        let mut active = Vec::new();
+        let mut unrouted = Vec::new();
+        for name in &names {
+            let Some(l) = snap.listeners.get(*name) else {
+                continue;
+            };
+            let labels = vec![("listener", name.as_str())];
+            conns.push((labels.clone(), l.counters.sum(lstat::CONNECTIONS)));
+            active.push((labels.clone(), l.counters.sum(lstat::ACTIVE)));
+            unrouted.push((labels, l.counters.sum(lstat::UNROUTED)));
+        }
+        family(
+            &mut enc,
+            "proxy_listener_connections",
+            "Connections accepted, by listener",
+            MetricType::Counter,
+            &conns,
+        )?;
+        family(
+            &mut enc,
+            "proxy_listener_connections_active",
+            "Open connections, by listener",
+            MetricType::Gauge,
+            &active,
+        )?;
+        family(
+            &mut enc,
+            "proxy_unrouted",
+            "Connections reset for want of a route, by listener",
+            MetricType::Counter,
+            &unrouted,
+        )?;
+
+        let mut routes = Vec::new();
+        for name in &names {
+            let Some(l) = snap.listeners.get(*name) else {
+                continue;
+            };
+            let mut entries: Vec<_> = l.routes.values().collect();
+            entries.sort_by(|a, b| a.spec.hostname.cmp(&b.spec.hostname));
+            for r in entries {
+                routes.push((name.as_str(), r.spec.hostname.as_str(), r.clone()));
+            }
+        }
+        let rows = |index: usize| -> Vec<(Labels<'_>, u64)> {
+            routes
+                .iter()
+                .map(|(l, h, r)| {
+                    (
+                        vec![("listener", *l), ("route", *h)],
+                        r.runtime.counters.sum(index),
+                    )
+                })
+                .collect()
+        };
+        family(
+            &mut enc,
+            "proxy_route_connections",
+            "Connections routed, by route",
+            MetricType::Counter,
+            &rows(rstat::CONNECTIONS),
+        )?;
+        family(
+            &mut enc,
+            "proxy_route_connections_active",
+            "Open routed connections, by route",
+            MetricType::Gauge,
+            &rows(rstat::ACTIVE),
+        )?;
+        family(
+            &mut enc,
+            "proxy_backend_connect_failures",
+            "Failed backend connects, by route",
+            MetricType::Counter,
+            &rows(rstat::CONNECT_FAILURES),
+        )?;
+        let mut bytes = Vec::new();
+        for (l, h, r) in &routes {
+            bytes.push((
+                vec![
+                    ("listener", *l),
+                    ("route", *h),
+                    ("direction", "client_to_backend"),
+                ],
+                r.runtime.counters.sum(rstat::BYTES_UP),
+            ));
+            bytes.push((
+                vec![
+                    ("listener", *l),
+                    ("route", *h),
+                    ("direction", "backend_to_client"),
+                ],
+                r.runtime.counters.sum(rstat::BYTES_DOWN),
+            ));
+        }
+        family(
+            &mut enc,
+            "proxy_route_bytes",
+            "Bytes relayed, by route and direction",
+            MetricType::Counter,
+            &bytes,
+        )?;
+
+        {
+            let mut m = enc.encode_descriptor(
+                "proxy_backend_connect_seconds",
+                "Backend connect latency, by route",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (l, h, r) in &routes {
+                let c = &r.runtime.connect_latency;
+                let mut cumulative = 0;
+                let mut buckets = Vec::with_capacity(latency::BOUNDS_US.len() + 1);
+                for (i, bound) in latency::BOUNDS_US.iter().enumerate() {
+                    cumulative += c.sum(i);
+                    buckets.push((*bound as f64 / 1e6, cumulative));
+                }
+                cumulative += c.sum(latency::BOUNDS_US.len());
+                buckets.push((f64::MAX, cumulative));
+                let labels: Labels<'_> = vec![("listener", *l), ("route", *h)];
+                let sum = c.sum(latency::SUM_US) as f64 / 1e6;
+                m.encode_family(&labels)?
+                    .encode_histogram::<NoLabelSet>(sum, cumulative, &buckets, None)?;
+            }
+        }
+
+        let g = &self.0.globals;
+        let blocks: Vec<_> = global::BLOCK_REASONS
+            .iter()
+            .map(|(n, i)| (vec![("reason", *n)], g.sum(*i)))
+            .collect();
+        family(
+            &mut enc,
+            "proxy_blocks",
+            "Connections reset by the firewall, by reason",
+            MetricType::Counter,
+            &blocks,
+        )?;
+        family(
+            &mut enc,
+            "proxy_client_hello_failures",
+            "ClientHellos malformed, too large or too slow",
+            MetricType::Counter,
+            &[(vec![], g.sum(global::CLIENT_HELLO_FAILURES))],
+        )?;
+        family(
+            &mut enc,
+            "proxy_proxy_header_failures",
+            "Bad or missing PROXY headers from trusted peers",
+            MetricType::Counter,
+            &[(vec![], g.sum(global::PROXY_HEADER_FAILURES))],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! The immutable routing snapshot the workers read.
+//!
+//! Built on the admin thread from validated specs, published with one
+//! `ArcSwap::store`, loaded by a worker once per accepted connection. A
+//! connection keeps the `Arc<Snapshot>` it started with; the next connection
+//! sees the new one. Counters, round-robin positions and backend health are
+//! carried from the previous snapshot for entries that still exist, so a
+//! change never resets them.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::firewall::FirewallState;
+use crate::model::{Backend, HostPattern, ListenerSpec, RouteSpec};
+use crate::stats::{LatencyCounters, ListenerCounters, RouteCounters};
+use crate::table::RouteTable;
+
+/// How long a backend that refused a connection is skipped.
+pub const BACKEND_DOWN_FOR: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub listeners: HashMap<String, Arc<ListenerEntry>>,
+    pub firewall: Arc<FirewallState>,
+}
+
+#[derive(Debug)]
+pub struct ListenerEntry {
+    pub spec: ListenerSpec,
+    pub routes: RouteTable<RouteEntry>,
+    pub default_route: Option<Arc<RouteEntry>>,
+    pub counters: Arc<ListenerCounters>,
+}
+
+#[derive(Debug)]
+pub struct RouteEntry {
+    pub spec: RouteSpec,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub runtime: Arc<RouteRuntime>,
+}
+
+/// The parts of a route that outlive snapshots.
+#[derive(Debug)]
+pub struct RouteRuntime {
+    pub counters: RouteCounters,
+    pub connect_latency: LatencyCounters,
+    pub next: AtomicUsize,
+    pub backends: Box<[BackendHealth]>,
+}
+
+#[derive(Debug)]
+pub struct BackendHealth {
+    pub backend: Backend,
+    /// Resolved on the admin thread when the snapshot is built.
+    pub addrs: Vec<SocketAddr>,
+    /// Milliseconds since [`epoch`] until which the backend is skipped.
+    pub down_until_ms: AtomicU64,
+}
+
+/// The process's monotonic time base for backend health.
+pub fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+pub fn now_ms() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl BackendHealth {
+    pub fn is_up(&self, now_ms: u64) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) <= now_ms
+    }
+
+    pub fn mark_down(&self, now_ms: u64) {
+        let until =
+            now_ms.saturating_add(u64::try_from(BACKEND_DOWN_FOR.as_millis()).unwrap_or(u64::MAX));
+        self.down_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    pub fn mark_up(&self) {
+        if self.down_until_ms.load(Ordering::Relaxed) != 0 {
+            self.down_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+impl RouteEntry {
+    /// Backends in the order to try them: round robin from the next position,
+    /// those marked down last (still tried if every backend is down).
+    pub fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
+        let backends = &self.runtime.backends;
+        let n = backends.len().max(1);
+        let start = self.runtime.next.fetch_add(1, Ordering::Relaxed) % n;
+        let now = now_ms();
+        let ring = move || (0..backends.len()).filter_map(move |i| backends.get((start + i) % n));
+        ring()
+            .filter(move |b| b.is_up(now))
+            .chain(ring().filter(move |b| !b.is_up(now)))
+    }
+}
+
+fn resolve(backend: &Backend) -> Vec<SocketAddr> {
+    if let Some(a) = backend.socket_addr() {
+        return vec![a];
+    }
+    match (backend.host.as_str(), backend.port).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            tracing::warn!(backend = %backend, error = %e, "backend does not resolve; it will count as down");
+            Vec::new()
+        }
+    }
+}
+
+/// Builds the next snapshot from specs, reusing runtime state from `previous`.
+pub fn build(
+    generation: u64,
+    workers: usize,
+    listeners: &[ListenerSpec],
+    routes: &[RouteSpec],
+    firewall: Arc<FirewallState>,
+    previous: Option<&Snapshot>,
+) -> Snapshot {
+    let mut out = HashMap::new();
+    for spec in listeners {
+        let prev_listener = previous.and_then(|p| p.listeners.get(&spec.name));
+        let mut table = RouteTable::default();
+        for route in routes.iter().filter(|r| r.listener == spec.name) {
+            let prev_route = prev_listener.and_then(|l| l.routes.get(&route.hostname));
+            let runtime = match prev_route {
+                Some(p) if p.spec.backends == route.backends => p.runtime.clone(),
+                Some(p) => Arc::new(RouteRuntime {
+                    counters: carry_counters(&p.runtime.counters, workers),
+                    connect_latency: LatencyCounters::new(workers),
+                    next: AtomicUsize::new(0),
+                    backends: health(&route.backends),
+                }),
+                None => Arc::new(RouteRuntime {
+                    counters: RouteCounters::new(workers),
+                    connect_latency: LatencyCounters::new(workers),
+                    next: AtomicUsize::new(0),
+                    backends: health(&route.backends),
+                }),
+            };
+            let entry = RouteEntry {
+                connect_timeout: route.connect_timeout.unwrap_or(spec.connect_timeout),
+                idle_timeout: route.idle_timeout.unwrap_or(spec.idle_timeout),
+                spec: route.clone(),
+                runtime,
+            };
+            table.insert(&route.hostname, Arc::new(entry));
+        }
+        let default_route = spec
+            .default_route
+            .as_ref()
+            .and_then(|h: &HostPattern| table.get(h).cloned());
+        let counters = prev_listener
+            .map(|l| l.counters.clone())
+            .unwrap_or_else(|| Arc::new(ListenerCounters::new(workers)));
+        out.insert(
+            spec.name.clone(),
+            Arc::new(ListenerEntry {
+                spec: spec.clone(),
+                routes: table,
+                default_route,
+                counters,
+            }),
+        );
+    }
+    Snapshot {
+        generation,
+        listeners: out,
+        firewall,
+    }
+}
+
+fn health(backends: &[Backend]) -> Box<[BackendHealth]> {
+    backends
+        .iter()
+        .map(|b| BackendHealth {
+            backend: b.clone(),
+            addrs: resolve(b),
+            down_until_ms: AtomicU64::new(0),
+        })
+        .collect()
+}
+
+/// A route whose backends changed keeps its totals (not its health).
+fn carry_counters(prev: &RouteCounters, workers: usize) -> RouteCounters {
+    use crate::stats::route;
+    let c = RouteCounters::new(workers);
+    for i in [
+        route::CONNECTIONS,
+        route::BYTES_UP,
+        route::BYTES_DOWN,
+        route::CONNECT_FAILURES,
+    ] {
+        c.add(0, i, prev.sum(i));
+    }
+    // Active connections keep decrementing the old counters they hold.
+    c
+}

@@ -1,0 +1,657 @@
+//! The admin side of the proxy: the single writer of its store and the
+//! single publisher of snapshots.
+//!
+//! Every mutation runs the same steps under one mutex (held only by the admin
+//! thread, never by a worker): validate into a domain type → check origin
+//! rules → bind sockets if a listener appears → commit to redb → rebuild and
+//! publish the snapshot. A failure at any step returns before the commit, so
+//! nothing changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use mc_kit::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::config::{Bootstrap, ProxySection};
+use crate::firewall::{FirewallRule, FirewallState, GeoIpInfo, Limits, RuleTarget};
+use crate::model::{HostPattern, Invalid, ListenerSpec, Origin, RouteSpec};
+use crate::snapshot::{self, Snapshot};
+use crate::stats::GlobalCounters;
+use crate::store::{self as db, Op};
+
+/// Why an admin call was refused; maps one-to-one onto gRPC codes.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    InvalidArgument(#[from] Invalid),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<AdminError> for tonic::Status {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::InvalidArgument(i) => Self::invalid_argument(i.to_string()),
+            AdminError::NotFound(m) => Self::not_found(m),
+            AdminError::FailedPrecondition(m) => Self::failed_precondition(m),
+            AdminError::Internal(m) => Self::internal(m),
+        }
+    }
+}
+
+/// A listener's bound sockets: one `SO_REUSEPORT` socket per worker.
+#[derive(Debug)]
+pub struct BoundListener {
+    pub name: String,
+    pub address: SocketAddr,
+    pub sockets: Vec<std::net::TcpListener>,
+}
+
+/// The listeners workers should be accepting on. Kept apart from the routing
+/// snapshot so that a removed listener's sockets close as soon as workers
+/// let go, even while old connections still hold old snapshots.
+#[derive(Debug, Default)]
+pub struct ListenerSet {
+    pub listeners: Vec<Arc<BoundListener>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct LimitsRecord {
+    limits: Limits,
+    origin: Origin,
+}
+
+struct Inner {
+    generation: u64,
+    listeners: BTreeMap<String, ListenerSpec>,
+    routes: BTreeMap<(String, HostPattern), RouteSpec>,
+    rules: BTreeMap<RuleTarget, FirewallRule>,
+    limits: LimitsRecord,
+    geoip_path: Option<PathBuf>,
+    geoip: Option<Arc<GeoIpInfo>>,
+    bound: HashMap<String, Arc<BoundListener>>,
+}
+
+/// Shared between the admin thread (writes) and the workers (reads).
+#[derive(Debug)]
+pub struct Published {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub listeners: ArcSwap<ListenerSet>,
+    /// Bumped after every publish; workers wait on it to pick up listeners.
+    pub changes: watch::Sender<u64>,
+    pub globals: GlobalCounters,
+    pub workers: usize,
+    pub max_client_hello: usize,
+}
+
+pub struct ProxyState {
+    inner: Mutex<Inner>,
+    store: Arc<Store>,
+    pub published: Arc<Published>,
+    config_file: PathBuf,
+}
+
+const BACKLOG: i32 = 4096;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn load_geoip(path: &Path) -> Result<Arc<GeoIpInfo>, String> {
+    let db = mc_firewall::GeoIp::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Arc::new(GeoIpInfo {
+        db,
+        path: path.to_owned(),
+        loaded_at_unix: unix_now(),
+    }))
+}
+
+impl ProxyState {
+    /// Opens the store, merges the config file's bootstrap entries (file wins
+    /// for its own entries), binds every listener, and publishes the first snapshot.
+    pub fn start(
+        data_dir: &Path,
+        section: &ProxySection,
+        config_file: &Path,
+        workers: usize,
+    ) -> Result<Self, AdminError> {
+        let bootstrap = section
+            .bootstrap()
+            .map_err(|e| AdminError::InvalidArgument(Invalid::new(e.key, e.message)))?;
+        let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
+        let inner = Self::merge(&store, bootstrap, config_file)?;
+        let globals = GlobalCounters::new(workers);
+        let firewall = Arc::new(
+            FirewallState::build(
+                &inner.rules.values().cloned().collect::<Vec<_>>(),
+                inner.limits.limits,
+                inner.geoip.clone(),
+                None,
+            )
+            .map_err(|e| Invalid::new("proxy.firewall", e.to_string()))?,
+        );
+        let listeners: Vec<_> = inner.listeners.values().cloned().collect();
+        let routes: Vec<_> = inner.routes.values().cloned().collect();
+        let snap = snapshot::build(0, workers, &listeners, &routes, firewall, None);
+        let (changes, _) = watch::channel(0);
+        let state = Self {
+            inner: Mutex::new(inner),
+            store,
+            published: Arc::new(Published {
+                snapshot: ArcSwap::from_pointee(snap),
+                listeners: ArcSwap::from_pointee(ListenerSet::default()),
+                changes,
+                globals,
+                workers,
+                max_client_hello: section.max_client_hello,
+            }),
+            config_file: config_file.to_owned(),
+        };
+        {
+            let mut inner = state.lock();
+            let names: Vec<_> = inner.listeners.keys().cloned().collect();
+            for name in names {
+                let spec = inner.listeners.get(&name).cloned();
+                if let Some(spec) = spec {
+                    let bound = bind(&spec, workers)?;
+                    inner.bound.insert(name, bound);
+                }
+            }
+            state.publish(&mut inner, false);
+        }
+        Ok(state)
+    }
+
+    fn merge(store: &Store, boot: Bootstrap, config_file: &Path) -> Result<Inner, AdminError> {
+        let stored_listeners: Vec<ListenerSpec> = db::load_all(store, db::LISTENERS)?;
+        let stored_routes: Vec<RouteSpec> = db::load_all(store, db::ROUTES)?;
+        let stored_rules: Vec<FirewallRule> = db::load_all(store, db::FIREWALL_RULES)?;
+        let stored_limits: Vec<LimitsRecord> = db::load_all(store, db::FIREWALL_LIMITS)?;
+        let file = config_file.display();
+
+        let mut listeners = BTreeMap::new();
+        for l in stored_listeners
+            .into_iter()
+            .filter(|l| l.origin == Origin::AdminApi)
+        {
+            listeners.insert(l.name.clone(), l);
+        }
+        for l in boot.listeners {
+            if listeners.contains_key(&l.name) {
+                tracing::warn!(listener = %l.name, %file, "listener defined in the config file replaces the one stored through the admin API");
+            }
+            listeners.insert(l.name.clone(), l);
+        }
+        let mut routes = BTreeMap::new();
+        for r in stored_routes
+            .into_iter()
+            .filter(|r| r.origin == Origin::AdminApi)
+        {
+            if listeners.contains_key(&r.listener) {
+                routes.insert(r.key(), r);
+            } else {
+                tracing::warn!(listener = %r.listener, hostname = %r.hostname, "dropping stored route: its listener no longer exists");
+            }
+        }
+        for r in boot.routes {
+            if routes.contains_key(&r.key()) {
+                tracing::warn!(hostname = %r.hostname, listener = %r.listener, %file, "route defined in the config file replaces the one stored through the admin API");
+            }
+            routes.insert(r.key(), r);
+        }
+        let mut rules = BTreeMap::new();
+        for r in stored_rules
+            .into_iter()
+            .filter(|r| r.origin == Origin::AdminApi)
+        {
+            rules.insert(r.target.clone(), r);
+        }
+        for r in boot.rules {
+            rules.insert(r.target.clone(), r);
+        }
+        let limits = match boot.limits {
+            Some(limits) => LimitsRecord {
+                limits,
+                origin: Origin::ConfigFile,
+            },
+            None => stored_limits
+                .into_iter()
+                .find(|l| l.origin == Origin::AdminApi)
+                .unwrap_or(LimitsRecord {
+                    limits: Limits::default(),
+                    origin: Origin::AdminApi,
+                }),
+        };
+        let geoip = match &boot.geoip_db {
+            Some(p) => Some(load_geoip(p).map_err(AdminError::FailedPrecondition)?),
+            None => None,
+        };
+        // Rewrite the store so it holds exactly the merged state.
+        let mut ops = Vec::new();
+        let txn = store.db().begin_write().map_err(StoreError::other)?;
+        for t in [
+            db::LISTENERS,
+            db::ROUTES,
+            db::FIREWALL_RULES,
+            db::FIREWALL_LIMITS,
+        ] {
+            txn.delete_table(t).map_err(StoreError::other)?;
+            txn.open_table(t).map_err(StoreError::other)?;
+        }
+        txn.commit().map_err(StoreError::other)?;
+        for l in listeners.values() {
+            ops.push(Op::Put(db::LISTENERS, l.name.clone().into_bytes(), l));
+        }
+        for r in routes.values() {
+            ops.push(Op::Put(
+                db::ROUTES,
+                db::route_key(&r.listener, r.hostname.as_str()),
+                r,
+            ));
+        }
+        for r in rules.values() {
+            ops.push(Op::Put(db::FIREWALL_RULES, r.target.key(), r));
+        }
+        ops.push(Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &limits));
+        db::apply(store, &ops)?;
+        Ok(Inner {
+            generation: 0,
+            listeners,
+            routes,
+            rules,
+            limits,
+            geoip_path: boot.geoip_db,
+            geoip,
+            bound: HashMap::new(),
+        })
+    }
+
+    /// The store, for snapshots.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds and publishes the next snapshot (and listener set) from `inner`.
+    fn publish(&self, inner: &mut Inner, firewall_changed: bool) {
+        inner.generation += 1;
+        let previous = self.published.snapshot.load_full();
+        let firewall = match firewall_changed {
+            true => match FirewallState::build(
+                &inner.rules.values().cloned().collect::<Vec<_>>(),
+                inner.limits.limits,
+                inner.geoip.clone(),
+                Some(&previous.firewall),
+            ) {
+                Ok(f) => Arc::new(f),
+                Err(e) => {
+                    // Limits are validated before they are stored; keep the old state if not.
+                    tracing::error!(error = %e, "firewall limits rejected; keeping the previous firewall");
+                    previous.firewall.clone()
+                }
+            },
+            false => previous.firewall.clone(),
+        };
+        let listeners: Vec<_> = inner.listeners.values().cloned().collect();
+        let routes: Vec<_> = inner.routes.values().cloned().collect();
+        let snap = snapshot::build(
+            inner.generation,
+            self.published.workers,
+            &listeners,
+            &routes,
+            firewall,
+            Some(&previous),
+        );
+        self.published.snapshot.store(Arc::new(snap));
+        self.published.listeners.store(Arc::new(ListenerSet {
+            listeners: inner.bound.values().cloned().collect(),
+        }));
+        self.published.changes.send_replace(inner.generation);
+        tracing::info!(
+            generation = inner.generation,
+            listeners = listeners.len(),
+            routes = routes.len(),
+            "published snapshot"
+        );
+    }
+
+    /// Stops accepting on every listener (shutdown).
+    pub fn close_listeners(&self) {
+        let mut inner = self.lock();
+        inner.bound.clear();
+        self.published
+            .listeners
+            .store(Arc::new(ListenerSet::default()));
+        inner.generation += 1;
+        self.published.changes.send_replace(inner.generation);
+    }
+
+    fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
+        if origin == Origin::ConfigFile {
+            return Err(AdminError::FailedPrecondition(format!(
+                "{what} is defined in the config file {}; change it there",
+                self.config_file.display()
+            )));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ listeners
+
+    pub fn listeners(&self) -> Vec<ListenerSpec> {
+        self.lock().listeners.values().cloned().collect()
+    }
+
+    pub fn listener(&self, name: &str) -> Result<ListenerSpec, AdminError> {
+        self.lock()
+            .listeners
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AdminError::NotFound(format!("no listener `{name}`")))
+    }
+
+    pub fn upsert_listener(&self, mut spec: ListenerSpec) -> Result<ListenerSpec, AdminError> {
+        spec.origin = Origin::AdminApi;
+        spec.validate()?;
+        let mut inner = self.lock();
+        if let Some(existing) = inner.listeners.get(&spec.name) {
+            self.refuse_config_owned(&format!("listener `{}`", spec.name), existing.origin)?;
+            if *existing == spec {
+                return Ok(spec);
+            }
+        }
+        if let Some(h) = &spec.default_route
+            && !inner.routes.contains_key(&(spec.name.clone(), h.clone()))
+        {
+            return Err(Invalid::new(
+                "listener.default_route",
+                format!("no route `{h}` on listener `{}`", spec.name),
+            )
+            .into());
+        }
+        let rebind = inner
+            .bound
+            .get(&spec.name)
+            .is_none_or(|b| b.address != spec.address);
+        let bound = if rebind {
+            Some(bind(&spec, self.published.workers)?)
+        } else {
+            None
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(
+                db::LISTENERS,
+                spec.name.clone().into_bytes(),
+                &spec,
+            )],
+        )?;
+        if let Some(b) = bound {
+            inner.bound.insert(spec.name.clone(), b);
+        }
+        inner.listeners.insert(spec.name.clone(), spec.clone());
+        self.publish(&mut inner, false);
+        Ok(spec)
+    }
+
+    pub fn remove_listener(&self, name: &str, force: bool) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(existing) = inner.listeners.get(name) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("listener `{name}`"), existing.origin)?;
+        let routes: Vec<_> = inner
+            .routes
+            .keys()
+            .filter(|(l, _)| l == name)
+            .cloned()
+            .collect();
+        if !routes.is_empty() && !force {
+            return Err(AdminError::FailedPrecondition(format!(
+                "listener `{name}` still has {} route(s); remove them or pass force",
+                routes.len()
+            )));
+        }
+        if let Some(r) = routes.iter().find_map(|k| inner.routes.get(k)) {
+            self.refuse_config_owned(&format!("route `{}`", r.hostname), r.origin)?;
+        }
+        let mut ops = vec![Op::Delete(db::LISTENERS, name.as_bytes().to_vec())];
+        for (l, h) in &routes {
+            ops.push(Op::Delete(db::ROUTES, db::route_key(l, h.as_str())));
+        }
+        db::apply(&self.store, &ops)?;
+        for k in &routes {
+            inner.routes.remove(k);
+        }
+        inner.listeners.remove(name);
+        inner.bound.remove(name);
+        self.publish(&mut inner, false);
+        Ok(true)
+    }
+
+    // --------------------------------------------------------------- routes
+
+    /// The listener a request means: the named one, or the only one.
+    fn resolve_listener(inner: &Inner, name: &str) -> Result<String, AdminError> {
+        if name.is_empty() {
+            let mut names = inner.listeners.keys();
+            return match (names.next(), names.next()) {
+                (Some(only), None) => Ok(only.clone()),
+                (None, _) => Err(AdminError::FailedPrecondition(
+                    "there are no listeners".to_owned(),
+                )),
+                _ => Err(Invalid::new(
+                    "route.listener",
+                    "required when there is more than one listener",
+                )
+                .into()),
+            };
+        }
+        if inner.listeners.contains_key(name) {
+            Ok(name.to_owned())
+        } else {
+            Err(AdminError::NotFound(format!("no listener `{name}`")))
+        }
+    }
+
+    pub fn routes(&self, listener: &str) -> Vec<RouteSpec> {
+        self.lock()
+            .routes
+            .values()
+            .filter(|r| listener.is_empty() || r.listener == listener)
+            .cloned()
+            .collect()
+    }
+
+    pub fn route(&self, listener: &str, hostname: &str) -> Result<RouteSpec, AdminError> {
+        let inner = self.lock();
+        let listener = Self::resolve_listener(&inner, listener)?;
+        let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("hostname", m))?;
+        inner
+            .routes
+            .get(&(listener.clone(), host))
+            .cloned()
+            .ok_or_else(|| {
+                AdminError::NotFound(format!("no route `{hostname}` on listener `{listener}`"))
+            })
+    }
+
+    pub fn upsert_route(&self, mut spec: RouteSpec) -> Result<RouteSpec, AdminError> {
+        let mut inner = self.lock();
+        spec.listener = Self::resolve_listener(&inner, &spec.listener)?;
+        spec.origin = Origin::AdminApi;
+        spec.validate()?;
+        if let Some(existing) = inner.routes.get(&spec.key()) {
+            self.refuse_config_owned(&format!("route `{}`", spec.hostname), existing.origin)?;
+            if *existing == spec {
+                return Ok(spec);
+            }
+        }
+        db::apply(
+            &self.store,
+            &[Op::Put(
+                db::ROUTES,
+                db::route_key(&spec.listener, spec.hostname.as_str()),
+                &spec,
+            )],
+        )?;
+        inner.routes.insert(spec.key(), spec.clone());
+        self.publish(&mut inner, false);
+        Ok(spec)
+    }
+
+    pub fn remove_route(&self, listener: &str, hostname: &str) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let listener = Self::resolve_listener(&inner, listener)?;
+        let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("hostname", m))?;
+        let key = (listener.clone(), host);
+        let Some(existing) = inner.routes.get(&key) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("route `{hostname}`"), existing.origin)?;
+        if inner
+            .listeners
+            .get(&listener)
+            .and_then(|l| l.default_route.as_ref())
+            == Some(&key.1)
+        {
+            return Err(AdminError::FailedPrecondition(format!(
+                "route `{hostname}` is listener `{listener}`'s default route"
+            )));
+        }
+        db::apply(
+            &self.store,
+            &[Op::Delete(
+                db::ROUTES,
+                db::route_key(&listener, key.1.as_str()),
+            )],
+        )?;
+        inner.routes.remove(&key);
+        self.publish(&mut inner, false);
+        Ok(true)
+    }
+
+    // ------------------------------------------------------------- firewall
+
+    pub fn firewall(&self) -> (Vec<FirewallRule>, Limits, Option<Arc<GeoIpInfo>>) {
+        let inner = self.lock();
+        (
+            inner.rules.values().cloned().collect(),
+            inner.limits.limits,
+            inner.geoip.clone(),
+        )
+    }
+
+    pub fn add_rule(
+        &self,
+        target: RuleTarget,
+        comment: String,
+    ) -> Result<FirewallRule, AdminError> {
+        let mut inner = self.lock();
+        if let Some(existing) = inner.rules.get(&target) {
+            return Ok(existing.clone());
+        }
+        if matches!(target, RuleTarget::Country(_)) && inner.geoip.is_none() {
+            return Err(AdminError::FailedPrecondition(
+                "country rules need a GeoIP database (proxy.firewall.geoip_db in the config file)"
+                    .to_owned(),
+            ));
+        }
+        if comment.len() > 256 {
+            return Err(Invalid::new("rule.comment", "at most 256 bytes").into());
+        }
+        let rule = FirewallRule {
+            target,
+            comment,
+            origin: Origin::AdminApi,
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(db::FIREWALL_RULES, rule.target.key(), &rule)],
+        )?;
+        inner.rules.insert(rule.target.clone(), rule.clone());
+        self.publish(&mut inner, true);
+        Ok(rule)
+    }
+
+    pub fn remove_rule(&self, target: &RuleTarget) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(existing) = inner.rules.get(target) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("firewall rule `{target}`"), existing.origin)?;
+        db::apply(&self.store, &[Op::Delete(db::FIREWALL_RULES, target.key())])?;
+        inner.rules.remove(target);
+        self.publish(&mut inner, true);
+        Ok(true)
+    }
+
+    pub fn set_limits(&self, limits: Limits) -> Result<Limits, AdminError> {
+        limits.validate()?;
+        let mut inner = self.lock();
+        self.refuse_config_owned("the firewall limits", inner.limits.origin)?;
+        let record = LimitsRecord {
+            limits,
+            origin: Origin::AdminApi,
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &record)],
+        )?;
+        inner.limits = record;
+        self.publish(&mut inner, true);
+        Ok(limits)
+    }
+
+    /// Re-reads the GeoIP file; on failure the loaded database stays in use.
+    pub fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, AdminError> {
+        let mut inner = self.lock();
+        let Some(path) = inner.geoip_path.clone() else {
+            return Err(AdminError::FailedPrecondition(
+                "no GeoIP database is configured (proxy.firewall.geoip_db)".to_owned(),
+            ));
+        };
+        let info = load_geoip(&path).map_err(AdminError::FailedPrecondition)?;
+        inner.geoip = Some(info.clone());
+        self.publish(&mut inner, true);
+        Ok(info)
+    }
+}
+
+fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListener>, AdminError> {
+    let sockets = mc_rt::socket::bind_reuseport(spec.address, workers, BACKLOG).map_err(|e| {
+        AdminError::FailedPrecondition(format!(
+            "listener `{}`: cannot listen on {}: {e}",
+            spec.name, spec.address
+        ))
+    })?;
+    let address = sockets
+        .first()
+        .and_then(|s| s.local_addr().ok())
+        .unwrap_or(spec.address);
+    Ok(Arc::new(BoundListener {
+        name: spec.name.clone(),
+        address,
+        sockets,
+    }))
+}
