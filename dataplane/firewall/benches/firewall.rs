@@ -46,7 +46,7 @@ impl Rng {
     }
 }
 
-/// 100k random CIDRs: 80% IPv4 (/8../32, mostly /16../24), 20% IPv6 (/16../64).
+/// 100k random CIDRs: 80% IPv4 (/12../32, mostly /24 and /32), 20% IPv6 (/16../64).
 fn random_rules(rng: &mut Rng) -> FirewallRules {
     let mut rules = FirewallRules::default();
     for i in 0..CIDRS {
@@ -54,10 +54,12 @@ fn random_rules(rng: &mut Rng) -> FirewallRules {
             let len = 16 + (rng.next() % 49) as u8;
             IpNet::V6(Ipv6Net::new(rng.v6(), len).expect("valid prefix").trunc())
         } else {
-            let len = match rng.next() % 10 {
-                0 => 8 + (rng.next() % 8) as u8,
-                1 => 32,
-                _ => 16 + (rng.next() % 9) as u8,
+            // Like real block lists: mostly /24s and single hosts.
+            let len = match rng.next() % 50 {
+                0 => 12 + (rng.next() % 5) as u8,
+                1..=9 => 17 + (rng.next() % 7) as u8,
+                10..=19 => 32,
+                _ => 24,
             };
             IpNet::V4(Ipv4Net::new(rng.v4(), len).expect("valid prefix").trunc())
         };

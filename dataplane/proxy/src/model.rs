@@ -160,6 +160,9 @@ pub struct Backend {
 impl Backend {
     pub fn parse(s: &str) -> Result<Self, String> {
         if let Ok(addr) = s.parse::<SocketAddr>() {
+            if addr.port() == 0 {
+                return Err(format!("`{s}`: port must be 1-65535"));
+            }
             return Ok(Self {
                 host: addr.ip().to_string(),
                 port: addr.port(),
@@ -349,7 +352,7 @@ mod tests {
             Backend::parse("Web.Internal:8080").expect("ok").host,
             "web.internal"
         );
-        for bad in ["x", "h:0", "h:70000", ":80", "a b:1"] {
+        for bad in ["x", "h:0", "h:70000", ":80", "a b:1", "127.0.0.1:0"] {
             assert!(Backend::parse(bad).is_err(), "{bad}");
         }
     }

@@ -73,17 +73,23 @@ async fn accept_loop(
 ) {
     let mut changes = published.changes.subscribe();
     tracing::debug!(worker = id, listener = %name, "accepting");
+    // The accept future survives change notifications: dropping an in-flight
+    // io_uring accept could lose a connection the kernel already handed over.
+    let mut accept = Box::pin(listener.accept());
     loop {
         monoio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    monoio::spawn(crate::conn::handle(stream, peer, name.clone(), id, published.clone()));
+            accepted = &mut accept => {
+                match accepted {
+                    Ok((stream, peer)) => {
+                        monoio::spawn(crate::conn::handle(stream, peer, name.clone(), id, published.clone()));
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(worker = id, listener = %name, error = %e, "accept failed");
+                        monoio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
                 }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(worker = id, listener = %name, error = %e, "accept failed");
-                    monoio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+                accept = Box::pin(listener.accept());
             },
             changed = changes.changed() => {
                 if changed.is_err() || !still_listed(&published, key) {

@@ -2,4 +2,6 @@
 
 mod cli;
 mod dev;
+mod peers;
+mod proxy;
 mod support;

@@ -1,0 +1,584 @@
+//! MC-Proxy end to end: `mcd dataplane` with real clients (openssl s_client,
+//! curl) and real backends (openssl s_server, nginx stream), on 127.0.0.0/8.
+//! Every scenario runs on io_uring (where the kernel allows it) and on epoll.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::peers::{Answer, Dataplane, Nginx, exchange, free_port, is_reset, wait_port};
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// Runs `$body(io_uring_mode)` once per driver.
+macro_rules! both_drivers {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn io_uring_auto() {
+                super::$name("auto");
+            }
+            #[test]
+            fn epoll() {
+                super::$name("off");
+            }
+        }
+    };
+}
+
+/// A self-signed certificate for `names`, written as `<stem>.pem` / `<stem>.key`.
+fn cert(dir: &Path, stem: &str, cn: &str, names: &[&str]) -> (String, String) {
+    let pem = dir.join(format!("{stem}.pem"));
+    let key = dir.join(format!("{stem}.key"));
+    let san = names
+        .iter()
+        .map(|n| format!("DNS:{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&pem)
+        .args([
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName={san}"),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (pem.display().to_string(), key.display().to_string())
+}
+
+struct SServer(std::process::Child);
+
+impl SServer {
+    fn start(port: u16, pem: &str, key: &str) -> Self {
+        let child = Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                pem,
+                "-key",
+                key,
+                "-www",
+                "-quiet",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        wait_port(port);
+        Self(child)
+    }
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `openssl s_client` through the proxy; returns (success, output).
+fn s_client(proxy: std::net::SocketAddr, servername: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect", &proxy.to_string(), "-brief"]);
+    match servername {
+        Some(s) => cmd.args(["-servername", s]),
+        None => cmd.arg("-noservername"),
+    };
+    let out = cmd.stdin(Stdio::null()).output().expect("openssl s_client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && text.contains("CONNECTION ESTABLISHED"),
+        text,
+    )
+}
+
+fn sni_routing_reaches_the_right_backend(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a_pem, a_key) = cert(dir.path(), "a", "backend-a", &["a.test"]);
+    let (b_pem, b_key) = cert(dir.path(), "b", "backend-b", &["*.b.test", "x.y.b.test"]);
+    let (pa, pb) = (free_port(), free_port());
+    let _a = SServer::start(pa, &a_pem, &a_key);
+    let _b = SServer::start(pb, &b_pem, &b_key);
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"a.test\"\nbackends = [\"127.0.0.1:{pa}\"]\n"
+        ),
+    );
+    dp.ok(&[
+        "proxy",
+        "routes",
+        "add",
+        "*.b.test",
+        "--backend",
+        &format!("127.0.0.1:{pb}"),
+    ]);
+    let proxy = dp.listen("public");
+
+    let (ok, text) = s_client(proxy, Some("a.test"));
+    assert!(ok && text.contains("backend-a"), "{text}");
+    let (ok, text) = s_client(proxy, Some("A.TeSt"));
+    assert!(ok && text.contains("backend-a"), "case-insensitive: {text}");
+    let (ok, text) = s_client(proxy, Some("x.y.b.test"));
+    assert!(ok && text.contains("backend-b"), "wildcard: {text}");
+
+    // curl verifies the backend's certificate for the name: the bytes went through untouched.
+    let port = proxy.port();
+    for (name, ca) in [("a.test", &a_pem), ("x.y.b.test", &b_pem)] {
+        let (code, body) = crate::support::curl(&[
+            "--cacert",
+            ca,
+            "--resolve",
+            &format!("{name}:{port}:127.0.0.1"),
+            &format!("https://{name}:{port}/"),
+        ]);
+        assert_eq!(code, 200, "{name}: {body}");
+    }
+
+    let (ok, text) = s_client(proxy, Some("unknown.test"));
+    assert!(
+        !ok && !text.contains("alert"),
+        "unknown SNI must be a bare reset: {text}"
+    );
+    let (ok, text) = s_client(proxy, None);
+    assert!(!ok, "no SNI without a default route must be reset: {text}");
+    let raw = exchange(proxy, ip(1), b"", Some("unknown.test"));
+    assert!(is_reset(&raw), "{raw:?}");
+
+    let status = dp.status();
+    let public = &status["listeners"][0];
+    assert!(public["unrouted"].as_u64().unwrap_or(0) >= 3, "{status}");
+    let routes = public["routes"].as_array().expect("routes");
+    assert!(
+        routes
+            .iter()
+            .all(|r| r["bytes_backend_to_client"].as_u64().unwrap_or(0) > 0),
+        "{status}"
+    );
+    let listing = dp.ok(&["proxy", "routes", "list"]);
+    assert!(
+        listing.contains("config") && listing.contains("api"),
+        "origins are visible: {listing}"
+    );
+}
+both_drivers!(sni_routing_reaches_the_right_backend);
+
+fn firewall_resets_blocked_clients(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mmdb = dir.path().join("geo.mmdb");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../dataplane/firewall/tests/fixtures/make-mmdb.pl");
+    let status = Command::new("perl")
+        .arg(&script)
+        .arg(&mmdb)
+        .args(["127.0.0.0/8=FR", "127.0.0.4/32=CN"])
+        .status()
+        .expect("perl (scripts/test installs libmaxmind-db-writer-perl)");
+    assert!(status.success(), "building the GeoIP fixture failed");
+    let backend = free_port();
+    let _nginx = Nginx::start(dir.path(), &[(backend, Answer::Text("hello"))]);
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"fw.test\"\nbackends = [\"127.0.0.1:{backend}\"]\n\
+             [proxy.firewall]\nblock_ips = [\"127.0.0.2\"]\ngeoip_db = \"{}\"\n",
+            mmdb.display()
+        ),
+    );
+    dp.ok(&["proxy", "firewall", "add", "--cidr", "127.0.1.0/24"]);
+    dp.ok(&["proxy", "firewall", "add", "--country", "cn"]);
+    let proxy = dp.listen("public");
+
+    assert_eq!(
+        exchange(proxy, ip(1), b"", Some("fw.test")).expect("allowed"),
+        b"hello"
+    );
+    for (source, reason) in [
+        (ip(2), "ip"),
+        (IpAddr::V4(Ipv4Addr::new(127, 0, 1, 9)), "cidr"),
+        (ip(4), "country"),
+    ] {
+        let before = dp.blocks(reason);
+        let r = exchange(proxy, source, b"", Some("fw.test"));
+        assert!(is_reset(&r), "{source} must see ECONNRESET, got {r:?}");
+        assert_eq!(dp.blocks(reason), before + 1, "{reason} counter");
+    }
+    let (code, metrics) = crate::support::curl(&[&dp.metrics]);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("mc_proxy_blocks_total{reason=\"country\"} 1"),
+        "{metrics}"
+    );
+
+    // The file owns its rules; the API may not remove them. Bad input changes nothing.
+    let out = dp.mcctl(&["proxy", "firewall", "remove", "--ip", "127.0.0.2"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("config file"));
+    for bad in [
+        ["--cidr", "127.0.1.7/24"],
+        ["--country", "ZZ"],
+        ["--ip", "300.1.1.1"],
+    ] {
+        let out = dp.mcctl(&["proxy", "firewall", "add", bad[0], bad[1]]);
+        assert!(!out.status.success(), "{bad:?} must be refused");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+    let list = dp.ok(&["--json", "proxy", "firewall", "list"]);
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list["rules"].as_array().map(Vec::len), Some(3), "{list}");
+    assert_eq!(list["geoip"]["database_type"], "GeoIP2-Country");
+
+    // Lifting a block takes effect at once; a GeoIP reload keeps working.
+    dp.ok(&["proxy", "firewall", "remove", "--country", "CN"]);
+    assert_eq!(
+        exchange(proxy, ip(4), b"", Some("fw.test")).expect("unblocked"),
+        b"hello"
+    );
+    dp.ok(&["proxy", "geoip-reload"]);
+}
+both_drivers!(firewall_resets_blocked_clients);
+
+fn rate_limit_resets_then_readmits(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = free_port();
+    let _nginx = Nginx::start(dir.path(), &[(backend, Answer::Text("ok"))]);
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"rl.test\"\nbackends = [\"127.0.0.1:{backend}\"]\n"
+        ),
+    );
+    dp.ok(&["proxy", "firewall", "limits", "--rate", "1", "--burst", "2"]);
+    let proxy = dp.listen("public");
+    let source = ip(9);
+    assert_eq!(
+        exchange(proxy, source, b"", Some("rl.test")).expect("1st"),
+        b"ok"
+    );
+    assert_eq!(
+        exchange(proxy, source, b"", Some("rl.test")).expect("2nd"),
+        b"ok"
+    );
+    let third = exchange(proxy, source, b"", Some("rl.test"));
+    assert!(is_reset(&third), "over the burst: {third:?}");
+    // Another client is not affected.
+    assert_eq!(
+        exchange(proxy, ip(10), b"", Some("rl.test")).expect("other client"),
+        b"ok"
+    );
+    assert!(dp.blocks("rate_limit") >= 1);
+    // One token per second: after the window the client is admitted again.
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(
+        exchange(proxy, source, b"", Some("rl.test")).expect("after the window"),
+        b"ok"
+    );
+
+    // Connection limits are validated: a rate without a burst is refused.
+    let out = dp.mcctl(&["proxy", "firewall", "limits", "--rate", "5"]);
+    assert!(!out.status.success());
+}
+both_drivers!(rate_limit_resets_then_readmits);
+
+fn proxy_protocol_carries_the_client_address(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pp_backend = free_port();
+    let _nginx = Nginx::start(dir.path(), &[(pp_backend, Answer::ProxyAddr)]);
+    let (edge, origin) = (free_port(), free_port());
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"edge\"\naddress = \"127.0.0.1:{edge}\"\n\
+             [[proxy.listeners]]\nname = \"origin\"\naddress = \"127.0.0.1:{origin}\"\nproxy_protocol = \"any\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
+             [[proxy.routes]]\nlistener = \"edge\"\nhostname = \"pp.test\"\nbackends = [\"127.0.0.1:{origin}\"]\nsend_proxy_protocol = \"v2\"\n\
+             [[proxy.routes]]\nlistener = \"origin\"\nhostname = \"pp.test\"\nbackends = [\"127.0.0.1:{pp_backend}\"]\nsend_proxy_protocol = \"v1\"\n"
+        ),
+    );
+    let edge_addr = dp.listen("edge");
+    let origin_addr = dp.listen("origin");
+
+    // Edge → origin → nginx: the client address survives two hops (v2 then v1).
+    let got = exchange(edge_addr, ip(7), b"", Some("pp.test")).expect("chain");
+    assert_eq!(String::from_utf8_lossy(&got), "127.0.0.7");
+
+    // A trusted peer's v1 and v2 headers are believed.
+    let v1 = b"PROXY TCP4 198.51.100.9 127.0.0.1 40000 443\r\n";
+    let got = exchange(origin_addr, ip(1), v1, Some("pp.test")).expect("v1 in");
+    assert_eq!(String::from_utf8_lossy(&got), "198.51.100.9");
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[
+        0x21, 0x11, 0, 12, 203, 0, 113, 5, 127, 0, 0, 1, 0x9c, 0x40, 0x01, 0xbb,
+    ]);
+    let got = exchange(origin_addr, ip(1), &v2, Some("pp.test")).expect("v2 in");
+    assert_eq!(String::from_utf8_lossy(&got), "203.0.113.5");
+
+    // An untrusted peer sending a header is reset, and counted.
+    let before = dp.blocks("untrusted_proxy");
+    let r = exchange(origin_addr, ip(8), v1, Some("pp.test"));
+    assert!(is_reset(&r), "{r:?}");
+    assert_eq!(dp.blocks("untrusted_proxy"), before + 1);
+    // An untrusted peer without a header is a direct client (its own address is used).
+    let got = exchange(origin_addr, ip(8), b"", Some("pp.test")).expect("direct client");
+    assert_eq!(String::from_utf8_lossy(&got), "127.0.0.8");
+    // A trusted peer that sends garbage instead of a header is reset.
+    let r = exchange(
+        origin_addr,
+        ip(1),
+        b"PROXY TCP9 nonsense\r\n",
+        Some("pp.test"),
+    );
+    assert!(is_reset(&r), "{r:?}");
+}
+both_drivers!(proxy_protocol_carries_the_client_address);
+
+fn routes_change_under_load_without_failures(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (free_port(), free_port());
+    let _nginx = Nginx::start(
+        dir.path(),
+        &[(a, Answer::Text("A")), (b, Answer::Text("B"))],
+    );
+    let listen = free_port();
+    let mut dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!("[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n"),
+    );
+    dp.ok(&[
+        "proxy",
+        "routes",
+        "add",
+        "load.test",
+        "--backend",
+        &format!("127.0.0.1:{a}"),
+    ]);
+    let proxy = dp.listen("public");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, done, failures) = (stop.clone(), done.clone(), failures.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match exchange(proxy, ip(1), b"", Some("load.test")) {
+                        Ok(body) if body == b"A" || body == b"B" => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => failures.lock().expect("lock").push(format!("{other:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    let wait_for = |n: u64| {
+        let target = done.load(Ordering::Relaxed) + n;
+        while done.load(Ordering::Relaxed) < target {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(50);
+    // Change the backend: the very next connection follows the new table.
+    dp.ok(&[
+        "proxy",
+        "routes",
+        "add",
+        "load.test",
+        "--backend",
+        &format!("127.0.0.1:{b}"),
+    ]);
+    assert_eq!(
+        exchange(proxy, ip(1), b"", Some("load.test")).expect("after change"),
+        b"B"
+    );
+    wait_for(50);
+    // Unrelated routes come and go.
+    for i in 0..10 {
+        let host = format!("other{i}.test");
+        dp.ok(&[
+            "proxy",
+            "routes",
+            "add",
+            &host,
+            "--backend",
+            &format!("127.0.0.1:{a}"),
+        ]);
+        assert_eq!(
+            exchange(proxy, ip(1), b"", Some(&host)).expect("new route"),
+            b"A"
+        );
+        dp.ok(&["proxy", "routes", "remove", &host]);
+        assert!(is_reset(&exchange(proxy, ip(1), b"", Some(&host))));
+    }
+    wait_for(50);
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().expect("load thread");
+    }
+    let failures = failures.lock().expect("lock");
+    assert!(
+        failures.is_empty(),
+        "{} of {} connections failed: {:?}",
+        failures.len(),
+        done.load(Ordering::Relaxed),
+        &failures[..failures.len().min(5)]
+    );
+    eprintln!(
+        "{} connections under load, 0 failed",
+        done.load(Ordering::Relaxed)
+    );
+
+    // Bad input is refused with a message and changes nothing.
+    let before = dp.ok(&["proxy", "routes", "list"]);
+    for bad in [
+        vec![
+            "proxy",
+            "routes",
+            "add",
+            "bad host",
+            "--backend",
+            "127.0.0.1:1",
+        ],
+        vec![
+            "proxy",
+            "routes",
+            "add",
+            "ok.test",
+            "--backend",
+            "127.0.0.1:0",
+        ],
+        vec![
+            "proxy",
+            "routes",
+            "add",
+            "a.*.test",
+            "--backend",
+            "127.0.0.1:1",
+        ],
+        vec![
+            "proxy",
+            "routes",
+            "add",
+            "ok.test",
+            "--backend",
+            "127.0.0.1:1",
+            "--mode",
+            "l7",
+        ],
+        vec![
+            "proxy",
+            "routes",
+            "add",
+            "ok.test",
+            "--backend",
+            "127.0.0.1:1",
+            "--listener",
+            "nope",
+        ],
+    ] {
+        let out = dp.mcctl(&bad);
+        assert!(!out.status.success(), "{bad:?} must fail");
+        assert!(!out.stderr.is_empty(), "{bad:?} must say why");
+    }
+    assert_eq!(dp.ok(&["proxy", "routes", "list"]), before);
+
+    // A restart keeps the routes (and their origin).
+    dp.restart();
+    let proxy = dp.listen("public");
+    assert_eq!(
+        exchange(proxy, ip(1), b"", Some("load.test")).expect("after restart"),
+        b"B"
+    );
+    assert!(dp.ok(&["proxy", "routes", "list"]).contains("load.test"));
+}
+both_drivers!(routes_change_under_load_without_failures);
+
+fn slow_oversized_and_malformed_hellos_are_reset(io: &str) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = free_port();
+    let _nginx = Nginx::start(dir.path(), &[(backend, Answer::Text("ok"))]);
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "max_client_hello = 1024\n[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\nclient_hello_timeout = \"300ms\"\n\
+             [[proxy.routes]]\nhostname = \"h.test\"\nbackends = [\"127.0.0.1:{backend}\"]\n"
+        ),
+    );
+    let proxy = dp.listen("public");
+    // A hello split into 1-byte writes still works.
+    let hello = crate::peers::client_hello(Some("h.test"));
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    for b in &hello {
+        s.write_all(std::slice::from_ref(b)).expect("write");
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    assert_eq!(out, b"ok");
+    // Slowloris: half a hello, then silence past the timeout.
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    s.write_all(&hello[..hello.len() / 2]).expect("write");
+    let mut buf = [0_u8; 8];
+    let err = s.read(&mut buf).expect_err("reset after the timeout");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    // Not TLS, and a hello that declares more than the bound.
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    assert_eq!(
+        s.read(&mut buf).expect_err("reset").kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    s.write_all(&[0x16, 0x03, 0x01, 0x3f, 0xff, 0x01, 0x00, 0x3f, 0xfb])
+        .expect("write");
+    assert_eq!(
+        s.read(&mut buf).expect_err("reset").kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    assert!(dp.status()["client_hello_failures"].as_u64().unwrap_or(0) >= 3);
+}
+both_drivers!(slow_oversized_and_malformed_hellos_are_reset);
