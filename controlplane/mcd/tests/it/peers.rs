@@ -223,6 +223,23 @@ impl Dataplane {
         }
     }
 
+    pub(crate) fn child_id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits (bounded) for the process to exit on its own.
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "mcd dataplane did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub(crate) fn mcctl(&self, args: &[&str]) -> std::process::Output {
         Command::new(mcctl())
             .arg("--endpoints")

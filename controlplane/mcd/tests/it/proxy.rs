@@ -582,3 +582,67 @@ fn slow_oversized_and_malformed_hellos_are_reset(io: &str) {
     assert!(dp.status()["client_hello_failures"].as_u64().unwrap_or(0) >= 3);
 }
 both_drivers!(slow_oversized_and_malformed_hellos_are_reset);
+
+fn sigterm_stops_accepting_and_drains_open_connections(io: &str) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An echo backend: whatever arrives goes back.
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let backend_port = backend.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in backend.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0_u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let listen = free_port();
+    let mut dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"echo.test\"\nbackends = [\"127.0.0.1:{backend_port}\"]\n"
+        ),
+    );
+    let proxy = dp.listen("public");
+    let hello = crate::peers::client_hello(Some("echo.test"));
+    let mut open = std::net::TcpStream::connect(proxy).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    open.write_all(&hello).expect("hello");
+    let mut echoed = vec![0_u8; hello.len()];
+    open.read_exact(&mut echoed).expect("echo of the hello");
+    assert_eq!(echoed, hello, "L4 relays the exact bytes");
+
+    let child = dp.child_id().expect("running");
+    let pid = rustix::process::Pid::from_raw(child as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    // New connections are refused once the listeners close...
+    let mut refused = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(proxy).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(refused, "listener still accepting after SIGTERM");
+    // ...while the open one keeps working, half-close included.
+    open.write_all(b"still here").expect("write during drain");
+    let mut buf = [0_u8; 10];
+    open.read_exact(&mut buf).expect("echo during drain");
+    assert_eq!(&buf, b"still here");
+    open.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut rest = Vec::new();
+    open.read_to_end(&mut rest).expect("backend's EOF arrives after our half-close");
+    assert!(rest.is_empty());
+    let status = dp.wait_exit();
+    assert!(status.success(), "drained shutdown exits 0, got {status}");
+}
+both_drivers!(sigterm_stops_accepting_and_drains_open_connections);
