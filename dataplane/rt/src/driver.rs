@@ -132,4 +132,77 @@ mod tests {
         // `on` succeeds exactly when auto picked io_uring.
         assert_eq!(choose(IoMode::On).is_ok(), c.driver == Driver::Uring);
     }
+
+    /// Child side of `seccomp_refusal_falls_back_or_fails_clearly`: installs a
+    /// filter that makes the io_uring syscalls fail with EPERM (as Docker's
+    /// default profile does), then reports what each mode decides.
+    #[test]
+    fn seccomp_child() {
+        if std::env::var_os("MC_RT_SECCOMP_CHILD").is_none() {
+            return;
+        }
+        use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
+        let rules = [
+            libc_nr::IO_URING_SETUP,
+            libc_nr::IO_URING_ENTER,
+            libc_nr::IO_URING_REGISTER,
+        ]
+        .into_iter()
+        .map(|nr| (nr, vec![]))
+        .collect();
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(1),
+            TargetArch::try_from(std::env::consts::ARCH).expect("arch"),
+        )
+        .expect("filter");
+        let program: seccompiler::BpfProgram = filter.try_into().expect("compile");
+        seccompiler::apply_filter(&program).expect("apply");
+        let auto = choose(IoMode::Auto).expect("auto never fails");
+        println!("auto={} reason={}", auto.driver, auto.reason);
+        match choose(IoMode::On) {
+            Ok(_) => println!("on=started"),
+            Err(e) => println!("on=refused {e}"),
+        }
+    }
+
+    #[test]
+    fn seccomp_refusal_falls_back_or_fails_clearly() {
+        let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .args([
+                "--exact",
+                "driver::tests::seccomp_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MC_RT_SECCOMP_CHILD", "1")
+            .output()
+            .expect("run child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("auto=epoll reason=io_uring_setup failed: Operation not permitted"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on=refused io_uring = \"on\" but io_uring is unavailable"),
+            "{text}"
+        );
+        assert!(
+            text.contains("seccomp"),
+            "the refusal names the likely cause: {text}"
+        );
+    }
+
+    /// Syscall numbers (the same on x86_64 and aarch64).
+    mod libc_nr {
+        pub(super) const IO_URING_SETUP: i64 = 425;
+        pub(super) const IO_URING_ENTER: i64 = 426;
+        pub(super) const IO_URING_REGISTER: i64 = 427;
+    }
 }

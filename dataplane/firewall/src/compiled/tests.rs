@@ -16,6 +16,16 @@ fn cc(s: &str) -> CountryCode {
 }
 
 #[test]
+fn shared_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CompiledFirewall>();
+    send_sync::<GeoIp>();
+    send_sync::<crate::RateLimiter>();
+    send_sync::<crate::ConnectionLimiter>();
+    send_sync::<crate::ConnGuard>();
+}
+
+#[test]
 fn empty_blocks_nothing() {
     let fw = CompiledFirewall::build(&FirewallRules::default(), None);
     for a in [

@@ -121,6 +121,7 @@ fn compiled_table_agrees_with_direct_lookups() {
         "2001:db8:ffff:ffff::1",
         "2001:db9::",
         "2002:7f00:2::",
+        "2001:0:a01:203::1", // Teredo alias of the IPv4 space
         "2002:a02:1::",
         "2a02:1:2::3",
         "2a02:2::",
