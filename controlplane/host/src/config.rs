@@ -34,6 +34,9 @@ pub struct ControlplaneConfig {
     pub data_dir: PathBuf,
     pub server: ServerSection,
     pub tls: TlsFiles,
+    /// MCIAS: identity, tokens, login policy.
+    #[serde(default)]
+    pub mcias: mc_mcias::McAuthConfig,
     #[serde(default)]
     pub log: LogConfig,
 }
@@ -82,6 +85,7 @@ impl Validate for ControlplaneConfig {
             ));
         }
         self.tls.validate("tls")?;
+        self.mcias.validate()?;
         self.log.validate("log")
     }
 }

@@ -23,11 +23,45 @@ pub use config::ControlplaneConfig;
 
 /// The redb stores this process owns.
 pub fn stores(config: &ControlplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
-    vec![mc_kit::store::StoreSpec {
-        name: "controlplane",
-        path: node::store_path(&config.data_dir),
-        schema: &node::SCHEMA,
-    }]
+    vec![
+        mc_kit::store::StoreSpec {
+            name: "controlplane",
+            path: node::store_path(&config.data_dir),
+            schema: &node::SCHEMA,
+        },
+        mc_kit::store::StoreSpec {
+            name: "mcias",
+            path: mc_mcias::store::path(&config.data_dir),
+            schema: &mc_mcias::store::SCHEMA,
+        },
+    ]
+}
+
+/// Where the first admin's credentials are written (0600) when MCIAS creates them.
+pub fn bootstrap_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("mcias").join("bootstrap.json")
+}
+
+fn write_bootstrap(
+    data_dir: &std::path::Path,
+    creds: &mc_mcias::Bootstrap,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = bootstrap_path(data_dir);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    f.write_all(
+        serde_json::to_string_pretty(creds)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    f.sync_all()?;
+    Ok(path)
 }
 
 pub const COMPONENT: &str = "controlplane";
@@ -47,6 +81,10 @@ pub enum RunError {
     },
     #[error(transparent)]
     Serve(#[from] mc_kit::serve::ServeError),
+    #[error("mcias: {0}")]
+    Iam(#[from] mc_mcias::error::IamError),
+    #[error("writing the bootstrap credentials: {0}")]
+    Bootstrap(std::io::Error),
 }
 
 /// Runs the control plane until `shutdown` fires, then drains and returns.
@@ -66,9 +104,32 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         drain: config.server.drain.get(),
         ..Limits::default()
     };
-    let rest_router = ops_router(COMPONENT, health.clone(), metrics.clone());
-    let grpc_router = tonic::service::Routes::new(grpc_health)
+    // MCIAS, behind the one auth layer for its REST routes and gRPC methods.
+    let mut mcias_config = config.mcias.clone();
+    if mcias_config.issuer.is_empty() {
+        mcias_config.issuer = format!("https://{}", config.server.rest);
+    }
+    let (iam, bootstrap) = mc_mcias::Iam::open(&config.data_dir, mcias_config)?;
+    let iam = Arc::new(iam);
+    if let Some(creds) = bootstrap {
+        let path = write_bootstrap(&config.data_dir, &creds).map_err(RunError::Bootstrap)?;
+        tracing::warn!(path = %path.display(), "bootstrap admin created; its credentials are in this file (0600): change the password and delete it");
+    }
+    let auth = mc_kit::auth::AuthLayer {
+        map: Arc::new(mc_mcias::methods::map().with_grpc_health()),
+        verifier: Arc::new(mc_mcias::LocalVerifier(iam.clone())),
+    };
+    let guard = axum::middleware::from_fn_with_state(auth, mc_kit::auth::AuthLayer::enforce);
+    let rest_router = ops_router(
+        COMPONENT,
+        health.clone(),
+        metrics.clone(),
+        mc_mcias::rest::router(iam.clone()).route_layer(guard.clone()),
+    );
+    let grpc_router = mc_mcias::grpc::Services::routes(iam.clone())
+        .add_service(grpc_health)
         .into_axum_router()
+        .route_layer(guard)
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             Metrics::track,
@@ -77,7 +138,7 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
     let admin_router = tonic::service::Routes::new(AdminService::new(
         COMPONENT,
         health.clone(),
-        vec![("controlplane", node_store.clone())],
+        vec![("controlplane", node_store.clone()), ("mcias", iam.store())],
         config.data_dir.join("snapshots"),
         Arc::new(move || BTreeMap::from([("node_id".to_owned(), details_node.clone())])),
     ))

@@ -15,6 +15,7 @@
 //! - [`version`]: the `git describe` string baked into every binary.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod health;
 pub mod metrics;

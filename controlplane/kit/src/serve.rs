@@ -271,12 +271,13 @@ pub async fn run_surfaces(
 }
 
 /// What every process serves on its HTTP surface: `/healthz`, `/metrics`,
-/// `/v1/version`, a JSON 404 for anything else, and request metrics on all of it.
-/// Services merge their own routes into it.
+/// `/v1/version`, the `services` routes, a JSON 404 for anything else, and
+/// request metrics on all of it.
 pub fn ops_router(
     component: &'static str,
     health: crate::health::Health,
     metrics: crate::metrics::Metrics,
+    services: Router,
 ) -> Router {
     use axum::routing::get;
     Router::new()
@@ -297,6 +298,7 @@ pub fn ops_router(
                 }))
             }),
         )
+        .merge(services)
         .fallback(|| async {
             error_response(axum::http::StatusCode::NOT_FOUND, "no such endpoint")
         })

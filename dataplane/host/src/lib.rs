@@ -109,7 +109,7 @@ pub async fn run(
     ))
     .add_service(grpc_health)
     .into_axum_router();
-    let ops = ops_router(COMPONENT, health.clone(), metrics);
+    let ops = ops_router(COMPONENT, health.clone(), metrics, axum::Router::new());
 
     let admin = Listener::unix(&config.admin.socket).map_err(|source| RunError::Listen {
         what: "admin socket",

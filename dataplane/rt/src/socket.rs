@@ -38,6 +38,32 @@ pub fn bind_reuseport(
     Ok(out)
 }
 
+/// Binds `count` UDP sockets on `addr` with identical options and
+/// `SO_REUSEPORT` (one per worker; the kernel spreads datagrams across them
+/// by source address and port). Like [`bind_reuseport`], binding happens on
+/// the caller's thread, and port 0 makes every socket share the port the
+/// kernel picked for the first.
+pub fn bind_udp_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::UdpSocket>> {
+    let mut out = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(false)?;
+        }
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        addr = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("UDP socket has no IP address"))?;
+        out.push(socket.into());
+    }
+    Ok(out)
+}
+
 /// Sets `SO_LINGER {on, 0}` so that dropping the socket sends a TCP RST
 /// instead of a FIN: the peer sees ECONNRESET, no TLS alert, no bytes.
 pub fn set_reset_on_close(stream: &impl AsRawFd) -> io::Result<()> {
@@ -66,6 +92,21 @@ mod tests {
             .map(|l| l.local_addr().expect("addr").port())
             .collect();
         assert!(ports.iter().all(|p| *p == ports[0] && *p != 0), "{ports:?}");
+    }
+
+    #[test]
+    fn udp_reuseport_sockets_share_one_port() {
+        let ss = bind_udp_reuseport("127.0.0.1:0".parse().expect("addr"), 2).expect("bind");
+        assert_eq!(ss.len(), 2);
+        let port = ss[0].local_addr().expect("addr").port();
+        assert!(port != 0 && ss[1].local_addr().expect("addr").port() == port);
+        // A datagram to the shared port reaches one of them.
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
+        client.send_to(b"x", ("127.0.0.1", port)).expect("send");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut buf = [0_u8; 4];
+        let got = ss.iter().filter(|s| s.recv_from(&mut buf).is_ok()).count();
+        assert_eq!(got, 1);
     }
 
     #[test]

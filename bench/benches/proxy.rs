@@ -1,0 +1,210 @@
+//! mc-proxy: SNI route lookup in a 10k-route table (exact and wildcard),
+//! building a 10k-route snapshot, and the cost of loading and publishing it
+//! through `ArcSwap`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Cache};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use mc_bench::Rng;
+use mc_proxy::firewall::{FirewallState, Limits};
+use mc_proxy::model::{
+    Backend, DEFAULT_CLIENT_HELLO_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    HostPattern, ListenerSpec, Origin, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
+};
+use mc_proxy::snapshot::{self, Snapshot};
+use mc_proxy::table::RouteTable;
+
+const ROUTES: usize = 10_000;
+/// Lookup names cycled through (power of two).
+const PROBES: usize = 1 << 12;
+
+fn table(patterns: impl Iterator<Item = String>) -> RouteTable<usize> {
+    let mut t = RouteTable::default();
+    for (i, p) in patterns.enumerate() {
+        t.insert(&HostPattern::parse(&p).expect("valid pattern"), Arc::new(i));
+    }
+    t
+}
+
+fn bench_lookup(c: &mut Criterion) {
+    let mut rng = Rng(3);
+    let exact = table((0..ROUTES).map(|i| format!("svc{i}.example.com")));
+    let wild = table((0..ROUTES).map(|i| format!("*.svc{i}.example.com")));
+    // Half exact, half wildcard, as a node with many tenants might have.
+    let mixed = table((0..ROUTES).map(|i| {
+        if i % 2 == 0 {
+            format!("svc{i}.example.com")
+        } else {
+            format!("*.svc{i}.example.com")
+        }
+    }));
+    let pick = |rng: &mut Rng| rng.next_u64() as usize % ROUTES;
+    let exact_hits: Vec<String> = (0..PROBES)
+        .map(|_| format!("svc{}.example.com", pick(&mut rng)))
+        .collect();
+    let misses: Vec<String> = (0..PROBES)
+        .map(|_| format!("nope{}.example.org", pick(&mut rng)))
+        .collect();
+    let wild_hits: Vec<String> = (0..PROBES)
+        .map(|_| format!("api.svc{}.example.com", pick(&mut rng)))
+        .collect();
+    let deep_wild_hits: Vec<String> = (0..PROBES)
+        .map(|_| format!("a.b.c.svc{}.example.com", pick(&mut rng)))
+        .collect();
+    let mixed_hits: Vec<String> = (0..PROBES)
+        .map(|_| {
+            let i = pick(&mut rng);
+            if i % 2 == 0 {
+                format!("svc{i}.example.com")
+            } else {
+                format!("www.svc{i}.example.com")
+            }
+        })
+        .collect();
+    assert!(exact_hits.iter().all(|n| exact.lookup(n).is_some()));
+    assert!(wild_hits.iter().all(|n| wild.lookup(n).is_some()));
+    assert!(deep_wild_hits.iter().all(|n| wild.lookup(n).is_some()));
+    assert!(mixed_hits.iter().all(|n| mixed.lookup(n).is_some()));
+    assert!(misses.iter().all(|n| mixed.lookup(n).is_none()));
+
+    let mut g = c.benchmark_group("route_lookup_10k");
+    g.throughput(Throughput::Elements(1));
+    let cases: [(&str, &RouteTable<usize>, &Vec<String>); 6] = [
+        ("exact_hit", &exact, &exact_hits),
+        ("exact_miss", &exact, &misses),
+        ("wildcard_hit", &wild, &wild_hits),
+        ("wildcard_hit_3_extra_labels", &wild, &deep_wild_hits),
+        ("mixed_hit", &mixed, &mixed_hits),
+        ("mixed_miss", &mixed, &misses),
+    ];
+    for (name, t, probes) in cases {
+        g.bench_function(name, |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                t.lookup(black_box(&probes[i & (PROBES - 1)])).is_some()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn specs(routes: usize) -> (Vec<ListenerSpec>, Vec<RouteSpec>) {
+    let listener = ListenerSpec {
+        name: "public".into(),
+        address: "127.0.0.1:443".parse().expect("addr"),
+        proxy_protocol: ProxyProtocolIn::Off,
+        trusted_proxies: Vec::new(),
+        default_route: None,
+        client_hello_timeout: DEFAULT_CLIENT_HELLO_TIMEOUT,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        origin: Origin::AdminApi,
+    };
+    let routes = (0..routes)
+        .map(|i| RouteSpec {
+            listener: "public".into(),
+            hostname: HostPattern::parse(&if i % 4 == 3 {
+                format!("*.svc{i}.example.com")
+            } else {
+                format!("svc{i}.example.com")
+            })
+            .expect("valid pattern"),
+            mode: RouteMode::L4,
+            // IP literals: building never resolves names.
+            backends: vec![
+                Backend::parse(&format!(
+                    "10.{}.{}.{}:8443",
+                    i >> 16,
+                    (i >> 8) & 255,
+                    i & 255
+                ))
+                .expect("backend"),
+            ],
+            send_proxy_protocol: ProxyProtocolOut::Off,
+            connect_timeout: None,
+            idle_timeout: None,
+            origin: Origin::AdminApi,
+        })
+        .collect();
+    (vec![listener], routes)
+}
+
+fn firewall() -> Arc<FirewallState> {
+    Arc::new(FirewallState::build(&[], Limits::default(), None, None).expect("empty firewall"))
+}
+
+fn bench_snapshot(c: &mut Criterion) {
+    let (listeners, routes) = specs(ROUTES);
+    let fw = firewall();
+    let workers = 2;
+    let previous = snapshot::build(1, workers, &listeners, &routes, fw.clone(), None);
+    assert_eq!(previous.listeners["public"].routes.len(), ROUTES);
+
+    let mut g = c.benchmark_group("snapshot_10k_routes");
+    g.sample_size(20).measurement_time(Duration::from_secs(5));
+    g.bench_function("build_fresh", |b| {
+        b.iter(|| snapshot::build(2, workers, black_box(&listeners), &routes, fw.clone(), None))
+    });
+    // The admin path after one change: runtime state carried over from the previous snapshot.
+    g.bench_function("build_from_previous", |b| {
+        b.iter(|| {
+            snapshot::build(
+                2,
+                workers,
+                black_box(&listeners),
+                &routes,
+                fw.clone(),
+                Some(&previous),
+            )
+        })
+    });
+    // Publishing: store a new snapshot (dropping the old one when nobody holds it).
+    let swap = ArcSwap::from_pointee(snapshot::build(
+        1,
+        workers,
+        &listeners,
+        &routes,
+        fw.clone(),
+        None,
+    ));
+    g.bench_function("arcswap_store_and_drop_old", |b| {
+        b.iter_batched(
+            || {
+                Arc::new(snapshot::build(
+                    3,
+                    workers,
+                    &listeners,
+                    &routes,
+                    fw.clone(),
+                    None,
+                ))
+            },
+            |next| swap.store(next),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    // What a worker pays per connection to get the current snapshot.
+    let small = ArcSwap::from_pointee(snapshot::build(1, workers, &listeners, &routes, fw, None));
+    let mut g = c.benchmark_group("snapshot_load");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("arcswap_load_guard", |b| {
+        b.iter(|| black_box(small.load()).generation)
+    });
+    g.bench_function("arcswap_load_full", |b| {
+        b.iter(|| black_box(small.load_full()).generation)
+    });
+    let mut cache: Cache<&ArcSwap<Snapshot>, Arc<Snapshot>> = Cache::new(&small);
+    g.bench_function("arcswap_cache_load", |b| {
+        b.iter(|| black_box(cache.load()).generation)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_lookup, bench_snapshot);
+criterion_main!(benches);

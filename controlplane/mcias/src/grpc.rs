@@ -1,0 +1,637 @@
+//! gRPC (`mc.iam.v1`) adapter: each RPC calls the [`Iam`] operation its REST
+//! twin calls. The auth layer in front of both puts the verified
+//! [`Principal`] into the request extensions.
+
+use std::sync::Arc;
+
+use mc_kit::auth::{Principal, SourceAddr};
+use mc_proto::iam::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::error::IamError;
+use crate::model::{Account, AccountStatus, AccountType, Role};
+use crate::policy::{Effect, Rule};
+use crate::service::{Caller, Iam, LoginInput, NewAccount};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn caller<T>(r: &Request<T>) -> Caller {
+    Caller {
+        principal: r.extensions().get::<Principal>().cloned(),
+        source: r.extensions().get::<SourceAddr>().map(|s| s.0),
+    }
+}
+
+fn role_pb(r: Role) -> i32 {
+    (match r {
+        Role::Admin => pb::Role::Admin,
+        Role::User => pb::Role::User,
+        Role::Guest => pb::Role::Guest,
+    }) as i32
+}
+
+fn role_name(r: i32) -> Result<String, Status> {
+    match pb::Role::try_from(r) {
+        Ok(pb::Role::Admin) => Ok("admin".into()),
+        Ok(pb::Role::User) => Ok("user".into()),
+        Ok(pb::Role::Guest) => Ok("guest".into()),
+        _ => Err(Status::invalid_argument("roles: unknown role")),
+    }
+}
+
+fn role_from(r: i32) -> Result<Role, Status> {
+    role_name(r).and_then(|n| Role::parse(&n).map_err(Status::from))
+}
+
+fn type_pb(t: AccountType) -> i32 {
+    (match t {
+        AccountType::Human => pb::AccountType::Human,
+        AccountType::System => pb::AccountType::System,
+    }) as i32
+}
+
+fn type_from(t: i32) -> Result<AccountType, Status> {
+    match pb::AccountType::try_from(t) {
+        Ok(pb::AccountType::Unspecified | pb::AccountType::Human) => Ok(AccountType::Human),
+        Ok(pb::AccountType::System) => Ok(AccountType::System),
+        Err(_) => Err(Status::invalid_argument("type: unknown account type")),
+    }
+}
+
+fn account_pb(a: &Account) -> pb::Account {
+    pb::Account {
+        id: a.id.clone(),
+        username: a.username.clone(),
+        r#type: type_pb(a.account_type),
+        status: (match a.status {
+            AccountStatus::Active => pb::AccountStatus::Active,
+            AccountStatus::Disabled => pb::AccountStatus::Disabled,
+            AccountStatus::Deleted => pb::AccountStatus::Deleted,
+        }) as i32,
+        roles: a.roles.iter().copied().map(role_pb).collect(),
+        tags: a.tags.clone(),
+        totp_enabled: false,
+        passkeys: 0,
+        created_at_unix: a.created_at,
+        last_login_unix: a.last_login,
+        locked_until_unix: a.locked_until,
+    }
+}
+
+fn effect_pb(e: Effect) -> i32 {
+    (match e {
+        Effect::Allow => pb::Effect::Allow,
+        Effect::Deny => pb::Effect::Deny,
+    }) as i32
+}
+
+fn rule_pb(r: &Rule) -> pb::PolicyRule {
+    pb::PolicyRule {
+        id: r.id.clone(),
+        priority: r.priority,
+        effect: effect_pb(r.effect),
+        description: r.description.clone(),
+        roles: r.roles.iter().copied().map(role_pb).collect(),
+        account_types: r.account_types.iter().copied().map(type_pb).collect(),
+        account_ids: r.account_ids.clone(),
+        service_names: r.service_names.clone(),
+        required_tags: r.required_tags.clone(),
+        actions: r.actions.clone(),
+        not_before_unix: r.not_before,
+        expires_at_unix: r.expires_at,
+        enabled: r.enabled,
+    }
+}
+
+fn rule_from(r: pb::PolicyRule) -> Result<Rule, Status> {
+    let effect = match pb::Effect::try_from(r.effect) {
+        Ok(pb::Effect::Allow) => Effect::Allow,
+        Ok(pb::Effect::Deny) => Effect::Deny,
+        _ => return Err(Status::invalid_argument("effect: allow or deny")),
+    };
+    Ok(Rule {
+        id: r.id,
+        priority: r.priority,
+        effect,
+        description: r.description,
+        roles: r
+            .roles
+            .into_iter()
+            .map(role_from)
+            .collect::<Result<_, _>>()?,
+        account_types: r
+            .account_types
+            .into_iter()
+            .map(type_from)
+            .collect::<Result<_, _>>()?,
+        account_ids: r.account_ids,
+        service_names: r.service_names,
+        required_tags: r.required_tags,
+        actions: r.actions,
+        not_before: r.not_before_unix,
+        expires_at: r.expires_at_unix,
+        enabled: r.enabled,
+    })
+}
+
+fn session_pb(iam: &Iam, s: crate::service::Session) -> Result<pb::Session, Status> {
+    let p = iam
+        .verify(&s.token)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    Ok(pb::Session {
+        token: s.token,
+        expires_at_unix: s.expires_at,
+        account_id: p.account_id,
+        roles: p
+            .roles
+            .iter()
+            .filter_map(|r| Role::parse(r).ok())
+            .map(role_pb)
+            .collect(),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, IamError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(Status::from)
+}
+
+/// Every `mc.iam.v1` service, sharing one [`Iam`].
+#[derive(Clone)]
+pub struct Services(pub Arc<Iam>);
+
+impl Services {
+    pub fn routes(iam: Arc<Iam>) -> tonic::service::Routes {
+        let s = Self(iam);
+        tonic::service::Routes::new(pb::auth_server::AuthServer::new(s.clone()))
+            .add_service(pb::accounts_server::AccountsServer::new(s.clone()))
+            .add_service(pb::tokens_server::TokensServer::new(s.clone()))
+            .add_service(pb::policy_server::PolicyServer::new(s.clone()))
+            .add_service(pb::audit_server::AuditServer::new(s.clone()))
+            .add_service(pb::mfa_server::MfaServer::new(s.clone()))
+            .add_service(pb::sso_clients_server::SsoClientsServer::new(s))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::auth_server::Auth for Services {
+    async fn login(&self, r: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        if !r.totp_nonce.is_empty() || !r.totp_code.is_empty() {
+            return Err(Status::invalid_argument(
+                "totp: TOTP is not enabled on this server yet",
+            ));
+        }
+        let input = LoginInput {
+            username: r.username,
+            password: r.password,
+            totp_code: None,
+            service_name: (!r.service_name.is_empty()).then_some(r.service_name),
+            tags: r.tags,
+        };
+        let iam = self.0.clone();
+        let s = blocking(move || iam.login(&c, input)).await?;
+        Ok(Response::new(pb::LoginResponse {
+            result: Some(pb::login_response::Result::Session(session_pb(&self.0, s)?)),
+        }))
+    }
+
+    async fn logout(&self, r: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
+        self.0.logout(&caller(&r))?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn renew(&self, r: Request<pb::RenewRequest>) -> Reply<pb::Session> {
+        let s = self.0.renew(&caller(&r))?;
+        Ok(Response::new(session_pb(&self.0, s)?))
+    }
+
+    async fn validate(&self, r: Request<pb::ValidateRequest>) -> Reply<pb::ValidateResponse> {
+        let c = caller(&r);
+        let out = match self.0.validate(&c, &r.into_inner().token)? {
+            Some(p) => pb::ValidateResponse {
+                valid: true,
+                account_type: type_pb(
+                    AccountType::parse(&p.account_type).unwrap_or(AccountType::Human),
+                ),
+                roles: p
+                    .roles
+                    .iter()
+                    .filter_map(|r| Role::parse(r).ok())
+                    .map(role_pb)
+                    .collect(),
+                account_id: p.account_id,
+                username: p.username,
+                tags: p.tags,
+                jti: p.jti,
+                expires_at_unix: p.expires_at,
+            },
+            None => pb::ValidateResponse::default(),
+        };
+        Ok(Response::new(out))
+    }
+
+    async fn change_password(
+        &self,
+        r: Request<pb::ChangePasswordRequest>,
+    ) -> Reply<pb::ChangePasswordResponse> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        let iam = self.0.clone();
+        blocking(move || iam.change_password(&c, &r.current_password, &r.new_password)).await?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
+    async fn get_jwks(&self, _: Request<pb::GetJwksRequest>) -> Reply<pb::Jwks> {
+        let doc = self.0.jwks();
+        let keys = doc["keys"]
+            .as_array()
+            .map(|ks| {
+                ks.iter()
+                    .map(|k| pb::Jwk {
+                        kid: k["kid"].as_str().unwrap_or_default().to_owned(),
+                        kty: "OKP".to_owned(),
+                        alg: "EdDSA".to_owned(),
+                        r#use: "sig".to_owned(),
+                        crv: "Ed25519".to_owned(),
+                        x: k["x"].as_str().unwrap_or_default().to_owned(),
+                        n: String::new(),
+                        e: String::new(),
+                        retired: k["exp"].as_i64().is_some_and(|e| e != i64::MAX),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::Jwks { keys }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::accounts_server::Accounts for Services {
+    async fn create_account(&self, r: Request<pb::CreateAccountRequest>) -> Reply<pb::Account> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        let input = NewAccount {
+            username: r.username,
+            account_type: type_from(r.r#type)?.as_str().to_owned(),
+            password: r.password,
+            roles: r
+                .roles
+                .into_iter()
+                .map(role_name)
+                .collect::<Result<_, _>>()?,
+            tags: r.tags,
+        };
+        let iam = self.0.clone();
+        let a = blocking(move || iam.create_account(&c, input, false)).await?;
+        Ok(Response::new(account_pb(&a)))
+    }
+
+    async fn get_account(&self, r: Request<pb::GetAccountRequest>) -> Reply<pb::Account> {
+        let r = r.into_inner();
+        let key = if r.id.is_empty() { r.username } else { r.id };
+        Ok(Response::new(account_pb(&self.0.find(&key)?)))
+    }
+
+    async fn list_accounts(
+        &self,
+        r: Request<pb::ListAccountsRequest>,
+    ) -> Reply<pb::ListAccountsResponse> {
+        let r = r.into_inner();
+        let filter = match pb::AccountType::try_from(r.r#type) {
+            Ok(pb::AccountType::Unspecified) => None,
+            _ => Some(type_from(r.r#type)?),
+        };
+        let accounts = self
+            .0
+            .list_accounts()?
+            .iter()
+            .filter(|a| filter.is_none_or(|t| a.account_type == t))
+            .map(account_pb)
+            .collect();
+        Ok(Response::new(pb::ListAccountsResponse { accounts }))
+    }
+
+    async fn update_account(&self, r: Request<pb::UpdateAccountRequest>) -> Reply<pb::Account> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        let status = match pb::AccountStatus::try_from(r.status) {
+            Ok(pb::AccountStatus::Active) => "active",
+            Ok(pb::AccountStatus::Disabled) => "disabled",
+            _ => return Err(Status::invalid_argument("status: active or disabled")),
+        };
+        let id = self.0.find(&r.id)?.id;
+        Ok(Response::new(account_pb(
+            &self.0.set_status(&c, &id, status)?,
+        )))
+    }
+
+    async fn delete_account(
+        &self,
+        r: Request<pb::DeleteAccountRequest>,
+    ) -> Reply<pb::DeleteAccountResponse> {
+        let c = caller(&r);
+        let id = self.0.find(&r.into_inner().id)?.id;
+        self.0.delete_account(&c, &id)?;
+        Ok(Response::new(pb::DeleteAccountResponse {}))
+    }
+
+    async fn set_roles(&self, r: Request<pb::SetRolesRequest>) -> Reply<pb::Account> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        let roles: Vec<String> = r
+            .roles
+            .into_iter()
+            .map(role_name)
+            .collect::<Result<_, _>>()?;
+        let id = self.0.find(&r.id)?.id;
+        Ok(Response::new(account_pb(
+            &self.0.set_roles(&c, &id, &roles)?,
+        )))
+    }
+
+    async fn set_tags(&self, r: Request<pb::SetTagsRequest>) -> Reply<pb::Account> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        let id = self.0.find(&r.id)?.id;
+        Ok(Response::new(account_pb(
+            &self.0.set_tags(&c, &id, &r.tags)?,
+        )))
+    }
+
+    async fn create_reset_token(
+        &self,
+        _: Request<pb::CreateResetTokenRequest>,
+    ) -> Reply<pb::ResetToken> {
+        Err(Status::unimplemented(
+            "credential-reset tokens are not built yet",
+        ))
+    }
+
+    async fn redeem_reset_token(
+        &self,
+        _: Request<pb::RedeemResetTokenRequest>,
+    ) -> Reply<pb::RedeemResetTokenResponse> {
+        Err(Status::unimplemented(
+            "credential-reset tokens are not built yet",
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::tokens_server::Tokens for Services {
+    async fn issue_system_token(
+        &self,
+        r: Request<pb::IssueSystemTokenRequest>,
+    ) -> Reply<pb::Session> {
+        let c = caller(&r);
+        let r = r.into_inner();
+        let s = self.0.issue_system_token(
+            &c,
+            &r.account_id,
+            u64::from(r.ttl_seconds),
+            &r.description,
+        )?;
+        Ok(Response::new(session_pb(&self.0, s)?))
+    }
+
+    async fn list_tokens(
+        &self,
+        r: Request<pb::ListTokensRequest>,
+    ) -> Reply<pb::ListTokensResponse> {
+        let tokens = self
+            .0
+            .list_tokens(Some(&r.into_inner().account_id))?
+            .into_iter()
+            .filter(|t| !t.revoked)
+            .map(|t| pb::TokenInfo {
+                jti: t.jti,
+                account_id: t.account_id,
+                issued_at_unix: t.issued_at,
+                expires_at_unix: t.expires_at,
+                description: t.description,
+                service_name: String::new(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListTokensResponse { tokens }))
+    }
+
+    async fn revoke_token(
+        &self,
+        r: Request<pb::RevokeTokenRequest>,
+    ) -> Reply<pb::RevokeTokenResponse> {
+        let c = caller(&r);
+        let revoked = self.0.revoke_token(&c, &r.into_inner().jti)?;
+        Ok(Response::new(pb::RevokeTokenResponse { revoked }))
+    }
+
+    async fn check_revocation(
+        &self,
+        r: Request<pb::CheckRevocationRequest>,
+    ) -> Reply<pb::CheckRevocationResponse> {
+        let revoked = self.0.check_revocation(&r.into_inner().jtis)?;
+        Ok(Response::new(pb::CheckRevocationResponse { revoked }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::policy_server::Policy for Services {
+    async fn list_rules(&self, _: Request<pb::ListRulesRequest>) -> Reply<pb::ListRulesResponse> {
+        Ok(Response::new(pb::ListRulesResponse {
+            rules: self.0.rules()?.iter().map(rule_pb).collect(),
+        }))
+    }
+
+    async fn get_rule(&self, r: Request<pb::GetRuleRequest>) -> Reply<pb::PolicyRule> {
+        Ok(Response::new(rule_pb(&self.0.rule(&r.into_inner().id)?)))
+    }
+
+    async fn create_rule(&self, r: Request<pb::CreateRuleRequest>) -> Reply<pb::PolicyRule> {
+        let c = caller(&r);
+        let rule = rule_from(
+            r.into_inner()
+                .rule
+                .ok_or_else(|| Status::invalid_argument("rule: required"))?,
+        )?;
+        Ok(Response::new(rule_pb(
+            &self.0.create_rule(&c, rule, false)?,
+        )))
+    }
+
+    async fn update_rule(&self, r: Request<pb::UpdateRuleRequest>) -> Reply<pb::PolicyRule> {
+        let c = caller(&r);
+        let rule = rule_from(
+            r.into_inner()
+                .rule
+                .ok_or_else(|| Status::invalid_argument("rule: required"))?,
+        )?;
+        Ok(Response::new(rule_pb(&self.0.update_rule(&c, rule)?)))
+    }
+
+    async fn delete_rule(
+        &self,
+        r: Request<pb::DeleteRuleRequest>,
+    ) -> Reply<pb::DeleteRuleResponse> {
+        let c = caller(&r);
+        self.0.delete_rule(&c, &r.into_inner().id)?;
+        Ok(Response::new(pb::DeleteRuleResponse {}))
+    }
+
+    async fn explain(&self, r: Request<pb::ExplainRequest>) -> Reply<pb::ExplainResponse> {
+        let r = r.into_inner();
+        let account = if r.account_id.is_empty() {
+            r.username
+        } else {
+            r.account_id
+        };
+        let candidate = r.candidate.map(rule_from).transpose()?;
+        let d = self.0.explain(
+            &account,
+            &r.service_name,
+            &r.tags,
+            &r.action,
+            r.at_unix,
+            candidate,
+        )?;
+        Ok(Response::new(pb::ExplainResponse {
+            decision: effect_pb(d.effect),
+            rule_id: d.rule_id,
+            trace: d
+                .trace
+                .into_iter()
+                .map(|t| pb::RuleTrace {
+                    rule_id: t.rule_id,
+                    matched: t.matched,
+                    mismatch: t.mismatch,
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::audit_server::Audit for Services {
+    async fn query_audit(
+        &self,
+        r: Request<pb::QueryAuditRequest>,
+    ) -> Reply<pb::QueryAuditResponse> {
+        let r = r.into_inner();
+        let limit = if r.limit == 0 { 100 } else { r.limit as usize };
+        let events = self
+            .0
+            .audit_log(limit, &r.action, &r.actor)?
+            .into_iter()
+            .filter(|e| {
+                (r.since_unix == 0 || e.at >= r.since_unix)
+                    && (r.until_unix == 0 || e.at < r.until_unix)
+                    && e.seq > r.after_seq
+            })
+            .map(|e| pb::AuditEvent {
+                seq: e.seq,
+                at_unix: e.at,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                source_ip: e.source_ip,
+                result: e.result,
+                detail: e.detail,
+            })
+            .collect();
+        Ok(Response::new(pb::QueryAuditResponse { events }))
+    }
+}
+
+fn not_built(what: &str) -> Status {
+    Status::unimplemented(format!("{what} are not built yet"))
+}
+
+#[tonic::async_trait]
+impl pb::mfa_server::Mfa for Services {
+    async fn enroll_totp(
+        &self,
+        _: Request<pb::EnrollTotpRequest>,
+    ) -> Reply<pb::EnrollTotpResponse> {
+        Err(not_built("TOTP second factors"))
+    }
+    async fn confirm_totp(
+        &self,
+        _: Request<pb::ConfirmTotpRequest>,
+    ) -> Reply<pb::ConfirmTotpResponse> {
+        Err(not_built("TOTP second factors"))
+    }
+    async fn disable_totp(
+        &self,
+        _: Request<pb::DisableTotpRequest>,
+    ) -> Reply<pb::DisableTotpResponse> {
+        Err(not_built("TOTP second factors"))
+    }
+    async fn begin_passkey_registration(
+        &self,
+        _: Request<pb::BeginPasskeyRegistrationRequest>,
+    ) -> Reply<pb::PasskeyChallenge> {
+        Err(not_built("passkeys"))
+    }
+    async fn finish_passkey_registration(
+        &self,
+        _: Request<pb::FinishPasskeyRegistrationRequest>,
+    ) -> Reply<pb::Passkey> {
+        Err(not_built("passkeys"))
+    }
+    async fn begin_passkey_login(
+        &self,
+        _: Request<pb::BeginPasskeyLoginRequest>,
+    ) -> Reply<pb::PasskeyChallenge> {
+        Err(not_built("passkeys"))
+    }
+    async fn finish_passkey_login(
+        &self,
+        _: Request<pb::FinishPasskeyLoginRequest>,
+    ) -> Reply<pb::Session> {
+        Err(not_built("passkeys"))
+    }
+    async fn list_passkeys(
+        &self,
+        _: Request<pb::ListPasskeysRequest>,
+    ) -> Reply<pb::ListPasskeysResponse> {
+        Err(not_built("passkeys"))
+    }
+    async fn remove_passkey(
+        &self,
+        _: Request<pb::RemovePasskeyRequest>,
+    ) -> Reply<pb::RemovePasskeyResponse> {
+        Err(not_built("passkeys"))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::sso_clients_server::SsoClients for Services {
+    async fn list_clients(
+        &self,
+        _: Request<pb::ListClientsRequest>,
+    ) -> Reply<pb::ListClientsResponse> {
+        Err(not_built("SSO clients"))
+    }
+    async fn get_client(&self, _: Request<pb::GetClientRequest>) -> Reply<pb::SsoClient> {
+        Err(not_built("SSO clients"))
+    }
+    async fn create_client(
+        &self,
+        _: Request<pb::CreateClientRequest>,
+    ) -> Reply<pb::CreateClientResponse> {
+        Err(not_built("SSO clients"))
+    }
+    async fn update_client(&self, _: Request<pb::UpdateClientRequest>) -> Reply<pb::SsoClient> {
+        Err(not_built("SSO clients"))
+    }
+    async fn delete_client(
+        &self,
+        _: Request<pb::DeleteClientRequest>,
+    ) -> Reply<pb::DeleteClientResponse> {
+        Err(not_built("SSO clients"))
+    }
+}

@@ -1,0 +1,318 @@
+//! Token signing keys: Ed25519, rotated, private halves sealed at rest.
+//!
+//! A 32-byte master key lives in its own 0600 file beside the store
+//! (`<data_dir>/mcias/master.key`); each signing key's PKCS#8 is stored in
+//! the `keys` table sealed with AES-256-GCM under it, so a copy of the
+//! database alone (a snapshot, a backup) does not reveal signing keys.
+//! Rotation adds a new active key; older keys keep verifying until every
+//! token they signed has expired, then they are dropped from the JWKS.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::IamError;
+
+/// What a token says. `typ` and `gen` let validation refuse tokens of
+/// disabled accounts and tokens older than a password change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub name: String,
+    pub typ: String,
+    pub roles: Vec<String>,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub r#gen: u32,
+}
+
+/// A stored key record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub kid: String,
+    /// Nonce ‖ AES-256-GCM(PKCS#8), base64url.
+    pub sealed_pkcs8: String,
+    /// Raw 32-byte Ed25519 public key, base64url.
+    pub public: String,
+    pub created_at: i64,
+    /// Tokens signed by it expire by then; after it, the key is dropped.
+    pub verify_until: i64,
+    pub active: bool,
+}
+
+pub struct MasterKey(LessSafeKey);
+
+impl MasterKey {
+    /// Reads the 0600 master key file, creating it on first use.
+    pub fn load_or_create(path: &Path) -> Result<Self, IamError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0_u8; 32];
+                SystemRandom::new()
+                    .fill(&mut key)
+                    .map_err(IamError::internal)?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(IamError::internal)?;
+                }
+                let mut f = std::fs::OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(IamError::internal)?;
+                f.write_all(&key)
+                    .and_then(|()| f.sync_all())
+                    .map_err(IamError::internal)?;
+                key.to_vec()
+            }
+            Err(e) => return Err(IamError::internal(format!("{}: {e}", path.display()))),
+        };
+        let mode = std::fs::metadata(path)
+            .map_err(IamError::internal)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(IamError::internal)?;
+        }
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| IamError::internal(format!("{}: not a 32-byte key", path.display())))?;
+        Ok(Self(LessSafeKey::new(key)))
+    }
+
+    fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
+        let mut nonce = [0_u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(IamError::internal)?;
+        let mut buf = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(IamError::internal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
+        let (nonce, rest) = sealed
+            .split_at_checked(NONCE_LEN)
+            .ok_or_else(|| IamError::internal("sealed key too short"))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(IamError::internal)?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .map_err(|_| IamError::internal("a signing key does not open with the master key"))?;
+        Ok(plain.to_vec())
+    }
+}
+
+struct Verifying {
+    key: DecodingKey,
+    public: String,
+    verify_until: i64,
+}
+
+/// The loaded keys: one active signer, every key still verifying.
+pub struct KeyRing {
+    active_kid: String,
+    signer: EncodingKey,
+    verifiers: HashMap<String, Verifying>,
+}
+
+impl KeyRing {
+    /// A new key record (sealed) to store and activate.
+    pub fn generate(master: &MasterKey, now: i64) -> Result<KeyRecord, IamError> {
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(IamError::internal)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(IamError::internal)?;
+        let public = B64.encode(pair.public_key().as_ref());
+        let kid = public.get(..16).unwrap_or(&public).to_owned();
+        let sealed = master.seal(pkcs8.as_ref(), kid.as_bytes())?;
+        Ok(KeyRecord {
+            kid,
+            sealed_pkcs8: B64.encode(sealed),
+            public,
+            created_at: now,
+            verify_until: i64::MAX,
+            active: true,
+        })
+    }
+
+    pub fn load(master: &MasterKey, records: &[KeyRecord], now: i64) -> Result<Self, IamError> {
+        let active = records
+            .iter()
+            .filter(|r| r.active)
+            .max_by_key(|r| r.created_at)
+            .ok_or_else(|| IamError::internal("no active signing key"))?;
+        let sealed = B64
+            .decode(&active.sealed_pkcs8)
+            .map_err(IamError::internal)?;
+        let pkcs8 = master.open(&sealed, active.kid.as_bytes())?;
+        let signer = EncodingKey::from_ed_der(&pkcs8);
+        let mut verifiers = HashMap::new();
+        for r in records.iter().filter(|r| r.verify_until > now) {
+            let raw = B64.decode(&r.public).map_err(IamError::internal)?;
+            verifiers.insert(
+                r.kid.clone(),
+                Verifying {
+                    key: DecodingKey::from_ed_der(&raw),
+                    public: r.public.clone(),
+                    verify_until: r.verify_until,
+                },
+            );
+        }
+        Ok(Self {
+            active_kid: active.kid.clone(),
+            signer,
+            verifiers,
+        })
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Result<String, IamError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.active_kid.clone());
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.signer).map_err(IamError::internal)
+    }
+
+    /// Checks signature (EdDSA only, known `kid`), `iss`, `aud` and `exp`.
+    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Claims, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        if header.alg != Algorithm::EdDSA {
+            return Err("unexpected algorithm".to_owned());
+        }
+        let kid = header.kid.ok_or("no key id")?;
+        let v = self.verifiers.get(&kid).ok_or("unknown key id")?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &v.key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The JWKS document: every key that still verifies.
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut keys: Vec<_> = self
+            .verifiers
+            .iter()
+            .map(|(kid, v)| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                    "kid": kid, "x": v.public, "exp": v.verify_until,
+                })
+            })
+            .collect();
+        keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
+        serde_json::json!({ "keys": keys })
+    }
+
+    pub fn active_kid(&self) -> &str {
+        &self.active_kid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            sub: "id".into(),
+            name: "alice".into(),
+            typ: "human".into(),
+            roles: vec!["user".into()],
+            iss: "https://iam.test".into(),
+            aud: "metacircular".into(),
+            iat: 0,
+            exp,
+            jti: "j1".into(),
+            r#gen: 0,
+        }
+    }
+
+    #[test]
+    fn sign_verify_rotate_and_seal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
+        let now = 1_800_000_000;
+        let mut k1 = KeyRing::generate(&master, now).expect("k1");
+        let ring = KeyRing::load(&master, std::slice::from_ref(&k1), now).expect("load");
+        let exp = 4_000_000_000;
+        let t1 = ring.sign(&claims(exp)).expect("sign");
+        assert_eq!(
+            ring.verify(&t1, "https://iam.test", "metacircular")
+                .expect("ok")
+                .name,
+            "alice"
+        );
+        assert!(ring.verify(&t1, "https://other", "metacircular").is_err());
+        assert!(ring.verify(&t1, "https://iam.test", "other").is_err());
+        let mut tampered = t1.clone();
+        tampered.replace_range(tampered.len() - 4.., "AAAA");
+        assert!(
+            ring.verify(&tampered, "https://iam.test", "metacircular")
+                .is_err()
+        );
+        assert!(
+            ring.verify(
+                &ring.sign(&claims(1)).expect("sign"),
+                "https://iam.test",
+                "metacircular"
+            )
+            .is_err(),
+            "expired"
+        );
+
+        // Rotation: the new key signs, the old one still verifies its tokens.
+        k1.active = false;
+        k1.verify_until = exp + 1;
+        let k2 = KeyRing::generate(&master, now + 1).expect("k2");
+        let ring2 = KeyRing::load(&master, &[k1.clone(), k2.clone()], now + 2).expect("load");
+        assert_eq!(ring2.active_kid(), k2.kid);
+        assert!(
+            ring2
+                .verify(&t1, "https://iam.test", "metacircular")
+                .is_ok()
+        );
+        assert_eq!(ring2.jwks()["keys"].as_array().map(Vec::len), Some(2));
+        // Past its verify_until the old key is gone.
+        let ring3 = KeyRing::load(&master, &[k1.clone(), k2], exp + 2).expect("load");
+        assert!(
+            ring3
+                .verify(&t1, "https://iam.test", "metacircular")
+                .is_err()
+        );
+
+        // The sealed key does not open under another master key.
+        let other = MasterKey::load_or_create(&dir.path().join("other.key")).expect("other");
+        assert!(KeyRing::load(&other, &[KeyRecord { active: true, ..k1 }], now).is_err());
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,0 +1,186 @@
+//! MCIAS domain types, validated at construction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IamError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+    Guest,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Self, IamError> {
+        match s.to_ascii_lowercase().as_str() {
+            "admin" => Ok(Self::Admin),
+            "user" => Ok(Self::User),
+            "guest" => Ok(Self::Guest),
+            _ => Err(IamError::invalid(
+                "roles",
+                format!("unknown role `{s}` (admin, user or guest)"),
+            )),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+            Self::Guest => "guest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountType {
+    Human,
+    System,
+}
+
+impl AccountType {
+    pub fn parse(s: &str) -> Result<Self, IamError> {
+        match s.to_ascii_lowercase().as_str() {
+            "human" | "" => Ok(Self::Human),
+            "system" => Ok(Self::System),
+            _ => Err(IamError::invalid(
+                "type",
+                format!("unknown account type `{s}` (human or system)"),
+            )),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Human => "human",
+            Self::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Disabled,
+    Deleted,
+}
+
+impl AccountStatus {
+    pub fn parse(s: &str) -> Result<Self, IamError> {
+        match s.to_ascii_lowercase().as_str() {
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            "deleted" => Ok(Self::Deleted),
+            _ => Err(IamError::invalid(
+                "status",
+                format!("unknown status `{s}` (active, disabled)"),
+            )),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// An account as stored (`accounts` table, keyed by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub account_type: AccountType,
+    pub status: AccountStatus,
+    pub roles: Vec<Role>,
+    pub tags: Vec<String>,
+    /// PHC string (Argon2id); empty for system accounts.
+    pub password_hash: String,
+    pub created_at: i64,
+    pub last_login: i64,
+    /// Consecutive failed logins since the last success.
+    pub failed_logins: u32,
+    pub locked_until: i64,
+    /// Bumped on password change and disable: older tokens stop validating.
+    pub token_generation: u32,
+}
+
+impl Account {
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+}
+
+pub const MAX_TAGS: usize = 32;
+
+pub fn check_username(name: &str) -> Result<String, IamError> {
+    let lower = name.trim().to_ascii_lowercase();
+    let ok = !lower.is_empty()
+        && lower.len() <= 64
+        && lower.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(lower)
+    } else {
+        Err(IamError::invalid(
+            "username",
+            "1 to 64 characters of a-z, 0-9, `.`, `_` and `-`",
+        ))
+    }
+}
+
+pub fn check_tags(tags: &[String]) -> Result<Vec<String>, IamError> {
+    if tags.len() > MAX_TAGS {
+        return Err(IamError::invalid(
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    let mut out = Vec::with_capacity(tags.len());
+    for t in tags {
+        let ok = !t.is_empty()
+            && t.len() <= 64
+            && t.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'/' | b'=')
+            });
+        if !ok {
+            return Err(IamError::invalid(
+                "tags",
+                format!("`{t}`: 1 to 64 characters of letters, digits and :._-/="),
+            ));
+        }
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn check_password(password: &str) -> Result<(), IamError> {
+    let n = password.chars().count();
+    if n < 12 {
+        return Err(IamError::invalid("password", "at least 12 characters"));
+    }
+    if password.len() > 1024 {
+        return Err(IamError::invalid("password", "at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+pub fn check_roles(account_type: AccountType, roles: &[Role]) -> Result<Vec<Role>, IamError> {
+    if account_type == AccountType::System && !roles.is_empty() {
+        return Err(IamError::invalid(
+            "roles",
+            "system accounts carry no roles; each service authorizes them by its own policy",
+        ));
+    }
+    let mut r = roles.to_vec();
+    r.sort();
+    r.dedup();
+    Ok(r)
+}

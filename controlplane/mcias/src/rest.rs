@@ -1,0 +1,432 @@
+//! REST (JSON) adapter: `/v1/auth/*` and `/v1/iam/*`. Each handler calls
+//! the [`Iam`] operation its gRPC twin calls; errors are `{"error": …}`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use mc_kit::auth::{Principal, SourceAddr};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::IamError;
+use crate::model::Account;
+use crate::policy::Rule;
+use crate::service::{Caller, Iam, LoginInput, NewAccount, TokenRecord};
+
+type Result<T> = std::result::Result<T, IamError>;
+
+fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
+    Caller {
+        principal: p.map(|Extension(p)| p),
+        source: s.map(|Extension(SourceAddr(ip))| ip),
+    }
+}
+
+/// Body parse errors as `{"error": …}` 400s, naming what was wrong.
+fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+    b.map(|Json(v)| v)
+        .map_err(|e| IamError::invalid("body", e.body_text()))
+}
+
+pub fn account_json(a: &Account) -> Value {
+    json!({
+        "id": a.id, "username": a.username, "type": a.account_type.as_str(), "status": a.status.as_str(),
+        "roles": a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "tags": a.tags,
+        "created_at": a.created_at, "last_login": a.last_login, "locked_until": a.locked_until,
+        "totp_enabled": false, "passkeys": 0,
+    })
+}
+
+fn token_json(t: &TokenRecord) -> Value {
+    json!({"jti": t.jti, "account_id": t.account_id, "kind": t.kind, "description": t.description,
+           "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked": t.revoked})
+}
+
+fn principal_json(p: &Principal) -> Value {
+    json!({"valid": true, "account_id": p.account_id, "username": p.username, "type": p.account_type,
+           "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at})
+}
+
+type P = Option<Extension<Principal>>;
+type S = Option<Extension<SourceAddr>>;
+
+async fn login(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<LoginInput>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let input = body(b)?;
+    let c = caller(p, s);
+    if input.totp_code.as_deref().is_some_and(|t| !t.is_empty()) {
+        return Err(IamError::invalid(
+            "totp_code",
+            "TOTP is not enabled on this server yet",
+        ));
+    }
+    let iam2 = iam.clone();
+    let session = tokio::task::spawn_blocking(move || iam2.login(&c, input))
+        .await
+        .map_err(IamError::internal)??;
+    Ok(Json(
+        json!({"token": session.token, "expires_at": session.expires_at}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn validate(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<TokenBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let t = body(b)?;
+    Ok(Json(match iam.validate(&caller(p, s), &t.token)? {
+        Some(p) => principal_json(&p),
+        None => json!({"valid": false}),
+    }))
+}
+
+async fn jwks(State(iam): State<Arc<Iam>>) -> Json<Value> {
+    Json(iam.jwks())
+}
+
+async fn logout(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<StatusCode> {
+    iam.logout(&caller(p, s))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn renew(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<Json<Value>> {
+    let session = iam.renew(&caller(p, s))?;
+    Ok(Json(
+        json!({"token": session.token, "expires_at": session.expires_at}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    old_password: String,
+    new_password: String,
+}
+
+async fn password(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<PasswordBody>, JsonRejection>,
+) -> Result<StatusCode> {
+    let b = body(b)?;
+    let c = caller(p, s);
+    tokio::task::spawn_blocking(move || iam.change_password(&c, &b.old_password, &b.new_password))
+        .await
+        .map_err(IamError::internal)??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn whoami(p: P) -> Result<Json<Value>> {
+    let Some(Extension(p)) = p else {
+        return Err(IamError::Unauthenticated("missing bearer token".to_owned()));
+    };
+    Ok(Json(principal_json(&p)))
+}
+
+async fn list_accounts(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+    Ok(Json(
+        json!({"accounts": iam.list_accounts()?.iter().map(account_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn create_account(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<NewAccount>, JsonRejection>,
+) -> Result<Response> {
+    let input = body(b)?;
+    let c = caller(p, s);
+    let a = tokio::task::spawn_blocking(move || iam.create_account(&c, input, false))
+        .await
+        .map_err(IamError::internal)??;
+    Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
+}
+
+async fn get_account(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+    Ok(Json(account_json(&iam.find(&id)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    status: String,
+}
+
+async fn update_account(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let id = iam.find(&id)?.id;
+    Ok(Json(account_json(&iam.set_status(
+        &caller(p, s),
+        &id,
+        &b.status,
+    )?)))
+}
+
+async fn delete_account(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = iam.find(&id)?.id;
+    iam.delete_account(&caller(p, s), &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct RolesBody {
+    roles: Vec<String>,
+}
+
+async fn set_roles(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<RolesBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let id = iam.find(&id)?.id;
+    Ok(Json(account_json(&iam.set_roles(
+        &caller(p, s),
+        &id,
+        &b.roles,
+    )?)))
+}
+
+#[derive(Deserialize)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+
+async fn set_tags(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<TagsBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let id = iam.find(&id)?.id;
+    Ok(Json(account_json(&iam.set_tags(
+        &caller(p, s),
+        &id,
+        &b.tags,
+    )?)))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    account_id: String,
+}
+
+async fn list_tokens(
+    State(iam): State<Arc<Iam>>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Json<Value>> {
+    let tokens = iam.list_tokens(Some(&q.account_id))?;
+    Ok(Json(
+        json!({"tokens": tokens.iter().map(token_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct IssueBody {
+    account_id: String,
+    #[serde(default)]
+    ttl_seconds: u64,
+    #[serde(default)]
+    description: String,
+}
+
+async fn issue_token(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<IssueBody>, JsonRejection>,
+) -> Result<Response> {
+    let b = body(b)?;
+    let session =
+        iam.issue_system_token(&caller(p, s), &b.account_id, b.ttl_seconds, &b.description)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": session.token, "expires_at": session.expires_at, "jti": session.jti})),
+    )
+        .into_response())
+}
+
+async fn revoke_token(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(jti): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(
+        json!({"revoked": iam.revoke_token(&caller(p, s), &jti)?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct CheckBody {
+    jtis: Vec<String>,
+}
+
+async fn check_tokens(
+    State(iam): State<Arc<Iam>>,
+    b: std::result::Result<Json<CheckBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    Ok(Json(json!({"revoked": iam.check_revocation(&b.jtis)?})))
+}
+
+async fn rotate_keys(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<Json<Value>> {
+    Ok(Json(json!({"kid": iam.rotate_keys(&caller(p, s))?})))
+}
+
+async fn list_rules(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+    Ok(Json(json!({"rules": iam.rules()?})))
+}
+
+async fn create_rule(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<Rule>, JsonRejection>,
+) -> Result<Response> {
+    let r = iam.create_rule(&caller(p, s), body(b)?, false)?;
+    Ok((StatusCode::CREATED, Json(json!(r))).into_response())
+}
+
+async fn get_rule(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+    Ok(Json(json!(iam.rule(&id)?)))
+}
+
+async fn update_rule(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<Rule>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let mut r = body(b)?;
+    r.id = id;
+    Ok(Json(json!(iam.update_rule(&caller(p, s), r)?)))
+}
+
+async fn delete_rule(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    iam.delete_rule(&caller(p, s), &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ExplainBody {
+    account: String,
+    #[serde(default)]
+    service_name: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    at: i64,
+    #[serde(default)]
+    candidate: Option<Rule>,
+}
+
+async fn explain(
+    State(iam): State<Arc<Iam>>,
+    b: std::result::Result<Json<ExplainBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let d = iam.explain(
+        &b.account,
+        &b.service_name,
+        &b.tags,
+        &b.action,
+        b.at,
+        b.candidate,
+    )?;
+    Ok(Json(json!(d)))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default = "hundred")]
+    limit: usize,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+}
+
+fn hundred() -> usize {
+    100
+}
+
+async fn audit(State(iam): State<Arc<Iam>>, Query(q): Query<AuditQuery>) -> Result<Json<Value>> {
+    Ok(Json(
+        json!({"events": iam.audit_log(q.limit, &q.action, &q.actor)?}),
+    ))
+}
+
+/// The REST routes (the auth layer is applied by the host over all surfaces).
+pub fn router(iam: Arc<Iam>) -> Router {
+    Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/validate", post(validate))
+        .route("/v1/auth/jwks", get(jwks))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/renew", post(renew))
+        .route("/v1/auth/password", post(password))
+        .route("/v1/iam/whoami", get(whoami))
+        .route("/v1/iam/accounts", get(list_accounts).post(create_account))
+        .route(
+            "/v1/iam/accounts/{id}",
+            get(get_account)
+                .patch(update_account)
+                .delete(delete_account),
+        )
+        .route("/v1/iam/accounts/{id}/roles", put(set_roles))
+        .route("/v1/iam/accounts/{id}/tags", put(set_tags))
+        .route("/v1/iam/tokens", get(list_tokens).post(issue_token))
+        .route("/v1/iam/tokens/{jti}", axum::routing::delete(revoke_token))
+        .route("/v1/iam/tokens/check", post(check_tokens))
+        .route("/v1/iam/keys/rotate", post(rotate_keys))
+        .route("/v1/iam/policy", get(list_rules).post(create_rule))
+        .route(
+            "/v1/iam/policy/{id}",
+            get(get_rule).put(update_rule).delete(delete_rule),
+        )
+        .route("/v1/iam/policy/explain", post(explain))
+        .route("/v1/iam/audit", get(audit))
+        .with_state(iam)
+}

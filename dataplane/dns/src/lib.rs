@@ -1,0 +1,126 @@
+//! mc-dns: MCNS, the platform's authoritative DNS with forwarding.
+//!
+//! It answers for the platform's zones from an immutable snapshot and
+//! forwards every other name (for allowed clients) to upstream resolvers
+//! through a per-worker cache, on the data plane's thread-per-core runtime.
+//!
+//! Two halves, as in mc-proxy:
+//! - the admin side ([`state`], [`admin`], [`notify`]) on the data plane's
+//!   tokio admin thread: validates, writes `mcns.redb`, compiles zones and
+//!   publishes snapshots, sends NOTIFY;
+//! - the worker side ([`worker`], [`server`], [`answer`], [`forward`],
+//!   [`xfr`]) on monoio workers: loads the snapshot once per query, keeps
+//!   its own cache and counters, never blocks on the admin side.
+//!
+//! Architecture invariant: any byte sequence received yields a valid
+//! response or silence, never a panic (see the fuzz target in `fuzz/`).
+
+pub mod admin;
+pub mod answer;
+pub mod config;
+pub mod forward;
+pub mod io;
+pub mod message;
+pub mod metrics;
+pub mod model;
+pub mod notify;
+pub mod server;
+pub mod state;
+pub mod stats;
+pub mod store;
+pub mod tsig;
+pub mod worker;
+pub mod xfr;
+pub mod zone;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use config::DnsSection;
+pub use state::{AdminError, DnsState};
+
+use crate::state::WorkerSockets;
+
+/// A running MCNS: its state and its worker threads.
+pub struct Dns {
+    pub state: Arc<DnsState>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Dns {
+    /// Opens the store, binds the listen addresses and starts `workers` worker threads.
+    pub fn start(
+        data_dir: &Path,
+        section: &DnsSection,
+        config_file: &Path,
+        workers: usize,
+        driver: mc_rt::Driver,
+    ) -> Result<Self, AdminError> {
+        let settings = section
+            .settings()
+            .map_err(|e| AdminError::InvalidArgument(model::Invalid::new(e.key, e.message)))?;
+        let workers = workers.max(1);
+        let (state, sockets) = DnsState::start(data_dir, settings, config_file, workers)?;
+        let state = Arc::new(state);
+        let handles = if state.published.listen.is_empty() {
+            Vec::new()
+        } else {
+            // Each worker takes its own sockets once, at start.
+            let slots: Arc<Mutex<Vec<Option<WorkerSockets>>>> =
+                Arc::new(Mutex::new(sockets.into_iter().map(Some).collect()));
+            let published = state.published.clone();
+            mc_rt::workers::spawn(workers, driver, move |id| {
+                let mine = slots
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.get_mut(id).and_then(Option::take))
+                    .unwrap_or_default();
+                worker::run(id, published.clone(), mine)
+            })
+            .map_err(|e| AdminError::Internal(format!("starting DNS workers: {e}")))?
+        };
+        // Secondaries may have missed changes while we were down.
+        for (spec, _) in state.zones() {
+            admin_notify(&state, &spec.name);
+        }
+        Ok(Self {
+            state,
+            workers: handles,
+        })
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Stops receiving and accepting, then waits up to `timeout` for open
+    /// TCP connections to finish their current query.
+    pub async fn drain(&self, timeout: Duration) {
+        self.state.stop();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let active = self
+                .state
+                .published
+                .tcp_active
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if active == 0 {
+                tracing::info!("dns drained");
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(active, "dns shutdown timeout passed; closing open connections");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn admin_notify(state: &DnsState, zone: &model::ZoneName) {
+    let snap = state.published.snapshot.load();
+    if let Some(z) = snap.zones.get(&zone.name()) {
+        notify::zone_changed(&state.published.settings, zone, z.soa.clone());
+    }
+}

@@ -1,0 +1,211 @@
+//! Per-worker counters, summed when read (the same scheme as mc-proxy).
+//!
+//! Each block has one cache-line-aligned slot per worker; a worker writes
+//! only its own slot (Relaxed); status and scrapes sum the slots.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct Slot<const N: usize>(pub [AtomicU64; N]);
+
+impl<const N: usize> Default for Slot<N> {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+#[derive(Debug)]
+pub struct Counters<const N: usize> {
+    slots: Box<[Slot<N>]>,
+}
+
+impl<const N: usize> Counters<N> {
+    pub fn new(workers: usize) -> Self {
+        Self {
+            slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    #[inline]
+    pub fn add(&self, worker: usize, index: usize, n: u64) {
+        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub fn sub(&self, worker: usize, index: usize, n: u64) {
+        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
+            c.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub fn set(&self, worker: usize, index: usize, n: u64) {
+        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
+            c.store(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The sum over workers (wrapping, so gauges moved on different workers net out).
+    pub fn sum(&self, index: usize) -> u64 {
+        self.slots
+            .iter()
+            .filter_map(|s| s.0.get(index))
+            .fold(0_u64, |acc, c| acc.wrapping_add(c.load(Ordering::Relaxed)))
+    }
+}
+
+/// Query types counted separately; everything else is `OTHER`.
+pub const QTYPES: [(&str, RecordType); 13] = [
+    ("A", RecordType::A),
+    ("AAAA", RecordType::AAAA),
+    ("CNAME", RecordType::CNAME),
+    ("MX", RecordType::MX),
+    ("NS", RecordType::NS),
+    ("PTR", RecordType::PTR),
+    ("SOA", RecordType::SOA),
+    ("SRV", RecordType::SRV),
+    ("TXT", RecordType::TXT),
+    ("CAA", RecordType::CAA),
+    ("ANY", RecordType::ANY),
+    ("AXFR", RecordType::AXFR),
+    ("IXFR", RecordType::IXFR),
+];
+
+pub const RCODES: [(&str, ResponseCode); 8] = [
+    ("NOERROR", ResponseCode::NoError),
+    ("FORMERR", ResponseCode::FormErr),
+    ("SERVFAIL", ResponseCode::ServFail),
+    ("NXDOMAIN", ResponseCode::NXDomain),
+    ("NOTIMP", ResponseCode::NotImp),
+    ("REFUSED", ResponseCode::Refused),
+    ("NOTAUTH", ResponseCode::NotAuth),
+    ("BADVERS", ResponseCode::BADVERS),
+];
+
+/// Process-wide counters, by index.
+pub mod global {
+    use super::{QTYPES, RCODES};
+
+    pub const QTYPE_BASE: usize = 0;
+    pub const QTYPE_OTHER: usize = QTYPES.len();
+    pub const RCODE_BASE: usize = QTYPE_OTHER + 1;
+    pub const RCODE_OTHER: usize = RCODE_BASE + RCODES.len();
+    pub const CACHE_HITS: usize = RCODE_OTHER + 1;
+    pub const CACHE_MISSES: usize = CACHE_HITS + 1;
+    /// Gauge: this worker's cache size (set, not added).
+    pub const CACHE_ENTRIES: usize = CACHE_MISSES + 1;
+    pub const RRL_DROPPED: usize = CACHE_ENTRIES + 1;
+    pub const RRL_SLIPPED: usize = RRL_DROPPED + 1;
+    pub const MALFORMED: usize = RRL_SLIPPED + 1;
+    pub const TRUNCATED: usize = MALFORMED + 1;
+    /// Gauge.
+    pub const TCP_ACTIVE: usize = TRUNCATED + 1;
+    pub const TCP_REFUSED: usize = TCP_ACTIVE + 1;
+    pub const FORWARDED: usize = TCP_REFUSED + 1;
+    pub const FORWARD_OVERLOAD: usize = FORWARDED + 1;
+    pub const XFR_OUT: usize = FORWARD_OVERLOAD + 1;
+    pub const UDP_QUERIES: usize = XFR_OUT + 1;
+    pub const TCP_QUERIES: usize = UDP_QUERIES + 1;
+    pub const COUNT: usize = TCP_QUERIES + 1;
+}
+
+/// Per-upstream counters, by index.
+pub mod upstream {
+    pub const QUERIES: usize = 0;
+    pub const FAILURES: usize = 1;
+    pub const TIMEOUTS: usize = 2;
+    pub const COUNT: usize = 3;
+}
+
+/// Latency histogram: one counter per bucket (upper bounds in µs), then the sum.
+pub mod latency {
+    pub const BOUNDS_US: [u64; 12] = [
+        10, 25, 50, 100, 250, 500, 1_000, 5_000, 25_000, 100_000, 500_000, 2_000_000,
+    ];
+    pub const SUM_US: usize = BOUNDS_US.len() + 1;
+    pub const COUNT: usize = BOUNDS_US.len() + 2;
+
+    pub fn bucket(us: u64) -> usize {
+        BOUNDS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(BOUNDS_US.len())
+    }
+}
+
+pub type GlobalCounters = Counters<{ global::COUNT }>;
+pub type UpstreamCounters = Counters<{ upstream::COUNT }>;
+pub type LatencyCounters = Counters<{ latency::COUNT }>;
+
+impl LatencyCounters {
+    pub fn observe(&self, worker: usize, elapsed: std::time::Duration) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.add(worker, latency::bucket(us), 1);
+        self.add(worker, latency::SUM_US, us);
+    }
+}
+
+pub fn qtype_index(t: RecordType) -> usize {
+    QTYPES
+        .iter()
+        .position(|(_, q)| *q == t)
+        .map_or(global::QTYPE_OTHER, |i| global::QTYPE_BASE + i)
+}
+
+pub fn rcode_index(r: ResponseCode) -> usize {
+    RCODES
+        .iter()
+        .position(|(_, c)| *c == r)
+        .map_or(global::RCODE_OTHER, |i| global::RCODE_BASE + i)
+}
+
+/// Everything the workers count.
+#[derive(Debug)]
+pub struct Stats {
+    pub global: GlobalCounters,
+    pub upstreams: UpstreamCounters,
+    /// Per upstream index: the counters above are `Counters` with one slot
+    /// per (worker × upstream) pair, see [`Stats::upstream_slot`].
+    pub answer_latency: LatencyCounters,
+    pub upstream_latency: LatencyCounters,
+    workers: usize,
+}
+
+impl Stats {
+    pub fn new(workers: usize, upstreams: usize) -> Self {
+        Self {
+            global: GlobalCounters::new(workers),
+            upstreams: UpstreamCounters::new(workers.max(1) * upstreams.max(1)),
+            answer_latency: LatencyCounters::new(workers),
+            upstream_latency: LatencyCounters::new(workers),
+            workers: workers.max(1),
+        }
+    }
+
+    pub fn upstream_slot(&self, worker: usize, upstream: usize) -> usize {
+        upstream * self.workers + worker
+    }
+
+    /// Sum of counter `index` for upstream `u` over all workers.
+    pub fn upstream_sum(&self, u: usize, index: usize) -> u64 {
+        (0..self.workers)
+            .map(|w| self.upstreams.get(self.upstream_slot(w, u), index))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+impl<const N: usize> Counters<N> {
+    /// One slot's value.
+    pub fn get(&self, slot: usize, index: usize) -> u64 {
+        self.slots
+            .get(slot)
+            .and_then(|s| s.0.get(index))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,169 @@
+//! TSIG (RFC 8945) for zone transfers and NOTIFY: keys from the config,
+//! request verification, and signing of every message of a response stream
+//! (the first with the full TSIG variables, later ones with timers only).
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::rdata::tsig::{TSIG, make_tsig_record};
+use hickory_proto::rr::{Name, TSigner};
+use hickory_proto::serialize::binary::BinEncoder;
+
+pub use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+
+/// Seconds of clock skew accepted on a signed request.
+pub const FUDGE: u16 = 300;
+
+pub fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
+    match s.trim_end_matches('.').to_ascii_lowercase().as_str() {
+        "hmac-sha256" => Ok(TsigAlgorithm::HmacSha256),
+        "hmac-sha384" => Ok(TsigAlgorithm::HmacSha384),
+        "hmac-sha512" => Ok(TsigAlgorithm::HmacSha512),
+        other => Err(format!(
+            "`{other}` is not one of hmac-sha256, hmac-sha384, hmac-sha512"
+        )),
+    }
+}
+
+/// A named shared secret. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct TsigKey {
+    pub name: Name,
+    /// The name as configured, lower case, without the trailing dot.
+    pub name_str: String,
+    pub algorithm: TsigAlgorithm,
+    pub signer: TSigner,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name_str)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TsigKey {
+    pub fn new(name: &str, algorithm: TsigAlgorithm, secret_b64: &str) -> Result<Self, String> {
+        let host = crate::model::parse_host("name", name).map_err(|e| e.message)?;
+        let secret = data_encoding::BASE64
+            .decode(secret_b64.trim().as_bytes())
+            .map_err(|e| format!("secret is not base64: {e}"))?;
+        if secret.len() < 16 {
+            return Err("secret: at least 16 bytes (128 bits) after base64 decoding".to_owned());
+        }
+        let signer = TSigner::new(secret, algorithm.clone(), host.clone(), FUDGE)
+            .map_err(|e| format!("key `{name}`: {e}"))?;
+        Ok(Self {
+            name_str: host.to_ascii().trim_end_matches('.').to_owned(),
+            name: host,
+            algorithm,
+            signer,
+        })
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Why a signed request was refused (answered NOTAUTH).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TsigRefused {
+    #[error("request is not signed")]
+    Unsigned,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("bad signature")]
+    BadSig,
+    #[error("signature time outside the fudge window")]
+    BadTime,
+}
+
+/// Verifies the TSIG on `raw` (a request) against `keys`; returns the key
+/// used and the request MAC (needed to sign the response).
+pub fn verify_request<'k>(
+    raw: &[u8],
+    message: &Message,
+    keys: impl IntoIterator<Item = &'k TsigKey>,
+) -> Result<(&'k TsigKey, Vec<u8>), TsigRefused> {
+    let sig = message.signature.as_ref().ok_or(TsigRefused::Unsigned)?;
+    let key = keys
+        .into_iter()
+        .find(|k| k.name == sig.name && k.algorithm == sig.data.algorithm)
+        .ok_or(TsigRefused::UnknownKey)?;
+    let (mac, _time, window) = key
+        .signer
+        .verify_message_byte(raw, None, true)
+        .map_err(|_| TsigRefused::BadSig)?;
+    if !window.contains(&now()) && window.end != now() {
+        return Err(TsigRefused::BadTime);
+    }
+    Ok((key, mac))
+}
+
+/// Signs the messages of one response stream in order.
+pub struct StreamSigner<'k> {
+    key: &'k TsigKey,
+    previous_mac: Vec<u8>,
+    first: bool,
+    time: u64,
+}
+
+impl<'k> StreamSigner<'k> {
+    pub fn new(key: &'k TsigKey, request_mac: Vec<u8>) -> Self {
+        Self {
+            key,
+            previous_mac: request_mac,
+            first: true,
+            time: now(),
+        }
+    }
+
+    /// Encodes `msg` with a TSIG record appended.
+    pub fn sign(&mut self, msg: &mut Message) -> Option<Vec<u8>> {
+        msg.signature = None;
+        let unsigned = msg.to_vec().ok()?;
+        let stub = TSIG::new(
+            self.key.algorithm.clone(),
+            self.time,
+            FUDGE,
+            Vec::new(),
+            msg.metadata.id,
+            None,
+            Vec::new(),
+        );
+        let mut tbs = Vec::with_capacity(unsigned.len() + self.previous_mac.len() + 128);
+        {
+            let mut enc = BinEncoder::new(&mut tbs);
+            enc.emit_u16(u16::try_from(self.previous_mac.len()).ok()?)
+                .ok()?;
+            enc.emit_vec(&self.previous_mac).ok()?;
+            enc.emit_vec(&unsigned).ok()?;
+            if self.first {
+                stub.emit_tsig_for_mac(&mut enc, &self.key.name).ok()?;
+            } else {
+                enc.emit_u16(u16::try_from(self.time >> 32).ok()?).ok()?;
+                enc.emit_u32(u32::try_from(self.time & 0xffff_ffff).ok()?)
+                    .ok()?;
+                enc.emit_u16(FUDGE).ok()?;
+            }
+        }
+        let mac = self.key.signer.sign(&tbs).ok()?;
+        self.first = false;
+        self.previous_mac = mac.clone();
+        msg.signature = Some(Box::new(make_tsig_record(
+            self.key.name.clone(),
+            stub.set_mac(mac),
+        )));
+        msg.to_vec().ok()
+    }
+}
+
+/// A signed request (NOTIFY) from us; returns the encoded message.
+pub fn sign_request(key: &TsigKey, msg: &mut Message) -> Option<Vec<u8>> {
+    let (sig, _) = key.signer.sign_message(msg, now()).ok()?;
+    msg.signature = Some(sig);
+    msg.to_vec().ok()
+}

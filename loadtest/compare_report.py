@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Helpers for loadtest/compare: run h2load with CPU accounting, merge fields
+into result lines, and render the Markdown table.
+
+  compare_report.py h2load --label L --scenario S --cpu N [--pid P]... -- H2LOAD ARGS
+  compare_report.py merge FILE key=value...
+  compare_report.py line FILE
+  compare_report.py table RESULTS.jsonl
+"""
+
+import json
+import re
+import resource
+import statistics
+import subprocess
+import sys
+
+USER_HZ = 100.0
+
+
+def ticks(pids):
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def hwm_kib(pids):
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def to_us(value, unit):
+    return float(value) * {"us": 1.0, "ms": 1000.0, "s": 1e6}[unit]
+
+
+def cmd_h2load(argv):
+    label = scenario = cpu = None
+    pids = []
+    while argv and argv[0] != "--":
+        flag, value = argv[0], argv[1]
+        argv = argv[2:]
+        if flag == "--label":
+            label = value
+        elif flag == "--scenario":
+            scenario = value
+        elif flag == "--cpu":
+            cpu = value
+        elif flag == "--pid":
+            pids.append(value)
+        else:
+            sys.exit(f"h2load: unknown flag {flag}")
+    args = argv[1:]
+    before = ticks(pids)
+    proc = subprocess.run(
+        ["taskset", "-c", cpu, "h2load", *args], capture_output=True, text=True
+    )
+    after = ticks(pids)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sys.stderr.write(proc.stdout + proc.stderr)
+    out = {"scenario": scenario, "target": label, "client": "h2load"}
+    m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", proc.stdout)
+    r = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+        r"(\d+) failed, (\d+) errored, (\d+) timeout",
+        proc.stdout,
+    )
+    if not m or not r:
+        out["failed"] = True
+        print(json.dumps(out))
+        return
+    elapsed, rps = float(m.group(1)), float(m.group(2))
+    succeeded = int(r.group(4))
+    out.update(
+        requests=succeeded,
+        errors_total=int(r.group(5)) + int(r.group(6)) + int(r.group(7)),
+        throughput=rps,
+        rps=rps,
+        unit="req/s",
+        elapsed_s=elapsed,
+        client_cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
+    )
+    lat = re.search(
+        r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)",
+        proc.stdout,
+    )
+    if lat:
+        out["latency_us"] = {
+            "min": to_us(lat.group(1), lat.group(2)),
+            "max": to_us(lat.group(3), lat.group(4)),
+            "mean": to_us(lat.group(5), lat.group(6)),
+        }
+    tls = [
+        re.search(rf"^{k}: (.+)$", proc.stdout, re.M)
+        for k in ("TLS Protocol", "Cipher", "Server Temp Key", "Application protocol")
+    ]
+    out["tls"] = " ".join(t.group(1).strip() for t in tls if t)
+    if pids:
+        cpu_s = (after - before) / USER_HZ
+        out.update(
+            server_pids=[int(p) for p in pids],
+            server_cpu_s=round(cpu_s, 2),
+            server_cpu_us_per_req=round(cpu_s * 1e6 / succeeded, 2) if succeeded else None,
+            server_cpu_pct=round(cpu_s / elapsed * 100, 1),
+            server_peak_rss_kib=hwm_kib(pids),
+        )
+    print(json.dumps(out))
+
+
+def cmd_merge(path, pairs):
+    with open(path) as f:
+        d = json.loads(f.readline())
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        try:
+            d[k] = float(v) if any(c in v for c in ".e") else int(v)
+        except ValueError:
+            d[k] = v
+    client = d.get("client_cpu_s") or 0
+    server = d.get("server_cpu_s") or 0
+    if "machine_busy_s" in d:
+        # CPU used on the machine by anything but the router, the load
+        # generator and the backend: interference from other work.
+        d["other_cpu_s"] = round(
+            d["machine_busy_s"] - server - client - d.get("backend_cpu_s", 0), 2
+        )
+    print(json.dumps(d))
+
+
+def cmd_line(path):
+    with open(path) as f:
+        d = json.loads(f.readline())
+    if d.get("failed"):
+        print(f"  round {d.get('round')} {d['scenario']:10} {d['target']:14} FAILED")
+        return
+    per = d.get("server_cpu_us_per_mib") or d.get("server_cpu_us_per_req")
+    unit = "µs/MiB" if "server_cpu_us_per_mib" in d else "µs/req"
+    per_s = f"{per:8.1f} {unit}" if per is not None else "       -"
+    p99 = d.get("latency_us", {}).get("p99")
+    print(
+        f"  round {d.get('round')} {d['scenario']:10} {d['target']:14} "
+        f"{d['throughput']:10.1f} {d['unit']:6} router {per_s}  cpu {d.get('server_cpu_pct', '-')}%  "
+        f"p99 {p99 if p99 is not None else '-'} µs  errors {d.get('errors_total', 0)}  "
+        f"other cpu {d.get('other_cpu_s', '-')} s"
+    )
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "–"
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def cmd_table(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    scenarios, routers = [], []
+    for r in rows:
+        if r["scenario"] not in scenarios:
+            scenarios.append(r["scenario"])
+        if r["target"] not in routers:
+            routers.append(r["target"])
+    ref = "mcproxy"
+
+    def med(vals):
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def summary(scen, router):
+        runs = [
+            r
+            for r in rows
+            if r["scenario"] == scen and r["target"] == router and not r.get("failed")
+        ]
+        failed = sum(
+            1 for r in rows if r["scenario"] == scen and r["target"] == router and r.get("failed")
+        )
+        if not runs:
+            return None
+        per_key = "server_cpu_us_per_mib" if "server_cpu_us_per_mib" in runs[0] else "server_cpu_us_per_req"
+        tput = [r["throughput"] for r in runs]
+        return {
+            "n": len(runs),
+            "failed": failed,
+            "unit": runs[0]["unit"],
+            "per_unit": "µs/MiB" if per_key.endswith("mib") else "µs/req",
+            "tput": med(tput),
+            "min": min(tput),
+            "max": max(tput),
+            "cpu": med([r.get(per_key) for r in runs]),
+            "cpu_min": min((r.get(per_key) for r in runs if r.get(per_key) is not None), default=None),
+            "cpu_max": max((r.get(per_key) for r in runs if r.get(per_key) is not None), default=None),
+            "pct": med([r.get("server_cpu_pct") for r in runs]),
+            "p99": med([r.get("latency_us", {}).get("p99") for r in runs]),
+            "rss": max((r.get("server_peak_rss_kib") or 0) for r in runs) / 1024 or None,
+            "errors": sum(r.get("errors_total", 0) for r in runs),
+            "other": med([r.get("other_cpu_s") for r in runs]),
+            "tls": runs[0].get("tls", ""),
+        }
+
+    print(
+        "| scenario | router | throughput, median (min–max) | router CPU per unit, median (min–max) "
+        "| router CPU % | p99 µs | peak RSS MiB | errors | throughput ÷ MC-Proxy | CPU/unit ÷ MC-Proxy | other CPU s |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tls_seen = {}
+    for scen in scenarios:
+        base = summary(scen, ref)
+        for router in routers:
+            s = summary(scen, router)
+            if s is None:
+                print(f"| {scen} | {router} | failed | | | | | | | | |")
+                continue
+            if s["tls"]:
+                tls_seen.setdefault(s["tls"], set()).add(scen)
+            tput_ratio = cpu_ratio = "–"
+            if base and router != ref:
+                tput_ratio = f"{s['tput'] / base['tput']:.2f}×" if base["tput"] else "–"
+                if s["cpu"] is not None and base["cpu"]:
+                    cpu_ratio = f"{s['cpu'] / base['cpu']:.2f}×"
+            elif router == ref:
+                tput_ratio = cpu_ratio = "1.00×"
+            digits = 1 if s["unit"] == "MiB/s" else 0
+            cpu = (
+                f"{fmt(s['cpu'], 1)} {s['per_unit']} ({fmt(s['cpu_min'], 1)}–{fmt(s['cpu_max'], 1)})"
+                if s["cpu"] is not None
+                else "–"
+            )
+            errors = f"{s['errors']}" + (f" ({s['failed']} runs failed)" if s["failed"] else "")
+            print(
+                f"| {scen} | {router} | {fmt(s['tput'], digits)} {s['unit']} "
+                f"({fmt(s['min'], digits)}–{fmt(s['max'], digits)}) | {cpu} | {fmt(s['pct'], 0)} | "
+                f"{fmt(s['p99'])} | {fmt(s['rss'], 1)} | {errors} | {tput_ratio} | {cpu_ratio} | "
+                f"{fmt(s['other'], 2)} |"
+            )
+    print()
+    print(f"Rounds per cell: {max((summary(s, r) or {'n': 0})['n'] for s in scenarios for r in routers)}.")
+    for tls, scens in tls_seen.items():
+        print(f"Negotiated ({', '.join(sorted(scens))}): {tls}")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "h2load":
+        cmd_h2load(args)
+    elif cmd == "merge":
+        cmd_merge(args[0], args[1:])
+    elif cmd == "line":
+        cmd_line(args[0])
+    elif cmd == "table":
+        cmd_table(args[0])
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
