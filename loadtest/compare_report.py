@@ -5,6 +5,7 @@ into result lines, and render the Markdown table.
   compare_report.py h2load --label L --scenario S --cpu N [--pid P]... -- H2LOAD ARGS
   compare_report.py merge FILE key=value...
   compare_report.py line FILE
+  compare_report.py noisy FILE PCT DURATION
   compare_report.py table RESULTS.jsonl
 """
 
@@ -247,9 +248,18 @@ def cmd_table(path):
         print(f"Negotiated ({', '.join(sorted(scens))}): {tls}")
 
 
+def cmd_noisy(path, pct, duration):
+    """Exit 0 when other processes used more than `pct` % of one CPU during the run."""
+    with open(path) as f:
+        d = json.loads(f.readline())
+    sys.exit(0 if (d.get("other_cpu_s") or 0) > float(pct) / 100 * float(duration) else 1)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "h2load":
+    if cmd == "noisy":
+        cmd_noisy(*args)
+    elif cmd == "h2load":
         cmd_h2load(args)
     elif cmd == "merge":
         cmd_merge(args[0], args[1:])

@@ -6,6 +6,29 @@
 
 #![allow(unreachable_pub, clippy::all, clippy::pedantic)]
 
+/// The encoded `FileDescriptorSet` of every contract: lets tests enumerate
+/// each service and method (e.g. to prove every RPC is in an auth map).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/mc_descriptor.bin"));
+
+/// Every `/package.Service/Method` path of the services in `package`.
+pub fn grpc_methods(package: &str) -> Vec<String> {
+    use prost::Message;
+    let Ok(set) = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for file in set.file.iter().filter(|f| f.package() == package) {
+        for service in &file.service {
+            for method in &service.method {
+                out.push(format!("/{package}.{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// `mc.admin.v1`: status and snapshot on every service's local admin socket.
 pub mod admin {
     pub mod v1 {

@@ -4,7 +4,9 @@
 //! `./.mc-dev/endpoints.json` (what `mcd dev` writes), so after `mcd dev`
 //! every command works with no flags.
 
+mod dns;
 mod endpoints;
+mod iam;
 mod proxy;
 
 use std::path::PathBuf;
@@ -35,9 +37,27 @@ enum Command {
     Status,
     /// Print the endpoints file in use and its contents.
     Endpoints,
+    /// Log in to MCIAS; the token is kept for the other commands.
+    Login {
+        #[arg(long)]
+        username: Option<String>,
+        /// The service the login is for (matched by login-policy rules).
+        #[arg(long, default_value = "mcctl")]
+        service: String,
+    },
+    /// Revoke the saved token.
+    Logout,
+    /// Who the saved token belongs to.
+    Whoami,
+    /// MCIAS administration: accounts, tokens, policy, audit.
+    #[command(subcommand)]
+    Iam(iam::IamCommand),
     /// MC-Proxy: routes, listeners, firewall, status.
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
+    /// MCNS: zones, records, cache, status.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +80,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => status(&endpoints, cli.json),
+        Command::Login { username, service } => block_on(iam::login(&endpoints, username, service)),
+        Command::Logout => block_on(iam::logout(&endpoints)),
+        Command::Whoami => block_on(iam::whoami(&endpoints)),
+        Command::Iam(cmd) => block_on(iam::run(&endpoints, cmd)),
         Command::Proxy(cmd) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -67,7 +91,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(proxy::run(&endpoints, cli.json, cmd))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dns(cmd) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(dns::run(&endpoints, cli.json, cmd))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(f)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn status(endpoints: &Endpoints, json: bool) -> anyhow::Result<ExitCode> {

@@ -55,6 +55,17 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// A loopback port free for both TCP and UDP (DNS serves both on one port).
+fn free_dns_port() -> anyhow::Result<u16> {
+    for _ in 0..32 {
+        let port = free_port()?;
+        if std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no loopback port is free for both TCP and UDP")
+}
+
 fn private_dir(path: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o700))
@@ -109,10 +120,14 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              [[proxy.listeners]]\n\
              name = \"public\"\n\
              address = \"127.0.0.1:{proxy}\"\n\n\
+             [dns]\n\
+             listen = [\"127.0.0.1:{dns}\"]\n\
+             shutdown_timeout = \"{CHILD_DRAIN}\"\n\n\
              [log]\n\
              level = \"info\"\n",
             metrics = free_port()?,
             proxy = free_port()?,
+            dns = free_dns_port()?,
         );
         fs::write(&layout.dataplane_config, text)?;
     }
@@ -146,6 +161,13 @@ fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
             "listen": dp.proxy.listeners.first().map(|l| l.address.to_string()),
             "admin_socket": dp.admin.socket,
             "metrics": format!("http://{}/metrics", dp.admin.metrics),
+        },
+        "dns": {
+            "listen": dp.dns.listen.first().map(ToString::to_string),
+            "admin_socket": dp.admin.socket,
+        },
+        "iam": {
+            "url": https(cp.server.rest),
         },
         "ca_cert": layout.data_dir.join("ca.pem"),
         "data_dir": layout.data_dir,
@@ -237,12 +259,14 @@ pub(crate) fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
     runtime.block_on(supervise(&layout, endpoints))
 }
 
-async fn supervise(layout: &Layout, endpoints: serde_json::Value) -> anyhow::Result<ExitCode> {
+async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow::Result<ExitCode> {
     let mut signal = Box::pin(mc_kit::shutdown::signal());
     let cp: mc_controlplane::ControlplaneConfig =
         mc_kit::config::load(&layout.controlplane_config).map_err(config_error)?;
     let dp: mc_dataplane::DataplaneConfig =
         mc_kit::config::load(&layout.dataplane_config).map_err(config_error)?;
+    let bootstrap_file = mc_controlplane::bootstrap_path(&cp.data_dir);
+    let first_run = !bootstrap_file.exists();
     let mut procs = Vec::new();
     procs.push(spawn(
         "controlplane",
@@ -268,6 +292,20 @@ async fn supervise(layout: &Layout, endpoints: serde_json::Value) -> anyhow::Res
         }
     }
 
+    // MCIAS wrote the first admin's credentials when it created its store.
+    if let Ok(creds) = fs::read_to_string(&bootstrap_file)
+        && let Ok(creds) = serde_json::from_str::<serde_json::Value>(&creds)
+    {
+        if first_run {
+            println!(
+                "bootstrap admin: {} / {} (shown once; kept 0600 in {})",
+                creds["username"].as_str().unwrap_or_default(),
+                creds["password"].as_str().unwrap_or_default(),
+                bootstrap_file.display()
+            );
+        }
+        endpoints["bootstrap"] = creds;
+    }
     let text = serde_json::to_string_pretty(&endpoints)?;
     let tmp = layout.endpoints.with_extension("json.tmp");
     fs::write(&tmp, &text)?;
@@ -278,7 +316,12 @@ async fn supervise(layout: &Layout, endpoints: serde_json::Value) -> anyhow::Res
         started.elapsed().as_secs_f64(),
         mc_kit::version::VERSION
     );
-    println!("{text}");
+    // The console shows the credentials only on the first run; the file keeps them.
+    let mut shown = endpoints.clone();
+    if let Some(o) = shown.as_object_mut() {
+        o.remove("bootstrap");
+    }
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     println!("endpoints: {}", layout.endpoints.display());
     println!(
         "try: curl --cacert {} {}",

@@ -430,6 +430,14 @@ impl pb::tokens_server::Tokens for Services {
         Ok(Response::new(pb::RevokeTokenResponse { revoked }))
     }
 
+    async fn rotate_signing_key(
+        &self,
+        r: Request<pb::RotateSigningKeyRequest>,
+    ) -> Reply<pb::RotateSigningKeyResponse> {
+        let kid = self.0.rotate_keys(&caller(&r))?;
+        Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
+    }
+
     async fn check_revocation(
         &self,
         r: Request<pb::CheckRevocationRequest>,

@@ -62,6 +62,7 @@ pub fn map() -> MethodMap {
         .grpc("/mc.iam.v1.Tokens/ListTokens", Admin)
         .grpc("/mc.iam.v1.Tokens/RevokeToken", Admin)
         .grpc("/mc.iam.v1.Tokens/CheckRevocation", Authenticated)
+        .grpc("/mc.iam.v1.Tokens/RotateSigningKey", Admin)
         .grpc("/mc.iam.v1.Policy/ListRules", Admin)
         .grpc("/mc.iam.v1.Policy/GetRule", Admin)
         .grpc("/mc.iam.v1.Policy/CreateRule", Admin)
@@ -74,4 +75,32 @@ pub fn map() -> MethodMap {
         .grpc("/mc.iam.v1.SsoClients/UpdateClient", Admin)
         .grpc("/mc.iam.v1.SsoClients/DeleteClient", Admin)
         .grpc("/mc.iam.v1.Audit/QueryAudit", Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forgetting an RPC in the map fails here (and the RPC is denied to everyone).
+    #[test]
+    fn every_iam_rpc_is_in_the_map_and_nothing_else_is() {
+        let map = map();
+        let rpcs = mc_proto::grpc_methods("mc.iam.v1");
+        assert!(
+            rpcs.len() > 30,
+            "descriptor enumerates the services: {rpcs:?}"
+        );
+        for rpc in &rpcs {
+            assert!(
+                map.get(rpc).is_some(),
+                "{rpc} is missing from the method map"
+            );
+        }
+        for (key, _) in map.entries().filter(|(k, _)| k.starts_with('/')) {
+            assert!(
+                rpcs.iter().any(|r| r == key),
+                "{key} is mapped but no such RPC exists"
+            );
+        }
+    }
 }

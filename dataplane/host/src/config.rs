@@ -14,6 +14,9 @@
 //!
 //! [proxy]                             # MC-Proxy: see mc_proxy::config
 //!
+//! [dns]                               # MCNS: see mc_dns::config
+//! listen = ["0.0.0.0:53"]
+//!
 //! [log]
 //! level = "info"
 //! ```
@@ -34,6 +37,8 @@ pub struct DataplaneConfig {
     pub runtime: RuntimeSection,
     #[serde(default)]
     pub proxy: mc_proxy::ProxySection,
+    #[serde(default)]
+    pub dns: mc_dns::DnsSection,
     #[serde(default)]
     pub log: LogConfig,
 }
@@ -86,6 +91,7 @@ impl Validate for DataplaneConfig {
             return Err(Invalid::new("runtime.workers", "at most 1024"));
         }
         self.proxy.bootstrap()?;
+        self.dns.settings()?;
         self.log.validate("log")
     }
 }

@@ -1,9 +1,10 @@
 //! mc-dataplane: the data-plane process.
 //!
-//! Hosts MC-Proxy (and MCNS, planned: issue 5) on the thread-per-core runtime
-//! (`mc-rt`). This crate owns the process: config, the I/O driver decision
-//! (made once, before any worker starts), the admin thread — this tokio
-//! runtime, serving the 0600 admin socket (`mc.admin.v1`, `mc.proxy.v1`, gRPC
+//! Hosts MC-Proxy and MCNS on the thread-per-core runtime (`mc-rt`); each
+//! has its own set of worker threads of the same count and driver. This
+//! crate owns the process: config, the I/O driver decision (made once,
+//! before any worker starts), the admin thread — this tokio runtime, serving
+//! the 0600 admin socket (`mc.admin.v1`, `mc.proxy.v1`, `mc.dns.v1`, gRPC
 //! health) and the loopback metrics endpoint — readiness and draining.
 //!
 //! Architecture invariant: admin work (validation, redb writes, snapshot
@@ -32,6 +33,8 @@ pub enum RunError {
     Driver(#[from] mc_rt::driver::UringRefused),
     #[error("proxy: {0}")]
     Proxy(#[from] mc_proxy::AdminError),
+    #[error("dns: {0}")]
+    Dns(#[from] mc_dns::AdminError),
     #[error("cannot listen on {what} {addr}: {source}")]
     Listen {
         what: &'static str,
@@ -45,11 +48,18 @@ pub enum RunError {
 
 /// The stores this process owns, for `mcd snapshot` / `mcd restore`.
 pub fn stores(config: &DataplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
-    vec![mc_kit::store::StoreSpec {
-        name: "mc-proxy",
-        path: mc_proxy::store::path(&config.data_dir),
-        schema: &mc_proxy::store::SCHEMA,
-    }]
+    vec![
+        mc_kit::store::StoreSpec {
+            name: "mc-proxy",
+            path: mc_proxy::store::path(&config.data_dir),
+            schema: &mc_proxy::store::SCHEMA,
+        },
+        mc_kit::store::StoreSpec {
+            name: "mcns",
+            path: mc_dns::store::path(&config.data_dir),
+            schema: &mc_dns::store::SCHEMA,
+        },
+    ]
 }
 
 /// Runs the data plane until `shutdown` fires, then drains and returns.
@@ -67,7 +77,14 @@ pub async fn run(
         workers,
         driver.driver,
     )?;
-    tracing::info!(workers, io_driver = %driver.driver, reason = %driver.reason, "data plane workers started");
+    let dns = mc_dns::Dns::start(
+        &config.data_dir,
+        &config.dns,
+        config_file,
+        workers,
+        driver.driver,
+    )?;
+    tracing::info!(workers, dns_workers = dns.worker_count(), io_driver = %driver.driver, reason = %driver.reason, "data plane workers started");
 
     let (health, grpc_health) = Health::new(COMPONENT);
     let mut metrics = MetricsBuilder::new(COMPONENT);
@@ -75,6 +92,11 @@ pub async fn run(
         .registry()
         .register_collector(Box::new(mc_proxy::metrics::ProxyCollector(
             proxy.state.published.clone(),
+        )));
+    metrics
+        .registry()
+        .register_collector(Box::new(mc_dns::metrics::DnsCollector(
+            dns.state.published.clone(),
         )));
     let io_driver = prometheus_gauge_info(driver.driver.as_str());
     metrics.registry().register(
@@ -89,22 +111,41 @@ pub async fn run(
     };
     let details = {
         let driver = driver.clone();
+        let dns_listen = dns
+            .state
+            .published
+            .listen
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         Arc::new(move || {
-            BTreeMap::from([
+            let mut d = BTreeMap::from([
                 ("io_driver".to_owned(), driver.driver.to_string()),
                 ("workers".to_owned(), workers.to_string()),
-            ])
+            ]);
+            if !dns_listen.is_empty() {
+                d.insert("dns_listen".to_owned(), dns_listen.clone());
+            }
+            d
         })
     };
     let admin_router = tonic::service::Routes::new(AdminService::new(
         COMPONENT,
         health.clone(),
-        vec![("mc-proxy", proxy.state.store())],
+        vec![
+            ("mc-proxy", proxy.state.store()),
+            ("mcns", dns.state.store()),
+        ],
         config.data_dir.join("snapshots"),
         details,
     ))
     .add_service(mc_proxy::admin::Admin::service(
         proxy.state.clone(),
+        driver.clone(),
+    ))
+    .add_service(mc_dns::admin::Admin::service(
+        dns.state.clone(),
         driver.clone(),
     ))
     .add_service(grpc_health)
@@ -138,7 +179,7 @@ pub async fn run(
             router: ops,
         },
     ];
-    // Drain the proxy first (stop accepting, let connections finish), then the admin surfaces.
+    // Drain the proxy and DNS first (stop accepting, let connections finish), then the admin surfaces.
     let (trigger, admin_down) = mc_kit::shutdown::channel();
     let serving = tokio::spawn({
         let health = health.clone();
@@ -147,7 +188,10 @@ pub async fn run(
     let mut wait = shutdown;
     wait.wait().await;
     health.set_draining().await;
-    proxy.drain(config.proxy.shutdown_timeout.get()).await;
+    tokio::join!(
+        proxy.drain(config.proxy.shutdown_timeout.get()),
+        dns.drain(config.dns.shutdown_timeout.get()),
+    );
     trigger.fire();
     match serving.await {
         Ok(r) => r?,

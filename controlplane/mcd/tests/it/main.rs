@@ -2,6 +2,7 @@
 
 mod cli;
 mod dev;
+mod dns;
 mod peers;
 mod proxy;
 mod support;

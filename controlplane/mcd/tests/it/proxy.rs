@@ -614,7 +614,8 @@ fn sigterm_stops_accepting_and_drains_open_connections(io: &str) {
     let proxy = dp.listen("public");
     let hello = crate::peers::client_hello(Some("echo.test"));
     let mut open = std::net::TcpStream::connect(proxy).expect("connect");
-    open.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     open.write_all(&hello).expect("hello");
     let mut echoed = vec![0_u8; hello.len()];
     open.read_exact(&mut echoed).expect("echo of the hello");
@@ -638,9 +639,11 @@ fn sigterm_stops_accepting_and_drains_open_connections(io: &str) {
     let mut buf = [0_u8; 10];
     open.read_exact(&mut buf).expect("echo during drain");
     assert_eq!(&buf, b"still here");
-    open.shutdown(std::net::Shutdown::Write).expect("half-close");
+    open.shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
     let mut rest = Vec::new();
-    open.read_to_end(&mut rest).expect("backend's EOF arrives after our half-close");
+    open.read_to_end(&mut rest)
+        .expect("backend's EOF arrives after our half-close");
     assert!(rest.is_empty());
     let status = dp.wait_exit();
     assert!(status.success(), "drained shutdown exits 0, got {status}");
