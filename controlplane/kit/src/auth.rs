@@ -130,6 +130,12 @@ fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
+/// Reads (and drops) a small request body before a refusal, so HTTP/2
+/// clients see a clean end of stream rather than a reset.
+async fn drain(req: Request) {
+    let _ = axum::body::to_bytes(req.into_body(), 64 * 1024).await;
+}
+
 fn refuse(grpc: bool, status: StatusCode, message: &str) -> Response {
     if grpc {
         let s = match status {
@@ -173,6 +179,7 @@ impl AuthLayer {
         };
         let Some(requirement) = layer.map.get(&key) else {
             tracing::error!(route = %key, "route missing from the method map: denied");
+            drain(req).await;
             return refuse(
                 grpc,
                 StatusCode::FORBIDDEN,
@@ -184,26 +191,31 @@ impl AuthLayer {
             req.extensions_mut().insert(SourceAddr(addr.ip()));
         }
         let token = bearer(req.headers()).map(str::to_owned);
-        let principal = match (&token, requirement) {
-            (None, Requirement::Public) => None,
-            (None, _) => return refuse(grpc, StatusCode::UNAUTHORIZED, "missing bearer token"),
-            (Some(t), _) => match layer.verifier.verify(t).await {
-                Ok(p) => Some(p),
-                Err(AuthError::Unavailable(m)) => {
-                    return refuse(grpc, StatusCode::SERVICE_UNAVAILABLE, &m);
-                }
-                Err(e) if requirement != Requirement::Public => {
-                    return refuse(grpc, StatusCode::UNAUTHORIZED, &e.to_string());
-                }
-                Err(_) => None,
-            },
+        let verified = match &token {
+            Some(t) => Some(layer.verifier.verify(t).await),
+            None => None,
         };
-        if requirement == Requirement::Admin && !principal.as_ref().is_some_and(Principal::is_admin)
-        {
-            return refuse(grpc, StatusCode::FORBIDDEN, "requires the admin role");
-        }
-        if let Some(p) = principal {
-            req.extensions_mut().insert(p);
+        let refusal = match (verified, requirement) {
+            (None, Requirement::Public) => Ok(None),
+            (None, _) => Err((StatusCode::UNAUTHORIZED, "missing bearer token".to_owned())),
+            (Some(Ok(p)), Requirement::Admin) if !p.is_admin() => {
+                Err((StatusCode::FORBIDDEN, "requires the admin role".to_owned()))
+            }
+            (Some(Ok(p)), _) => Ok(Some(p)),
+            (Some(Err(AuthError::Unavailable(m))), _) => Err((StatusCode::SERVICE_UNAVAILABLE, m)),
+            // A bad token on a public method is ignored, not an error.
+            (Some(Err(_)), Requirement::Public) => Ok(None),
+            (Some(Err(e)), _) => Err((StatusCode::UNAUTHORIZED, e.to_string())),
+        };
+        match refusal {
+            Ok(Some(p)) => {
+                req.extensions_mut().insert(p);
+            }
+            Ok(None) => {}
+            Err((status, message)) => {
+                drain(req).await;
+                return refuse(grpc, status, &message);
+            }
         }
         next.run(req).await
     }
@@ -219,7 +231,8 @@ pub fn unauthenticated() -> Response {
 }
 
 /// Cached verification results by token hash.
-type VerifyCache = std::collections::HashMap<[u8; 32], (std::time::Instant, Result<Principal, AuthError>)>;
+type VerifyCache =
+    std::collections::HashMap<[u8; 32], (std::time::Instant, Result<Principal, AuthError>)>;
 
 /// A verifier cache: results (good or revoked) are kept for at most `ttl`,
 /// keyed by the SHA-256 of the token, so a revocation reaches this service

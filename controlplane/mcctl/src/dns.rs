@@ -68,7 +68,7 @@ pub(crate) enum RecordCommand {
         /// A, AAAA, CNAME, TXT, SRV, MX, PTR, CAA or NS.
         rtype: String,
         /// As in a zone file, e.g. `192.0.2.1`, `10 mail`, `"v=spf1 -all"`.
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(required = true, num_args = 1..)]
         value: Vec<String>,
         /// Seconds (default: the zone's).
         #[arg(long, default_value_t = 0)]
@@ -79,7 +79,7 @@ pub(crate) enum RecordCommand {
         zone: String,
         name: String,
         rtype: String,
-        #[arg(num_args = 0.., allow_hyphen_values = true)]
+        #[arg(num_args = 0..)]
         value: Vec<String>,
     },
 }

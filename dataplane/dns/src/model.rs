@@ -272,6 +272,21 @@ pub fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<RData, 
             format!("`{value}`: one line of rdata, without parentheses"),
         ));
     }
+    let expected = match rtype {
+        RType::A | RType::AAAA | RType::CNAME | RType::NS | RType::PTR => Some(1),
+        RType::MX => Some(2),
+        RType::SRV => Some(4),
+        RType::CAA => Some(3),
+        RType::TXT => None,
+    };
+    if let Some(n) = expected
+        && token_count(value) != n
+    {
+        return Err(Invalid::new(
+            field,
+            format!("`{value}` is not valid {rtype} rdata: expected {n} field(s)"),
+        ));
+    }
     let text = format!("@ 60 IN {} {value}\n", rtype.as_str());
     let parser = hickory_proto::serialize::txt::Parser::new(text, None, Some(zone.name()));
     let (_, sets) = parser
@@ -296,6 +311,44 @@ pub fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<RData, 
         }
     }
     Ok(data)
+}
+
+/// Whitespace-separated fields, a double-quoted string counting as one.
+fn token_count(value: &str) -> usize {
+    let mut count = 0;
+    let mut in_token = false;
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                if !in_token {
+                    in_token = true;
+                    count += 1;
+                }
+            }
+            '"' => {
+                if !in_token {
+                    in_token = true;
+                    count += 1;
+                }
+                quoted = !quoted;
+            }
+            c if c.is_whitespace() && !quoted => in_token = false,
+            _ => {
+                if !in_token {
+                    in_token = true;
+                    count += 1;
+                }
+            }
+        }
+    }
+    count
 }
 
 /// The domain name an rdata points at (CNAME, NS, PTR, MX exchange, SRV target).

@@ -3,6 +3,7 @@
 mod cli;
 mod dev;
 mod dns;
+mod iam;
 mod peers;
 mod proxy;
 mod support;

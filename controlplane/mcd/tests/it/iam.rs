@@ -1,0 +1,557 @@
+//! MCIAS end to end: `mcd controlplane` with curl (REST and gRPC over
+//! HTTP/2) and mcctl, on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::peers::free_port;
+use crate::support::curl;
+
+struct Controlplane {
+    child: Child,
+    rest: String,
+    grpc: String,
+    ca: String,
+    password: String,
+}
+
+impl Controlplane {
+    fn start(dir: &Path, mcias: &str) -> Self {
+        let ca = mc_kit::tls::DevCa::load_or_create(dir).expect("ca");
+        let tls = ca
+            .issue(dir, "cp", &["localhost", "127.0.0.1"])
+            .expect("cert");
+        let (rest, grpc) = (free_port(), free_port());
+        let d = dir.display();
+        let config = dir.join("controlplane.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"{d}\"\n[server]\nrest = \"127.0.0.1:{rest}\"\ngrpc = \"127.0.0.1:{grpc}\"\nadmin_socket = \"{d}/cp.sock\"\ndrain = \"1s\"\n\
+                 [tls]\ncert = \"{}\"\nkey = \"{}\"\n[log]\nlevel = \"warn\"\n[mcias]\n{mcias}",
+                tls.cert.display(),
+                tls.key.display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new(crate::support::mcd())
+            .args(["controlplane", "--config"])
+            .arg(&config)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let mut me = Self {
+            child,
+            rest: format!("https://127.0.0.1:{rest}"),
+            grpc: format!("https://127.0.0.1:{grpc}"),
+            ca: ca.cert_path.display().to_string(),
+            password: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while curl(&["--cacert", &me.ca, &format!("{}/healthz", me.rest)]).0 != 200 {
+            assert!(Instant::now() < deadline, "controlplane never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let creds: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("mcias/bootstrap.json")).expect("bootstrap"),
+        )
+        .expect("json");
+        me.password = creds["password"].as_str().expect("password").to_owned();
+        me
+    }
+
+    /// A REST call; `token` as bearer, `body` as JSON.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.rest);
+        let auth = token.map(|t| format!("authorization: Bearer {t}"));
+        let data = body.map(|b| b.to_string());
+        let mut args = vec!["--cacert", &self.ca, "-X", method, &url];
+        if let Some(a) = &auth {
+            args.extend(["-H", a]);
+        }
+        if let Some(d) = &data {
+            args.extend(["-H", "content-type: application/json", "--data", d]);
+        }
+        let (code, text) = curl(&args);
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn login(&self, user: &str, password: &str, service: Option<&str>) -> (u16, serde_json::Value) {
+        let mut b = serde_json::json!({"username": user, "password": password});
+        if let Some(s) = service {
+            b["service_name"] = s.into();
+        }
+        self.call("POST", "/v1/auth/login", None, Some(b))
+    }
+
+    fn token(&self, user: &str, password: &str) -> String {
+        let (code, body) = self.login(user, password, None);
+        assert_eq!(code, 200, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A gRPC call without a message body of interest; returns `grpc-status`.
+    fn grpc_status(&self, path: &str, token: Option<&str>) -> String {
+        let url = format!("{}{path}", self.grpc);
+        let frame: PathBuf = std::env::temp_dir().join("mc-empty-grpc-frame");
+        std::fs::write(&frame, [0_u8; 5]).expect("frame");
+        let data = format!("@{}", frame.display());
+        let auth = token.map(|t| format!("authorization: Bearer {t}"));
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--http2",
+            "--cacert",
+            &self.ca,
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+        ])
+        .args([
+            "--data-binary",
+            &data,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%header{grpc-status}|%header{grpc-message}",
+        ]);
+        if let Some(a) = &auth {
+            cmd.args(["-H", a]);
+        }
+        let out = cmd.arg(&url).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Controlplane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn jwt_kid(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("b64");
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    v["kid"].as_str().expect("kid").to_owned()
+}
+
+#[test]
+fn login_policy_lockout_revocation_rotation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(
+        dir.path(),
+        "lockout_after = 3\nlockout = \"2s\"\nrequests_per_minute_per_ip = 1000\nfailures_per_minute_per_ip = 1000\n",
+    );
+    let admin = cp.token("admin", &cp.password);
+    let (code, me) = cp.call("GET", "/v1/iam/whoami", Some(&admin), None);
+    assert_eq!((code, me["roles"][0].as_str()), (200, Some("admin")));
+
+    // 401 for bad credentials, with the same message whether the user exists or not.
+    let (c1, b1) = cp.login("admin", "not the password", None);
+    let (c2, b2) = cp.login("nobody", "not the password", None);
+    assert_eq!((c1, c2), (401, 401));
+    assert_eq!(b1, b2);
+
+    // Accounts: bad input refused with the field named; duplicates conflict.
+    let (code, body) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "carol", "password": "short"})),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("password")
+    );
+    let carol_pw = "carol's long password";
+    let (code, carol) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "carol", "password": carol_pw, "roles": ["user"]})),
+    );
+    assert_eq!(code, 201, "{carol}");
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "carol", "password": carol_pw})),
+    );
+    assert_eq!(code, 409);
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "bad name!", "password": carol_pw})),
+    );
+    assert_eq!(code, 400);
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "ci", "type": "system", "roles": ["admin"]})),
+    );
+    assert_eq!(code, 400, "system accounts carry no roles");
+
+    // A non-admin is refused admin methods (403), not asked to log in (401).
+    let carol_token = cp.token("carol", carol_pw);
+    assert_eq!(
+        cp.call("GET", "/v1/iam/accounts", Some(&carol_token), None)
+            .0,
+        403
+    );
+    assert_eq!(cp.call("GET", "/v1/iam/accounts", None, None).0, 401);
+
+    // Policy: a deny for users logging in to "mcr" is 403, distinct from 401; explain names the rule.
+    let (code, rule) = cp.call(
+        "POST",
+        "/v1/iam/policy",
+        Some(&admin),
+        Some(serde_json::json!({"priority": 10, "effect": "deny", "roles": ["user"], "service_names": ["mcr"], "actions": ["auth:login"]})),
+    );
+    assert_eq!(code, 201, "{rule}");
+    assert_eq!(cp.login("carol", carol_pw, Some("mcr")).0, 403);
+    assert_eq!(cp.login("carol", carol_pw, Some("metacrypt")).0, 200);
+    let (_, d) = cp.call(
+        "POST",
+        "/v1/iam/policy/explain",
+        Some(&admin),
+        Some(serde_json::json!({"account": "carol", "service_name": "mcr"})),
+    );
+    assert_eq!(
+        (d["effect"].as_str(), d["rule_id"].as_str()),
+        (Some("deny"), rule["id"].as_str())
+    );
+    // Dry run: a candidate allow at a lower priority does not beat a deny.
+    let (_, d) = cp.call(
+        "POST",
+        "/v1/iam/policy/explain",
+        Some(&admin),
+        Some(serde_json::json!({"account": "carol", "service_name": "mcr", "candidate": {"priority": 1, "effect": "allow"}})),
+    );
+    assert_eq!(d["effect"], "deny");
+
+    // Lockout after 3 failures: even the right password is refused (429) until it passes.
+    for _ in 0..3 {
+        assert_eq!(cp.login("carol", "wrong password xx", None).0, 401);
+    }
+    assert_eq!(cp.login("carol", carol_pw, None).0, 429);
+    // The lock lasts 2 s (whole seconds): past it, the right password works again.
+    std::thread::sleep(Duration::from_millis(2300));
+    assert_eq!(
+        cp.login("carol", carol_pw, None).0,
+        200,
+        "admitted again after the lock"
+    );
+
+    // Revocation: logout and admin revoke take effect at once on MCIAS.
+    let t = cp.token("carol", carol_pw);
+    assert_eq!(cp.call("POST", "/v1/auth/logout", Some(&t), None).0, 204);
+    assert_eq!(cp.call("GET", "/v1/iam/whoami", Some(&t), None).0, 401);
+    let t = cp.token("carol", carol_pw);
+    let (_, v) = cp.call(
+        "POST",
+        "/v1/auth/validate",
+        None,
+        Some(serde_json::json!({"token": t})),
+    );
+    let jti = v["jti"].as_str().expect("jti").to_owned();
+    assert_eq!(
+        cp.call(
+            "DELETE",
+            &format!("/v1/iam/tokens/{jti}"),
+            Some(&admin),
+            None
+        )
+        .0,
+        200
+    );
+    let (_, v) = cp.call(
+        "POST",
+        "/v1/auth/validate",
+        None,
+        Some(serde_json::json!({"token": t})),
+    );
+    assert_eq!(v["valid"], false);
+    // Disabling an account invalidates its tokens; re-enabling does not revive them.
+    let t = cp.token("carol", carol_pw);
+    let carol_id = carol["id"].as_str().expect("id");
+    assert_eq!(
+        cp.call(
+            "PATCH",
+            &format!("/v1/iam/accounts/{carol_id}"),
+            Some(&admin),
+            Some(serde_json::json!({"status": "disabled"}))
+        )
+        .0,
+        200
+    );
+    assert_eq!(cp.call("GET", "/v1/iam/whoami", Some(&t), None).0, 401);
+    assert_eq!(cp.login("carol", carol_pw, None).0, 403, "disabled");
+    cp.call(
+        "PATCH",
+        &format!("/v1/iam/accounts/{carol_id}"),
+        Some(&admin),
+        Some(serde_json::json!({"status": "active"})),
+    );
+    assert_eq!(cp.call("GET", "/v1/iam/whoami", Some(&t), None).0, 401);
+    // The last admin cannot lock themselves out.
+    let admin_id = me["account_id"].as_str().expect("id");
+    assert_eq!(
+        cp.call(
+            "PUT",
+            &format!("/v1/iam/accounts/{admin_id}/roles"),
+            Some(&admin),
+            Some(serde_json::json!({"roles": ["user"]}))
+        )
+        .0,
+        403
+    );
+
+    // Key rotation: old tokens keep working, new ones use the new key, JWKS has both.
+    let before = jwt_kid(&admin);
+    assert_eq!(
+        cp.call("POST", "/v1/iam/keys/rotate", Some(&admin), None).0,
+        200
+    );
+    assert_eq!(cp.call("GET", "/v1/iam/whoami", Some(&admin), None).0, 200);
+    let fresh = cp.token("admin", &cp.password);
+    assert_ne!(jwt_kid(&fresh), before);
+    let (_, jwks) = cp.call("GET", "/v1/auth/jwks", None, None);
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2), "{jwks}");
+
+    // System tokens: issued by an admin without a password, listable and revocable.
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "ci", "type": "system"})),
+    );
+    assert_eq!(code, 201);
+    let (code, st) = cp.call(
+        "POST",
+        "/v1/iam/tokens",
+        Some(&fresh),
+        Some(
+            serde_json::json!({"account_id": "ci", "ttl_seconds": 3600, "description": "pipeline"}),
+        ),
+    );
+    assert_eq!(code, 201, "{st}");
+    let ci = st["token"].as_str().expect("token");
+    assert_eq!(
+        cp.call("GET", "/v1/iam/whoami", Some(ci), None).1["type"],
+        "system"
+    );
+    assert_eq!(
+        cp.login("ci", "", None).0,
+        401,
+        "system accounts cannot log in with a password"
+    );
+
+    // The audit log saw the decisions.
+    let (_, audit) = cp.call(
+        "GET",
+        "/v1/iam/audit?action=auth.login&limit=500",
+        Some(&fresh),
+        None,
+    );
+    let results: Vec<_> = audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["result"].as_str())
+        .collect();
+    for r in ["ok", "bad_credentials", "denied", "locked", "disabled"] {
+        assert!(results.contains(&r), "audit lacks {r}: {results:?}");
+    }
+}
+
+#[test]
+fn every_route_and_rpc_refuses_anonymous_callers_unless_public() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let admin = cp.token("admin", &cp.password);
+    let pw = "a user's long password";
+    cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "user1", "password": pw, "roles": ["user"]})),
+    );
+    let user = cp.token("user1", pw);
+    let map = mc_mcias::methods::map();
+    let mut checked = 0;
+    for (key, req) in map.entries() {
+        if let Some(path) = key.strip_prefix('/').map(|_| key) {
+            // gRPC: anonymous → UNAUTHENTICATED (16); admin-only with a user token → PERMISSION_DENIED (7).
+            let anon = cp.grpc_status(path, None);
+            match req {
+                mc_kit::auth::Requirement::Public => assert!(
+                    !anon.contains("missing bearer token"),
+                    "{path} is public: {anon}"
+                ),
+                _ => assert!(
+                    anon.starts_with("16|"),
+                    "{path} without credentials: {anon}"
+                ),
+            }
+            if req == mc_kit::auth::Requirement::Admin {
+                assert!(
+                    cp.grpc_status(path, Some(&user)).starts_with("7|"),
+                    "{path} with a user token"
+                );
+            }
+        } else {
+            let (method, path) = key.split_once(' ').expect("REST key");
+            let path = path.replace("{id}", "x").replace("{jti}", "x");
+            let (code, _) = cp.call(method, &path, None, None);
+            match req {
+                mc_kit::auth::Requirement::Public => assert_ne!(code, 401, "{key} is public"),
+                _ => assert_eq!(code, 401, "{key} without credentials"),
+            }
+            if req == mc_kit::auth::Requirement::Admin {
+                assert_eq!(
+                    cp.call(method, &path, Some(&user), None).0,
+                    403,
+                    "{key} with a user token"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 60, "{checked} entries");
+    // A route the map does not know is refused to everyone, admin included.
+    let (code, _) = cp.call("GET", "/v1/iam/nonexistent", Some(&admin), None);
+    assert_eq!(code, 404);
+    // gRPC health is public and answers.
+    assert!(
+        cp.grpc_status("/grpc.health.v1.Health/Check", None)
+            .starts_with("0|")
+    );
+}
+
+#[test]
+fn login_and_validate_are_rate_limited_per_ip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "requests_per_minute_per_ip = 10\n");
+    let mut limited = 0;
+    for _ in 0..15 {
+        let (code, _) = cp.call(
+            "POST",
+            "/v1/auth/validate",
+            None,
+            Some(serde_json::json!({"token": "x"})),
+        );
+        if code == 429 {
+            limited += 1;
+        }
+    }
+    assert_eq!(
+        limited, 5,
+        "the 11th to 15th requests in a minute are refused"
+    );
+    assert_eq!(cp.login("admin", &cp.password, None).0, 429);
+}
+
+#[test]
+fn mcctl_drives_mcias_with_a_saved_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let endpoints = dir.path().join("endpoints.json");
+    std::fs::write(
+        &endpoints,
+        serde_json::json!({"controlplane": {"grpc": cp.grpc, "rest": cp.rest}, "ca_cert": cp.ca})
+            .to_string(),
+    )
+    .expect("endpoints");
+    let mcctl = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(crate::support::mcctl())
+            .arg("--endpoints")
+            .arg(&endpoints)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mcctl");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let out = mcctl(&["whoami"], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("mcctl login"));
+    let out = mcctl(
+        &["login", "--username", "admin"],
+        &format!("{}\n", cp.password),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token_file = dir.path().join("mcctl-token");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file)
+            .expect("token")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let out = mcctl(
+        &["iam", "accounts", "create", "dave", "--role", "user"],
+        "dave's long password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mcctl(&["iam", "accounts", "list"], "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dave"));
+    let out = mcctl(
+        &["iam", "accounts", "create", "eve", "--role", "wizard"],
+        "eve's long password\n",
+    );
+    assert!(!out.status.success(), "unknown role refused");
+    let out = mcctl(
+        &["iam", "policy", "explain", "dave", "--service", "mcr"],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ALLOW"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = mcctl(&["logout"], "");
+    assert!(out.status.success());
+    assert!(!token_file.exists());
+}
