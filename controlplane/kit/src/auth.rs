@@ -299,3 +299,98 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A verifier whose answer the test flips, counting calls.
+    struct Flip {
+        revoked: std::sync::atomic::AtomicBool,
+        calls: AtomicU32,
+    }
+
+    impl TokenVerifier for Arc<Flip> {
+        fn verify<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                if self.revoked.load(Ordering::SeqCst) {
+                    return Err(AuthError::Revoked);
+                }
+                Ok(Principal {
+                    account_id: token.to_owned(),
+                    username: "u".into(),
+                    account_type: "human".into(),
+                    roles: vec![],
+                    tags: vec![],
+                    jti: "j".into(),
+                    expires_at: 0,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_serves_within_ttl_and_sees_revocation_after_it() {
+        let inner = Arc::new(Flip {
+            revoked: false.into(),
+            calls: AtomicU32::new(0),
+        });
+        let cached = CachedVerifier::new(inner.clone(), std::time::Duration::from_millis(200), 2);
+        assert!(cached.verify("t1").await.is_ok());
+        assert!(cached.verify("t1").await.is_ok());
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            1,
+            "second check served from the cache"
+        );
+        inner.revoked.store(true, Ordering::SeqCst);
+        assert!(
+            cached.verify("t1").await.is_ok(),
+            "within the TTL the cached answer stands"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        assert_eq!(
+            cached.verify("t1").await,
+            Err(AuthError::Revoked),
+            "after the TTL the revocation is seen"
+        );
+        // Bounded: a third distinct token evicts, never grows past max_entries.
+        inner.revoked.store(false, Ordering::SeqCst);
+        for t in ["a", "b", "c", "d"] {
+            assert!(cached.verify(t).await.is_ok());
+        }
+        assert!(cached.cache.lock().map(|c| c.len()).unwrap_or(99) <= 2);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer abc".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "bearer  xyz ".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), Some("xyz"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Basic abc".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer ".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), None);
+    }
+}
