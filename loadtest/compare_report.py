@@ -3,9 +3,11 @@
 into result lines, and render the Markdown table.
 
   compare_report.py h2load --label L --scenario S --cpu N [--pid P]... -- H2LOAD ARGS
+  compare_report.py dnsperf --label L --scenario S --cpu N [--pid P]... -- DNSPERF ARGS
   compare_report.py merge FILE key=value...
   compare_report.py line FILE
   compare_report.py noisy FILE PCT DURATION
+  compare_report.py less-noisy FILE_A FILE_B
   compare_report.py table RESULTS.jsonl
 """
 
@@ -42,7 +44,7 @@ def to_us(value, unit):
     return float(value) * {"us": 1.0, "ms": 1000.0, "s": 1e6}[unit]
 
 
-def cmd_h2load(argv):
+def parse_flags(argv):
     label = scenario = cpu = None
     pids = []
     while argv and argv[0] != "--":
@@ -57,21 +59,76 @@ def cmd_h2load(argv):
         elif flag == "--pid":
             pids.append(value)
         else:
-            sys.exit(f"h2load: unknown flag {flag}")
-    args = argv[1:]
+            sys.exit(f"unknown flag {flag}")
+    return label, scenario, cpu, pids, argv[1:]
+
+
+def run_client(cpu, pids, argv):
+    """Runs a client pinned to `cpu`; returns its output, the servers' CPU
+    seconds over the run and the client's own CPU seconds."""
     before = ticks(pids)
-    proc = subprocess.run(
-        ["taskset", "-c", cpu, "h2load", *args], capture_output=True, text=True
-    )
+    proc = subprocess.run(["taskset", "-c", cpu, *argv], capture_output=True, text=True)
     after = ticks(pids)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     sys.stderr.write(proc.stdout + proc.stderr)
+    return proc.stdout, (after - before) / USER_HZ, usage.ru_utime + usage.ru_stime
+
+
+def server_fields(pids, cpu_s, done, elapsed):
+    if not pids:
+        return {}
+    return {
+        "server_pids": [int(p) for p in pids],
+        "server_cpu_s": round(cpu_s, 2),
+        "server_cpu_us_per_req": round(cpu_s * 1e6 / done, 2) if done else None,
+        "server_cpu_pct": round(cpu_s / elapsed * 100, 1),
+        "server_peak_rss_kib": hwm_kib(pids),
+    }
+
+
+def cmd_dnsperf(argv):
+    label, scenario, cpu, pids, args = parse_flags(argv)
+    stdout, cpu_s, client_cpu = run_client(cpu, pids, ["dnsperf", *args])
+    out = {"scenario": scenario, "target": label, "client": "dnsperf"}
+    done = re.search(r"Queries completed:\s+(\d+)", stdout)
+    lost = re.search(r"Queries lost:\s+(\d+)", stdout)
+    qps = re.search(r"Queries per second:\s+([\d.]+)", stdout)
+    run = re.search(r"Run time \(s\):\s+([\d.]+)", stdout)
+    if not (done and qps and run):
+        out["failed"] = True
+        print(json.dumps(out))
+        return
+    n, elapsed = int(done.group(1)), float(run.group(1))
+    out.update(
+        requests=n,
+        errors_total=int(lost.group(1)) if lost else 0,
+        throughput=float(qps.group(1)),
+        rps=float(qps.group(1)),
+        unit="req/s",
+        elapsed_s=elapsed,
+        client_cpu_s=round(client_cpu, 2),
+    )
+    lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", stdout)
+    if lat:
+        out["latency_us"] = {"mean": round(float(lat.group(1)) * 1e6, 1)}
+    codes = re.search(r"Response codes:\s+(.+)", stdout)
+    if codes:
+        out["rcodes"] = {
+            m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+) (\d+) \(", codes.group(1))
+        }
+    out.update(server_fields(pids, cpu_s, n, elapsed))
+    print(json.dumps(out))
+
+
+def cmd_h2load(argv):
+    label, scenario, cpu, pids, args = parse_flags(argv)
+    stdout, cpu_s, client_cpu = run_client(cpu, pids, ["h2load", *args])
     out = {"scenario": scenario, "target": label, "client": "h2load"}
-    m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", proc.stdout)
+    m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", stdout)
     r = re.search(
         r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
         r"(\d+) failed, (\d+) errored, (\d+) timeout",
-        proc.stdout,
+        stdout,
     )
     if not m or not r:
         out["failed"] = True
@@ -86,11 +143,11 @@ def cmd_h2load(argv):
         rps=rps,
         unit="req/s",
         elapsed_s=elapsed,
-        client_cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
+        client_cpu_s=round(client_cpu, 2),
     )
     lat = re.search(
         r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)",
-        proc.stdout,
+        stdout,
     )
     if lat:
         out["latency_us"] = {
@@ -99,19 +156,11 @@ def cmd_h2load(argv):
             "mean": to_us(lat.group(5), lat.group(6)),
         }
     tls = [
-        re.search(rf"^{k}: (.+)$", proc.stdout, re.M)
+        re.search(rf"^{k}: (.+)$", stdout, re.M)
         for k in ("TLS Protocol", "Cipher", "Server Temp Key", "Application protocol")
     ]
     out["tls"] = " ".join(t.group(1).strip() for t in tls if t)
-    if pids:
-        cpu_s = (after - before) / USER_HZ
-        out.update(
-            server_pids=[int(p) for p in pids],
-            server_cpu_s=round(cpu_s, 2),
-            server_cpu_us_per_req=round(cpu_s * 1e6 / succeeded, 2) if succeeded else None,
-            server_cpu_pct=round(cpu_s / elapsed * 100, 1),
-            server_peak_rss_kib=hwm_kib(pids),
-        )
+    out.update(server_fields(pids, cpu_s, succeeded, elapsed))
     print(json.dumps(out))
 
 
@@ -169,7 +218,8 @@ def cmd_table(path):
             scenarios.append(r["scenario"])
         if r["target"] not in routers:
             routers.append(r["target"])
-    ref = "mcproxy"
+    def reference(scen):
+        return "mcns" if scen.startswith(("dns", "dnsperf")) else "mcproxy"
 
     def med(vals):
         vals = [v for v in vals if v is not None]
@@ -205,6 +255,7 @@ def cmd_table(path):
             "errors": sum(r.get("errors_total", 0) for r in runs),
             "other": med([r.get("other_cpu_s") for r in runs]),
             "tls": runs[0].get("tls", ""),
+            "noisy": sum(1 for r in runs if r.get("noisy")),
         }
 
     print(
@@ -214,8 +265,11 @@ def cmd_table(path):
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     tls_seen = {}
     for scen in scenarios:
+        ref = reference(scen)
         base = summary(scen, ref)
         for router in routers:
+            if not any(r["scenario"] == scen and r["target"] == router for r in rows):
+                continue
             s = summary(scen, router)
             if s is None:
                 print(f"| {scen} | {router} | failed | | | | | | | | |")
@@ -229,6 +283,8 @@ def cmd_table(path):
                     cpu_ratio = f"{s['cpu'] / base['cpu']:.2f}×"
             elif router == ref:
                 tput_ratio = cpu_ratio = "1.00×"
+            if base is None:
+                tput_ratio = cpu_ratio = "–"
             digits = 1 if s["unit"] == "MiB/s" else 0
             cpu = (
                 f"{fmt(s['cpu'], 1)} {s['per_unit']} ({fmt(s['cpu_min'], 1)}–{fmt(s['cpu_max'], 1)})"
@@ -236,6 +292,8 @@ def cmd_table(path):
                 else "–"
             )
             errors = f"{s['errors']}" + (f" ({s['failed']} runs failed)" if s["failed"] else "")
+            if s["noisy"]:
+                errors += f" ({s['noisy']} noisy)"
             print(
                 f"| {scen} | {router} | {fmt(s['tput'], digits)} {s['unit']} "
                 f"({fmt(s['min'], digits)}–{fmt(s['max'], digits)}) | {cpu} | {fmt(s['pct'], 0)} | "
@@ -255,10 +313,20 @@ def cmd_noisy(path, pct, duration):
     sys.exit(0 if (d.get("other_cpu_s") or 0) > float(pct) / 100 * float(duration) else 1)
 
 
+def cmd_less_noisy(a, b):
+    """Exit 0 when run A was less disturbed by other work than run B."""
+    other = [json.loads(open(p).readline()).get("other_cpu_s") or 0 for p in (a, b)]
+    sys.exit(0 if other[0] < other[1] else 1)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "noisy":
         cmd_noisy(*args)
+    elif cmd == "less-noisy":
+        cmd_less_noisy(*args)
+    elif cmd == "dnsperf":
+        cmd_dnsperf(args)
     elif cmd == "h2load":
         cmd_h2load(args)
     elif cmd == "merge":

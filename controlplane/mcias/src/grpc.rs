@@ -70,7 +70,7 @@ fn account_pb(a: &Account) -> pb::Account {
         }) as i32,
         roles: a.roles.iter().copied().map(role_pb).collect(),
         tags: a.tags.clone(),
-        totp_enabled: false,
+        totp_enabled: a.totp_enabled,
         passkeys: 0,
         created_at_unix: a.created_at,
         last_login_unix: a.last_login,
@@ -182,15 +182,15 @@ impl pb::auth_server::Auth for Services {
     async fn login(&self, r: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         let c = caller(&r);
         let r = r.into_inner();
-        if !r.totp_nonce.is_empty() || !r.totp_code.is_empty() {
+        if !r.totp_nonce.is_empty() {
             return Err(Status::invalid_argument(
-                "totp: TOTP is not enabled on this server yet",
+                "totp_nonce: two-step TOTP login is not built; send password and totp_code together",
             ));
         }
         let input = LoginInput {
             username: r.username,
             password: r.password,
-            totp_code: None,
+            totp_code: (!r.totp_code.is_empty()).then_some(r.totp_code),
             service_name: (!r.service_name.is_empty()).then_some(r.service_name),
             tags: r.tags,
         };
@@ -562,21 +562,39 @@ fn not_built(what: &str) -> Status {
 impl pb::mfa_server::Mfa for Services {
     async fn enroll_totp(
         &self,
-        _: Request<pb::EnrollTotpRequest>,
+        r: Request<pb::EnrollTotpRequest>,
     ) -> Reply<pb::EnrollTotpResponse> {
-        Err(not_built("TOTP second factors"))
+        let c = caller(&r);
+        let password = r.into_inner().password;
+        let iam = self.0.clone();
+        let (secret, otpauth_uri) = blocking(move || iam.totp_enroll(&c, &password)).await?;
+        Ok(Response::new(pb::EnrollTotpResponse {
+            secret,
+            otpauth_uri,
+        }))
     }
     async fn confirm_totp(
         &self,
-        _: Request<pb::ConfirmTotpRequest>,
+        r: Request<pb::ConfirmTotpRequest>,
     ) -> Reply<pb::ConfirmTotpResponse> {
-        Err(not_built("TOTP second factors"))
+        let c = caller(&r);
+        self.0.totp_confirm(&c, &r.into_inner().code)?;
+        Ok(Response::new(pb::ConfirmTotpResponse {}))
     }
     async fn disable_totp(
         &self,
-        _: Request<pb::DisableTotpRequest>,
+        r: Request<pb::DisableTotpRequest>,
     ) -> Reply<pb::DisableTotpResponse> {
-        Err(not_built("TOTP second factors"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        if !r.account_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "account_id: only your own TOTP can be disabled for now",
+            ));
+        }
+        let iam = self.0.clone();
+        blocking(move || iam.totp_disable(&c, &r.password)).await?;
+        Ok(Response::new(pb::DisableTotpResponse {}))
     }
     async fn begin_passkey_registration(
         &self,

@@ -93,7 +93,8 @@ impl MasterKey {
         Ok(Self(LessSafeKey::new(key)))
     }
 
-    fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
+    /// AES-256-GCM with a random nonce, bound to `aad`: nonce ‖ ciphertext ‖ tag.
+    pub(crate) fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
         let mut nonce = [0_u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -111,7 +112,7 @@ impl MasterKey {
         Ok(out)
     }
 
-    fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
+    pub(crate) fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
         let (nonce, rest) = sealed
             .split_at_checked(NONCE_LEN)
             .ok_or_else(|| IamError::internal("sealed key too short"))?;

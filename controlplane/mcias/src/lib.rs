@@ -20,6 +20,7 @@ pub mod policy;
 pub mod rest;
 pub mod service;
 pub mod store;
+pub mod totp;
 
 pub use config::McAuthConfig;
 pub use service::{Bootstrap, Iam, LocalVerifier};

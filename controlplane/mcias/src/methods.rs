@@ -13,6 +13,9 @@ pub fn map() -> MethodMap {
         .rest("POST", "/v1/auth/renew", Authenticated)
         .rest("POST", "/v1/auth/password", Authenticated)
         .rest("GET", "/v1/iam/whoami", Authenticated)
+        .rest("POST", "/v1/iam/totp/enroll", Authenticated)
+        .rest("POST", "/v1/iam/totp/confirm", Authenticated)
+        .rest("POST", "/v1/iam/totp/disable", Authenticated)
         // REST: administration.
         .rest("GET", "/v1/iam/accounts", Admin)
         .rest("POST", "/v1/iam/accounts", Admin)

@@ -106,6 +106,15 @@ pub struct Account {
     pub locked_until: i64,
     /// Bumped on password change and disable: older tokens stop validating.
     pub token_generation: u32,
+    /// TOTP secret sealed under the master key (base64url); empty when none.
+    #[serde(default)]
+    pub totp_sealed: String,
+    /// Set once enrolment is confirmed with a valid code.
+    #[serde(default)]
+    pub totp_enabled: bool,
+    /// The last accepted 30 s step: codes are single-use.
+    #[serde(default)]
+    pub totp_last_step: u64,
 }
 
 impl Account {

@@ -191,6 +191,9 @@ mod tests {
             failed_logins: 0,
             locked_until: 0,
             token_generation: 0,
+            totp_sealed: String::new(),
+            totp_enabled: false,
+            totp_last_step: 0,
         }
     }
 

@@ -38,7 +38,7 @@ pub fn account_json(a: &Account) -> Value {
         "id": a.id, "username": a.username, "type": a.account_type.as_str(), "status": a.status.as_str(),
         "roles": a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "tags": a.tags,
         "created_at": a.created_at, "last_login": a.last_login, "locked_until": a.locked_until,
-        "totp_enabled": false, "passkeys": 0,
+        "totp_enabled": a.totp_enabled, "passkeys": 0,
     })
 }
 
@@ -63,12 +63,6 @@ async fn login(
 ) -> Result<Json<Value>> {
     let input = body(b)?;
     let c = caller(p, s);
-    if input.totp_code.as_deref().is_some_and(|t| !t.is_empty()) {
-        return Err(IamError::invalid(
-            "totp_code",
-            "TOTP is not enabled on this server yet",
-        ));
-    }
     let iam2 = iam.clone();
     let session = tokio::task::spawn_blocking(move || iam2.login(&c, input))
         .await
@@ -127,6 +121,54 @@ async fn password(
     let b = body(b)?;
     let c = caller(p, s);
     tokio::task::spawn_blocking(move || iam.change_password(&c, &b.old_password, &b.new_password))
+        .await
+        .map_err(IamError::internal)??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct SecretBody {
+    password: String,
+}
+
+async fn totp_enroll(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<SecretBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let c = caller(p, s);
+    let (secret, url) = tokio::task::spawn_blocking(move || iam.totp_enroll(&c, &b.password))
+        .await
+        .map_err(IamError::internal)??;
+    Ok(Json(json!({"secret": secret, "otpauth_url": url})))
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: String,
+}
+
+async fn totp_confirm(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<CodeBody>, JsonRejection>,
+) -> Result<StatusCode> {
+    iam.totp_confirm(&caller(p, s), &body(b)?.code)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn totp_disable(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<SecretBody>, JsonRejection>,
+) -> Result<StatusCode> {
+    let b = body(b)?;
+    let c = caller(p, s);
+    tokio::task::spawn_blocking(move || iam.totp_disable(&c, &b.password))
         .await
         .map_err(IamError::internal)??;
     Ok(StatusCode::NO_CONTENT)
@@ -408,6 +450,9 @@ pub fn router(iam: Arc<Iam>) -> Router {
         .route("/v1/auth/renew", post(renew))
         .route("/v1/auth/password", post(password))
         .route("/v1/iam/whoami", get(whoami))
+        .route("/v1/iam/totp/enroll", post(totp_enroll))
+        .route("/v1/iam/totp/confirm", post(totp_confirm))
+        .route("/v1/iam/totp/disable", post(totp_disable))
         .route("/v1/iam/accounts", get(list_accounts).post(create_account))
         .route(
             "/v1/iam/accounts/{id}",

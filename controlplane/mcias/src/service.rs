@@ -528,6 +528,33 @@ impl Iam {
                 "invalid username or password".to_owned(),
             ));
         }
+        if account.totp_enabled {
+            let code = input.totp_code.as_deref().unwrap_or_default();
+            if code.is_empty() {
+                audit(&tx, caller, "auth.login", &account.id, "totp_required", "")?;
+                tx.commit()?;
+                return Err(IamError::Unauthenticated(
+                    "totp_required: this account needs a TOTP code".to_owned(),
+                ));
+            }
+            let secs = u64::try_from(now_i).unwrap_or(0);
+            match crate::totp::check(&self.master, &account, code, secs)? {
+                Some(step) => account.totp_last_step = step,
+                None => {
+                    account.failed_logins = account.failed_logins.saturating_add(1);
+                    if let Some(ip) = caller.source {
+                        self.failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .hit(ip, Instant::now());
+                    }
+                    tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
+                    audit(&tx, caller, "auth.login", &account.id, "bad_totp", "")?;
+                    tx.commit()?;
+                    return Err(IamError::Unauthenticated("invalid TOTP code".to_owned()));
+                }
+            }
+        }
         if account.status != AccountStatus::Active {
             audit(&tx, caller, "auth.login", &account.id, "disabled", "")?;
             tx.commit()?;
@@ -720,6 +747,93 @@ impl Iam {
         Ok(())
     }
 
+    // ------------------------------------------------------------- TOTP
+
+    /// Starts TOTP enrolment (requires the password): returns the base32
+    /// secret and the otpauth URL. Takes effect once confirmed with a code.
+    pub fn totp_enroll(
+        &self,
+        caller: &Caller,
+        password: &str,
+    ) -> Result<(String, String), IamError> {
+        let p = caller.require()?;
+        let account = self.account(&p.account_id)?;
+        if account.account_type != AccountType::Human {
+            return Err(IamError::invalid("account", "TOTP is for human accounts"));
+        }
+        if !self.hasher.verify(password, Some(&account.password_hash)) {
+            return Err(IamError::Unauthenticated(
+                "the password is wrong".to_owned(),
+            ));
+        }
+        if account.totp_enabled {
+            return Err(IamError::Conflict(
+                "TOTP is already enabled; disable it first".to_owned(),
+            ));
+        }
+        let (sealed, secret, url) = crate::totp::enroll(&self.master, &account)?;
+        self.modify(caller, &account.id, "mfa.totp.enroll", String::new(), |a| {
+            a.totp_sealed = sealed;
+            a.totp_enabled = false;
+            a.totp_last_step = 0;
+            Ok(())
+        })?;
+        Ok((secret, url))
+    }
+
+    /// Confirms enrolment with a current code; from then on logins need a code.
+    pub fn totp_confirm(&self, caller: &Caller, code: &str) -> Result<(), IamError> {
+        let p = caller.require()?;
+        let account = self.account(&p.account_id)?;
+        if account.totp_sealed.is_empty() || account.totp_enabled {
+            return Err(IamError::invalid("code", "no TOTP enrolment is pending"));
+        }
+        let Some(step) = crate::totp::check(
+            &self.master,
+            &account,
+            code,
+            u64::try_from(now()).unwrap_or(0),
+        )?
+        else {
+            return Err(IamError::invalid("code", "the code does not match"));
+        };
+        self.modify(
+            caller,
+            &account.id,
+            "mfa.totp.confirm",
+            String::new(),
+            |a| {
+                a.totp_enabled = true;
+                a.totp_last_step = step;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Turns TOTP off (requires the password).
+    pub fn totp_disable(&self, caller: &Caller, password: &str) -> Result<(), IamError> {
+        let p = caller.require()?;
+        let account = self.account(&p.account_id)?;
+        if !self.hasher.verify(password, Some(&account.password_hash)) {
+            return Err(IamError::Unauthenticated(
+                "the password is wrong".to_owned(),
+            ));
+        }
+        self.modify(
+            caller,
+            &account.id,
+            "mfa.totp.disable",
+            String::new(),
+            |a| {
+                a.totp_sealed.clear();
+                a.totp_enabled = false;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
     pub fn jwks(&self) -> serde_json::Value {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).jwks()
     }
@@ -803,6 +917,9 @@ impl Iam {
             failed_logins: 0,
             locked_until: 0,
             token_generation: 0,
+            totp_sealed: String::new(),
+            totp_enabled: false,
+            totp_last_step: 0,
         };
         let tx = Tx::begin(&self.store)?;
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;

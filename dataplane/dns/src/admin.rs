@@ -131,7 +131,10 @@ impl DnsAdmin for Admin {
             .iter()
             .enumerate()
             .map(|(i, (name, _))| ((*name).to_owned(), g.sum(global::RCODE_BASE + i)))
-            .chain(std::iter::once(("OTHER".to_owned(), g.sum(global::RCODE_OTHER))))
+            .chain(std::iter::once((
+                "OTHER".to_owned(),
+                g.sum(global::RCODE_OTHER),
+            )))
             .collect();
         let upstreams = p
             .settings
@@ -181,7 +184,10 @@ impl DnsAdmin for Admin {
         Ok(Response::new(pb::ListZonesResponse { zones }))
     }
 
-    async fn get_zone(&self, req: Request<pb::GetZoneRequest>) -> Result<Response<pb::Zone>, Status> {
+    async fn get_zone(
+        &self,
+        req: Request<pb::GetZoneRequest>,
+    ) -> Result<Response<pb::Zone>, Status> {
         let name = zone_name(&req.into_inner().name)?;
         let z = self.state.zone(&name)?;
         Ok(Response::new(zone_pb(&z.spec, z.records.len())))

@@ -332,12 +332,18 @@ impl DnsSection {
         for (i, s) in self.secondaries.iter().enumerate() {
             let key = keys
                 .iter()
-                .find(|k| k.name_str.eq_ignore_ascii_case(s.tsig_key.trim_end_matches('.')))
+                .find(|k| {
+                    k.name_str
+                        .eq_ignore_ascii_case(s.tsig_key.trim_end_matches('.'))
+                })
                 .cloned()
                 .ok_or_else(|| {
                     bad(
                         format!("dns.secondaries[{i}].tsig_key"),
-                        format!("no key `{}` in dns.tsig_keys (AXFR always needs TSIG)", s.tsig_key),
+                        format!(
+                            "no key `{}` in dns.tsig_keys (AXFR always needs TSIG)",
+                            s.tsig_key
+                        ),
                     )
                 })?;
             let zones = s
@@ -355,8 +361,12 @@ impl DnsSection {
         let mut zones = Vec::new();
         for (i, z) in self.zones.iter().enumerate() {
             let zerr = |e: Invalid| bad(format!("dns.zones[{i}].{}", e.field), e.message);
-            let name = ZoneName::parse(&z.name).map_err(|e| bad(format!("dns.zones[{i}].name"), e.message))?;
-            if zones.iter().any(|(s, _, _): &(ZoneSpec, _, _)| s.name == name) {
+            let name = ZoneName::parse(&z.name)
+                .map_err(|e| bad(format!("dns.zones[{i}].name"), e.message))?;
+            if zones
+                .iter()
+                .any(|(s, _, _): &(ZoneSpec, _, _)| s.name == name)
+            {
                 return Err(bad(
                     format!("dns.zones[{i}].name"),
                     format!("`{name}` is listed twice"),
@@ -411,7 +421,12 @@ pub fn parse_record_line(
     origin: Origin,
 ) -> Result<RecordSpec, Invalid> {
     let tokens = tokens(line);
-    let usage = || Invalid::new("record", format!("`{line}`: expected `NAME [TTL] TYPE VALUE`"));
+    let usage = || {
+        Invalid::new(
+            "record",
+            format!("`{line}`: expected `NAME [TTL] TYPE VALUE`"),
+        )
+    };
     let (_, name) = tokens.first().copied().ok_or_else(usage)?;
     let mut i = 1;
     let mut ttl = 0;

@@ -119,9 +119,10 @@ fn cache_ttl(msg: &Message) -> Option<u32> {
     }
     let qtype = msg.queries.first().map(Query::query_type)?;
     let positive = rcode == ResponseCode::NoError
-        && msg.answers.iter().any(|r| {
-            r.record_type() == qtype || r.record_type() == RecordType::CNAME
-        });
+        && msg
+            .answers
+            .iter()
+            .any(|r| r.record_type() == qtype || r.record_type() == RecordType::CNAME);
     let ttl = if positive {
         msg.answers.iter().map(|r| r.ttl).min()?.min(MAX_CACHE_TTL)
     } else {
@@ -188,13 +189,21 @@ impl Forwarder {
             }
             self.seen_flush_seq.set(seq);
         }
-        p.stats
-            .global
-            .set(worker, global::CACHE_ENTRIES, self.cache.borrow().len() as u64);
+        p.stats.global.set(
+            worker,
+            global::CACHE_ENTRIES,
+            self.cache.borrow().len() as u64,
+        );
     }
 
     /// Answers `req` from the cache or the upstreams; never fails (SERVFAIL at worst).
-    pub async fn resolve(&self, p: &Published, worker: usize, req: &Request, limit: usize) -> (Vec<u8>, ResponseCode) {
+    pub async fn resolve(
+        &self,
+        p: &Published,
+        worker: usize,
+        req: &Request,
+        limit: usize,
+    ) -> (Vec<u8>, ResponseCode) {
         let settings = &p.settings;
         let flags = Flags {
             authoritative: false,
@@ -206,7 +215,16 @@ impl Forwarder {
         let now = Instant::now();
         if let Some(hit) = self.cache.borrow_mut().get(&key, now) {
             p.stats.global.add(worker, global::CACHE_HITS, 1);
-            return relay(req, hit.rcode, hit.answers, hit.authorities, hit.additionals, flags, limit, settings.udp_payload);
+            return relay(
+                req,
+                hit.rcode,
+                hit.answers,
+                hit.authorities,
+                hit.additionals,
+                flags,
+                limit,
+                settings.udp_payload,
+            );
         }
         p.stats.global.add(worker, global::CACHE_MISSES, 1);
         if self.inflight.get() >= MAX_INFLIGHT {
@@ -257,7 +275,16 @@ impl Forwarder {
                             .set(worker, global::CACHE_ENTRIES, cache.len() as u64);
                     }
                     let rcode = msg.metadata.response_code;
-                    return relay(req, rcode, msg.answers, msg.authorities, msg.additionals, flags, limit, settings.udp_payload);
+                    return relay(
+                        req,
+                        rcode,
+                        msg.answers,
+                        msg.authorities,
+                        msg.additionals,
+                        flags,
+                        limit,
+                        settings.udp_payload,
+                    );
                 }
                 Ok(_) => p.stats.upstreams.add(slot, ustat::FAILURES, 1),
                 Err(Failure::Timeout) => p.stats.upstreams.add(slot, ustat::TIMEOUTS, 1),
@@ -284,9 +311,23 @@ fn relay(
 ) -> (Vec<u8>, ResponseCode) {
     let additionals = additionals
         .into_iter()
-        .filter(|r| !matches!(r.record_type(), RecordType::OPT | RecordType::TSIG | RecordType::SIG))
+        .filter(|r| {
+            !matches!(
+                r.record_type(),
+                RecordType::OPT | RecordType::TSIG | RecordType::SIG
+            )
+        })
         .collect();
-    let (bytes, _) = message::respond(req, rcode, flags, answers, authorities, additionals, limit, our_payload);
+    let (bytes, _) = message::respond(
+        req,
+        rcode,
+        flags,
+        answers,
+        authorities,
+        additionals,
+        limit,
+        our_payload,
+    );
     (bytes, rcode)
 }
 
@@ -327,10 +368,13 @@ async fn exchange(upstream: SocketAddr, q: &Query, timeout: Duration) -> Result<
         if remaining.is_zero() {
             return Err(Failure::Timeout);
         }
-        let (res, buf) = match monoio::time::timeout(remaining, sock.recv(Vec::with_capacity(UPSTREAM_BUF))).await {
-            Ok(r) => r,
-            Err(_) => return Err(Failure::Timeout),
-        };
+        let (res, buf) =
+            match monoio::time::timeout(remaining, sock.recv(Vec::with_capacity(UPSTREAM_BUF)))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => return Err(Failure::Timeout),
+            };
         // ECONNREFUSED (ICMP port unreachable) and friends: this upstream is down.
         let n = res.map_err(|_| Failure::Other)?;
         let Ok(msg) = Message::from_vec(buf.get(..n).unwrap_or_default()) else {
@@ -340,7 +384,9 @@ async fn exchange(upstream: SocketAddr, q: &Query, timeout: Duration) -> Result<
             continue;
         }
         if msg.metadata.truncation {
-            let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500));
+            let remaining = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(500));
             return exchange_tcp(upstream, &bytes, id, q, remaining).await;
         }
         return Ok(msg);
@@ -358,11 +404,17 @@ async fn exchange_tcp(
         let mut stream = monoio::net::TcpStream::connect_addr(upstream)
             .await
             .map_err(|_| Failure::Other)?;
-        write_frame(&mut stream, bytes.to_vec()).await.map_err(|_| Failure::Other)?;
+        write_frame(&mut stream, bytes.to_vec())
+            .await
+            .map_err(|_| Failure::Other)?;
         let frame = read_frame(&mut stream).await.map_err(|_| Failure::Other)?;
         let frame = frame.ok_or(Failure::Other)?;
         let msg = Message::from_vec(&frame).map_err(|_| Failure::Other)?;
-        if matches(&msg, id, q) { Ok(msg) } else { Err(Failure::Other) }
+        if matches(&msg, id, q) {
+            Ok(msg)
+        } else {
+            Err(Failure::Other)
+        }
     };
     match monoio::time::timeout(timeout, work).await {
         Ok(r) => r,

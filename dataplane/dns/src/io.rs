@@ -25,7 +25,8 @@ pub async fn read_frame<S: AsyncReadRent>(stream: &mut S) -> std::io::Result<Opt
 
 /// Writes `msg` as one frame (one write: length and message together).
 pub async fn write_frame<S: AsyncWriteRent>(stream: &mut S, msg: Vec<u8>) -> std::io::Result<()> {
-    let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message over 65535 bytes"))?;
+    let len =
+        u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message over 65535 bytes"))?;
     let mut framed = Vec::with_capacity(msg.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(&msg);

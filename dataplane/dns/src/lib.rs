@@ -19,6 +19,8 @@ pub mod admin;
 pub mod answer;
 pub mod config;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod message;
 pub mod metrics;
@@ -110,7 +112,10 @@ impl Dns {
                 return;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(active, "dns shutdown timeout passed; closing open connections");
+                tracing::warn!(
+                    active,
+                    "dns shutdown timeout passed; closing open connections"
+                );
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

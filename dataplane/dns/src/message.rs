@@ -167,7 +167,9 @@ pub fn limit(req: &Request, transport: Transport, our_payload: u16) -> usize {
         Transport::Tcp => MAX_TCP_MESSAGE,
         Transport::Udp => usize::from(match req.edns {
             None => MIN_UDP_PAYLOAD,
-            Some(e) => e.payload.clamp(MIN_UDP_PAYLOAD, our_payload.max(MIN_UDP_PAYLOAD)),
+            Some(e) => e
+                .payload
+                .clamp(MIN_UDP_PAYLOAD, our_payload.max(MIN_UDP_PAYLOAD)),
         }),
     }
 }
@@ -231,12 +233,7 @@ fn truncated(mut msg: Message) -> Vec<u8> {
 }
 
 /// A response with no records: REFUSED, SERVFAIL, NOTAUTH, …
-pub fn empty(
-    req: &Request,
-    rcode: ResponseCode,
-    flags: Flags,
-    our_payload: u16,
-) -> Vec<u8> {
+pub fn empty(req: &Request, rcode: ResponseCode, flags: Flags, our_payload: u16) -> Vec<u8> {
     respond(
         req,
         rcode,

@@ -63,14 +63,26 @@ impl Collector for DnsCollector {
             .map(|(i, (n, _))| (vec![("type", *n)], g.sum(global::QTYPE_BASE + i)))
             .collect();
         queries.push((vec![("type", "OTHER")], g.sum(global::QTYPE_OTHER)));
-        family(&mut enc, "dns_queries", "Queries by type", MetricType::Counter, &queries)?;
+        family(
+            &mut enc,
+            "dns_queries",
+            "Queries by type",
+            MetricType::Counter,
+            &queries,
+        )?;
         let mut rcodes: Vec<(Labels<'_>, u64)> = RCODES
             .iter()
             .enumerate()
             .map(|(i, (n, _))| (vec![("rcode", *n)], g.sum(global::RCODE_BASE + i)))
             .collect();
         rcodes.push((vec![("rcode", "OTHER")], g.sum(global::RCODE_OTHER)));
-        family(&mut enc, "dns_responses", "Responses by rcode", MetricType::Counter, &rcodes)?;
+        family(
+            &mut enc,
+            "dns_responses",
+            "Responses by rcode",
+            MetricType::Counter,
+            &rcodes,
+        )?;
         family(
             &mut enc,
             "dns_transport_queries",
@@ -82,26 +94,97 @@ impl Collector for DnsCollector {
             ],
         )?;
         for (name, help, idx) in [
-            ("dns_cache_hits", "Forwarding cache hits", global::CACHE_HITS),
-            ("dns_cache_misses", "Forwarding cache misses", global::CACHE_MISSES),
-            ("dns_forwarded", "Queries sent to upstreams", global::FORWARDED),
-            ("dns_forward_overload", "Forwarded queries refused for want of slots (SERVFAIL)", global::FORWARD_OVERLOAD),
-            ("dns_rrl_dropped", "Responses dropped by response rate limiting", global::RRL_DROPPED),
-            ("dns_rrl_slipped", "Rate-limited responses sent truncated (slip)", global::RRL_SLIPPED),
-            ("dns_malformed", "Messages that could not be parsed", global::MALFORMED),
-            ("dns_truncated", "Answers sent with TC set", global::TRUNCATED),
-            ("dns_tcp_refused", "TCP connections closed at the connection limit", global::TCP_REFUSED),
+            (
+                "dns_cache_hits",
+                "Forwarding cache hits",
+                global::CACHE_HITS,
+            ),
+            (
+                "dns_cache_misses",
+                "Forwarding cache misses",
+                global::CACHE_MISSES,
+            ),
+            (
+                "dns_forwarded",
+                "Queries sent to upstreams",
+                global::FORWARDED,
+            ),
+            (
+                "dns_forward_overload",
+                "Forwarded queries refused for want of slots (SERVFAIL)",
+                global::FORWARD_OVERLOAD,
+            ),
+            (
+                "dns_rrl_dropped",
+                "Responses dropped by response rate limiting",
+                global::RRL_DROPPED,
+            ),
+            (
+                "dns_rrl_slipped",
+                "Rate-limited responses sent truncated (slip)",
+                global::RRL_SLIPPED,
+            ),
+            (
+                "dns_malformed",
+                "Messages that could not be parsed",
+                global::MALFORMED,
+            ),
+            (
+                "dns_truncated",
+                "Answers sent with TC set",
+                global::TRUNCATED,
+            ),
+            (
+                "dns_tcp_refused",
+                "TCP connections closed at the connection limit",
+                global::TCP_REFUSED,
+            ),
             ("dns_zone_transfers", "Zone transfers sent", global::XFR_OUT),
         ] {
-            family(&mut enc, name, help, MetricType::Counter, &[(vec![], g.sum(idx))])?;
+            family(
+                &mut enc,
+                name,
+                help,
+                MetricType::Counter,
+                &[(vec![], g.sum(idx))],
+            )?;
         }
-        family(&mut enc, "dns_cache_entries", "Forwarding cache entries (all workers)", MetricType::Gauge, &[(vec![], g.sum(global::CACHE_ENTRIES))])?;
-        family(&mut enc, "dns_tcp_connections_active", "Open DNS TCP connections", MetricType::Gauge, &[(vec![], g.sum(global::TCP_ACTIVE))])?;
-        let names: Vec<String> = p.settings.upstreams.iter().map(ToString::to_string).collect();
+        family(
+            &mut enc,
+            "dns_cache_entries",
+            "Forwarding cache entries (all workers)",
+            MetricType::Gauge,
+            &[(vec![], g.sum(global::CACHE_ENTRIES))],
+        )?;
+        family(
+            &mut enc,
+            "dns_tcp_connections_active",
+            "Open DNS TCP connections",
+            MetricType::Gauge,
+            &[(vec![], g.sum(global::TCP_ACTIVE))],
+        )?;
+        let names: Vec<String> = p
+            .settings
+            .upstreams
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         for (metric, help, idx) in [
-            ("dns_upstream_queries", "Queries sent, by upstream", ustat::QUERIES),
-            ("dns_upstream_failures", "Failed or refused upstream attempts, by upstream", ustat::FAILURES),
-            ("dns_upstream_timeouts", "Upstream attempts that timed out, by upstream", ustat::TIMEOUTS),
+            (
+                "dns_upstream_queries",
+                "Queries sent, by upstream",
+                ustat::QUERIES,
+            ),
+            (
+                "dns_upstream_failures",
+                "Failed or refused upstream attempts, by upstream",
+                ustat::FAILURES,
+            ),
+            (
+                "dns_upstream_timeouts",
+                "Upstream attempts that timed out, by upstream",
+                ustat::TIMEOUTS,
+            ),
         ] {
             let rows: Vec<(Labels<'_>, u64)> = names
                 .iter()
@@ -110,11 +193,33 @@ impl Collector for DnsCollector {
                 .collect();
             family(&mut enc, metric, help, MetricType::Counter, &rows)?;
         }
-        histogram(&mut enc, "dns_answer_seconds", "Time from receiving a query to sending its answer", &p.stats.answer_latency)?;
-        histogram(&mut enc, "dns_upstream_seconds", "Upstream round trip of successful forwarded queries", &p.stats.upstream_latency)?;
+        histogram(
+            &mut enc,
+            "dns_answer_seconds",
+            "Time from receiving a query to sending its answer",
+            &p.stats.answer_latency,
+        )?;
+        histogram(
+            &mut enc,
+            "dns_upstream_seconds",
+            "Upstream round trip of successful forwarded queries",
+            &p.stats.upstream_latency,
+        )?;
         let snap = p.snapshot.load();
-        family(&mut enc, "dns_zones", "Zones served", MetricType::Gauge, &[(vec![], snap.zones.len() as u64)])?;
-        family(&mut enc, "dns_snapshot_generation", "Zone snapshot generation", MetricType::Gauge, &[(vec![], snap.generation)])?;
+        family(
+            &mut enc,
+            "dns_zones",
+            "Zones served",
+            MetricType::Gauge,
+            &[(vec![], snap.zones.len() as u64)],
+        )?;
+        family(
+            &mut enc,
+            "dns_snapshot_generation",
+            "Zone snapshot generation",
+            MetricType::Gauge,
+            &[(vec![], snap.generation)],
+        )?;
         Ok(())
     }
 }

@@ -149,7 +149,10 @@ fn check_label(label: &str) -> Result<(), String> {
 pub fn parse_host(field: &str, s: &str) -> Result<Name, Invalid> {
     let t = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
     if t.is_empty() || t.len() > 253 {
-        return Err(Invalid::new(field, format!("`{s}` must be 1 to 253 characters")));
+        return Err(Invalid::new(
+            field,
+            format!("`{s}` must be 1 to 253 characters"),
+        ));
     }
     for label in t.split('.') {
         check_label(label).map_err(|m| Invalid::new(field, format!("`{s}`: {m}")))?;
@@ -173,9 +176,7 @@ impl ZoneName {
                 format!("`{s}`: a zone needs at least two labels (no TLDs or the root)"),
             ));
         }
-        Ok(Self(
-            name.to_ascii().trim_end_matches('.').to_owned(),
-        ))
+        Ok(Self(name.to_ascii().trim_end_matches('.').to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -222,17 +223,15 @@ pub fn parse_owner(zone: &ZoneName, s: &str) -> Result<String, Invalid> {
         Some(abs) if abs == zone.as_str() => return Ok("@".to_owned()),
         Some(abs) => abs
             .strip_suffix(&format!(".{}", zone.as_str()))
-            .ok_or_else(|| {
-                Invalid::new(
-                    field,
-                    format!("`{s}` is not inside zone `{zone}`"),
-                )
-            })?
+            .ok_or_else(|| Invalid::new(field, format!("`{s}` is not inside zone `{zone}`")))?
             .to_owned(),
         None => lower,
     };
     if rel.len() + zone.as_str().len() + 1 > 253 {
-        return Err(Invalid::new(field, format!("`{s}`: the full name is longer than 253 characters")));
+        return Err(Invalid::new(
+            field,
+            format!("`{s}`: the full name is longer than 253 characters"),
+        ));
     }
     for (i, label) in rel.split('.').enumerate() {
         if label == "*" && i == 0 {
@@ -264,7 +263,10 @@ pub fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<RData, 
         return Err(Invalid::new(field, "is empty"));
     }
     if value.len() > MAX_VALUE_LEN {
-        return Err(Invalid::new(field, format!("at most {MAX_VALUE_LEN} characters")));
+        return Err(Invalid::new(
+            field,
+            format!("at most {MAX_VALUE_LEN} characters"),
+        ));
     }
     if value.contains(['\n', '\r', '(', ')']) || value.starts_with('$') {
         return Err(Invalid::new(
@@ -292,14 +294,20 @@ pub fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<RData, 
     let (_, sets) = parser
         .parse()
         .map_err(|e| Invalid::new(field, format!("`{value}` is not valid {rtype} rdata: {e}")))?;
-    let mut records = sets.into_values().flat_map(|s| {
-        s.records_without_rrsigs().cloned().collect::<Vec<_>>()
-    });
+    let mut records = sets
+        .into_values()
+        .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>());
     let (Some(record), None) = (records.next(), records.next()) else {
-        return Err(Invalid::new(field, format!("`{value}` must be exactly one {rtype} value")));
+        return Err(Invalid::new(
+            field,
+            format!("`{value}` must be exactly one {rtype} value"),
+        ));
     };
     if record.record_type() != rtype.record_type() {
-        return Err(Invalid::new(field, format!("`{value}` is not {rtype} rdata")));
+        return Err(Invalid::new(
+            field,
+            format!("`{value}` is not {rtype} rdata"),
+        ));
     }
     let data = record.data;
     // Names in rdata must be plain host names (a CNAME to `*.x` or `a b` is refused).
@@ -442,7 +450,10 @@ impl SoaParams {
         {
             return Err(Invalid::new(
                 "soa.admin_email",
-                format!("`{}`: the local part must be letters, digits, `-`, `_`, `+` (no dots)", self.admin_email),
+                format!(
+                    "`{}`: the local part must be letters, digits, `-`, `_`, `+` (no dots)",
+                    self.admin_email
+                ),
             ));
         }
         parse_host("soa.admin_email", domain)?;
@@ -457,7 +468,11 @@ impl SoaParams {
             if *v == 0 {
                 *v = default;
             }
-            let max = if field == "soa.expire" { 2_419_200 * 10 } else { MAX_TTL };
+            let max = if field == "soa.expire" {
+                2_419_200 * 10
+            } else {
+                MAX_TTL
+            };
             if *v > max {
                 return Err(Invalid::new(field, format!("at most {max} seconds")));
             }
@@ -553,7 +568,11 @@ impl RecordSpec {
 /// (YYYYMMDD): today's first serial, or `old + 1` when that is already later.
 pub fn next_serial(old: u32, today: u32) -> u32 {
     let base = today.saturating_mul(100);
-    if old < base { base } else { old.wrapping_add(1) }
+    if old < base {
+        base
+    } else {
+        old.wrapping_add(1)
+    }
 }
 
 /// Today's date as YYYYMMDD (UTC).

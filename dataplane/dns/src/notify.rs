@@ -34,7 +34,9 @@ async fn send(s: &Secondary, zone: &ZoneName, soa: Record) {
                 tracing::info!(secondary = %s.address, %zone, "dns: NOTIFY acknowledged");
                 return;
             }
-            Err(e) => tracing::debug!(secondary = %s.address, %zone, attempt, error = %e, "dns: NOTIFY not acknowledged"),
+            Err(e) => {
+                tracing::debug!(secondary = %s.address, %zone, attempt, error = %e, "dns: NOTIFY not acknowledged")
+            }
         }
     }
     tracing::warn!(secondary = %s.address, %zone, "dns: NOTIFY never acknowledged; the secondary will catch up at its SOA refresh");
@@ -49,8 +51,14 @@ async fn once(s: &Secondary, zone: &ZoneName, soa: Record) -> Result<(), String>
     msg.queries.push(q);
     msg.answers.push(soa);
     let bytes = crate::tsig::sign_request(&s.key, &mut msg).ok_or("cannot sign NOTIFY")?;
-    let local = if s.address.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-    let sock = tokio::net::UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
+    let local = if s.address.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let sock = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| e.to_string())?;
     sock.connect(s.address).await.map_err(|e| e.to_string())?;
     sock.send(&bytes).await.map_err(|e| e.to_string())?;
     let mut buf = vec![0_u8; 4096];

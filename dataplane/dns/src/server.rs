@@ -23,7 +23,7 @@ pub enum Action {
     /// Needs the forwarder (async); the reply limit travels along.
     Forward(Box<Request>, usize),
     /// An authorized AXFR/IXFR on TCP.
-    Transfer(Box<Request>, crate::xfr::Authorized),
+    Transfer(Box<Request>, Box<crate::xfr::Authorized>),
     Drop,
 }
 
@@ -81,13 +81,18 @@ pub fn process(
         RecordType::AXFR | RecordType::IXFR => {
             if transport == Transport::Udp {
                 // RFC 1995 §2: a UDP IXFR that does not fit gets the SOA alone (go TCP).
-                let zone = snap.find_zone(req.query.name()).filter(|z| z.origin == *req.query.name());
+                let zone = snap
+                    .find_zone(req.query.name())
+                    .filter(|z| z.origin == *req.query.name());
                 return match (qtype, zone) {
                     (RecordType::IXFR, Some(z)) => {
                         let (b, _) = message::respond(
                             &req,
                             ResponseCode::NoError,
-                            Flags { authoritative: true, ..flags },
+                            Flags {
+                                authoritative: true,
+                                ..flags
+                            },
                             vec![z.soa.clone()],
                             Vec::new(),
                             Vec::new(),
@@ -101,15 +106,18 @@ pub fn process(
                 };
             }
             return match crate::xfr::authorize(p, &snap, &req, bytes, peer) {
-                Ok(auth) => Action::Transfer(req, auth),
+                Ok(auth) => Action::Transfer(req, Box::new(auth)),
                 Err(rcode) => reply(rcode),
             };
         }
-        RecordType::OPT | RecordType::TSIG | RecordType::SIG => return reply(ResponseCode::FormErr),
+        RecordType::OPT | RecordType::TSIG | RecordType::SIG => {
+            return reply(ResponseCode::FormErr);
+        }
         _ => {}
     }
     let limit = message::limit(&req, transport, ours);
-    let Some(ans) = answer::lookup(&snap, req.query.name(), qtype, transport == Transport::Tcp) else {
+    let Some(ans) = answer::lookup(&snap, req.query.name(), qtype, transport == Transport::Tcp)
+    else {
         if recursion && req.rd {
             return Action::Forward(req, limit);
         }
@@ -123,7 +131,7 @@ pub fn process(
         let rate = settings.rrl.slip;
         let n = slip.get().wrapping_add(1);
         slip.set(n);
-        if rate > 0 && n % rate == 0 {
+        if rate > 0 && n.is_multiple_of(rate) {
             p.stats.global.add(worker, global::RRL_SLIPPED, 1);
             return Action::Reply(message::slip(&req, ours));
         }
@@ -156,14 +164,18 @@ fn rrl_key(ip: IpAddr, cfg: &crate::config::RrlConfig) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let mask = u32::MAX.checked_shl(32 - u32::from(cfg.ipv4_prefix)).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(cfg.ipv4_prefix))
+                .unwrap_or(0);
             IpAddr::V4((bits & mask).into())
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => rrl_key(IpAddr::V4(v4), cfg),
             None => {
                 let bits = u128::from(v6);
-                let mask = u128::MAX.checked_shl(128 - u32::from(cfg.ipv6_prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(cfg.ipv6_prefix))
+                    .unwrap_or(0);
                 IpAddr::V6((bits & mask).into())
             }
         },

@@ -179,7 +179,10 @@ impl DnsState {
             tcp_active: AtomicUsize::new(0),
             listen,
         });
-        tracing::info!(zones = compiled.len(), "mcns: published the first zone snapshot");
+        tracing::info!(
+            zones = compiled.len(),
+            "mcns: published the first zone snapshot"
+        );
         Ok((
             Self {
                 inner: Mutex::new(Inner {
@@ -229,9 +232,10 @@ impl DnsState {
                 inner.compiled.remove(&apex);
             }
         }
-        self.published
-            .snapshot
-            .store(Arc::new(Snapshot::new(inner.generation, inner.compiled.clone())));
+        self.published.snapshot.store(Arc::new(Snapshot::new(
+            inner.generation,
+            inner.compiled.clone(),
+        )));
         tracing::info!(generation = inner.generation, zone = %zone, "mcns: published snapshot");
     }
 
@@ -262,7 +266,9 @@ impl DnsState {
         let soa = soa.normalize(&name)?;
         let mut inner = self.lock();
         if inner.zones.contains_key(&name) {
-            return Err(AdminError::AlreadyExists(format!("zone `{name}` already exists")));
+            return Err(AdminError::AlreadyExists(format!(
+                "zone `{name}` already exists"
+            )));
         }
         if inner.zones.len() >= MAX_ZONES {
             return Err(AdminError::FailedPrecondition(format!(
@@ -275,7 +281,10 @@ impl DnsState {
             serial: today_serial(0),
             origin: Origin::AdminApi,
         };
-        let data = ZoneData::parse(spec.clone(), ns_records(&spec, nameservers, Origin::AdminApi)?)?;
+        let data = ZoneData::parse(
+            spec.clone(),
+            ns_records(&spec, nameservers, Origin::AdminApi)?,
+        )?;
         let compiled = data.compile()?;
         let mut ops = vec![Op::PutZone(&data.spec)];
         ops.extend(data.records.values().map(|(r, _)| Op::PutRecord(&name, r)));
@@ -313,7 +322,10 @@ impl DnsState {
             return Ok(false);
         };
         self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
-        db::apply(&self.store, &[Op::DeleteZone(name), Op::DeleteRecords(name)])?;
+        db::apply(
+            &self.store,
+            &[Op::DeleteZone(name), Op::DeleteRecords(name)],
+        )?;
         inner.zones.remove(name);
         self.publish(&mut inner, name, None);
         Ok(true)
@@ -363,12 +375,23 @@ impl DnsState {
             .get(zone)
             .cloned()
             .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
-        let spec = RecordSpec::new(zone, name, rtype, ttl, value, data.spec.soa.ttl, Origin::AdminApi)?;
+        let spec = RecordSpec::new(
+            zone,
+            name,
+            rtype,
+            ttl,
+            value,
+            data.spec.soa.ttl,
+            Origin::AdminApi,
+        )?;
         let rdata = model::parse_rdata(zone, rtype, &spec.value)?;
         let mut removed = Vec::new();
         if let Some((existing, _)) = data.records.get(&spec.key()) {
             self.refuse_config_owned(
-                &format!("record `{} {} {}`", existing.name, existing.rtype, existing.value),
+                &format!(
+                    "record `{} {} {}`",
+                    existing.name, existing.rtype, existing.value
+                ),
                 existing.origin,
             )?;
             if existing.ttl == spec.ttl {
@@ -377,7 +400,13 @@ impl DnsState {
             removed.push(existing.clone());
         }
         data.records.insert(spec.key(), (spec.clone(), rdata));
-        let serial = self.commit_zone(&mut inner, data, &removed, std::slice::from_ref(&spec), false)?;
+        let serial = self.commit_zone(
+            &mut inner,
+            data,
+            &removed,
+            std::slice::from_ref(&spec),
+            false,
+        )?;
         Ok((serial, 1))
     }
 
@@ -412,7 +441,10 @@ impl DnsState {
             return Ok((data.spec.serial, 0));
         }
         for r in &matching {
-            self.refuse_config_owned(&format!("record `{} {} {}`", r.name, r.rtype, r.value), r.origin)?;
+            self.refuse_config_owned(
+                &format!("record `{} {} {}`", r.name, r.rtype, r.value),
+                r.origin,
+            )?;
             data.records.remove(&r.key());
         }
         let serial = self.commit_zone(&mut inner, data, &matching, &[], false)?;
@@ -445,8 +477,21 @@ impl DnsState {
         }
         let mut new = BTreeMap::new();
         for (i, (name, rtype, ttl, value)) in records.into_iter().enumerate() {
-            let spec = RecordSpec::new(zone, &name, rtype, ttl, &value, data.spec.soa.ttl, Origin::AdminApi)
-                .map_err(|e| Invalid::new(format!("records[{i}].{}", e.field.trim_start_matches("record.")), e.message))?;
+            let spec = RecordSpec::new(
+                zone,
+                &name,
+                rtype,
+                ttl,
+                &value,
+                data.spec.soa.ttl,
+                Origin::AdminApi,
+            )
+            .map_err(|e| {
+                Invalid::new(
+                    format!("records[{i}].{}", e.field.trim_start_matches("record.")),
+                    e.message,
+                )
+            })?;
             let rdata = model::parse_rdata(zone, rtype, &spec.value)?;
             new.insert(spec.key(), (spec, rdata));
         }
@@ -454,7 +499,11 @@ impl DnsState {
             .keys()
             .filter(|k| !data.records.contains_key(*k))
             .count()
-            + data.records.keys().filter(|k| !new.contains_key(*k)).count();
+            + data
+                .records
+                .keys()
+                .filter(|k| !new.contains_key(*k))
+                .count();
         data.records = new;
         let serial = self.commit_zone(&mut inner, data, &[], &[], true)?;
         Ok((serial, u32::try_from(changed).unwrap_or(u32::MAX)))
@@ -495,15 +544,17 @@ impl DnsState {
 }
 
 /// Apex NS records for `nameservers` (default: the SOA primary).
-fn ns_records(spec: &ZoneSpec, nameservers: &[String], origin: Origin) -> Result<Vec<RecordSpec>, Invalid> {
+fn ns_records(
+    spec: &ZoneSpec,
+    nameservers: &[String],
+    origin: Origin,
+) -> Result<Vec<RecordSpec>, Invalid> {
     let list: Vec<String> = if nameservers.is_empty() {
         vec![format!("{}.", spec.soa.primary_ns)]
     } else {
         nameservers
             .iter()
-            .map(|n| {
-                model::parse_host("nameservers", n).map(|h| h.to_ascii())
-            })
+            .map(|n| model::parse_host("nameservers", n).map(|h| h.to_ascii()))
             .collect::<Result<_, _>>()?
     };
     list.iter()
@@ -539,7 +590,10 @@ fn merge(
         let mut wanted: Vec<RecordSpec> = ns_records(spec, nameservers, Origin::ConfigFile)?;
         wanted.extend(records.iter().cloned());
         let previous = zones.remove(&spec.name);
-        if previous.as_ref().is_some_and(|p| p.spec.origin == Origin::AdminApi) {
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.spec.origin == Origin::AdminApi)
+        {
             tracing::warn!(zone = %spec.name, %file, "zone defined in the config file replaces the one created through the admin API (its API records stay)");
         }
         let mut data = ZoneData::parse(
@@ -566,7 +620,9 @@ fn merge(
             p.spec.soa == data.spec.soa
                 && p.spec.origin == data.spec.origin
                 && p.records.len() == data.records.len()
-                && p.records.iter().all(|(k, (r, _))| data.records.get(k).is_some_and(|(n, _)| n == r))
+                && p.records
+                    .iter()
+                    .all(|(k, (r, _))| data.records.get(k).is_some_and(|(n, _)| n == r))
         });
         if !same {
             data.spec.serial = today_serial(data.spec.serial);
@@ -594,7 +650,9 @@ fn bind(
     listen: &[SocketAddr],
     workers: usize,
 ) -> Result<(Vec<WorkerSockets>, Vec<SocketAddr>), AdminError> {
-    let mut per_worker: Vec<WorkerSockets> = (0..workers.max(1)).map(|_| WorkerSockets::default()).collect();
+    let mut per_worker: Vec<WorkerSockets> = (0..workers.max(1))
+        .map(|_| WorkerSockets::default())
+        .collect();
     let mut bound = Vec::new();
     for addr in listen {
         // Port 0: TCP picks a port, UDP must get the same one (retry a few times).

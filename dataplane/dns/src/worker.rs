@@ -124,7 +124,10 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
                 if let Err(e) = res {
                     tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
                 }
-                ctx.p.stats.answer_latency.observe(ctx.id, started.elapsed());
+                ctx.p
+                    .stats
+                    .answer_latency
+                    .observe(ctx.id, started.elapsed());
             });
         }
         Action::Transfer(..) | Action::Drop => {}

@@ -77,15 +77,14 @@ fn ixfr_serial(req: &Request) -> Option<u32> {
 /// Every message of the transfer, encoded and signed, in order.
 pub fn messages(req: &Request, auth: &Authorized) -> Vec<Vec<u8>> {
     let zone = &auth.zone;
-    let records: Vec<Record> = if req.query.query_type() == RecordType::IXFR
-        && ixfr_serial(req) == Some(zone.serial)
-    {
-        vec![zone.soa.clone()]
-    } else {
-        let mut all = zone.all_records();
-        all.push(zone.soa.clone());
-        all
-    };
+    let records: Vec<Record> =
+        if req.query.query_type() == RecordType::IXFR && ixfr_serial(req) == Some(zone.serial) {
+            vec![zone.soa.clone()]
+        } else {
+            let mut all = zone.all_records();
+            all.push(zone.soa.clone());
+            all
+        };
     let mut chunks: Vec<Vec<Record>> = vec![Vec::new()];
     let mut size = 0;
     for r in records {

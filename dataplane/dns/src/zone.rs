@@ -130,7 +130,10 @@ pub fn compile<'a>(
     if apex.get(RecordType::NS).is_none() {
         return Err(Invalid::new(
             "records",
-            format!("zone `{}` needs at least one NS record at the apex (@)", spec.name),
+            format!(
+                "zone `{}` needs at least one NS record at the apex (@)",
+                spec.name
+            ),
         ));
     }
     if apex.get(RecordType::CNAME).is_some() {

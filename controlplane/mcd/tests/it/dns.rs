@@ -173,11 +173,13 @@ records = ["host A 192.0.2.77"]
     )
 }
 
+type Check = Box<dyn Fn(&Dig) -> Result<(), String>>;
+
 /// One conformance case: a dig query and checks on the parsed answer.
 struct Case {
     name: &'static str,
     args: Vec<String>,
-    check: Box<dyn Fn(&Dig) -> Result<(), String>>,
+    check: Check,
 }
 
 fn case(
@@ -1565,10 +1567,12 @@ fn response_rate_limiting(io: &str) {
         ),
     );
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
     let total = 60_u16;
     for id in 0..total {
-        s.send_to(&wire_query(id, "www.rrl.test", 1, 0), ("127.0.0.1", port)).expect("send");
+        s.send_to(&wire_query(id, "www.rrl.test", 1, 0), ("127.0.0.1", port))
+            .expect("send");
     }
     let (mut full, mut slipped) = (0, 0);
     let mut buf = [0_u8; 512];
@@ -1580,16 +1584,26 @@ fn response_rate_limiting(io: &str) {
             full += 1;
         }
     }
-    eprintln!("rrl ({io}): {total} queries → {full} answers, {slipped} slipped (TC), {} dropped", usize::from(total) - full - slipped);
-    assert!((5..=12).contains(&full), "about the burst is answered: {full}");
-    assert!(slipped > 5, "every second limited response slips: {slipped}");
+    eprintln!(
+        "rrl ({io}): {total} queries → {full} answers, {slipped} slipped (TC), {} dropped",
+        usize::from(total) - full - slipped
+    );
+    assert!(
+        (5..=12).contains(&full),
+        "about the burst is answered: {full}"
+    );
+    assert!(
+        slipped > 5,
+        "every second limited response slips: {slipped}"
+    );
     assert!(full + slipped < usize::from(total), "the rest is dropped");
     // Another prefix is unaffected; TCP is never limited.
     let d = dig(port, &["-b", "127.0.1.1", "www.rrl.test", "A"]);
     assert_eq!(d.answer_data(), ["A 192.0.2.1"], "{}", d.raw);
     let d = dig(port, &["+tcp", "www.rrl.test", "A"]);
     assert_eq!(d.answer_data(), ["A 192.0.2.1"], "{}", d.raw);
-    let status: serde_json::Value = serde_json::from_str(&dp.ok(&["--json", "dns", "status"])).expect("json");
+    let status: serde_json::Value =
+        serde_json::from_str(&dp.ok(&["--json", "dns", "status"])).expect("json");
     assert!(status["rrl_dropped"].as_u64().unwrap_or(0) > 0, "{status}");
 }
 both_drivers!(response_rate_limiting);
@@ -1609,11 +1623,23 @@ fn dev_serves_dns() {
     );
     let mcctl = |args: &[&str]| {
         let out = crate::support::run(&crate::support::mcctl(), args, cwd.path());
-        assert!(out.status.success(), "mcctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "mcctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     mcctl(&["dns", "zones", "create", "dev.test"]);
-    mcctl(&["dns", "records", "add", "dev.test", "www", "A", "192.0.2.44"]);
+    mcctl(&[
+        "dns",
+        "records",
+        "add",
+        "dev.test",
+        "www",
+        "A",
+        "192.0.2.44",
+    ]);
     let d = dig(listen.port(), &["www.dev.test", "A"]);
     assert_eq!(d.answer_data(), ["A 192.0.2.44"], "{}", d.raw);
     let d = dig(listen.port(), &["www.dev.test", "A", "+tcp"]);

@@ -555,3 +555,133 @@ fn mcctl_drives_mcias_with_a_saved_token() {
     assert!(out.status.success());
     assert!(!token_file.exists());
 }
+
+/// A TOTP code from oathtool (RFC 6238), `offset` seconds from now.
+fn oathtool(secret: &str, offset: i64) -> String {
+    let out = Command::new("oathtool")
+        .args([
+            "--totp",
+            "-b",
+            secret,
+            "--now",
+            &format!("{offset:+} seconds"),
+        ])
+        .output()
+        .expect("oathtool (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn totp_enrolment_and_single_use_codes_with_oathtool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let admin = cp.token("admin", &cp.password);
+    let pw = "frank's long password";
+    cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "frank", "password": pw, "roles": ["user"]})),
+    );
+    let frank = cp.token("frank", pw);
+
+    // Enrolment needs the password, then a valid code to take effect.
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/iam/totp/enroll",
+        Some(&frank),
+        Some(serde_json::json!({"password": "wrong password!!"})),
+    );
+    assert_eq!(code, 401);
+    let (code, e) = cp.call(
+        "POST",
+        "/v1/iam/totp/enroll",
+        Some(&frank),
+        Some(serde_json::json!({"password": pw})),
+    );
+    assert_eq!(code, 200, "{e}");
+    let secret = e["secret"].as_str().expect("secret").to_owned();
+    assert!(
+        e["otpauth_url"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("otpauth://totp/Metacircular:frank"),
+        "{e}"
+    );
+    assert_eq!(
+        cp.login("frank", pw, None).0,
+        200,
+        "not required before confirmation"
+    );
+    assert_eq!(
+        cp.call(
+            "POST",
+            "/v1/iam/totp/confirm",
+            Some(&frank),
+            Some(serde_json::json!({"code": "000000"}))
+        )
+        .0,
+        400
+    );
+    let now_code = oathtool(&secret, 0);
+    assert_eq!(
+        cp.call(
+            "POST",
+            "/v1/iam/totp/confirm",
+            Some(&frank),
+            Some(serde_json::json!({"code": now_code}))
+        )
+        .0,
+        204
+    );
+
+    // Now a login needs a code: missing → 401 totp_required; wrong → 401; replayed → 401.
+    let (code, body) = cp.login("frank", pw, None);
+    assert_eq!(code, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("totp_required"),
+        "{body}"
+    );
+    let login_with = |code: &str| {
+        cp.call(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": "frank", "password": pw, "totp_code": code})),
+        )
+    };
+    assert_eq!(login_with("123456").0, 401);
+    assert_eq!(
+        login_with(&now_code).0,
+        401,
+        "the confirmation code was used once already"
+    );
+    let next = oathtool(&secret, 30);
+    assert_eq!(
+        login_with(&next).0,
+        200,
+        "the next step's code is accepted (±1 step)"
+    );
+    assert_eq!(login_with(&next).0, 401, "and only once");
+
+    // Disabling needs the password (the session from before enrolment is still valid).
+    assert_eq!(
+        cp.call(
+            "POST",
+            "/v1/iam/totp/disable",
+            Some(&frank),
+            Some(serde_json::json!({"password": pw}))
+        )
+        .0,
+        204
+    );
+    assert_eq!(cp.login("frank", pw, None).0, 200);
+}

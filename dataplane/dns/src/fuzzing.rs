@@ -1,0 +1,162 @@
+//! Entry points for the cargo-fuzz targets in `dataplane/dns/fuzz/` (and the
+//! property test that runs the same checks in `cargo test`): any bytes in →
+//! a valid DNS response or silence, never a panic.
+
+use std::cell::Cell;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::Message;
+
+use crate::config::DnsSection;
+use crate::message::Transport;
+use crate::model::{self, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use crate::server::{self, Action};
+use crate::state::Published;
+use crate::stats::Stats;
+use crate::zone::{self, Snapshot};
+
+/// A published state with one zone exercising every lookup path.
+fn published() -> &'static Published {
+    static P: OnceLock<Published> = OnceLock::new();
+    P.get_or_init(|| {
+        let name = ZoneName::parse("f.test").unwrap_or_else(|_| unreachable!());
+        let soa = SoaParams {
+            primary_ns: String::new(),
+            admin_email: String::new(),
+            refresh: 0,
+            retry: 0,
+            expire: 0,
+            minimum: 0,
+            ttl: 0,
+        }
+        .normalize(&name)
+        .unwrap_or_else(|_| unreachable!());
+        let spec = ZoneSpec {
+            name: name.clone(),
+            soa,
+            serial: 1,
+            origin: Origin::AdminApi,
+        };
+        let lines = [
+            ("@", RType::NS, "ns1"),
+            ("ns1", RType::A, "192.0.2.1"),
+            ("www", RType::A, "192.0.2.2"),
+            ("www", RType::AAAA, "2001:db8::2"),
+            ("alias", RType::CNAME, "www"),
+            ("loop", RType::CNAME, "loop"),
+            ("*.w", RType::TXT, "\"wild\""),
+            ("sub", RType::NS, "ns.sub"),
+            ("ns.sub", RType::A, "192.0.2.3"),
+            ("@", RType::MX, "10 www"),
+        ];
+        let records: Vec<(RecordSpec, hickory_proto::rr::RData)> = lines
+            .iter()
+            .filter_map(|(n, t, v)| {
+                let r = RecordSpec::new(&name, n, *t, 0, v, 60, Origin::AdminApi).ok()?;
+                let d = model::parse_rdata(&name, *t, &r.value).ok()?;
+                Some((r, d))
+            })
+            .collect();
+        let z = zone::compile(&spec, records.iter().map(|(r, d)| (r, d)))
+            .unwrap_or_else(|_| unreachable!());
+        let settings = DnsSection::default()
+            .settings()
+            .unwrap_or_else(|_| unreachable!());
+        let (stop, _) = tokio::sync::watch::channel(false);
+        Published {
+            snapshot: ArcSwap::from_pointee(Snapshot::new(
+                1,
+                [(z.origin.clone(), Arc::new(z))].into_iter().collect(),
+            )),
+            stop,
+            stats: Stats::new(1, 0),
+            settings: Arc::new(settings),
+            workers: 1,
+            flush_all: AtomicU64::new(0),
+            flush_names: ArcSwap::from_pointee(Vec::new()),
+            flush_seq: AtomicU64::new(0),
+            rrl: None,
+            tcp_active: AtomicUsize::new(0),
+            listen: Vec::new(),
+        }
+    })
+}
+
+/// Runs one message through the server on UDP and TCP; panics only if a
+/// reply is not a valid DNS response within the transport's size limit.
+pub fn message(data: &[u8]) {
+    let p = published();
+    let slip = Cell::new(0);
+    for (transport, limit) in [(Transport::Udp, 4096), (Transport::Tcp, 65_535)] {
+        match server::process(
+            p,
+            0,
+            data,
+            transport,
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+            &slip,
+        ) {
+            Action::Reply(b) => {
+                assert!(
+                    b.len() <= limit,
+                    "reply of {} bytes over {transport:?}",
+                    b.len()
+                );
+                let m = Message::from_vec(&b).unwrap_or_else(|e| panic!("invalid reply: {e}"));
+                assert_eq!(
+                    m.metadata.message_type,
+                    hickory_proto::op::MessageType::Response
+                );
+                if data.len() >= 2 {
+                    assert_eq!(
+                        m.metadata.id,
+                        u16::from_be_bytes([data[0], data[1]]),
+                        "ID echoed"
+                    );
+                }
+            }
+            Action::Forward(..) | Action::Transfer(..) | Action::Drop => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// A valid query for a name in the zone, for mutation.
+    fn seed() -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+        for l in ["www", "f", "test"] {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+        q
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes_give_a_valid_reply_or_silence(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            super::message(&data);
+        }
+
+        #[test]
+        fn mutated_queries_give_a_valid_reply_or_silence(flips in proptest::collection::vec((0usize..45, any::<u8>()), 0..6), cut in 0usize..50) {
+            let mut q = seed();
+            for (i, b) in flips {
+                if let Some(x) = q.get_mut(i) {
+                    *x = b;
+                }
+            }
+            q.truncate(cut.max(12));
+            super::message(&q);
+        }
+    }
+}

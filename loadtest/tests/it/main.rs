@@ -1,0 +1,277 @@
+//! mc-loadtest against a real TLS 1.3 HTTP/1.1 server (rustls, in this
+//! process, on 127.0.0.1): every L4 scenario completes requests without
+//! errors and reports what the brief asks; bad input is refused clearly.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+const BIG: usize = 256 * 1024;
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    server: Arc<rustls::ServerConfig>,
+}
+
+fn pki(name: &str) -> Pki {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .expect("params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_cert.pem()).expect("write CA");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .expect("server config");
+    Pki {
+        _dir: dir,
+        ca,
+        server: Arc::new(server),
+    }
+}
+
+/// An HTTP/1.1 server over TLS: `/` answers "ok\n", `/big` 256 KiB; honours
+/// `Connection: close`. One thread per connection; it lives as long as the test.
+fn serve(config: Arc<rustls::ServerConfig>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let _ = handle(config, stream);
+            });
+        }
+    });
+    addr
+}
+
+fn handle(config: Arc<rustls::ServerConfig>, stream: TcpStream) -> std::io::Result<()> {
+    let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    let big = vec![b'x'; BIG];
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = tls.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        buf.drain(..end);
+        let close = head.contains("connection: close");
+        let body: &[u8] = if head.starts_with("get /big ") {
+            &big
+        } else {
+            b"ok\n"
+        };
+        let conn_header = if close { "Connection: close\r\n" } else { "" };
+        write!(
+            tls,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{conn_header}\r\n",
+            body.len()
+        )?;
+        tls.write_all(body)?;
+        tls.flush()?;
+        if close {
+            tls.conn.send_close_notify();
+            tls.flush()?;
+            return Ok(());
+        }
+    }
+}
+
+fn loadtest(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mc-loadtest"))
+        .args(args)
+        .output()
+        .expect("run mc-loadtest")
+}
+
+fn report(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON line ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn run_scenario(scenario: &str, addr: SocketAddr, ca: &Path, extra: &[&str]) -> Value {
+    let target = addr.to_string();
+    let pid = std::process::id().to_string();
+    let mut args = vec![
+        scenario,
+        "--target",
+        &target,
+        "--sni",
+        "app.test",
+        "--ca",
+        ca.to_str().expect("utf-8 path"),
+        "--label",
+        "test",
+        "--duration",
+        "1s",
+        "--pid",
+        &pid,
+    ];
+    args.extend_from_slice(extra);
+    let out = loadtest(&args);
+    assert!(
+        out.status.success(),
+        "{scenario} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(&out)
+}
+
+fn check_common(r: &Value, scenario: &str) {
+    assert_eq!(r["scenario"], scenario);
+    assert_eq!(r["target"], "test");
+    assert!(r["requests"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(r["errors_total"], 0, "{r}");
+    assert_eq!(
+        r["tls"], "TLSv1_3 TLS13_AES_128_GCM_SHA256 X25519",
+        "the suite and group every peer is measured with"
+    );
+    for p in ["p50", "p90", "p99", "p99.9"] {
+        assert!(r["latency_us"][p].as_u64().unwrap_or(0) > 0, "{p}: {r}");
+    }
+    assert!(r["server_cpu_s"].as_f64().is_some(), "{r}");
+    assert!(r["server_peak_rss_kib"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert!(r["server_cpu_us_per_req"].as_f64().is_some(), "{r}");
+}
+
+#[test]
+fn l4_ka_reuses_connections() {
+    let pki = pki("app.test");
+    let addr = serve(pki.server.clone());
+    let r = run_scenario("l4-ka", addr, &pki.ca, &["--connections", "4"]);
+    check_common(&r, "l4-ka");
+    assert_eq!(r["connects"], 4, "keep-alive opens each connection once: {r}");
+    assert!(r["requests"].as_u64().unwrap_or(0) > 4);
+}
+
+#[test]
+fn l4_conn_opens_a_connection_per_request() {
+    let pki = pki("app.test");
+    let addr = serve(pki.server.clone());
+    let r = run_scenario("l4-conn", addr, &pki.ca, &["--connections", "2"]);
+    check_common(&r, "l4-conn");
+    let requests = r["requests"].as_u64().unwrap_or(0);
+    let connects = r["connects"].as_u64().unwrap_or(0);
+    // Each slot may have one connection open when the run ends.
+    assert!(
+        connects >= requests && connects <= requests + 2,
+        "{connects} connections for {requests} requests"
+    );
+}
+
+#[test]
+fn l4_bulk_reports_mib() {
+    let pki = pki("app.test");
+    let addr = serve(pki.server.clone());
+    let r = run_scenario(
+        "l4-bulk",
+        addr,
+        &pki.ca,
+        &["--path", "/big", "--requests", "40"],
+    );
+    check_common(&r, "l4-bulk");
+    assert_eq!(r["unit"], "MiB/s");
+    assert_eq!(r["requests"], 40, "--requests bounds the run: {r}");
+    assert!(r["mib_per_s"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(r["server_cpu_us_per_mib"].as_f64().is_some(), "{r}");
+}
+
+#[test]
+fn a_wrong_ca_is_a_tls_error() {
+    let pki_a = pki("app.test");
+    let pki_b = pki("app.test");
+    let addr = serve(pki_a.server.clone());
+    let target = addr.to_string();
+    let out = loadtest(&[
+        "l4-ka",
+        "--target",
+        &target,
+        "--sni",
+        "app.test",
+        "--ca",
+        pki_b.ca.to_str().expect("path"),
+        "--duration",
+        "500ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no request completed");
+    let r = report(&out);
+    assert_eq!(r["requests"], 0);
+    assert!(r["errors"]["tls"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
+#[test]
+fn refuses_targets_off_this_machine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "").expect("write");
+    for target in ["192.0.2.1:443", "10.0.0.1:443"] {
+        let out = loadtest(&[
+            "l4-conn",
+            "--target",
+            target,
+            "--sni",
+            "app.test",
+            "--ca",
+            ca.to_str().expect("path"),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty(), "no load, no report");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a loopback address"), "{err}");
+    }
+}
+
+#[test]
+fn scenarios_waiting_for_their_issue_exit_2() {
+    for (scenario, issue) in [
+        ("l7-conn", "issue 4"),
+        ("l7-h1", "issue 4"),
+        ("l7-h2", "issue 4"),
+        ("dns-tcp", "issue 5"),
+    ] {
+        let out = loadtest(&[scenario, "--target", "127.0.0.1:1"]);
+        assert_eq!(out.status.code(), Some(2), "{scenario}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(issue), "{scenario}: {err}");
+    }
+}
