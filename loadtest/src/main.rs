@@ -46,20 +46,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Scenario {
     /// L4: a new TCP + full TLS 1.3 connection per request (`Connection: close`)
+    #[command(name = "l4-conn")]
     L4Conn(TlsArgs),
     /// L4: long connections downloading a large body (`--path`, default /1m) back to back; MiB/s
+    #[command(name = "l4-bulk")]
     L4Bulk(TlsArgs),
     /// L4: HTTP/1.1 keep-alive small requests over long TLS connections
+    #[command(name = "l4-ka")]
     L4Ka(TlsArgs),
     /// L7 (TLS terminated by the router), a new handshake per request: needs issue 4
+    #[command(name = "l7-conn")]
     L7Conn(Pending),
     /// L7, HTTP/1.1 keep-alive: needs issue 4
+    #[command(name = "l7-h1")]
     L7H1(Pending),
     /// L7, HTTP/2 multiplexed: needs issue 4
+    #[command(name = "l7-h2")]
     L7H2(Pending),
     /// DNS over UDP: closed-loop queries from a list (`NAME TYPE` per line)
+    #[command(name = "dns-udp")]
     DnsUdp(DnsArgs),
     /// DNS over TCP: needs issue 5 (MCNS) to be worth measuring
+    #[command(name = "dns-tcp")]
     DnsTcp(Pending),
 }
 

@@ -276,6 +276,10 @@ fn on_bytes(plan: &Plan, c: &mut Conn, data: &[u8], tally: &mut Tally) -> Step {
 
 /// A whole response arrived.
 fn complete(plan: &Plan, c: &mut Conn, tally: &mut Tally) -> Step {
+    if plan.max_requests.is_some_and(|m| tally.requests >= m) {
+        // Another connection reached the quota first: `--requests` is exact.
+        return Step::Stop;
+    }
     let now = Instant::now();
     tally.record(now.duration_since(c.started));
     tally.requests += 1;

@@ -175,12 +175,21 @@ async fn connection(ctx: Rc<Ctx>, mut stream: TcpStream, peer: SocketAddr) {
     p.stats.global.add(ctx.id, global::TCP_ACTIVE, 1);
     ctx.tcp_open.set(ctx.tcp_open.get() + 1);
     let _ = stream.set_nodelay(true);
-    let stop = p.stop.subscribe();
+    let mut stop = p.stop.subscribe();
     let idle = p.settings.tcp_idle_timeout;
     loop {
-        let frame = match monoio::time::timeout(idle, read_frame(&mut stream)).await {
-            Ok(Ok(Some(f))) => f,
-            _ => break,
+        if *stop.borrow() {
+            break;
+        }
+        // Waiting for the next query ends at the idle timeout or at shutdown
+        // (dropping this read then loses nothing: the connection closes).
+        let read = monoio::time::timeout(idle, read_frame(&mut stream));
+        let frame = monoio::select! {
+            r = read => match r {
+                Ok(Ok(Some(f))) => f,
+                _ => break,
+            },
+            _ = stop.changed() => break,
         };
         let started = Instant::now();
         p.stats.global.add(ctx.id, global::TCP_QUERIES, 1);

@@ -180,7 +180,10 @@ fn l4_ka_reuses_connections() {
     let addr = serve(pki.server.clone());
     let r = run_scenario("l4-ka", addr, &pki.ca, &["--connections", "4"]);
     check_common(&r, "l4-ka");
-    assert_eq!(r["connects"], 4, "keep-alive opens each connection once: {r}");
+    assert_eq!(
+        r["connects"], 4,
+        "keep-alive opens each connection once: {r}"
+    );
     assert!(r["requests"].as_u64().unwrap_or(0) > 4);
 }
 
