@@ -649,3 +649,78 @@ fn sigterm_stops_accepting_and_drains_open_connections(io: &str) {
     assert!(status.success(), "drained shutdown exits 0, got {status}");
 }
 both_drivers!(sigterm_stops_accepting_and_drains_open_connections);
+
+fn connection_limits_reset_the_extra_connection(io: &str) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let backend_port = backend.local_addr().expect("addr").port();
+    // Holds every connection open (echoing) until the client closes.
+    std::thread::spawn(move || {
+        for conn in backend.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0_u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"cl.test\"\nbackends = [\"127.0.0.1:{backend_port}\"]\n"
+        ),
+    );
+    dp.ok(&[
+        "proxy", "firewall", "limits", "--per-ip", "1", "--total", "2",
+    ]);
+    let proxy = dp.listen("public");
+    let hello = crate::peers::client_hello(Some("cl.test"));
+    let open = |source: IpAddr| {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket
+            .bind(&std::net::SocketAddr::new(source, 0).into())
+            .expect("bind");
+        socket.connect(&proxy.into()).expect("connect");
+        let mut s: std::net::TcpStream = socket.into();
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(&hello).expect("hello");
+        let mut echoed = vec![0_u8; hello.len()];
+        s.read_exact(&mut echoed).map(|()| s)
+    };
+    let first = open(ip(21)).expect("first connection from .21");
+    let second = open(ip(21));
+    assert!(
+        second.is_err(),
+        "a second concurrent connection from one IP is reset"
+    );
+    assert_eq!(dp.blocks("conn_limit_ip"), 1);
+    let other = open(ip(22)).expect("another client is admitted");
+    assert!(open(ip(23)).is_err(), "the total limit (2) is reached");
+    assert_eq!(dp.blocks("conn_limit_total"), 1);
+    drop(first);
+    drop(other);
+    // Slots are released when connections end.
+    let mut admitted = false;
+    for _ in 0..100 {
+        if open(ip(21)).is_ok() {
+            admitted = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        admitted,
+        "the slot came back after the first connection closed"
+    );
+}
+both_drivers!(connection_limits_reset_the_extra_connection);
