@@ -65,6 +65,26 @@ pub(crate) fn exchange(
     Ok(out)
 }
 
+/// A TCP backend on 127.0.0.1 that echoes every connection until the
+/// client closes; returns its port.
+pub(crate) fn echo_backend() -> u16 {
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = backend.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in backend.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0_u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
 /// True when the proxy answered with a TCP reset (and nothing else).
 pub(crate) fn is_reset(r: &std::io::Result<Vec<u8>>) -> bool {
     matches!(r, Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe))

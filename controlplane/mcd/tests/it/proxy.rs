@@ -586,22 +586,7 @@ both_drivers!(slow_oversized_and_malformed_hellos_are_reset);
 fn sigterm_stops_accepting_and_drains_open_connections(io: &str) {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("tempdir");
-    // An echo backend: whatever arrives goes back.
-    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let backend_port = backend.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for conn in backend.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut buf = [0_u8; 4096];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let backend_port = crate::peers::echo_backend();
     let listen = free_port();
     let mut dp = Dataplane::start(
         dir.path(),
@@ -653,22 +638,7 @@ both_drivers!(sigterm_stops_accepting_and_drains_open_connections);
 fn connection_limits_reset_the_extra_connection(io: &str) {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let backend_port = backend.local_addr().expect("addr").port();
-    // Holds every connection open (echoing) until the client closes.
-    std::thread::spawn(move || {
-        for conn in backend.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut buf = [0_u8; 4096];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let backend_port = crate::peers::echo_backend();
     let listen = free_port();
     let dp = Dataplane::start(
         dir.path(),
