@@ -40,6 +40,10 @@ pub struct TokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked: bool,
+    /// The account's token generation when issued: a later password change
+    /// or disable makes the token revoked for every verifier.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,6 +397,7 @@ impl Iam {
                 issued_at: iat,
                 expires_at: exp,
                 revoked: false,
+                generation: account.token_generation,
             },
         )?;
         Ok(Session {
@@ -1151,9 +1156,14 @@ impl Iam {
         }
         let mut out = Vec::new();
         for j in jtis {
-            match db::get::<TokenRecord>(&self.store, db::TOKENS, j.as_bytes())? {
-                Some(r) if !r.revoked => {}
-                _ => out.push(j.clone()),
+            let live = match db::get::<TokenRecord>(&self.store, db::TOKENS, j.as_bytes())? {
+                Some(r) if !r.revoked => self.account(&r.account_id).is_ok_and(|a| {
+                    a.status == AccountStatus::Active && a.token_generation == r.generation
+                }),
+                _ => false,
+            };
+            if !live {
+                out.push(j.clone());
             }
         }
         Ok(out)

@@ -145,7 +145,7 @@ fn conformance_toml(port: u16) -> String {
         .collect();
     format!(
         r#"[dns]
-listen = ["127.0.0.1:{port}"]
+listen = ["127.0.0.1:{port}", "[::1]:{port}"]
 [[dns.zones]]
 name = "conf.test"
 minimum = 120
@@ -837,7 +837,35 @@ fn conformance(io: &str) {
             failures.push(format!("{}: expected {e}\n{}", c.name, d.raw));
         }
     }
-    let raw = raw_cases(port);
+    let mut raw = raw_cases(port);
+    // IPv6: the same port on ::1, UDP and TCP.
+    for transport in ["+notcp", "+tcp"] {
+        let out = Command::new("dig")
+            .args([
+                "@::1",
+                "-p",
+                &port.to_string(),
+                "+tries=1",
+                "+time=3",
+                transport,
+                "www.conf.test",
+                "AAAA",
+            ])
+            .output()
+            .expect("dig");
+        let d = parse_dig(&String::from_utf8_lossy(&out.stdout));
+        raw.push((
+            if transport == "+tcp" {
+                "IPv6 listener over TCP"
+            } else {
+                "IPv6 listener over UDP"
+            },
+            expect(
+                d.status == "NOERROR" && d.answer_data() == ["AAAA 2001:db8::1"],
+                &d.raw,
+            ),
+        ));
+    }
     let raw_total = raw.len();
     for (name, r) in raw {
         if let Err(e) = r {
@@ -845,7 +873,7 @@ fn conformance(io: &str) {
         }
     }
     eprintln!(
-        "dns conformance ({io}): {} of {} cases passed ({total} dig, {raw_total} raw wire)",
+        "dns conformance ({io}): {} of {} cases passed ({total} dig, {raw_total} raw wire and IPv6)",
         total + raw_total - failures.len(),
         total + raw_total
     );
