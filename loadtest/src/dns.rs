@@ -191,7 +191,7 @@ pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-        while !plan.max_requests.is_some_and(|m| tally.requests >= m) {
+        while plan.max_requests.is_none_or(|m| tally.requests < m) {
             match sock.recv(&mut answer) {
                 Ok(n) => {
                     errors_in_a_row = 0;

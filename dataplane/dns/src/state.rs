@@ -697,3 +697,6 @@ fn bind(
     }
     Ok((per_worker, bound))
 }
+
+#[cfg(test)]
+mod tests;

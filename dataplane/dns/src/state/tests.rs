@@ -1,0 +1,145 @@
+//! Admin-side tests on a real redb file: atomicity, serials, origins, restart.
+
+use super::*;
+use crate::config::DnsSection;
+
+fn settings(zones_toml: &str) -> DnsSettings {
+    let section: DnsSection = toml::from_str(zones_toml).expect("toml");
+    section.settings().expect("settings")
+}
+
+fn start(dir: &Path, zones_toml: &str) -> DnsState {
+    DnsState::start(dir, settings(zones_toml), Path::new("/etc/dp.toml"), 1)
+        .expect("start")
+        .0
+}
+
+fn zone(s: &str) -> ZoneName {
+    ZoneName::parse(s).expect("zone")
+}
+
+fn soa() -> SoaParams {
+    SoaParams {
+        primary_ns: String::new(),
+        admin_email: String::new(),
+        refresh: 0,
+        retry: 0,
+        expire: 0,
+        minimum: 0,
+        ttl: 0,
+    }
+}
+
+#[test]
+fn changes_bump_the_serial_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let z = zone("a.test");
+    let s0 = {
+        let st = start(dir.path(), "");
+        let spec = st.create_zone(z.clone(), soa(), &[]).expect("create");
+        let (s1, n) = st
+            .upsert_record(&z, "www", RType::A, 0, "192.0.2.1")
+            .expect("upsert");
+        assert!(s1 > spec.serial && n == 1);
+        let (s2, n) = st
+            .upsert_record(&z, "www", RType::A, 0, "192.0.2.1")
+            .expect("again");
+        assert_eq!((s2, n), (s1, 0), "idempotent");
+        assert_eq!(st.published.snapshot.load().generation, 3);
+        s1
+    };
+    let st = start(dir.path(), "");
+    let data = st.zone(&z).expect("kept");
+    assert_eq!(data.spec.serial, s0);
+    assert_eq!(data.records.len(), 2, "NS + A");
+    assert_eq!(st.published.snapshot.load().zones.len(), 1);
+}
+
+#[test]
+fn replace_zone_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = start(dir.path(), "");
+    let z = zone("r.test");
+    st.create_zone(z.clone(), soa(), &[]).expect("create");
+    let serial = st.zone(&z).expect("zone").spec.serial;
+    let good = vec![
+        ("@".to_owned(), RType::NS, 0, "ns1".to_owned()),
+        ("www".to_owned(), RType::A, 0, "192.0.2.1".to_owned()),
+    ];
+    // A stale expected serial is refused.
+    assert!(matches!(
+        st.replace_zone(&z, None, good.clone(), serial + 1000),
+        Err(AdminError::FailedPrecondition(_))
+    ));
+    // One bad record: nothing changes.
+    let mut bad = good.clone();
+    bad.push(("x".to_owned(), RType::A, 0, "not-an-ip".to_owned()));
+    let e = st.replace_zone(&z, None, bad, 0).expect_err("bad");
+    assert!(e.to_string().contains("records[2]"), "{e}");
+    // CNAME exclusivity across the whole set.
+    let mut clash = good.clone();
+    clash.push(("www".to_owned(), RType::CNAME, 0, "ns1".to_owned()));
+    assert!(st.replace_zone(&z, None, clash, 0).is_err());
+    assert_eq!(
+        st.zone(&z).expect("zone").spec.serial,
+        serial,
+        "nothing changed"
+    );
+    let (new_serial, changed) = st.replace_zone(&z, None, good, serial).expect("replace");
+    assert!(new_serial > serial);
+    assert_eq!(changed, 1, "one record added (the NS stayed)");
+    // Removing the last apex NS is refused.
+    assert!(st.delete_records(&z, "@", RType::NS, None).is_err());
+}
+
+#[test]
+fn config_zones_are_file_owned_and_api_records_persist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = "[[zones]]\nname = \"c.test\"\nrecords = [\"www A 192.0.2.1\"]\n";
+    let z = zone("c.test");
+    {
+        let st = start(dir.path(), toml);
+        assert!(matches!(
+            st.delete_zone(&z),
+            Err(AdminError::FailedPrecondition(_))
+        ));
+        assert!(matches!(
+            st.delete_records(&z, "www", RType::A, None),
+            Err(AdminError::FailedPrecondition(_))
+        ));
+        st.upsert_record(&z, "api", RType::A, 0, "192.0.2.2")
+            .expect("api record");
+    }
+    let serial = {
+        let st = start(dir.path(), toml);
+        let data = st.zone(&z).expect("zone");
+        assert_eq!(data.records.len(), 3, "NS, config www, api record");
+        data.spec.serial
+    };
+    // Same file again: no change, no serial bump.
+    assert_eq!(
+        start(dir.path(), toml).zone(&z).expect("zone").spec.serial,
+        serial
+    );
+    // The file changes: applied, serial bumped; the API record stays.
+    let st = start(
+        dir.path(),
+        "[[zones]]\nname = \"c.test\"\nrecords = [\"www A 192.0.2.9\"]\n",
+    );
+    let data = st.zone(&z).expect("zone");
+    assert!(data.spec.serial > serial);
+    let values: Vec<&str> = data
+        .records
+        .values()
+        .map(|(r, _)| r.value.as_str())
+        .collect();
+    assert!(
+        values.contains(&"192.0.2.9")
+            && values.contains(&"192.0.2.2")
+            && !values.contains(&"192.0.2.1")
+    );
+    drop(st);
+    // Removed from the file: gone.
+    let st = start(dir.path(), "");
+    assert!(st.zone(&z).is_err());
+}
