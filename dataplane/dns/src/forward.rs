@@ -255,7 +255,11 @@ impl Forwarder {
                         ResponseCode::NoError | ResponseCode::NXDomain
                     ) =>
                 {
-                    p.stats.upstream_latency.observe(worker, began.elapsed());
+                    p.stats.upstream_latency.observe(
+                        worker,
+                        &crate::stats::latency::BOUNDS_US,
+                        began.elapsed(),
+                    );
                     if let Some(ttl) = cache_ttl(&msg) {
                         let mut cache = self.cache.borrow_mut();
                         cache.insert(

@@ -3,62 +3,10 @@
 //! Each block has one cache-line-aligned slot per worker; a worker writes
 //! only its own slot (Relaxed); status and scrapes sum the slots.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-#[derive(Debug)]
-#[repr(align(128))]
-pub struct Slot<const N: usize>(pub [AtomicU64; N]);
-
-impl<const N: usize> Default for Slot<N> {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
-}
-
-#[derive(Debug)]
-pub struct Counters<const N: usize> {
-    slots: Box<[Slot<N>]>,
-}
-
-impl<const N: usize> Counters<N> {
-    pub fn new(workers: usize) -> Self {
-        Self {
-            slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
-        }
-    }
-
-    #[inline]
-    pub fn add(&self, worker: usize, index: usize, n: u64) {
-        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    #[inline]
-    pub fn sub(&self, worker: usize, index: usize, n: u64) {
-        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
-            c.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-
-    #[inline]
-    pub fn set(&self, worker: usize, index: usize, n: u64) {
-        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
-            c.store(n, Ordering::Relaxed);
-        }
-    }
-
-    /// The sum over workers (wrapping, so gauges moved on different workers net out).
-    pub fn sum(&self, index: usize) -> u64 {
-        self.slots
-            .iter()
-            .filter_map(|s| s.0.get(index))
-            .fold(0_u64, |acc, c| acc.wrapping_add(c.load(Ordering::Relaxed)))
-    }
-}
+pub use mc_rt::stats::{Counters, Slot};
 
 /// Query types counted separately; everything else is `OTHER`.
 pub const QTYPES: [(&str, RecordType); 13] = [
@@ -130,26 +78,11 @@ pub mod latency {
     ];
     pub const SUM_US: usize = BOUNDS_US.len() + 1;
     pub const COUNT: usize = BOUNDS_US.len() + 2;
-
-    pub fn bucket(us: u64) -> usize {
-        BOUNDS_US
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(BOUNDS_US.len())
-    }
 }
 
 pub type GlobalCounters = Counters<{ global::COUNT }>;
 pub type UpstreamCounters = Counters<{ upstream::COUNT }>;
 pub type LatencyCounters = Counters<{ latency::COUNT }>;
-
-impl LatencyCounters {
-    pub fn observe(&self, worker: usize, elapsed: std::time::Duration) {
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.add(worker, latency::bucket(us), 1);
-        self.add(worker, latency::SUM_US, us);
-    }
-}
 
 pub fn qtype_index(t: RecordType) -> usize {
     QTYPES
@@ -197,15 +130,5 @@ impl Stats {
         (0..self.workers)
             .map(|w| self.upstreams.get(self.upstream_slot(w, u), index))
             .fold(0, u64::wrapping_add)
-    }
-}
-
-impl<const N: usize> Counters<N> {
-    /// One slot's value.
-    pub fn get(&self, slot: usize, index: usize) -> u64 {
-        self.slots
-            .get(slot)
-            .and_then(|s| s.0.get(index))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 }

@@ -123,10 +123,11 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
                     tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
                 }
                 ctx.sends.set(ctx.sends.get().saturating_sub(1));
-                ctx.p
-                    .stats
-                    .answer_latency
-                    .observe(ctx.id, started.elapsed());
+                ctx.p.stats.answer_latency.observe(
+                    ctx.id,
+                    &crate::stats::latency::BOUNDS_US,
+                    started.elapsed(),
+                );
             });
         }
         Action::Reply(b) => {
@@ -135,7 +136,11 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
             if let Err(e) = res {
                 tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
             }
-            p.stats.answer_latency.observe(ctx.id, started.elapsed());
+            p.stats.answer_latency.observe(
+                ctx.id,
+                &crate::stats::latency::BOUNDS_US,
+                started.elapsed(),
+            );
         }
         Action::Forward(req, limit) => {
             let ctx = ctx.clone();
@@ -147,10 +152,11 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
                 if let Err(e) = res {
                     tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
                 }
-                ctx.p
-                    .stats
-                    .answer_latency
-                    .observe(ctx.id, started.elapsed());
+                ctx.p.stats.answer_latency.observe(
+                    ctx.id,
+                    &crate::stats::latency::BOUNDS_US,
+                    started.elapsed(),
+                );
             });
         }
         Action::Transfer(..) | Action::Drop => {}
@@ -239,7 +245,11 @@ async fn connection(ctx: Rc<Ctx>, mut stream: TcpStream, peer: SocketAddr) {
             // Garbage on a stream: close it.
             Action::Drop => false,
         };
-        p.stats.answer_latency.observe(ctx.id, started.elapsed());
+        p.stats.answer_latency.observe(
+            ctx.id,
+            &crate::stats::latency::BOUNDS_US,
+            started.elapsed(),
+        );
         if !ok || *stop.borrow() {
             break;
         }

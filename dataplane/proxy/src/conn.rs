@@ -315,10 +315,11 @@ async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStream> {
             match monoio::time::timeout(route.connect_timeout, TcpStream::connect_addr(*addr)).await
             {
                 Ok(Ok(stream)) => {
-                    route
-                        .runtime
-                        .connect_latency
-                        .observe(worker, started.elapsed());
+                    route.runtime.connect_latency.observe(
+                        worker,
+                        &crate::stats::latency::BOUNDS_US,
+                        started.elapsed(),
+                    );
                     let _ = stream.set_nodelay(true);
                     backend.mark_up();
                     return Some(stream);

@@ -5,53 +5,7 @@
 //! when a status or scrape asks. No counter is shared between cores on the
 //! hot path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// One slot per worker, padded so that neighbouring workers never share a line.
-#[derive(Debug)]
-#[repr(align(128))]
-pub struct Slot<const N: usize>(pub [AtomicU64; N]);
-
-impl<const N: usize> Default for Slot<N> {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
-}
-
-#[derive(Debug)]
-pub struct Counters<const N: usize> {
-    slots: Box<[Slot<N>]>,
-}
-
-impl<const N: usize> Counters<N> {
-    pub fn new(workers: usize) -> Self {
-        Self {
-            slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
-        }
-    }
-
-    #[inline]
-    pub fn add(&self, worker: usize, index: usize, n: u64) {
-        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    #[inline]
-    pub fn sub(&self, worker: usize, index: usize, n: u64) {
-        if let Some(c) = self.slots.get(worker).and_then(|s| s.0.get(index)) {
-            c.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-
-    /// The sum over workers (wrapping, so a gauge's +1/-1 across workers nets out).
-    pub fn sum(&self, index: usize) -> u64 {
-        self.slots
-            .iter()
-            .filter_map(|s| s.0.get(index))
-            .fold(0_u64, |acc, c| acc.wrapping_add(c.load(Ordering::Relaxed)))
-    }
-}
+pub use mc_rt::stats::{Counters, Slot};
 
 /// Route counters, by index.
 pub mod route {
@@ -99,24 +53,6 @@ pub type RouteCounters = Counters<{ route::COUNT }>;
 pub type ListenerCounters = Counters<{ listener::COUNT }>;
 pub type GlobalCounters = Counters<{ global::COUNT }>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sums_across_workers_and_gauges_net_out() {
-        let c = RouteCounters::new(3);
-        c.add(0, route::ACTIVE, 1);
-        c.add(1, route::ACTIVE, 1);
-        c.sub(2, route::ACTIVE, 1); // a connection counted up on 0 ends on 2? never, but sums must still net out
-        c.add(2, route::BYTES_UP, 10);
-        assert_eq!(c.sum(route::ACTIVE), 1);
-        assert_eq!(c.sum(route::BYTES_UP), 10);
-        c.add(99, route::BYTES_UP, 1); // out of range: ignored, no panic
-        assert_eq!(std::mem::align_of::<Slot<5>>(), 128);
-    }
-}
-
 /// Backend connect latency histogram, by index: one counter per bucket
 /// (upper bounds in µs), then the sum in µs.
 pub mod latency {
@@ -126,21 +62,6 @@ pub mod latency {
     /// Bucket `BOUNDS_US.len()` counts everything above the last bound.
     pub const SUM_US: usize = BOUNDS_US.len() + 1;
     pub const COUNT: usize = BOUNDS_US.len() + 2;
-
-    pub fn bucket(us: u64) -> usize {
-        BOUNDS_US
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(BOUNDS_US.len())
-    }
 }
 
 pub type LatencyCounters = Counters<{ latency::COUNT }>;
-
-impl LatencyCounters {
-    pub fn observe(&self, worker: usize, elapsed: std::time::Duration) {
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.add(worker, latency::bucket(us), 1);
-        self.add(worker, latency::SUM_US, us);
-    }
-}

@@ -5,10 +5,12 @@
 //!
 //! - [`driver`]: decide once per process between io_uring and epoll, and say why;
 //! - [`workers`]: one OS thread per worker, each running its own monoio runtime;
-//! - [`socket`]: `SO_REUSEPORT` listeners (one per worker) and closing with RST.
+//! - [`socket`]: `SO_REUSEPORT` listeners (one per worker) and closing with RST;
+//! - [`stats`]: per-worker counters, summed when read.
 
 pub mod driver;
 pub mod socket;
+pub mod stats;
 pub mod workers;
 
 pub use driver::{Driver, DriverChoice, IoMode};
