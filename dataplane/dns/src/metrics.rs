@@ -12,25 +12,7 @@ use crate::stats::{LatencyCounters, QTYPES, RCODES, global, latency, upstream as
 #[derive(Debug)]
 pub struct DnsCollector(pub Arc<Published>);
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
-
-fn family(
-    enc: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    kind: MetricType,
-    rows: &[(Labels<'_>, u64)],
-) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, None, kind)?;
-    for (labels, v) in rows {
-        let mut f = m.encode_family(labels)?;
-        match kind {
-            MetricType::Counter => f.encode_counter::<NoLabelSet, _, u64>(v, None)?,
-            _ => f.encode_gauge(&i64::try_from(*v).unwrap_or(i64::MAX))?,
-        }
-    }
-    Ok(())
-}
+use mc_kit::metrics::{Labels, encode_family as family};
 
 fn histogram(
     enc: &mut DescriptorEncoder<'_>,

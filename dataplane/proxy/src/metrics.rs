@@ -12,25 +12,7 @@ use crate::stats::{global, latency, listener as lstat, route as rstat};
 #[derive(Debug)]
 pub struct ProxyCollector(pub Arc<Published>);
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
-
-fn family(
-    enc: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    kind: MetricType,
-    rows: &[(Labels<'_>, u64)],
-) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, None, kind)?;
-    for (labels, v) in rows {
-        let mut f = m.encode_family(labels)?;
-        match kind {
-            MetricType::Counter => f.encode_counter::<NoLabelSet, _, u64>(v, None)?,
-            _ => f.encode_gauge(&i64::try_from(*v).unwrap_or(i64::MAX))?,
-        }
-    }
-    Ok(())
-}
+use mc_kit::metrics::{Labels, encode_family as family};
 
 impl Collector for ProxyCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
