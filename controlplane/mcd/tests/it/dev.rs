@@ -11,6 +11,32 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
     let dev = Dev::start(cwd.path(), None);
     assert_eq!(dev.data_dir, cwd.path().join(".mc-dev"));
     let ca = dev.ca();
+    // The fixed endpoint names other tools rely on.
+    for pointer in [
+        "/controlplane/rest",
+        "/controlplane/grpc",
+        "/controlplane/health",
+        "/controlplane/admin_socket",
+        "/proxy/listen",
+        "/proxy/admin_socket",
+        "/proxy/metrics",
+        "/dns/listen",
+        "/dns/admin_socket",
+        "/iam/url",
+        "/bootstrap/username",
+        "/bootstrap/password",
+        "/ca_cert",
+    ] {
+        assert!(
+            dev.endpoints
+                .pointer(pointer)
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| !v.is_empty()),
+            "endpoints.json lacks {pointer}: {}",
+            dev.endpoints
+        );
+    }
+    assert_eq!(dev.endpoints["bootstrap"]["username"], "admin");
     let health = dev.endpoints["controlplane"]["health"]
         .as_str()
         .expect("health")
