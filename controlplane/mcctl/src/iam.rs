@@ -301,18 +301,30 @@ pub(crate) async fn login(
     };
     let password = read_secret("password: ")?;
     let mut client = pb::auth_client::AuthClient::new(channel(endpoints).await?);
-    let reply = client
-        .login(pb::LoginRequest {
-            username,
-            password,
-            service_name: service,
-            ..Default::default()
-        })
-        .await
-        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
-        .into_inner();
-    let Some(pb::login_response::Result::Session(s)) = reply.result else {
-        bail!("the server asks for a second factor this client does not support yet");
+    let mut request = pb::LoginRequest {
+        username,
+        password,
+        service_name: service,
+        ..Default::default()
+    };
+    let s = loop {
+        let reply = client
+            .login(request.clone())
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+            .into_inner();
+        match reply.result {
+            Some(pb::login_response::Result::Session(s)) => break s,
+            Some(pb::login_response::Result::TotpRequired(challenge))
+                if request.totp_nonce.is_empty() =>
+            {
+                // Second step: the nonce stands in for the password.
+                request.totp_code = read_secret("TOTP code: ")?;
+                request.totp_nonce = challenge.nonce;
+                request.password.clear();
+            }
+            _ => bail!("login did not complete"),
+        }
     };
     let path = save_token(endpoints, &s.token)?;
     println!(

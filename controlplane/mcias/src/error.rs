@@ -18,6 +18,11 @@ pub enum IamError {
     /// Already exists. 409 / ALREADY_EXISTS.
     #[error("{0}")]
     Conflict(String),
+    /// Password right, second factor missing: 401 with a single-use nonce
+    /// that stands in for the password in the second step (gRPC: a
+    /// `TotpChallenge` reply).
+    #[error("totp_required: send totp_code with this totp_nonce")]
+    TotpRequired { nonce: String, expires_at: i64 },
     /// Too many attempts. 429 / RESOURCE_EXHAUSTED.
     #[error("{0}")]
     RateLimited(String),
@@ -39,7 +44,7 @@ impl IamError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated(_) | Self::TotpRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -54,7 +59,9 @@ impl From<IamError> for tonic::Status {
         let m = e.to_string();
         match e {
             IamError::Invalid { .. } => Self::invalid_argument(m),
-            IamError::Unauthenticated(_) => Self::unauthenticated(m),
+            IamError::Unauthenticated(_) | IamError::TotpRequired { .. } => {
+                Self::unauthenticated(m)
+            }
             IamError::Forbidden(_) => Self::permission_denied(m),
             IamError::NotFound(_) => Self::not_found(m),
             IamError::Conflict(_) => Self::already_exists(m),
@@ -66,6 +73,13 @@ impl From<IamError> for tonic::Status {
 
 impl axum::response::IntoResponse for IamError {
     fn into_response(self) -> axum::response::Response {
+        if let Self::TotpRequired { nonce, expires_at } = &self {
+            let body = serde_json::json!({
+                "error": self.to_string(), "totp_required": true,
+                "totp_nonce": nonce, "expires_at": expires_at,
+            });
+            return (self.status(), axum::Json(body)).into_response();
+        }
         mc_kit::serve::error_response(self.status(), self.to_string())
     }
 }

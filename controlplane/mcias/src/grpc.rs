@@ -182,20 +182,32 @@ impl pb::auth_server::Auth for Services {
     async fn login(&self, r: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         let c = caller(&r);
         let r = r.into_inner();
-        if !r.totp_nonce.is_empty() {
-            return Err(Status::invalid_argument(
-                "totp_nonce: two-step TOTP login is not built; send password and totp_code together",
-            ));
-        }
         let input = LoginInput {
             username: r.username,
             password: r.password,
             totp_code: (!r.totp_code.is_empty()).then_some(r.totp_code),
+            totp_nonce: (!r.totp_nonce.is_empty()).then_some(r.totp_nonce),
             service_name: (!r.service_name.is_empty()).then_some(r.service_name),
             tags: r.tags,
         };
         let iam = self.0.clone();
-        let s = blocking(move || iam.login(&c, input)).await?;
+        let s = match tokio::task::spawn_blocking(move || iam.login(&c, input))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+        {
+            Ok(s) => s,
+            Err(IamError::TotpRequired { nonce, expires_at }) => {
+                return Ok(Response::new(pb::LoginResponse {
+                    result: Some(pb::login_response::Result::TotpRequired(
+                        pb::TotpChallenge {
+                            nonce,
+                            expires_at_unix: expires_at,
+                        },
+                    )),
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Response::new(pb::LoginResponse {
             result: Some(pb::login_response::Result::Session(session_pb(&self.0, s)?)),
         }))

@@ -92,9 +92,13 @@ pub struct Session {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LoginInput {
     pub username: String,
+    #[serde(default)]
     pub password: String,
     #[serde(default)]
     pub totp_code: Option<String>,
+    /// Second step of a two-step login: stands in for the password.
+    #[serde(default)]
+    pub totp_nonce: Option<String>,
     #[serde(default)]
     pub service_name: Option<String>,
     #[serde(default)]
@@ -180,7 +184,12 @@ pub struct Iam {
     failures: Mutex<IpWindows>,
     /// Serializes read-modify-write of accounts.
     write: Mutex<()>,
+    /// Two-step TOTP logins: nonce → (account id, issued). Single use, 90 s.
+    challenges: Mutex<HashMap<String, (String, Instant)>>,
 }
+
+const CHALLENGE_TTL: Duration = Duration::from_secs(90);
+const MAX_CHALLENGES: usize = 10_000;
 
 fn audit(
     tx: &Tx,
@@ -253,6 +262,7 @@ impl Iam {
             requests: Mutex::new(IpWindows::new(window, config.requests_per_minute_per_ip)),
             failures: Mutex::new(IpWindows::new(window, config.failures_per_minute_per_ip)),
             write: Mutex::new(()),
+            challenges: Mutex::new(HashMap::new()),
             config,
         };
         let bootstrap = iam.bootstrap()?;
@@ -460,11 +470,21 @@ impl Iam {
             .transpose()?
             .flatten()
             .filter(|a| a.status != AccountStatus::Deleted && a.account_type == AccountType::Human);
-        // Always one Argon2id verification, whether or not the account exists.
-        let ok = self.hasher.verify(
-            &input.password,
-            account.as_ref().map(|a| a.password_hash.as_str()),
-        );
+        // A two-step login's second step: the single-use nonce stands in for
+        // the password. Otherwise always one Argon2id verification, whether
+        // or not the account exists.
+        let via_nonce = input.totp_nonce.as_deref().filter(|n| !n.is_empty());
+        let ok = match via_nonce {
+            Some(nonce) => {
+                let mut c = self.challenges.lock().unwrap_or_else(|p| p.into_inner());
+                let found = c.remove(nonce);
+                matches!((found, &account), (Some((id, at)), Some(a)) if id == a.id && at.elapsed() < CHALLENGE_TTL)
+            }
+            None => self.hasher.verify(
+                &input.password,
+                account.as_ref().map(|a| a.password_hash.as_str()),
+            ),
+        };
         let _g = self.lock();
         let account = match account {
             Some(a) => self.account(&a.id).ok(),
@@ -536,11 +556,23 @@ impl Iam {
         if account.totp_enabled {
             let code = input.totp_code.as_deref().unwrap_or_default();
             if code.is_empty() {
+                let nonce = random_token(24)?;
+                {
+                    let mut c = self.challenges.lock().unwrap_or_else(|p| p.into_inner());
+                    c.retain(|_, (_, at)| at.elapsed() < CHALLENGE_TTL);
+                    if c.len() >= MAX_CHALLENGES {
+                        return Err(IamError::RateLimited(
+                            "too many pending logins; try again shortly".to_owned(),
+                        ));
+                    }
+                    c.insert(nonce.clone(), (account.id.clone(), Instant::now()));
+                }
                 audit(&tx, caller, "auth.login", &account.id, "totp_required", "")?;
                 tx.commit()?;
-                return Err(IamError::Unauthenticated(
-                    "totp_required: this account needs a TOTP code".to_owned(),
-                ));
+                return Err(IamError::TotpRequired {
+                    nonce,
+                    expires_at: now_i + i64::try_from(CHALLENGE_TTL.as_secs()).unwrap_or(90),
+                });
             }
             let secs = u64::try_from(now_i).unwrap_or(0);
             match crate::totp::check(&self.master, &account, code, secs)? {

@@ -640,16 +640,52 @@ fn totp_enrolment_and_single_use_codes_with_oathtool() {
         204
     );
 
-    // Now a login needs a code: missing → 401 totp_required; wrong → 401; replayed → 401.
-    let (code, body) = cp.login("frank", pw, None);
-    assert_eq!(code, 401);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("totp_required"),
-        "{body}"
+    // Now a login needs a code. Two-step: the first reply (401 totp_required)
+    // carries a single-use nonce that stands in for the password.
+    let first_step = || {
+        let (code, body) = cp.login("frank", pw, None);
+        assert_eq!(code, 401);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("totp_required"),
+            "{body}"
+        );
+        body["totp_nonce"].as_str().expect("nonce").to_owned()
+    };
+    let second_step = |nonce: &str, code: &str| {
+        cp.call(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": "frank", "totp_nonce": nonce, "totp_code": code})),
+        )
+        .0
+    };
+    let next = oathtool(&secret, 30);
+    let nonce = first_step();
+    assert_eq!(second_step(&nonce, "123456"), 401, "wrong code");
+    assert_eq!(
+        second_step(&nonce, &next),
+        401,
+        "the nonce was spent by the wrong code"
     );
+    let nonce = first_step();
+    assert_eq!(
+        second_step(&nonce, &next),
+        200,
+        "the next step's code is accepted (±1 step)"
+    );
+    let nonce = first_step();
+    let stolen = serde_json::json!({"username": "admin", "totp_nonce": nonce, "totp_code": next});
+    assert_eq!(
+        cp.call("POST", "/v1/auth/login", None, Some(stolen)).0,
+        401,
+        "a nonce is bound to its account"
+    );
+
+    // One-step (password and code together): codes are single-use and never go back in time.
     let login_with = |code: &str| {
         cp.call(
             "POST",
@@ -660,17 +696,15 @@ fn totp_enrolment_and_single_use_codes_with_oathtool() {
     };
     assert_eq!(login_with("123456").0, 401);
     assert_eq!(
+        login_with(&next).0,
+        401,
+        "already used in the two-step login"
+    );
+    assert_eq!(
         login_with(&now_code).0,
         401,
-        "the confirmation code was used once already"
+        "older than the last accepted code"
     );
-    let next = oathtool(&secret, 30);
-    assert_eq!(
-        login_with(&next).0,
-        200,
-        "the next step's code is accepted (±1 step)"
-    );
-    assert_eq!(login_with(&next).0, 401, "and only once");
 
     // Disabling needs the password (the session from before enrolment is still valid).
     assert_eq!(
