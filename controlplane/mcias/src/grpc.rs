@@ -378,20 +378,29 @@ impl pb::accounts_server::Accounts for Services {
 
     async fn create_reset_token(
         &self,
-        _: Request<pb::CreateResetTokenRequest>,
+        r: Request<pb::CreateResetTokenRequest>,
     ) -> Reply<pb::ResetToken> {
-        Err(Status::unimplemented(
-            "credential-reset tokens are not built yet",
-        ))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let (token, expires_at_unix) =
+            self.0
+                .create_reset_token(&c, &r.id, u64::from(r.ttl_seconds))?;
+        Ok(Response::new(pb::ResetToken {
+            token,
+            expires_at_unix,
+        }))
     }
 
     async fn redeem_reset_token(
         &self,
-        _: Request<pb::RedeemResetTokenRequest>,
+        r: Request<pb::RedeemResetTokenRequest>,
     ) -> Reply<pb::RedeemResetTokenResponse> {
-        Err(Status::unimplemented(
-            "credential-reset tokens are not built yet",
-        ))
+        let c = caller(&r);
+        let r = r.into_inner();
+        self.0.rate_limit_public(&c)?;
+        let iam = self.0.clone();
+        blocking(move || iam.redeem_reset_token(&c, &r.token, &r.new_password)).await?;
+        Ok(Response::new(pb::RedeemResetTokenResponse {}))
     }
 }
 

@@ -174,6 +174,49 @@ async fn totp_disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize)]
+struct ResetCreateBody {
+    #[serde(default)]
+    ttl_seconds: u64,
+}
+
+async fn create_reset(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<ResetCreateBody>, JsonRejection>,
+) -> Result<Response> {
+    let b = body(b)?;
+    let (token, expires_at) = iam.create_reset_token(&caller(p, s), &id, b.ttl_seconds)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token, "expires_at": expires_at})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct RedeemBody {
+    token: String,
+    new_password: String,
+}
+
+async fn redeem_reset(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<RedeemBody>, JsonRejection>,
+) -> Result<StatusCode> {
+    let b = body(b)?;
+    let c = caller(p, s);
+    iam.rate_limit_public(&c)?;
+    tokio::task::spawn_blocking(move || iam.redeem_reset_token(&c, &b.token, &b.new_password))
+        .await
+        .map_err(IamError::internal)??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn whoami(p: P) -> Result<Json<Value>> {
     let Some(Extension(p)) = p else {
         return Err(IamError::Unauthenticated("missing bearer token".to_owned()));
@@ -449,6 +492,8 @@ pub fn router(iam: Arc<Iam>) -> Router {
         .route("/v1/auth/logout", post(logout))
         .route("/v1/auth/renew", post(renew))
         .route("/v1/auth/password", post(password))
+        .route("/v1/auth/reset", post(redeem_reset))
+        .route("/v1/iam/accounts/{id}/reset-token", post(create_reset))
         .route("/v1/iam/whoami", get(whoami))
         .route("/v1/iam/totp/enroll", post(totp_enroll))
         .route("/v1/iam/totp/confirm", post(totp_confirm))

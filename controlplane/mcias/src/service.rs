@@ -220,6 +220,12 @@ pub struct Bootstrap {
     pub password: String,
 }
 
+fn sha256(s: &str) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
 fn random_token(bytes: usize) -> Result<String, IamError> {
     use aws_lc_rs::rand::SecureRandom;
     use base64::Engine;
@@ -350,6 +356,11 @@ impl Iam {
         self.account_by_name(&name)?
             .filter(|a| a.status != AccountStatus::Deleted)
             .ok_or_else(|| IamError::NotFound(format!("no account `{id_or_name}`")))
+    }
+
+    /// The per-IP request limit of the public credential endpoints.
+    pub fn rate_limit_public(&self, caller: &Caller) -> Result<(), IamError> {
+        self.rate_limit(caller)
     }
 
     fn rate_limit(&self, caller: &Caller) -> Result<(), IamError> {
@@ -1104,6 +1115,88 @@ impl Iam {
                 Ok(())
             },
         )
+    }
+
+    // ------------------------------------------------------ credential reset
+
+    /// An admin-issued, time-limited, single-use token that lets the account
+    /// set a new password without the old one (account recovery).
+    pub fn create_reset_token(
+        &self,
+        caller: &Caller,
+        id: &str,
+        ttl_seconds: u64,
+    ) -> Result<(String, i64), IamError> {
+        let account = self.find(id)?;
+        if account.account_type != AccountType::Human {
+            return Err(IamError::invalid(
+                "id",
+                "only human accounts have passwords to reset",
+            ));
+        }
+        let ttl = match ttl_seconds {
+            0 => 86_400,
+            s if s > 7 * 86_400 => return Err(IamError::invalid("ttl_seconds", "at most 7 days")),
+            s => s,
+        };
+        let token = random_token(32)?;
+        let expires_at = now().saturating_add(i64::try_from(ttl).unwrap_or(86_400));
+        let record = serde_json::json!({"account_id": account.id, "expires_at": expires_at});
+        let tx = Tx::begin(&self.store)?;
+        tx.put(db::RESETS, &sha256(&token), &record)?;
+        audit(
+            &tx,
+            caller,
+            "accounts.reset_token",
+            &account.id,
+            "ok",
+            format!("expires_at={expires_at}"),
+        )?;
+        tx.commit()?;
+        Ok((token, expires_at))
+    }
+
+    /// Redeems a reset token: sets the password, unlocks the account and
+    /// revokes every earlier token of it. The reset token works once.
+    pub fn redeem_reset_token(
+        &self,
+        caller: &Caller,
+        token: &str,
+        new_password: &str,
+    ) -> Result<(), IamError> {
+        model::check_password(new_password)?;
+        let key = sha256(token);
+        let record: Option<serde_json::Value> = db::get(&self.store, db::RESETS, &key)?;
+        let Some(record) = record.filter(|r| r["expires_at"].as_i64().is_some_and(|e| e > now()))
+        else {
+            let tx = Tx::begin(&self.store)?;
+            audit(&tx, caller, "auth.reset", "", "bad_token", "")?;
+            tx.commit()?;
+            return Err(IamError::Unauthenticated(
+                "invalid or expired reset token".to_owned(),
+            ));
+        };
+        let id = record["account_id"].as_str().unwrap_or_default().to_owned();
+        let hash = self.hasher.hash(new_password)?;
+        let _g = self.lock();
+        let mut account = self.account(&id)?;
+        account.password_hash = hash;
+        account.failed_logins = 0;
+        account.locked_until = 0;
+        account.token_generation = account.token_generation.wrapping_add(1);
+        let tx = Tx::begin(&self.store)?;
+        tx.delete(db::RESETS, &key)?;
+        tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
+        audit(
+            &tx,
+            caller,
+            "auth.reset",
+            &account.id,
+            "ok",
+            "password set with a reset token",
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     // ----------------------------------------------------------- tokens

@@ -2,7 +2,8 @@
 //!
 //! Tables (bytes → JSON unless noted): `accounts` (id), `usernames` (name →
 //! id, raw), `tokens` (jti), `keys` (kid; private keys sealed with the master
-//! key, see [`crate::keys`]), `policy` (rule id), `audit` (big-endian u64 seq).
+//! key, see [`crate::keys`]), `policy` (rule id), `audit` (big-endian u64 seq),
+//! `resets` (SHA-256 of a reset token; schema v2).
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,8 @@ pub const TOKENS: Table = TableDefinition::new("tokens");
 pub const KEYS: Table = TableDefinition::new("keys");
 pub const POLICY: Table = TableDefinition::new("policy");
 pub const AUDIT: Table = TableDefinition::new("audit");
+/// Credential-reset tokens, keyed by SHA-256 of the token (the token itself is never stored).
+pub const RESETS: Table = TableDefinition::new("resets");
 
 fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     for t in [ACCOUNTS, USERNAMES, TOKENS, KEYS, POLICY, AUDIT] {
@@ -25,13 +28,24 @@ fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn create_resets(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(RESETS).map(drop).map_err(StoreError::other)
+}
+
 pub const SCHEMA: Schema = Schema {
     name: "mcias",
-    migrations: &[Migration {
-        to_version: 1,
-        description: "accounts, tokens, keys, policy, audit",
-        apply: create,
-    }],
+    migrations: &[
+        Migration {
+            to_version: 1,
+            description: "accounts, tokens, keys, policy, audit",
+            apply: create,
+        },
+        Migration {
+            to_version: 2,
+            description: "credential-reset tokens",
+            apply: create_resets,
+        },
+    ],
 };
 
 pub fn path(data_dir: &Path) -> PathBuf {

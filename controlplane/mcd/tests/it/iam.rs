@@ -846,3 +846,64 @@ fn verifier_login(cp: &Controlplane, user: &str, pw: &str) -> (String, i64) {
         body["expires_at"].as_i64().unwrap_or(0),
     )
 }
+
+#[test]
+fn admin_issued_reset_tokens_recover_an_account_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let admin = cp.token("admin", &cp.password);
+    let old_pw = "hal's forgotten password";
+    let (_, hal) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(serde_json::json!({"username": "hal", "password": old_pw, "roles": ["user"]})),
+    );
+    let hal_id = hal["id"].as_str().expect("id");
+    let session = cp.token("hal", old_pw);
+    let (code, reset) = cp.call(
+        "POST",
+        &format!("/v1/iam/accounts/{hal_id}/reset-token"),
+        Some(&admin),
+        Some(serde_json::json!({"ttl_seconds": 600})),
+    );
+    assert_eq!(code, 201, "{reset}");
+    let token = reset["token"].as_str().expect("token").to_owned();
+    let redeem = |pw: &str| {
+        cp.call(
+            "POST",
+            "/v1/auth/reset",
+            None,
+            Some(serde_json::json!({"token": token, "new_password": pw})),
+        )
+        .0
+    };
+    assert_eq!(
+        redeem("short"),
+        400,
+        "a weak password is refused and the token survives"
+    );
+    let new_pw = "hal's brand new password";
+    assert_eq!(redeem(new_pw), 204);
+    assert_eq!(
+        redeem("yet another long password"),
+        401,
+        "a reset token works once"
+    );
+    assert_eq!(cp.login("hal", old_pw, None).0, 401);
+    assert_eq!(cp.login("hal", new_pw, None).0, 200);
+    assert_eq!(
+        cp.call("GET", "/v1/iam/whoami", Some(&session), None).0,
+        401,
+        "older sessions are revoked"
+    );
+    let bogus = serde_json::json!({"token": "not-a-token", "new_password": new_pw});
+    assert_eq!(cp.call("POST", "/v1/auth/reset", None, Some(bogus)).0, 401);
+    let (code, _) = cp.call(
+        "POST",
+        &format!("/v1/iam/accounts/{hal_id}/reset-token"),
+        Some(&admin),
+        Some(serde_json::json!({"ttl_seconds": 999_999_999})),
+    );
+    assert_eq!(code, 400, "bounded lifetime");
+}
