@@ -259,8 +259,8 @@ def cmd_table(path):
         }
 
     print(
-        "| scenario | router | throughput, median (min–max) | router CPU per unit, median (min–max) "
-        "| router CPU % | p99 µs | peak RSS MiB | errors | throughput ÷ MC-Proxy | CPU/unit ÷ MC-Proxy | other CPU s |"
+        "| scenario | server | throughput, median (min–max) | server CPU per unit, median (min–max) "
+        "| server CPU % | p99 µs | peak RSS MiB | errors | throughput ÷ ours | CPU/unit ÷ ours | other CPU s |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     tls_seen = {}
@@ -301,6 +301,10 @@ def cmd_table(path):
                 f"{fmt(s['other'], 2)} |"
             )
     print()
+    print(
+        "Ours = MC-Proxy (`mcproxy`) for the L4 scenarios, MCNS (`mcns`, issue 5) for DNS. "
+        "A CPU/unit ratio above 1 means the peer needs more CPU than ours for the same work."
+    )
     print(f"Rounds per cell: {max((summary(s, r) or {'n': 0})['n'] for s in scenarios for r in routers)}.")
     for tls, scens in tls_seen.items():
         print(f"Negotiated ({', '.join(sorted(scens))}): {tls}")

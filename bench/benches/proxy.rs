@@ -171,6 +171,24 @@ fn bench_snapshot(c: &mut Criterion) {
         fw.clone(),
         None,
     ));
+    // The swap itself: the old snapshot is returned, and criterion drops it
+    // outside the timed section.
+    g.bench_function("arcswap_swap_only", |b| {
+        b.iter_batched(
+            || {
+                Arc::new(snapshot::build(
+                    3,
+                    workers,
+                    &listeners,
+                    &routes,
+                    fw.clone(),
+                    None,
+                ))
+            },
+            |next| swap.swap(next),
+            BatchSize::LargeInput,
+        )
+    });
     g.bench_function("arcswap_store_and_drop_old", |b| {
         b.iter_batched(
             || {

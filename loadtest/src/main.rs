@@ -66,7 +66,7 @@ enum Scenario {
     /// DNS over UDP: closed-loop queries from a list (`NAME TYPE` per line)
     #[command(name = "dns-udp")]
     DnsUdp(DnsArgs),
-    /// DNS over TCP: needs issue 5 (MCNS) to be worth measuring
+    /// DNS over TCP: not written yet (MCNS, issue 5, serves TCP; this client does not)
     #[command(name = "dns-tcp")]
     DnsTcp(Pending),
 }
@@ -508,7 +508,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Scenario::DnsTcp(_) => {
-            eprintln!("mc-loadtest: dns-tcp needs issue 5 (MCNS), which is not built yet");
+            eprintln!(
+                "mc-loadtest: dns-tcp is not written yet (the TCP side of issue 5's MCNS); use dns-udp"
+            );
             return ExitCode::from(2);
         }
     };
