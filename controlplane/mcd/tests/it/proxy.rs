@@ -653,17 +653,15 @@ fn connection_limits_reset_the_extra_connection(io: &str) {
     ]);
     let proxy = dp.listen("public");
     let hello = crate::peers::client_hello(Some("cl.test"));
-    let open = |source: IpAddr| {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-            .expect("socket");
-        socket
-            .bind(&std::net::SocketAddr::new(source, 0).into())
-            .expect("bind");
-        socket.connect(&proxy.into()).expect("connect");
+    // A refused connection may be reset before or after the hello is written:
+    // either way the result is an error.
+    let open = |source: IpAddr| -> std::io::Result<std::net::TcpStream> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.bind(&std::net::SocketAddr::new(source, 0).into())?;
+        socket.connect(&proxy.into())?;
         let mut s: std::net::TcpStream = socket.into();
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        s.write_all(&hello).expect("hello");
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(&hello)?;
         let mut echoed = vec![0_u8; hello.len()];
         s.read_exact(&mut echoed).map(|()| s)
     };
