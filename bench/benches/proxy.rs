@@ -102,6 +102,7 @@ fn specs(routes: usize) -> (Vec<ListenerSpec>, Vec<RouteSpec>) {
         client_hello_timeout: DEFAULT_CLIENT_HELLO_TIMEOUT,
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        min_tls: Default::default(),
         origin: Origin::AdminApi,
     };
     let routes = (0..routes)
@@ -114,6 +115,7 @@ fn specs(routes: usize) -> (Vec<ListenerSpec>, Vec<RouteSpec>) {
             })
             .expect("valid pattern"),
             mode: RouteMode::L4,
+            l7: None,
             // IP literals: building never resolves names.
             backends: vec![
                 Backend::parse(&format!(

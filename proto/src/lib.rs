@@ -63,3 +63,10 @@ pub mod deploy {
         tonic::include_proto!("mc.deploy.v1");
     }
 }
+
+/// `mc.testing.v1`: an echo service with every call kind, for tests and load runs only.
+pub mod testing {
+    pub mod v1 {
+        tonic::include_proto!("mc.testing.v1");
+    }
+}

@@ -20,6 +20,12 @@ pub(crate) enum ProxyCommand {
     /// Routes: SNI hostname → backends.
     #[command(subcommand)]
     Routes(RouteCommand),
+    /// Certificates for L7 routes (stored sealed; keys are never shown).
+    #[command(subcommand)]
+    Certs(CertCommand),
+    /// Per-route L7 policies (403 on match; first match wins).
+    #[command(subcommand)]
+    Policies(PolicyCommand),
     /// The global firewall.
     #[command(subcommand)]
     Firewall(FirewallCommand),
@@ -36,6 +42,60 @@ pub(crate) enum ListenerCommand {
 pub(crate) enum Mode {
     L4,
     L7,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum BackendProtocol {
+    Http1,
+    H2c,
+    Tls,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CertCommand {
+    List,
+    /// Store or replace a certificate; routes using it serve it from the next handshake.
+    Put {
+        name: String,
+        /// PEM: the leaf first, then its intermediates.
+        #[arg(long)]
+        chain: PathBuf,
+        /// PEM private key (PKCS#8, SEC1 or PKCS#1).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    List {
+        #[arg(long)]
+        listener: Option<String>,
+        #[arg(long)]
+        hostname: Option<String>,
+    },
+    /// Append a policy to an L7 route.
+    Add {
+        hostname: String,
+        #[arg(long)]
+        listener: Option<String>,
+        /// 403 when the User-Agent contains this (case-insensitive).
+        #[arg(
+            long,
+            conflicts_with = "require_header",
+            required_unless_present = "require_header"
+        )]
+        block_user_agent: Option<String>,
+        /// 403 unless this header is present: `NAME` or `NAME=VALUE`.
+        #[arg(long)]
+        require_header: Option<String>,
+    },
+    Remove {
+        id: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,12 +132,33 @@ pub(crate) enum RouteCommand {
         /// e.g. `5m` (default: the listener's).
         #[arg(long, value_parser = parse_ms)]
         idle_timeout: Option<u32>,
-        /// L7 only: PEM certificate chain.
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// L7 only: PEM private key.
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
+        /// L7: the stored certificate to serve (`mcctl proxy certs put`).
+        #[arg(long)]
+        cert: Option<String>,
+        /// L7: how backends are spoken to.
+        #[arg(long, value_enum, default_value = "http1")]
+        backend_protocol: BackendProtocol,
+        /// L7 TLS backends: PEM CA bundle to verify them against (default: the proxy's CAs).
+        #[arg(long)]
+        backend_ca: Option<PathBuf>,
+        /// L7 TLS backends: name to verify (default: the backend's host).
+        #[arg(long)]
+        backend_server_name: Option<String>,
+        /// L7 TLS backends: do not verify their certificates (explicit and logged).
+        #[arg(long)]
+        insecure_skip_verify: bool,
+        /// L7: time allowed for a client's first request headers, e.g. `10s`.
+        #[arg(long, value_parser = parse_ms)]
+        header_timeout: Option<u32>,
+        /// L7: time allowed for a backend's response headers, e.g. `60s`.
+        #[arg(long, value_parser = parse_ms)]
+        response_timeout: Option<u32>,
+        /// L7: concurrent HTTP/2 streams per client connection.
+        #[arg(long)]
+        max_streams: Option<u32>,
+        /// L7: one structured log line per request (sampled at high rates).
+        #[arg(long)]
+        access_log: bool,
     },
     /// Remove a route.
     Remove {
@@ -184,6 +265,20 @@ fn mode_name(m: i32) -> &'static str {
 }
 
 /// A gRPC error as the operator should read it.
+fn policy_kind(k: i32) -> &'static str {
+    match pb::L7PolicyKind::try_from(k) {
+        Ok(pb::L7PolicyKind::BlockUserAgent) => "block_user_agent",
+        Ok(pb::L7PolicyKind::RequireHeader) => "require_header",
+        _ => "?",
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn refused(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}", status.message())
 }
@@ -233,6 +328,7 @@ pub(crate) async fn run(
                             "bytes_client_to_backend": r.bytes_client_to_backend,
                             "bytes_backend_to_client": r.bytes_backend_to_client,
                             "backend_connect_failures": r.backend_connect_failures,
+                            "responses": r.responses, "policy_blocks": r.policy_blocks,
                             "backends": r.backends.iter().map(|b| serde_json::json!({"address": b.address, "up": b.up})).collect::<Vec<_>>(),
                         })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
@@ -360,12 +456,42 @@ pub(crate) async fn run(
             send_proxy_protocol,
             connect_timeout,
             idle_timeout,
-            tls_cert,
-            tls_key,
+            cert,
+            backend_protocol,
+            backend_ca,
+            backend_server_name,
+            insecure_skip_verify,
+            header_timeout,
+            response_timeout,
+            max_streams,
+            access_log,
         }) => {
-            if tls_cert.is_some() && matches!(mode, Mode::L4) {
-                bail!("--tls-cert/--tls-key only apply to --mode l7");
-            }
+            let l7 = match (mode, cert) {
+                (Mode::L4, None) => None,
+                (Mode::L4, Some(_)) => bail!("--cert and the other L7 options need --mode l7"),
+                (Mode::L7, None) => {
+                    bail!("--mode l7 needs --cert NAME (see `mcctl proxy certs put`)")
+                }
+                (Mode::L7, Some(certificate)) => Some(pb::L7Options {
+                    certificate,
+                    backend_protocol: match backend_protocol {
+                        BackendProtocol::Http1 => pb::BackendProtocol::Http1,
+                        BackendProtocol::H2c => pb::BackendProtocol::H2c,
+                        BackendProtocol::Tls => pb::BackendProtocol::Tls,
+                    } as i32,
+                    backend_ca_pem: match backend_ca {
+                        Some(p) => std::fs::read_to_string(&p)
+                            .with_context(|| format!("reading {}", p.display()))?,
+                        None => String::new(),
+                    },
+                    backend_server_name: backend_server_name.unwrap_or_default(),
+                    backend_tls_insecure_skip_verify: insecure_skip_verify,
+                    request_header_timeout_ms: header_timeout.unwrap_or(0),
+                    backend_response_timeout_ms: response_timeout.unwrap_or(0),
+                    max_concurrent_streams: max_streams.unwrap_or(0),
+                    access_log,
+                }),
+            };
             let route = pb::Route {
                 listener: listener.unwrap_or_default(),
                 hostname,
@@ -377,10 +503,9 @@ pub(crate) async fn run(
                 send_proxy_protocol: proto_version(send_proxy_protocol),
                 connect_timeout_ms: connect_timeout.unwrap_or(0),
                 idle_timeout_ms: idle_timeout.unwrap_or(0),
-                l7: None,
+                l7,
                 origin: 0,
             };
-            let _ = tls_key;
             let r = c
                 .upsert_route(pb::UpsertRouteRequest { route: Some(route) })
                 .await
@@ -407,6 +532,159 @@ pub(crate) async fn run(
                 bail!("no route {hostname}");
             }
             println!("removed route {hostname}");
+        }
+        ProxyCommand::Certs(CertCommand::List) => {
+            let cs = c
+                .list_certificates(pb::ListCertificatesRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .certificates;
+            if json {
+                print(&serde_json::json!(cs.iter().map(|c| serde_json::json!({
+                    "name": c.name, "dns_names": c.dns_names, "not_before_unix": c.not_before_unix,
+                    "not_after_unix": c.not_after_unix, "key_algorithm": c.key_algorithm,
+                    "sha256_fingerprint": c.sha256_fingerprint, "origin": origin_name(c.origin),
+                })).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            println!(
+                "{:<24} {:<12} {:<8} {:<12} NAMES / SHA-256",
+                "NAME", "KEY", "ORIGIN", "EXPIRES"
+            );
+            for c in cs {
+                let days = (c.not_after_unix - unix_now()) / 86_400;
+                println!(
+                    "{:<24} {:<12} {:<8} {:<12} {} {}",
+                    c.name,
+                    c.key_algorithm,
+                    origin_name(c.origin),
+                    format!("in {days}d"),
+                    c.dns_names.join(","),
+                    c.sha256_fingerprint.get(..16).unwrap_or_default()
+                );
+            }
+        }
+        ProxyCommand::Certs(CertCommand::Put { name, chain, key }) => {
+            let chain_pem = std::fs::read_to_string(&chain)
+                .with_context(|| format!("reading {}", chain.display()))?;
+            let key_pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            let cert = c
+                .put_certificate(pb::PutCertificateRequest {
+                    name,
+                    chain_pem,
+                    key_pem,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "certificate {} ({}, {}) sha256 {}",
+                cert.name,
+                cert.key_algorithm,
+                cert.dns_names.join(","),
+                cert.sha256_fingerprint
+            );
+        }
+        ProxyCommand::Certs(CertCommand::Remove { name }) => {
+            let removed = c
+                .remove_certificate(pb::RemoveCertificateRequest { name: name.clone() })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .removed;
+            if !removed {
+                bail!("no certificate {name}");
+            }
+            println!("removed certificate {name}");
+        }
+        ProxyCommand::Policies(PolicyCommand::List { listener, hostname }) => {
+            let ps = c
+                .list_l7_policies(pb::ListL7PoliciesRequest {
+                    listener: listener.unwrap_or_default(),
+                    hostname: hostname.unwrap_or_default(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .policies;
+            if json {
+                print(&serde_json::json!(ps.iter().map(|p| serde_json::json!({
+                    "id": p.id, "listener": p.listener, "hostname": p.hostname,
+                    "kind": policy_kind(p.kind), "value": p.value, "header_value": p.header_value,
+                    "position": p.position,
+                })).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            println!(
+                "{:<16} {:<28} {:<4} {:<18} MATCH",
+                "ID", "ROUTE", "POS", "KIND"
+            );
+            for p in ps {
+                let m = if p.header_value.is_empty() {
+                    p.value.clone()
+                } else {
+                    format!("{}={}", p.value, p.header_value)
+                };
+                println!(
+                    "{:<16} {:<28} {:<4} {:<18} {m}",
+                    p.id,
+                    p.hostname,
+                    p.position,
+                    policy_kind(p.kind)
+                );
+            }
+        }
+        ProxyCommand::Policies(PolicyCommand::Add {
+            hostname,
+            listener,
+            block_user_agent,
+            require_header,
+        }) => {
+            let (kind, value, header_value) = match (block_user_agent, require_header) {
+                (Some(ua), None) => (pb::L7PolicyKind::BlockUserAgent, ua, String::new()),
+                (None, Some(h)) => match h.split_once('=') {
+                    Some((n, v)) => (pb::L7PolicyKind::RequireHeader, n.to_owned(), v.to_owned()),
+                    None => (pb::L7PolicyKind::RequireHeader, h, String::new()),
+                },
+                _ => bail!("give exactly one of --block-user-agent or --require-header"),
+            };
+            let p = c
+                .add_l7_policy(pb::AddL7PolicyRequest {
+                    policy: Some(pb::L7Policy {
+                        id: String::new(),
+                        listener: listener.unwrap_or_default(),
+                        hostname,
+                        kind: kind as i32,
+                        value,
+                        header_value,
+                        position: 0,
+                    }),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "policy {} on {} at position {}: {} {}",
+                p.id,
+                p.hostname,
+                p.position,
+                policy_kind(p.kind),
+                p.value
+            );
+        }
+        ProxyCommand::Policies(PolicyCommand::Remove { id }) => {
+            let removed = c
+                .remove_l7_policy(pb::RemoveL7PolicyRequest { id: id.clone() })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .removed;
+            if !removed {
+                bail!("no policy {id}");
+            }
+            println!("removed policy {id}");
         }
         ProxyCommand::Firewall(FirewallCommand::List) => {
             let f = c

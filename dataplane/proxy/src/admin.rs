@@ -12,11 +12,12 @@ use tonic::{Request, Response, Status};
 
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    Backend, HostPattern, Invalid, ListenerSpec, Origin, ProxyProtocolIn, ProxyProtocolOut,
-    RouteMode, RouteSpec,
+    Backend, BackendProtocol, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerSpec, MinTls,
+    Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
 };
 use crate::state::{AdminError, ProxyState};
 use crate::stats::{global, listener as lstat, route as rstat};
+use crate::tls::StoredCertificate;
 
 pub struct Admin {
     state: Arc<ProxyState>,
@@ -84,7 +85,10 @@ fn listener_pb(l: &ListenerSpec) -> pb::Listener {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        min_tls_version: pb::TlsVersion::TlsVersion13 as i32,
+        min_tls_version: match l.min_tls {
+            MinTls::V12 => pb::TlsVersion::TlsVersion12,
+            MinTls::V13 => pb::TlsVersion::TlsVersion13,
+        } as i32,
         client_hello_timeout_ms: ms(l.client_hello_timeout),
         connect_timeout_ms: ms(l.connect_timeout),
         idle_timeout_ms: ms(l.idle_timeout),
@@ -101,8 +105,111 @@ fn route_pb(r: &RouteSpec) -> pb::Route {
         send_proxy_protocol: proxy_out(r.send_proxy_protocol),
         connect_timeout_ms: r.connect_timeout.map_or(0, ms),
         idle_timeout_ms: r.idle_timeout.map_or(0, ms),
-        l7: None,
+        l7: r.l7.as_ref().map(l7_pb),
         origin: origin(r.origin),
+    }
+}
+
+fn l7_pb(l: &L7Spec) -> pb::L7Options {
+    pb::L7Options {
+        certificate: l.certificate.clone(),
+        backend_protocol: match l.backend_protocol {
+            BackendProtocol::Http1 => pb::BackendProtocol::Http1,
+            BackendProtocol::H2c => pb::BackendProtocol::H2c,
+            BackendProtocol::Tls => pb::BackendProtocol::Tls,
+        } as i32,
+        backend_ca_pem: l.backend_ca_pem.clone().unwrap_or_default(),
+        backend_server_name: l.backend_server_name.clone().unwrap_or_default(),
+        backend_tls_insecure_skip_verify: l.backend_tls_insecure_skip_verify,
+        request_header_timeout_ms: ms(l.request_header_timeout),
+        backend_response_timeout_ms: ms(l.backend_response_timeout),
+        max_concurrent_streams: l.max_concurrent_streams,
+        access_log: l.access_log,
+    }
+}
+
+fn l7_from_pb(l: pb::L7Options) -> Result<L7Spec, Invalid> {
+    let mut spec = L7Spec::new(l.certificate);
+    spec.backend_protocol = match pb::BackendProtocol::try_from(l.backend_protocol) {
+        Ok(pb::BackendProtocol::Unspecified | pb::BackendProtocol::Http1) => BackendProtocol::Http1,
+        Ok(pb::BackendProtocol::H2c) => BackendProtocol::H2c,
+        Ok(pb::BackendProtocol::Tls) => BackendProtocol::Tls,
+        Err(_) => return Err(Invalid::new("route.l7.backend_protocol", "unknown value")),
+    };
+    spec.backend_ca_pem = (!l.backend_ca_pem.is_empty()).then_some(l.backend_ca_pem);
+    spec.backend_server_name = (!l.backend_server_name.is_empty()).then_some(l.backend_server_name);
+    spec.backend_tls_insecure_skip_verify = l.backend_tls_insecure_skip_verify;
+    if let Some(d) = from_ms(l.request_header_timeout_ms) {
+        spec.request_header_timeout = d;
+    }
+    if let Some(d) = from_ms(l.backend_response_timeout_ms) {
+        spec.backend_response_timeout = d;
+    }
+    if l.max_concurrent_streams > 0 {
+        spec.max_concurrent_streams = l.max_concurrent_streams;
+    }
+    spec.access_log = l.access_log;
+    Ok(spec)
+}
+
+fn certificate_pb(c: &StoredCertificate) -> pb::Certificate {
+    pb::Certificate {
+        name: c.name.clone(),
+        chain_pem: c.chain_pem.clone(),
+        dns_names: c.info.dns_names.clone(),
+        not_before_unix: c.info.not_before_unix,
+        not_after_unix: c.info.not_after_unix,
+        key_algorithm: c.info.key_algorithm.clone(),
+        sha256_fingerprint: c.info.sha256_fingerprint.clone(),
+        origin: origin(c.origin),
+    }
+}
+
+fn policy_pb(p: &L7PolicySpec) -> pb::L7Policy {
+    let (kind, value, header_value) = match &p.rule {
+        PolicyRule::BlockUserAgent { substring } => (
+            pb::L7PolicyKind::BlockUserAgent,
+            substring.clone(),
+            String::new(),
+        ),
+        PolicyRule::RequireHeader { name, value } => (
+            pb::L7PolicyKind::RequireHeader,
+            name.clone(),
+            value.clone().unwrap_or_default(),
+        ),
+    };
+    pb::L7Policy {
+        id: p.id.clone(),
+        listener: p.listener.clone(),
+        hostname: p.hostname.to_string(),
+        kind: kind as i32,
+        value,
+        header_value,
+        position: p.position,
+    }
+}
+
+fn policy_from_pb(p: &pb::L7Policy) -> Result<PolicyRule, Invalid> {
+    match pb::L7PolicyKind::try_from(p.kind) {
+        Ok(pb::L7PolicyKind::BlockUserAgent) => {
+            if !p.header_value.is_empty() {
+                return Err(Invalid::new(
+                    "policy.header_value",
+                    "only for require_header policies",
+                ));
+            }
+            Ok(PolicyRule::BlockUserAgent {
+                substring: p.value.clone(),
+            })
+        }
+        Ok(pb::L7PolicyKind::RequireHeader) => Ok(PolicyRule::RequireHeader {
+            name: p.value.clone(),
+            value: (!p.header_value.is_empty()).then(|| p.header_value.clone()),
+        }),
+        _ => Err(Invalid::new(
+            "policy.kind",
+            "block_user_agent or require_header",
+        )),
     }
 }
 
@@ -120,15 +227,11 @@ fn listener_from_pb(l: pb::Listener) -> Result<ListenerSpec, Invalid> {
         Ok(pb::ProxyProtocol::Any) => ProxyProtocolIn::Any,
         Err(_) => return Err(Invalid::new("listener.proxy_protocol", "unknown value")),
     };
-    if !matches!(
-        pb::TlsVersion::try_from(l.min_tls_version),
-        Ok(pb::TlsVersion::Unspecified | pb::TlsVersion::TlsVersion13)
-    ) {
-        return Err(Invalid::new(
-            "listener.min_tls_version",
-            "only TLS 1.3 is available until L7 termination lands",
-        ));
-    }
+    let min_tls = match pb::TlsVersion::try_from(l.min_tls_version) {
+        Ok(pb::TlsVersion::Unspecified | pb::TlsVersion::TlsVersion13) => MinTls::V13,
+        Ok(pb::TlsVersion::TlsVersion12) => MinTls::V12,
+        Err(_) => return Err(Invalid::new("listener.min_tls_version", "unknown value")),
+    };
     let trusted_proxies = l
         .trusted_proxies
         .iter()
@@ -153,6 +256,7 @@ fn listener_from_pb(l: pb::Listener) -> Result<ListenerSpec, Invalid> {
         connect_timeout: from_ms(l.connect_timeout_ms)
             .unwrap_or(crate::model::DEFAULT_CONNECT_TIMEOUT),
         idle_timeout: from_ms(l.idle_timeout_ms).unwrap_or(crate::model::DEFAULT_IDLE_TIMEOUT),
+        min_tls,
         origin: Origin::AdminApi,
     })
 }
@@ -187,6 +291,7 @@ fn route_from_pb(r: pb::Route) -> Result<RouteSpec, Invalid> {
         send_proxy_protocol,
         connect_timeout: from_ms(r.connect_timeout_ms),
         idle_timeout: from_ms(r.idle_timeout_ms),
+        l7: r.l7.map(l7_from_pb).transpose()?,
         origin: Origin::AdminApi,
     })
 }
@@ -239,12 +344,6 @@ fn geoip_pb(g: &crate::firewall::GeoIpInfo) -> pb::GeoIpDatabase {
     }
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what} arrive with L7 termination (not in this build)"
-    ))
-}
-
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -275,8 +374,12 @@ impl ProxyAdmin for Admin {
                         bytes_client_to_backend: c.sum(rstat::BYTES_UP),
                         bytes_backend_to_client: c.sum(rstat::BYTES_DOWN),
                         backend_connect_failures: c.sum(rstat::CONNECT_FAILURES),
-                        responses: Default::default(),
-                        policy_blocks: 0,
+                        responses: rstat::RESPONSES
+                            .iter()
+                            .map(|(k, i)| ((*k).to_owned(), c.sum(*i)))
+                            .filter(|(_, v)| *v > 0)
+                            .collect(),
+                        policy_blocks: c.sum(rstat::POLICY_BLOCKS),
                         backends: entry
                             .runtime
                             .backends
@@ -407,11 +510,6 @@ impl ProxyAdmin for Admin {
             .into_inner()
             .route
             .ok_or_else(|| Status::invalid_argument("route: required"))?;
-        if route.l7.is_some() {
-            return Err(Status::invalid_argument(
-                "route.l7: L7 termination is not available in this build yet",
-            ));
-        }
         let spec = route_from_pb(route).map_err(AdminError::from)?;
         Ok(Response::new(route_pb(&self.state.upsert_route(spec)?)))
     }
@@ -429,39 +527,71 @@ impl ProxyAdmin for Admin {
         &self,
         _: Request<pb::ListCertificatesRequest>,
     ) -> Reply<pb::ListCertificatesResponse> {
-        Err(not_yet("certificates"))
+        let certificates = self
+            .state
+            .certificates()
+            .iter()
+            .map(certificate_pb)
+            .collect();
+        Ok(Response::new(pb::ListCertificatesResponse { certificates }))
     }
 
     async fn put_certificate(
         &self,
-        _: Request<pb::PutCertificateRequest>,
+        r: Request<pb::PutCertificateRequest>,
     ) -> Reply<pb::Certificate> {
-        Err(not_yet("certificates"))
+        let r = r.into_inner();
+        let state = self.state.clone();
+        // Parsing and verifying a chain is CPU work: keep it off the reactor.
+        let stored = tokio::task::spawn_blocking(move || {
+            state.put_certificate(&r.name, &r.chain_pem, &r.key_pem)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(certificate_pb(&stored)))
     }
 
     async fn remove_certificate(
         &self,
-        _: Request<pb::RemoveCertificateRequest>,
+        r: Request<pb::RemoveCertificateRequest>,
     ) -> Reply<pb::RemoveCertificateResponse> {
-        Err(not_yet("certificates"))
+        let removed = self.state.remove_certificate(&r.into_inner().name)?;
+        Ok(Response::new(pb::RemoveCertificateResponse { removed }))
     }
 
     async fn list_l7_policies(
         &self,
-        _: Request<pb::ListL7PoliciesRequest>,
+        r: Request<pb::ListL7PoliciesRequest>,
     ) -> Reply<pb::ListL7PoliciesResponse> {
-        Err(not_yet("L7 policies"))
+        let r = r.into_inner();
+        let policies = self
+            .state
+            .policies(&r.listener, &r.hostname)?
+            .iter()
+            .map(policy_pb)
+            .collect();
+        Ok(Response::new(pb::ListL7PoliciesResponse { policies }))
     }
 
-    async fn add_l7_policy(&self, _: Request<pb::AddL7PolicyRequest>) -> Reply<pb::L7Policy> {
-        Err(not_yet("L7 policies"))
+    async fn add_l7_policy(&self, r: Request<pb::AddL7PolicyRequest>) -> Reply<pb::L7Policy> {
+        let p = r
+            .into_inner()
+            .policy
+            .ok_or_else(|| Status::invalid_argument("policy: required"))?;
+        let rule = policy_from_pb(&p).map_err(AdminError::from)?;
+        Ok(Response::new(policy_pb(&self.state.add_policy(
+            &p.listener,
+            &p.hostname,
+            rule,
+        )?)))
     }
 
     async fn remove_l7_policy(
         &self,
-        _: Request<pb::RemoveL7PolicyRequest>,
+        r: Request<pb::RemoveL7PolicyRequest>,
     ) -> Reply<pb::RemoveL7PolicyResponse> {
-        Err(not_yet("L7 policies"))
+        let removed = self.state.remove_policy(&r.into_inner().id)?;
+        Ok(Response::new(pb::RemoveL7PolicyResponse { removed }))
     }
 
     async fn get_firewall(&self, _: Request<pb::GetFirewallRequest>) -> Reply<pb::Firewall> {

@@ -14,6 +14,7 @@
 //! client_hello_timeout = "10s"
 //! connect_timeout = "5s"
 //! idle_timeout = "5m"
+//! min_tls = "1.3"                 # L7 routes: "1.2" also allows TLS 1.2
 //!
 //! [[proxy.routes]]
 //! listener = "public"             # may be omitted when there is one listener
@@ -21,6 +22,17 @@
 //! backends = ["10.0.0.5:443"]
 //! mode = "l4"
 //! send_proxy_protocol = "off"     # off | v1 | v2
+//!
+//! [[proxy.routes]]                # TLS terminated here, HTTP reverse proxy
+//! hostname = "app.example.com"
+//! backends = ["10.0.0.6:8080"]
+//! mode = "l7"
+//! l7 = { certificate = "app", backend_protocol = "http1" }   # http1 | h2c | tls
+//!
+//! [[proxy.certificates]]          # chain checked against certificate_authorities
+//! name = "app"
+//! chain_file = "/srv/mc-proxy/app.pem"
+//! key_file = "/srv/mc-proxy/app.key"
 //!
 //! [proxy.firewall]
 //! block_ips = ["192.0.2.7"]
@@ -50,8 +62,8 @@ use serde::Deserialize;
 
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    self, Backend, HostPattern, Invalid, ListenerSpec, Origin, ProxyProtocolIn, ProxyProtocolOut,
-    RouteMode, RouteSpec,
+    self, Backend, BackendProtocol, HostPattern, Invalid, L7Spec, ListenerSpec, MinTls, Origin,
+    ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +81,49 @@ pub struct ProxySection {
     /// Largest ClientHello (all its records) accepted, in bytes.
     #[serde(default = "default_max_client_hello")]
     pub max_client_hello: usize,
+    /// PEM bundles that certificate chains must lead to (checked at upload)
+    /// and that TLS backends are verified against by default. Default: the
+    /// system bundle, when present.
+    #[serde(default)]
+    pub certificate_authorities: Option<Vec<PathBuf>>,
+    #[serde(default)]
+    pub certificates: Vec<CertificateConfig>,
 }
+
+/// A certificate for L7 routes, read from PEM files at every start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    pub name: String,
+    pub chain_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// The `l7` table of a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L7Config {
+    pub certificate: String,
+    #[serde(default)]
+    pub backend_protocol: BackendProtocol,
+    #[serde(default)]
+    pub backend_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub backend_server_name: Option<String>,
+    #[serde(default)]
+    pub backend_tls_insecure_skip_verify: bool,
+    #[serde(default)]
+    pub request_header_timeout: Option<Duration>,
+    #[serde(default)]
+    pub backend_response_timeout: Option<Duration>,
+    #[serde(default)]
+    pub max_concurrent_streams: Option<u32>,
+    #[serde(default)]
+    pub access_log: bool,
+}
+
+/// The system CA bundle on Debian and derivatives.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 impl Default for ProxySection {
     fn default() -> Self {
@@ -79,6 +133,8 @@ impl Default for ProxySection {
             firewall: FirewallConfig::default(),
             shutdown_timeout: default_shutdown_timeout(),
             max_client_hello: default_max_client_hello(),
+            certificate_authorities: None,
+            certificates: Vec::new(),
         }
     }
 }
@@ -108,6 +164,8 @@ pub struct ListenerConfig {
     pub connect_timeout: Option<Duration>,
     #[serde(default)]
     pub idle_timeout: Option<Duration>,
+    #[serde(default)]
+    pub min_tls: MinTls,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +183,8 @@ pub struct RouteConfig {
     pub connect_timeout: Option<Duration>,
     #[serde(default)]
     pub idle_timeout: Option<Duration>,
+    #[serde(default)]
+    pub l7: Option<L7Config>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,6 +216,9 @@ pub struct Bootstrap {
     /// `Some` when the file sets any limit: the file then owns all four.
     pub limits: Option<Limits>,
     pub geoip_db: Option<PathBuf>,
+    /// (name, chain PEM, key PEM), read from the files.
+    pub certificates: Vec<(String, String, String)>,
+    pub authorities: Vec<PathBuf>,
 }
 
 impl ProxySection {
@@ -198,6 +261,7 @@ impl ProxySection {
                 idle_timeout: l
                     .idle_timeout
                     .map_or(model::DEFAULT_IDLE_TIMEOUT, Duration::get),
+                min_tls: l.min_tls,
                 origin: Origin::ConfigFile,
             };
             spec.validate().map_err(|e| err(i, "listeners", e))?;
@@ -251,6 +315,12 @@ impl ProxySection {
                 send_proxy_protocol: r.send_proxy_protocol,
                 connect_timeout: r.connect_timeout.map(Duration::get),
                 idle_timeout: r.idle_timeout.map(Duration::get),
+                l7: match &r.l7 {
+                    Some(c) => {
+                        Some(l7_spec(c).map_err(|m| err(i, "routes", Invalid::new("r.l7", m)))?)
+                    }
+                    None => None,
+                },
                 origin: Origin::ConfigFile,
             };
             spec.validate().map_err(|e| err(i, "routes", e))?;
@@ -325,12 +395,70 @@ impl ProxySection {
                 )
             })?;
         }
+        let mut certificates = Vec::new();
+        for (i, c) in self.certificates.iter().enumerate() {
+            let key = |f: &str| format!("proxy.certificates[{i}].{f}");
+            model::check_certificate_name("name", &c.name)
+                .map_err(|e| mc_kit::config::Invalid::new(key("name"), e.message))?;
+            let read = |f: &str, p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|e| {
+                    mc_kit::config::Invalid::new(key(f), format!("{}: {e}", p.display()))
+                })
+            };
+            certificates.push((
+                c.name.clone(),
+                read("chain_file", &c.chain_file)?,
+                read("key_file", &c.key_file)?,
+            ));
+        }
+        let authorities = match &self.certificate_authorities {
+            Some(files) => files.clone(),
+            None => [PathBuf::from(SYSTEM_CA_BUNDLE)]
+                .into_iter()
+                .filter(|p| p.is_file())
+                .collect(),
+        };
+        for (i, f) in authorities.iter().enumerate() {
+            if !f.is_file() {
+                return Err(mc_kit::config::Invalid::new(
+                    format!("proxy.certificate_authorities[{i}]"),
+                    format!("{} does not exist", f.display()),
+                ));
+            }
+        }
         Ok(Bootstrap {
             listeners,
             routes,
             rules,
             limits,
             geoip_db: fw.geoip_db.clone(),
+            certificates,
+            authorities,
         })
     }
+}
+
+fn l7_spec(c: &L7Config) -> Result<L7Spec, String> {
+    let mut spec = L7Spec::new(c.certificate.clone());
+    spec.backend_protocol = c.backend_protocol;
+    spec.backend_ca_pem = match &c.backend_ca_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("backend_ca_file: {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    spec.backend_server_name = c.backend_server_name.clone();
+    spec.backend_tls_insecure_skip_verify = c.backend_tls_insecure_skip_verify;
+    if let Some(d) = c.request_header_timeout {
+        spec.request_header_timeout = d.get();
+    }
+    if let Some(d) = c.backend_response_timeout {
+        spec.backend_response_timeout = d.get();
+    }
+    if let Some(n) = c.max_concurrent_streams {
+        spec.max_concurrent_streams = n;
+    }
+    spec.access_log = c.access_log;
+    Ok(spec)
 }

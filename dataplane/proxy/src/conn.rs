@@ -24,6 +24,7 @@ use monoio::net::TcpStream;
 use crate::model::{ProxyProtocolIn, ProxyProtocolOut, RouteMode};
 use crate::snapshot::{ListenerEntry, RouteEntry, now_ms};
 use crate::state::Published;
+
 use crate::stats::{global, listener as lstat, route as rstat};
 
 /// The relay's buffer per direction: large enough for a full TLS record.
@@ -49,7 +50,7 @@ struct Preamble {
 }
 
 /// Closes `stream` with a TCP RST.
-fn reset(stream: TcpStream) {
+pub(crate) fn reset(stream: TcpStream) {
     let _ = mc_rt::socket::set_reset_on_close(&stream);
     drop(stream);
 }
@@ -197,7 +198,7 @@ async fn serve(
     listener: &ListenerEntry,
     firewall: &crate::firewall::FirewallState,
     worker: usize,
-    published: &Published,
+    published: &Arc<Published>,
 ) {
     let spec = &listener.spec;
     let globals = &published.globals;
@@ -272,14 +273,24 @@ async fn serve(
         reset(client);
         return;
     };
-    if route.spec.mode != RouteMode::L4 {
-        reset(client);
-        return;
-    }
     let counters = &route.runtime.counters;
     counters.add(worker, rstat::CONNECTIONS, 1);
     counters.add(worker, rstat::ACTIVE, 1);
     let _active = Active { counters, worker };
+    if route.spec.mode == RouteMode::L7 {
+        crate::l7::serve(
+            client,
+            preamble.bytes,
+            preamble.client,
+            route.clone(),
+            spec.client_hello_timeout,
+            worker,
+            published.clone(),
+        )
+        .await;
+        drop(guard);
+        return;
+    }
 
     let Some(mut backend) = connect(&route, worker).await else {
         reset(client);

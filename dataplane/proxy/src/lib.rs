@@ -18,6 +18,7 @@ pub mod admin;
 pub mod config;
 pub mod conn;
 pub mod firewall;
+pub mod l7;
 pub mod metrics;
 pub mod model;
 pub mod snapshot;
@@ -25,6 +26,7 @@ pub mod state;
 pub mod stats;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod worker;
 
 use std::path::Path;

@@ -221,6 +221,16 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
+/// Lowest TLS version an L7 route on a listener accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MinTls {
+    #[serde(rename = "1.2")]
+    V12,
+    #[default]
+    #[serde(rename = "1.3")]
+    V13,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerSpec {
     pub name: String,
@@ -232,6 +242,9 @@ pub struct ListenerSpec {
     pub client_hello_timeout: Duration,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// L7 routes only; L4 routes pass the client's TLS through untouched.
+    #[serde(default)]
+    pub min_tls: MinTls,
     pub origin: Origin,
 }
 
@@ -274,7 +287,189 @@ pub struct RouteSpec {
     /// `None`: the listener's default.
     pub connect_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    /// Present exactly when `mode` is L7.
+    #[serde(default)]
+    pub l7: Option<L7Spec>,
     pub origin: Origin,
+}
+
+/// How an L7 route talks to its backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendProtocol {
+    /// HTTP/1.1 over TCP (WebSocket upgrades pass through).
+    #[default]
+    Http1,
+    /// Cleartext HTTP/2 with prior knowledge (gRPC backends).
+    H2c,
+    /// TLS re-encryption; ALPN offers h2 and http/1.1.
+    Tls,
+}
+
+pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_BACKEND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
+const MAX_CA_PEM: usize = 256 * 1024;
+
+/// The TLS-terminating, HTTP-proxying part of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L7Spec {
+    /// Name of a stored certificate.
+    pub certificate: String,
+    pub backend_protocol: BackendProtocol,
+    /// PEM bundle the backend's certificate is verified against (TLS
+    /// backends); `None`: the proxy's configured certificate authorities.
+    pub backend_ca_pem: Option<String>,
+    /// Name presented to and verified on TLS backends; `None`: the backend's host.
+    pub backend_server_name: Option<String>,
+    pub backend_tls_insecure_skip_verify: bool,
+    pub request_header_timeout: Duration,
+    pub backend_response_timeout: Duration,
+    pub max_concurrent_streams: u32,
+    pub access_log: bool,
+}
+
+impl L7Spec {
+    pub fn new(certificate: impl Into<String>) -> Self {
+        Self {
+            certificate: certificate.into(),
+            backend_protocol: BackendProtocol::Http1,
+            backend_ca_pem: None,
+            backend_server_name: None,
+            backend_tls_insecure_skip_verify: false,
+            request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT,
+            backend_response_timeout: DEFAULT_BACKEND_RESPONSE_TIMEOUT,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            access_log: false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_certificate_name("route.l7.certificate", &self.certificate)?;
+        check_timeout(
+            "route.l7.request_header_timeout",
+            self.request_header_timeout,
+        )?;
+        check_timeout(
+            "route.l7.backend_response_timeout",
+            self.backend_response_timeout,
+        )?;
+        if !(1..=10_000).contains(&self.max_concurrent_streams) {
+            return Err(Invalid::new(
+                "route.l7.max_concurrent_streams",
+                "between 1 and 10000",
+            ));
+        }
+        let tls = self.backend_protocol == BackendProtocol::Tls;
+        if !tls
+            && (self.backend_ca_pem.is_some()
+                || self.backend_server_name.is_some()
+                || self.backend_tls_insecure_skip_verify)
+        {
+            return Err(Invalid::new(
+                "route.l7.backend_protocol",
+                "backend TLS settings need backend_protocol = tls",
+            ));
+        }
+        if let Some(pem) = &self.backend_ca_pem {
+            if pem.len() > MAX_CA_PEM {
+                return Err(Invalid::new("route.l7.backend_ca_pem", "at most 256 KiB"));
+            }
+            crate::tls::parse_roots(pem.as_bytes())
+                .map_err(|m| Invalid::new("route.l7.backend_ca_pem", m))?;
+        }
+        if let Some(name) = &self.backend_server_name {
+            rustls_pki_types::ServerName::try_from(name.as_str()).map_err(|_| {
+                Invalid::new(
+                    "route.l7.backend_server_name",
+                    format!("`{name}` is not a DNS name or IP address"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A certificate name: `[a-z0-9.*-]{1,253}` (by convention the route's hostname).
+pub fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'*' | b'_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            field,
+            format!("`{name}` must be 1 to 253 characters of a-z, 0-9, `.`, `-`, `_` and `*`"),
+        ))
+    }
+}
+
+/// What an L7 policy matches; a match answers 403.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PolicyRule {
+    /// The User-Agent contains `substring` (ASCII case-insensitive; stored lower-cased).
+    BlockUserAgent { substring: String },
+    /// The header `name` is missing (or differs from `value` when set).
+    RequireHeader { name: String, value: Option<String> },
+}
+
+pub const MAX_POLICIES_PER_ROUTE: usize = 64;
+
+/// One L7 policy of a route; evaluated in `position` order, first match wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L7PolicySpec {
+    pub id: String,
+    pub listener: String,
+    pub hostname: HostPattern,
+    pub rule: PolicyRule,
+    pub position: u32,
+    pub origin: Origin,
+}
+
+impl PolicyRule {
+    /// Checks and normalizes a rule.
+    pub fn validated(self) -> Result<Self, Invalid> {
+        match self {
+            Self::BlockUserAgent { substring } => {
+                if substring.is_empty() || substring.len() > 256 || !is_visible(&substring, true) {
+                    return Err(Invalid::new(
+                        "policy.value",
+                        "a User-Agent substring of 1 to 256 visible ASCII characters",
+                    ));
+                }
+                Ok(Self::BlockUserAgent {
+                    substring: substring.to_ascii_lowercase(),
+                })
+            }
+            Self::RequireHeader { name, value } => {
+                let name = name.to_ascii_lowercase();
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() || name.len() > 128 {
+                    return Err(Invalid::new(
+                        "policy.value",
+                        format!("`{name}` is not a valid header name"),
+                    ));
+                }
+                if let Some(v) = &value
+                    && (v.len() > 1024 || http::HeaderValue::from_str(v).is_err())
+                {
+                    return Err(Invalid::new(
+                        "policy.header_value",
+                        "at most 1024 visible ASCII characters",
+                    ));
+                }
+                Ok(Self::RequireHeader { name, value })
+            }
+        }
+    }
+}
+
+fn is_visible(s: &str, allow_space: bool) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_graphic() || (allow_space && b == b' '))
 }
 
 impl RouteSpec {
@@ -292,11 +487,26 @@ impl RouteSpec {
                 format!("at most {MAX_BACKENDS} backends"),
             ));
         }
-        if self.mode == RouteMode::L7 {
-            return Err(Invalid::new(
-                "route.mode",
-                "l7 (TLS termination) is not available in this build yet; use l4",
-            ));
+        match (self.mode, &self.l7) {
+            (RouteMode::L7, Some(l7)) => {
+                l7.validate()?;
+                if self.send_proxy_protocol != ProxyProtocolOut::Off {
+                    return Err(Invalid::new(
+                        "route.send_proxy_protocol",
+                        "L7 routes pass the client address in X-Forwarded-For and Forwarded, not a PROXY header",
+                    ));
+                }
+            }
+            (RouteMode::L7, None) => {
+                return Err(Invalid::new(
+                    "route.l7",
+                    "required when mode is l7 (at least the certificate)",
+                ));
+            }
+            (RouteMode::L4, Some(_)) => {
+                return Err(Invalid::new("route.l7", "only for mode l7"));
+            }
+            (RouteMode::L4, None) => {}
         }
         if let Some(d) = self.connect_timeout {
             check_timeout("route.connect_timeout", d)?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::firewall::FirewallState;
-use crate::model::{Backend, HostPattern, ListenerSpec, RouteSpec};
+use crate::model::{Backend, BackendProtocol, HostPattern, ListenerSpec, PolicyRule, RouteSpec};
 use crate::stats::{LatencyCounters, ListenerCounters, RouteCounters};
 use crate::table::RouteTable;
 
@@ -42,6 +42,36 @@ pub struct RouteEntry {
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
     pub runtime: Arc<RouteRuntime>,
+    /// L7 routes: the TLS and HTTP side. `None` on an L7 route means its
+    /// certificate could not be loaded; such connections are reset.
+    pub l7: Option<L7Route>,
+}
+
+/// What an L7 route needs at connection time, prepared on the admin thread.
+#[derive(Debug)]
+pub struct L7Route {
+    pub server: Arc<rustls::ServerConfig>,
+    /// TLS backends: the client configuration and the name to verify.
+    pub backend_tls: Option<BackendTls>,
+    /// Evaluated in order; the first match answers 403.
+    pub policies: Box<[PolicyRule]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// `None`: the backend's host.
+    pub server_name: Option<rustls_pki_types::ServerName<'static>>,
+    /// Equal for equal settings: backend connections are pooled by it.
+    pub identity: u64,
+}
+
+/// The inputs only L7 routes need.
+pub struct L7Inputs<'a> {
+    pub configs: crate::tls::ServerConfigs<'a>,
+    /// Per route, already in evaluation order.
+    pub policies: HashMap<(String, HostPattern), Vec<PolicyRule>>,
+    pub default_roots: Arc<rustls::RootCertStore>,
 }
 
 /// The parts of a route that outlive snapshots.
@@ -127,6 +157,76 @@ pub fn build(
     firewall: Arc<FirewallState>,
     previous: Option<&Snapshot>,
 ) -> Snapshot {
+    build_with_l7(
+        generation, workers, listeners, routes, firewall, previous, None,
+    )
+}
+
+fn l7_route(spec: &RouteSpec, listener: &ListenerSpec, l7: &mut L7Inputs<'_>) -> Option<L7Route> {
+    let opts = spec.l7.as_ref()?;
+    let Some(server) = l7.configs.get(&opts.certificate, listener.min_tls) else {
+        tracing::error!(route = %spec.hostname, certificate = %opts.certificate, "certificate not loaded; the route resets connections");
+        return None;
+    };
+    let backend_tls = match opts.backend_protocol {
+        BackendProtocol::Tls => {
+            if opts.backend_tls_insecure_skip_verify {
+                tracing::warn!(route = %spec.hostname, "backend certificates are NOT verified (backend_tls_insecure_skip_verify)");
+            }
+            match crate::tls::backend_client_config(
+                opts.backend_ca_pem.as_deref(),
+                &l7.default_roots,
+                opts.backend_tls_insecure_skip_verify,
+            ) {
+                Ok(config) => Some(BackendTls {
+                    identity: {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        (
+                            &opts.backend_ca_pem,
+                            &opts.backend_server_name,
+                            opts.backend_tls_insecure_skip_verify,
+                        )
+                            .hash(&mut h);
+                        h.finish() | 1
+                    },
+                    config,
+                    server_name: opts
+                        .backend_server_name
+                        .as_deref()
+                        .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_owned()).ok()),
+                }),
+                Err(e) => {
+                    tracing::error!(route = %spec.hostname, error = %e, "backend TLS configuration refused; the route resets connections");
+                    return None;
+                }
+            }
+        }
+        BackendProtocol::Http1 | BackendProtocol::H2c => None,
+    };
+    let policies = l7
+        .policies
+        .get(&spec.key())
+        .cloned()
+        .unwrap_or_default()
+        .into_boxed_slice();
+    Some(L7Route {
+        server,
+        backend_tls,
+        policies,
+    })
+}
+
+/// [`build`], with what L7 routes need (without it they reset connections).
+pub fn build_with_l7(
+    generation: u64,
+    workers: usize,
+    listeners: &[ListenerSpec],
+    routes: &[RouteSpec],
+    firewall: Arc<FirewallState>,
+    previous: Option<&Snapshot>,
+    mut l7: Option<&mut L7Inputs<'_>>,
+) -> Snapshot {
     let mut out = HashMap::new();
     for spec in listeners {
         let prev_listener = previous.and_then(|p| p.listeners.get(&spec.name));
@@ -148,7 +248,9 @@ pub fn build(
                     backends: health(&route.backends),
                 }),
             };
+            let l7_entry = l7.as_deref_mut().and_then(|i| l7_route(route, spec, i));
             let entry = RouteEntry {
+                l7: l7_entry,
                 connect_timeout: route.connect_timeout.unwrap_or(spec.connect_timeout),
                 idle_timeout: route.idle_timeout.unwrap_or(spec.idle_timeout),
                 spec: route.clone(),
@@ -200,7 +302,10 @@ fn carry_counters(prev: &RouteCounters, workers: usize) -> RouteCounters {
         route::BYTES_UP,
         route::BYTES_DOWN,
         route::CONNECT_FAILURES,
-    ] {
+    ]
+    .into_iter()
+    .chain(route::L7_TOTALS)
+    {
         c.add(0, i, prev.sum(i));
     }
     // Active connections keep decrementing the old counters they hold.

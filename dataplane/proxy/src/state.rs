@@ -19,10 +19,14 @@ use tokio::sync::watch;
 
 use crate::config::{Bootstrap, ProxySection};
 use crate::firewall::{FirewallRule, FirewallState, GeoIpInfo, Limits, RuleTarget};
-use crate::model::{HostPattern, Invalid, ListenerSpec, Origin, RouteSpec};
+use crate::model::{
+    HostPattern, Invalid, L7PolicySpec, ListenerSpec, MAX_POLICIES_PER_ROUTE, Origin, PolicyRule,
+    RouteMode, RouteSpec,
+};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::GlobalCounters;
 use crate::store::{self as db, Op};
+use crate::tls::{LoadedCertificate, Sealer, StoredCertificate};
 
 /// Why an admin call was refused; maps one-to-one onto gRPC codes.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,9 @@ struct Inner {
     geoip_path: Option<PathBuf>,
     geoip: Option<Arc<GeoIpInfo>>,
     bound: HashMap<String, Arc<BoundListener>>,
+    certificates: HashMap<String, LoadedCertificate>,
+    /// By id.
+    policies: BTreeMap<String, L7PolicySpec>,
 }
 
 /// Shared between the admin thread (writes) and the workers (reads).
@@ -97,6 +104,8 @@ pub struct Published {
     pub globals: GlobalCounters,
     pub workers: usize,
     pub max_client_hello: usize,
+    /// Set when the process drains: L7 connections finish their requests and close.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 pub struct ProxyState {
@@ -104,6 +113,10 @@ pub struct ProxyState {
     store: Arc<Store>,
     pub published: Arc<Published>,
     config_file: PathBuf,
+    sealer: Sealer,
+    /// Chains must lead to these; TLS backends are verified against them by default.
+    roots: Arc<rustls::RootCertStore>,
+    ticketer: Arc<dyn rustls::server::ProducesTickets>,
 }
 
 const BACKLOG: i32 = 4096;
@@ -136,7 +149,18 @@ impl ProxyState {
             .bootstrap()
             .map_err(|e| AdminError::InvalidArgument(Invalid::new(e.key, e.message)))?;
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
-        let inner = Self::merge(&store, bootstrap, config_file)?;
+        let roots = Arc::new(crate::tls::load_roots(&bootstrap.authorities).map_err(|m| {
+            AdminError::InvalidArgument(Invalid::new("proxy.certificate_authorities", m))
+        })?);
+        let sealer = Sealer::open(
+            db::path(data_dir)
+                .parent()
+                .unwrap_or_else(|| Path::new(".")),
+        )
+        .map_err(AdminError::Internal)?;
+        let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| AdminError::Internal(format!("TLS session ticketer: {e}")))?;
+        let inner = Self::merge(&store, bootstrap, config_file, &sealer, &roots)?;
         let globals = GlobalCounters::new(workers);
         let firewall = Arc::new(
             FirewallState::build(
@@ -161,8 +185,12 @@ impl ProxyState {
                 globals,
                 workers,
                 max_client_hello: section.max_client_hello,
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
             config_file: config_file.to_owned(),
+            sealer,
+            roots,
+            ticketer,
         };
         {
             let mut inner = state.lock();
@@ -179,7 +207,15 @@ impl ProxyState {
         Ok(state)
     }
 
-    fn merge(store: &Store, boot: Bootstrap, config_file: &Path) -> Result<Inner, AdminError> {
+    fn merge(
+        store: &Store,
+        boot: Bootstrap,
+        config_file: &Path,
+        sealer: &Sealer,
+        roots: &rustls::RootCertStore,
+    ) -> Result<Inner, AdminError> {
+        let stored_certificates: Vec<StoredCertificate> = db::load_all(store, db::CERTIFICATES)?;
+        let stored_policies: Vec<L7PolicySpec> = db::load_all(store, db::L7_POLICIES)?;
         let stored_listeners: Vec<ListenerSpec> = db::load_all(store, db::LISTENERS)?;
         let stored_routes: Vec<RouteSpec> = db::load_all(store, db::ROUTES)?;
         let stored_rules: Vec<FirewallRule> = db::load_all(store, db::FIREWALL_RULES)?;
@@ -243,6 +279,72 @@ impl ProxyState {
             Some(p) => Some(load_geoip(p).map_err(AdminError::FailedPrecondition)?),
             None => None,
         };
+        let mut certificates = HashMap::new();
+        for c in stored_certificates
+            .into_iter()
+            .filter(|c| c.origin == Origin::AdminApi)
+        {
+            let name = c.name.clone();
+            match crate::tls::load_stored(c, sealer) {
+                Ok(loaded) => {
+                    certificates.insert(name, loaded);
+                }
+                Err(e) => {
+                    tracing::error!(certificate = %name, error = %e, "dropping stored certificate")
+                }
+            }
+        }
+        for (i, (name, chain, key)) in boot.certificates.into_iter().enumerate() {
+            let (certified, info) = crate::tls::check(
+                &name,
+                &chain,
+                &key,
+                roots,
+                rustls_pki_types::UnixTime::now(),
+            )
+            .map_err(|m| Invalid::new(format!("proxy.certificates[{i}]"), m))?;
+            let key_sealed = sealer
+                .seal(&name, key.as_bytes())
+                .map_err(AdminError::Internal)?;
+            certificates.insert(
+                name.clone(),
+                LoadedCertificate {
+                    stored: StoredCertificate {
+                        name,
+                        chain_pem: chain,
+                        key_sealed,
+                        info,
+                        origin: Origin::ConfigFile,
+                    },
+                    key: certified,
+                },
+            );
+        }
+        for r in routes.values() {
+            if let Some(l7) = &r.l7
+                && !certificates.contains_key(&l7.certificate)
+            {
+                if r.origin == Origin::ConfigFile {
+                    return Err(AdminError::InvalidArgument(Invalid::new(
+                        "proxy.routes.l7.certificate",
+                        format!(
+                            "route `{}` names certificate `{}`, which is neither in proxy.certificates nor stored",
+                            r.hostname, l7.certificate
+                        ),
+                    )));
+                }
+                tracing::error!(route = %r.hostname, certificate = %l7.certificate, "stored route names a missing certificate; it will reset connections");
+            }
+        }
+        let mut policies = BTreeMap::new();
+        for p in stored_policies {
+            if routes
+                .get(&(p.listener.clone(), p.hostname.clone()))
+                .is_some_and(|r| r.mode == RouteMode::L7)
+            {
+                policies.insert(p.id.clone(), p);
+            }
+        }
         // Rewrite the store so it holds exactly the merged state.
         let mut ops = Vec::new();
         let txn = store.db().begin_write().map_err(StoreError::other)?;
@@ -251,6 +353,8 @@ impl ProxyState {
             db::ROUTES,
             db::FIREWALL_RULES,
             db::FIREWALL_LIMITS,
+            db::CERTIFICATES,
+            db::L7_POLICIES,
         ] {
             txn.delete_table(t).map_err(StoreError::other)?;
             txn.open_table(t).map_err(StoreError::other)?;
@@ -270,6 +374,16 @@ impl ProxyState {
             ops.push(Op::Put(db::FIREWALL_RULES, r.target.key(), r));
         }
         ops.push(Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &limits));
+        for c in certificates.values() {
+            ops.push(Op::Put(
+                db::CERTIFICATES,
+                c.stored.name.clone().into_bytes(),
+                &c.stored,
+            ));
+        }
+        for p in policies.values() {
+            ops.push(Op::Put(db::L7_POLICIES, p.id.clone().into_bytes(), p));
+        }
         db::apply(store, &ops)?;
         Ok(Inner {
             generation: 0,
@@ -280,6 +394,8 @@ impl ProxyState {
             geoip_path: boot.geoip_db,
             geoip,
             bound: HashMap::new(),
+            certificates,
+            policies,
         })
     }
 
@@ -314,14 +430,7 @@ impl ProxyState {
         };
         let listeners: Vec<_> = inner.listeners.values().cloned().collect();
         let routes: Vec<_> = inner.routes.values().cloned().collect();
-        let snap = snapshot::build(
-            inner.generation,
-            self.published.workers,
-            &listeners,
-            &routes,
-            firewall,
-            Some(&previous),
-        );
+        let snap = self.build_snapshot(inner, &listeners, &routes, firewall, Some(&previous));
         self.published.snapshot.store(Arc::new(snap));
         self.published.listeners.store(Arc::new(ListenerSet {
             listeners: inner.bound.values().cloned().collect(),
@@ -335,8 +444,54 @@ impl ProxyState {
         );
     }
 
-    /// Stops accepting on every listener (shutdown).
+    fn build_snapshot(
+        &self,
+        inner: &Inner,
+        listeners: &[ListenerSpec],
+        routes: &[RouteSpec],
+        firewall: Arc<FirewallState>,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        let mut by_route: HashMap<(String, HostPattern), Vec<(u32, PolicyRule)>> = HashMap::new();
+        for p in inner.policies.values() {
+            by_route
+                .entry((p.listener.clone(), p.hostname.clone()))
+                .or_default()
+                .push((p.position, p.rule.clone()));
+        }
+        let policies = by_route
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_by_key(|(pos, _)| *pos);
+                (k, v.into_iter().map(|(_, r)| r).collect())
+            })
+            .collect();
+        let mut l7 = snapshot::L7Inputs {
+            configs: crate::tls::ServerConfigs::new(self.ticketer.clone(), &inner.certificates),
+            policies,
+            default_roots: self.roots.clone(),
+        };
+        snapshot::build_with_l7(
+            inner.generation,
+            self.published.workers,
+            listeners,
+            routes,
+            firewall,
+            previous,
+            Some(&mut l7),
+        )
+    }
+
+    /// Stops accepting on every listener (shutdown); L7 connections close
+    /// once their open requests finish.
     pub fn close_listeners(&self) {
+        self.published
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.close_listeners_only();
+    }
+
+    fn close_listeners_only(&self) {
         let mut inner = self.lock();
         inner.bound.clear();
         self.published
@@ -439,7 +594,19 @@ impl ProxyState {
         for (l, h) in &routes {
             ops.push(Op::Delete(db::ROUTES, db::route_key(l, h.as_str())));
         }
+        let dropped: Vec<String> = inner
+            .policies
+            .values()
+            .filter(|p| p.listener == name)
+            .map(|p| p.id.clone())
+            .collect();
+        for id in &dropped {
+            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+        }
         db::apply(&self.store, &ops)?;
+        for id in &dropped {
+            inner.policies.remove(id);
+        }
         for k in &routes {
             inner.routes.remove(k);
         }
@@ -501,20 +668,42 @@ impl ProxyState {
         spec.listener = Self::resolve_listener(&inner, &spec.listener)?;
         spec.origin = Origin::AdminApi;
         spec.validate()?;
+        if let Some(l7) = &spec.l7
+            && !inner.certificates.contains_key(&l7.certificate)
+        {
+            return Err(Invalid::new(
+                "route.l7.certificate",
+                format!(
+                    "no certificate `{}`; store it first (PutCertificate / mcctl proxy certs put)",
+                    l7.certificate
+                ),
+            )
+            .into());
+        }
         if let Some(existing) = inner.routes.get(&spec.key()) {
             self.refuse_config_owned(&format!("route `{}`", spec.hostname), existing.origin)?;
             if *existing == spec {
                 return Ok(spec);
             }
         }
-        db::apply(
-            &self.store,
-            &[Op::Put(
-                db::ROUTES,
-                db::route_key(&spec.listener, spec.hostname.as_str()),
-                &spec,
-            )],
-        )?;
+        // Policies only apply to L7; a route turned L4 loses them.
+        let dropped: Vec<String> = if spec.mode == RouteMode::L4 {
+            Self::policies_of(&inner, &spec.listener, &spec.hostname)
+        } else {
+            Vec::new()
+        };
+        let mut ops = vec![Op::Put(
+            db::ROUTES,
+            db::route_key(&spec.listener, spec.hostname.as_str()),
+            &spec,
+        )];
+        for id in &dropped {
+            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+        }
+        db::apply(&self.store, &ops)?;
+        for id in &dropped {
+            inner.policies.remove(id);
+        }
         inner.routes.insert(spec.key(), spec.clone());
         self.publish(&mut inner, false);
         Ok(spec)
@@ -539,14 +728,210 @@ impl ProxyState {
                 "route `{hostname}` is listener `{listener}`'s default route"
             )));
         }
+        let dropped = Self::policies_of(&inner, &listener, &key.1);
+        let mut ops = vec![Op::Delete(
+            db::ROUTES,
+            db::route_key(&listener, key.1.as_str()),
+        )];
+        for id in &dropped {
+            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+        }
+        db::apply(&self.store, &ops)?;
+        for id in &dropped {
+            inner.policies.remove(id);
+        }
+        inner.routes.remove(&key);
+        self.publish(&mut inner, false);
+        Ok(true)
+    }
+
+    fn policies_of(inner: &Inner, listener: &str, hostname: &HostPattern) -> Vec<String> {
+        inner
+            .policies
+            .values()
+            .filter(|p| p.listener == listener && p.hostname == *hostname)
+            .map(|p| p.id.clone())
+            .collect()
+    }
+
+    // --------------------------------------------------------- certificates
+
+    pub fn certificates(&self) -> Vec<StoredCertificate> {
+        let mut v: Vec<_> = self
+            .lock()
+            .certificates
+            .values()
+            .map(|c| c.stored.clone())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Checks and stores a certificate; routes using it serve it from the next handshake.
+    pub fn put_certificate(
+        &self,
+        name: &str,
+        chain_pem: &str,
+        key_pem: &str,
+    ) -> Result<StoredCertificate, AdminError> {
+        crate::model::check_certificate_name("name", name)?;
+        let (key, info) = crate::tls::check(
+            name,
+            chain_pem,
+            key_pem,
+            &self.roots,
+            rustls_pki_types::UnixTime::now(),
+        )
+        .map_err(|m| {
+            let (field, msg) = m.split_once(": ").unwrap_or(("certificate", m.as_str()));
+            match field {
+                "chain_pem" | "key_pem" => Invalid::new(field, msg),
+                _ => Invalid::new("certificate", m.clone()),
+            }
+        })?;
+        let mut inner = self.lock();
+        if let Some(existing) = inner.certificates.get(name) {
+            self.refuse_config_owned(&format!("certificate `{name}`"), existing.stored.origin)?;
+        }
+        let stored = StoredCertificate {
+            name: name.to_owned(),
+            chain_pem: chain_pem.to_owned(),
+            key_sealed: self
+                .sealer
+                .seal(name, key_pem.as_bytes())
+                .map_err(AdminError::Internal)?,
+            info,
+            origin: Origin::AdminApi,
+        };
         db::apply(
             &self.store,
-            &[Op::Delete(
-                db::ROUTES,
-                db::route_key(&listener, key.1.as_str()),
+            &[Op::Put(db::CERTIFICATES, name.as_bytes().to_vec(), &stored)],
+        )?;
+        inner.certificates.insert(
+            name.to_owned(),
+            LoadedCertificate {
+                stored: stored.clone(),
+                key,
+            },
+        );
+        self.publish(&mut inner, false);
+        Ok(stored)
+    }
+
+    pub fn remove_certificate(&self, name: &str) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(existing) = inner.certificates.get(name) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("certificate `{name}`"), existing.stored.origin)?;
+        if let Some(r) = inner
+            .routes
+            .values()
+            .find(|r| r.l7.as_ref().is_some_and(|l| l.certificate == name))
+        {
+            return Err(AdminError::FailedPrecondition(format!(
+                "certificate `{name}` is used by route `{}` on listener `{}`",
+                r.hostname, r.listener
+            )));
+        }
+        db::apply(
+            &self.store,
+            &[Op::Delete(db::CERTIFICATES, name.as_bytes().to_vec())],
+        )?;
+        inner.certificates.remove(name);
+        self.publish(&mut inner, false);
+        Ok(true)
+    }
+
+    // ---------------------------------------------------------- L7 policies
+
+    pub fn policies(
+        &self,
+        listener: &str,
+        hostname: &str,
+    ) -> Result<Vec<L7PolicySpec>, AdminError> {
+        let inner = self.lock();
+        let listener = Self::resolve_listener(&inner, listener)?;
+        let host = match hostname {
+            "" => None,
+            h => Some(HostPattern::parse(h).map_err(|m| Invalid::new("hostname", m))?),
+        };
+        let mut v: Vec<_> = inner
+            .policies
+            .values()
+            .filter(|p| p.listener == listener && host.as_ref().is_none_or(|h| *h == p.hostname))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (&a.hostname, a.position).cmp(&(&b.hostname, b.position)));
+        Ok(v)
+    }
+
+    /// Appends a policy to a route (idempotent on the same rule).
+    pub fn add_policy(
+        &self,
+        listener: &str,
+        hostname: &str,
+        rule: PolicyRule,
+    ) -> Result<L7PolicySpec, AdminError> {
+        let rule = rule.validated()?;
+        let mut inner = self.lock();
+        let listener = Self::resolve_listener(&inner, listener)?;
+        let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("policy.hostname", m))?;
+        let Some(route) = inner.routes.get(&(listener.clone(), host.clone())) else {
+            return Err(AdminError::NotFound(format!(
+                "no route `{host}` on listener `{listener}`"
+            )));
+        };
+        if route.mode != RouteMode::L7 {
+            return Err(AdminError::FailedPrecondition(format!(
+                "route `{host}` is L4: policies need TLS termination (mode l7)"
+            )));
+        }
+        let same_route: Vec<&L7PolicySpec> = inner
+            .policies
+            .values()
+            .filter(|p| p.listener == listener && p.hostname == host)
+            .collect();
+        if let Some(existing) = same_route.iter().find(|p| p.rule == rule) {
+            return Ok((*existing).clone());
+        }
+        if same_route.len() >= MAX_POLICIES_PER_ROUTE {
+            return Err(AdminError::FailedPrecondition(format!(
+                "route `{host}` already has {MAX_POLICIES_PER_ROUTE} policies"
+            )));
+        }
+        let position = same_route.iter().map(|p| p.position + 1).max().unwrap_or(0);
+        let policy = L7PolicySpec {
+            id: new_id(),
+            listener,
+            hostname: host,
+            rule,
+            position,
+            origin: Origin::AdminApi,
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(
+                db::L7_POLICIES,
+                policy.id.clone().into_bytes(),
+                &policy,
             )],
         )?;
-        inner.routes.remove(&key);
+        inner.policies.insert(policy.id.clone(), policy.clone());
+        self.publish(&mut inner, false);
+        Ok(policy)
+    }
+
+    pub fn remove_policy(&self, id: &str) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        if !inner.policies.contains_key(id) {
+            return Ok(false);
+        }
+        db::apply(
+            &self.store,
+            &[Op::Delete(db::L7_POLICIES, id.as_bytes().to_vec())],
+        )?;
+        inner.policies.remove(id);
         self.publish(&mut inner, false);
         Ok(true)
     }
@@ -636,6 +1021,14 @@ impl ProxyState {
         self.publish(&mut inner, true);
         Ok(info)
     }
+}
+
+/// A short random id (hex).
+fn new_id() -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListener>, AdminError> {

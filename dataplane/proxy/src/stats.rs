@@ -14,7 +14,58 @@ pub mod route {
     pub const BYTES_UP: usize = 2;
     pub const BYTES_DOWN: usize = 3;
     pub const CONNECT_FAILURES: usize = 4;
-    pub const COUNT: usize = 5;
+    /// L7: requests received.
+    pub const REQUESTS: usize = 5;
+    /// L7: responses by class (1xx … 5xx), then the proxy's own errors.
+    pub const RESP_1XX: usize = 6;
+    pub const RESP_2XX: usize = 7;
+    pub const RESP_3XX: usize = 8;
+    pub const RESP_4XX: usize = 9;
+    pub const RESP_5XX: usize = 10;
+    pub const POLICY_BLOCKS: usize = 11;
+    pub const ERR_502: usize = 12;
+    pub const ERR_503: usize = 13;
+    pub const ERR_504: usize = 14;
+    pub const TLS_HANDSHAKE_FAILURES: usize = 15;
+    pub const COUNT: usize = 16;
+
+    pub const L7_TOTALS: [usize; 11] = [
+        REQUESTS,
+        RESP_1XX,
+        RESP_2XX,
+        RESP_3XX,
+        RESP_4XX,
+        RESP_5XX,
+        POLICY_BLOCKS,
+        ERR_502,
+        ERR_503,
+        ERR_504,
+        TLS_HANDSHAKE_FAILURES,
+    ];
+
+    /// Label → counter, as shown by status and metrics.
+    pub const RESPONSES: [(&str, usize); 9] = [
+        ("1xx", RESP_1XX),
+        ("2xx", RESP_2XX),
+        ("3xx", RESP_3XX),
+        ("4xx", RESP_4XX),
+        ("5xx", RESP_5XX),
+        ("403_policy", POLICY_BLOCKS),
+        ("502", ERR_502),
+        ("503", ERR_503),
+        ("504", ERR_504),
+    ];
+
+    /// The class counter of an HTTP status.
+    pub fn class(status: u16) -> usize {
+        match status {
+            100..=199 => RESP_1XX,
+            200..=299 => RESP_2XX,
+            300..=399 => RESP_3XX,
+            400..=499 => RESP_4XX,
+            _ => RESP_5XX,
+        }
+    }
 }
 
 /// Listener counters, by index.

@@ -1,7 +1,8 @@
 //! MC-Proxy's redb store: `<data_dir>/mc-proxy/mc-proxy.redb`.
 //!
 //! Tables (bytes → JSON): `listeners` (name), `routes` (listener NUL
-//! hostname), `firewall_rules` (rule key), `firewall_limits` (one row). Every
+//! hostname), `firewall_rules` (rule key), `firewall_limits` (one row), `certificates` (name; the key sealed),
+//! `l7_policies` (id). Every
 //! admin change is one write transaction, committed before the new snapshot
 //! is published and before the caller is answered.
 
@@ -16,6 +17,8 @@ pub const LISTENERS: Table = TableDefinition::new("listeners");
 pub const ROUTES: Table = TableDefinition::new("routes");
 pub const FIREWALL_RULES: Table = TableDefinition::new("firewall_rules");
 pub const FIREWALL_LIMITS: Table = TableDefinition::new("firewall_limits");
+pub const CERTIFICATES: Table = TableDefinition::new("certificates");
+pub const L7_POLICIES: Table = TableDefinition::new("l7_policies");
 
 fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     for t in [LISTENERS, ROUTES, FIREWALL_RULES, FIREWALL_LIMITS] {
@@ -24,13 +27,27 @@ fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn create_l7_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    for t in [CERTIFICATES, L7_POLICIES] {
+        txn.open_table(t).map_err(StoreError::other)?;
+    }
+    Ok(())
+}
+
 pub const SCHEMA: Schema = Schema {
     name: "mc-proxy",
-    migrations: &[Migration {
-        to_version: 1,
-        description: "listeners, routes, firewall",
-        apply: create_tables,
-    }],
+    migrations: &[
+        Migration {
+            to_version: 1,
+            description: "listeners, routes, firewall",
+            apply: create_tables,
+        },
+        Migration {
+            to_version: 2,
+            description: "L7: certificates (keys sealed), per-route policies",
+            apply: create_l7_tables,
+        },
+    ],
 };
 
 pub fn path(data_dir: &Path) -> PathBuf {

@@ -11,22 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::peers::{Dataplane, free_port};
 
-/// Runs `$name(io_uring_mode)` once per driver.
-macro_rules! both_drivers {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn io_uring_auto() {
-                super::$name("auto");
-            }
-            #[test]
-            fn epoll() {
-                super::$name("off");
-            }
-        }
-    };
-}
-
 /// A loopback port free for both TCP and UDP.
 fn free_dns_port() -> u16 {
     for _ in 0..64 {

@@ -1,9 +1,27 @@
 //! Integration tests: the real `mcd` and `mcctl` binaries, real clients (curl), loopback only.
 
+/// Runs `$name(io_uring_mode)` once per driver: every data-plane scenario
+/// must hold on io_uring and on the epoll fallback.
+macro_rules! both_drivers {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn io_uring_auto() {
+                super::$name("auto");
+            }
+            #[test]
+            fn epoll() {
+                super::$name("off");
+            }
+        }
+    };
+}
+
 mod cli;
 mod dev;
 mod dns;
 mod iam;
+mod l7;
 mod peers;
 mod proxy;
 mod support;

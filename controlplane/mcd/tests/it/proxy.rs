@@ -15,22 +15,6 @@ fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// Runs `$body(io_uring_mode)` once per driver.
-macro_rules! both_drivers {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn io_uring_auto() {
-                super::$name("auto");
-            }
-            #[test]
-            fn epoll() {
-                super::$name("off");
-            }
-        }
-    };
-}
-
 /// A self-signed certificate for `names`, written as `<stem>.pem` / `<stem>.key`.
 fn cert(dir: &Path, stem: &str, cn: &str, names: &[&str]) -> (String, String) {
     let pem = dir.join(format!("{stem}.pem"));

@@ -1,0 +1,447 @@
+//! One request: policies, header rewriting, the backend exchange, and the
+//! response streamed back (or the proxy's own 403/502/503/504).
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+
+use super::ConnCtx;
+use super::backend::{self, BackendError, Lease, TunnelIo, UpgradeRx};
+use super::body::{Counted, OnEnd, Tracked};
+use crate::model::PolicyRule;
+use crate::stats::route as rstat;
+
+pub(super) type ProxyResponse = Response<Tracked>;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded as they are.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "proxy-authorization",
+];
+
+pub(super) async fn handle(
+    mut req: Request<Incoming>,
+    ctx: Rc<ConnCtx>,
+) -> Result<ProxyResponse, Infallible> {
+    let started = Instant::now();
+    let route = ctx.route.clone();
+    let counters = &route.runtime.counters;
+    let worker = ctx.worker;
+    counters.add(worker, rstat::REQUESTS, 1);
+    ctx.begin();
+    let access = route
+        .spec
+        .l7
+        .as_ref()
+        .is_some_and(|s| s.access_log)
+        .then(|| AccessLine {
+            method: req.method().to_string(),
+            path: req.uri().path().chars().take(256).collect(),
+        });
+    let end = |status: StatusCode, lease: Option<Lease>| -> Box<dyn OnEnd> {
+        Box::new(Finish {
+            ctx: ctx.clone(),
+            status: status.as_u16(),
+            started,
+            access: access.clone(),
+            lease,
+        })
+    };
+
+    if let Some(l7) = &route.l7
+        && let Some(rule) = first_match(&l7.policies, req.headers())
+    {
+        counters.add(worker, rstat::POLICY_BLOCKS, 1);
+        tracing::debug!(client = %ctx.client, route = %route.spec.hostname, ?rule, "blocked by policy");
+        let status = StatusCode::FORBIDDEN;
+        return Ok(small(status, "forbidden by policy", end(status, None)));
+    }
+
+    let upgrade = !ctx.h2 && is_upgrade(req.headers());
+    rewrite_request(&mut req, ctx.client, upgrade);
+    let timeout = route
+        .spec
+        .l7
+        .as_ref()
+        .map_or(crate::model::DEFAULT_BACKEND_RESPONSE_TIMEOUT, |s| {
+            s.backend_response_timeout
+        });
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(
+        parts,
+        Counted::new(body, route.runtime.clone(), worker, rstat::BYTES_UP),
+    );
+    match backend::send(&route, worker, req, upgrade, timeout).await {
+        Ok(sent) => {
+            let mut response = sent.response;
+            let status = response.status();
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                // The connection loop splices the sockets once hyper lets go.
+                *ctx.upgraded.borrow_mut() = sent.upgraded;
+            } else {
+                strip_hop_by_hop(response.headers_mut(), false);
+            }
+            if !ctx.h2 {
+                *response.version_mut() = http::Version::HTTP_11;
+            }
+            let (parts, body) = response.into_parts();
+            Ok(Response::from_parts(
+                parts,
+                Tracked::new(Either::Left(body), end(status, sent.lease)),
+            ))
+        }
+        Err(e) => {
+            let (status, index, text) = match &e {
+                BackendError::NoHealthy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    rstat::ERR_503,
+                    "no healthy backend".to_owned(),
+                ),
+                BackendError::Failed(m) => (StatusCode::BAD_GATEWAY, rstat::ERR_502, {
+                    tracing::debug!(route = %route.spec.hostname, error = %m, "backend failed");
+                    "backend unavailable".to_owned()
+                }),
+                BackendError::Timeout(what) => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    rstat::ERR_504,
+                    format!("{what} timed out"),
+                ),
+            };
+            counters.add(worker, index, 1);
+            Ok(small(status, &text, end(status, None)))
+        }
+    }
+}
+
+/// Copies bytes both ways after a `101 Switching Protocols` (WebSocket).
+pub(super) async fn tunnel(
+    mut client: Box<dyn TunnelIo>,
+    client_early: Bytes,
+    backend: UpgradeRx,
+    ctx: Rc<ConnCtx>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let Ok((mut backend, backend_early)) = backend.await else {
+        tracing::debug!("backend upgrade did not complete");
+        return;
+    };
+    ctx.begin();
+    let early = async {
+        if !client_early.is_empty() {
+            backend.write_all(&client_early).await?;
+        }
+        if !backend_early.is_empty() {
+            client.write_all(&backend_early).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    if early.await.is_ok() {
+        match tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+            Ok((up, down)) => {
+                let counters = &ctx.route.runtime.counters;
+                counters.add(ctx.worker, rstat::BYTES_UP, up);
+                counters.add(ctx.worker, rstat::BYTES_DOWN, down);
+            }
+            Err(e) => tracing::debug!(error = %e, "upgraded connection ended with an error"),
+        }
+    }
+    ctx.end();
+}
+
+fn small(status: StatusCode, text: &str, end: Box<dyn OnEnd>) -> ProxyResponse {
+    let body = format!(
+        "{} {}: {text}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut r = Response::new(Tracked::new(
+        Either::Right(Full::new(Bytes::from(body))),
+        end,
+    ));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The first policy that blocks this request.
+pub(super) fn first_match<'a>(
+    policies: &'a [PolicyRule],
+    headers: &HeaderMap,
+) -> Option<&'a PolicyRule> {
+    policies.iter().find(|p| match p {
+        PolicyRule::BlockUserAgent { substring } => headers
+            .get_all(header::USER_AGENT)
+            .iter()
+            .any(|ua| contains_ignore_ascii_case(ua.as_bytes(), substring.as_bytes())),
+        PolicyRule::RequireHeader { name, value } => {
+            let mut values = headers.get_all(name.as_str()).iter();
+            match value {
+                None => values.next().is_none(),
+                Some(v) => !values.any(|h| h.as_bytes() == v.as_bytes()),
+            }
+        }
+    })
+}
+
+/// `needle` must be lower-case.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay.windows(needle.len()).any(|w| {
+            w.iter()
+                .zip(needle)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        })
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers and those the `Connection` header names.
+/// `keep_upgrade` keeps `Connection: upgrade` + `Upgrade` for a WebSocket handshake.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim() == "trailers"))
+    });
+    for h in HOP_BY_HOP {
+        if keep_upgrade && (h == "upgrade" || h == "connection") {
+            continue;
+        }
+        headers.remove(h);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    // gRPC needs `te: trailers` end to end; it is the only TE value HTTP/2 allows.
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+fn rewrite_request(req: &mut Request<Incoming>, client: SocketAddr, upgrade: bool) {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers, upgrade);
+    let ip = client.ip().to_string();
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let chain = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip.clone(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&chain) {
+        headers.insert(xff, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ip) {
+        headers.insert(HeaderName::from_static("x-real-ip"), v);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("https"),
+    );
+    let node = if client.is_ipv6() {
+        format!("\"[{ip}]\"")
+    } else {
+        ip
+    };
+    let mut forwarded = format!("for={node};proto=https");
+    if let Some(h) = host
+        .as_deref()
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        forwarded.push_str(";host=\"");
+        forwarded.push_str(h);
+        forwarded.push('"');
+    }
+    let value = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {forwarded}"),
+        None => forwarded,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(header::FORWARDED, v);
+    }
+}
+
+#[derive(Clone)]
+struct AccessLine {
+    method: String,
+    path: String,
+}
+
+/// End of a request: counters, the connection's in-flight count, the pooled
+/// backend connection, and the access log line.
+struct Finish {
+    ctx: Rc<ConnCtx>,
+    status: u16,
+    started: Instant,
+    access: Option<AccessLine>,
+    lease: Option<Lease>,
+}
+
+impl OnEnd for Finish {
+    fn on_end(self: Box<Self>, bytes: u64, complete: bool) {
+        let this = *self;
+        let route = &this.ctx.route;
+        let counters = &route.runtime.counters;
+        counters.add(this.ctx.worker, rstat::class(this.status), 1);
+        counters.add(this.ctx.worker, rstat::BYTES_DOWN, bytes);
+        if complete && let Some(lease) = this.lease {
+            lease.give_back();
+        }
+        this.ctx.end();
+        if let Some(a) = this.access
+            && let Some(sampled) = access_sample()
+        {
+            tracing::info!(
+                target: "mc_proxy::access",
+                route = %route.spec.hostname,
+                client = %this.ctx.client,
+                method = %a.method,
+                path = %a.path,
+                status = this.status,
+                bytes,
+                duration_us = u64::try_from(this.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                complete,
+                sampled,
+            );
+        }
+    }
+}
+
+/// Lines per second per worker written in full before sampling starts.
+const ACCESS_LINES_PER_SECOND: u32 = 200;
+/// Beyond that, one line in this many.
+const ACCESS_SAMPLE: u32 = 100;
+
+thread_local! {
+    static ACCESS_WINDOW: Cell<(Instant, u32)> = Cell::new((Instant::now(), 0));
+}
+
+/// `Some(1)` to log this line in full, `Some(n)` for one line standing for
+/// `n`, `None` to skip it.
+fn access_sample() -> Option<u32> {
+    ACCESS_WINDOW.with(|w| {
+        let (start, n) = w.get();
+        let now = Instant::now();
+        let (start, n) = if now.duration_since(start).as_secs() >= 1 {
+            (now, 0)
+        } else {
+            (start, n)
+        };
+        w.set((start, n.saturating_add(1)));
+        if n < ACCESS_LINES_PER_SECOND {
+            Some(1)
+        } else if (n - ACCESS_LINES_PER_SECOND).is_multiple_of(ACCESS_SAMPLE) {
+            Some(ACCESS_SAMPLE)
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn policies_first_match_wins() {
+        let p = vec![
+            PolicyRule::BlockUserAgent {
+                substring: "badbot".into(),
+            },
+            PolicyRule::RequireHeader {
+                name: "x-token".into(),
+                value: Some("s3cret".into()),
+            },
+        ];
+        assert_eq!(
+            first_match(&p, &headers(&[("user-agent", "Mozilla BadBot/1.0")])),
+            p.first()
+        );
+        assert_eq!(
+            first_match(&p, &headers(&[("user-agent", "curl")])),
+            p.get(1)
+        );
+        assert_eq!(first_match(&p, &headers(&[("x-token", "nope")])), p.get(1));
+        assert_eq!(first_match(&p, &headers(&[("x-token", "s3cret")])), None);
+        let presence = vec![PolicyRule::RequireHeader {
+            name: "x-any".into(),
+            value: None,
+        }];
+        assert!(first_match(&presence, &headers(&[])).is_some());
+        assert!(first_match(&presence, &headers(&[("x-any", "")])).is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_and_te_trailers_stays() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("x-secret").is_none() && h.get("keep-alive").is_none());
+        assert!(h.get("transfer-encoding").is_none() && h.get("connection").is_none());
+        assert_eq!(h.get("te").map(|v| v.as_bytes()), Some(&b"trailers"[..]));
+        assert!(h.get("x-kept").is_some());
+        let mut ws = headers(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        assert!(is_upgrade(&ws));
+        strip_hop_by_hop(&mut ws, true);
+        assert!(ws.get("upgrade").is_some() && ws.get("connection").is_some());
+    }
+}

@@ -1,0 +1,268 @@
+//! L7 routes: TLS terminated here, HTTP/2 and HTTP/1.1 reverse proxy.
+//!
+//! ```text
+//! conn (SNI read, route is L7) ─▶ rustls handshake (the read bytes replayed first)
+//!   ─▶ ALPN h2 ─▶ hyper HTTP/2 server ┐
+//!   ─▶ else     ─▶ hyper HTTP/1.1     ┴▶ forward::handle per request
+//!        ─▶ policies ─▶ headers ─▶ backend (pooled h1 / h2c / TLS) ─▶ streamed response
+//! ```
+//!
+//! hyper, h2 and tokio-rustls run on monoio's poll-IO bridge; their tasks
+//! are spawned on the worker itself ([`io::LocalExec`]), so a connection and
+//! its backend connections stay on one core. hyper's own timers need `Send`
+//! sleeps that monoio does not have, so timeouts are enforced here: a
+//! watchdog per connection closes it when no request arrives in time.
+
+mod backend;
+mod body;
+mod forward;
+mod io;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::TokioIo;
+use monoio::io::IntoPollIo;
+use monoio::net::TcpStream;
+
+use crate::snapshot::RouteEntry;
+use crate::state::Published;
+use crate::stats::route as rstat;
+
+pub use io::LocalExec;
+
+/// Largest request head (request line + headers) and header count accepted.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 128;
+/// How long a draining connection may take to finish its requests.
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
+/// One client connection's shared state (single-threaded).
+pub struct ConnCtx {
+    pub route: Arc<RouteEntry>,
+    pub client: SocketAddr,
+    pub worker: usize,
+    pub h2: bool,
+    /// Requests whose response body has not ended yet.
+    in_flight: Cell<u32>,
+    requests: Cell<u64>,
+    /// When the connection last became idle (no request in flight).
+    idle_since: Cell<Instant>,
+    activity: Rc<Cell<Instant>>,
+    /// Set by the handler when a backend switched protocols (HTTP/1.1 only).
+    upgraded: std::cell::RefCell<Option<backend::UpgradeRx>>,
+}
+
+impl ConnCtx {
+    fn begin(&self) {
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.requests.set(self.requests.get() + 1);
+    }
+
+    fn end(&self) {
+        let n = self.in_flight.get().saturating_sub(1);
+        self.in_flight.set(n);
+        if n == 0 {
+            self.idle_since.set(Instant::now());
+        }
+    }
+
+    /// The moment the connection is to be closed if nothing changes.
+    fn deadline(&self, header_timeout: Duration, idle_timeout: Duration) -> Instant {
+        if self.in_flight.get() > 0 {
+            return self.activity.get() + idle_timeout;
+        }
+        // Before the first request: the header timeout; between keep-alive
+        // requests: the route's idle timeout.
+        let limit = if self.requests.get() == 0 {
+            header_timeout
+        } else {
+            idle_timeout
+        };
+        self.idle_since.get() + limit
+    }
+}
+
+/// Terminates TLS on `client` (whose first bytes, `prefix`, were already
+/// read) and serves HTTP until the connection ends.
+pub async fn serve(
+    client: TcpStream,
+    prefix: Vec<u8>,
+    client_addr: SocketAddr,
+    route: Arc<RouteEntry>,
+    handshake_timeout: Duration,
+    worker: usize,
+    published: Arc<Published>,
+) {
+    let Some(l7) = route.l7.as_ref() else {
+        crate::conn::reset(client);
+        return;
+    };
+    let Some(spec) = route.spec.l7.as_ref() else {
+        crate::conn::reset(client);
+        return;
+    };
+    let counters = &route.runtime.counters;
+    let poll_io = match client.into_poll_io() {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot switch the connection to poll IO");
+            return;
+        }
+    };
+    let activity = Rc::new(Cell::new(Instant::now()));
+    let stream = io::Prefixed::new(prefix, poll_io, activity.clone());
+    let acceptor = tokio_rustls::TlsAcceptor::from(l7.server.clone());
+    let tls = match monoio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            counters.add(worker, rstat::TLS_HANDSHAKE_FAILURES, 1);
+            tracing::debug!(client = %client_addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            counters.add(worker, rstat::TLS_HANDSHAKE_FAILURES, 1);
+            return;
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let header_timeout = spec.request_header_timeout;
+    let idle_timeout = route.idle_timeout;
+    let max_streams = spec.max_concurrent_streams;
+    let ctx = Rc::new(ConnCtx {
+        route: route.clone(),
+        client: client_addr,
+        worker,
+        h2,
+        in_flight: Cell::new(0),
+        requests: Cell::new(0),
+        idle_since: Cell::new(Instant::now()),
+        activity,
+        upgraded: std::cell::RefCell::new(None),
+    });
+    let svc_ctx = ctx.clone();
+    let service =
+        hyper::service::service_fn(move |req| Box::pin(forward::handle(req, svc_ctx.clone())));
+    let io = TokioIo::new(tls);
+    if h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
+        b.max_concurrent_streams(max_streams)
+            .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX))
+            .max_pending_accept_reset_streams(Some(64))
+            .max_local_error_reset_streams(Some(256))
+            .max_send_buf_size(256 * 1024)
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(4 << 20);
+        let mut conn = H2(b.serve_connection(io, service));
+        drive(&mut conn, &ctx, &published, header_timeout, idle_timeout).await;
+    } else {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.max_buf_size(MAX_HEADER_BYTES.max(8192))
+            .max_headers(MAX_HEADERS)
+            .keep_alive(true);
+        let mut conn = H1(b.serve_connection(io, service));
+        drive(&mut conn, &ctx, &published, header_timeout, idle_timeout).await;
+        // A 101 from the backend: hyper handed the connection back (it only
+        // upgrades `Send` sockets itself); splice the two sockets.
+        let upgraded = ctx.upgraded.borrow_mut().take();
+        if let Some(backend) = upgraded {
+            let parts = conn.0.into_parts();
+            let client: Box<dyn backend::TunnelIo> = Box::new(parts.io.into_inner());
+            forward::tunnel(client, parts.read_buf, backend, ctx.clone()).await;
+        }
+    }
+}
+
+/// A hyper server connection, either version.
+trait Served {
+    fn poll_serve(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), hyper::Error>>;
+    /// Finish the requests in flight, then close.
+    fn graceful(&mut self);
+}
+
+struct H1<C>(C);
+struct H2<C>(C);
+
+impl<I, S> Served for H1<hyper::server::conn::http1::Connection<I, S>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = body::Tracked> + Unpin,
+    S::Future: Unpin,
+{
+    fn poll_serve(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), hyper::Error>> {
+        self.0.poll_without_shutdown(cx)
+    }
+
+    fn graceful(&mut self) {
+        std::pin::Pin::new(&mut self.0).graceful_shutdown();
+    }
+}
+
+impl<I, S> Served for H2<hyper::server::conn::http2::Connection<I, S, LocalExec>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = body::Tracked>,
+    S::Future: 'static,
+{
+    fn poll_serve(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), hyper::Error>> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+
+    fn graceful(&mut self) {
+        std::pin::Pin::new(&mut self.0).graceful_shutdown();
+    }
+}
+
+/// Runs a hyper connection with our timeouts and the process's drain.
+async fn drive<C: Served>(
+    conn: &mut C,
+    ctx: &ConnCtx,
+    published: &Published,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+) {
+    let mut changes = published.changes.subscribe();
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        if drain_deadline.is_none() && published.draining.load(Ordering::Relaxed) {
+            conn.graceful();
+            drain_deadline = Some(Instant::now() + DRAIN_GRACE);
+        }
+        let deadline = drain_deadline
+            .unwrap_or_else(|| ctx.deadline(header_timeout, idle_timeout))
+            .max(Instant::now() + Duration::from_millis(5));
+        monoio::select! {
+            r = std::future::poll_fn(|cx| conn.poll_serve(cx)) => {
+                if let Err(e) = r {
+                    tracing::debug!(client = %ctx.client, error = %e, "client connection ended with an error");
+                }
+                return;
+            }
+            () = monoio::time::sleep_until(deadline.into()) => {
+                let now = Instant::now();
+                if drain_deadline.is_some_and(|d| now >= d) {
+                    return;
+                }
+                if drain_deadline.is_none() && now >= ctx.deadline(header_timeout, idle_timeout) {
+                    tracing::debug!(client = %ctx.client, "closing an idle or slow connection");
+                    return;
+                }
+            }
+            _ = changes.changed() => {}
+        }
+    }
+}

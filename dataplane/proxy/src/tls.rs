@@ -1,0 +1,599 @@
+//! Certificates and TLS configurations for L7 routes.
+//!
+//! A certificate is checked once, when it is stored (admin API or config
+//! file): the chain parses, the key matches the leaf, and the chain verifies
+//! up to a trusted CA — so a leaf uploaded without its intermediate is
+//! refused then, not discovered by clients later. Keys are kept sealed
+//! (AES-256-GCM under a per-node key file) in redb and held parsed in memory
+//! as rustls `CertifiedKey`s; a snapshot only clones `Arc`s.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use rustls::RootCertStore;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{MinTls, Origin};
+
+pub const MAX_CHAIN_PEM: usize = 64 * 1024;
+pub const MAX_KEY_PEM: usize = 16 * 1024;
+const MAX_CHAIN_LEN: usize = 8;
+
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// What the admin API shows of a certificate (parsed from the leaf).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    pub dns_names: Vec<String>,
+    pub not_before_unix: i64,
+    pub not_after_unix: i64,
+    pub key_algorithm: String,
+    pub sha256_fingerprint: String,
+}
+
+/// A certificate as stored in redb: the key only sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCertificate {
+    pub name: String,
+    pub chain_pem: String,
+    /// Nonce ‖ AES-256-GCM(key PEM), base64-free bytes as hex.
+    pub key_sealed: String,
+    pub info: CertificateInfo,
+    pub origin: Origin,
+}
+
+/// A checked certificate, ready to serve.
+#[derive(Debug, Clone)]
+pub struct LoadedCertificate {
+    pub stored: StoredCertificate,
+    pub key: Arc<CertifiedKey>,
+}
+
+/// PEM bundle → trust anchors.
+pub fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("unusable CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the PEM bundle".to_owned());
+    }
+    Ok(roots)
+}
+
+/// Trust anchors from PEM files; missing files are an error.
+pub fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for f in files {
+        let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let more = parse_roots(&pem).map_err(|e| format!("{}: {e}", f.display()))?;
+        roots.roots.extend(more.roots);
+    }
+    Ok(roots)
+}
+
+/// Checks a chain and key for upload; `anchors` are the CAs a chain may end at.
+pub fn check(
+    name: &str,
+    chain_pem: &str,
+    key_pem: &str,
+    anchors: &RootCertStore,
+    now: UnixTime,
+) -> Result<(Arc<CertifiedKey>, CertificateInfo), String> {
+    let (certified, info) = parse_pair(chain_pem, key_pem)?;
+    verify_chain(name, &certified.cert, &info, anchors, &provider(), now)?;
+    Ok((certified, info))
+}
+
+/// Parses a stored pair again at start (no chain verification: a certificate
+/// that expired while stored must not stop the node; clients will say so).
+pub fn load_stored(
+    stored: StoredCertificate,
+    sealer: &Sealer,
+) -> Result<LoadedCertificate, String> {
+    let key_pem = sealer.open_sealed(&stored.name, &stored.key_sealed)?;
+    let key_pem = String::from_utf8(key_pem).map_err(|_| "sealed key is not PEM".to_owned())?;
+    let (key, _) = parse_pair(&stored.chain_pem, &key_pem)
+        .map_err(|e| format!("certificate `{}`: {e}", stored.name))?;
+    Ok(LoadedCertificate { stored, key })
+}
+
+/// Parses a chain and its key and checks that they belong together.
+fn parse_pair(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<(Arc<CertifiedKey>, CertificateInfo), String> {
+    if chain_pem.len() > MAX_CHAIN_PEM {
+        return Err(format!("chain_pem: at most {MAX_CHAIN_PEM} bytes"));
+    }
+    if key_pem.len() > MAX_KEY_PEM {
+        return Err(format!("key_pem: at most {MAX_KEY_PEM} bytes"));
+    }
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("chain_pem: not PEM certificates: {e}"))?;
+    if chain.is_empty() {
+        return Err(
+            "chain_pem: no certificate found (expected the leaf first, then intermediates)"
+                .to_owned(),
+        );
+    }
+    if chain.len() > MAX_CHAIN_LEN {
+        return Err(format!("chain_pem: at most {MAX_CHAIN_LEN} certificates"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("key_pem: not a PKCS#8, SEC1 or PKCS#1 PEM private key: {e}"))?;
+    let provider = provider();
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("key_pem: unsupported key: {e}"))?;
+    let certified = CertifiedKey::new(chain.clone(), signer);
+    certified.keys_match().map_err(|_| {
+        "key_pem: the private key does not match the leaf certificate (the first in chain_pem)"
+            .to_owned()
+    })?;
+    let info = describe(&chain)?;
+    Ok((Arc::new(certified), info))
+}
+
+fn describe(chain: &[CertificateDer<'_>]) -> Result<CertificateInfo, String> {
+    use x509_parser::prelude::*;
+    let leaf = chain.first().ok_or("chain_pem: empty")?;
+    let (_, cert) = X509Certificate::from_der(leaf)
+        .map_err(|e| format!("chain_pem: the leaf does not parse as X.509: {e}"))?;
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => dns_names.push(d.to_ascii_lowercase()),
+                GeneralName::IPAddress(b) => {
+                    if let Ok(a) = <[u8; 4]>::try_from(*b) {
+                        dns_names.push(std::net::IpAddr::from(a).to_string());
+                    } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
+                        dns_names.push(std::net::IpAddr::from(a).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let spki = cert.public_key();
+    let key_algorithm = match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(k)) => format!("rsa-{}", k.key_size()),
+        Ok(x509_parser::public_key::PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => "ecdsa-p256".to_owned(),
+                Some("1.3.132.0.34") => "ecdsa-p384".to_owned(),
+                Some("1.3.132.0.35") => "ecdsa-p521".to_owned(),
+                _ => "ecdsa".to_owned(),
+            }
+        }
+        _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => "ed25519".to_owned(),
+        _ => spki.algorithm.algorithm.to_id_string(),
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf);
+    let mut fp = String::with_capacity(64);
+    for b in digest.as_ref() {
+        let _ = write!(fp, "{b:02x}");
+    }
+    Ok(CertificateInfo {
+        dns_names,
+        not_before_unix: cert.validity().not_before.timestamp(),
+        not_after_unix: cert.validity().not_after.timestamp(),
+        key_algorithm,
+        sha256_fingerprint: fp,
+    })
+}
+
+/// Verifies that the chain leads to a trusted CA, the way a client will.
+fn verify_chain(
+    name: &str,
+    chain: &[CertificateDer<'static>],
+    info: &CertificateInfo,
+    anchors: &RootCertStore,
+    provider: &Arc<CryptoProvider>,
+    now: UnixTime,
+) -> Result<(), String> {
+    use x509_parser::prelude::*;
+    let (leaf, intermediates) = chain.split_first().ok_or("chain_pem: empty")?;
+    // A self-signed last certificate is its own anchor (private PKI roots
+    // shipped in the chain): the check is then about the links below it.
+    let mut roots = anchors.clone();
+    let mut last_issuer = String::new();
+    if let Some(last) = chain.last()
+        && let Ok((_, c)) = X509Certificate::from_der(last)
+    {
+        last_issuer = c.issuer().to_string();
+        if c.issuer() == c.subject() {
+            let _ = roots.add(last.clone());
+        }
+    }
+    if roots.is_empty() {
+        return Err("no certificate authorities are configured to verify chains against (proxy.certificate_authorities)".to_owned());
+    }
+    let probe = info
+        .dns_names
+        .first()
+        .map(|d| d.replacen("*.", "wildcard-probe.", 1))
+        .ok_or("chain_pem: the leaf has no DNS names (subjectAltName)")?;
+    let server_name = ServerName::try_from(probe.clone())
+        .map_err(|_| format!("chain_pem: `{probe}` is not a usable name"))?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| format!("cannot build a verifier: {e}"))?;
+    match verifier.verify_server_cert(leaf, intermediates, &server_name, &[], now) {
+        Ok(_) => Ok(()),
+        Err(rustls::Error::InvalidCertificate(e)) => Err(match e {
+            rustls::CertificateError::UnknownIssuer => format!(
+                "chain_pem for `{name}` does not lead to a trusted CA: an intermediate certificate is probably missing (the last certificate was issued by `{last_issuer}`); put the leaf first, then its intermediates"
+            ),
+            rustls::CertificateError::BadSignature => {
+                "chain_pem: a certificate is not signed by the one after it (wrong order or mixed chains?)".to_owned()
+            }
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
+                "chain_pem: a certificate in the chain has expired".to_owned()
+            }
+            rustls::CertificateError::NotValidYet
+            | rustls::CertificateError::NotValidYetContext { .. } => {
+                "chain_pem: a certificate in the chain is not valid yet".to_owned()
+            }
+            other => format!("chain_pem: the chain does not verify: {other:?}"),
+        }),
+        Err(e) => Err(format!("chain_pem: the chain does not verify: {e}")),
+    }
+}
+
+/// Seals private keys at rest with a per-node key in `<dir>/cert-seal.key` (0600).
+pub struct Sealer {
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer")
+    }
+}
+
+impl Sealer {
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let path = dir.join("cert-seal.key");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut k = [0u8; 32];
+                SystemRandom::new()
+                    .fill(&mut k)
+                    .map_err(|_| "no randomness for the sealing key".to_owned())?;
+                write_private(&path, &k).map_err(|e| format!("{}: {e}", path.display()))?;
+                k.to_vec()
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| format!("{}: not a 32-byte key", path.display()))?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+        })
+    }
+
+    pub fn seal(&self, name: &str, plain: &[u8]) -> Result<String, String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| "no randomness".to_owned())?;
+        let mut buf = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(name.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| "sealing failed".to_owned())?;
+        let mut out = String::with_capacity((NONCE_LEN + buf.len()) * 2);
+        for b in nonce.iter().chain(buf.iter()) {
+            let _ = write!(out, "{b:02x}");
+        }
+        Ok(out)
+    }
+
+    pub fn open_sealed(&self, name: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        let bytes = (0..sealed.len())
+            .step_by(2)
+            .map(|i| {
+                sealed
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or("sealed key is not hex")?;
+        if bytes.len() < NONCE_LEN {
+            return Err("sealed key is too short".to_owned());
+        }
+        let (nonce, rest) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "bad nonce".to_owned())?;
+        let mut rest = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(name.as_bytes()), &mut rest)
+            .map_err(|_| {
+                format!(
+                    "certificate `{name}`: the key does not unseal (was cert-seal.key replaced?)"
+                )
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Serves one certificate whatever the SNI (the route was chosen by SNI already).
+#[derive(Debug)]
+struct OneCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for OneCert {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Builds (and shares between routes) the server configurations of one snapshot.
+pub struct ServerConfigs<'a> {
+    pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    pub certificates: &'a HashMap<String, LoadedCertificate>,
+    built: HashMap<(String, MinTls), Arc<rustls::ServerConfig>>,
+}
+
+impl<'a> ServerConfigs<'a> {
+    pub fn new(
+        ticketer: Arc<dyn rustls::server::ProducesTickets>,
+        certificates: &'a HashMap<String, LoadedCertificate>,
+    ) -> Self {
+        Self {
+            ticketer,
+            certificates,
+            built: HashMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, certificate: &str, min: MinTls) -> Option<Arc<rustls::ServerConfig>> {
+        let key = (certificate.to_owned(), min);
+        if let Some(c) = self.built.get(&key) {
+            return Some(c.clone());
+        }
+        let cert = self.certificates.get(certificate)?;
+        let versions: &[&rustls::SupportedProtocolVersion] = match min {
+            MinTls::V12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            MinTls::V13 => &[&rustls::version::TLS13],
+        };
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .map_err(|e| tracing::error!(error = %e, "TLS versions refused"))
+            .ok()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(OneCert(cert.key.clone())));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.ticketer = self.ticketer.clone();
+        let config = Arc::new(config);
+        self.built.insert(key, config.clone());
+        Some(config)
+    }
+}
+
+/// The client configuration for a route's TLS backends.
+pub fn backend_client_config(
+    ca_pem: Option<&str>,
+    default_roots: &Arc<RootCertStore>,
+    insecure: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+            .with_no_client_auth()
+    } else {
+        let roots = match ca_pem {
+            Some(pem) => Arc::new(parse_roots(pem.as_bytes())?),
+            None => default_roots.clone(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `backend_tls_insecure_skip_verify`: an explicit, logged operator choice.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Issuer = rcgen::Issuer<'static, rcgen::KeyPair>;
+
+    fn ca_params(cn: &str) -> rcgen::CertificateParams {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p
+    }
+
+    fn ca() -> (rcgen::Certificate, Issuer) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = ca_params("test root").self_signed(&key).expect("ca");
+        (cert, rcgen::Issuer::new(ca_params("test root"), key))
+    }
+
+    fn intermediate(issuer: &Issuer) -> (rcgen::Certificate, Issuer) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = ca_params("test intermediate")
+            .signed_by(&key, issuer)
+            .expect("sign");
+        (
+            cert,
+            rcgen::Issuer::new(ca_params("test intermediate"), key),
+        )
+    }
+
+    fn leaf(names: &[&str], issuer: &Issuer) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let p = rcgen::CertificateParams::new(
+            names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("params");
+        (p.signed_by(&key, issuer).expect("sign"), key)
+    }
+
+    fn roots(ca: &rcgen::Certificate) -> RootCertStore {
+        parse_roots(ca.pem().as_bytes()).expect("roots")
+    }
+
+    #[test]
+    fn full_chain_is_accepted_and_described() {
+        let (root, root_issuer) = ca();
+        let (inter, inter_issuer) = intermediate(&root_issuer);
+        let (leaf, leaf_key) = leaf(&["app.example.test"], &inter_issuer);
+        let chain = format!("{}{}", leaf.pem(), inter.pem());
+        let (_, info) = check(
+            "app",
+            &chain,
+            &leaf_key.serialize_pem(),
+            &roots(&root),
+            UnixTime::now(),
+        )
+        .expect("valid chain");
+        assert_eq!(info.dns_names, vec!["app.example.test"]);
+        assert_eq!(info.key_algorithm, "ecdsa-p256");
+        assert_eq!(info.sha256_fingerprint.len(), 64);
+    }
+
+    #[test]
+    fn missing_intermediate_and_wrong_key_are_refused() {
+        let (root, root_issuer) = ca();
+        let (inter, inter_issuer) = intermediate(&root_issuer);
+        let (leaf, leaf_key) = leaf(&["app.example.test"], &inter_issuer);
+        let err = check(
+            "app",
+            &leaf.pem(),
+            &leaf_key.serialize_pem(),
+            &roots(&root),
+            UnixTime::now(),
+        )
+        .expect_err("no intermediate");
+        assert!(err.contains("intermediate"), "{err}");
+        let other = rcgen::KeyPair::generate().expect("key");
+        let chain = format!("{}{}", leaf.pem(), inter.pem());
+        let err = check(
+            "app",
+            &chain,
+            &other.serialize_pem(),
+            &roots(&root),
+            UnixTime::now(),
+        )
+        .expect_err("wrong key");
+        assert!(err.contains("does not match"), "{err}");
+        for (chain, key) in [
+            ("", leaf_key.serialize_pem()),
+            (chain.as_str(), String::new()),
+        ] {
+            assert!(check("app", chain, &key, &roots(&root), UnixTime::now()).is_err());
+        }
+    }
+
+    #[test]
+    fn sealed_keys_round_trip_and_bind_the_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = Sealer::open(dir.path()).expect("sealer");
+        let sealed = s.seal("a", b"secret").expect("seal");
+        assert_eq!(s.open_sealed("a", &sealed).expect("open"), b"secret");
+        assert!(s.open_sealed("b", &sealed).is_err());
+        let again = Sealer::open(dir.path()).expect("reopen");
+        assert_eq!(again.open_sealed("a", &sealed).expect("open"), b"secret");
+    }
+}
