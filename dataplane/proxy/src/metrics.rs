@@ -115,6 +115,48 @@ impl Collector for ProxyCollector {
                 r.runtime.counters.sum(rstat::BYTES_DOWN),
             ));
         }
+        let l7_routes: Vec<_> = routes.iter().filter(|(_, _, r)| r.l7.is_some()).collect();
+        let mut responses = Vec::new();
+        for (l, h, r) in &l7_routes {
+            for (class, i) in rstat::RESPONSES {
+                responses.push((
+                    vec![("listener", *l), ("route", *h), ("code", class)],
+                    r.runtime.counters.sum(i),
+                ));
+            }
+        }
+        family(
+            &mut enc,
+            "proxy_http_responses",
+            "L7 responses, by route and status class; 403_policy, 502, 503 and 504 are the proxy's own",
+            MetricType::Counter,
+            &responses,
+        )?;
+        let l7_rows = |index: usize| -> Vec<(Labels<'_>, u64)> {
+            l7_routes
+                .iter()
+                .map(|(l, h, r)| {
+                    (
+                        vec![("listener", *l), ("route", *h)],
+                        r.runtime.counters.sum(index),
+                    )
+                })
+                .collect()
+        };
+        family(
+            &mut enc,
+            "proxy_http_requests",
+            "L7 requests received, by route",
+            MetricType::Counter,
+            &l7_rows(rstat::REQUESTS),
+        )?;
+        family(
+            &mut enc,
+            "proxy_tls_handshake_failures",
+            "L7 TLS handshakes that failed or timed out, by route",
+            MetricType::Counter,
+            &l7_rows(rstat::TLS_HANDSHAKE_FAILURES),
+        )?;
         family(
             &mut enc,
             "proxy_route_bytes",

@@ -573,6 +573,14 @@ fn http_versions_backends_errors_and_policies(io: &str) {
         stats("h2c.l7.test")["responses"]["2xx"].as_u64() >= Some(2002),
         "{status}"
     );
+    let (code, metrics) = crate::support::curl(&[&dp.metrics]);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(
+            "proxy_http_responses_total{listener=\"public\",route=\"down.l7.test\",code=\"502\"} 1"
+        ),
+        "{metrics}"
+    );
 }
 both_drivers!(http_versions_backends_errors_and_policies);
 
