@@ -113,7 +113,13 @@ async fn backend_service(
             Ok(text(out))
         }
         "/slow" => {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            let ms = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("ms="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(text("slow".into()))
         }
         "/upload" => {
@@ -871,3 +877,188 @@ fn certificate_rotation_under_load(io: &str) {
     assert!(!out.status.success(), "a certificate in use is not removed");
 }
 both_drivers!(certificate_rotation_under_load);
+
+/// Opens a TLS connection to `proxy` for `name` (ALPN http/1.1) from tokio.
+async fn tls_to(
+    proxy: SocketAddr,
+    ca: &str,
+    name: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(proxy).await.expect("tcp");
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(
+            rustls_pki_types::ServerName::try_from(name.to_owned()).expect("name"),
+            tcp,
+        )
+        .await
+        .expect("tls")
+}
+
+fn limits_versions_access_log_persistence_and_drain(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let (chain, key, _) = pki.leaf("site", &["*.l7.test"]);
+    let backends = Backends::new();
+    let plain = backends.http("plain");
+    let (listen, legacy) = (free_port(), free_port());
+    let mut toml = l7_toml(&pki, listen, &[], "");
+    toml.push_str(&format!(
+        "[[proxy.listeners]]\nname = \"legacy\"\naddress = \"127.0.0.1:{legacy}\"\nmin_tls = \"1.2\"\n"
+    ));
+    let mut dp = Dataplane::start_logged(dir.path(), io, &toml);
+    let ca = pki.ca();
+    // Bad input changes nothing and says why.
+    let out = dp.mcctl(&[
+        "proxy",
+        "routes",
+        "add",
+        "a.l7.test",
+        "--listener",
+        "public",
+        "--backend",
+        &format!("127.0.0.1:{plain}"),
+        "--mode",
+        "l7",
+        "--cert",
+        "missing",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no certificate `missing`"),
+        "{err}"
+    );
+    dp.ok(&[
+        "proxy", "certs", "put", "site", "--chain", &chain, "--key", &key,
+    ]);
+    for listener in ["public", "legacy"] {
+        dp.ok(&[
+            "proxy",
+            "routes",
+            "add",
+            "a.l7.test",
+            "--listener",
+            listener,
+            "--backend",
+            &format!("127.0.0.1:{plain}"),
+            "--mode",
+            "l7",
+            "--cert",
+            "site",
+            "--header-timeout",
+            "1s",
+            "--access-log",
+        ]);
+    }
+    let out = dp.mcctl(&[
+        "proxy",
+        "policies",
+        "add",
+        "a.l7.test",
+        "--listener",
+        "public",
+        "--require-header",
+        "bad header",
+    ]);
+    assert!(!out.status.success(), "a malformed header name is refused");
+    dp.ok(&[
+        "proxy",
+        "policies",
+        "add",
+        "a.l7.test",
+        "--listener",
+        "public",
+        "--block-user-agent",
+        "evil",
+    ]);
+    let proxy = dp.listen("public");
+    let old = dp.listen("legacy");
+
+    // TLS 1.2 only where the listener allows it.
+    let (code, _) = curl(proxy, &ca, "a.l7.test", "/", &["--tls-max", "1.2"]);
+    assert_eq!(code, 0, "TLS 1.2 refused by default");
+    let (code, body) = curl(old, &ca, "a.l7.test", "/", &["--tls-max", "1.2"]);
+    assert_eq!(code, 200, "min_tls = 1.2 allows it: {body}");
+
+    // Header limits: an oversized header block is refused, not buffered.
+    let big = format!("X-Big: {}", "a".repeat(100 * 1024));
+    let (code, _) = curl(proxy, &ca, "a.l7.test", "/", &["--http1.1", "-H", &big]);
+    assert_eq!(code, 431);
+
+    // A client that never finishes its request headers is closed after
+    // request_header_timeout (1 s here; the 20 s bound is only a hang guard).
+    backends.rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tls_to(proxy, &ca, "a.l7.test").await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: a.l7.test\r\nX-Slow: ")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("the proxy closed the slow connection");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "closed without a response: {n:?}"
+        );
+    });
+
+    // One access-log line per request.
+    let (code, _) = curl(proxy, &ca, "a.l7.test", "/logged-path", &[]);
+    assert_eq!(code, 200);
+    let log_path = dir.path().join("dataplane.log");
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("/logged-path") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("/logged-path") && l.contains("status=200")),
+        "{log}"
+    );
+
+    // Certificates (sealed) and policies survive a restart.
+    dp.restart();
+    let proxy = dp.listen("public");
+    let (code, _) = curl(proxy, &ca, "a.l7.test", "/", &["-A", "evil/1"]);
+    assert_eq!(code, 403, "policy kept");
+    let (code, body) = curl(proxy, &ca, "a.l7.test", "/", &[]);
+    assert_eq!(code, 200, "certificate kept: {body}");
+    let sealed = std::fs::read(dir.path().join("mc-proxy/mc-proxy.redb")).expect("redb");
+    let key_pem = std::fs::read_to_string(&key).expect("key");
+    let key_body = key_pem.lines().nth(1).expect("key line");
+    assert!(
+        !sealed
+            .windows(key_body.len())
+            .any(|w| w == key_body.as_bytes()),
+        "the private key is not stored in clear"
+    );
+
+    // SIGTERM: the request in flight completes, then the process exits.
+    let inflight = {
+        let ca = ca.clone();
+        std::thread::spawn(move || curl(proxy, &ca, "a.l7.test", "/slow?ms=1200", &[]))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_raw(dp.child_id().expect("pid") as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal");
+    let (code, body) = inflight.join().expect("thread");
+    assert_eq!(
+        code, 200,
+        "in-flight request finished during the drain: {body}"
+    );
+    assert!(dp.wait_exit().success());
+}
+both_drivers!(limits_versions_access_log_persistence_and_drain);

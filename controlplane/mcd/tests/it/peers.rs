@@ -162,6 +162,8 @@ pub(crate) struct Dataplane {
     pub(crate) config: PathBuf,
     pub(crate) endpoints: PathBuf,
     pub(crate) metrics: String,
+    /// When set, stderr goes to this file and the access log is on.
+    pub(crate) log: Option<PathBuf>,
 }
 
 impl Dataplane {
@@ -193,7 +195,17 @@ impl Dataplane {
             config,
             endpoints,
             metrics: format!("http://127.0.0.1:{metrics}/metrics"),
+            log: None,
         };
+        me.restart();
+        me
+    }
+
+    /// [`Self::start`], with stderr written to `<dir>/dataplane.log` and
+    /// info-level access-log lines (`MC_LOG_LEVEL` overrides the file).
+    pub(crate) fn start_logged(dir: &Path, io_uring: &str, proxy_toml: &str) -> Self {
+        let mut me = Self::start(dir, io_uring, proxy_toml);
+        me.log = Some(dir.join("dataplane.log"));
         me.restart();
         me
     }
@@ -201,14 +213,26 @@ impl Dataplane {
     /// (Re)starts the process on the same config and data dir and waits until it is ready.
     pub(crate) fn restart(&mut self) {
         self.stop();
-        let child = Command::new(mcd())
-            .arg("dataplane")
+        let mut cmd = Command::new(mcd());
+        cmd.arg("dataplane")
             .arg("--config")
             .arg(&self.config)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mcd dataplane");
+            .stdin(Stdio::piped());
+        match &self.log {
+            Some(path) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file");
+                cmd.stderr(Stdio::from(f))
+                    .env("MC_LOG_LEVEL", "warn,mc_proxy::access=info");
+            }
+            None => {
+                cmd.stderr(Stdio::inherit());
+            }
+        }
+        let child = cmd.spawn().expect("spawn mcd dataplane");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

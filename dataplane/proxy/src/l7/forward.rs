@@ -70,6 +70,24 @@ pub(super) async fn handle(
         return Ok(small(status, "forbidden by policy", end(status, None)));
     }
 
+    // hyper bounds its read buffer, not the head: a head that arrives in
+    // one burst is measured here.
+    let head_bytes = req.uri().path_and_query().map_or(0, |p| p.as_str().len())
+        + req.uri().authority().map_or(0, |a| a.as_str().len())
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head_bytes > super::MAX_HEADER_BYTES || req.headers().len() > super::MAX_HEADERS {
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        return Ok(small(
+            status,
+            "request headers too large",
+            end(status, None),
+        ));
+    }
+
     let upgrade = !ctx.h2 && is_upgrade(req.headers());
     rewrite_request(&mut req, ctx.client, upgrade);
     let timeout = route
