@@ -175,11 +175,17 @@ fn check_common(r: &Value, scenario: &str) {
 }
 
 #[test]
-fn l4_ka_reuses_connections() {
+fn keep_alive_scenarios_reuse_connections() {
+    for scenario in ["l4-ka", "l7-h1"] {
+        keep_alive_reuses_connections(scenario);
+    }
+}
+
+fn keep_alive_reuses_connections(scenario: &str) {
     let pki = pki("app.test");
     let addr = serve(pki.server.clone());
-    let r = run_scenario("l4-ka", addr, &pki.ca, &["--connections", "4"]);
-    check_common(&r, "l4-ka");
+    let r = run_scenario(scenario, addr, &pki.ca, &["--connections", "4"]);
+    check_common(&r, scenario);
     assert_eq!(
         r["connects"], 4,
         "keep-alive opens each connection once: {r}"
@@ -188,11 +194,17 @@ fn l4_ka_reuses_connections() {
 }
 
 #[test]
-fn l4_conn_opens_a_connection_per_request() {
+fn conn_scenarios_open_a_connection_per_request() {
+    for scenario in ["l4-conn", "l7-conn"] {
+        opens_a_connection_per_request(scenario);
+    }
+}
+
+fn opens_a_connection_per_request(scenario: &str) {
     let pki = pki("app.test");
     let addr = serve(pki.server.clone());
-    let r = run_scenario("l4-conn", addr, &pki.ca, &["--connections", "2"]);
-    check_common(&r, "l4-conn");
+    let r = run_scenario(scenario, addr, &pki.ca, &["--connections", "2"]);
+    check_common(&r, scenario);
     let requests = r["requests"].as_u64().unwrap_or(0);
     let connects = r["connects"].as_u64().unwrap_or(0);
     // Each slot may have one connection open when the run ends.
@@ -266,12 +278,7 @@ fn refuses_targets_off_this_machine() {
 
 #[test]
 fn scenarios_waiting_for_their_issue_exit_2() {
-    for (scenario, issue) in [
-        ("l7-conn", "issue 4"),
-        ("l7-h1", "issue 4"),
-        ("l7-h2", "issue 4"),
-        ("dns-tcp", "issue 5"),
-    ] {
+    for (scenario, issue) in [("dns-tcp", "issue 5")] {
         let out = loadtest(&[scenario, "--target", "127.0.0.1:1"]);
         assert_eq!(out.status.code(), Some(2), "{scenario}");
         let err = String::from_utf8_lossy(&out.stderr);

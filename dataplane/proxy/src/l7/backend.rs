@@ -26,7 +26,7 @@ pub(super) type Request = http::Request<Counted>;
 pub(super) type Response = http::Response<hyper::body::Incoming>;
 
 /// Idle HTTP/1.1 connections kept per backend and worker.
-const MAX_IDLE_PER_BACKEND: usize = 64;
+const MAX_IDLE_PER_BACKEND: usize = 1024;
 /// Pool keys kept before closed entries are swept.
 const MAX_POOL_KEYS: usize = 4096;
 
