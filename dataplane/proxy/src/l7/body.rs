@@ -68,18 +68,18 @@ impl Body for Counted {
 /// Called once when a response body is finished (or abandoned), with the
 /// number of body bytes sent.
 pub(super) trait OnEnd {
-    fn on_end(self: Box<Self>, bytes: u64, complete: bool);
+    fn on_end(self, bytes: u64, complete: bool);
 }
 
 /// A response body on its way to the client.
-pub(super) struct Tracked {
+pub(super) struct Tracked<E: OnEnd> {
     inner: Either<Incoming, Full<Bytes>>,
     bytes: u64,
-    end: Option<Box<dyn OnEnd>>,
+    end: Option<E>,
 }
 
-impl Tracked {
-    pub(super) fn new(inner: Either<Incoming, Full<Bytes>>, end: Box<dyn OnEnd>) -> Self {
+impl<E: OnEnd> Tracked<E> {
+    pub(super) fn new(inner: Either<Incoming, Full<Bytes>>, end: E) -> Self {
         Self {
             inner,
             bytes: 0,
@@ -94,13 +94,13 @@ impl Tracked {
     }
 }
 
-impl Drop for Tracked {
+impl<E: OnEnd> Drop for Tracked<E> {
     fn drop(&mut self) {
         self.finish(false);
     }
 }
 
-impl Body for Tracked {
+impl<E: OnEnd + Unpin> Body for Tracked<E> {
     type Data = Bytes;
     type Error = hyper::Error;
 

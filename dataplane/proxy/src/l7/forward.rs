@@ -3,7 +3,6 @@
 
 use std::cell::Cell;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -19,18 +18,27 @@ use super::body::{Counted, OnEnd, Tracked};
 use crate::model::PolicyRule;
 use crate::stats::route as rstat;
 
-pub(super) type ProxyResponse = Response<Tracked>;
+pub(super) type ProxyBody = Tracked<Finish>;
+pub(super) type ProxyResponse = Response<ProxyBody>;
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded as they are.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "proxy-authorization",
-];
+fn hop_by_hop() -> [&'static HeaderName; 7] {
+    [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::TE,
+        &header::PROXY_AUTHORIZATION,
+    ]
+}
 
 pub(super) async fn handle(
     mut req: Request<Incoming>,
@@ -51,14 +59,12 @@ pub(super) async fn handle(
             method: req.method().to_string(),
             path: req.uri().path().chars().take(256).collect(),
         });
-    let end = |status: StatusCode, lease: Option<Lease>| -> Box<dyn OnEnd> {
-        Box::new(Finish {
-            ctx: ctx.clone(),
-            status: status.as_u16(),
-            started,
-            access: access.clone(),
-            lease,
-        })
+    let end = |status: StatusCode, lease: Option<Lease>| Finish {
+        ctx: ctx.clone(),
+        status: status.as_u16(),
+        started,
+        access: access.clone(),
+        lease,
     };
 
     if let Some(l7) = &route.l7
@@ -89,7 +95,7 @@ pub(super) async fn handle(
     }
 
     let upgrade = !ctx.h2 && is_upgrade(req.headers());
-    rewrite_request(&mut req, ctx.client, upgrade);
+    rewrite_request(&mut req, &ctx, upgrade);
     let timeout = route
         .spec
         .l7
@@ -179,7 +185,7 @@ pub(super) async fn tunnel(
     ctx.end();
 }
 
-fn small(status: StatusCode, text: &str, end: Box<dyn OnEnd>) -> ProxyResponse {
+fn small(status: StatusCode, text: &str, end: Finish) -> ProxyResponse {
     let body = format!(
         "{} {}: {text}\n",
         status.as_u16(),
@@ -242,23 +248,32 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 /// Removes hop-by-hop headers and those the `Connection` header names.
 /// `keep_upgrade` keeps `Connection: upgrade` + `Upgrade` for a WebSocket handshake.
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
-        .collect();
+    // Allocates only when `Connection` names other headers (rare).
+    let mut named: Vec<HeaderName> = Vec::new();
+    for v in headers.get_all(header::CONNECTION) {
+        for t in v.to_str().ok().into_iter().flat_map(|s| s.split(',')) {
+            let t = t.trim();
+            if ["keep-alive", "close", "upgrade"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k))
+            {
+                continue;
+            }
+            if let Ok(n) = HeaderName::from_bytes(t.as_bytes()) {
+                named.push(n);
+            }
+        }
+    }
     for n in named {
         headers.remove(n);
     }
-    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim() == "trailers"))
-    });
-    for h in HOP_BY_HOP {
-        if keep_upgrade && (h == "upgrade" || h == "connection") {
+    let te_trailers = headers.contains_key(header::TE)
+        && headers.get_all(header::TE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim() == "trailers"))
+        });
+    for h in hop_by_hop() {
+        if keep_upgrade && (*h == header::UPGRADE || *h == header::CONNECTION) {
             continue;
         }
         headers.remove(h);
@@ -272,55 +287,56 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-fn rewrite_request(req: &mut Request<Incoming>, client: SocketAddr, upgrade: bool) {
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            req.headers()
+/// Appends `, <value>` to header `name`, or sets it.
+fn append_element(headers: &mut HeaderMap, name: &HeaderName, value: &HeaderValue) {
+    let joined = match headers.get(name) {
+        Some(prev) => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + value.len());
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(value.as_bytes());
+            HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
+        }
+        None => Some(value.clone()),
+    };
+    if let Some(v) = joined {
+        headers.insert(name.clone(), v);
+    }
+}
+
+fn rewrite_request(req: &mut Request<Incoming>, ctx: &ConnCtx, upgrade: bool) {
+    let forwarded = {
+        let host = match req.uri().authority() {
+            Some(a) => Some(a.as_str()),
+            None => req
+                .headers()
                 .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        });
+                .and_then(|h| h.to_str().ok()),
+        }
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'));
+        let mut cache = ctx.forwarded_cache.borrow_mut();
+        match (&*cache, host) {
+            (Some((cached, v)), Some(h)) if cached == h => Some(v.clone()),
+            (_, host) => {
+                let value = match host {
+                    Some(h) => format!("{};host=\"{h}\"", ctx.forwarded_for),
+                    None => ctx.forwarded_for.clone(),
+                };
+                let v = HeaderValue::try_from(value).ok();
+                if let (Some(h), Some(v)) = (host, &v) {
+                    *cache = Some((h.to_owned(), v.clone()));
+                }
+                v
+            }
+        }
+    };
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
-    let ip = client.ip().to_string();
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let chain = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip.clone(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&chain) {
-        headers.insert(xff, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&ip) {
-        headers.insert(HeaderName::from_static("x-real-ip"), v);
-    }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("https"),
-    );
-    let node = if client.is_ipv6() {
-        format!("\"[{ip}]\"")
-    } else {
-        ip
-    };
-    let mut forwarded = format!("for={node};proto=https");
-    if let Some(h) = host
-        .as_deref()
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        forwarded.push_str(";host=\"");
-        forwarded.push_str(h);
-        forwarded.push('"');
-    }
-    let value = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {forwarded}"),
-        None => forwarded,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(header::FORWARDED, v);
+    append_element(headers, &X_FORWARDED_FOR, &ctx.client_ip);
+    headers.insert(X_REAL_IP.clone(), ctx.client_ip.clone());
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
+    if let Some(f) = forwarded {
+        append_element(headers, &header::FORWARDED, &f);
     }
 }
 
@@ -332,7 +348,7 @@ struct AccessLine {
 
 /// End of a request: counters, the connection's in-flight count, the pooled
 /// backend connection, and the access log line.
-struct Finish {
+pub(super) struct Finish {
     ctx: Rc<ConnCtx>,
     status: u16,
     started: Instant,
@@ -341,8 +357,8 @@ struct Finish {
 }
 
 impl OnEnd for Finish {
-    fn on_end(self: Box<Self>, bytes: u64, complete: bool) {
-        let this = *self;
+    fn on_end(self, bytes: u64, complete: bool) {
+        let this = self;
         let route = &this.ctx.route;
         let counters = &route.runtime.counters;
         counters.add(this.ctx.worker, rstat::class(this.status), 1);

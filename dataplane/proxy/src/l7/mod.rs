@@ -54,6 +54,12 @@ pub struct ConnCtx {
     /// When the connection last became idle (no request in flight).
     idle_since: Cell<Instant>,
     activity: Rc<Cell<Instant>>,
+    /// `X-Real-IP` and the `X-Forwarded-For` element, made once per connection.
+    client_ip: http::HeaderValue,
+    /// `for=…;proto=https`, the start of this hop's `Forwarded` element.
+    forwarded_for: String,
+    /// The last `Forwarded` value built, by host: most connections ask for one host.
+    forwarded_cache: std::cell::RefCell<Option<(String, http::HeaderValue)>>,
     /// Set by the handler when a backend switched protocols (HTTP/1.1 only).
     upgraded: std::cell::RefCell<Option<backend::UpgradeRx>>,
 }
@@ -144,6 +150,13 @@ pub async fn serve(
         idle_since: Cell::new(Instant::now()),
         activity,
         upgraded: std::cell::RefCell::new(None),
+        client_ip: http::HeaderValue::try_from(client_addr.ip().to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("unknown")),
+        forwarded_for: match client_addr {
+            SocketAddr::V4(a) => format!("for={};proto=https", a.ip()),
+            SocketAddr::V6(a) => format!("for=\"[{}]\";proto=https", a.ip()),
+        },
+        forwarded_cache: std::cell::RefCell::new(None),
     });
     let svc_ctx = ctx.clone();
     let service =
@@ -194,7 +207,7 @@ struct H2<C>(C);
 impl<I, S> Served for H1<hyper::server::conn::http1::Connection<I, S>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin,
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = body::Tracked> + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = forward::ProxyBody> + Unpin,
     S::Future: Unpin,
 {
     fn poll_serve(
@@ -212,7 +225,7 @@ where
 impl<I, S> Served for H2<hyper::server::conn::http2::Connection<I, S, LocalExec>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = body::Tracked>,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = forward::ProxyBody>,
     S::Future: 'static,
 {
     fn poll_serve(
