@@ -166,6 +166,85 @@ pub(crate) enum RouteCommand {
         #[arg(long)]
         listener: Option<String>,
     },
+    /// Replace every API-owned route of a listener with the table in FILE, in
+    /// one transaction and one snapshot. FILE is JSON: `[{"hostname": "a.example.com",
+    /// "backends": ["10.0.0.5:443"], "mode": "l4"|"l7", "send_proxy_protocol": "off"|"v1"|"v2",
+    /// "l7": {"certificate": "a", "backend_protocol": "http1"|"h2c"|"tls"}}, ...]`.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        listener: Option<String>,
+    },
+}
+
+/// One entry of a `routes import` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRoute {
+    hostname: String,
+    backends: Vec<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    send_proxy_protocol: Option<String>,
+    #[serde(default)]
+    connect_timeout_ms: u32,
+    #[serde(default)]
+    idle_timeout_ms: u32,
+    #[serde(default)]
+    l7: Option<ImportL7>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportL7 {
+    certificate: String,
+    #[serde(default)]
+    backend_protocol: Option<String>,
+    #[serde(default)]
+    backend_server_name: String,
+    #[serde(default)]
+    access_log: bool,
+}
+
+fn import_route(i: usize, r: ImportRoute) -> anyhow::Result<pb::Route> {
+    let mode = match r.mode.as_deref() {
+        None | Some("l4") => pb::RouteMode::L4,
+        Some("l7") => pb::RouteMode::L7,
+        Some(m) => bail!("routes[{i}].mode: `{m}` is not l4 or l7"),
+    };
+    let send_proxy_protocol = match r.send_proxy_protocol.as_deref() {
+        None | Some("off") => pb::ProxyProtocol::Off,
+        Some("v1") => pb::ProxyProtocol::V1,
+        Some("v2") => pb::ProxyProtocol::V2,
+        Some(v) => bail!("routes[{i}].send_proxy_protocol: `{v}` is not off, v1 or v2"),
+    };
+    let l7 = match r.l7 {
+        Some(l) => Some(pb::L7Options {
+            certificate: l.certificate,
+            backend_protocol: match l.backend_protocol.as_deref() {
+                None | Some("http1") => pb::BackendProtocol::Http1,
+                Some("h2c") => pb::BackendProtocol::H2c,
+                Some("tls") => pb::BackendProtocol::Tls,
+                Some(p) => bail!("routes[{i}].l7.backend_protocol: `{p}` is not http1, h2c or tls"),
+            } as i32,
+            backend_server_name: l.backend_server_name,
+            access_log: l.access_log,
+            ..Default::default()
+        }),
+        None => None,
+    };
+    Ok(pb::Route {
+        listener: String::new(),
+        hostname: r.hostname,
+        mode: mode as i32,
+        backends: r.backends,
+        send_proxy_protocol: send_proxy_protocol as i32,
+        connect_timeout_ms: r.connect_timeout_ms,
+        idle_timeout_ms: r.idle_timeout_ms,
+        l7,
+        origin: 0,
+    })
 }
 
 #[derive(Args)]
@@ -290,7 +369,8 @@ async fn client(endpoints: &Endpoints) -> anyhow::Result<ProxyAdminClient<Channe
     let channel = mc_kit::admin::channel(&socket)
         .await
         .with_context(|| format!("cannot reach the data plane at {}", socket.display()))?;
-    Ok(ProxyAdminClient::new(channel))
+    // Route tables of up to 100k entries travel in one message.
+    Ok(ProxyAdminClient::new(channel).max_decoding_message_size(64 << 20))
 }
 
 pub(crate) async fn run(
@@ -532,6 +612,30 @@ pub(crate) async fn run(
                 bail!("no route {hostname}");
             }
             println!("removed route {hostname}");
+        }
+        ProxyCommand::Routes(RouteCommand::Import { file, listener }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let entries: Vec<ImportRoute> = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a JSON array of routes", file.display()))?;
+            let routes = entries
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| import_route(i, r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let n = routes.len();
+            let r = c
+                .replace_routes(pb::ReplaceRoutesRequest {
+                    listener: listener.unwrap_or_default(),
+                    routes,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!(
+                "{n} routes: {} added, {} changed, {} removed, {} unchanged (snapshot {})",
+                r.added, r.changed, r.removed, r.unchanged, r.snapshot_generation
+            );
         }
         ProxyCommand::Certs(CertCommand::List) => {
             let cs = c

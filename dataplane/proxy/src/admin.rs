@@ -27,11 +27,13 @@ pub struct Admin {
 
 impl Admin {
     pub fn service(state: Arc<ProxyState>, driver: mc_rt::DriverChoice) -> ProxyAdminServer<Self> {
+        // ReplaceRoutes carries whole tables (up to 100k routes).
         ProxyAdminServer::new(Self {
             state,
             started: Instant::now(),
             driver,
         })
+        .max_decoding_message_size(64 << 20)
     }
 }
 
@@ -521,6 +523,46 @@ impl ProxyAdmin for Admin {
         let r = r.into_inner();
         let removed = self.state.remove_route(&r.listener, &r.hostname)?;
         Ok(Response::new(pb::RemoveRouteResponse { removed }))
+    }
+
+    async fn replace_routes(
+        &self,
+        r: Request<pb::ReplaceRoutesRequest>,
+    ) -> Reply<pb::ReplaceRoutesResponse> {
+        let r = r.into_inner();
+        if r.routes.len() > crate::state::MAX_ROUTES_PER_REPLACE {
+            return Err(Status::invalid_argument(format!(
+                "routes: at most {} per request",
+                crate::state::MAX_ROUTES_PER_REPLACE
+            )));
+        }
+        let specs = r
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, route)| {
+                route_from_pb(route).map_err(|e| {
+                    Invalid::new(
+                        format!("routes[{i}].{}", e.field.trim_start_matches("route.")),
+                        e.message,
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AdminError::from)?;
+        let state = self.state.clone();
+        let listener = r.listener;
+        // Validating and publishing a large table is CPU work: off the reactor.
+        let s = tokio::task::spawn_blocking(move || state.replace_routes(&listener, specs))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(pb::ReplaceRoutesResponse {
+            added: s.added,
+            changed: s.changed,
+            removed: s.removed,
+            unchanged: s.unchanged,
+            snapshot_generation: s.generation,
+        }))
     }
 
     async fn list_certificates(

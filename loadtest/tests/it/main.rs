@@ -278,10 +278,8 @@ fn refuses_targets_off_this_machine() {
 
 #[test]
 fn scenarios_waiting_for_their_issue_exit_2() {
-    for (scenario, issue) in [("dns-tcp", "issue 5")] {
-        let out = loadtest(&[scenario, "--target", "127.0.0.1:1"]);
-        assert_eq!(out.status.code(), Some(2), "{scenario}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(issue), "{scenario}: {err}");
-    }
+    let out = loadtest(&["dns-tcp", "--target", "127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("issue 5"), "{err}");
 }

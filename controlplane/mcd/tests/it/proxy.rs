@@ -354,6 +354,62 @@ fn proxy_protocol_carries_the_client_address(io: &str) {
 }
 both_drivers!(proxy_protocol_carries_the_client_address);
 
+/// Threads making connections for `load.test` back to back; each must get
+/// `A` or `B` (the two nginx answers) through the proxy.
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(proxy: std::net::SocketAddr, threads: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let threads = (0..threads)
+            .map(|_| {
+                let (stop, done, failures) = (stop.clone(), done.clone(), failures.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match exchange(proxy, ip(1), b"", Some("load.test")) {
+                            Ok(body) if body == b"A" || body == b"B" => {
+                                done.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => failures.lock().expect("lock").push(format!("{other:?}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            done,
+            failures,
+            threads,
+        }
+    }
+
+    /// Waits until `n` more connections succeeded.
+    fn wait_for(&self, n: u64) {
+        let target = self.done.load(Ordering::Relaxed) + n;
+        while self.done.load(Ordering::Relaxed) < target {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops the threads; returns (successes, failures).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("load thread");
+        }
+        let failures = self.failures.lock().expect("lock").clone();
+        (self.done.load(Ordering::Relaxed), failures)
+    }
+}
+
 fn routes_change_under_load_without_failures(io: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (free_port(), free_port());
@@ -377,30 +433,8 @@ fn routes_change_under_load_without_failures(io: &str) {
     ]);
     let proxy = dp.listen("public");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let load: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, done, failures) = (stop.clone(), done.clone(), failures.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match exchange(proxy, ip(1), b"", Some("load.test")) {
-                        Ok(body) if body == b"A" || body == b"B" => {
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        other => failures.lock().expect("lock").push(format!("{other:?}")),
-                    }
-                }
-            })
-        })
-        .collect();
-    let wait_for = |n: u64| {
-        let target = done.load(Ordering::Relaxed) + n;
-        while done.load(Ordering::Relaxed) < target {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let load = Load::start(proxy, 4);
+    let wait_for = |n: u64| load.wait_for(n);
     wait_for(50);
     // Change the backend: the very next connection follows the new table.
     dp.ok(&[
@@ -435,22 +469,14 @@ fn routes_change_under_load_without_failures(io: &str) {
         assert!(is_reset(&exchange(proxy, ip(1), b"", Some(&host))));
     }
     wait_for(50);
-    stop.store(true, Ordering::Relaxed);
-    for t in load {
-        t.join().expect("load thread");
-    }
-    let failures = failures.lock().expect("lock");
+    let (done, failures) = load.finish();
     assert!(
         failures.is_empty(),
-        "{} of {} connections failed: {:?}",
+        "{} of {done} connections failed: {:?}",
         failures.len(),
-        done.load(Ordering::Relaxed),
         &failures[..failures.len().min(5)]
     );
-    eprintln!(
-        "{} connections under load, 0 failed",
-        done.load(Ordering::Relaxed)
-    );
+    eprintln!("{done} connections under load, 0 failed");
 
     // Bad input is refused with a message and changes nothing.
     let before = dp.ok(&["proxy", "routes", "list"]);
@@ -676,3 +702,101 @@ fn connection_limits_reset_the_extra_connection(io: &str) {
     );
 }
 both_drivers!(connection_limits_reset_the_extra_connection);
+
+/// `mcctl proxy routes import`: a whole table (10k routes) replaces the API
+/// routes in one snapshot while connections keep flowing; a bad table changes nothing.
+fn route_table_import_is_atomic_under_load(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (free_port(), free_port());
+    let _nginx = Nginx::start(
+        dir.path(),
+        &[(a, Answer::Text("A")), (b, Answer::Text("B"))],
+    );
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"file.test\"\nbackends = [\"127.0.0.1:{a}\"]\n"
+        ),
+    );
+    let table = |n: usize, backend: u16, extra: &[serde_json::Value]| {
+        let mut routes: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "hostname": format!("svc{i}.table.test"),
+                    "backends": [format!("127.0.0.1:{backend}")],
+                })
+            })
+            .collect();
+        routes.extend_from_slice(extra);
+        let path = dir
+            .path()
+            .join(format!("table-{n}-{backend}-{}.json", extra.len()));
+        std::fs::write(&path, serde_json::Value::Array(routes).to_string()).expect("table");
+        path.display().to_string()
+    };
+    let load_route = |backend: u16| serde_json::json!({"hostname": "load.test", "backends": [format!("127.0.0.1:{backend}")]});
+    let first = table(10_000, a, &[load_route(a)]);
+    let out = dp.ok(&["proxy", "routes", "import", &first]);
+    assert!(out.contains("10001 routes: 10001 added"), "{out}");
+    let proxy = dp.listen("public");
+
+    let load = Load::start(proxy, 3);
+    let wait_for = |n: u64| load.wait_for(n);
+    wait_for(30);
+    // Swap to a different 10k table (every backend changes) and back, under load.
+    let second = table(10_000, b, &[load_route(b)]);
+    for (file, expect) in [(&second, b"B"), (&first, b"A"), (&second, b"B")] {
+        let out = dp.ok(&["proxy", "routes", "import", file]);
+        assert!(out.contains("10001 changed"), "{out}");
+        assert_eq!(
+            exchange(proxy, ip(1), b"", Some("load.test")).expect("after swap"),
+            expect
+        );
+        wait_for(30);
+    }
+    let (done, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} of {done} failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+
+    // A bad entry refuses the whole table; a config-file route cannot be named.
+    let bad = table(
+        100,
+        a,
+        &[serde_json::json!({"hostname": "x.test", "backends": ["nowhere"]})],
+    );
+    let out = dp.mcctl(&["proxy", "routes", "import", &bad]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("routes[100].backends"),
+        "{err}"
+    );
+    let owned = table(
+        1,
+        a,
+        &[serde_json::json!({"hostname": "file.test", "backends": [format!("127.0.0.1:{a}")]})],
+    );
+    let out = dp.mcctl(&["proxy", "routes", "import", &owned]);
+    assert!(!out.status.success(), "config-file routes stay the file's");
+    assert_eq!(
+        exchange(proxy, ip(1), b"", Some("load.test")).expect("unchanged"),
+        b"B",
+        "refused tables changed nothing"
+    );
+    // A smaller table removes what it no longer lists; the file's route stays.
+    let small = table(10, a, &[]);
+    let out = dp.ok(&["proxy", "routes", "import", &small]);
+    assert!(out.contains("9991 removed"), "{out}");
+    assert!(is_reset(&exchange(proxy, ip(1), b"", Some("load.test"))));
+    assert_eq!(
+        exchange(proxy, ip(1), b"", Some("file.test")).expect("file route"),
+        b"A"
+    );
+}
+both_drivers!(route_table_import_is_atomic_under_load);
