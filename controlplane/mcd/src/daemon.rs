@@ -22,11 +22,17 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
             }
         };
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    if matches!(component, Component::Dataplane) {
+        // The data plane's admin side (gRPC, snapshot builds, redb writes)
+        // yields the CPU to the packet workers, which are started from the
+        // main thread and keep its normal priority.
+        builder.on_thread_start(|| {
+            let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+        });
+    }
+    let runtime = builder.build().context("starting the tokio runtime")?;
     match component {
         Component::Controlplane => {
             let config = load!(mc_controlplane::ControlplaneConfig);

@@ -185,8 +185,20 @@ pub async fn run(
         let health = health.clone();
         async move { run_surfaces(surfaces, limits, &health, admin_down).await }
     });
+    // Old routing snapshots are freed here, not on a worker (see ProxyState::sweep_retired).
+    let sweeper = tokio::spawn({
+        let state = proxy.state.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                state.sweep_retired();
+            }
+        }
+    });
     let mut wait = shutdown;
     wait.wait().await;
+    sweeper.abort();
     health.set_draining().await;
     tokio::join!(
         proxy.drain(config.proxy.shutdown_timeout.get()),

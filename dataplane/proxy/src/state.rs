@@ -114,6 +114,11 @@ pub struct ProxyState {
     pub published: Arc<Published>,
     config_file: PathBuf,
     sealer: Sealer,
+    /// Snapshots replaced but possibly still held by connections. Holding
+    /// one reference here means a worker never drops the last one: freeing a
+    /// 10k-route table takes milliseconds, and that happens here, on the
+    /// admin thread ([`Self::sweep_retired`]).
+    retired: Mutex<Vec<Arc<Snapshot>>>,
     /// Chains must lead to these; TLS backends are verified against them by default.
     roots: Arc<rustls::RootCertStore>,
     ticketer: Arc<dyn rustls::server::ProducesTickets>,
@@ -188,6 +193,7 @@ impl ProxyState {
                 draining: std::sync::atomic::AtomicBool::new(false),
             }),
             config_file: config_file.to_owned(),
+            retired: Mutex::new(Vec::new()),
             sealer,
             roots,
             ticketer,
@@ -431,7 +437,12 @@ impl ProxyState {
         let listeners: Vec<_> = inner.listeners.values().cloned().collect();
         let routes: Vec<_> = inner.routes.values().cloned().collect();
         let snap = self.build_snapshot(inner, &listeners, &routes, firewall, Some(&previous));
-        self.published.snapshot.store(Arc::new(snap));
+        let replaced = self.published.snapshot.swap(Arc::new(snap));
+        {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            retired.push(replaced);
+            retired.retain(|s| Arc::strong_count(s) > 1);
+        }
         self.published.listeners.store(Arc::new(ListenerSet {
             listeners: inner.bound.values().cloned().collect(),
         }));
@@ -480,6 +491,14 @@ impl ProxyState {
             previous,
             Some(&mut l7),
         )
+    }
+
+    /// Frees replaced snapshots no connection holds any more (call periodically
+    /// from the admin thread). Returns how many are still held.
+    pub fn sweep_retired(&self) -> usize {
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.retain(|s| Arc::strong_count(s) > 1);
+        retired.len()
     }
 
     /// Stops accepting on every listener (shutdown); L7 connections close
@@ -1180,4 +1199,36 @@ fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListener>, Admin
         address,
         sockets,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaced_snapshots_are_freed_by_the_sweeper_not_by_their_last_reader() {
+        let dir = tempfile::tempdir().expect("dir");
+        let section = ProxySection {
+            certificate_authorities: Some(Vec::new()),
+            ..ProxySection::default()
+        };
+        let state =
+            ProxyState::start(dir.path(), &section, &dir.path().join("x.toml"), 1).expect("start");
+        // A connection holds the current snapshot while the table changes.
+        let held = state.published.snapshot.load_full();
+        state
+            .add_rule(
+                RuleTarget::parse_ip("192.0.2.1").expect("ip"),
+                String::new(),
+            )
+            .expect("publish");
+        assert_eq!(state.sweep_retired(), 1, "kept while a connection holds it");
+        assert_eq!(
+            Arc::strong_count(&held),
+            2,
+            "the retired list holds a reference"
+        );
+        drop(held);
+        assert_eq!(state.sweep_retired(), 0, "freed on the admin side");
+    }
 }
