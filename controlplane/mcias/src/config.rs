@@ -15,6 +15,7 @@
 //! lockout = "1m"               # first lock; doubles per further failure, at most 1 day
 //! requests_per_minute_per_ip = 120   # login + validate
 //! failures_per_minute_per_ip = 20
+//! sso_code_ttl = "60s"         # OAuth authorization codes (1s to 10m)
 //! ```
 
 use mc_kit::config::{Duration, Invalid};
@@ -49,6 +50,12 @@ pub struct McAuthConfig {
     pub requests_per_minute_per_ip: u32,
     #[serde(default = "d_fpm")]
     pub failures_per_minute_per_ip: u32,
+    #[serde(default = "d_code_ttl")]
+    pub sso_code_ttl: Duration,
+}
+
+fn d_code_ttl() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn d_audience() -> String {
@@ -104,6 +111,7 @@ impl Default for McAuthConfig {
             lockout: d_lockout(),
             requests_per_minute_per_ip: d_rpm(),
             failures_per_minute_per_ip: d_fpm(),
+            sso_code_ttl: d_code_ttl(),
         }
     }
 }
@@ -135,6 +143,10 @@ impl McAuthConfig {
                 "mcias.system_token_ttl",
                 "must not exceed system_token_max_ttl",
             ));
+        }
+        let code = self.sso_code_ttl.get();
+        if code < std::time::Duration::from_secs(1) || code > std::time::Duration::from_secs(600) {
+            return Err(Invalid::new("mcias.sso_code_ttl", "between 1s and 10m"));
         }
         if self.lockout_after == 0 {
             return Err(Invalid::new("mcias.lockout_after", "at least 1"));

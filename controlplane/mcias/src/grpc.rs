@@ -655,30 +655,67 @@ impl pb::mfa_server::Mfa for Services {
     }
 }
 
+fn sso_pb(c: crate::sso::SsoClient) -> pb::SsoClient {
+    pb::SsoClient {
+        client_id: c.client_id,
+        name: c.name,
+        redirect_uris: c.redirect_uris,
+        tags: c.tags,
+        enabled: c.enabled,
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+    }
+}
+
+fn sso_input(c: Option<pb::SsoClient>) -> Result<crate::sso::ClientInput, Status> {
+    let c = c.ok_or_else(|| Status::invalid_argument("client: required"))?;
+    Ok(crate::sso::ClientInput {
+        client_id: c.client_id,
+        name: c.name,
+        redirect_uris: c.redirect_uris,
+        tags: c.tags,
+        enabled: Some(c.enabled),
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+    })
+}
+
 #[tonic::async_trait]
 impl pb::sso_clients_server::SsoClients for Services {
     async fn list_clients(
         &self,
         _: Request<pb::ListClientsRequest>,
     ) -> Reply<pb::ListClientsResponse> {
-        Err(not_built("SSO clients"))
+        Ok(Response::new(pb::ListClientsResponse {
+            clients: self.0.sso_clients()?.into_iter().map(sso_pb).collect(),
+        }))
     }
-    async fn get_client(&self, _: Request<pb::GetClientRequest>) -> Reply<pb::SsoClient> {
-        Err(not_built("SSO clients"))
+    async fn get_client(&self, r: Request<pb::GetClientRequest>) -> Reply<pb::SsoClient> {
+        Ok(Response::new(sso_pb(
+            self.0.sso_client(&r.into_inner().client_id)?,
+        )))
     }
     async fn create_client(
         &self,
-        _: Request<pb::CreateClientRequest>,
+        r: Request<pb::CreateClientRequest>,
     ) -> Reply<pb::CreateClientResponse> {
-        Err(not_built("SSO clients"))
+        let c = caller(&r);
+        let input = sso_input(r.into_inner().client)?;
+        let (client, client_secret) = self.0.create_sso_client(&c, input)?;
+        Ok(Response::new(pb::CreateClientResponse {
+            client: Some(sso_pb(client)),
+            client_secret,
+        }))
     }
-    async fn update_client(&self, _: Request<pb::UpdateClientRequest>) -> Reply<pb::SsoClient> {
-        Err(not_built("SSO clients"))
+    async fn update_client(&self, r: Request<pb::UpdateClientRequest>) -> Reply<pb::SsoClient> {
+        let c = caller(&r);
+        let input = sso_input(r.into_inner().client)?;
+        Ok(Response::new(sso_pb(self.0.update_sso_client(&c, input)?)))
     }
     async fn delete_client(
         &self,
-        _: Request<pb::DeleteClientRequest>,
+        r: Request<pb::DeleteClientRequest>,
     ) -> Reply<pb::DeleteClientResponse> {
-        Err(not_built("SSO clients"))
+        let c = caller(&r);
+        self.0.delete_sso_client(&c, &r.into_inner().client_id)?;
+        Ok(Response::new(pb::DeleteClientResponse {}))
     }
 }

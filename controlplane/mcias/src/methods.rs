@@ -38,6 +38,46 @@ pub fn map() -> MethodMap {
         .rest("DELETE", "/v1/iam/policy/{id}", Admin)
         .rest("POST", "/v1/iam/policy/explain", Admin)
         .rest("GET", "/v1/iam/audit", Admin)
+        .rest("GET", "/v1/sso/clients", Admin)
+        .rest("POST", "/v1/sso/clients", Admin)
+        .rest("GET", "/v1/sso/clients/{id}", Admin)
+        .rest("PUT", "/v1/sso/clients/{id}", Admin)
+        .rest("DELETE", "/v1/sso/clients/{id}", Admin)
+        // OAuth 2.0 / OIDC: public by protocol (the client authenticates
+        // to the token endpoint with its secret; userinfo takes an SSO
+        // access token, checked by the handler).
+        .rest("GET", "/.well-known/openid-configuration", Public)
+        .rest("GET", "/oauth2/authorize", Public)
+        .rest("POST", "/oauth2/token", Public)
+        .rest("GET", "/oauth2/userinfo", Public)
+        .rest("POST", "/oauth2/userinfo", Public)
+        // Web UI: public at this layer, because browsers carry the session
+        // in a cookie, not a bearer token: `ui::guard` resolves the cookie,
+        // redirects to the login page without one, refuses non-admins on
+        // /ui/admin/… (403) and checks CSRF on every POST.
+        .rest("GET", "/ui/login", Public)
+        .rest("POST", "/ui/login", Public)
+        .rest("POST", "/ui/login/totp", Public)
+        .rest("GET", "/ui/assets/htmx.min.js", Public)
+        .rest("GET", "/ui/assets/style.css", Public)
+        .rest("POST", "/ui/logout", Public)
+        .rest("GET", "/ui/", Public)
+        .rest("POST", "/ui/password", Public)
+        .rest("POST", "/ui/totp/enroll", Public)
+        .rest("POST", "/ui/totp/confirm", Public)
+        .rest("GET", "/ui/admin/accounts", Public)
+        .rest("POST", "/ui/admin/accounts", Public)
+        .rest("POST", "/ui/admin/accounts/{id}/status", Public)
+        .rest("POST", "/ui/admin/accounts/{id}/roles", Public)
+        .rest("GET", "/ui/admin/policy", Public)
+        .rest("POST", "/ui/admin/policy", Public)
+        .rest("POST", "/ui/admin/policy/{id}/delete", Public)
+        .rest("GET", "/ui/admin/tester", Public)
+        .rest("POST", "/ui/admin/tester", Public)
+        .rest("GET", "/ui/admin/sso", Public)
+        .rest("POST", "/ui/admin/sso", Public)
+        .rest("POST", "/ui/admin/sso/{id}/delete", Public)
+        .rest("GET", "/ui/admin/audit", Public)
         // gRPC mc.iam.v1 (same meanings as above).
         .grpc("/mc.iam.v1.Auth/Login", Public)
         .grpc("/mc.iam.v1.Auth/Validate", Public)

@@ -20,7 +20,7 @@ use crate::service::{Caller, Iam, LoginInput, NewAccount, TokenRecord};
 
 type Result<T> = std::result::Result<T, IamError>;
 
-fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
+pub(crate) fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
     Caller {
         principal: p.map(|Extension(p)| p),
         source: s.map(|Extension(SourceAddr(ip))| ip),
@@ -28,7 +28,7 @@ fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> 
 }
 
 /// Body parse errors as `{"error": …}` 400s, naming what was wrong.
-fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+pub(crate) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
     b.map(|Json(v)| v)
         .map_err(|e| IamError::invalid("body", e.body_text()))
 }
@@ -52,8 +52,8 @@ fn principal_json(p: &Principal) -> Value {
            "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at})
 }
 
-type P = Option<Extension<Principal>>;
-type S = Option<Extension<SourceAddr>>;
+pub(crate) type P = Option<Extension<Principal>>;
+pub(crate) type S = Option<Extension<SourceAddr>>;
 
 async fn login(
     State(iam): State<Arc<Iam>>,
@@ -518,5 +518,7 @@ pub fn router(iam: Arc<Iam>) -> Router {
         )
         .route("/v1/iam/policy/explain", post(explain))
         .route("/v1/iam/audit", get(audit))
-        .with_state(iam)
+        .with_state(iam.clone())
+        .merge(crate::oidc::router(iam.clone()))
+        .merge(crate::ui::router(iam))
 }

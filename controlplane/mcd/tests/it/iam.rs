@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use crate::peers::free_port;
 use crate::support::curl;
 
+mod sso;
+
 struct Controlplane {
     child: Child,
     rest: String,
@@ -340,7 +342,13 @@ fn login_policy_lockout_revocation_rotation() {
     let fresh = cp.token("admin", &cp.password);
     assert_ne!(jwt_kid(&fresh), before);
     let (_, jwks) = cp.call("GET", "/v1/auth/jwks", None, None);
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2), "{jwks}");
+    let count = |kty: &str| {
+        jwks["keys"]
+            .as_array()
+            .map(|k| k.iter().filter(|k| k["kty"] == kty).count())
+    };
+    // Ed25519 token keys and the RSA id_token keys both rotate.
+    assert_eq!((count("OKP"), count("RSA")), (Some(2), Some(2)), "{jwks}");
 
     // System tokens: issued by an admin without a password, listable and revocable.
     let (code, _) = cp.call(
@@ -426,8 +434,31 @@ fn every_route_and_rpc_refuses_anonymous_callers_unless_public() {
         } else {
             let (method, path) = key.split_once(' ').expect("REST key");
             let path = path.replace("{id}", "x").replace("{jti}", "x");
-            let (code, _) = cp.call(method, &path, None, None);
+            let (code, body) = cp.call(method, &path, None, None);
+            let ui_page = path.starts_with("/ui/")
+                && !path.starts_with("/ui/login")
+                && !path.starts_with("/ui/assets/");
             match req {
+                // The token endpoint and userinfo authenticate by protocol
+                // (client secret, SSO access token) and say so with 401.
+                mc_kit::auth::Requirement::Public
+                    if path.starts_with("/oauth2/") && code == 401 =>
+                {
+                    assert!(body["error"].is_string(), "{key}: {body}");
+                }
+                // UI pages: the session is a cookie; without it, the login page.
+                mc_kit::auth::Requirement::Public if ui_page => {
+                    assert_eq!(code, 303, "{key} without a session goes to the login page");
+                    let cookie = format!("cookie: mc_session={user}");
+                    let url = format!("{}{path}", cp.rest);
+                    let (with_user, _) =
+                        curl(&["--cacert", &cp.ca, "-X", method, "-H", &cookie, &url]);
+                    if path.starts_with("/ui/admin") {
+                        assert_eq!(with_user, 403, "{key} with a user session");
+                    } else if method == "POST" {
+                        assert_eq!(with_user, 403, "{key} without a CSRF token");
+                    }
+                }
                 mc_kit::auth::Requirement::Public => assert_ne!(code, 401, "{key} is public"),
                 _ => assert_eq!(code, 401, "{key} without credentials"),
             }
@@ -551,6 +582,69 @@ fn mcctl_drives_mcias_with_a_saved_token() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // SSO clients over gRPC.
+    let out = mcctl(
+        &[
+            "iam",
+            "sso",
+            "create",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example.net/login",
+            "--tag",
+            "ops",
+        ],
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains("client_secret: "),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mcctl(
+        &[
+            "iam",
+            "sso",
+            "update",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example.net/cb",
+            "--id-token-alg",
+            "EdDSA",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mcctl(&["iam", "sso", "list"], "");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("grafana")
+            && text.contains("EdDSA")
+            && text.contains("https://grafana.example.net/cb"),
+        "{text}"
+    );
+    let out = mcctl(
+        &[
+            "iam",
+            "sso",
+            "create",
+            "bad",
+            "--redirect-uri",
+            "http://grafana.example.net/cb",
+        ],
+        "",
+    );
+    assert!(
+        !out.status.success(),
+        "plain http to a non-loopback host is refused"
+    );
+    let out = mcctl(&["iam", "sso", "delete", "grafana"], "");
+    assert!(out.status.success());
     let out = mcctl(&["logout"], "");
     assert!(out.status.success());
     assert!(!token_file.exists());
