@@ -839,6 +839,7 @@ async fn tester_run(
         Ok(d) => (
             StatusCode::OK,
             html! {
+                div data-service=(f.service_name) {
                 p #decision { (if d.effect == Effect::Allow { "ALLOW" } else { "DENY" }) }
                 p { "Deciding rule: " code #rule { (if d.rule_id.is_empty() { "default deny" } else { d.rule_id.as_str() }) } }
                 table {
@@ -848,6 +849,7 @@ async fn tester_run(
                              td { (if t.effect == Effect::Allow { "allow" } else { "deny" }) }
                              td { (t.matched) } td { (t.mismatch) } }
                     }
+                }
                 }
             },
         ),

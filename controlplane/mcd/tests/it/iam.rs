@@ -9,6 +9,7 @@ use crate::peers::free_port;
 use crate::support::curl;
 
 mod sso;
+mod ui;
 
 struct Controlplane {
     child: Child,
