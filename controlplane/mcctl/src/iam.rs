@@ -47,6 +47,23 @@ pub(crate) enum IamCommand {
     /// SSO (OAuth 2.0 / OpenID Connect) clients.
     #[command(subcommand)]
     Sso(SsoCommand),
+    /// Passkeys (WebAuthn): yours, or another account's as admin.
+    #[command(subcommand)]
+    Passkeys(PasskeyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PasskeyCommand {
+    List {
+        /// Username or id (default: you).
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+    Remove {
+        id: String,
+        #[arg(long, default_value = "")]
+        account: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -785,6 +802,36 @@ pub(crate) async fn run(endpoints: &Endpoints, cmd: IamCommand) -> anyhow::Resul
                     .await
                     .map_err(refused)?;
                     println!("deleted SSO client {client_id}");
+                }
+            }
+        }
+        IamCommand::Passkeys(cmd) => {
+            let mut c = pb::mfa_client::MfaClient::with_interceptor(ch, b);
+            match cmd {
+                PasskeyCommand::List { account } => {
+                    let l = c
+                        .list_passkeys(pb::ListPasskeysRequest {
+                            account_id: account,
+                        })
+                        .await
+                        .map_err(refused)?
+                        .into_inner();
+                    println!("{:<36} {:<12} {:<12} NAME", "ID", "CREATED", "LAST USED");
+                    for k in l.passkeys {
+                        println!(
+                            "{:<36} {:<12} {:<12} {}",
+                            k.id, k.created_at_unix, k.last_used_unix, k.name
+                        );
+                    }
+                }
+                PasskeyCommand::Remove { id, account } => {
+                    c.remove_passkey(pb::RemovePasskeyRequest {
+                        account_id: account,
+                        id: id.clone(),
+                    })
+                    .await
+                    .map_err(refused)?;
+                    println!("removed passkey {id}");
                 }
             }
         }

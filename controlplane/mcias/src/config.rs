@@ -16,6 +16,8 @@
 //! requests_per_minute_per_ip = 120   # login + validate
 //! failures_per_minute_per_ip = 20
 //! sso_code_ttl = "60s"         # OAuth authorization codes (1s to 10m)
+//! webauthn_rp_id = "localhost" # passkeys: the host name the UI is served under (not an IP)
+//! webauthn_origin = ""         # default: https://<webauthn_rp_id>:<REST port>
 //! ```
 
 use mc_kit::config::{Duration, Invalid};
@@ -52,6 +54,14 @@ pub struct McAuthConfig {
     pub failures_per_minute_per_ip: u32,
     #[serde(default = "d_code_ttl")]
     pub sso_code_ttl: Duration,
+    #[serde(default = "d_rp_id")]
+    pub webauthn_rp_id: String,
+    #[serde(default)]
+    pub webauthn_origin: String,
+}
+
+fn d_rp_id() -> String {
+    "localhost".to_owned()
 }
 
 fn d_code_ttl() -> Duration {
@@ -112,6 +122,8 @@ impl Default for McAuthConfig {
             requests_per_minute_per_ip: d_rpm(),
             failures_per_minute_per_ip: d_fpm(),
             sso_code_ttl: d_code_ttl(),
+            webauthn_rp_id: d_rp_id(),
+            webauthn_origin: String::new(),
         }
     }
 }

@@ -575,8 +575,14 @@ impl pb::audit_server::Audit for Services {
     }
 }
 
-fn not_built(what: &str) -> Status {
-    Status::unimplemented(format!("{what} are not built yet"))
+fn passkey_pb(k: crate::passkey::PasskeyInfo) -> pb::Passkey {
+    pb::Passkey {
+        id: k.id,
+        name: k.name,
+        aaguid: String::new(),
+        created_at_unix: k.created_at,
+        last_used_unix: k.last_used,
+    }
 }
 
 #[tonic::async_trait]
@@ -619,39 +625,75 @@ impl pb::mfa_server::Mfa for Services {
     }
     async fn begin_passkey_registration(
         &self,
-        _: Request<pb::BeginPasskeyRegistrationRequest>,
+        r: Request<pb::BeginPasskeyRegistrationRequest>,
     ) -> Reply<pb::PasskeyChallenge> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let password = r.into_inner().password;
+        let iam = self.0.clone();
+        let (challenge_id, options) =
+            blocking(move || iam.begin_passkey_registration(&c, &password)).await?;
+        Ok(Response::new(pb::PasskeyChallenge {
+            challenge_id,
+            options_json: options.to_string(),
+        }))
     }
     async fn finish_passkey_registration(
         &self,
-        _: Request<pb::FinishPasskeyRegistrationRequest>,
+        r: Request<pb::FinishPasskeyRegistrationRequest>,
     ) -> Reply<pb::Passkey> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let k =
+            self.0
+                .finish_passkey_registration(&c, &r.challenge_id, &r.credential_json, &r.name)?;
+        Ok(Response::new(passkey_pb(k)))
     }
     async fn begin_passkey_login(
         &self,
-        _: Request<pb::BeginPasskeyLoginRequest>,
+        r: Request<pb::BeginPasskeyLoginRequest>,
     ) -> Reply<pb::PasskeyChallenge> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let (challenge_id, options) =
+            self.0
+                .begin_passkey_login(&c, &r.username, &r.service_name, &r.tags)?;
+        Ok(Response::new(pb::PasskeyChallenge {
+            challenge_id,
+            options_json: options.to_string(),
+        }))
     }
     async fn finish_passkey_login(
         &self,
-        _: Request<pb::FinishPasskeyLoginRequest>,
+        r: Request<pb::FinishPasskeyLoginRequest>,
     ) -> Reply<pb::Session> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let s = self
+            .0
+            .finish_passkey_login(&c, &r.challenge_id, &r.credential_json)?;
+        Ok(Response::new(session_pb(&self.0, s)?))
     }
     async fn list_passkeys(
         &self,
-        _: Request<pb::ListPasskeysRequest>,
+        r: Request<pb::ListPasskeysRequest>,
     ) -> Reply<pb::ListPasskeysResponse> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let passkeys = self
+            .0
+            .list_passkeys(&c, &r.into_inner().account_id)?
+            .into_iter()
+            .map(passkey_pb)
+            .collect();
+        Ok(Response::new(pb::ListPasskeysResponse { passkeys }))
     }
     async fn remove_passkey(
         &self,
-        _: Request<pb::RemovePasskeyRequest>,
+        r: Request<pb::RemovePasskeyRequest>,
     ) -> Reply<pb::RemovePasskeyResponse> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        self.0.remove_passkey(&c, &r.account_id, &r.id)?;
+        Ok(Response::new(pb::RemovePasskeyResponse {}))
     }
 }
 

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod methods;
 pub mod model;
 pub mod oidc;
+pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod rest;

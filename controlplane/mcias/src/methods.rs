@@ -17,6 +17,12 @@ pub fn map() -> MethodMap {
         .rest("POST", "/v1/iam/totp/enroll", Authenticated)
         .rest("POST", "/v1/iam/totp/confirm", Authenticated)
         .rest("POST", "/v1/iam/totp/disable", Authenticated)
+        .rest("POST", "/v1/auth/passkey/begin", Public)
+        .rest("POST", "/v1/auth/passkey/finish", Public)
+        .rest("GET", "/v1/iam/passkeys", Authenticated)
+        .rest("DELETE", "/v1/iam/passkeys/{id}", Authenticated)
+        .rest("POST", "/v1/iam/passkeys/register/begin", Authenticated)
+        .rest("POST", "/v1/iam/passkeys/register/finish", Authenticated)
         // REST: administration.
         .rest("GET", "/v1/iam/accounts", Admin)
         .rest("POST", "/v1/iam/accounts", Admin)

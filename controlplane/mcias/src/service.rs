@@ -175,8 +175,12 @@ impl IpWindows {
 pub struct Iam {
     pub(crate) store: Arc<Store>,
     pub(crate) config: McAuthConfig,
-    hasher: Hasher,
-    master: MasterKey,
+    pub(crate) hasher: Hasher,
+    pub(crate) master: MasterKey,
+    /// The WebAuthn relying party (see [`crate::passkey`]).
+    pub(crate) webauthn: webauthn_rs::prelude::Webauthn,
+    /// Passkey ceremonies in progress.
+    pub(crate) ceremonies: Mutex<crate::passkey::Ceremonies>,
     pub(crate) keys: RwLock<KeyRing>,
     /// Per-IP request rate (login and validate).
     requests: Mutex<IpWindows>,
@@ -283,6 +287,11 @@ impl Iam {
             write: Mutex::new(()),
             challenges: Mutex::new(HashMap::new()),
             codes: Mutex::new(crate::sso::Codes::default()),
+            webauthn: crate::passkey::relying_party(
+                &config.webauthn_rp_id,
+                &config.webauthn_origin,
+            )?,
+            ceremonies: Mutex::new(crate::passkey::Ceremonies::default()),
             csrf_key: {
                 use aws_lc_rs::rand::SecureRandom;
                 let mut k = [0_u8; 32];
@@ -627,6 +636,23 @@ impl Iam {
                 }
             }
         }
+        let session = self.grant_login(tx, caller, account, &service, &tags, "password")?;
+        tracing::debug!(elapsed = ?started.elapsed(), "login");
+        Ok(session)
+    }
+
+    /// The end of every login, whatever proved who it is (`how`): account
+    /// status, login policy, then a session; each outcome audited in `tx`.
+    pub(crate) fn grant_login(
+        &self,
+        tx: Tx,
+        caller: &Caller,
+        mut account: Account,
+        service: &str,
+        tags: &[String],
+        how: &str,
+    ) -> Result<Session, IamError> {
+        let now_i = now();
         if account.status != AccountStatus::Active {
             audit(&tx, caller, "auth.login", &account.id, "disabled", "")?;
             tx.commit()?;
@@ -637,8 +663,8 @@ impl Iam {
             &rules,
             &policy::Request {
                 account: &account,
-                service_name: &service,
-                tags: &tags,
+                service_name: service,
+                tags,
                 action: "auth:login",
                 at: now_i,
             },
@@ -676,12 +702,11 @@ impl Iam {
             &account.id,
             "ok",
             format!(
-                "service={service} rule={} jti={}",
+                "service={service} rule={} jti={} via={how}",
                 decision.rule_id, session.jti
             ),
         )?;
         tx.commit()?;
-        tracing::debug!(elapsed = ?started.elapsed(), "login");
         Ok(session)
     }
 
@@ -791,26 +816,32 @@ impl Iam {
         Ok(session)
     }
 
+    /// A password asked again before a sensitive change; a wrong one is
+    /// audited under `action` and answered 401.
+    pub(crate) fn recheck_password(
+        &self,
+        caller: &Caller,
+        account: &Account,
+        password: &str,
+        action: &str,
+    ) -> Result<(), IamError> {
+        if self.hasher.verify(password, Some(&account.password_hash)) {
+            return Ok(());
+        }
+        let tx = Tx::begin(&self.store)?;
+        audit(&tx, caller, action, &account.id, "bad_credentials", "")?;
+        tx.commit()?;
+        Err(IamError::Unauthenticated(
+            "the current password is wrong".to_owned(),
+        ))
+    }
+
     /// Requires the current password; revokes every older token of the account.
     pub fn change_password(&self, caller: &Caller, old: &str, new: &str) -> Result<(), IamError> {
         let p = caller.require()?;
         model::check_password(new)?;
         let account = self.account(&p.account_id)?;
-        if !self.hasher.verify(old, Some(&account.password_hash)) {
-            let tx = Tx::begin(&self.store)?;
-            audit(
-                &tx,
-                caller,
-                "auth.password",
-                &account.id,
-                "bad_credentials",
-                "",
-            )?;
-            tx.commit()?;
-            return Err(IamError::Unauthenticated(
-                "the current password is wrong".to_owned(),
-            ));
-        }
+        self.recheck_password(caller, &account, old, "auth.password")?;
         let hash = self.hasher.hash(new)?;
         let _g = self.lock();
         let mut account = self.account(&p.account_id)?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::peers::free_port;
 use crate::support::curl;
 
+mod passkey;
 mod sso;
 mod ui;
 
@@ -98,6 +99,17 @@ impl Controlplane {
         self.call("POST", "/v1/auth/login", None, Some(b))
     }
 
+    /// Creates a human account with the `user` role (as `admin`).
+    fn create_user(&self, admin: &str, user: &str, password: &str) {
+        let (code, body) = self.call(
+            "POST",
+            "/v1/iam/accounts",
+            Some(admin),
+            Some(serde_json::json!({"username": user, "password": password, "roles": ["user"]})),
+        );
+        assert_eq!(code, 201, "{body}");
+    }
+
     fn token(&self, user: &str, password: &str) -> String {
         let (code, body) = self.login(user, password, None);
         assert_eq!(code, 200, "{body}");
@@ -145,6 +157,39 @@ impl Drop for Controlplane {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Fails unless each "action result" of `wants` is in the audit log.
+fn assert_audited(cp: &Controlplane, admin: &str, action: &str, wants: &[&str]) {
+    let seen = audit_seen(cp, admin, action);
+    for want in wants {
+        assert!(
+            seen.iter().any(|s| s == want),
+            "audit lacks {want}: {seen:?}"
+        );
+    }
+}
+
+/// The audit log as "action result" lines (newest first).
+fn audit_seen(cp: &Controlplane, admin: &str, action: &str) -> Vec<String> {
+    let (_, audit) = cp.call(
+        "GET",
+        &format!("/v1/iam/audit?limit=1000&action={action}"),
+        Some(admin),
+        None,
+    );
+    audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap_or(""),
+                e["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
 }
 
 fn jwt_kid(token: &str) -> String {
