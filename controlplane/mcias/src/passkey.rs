@@ -112,6 +112,10 @@ impl Iam {
         Ok(all)
     }
 
+    pub(crate) fn has_passkeys(&self, account_id: &str) -> Result<bool, IamError> {
+        Ok(!self.passkeys_of(account_id)?.is_empty())
+    }
+
     fn open_passkey(&self, r: &PasskeyRecord) -> Result<Passkey, IamError> {
         let sealed = B64.decode(&r.sealed).map_err(IamError::internal)?;
         let plain = self

@@ -597,6 +597,20 @@ impl Iam {
                 "invalid username or password".to_owned(),
             ));
         }
+        // Passkeys are a second factor too: with one (and no TOTP), the
+        // password alone does not log in.
+        if !account.totp_enabled && via_nonce.is_none() && self.has_passkeys(&account.id)? {
+            audit(
+                &tx,
+                caller,
+                "auth.login",
+                &account.id,
+                "passkey_required",
+                "",
+            )?;
+            tx.commit()?;
+            return Err(IamError::PasskeyRequired);
+        }
         if account.totp_enabled {
             let code = input.totp_code.as_deref().unwrap_or_default();
             if code.is_empty() {

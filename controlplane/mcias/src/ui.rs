@@ -37,6 +37,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 const HTMX: &str = include_str!("../assets/htmx.min.js");
 const STYLE: &str = include_str!("../assets/style.css");
+const PASSKEY_JS: &str = include_str!("../assets/passkey.js");
 const AUDIT_PAGE: usize = 50;
 
 /// The signed-in user of a UI request, put there by [`guard`].
@@ -100,15 +101,17 @@ fn with_headers(status: StatusCode, markup: Markup) -> Response {
     r
 }
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, csrf: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
+            @if !csrf.is_empty() { meta name="csrf-token" content=(csrf); }
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
             title { (title) " · MCIAS" }
             link rel="stylesheet" href="/ui/assets/style.css";
             script src="/ui/assets/htmx.min.js" {}
+            script src="/ui/assets/passkey.js" defer {}
         }
     }
 }
@@ -121,7 +124,7 @@ fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Resp
         html! {
             (DOCTYPE)
             html lang="en" {
-                (head(title))
+                (head(title, &user.csrf))
                 body hx-headers=(format!(r#"{{"X-CSRF-Token":"{}"}}"#, user.csrf)) {
                     header {
                         strong { "MCIAS" }
@@ -157,7 +160,7 @@ fn bare(title: &str, status: StatusCode, content: Markup) -> Response {
         html! {
             (DOCTYPE)
             html lang="en" {
-                (head(title))
+                (head(title, ""))
                 body { main { h1 { (title) } (content) } }
             }
         },
@@ -204,6 +207,28 @@ pub fn login_page(return_to: &str, error: Option<(StatusCode, &str)>) -> Respons
                 label { "Password" input name="password" type="password" autocomplete="current-password" required; }
                 button type="submit" #login { "Sign in" }
             }
+            (passkey_login_button())
+        },
+    )
+}
+
+fn passkey_login_button() -> Markup {
+    html! {
+        p { button type="button" #passkey-login { "Sign in with a passkey" } }
+        p.error #passkey-error {}
+    }
+}
+
+/// After a right password, for an account whose second factor is a passkey.
+fn passkey_page(username: &str, return_to: &str) -> Response {
+    bare(
+        "Second factor",
+        StatusCode::UNAUTHORIZED,
+        html! {
+            p #passkey-required { "This account signs in with its passkey." }
+            input type="hidden" name="username" value=(username);
+            input type="hidden" name="return_to" value=(safe_return(return_to));
+            (passkey_login_button())
         },
     )
 }
@@ -299,6 +324,7 @@ async fn login(
         Err(IamError::TotpRequired { nonce, .. }) => {
             totp_page(&f.username, &nonce, &f.return_to, None)
         }
+        Err(IamError::PasskeyRequired) => passkey_page(&f.username, &f.return_to),
         Err(e) if second => {
             // A used nonce cannot be retried: back to the password.
             login_page(&f.return_to, Some((e.status(), &e.to_string())))
@@ -310,7 +336,7 @@ async fn login(
 /// The one place UI sessions, admin pages and CSRF tokens are checked.
 pub async fn guard(State(iam): State<Arc<Iam>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path == "/ui/login" || path == "/ui/login/totp" || path.starts_with("/ui/assets/") {
+    if path.starts_with("/ui/login") || path.starts_with("/ui/assets/") {
         return next.run(req).await;
     }
     let principal = session_cookie(req.headers()).and_then(|t| iam.verify(t).ok());
@@ -387,6 +413,106 @@ async fn style_css() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }
 
+async fn passkey_js() -> Response {
+    asset("text/javascript; charset=utf-8", PASSKEY_JS)
+}
+
+#[derive(Deserialize)]
+struct PasskeyLoginJson {
+    challenge_id: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The end of a passkey sign-in from the login page: sets the session cookie.
+async fn login_passkey(
+    State(iam): State<Arc<Iam>>,
+    s: Option<Extension<SourceAddr>>,
+    b: Result<axum::Json<PasskeyLoginJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let b = match b {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return IamError::invalid("body", e.body_text()).into_response(),
+    };
+    let caller = Caller {
+        principal: None,
+        source: source(s),
+    };
+    match iam.finish_passkey_login(&caller, &b.challenge_id, &b.credential.to_string()) {
+        Ok(session) => {
+            let mut r = axum::Json(serde_json::json!({"redirect": safe_return(&b.return_to)}))
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&session_cookie_header(&session.token)) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasskeyBeginJson {
+    password: String,
+}
+
+async fn passkey_begin(
+    State(iam): State<Arc<Iam>>,
+    Extension(u): Extension<UiUser>,
+    b: Result<axum::Json<PasskeyBeginJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(axum::Json(b)) = b else {
+        return IamError::invalid("body", "expected {\"password\"}").into_response();
+    };
+    let c = u.caller();
+    match blocking(move || iam.begin_passkey_registration(&c, &b.password)).await {
+        Ok((id, options)) => {
+            axum::Json(serde_json::json!({"challenge_id": id, "options": options})).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasskeyFinishJson {
+    challenge_id: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    name: String,
+}
+
+async fn passkey_finish(
+    State(iam): State<Arc<Iam>>,
+    Extension(u): Extension<UiUser>,
+    b: Result<axum::Json<PasskeyFinishJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let b = match b {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return IamError::invalid("body", e.body_text()).into_response(),
+    };
+    match iam.finish_passkey_registration(
+        &u.caller(),
+        &b.challenge_id,
+        &b.credential.to_string(),
+        &b.name,
+    ) {
+        Ok(k) => (StatusCode::CREATED, axum::Json(serde_json::json!(k))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn passkey_remove(
+    State(iam): State<Arc<Iam>>,
+    Extension(u): Extension<UiUser>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = iam.remove_passkey(&u.caller(), "", &id);
+    outcome(&u, "Passkeys", r, |()| {
+        html! { p.ok #note { "Passkey removed. " a href="/ui/" { "Back to the profile" } } }
+    })
+}
+
 fn asset(kind: &'static str, body: &'static str) -> Response {
     (
         [
@@ -450,8 +576,10 @@ fn list(s: &str) -> Vec<String> {
 // ---------------------------------------------------------------- profile
 
 async fn profile(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -> Response {
-    let account = iam.account(&u.principal.account_id);
-    outcome(&u, "Profile", account, |a| {
+    let account = iam
+        .account(&u.principal.account_id)
+        .and_then(|a| Ok((iam.list_passkeys(&u.caller(), "")?, a)));
+    outcome(&u, "Profile", account, |(keys, a)| {
         html! {
             table {
                 tr { th { "Username" } td #username { (a.username) } }
@@ -465,6 +593,21 @@ async fn profile(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -
                 label { "Current password" input name="old_password" type="password" required; }
                 label { "New password" input name="new_password" type="password" required; }
                 button type="submit" { "Change password" }
+            }
+            h2 { "Passkeys" }
+            table #passkeys {
+                tr { th { "Name" } th { "Created (unix)" } th { "Last used" } th {} }
+                @for k in &keys {
+                    tr { td.name { (k.name) } td { (k.created_at) } td { (k.last_used) }
+                         td { form method="post" action=(format!("/ui/passkeys/{}/remove", k.id)) {
+                             (csrf(&u)) button type="submit" { "Remove" } } } }
+                }
+            }
+            div.box {
+                label { "Password" input name="passkey_password" type="password"; }
+                label { "Name" input name="passkey_name" value="passkey"; }
+                button type="button" #passkey-add { "Add a passkey" }
+                p.error #passkey-error {}
             }
             @if !a.totp_enabled {
                 h2 { "Authenticator app (TOTP)" }
@@ -997,6 +1140,11 @@ pub fn router(iam: Arc<Iam>) -> Router {
         .route("/ui/logout", post(logout))
         .route("/ui/assets/htmx.min.js", get(htmx_js))
         .route("/ui/assets/style.css", get(style_css))
+        .route("/ui/assets/passkey.js", get(passkey_js))
+        .route("/ui/login/passkey", post(login_passkey))
+        .route("/ui/passkeys/begin", post(passkey_begin))
+        .route("/ui/passkeys/finish", post(passkey_finish))
+        .route("/ui/passkeys/{id}/remove", post(passkey_remove))
         .route("/ui/", get(profile))
         .route("/ui/password", post(change_password))
         .route("/ui/totp/enroll", post(totp_enroll))

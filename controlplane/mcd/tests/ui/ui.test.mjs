@@ -1,8 +1,10 @@
 // Headless Chromium (Debian's chromium, driven by playwright-core) uses the
 // MCIAS web UI like an admin would: sign in, enrol TOTP, sign out, sign in
 // again with password + TOTP (codes from oathtool), create an account on the
-// admin page, add a policy rule, ask the policy tester, and check that a
-// POST without the CSRF token is refused and logout ends the session.
+// admin page, add a policy rule, ask the policy tester, check that a POST
+// without the CSRF token is refused and logout ends the session, then
+// register passkeys (Chromium's virtual authenticator) and use them for a
+// passwordless sign-in and as a second factor after a password.
 // Started by controlplane/mcd/tests/it/iam/ui.rs; talks to 127.0.0.1 only.
 //
 // usage: node ui.test.mjs BASE_URL ADMIN_PASSWORD USER_DATA_DIR
@@ -133,7 +135,29 @@ assert.equal(forged.status(), 403);
 await page.click("a[href='/ui/admin/accounts']");
 assert.equal(await page.locator("#accounts tr[data-username=mallory]").count(), 0);
 
-// 7. Logout ends the session: the old cookie no longer opens a page.
+// 7. Passkeys, with Chromium's virtual authenticator (CTAP2, user verification).
+const cdp = await context.newCDPSession(page);
+await cdp.send("WebAuthn.enable");
+await cdp.send("WebAuthn.addVirtualAuthenticator", {
+  options: {
+    protocol: "ctap2",
+    transport: "internal",
+    hasResidentKey: true,
+    hasUserVerification: true,
+    isUserVerified: true,
+    automaticPresenceSimulation: true,
+  },
+});
+async function addPasskey(password, name) {
+  await page.goto(`${base}/ui/`);
+  await page.fill("input[name=passkey_password]", password);
+  await page.fill("input[name=passkey_name]", name);
+  await page.click("#passkey-add");
+  await page.waitForSelector(`#passkeys td.name:text-is("${name}")`);
+}
+await addPasskey(adminPassword, "admin laptop");
+
+// 8. Logout ends the session: the old cookie no longer opens a page.
 await page.click("header button[type=submit]");
 await page.waitForURL(/\/ui\/login/);
 const replay = await page.request.get(`${base}/ui/`, {
@@ -142,6 +166,33 @@ const replay = await page.request.get(`${base}/ui/`, {
 });
 assert.equal(replay.status(), 303);
 
+// 9. Passwordless: username, then the passkey.
+await page.fill("input[name=username]", "admin");
+await page.click("#passkey-login");
+await page.waitForSelector("#whoami");
+assert.equal(await page.textContent("#whoami"), "admin");
+await page.click("header button[type=submit]");
+await page.waitForURL(/\/ui\/login/);
+
+// 10. A passkey as second factor: bob (no TOTP) registers one; from then on
+// his password leads to the passkey step, not into the UI.
+const bobPassword = "bob's long password";
+async function passwordLogin(user, password) {
+  await page.goto(`${base}/ui/login`);
+  await page.fill("input[name=username]", user);
+  await page.fill("input[name=password]", password);
+  await page.click("#login");
+}
+await passwordLogin("bob", bobPassword);
+await page.waitForSelector("#whoami");
+await addPasskey(bobPassword, "bob phone");
+await page.click("header button[type=submit]");
+await page.waitForURL(/\/ui\/login/);
+await passwordLogin("bob", bobPassword);
+await page.waitForSelector("#passkey-required");
+await page.click("#passkey-login");
+await page.waitForSelector("#whoami");
+assert.equal(await page.textContent("#whoami"), "bob");
 assert.deepEqual(cspViolations, [], "no CSP violations");
 await context.close();
 console.log(JSON.stringify({ ok: true, denied_by: denied.rule, seconds: (Date.now() - started) / 1000 }));

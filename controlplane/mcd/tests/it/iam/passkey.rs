@@ -118,6 +118,14 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
         (200, Some(1))
     );
 
+    // A passkey is a second factor: the password alone no longer logs in.
+    let (code, body) = cp.login("alice", pw, None);
+    assert_eq!(
+        (code, body["passkey_required"].as_bool()),
+        (401, Some(true)),
+        "{body}"
+    );
+
     // Passwordless login with the passkey.
     let (c1, o1) = begin_login(&cp, "alice", "");
     let a1 = soft.assert(&o1);
@@ -174,6 +182,7 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
             "auth.passkey bad_assertion",
             "auth.passkey stale_counter",
             "auth.login denied",
+            "auth.login passkey_required",
         ],
     );
 
@@ -214,6 +223,11 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
         Some(json!({"username": "alice"})),
     );
     assert_eq!(code, 401, "no passkey left");
+    assert_eq!(
+        cp.login("alice", pw, None).0,
+        200,
+        "the password alone works again"
+    );
     // A user cannot look at someone else's passkeys.
     let (code, _) = cp.call(
         "GET",

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::Controlplane;
 
 #[test]
-fn chromium_signs_in_with_totp_creates_an_account_and_asks_the_policy_tester() {
+fn chromium_signs_in_with_totp_creates_an_account_asks_the_policy_tester_and_uses_passkeys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cp = Controlplane::start(dir.path(), "");
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
@@ -61,6 +61,22 @@ fn chromium_signs_in_with_totp_creates_an_account_and_asks_the_policy_tester() {
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
+    let passkey_logins = audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| {
+            e["action"] == "auth.login"
+                && e["result"] == "ok"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("via=passkey="))
+        })
+        .count();
+    assert_eq!(
+        passkey_logins, 2,
+        "admin passwordless, bob after his password"
+    );
     for a in [
         "mfa.totp.confirm",
         "accounts.create",
