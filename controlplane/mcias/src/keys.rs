@@ -380,6 +380,46 @@ mod tests {
     }
 
     #[test]
+    fn id_tokens_sign_with_rs256_or_eddsa_and_verify_from_the_jwks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
+        let now = 1_800_000_000;
+        let ed = KeyRing::generate(&master, now).expect("ed");
+        let rsa = KeyRing::generate_rsa(&master, now).expect("rsa");
+        assert_eq!((rsa.alg.as_str(), rsa.e.as_str()), (RS256, "AQAB"));
+        let ring = KeyRing::load(&master, &[ed, rsa.clone()], now).expect("load");
+        let jwks = ring.jwks();
+        let keys = jwks["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0]["kid"], keys[1]["kid"]);
+        let rsa_jwk = keys.iter().find(|k| k["kty"] == "RSA").expect("rsa jwk");
+        let claims = serde_json::json!({"sub": "s", "aud": "app", "exp": 4_000_000_000_i64});
+        let token = ring.sign_as(RS256, &claims).expect("sign");
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), rsa_jwk["kid"].as_str());
+        let key = DecodingKey::from_rsa_components(
+            rsa_jwk["n"].as_str().expect("n"),
+            rsa_jwk["e"].as_str().expect("e"),
+        )
+        .expect("rsa key");
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["app"]);
+        let got = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).expect("verifies");
+        assert_eq!(got.claims["sub"], "s");
+        // EdDSA id_tokens come from the Ed25519 key.
+        let ed_token = ring.sign_as(EDDSA, &claims).expect("sign");
+        assert_eq!(
+            jsonwebtoken::decode_header(&ed_token).expect("h").alg,
+            Algorithm::EdDSA
+        );
+        // The RSA key is sealed like the others: another master key cannot open it.
+        let other = MasterKey::load_or_create(&dir.path().join("other.key")).expect("other");
+        let ed2 = KeyRing::generate(&other, now).expect("ed");
+        assert!(KeyRing::load(&other, &[ed2, rsa], now).is_err());
+    }
+
+    #[test]
     fn sign_verify_rotate_and_seal() {
         let dir = tempfile::tempdir().expect("tempdir");
         let master = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
