@@ -1,7 +1,9 @@
 //! Passkeys (WebAuthn, via `webauthn-rs`): registration (needs the
-//! password, like TOTP enrolment), passwordless login (username first, user
-//! verification required) subject to login policy like a password login,
-//! list and remove.
+//! password, like TOTP enrolment; authenticators are asked to keep the
+//! credential discoverable), passwordless login (username first, or with no
+//! username: the authenticator names the account through its user handle;
+//! user verification required) subject to login policy like a password
+//! login, list and remove.
 //!
 //! The relying party id is `[mcias] webauthn_rp_id` (default `localhost`),
 //! the origin `webauthn_origin` (the host defaults it to
@@ -22,8 +24,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn,
+    WebauthnBuilder, WebauthnError,
 };
 
 use crate::error::IamError;
@@ -80,6 +83,12 @@ pub(crate) enum Ceremony {
         service: String,
         tags: Vec<String>,
         state: Box<PasskeyAuthentication>,
+    },
+    /// No username: the assertion's user handle says whose it is.
+    Discover {
+        service: String,
+        tags: Vec<String>,
+        state: Box<DiscoverableAuthentication>,
     },
 }
 
@@ -194,10 +203,12 @@ impl Iam {
             account_id: account.id,
             state: Box::new(state),
         })?;
-        Ok((
-            id,
-            serde_json::to_value(options).map_err(IamError::internal)?,
-        ))
+        let mut options = serde_json::to_value(options).map_err(IamError::internal)?;
+        // Discoverable if the authenticator can (for username-less login).
+        if let Some(sel) = options["publicKey"].get_mut("authenticatorSelection") {
+            sel["residentKey"] = "preferred".into();
+        }
+        Ok((id, options))
     }
 
     /// Finishes a registration with the authenticator's response.
@@ -274,11 +285,23 @@ impl Iam {
         if service.len() > 128 {
             return Err(IamError::invalid("service_name", "at most 128 bytes"));
         }
+        let service = if service.is_empty() { "mcias" } else { service }.to_owned();
         if username.is_empty() {
-            return Err(IamError::invalid(
-                "username",
-                "required (discoverable-credential login is not supported)",
-            ));
+            let (options, state) = self
+                .webauthn
+                .start_discoverable_authentication()
+                .map_err(IamError::internal)?;
+            let mut options = serde_json::to_value(options).map_err(IamError::internal)?;
+            // A modal request, not the autofill (conditional) one.
+            if let Some(o) = options.as_object_mut() {
+                o.remove("mediation");
+            }
+            let id = self.start_ceremony(Ceremony::Discover {
+                service,
+                tags,
+                state: Box::new(state),
+            })?;
+            return Ok((id, options));
         }
         let account = self
             .find(username)
@@ -306,11 +329,7 @@ impl Iam {
             .map_err(IamError::internal)?;
         let id = self.start_ceremony(Ceremony::Login {
             account_id: account.id,
-            service: if service.is_empty() {
-                "mcias".to_owned()
-            } else {
-                service.to_owned()
-            },
+            service,
             tags,
             state: Box::new(state),
         })?;
@@ -329,27 +348,83 @@ impl Iam {
         credential: &str,
     ) -> Result<Session, IamError> {
         self.rate_limit(caller)?;
-        let Ceremony::Login {
-            account_id,
-            service,
-            tags,
-            state,
-        } = self.take_ceremony(challenge_id)?
-        else {
-            return Err(IamError::invalid("challenge_id", "not a login"));
-        };
-        let refuse = |result: &str, detail: String| -> Result<Session, IamError> {
-            let tx = Tx::begin(&self.store)?;
-            audit(&tx, caller, "auth.passkey", &account_id, result, detail)?;
-            tx.commit()?;
-            Err(IamError::Unauthenticated("passkey login failed".to_owned()))
-        };
+        let ceremony = self.take_ceremony(challenge_id)?;
         let assertion: PublicKeyCredential =
             serde_json::from_str(credential).map_err(bad_credential)?;
-        let result = match self
+        let (account_id, service, tags, result) = match ceremony {
+            Ceremony::Register { .. } => {
+                return Err(IamError::invalid("challenge_id", "not a login"));
+            }
+            Ceremony::Login {
+                account_id,
+                service,
+                tags,
+                state,
+            } => {
+                let r = self
+                    .webauthn
+                    .finish_passkey_authentication(&assertion, &state);
+                (account_id, service, tags, r)
+            }
+            Ceremony::Discover {
+                service,
+                tags,
+                state,
+            } => {
+                let Some((account_id, key)) = self.discovered(&assertion) else {
+                    return self.refuse_passkey(caller, "", "bad_assertion", "unknown credential");
+                };
+                let r = self
+                    .webauthn
+                    .finish_discoverable_authentication_v2(&assertion, *state, &key);
+                (account_id, service, tags, r)
+            }
+        };
+        self.passkey_login(caller, account_id, &service, &tags, result)
+    }
+
+    /// Whose passkey a username-less assertion says it is (its user handle
+    /// is the account id), and that passkey.
+    fn discovered(&self, assertion: &PublicKeyCredential) -> Option<(String, Passkey)> {
+        let (user, cred) = self
             .webauthn
-            .finish_passkey_authentication(&assertion, &state)
-        {
+            .identify_discoverable_authentication(assertion)
+            .ok()?;
+        let (account_id, credential_id) = (user.to_string(), B64.encode(cred));
+        let record = self
+            .passkeys_of(&account_id)
+            .ok()?
+            .into_iter()
+            .find(|r| r.credential_id == credential_id)?;
+        Some((account_id, self.open_passkey(&record).ok()?))
+    }
+
+    fn refuse_passkey(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        result: &str,
+        detail: impl Into<String>,
+    ) -> Result<Session, IamError> {
+        let tx = Tx::begin(&self.store)?;
+        audit(&tx, caller, "auth.passkey", account_id, result, detail)?;
+        tx.commit()?;
+        Err(IamError::Unauthenticated("passkey login failed".to_owned()))
+    }
+
+    /// A verified (or refused) assertion's last steps: the stored counter,
+    /// then the account and login policy.
+    fn passkey_login(
+        &self,
+        caller: &Caller,
+        account_id: String,
+        service: &str,
+        tags: &[String],
+        result: Result<AuthenticationResult, WebauthnError>,
+    ) -> Result<Session, IamError> {
+        let refuse =
+            |result: &str, detail: String| self.refuse_passkey(caller, &account_id, result, detail);
+        let result = match result {
             Ok(r) => r,
             Err(e) => return refuse("bad_assertion", e.to_string()),
         };
@@ -387,8 +462,8 @@ impl Iam {
             tx,
             caller,
             account,
-            &service,
-            &tags,
+            service,
+            tags,
             &format!("passkey={}", record.id),
         )
     }

@@ -166,8 +166,8 @@ const replay = await page.request.get(`${base}/ui/`, {
 });
 assert.equal(replay.status(), 303);
 
-// 9. Passwordless: username, then the passkey.
-await page.fill("input[name=username]", "admin");
+// 9. Passwordless and username-less: the (discoverable) passkey names the account.
+await page.fill("input[name=username]", "");
 await page.click("#passkey-login");
 await page.waitForSelector("#whoami");
 assert.equal(await page.textContent("#whoami"), "admin");

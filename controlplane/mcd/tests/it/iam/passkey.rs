@@ -93,6 +93,10 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
     );
     assert_eq!(code, 200, "{begin}");
     assert_eq!(begin["options"]["publicKey"]["rp"]["id"], "localhost");
+    assert_eq!(
+        begin["options"]["publicKey"]["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
     let challenge = begin["challenge_id"].as_str().expect("id");
     let credential = soft.register(&begin["options"]);
     let finish = json!({"challenge_id": challenge, "credential": credential, "name": "soft key"});
@@ -116,6 +120,26 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
     assert_eq!(
         (code, list["passkeys"].as_array().map(Vec::len)),
         (200, Some(1))
+    );
+
+    // Without a username: a discoverable-credential request (no allow list,
+    // a modal request rather than autofill).
+    let (code, b) = cp.call(
+        "POST",
+        "/v1/auth/passkey/begin",
+        None,
+        Some(json!({"username": ""})),
+    );
+    assert_eq!(code, 200, "{b}");
+    assert!(
+        b.get("mediation").is_none() && b["options"].get("mediation").is_none(),
+        "{b}"
+    );
+    assert!(
+        b["options"]["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{b}"
     );
 
     // A passkey is a second factor: the password alone no longer logs in.
