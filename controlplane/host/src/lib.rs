@@ -109,6 +109,13 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
     if mcias_config.issuer.is_empty() {
         mcias_config.issuer = format!("https://{}", config.server.rest);
     }
+    if mcias_config.webauthn_origin.is_empty() {
+        mcias_config.webauthn_origin = format!(
+            "https://{}:{}",
+            mcias_config.webauthn_rp_id,
+            config.server.rest.port()
+        );
+    }
     let (iam, bootstrap) = mc_mcias::Iam::open(&config.data_dir, mcias_config)?;
     let iam = Arc::new(iam);
     if let Some(creds) = bootstrap {

@@ -44,6 +44,82 @@ pub(crate) enum IamCommand {
     },
     /// Rotate the token signing key (old tokens stay valid until they expire).
     RotateKey,
+    /// SSO (OAuth 2.0 / OpenID Connect) clients.
+    #[command(subcommand)]
+    Sso(SsoCommand),
+    /// Passkeys (WebAuthn): yours, or another account's as admin.
+    #[command(subcommand)]
+    Passkeys(PasskeyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PasskeyCommand {
+    List {
+        /// Username or id (default: you).
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+    Remove {
+        id: String,
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum IdTokenAlg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+/// The fields of a client, for create and update.
+#[derive(clap::Args)]
+pub(crate) struct SsoClientArgs {
+    /// Client id (also the `service_name` login policy sees).
+    client_id: String,
+    /// Exact redirect URI (repeatable): https, or http on a loopback host.
+    #[arg(long = "redirect-uri", required = true)]
+    redirect_uris: Vec<String>,
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Tag passed to login policy with every login through this client (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    #[arg(long, value_enum, default_value = "RS256")]
+    id_token_alg: IdTokenAlg,
+    #[arg(long)]
+    disabled: bool,
+}
+
+impl SsoClientArgs {
+    fn into_pb(self) -> pb::SsoClient {
+        pb::SsoClient {
+            client_id: self.client_id,
+            name: self.name,
+            redirect_uris: self.redirect_uris,
+            tags: self.tags,
+            enabled: !self.disabled,
+            id_token_signed_response_alg: match self.id_token_alg {
+                IdTokenAlg::Rs256 => "RS256",
+                IdTokenAlg::EdDsa => "EdDSA",
+            }
+            .to_owned(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SsoCommand {
+    List,
+    /// Register a client; prints its secret once.
+    Create(SsoClientArgs),
+    /// Replace a client's settings (its secret stays).
+    Update(SsoClientArgs),
+    Delete {
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -670,6 +746,94 @@ pub(crate) async fn run(endpoints: &Endpoints, cmd: IamCommand) -> anyhow::Resul
                 .map_err(refused)?
                 .into_inner();
             println!("new signing key {}", r.kid);
+        }
+        IamCommand::Sso(cmd) => {
+            let mut c = pb::sso_clients_client::SsoClientsClient::with_interceptor(ch, b);
+            let show = |c: &pb::SsoClient| {
+                println!(
+                    "{:<24} {:<7} {:<6} {:<24} {}",
+                    c.client_id,
+                    c.enabled,
+                    c.id_token_signed_response_alg,
+                    c.tags.join(","),
+                    c.redirect_uris.join(" ")
+                );
+            };
+            match cmd {
+                SsoCommand::List => {
+                    let l = c
+                        .list_clients(pb::ListClientsRequest {})
+                        .await
+                        .map_err(refused)?
+                        .into_inner();
+                    println!(
+                        "{:<24} {:<7} {:<6} {:<24} REDIRECT URIS",
+                        "CLIENT ID", "ENABLED", "ALG", "TAGS"
+                    );
+                    l.clients.iter().for_each(show);
+                }
+                SsoCommand::Create(args) => {
+                    let r = c
+                        .create_client(pb::CreateClientRequest {
+                            client: Some(args.into_pb()),
+                        })
+                        .await
+                        .map_err(refused)?
+                        .into_inner();
+                    if let Some(client) = &r.client {
+                        show(client);
+                    }
+                    println!("client_secret: {}", r.client_secret);
+                }
+                SsoCommand::Update(args) => {
+                    let r = c
+                        .update_client(pb::UpdateClientRequest {
+                            client: Some(args.into_pb()),
+                        })
+                        .await
+                        .map_err(refused)?
+                        .into_inner();
+                    show(&r);
+                }
+                SsoCommand::Delete { client_id } => {
+                    c.delete_client(pb::DeleteClientRequest {
+                        client_id: client_id.clone(),
+                    })
+                    .await
+                    .map_err(refused)?;
+                    println!("deleted SSO client {client_id}");
+                }
+            }
+        }
+        IamCommand::Passkeys(cmd) => {
+            let mut c = pb::mfa_client::MfaClient::with_interceptor(ch, b);
+            match cmd {
+                PasskeyCommand::List { account } => {
+                    let l = c
+                        .list_passkeys(pb::ListPasskeysRequest {
+                            account_id: account,
+                        })
+                        .await
+                        .map_err(refused)?
+                        .into_inner();
+                    println!("{:<36} {:<12} {:<12} NAME", "ID", "CREATED", "LAST USED");
+                    for k in l.passkeys {
+                        println!(
+                            "{:<36} {:<12} {:<12} {}",
+                            k.id, k.created_at_unix, k.last_used_unix, k.name
+                        );
+                    }
+                }
+                PasskeyCommand::Remove { id, account } => {
+                    c.remove_passkey(pb::RemovePasskeyRequest {
+                        account_id: account,
+                        id: id.clone(),
+                    })
+                    .await
+                    .map_err(refused)?;
+                    println!("removed passkey {id}");
+                }
+            }
         }
     }
     Ok(())

@@ -168,6 +168,8 @@ fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
         },
         "iam": {
             "url": https(cp.server.rest),
+            "ui": format!("https://localhost:{}/ui/", cp.server.rest.port()),
+            "oidc_discovery": format!("{}/.well-known/openid-configuration", https(cp.server.rest)),
         },
         "ca_cert": layout.data_dir.join("ca.pem"),
         "data_dir": layout.data_dir,

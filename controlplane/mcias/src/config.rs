@@ -15,6 +15,9 @@
 //! lockout = "1m"               # first lock; doubles per further failure, at most 1 day
 //! requests_per_minute_per_ip = 120   # login + validate
 //! failures_per_minute_per_ip = 20
+//! sso_code_ttl = "60s"         # OAuth authorization codes (1s to 10m)
+//! webauthn_rp_id = "localhost" # passkeys: the host name the UI is served under (not an IP)
+//! webauthn_origin = ""         # default: https://<webauthn_rp_id>:<REST port>
 //! ```
 
 use mc_kit::config::{Duration, Invalid};
@@ -49,6 +52,20 @@ pub struct McAuthConfig {
     pub requests_per_minute_per_ip: u32,
     #[serde(default = "d_fpm")]
     pub failures_per_minute_per_ip: u32,
+    #[serde(default = "d_code_ttl")]
+    pub sso_code_ttl: Duration,
+    #[serde(default = "d_rp_id")]
+    pub webauthn_rp_id: String,
+    #[serde(default)]
+    pub webauthn_origin: String,
+}
+
+fn d_rp_id() -> String {
+    "localhost".to_owned()
+}
+
+fn d_code_ttl() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn d_audience() -> String {
@@ -104,6 +121,9 @@ impl Default for McAuthConfig {
             lockout: d_lockout(),
             requests_per_minute_per_ip: d_rpm(),
             failures_per_minute_per_ip: d_fpm(),
+            sso_code_ttl: d_code_ttl(),
+            webauthn_rp_id: d_rp_id(),
+            webauthn_origin: String::new(),
         }
     }
 }
@@ -135,6 +155,10 @@ impl McAuthConfig {
                 "mcias.system_token_ttl",
                 "must not exceed system_token_max_ttl",
             ));
+        }
+        let code = self.sso_code_ttl.get();
+        if code < std::time::Duration::from_secs(1) || code > std::time::Duration::from_secs(600) {
+            return Err(Invalid::new("mcias.sso_code_ttl", "between 1s and 10m"));
         }
         if self.lockout_after == 0 {
             return Err(Invalid::new("mcias.lockout_after", "at least 1"));

@@ -23,6 +23,10 @@ pub enum IamError {
     /// `TotpChallenge` reply).
     #[error("totp_required: send totp_code with this totp_nonce")]
     TotpRequired { nonce: String, expires_at: i64 },
+    /// Password right, but the account has passkeys (and no TOTP): the
+    /// password alone is not enough; log in with a passkey. 401.
+    #[error("passkey_required: this account logs in with its passkey (/v1/auth/passkey/begin)")]
+    PasskeyRequired,
     /// Too many attempts. 429 / RESOURCE_EXHAUSTED.
     #[error("{0}")]
     RateLimited(String),
@@ -44,7 +48,9 @@ impl IamError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) | Self::TotpRequired { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated(_) | Self::TotpRequired { .. } | Self::PasskeyRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -59,9 +65,9 @@ impl From<IamError> for tonic::Status {
         let m = e.to_string();
         match e {
             IamError::Invalid { .. } => Self::invalid_argument(m),
-            IamError::Unauthenticated(_) | IamError::TotpRequired { .. } => {
-                Self::unauthenticated(m)
-            }
+            IamError::Unauthenticated(_)
+            | IamError::TotpRequired { .. }
+            | IamError::PasskeyRequired => Self::unauthenticated(m),
             IamError::Forbidden(_) => Self::permission_denied(m),
             IamError::NotFound(_) => Self::not_found(m),
             IamError::Conflict(_) => Self::already_exists(m),
@@ -78,6 +84,10 @@ impl axum::response::IntoResponse for IamError {
                 "error": self.to_string(), "totp_required": true,
                 "totp_nonce": nonce, "expires_at": expires_at,
             });
+            return (self.status(), axum::Json(body)).into_response();
+        }
+        if let Self::PasskeyRequired = &self {
+            let body = serde_json::json!({"error": self.to_string(), "passkey_required": true});
             return (self.status(), axum::Json(body)).into_response();
         }
         mc_kit::serve::error_response(self.status(), self.to_string())

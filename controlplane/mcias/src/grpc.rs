@@ -575,8 +575,14 @@ impl pb::audit_server::Audit for Services {
     }
 }
 
-fn not_built(what: &str) -> Status {
-    Status::unimplemented(format!("{what} are not built yet"))
+fn passkey_pb(k: crate::passkey::PasskeyInfo) -> pb::Passkey {
+    pb::Passkey {
+        id: k.id,
+        name: k.name,
+        aaguid: String::new(),
+        created_at_unix: k.created_at,
+        last_used_unix: k.last_used,
+    }
 }
 
 #[tonic::async_trait]
@@ -619,40 +625,99 @@ impl pb::mfa_server::Mfa for Services {
     }
     async fn begin_passkey_registration(
         &self,
-        _: Request<pb::BeginPasskeyRegistrationRequest>,
+        r: Request<pb::BeginPasskeyRegistrationRequest>,
     ) -> Reply<pb::PasskeyChallenge> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let password = r.into_inner().password;
+        let iam = self.0.clone();
+        let (challenge_id, options) =
+            blocking(move || iam.begin_passkey_registration(&c, &password)).await?;
+        Ok(Response::new(pb::PasskeyChallenge {
+            challenge_id,
+            options_json: options.to_string(),
+        }))
     }
     async fn finish_passkey_registration(
         &self,
-        _: Request<pb::FinishPasskeyRegistrationRequest>,
+        r: Request<pb::FinishPasskeyRegistrationRequest>,
     ) -> Reply<pb::Passkey> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let k =
+            self.0
+                .finish_passkey_registration(&c, &r.challenge_id, &r.credential_json, &r.name)?;
+        Ok(Response::new(passkey_pb(k)))
     }
     async fn begin_passkey_login(
         &self,
-        _: Request<pb::BeginPasskeyLoginRequest>,
+        r: Request<pb::BeginPasskeyLoginRequest>,
     ) -> Reply<pb::PasskeyChallenge> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let (challenge_id, options) =
+            self.0
+                .begin_passkey_login(&c, &r.username, &r.service_name, &r.tags)?;
+        Ok(Response::new(pb::PasskeyChallenge {
+            challenge_id,
+            options_json: options.to_string(),
+        }))
     }
     async fn finish_passkey_login(
         &self,
-        _: Request<pb::FinishPasskeyLoginRequest>,
+        r: Request<pb::FinishPasskeyLoginRequest>,
     ) -> Reply<pb::Session> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        let s = self
+            .0
+            .finish_passkey_login(&c, &r.challenge_id, &r.credential_json)?;
+        Ok(Response::new(session_pb(&self.0, s)?))
     }
     async fn list_passkeys(
         &self,
-        _: Request<pb::ListPasskeysRequest>,
+        r: Request<pb::ListPasskeysRequest>,
     ) -> Reply<pb::ListPasskeysResponse> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let passkeys = self
+            .0
+            .list_passkeys(&c, &r.into_inner().account_id)?
+            .into_iter()
+            .map(passkey_pb)
+            .collect();
+        Ok(Response::new(pb::ListPasskeysResponse { passkeys }))
     }
     async fn remove_passkey(
         &self,
-        _: Request<pb::RemovePasskeyRequest>,
+        r: Request<pb::RemovePasskeyRequest>,
     ) -> Reply<pb::RemovePasskeyResponse> {
-        Err(not_built("passkeys"))
+        let c = caller(&r);
+        let r = r.into_inner();
+        self.0.remove_passkey(&c, &r.account_id, &r.id)?;
+        Ok(Response::new(pb::RemovePasskeyResponse {}))
     }
+}
+
+fn sso_pb(c: crate::sso::SsoClient) -> pb::SsoClient {
+    pb::SsoClient {
+        client_id: c.client_id,
+        name: c.name,
+        redirect_uris: c.redirect_uris,
+        tags: c.tags,
+        enabled: c.enabled,
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+    }
+}
+
+fn sso_input(c: Option<pb::SsoClient>) -> Result<crate::sso::ClientInput, Status> {
+    let c = c.ok_or_else(|| Status::invalid_argument("client: required"))?;
+    Ok(crate::sso::ClientInput {
+        client_id: c.client_id,
+        name: c.name,
+        redirect_uris: c.redirect_uris,
+        tags: c.tags,
+        enabled: Some(c.enabled),
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+    })
 }
 
 #[tonic::async_trait]
@@ -661,24 +726,38 @@ impl pb::sso_clients_server::SsoClients for Services {
         &self,
         _: Request<pb::ListClientsRequest>,
     ) -> Reply<pb::ListClientsResponse> {
-        Err(not_built("SSO clients"))
+        Ok(Response::new(pb::ListClientsResponse {
+            clients: self.0.sso_clients()?.into_iter().map(sso_pb).collect(),
+        }))
     }
-    async fn get_client(&self, _: Request<pb::GetClientRequest>) -> Reply<pb::SsoClient> {
-        Err(not_built("SSO clients"))
+    async fn get_client(&self, r: Request<pb::GetClientRequest>) -> Reply<pb::SsoClient> {
+        Ok(Response::new(sso_pb(
+            self.0.sso_client(&r.into_inner().client_id)?,
+        )))
     }
     async fn create_client(
         &self,
-        _: Request<pb::CreateClientRequest>,
+        r: Request<pb::CreateClientRequest>,
     ) -> Reply<pb::CreateClientResponse> {
-        Err(not_built("SSO clients"))
+        let c = caller(&r);
+        let input = sso_input(r.into_inner().client)?;
+        let (client, client_secret) = self.0.create_sso_client(&c, input)?;
+        Ok(Response::new(pb::CreateClientResponse {
+            client: Some(sso_pb(client)),
+            client_secret,
+        }))
     }
-    async fn update_client(&self, _: Request<pb::UpdateClientRequest>) -> Reply<pb::SsoClient> {
-        Err(not_built("SSO clients"))
+    async fn update_client(&self, r: Request<pb::UpdateClientRequest>) -> Reply<pb::SsoClient> {
+        let c = caller(&r);
+        let input = sso_input(r.into_inner().client)?;
+        Ok(Response::new(sso_pb(self.0.update_sso_client(&c, input)?)))
     }
     async fn delete_client(
         &self,
-        _: Request<pb::DeleteClientRequest>,
+        r: Request<pb::DeleteClientRequest>,
     ) -> Reply<pb::DeleteClientResponse> {
-        Err(not_built("SSO clients"))
+        let c = caller(&r);
+        self.0.delete_sso_client(&c, &r.into_inner().client_id)?;
+        Ok(Response::new(pb::DeleteClientResponse {}))
     }
 }

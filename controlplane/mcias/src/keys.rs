@@ -38,19 +38,32 @@ pub struct Claims {
     pub r#gen: u32,
 }
 
-/// A stored key record.
+/// A stored key record: an Ed25519 token key (`alg` EdDSA) or the RSA-2048
+/// key that signs OIDC id_tokens (`alg` RS256, the algorithm OIDC mandates).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub kid: String,
+    #[serde(default = "eddsa")]
+    pub alg: String,
     /// Nonce ‖ AES-256-GCM(PKCS#8), base64url.
     pub sealed_pkcs8: String,
-    /// Raw 32-byte Ed25519 public key, base64url.
+    /// EdDSA: the raw 32-byte public key; RS256: the modulus `n`; base64url.
     pub public: String,
+    /// RS256: the public exponent `e`, base64url.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub e: String,
     pub created_at: i64,
     /// Tokens signed by it expire by then; after it, the key is dropped.
     pub verify_until: i64,
     pub active: bool,
 }
+
+fn eddsa() -> String {
+    EDDSA.to_owned()
+}
+
+pub const EDDSA: &str = "EdDSA";
+pub const RS256: &str = "RS256";
 
 pub struct MasterKey(LessSafeKey);
 
@@ -132,11 +145,21 @@ struct Verifying {
     verify_until: i64,
 }
 
-/// The loaded keys: one active signer, every key still verifying.
+/// The active id_token RSA key.
+struct RsaSigner {
+    kid: String,
+    pair: aws_lc_rs::rsa::KeyPair,
+}
+
+/// The loaded keys: one active Ed25519 signer, every key still verifying,
+/// and the RSA id_token signer with every RSA key still published.
 pub struct KeyRing {
     active_kid: String,
     signer: EncodingKey,
     verifiers: HashMap<String, Verifying>,
+    rsa: Option<RsaSigner>,
+    /// Published RSA keys: kid → (n, e, verify_until).
+    rsa_public: HashMap<String, (String, String, i64)>,
 }
 
 impl KeyRing {
@@ -150,8 +173,33 @@ impl KeyRing {
         let sealed = master.seal(pkcs8.as_ref(), kid.as_bytes())?;
         Ok(KeyRecord {
             kid,
+            alg: eddsa(),
             sealed_pkcs8: B64.encode(sealed),
             public,
+            e: String::new(),
+            created_at: now,
+            verify_until: i64::MAX,
+            active: true,
+        })
+    }
+
+    /// A new RSA-2048 id_token key record (sealed).
+    pub fn generate_rsa(master: &MasterKey, now: i64) -> Result<KeyRecord, IamError> {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::{KeyPair as RsaPair, KeySize, PublicKeyComponents};
+        let pair = RsaPair::generate(KeySize::Rsa2048).map_err(IamError::internal)?;
+        let pkcs8 = pair.as_der().map_err(IamError::internal)?;
+        let components = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let n = B64.encode(&components.n);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, n.as_bytes());
+        let kid = format!("rsa-{}", B64.encode(&digest.as_ref()[..12]));
+        let sealed = master.seal(pkcs8.as_ref(), kid.as_bytes())?;
+        Ok(KeyRecord {
+            kid,
+            alg: RS256.to_owned(),
+            sealed_pkcs8: B64.encode(sealed),
+            public: n,
+            e: B64.encode(&components.e),
             created_at: now,
             verify_until: i64::MAX,
             active: true,
@@ -159,6 +207,35 @@ impl KeyRing {
     }
 
     pub fn load(master: &MasterKey, records: &[KeyRecord], now: i64) -> Result<Self, IamError> {
+        let (rsa_records, records): (Vec<&KeyRecord>, Vec<&KeyRecord>) =
+            records.iter().partition(|r| r.alg == RS256);
+        let rsa = match rsa_records
+            .iter()
+            .filter(|r| r.active)
+            .max_by_key(|r| r.created_at)
+        {
+            Some(r) => {
+                let sealed = B64.decode(&r.sealed_pkcs8).map_err(IamError::internal)?;
+                let pkcs8 = master.open(&sealed, r.kid.as_bytes())?;
+                let pair =
+                    aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(IamError::internal)?;
+                Some(RsaSigner {
+                    kid: r.kid.clone(),
+                    pair,
+                })
+            }
+            None => None,
+        };
+        let rsa_public = rsa_records
+            .iter()
+            .filter(|r| r.verify_until > now)
+            .map(|r| {
+                (
+                    r.kid.clone(),
+                    (r.public.clone(), r.e.clone(), r.verify_until),
+                )
+            })
+            .collect();
         let active = records
             .iter()
             .filter(|r| r.active)
@@ -185,7 +262,36 @@ impl KeyRing {
             active_kid: active.kid.clone(),
             signer,
             verifiers,
+            rsa,
+            rsa_public,
         })
+    }
+
+    /// Signs arbitrary claims (an OIDC id_token) with the active key of `alg`.
+    pub fn sign_as<T: Serialize>(&self, alg: &str, claims: &T) -> Result<String, IamError> {
+        if alg == EDDSA {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(self.active_kid.clone());
+            header.typ = Some("JWT".to_owned());
+            return jsonwebtoken::encode(&header, claims, &self.signer).map_err(IamError::internal);
+        }
+        let rsa = self
+            .rsa
+            .as_ref()
+            .ok_or_else(|| IamError::internal("no active RS256 key"))?;
+        let header = serde_json::json!({"alg": RS256, "typ": "JWT", "kid": rsa.kid});
+        let payload = serde_json::to_vec(claims).map_err(IamError::internal)?;
+        let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(payload));
+        let mut sig = vec![0_u8; rsa.pair.public_modulus_len()];
+        rsa.pair
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(IamError::internal)?;
+        Ok(format!("{input}.{}", B64.encode(sig)))
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, IamError> {
@@ -197,6 +303,17 @@ impl KeyRing {
 
     /// Checks signature (EdDSA only, known `kid`), `iss`, `aud` and `exp`.
     pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Claims, String> {
+        self.verify_aud(token, issuer, |aud| aud == audience)
+    }
+
+    /// [`Self::verify`] with any audience `accept` agrees to (SSO access
+    /// tokens carry the client id as their audience).
+    pub fn verify_aud(
+        &self,
+        token: &str,
+        issuer: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<Claims, String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
         if header.alg != Algorithm::EdDSA {
             return Err("unexpected algorithm".to_owned());
@@ -205,12 +322,16 @@ impl KeyRing {
         let v = self.verifiers.get(&kid).ok_or("unknown key id")?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        validation.validate_aud = false;
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &v.key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &v.key, &validation)
             .map(|d| d.claims)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if !accept(&claims.aud) {
+            return Err("InvalidAudience".to_owned());
+        }
+        Ok(claims)
     }
 
     /// The JWKS document: every key that still verifies.
@@ -225,6 +346,11 @@ impl KeyRing {
                 })
             })
             .collect();
+        keys.extend(self.rsa_public.iter().map(|(kid, (n, e, until))| {
+            serde_json::json!({
+                "kty": "RSA", "alg": RS256, "use": "sig", "kid": kid, "n": n, "e": e, "exp": until,
+            })
+        }));
         keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
         serde_json::json!({ "keys": keys })
     }
@@ -251,6 +377,46 @@ mod tests {
             jti: "j1".into(),
             r#gen: 0,
         }
+    }
+
+    #[test]
+    fn id_tokens_sign_with_rs256_or_eddsa_and_verify_from_the_jwks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master = MasterKey::load_or_create(&dir.path().join("master.key")).expect("master");
+        let now = 1_800_000_000;
+        let ed = KeyRing::generate(&master, now).expect("ed");
+        let rsa = KeyRing::generate_rsa(&master, now).expect("rsa");
+        assert_eq!((rsa.alg.as_str(), rsa.e.as_str()), (RS256, "AQAB"));
+        let ring = KeyRing::load(&master, &[ed, rsa.clone()], now).expect("load");
+        let jwks = ring.jwks();
+        let keys = jwks["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0]["kid"], keys[1]["kid"]);
+        let rsa_jwk = keys.iter().find(|k| k["kty"] == "RSA").expect("rsa jwk");
+        let claims = serde_json::json!({"sub": "s", "aud": "app", "exp": 4_000_000_000_i64});
+        let token = ring.sign_as(RS256, &claims).expect("sign");
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), rsa_jwk["kid"].as_str());
+        let key = DecodingKey::from_rsa_components(
+            rsa_jwk["n"].as_str().expect("n"),
+            rsa_jwk["e"].as_str().expect("e"),
+        )
+        .expect("rsa key");
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["app"]);
+        let got = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).expect("verifies");
+        assert_eq!(got.claims["sub"], "s");
+        // EdDSA id_tokens come from the Ed25519 key.
+        let ed_token = ring.sign_as(EDDSA, &claims).expect("sign");
+        assert_eq!(
+            jsonwebtoken::decode_header(&ed_token).expect("h").alg,
+            Algorithm::EdDSA
+        );
+        // The RSA key is sealed like the others: another master key cannot open it.
+        let other = MasterKey::load_or_create(&dir.path().join("other.key")).expect("other");
+        let ed2 = KeyRing::generate(&other, now).expect("ed");
+        assert!(KeyRing::load(&other, &[ed2, rsa], now).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::service::{Caller, Iam, LoginInput, NewAccount, TokenRecord};
 
 type Result<T> = std::result::Result<T, IamError>;
 
-fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
+pub(crate) fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
     Caller {
         principal: p.map(|Extension(p)| p),
         source: s.map(|Extension(SourceAddr(ip))| ip),
@@ -28,7 +28,7 @@ fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> 
 }
 
 /// Body parse errors as `{"error": …}` 400s, naming what was wrong.
-fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+pub(crate) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
     b.map(|Json(v)| v)
         .map_err(|e| IamError::invalid("body", e.body_text()))
 }
@@ -38,7 +38,7 @@ pub fn account_json(a: &Account) -> Value {
         "id": a.id, "username": a.username, "type": a.account_type.as_str(), "status": a.status.as_str(),
         "roles": a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "tags": a.tags,
         "created_at": a.created_at, "last_login": a.last_login, "locked_until": a.locked_until,
-        "totp_enabled": a.totp_enabled, "passkeys": 0,
+        "totp_enabled": a.totp_enabled,
     })
 }
 
@@ -52,8 +52,8 @@ fn principal_json(p: &Principal) -> Value {
            "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at})
 }
 
-type P = Option<Extension<Principal>>;
-type S = Option<Extension<SourceAddr>>;
+pub(crate) type P = Option<Extension<Principal>>;
+pub(crate) type S = Option<Extension<SourceAddr>>;
 
 async fn login(
     State(iam): State<Arc<Iam>>,
@@ -483,6 +483,119 @@ async fn audit(State(iam): State<Arc<Iam>>, Query(q): Query<AuditQuery>) -> Resu
     ))
 }
 
+#[derive(Deserialize)]
+struct PasskeyFinishBody {
+    challenge_id: String,
+    /// The authenticator's response: a JSON object (or the same as a string).
+    credential: Value,
+    #[serde(default)]
+    name: String,
+}
+
+fn credential_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+async fn passkey_register_begin(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<SecretBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let c = caller(p, s);
+    let (id, options) =
+        tokio::task::spawn_blocking(move || iam.begin_passkey_registration(&c, &b.password))
+            .await
+            .map_err(IamError::internal)??;
+    Ok(Json(json!({"challenge_id": id, "options": options})))
+}
+
+async fn passkey_register_finish(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
+) -> Result<Response> {
+    let b = body(b)?;
+    let k = iam.finish_passkey_registration(
+        &caller(p, s),
+        &b.challenge_id,
+        &credential_text(b.credential),
+        &b.name,
+    )?;
+    Ok((StatusCode::CREATED, Json(json!(k))).into_response())
+}
+
+#[derive(Deserialize)]
+struct PasskeyLoginBody {
+    username: String,
+    #[serde(default)]
+    service_name: String,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+async fn passkey_login_begin(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<PasskeyLoginBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let (id, options) =
+        iam.begin_passkey_login(&caller(p, s), &b.username, &b.service_name, &b.tags)?;
+    Ok(Json(json!({"challenge_id": id, "options": options})))
+}
+
+async fn passkey_login_finish(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let b = body(b)?;
+    let session = iam.finish_passkey_login(
+        &caller(p, s),
+        &b.challenge_id,
+        &credential_text(b.credential),
+    )?;
+    Ok(Json(
+        json!({"token": session.token, "expires_at": session.expires_at}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    #[serde(default)]
+    account_id: String,
+}
+
+async fn list_passkeys(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Query(q): Query<AccountQuery>,
+) -> Result<Json<Value>> {
+    Ok(Json(
+        json!({"passkeys": iam.list_passkeys(&caller(p, s), &q.account_id)?}),
+    ))
+}
+
+async fn remove_passkey(
+    State(iam): State<Arc<Iam>>,
+    p: P,
+    s: S,
+    Path(id): Path<String>,
+    Query(q): Query<AccountQuery>,
+) -> Result<StatusCode> {
+    iam.remove_passkey(&caller(p, s), &q.account_id, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The REST routes (the auth layer is applied by the host over all surfaces).
 pub fn router(iam: Arc<Iam>) -> Router {
     Router::new()
@@ -518,5 +631,22 @@ pub fn router(iam: Arc<Iam>) -> Router {
         )
         .route("/v1/iam/policy/explain", post(explain))
         .route("/v1/iam/audit", get(audit))
-        .with_state(iam)
+        .route("/v1/auth/passkey/begin", post(passkey_login_begin))
+        .route("/v1/auth/passkey/finish", post(passkey_login_finish))
+        .route("/v1/iam/passkeys", get(list_passkeys))
+        .route(
+            "/v1/iam/passkeys/{id}",
+            axum::routing::delete(remove_passkey),
+        )
+        .route(
+            "/v1/iam/passkeys/register/begin",
+            post(passkey_register_begin),
+        )
+        .route(
+            "/v1/iam/passkeys/register/finish",
+            post(passkey_register_finish),
+        )
+        .with_state(iam.clone())
+        .merge(crate::oidc::router(iam.clone()))
+        .merge(crate::ui::router(iam))
 }

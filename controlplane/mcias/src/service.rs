@@ -66,7 +66,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         self.principal
             .as_ref()
             .map(|p| p.account_id.clone())
@@ -173,11 +173,15 @@ impl IpWindows {
 }
 
 pub struct Iam {
-    store: Arc<Store>,
-    config: McAuthConfig,
-    hasher: Hasher,
-    master: MasterKey,
-    keys: RwLock<KeyRing>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: McAuthConfig,
+    pub(crate) hasher: Hasher,
+    pub(crate) master: MasterKey,
+    /// The WebAuthn relying party (see [`crate::passkey`]).
+    pub(crate) webauthn: webauthn_rs::prelude::Webauthn,
+    /// Passkey ceremonies in progress.
+    pub(crate) ceremonies: Mutex<crate::passkey::Ceremonies>,
+    pub(crate) keys: RwLock<KeyRing>,
     /// Per-IP request rate (login and validate).
     requests: Mutex<IpWindows>,
     /// Per-IP failed logins (back-off).
@@ -186,12 +190,16 @@ pub struct Iam {
     write: Mutex<()>,
     /// Two-step TOTP logins: nonce → (account id, issued). Single use, 90 s.
     challenges: Mutex<HashMap<String, (String, Instant)>>,
+    /// Pending and redeemed SSO authorization codes (see [`crate::sso`]).
+    pub(crate) codes: Mutex<crate::sso::Codes>,
+    /// Binds CSRF tokens of the web UI to sessions (random per process).
+    pub(crate) csrf_key: aws_lc_rs::hmac::Key,
 }
 
 const CHALLENGE_TTL: Duration = Duration::from_secs(90);
 const MAX_CHALLENGES: usize = 10_000;
 
-fn audit(
+pub(crate) fn audit(
     tx: &Tx,
     caller: &Caller,
     action: &str,
@@ -220,13 +228,13 @@ pub struct Bootstrap {
     pub password: String,
 }
 
-fn sha256(s: &str) -> Vec<u8> {
+pub(crate) fn sha256(s: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes())
         .as_ref()
         .to_vec()
 }
 
-fn random_token(bytes: usize) -> Result<String, IamError> {
+pub(crate) fn random_token(bytes: usize) -> Result<String, IamError> {
     use aws_lc_rs::rand::SecureRandom;
     use base64::Engine;
     let mut b = vec![0_u8; bytes];
@@ -251,12 +259,21 @@ impl Iam {
             config.argon2_parallelism,
         )?;
         let mut records: Vec<KeyRecord> = db::all(&store, db::KEYS)?;
-        if records.is_empty() {
-            let k = KeyRing::generate(&master, now())?;
+        let have = |alg: &str| records.iter().any(|r| r.alg == alg);
+        let mut new = Vec::new();
+        if !have(crate::keys::EDDSA) {
+            new.push(KeyRing::generate(&master, now())?);
+        }
+        if !have(crate::keys::RS256) {
+            new.push(KeyRing::generate_rsa(&master, now())?);
+        }
+        if !new.is_empty() {
             let tx = Tx::begin(&store)?;
-            tx.put(db::KEYS, k.kid.as_bytes(), &k)?;
+            for k in &new {
+                tx.put(db::KEYS, k.kid.as_bytes(), k)?;
+            }
             tx.commit()?;
-            records.push(k);
+            records.extend(new);
         }
         let keys = KeyRing::load(&master, &records, now())?;
         let window = Duration::from_secs(60);
@@ -269,6 +286,20 @@ impl Iam {
             failures: Mutex::new(IpWindows::new(window, config.failures_per_minute_per_ip)),
             write: Mutex::new(()),
             challenges: Mutex::new(HashMap::new()),
+            codes: Mutex::new(crate::sso::Codes::default()),
+            webauthn: crate::passkey::relying_party(
+                &config.webauthn_rp_id,
+                &config.webauthn_origin,
+            )?,
+            ceremonies: Mutex::new(crate::passkey::Ceremonies::default()),
+            csrf_key: {
+                use aws_lc_rs::rand::SecureRandom;
+                let mut k = [0_u8; 32];
+                aws_lc_rs::rand::SystemRandom::new()
+                    .fill(&mut k)
+                    .map_err(IamError::internal)?;
+                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &k)
+            },
             config,
         };
         let bootstrap = iam.bootstrap()?;
@@ -329,7 +360,7 @@ impl Iam {
         Ok(Some(creds))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -363,7 +394,7 @@ impl Iam {
         self.rate_limit(caller)
     }
 
-    fn rate_limit(&self, caller: &Caller) -> Result<(), IamError> {
+    pub(crate) fn rate_limit(&self, caller: &Caller) -> Result<(), IamError> {
         if let Some(ip) = caller.source {
             let mut w = self.requests.lock().unwrap_or_else(|p| p.into_inner());
             if !w.hit(ip, Instant::now()) {
@@ -375,13 +406,15 @@ impl Iam {
         Ok(())
     }
 
-    fn issue(
+    /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id.
+    pub(crate) fn issue(
         &self,
         tx: &Tx,
         account: &Account,
         kind: &str,
         ttl: Duration,
         description: &str,
+        audience: Option<&str>,
     ) -> Result<Session, IamError> {
         let iat = now();
         let exp = iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
@@ -396,7 +429,7 @@ impl Iam {
                 .map(|r| r.as_str().to_owned())
                 .collect(),
             iss: self.config.issuer.clone(),
-            aud: self.config.audience.clone(),
+            aud: audience.unwrap_or(&self.config.audience).to_owned(),
             iat,
             exp,
             jti: jti.clone(),
@@ -428,7 +461,7 @@ impl Iam {
         })
     }
 
-    fn session_ttl(&self, account: &Account) -> Duration {
+    pub(crate) fn session_ttl(&self, account: &Account) -> Duration {
         if account.is_admin() {
             self.config.admin_token_ttl.get()
         } else {
@@ -564,6 +597,20 @@ impl Iam {
                 "invalid username or password".to_owned(),
             ));
         }
+        // Passkeys are a second factor too: with one (and no TOTP), the
+        // password alone does not log in.
+        if !account.totp_enabled && via_nonce.is_none() && self.has_passkeys(&account.id)? {
+            audit(
+                &tx,
+                caller,
+                "auth.login",
+                &account.id,
+                "passkey_required",
+                "",
+            )?;
+            tx.commit()?;
+            return Err(IamError::PasskeyRequired);
+        }
         if account.totp_enabled {
             let code = input.totp_code.as_deref().unwrap_or_default();
             if code.is_empty() {
@@ -603,6 +650,23 @@ impl Iam {
                 }
             }
         }
+        let session = self.grant_login(tx, caller, account, &service, &tags, "password")?;
+        tracing::debug!(elapsed = ?started.elapsed(), "login");
+        Ok(session)
+    }
+
+    /// The end of every login, whatever proved who it is (`how`): account
+    /// status, login policy, then a session; each outcome audited in `tx`.
+    pub(crate) fn grant_login(
+        &self,
+        tx: Tx,
+        caller: &Caller,
+        mut account: Account,
+        service: &str,
+        tags: &[String],
+        how: &str,
+    ) -> Result<Session, IamError> {
+        let now_i = now();
         if account.status != AccountStatus::Active {
             audit(&tx, caller, "auth.login", &account.id, "disabled", "")?;
             tx.commit()?;
@@ -613,8 +677,8 @@ impl Iam {
             &rules,
             &policy::Request {
                 account: &account,
-                service_name: &service,
-                tags: &tags,
+                service_name: service,
+                tags,
                 action: "auth:login",
                 at: now_i,
             },
@@ -643,6 +707,7 @@ impl Iam {
             "session",
             self.session_ttl(&account),
             &format!("login to {service}"),
+            None,
         )?;
         audit(
             &tx,
@@ -651,22 +716,30 @@ impl Iam {
             &account.id,
             "ok",
             format!(
-                "service={service} rule={} jti={}",
+                "service={service} rule={} jti={} via={how}",
                 decision.rule_id, session.jti
             ),
         )?;
         tx.commit()?;
-        tracing::debug!(elapsed = ?started.elapsed(), "login");
         Ok(session)
     }
 
     /// Offline signature check, then revocation, account status and token generation.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_aud(token, |aud| aud == self.config.audience)
+    }
+
+    /// [`Self::verify`] for tokens whose audience `accept` agrees to.
+    pub(crate) fn verify_aud(
+        &self,
+        token: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<Principal, AuthError> {
         let claims = self
             .keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .verify(token, &self.config.issuer, &self.config.audience)
+            .verify_aud(token, &self.config.issuer, accept)
             .map_err(AuthError::Invalid)?;
         let record: TokenRecord = db::get(&self.store, db::TOKENS, claims.jti.as_bytes())
             .map_err(|e| AuthError::Unavailable(e.to_string()))?
@@ -704,7 +777,7 @@ impl Iam {
         Ok(self.verify(token).ok())
     }
 
-    fn revoke_jti(&self, tx: &Tx, jti: &str) -> Result<bool, IamError> {
+    pub(crate) fn revoke_jti(&self, tx: &Tx, jti: &str) -> Result<bool, IamError> {
         let Some(mut rec) = db::get::<TokenRecord>(&self.store, db::TOKENS, jti.as_bytes())? else {
             return Ok(false);
         };
@@ -743,6 +816,7 @@ impl Iam {
             "session",
             self.session_ttl(&account),
             "renewed",
+            None,
         )?;
         audit(
             &tx,
@@ -756,26 +830,32 @@ impl Iam {
         Ok(session)
     }
 
+    /// A password asked again before a sensitive change; a wrong one is
+    /// audited under `action` and answered 401.
+    pub(crate) fn recheck_password(
+        &self,
+        caller: &Caller,
+        account: &Account,
+        password: &str,
+        action: &str,
+    ) -> Result<(), IamError> {
+        if self.hasher.verify(password, Some(&account.password_hash)) {
+            return Ok(());
+        }
+        let tx = Tx::begin(&self.store)?;
+        audit(&tx, caller, action, &account.id, "bad_credentials", "")?;
+        tx.commit()?;
+        Err(IamError::Unauthenticated(
+            "the current password is wrong".to_owned(),
+        ))
+    }
+
     /// Requires the current password; revokes every older token of the account.
     pub fn change_password(&self, caller: &Caller, old: &str, new: &str) -> Result<(), IamError> {
         let p = caller.require()?;
         model::check_password(new)?;
         let account = self.account(&p.account_id)?;
-        if !self.hasher.verify(old, Some(&account.password_hash)) {
-            let tx = Tx::begin(&self.store)?;
-            audit(
-                &tx,
-                caller,
-                "auth.password",
-                &account.id,
-                "bad_credentials",
-                "",
-            )?;
-            tx.commit()?;
-            return Err(IamError::Unauthenticated(
-                "the current password is wrong".to_owned(),
-            ));
-        }
+        self.recheck_password(caller, &account, old, "auth.password")?;
         let hash = self.hasher.hash(new)?;
         let _g = self.lock();
         let mut account = self.account(&p.account_id)?;
@@ -907,10 +987,20 @@ impl Iam {
             tx.put(db::KEYS, r.kid.as_bytes(), r)?;
         }
         let k = KeyRing::generate(&self.master, t)?;
+        let rsa = KeyRing::generate_rsa(&self.master, t)?;
         tx.put(db::KEYS, k.kid.as_bytes(), &k)?;
+        tx.put(db::KEYS, rsa.kid.as_bytes(), &rsa)?;
         records.push(k.clone());
+        records.push(rsa.clone());
         let ring = KeyRing::load(&self.master, &records, t)?;
-        audit(&tx, caller, "keys.rotate", &k.kid, "ok", "")?;
+        audit(
+            &tx,
+            caller,
+            "keys.rotate",
+            &k.kid,
+            "ok",
+            format!("id_token key {}", rsa.kid),
+        )?;
         tx.commit()?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;
         Ok(k.kid)
@@ -1234,7 +1324,7 @@ impl Iam {
             s => Duration::from_secs(s),
         };
         let tx = Tx::begin(&self.store)?;
-        let session = self.issue(&tx, &account, "system", ttl, description)?;
+        let session = self.issue(&tx, &account, "system", ttl, description, None)?;
         audit(
             &tx,
             caller,

@@ -3,7 +3,9 @@
 //! Tables (bytes → JSON unless noted): `accounts` (id), `usernames` (name →
 //! id, raw), `tokens` (jti), `keys` (kid; private keys sealed with the master
 //! key, see [`crate::keys`]), `policy` (rule id), `audit` (big-endian u64 seq),
-//! `resets` (SHA-256 of a reset token; schema v2).
+//! `resets` (SHA-256 of a reset token; schema v2), `sso_clients` (client id;
+//! secrets stored only as SHA-256; schema v3), `passkeys` (passkey id;
+//! credentials sealed with the master key; schema v4).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,10 @@ pub const POLICY: Table = TableDefinition::new("policy");
 pub const AUDIT: Table = TableDefinition::new("audit");
 /// Credential-reset tokens, keyed by SHA-256 of the token (the token itself is never stored).
 pub const RESETS: Table = TableDefinition::new("resets");
+/// OAuth 2.0 / OIDC clients (see [`crate::sso`]).
+pub const SSO_CLIENTS: Table = TableDefinition::new("sso_clients");
+/// WebAuthn credentials (see [`crate::passkey`]).
+pub const PASSKEYS: Table = TableDefinition::new("passkeys");
 
 fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     for t in [ACCOUNTS, USERNAMES, TOKENS, KEYS, POLICY, AUDIT] {
@@ -30,6 +36,18 @@ fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 
 fn create_resets(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(RESETS).map(drop).map_err(StoreError::other)
+}
+
+fn create_sso_clients(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(SSO_CLIENTS)
+        .map(drop)
+        .map_err(StoreError::other)
+}
+
+fn create_passkeys(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(PASSKEYS)
+        .map(drop)
+        .map_err(StoreError::other)
 }
 
 pub const SCHEMA: Schema = Schema {
@@ -44,6 +62,16 @@ pub const SCHEMA: Schema = Schema {
             to_version: 2,
             description: "credential-reset tokens",
             apply: create_resets,
+        },
+        Migration {
+            to_version: 3,
+            description: "SSO (OAuth 2.0 / OIDC) clients",
+            apply: create_sso_clients,
+        },
+        Migration {
+            to_version: 4,
+            description: "passkeys (WebAuthn credentials, sealed)",
+            apply: create_passkeys,
         },
     ],
 };

@@ -23,6 +23,8 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
         "/dns/listen",
         "/dns/admin_socket",
         "/iam/url",
+        "/iam/ui",
+        "/iam/oidc_discovery",
         "/bootstrap/username",
         "/bootstrap/password",
         "/ca_cert",

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use crate::peers::free_port;
 use crate::support::curl;
 
+mod passkey;
+mod sso;
+mod ui;
+
 struct Controlplane {
     child: Child,
     rest: String,
@@ -95,6 +99,17 @@ impl Controlplane {
         self.call("POST", "/v1/auth/login", None, Some(b))
     }
 
+    /// Creates a human account with the `user` role (as `admin`).
+    fn create_user(&self, admin: &str, user: &str, password: &str) {
+        let (code, body) = self.call(
+            "POST",
+            "/v1/iam/accounts",
+            Some(admin),
+            Some(serde_json::json!({"username": user, "password": password, "roles": ["user"]})),
+        );
+        assert_eq!(code, 201, "{body}");
+    }
+
     fn token(&self, user: &str, password: &str) -> String {
         let (code, body) = self.login(user, password, None);
         assert_eq!(code, 200, "{body}");
@@ -142,6 +157,39 @@ impl Drop for Controlplane {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Fails unless each "action result" of `wants` is in the audit log.
+fn assert_audited(cp: &Controlplane, admin: &str, action: &str, wants: &[&str]) {
+    let seen = audit_seen(cp, admin, action);
+    for want in wants {
+        assert!(
+            seen.iter().any(|s| s == want),
+            "audit lacks {want}: {seen:?}"
+        );
+    }
+}
+
+/// The audit log as "action result" lines (newest first).
+fn audit_seen(cp: &Controlplane, admin: &str, action: &str) -> Vec<String> {
+    let (_, audit) = cp.call(
+        "GET",
+        &format!("/v1/iam/audit?limit=1000&action={action}"),
+        Some(admin),
+        None,
+    );
+    audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap_or(""),
+                e["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
 }
 
 fn jwt_kid(token: &str) -> String {
@@ -340,7 +388,13 @@ fn login_policy_lockout_revocation_rotation() {
     let fresh = cp.token("admin", &cp.password);
     assert_ne!(jwt_kid(&fresh), before);
     let (_, jwks) = cp.call("GET", "/v1/auth/jwks", None, None);
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2), "{jwks}");
+    let count = |kty: &str| {
+        jwks["keys"]
+            .as_array()
+            .map(|k| k.iter().filter(|k| k["kty"] == kty).count())
+    };
+    // Ed25519 token keys and the RSA id_token keys both rotate.
+    assert_eq!((count("OKP"), count("RSA")), (Some(2), Some(2)), "{jwks}");
 
     // System tokens: issued by an admin without a password, listable and revocable.
     let (code, _) = cp.call(
@@ -426,8 +480,31 @@ fn every_route_and_rpc_refuses_anonymous_callers_unless_public() {
         } else {
             let (method, path) = key.split_once(' ').expect("REST key");
             let path = path.replace("{id}", "x").replace("{jti}", "x");
-            let (code, _) = cp.call(method, &path, None, None);
+            let (code, body) = cp.call(method, &path, None, None);
+            let ui_page = path.starts_with("/ui/")
+                && !path.starts_with("/ui/login")
+                && !path.starts_with("/ui/assets/");
             match req {
+                // The token endpoint and userinfo authenticate by protocol
+                // (client secret, SSO access token) and say so with 401.
+                mc_kit::auth::Requirement::Public
+                    if path.starts_with("/oauth2/") && code == 401 =>
+                {
+                    assert!(body["error"].is_string(), "{key}: {body}");
+                }
+                // UI pages: the session is a cookie; without it, the login page.
+                mc_kit::auth::Requirement::Public if ui_page => {
+                    assert_eq!(code, 303, "{key} without a session goes to the login page");
+                    let cookie = format!("cookie: mc_session={user}");
+                    let url = format!("{}{path}", cp.rest);
+                    let (with_user, _) =
+                        curl(&["--cacert", &cp.ca, "-X", method, "-H", &cookie, &url]);
+                    if path.starts_with("/ui/admin") {
+                        assert_eq!(with_user, 403, "{key} with a user session");
+                    } else if method == "POST" {
+                        assert_eq!(with_user, 403, "{key} without a CSRF token");
+                    }
+                }
                 mc_kit::auth::Requirement::Public => assert_ne!(code, 401, "{key} is public"),
                 _ => assert_eq!(code, 401, "{key} without credentials"),
             }
@@ -551,6 +628,69 @@ fn mcctl_drives_mcias_with_a_saved_token() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // SSO clients over gRPC.
+    let out = mcctl(
+        &[
+            "iam",
+            "sso",
+            "create",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example.net/login",
+            "--tag",
+            "ops",
+        ],
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains("client_secret: "),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mcctl(
+        &[
+            "iam",
+            "sso",
+            "update",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example.net/cb",
+            "--id-token-alg",
+            "EdDSA",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mcctl(&["iam", "sso", "list"], "");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("grafana")
+            && text.contains("EdDSA")
+            && text.contains("https://grafana.example.net/cb"),
+        "{text}"
+    );
+    let out = mcctl(
+        &[
+            "iam",
+            "sso",
+            "create",
+            "bad",
+            "--redirect-uri",
+            "http://grafana.example.net/cb",
+        ],
+        "",
+    );
+    assert!(
+        !out.status.success(),
+        "plain http to a non-loopback host is refused"
+    );
+    let out = mcctl(&["iam", "sso", "delete", "grafana"], "");
+    assert!(out.status.success());
     let out = mcctl(&["logout"], "");
     assert!(out.status.success());
     assert!(!token_file.exists());

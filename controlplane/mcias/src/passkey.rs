@@ -1,0 +1,517 @@
+//! Passkeys (WebAuthn, via `webauthn-rs`): registration (needs the
+//! password, like TOTP enrolment; authenticators are asked to keep the
+//! credential discoverable), passwordless login (username first, or with no
+//! username: the authenticator names the account through its user handle;
+//! user verification required) subject to login policy like a password
+//! login, list and remove.
+//!
+//! The relying party id is `[mcias] webauthn_rp_id` (default `localhost`),
+//! the origin `webauthn_origin` (the host defaults it to
+//! `https://<rp id>:<REST port>`): browsers only run WebAuthn for the host
+//! the UI is served under, never for an IP address.
+//!
+//! Each credential (public key, counter, flags) is stored sealed with the
+//! master key (AES-256-GCM, bound to the passkey's id), in the `passkeys`
+//! table (schema v4) beside its plaintext metadata (owner, name, credential
+//! id, counter). Ceremonies live in memory: single use, 120 s, bounded. The
+//! sign counter must grow: an assertion whose counter is not above the
+//! stored one (a cloned authenticator, a replay) is refused and audited.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn,
+    WebauthnBuilder, WebauthnError,
+};
+
+use crate::error::IamError;
+use crate::model::{self, AccountStatus, AccountType};
+use crate::service::{Caller, Iam, Session, audit, now, random_token};
+use crate::store::{self as db, Tx};
+
+const CEREMONY_TTL: Duration = Duration::from_secs(120);
+const MAX_CEREMONIES: usize = 10_000;
+pub const MAX_PER_ACCOUNT: usize = 10;
+
+/// A stored passkey: metadata in clear, the credential sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyRecord {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// base64url credential id.
+    pub credential_id: String,
+    pub created_at: i64,
+    pub last_used: i64,
+    pub counter: u32,
+    /// Nonce ‖ AES-256-GCM(JSON of the webauthn-rs `Passkey`), base64url.
+    sealed: String,
+}
+
+/// What listings show.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasskeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used: i64,
+}
+
+impl From<&PasskeyRecord> for PasskeyInfo {
+    fn from(r: &PasskeyRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            created_at: r.created_at,
+            last_used: r.last_used,
+        }
+    }
+}
+
+pub(crate) enum Ceremony {
+    Register {
+        account_id: String,
+        state: Box<PasskeyRegistration>,
+    },
+    Login {
+        account_id: String,
+        service: String,
+        tags: Vec<String>,
+        state: Box<PasskeyAuthentication>,
+    },
+    /// No username: the assertion's user handle says whose it is.
+    Discover {
+        service: String,
+        tags: Vec<String>,
+        state: Box<DiscoverableAuthentication>,
+    },
+}
+
+#[derive(Default)]
+pub(crate) struct Ceremonies(HashMap<String, (Ceremony, Instant)>);
+
+/// The relying party for `rp_id` and `origin` (empty: `https://<rp_id>`).
+pub(crate) fn relying_party(rp_id: &str, origin: &str) -> Result<Webauthn, IamError> {
+    let origin = if origin.is_empty() {
+        format!("https://{rp_id}")
+    } else {
+        origin.to_owned()
+    };
+    let url = Url::parse(&origin)
+        .map_err(|e| IamError::invalid("mcias.webauthn_origin", e.to_string()))?;
+    WebauthnBuilder::new(rp_id, &url)
+        .and_then(|b| b.rp_name("Metacircular").build())
+        .map_err(|e| IamError::invalid("mcias.webauthn_rp_id", e.to_string()))
+}
+
+fn bad_credential(e: impl std::fmt::Display) -> IamError {
+    IamError::invalid("credential", e.to_string())
+}
+
+impl Iam {
+    fn passkeys_of(&self, account_id: &str) -> Result<Vec<PasskeyRecord>, IamError> {
+        let mut all: Vec<PasskeyRecord> = db::all(&self.store, db::PASSKEYS)?;
+        all.retain(|p| p.account_id == account_id);
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    pub(crate) fn has_passkeys(&self, account_id: &str) -> Result<bool, IamError> {
+        Ok(!self.passkeys_of(account_id)?.is_empty())
+    }
+
+    fn open_passkey(&self, r: &PasskeyRecord) -> Result<Passkey, IamError> {
+        let sealed = B64.decode(&r.sealed).map_err(IamError::internal)?;
+        let plain = self
+            .master
+            .open(&sealed, format!("passkey:{}", r.id).as_bytes())?;
+        serde_json::from_slice(&plain).map_err(IamError::internal)
+    }
+
+    fn seal_passkey(&self, id: &str, p: &Passkey) -> Result<String, IamError> {
+        let plain = serde_json::to_vec(p).map_err(IamError::internal)?;
+        Ok(B64.encode(
+            self.master
+                .seal(&plain, format!("passkey:{id}").as_bytes())?,
+        ))
+    }
+
+    fn start_ceremony(&self, c: Ceremony) -> Result<String, IamError> {
+        let id = random_token(24)?;
+        let mut all = self.ceremonies.lock().unwrap_or_else(|p| p.into_inner());
+        all.0.retain(|_, (_, at)| at.elapsed() < CEREMONY_TTL);
+        if all.0.len() >= MAX_CEREMONIES {
+            return Err(IamError::RateLimited(
+                "too many passkey ceremonies in progress; try again shortly".to_owned(),
+            ));
+        }
+        all.0.insert(id.clone(), (c, Instant::now()));
+        Ok(id)
+    }
+
+    /// Takes a ceremony out (single use), if it exists and is fresh.
+    fn take_ceremony(&self, id: &str) -> Result<Ceremony, IamError> {
+        let mut all = self.ceremonies.lock().unwrap_or_else(|p| p.into_inner());
+        match all.0.remove(id) {
+            Some((c, at)) if at.elapsed() < CEREMONY_TTL => Ok(c),
+            _ => Err(IamError::invalid(
+                "challenge_id",
+                "unknown, used or expired challenge",
+            )),
+        }
+    }
+
+    /// Starts registering a passkey for the caller (needs the password):
+    /// returns the challenge id and the `PublicKeyCredentialCreationOptions`.
+    pub fn begin_passkey_registration(
+        &self,
+        caller: &Caller,
+        password: &str,
+    ) -> Result<(String, serde_json::Value), IamError> {
+        let p = caller.require()?;
+        let account = self.account(&p.account_id)?;
+        if account.account_type != AccountType::Human {
+            return Err(IamError::invalid(
+                "account",
+                "passkeys are for human accounts",
+            ));
+        }
+        self.recheck_password(caller, &account, password, "mfa.passkey.register")?;
+        let existing = self.passkeys_of(&account.id)?;
+        if existing.len() >= MAX_PER_ACCOUNT {
+            return Err(IamError::invalid(
+                "passkeys",
+                format!("at most {MAX_PER_ACCOUNT} per account"),
+            ));
+        }
+        let exclude = existing
+            .iter()
+            .filter_map(|r| self.open_passkey(r).ok())
+            .map(|k| k.cred_id().clone())
+            .collect::<Vec<_>>();
+        let user = uuid::Uuid::parse_str(&account.id).map_err(IamError::internal)?;
+        let (options, state) = self
+            .webauthn
+            .start_passkey_registration(user, &account.username, &account.username, Some(exclude))
+            .map_err(IamError::internal)?;
+        let id = self.start_ceremony(Ceremony::Register {
+            account_id: account.id,
+            state: Box::new(state),
+        })?;
+        let mut options = serde_json::to_value(options).map_err(IamError::internal)?;
+        // Discoverable if the authenticator can (for username-less login).
+        if let Some(sel) = options["publicKey"].get_mut("authenticatorSelection") {
+            sel["residentKey"] = "preferred".into();
+        }
+        Ok((id, options))
+    }
+
+    /// Finishes a registration with the authenticator's response.
+    pub fn finish_passkey_registration(
+        &self,
+        caller: &Caller,
+        challenge_id: &str,
+        credential: &str,
+        name: &str,
+    ) -> Result<PasskeyInfo, IamError> {
+        let p = caller.require()?;
+        if name.len() > 64 {
+            return Err(IamError::invalid("name", "at most 64 bytes"));
+        }
+        let Ceremony::Register { account_id, state } = self.take_ceremony(challenge_id)? else {
+            return Err(IamError::invalid("challenge_id", "not a registration"));
+        };
+        if account_id != p.account_id {
+            return Err(IamError::invalid("challenge_id", "not your registration"));
+        }
+        let reg: RegisterPublicKeyCredential =
+            serde_json::from_str(credential).map_err(bad_credential)?;
+        let key = self
+            .webauthn
+            .finish_passkey_registration(&reg, &state)
+            .map_err(bad_credential)?;
+        let credential_id = B64.encode(key.cred_id());
+        let _g = self.lock();
+        let all: Vec<PasskeyRecord> = db::all(&self.store, db::PASSKEYS)?;
+        if all.iter().any(|r| r.credential_id == credential_id) {
+            return Err(IamError::Conflict(
+                "this credential is already registered".to_owned(),
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = PasskeyRecord {
+            sealed: self.seal_passkey(&id, &key)?,
+            id,
+            account_id: account_id.clone(),
+            name: if name.is_empty() {
+                "passkey".to_owned()
+            } else {
+                name.to_owned()
+            },
+            credential_id,
+            created_at: now(),
+            last_used: 0,
+            counter: 0,
+        };
+        let tx = Tx::begin(&self.store)?;
+        tx.put(db::PASSKEYS, record.id.as_bytes(), &record)?;
+        audit(
+            &tx,
+            caller,
+            "mfa.passkey.register",
+            &account_id,
+            "ok",
+            format!("passkey={} name={}", record.id, record.name),
+        )?;
+        tx.commit()?;
+        Ok(PasskeyInfo::from(&record))
+    }
+
+    /// Starts a passkey login for `username`: the `PublicKeyCredentialRequestOptions`.
+    pub fn begin_passkey_login(
+        &self,
+        caller: &Caller,
+        username: &str,
+        service: &str,
+        tags: &[String],
+    ) -> Result<(String, serde_json::Value), IamError> {
+        self.rate_limit(caller)?;
+        let tags = model::check_tags(tags)?;
+        if service.len() > 128 {
+            return Err(IamError::invalid("service_name", "at most 128 bytes"));
+        }
+        let service = if service.is_empty() { "mcias" } else { service }.to_owned();
+        if username.is_empty() {
+            let (options, state) = self
+                .webauthn
+                .start_discoverable_authentication()
+                .map_err(IamError::internal)?;
+            let mut options = serde_json::to_value(options).map_err(IamError::internal)?;
+            // A modal request, not the autofill (conditional) one.
+            if let Some(o) = options.as_object_mut() {
+                o.remove("mediation");
+            }
+            let id = self.start_ceremony(Ceremony::Discover {
+                service,
+                tags,
+                state: Box::new(state),
+            })?;
+            return Ok((id, options));
+        }
+        let account = self
+            .find(username)
+            .ok()
+            .filter(|a| a.status == AccountStatus::Active && a.account_type == AccountType::Human);
+        let keys = match &account {
+            Some(a) => self
+                .passkeys_of(&a.id)?
+                .iter()
+                .map(|r| self.open_passkey(r))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![],
+        };
+        let (Some(account), false) = (account, keys.is_empty()) else {
+            let tx = Tx::begin(&self.store)?;
+            audit(&tx, caller, "auth.passkey", username, "no_passkey", "")?;
+            tx.commit()?;
+            return Err(IamError::Unauthenticated(
+                "no passkey login for this account".to_owned(),
+            ));
+        };
+        let (options, state) = self
+            .webauthn
+            .start_passkey_authentication(&keys)
+            .map_err(IamError::internal)?;
+        let id = self.start_ceremony(Ceremony::Login {
+            account_id: account.id,
+            service,
+            tags,
+            state: Box::new(state),
+        })?;
+        Ok((
+            id,
+            serde_json::to_value(options).map_err(IamError::internal)?,
+        ))
+    }
+
+    /// Finishes a passkey login: checks the assertion and the sign counter,
+    /// then login policy, and issues a session.
+    pub fn finish_passkey_login(
+        &self,
+        caller: &Caller,
+        challenge_id: &str,
+        credential: &str,
+    ) -> Result<Session, IamError> {
+        self.rate_limit(caller)?;
+        let ceremony = self.take_ceremony(challenge_id)?;
+        let assertion: PublicKeyCredential =
+            serde_json::from_str(credential).map_err(bad_credential)?;
+        let (account_id, service, tags, result) = match ceremony {
+            Ceremony::Register { .. } => {
+                return Err(IamError::invalid("challenge_id", "not a login"));
+            }
+            Ceremony::Login {
+                account_id,
+                service,
+                tags,
+                state,
+            } => {
+                let r = self
+                    .webauthn
+                    .finish_passkey_authentication(&assertion, &state);
+                (account_id, service, tags, r)
+            }
+            Ceremony::Discover {
+                service,
+                tags,
+                state,
+            } => {
+                let Some((account_id, key)) = self.discovered(&assertion) else {
+                    return self.refuse_passkey(caller, "", "bad_assertion", "unknown credential");
+                };
+                let r = self
+                    .webauthn
+                    .finish_discoverable_authentication_v2(&assertion, *state, &key);
+                (account_id, service, tags, r)
+            }
+        };
+        self.passkey_login(caller, account_id, &service, &tags, result)
+    }
+
+    /// Whose passkey a username-less assertion says it is (its user handle
+    /// is the account id), and that passkey.
+    fn discovered(&self, assertion: &PublicKeyCredential) -> Option<(String, Passkey)> {
+        let (user, cred) = self
+            .webauthn
+            .identify_discoverable_authentication(assertion)
+            .ok()?;
+        let (account_id, credential_id) = (user.to_string(), B64.encode(cred));
+        let record = self
+            .passkeys_of(&account_id)
+            .ok()?
+            .into_iter()
+            .find(|r| r.credential_id == credential_id)?;
+        Some((account_id, self.open_passkey(&record).ok()?))
+    }
+
+    fn refuse_passkey(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        result: &str,
+        detail: impl Into<String>,
+    ) -> Result<Session, IamError> {
+        let tx = Tx::begin(&self.store)?;
+        audit(&tx, caller, "auth.passkey", account_id, result, detail)?;
+        tx.commit()?;
+        Err(IamError::Unauthenticated("passkey login failed".to_owned()))
+    }
+
+    /// A verified (or refused) assertion's last steps: the stored counter,
+    /// then the account and login policy.
+    fn passkey_login(
+        &self,
+        caller: &Caller,
+        account_id: String,
+        service: &str,
+        tags: &[String],
+        result: Result<AuthenticationResult, WebauthnError>,
+    ) -> Result<Session, IamError> {
+        let refuse =
+            |result: &str, detail: String| self.refuse_passkey(caller, &account_id, result, detail);
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => return refuse("bad_assertion", e.to_string()),
+        };
+        let credential_id = B64.encode(result.cred_id());
+        let _g = self.lock();
+        let Some(mut record) = self
+            .passkeys_of(&account_id)?
+            .into_iter()
+            .find(|r| r.credential_id == credential_id)
+        else {
+            return refuse("bad_assertion", "passkey removed".to_owned());
+        };
+        // The stored counter, not the one the ceremony started with: another
+        // login may have used the credential since.
+        if (result.counter() > 0 || record.counter > 0) && result.counter() <= record.counter {
+            return refuse(
+                "stale_counter",
+                format!(
+                    "passkey={} counter {} <= stored {}: cloned authenticator or replay",
+                    record.id,
+                    result.counter(),
+                    record.counter
+                ),
+            );
+        }
+        let mut key = self.open_passkey(&record)?;
+        key.update_credential(&result);
+        record.counter = result.counter();
+        record.last_used = now();
+        record.sealed = self.seal_passkey(&record.id, &key)?;
+        let account = self.account(&account_id)?;
+        let tx = Tx::begin(&self.store)?;
+        tx.put(db::PASSKEYS, record.id.as_bytes(), &record)?;
+        self.grant_login(
+            tx,
+            caller,
+            account,
+            service,
+            tags,
+            &format!("passkey={}", record.id),
+        )
+    }
+
+    /// The passkeys of `account` (empty: the caller's; another's needs admin).
+    pub fn list_passkeys(
+        &self,
+        caller: &Caller,
+        account: &str,
+    ) -> Result<Vec<PasskeyInfo>, IamError> {
+        let id = self.passkey_owner(caller, account)?;
+        Ok(self
+            .passkeys_of(&id)?
+            .iter()
+            .map(PasskeyInfo::from)
+            .collect())
+    }
+
+    pub fn remove_passkey(&self, caller: &Caller, account: &str, id: &str) -> Result<(), IamError> {
+        let owner = self.passkey_owner(caller, account)?;
+        let _g = self.lock();
+        if !self.passkeys_of(&owner)?.iter().any(|r| r.id == id) {
+            return Err(IamError::NotFound(format!("no passkey `{id}`")));
+        }
+        let tx = Tx::begin(&self.store)?;
+        tx.delete(db::PASSKEYS, id.as_bytes())?;
+        audit(
+            &tx,
+            caller,
+            "mfa.passkey.remove",
+            &owner,
+            "ok",
+            format!("passkey={id}"),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn passkey_owner(&self, caller: &Caller, account: &str) -> Result<String, IamError> {
+        let p = caller.require()?;
+        if account.is_empty() || account == p.account_id || account == p.username {
+            return Ok(p.account_id.clone());
+        }
+        if !p.is_admin() {
+            return Err(IamError::Forbidden(
+                "another account's passkeys need the admin role".to_owned(),
+            ));
+        }
+        Ok(self.find(account)?.id)
+    }
+}
