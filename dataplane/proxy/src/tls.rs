@@ -554,6 +554,31 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_and_rsa_leaves_are_accepted() {
+        let (root, root_issuer) = ca();
+        for (alg, name) in [
+            (&rcgen::PKCS_ED25519, "ed25519"),
+            (&rcgen::PKCS_RSA_SHA256, "rsa-2048"),
+            (&rcgen::PKCS_ECDSA_P384_SHA384, "ecdsa-p384"),
+        ] {
+            let key = rcgen::KeyPair::generate_for(alg).expect("key");
+            let cert = rcgen::CertificateParams::new(vec!["k.example.test".to_owned()])
+                .expect("params")
+                .signed_by(&key, &root_issuer)
+                .expect("sign");
+            let (_, info) = check(
+                "k",
+                &cert.pem(),
+                &key.serialize_pem(),
+                &roots(&root),
+                UnixTime::now(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(info.key_algorithm, name);
+        }
+    }
+
+    #[test]
     fn missing_intermediate_and_wrong_key_are_refused() {
         let (root, root_issuer) = ca();
         let (inter, inter_issuer) = intermediate(&root_issuer);

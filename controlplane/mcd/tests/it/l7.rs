@@ -398,6 +398,18 @@ fn http_versions_backends_errors_and_policies(io: &str) {
             "certificate = \"site\", backend_protocol = \"tls\", backend_server_name = \"backend.test\"",
         ),
         route("down.l7.test", closed, "certificate = \"site\""),
+        // Backend certificates are verified: the name 127.0.0.1 is not in it…
+        route(
+            "unverified.l7.test",
+            tls_backend,
+            "certificate = \"site\", backend_protocol = \"tls\"",
+        ),
+        // …unless verification is turned off, explicitly.
+        route(
+            "insecure.l7.test",
+            tls_backend,
+            "certificate = \"site\", backend_protocol = \"tls\", backend_tls_insecure_skip_verify = true",
+        ),
         route(
             "slow.l7.test",
             plain,
@@ -486,6 +498,14 @@ fn http_versions_backends_errors_and_policies(io: &str) {
     let (code, body) = curl(proxy, &ca, "backend.test", "/x", &[]);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("backend tls /x"), "{body}");
+
+    let (code, body) = curl(proxy, &ca, "unverified.l7.test", "/", &[]);
+    assert_eq!(
+        code, 502,
+        "a backend failing verification is not used: {body}"
+    );
+    let (code, body) = curl(proxy, &ca, "insecure.l7.test", "/", &[]);
+    assert_eq!(code, 200, "{body}");
 
     // Errors: refused → 502, then marked down → 503; slow → 504.
     let (code, body) = curl(proxy, &ca, "down.l7.test", "/", &[]);
