@@ -21,7 +21,13 @@ use crate::zone::{self, Snapshot};
 /// A published state with one zone exercising every lookup path.
 fn published() -> &'static Published {
     static P: OnceLock<Published> = OnceLock::new();
-    P.get_or_init(|| {
+    P.get_or_init(|| published_with_hosts(0))
+}
+
+/// The fuzzing zone `f.test` plus `hosts` names `h<i>.f.test A 10.x.y.z`:
+/// the state the microbenchmarks answer from (`mc-bench`'s `dns` bench).
+pub fn published_with_hosts(hosts: usize) -> Published {
+    {
         let name = ZoneName::parse("f.test").unwrap_or_else(|_| unreachable!());
         let soa = SoaParams {
             primary_ns: String::new(),
@@ -52,11 +58,25 @@ fn published() -> &'static Published {
             ("ns.sub", RType::A, "192.0.2.3"),
             ("@", RType::MX, "10 www"),
         ];
+        let hosts: Vec<(String, String)> = (0..hosts)
+            .map(|i| {
+                (
+                    format!("h{i}"),
+                    format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+                )
+            })
+            .collect();
         let records: Vec<(RecordSpec, hickory_proto::rr::RData)> = lines
             .iter()
+            .map(|(n, t, v)| (*n, *t, *v))
+            .chain(
+                hosts
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), RType::A, v.as_str())),
+            )
             .filter_map(|(n, t, v)| {
-                let r = RecordSpec::new(&name, n, *t, 0, v, 60, Origin::AdminApi).ok()?;
-                let d = model::parse_rdata(&name, *t, &r.value).ok()?;
+                let r = RecordSpec::new(&name, n, t, 0, v, 60, Origin::AdminApi).ok()?;
+                let d = model::parse_rdata(&name, t, &r.value).ok()?;
                 Some((r, d))
             })
             .collect();
@@ -82,7 +102,24 @@ fn published() -> &'static Published {
             tcp_active: AtomicUsize::new(0),
             listen: Vec::new(),
         }
-    })
+    }
+}
+
+/// Answers one UDP query from `p` the way a worker does (decode, lookup,
+/// encode); `None` when the server would not reply.
+pub fn reply(p: &Published, data: &[u8]) -> Option<Vec<u8>> {
+    let slip = Cell::new(0);
+    match server::process(
+        p,
+        0,
+        data,
+        Transport::Udp,
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+        &slip,
+    ) {
+        Action::Reply(b) => Some(b),
+        Action::Forward(..) | Action::Transfer(..) | Action::Drop => None,
+    }
 }
 
 /// Runs one message through the server on UDP and TCP; panics only if a
