@@ -1082,3 +1082,61 @@ fn limits_versions_access_log_persistence_and_drain(io: &str) {
     assert!(dp.wait_exit().success());
 }
 both_drivers!(limits_versions_access_log_persistence_and_drain);
+
+fn proxy_protocol_address_reaches_the_backend_headers(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let (chain, key, _) = pki.leaf("site", &["pp.test"]);
+    let backends = Backends::new();
+    let plain = backends.http("plain");
+    let listen = free_port();
+    let toml = format!(
+        "certificate_authorities = [\"{}\"]\n[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+         proxy_protocol = \"v1\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n\
+         [[proxy.certificates]]\nname = \"site\"\nchain_file = \"{chain}\"\nkey_file = \"{key}\"\n{}",
+        pki.ca(),
+        route("pp.test", plain, "certificate = \"site\"")
+    );
+    let dp = Dataplane::start(dir.path(), io, &toml);
+    let proxy = dp.listen("public");
+    let ca = pki.ca();
+    let body = backends.rt.block_on(async {
+        use rustls_pki_types::pem::PemObject;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_file_iter(&ca).expect("ca") {
+            roots.add(c.expect("cert")).expect("root");
+        }
+        let mut cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut tcp = tokio::net::TcpStream::connect(proxy).await.expect("tcp");
+        // An edge proxy in front vouches for the client 203.0.113.7.
+        tcp.write_all(b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n")
+            .await
+            .expect("proxy header");
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(
+                rustls_pki_types::ServerName::try_from("pp.test").expect("name"),
+                tcp,
+            )
+            .await
+            .expect("tls after the PROXY header");
+        tls.write_all(b"GET /headers HTTP/1.1\r\nHost: pp.test\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut out = Vec::new();
+        let end = tls.read_to_end(&mut out).await;
+        assert!(end.is_ok(), "the proxy ends TLS with close_notify: {end:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("x-forwarded-for: 203.0.113.7"), "{body}");
+    assert!(body.contains("x-real-ip: 203.0.113.7"), "{body}");
+    assert!(
+        body.contains("forwarded: for=203.0.113.7;proto=https"),
+        "{body}"
+    );
+}
+both_drivers!(proxy_protocol_address_reaches_the_backend_headers);

@@ -183,10 +183,19 @@ pub async fn serve(
         // A 101 from the backend: hyper handed the connection back (it only
         // upgrades `Send` sockets itself); splice the two sockets.
         let upgraded = ctx.upgraded.borrow_mut().take();
-        if let Some(backend) = upgraded {
-            let parts = conn.0.into_parts();
-            let client: Box<dyn backend::TunnelIo> = Box::new(parts.io.into_inner());
-            forward::tunnel(client, parts.read_buf, backend, ctx.clone()).await;
+        let parts = conn.0.into_parts();
+        match upgraded {
+            Some(backend) => {
+                let client: Box<dyn backend::TunnelIo> = Box::new(parts.io.into_inner());
+                forward::tunnel(client, parts.read_buf, backend, ctx.clone()).await;
+            }
+            None => {
+                // hyper left the socket to us (no shutdown without an
+                // upgrade): end TLS properly, with close_notify.
+                use tokio::io::AsyncWriteExt;
+                let mut tls = parts.io.into_inner();
+                let _ = monoio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+            }
         }
     }
 }
