@@ -1008,6 +1008,32 @@ fn limits_versions_access_log_persistence_and_drain(io: &str) {
     let (code, body) = curl(old, &ca, "a.l7.test", "/", &["--tls-max", "1.2"]);
     assert_eq!(code, 200, "min_tls = 1.2 allows it: {body}");
 
+    // Session resumption with tickets: the second handshake resumes.
+    let sess = dir.path().join("session.pem");
+    let s_client = |extra: &[&str]| {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &proxy.to_string(),
+                "-servername",
+                "a.l7.test",
+            ])
+            .args(["-CAfile", &ca])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = s_client(&["-sess_out", &sess.display().to_string()]);
+    assert!(first.contains("New, TLSv1.3"), "{first}");
+    let second = s_client(&["-sess_in", &sess.display().to_string()]);
+    assert!(
+        second.contains("Reused, TLSv1.3"),
+        "ticket resumption: {second}"
+    );
+
     // Header limits: an oversized header block is refused, not buffered.
     let big = format!("X-Big: {}", "a".repeat(100 * 1024));
     let (code, _) = curl(proxy, &ca, "a.l7.test", "/", &["--http1.1", "-H", &big]);
