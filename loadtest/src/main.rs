@@ -13,6 +13,7 @@
 //! test, and its CPU per unit of work. See docs/PERFORMANCE.md.
 
 mod dns;
+mod dns_tcp;
 mod http;
 mod procfs;
 mod tally;
@@ -65,9 +66,10 @@ enum Scenario {
     /// DNS over UDP: closed-loop queries from a list (`NAME TYPE` per line)
     #[command(name = "dns-udp")]
     DnsUdp(DnsArgs),
-    /// DNS over TCP: not written yet (MCNS, issue 5, serves TCP; this client does not)
+    /// DNS over TCP (RFC 7766): `--connections` long connections, each with up to
+    /// `--pipeline` queries outstanding (1 = closed loop); reconnects when the server closes
     #[command(name = "dns-tcp")]
-    DnsTcp(Pending),
+    DnsTcp(DnsTcpArgs),
 }
 
 #[derive(Args)]
@@ -126,11 +128,13 @@ struct DnsArgs {
     queries: PathBuf,
 }
 
-/// Arguments of a scenario that waits for its feature: accepted and ignored.
 #[derive(Args)]
-struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+struct DnsTcpArgs {
+    #[command(flatten)]
+    dns: DnsArgs,
+    /// Queries outstanding per connection: 1 (closed loop) to 64.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -277,11 +281,24 @@ fn run_tls(name: &'static str, args: &TlsArgs) -> Result<(Run, Tally, f64)> {
     ))
 }
 
-fn run_dns(args: &DnsArgs) -> Result<(Run, Tally, f64)> {
+/// `dns-udp` (`pipeline` None: `--connections` queries in flight over one
+/// socket per thread) or `dns-tcp` (`--connections` TCP connections with
+/// `pipeline` queries outstanding on each).
+fn run_dns(args: &DnsArgs, pipeline: Option<usize>) -> Result<(Run, Tally, f64)> {
     let c = &args.common;
     let addr = loopback_target(&c.target)?;
-    let in_flight = c.connections.unwrap_or(64);
-    check_counts(c.threads, in_flight)?;
+    let connections = c
+        .connections
+        .unwrap_or(if pipeline.is_some() { 16 } else { 64 });
+    check_counts(c.threads, connections)?;
+    if let Some(p) = pipeline
+        && !(1..=dns_tcp::MAX_PIPELINE).contains(&p)
+    {
+        bail!("--pipeline must be 1 to {}", dns_tcp::MAX_PIPELINE);
+    }
+    if pipeline.is_none() && connections.div_ceil(c.threads) > 1 << 16 {
+        bail!("dns-udp: at most 65536 queries in flight per thread (message ids)");
+    }
     let text = std::fs::read_to_string(&args.queries)
         .with_context(|| format!("reading --queries {}", args.queries.display()))?;
     let queries = Arc::new(
@@ -290,25 +307,57 @@ fn run_dns(args: &DnsArgs) -> Result<(Run, Tally, f64)> {
     );
     let measure = Measure::start(&c.pids)?;
     let deadline = Instant::now() + c.duration;
-    let plans: Vec<dns::Plan> = (0..c.threads)
-        .map(|i| dns::Plan {
-            addr,
-            queries: queries.clone(),
-            first_query: i * 7919,
-            in_flight: share(in_flight, c.threads, i),
-            deadline,
-            max_requests: c.requests.map(|r| share(r as usize, c.threads, i) as u64),
-            timeout: c.timeout,
-        })
-        .collect();
-    let tally = run_threads(plans, |p| dns::run(&p))?;
+    let max_requests = |i| c.requests.map(|r| share(r as usize, c.threads, i) as u64);
+    let tally = match pipeline {
+        None => {
+            let plans: Vec<dns::Plan> = (0..c.threads)
+                .map(|i| dns::Plan {
+                    addr,
+                    queries: queries.clone(),
+                    first_query: i * 7919,
+                    in_flight: share(connections, c.threads, i),
+                    deadline,
+                    max_requests: max_requests(i),
+                    timeout: c.timeout,
+                })
+                .collect();
+            run_threads(plans, |p| dns::run(&p))?
+        }
+        Some(pipeline) => {
+            let plans: Vec<dns_tcp::Plan> = (0..c.threads)
+                .map(|i| dns_tcp::Plan {
+                    addr,
+                    queries: queries.clone(),
+                    first_query: i * 7919,
+                    connections: share(connections, c.threads, i),
+                    pipeline,
+                    deadline,
+                    max_requests: max_requests(i),
+                    timeout: c.timeout,
+                })
+                .collect();
+            run_threads(plans, |p| dns_tcp::run(&p))?
+        }
+    };
     let elapsed = measure.elapsed();
     let mut common_json = measure.finish(&c.pids, elapsed)?;
-    common_json.insert("in_flight".into(), json!(in_flight));
+    let scenario = match pipeline {
+        None => {
+            common_json.insert("in_flight".into(), json!(connections));
+            "dns-udp"
+        }
+        Some(p) => {
+            common_json.insert("connections".into(), json!(connections));
+            common_json.insert("pipeline".into(), json!(p));
+            common_json.insert("in_flight".into(), json!(connections * p));
+            common_json.insert("reconnects".into(), json!(tally.reconnects));
+            "dns-tcp"
+        }
+    };
     common_json.insert("query_names".into(), json!(queries.len()));
     Ok((
         Run {
-            scenario: "dns-udp",
+            scenario,
             unit: Unit::Request,
             common_json,
         },
@@ -499,15 +548,14 @@ fn main() -> ExitCode {
         Scenario::L4Conn(a) => (run_tls("l4-conn", a), &a.common.label, &a.common.target),
         Scenario::L4Bulk(a) => (run_tls("l4-bulk", a), &a.common.label, &a.common.target),
         Scenario::L4Ka(a) => (run_tls("l4-ka", a), &a.common.label, &a.common.target),
-        Scenario::DnsUdp(a) => (run_dns(a), &a.common.label, &a.common.target),
+        Scenario::DnsUdp(a) => (run_dns(a, None), &a.common.label, &a.common.target),
+        Scenario::DnsTcp(a) => (
+            run_dns(&a.dns, Some(a.pipeline)),
+            &a.dns.common.label,
+            &a.dns.common.target,
+        ),
         Scenario::L7Conn(a) => (run_tls("l7-conn", a), &a.common.label, &a.common.target),
         Scenario::L7H1(a) => (run_tls("l7-h1", a), &a.common.label, &a.common.target),
-        Scenario::DnsTcp(_) => {
-            eprintln!(
-                "mc-loadtest: dns-tcp is not written yet (the TCP side of issue 5's MCNS); use dns-udp"
-            );
-            return ExitCode::from(2);
-        }
     };
     match result {
         Ok((run, tally, elapsed)) => {

@@ -276,12 +276,198 @@ fn refuses_targets_off_this_machine() {
     }
 }
 
-#[test]
-fn scenarios_waiting_for_their_issue_exit_2() {
-    for (scenario, issue) in [("dns-tcp", "issue 5")] {
-        let out = loadtest(&[scenario, "--target", "127.0.0.1:1"]);
-        assert_eq!(out.status.code(), Some(2), "{scenario}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(issue), "{scenario}: {err}");
+/// A DNS-over-TCP responder (RFC 7766 framing): answers every query with QR
+/// set, NXDOMAIN for names starting with `nx` and NOERROR otherwise. The
+/// queries of one read are answered in reverse order (the client must match
+/// by id), and after `close_after` answers (if given) it closes the
+/// connection. One thread per connection; it lives as long as the test.
+fn serve_dns_tcp(close_after: Option<usize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = answer_dns_tcp(stream, close_after);
+            });
+        }
+    });
+    addr
+}
+
+fn answer_dns_tcp(mut stream: TcpStream, close_after: Option<usize>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut answered = 0;
+    loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut msgs = Vec::new();
+        let mut at = 0;
+        while buf.len() >= at + 2 {
+            let len = usize::from(u16::from_be_bytes([buf[at], buf[at + 1]]));
+            if buf.len() < at + 2 + len {
+                break;
+            }
+            let mut m = buf[at + 2..at + 2 + len].to_vec();
+            m[2] |= 0x80;
+            let nx = m.get(13..15) == Some(b"nx");
+            m[3] = (m[3] & 0xf0) | if nx { 3 } else { 0 };
+            msgs.push(m);
+            at += 2 + len;
+        }
+        buf.drain(..at);
+        let mut out = Vec::new();
+        for m in msgs.iter().rev() {
+            out.extend_from_slice(&u16::try_from(m.len()).expect("short").to_be_bytes());
+            out.extend_from_slice(m);
+            answered += 1;
+            if close_after.is_some_and(|c| answered >= c) {
+                stream.write_all(&out)?;
+                return Ok(());
+            }
+        }
+        stream.write_all(&out)?;
     }
+}
+
+fn dns_tcp(addr: SocketAddr, extra: &[&str]) -> (Output, Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queries = dir.path().join("queries.txt");
+    std::fs::write(&queries, "a.example A\nnx.example AAAA\n").expect("write");
+    let target = addr.to_string();
+    let pid = std::process::id().to_string();
+    let mut args = vec![
+        "dns-tcp",
+        "--target",
+        &target,
+        "--queries",
+        queries.to_str().expect("utf-8 path"),
+        "--label",
+        "test",
+        "--duration",
+        "5s",
+        "--pid",
+        &pid,
+    ];
+    args.extend_from_slice(extra);
+    let out = loadtest(&args);
+    let r = report(&out);
+    (out, r)
+}
+
+#[test]
+fn dns_tcp_pipelines_over_long_connections() {
+    let addr = serve_dns_tcp(None);
+    let (out, r) = dns_tcp(
+        addr,
+        &[
+            "--connections",
+            "3",
+            "--pipeline",
+            "8",
+            "--requests",
+            "3000",
+        ],
+    );
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["scenario"], "dns-tcp");
+    assert_eq!(r["errors_total"], 0, "{r}");
+    let requests = r["requests"].as_u64().unwrap_or(0);
+    assert!(requests >= 3000, "{r}");
+    assert_eq!(r["connects"], 3, "long connections: {r}");
+    assert_eq!(r["reconnects"], 0, "{r}");
+    assert_eq!(r["pipeline"], 8);
+    assert_eq!(r["in_flight"], 24);
+    let noerror = r["rcodes"]["NOERROR"].as_u64().unwrap_or(0);
+    let nxdomain = r["rcodes"]["NXDOMAIN"].as_u64().unwrap_or(0);
+    assert_eq!(noerror + nxdomain, requests, "{r}");
+    assert!(noerror > 0 && nxdomain > 0, "{r}");
+    for p in ["p50", "p99", "max"] {
+        assert!(r["latency_us"][p].as_u64().unwrap_or(0) > 0, "{p}: {r}");
+    }
+    assert!(r["server_cpu_us_per_req"].as_f64().is_some(), "{r}");
+    assert!(r["server_peak_rss_kib"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
+#[test]
+fn dns_tcp_reconnects_when_the_server_closes() {
+    let addr = serve_dns_tcp(Some(50));
+    let (out, r) = dns_tcp(
+        addr,
+        &["--connections", "2", "--pipeline", "4", "--requests", "500"],
+    );
+    assert!(out.status.success(), "{r}");
+    let reconnects = r["reconnects"].as_u64().unwrap_or(0);
+    assert!(reconnects >= 5, "500 answers, 50 per connection: {r}");
+    assert_eq!(r["connects"].as_u64(), Some(reconnects + 2), "{r}");
+    // Queries outstanding when the server closed are the only errors.
+    let total = r["errors_total"].as_u64().unwrap_or(0);
+    assert_eq!(r["errors"]["eof"].as_u64().unwrap_or(0), total, "{r}");
+    assert!(total <= 4 * reconnects + 8, "{r}");
+}
+
+#[test]
+fn dns_tcp_refuses_bad_input() {
+    let addr = serve_dns_tcp(None);
+    for (extra, msg) in [
+        (&["--pipeline", "65"][..], "--pipeline must be 1 to 64"),
+        (&["--pipeline", "0"][..], "--pipeline must be 1 to 64"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queries = dir.path().join("q.txt");
+        std::fs::write(&queries, "a.example A\n").expect("write");
+        let target = addr.to_string();
+        let mut args = vec![
+            "dns-tcp",
+            "--target",
+            &target,
+            "--queries",
+            queries.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        let out = loadtest(&args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert!(out.stdout.is_empty(), "no load, no report");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{err}");
+    }
+    let out = loadtest(&[
+        "dns-tcp",
+        "--target",
+        "127.0.0.1:53",
+        "--queries",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading --queries"));
+}
+
+#[test]
+fn dns_tcp_counts_refused_connections() {
+    // A port nothing listens on (bound, then closed).
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queries = dir.path().join("q.txt");
+    std::fs::write(&queries, "a.example A\n").expect("write");
+    let target = addr.to_string();
+    let out = loadtest(&[
+        "dns-tcp",
+        "--target",
+        &target,
+        "--queries",
+        queries.to_str().expect("path"),
+        "--duration",
+        "300ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no request completed");
+    let r = report(&out);
+    assert_eq!(r["requests"], 0);
+    assert!(r["errors"]["connect"].as_u64().unwrap_or(0) > 0, "{r}");
 }
