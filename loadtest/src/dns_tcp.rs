@@ -7,7 +7,8 @@
 //! Answers are matched by message id (they may come back in any order), with
 //! the same bookkeeping and answer checks as dns-udp ([`crate::dns::Pending`]).
 //! When the server closes a connection, its outstanding queries count as
-//! `eof` errors and the connection is opened again (counted as a reconnect).
+//! `eof` errors (`reset` when the close found queries unread) and the
+//! connection is opened again (counted as a reconnect).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -167,6 +168,23 @@ fn close(conn: &mut Conn, kind: ErrorKind, poll: &Poll, tally: &mut Tally, pause
     conn.retry_at = Some(Instant::now() + pause);
 }
 
+/// A read or write failed. The queries outstanding on the connection are
+/// lost, each counted by the error's kind (one error if none was
+/// outstanding). A reset (the server closed with queries unread) reconnects
+/// at once; other failures (a refused connect) after a pause.
+fn broken(conn: &mut Conn, e: &io::Error, poll: &Poll, tally: &mut Tally) {
+    let kind = ErrorKind::from_io(e);
+    if conn.pending.in_flight == 0 {
+        tally.error(kind);
+    }
+    let pause = if kind == ErrorKind::Reset {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(10)
+    };
+    close(conn, kind, poll, tally, pause);
+}
+
 pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(256);
@@ -219,11 +237,7 @@ pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
                 Ok(true) => {}
                 // The server closed: open it again at once.
                 Ok(false) => close(c, ErrorKind::Eof, &poll, &mut tally, Duration::ZERO),
-                Err(e) => {
-                    let kind = ErrorKind::from_io(&e);
-                    tally.error(kind);
-                    close(c, kind, &poll, &mut tally, Duration::from_millis(10));
-                }
+                Err(e) => broken(c, &e, &poll, &mut tally),
             }
         }
         let now = Instant::now();
@@ -240,9 +254,7 @@ pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
                 if c.stream.is_some() && !done(&tally) {
                     c.fill(plan);
                     if let Err(e) = c.flush() {
-                        let kind = ErrorKind::from_io(&e);
-                        tally.error(kind);
-                        close(c, kind, &poll, &mut tally, Duration::from_millis(10));
+                        broken(c, &e, &poll, &mut tally);
                     }
                 }
             }

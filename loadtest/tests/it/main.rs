@@ -56,15 +56,21 @@ fn pki(name: &str) -> Pki {
 /// An HTTP/1.1 server over TLS: `/` answers "ok\n", `/big` 256 KiB; honours
 /// `Connection: close`. One thread per connection; it lives as long as the test.
 fn serve(config: Arc<rustls::ServerConfig>) -> SocketAddr {
+    listen(move |stream| {
+        let _ = handle(config.clone(), stream);
+    })
+}
+
+/// A listener on 127.0.0.1 calling `handler` on a thread per connection.
+fn listen(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let handler = Arc::new(handler);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let _ = handle(config, stream);
-            });
+            let handler = handler.clone();
+            std::thread::spawn(move || handler(stream));
         }
     });
     addr
@@ -129,10 +135,22 @@ fn report(out: &Output) -> Value {
 }
 
 fn run_scenario(scenario: &str, addr: SocketAddr, ca: &Path, extra: &[&str]) -> Value {
+    run_tls_client(scenario, addr, ca, &["--duration", "1s"], extra)
+}
+
+/// Runs `command` against `addr` with SNI app.test, reporting on this
+/// process (`--pid`); it must succeed.
+fn run_tls_client(
+    command: &str,
+    addr: SocketAddr,
+    ca: &Path,
+    bounds: &[&str],
+    extra: &[&str],
+) -> Value {
     let target = addr.to_string();
     let pid = std::process::id().to_string();
     let mut args = vec![
-        scenario,
+        command,
         "--target",
         &target,
         "--sni",
@@ -141,16 +159,15 @@ fn run_scenario(scenario: &str, addr: SocketAddr, ca: &Path, extra: &[&str]) -> 
         ca.to_str().expect("utf-8 path"),
         "--label",
         "test",
-        "--duration",
-        "1s",
         "--pid",
         &pid,
     ];
+    args.extend_from_slice(bounds);
     args.extend_from_slice(extra);
     let out = loadtest(&args);
     assert!(
         out.status.success(),
-        "{scenario} failed: {}{}",
+        "{command} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -282,17 +299,9 @@ fn refuses_targets_off_this_machine() {
 /// by id), and after `close_after` answers (if given) it closes the
 /// connection. One thread per connection; it lives as long as the test.
 fn serve_dns_tcp(close_after: Option<usize>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let _ = answer_dns_tcp(stream, close_after);
-            });
-        }
-    });
-    addr
+    listen(move |stream| {
+        let _ = answer_dns_tcp(stream, close_after);
+    })
 }
 
 fn answer_dns_tcp(mut stream: TcpStream, close_after: Option<usize>) -> std::io::Result<()> {
@@ -404,9 +413,12 @@ fn dns_tcp_reconnects_when_the_server_closes() {
     let reconnects = r["reconnects"].as_u64().unwrap_or(0);
     assert!(reconnects >= 5, "500 answers, 50 per connection: {r}");
     assert_eq!(r["connects"].as_u64(), Some(reconnects + 2), "{r}");
-    // Queries outstanding when the server closed are the only errors.
+    // Queries outstanding when the server closed are the only errors: `eof`,
+    // or `reset` when the server closed with queries still unread.
     let total = r["errors_total"].as_u64().unwrap_or(0);
-    assert_eq!(r["errors"]["eof"].as_u64().unwrap_or(0), total, "{r}");
+    let closed =
+        r["errors"]["eof"].as_u64().unwrap_or(0) + r["errors"]["reset"].as_u64().unwrap_or(0);
+    assert_eq!(closed, total, "{r}");
     assert!(total <= 4 * reconnects + 8, "{r}");
 }
 
@@ -470,4 +482,85 @@ fn dns_tcp_counts_refused_connections() {
     let r = report(&out);
     assert_eq!(r["requests"], 0);
     assert!(r["errors"]["connect"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
+/// An HTTP/2 server just far enough for `idle --h2`: after the TLS handshake
+/// (ALPN h2) it reads the client preface, sends its own SETTINGS, and then
+/// reads until the client closes.
+fn serve_h2_idle(pki: &Pki) -> SocketAddr {
+    let mut config = (*pki.server).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let config = Arc::new(config);
+    listen(move |stream| {
+        let _ = hold_h2(config.clone(), stream);
+    })
+}
+
+fn hold_h2(config: Arc<rustls::ServerConfig>, stream: TcpStream) -> std::io::Result<()> {
+    let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    let mut preface = [0u8; 24];
+    tls.read_exact(&mut preface)?;
+    assert_eq!(&preface, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])?;
+    tls.flush()?;
+    let mut chunk = [0u8; 1024];
+    while tls.read(&mut chunk)? > 0 {}
+    Ok(())
+}
+
+fn idle(addr: SocketAddr, ca: &Path, extra: &[&str]) -> Value {
+    let bounds = ["--connections", "20", "--hold", "200ms"];
+    run_tls_client("idle", addr, ca, &bounds, extra)
+}
+
+#[test]
+fn idle_holds_connections_and_reports_rss_per_connection() {
+    let pki = pki("app.test");
+    for (scenario, addr, extra) in [
+        ("idle-l4", serve(pki.server.clone()), &[][..]),
+        ("idle-h2", serve_h2_idle(&pki), &["--h2"][..]),
+    ] {
+        let r = idle(addr, &pki.ca, extra);
+        assert_eq!(r["scenario"], scenario);
+        assert_eq!(r["held"], 20, "{r}");
+        assert_eq!(r["connects"], 20, "{r}");
+        assert_eq!(r["errors_total"], 0, "{r}");
+        assert_eq!(r["unit"], "KiB/conn");
+        let before = r["rss_before_kib"].as_u64().unwrap_or(0);
+        let after = r["rss_after_kib"].as_u64().unwrap_or(0);
+        assert!(before > 0 && after > 0, "{r}");
+        let per_conn = r["rss_kib_per_conn"].as_f64().expect("per connection");
+        let expected = (after as f64 - before as f64) / 20.0;
+        assert!((per_conn - expected).abs() < 0.01, "{r}");
+        assert_eq!(r["throughput"], r["rss_kib_per_conn"]);
+    }
+}
+
+#[test]
+fn idle_h2_needs_alpn_h2() {
+    // The HTTP/1.1 server offers no ALPN: every connection is a protocol error.
+    let pki = pki("app.test");
+    let addr = serve(pki.server.clone());
+    let target = addr.to_string();
+    let pid = std::process::id().to_string();
+    let out = loadtest(&[
+        "idle",
+        "--target",
+        &target,
+        "--sni",
+        "app.test",
+        "--ca",
+        pki.ca.to_str().expect("path"),
+        "--connections",
+        "3",
+        "--hold",
+        "100ms",
+        "--h2",
+        "--pid",
+        &pid,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no connection held");
+    let r = report(&out);
+    assert_eq!(r["errors"]["protocol"], 3, "{r}");
 }
