@@ -196,7 +196,7 @@ def cmd_line(path):
     p99 = d.get("latency_us", {}).get("p99")
     print(
         f"  round {d.get('round')} {d['scenario']:10} {d['target']:14} "
-        f"{d['throughput']:10.1f} {d['unit']:6} router {per_s}  cpu {d.get('server_cpu_pct', '-')}%  "
+        f"{d['throughput'] if d.get('throughput') is not None else float('nan'):10.1f} {d['unit']:6} router {per_s}  cpu {d.get('server_cpu_pct', '-')}%  "
         f"p99 {p99 if p99 is not None else '-'} µs  errors {d.get('errors_total', 0)}  "
         f"other cpu {d.get('other_cpu_s', '-')} s"
     )
@@ -237,7 +237,9 @@ def cmd_table(path):
         if not runs:
             return None
         per_key = "server_cpu_us_per_mib" if "server_cpu_us_per_mib" in runs[0] else "server_cpu_us_per_req"
-        tput = [r["throughput"] for r in runs]
+        tput = [r["throughput"] for r in runs if r.get("throughput") is not None]
+        if not tput:
+            return None
         return {
             "n": len(runs),
             "failed": failed,
@@ -305,6 +307,11 @@ def cmd_table(path):
         "Ours = MC-Proxy (`mcproxy`) for the L4 scenarios, MCNS (`mcns`, issue 5) for DNS. "
         "A CPU/unit ratio above 1 means the peer needs more CPU than ours for the same work."
     )
+    if any(r.get("unit") == "KiB/conn" for r in rows):
+        print(
+            "idle-*: the throughput column is the router's RSS growth per idle connection "
+            "(KiB/conn, lower is better); CPU per unit is CPU per connection opened."
+        )
     print(f"Rounds per cell: {max((summary(s, r) or {'n': 0})['n'] for s in scenarios for r in routers)}.")
     for tls, scens in tls_seen.items():
         print(f"Negotiated ({', '.join(sorted(scens))}): {tls}")

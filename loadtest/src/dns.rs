@@ -104,37 +104,132 @@ pub(crate) fn rcode_name(code: usize) -> &'static str {
     NAMES.get(code).copied().unwrap_or("RCODE?")
 }
 
-struct Sender {
-    next_query: usize,
+/// Outstanding queries of one socket (a UDP socket or a TCP connection):
+/// their message ids and send times. Shared by dns-udp and dns-tcp.
+///
+/// The table has a power-of-two number of slots; a query with id `i` sits in
+/// slot `i & mask`, so ids are unique among outstanding queries and an answer
+/// is matched with one lookup. UDP uses all 65,536 ids (one slot each); a TCP
+/// connection, with at most 64 outstanding, a table of 64.
+pub(crate) struct Pending {
+    slots: Vec<Option<(u16, Instant)>>,
+    mask: usize,
     next_id: u16,
-    /// Send time of each outstanding message id.
-    outstanding: Vec<Option<Instant>>,
     /// Message ids in the order sent, for timeouts (answered ones are skipped).
     order: VecDeque<(u16, Instant)>,
-    in_flight: usize,
+    pub(crate) in_flight: usize,
+}
+
+impl Pending {
+    /// A table for at most `max_in_flight` outstanding queries (at most 65,536).
+    pub(crate) fn new(max_in_flight: usize, first_id: u16) -> Self {
+        let size = max_in_flight.clamp(1, 1 << 16).next_power_of_two();
+        Self {
+            slots: vec![None; size],
+            mask: size - 1,
+            next_id: first_id,
+            order: VecDeque::with_capacity(max_in_flight.min(1 << 16) * 2),
+            in_flight: 0,
+        }
+    }
+
+    /// A free message id (the caller keeps `in_flight` below the table size).
+    pub(crate) fn free_id(&mut self) -> u16 {
+        while self.slots[usize::from(self.next_id) & self.mask].is_some() {
+            self.next_id = self.next_id.wrapping_add(1);
+        }
+        self.next_id
+    }
+
+    /// Records that the query with `id` (from [`Pending::free_id`]) went out.
+    pub(crate) fn sent(&mut self, id: u16, now: Instant) {
+        self.next_id = id.wrapping_add(1);
+        self.slots[usize::from(id) & self.mask] = Some((id, now));
+        self.order.push_back((id, now));
+        self.in_flight += 1;
+    }
+
+    /// Copies query `q` into `buf` with message id `id`.
+    pub(crate) fn stamp(buf: &mut Vec<u8>, q: &[u8], id: u16) {
+        let start = buf.len();
+        buf.extend_from_slice(q);
+        buf[start..start + 2].copy_from_slice(&id.to_be_bytes());
+    }
+
+    /// Matches an answer to its query: latency, size and RCODE into `tally`;
+    /// an answer for no outstanding query (late, or never asked) is a
+    /// protocol error.
+    pub(crate) fn answer(&mut self, msg: &[u8], tally: &mut Tally) {
+        let (Some(id), Some(flags)) = (msg.get(..2), msg.get(2..4)) else {
+            tally.error(ErrorKind::Protocol);
+            return;
+        };
+        let id = u16::from_be_bytes([id[0], id[1]]);
+        let slot = usize::from(id) & self.mask;
+        let Some((sent_id, sent)) = self.slots[slot] else {
+            tally.error(ErrorKind::Protocol);
+            return;
+        };
+        if sent_id != id || flags[0] & 0x80 == 0 {
+            tally.error(ErrorKind::Protocol);
+            return;
+        }
+        self.slots[slot] = None;
+        self.in_flight -= 1;
+        tally.record(sent.elapsed());
+        tally.requests += 1;
+        tally.body_bytes += msg.len() as u64;
+        tally.rcodes[usize::from(flags[1] & 0x0f)] += 1;
+    }
+
+    /// Counts queries sent more than `timeout` ago as timeouts and forgets them.
+    pub(crate) fn expire(&mut self, now: Instant, timeout: Duration, tally: &mut Tally) {
+        while let Some(&(id, sent)) = self.order.front() {
+            let slot = usize::from(id) & self.mask;
+            if self.slots[slot] != Some((id, sent)) {
+                self.order.pop_front();
+                continue;
+            }
+            if now.duration_since(sent) < timeout {
+                break;
+            }
+            self.order.pop_front();
+            self.slots[slot] = None;
+            self.in_flight -= 1;
+            tally.error(ErrorKind::Timeout);
+        }
+    }
+
+    /// Forgets every outstanding query (the connection carrying them closed),
+    /// counting each as `kind`.
+    pub(crate) fn abandon(&mut self, kind: ErrorKind, tally: &mut Tally) {
+        for _ in 0..self.in_flight {
+            tally.error(kind);
+        }
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.order.clear();
+        self.in_flight = 0;
+    }
+}
+
+struct Sender {
+    next_query: usize,
+    pending: Pending,
     buf: Vec<u8>,
 }
 
 impl Sender {
     /// Sends one query; `false` when the socket cannot take it now.
     fn send(&mut self, plan: &Plan, sock: &UdpSocket, tally: &mut Tally) -> bool {
-        // Find a free id (at most `in_flight` of 65536 are taken).
-        while self.outstanding[usize::from(self.next_id)].is_some() {
-            self.next_id = self.next_id.wrapping_add(1);
-        }
-        let id = self.next_id;
+        let id = self.pending.free_id();
         let q = &plan.queries[self.next_query % plan.queries.len()];
         self.buf.clear();
-        self.buf.extend_from_slice(q);
-        self.buf[..2].copy_from_slice(&id.to_be_bytes());
+        Pending::stamp(&mut self.buf, q, id);
         let now = Instant::now();
         match sock.send(&self.buf) {
             Ok(_) => {
-                self.next_id = id.wrapping_add(1);
                 self.next_query = self.next_query.wrapping_add(1);
-                self.outstanding[usize::from(id)] = Some(now);
-                self.order.push_back((id, now));
-                self.in_flight += 1;
+                self.pending.sent(id, now);
                 true
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
@@ -143,6 +238,24 @@ impl Sender {
                 false
             }
         }
+    }
+}
+
+/// Waits for events, at most 20 ms and not past `deadline`; `Ok(false)` when
+/// interrupted by a signal (nothing to handle).
+pub(crate) fn poll_once(
+    poll: &mut Poll,
+    events: &mut Events,
+    deadline: Instant,
+    now: Instant,
+) -> io::Result<bool> {
+    let wait = deadline
+        .saturating_duration_since(now)
+        .min(Duration::from_millis(20));
+    match poll.poll(events, Some(wait)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -163,10 +276,7 @@ pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
         .register(&mut sock, Token(0), Interest::READABLE | Interest::WRITABLE)?;
     let mut s = Sender {
         next_query: plan.first_query,
-        next_id: 0,
-        outstanding: vec![None; 1 << 16],
-        order: VecDeque::with_capacity(plan.in_flight * 2),
-        in_flight: 0,
+        pending: Pending::new(1 << 16, 0),
         buf: Vec::with_capacity(512),
     };
     let mut answer = vec![0u8; 65_536];
@@ -177,26 +287,20 @@ pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
         if now >= plan.deadline || plan.max_requests.is_some_and(|m| tally.requests >= m) {
             break;
         }
-        while s.in_flight < plan.in_flight {
+        while s.pending.in_flight < plan.in_flight {
             if !s.send(plan, &sock, &mut tally) {
                 break;
             }
         }
-        let wait = plan
-            .deadline
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(20));
-        match poll.poll(&mut events, Some(wait)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        if !poll_once(&mut poll, &mut events, plan.deadline, now)? {
+            continue;
         }
         while plan.max_requests.is_none_or(|m| tally.requests < m) {
             match sock.recv(&mut answer) {
                 Ok(n) => {
                     errors_in_a_row = 0;
-                    on_answer(&mut s, &answer[..n], &mut tally);
-                    if s.in_flight < plan.in_flight {
+                    s.pending.answer(&answer[..n], &mut tally);
+                    if s.pending.in_flight < plan.in_flight {
                         s.send(plan, &sock, &mut tally);
                     }
                 }
@@ -215,46 +319,10 @@ pub(crate) fn run(plan: &Plan) -> io::Result<Tally> {
         let now = Instant::now();
         if now >= next_scan {
             next_scan = now + Duration::from_millis(50);
-            while let Some(&(id, sent)) = s.order.front() {
-                if s.outstanding[usize::from(id)] != Some(sent) {
-                    s.order.pop_front();
-                    continue;
-                }
-                if now.duration_since(sent) < plan.timeout {
-                    break;
-                }
-                s.order.pop_front();
-                s.outstanding[usize::from(id)] = None;
-                s.in_flight -= 1;
-                tally.error(ErrorKind::Timeout);
-            }
+            s.pending.expire(now, plan.timeout, &mut tally);
         }
     }
     Ok(tally)
-}
-
-fn on_answer(s: &mut Sender, msg: &[u8], tally: &mut Tally) {
-    let (Some(id), Some(flags)) = (msg.get(..2), msg.get(2..4)) else {
-        tally.error(ErrorKind::Protocol);
-        return;
-    };
-    let id = u16::from_be_bytes([id[0], id[1]]);
-    let is_response = flags[0] & 0x80 != 0;
-    let Some(sent) = s.outstanding[usize::from(id)] else {
-        // Late (already timed out) or never sent.
-        tally.error(ErrorKind::Protocol);
-        return;
-    };
-    if !is_response {
-        tally.error(ErrorKind::Protocol);
-        return;
-    }
-    s.outstanding[usize::from(id)] = None;
-    s.in_flight -= 1;
-    tally.record(sent.elapsed());
-    tally.requests += 1;
-    tally.body_bytes += msg.len() as u64;
-    tally.rcodes[usize::from(flags[1] & 0x0f)] += 1;
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@
 //! test, and its CPU per unit of work. See docs/PERFORMANCE.md.
 
 mod dns;
+mod dns_tcp;
 mod http;
+mod idle;
 mod procfs;
 mod tally;
 mod tls_http;
@@ -65,9 +67,15 @@ enum Scenario {
     /// DNS over UDP: closed-loop queries from a list (`NAME TYPE` per line)
     #[command(name = "dns-udp")]
     DnsUdp(DnsArgs),
-    /// DNS over TCP: not written yet (MCNS, issue 5, serves TCP; this client does not)
+    /// DNS over TCP (RFC 7766): `--connections` long connections, each with up to
+    /// `--pipeline` queries outstanding (1 = closed loop); reconnects when the server closes
     #[command(name = "dns-tcp")]
-    DnsTcp(Pending),
+    DnsTcp(DnsTcpArgs),
+    /// Memory per idle connection: opens `--connections` TLS connections (L4 through the
+    /// router; with `--h2`, HTTP/2 terminated by the router: preface + SETTINGS), holds
+    /// them `--hold`, and reports the `--pid` RSS before and after, per connection
+    #[command(name = "idle")]
+    Idle(IdleArgs),
 }
 
 #[derive(Args)]
@@ -126,11 +134,44 @@ struct DnsArgs {
     queries: PathBuf,
 }
 
-/// Arguments of a scenario that waits for its feature: accepted and ignored.
 #[derive(Args)]
-struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+struct DnsTcpArgs {
+    #[command(flatten)]
+    dns: DnsArgs,
+    /// Queries outstanding per connection: 1 (closed loop) to 64.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+}
+
+#[derive(Args)]
+struct IdleArgs {
+    /// The router under test: a loopback `IP:PORT` or `localhost:PORT`.
+    #[arg(long)]
+    target: String,
+    /// A name for the server under test, copied into the report.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// The TLS server name (SNI) to route by.
+    #[arg(long)]
+    sni: String,
+    /// PEM file of the CA that signed the certificate the client sees.
+    #[arg(long)]
+    ca: PathBuf,
+    /// Connections to open and hold (1 to 100000; mind `ulimit -n`).
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// How long to hold them idle before measuring: `10s`, `500ms`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    hold: Duration,
+    /// HTTP/2: ALPN h2, client preface and SETTINGS after the handshake.
+    #[arg(long)]
+    h2: bool,
+    /// Connect + handshake timeout per connection.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// A process of the server under test whose RSS to report (repeatable; required).
+    #[arg(long = "pid", required = true)]
+    pids: Vec<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -218,6 +259,8 @@ struct Run {
 enum Unit {
     Request,
     MiB,
+    /// Server RSS growth per idle connection (`idle`): the throughput field.
+    KibPerConn,
 }
 
 fn run_tls(name: &'static str, args: &TlsArgs) -> Result<(Run, Tally, f64)> {
@@ -277,11 +320,24 @@ fn run_tls(name: &'static str, args: &TlsArgs) -> Result<(Run, Tally, f64)> {
     ))
 }
 
-fn run_dns(args: &DnsArgs) -> Result<(Run, Tally, f64)> {
+/// `dns-udp` (`pipeline` None: `--connections` queries in flight over one
+/// socket per thread) or `dns-tcp` (`--connections` TCP connections with
+/// `pipeline` queries outstanding on each).
+fn run_dns(args: &DnsArgs, pipeline: Option<usize>) -> Result<(Run, Tally, f64)> {
     let c = &args.common;
     let addr = loopback_target(&c.target)?;
-    let in_flight = c.connections.unwrap_or(64);
-    check_counts(c.threads, in_flight)?;
+    let connections = c
+        .connections
+        .unwrap_or(if pipeline.is_some() { 16 } else { 64 });
+    check_counts(c.threads, connections)?;
+    if let Some(p) = pipeline
+        && !(1..=dns_tcp::MAX_PIPELINE).contains(&p)
+    {
+        bail!("--pipeline must be 1 to {}", dns_tcp::MAX_PIPELINE);
+    }
+    if pipeline.is_none() && connections.div_ceil(c.threads) > 1 << 16 {
+        bail!("dns-udp: at most 65536 queries in flight per thread (message ids)");
+    }
     let text = std::fs::read_to_string(&args.queries)
         .with_context(|| format!("reading --queries {}", args.queries.display()))?;
     let queries = Arc::new(
@@ -290,26 +346,114 @@ fn run_dns(args: &DnsArgs) -> Result<(Run, Tally, f64)> {
     );
     let measure = Measure::start(&c.pids)?;
     let deadline = Instant::now() + c.duration;
-    let plans: Vec<dns::Plan> = (0..c.threads)
-        .map(|i| dns::Plan {
-            addr,
-            queries: queries.clone(),
-            first_query: i * 7919,
-            in_flight: share(in_flight, c.threads, i),
-            deadline,
-            max_requests: c.requests.map(|r| share(r as usize, c.threads, i) as u64),
-            timeout: c.timeout,
-        })
-        .collect();
-    let tally = run_threads(plans, |p| dns::run(&p))?;
+    let max_requests = |i| c.requests.map(|r| share(r as usize, c.threads, i) as u64);
+    let tally = match pipeline {
+        None => {
+            let plans: Vec<dns::Plan> = (0..c.threads)
+                .map(|i| dns::Plan {
+                    addr,
+                    queries: queries.clone(),
+                    first_query: i * 7919,
+                    in_flight: share(connections, c.threads, i),
+                    deadline,
+                    max_requests: max_requests(i),
+                    timeout: c.timeout,
+                })
+                .collect();
+            run_threads(plans, |p| dns::run(&p))?
+        }
+        Some(pipeline) => {
+            let plans: Vec<dns_tcp::Plan> = (0..c.threads)
+                .map(|i| dns_tcp::Plan {
+                    addr,
+                    queries: queries.clone(),
+                    first_query: i * 7919,
+                    connections: share(connections, c.threads, i),
+                    pipeline,
+                    deadline,
+                    max_requests: max_requests(i),
+                    timeout: c.timeout,
+                })
+                .collect();
+            run_threads(plans, |p| dns_tcp::run(&p))?
+        }
+    };
     let elapsed = measure.elapsed();
     let mut common_json = measure.finish(&c.pids, elapsed)?;
-    common_json.insert("in_flight".into(), json!(in_flight));
+    let scenario = match pipeline {
+        None => {
+            common_json.insert("in_flight".into(), json!(connections));
+            "dns-udp"
+        }
+        Some(p) => {
+            common_json.insert("connections".into(), json!(connections));
+            common_json.insert("pipeline".into(), json!(p));
+            common_json.insert("in_flight".into(), json!(connections * p));
+            common_json.insert("reconnects".into(), json!(tally.reconnects));
+            "dns-tcp"
+        }
+    };
     common_json.insert("query_names".into(), json!(queries.len()));
     Ok((
         Run {
-            scenario: "dns-udp",
+            scenario,
             unit: Unit::Request,
+            common_json,
+        },
+        tally,
+        elapsed,
+    ))
+}
+
+fn run_idle(args: &IdleArgs) -> Result<(Run, Tally, f64)> {
+    let addr = loopback_target(&args.target)?;
+    if !(1..=100_000).contains(&args.connections) {
+        bail!("--connections must be 1 to 100000");
+    }
+    let server_name = ServerName::try_from(args.sni.clone())
+        .with_context(|| format!("--sni `{}` is not a DNS name", args.sni))?;
+    let mut tls = (*tls_config(&args.ca)?).clone();
+    if args.h2 {
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    let plan = idle::Plan {
+        addr,
+        server_name,
+        tls: Arc::new(tls),
+        h2: args.h2,
+        connections: args.connections,
+        timeout: args.timeout,
+    };
+    let spids = pid_strings(&args.pids);
+    let measure = Measure::start(&args.pids)?;
+    let before = procfs::rss_total(&spids).context("--pid")?;
+    let mut tally = Tally::new();
+    let held = idle::open_all(&plan, &mut tally);
+    std::thread::sleep(args.hold);
+    let after = procfs::rss_total(&spids).context("--pid (after the hold)")?;
+    let elapsed = measure.elapsed();
+    let mut common_json = measure.finish(&args.pids, elapsed)?;
+    drop(held);
+    // Each connection opened and held counts as one completed request.
+    let open = tally.requests;
+    let delta = after as f64 - before as f64;
+    let per_conn = if open > 0 {
+        json!(round(delta / open as f64, 2))
+    } else {
+        Value::Null
+    };
+    common_json.insert("sni".into(), json!(args.sni));
+    common_json.insert("connections".into(), json!(args.connections));
+    common_json.insert("held".into(), json!(open));
+    common_json.insert("hold_s".into(), json!(args.hold.as_secs_f64()));
+    common_json.insert("rss_before_kib".into(), json!(before));
+    common_json.insert("rss_after_kib".into(), json!(after));
+    common_json.insert("rss_kib_per_conn".into(), per_conn.clone());
+    common_json.insert("throughput".into(), per_conn);
+    Ok((
+        Run {
+            scenario: if args.h2 { "idle-h2" } else { "idle-l4" },
+            unit: Unit::KibPerConn,
             common_json,
         },
         tally,
@@ -432,6 +576,11 @@ fn report(run: Run, tally: &Tally, elapsed: f64, label: &str, target: &str) -> V
         match run.unit {
             Unit::Request => json!(round(rps, 1)),
             Unit::MiB => json!(round(mib / elapsed, 2)),
+            Unit::KibPerConn => run
+                .common_json
+                .get("throughput")
+                .cloned()
+                .unwrap_or(Value::Null),
         },
     );
     out.insert(
@@ -439,6 +588,7 @@ fn report(run: Run, tally: &Tally, elapsed: f64, label: &str, target: &str) -> V
         json!(match run.unit {
             Unit::Request => "req/s",
             Unit::MiB => "MiB/s",
+            Unit::KibPerConn => "KiB/conn",
         }),
     );
     let h = &tally.latency_us;
@@ -499,15 +649,15 @@ fn main() -> ExitCode {
         Scenario::L4Conn(a) => (run_tls("l4-conn", a), &a.common.label, &a.common.target),
         Scenario::L4Bulk(a) => (run_tls("l4-bulk", a), &a.common.label, &a.common.target),
         Scenario::L4Ka(a) => (run_tls("l4-ka", a), &a.common.label, &a.common.target),
-        Scenario::DnsUdp(a) => (run_dns(a), &a.common.label, &a.common.target),
+        Scenario::DnsUdp(a) => (run_dns(a, None), &a.common.label, &a.common.target),
+        Scenario::Idle(a) => (run_idle(a), &a.label, &a.target),
+        Scenario::DnsTcp(a) => (
+            run_dns(&a.dns, Some(a.pipeline)),
+            &a.dns.common.label,
+            &a.dns.common.target,
+        ),
         Scenario::L7Conn(a) => (run_tls("l7-conn", a), &a.common.label, &a.common.target),
         Scenario::L7H1(a) => (run_tls("l7-h1", a), &a.common.label, &a.common.target),
-        Scenario::DnsTcp(_) => {
-            eprintln!(
-                "mc-loadtest: dns-tcp is not written yet (the TCP side of issue 5's MCNS); use dns-udp"
-            );
-            return ExitCode::from(2);
-        }
     };
     match result {
         Ok((run, tally, elapsed)) => {

@@ -30,15 +30,24 @@ fn parse_stat_cpu(stat: &str) -> Result<f64> {
 
 /// Peak resident set size (`VmHWM`) of `pid` in KiB.
 pub(crate) fn peak_rss_kib(pid: &str) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_hwm(&status).with_context(|| format!("no VmHWM in {path}"))
+    status_kib(pid, "VmHWM")
 }
 
-fn parse_hwm(status: &str) -> Option<u64> {
+/// Resident set size now (`VmRSS`) of `pid` in KiB.
+pub(crate) fn rss_kib(pid: &str) -> Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+fn status_kib(pid: &str, field: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_kib(&status, field).with_context(|| format!("no {field} in {path}"))
+}
+
+fn parse_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -50,6 +59,11 @@ pub(crate) fn cpu_total(pids: &[String]) -> Result<f64> {
 /// Peak RSS summed over `pids`, in KiB.
 pub(crate) fn peak_rss_total(pids: &[String]) -> Result<u64> {
     pids.iter().map(|p| peak_rss_kib(p)).sum()
+}
+
+/// RSS now, summed over `pids`, in KiB.
+pub(crate) fn rss_total(pids: &[String]) -> Result<u64> {
+    pids.iter().map(|p| rss_kib(p)).sum()
 }
 
 #[cfg(test)]
@@ -67,9 +81,10 @@ mod tests {
         let me = std::process::id().to_string();
         assert!(cpu_seconds(&me).expect("self") >= 0.0);
         assert!(peak_rss_kib(&me).expect("self") > 0);
-        assert_eq!(
-            parse_hwm("VmPeak:\t 10 kB\nVmHWM:\t    1234 kB\n"),
-            Some(1234)
-        );
+        assert!(rss_kib(&me).expect("self") > 0);
+        let status = "VmPeak:\t 10 kB\nVmHWM:\t    1234 kB\nVmRSS:\t  99 kB\n";
+        assert_eq!(parse_kib(status, "VmHWM"), Some(1234));
+        assert_eq!(parse_kib(status, "VmRSS"), Some(99));
+        assert_eq!(parse_kib(status, "VmSwap"), None);
     }
 }

@@ -73,6 +73,8 @@ pub(crate) struct Tally {
     pub(crate) body_bytes: u64,
     /// TCP connections opened.
     pub(crate) connects: u64,
+    /// Connections opened again after the server closed one (dns-tcp).
+    pub(crate) reconnects: u64,
     /// DNS answers by RCODE name.
     pub(crate) rcodes: [u64; 16],
     errors: [u64; ErrorKind::ALL.len()],
@@ -88,6 +90,7 @@ impl Tally {
             requests: 0,
             body_bytes: 0,
             connects: 0,
+            reconnects: 0,
             rcodes: [0; 16],
             errors: [0; ErrorKind::ALL.len()],
             negotiated: None,
@@ -118,6 +121,7 @@ impl Tally {
         self.requests += other.requests;
         self.body_bytes += other.body_bytes;
         self.connects += other.connects;
+        self.reconnects += other.reconnects;
         for (a, b) in self.rcodes.iter_mut().zip(other.rcodes) {
             *a += b;
         }

@@ -319,7 +319,7 @@ fn on_close(c: &mut Conn, tally: &mut Tally) -> Step {
     }
 }
 
-fn describe(tls: &ClientConnection) -> String {
+pub(crate) fn describe(tls: &ClientConnection) -> String {
     let version = tls
         .protocol_version()
         .map(|v| format!("{v:?}"))

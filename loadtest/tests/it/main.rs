@@ -56,15 +56,21 @@ fn pki(name: &str) -> Pki {
 /// An HTTP/1.1 server over TLS: `/` answers "ok\n", `/big` 256 KiB; honours
 /// `Connection: close`. One thread per connection; it lives as long as the test.
 fn serve(config: Arc<rustls::ServerConfig>) -> SocketAddr {
+    listen(move |stream| {
+        let _ = handle(config.clone(), stream);
+    })
+}
+
+/// A listener on 127.0.0.1 calling `handler` on a thread per connection.
+fn listen(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let handler = Arc::new(handler);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let _ = handle(config, stream);
-            });
+            let handler = handler.clone();
+            std::thread::spawn(move || handler(stream));
         }
     });
     addr
@@ -129,10 +135,22 @@ fn report(out: &Output) -> Value {
 }
 
 fn run_scenario(scenario: &str, addr: SocketAddr, ca: &Path, extra: &[&str]) -> Value {
+    run_tls_client(scenario, addr, ca, &["--duration", "1s"], extra)
+}
+
+/// Runs `command` against `addr` with SNI app.test, reporting on this
+/// process (`--pid`); it must succeed.
+fn run_tls_client(
+    command: &str,
+    addr: SocketAddr,
+    ca: &Path,
+    bounds: &[&str],
+    extra: &[&str],
+) -> Value {
     let target = addr.to_string();
     let pid = std::process::id().to_string();
     let mut args = vec![
-        scenario,
+        command,
         "--target",
         &target,
         "--sni",
@@ -141,16 +159,15 @@ fn run_scenario(scenario: &str, addr: SocketAddr, ca: &Path, extra: &[&str]) -> 
         ca.to_str().expect("utf-8 path"),
         "--label",
         "test",
-        "--duration",
-        "1s",
         "--pid",
         &pid,
     ];
+    args.extend_from_slice(bounds);
     args.extend_from_slice(extra);
     let out = loadtest(&args);
     assert!(
         out.status.success(),
-        "{scenario} failed: {}{}",
+        "{command} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -276,10 +293,274 @@ fn refuses_targets_off_this_machine() {
     }
 }
 
+/// A DNS-over-TCP responder (RFC 7766 framing): answers every query with QR
+/// set, NXDOMAIN for names starting with `nx` and NOERROR otherwise. The
+/// queries of one read are answered in reverse order (the client must match
+/// by id), and after `close_after` answers (if given) it closes the
+/// connection. One thread per connection; it lives as long as the test.
+fn serve_dns_tcp(close_after: Option<usize>) -> SocketAddr {
+    listen(move |stream| {
+        let _ = answer_dns_tcp(stream, close_after);
+    })
+}
+
+fn answer_dns_tcp(mut stream: TcpStream, close_after: Option<usize>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut answered = 0;
+    loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut msgs = Vec::new();
+        let mut at = 0;
+        while buf.len() >= at + 2 {
+            let len = usize::from(u16::from_be_bytes([buf[at], buf[at + 1]]));
+            if buf.len() < at + 2 + len {
+                break;
+            }
+            let mut m = buf[at + 2..at + 2 + len].to_vec();
+            m[2] |= 0x80;
+            let nx = m.get(13..15) == Some(b"nx");
+            m[3] = (m[3] & 0xf0) | if nx { 3 } else { 0 };
+            msgs.push(m);
+            at += 2 + len;
+        }
+        buf.drain(..at);
+        let mut out = Vec::new();
+        for m in msgs.iter().rev() {
+            out.extend_from_slice(&u16::try_from(m.len()).expect("short").to_be_bytes());
+            out.extend_from_slice(m);
+            answered += 1;
+            if close_after.is_some_and(|c| answered >= c) {
+                stream.write_all(&out)?;
+                return Ok(());
+            }
+        }
+        stream.write_all(&out)?;
+    }
+}
+
+fn dns_tcp(addr: SocketAddr, extra: &[&str]) -> (Output, Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queries = dir.path().join("queries.txt");
+    std::fs::write(&queries, "a.example A\nnx.example AAAA\n").expect("write");
+    let target = addr.to_string();
+    let pid = std::process::id().to_string();
+    let mut args = vec![
+        "dns-tcp",
+        "--target",
+        &target,
+        "--queries",
+        queries.to_str().expect("utf-8 path"),
+        "--label",
+        "test",
+        "--duration",
+        "5s",
+        "--pid",
+        &pid,
+    ];
+    args.extend_from_slice(extra);
+    let out = loadtest(&args);
+    let r = report(&out);
+    (out, r)
+}
+
 #[test]
-fn scenarios_waiting_for_their_issue_exit_2() {
-    let out = loadtest(&["dns-tcp", "--target", "127.0.0.1:1"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("issue 5"), "{err}");
+fn dns_tcp_pipelines_over_long_connections() {
+    let addr = serve_dns_tcp(None);
+    let (out, r) = dns_tcp(
+        addr,
+        &[
+            "--connections",
+            "3",
+            "--pipeline",
+            "8",
+            "--requests",
+            "3000",
+        ],
+    );
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["scenario"], "dns-tcp");
+    assert_eq!(r["errors_total"], 0, "{r}");
+    let requests = r["requests"].as_u64().unwrap_or(0);
+    assert!(requests >= 3000, "{r}");
+    assert_eq!(r["connects"], 3, "long connections: {r}");
+    assert_eq!(r["reconnects"], 0, "{r}");
+    assert_eq!(r["pipeline"], 8);
+    assert_eq!(r["in_flight"], 24);
+    let noerror = r["rcodes"]["NOERROR"].as_u64().unwrap_or(0);
+    let nxdomain = r["rcodes"]["NXDOMAIN"].as_u64().unwrap_or(0);
+    assert_eq!(noerror + nxdomain, requests, "{r}");
+    assert!(noerror > 0 && nxdomain > 0, "{r}");
+    for p in ["p50", "p99", "max"] {
+        assert!(r["latency_us"][p].as_u64().unwrap_or(0) > 0, "{p}: {r}");
+    }
+    assert!(r["server_cpu_us_per_req"].as_f64().is_some(), "{r}");
+    assert!(r["server_peak_rss_kib"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
+#[test]
+fn dns_tcp_reconnects_when_the_server_closes() {
+    let addr = serve_dns_tcp(Some(50));
+    let (out, r) = dns_tcp(
+        addr,
+        &["--connections", "2", "--pipeline", "4", "--requests", "500"],
+    );
+    assert!(out.status.success(), "{r}");
+    let reconnects = r["reconnects"].as_u64().unwrap_or(0);
+    assert!(reconnects >= 5, "500 answers, 50 per connection: {r}");
+    assert_eq!(r["connects"].as_u64(), Some(reconnects + 2), "{r}");
+    // Queries outstanding when the server closed are the only errors: `eof`,
+    // or `reset` when the server closed with queries still unread.
+    let total = r["errors_total"].as_u64().unwrap_or(0);
+    let closed =
+        r["errors"]["eof"].as_u64().unwrap_or(0) + r["errors"]["reset"].as_u64().unwrap_or(0);
+    assert_eq!(closed, total, "{r}");
+    assert!(total <= 4 * reconnects + 8, "{r}");
+}
+
+#[test]
+fn dns_tcp_refuses_bad_input() {
+    let addr = serve_dns_tcp(None);
+    for (extra, msg) in [
+        (&["--pipeline", "65"][..], "--pipeline must be 1 to 64"),
+        (&["--pipeline", "0"][..], "--pipeline must be 1 to 64"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queries = dir.path().join("q.txt");
+        std::fs::write(&queries, "a.example A\n").expect("write");
+        let target = addr.to_string();
+        let mut args = vec![
+            "dns-tcp",
+            "--target",
+            &target,
+            "--queries",
+            queries.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        let out = loadtest(&args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert!(out.stdout.is_empty(), "no load, no report");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{err}");
+    }
+    let out = loadtest(&[
+        "dns-tcp",
+        "--target",
+        "127.0.0.1:53",
+        "--queries",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading --queries"));
+}
+
+#[test]
+fn dns_tcp_counts_refused_connections() {
+    // A port nothing listens on (bound, then closed).
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queries = dir.path().join("q.txt");
+    std::fs::write(&queries, "a.example A\n").expect("write");
+    let target = addr.to_string();
+    let out = loadtest(&[
+        "dns-tcp",
+        "--target",
+        &target,
+        "--queries",
+        queries.to_str().expect("path"),
+        "--duration",
+        "300ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no request completed");
+    let r = report(&out);
+    assert_eq!(r["requests"], 0);
+    assert!(r["errors"]["connect"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
+/// An HTTP/2 server just far enough for `idle --h2`: after the TLS handshake
+/// (ALPN h2) it reads the client preface, sends its own SETTINGS, and then
+/// reads until the client closes.
+fn serve_h2_idle(pki: &Pki) -> SocketAddr {
+    let mut config = (*pki.server).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let config = Arc::new(config);
+    listen(move |stream| {
+        let _ = hold_h2(config.clone(), stream);
+    })
+}
+
+fn hold_h2(config: Arc<rustls::ServerConfig>, stream: TcpStream) -> std::io::Result<()> {
+    let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    let mut preface = [0u8; 24];
+    tls.read_exact(&mut preface)?;
+    assert_eq!(&preface, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])?;
+    tls.flush()?;
+    let mut chunk = [0u8; 1024];
+    while tls.read(&mut chunk)? > 0 {}
+    Ok(())
+}
+
+fn idle(addr: SocketAddr, ca: &Path, extra: &[&str]) -> Value {
+    let bounds = ["--connections", "20", "--hold", "200ms"];
+    run_tls_client("idle", addr, ca, &bounds, extra)
+}
+
+#[test]
+fn idle_holds_connections_and_reports_rss_per_connection() {
+    let pki = pki("app.test");
+    for (scenario, addr, extra) in [
+        ("idle-l4", serve(pki.server.clone()), &[][..]),
+        ("idle-h2", serve_h2_idle(&pki), &["--h2"][..]),
+    ] {
+        let r = idle(addr, &pki.ca, extra);
+        assert_eq!(r["scenario"], scenario);
+        assert_eq!(r["held"], 20, "{r}");
+        assert_eq!(r["connects"], 20, "{r}");
+        assert_eq!(r["errors_total"], 0, "{r}");
+        assert_eq!(r["unit"], "KiB/conn");
+        let before = r["rss_before_kib"].as_u64().unwrap_or(0);
+        let after = r["rss_after_kib"].as_u64().unwrap_or(0);
+        assert!(before > 0 && after > 0, "{r}");
+        let per_conn = r["rss_kib_per_conn"].as_f64().expect("per connection");
+        let expected = (after as f64 - before as f64) / 20.0;
+        assert!((per_conn - expected).abs() < 0.01, "{r}");
+        assert_eq!(r["throughput"], r["rss_kib_per_conn"]);
+    }
+}
+
+#[test]
+fn idle_h2_needs_alpn_h2() {
+    // The HTTP/1.1 server offers no ALPN: every connection is a protocol error.
+    let pki = pki("app.test");
+    let addr = serve(pki.server.clone());
+    let target = addr.to_string();
+    let pid = std::process::id().to_string();
+    let out = loadtest(&[
+        "idle",
+        "--target",
+        &target,
+        "--sni",
+        "app.test",
+        "--ca",
+        pki.ca.to_str().expect("path"),
+        "--connections",
+        "3",
+        "--hold",
+        "100ms",
+        "--h2",
+        "--pid",
+        &pid,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "no connection held");
+    let r = report(&out);
+    assert_eq!(r["errors"]["protocol"], 3, "{r}");
 }
