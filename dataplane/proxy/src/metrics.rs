@@ -6,8 +6,24 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
+use crate::snapshot::RouteEntry;
 use crate::state::Published;
 use crate::stats::{global, latency, listener as lstat, route as rstat};
+
+/// One sample per route: `{listener, route}` and the summed counter `index`.
+fn route_rows<'a>(
+    routes: impl Iterator<Item = &'a (&'a str, &'a str, Arc<RouteEntry>)>,
+    index: usize,
+) -> Vec<(Labels<'a>, u64)> {
+    routes
+        .map(|(l, h, r)| {
+            (
+                vec![("listener", *l), ("route", *h)],
+                r.runtime.counters.sum(index),
+            )
+        })
+        .collect()
+}
 
 #[derive(Debug)]
 pub struct ProxyCollector(pub Arc<Published>);
@@ -64,17 +80,7 @@ impl Collector for ProxyCollector {
                 routes.push((name.as_str(), r.spec.hostname.as_str(), r.clone()));
             }
         }
-        let rows = |index: usize| -> Vec<(Labels<'_>, u64)> {
-            routes
-                .iter()
-                .map(|(l, h, r)| {
-                    (
-                        vec![("listener", *l), ("route", *h)],
-                        r.runtime.counters.sum(index),
-                    )
-                })
-                .collect()
-        };
+        let rows = |index: usize| route_rows(routes.iter(), index);
         family(
             &mut enc,
             "proxy_route_connections",
@@ -132,17 +138,7 @@ impl Collector for ProxyCollector {
             MetricType::Counter,
             &responses,
         )?;
-        let l7_rows = |index: usize| -> Vec<(Labels<'_>, u64)> {
-            l7_routes
-                .iter()
-                .map(|(l, h, r)| {
-                    (
-                        vec![("listener", *l), ("route", *h)],
-                        r.runtime.counters.sum(index),
-                    )
-                })
-                .collect()
-        };
+        let l7_rows = |index: usize| route_rows(l7_routes.iter().copied(), index);
         family(
             &mut enc,
             "proxy_http_requests",

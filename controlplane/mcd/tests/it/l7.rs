@@ -743,24 +743,8 @@ fn websocket_echo_over_http1_upgrade(io: &str) {
     let proxy = dp.listen("public");
     let ca = pki.ca();
     backends.rt.block_on(async {
-        use rustls_pki_types::pem::PemObject;
         use tokio_tungstenite::tungstenite::Message;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pki_types::CertificateDer::pem_file_iter(&ca).expect("ca") {
-            roots.add(c.expect("cert")).expect("root");
-        }
-        let mut cfg = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let tcp = tokio::net::TcpStream::connect(proxy).await.expect("tcp");
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(
-                rustls_pki_types::ServerName::try_from("ws.test").expect("name"),
-                tcp,
-            )
-            .await
-            .expect("tls");
+        let tls = tls_to(proxy, &ca, "ws.test", b"").await;
         let (mut ws, resp) = tokio_tungstenite::client_async("wss://ws.test/ws", tls)
             .await
             .expect("websocket handshake through the proxy");
@@ -898,13 +882,16 @@ fn certificate_rotation_under_load(io: &str) {
 }
 both_drivers!(certificate_rotation_under_load);
 
-/// Opens a TLS connection to `proxy` for `name` (ALPN http/1.1) from tokio.
+/// Opens a TLS connection to `proxy` for `name` (ALPN http/1.1) from tokio,
+/// sending `prefix` (e.g. a PROXY header) on the TCP connection first.
 async fn tls_to(
     proxy: SocketAddr,
     ca: &str,
     name: &str,
+    prefix: &[u8],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls_pki_types::pem::PemObject;
+    use tokio::io::AsyncWriteExt;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).expect("ca") {
         roots.add(c.expect("cert")).expect("root");
@@ -913,7 +900,8 @@ async fn tls_to(
         .with_root_certificates(roots)
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(proxy).await.expect("tcp");
+    let mut tcp = tokio::net::TcpStream::connect(proxy).await.expect("tcp");
+    tcp.write_all(prefix).await.expect("prefix");
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(
             rustls_pki_types::ServerName::try_from(name.to_owned()).expect("name"),
@@ -1057,7 +1045,7 @@ fn limits_versions_access_log_persistence_and_drain(io: &str) {
     // request_header_timeout (1 s here; the 20 s bound is only a hang guard).
     backends.rt.block_on(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tls_to(proxy, &ca, "a.l7.test").await;
+        let mut s = tls_to(proxy, &ca, "a.l7.test", b"").await;
         s.write_all(b"GET / HTTP/1.1\r\nHost: a.l7.test\r\nX-Slow: ")
             .await
             .expect("write");
@@ -1141,28 +1129,15 @@ fn proxy_protocol_address_reaches_the_backend_headers(io: &str) {
     let proxy = dp.listen("public");
     let ca = pki.ca();
     let body = backends.rt.block_on(async {
-        use rustls_pki_types::pem::PemObject;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pki_types::CertificateDer::pem_file_iter(&ca).expect("ca") {
-            roots.add(c.expect("cert")).expect("root");
-        }
-        let mut cfg = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let mut tcp = tokio::net::TcpStream::connect(proxy).await.expect("tcp");
         // An edge proxy in front vouches for the client 203.0.113.7.
-        tcp.write_all(b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n")
-            .await
-            .expect("proxy header");
-        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(
-                rustls_pki_types::ServerName::try_from("pp.test").expect("name"),
-                tcp,
-            )
-            .await
-            .expect("tls after the PROXY header");
+        let mut tls = tls_to(
+            proxy,
+            &ca,
+            "pp.test",
+            b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n",
+        )
+        .await;
         tls.write_all(b"GET /headers HTTP/1.1\r\nHost: pp.test\r\nConnection: close\r\n\r\n")
             .await
             .expect("request");

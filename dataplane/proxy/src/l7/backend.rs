@@ -174,8 +174,8 @@ pub(super) async fn send(
                 tls: l7.backend_tls.as_ref().map_or(0, |t| t.identity),
             };
             let pooled = if upgrade { None } else { checkout(&key) };
-            let (sender, fresh) = match pooled {
-                Some(s) => (s, false),
+            let sender = match pooled {
+                Some(s) => s,
                 None => match open(
                     route,
                     worker,
@@ -186,14 +186,13 @@ pub(super) async fn send(
                 )
                 .await
                 {
-                    Ok(s) => (s, true),
+                    Ok(s) => s,
                     Err(e) => {
                         last = e;
                         continue;
                     }
                 },
             };
-            let _ = fresh;
             if upgrade && matches!(sender, Sender::H2(_)) {
                 return Err(BackendError::Failed(
                     "an HTTP/1.1 Upgrade (WebSocket) cannot go to an HTTP/2 backend".to_owned(),
