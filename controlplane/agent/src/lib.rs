@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mc_kit::admin::AdminService;
 use mc_kit::config::{Duration, Invalid, Validate};
-use mc_kit::health::Health;
-use mc_kit::serve::{Limits, Listener, Surface, run_surfaces};
 use mc_kit::shutdown::Shutdown;
 use mc_kit::telemetry::LogConfig;
-use mc_kit::tls::TlsFiles;
+use mc_service::tls::TlsFiles;
+use mc_shell::admin::AdminService;
+use mc_shell::health::Health;
+use mc_shell::serve::{Limits, Listener, Surface, run_surfaces};
 use serde::Deserialize;
 
 pub const COMPONENT: &str = "agent";
@@ -72,7 +72,7 @@ impl Validate for AgentConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Tls(#[from] mc_kit::tls::TlsError),
+    Tls(#[from] mc_service::tls::TlsError),
     #[error("cannot listen on {what} {addr}: {source}")]
     Listen {
         what: &'static str,
@@ -81,12 +81,12 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Serve(#[from] mc_kit::serve::ServeError),
+    Serve(#[from] mc_shell::serve::ServeError),
 }
 
 /// Runs the agent until `shutdown` fires, then drains and returns.
 pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError> {
-    let tls = config.tls.server_config(mc_kit::tls::ALPN_H2_H1)?;
+    let tls = config.tls.server_config(mc_service::tls::ALPN_H2_H1)?;
     let (health, grpc_health) = Health::new(COMPONENT);
     let grpc_router = tonic::service::Routes::new(grpc_health).into_axum_router();
     let admin_router = tonic::service::Routes::new(AdminService::new(

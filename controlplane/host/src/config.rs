@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use mc_kit::config::{Duration, Invalid, Validate};
 use mc_kit::telemetry::LogConfig;
-use mc_kit::tls::TlsFiles;
+use mc_service::tls::TlsFiles;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,12 +12,12 @@ pub mod node;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mc_kit::admin::AdminService;
-use mc_kit::health::Health;
-use mc_kit::metrics::{Metrics, MetricsBuilder};
-use mc_kit::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 use mc_kit::shutdown::Shutdown;
 use mc_kit::store::Store;
+use mc_shell::admin::AdminService;
+use mc_shell::health::Health;
+use mc_shell::metrics::{Metrics, MetricsBuilder};
+use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 
 pub use config::ControlplaneConfig;
 
@@ -71,7 +71,7 @@ pub enum RunError {
     #[error(transparent)]
     Store(#[from] mc_kit::store::StoreError),
     #[error(transparent)]
-    Tls(#[from] mc_kit::tls::TlsError),
+    Tls(#[from] mc_service::tls::TlsError),
     #[error("cannot listen on {what} {addr}: {source}")]
     Listen {
         what: &'static str,
@@ -80,7 +80,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Serve(#[from] mc_kit::serve::ServeError),
+    Serve(#[from] mc_shell::serve::ServeError),
     #[error("mcias: {0}")]
     Iam(#[from] mc_mcias::error::IamError),
     #[error("writing the bootstrap credentials: {0}")]
@@ -94,7 +94,7 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         &node::SCHEMA,
     )?);
     let node_id = node::node_id(&node_store)?;
-    let tls = config.tls.server_config(mc_kit::tls::ALPN_H2_H1)?;
+    let tls = config.tls.server_config(mc_service::tls::ALPN_H2_H1)?;
 
     let (health, grpc_health) = Health::new(COMPONENT);
     let metrics = MetricsBuilder::new(COMPONENT).build();
@@ -122,11 +122,11 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         let path = write_bootstrap(&config.data_dir, &creds).map_err(RunError::Bootstrap)?;
         tracing::warn!(path = %path.display(), "bootstrap admin created; its credentials are in this file (0600): change the password and delete it");
     }
-    let auth = mc_kit::auth::AuthLayer {
+    let auth = mc_service::auth::AuthLayer {
         map: Arc::new(mc_mcias::methods::map().with_grpc_health()),
         verifier: Arc::new(mc_mcias::LocalVerifier(iam.clone())),
     };
-    let guard = axum::middleware::from_fn_with_state(auth, mc_kit::auth::AuthLayer::enforce);
+    let guard = axum::middleware::from_fn_with_state(auth, mc_service::auth::AuthLayer::enforce);
     let rest_router = ops_router(
         COMPONENT,
         health.clone(),

@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mc_kit::auth::{CachedVerifier, TokenVerifier};
 use mc_mcias::service::{Caller, LoginInput};
 use mc_mcias::{Iam, McAuthConfig};
+use mc_service::auth::{CachedVerifier, TokenVerifier};
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -90,7 +90,7 @@ impl axum::response::IntoResponse for IamError {
             let body = serde_json::json!({"error": self.to_string(), "passkey_required": true});
             return (self.status(), axum::Json(body)).into_response();
         }
-        mc_kit::serve::error_response(self.status(), self.to_string())
+        mc_shell::serve::error_response(self.status(), self.to_string())
     }
 }
 

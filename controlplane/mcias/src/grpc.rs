@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use mc_kit::auth::{Principal, SourceAddr};
 use mc_proto::iam::v1 as pb;
+use mc_service::auth::{Principal, SourceAddr};
 use tonic::{Request, Response, Status};
 
 use crate::error::IamError;

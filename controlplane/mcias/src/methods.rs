@@ -1,7 +1,7 @@
 //! The one method → requirement map of MCIAS, for REST and gRPC alike.
-//! A route or RPC missing here is denied to everyone (see `mc_kit::auth`).
+//! A route or RPC missing here is denied to everyone (see `mc_service::auth`).
 
-use mc_kit::auth::{MethodMap, Requirement::*};
+use mc_service::auth::{MethodMap, Requirement::*};
 
 pub fn map() -> MethodMap {
     MethodMap::new()

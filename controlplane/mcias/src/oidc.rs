@@ -140,7 +140,7 @@ async fn token(State(iam): State<Arc<Iam>>, s: S, headers: HeaderMap, form: RawF
 }
 
 async fn userinfo(State(iam): State<Arc<Iam>>, headers: HeaderMap) -> Response {
-    let Some(t) = mc_kit::auth::bearer(&headers) else {
+    let Some(t) = mc_service::auth::bearer(&headers) else {
         let mut r = IamError::Unauthenticated("missing bearer token".to_owned()).into_response();
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use mc_kit::auth::{Principal, SourceAddr};
+use mc_service::auth::{Principal, SourceAddr};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use mc_kit::auth::{AuthError, Principal};
 use mc_kit::store::Store;
+use mc_service::auth::{AuthError, Principal};
 use serde::{Deserialize, Serialize};
 
 use crate::config::McAuthConfig;
@@ -1500,7 +1500,7 @@ impl Iam {
 /// (a revocation is effective on MCIAS at once).
 pub struct LocalVerifier(pub Arc<Iam>);
 
-impl mc_kit::auth::TokenVerifier for LocalVerifier {
+impl mc_service::auth::TokenVerifier for LocalVerifier {
     fn verify<'a>(
         &'a self,
         token: &'a str,

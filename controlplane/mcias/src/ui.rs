@@ -23,7 +23,7 @@ use axum::{Extension, Form, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{DOCTYPE, Markup, html};
-use mc_kit::auth::{Principal, SourceAddr};
+use mc_service::auth::{Principal, SourceAddr};
 use serde::Deserialize;
 
 use crate::error::IamError;

@@ -61,7 +61,7 @@ impl Dns {
     ) -> Result<Self, AdminError> {
         let settings = section
             .settings()
-            .map_err(|e| AdminError::InvalidArgument(model::Invalid::new(e.key, e.message)))?;
+            .map_err(|e| AdminError::InvalidArgument(model::Invalid::new(e.field, e.message)))?;
         let workers = workers.max(1);
         let (state, sockets) = DnsState::start(data_dir, settings, config_file, workers)?;
         let state = Arc::new(state);

@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use mc_kit::admin::AdminService;
-use mc_kit::health::Health;
-use mc_kit::metrics::MetricsBuilder;
-use mc_kit::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 use mc_kit::shutdown::Shutdown;
+use mc_shell::admin::AdminService;
+use mc_shell::health::Health;
+use mc_shell::metrics::MetricsBuilder;
+use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 
 pub use config::DataplaneConfig;
 
@@ -43,7 +43,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Serve(#[from] mc_kit::serve::ServeError),
+    Serve(#[from] mc_shell::serve::ServeError),
 }
 
 /// The stores this process owns, for `mcd snapshot` / `mcd restore`.

@@ -152,7 +152,7 @@ impl ProxyState {
     ) -> Result<Self, AdminError> {
         let bootstrap = section
             .bootstrap()
-            .map_err(|e| AdminError::InvalidArgument(Invalid::new(e.key, e.message)))?;
+            .map_err(|e| AdminError::InvalidArgument(Invalid::new(e.field, e.message)))?;
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
         let roots = Arc::new(crate::tls::load_roots(&bootstrap.authorities).map_err(|m| {
             AdminError::InvalidArgument(Invalid::new("proxy.certificate_authorities", m))

@@ -48,7 +48,7 @@ fn bad_values_name_their_key() {
         ("[[zones]]\nname = \"tld\"", "dns.zones[0].name"),
     ] {
         let e = parse(text).expect_err(text);
-        assert_eq!(e.key, key, "{text}: {e:?}");
+        assert_eq!(e.field, key, "{text}: {e:?}");
     }
 }
 

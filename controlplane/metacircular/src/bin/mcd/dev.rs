@@ -1,0 +1,360 @@
+//! `mcd dev`: the whole platform on loopback, supervised from one terminal.
+//!
+//! First run: creates `<data-dir>` (0700), the dev CA (`ca.pem`), loopback
+//! certificates, and one config file per process with free 127.0.0.1 ports.
+//! Every run: starts `mcd controlplane` and `mcd dataplane` as child
+//! processes on those configs, waits until each reports ready on its admin
+//! socket, writes `<data-dir>/endpoints.json` and prints the endpoints. On
+//! SIGINT/SIGTERM it stops the children (SIGTERM, then SIGKILL at the
+//! deadline) and exits 0; if a child dies on its own, it stops the rest and
+//! exits non-zero. Children also exit when the supervisor's pipe closes, so
+//! none outlives a killed supervisor.
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use mc_service::tls::DevCa;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+/// Children get this long to drain; the supervisor's deadline is a bit
+/// longer, and the whole shutdown stays under five seconds.
+const CHILD_DRAIN: &str = "3s";
+const STOP_DEADLINE: Duration = Duration::from_millis(4500);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Layout {
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+    controlplane_config: PathBuf,
+    dataplane_config: PathBuf,
+    endpoints: PathBuf,
+}
+
+impl Layout {
+    fn new(data_dir: &Path) -> anyhow::Result<Self> {
+        let data_dir = std::path::absolute(data_dir)
+            .with_context(|| format!("data dir {}", data_dir.display()))?;
+        Ok(Self {
+            run_dir: data_dir.join("run"),
+            controlplane_config: data_dir.join("controlplane.toml"),
+            dataplane_config: data_dir.join("dataplane.toml"),
+            endpoints: data_dir.join("endpoints.json"),
+            data_dir,
+        })
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A loopback port free for both TCP and UDP (DNS serves both on one port).
+fn free_dns_port() -> anyhow::Result<u16> {
+    for _ in 0..32 {
+        let port = free_port()?;
+        if std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no loopback port is free for both TCP and UDP")
+}
+
+fn private_dir(path: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
+/// Writes the dev configs once; later runs reuse (and may be edited by) the operator.
+fn prepare(layout: &Layout) -> anyhow::Result<()> {
+    private_dir(&layout.data_dir)?;
+    private_dir(&layout.run_dir)?;
+    let ca = DevCa::load_or_create(&layout.data_dir)?;
+    let tls_dir = layout.data_dir.join("tls");
+    private_dir(&tls_dir)?;
+    if !tls_dir.join("controlplane.pem").is_file() {
+        ca.issue(&tls_dir, "controlplane", &["localhost", "127.0.0.1"])?;
+    }
+    let d = layout.data_dir.display();
+    let r = layout.run_dir.display();
+    let t = tls_dir.display();
+    if !layout.controlplane_config.is_file() {
+        let text = format!(
+            "# mcd dev: control plane. Generated once; edit freely.\n\
+             data_dir = \"{d}\"\n\n\
+             [server]\n\
+             rest = \"127.0.0.1:{rest}\"\n\
+             grpc = \"127.0.0.1:{grpc}\"\n\
+             admin_socket = \"{r}/controlplane.sock\"\n\
+             drain = \"{CHILD_DRAIN}\"\n\n\
+             [tls]\n\
+             cert = \"{t}/controlplane.pem\"\n\
+             key = \"{t}/controlplane-key.pem\"\n\n\
+             [log]\n\
+             level = \"info\"\n",
+            rest = free_port()?,
+            grpc = free_port()?,
+        );
+        fs::write(&layout.controlplane_config, text)?;
+    }
+    if !layout.dataplane_config.is_file() {
+        let text = format!(
+            "# mcd dev: data plane. Generated once; edit freely.\n\
+             data_dir = \"{d}\"\n\n\
+             [admin]\n\
+             socket = \"{r}/dataplane.sock\"\n\
+             metrics = \"127.0.0.1:{metrics}\"\n\
+             drain = \"{CHILD_DRAIN}\"\n\n\
+             [runtime]\n\
+             workers = 2\n\
+             io_uring = \"auto\"\n\n\
+             [proxy]\n\
+             shutdown_timeout = \"{CHILD_DRAIN}\"\n\n\
+             [[proxy.listeners]]\n\
+             name = \"public\"\n\
+             address = \"127.0.0.1:{proxy}\"\n\n\
+             [dns]\n\
+             listen = [\"127.0.0.1:{dns}\"]\n\
+             shutdown_timeout = \"{CHILD_DRAIN}\"\n\n\
+             [log]\n\
+             level = \"info\"\n",
+            metrics = free_port()?,
+            proxy = free_port()?,
+            dns = free_dns_port()?,
+        );
+        fs::write(&layout.dataplane_config, text)?;
+    }
+    Ok(())
+}
+
+fn config_error(e: mc_kit::config::ConfigError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
+    let cp: mc_controlplane::ControlplaneConfig =
+        mc_kit::config::load(&layout.controlplane_config).map_err(config_error)?;
+    let dp: mc_dataplane::DataplaneConfig =
+        mc_kit::config::load(&layout.dataplane_config).map_err(config_error)?;
+    let https = |a: SocketAddr| format!("https://{a}");
+    Ok(json!({
+        "controlplane": {
+            "rest": https(cp.server.rest),
+            "grpc": https(cp.server.grpc),
+            "health": format!("{}/healthz", https(cp.server.rest)),
+            "metrics": format!("{}/metrics", https(cp.server.rest)),
+            "admin_socket": cp.server.admin_socket,
+        },
+        "dataplane": {
+            "health": format!("http://{}/healthz", dp.admin.metrics),
+            "metrics": format!("http://{}/metrics", dp.admin.metrics),
+            "admin_socket": dp.admin.socket,
+        },
+        "proxy": {
+            "listen": dp.proxy.listeners.first().map(|l| l.address.to_string()),
+            "admin_socket": dp.admin.socket,
+            "metrics": format!("http://{}/metrics", dp.admin.metrics),
+        },
+        "dns": {
+            "listen": dp.dns.listen.first().map(ToString::to_string),
+            "admin_socket": dp.admin.socket,
+        },
+        "iam": {
+            "url": https(cp.server.rest),
+            "ui": format!("https://localhost:{}/ui/", cp.server.rest.port()),
+            "oidc_discovery": format!("{}/.well-known/openid-configuration", https(cp.server.rest)),
+        },
+        "ca_cert": layout.data_dir.join("ca.pem"),
+        "data_dir": layout.data_dir,
+    }))
+}
+
+struct Proc {
+    name: &'static str,
+    child: Child,
+    socket: PathBuf,
+}
+
+fn spawn(name: &'static str, config: &Path, socket: PathBuf) -> anyhow::Result<Proc> {
+    let exe = std::env::current_exe().context("locating mcd")?;
+    let child = Command::new(exe)
+        .arg(name)
+        .arg("--config")
+        .arg(config)
+        .arg("--exit-with-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting mcd {name}"))?;
+    Ok(Proc {
+        name,
+        child,
+        socket,
+    })
+}
+
+async fn wait_ready(procs: &mut [Proc]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    for p in procs.iter_mut() {
+        loop {
+            if let Some(status) = p.child.try_wait()? {
+                bail!("mcd {} exited during start-up ({status})", p.name);
+            }
+            if let Ok(mut client) = mc_shell::admin::connect(&p.socket).await
+                && let Ok(s) = client.status(mc_proto::admin::v1::StatusRequest {}).await
+                && s.get_ref().ready
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "mcd {} did not become ready within {READY_TIMEOUT:?}",
+                    p.name
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn stop(procs: &mut [Proc]) {
+    for p in procs.iter() {
+        if let Some(pid) = p
+            .child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
+    for p in procs.iter_mut() {
+        match tokio::time::timeout_at(deadline, p.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => eprintln!("mcd dev: {} exited with {status}", p.name),
+            Ok(Err(e)) => eprintln!("mcd dev: waiting for {}: {e}", p.name),
+            Err(_) => {
+                eprintln!("mcd dev: {} did not stop in time; killing it", p.name);
+                let _ = p.child.kill().await;
+            }
+        }
+    }
+}
+
+pub(crate) fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let layout = Layout::new(data_dir)?;
+    prepare(&layout)?;
+    let endpoints = endpoints(&layout)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(supervise(&layout, endpoints))
+}
+
+async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow::Result<ExitCode> {
+    let mut signal = Box::pin(mc_kit::shutdown::signal());
+    let cp: mc_controlplane::ControlplaneConfig =
+        mc_kit::config::load(&layout.controlplane_config).map_err(config_error)?;
+    let dp: mc_dataplane::DataplaneConfig =
+        mc_kit::config::load(&layout.dataplane_config).map_err(config_error)?;
+    let bootstrap_file = mc_controlplane::bootstrap_path(&cp.data_dir);
+    let first_run = !bootstrap_file.exists();
+    let mut procs = Vec::new();
+    procs.push(spawn(
+        "controlplane",
+        &layout.controlplane_config,
+        cp.server.admin_socket,
+    )?);
+    procs.push(spawn(
+        "dataplane",
+        &layout.dataplane_config,
+        dp.admin.socket,
+    )?);
+
+    let started = Instant::now();
+    tokio::select! {
+        r = wait_ready(&mut procs) => if let Err(e) = r {
+            stop(&mut procs).await;
+            return Err(e);
+        },
+        s = &mut signal => {
+            eprintln!("mcd dev: {} during start-up; stopping", s.unwrap_or("signal"));
+            stop(&mut procs).await;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+
+    // MCIAS wrote the first admin's credentials when it created its store.
+    if let Ok(creds) = fs::read_to_string(&bootstrap_file)
+        && let Ok(creds) = serde_json::from_str::<serde_json::Value>(&creds)
+    {
+        if first_run {
+            println!(
+                "bootstrap admin: {} / {} (shown once; kept 0600 in {})",
+                creds["username"].as_str().unwrap_or_default(),
+                creds["password"].as_str().unwrap_or_default(),
+                bootstrap_file.display()
+            );
+        }
+        endpoints["bootstrap"] = creds;
+    }
+    let text = serde_json::to_string_pretty(&endpoints)?;
+    let tmp = layout.endpoints.with_extension("json.tmp");
+    fs::write(&tmp, &text)?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+    fs::rename(&tmp, &layout.endpoints)?;
+    println!(
+        "Metacircular dev platform ready in {:.1}s ({})",
+        started.elapsed().as_secs_f64(),
+        mc_kit::version::VERSION
+    );
+    // The console shows the credentials only on the first run; the file keeps them.
+    let mut shown = endpoints.clone();
+    if let Some(o) = shown.as_object_mut() {
+        o.remove("bootstrap");
+    }
+    println!("{}", serde_json::to_string_pretty(&shown)?);
+    println!("endpoints: {}", layout.endpoints.display());
+    println!(
+        "try: curl --cacert {} {}",
+        layout.data_dir.join("ca.pem").display(),
+        endpoints["controlplane"]["health"]
+            .as_str()
+            .unwrap_or_default()
+    );
+    println!("stop with Ctrl-C");
+
+    let exited = 'watch: loop {
+        tokio::select! {
+            s = &mut signal => {
+                eprintln!("mcd dev: {}; stopping", s.unwrap_or("signal"));
+                break 'watch None;
+            }
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                for p in procs.iter_mut() {
+                    if let Some(status) = p.child.try_wait()? {
+                        break 'watch Some((p.name, status));
+                    }
+                }
+            }
+        }
+    };
+    stop(&mut procs).await;
+    match exited {
+        None => Ok(ExitCode::SUCCESS),
+        Some((name, status)) => {
+            eprintln!("mcd dev: {name} exited unexpectedly ({status}); stopped the platform");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

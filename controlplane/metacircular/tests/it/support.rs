@@ -1,0 +1,117 @@
+//! Starting binaries and the dev platform for tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub(crate) fn mcd() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mcd"))
+}
+
+/// `mcctl`, built by cargo with this test (same package as `mcd`).
+pub(crate) fn mcctl() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mcctl"))
+}
+
+pub(crate) fn run(bin: &Path, args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MC_ENDPOINTS")
+        .output()
+        .expect("run binary")
+}
+
+pub(crate) fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed (scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// A running `mcd dev`, stopped with SIGKILL if a test fails before stopping it.
+pub(crate) struct Dev {
+    pub(crate) child: Child,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) endpoints: serde_json::Value,
+}
+
+impl Dev {
+    /// Starts `mcd dev` in `cwd` (with `--data-dir` when given) and waits until it says ready.
+    pub(crate) fn start(cwd: &Path, data_dir: Option<&Path>) -> Self {
+        let mut cmd = Command::new(mcd());
+        cmd.arg("dev")
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(d) = data_dir {
+            cmd.arg("--data-dir").arg(d);
+        }
+        let mut child = cmd.spawn().expect("spawn mcd dev");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(path) = line.strip_prefix("endpoints: ") {
+                    let _ = tx.send(path.to_owned());
+                }
+            }
+        });
+        let path = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(p) => PathBuf::from(p),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("mcd dev never reported ready");
+            }
+        };
+        let endpoints: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("endpoints.json"))
+                .expect("json");
+        let data_dir = path.parent().expect("data dir").to_owned();
+        Self {
+            child,
+            data_dir,
+            endpoints,
+        }
+    }
+
+    pub(crate) fn ca(&self) -> String {
+        self.endpoints["ca_cert"]
+            .as_str()
+            .expect("ca_cert")
+            .to_owned()
+    }
+
+    /// Sends `signal` and waits (bounded, as a hang guard) for the exit; returns status and time taken.
+    pub(crate) fn stop(
+        mut self,
+        signal: rustix::process::Signal,
+    ) -> (std::process::ExitStatus, Duration) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        let started = Instant::now();
+        rustix::process::kill_process(pid, signal).expect("signal");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "mcd dev did not exit after {signal:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

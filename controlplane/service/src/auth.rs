@@ -1,0 +1,398 @@
+//! Authorization for every service: one method → requirement map, enforced
+//! by one axum layer for both REST routes and gRPC methods (tonic services
+//! are mounted as axum routers, so `/pkg.Service/Method` paths pass through
+//! the same layer).
+//!
+//! Default deny: a request whose route is not in the map is refused even with
+//! valid admin credentials, so forgetting a method breaks it loudly (its own
+//! tests fail) instead of leaving it open; the sweep test in each service
+//! also checks every gRPC method of its packages is mapped.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub mod remote;
+
+/// What a method needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Anyone; a valid token, when sent, is still verified and passed on.
+    Public,
+    /// Any valid token.
+    Authenticated,
+    /// A valid token of an account with the `admin` role.
+    Admin,
+}
+
+/// The verified caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub username: String,
+    /// `human` or `system`.
+    pub account_type: String,
+    pub roles: Vec<String>,
+    pub tags: Vec<String>,
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
+}
+
+/// The caller's source address, for audit logs and rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceAddr(pub std::net::IpAddr);
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token revoked")]
+    Revoked,
+    #[error("cannot verify the token right now: {0}")]
+    Unavailable(String),
+}
+
+/// Turns a bearer token into a [`Principal`]: offline signature checks plus
+/// revocation, however the implementation does them.
+pub trait TokenVerifier: Send + Sync + 'static {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>>;
+}
+
+/// Route key: `"METHOD /matched/path"` for REST, `"/pkg.Service/Method"` for gRPC.
+pub type RouteKey = String;
+
+/// The one map of a service. Keys are REST `"GET /v1/x/{id}"` (axum's matched
+/// path) and gRPC `"/mc.iam.v1.Auth/Login"`.
+#[derive(Debug, Clone, Default)]
+pub struct MethodMap(BTreeMap<RouteKey, Requirement>);
+
+impl MethodMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[must_use]
+    pub fn rest(mut self, method: &str, path: &str, req: Requirement) -> Self {
+        self.0.insert(format!("{method} {path}"), req);
+        self
+    }
+
+    #[must_use]
+    pub fn grpc(mut self, path: &str, req: Requirement) -> Self {
+        self.0.insert(path.to_owned(), req);
+        self
+    }
+
+    /// The standard gRPC health service is public.
+    #[must_use]
+    pub fn with_grpc_health(self) -> Self {
+        self.grpc("/grpc.health.v1.Health/Check", Requirement::Public)
+            .grpc("/grpc.health.v1.Health/Watch", Requirement::Public)
+    }
+
+    pub fn get(&self, key: &str) -> Option<Requirement> {
+        self.0.get(key).copied()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Requirement)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+/// State of the auth layer.
+#[derive(Clone)]
+pub struct AuthLayer {
+    pub map: Arc<MethodMap>,
+    pub verifier: Arc<dyn TokenVerifier>,
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// Reads (and drops) a small request body before a refusal, so HTTP/2
+/// clients see a clean end of stream rather than a reset.
+async fn drain(req: Request) {
+    let _ = axum::body::to_bytes(req.into_body(), 64 * 1024).await;
+}
+
+fn refuse(grpc: bool, status: StatusCode, message: &str) -> Response {
+    if grpc {
+        let s = match status {
+            StatusCode::UNAUTHORIZED => tonic::Status::unauthenticated(message),
+            StatusCode::FORBIDDEN => tonic::Status::permission_denied(message),
+            StatusCode::SERVICE_UNAVAILABLE => tonic::Status::unavailable(message),
+            _ => tonic::Status::internal(message),
+        };
+        return s.into_http::<axum::body::Body>();
+    }
+    mc_shell::serve::error_response(status, message)
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl AuthLayer {
+    /// The axum middleware: looks the route up, verifies as required, and
+    /// passes the [`Principal`] (when there is one) and [`SourceAddr`] on as
+    /// request extensions.
+    pub async fn enforce(State(layer): State<Self>, mut req: Request, next: Next) -> Response {
+        let grpc = is_grpc(req.headers());
+        let key = if grpc {
+            req.uri().path().to_owned()
+        } else {
+            match req.extensions().get::<MatchedPath>() {
+                Some(p) => format!("{} {}", req.method(), p.as_str()),
+                // Unmatched: let the router answer 404/405.
+                None => return next.run(req).await,
+            }
+        };
+        let Some(requirement) = layer.map.get(&key) else {
+            tracing::error!(route = %key, "route missing from the method map: denied");
+            drain(req).await;
+            return refuse(
+                grpc,
+                StatusCode::FORBIDDEN,
+                "this method is not authorized for anyone (missing from the method map)",
+            );
+        };
+        if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
+        {
+            req.extensions_mut().insert(SourceAddr(addr.ip()));
+        }
+        let token = bearer(req.headers()).map(str::to_owned);
+        let verified = match &token {
+            Some(t) => Some(layer.verifier.verify(t).await),
+            None => None,
+        };
+        let refusal = match (verified, requirement) {
+            (None, Requirement::Public) => Ok(None),
+            (None, _) => Err((StatusCode::UNAUTHORIZED, "missing bearer token".to_owned())),
+            (Some(Ok(p)), Requirement::Admin) if !p.is_admin() => {
+                Err((StatusCode::FORBIDDEN, "requires the admin role".to_owned()))
+            }
+            (Some(Ok(p)), _) => Ok(Some(p)),
+            (Some(Err(AuthError::Unavailable(m))), _) => Err((StatusCode::SERVICE_UNAVAILABLE, m)),
+            // A bad token on a public method is ignored, not an error.
+            (Some(Err(_)), Requirement::Public) => Ok(None),
+            (Some(Err(e)), _) => Err((StatusCode::UNAUTHORIZED, e.to_string())),
+        };
+        match refusal {
+            Ok(Some(p)) => {
+                req.extensions_mut().insert(p);
+            }
+            Ok(None) => {}
+            Err((status, message)) => {
+                drain(req).await;
+                return refuse(grpc, status, &message);
+            }
+        }
+        next.run(req).await
+    }
+}
+
+/// 401 JSON for handlers that need a principal the layer did not provide.
+pub fn unauthenticated() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({"error": "missing bearer token"})),
+    )
+        .into_response()
+}
+
+/// Cached verification results by token hash.
+type VerifyCache =
+    std::collections::HashMap<[u8; 32], (std::time::Instant, Result<Principal, AuthError>)>;
+
+/// A verifier cache: results (good or revoked) are kept for at most `ttl`,
+/// keyed by the SHA-256 of the token, so a revocation reaches this service
+/// within `ttl`. Bounded: at most `max_entries`, oldest dropped first.
+pub struct CachedVerifier<V> {
+    inner: V,
+    ttl: std::time::Duration,
+    max_entries: usize,
+    cache: std::sync::Mutex<VerifyCache>,
+}
+
+impl<V: TokenVerifier> CachedVerifier<V> {
+    pub fn new(inner: V, ttl: std::time::Duration, max_entries: usize) -> Self {
+        Self {
+            inner,
+            ttl,
+            max_entries,
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn key(token: &str) -> [u8; 32] {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut k = [0_u8; 32];
+        k.copy_from_slice(d.as_ref());
+        k
+    }
+}
+
+impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>> {
+        Box::pin(async move {
+            let key = Self::key(token);
+            let now = std::time::Instant::now();
+            {
+                let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((at, result)) = cache.get(&key)
+                    && now.duration_since(*at) < self.ttl
+                {
+                    return result.clone();
+                }
+            }
+            let result = self.inner.verify(token).await;
+            if !matches!(
+                result,
+                Err(AuthError::Unavailable(_)) | Err(AuthError::Missing)
+            ) {
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= self.max_entries {
+                    cache.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
+                    if cache.len() >= self.max_entries
+                        && let Some(oldest) =
+                            cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+                    {
+                        cache.remove(&oldest);
+                    }
+                }
+                cache.insert(key, (now, result.clone()));
+            }
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A verifier whose answer the test flips, counting calls.
+    struct Flip {
+        revoked: std::sync::atomic::AtomicBool,
+        calls: AtomicU32,
+    }
+
+    impl TokenVerifier for Arc<Flip> {
+        fn verify<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                if self.revoked.load(Ordering::SeqCst) {
+                    return Err(AuthError::Revoked);
+                }
+                Ok(Principal {
+                    account_id: token.to_owned(),
+                    username: "u".into(),
+                    account_type: "human".into(),
+                    roles: vec![],
+                    tags: vec![],
+                    jti: "j".into(),
+                    expires_at: 0,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_serves_within_ttl_and_sees_revocation_after_it() {
+        let inner = Arc::new(Flip {
+            revoked: false.into(),
+            calls: AtomicU32::new(0),
+        });
+        let cached = CachedVerifier::new(inner.clone(), std::time::Duration::from_millis(200), 2);
+        assert!(cached.verify("t1").await.is_ok());
+        assert!(cached.verify("t1").await.is_ok());
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            1,
+            "second check served from the cache"
+        );
+        inner.revoked.store(true, Ordering::SeqCst);
+        assert!(
+            cached.verify("t1").await.is_ok(),
+            "within the TTL the cached answer stands"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        assert_eq!(
+            cached.verify("t1").await,
+            Err(AuthError::Revoked),
+            "after the TTL the revocation is seen"
+        );
+        // Bounded: a third distinct token evicts, never grows past max_entries.
+        inner.revoked.store(false, Ordering::SeqCst);
+        for t in ["a", "b", "c", "d"] {
+            assert!(cached.verify(t).await.is_ok());
+        }
+        assert!(cached.cache.lock().map(|c| c.len()).unwrap_or(99) <= 2);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer abc".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "bearer  xyz ".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), Some("xyz"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Basic abc".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer ".parse().unwrap(),
+        );
+        assert_eq!(bearer(&h), None);
+    }
+}
