@@ -17,29 +17,17 @@
 //! [log]
 //! level = "info"
 //! format = "json"
+//!
+//! [mcias]                          # one section per hosted service (see services.rs)
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use mc_kit::config::{Duration, Invalid, Validate};
-use mc_kit::telemetry::LogConfig;
-use mc_service::tls::TlsFiles;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlplaneConfig {
-    /// Parent of every hosted service's data directory.
-    pub data_dir: PathBuf,
-    pub server: ServerSection,
-    pub tls: TlsFiles,
-    /// MCIAS: identity, tokens, login policy.
-    #[serde(default)]
-    pub mcias: mc_mcias::McAuthConfig,
-    #[serde(default)]
-    pub log: LogConfig,
-}
+pub use crate::services::ControlplaneConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +73,7 @@ impl Validate for ControlplaneConfig {
             ));
         }
         self.tls.validate("tls")?;
-        self.mcias.validate()?;
+        self.validate_services()?;
         self.log.validate("log")
     }
 }

@@ -1,13 +1,15 @@
 //! mc-controlplane: the control-plane process (tokio).
 //!
-//! It hosts the platform's services — MCIAS, Metacrypt, MCR, MCP master and
-//! the MCNS record API as they are built — behind one HTTPS REST listener,
-//! one gRPC-over-TLS listener and one local admin socket. Each hosted service
-//! contributes a router, gRPC services, metrics and its own redb store; this
-//! crate owns the process: config, listeners, readiness, draining.
+//! It hosts the services listed in [`services`] (today MCIAS) behind one
+//! HTTPS REST listener, one gRPC-over-TLS listener and one local admin
+//! socket. Each hosted service implements
+//! [`mc_service::hosted::HostedService`]; this crate owns the process:
+//! config, listeners, the one auth layer over every service's routes and
+//! methods (their merged method maps), readiness, draining.
 
 pub mod config;
 pub mod node;
+mod services;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,48 +22,22 @@ use mc_shell::metrics::{Metrics, MetricsBuilder};
 use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 
 pub use config::ControlplaneConfig;
+pub use services::service_endpoints;
 
-/// The redb stores this process owns.
+/// The redb stores this process owns: its own, then each service's.
 pub fn stores(config: &ControlplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
-    vec![
-        mc_kit::store::StoreSpec {
-            name: "controlplane",
-            path: node::store_path(&config.data_dir),
-            schema: &node::SCHEMA,
-        },
-        mc_kit::store::StoreSpec {
-            name: "mcias",
-            path: mc_mcias::store::path(&config.data_dir),
-            schema: &mc_mcias::store::SCHEMA,
-        },
-    ]
+    let mut stores = vec![mc_kit::store::StoreSpec {
+        name: "controlplane",
+        path: node::store_path(&config.data_dir),
+        schema: &node::SCHEMA,
+    }];
+    stores.extend(services::service_stores(config));
+    stores
 }
 
 /// Where the first admin's credentials are written (0600) when MCIAS creates them.
 pub fn bootstrap_path(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("mcias").join("bootstrap.json")
-}
-
-fn write_bootstrap(
-    data_dir: &std::path::Path,
-    creds: &mc_mcias::Bootstrap,
-) -> std::io::Result<std::path::PathBuf> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = bootstrap_path(data_dir);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)?;
-    f.write_all(
-        serde_json::to_string_pretty(creds)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    f.sync_all()?;
-    Ok(path)
+    mc_mcias::hosted::bootstrap_path(data_dir)
 }
 
 pub const COMPONENT: &str = "controlplane";
@@ -81,10 +57,10 @@ pub enum RunError {
     },
     #[error(transparent)]
     Serve(#[from] mc_shell::serve::ServeError),
-    #[error("mcias: {0}")]
-    Iam(#[from] mc_mcias::error::IamError),
-    #[error("writing the bootstrap credentials: {0}")]
-    Bootstrap(std::io::Error),
+    #[error(transparent)]
+    Mount(#[from] mc_service::hosted::MountError),
+    #[error("no hosted service verifies tokens (MCIAS must be mounted first)")]
+    NoVerifier,
 }
 
 /// Runs the control plane until `shutdown` fires, then drains and returns.
@@ -104,48 +80,38 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         drain: config.server.drain.get(),
         ..Limits::default()
     };
-    // MCIAS, behind the one auth layer for its REST routes and gRPC methods.
-    let mut mcias_config = config.mcias.clone();
-    if mcias_config.issuer.is_empty() {
-        mcias_config.issuer = format!("https://{}", config.server.rest);
-    }
-    if mcias_config.webauthn_origin.is_empty() {
-        mcias_config.webauthn_origin = format!(
-            "https://{}:{}",
-            mcias_config.webauthn_rp_id,
-            config.server.rest.port()
-        );
-    }
-    let (iam, bootstrap) = mc_mcias::Iam::open(&config.data_dir, mcias_config)?;
-    let iam = Arc::new(iam);
-    if let Some(creds) = bootstrap {
-        let path = write_bootstrap(&config.data_dir, &creds).map_err(RunError::Bootstrap)?;
-        tracing::warn!(path = %path.display(), "bootstrap admin created; its credentials are in this file (0600): change the password and delete it");
-    }
+    // Every hosted service, behind the one auth layer for all their REST
+    // routes and gRPC methods.
+    let mounted = services::mount_all(&config, &services::context(&config))?;
+    let Some(verifier) = mounted.verifier.clone() else {
+        return Err(RunError::NoVerifier);
+    };
     let auth = mc_service::auth::AuthLayer {
-        map: Arc::new(mc_mcias::methods::map().with_grpc_health()),
-        verifier: Arc::new(mc_mcias::LocalVerifier(iam.clone())),
+        map: Arc::new(mounted.methods.clone().with_grpc_health()),
+        verifier,
     };
     let guard = axum::middleware::from_fn_with_state(auth, mc_service::auth::AuthLayer::enforce);
     let rest_router = ops_router(
         COMPONENT,
         health.clone(),
         metrics.clone(),
-        mc_mcias::rest::router(iam.clone()).route_layer(guard.clone()),
+        mounted.rest.route_layer(guard.clone()),
     );
-    let grpc_router = mc_mcias::grpc::Services::routes(iam.clone())
-        .add_service(grpc_health)
-        .into_axum_router()
+    let grpc_router = mounted
+        .grpc
+        .merge(tonic::service::Routes::new(grpc_health).into_axum_router())
         .route_layer(guard)
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             Metrics::track,
         ));
+    let mut admin_stores = vec![("controlplane", node_store.clone())];
+    admin_stores.extend(mounted.stores.iter().cloned());
     let details_node = node_id.clone();
     let admin_router = tonic::service::Routes::new(AdminService::new(
         COMPONENT,
         health.clone(),
-        vec![("controlplane", node_store.clone()), ("mcias", iam.store())],
+        admin_stores,
         config.data_dir.join("snapshots"),
         Arc::new(move || BTreeMap::from([("node_id".to_owned(), details_node.clone())])),
     ))

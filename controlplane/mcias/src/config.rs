@@ -20,7 +20,7 @@
 //! webauthn_origin = ""         # default: https://<webauthn_rp_id>:<REST port>
 //! ```
 
-use mc_kit::config::{Duration, Invalid};
+use mc_kit::config::{Duration, Invalid, Validate};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,23 +128,24 @@ impl Default for McAuthConfig {
     }
 }
 
-impl McAuthConfig {
-    pub fn validate(&self) -> Result<(), Invalid> {
+/// Field names are relative to the `[mcias]` section (the host prefixes it).
+impl Validate for McAuthConfig {
+    fn validate(&self) -> Result<(), Invalid> {
         // OWASP's Argon2id floor (m=19 MiB, t=2, p=1) or an equivalent trade.
         if self.argon2_memory_kib < 19_456
             || self.argon2_iterations < 2
             || self.argon2_parallelism == 0
         {
             return Err(Invalid::new(
-                "mcias.argon2_memory_kib",
+                "argon2_memory_kib",
                 "Argon2id parameters below the OWASP floor (19456 KiB, 2 iterations, parallelism ≥ 1)",
             ));
         }
         for (k, d) in [
-            ("mcias.token_ttl", self.token_ttl),
-            ("mcias.admin_token_ttl", self.admin_token_ttl),
-            ("mcias.system_token_ttl", self.system_token_ttl),
-            ("mcias.system_token_max_ttl", self.system_token_max_ttl),
+            ("token_ttl", self.token_ttl),
+            ("admin_token_ttl", self.admin_token_ttl),
+            ("system_token_ttl", self.system_token_ttl),
+            ("system_token_max_ttl", self.system_token_max_ttl),
         ] {
             if d.get().as_secs() < 60 {
                 return Err(Invalid::new(k, "at least 1m"));
@@ -152,19 +153,19 @@ impl McAuthConfig {
         }
         if self.system_token_ttl > self.system_token_max_ttl {
             return Err(Invalid::new(
-                "mcias.system_token_ttl",
+                "system_token_ttl",
                 "must not exceed system_token_max_ttl",
             ));
         }
         let code = self.sso_code_ttl.get();
         if code < std::time::Duration::from_secs(1) || code > std::time::Duration::from_secs(600) {
-            return Err(Invalid::new("mcias.sso_code_ttl", "between 1s and 10m"));
+            return Err(Invalid::new("sso_code_ttl", "between 1s and 10m"));
         }
         if self.lockout_after == 0 {
-            return Err(Invalid::new("mcias.lockout_after", "at least 1"));
+            return Err(Invalid::new("lockout_after", "at least 1"));
         }
         if self.audience.is_empty() {
-            return Err(Invalid::new("mcias.audience", "must not be empty"));
+            return Err(Invalid::new("audience", "must not be empty"));
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod hosted;
 pub mod keys;
 pub mod methods;
 pub mod model;

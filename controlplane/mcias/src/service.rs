@@ -768,6 +768,7 @@ impl Iam {
             tags: account.tags,
             jti: claims.jti,
             expires_at: claims.exp,
+            scopes: Vec::new(),
         })
     }
 

@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 
 pub mod remote;
 
-/// What a method needs from its caller.
+/// What a method needs from its caller. One value per REST route and gRPC
+/// method, in the service's [`MethodMap`]; [`decide`] is the only place that
+/// interprets it, for both surfaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
     /// Anyone; a valid token, when sent, is still verified and passed on.
@@ -30,6 +32,105 @@ pub enum Requirement {
     Authenticated,
     /// A valid token of an account with the `admin` role.
     Admin,
+    /// An account holding this role (an admin holds every role).
+    Role(&'static str),
+    /// A human account: operations a machine identity must never do.
+    Human,
+    /// A system account matching the pattern (an admin does not match: a
+    /// method meant for an agent is not an operator's method).
+    System(AccountPattern),
+    /// Any one of these.
+    AnyOf(&'static [Requirement]),
+    /// The inner requirement, and a token that carries scopes must carry
+    /// one that covers `scope` (a scope only narrows what the account may do).
+    Scoped {
+        scope: &'static str,
+        inner: &'static Requirement,
+    },
+}
+
+/// Which system accounts a [`Requirement::System`] admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountPattern {
+    /// Exactly this account name.
+    Name(&'static str),
+    /// Names with this prefix, e.g. `agent-` (the rest — the node — is
+    /// read from the verified token with [`Principal::name_suffix`]).
+    NamePrefix(&'static str),
+    /// Accounts carrying this tag.
+    Tag(&'static str),
+}
+
+impl AccountPattern {
+    fn matches(self, p: &Principal) -> bool {
+        match self {
+            Self::Name(n) => p.username == n,
+            Self::NamePrefix(prefix) => p
+                .username
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty()),
+            Self::Tag(t) => p.tags.iter().any(|x| x == t),
+        }
+    }
+}
+
+/// What [`decide`] says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// No usable credentials: 401 / `UNAUTHENTICATED`.
+    Unauthenticated(String),
+    /// Credentials, but not these rights: 403 / `PERMISSION_DENIED`.
+    Forbidden(String),
+}
+
+/// The one decision: may `principal` (the verified caller, if any) call a
+/// method that requires `requirement`?
+pub fn decide(requirement: Requirement, principal: Option<&Principal>) -> Decision {
+    if requirement == Requirement::Public {
+        return Decision::Allow;
+    }
+    let Some(p) = principal else {
+        return Decision::Unauthenticated("missing bearer token".to_owned());
+    };
+    match allows(requirement, p) {
+        Ok(()) => Decision::Allow,
+        Err(why) => Decision::Forbidden(why),
+    }
+}
+
+fn allows(requirement: Requirement, p: &Principal) -> Result<(), String> {
+    match requirement {
+        Requirement::Public | Requirement::Authenticated => Ok(()),
+        Requirement::Admin if p.is_admin() => Ok(()),
+        Requirement::Admin => Err("requires the admin role".to_owned()),
+        Requirement::Role(r) if p.is_admin() || p.roles.iter().any(|x| x == r) => Ok(()),
+        Requirement::Role(r) => Err(format!("requires the {r} role")),
+        Requirement::Human if p.account_type == "human" => Ok(()),
+        Requirement::Human => Err("only a human account may do this".to_owned()),
+        Requirement::System(pattern) if p.account_type == "system" && pattern.matches(p) => Ok(()),
+        Requirement::System(_) => {
+            Err("only the platform's own system account may do this".to_owned())
+        }
+        Requirement::AnyOf(options) => {
+            let mut last = "no requirement".to_owned();
+            for r in options {
+                match allows(*r, p) {
+                    Ok(()) => return Ok(()),
+                    Err(why) => last = why,
+                }
+            }
+            Err(last)
+        }
+        Requirement::Scoped { scope, inner } => {
+            allows(*inner, p)?;
+            if p.has_scope(scope) {
+                Ok(())
+            } else {
+                Err(format!("the token's scopes do not include {scope}"))
+            }
+        }
+    }
 }
 
 /// The verified caller of a request.
@@ -43,11 +144,56 @@ pub struct Principal {
     pub tags: Vec<String>,
     pub jti: String,
     pub expires_at: i64,
+    /// Scopes the token is limited to (`mcr:push:repo/*`, `dns:write:zone`);
+    /// empty for a token with the account's full rights.
+    pub scopes: Vec<String>,
 }
 
 impl Principal {
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
+    }
+
+    /// The rest of the account name after `prefix` (`agent-web1` → `web1`),
+    /// for methods admitted by [`AccountPattern::NamePrefix`].
+    pub fn name_suffix(&self, prefix: &str) -> Option<&str> {
+        self.username
+            .strip_prefix(prefix)
+            .filter(|rest| !rest.is_empty())
+    }
+
+    /// Whether the token may perform `action` (`mcr:push`) at all: true for
+    /// an unscoped token, or when a scope names the action (with or without
+    /// a resource).
+    pub fn has_scope(&self, action: &str) -> bool {
+        self.scopes.is_empty()
+            || self.scopes.iter().any(|s| {
+                s == action
+                    || s.strip_prefix(action)
+                        .is_some_and(|rest| rest.starts_with(':'))
+            })
+    }
+
+    /// Whether the token may perform `action` on `resource` (`repo/app`):
+    /// true for an unscoped token, or when a scope `action` (any resource),
+    /// `action:resource`, or `action:prefix*` covers it.
+    pub fn scope_allows(&self, action: &str, resource: &str) -> bool {
+        self.scopes.is_empty()
+            || self.scopes.iter().any(|s| {
+                if s == action {
+                    return true;
+                }
+                let Some(pattern) = s
+                    .strip_prefix(action)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                else {
+                    return false;
+                };
+                match pattern.strip_suffix('*') {
+                    Some(prefix) => resource.starts_with(prefix),
+                    None => pattern == resource,
+                }
+            })
     }
 }
 
@@ -109,6 +255,18 @@ impl MethodMap {
             .grpc("/grpc.health.v1.Health/Watch", Requirement::Public)
     }
 
+    /// Adds every entry of `other`; a key both maps name is refused (two
+    /// services claiming one route would make its rule ambiguous).
+    pub fn merge(mut self, other: Self) -> Result<Self, DuplicateRoute> {
+        for (k, v) in other.0 {
+            if self.0.contains_key(&k) {
+                return Err(DuplicateRoute(k));
+            }
+            self.0.insert(k, v);
+        }
+        Ok(self)
+    }
+
     pub fn get(&self, key: &str) -> Option<Requirement> {
         self.0.get(key).copied()
     }
@@ -117,6 +275,11 @@ impl MethodMap {
         self.0.iter().map(|(k, v)| (k.as_str(), *v))
     }
 }
+
+/// Two method maps name the same route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("route `{0}` is claimed by two services")]
+pub struct DuplicateRoute(pub String);
 
 /// State of the auth layer.
 #[derive(Clone)]
@@ -197,27 +360,31 @@ impl AuthLayer {
             Some(t) => Some(layer.verifier.verify(t).await),
             None => None,
         };
-        let refusal = match (verified, requirement) {
-            (None, Requirement::Public) => Ok(None),
-            (None, _) => Err((StatusCode::UNAUTHORIZED, "missing bearer token".to_owned())),
-            (Some(Ok(p)), Requirement::Admin) if !p.is_admin() => {
-                Err((StatusCode::FORBIDDEN, "requires the admin role".to_owned()))
-            }
-            (Some(Ok(p)), _) => Ok(Some(p)),
-            (Some(Err(AuthError::Unavailable(m))), _) => Err((StatusCode::SERVICE_UNAVAILABLE, m)),
+        let principal = match verified {
+            None => None,
+            Some(Ok(p)) => Some(p),
             // A bad token on a public method is ignored, not an error.
-            (Some(Err(_)), Requirement::Public) => Ok(None),
-            (Some(Err(e)), _) => Err((StatusCode::UNAUTHORIZED, e.to_string())),
-        };
-        match refusal {
-            Ok(Some(p)) => {
-                req.extensions_mut().insert(p);
-            }
-            Ok(None) => {}
-            Err((status, message)) => {
+            Some(Err(_)) if requirement == Requirement::Public => None,
+            Some(Err(AuthError::Unavailable(m))) => {
                 drain(req).await;
-                return refuse(grpc, status, &message);
+                return refuse(grpc, StatusCode::SERVICE_UNAVAILABLE, &m);
             }
+            Some(Err(e)) => {
+                drain(req).await;
+                return refuse(grpc, StatusCode::UNAUTHORIZED, &e.to_string());
+            }
+        };
+        let refusal = match decide(requirement, principal.as_ref()) {
+            Decision::Allow => None,
+            Decision::Unauthenticated(m) => Some((StatusCode::UNAUTHORIZED, m)),
+            Decision::Forbidden(m) => Some((StatusCode::FORBIDDEN, m)),
+        };
+        if let Some((status, message)) = refusal {
+            drain(req).await;
+            return refuse(grpc, status, &message);
+        }
+        if let Some(p) = principal {
+            req.extensions_mut().insert(p);
         }
         next.run(req).await
     }
@@ -332,6 +499,7 @@ mod tests {
                     tags: vec![],
                     jti: "j".into(),
                     expires_at: 0,
+                    scopes: vec![],
                 })
             })
         }
@@ -368,6 +536,127 @@ mod tests {
             assert!(cached.verify(t).await.is_ok());
         }
         assert!(cached.cache.lock().map(|c| c.len()).unwrap_or(99) <= 2);
+    }
+
+    fn principal(
+        name: &str,
+        kind: &str,
+        roles: &[&str],
+        tags: &[&str],
+        scopes: &[&str],
+    ) -> Principal {
+        Principal {
+            account_id: format!("id-{name}"),
+            username: name.to_owned(),
+            account_type: kind.to_owned(),
+            roles: roles.iter().map(|s| (*s).to_owned()).collect(),
+            tags: tags.iter().map(|s| (*s).to_owned()).collect(),
+            jti: "j".into(),
+            expires_at: 0,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// The whole decision table in one place: every requirement against
+    /// anonymous, a user, an admin, a system account, and scoped tokens.
+    #[test]
+    fn decisions() {
+        use Decision::*;
+        const PUSH: Requirement = Requirement::Role("mcr-push");
+        const AGENT: Requirement = Requirement::System(AccountPattern::NamePrefix("agent-"));
+        let alice = principal("alice", "human", &["user"], &[], &[]);
+        let root = principal("root", "human", &["admin"], &[], &[]);
+        let pusher = principal("ci", "system", &["mcr-push"], &["ci"], &[]);
+        let agent = principal("agent-web1", "system", &[], &["agent"], &[]);
+        let fake_agent = principal("agent-web1", "human", &["admin"], &[], &[]);
+        let bare_prefix = principal("agent-", "system", &[], &[], &[]);
+        let allow = |r, p: Option<&Principal>| decide(r, p) == Allow;
+        let forbidden = |r, p: Option<&Principal>| matches!(decide(r, p), Forbidden(_));
+
+        assert!(allow(Requirement::Public, None));
+        for r in [
+            Requirement::Authenticated,
+            Requirement::Admin,
+            PUSH,
+            Requirement::Human,
+            AGENT,
+        ] {
+            assert!(matches!(decide(r, None), Unauthenticated(_)), "{r:?}");
+        }
+        assert!(allow(Requirement::Authenticated, Some(&alice)));
+        assert!(forbidden(Requirement::Admin, Some(&alice)));
+        assert!(allow(Requirement::Admin, Some(&root)));
+        assert!(forbidden(PUSH, Some(&alice)));
+        assert!(allow(PUSH, Some(&pusher)));
+        assert!(allow(PUSH, Some(&root)), "an admin holds every role");
+        assert!(allow(Requirement::Human, Some(&alice)));
+        assert!(forbidden(Requirement::Human, Some(&agent)));
+        assert!(allow(AGENT, Some(&agent)));
+        assert_eq!(agent.name_suffix("agent-"), Some("web1"));
+        assert!(
+            forbidden(AGENT, Some(&fake_agent)),
+            "a human named like an agent is not one"
+        );
+        assert!(forbidden(AGENT, Some(&root)), "admins are not agents");
+        assert!(
+            forbidden(AGENT, Some(&bare_prefix)),
+            "the prefix alone names no node"
+        );
+        assert!(allow(
+            Requirement::System(AccountPattern::Tag("ci")),
+            Some(&pusher)
+        ));
+        assert!(allow(
+            Requirement::System(AccountPattern::Name("ci")),
+            Some(&pusher)
+        ));
+        assert!(forbidden(
+            Requirement::System(AccountPattern::Name("ci")),
+            Some(&agent)
+        ));
+        const EITHER: Requirement = Requirement::AnyOf(&[Requirement::Admin, AGENT]);
+        assert!(allow(EITHER, Some(&root)) && allow(EITHER, Some(&agent)));
+        assert!(forbidden(EITHER, Some(&alice)));
+
+        // Scopes narrow, never widen.
+        const SCOPED_PUSH: Requirement = Requirement::Scoped {
+            scope: "mcr:push",
+            inner: &PUSH,
+        };
+        assert!(
+            allow(SCOPED_PUSH, Some(&pusher)),
+            "an unscoped token has the account's rights"
+        );
+        let narrowed = principal("ci", "system", &["mcr-push"], &[], &["mcr:push:repo/app*"]);
+        assert!(allow(SCOPED_PUSH, Some(&narrowed)));
+        assert!(narrowed.scope_allows("mcr:push", "repo/app-web"));
+        assert!(!narrowed.scope_allows("mcr:push", "repo/other"));
+        assert!(!narrowed.scope_allows("mcr:delete", "repo/app-web"));
+        let wrong = principal("ci", "system", &["mcr-push"], &[], &["dns:write:zone"]);
+        assert!(forbidden(SCOPED_PUSH, Some(&wrong)));
+        let no_role = principal("ci", "system", &[], &[], &["mcr:push"]);
+        assert!(
+            forbidden(SCOPED_PUSH, Some(&no_role)),
+            "a scope grants nothing the account lacks"
+        );
+        let similar = principal("ci", "system", &["mcr-push"], &[], &["mcr:pushall"]);
+        assert!(
+            forbidden(SCOPED_PUSH, Some(&similar)),
+            "scope names match whole segments"
+        );
+    }
+
+    #[test]
+    fn merging_maps_refuses_a_route_claimed_twice() {
+        let a = MethodMap::new().rest("GET", "/v1/a", Requirement::Public);
+        let b = MethodMap::new().rest("GET", "/v1/b", Requirement::Admin);
+        let merged = a.clone().merge(b).expect("disjoint");
+        assert_eq!(merged.get("GET /v1/b"), Some(Requirement::Admin));
+        let again = MethodMap::new().rest("GET", "/v1/a", Requirement::Admin);
+        assert_eq!(
+            a.merge(again).err(),
+            Some(DuplicateRoute("GET /v1/a".to_owned()))
+        );
     }
 
     #[test]

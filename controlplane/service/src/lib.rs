@@ -2,7 +2,12 @@
 //!
 //! - [`auth`]: the one method → requirement map per process, the layer that
 //!   enforces it on REST routes and gRPC methods alike, token verifiers.
+//! - [`hosted`]: [`hosted::HostedService`], what a service implements once so
+//!   the host can mount it, and [`hosted::Mounted`], what the host builds.
+//! - [`caller`]: [`caller::Caller`], the verified caller for axum and tonic.
 //! - [`tls`]: rustls server configs from PEM files (TLS 1.3 only), the dev CA.
 
 pub mod auth;
+pub mod caller;
+pub mod hosted;
 pub mod tls;

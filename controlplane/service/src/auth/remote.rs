@@ -34,6 +34,8 @@ struct Claims {
     roles: Vec<String>,
     exp: i64,
     jti: String,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 struct Keys {
@@ -157,6 +159,7 @@ impl RemoteVerifier {
             tags: Vec::new(),
             jti: claims.jti,
             expires_at: claims.exp,
+            scopes: claims.scopes,
         })
     }
 

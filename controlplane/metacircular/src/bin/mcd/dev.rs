@@ -144,7 +144,7 @@ fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
     let dp: mc_dataplane::DataplaneConfig =
         mc_kit::config::load(&layout.dataplane_config).map_err(config_error)?;
     let https = |a: SocketAddr| format!("https://{a}");
-    Ok(json!({
+    let mut endpoints = json!({
         "controlplane": {
             "rest": https(cp.server.rest),
             "grpc": https(cp.server.grpc),
@@ -166,14 +166,14 @@ fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
             "listen": dp.dns.listen.first().map(ToString::to_string),
             "admin_socket": dp.admin.socket,
         },
-        "iam": {
-            "url": https(cp.server.rest),
-            "ui": format!("https://localhost:{}/ui/", cp.server.rest.port()),
-            "oidc_discovery": format!("{}/.well-known/openid-configuration", https(cp.server.rest)),
-        },
         "ca_cert": layout.data_dir.join("ca.pem"),
         "data_dir": layout.data_dir,
-    }))
+    });
+    // Each hosted service's URLs under its key (MCIAS: `iam`).
+    for (key, urls) in mc_controlplane::service_endpoints(&cp) {
+        endpoints[key] = json!(urls);
+    }
+    Ok(endpoints)
 }
 
 struct Proc {

@@ -1,0 +1,162 @@
+//! A control-plane service as a type: what the host needs to mount it.
+//!
+//! A service implements [`HostedService`] once — its name, config, store
+//! schema, how it opens, its REST router, its gRPC routes and its method
+//! map — and the host mounts a list of them ([`Mounted`]): one store per
+//! service under `<data_dir>/<NAME>/`, one merged [`MethodMap`] enforced by
+//! one auth layer for every route of every service, one admin store list.
+//!
+//! Architecture invariant: a service never sees another service's store;
+//! what services share goes through the [`ServiceCtx`] (the token verifier)
+//! or through their public APIs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mc_kit::config::Validate;
+use mc_kit::store::{Schema, Store, StoreSpec};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{DuplicateRoute, MethodMap, TokenVerifier};
+
+/// What the host gives a service when it opens.
+#[derive(Clone)]
+pub struct ServiceCtx {
+    /// The parent data dir (`/srv`); a service keeps its files in [`Self::dir`].
+    pub data_dir: PathBuf,
+    /// The HTTPS REST listener (`/healthz`, REST, web UIs).
+    pub rest_addr: SocketAddr,
+    /// The gRPC listener.
+    pub grpc_addr: SocketAddr,
+    /// Verifies bearer tokens (MCIAS's keys). `None` only while MCIAS itself
+    /// opens: it is the verifier the others get.
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+}
+
+impl ServiceCtx {
+    /// The service's own directory: `<data_dir>/<name>`.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.data_dir.join(name)
+    }
+
+    /// The REST base URL clients use: `https://<rest addr>`.
+    pub fn public_url(&self) -> String {
+        format!("https://{}", self.rest_addr)
+    }
+}
+
+/// A service failed to open.
+#[derive(Debug, thiserror::Error)]
+#[error("{service}: {message}")]
+pub struct ServiceError {
+    pub service: &'static str,
+    pub message: String,
+}
+
+/// One control-plane service.
+pub trait HostedService: Send + Sync + Sized + 'static {
+    /// Its name: store directory and file (`<data_dir>/<NAME>/<NAME>.redb`),
+    /// config section (`[<NAME>]`), metrics label, admin store name.
+    const NAME: &'static str;
+    /// Its key in `endpoints.json` (defaults to [`Self::NAME`]).
+    const ENDPOINTS_KEY: &'static str = Self::NAME;
+    /// Its config section. Field names in [`Validate`] errors are relative
+    /// to the section; the host prefixes `<NAME>.`.
+    type Config: DeserializeOwned + Validate + Default + Clone + Send + Sync + std::fmt::Debug;
+
+    /// Its store's schema and ordered migrations.
+    fn schema() -> &'static Schema;
+
+    /// Files outside the store that its sealed data needs (key files), so a
+    /// snapshot carries them.
+    fn key_files(dir: &Path) -> Vec<PathBuf> {
+        let _ = dir;
+        Vec::new()
+    }
+
+    /// Opens the store and whatever else the service needs.
+    fn open(ctx: &ServiceCtx, config: Self::Config) -> Result<Arc<Self>, ServiceError>;
+
+    /// Every REST route and gRPC method it serves, with what each requires.
+    fn methods() -> MethodMap;
+
+    /// Its REST routes (axum paths as in [`Self::methods`]).
+    fn rest(self: &Arc<Self>) -> axum::Router;
+
+    /// Its gRPC services, as an axum router (`Routes::into_axum_router`).
+    fn grpc(self: &Arc<Self>) -> axum::Router;
+
+    /// Its open store (for snapshots).
+    fn store(&self) -> Arc<Store>;
+
+    /// A token verifier other services may use (MCIAS provides one).
+    fn verifier(self: &Arc<Self>) -> Option<Arc<dyn TokenVerifier>> {
+        None
+    }
+
+    /// Named URLs for `endpoints.json` (`"ui" → https://…/ui/`), known
+    /// from the config alone (so `mcd dev` can write them before start).
+    fn endpoints(ctx: &ServiceCtx) -> BTreeMap<String, String> {
+        let _ = ctx;
+        BTreeMap::new()
+    }
+}
+
+/// Where a service keeps its store.
+pub fn store_path<S: HostedService>(data_dir: &Path) -> PathBuf {
+    data_dir.join(S::NAME).join(format!("{}.redb", S::NAME))
+}
+
+/// The store of `S`, for `mcd snapshot` / `mcd restore`.
+pub fn store_spec<S: HostedService>(data_dir: &Path) -> StoreSpec {
+    StoreSpec {
+        name: S::NAME,
+        path: store_path::<S>(data_dir),
+        schema: S::schema(),
+    }
+}
+
+/// Everything the mounted services contribute to the process.
+#[derive(Default)]
+pub struct Mounted {
+    pub methods: MethodMap,
+    pub rest: axum::Router,
+    pub grpc: axum::Router,
+    pub stores: Vec<(&'static str, Arc<Store>)>,
+    pub verifier: Option<Arc<dyn TokenVerifier>>,
+}
+
+/// Mounting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error(transparent)]
+    Open(#[from] ServiceError),
+    #[error(transparent)]
+    Duplicate(#[from] DuplicateRoute),
+}
+
+impl Mounted {
+    /// Opens `S` and adds its routes, methods and store. The first
+    /// service that offers a verifier becomes the verifier of the rest.
+    pub fn mount<S: HostedService>(
+        &mut self,
+        ctx: &ServiceCtx,
+        config: S::Config,
+    ) -> Result<Arc<S>, MountError> {
+        let ctx = ServiceCtx {
+            verifier: self.verifier.clone(),
+            ..ctx.clone()
+        };
+        let service = S::open(&ctx, config)?;
+        self.methods = std::mem::take(&mut self.methods).merge(S::methods())?;
+        self.rest = std::mem::take(&mut self.rest).merge(service.rest());
+        self.grpc = std::mem::take(&mut self.grpc).merge(service.grpc());
+        self.stores.push((S::NAME, service.store()));
+        if self.verifier.is_none() {
+            self.verifier = service.verifier();
+        }
+        Ok(service)
+    }
+}
