@@ -73,16 +73,20 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
     let tls = config.tls.server_config(mc_service::tls::ALPN_H2_H1)?;
 
     let (health, grpc_health) = Health::new(COMPONENT);
-    let metrics = MetricsBuilder::new(COMPONENT).build();
+    // Every hosted service, behind the one auth layer for all their REST
+    // routes and gRPC methods.
+    let mut mounted = services::mount_all(&config, &services::context(&config))?;
+    let mut metrics = MetricsBuilder::new(COMPONENT);
+    for collector in std::mem::take(&mut mounted.collectors) {
+        metrics.registry().register_collector(collector);
+    }
+    let metrics = metrics.build();
 
     let limits = Limits {
         max_connections: config.server.max_connections,
         drain: config.server.drain.get(),
         ..Limits::default()
     };
-    // Every hosted service, behind the one auth layer for all their REST
-    // routes and gRPC methods.
-    let mounted = services::mount_all(&config, &services::context(&config))?;
     let Some(verifier) = mounted.verifier.clone() else {
         return Err(RunError::NoVerifier);
     };

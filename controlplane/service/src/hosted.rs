@@ -91,6 +91,12 @@ pub trait HostedService: Send + Sync + Sized + 'static {
     /// Its open store (for snapshots).
     fn store(&self) -> Arc<Store>;
 
+    /// Its Prometheus metrics, read at scrape time (names get the process's
+    /// `mc_` prefix; start them with the service's name).
+    fn collector(self: &Arc<Self>) -> Option<Box<dyn prometheus_client::collector::Collector>> {
+        None
+    }
+
     /// A token verifier other services may use (MCIAS provides one).
     fn verifier(self: &Arc<Self>) -> Option<Arc<dyn TokenVerifier>> {
         None
@@ -125,6 +131,7 @@ pub struct Mounted {
     pub rest: axum::Router,
     pub grpc: axum::Router,
     pub stores: Vec<(&'static str, Arc<Store>)>,
+    pub collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
     pub verifier: Option<Arc<dyn TokenVerifier>>,
 }
 
@@ -138,7 +145,7 @@ pub enum MountError {
 }
 
 impl Mounted {
-    /// Opens `S` and adds its routes, methods and store. The first
+    /// Opens `S` and adds its routes, methods, store and metrics. The first
     /// service that offers a verifier becomes the verifier of the rest.
     pub fn mount<S: HostedService>(
         &mut self,
@@ -154,6 +161,7 @@ impl Mounted {
         self.rest = std::mem::take(&mut self.rest).merge(service.rest());
         self.grpc = std::mem::take(&mut self.grpc).merge(service.grpc());
         self.stores.push((S::NAME, service.store()));
+        self.collectors.extend(service.collector());
         if self.verifier.is_none() {
             self.verifier = service.verifier();
         }
