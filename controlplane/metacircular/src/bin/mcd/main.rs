@@ -46,11 +46,12 @@ pub(crate) struct DaemonArgs {
 enum Command {
     /// Run the data plane: MC-Proxy and MCNS on the thread-per-core runtime.
     Dataplane(DaemonArgs),
-    /// Run the control plane: MCIAS, Metacrypt, MCR, MCP and the MCNS record API.
+    /// Run the control plane: its hosted services (today MCIAS) over HTTPS REST and gRPC.
     Controlplane(DaemonArgs),
-    /// Run the MCP agent of this node.
+    /// Run this node's agent (today: gRPC health and the admin socket only).
     Agent(DaemonArgs),
-    /// Run the whole platform on loopback, with all state under --data-dir.
+    /// Run the platform as built on loopback (data plane + control plane with
+    /// MCIAS), with all state under --data-dir.
     Dev {
         #[arg(long, value_name = "DIR", default_value = "./.mc-dev")]
         data_dir: PathBuf,
