@@ -101,9 +101,10 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         metrics.clone(),
         mounted.rest.route_layer(guard.clone()),
     );
-    let grpc_router = mounted
-        .grpc
-        .merge(tonic::service::Routes::new(grpc_health).into_axum_router())
+    mounted.grpc.add_service(grpc_health);
+    let grpc_router = std::mem::take(&mut mounted.grpc)
+        .routes()
+        .into_axum_router()
         .route_layer(guard)
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),

@@ -165,15 +165,17 @@ async fn blocking<T: Send + 'static>(
 pub struct Services(pub Arc<Iam>);
 
 impl Services {
-    pub fn routes(iam: Arc<Iam>) -> tonic::service::Routes {
+    /// Adds every `mc.iam.v1` service to the process's gRPC router.
+    pub fn add(iam: Arc<Iam>, routes: &mut tonic::service::RoutesBuilder) {
         let s = Self(iam);
-        tonic::service::Routes::new(pb::auth_server::AuthServer::new(s.clone()))
+        routes
+            .add_service(pb::auth_server::AuthServer::new(s.clone()))
             .add_service(pb::accounts_server::AccountsServer::new(s.clone()))
             .add_service(pb::tokens_server::TokensServer::new(s.clone()))
             .add_service(pb::policy_server::PolicyServer::new(s.clone()))
             .add_service(pb::audit_server::AuditServer::new(s.clone()))
             .add_service(pb::mfa_server::MfaServer::new(s.clone()))
-            .add_service(pb::sso_clients_server::SsoClientsServer::new(s))
+            .add_service(pb::sso_clients_server::SsoClientsServer::new(s));
     }
 }
 

@@ -85,8 +85,8 @@ impl HostedService for Iam {
         crate::rest::router(self.clone())
     }
 
-    fn grpc(self: &Arc<Self>) -> axum::Router {
-        crate::grpc::Services::routes(self.clone()).into_axum_router()
+    fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
+        crate::grpc::Services::add(self.clone(), routes);
     }
 
     fn store(&self) -> Arc<Store> {

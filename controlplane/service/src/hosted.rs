@@ -82,11 +82,12 @@ pub trait HostedService: Send + Sync + Sized + 'static {
     /// Every REST route and gRPC method it serves, with what each requires.
     fn methods() -> MethodMap;
 
-    /// Its REST routes (axum paths as in [`Self::methods`]).
+    /// Its REST routes (axum paths as in [`Self::methods`]), without a
+    /// fallback: the host answers unmatched paths for every service.
     fn rest(self: &Arc<Self>) -> axum::Router;
 
-    /// Its gRPC services, as an axum router (`Routes::into_axum_router`).
-    fn grpc(self: &Arc<Self>) -> axum::Router;
+    /// Adds its gRPC services to the process's one gRPC router.
+    fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder);
 
     /// Its open store (for snapshots).
     fn store(&self) -> Arc<Store>;
@@ -129,7 +130,7 @@ pub fn store_spec<S: HostedService>(data_dir: &Path) -> StoreSpec {
 pub struct Mounted {
     pub methods: MethodMap,
     pub rest: axum::Router,
-    pub grpc: axum::Router,
+    pub grpc: tonic::service::RoutesBuilder,
     pub stores: Vec<(&'static str, Arc<Store>)>,
     pub collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
     pub verifier: Option<Arc<dyn TokenVerifier>>,
@@ -159,12 +160,133 @@ impl Mounted {
         let service = S::open(&ctx, config)?;
         self.methods = std::mem::take(&mut self.methods).merge(S::methods())?;
         self.rest = std::mem::take(&mut self.rest).merge(service.rest());
-        self.grpc = std::mem::take(&mut self.grpc).merge(service.grpc());
+        service.grpc(&mut self.grpc);
         self.stores.push((S::NAME, service.store()));
         self.collectors.extend(service.collector());
         if self.verifier.is_none() {
             self.verifier = service.verifier();
         }
         Ok(service)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use mc_kit::store::json::create_tables;
+    use mc_kit::store::{Migration, StoreError, Table};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::auth::Requirement;
+
+    const ROWS: Table = Table::new("rows");
+    fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+        create_tables(txn, &[ROWS])
+    }
+    const SCHEMA: Schema = Schema {
+        name: "demo",
+        migrations: &[Migration {
+            to_version: 1,
+            description: "rows",
+            apply: create,
+        }],
+    };
+
+    /// A minimal service: one REST route, optionally the gRPC health service.
+    struct Demo<const N: u8>(Arc<Store>);
+
+    impl<const N: u8> HostedService for Demo<N> {
+        const NAME: &'static str = ["alpha", "beta", "gamma"][N as usize];
+        type Config = ();
+        fn schema() -> &'static Schema {
+            &SCHEMA
+        }
+        fn open(ctx: &ServiceCtx, (): ()) -> Result<Arc<Self>, ServiceError> {
+            let store = Store::open(&store_path::<Self>(&ctx.data_dir), &SCHEMA).map_err(|e| {
+                ServiceError {
+                    service: Self::NAME,
+                    message: e.to_string(),
+                }
+            })?;
+            Ok(Arc::new(Self(Arc::new(store))))
+        }
+        fn methods() -> MethodMap {
+            // gamma claims alpha's route: mounting it must fail.
+            let path = if N == 2 {
+                "/v1/alpha"
+            } else {
+                ["/v1/alpha", "/v1/beta"][N as usize]
+            };
+            MethodMap::new().rest("GET", path, Requirement::Public)
+        }
+        fn rest(self: &Arc<Self>) -> axum::Router {
+            let path = ["/v1/alpha", "/v1/beta", "/v1/gamma"][N as usize];
+            axum::Router::new().route(path, axum::routing::get(|| async { Self::NAME }))
+        }
+        fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
+            if N == 0 {
+                let (_, health) = tonic_health::server::health_reporter();
+                routes.add_service(health);
+            }
+        }
+        fn store(&self) -> Arc<Store> {
+            self.0.clone()
+        }
+    }
+
+    fn ctx(dir: &Path) -> ServiceCtx {
+        ServiceCtx {
+            data_dir: dir.to_owned(),
+            rest_addr: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 9443)),
+            verifier: None,
+        }
+    }
+
+    async fn get(router: &axum::Router, path: &str) -> (StatusCode, String) {
+        let response = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn two_services_mount_side_by_side_and_a_shared_route_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = ctx(dir.path());
+        let mut mounted = Mounted::default();
+        mounted.mount::<Demo<0>>(&ctx, ()).expect("alpha");
+        mounted.mount::<Demo<1>>(&ctx, ()).expect("beta");
+        assert_eq!(mounted.stores.len(), 2);
+        assert!(store_path::<Demo<1>>(dir.path()).exists(), "beta/beta.redb");
+        assert!(mounted.methods.get("GET /v1/alpha").is_some());
+        assert!(mounted.methods.get("GET /v1/beta").is_some());
+        assert_eq!(
+            get(&mounted.rest, "/v1/alpha").await,
+            (StatusCode::OK, "alpha".into())
+        );
+        assert_eq!(
+            get(&mounted.rest, "/v1/beta").await,
+            (StatusCode::OK, "beta".into())
+        );
+        // The gRPC router of all services builds (no clashing fallbacks).
+        let grpc = std::mem::take(&mut mounted.grpc)
+            .routes()
+            .into_axum_router();
+        let (status, _) = get(&grpc, "/grpc.health.v1.Health/Check").await;
+        assert_ne!(status, StatusCode::NOT_FOUND);
+        let err = mounted.mount::<Demo<2>>(&ctx, ()).err();
+        assert!(
+            matches!(&err, Some(MountError::Duplicate(DuplicateRoute(r))) if r == "GET /v1/alpha"),
+            "{err:?}"
+        );
     }
 }

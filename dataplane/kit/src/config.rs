@@ -90,6 +90,9 @@ pub trait Validate {
     }
 }
 
+/// A section with no settings of its own.
+impl Validate for () {}
+
 /// Loads `path` with overrides from the process environment.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
     load_with_env(path, std::env::vars())
