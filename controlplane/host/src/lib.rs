@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use mc_kit::shutdown::Shutdown;
 use mc_kit::store::Store;
-use mc_shell::admin::AdminService;
+use mc_shell::admin::{AdminService, AdminStore};
 use mc_shell::health::Health;
 use mc_shell::metrics::{Metrics, MetricsBuilder};
 use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
@@ -30,6 +30,7 @@ pub fn stores(config: &ControlplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
         name: "controlplane",
         path: node::store_path(&config.data_dir),
         schema: &node::SCHEMA,
+        key_files: Vec::new(),
     }];
     stores.extend(services::service_stores(config));
     stores
@@ -110,7 +111,11 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
             metrics.clone(),
             Metrics::track,
         ));
-    let mut admin_stores = vec![("controlplane", node_store.clone())];
+    let mut admin_stores = vec![AdminStore::new(
+        "controlplane",
+        node_store.clone(),
+        Vec::new(),
+    )];
     admin_stores.extend(mounted.stores.iter().cloned());
     let details_node = node_id.clone();
     let admin_router = tonic::service::Routes::new(AdminService::new(

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use mc_kit::config::Validate;
 use mc_kit::store::{Schema, Store, StoreSpec};
+use mc_shell::admin::AdminStore;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{DuplicateRoute, MethodMap, TokenVerifier};
@@ -122,6 +123,7 @@ pub fn store_spec<S: HostedService>(data_dir: &Path) -> StoreSpec {
         name: S::NAME,
         path: store_path::<S>(data_dir),
         schema: S::schema(),
+        key_files: S::key_files(&data_dir.join(S::NAME)),
     }
 }
 
@@ -131,7 +133,7 @@ pub struct Mounted {
     pub methods: MethodMap,
     pub rest: axum::Router,
     pub grpc: tonic::service::RoutesBuilder,
-    pub stores: Vec<(&'static str, Arc<Store>)>,
+    pub stores: Vec<AdminStore>,
     pub collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
     pub verifier: Option<Arc<dyn TokenVerifier>>,
 }
@@ -161,7 +163,11 @@ impl Mounted {
         self.methods = std::mem::take(&mut self.methods).merge(S::methods())?;
         self.rest = std::mem::take(&mut self.rest).merge(service.rest());
         service.grpc(&mut self.grpc);
-        self.stores.push((S::NAME, service.store()));
+        self.stores.push(AdminStore::new(
+            S::NAME,
+            service.store(),
+            S::key_files(&ctx.data_dir.join(S::NAME)),
+        ));
         self.collectors.extend(service.collector());
         if self.verifier.is_none() {
             self.verifier = service.verifier();

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mc_kit::shutdown::Shutdown;
-use mc_shell::admin::AdminService;
+use mc_shell::admin::{AdminService, AdminStore};
 use mc_shell::health::Health;
 use mc_shell::metrics::MetricsBuilder;
 use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
@@ -53,11 +53,13 @@ pub fn stores(config: &DataplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
             name: "mc-proxy",
             path: mc_proxy::store::path(&config.data_dir),
             schema: &mc_proxy::store::SCHEMA,
+            key_files: vec![mc_proxy::store::seal_key_path(&config.data_dir)],
         },
         mc_kit::store::StoreSpec {
             name: "mcns",
             path: mc_dns::store::path(&config.data_dir),
             schema: &mc_dns::store::SCHEMA,
+            key_files: Vec::new(),
         },
     ]
 }
@@ -134,8 +136,12 @@ pub async fn run(
         COMPONENT,
         health.clone(),
         vec![
-            ("mc-proxy", proxy.state.store()),
-            ("mcns", dns.state.store()),
+            AdminStore::new(
+                "mc-proxy",
+                proxy.state.store(),
+                vec![mc_proxy::store::seal_key_path(&config.data_dir)],
+            ),
+            AdminStore::new("mcns", dns.state.store(), Vec::new()),
         ],
         config.data_dir.join("snapshots"),
         details,

@@ -111,11 +111,14 @@ impl StoreError {
     }
 }
 
-/// A store a process owns: its name (used in snapshot file names), file and schema.
+/// A store a process owns: its name (used in snapshot file names), file and
+/// schema, and the key files outside it that its sealed rows need (a
+/// snapshot without them restores data nobody can open).
 pub struct StoreSpec {
     pub name: &'static str,
     pub path: PathBuf,
     pub schema: &'static Schema,
+    pub key_files: Vec<PathBuf>,
 }
 
 /// What a snapshot contains.

@@ -54,6 +54,12 @@ pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("mc-proxy").join("mc-proxy.redb")
 }
 
+/// The key that seals L7 private keys in the store (`tls::Sealer`): a
+/// snapshot of the store is useless without it.
+pub fn seal_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("mc-proxy").join("cert-seal.key")
+}
+
 pub fn route_key(listener: &str, hostname: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(listener.len() + hostname.len() + 1);
     k.extend_from_slice(listener.as_bytes());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::peers::free_port;
 use crate::support::curl;
 
-mod passkey;
+pub(crate) mod passkey;
 mod sso;
 mod ui;
 
@@ -74,21 +74,7 @@ impl Controlplane {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let url = format!("{}{path}", self.rest);
-        let auth = token.map(|t| format!("authorization: Bearer {t}"));
-        let data = body.map(|b| b.to_string());
-        let mut args = vec!["--cacert", &self.ca, "-X", method, &url];
-        if let Some(a) = &auth {
-            args.extend(["-H", a]);
-        }
-        if let Some(d) = &data {
-            args.extend(["-H", "content-type: application/json", "--data", d]);
-        }
-        let (code, text) = curl(&args);
-        (
-            code,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        crate::support::rest_call(&self.rest, &self.ca, method, path, token, body)
     }
 
     fn login(&self, user: &str, password: &str, service: Option<&str>) -> (u16, serde_json::Value) {
@@ -192,7 +178,7 @@ fn audit_seen(cp: &Controlplane, admin: &str, action: &str) -> Vec<String> {
         .collect()
 }
 
-fn jwt_kid(token: &str) -> String {
+pub(crate) fn jwt_kid(token: &str) -> String {
     use base64::Engine;
     let header = token.split('.').next().expect("header");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -697,7 +683,7 @@ fn mcctl_drives_mcias_with_a_saved_token() {
 }
 
 /// A TOTP code from oathtool (RFC 6238), `offset` seconds from now.
-fn oathtool(secret: &str, offset: i64) -> String {
+pub(crate) fn oathtool(secret: &str, offset: i64) -> String {
     let out = Command::new("oathtool")
         .args([
             "--totp",

@@ -33,7 +33,7 @@ fn ca_params(cn: &str) -> rcgen::CertificateParams {
 }
 
 /// A test CA, an intermediate below it, and leaf certificates on disk.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
     ca_path: PathBuf,
     intermediate_pem: String,
@@ -41,7 +41,7 @@ struct Pki {
 }
 
 impl Pki {
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         let key = rcgen::KeyPair::generate().expect("key");
         let root = ca_params("l7 test root").self_signed(&key).expect("root");
         let root_issuer = rcgen::Issuer::new(ca_params("l7 test root"), key);
@@ -61,7 +61,7 @@ impl Pki {
 
     /// Writes `<stem>.pem` (leaf + intermediate) and `<stem>.key`; returns
     /// (chain path, key path, leaf-only path).
-    fn leaf(&self, stem: &str, names: &[&str]) -> (String, String, String) {
+    pub(crate) fn leaf(&self, stem: &str, names: &[&str]) -> (String, String, String) {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut p = rcgen::CertificateParams::new(
             names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
@@ -80,7 +80,7 @@ impl Pki {
         (s(chain), s(keyf), s(only))
     }
 
-    fn ca(&self) -> String {
+    pub(crate) fn ca(&self) -> String {
         self.ca_path.display().to_string()
     }
 }

@@ -24,4 +24,5 @@ mod iam;
 mod l7;
 mod peers;
 mod proxy;
+mod restore;
 mod support;

@@ -35,6 +35,33 @@ pub(crate) fn curl(args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// A JSON REST call with curl: `token` as bearer, `body` as JSON; the
+/// status and the parsed reply (`Null` when it is not JSON).
+pub(crate) fn rest_call(
+    base: &str,
+    ca: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{base}{path}");
+    let auth = token.map(|t| format!("authorization: Bearer {t}"));
+    let data = body.map(|b| b.to_string());
+    let mut args = vec!["--cacert", ca, "-X", method, &url];
+    if let Some(a) = &auth {
+        args.extend(["-H", a]);
+    }
+    if let Some(d) = &data {
+        args.extend(["-H", "content-type: application/json", "--data", d]);
+    }
+    let (code, text) = curl(&args);
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// A running `mcd dev`, stopped with SIGKILL if a test fails before stopping it.
 pub(crate) struct Dev {
     pub(crate) child: Child,

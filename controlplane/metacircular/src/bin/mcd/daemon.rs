@@ -10,6 +10,9 @@ use crate::{Component, DaemonArgs};
 /// Exit code for a refused config, distinct from runtime failure.
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
+/// How long blocking tasks left over after `run` returns may hold the exit.
+const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<ExitCode> {
     macro_rules! load {
         ($ty:ty) => {
@@ -33,7 +36,7 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
         });
     }
     let runtime = builder.build().context("starting the tokio runtime")?;
-    match component {
+    let result = match component {
         Component::Controlplane => {
             let config = load!(mc_controlplane::ControlplaneConfig);
             if args.check_config {
@@ -42,8 +45,10 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
             mc_kit::telemetry::init(&config.log);
             runtime.block_on(async {
                 let down = watch_shutdown(args.exit_with_stdin);
-                mc_controlplane::run(config, down).await
-            })?;
+                mc_controlplane::run(config, down)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
         }
         Component::Dataplane => {
             let config = load!(mc_dataplane::DataplaneConfig);
@@ -53,8 +58,10 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
             mc_kit::telemetry::init(&config.log);
             runtime.block_on(async {
                 let down = watch_shutdown(args.exit_with_stdin);
-                mc_dataplane::run(config, &args.config, down).await
-            })?;
+                mc_dataplane::run(config, &args.config, down)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
         }
         Component::Agent => {
             let config = load!(mc_agent::AgentConfig);
@@ -64,10 +71,16 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
             mc_kit::telemetry::init(&config.log);
             runtime.block_on(async {
                 let down = watch_shutdown(args.exit_with_stdin);
-                mc_agent::run(config, down).await
-            })?;
+                mc_agent::run(config, down)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
         }
-    }
+    };
+    // Whatever blocking work is still parked (a redb read, a DNS lookup)
+    // must not keep a failed or drained process alive.
+    runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -91,14 +104,23 @@ fn watch_shutdown(exit_with_stdin: bool) -> Shutdown {
         });
     }
     if exit_with_stdin {
-        tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0_u8; 64];
-            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-            tracing::info!("supervisor went away; shutting down");
-            trigger.fire();
-        });
+        // A plain thread, not tokio's stdin: its blocking read would hold
+        // the runtime's shutdown (and so the process) open until the
+        // supervisor closed the pipe, so a child that failed would hang
+        // instead of exiting, and `mcd dev` would wait for it forever.
+        let spawned = std::thread::Builder::new()
+            .name("stdin-watch".into())
+            .spawn(move || {
+                use std::io::Read;
+                let mut stdin = std::io::stdin();
+                let mut buf = [0_u8; 64];
+                while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+                tracing::info!("supervisor went away; shutting down");
+                trigger.fire();
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot watch the supervisor's pipe");
+        }
     }
     down
 }

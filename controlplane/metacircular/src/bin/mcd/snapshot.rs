@@ -4,6 +4,11 @@
 //! process is asked of the process itself over its admin socket (it copies
 //! from one read transaction while writes continue). A stopped process's
 //! files are opened and copied directly. Restore is offline only.
+//!
+//! Each store's key files travel with it (`<store>-<stamp>.<key name>`
+//! beside `<store>-<stamp>.redb`): a restored MCIAS needs `master.key` to
+//! open its signing keys, TOTP secrets and passkeys, a restored MC-Proxy
+//! needs `cert-seal.key` for its L7 private keys.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +17,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use mc_kit::store::{Store, StoreSpec};
 use mc_proto::admin::v1::{SnapshotRequest, StoreSnapshot};
+use mc_shell::admin::{AdminStore, KeyRestore};
 
 use crate::Component;
 use crate::daemon::EXIT_CONFIG;
@@ -83,10 +89,19 @@ pub(crate) fn snapshot(
     if snapshots.is_empty() {
         println!("{component:?} owns no stores yet; nothing to snapshot");
     }
-    for s in snapshots {
+    for s in &snapshots {
         println!(
             "{}\t{}\t{} tables\t{} entries\t{} bytes",
             s.store, s.path, s.tables, s.entries, s.bytes
+        );
+        for key in &s.key_files {
+            println!("{}\t{key}\tkey file", s.store);
+        }
+    }
+    if snapshots.iter().any(|s| !s.key_files.is_empty()) {
+        println!(
+            "the snapshot holds key files: keep {} as secret as the data dir",
+            dir.display()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -103,7 +118,11 @@ fn offline(stores: &[StoreSpec], dir: &Path) -> anyhow::Result<Vec<StoreSnapshot
             );
             continue;
         }
-        open.push((spec.name, Arc::new(Store::open(&spec.path, spec.schema)?)));
+        open.push(AdminStore::new(
+            spec.name,
+            Arc::new(Store::open(&spec.path, spec.schema)?),
+            spec.key_files.clone(),
+        ));
     }
     Ok(mc_shell::admin::snapshot_stores(&open, dir)?)
 }
@@ -130,5 +149,27 @@ pub(crate) fn restore(
     };
     Store::restore(from, &spec.path, spec.schema)?;
     println!("restored {} from {}", spec.path.display(), from.display());
+    for done in mc_shell::admin::restore_key_files(from, &spec.key_files)? {
+        match done {
+            KeyRestore::Restored { key, from } => {
+                println!("restored {} from {}", key.display(), from.display());
+            }
+            KeyRestore::Unchanged { key } => {
+                println!("{} already matches the snapshot", key.display());
+            }
+            KeyRestore::Replaced { key, kept } => println!(
+                "restored {} from the snapshot; the key it replaced is kept as {}",
+                key.display(),
+                kept.display()
+            ),
+            KeyRestore::Missing { key, expected } => eprintln!(
+                "mcd: warning: the snapshot carries no {} (looked for {}); sealed data in `{store}` opens only if the key in place is the one it was sealed with",
+                key.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                expected.display()
+            ),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,13 +13,26 @@ use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
 
 use super::Controlplane;
 
-struct Soft {
+pub(crate) struct Soft {
     key: SoftPasskey,
     origin: Url,
 }
 
 impl Soft {
-    fn register(&mut self, options: &Value) -> Value {
+    /// A new software passkey for the relying party at `origin`.
+    pub(crate) fn new(origin: &str) -> Self {
+        Self {
+            key: SoftPasskey::new(true),
+            origin: Url::parse(origin).expect("origin"),
+        }
+    }
+
+    /// The same key, now talking to a relying party at another origin.
+    pub(crate) fn at(&mut self, origin: &str) {
+        self.origin = Url::parse(origin).expect("origin");
+    }
+
+    pub(crate) fn register(&mut self, options: &Value) -> Value {
         let options: CreationChallengeResponse =
             serde_json::from_value(options.clone()).expect("creation options");
         let cred = self
@@ -29,7 +42,7 @@ impl Soft {
         serde_json::to_value(cred).expect("json")
     }
 
-    fn assert(&mut self, options: &Value) -> Value {
+    pub(crate) fn assert(&mut self, options: &Value) -> Value {
         let options: RequestChallengeResponse =
             serde_json::from_value(options.clone()).expect("request options");
         let cred = self
