@@ -1008,7 +1008,7 @@ fn admin_api_and_persistence(io: &str) {
         ),
         (
             vec!["dns", "records", "add", "svc.test", "x", "BOGUS", "1"],
-            "unknown record type `BOGUS` (one of: A, AAAA, CNAME",
+            "unknown record type `BOGUS` (A, AAAA, CNAME",
         ),
         (
             vec!["dns", "records", "list", "svc.test", "--type", "mx2"],

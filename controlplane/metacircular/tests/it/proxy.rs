@@ -788,7 +788,7 @@ fn route_table_import_is_atomic_under_load(io: &str) {
     assert!(
         !out.status.success()
             && err.contains("routes[1].mode")
-            && err.contains("unknown route mode `l5` (one of: l4, l7)"),
+            && err.contains("unknown route mode `l5` (l4, l7)"),
         "{err}"
     );
     let owned = table(

@@ -107,11 +107,7 @@ pub(crate) fn parse<E: CliEnum>(text: &str) -> anyhow::Result<E> {
     {
         return Ok(value);
     }
-    bail!(
-        "unknown {} `{text}` (one of: {})",
-        E::WHAT,
-        names::<E>().join(", ")
-    )
+    bail!("unknown {} `{text}` ({})", E::WHAT, names::<E>().join(", "))
 }
 
 /// [`parse`] as the `i32` a proto field holds.
@@ -170,7 +166,7 @@ mod tests {
         let err = parse::<iam::Role>("wizard").expect_err("refused");
         assert_eq!(
             err.to_string(),
-            "unknown role `wizard` (one of: admin, user, guest)"
+            "unknown role `wizard` (admin, user, guest)"
         );
         assert!(parse::<iam::Role>("unspecified").is_err());
         assert!(parse::<dns::RecordType>("").is_err());

@@ -229,7 +229,8 @@ async fn remove(c: &mut Client, out: Out, rule: pb::FirewallRule) -> anyhow::Res
     if !removed {
         bail!("no such rule");
     }
-    out.done(&serde_json::json!({ "removed": view }), "removed")
+    let removed = serde_json::json!({ "removed": { "kind": view.kind, "value": view.value } });
+    out.done(&removed, "removed")
 }
 
 async fn set_limits(c: &mut Client, out: Out, limits: pb::FirewallLimits) -> anyhow::Result<()> {
