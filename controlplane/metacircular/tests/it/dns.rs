@@ -1007,6 +1007,14 @@ fn admin_api_and_persistence(io: &str) {
             "SOA",
         ),
         (
+            vec!["dns", "records", "add", "svc.test", "x", "BOGUS", "1"],
+            "unknown record type `BOGUS` (A, AAAA, CNAME",
+        ),
+        (
+            vec!["dns", "records", "list", "svc.test", "--type", "mx2"],
+            "unknown record type `mx2`",
+        ),
+        (
             vec![
                 "dns",
                 "records",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::peers::free_port;
 use crate::support::curl;
 
+mod mcctl;
 pub(crate) mod passkey;
 mod sso;
 mod ui;

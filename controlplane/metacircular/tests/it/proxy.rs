@@ -777,6 +777,20 @@ fn route_table_import_is_atomic_under_load(io: &str) {
         !out.status.success() && err.contains("routes[100].backends"),
         "{err}"
     );
+    // An unknown enum spelling names the entry and the known values.
+    let bad_mode = table(
+        1,
+        a,
+        &[serde_json::json!({"hostname": "m.test", "backends": ["127.0.0.1:1"], "mode": "l5"})],
+    );
+    let out = dp.mcctl(&["proxy", "routes", "import", &bad_mode]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("routes[1].mode")
+            && err.contains("unknown route mode `l5` (l4, l7)"),
+        "{err}"
+    );
     let owned = table(
         1,
         a,

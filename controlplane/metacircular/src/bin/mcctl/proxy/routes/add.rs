@@ -1,0 +1,165 @@
+//! `mcctl proxy routes add`: one route from flags.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use mc_proto::proxy::v1 as pb;
+
+use super::RouteView;
+use crate::enums::from_flag;
+use crate::output::Out;
+use crate::proxy::{Client, parse_ms, refused};
+
+/// `--mode`: spelled as `pb::RouteMode` without its prefix.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    L4,
+    L7,
+}
+
+/// `--backend-protocol`: spelled as `pb::BackendProtocol` without its prefix.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum BackendProtocol {
+    Http1,
+    H2c,
+    Tls,
+}
+
+/// `--send-proxy-protocol`: spelled as `pb::ProxyProtocol` without its prefix.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ProxyVersion {
+    Off,
+    V1,
+    V2,
+}
+
+#[derive(Args)]
+pub(crate) struct AddArgs {
+    /// Exact name or `*.example.com`.
+    hostname: String,
+    /// Backend `host:port`; repeat for several (round robin).
+    #[arg(long = "backend", required = true, value_name = "HOST:PORT")]
+    backends: Vec<String>,
+    #[arg(long, value_enum, default_value = "l4")]
+    mode: Mode,
+    /// Required when there is more than one listener.
+    #[arg(long)]
+    listener: Option<String>,
+    #[arg(long, value_enum, default_value = "off")]
+    send_proxy_protocol: ProxyVersion,
+    /// e.g. `5s` (default: the listener's).
+    #[arg(long, value_parser = parse_ms)]
+    connect_timeout: Option<u32>,
+    /// e.g. `5m` (default: the listener's).
+    #[arg(long, value_parser = parse_ms)]
+    idle_timeout: Option<u32>,
+    #[command(flatten)]
+    l7: L7Args,
+}
+
+/// The flags that only mean something with `--mode l7`.
+#[derive(Args)]
+struct L7Args {
+    /// L7: the stored certificate to serve (`mcctl proxy certs put`).
+    #[arg(long)]
+    cert: Option<String>,
+    /// L7: how backends are spoken to.
+    #[arg(long, value_enum, default_value = "http1")]
+    backend_protocol: BackendProtocol,
+    /// L7 TLS backends: PEM CA bundle to verify them against (default: the proxy's CAs).
+    #[arg(long)]
+    backend_ca: Option<PathBuf>,
+    /// L7 TLS backends: name to verify (default: the backend's host).
+    #[arg(long)]
+    backend_server_name: Option<String>,
+    /// L7 TLS backends: do not verify their certificates (explicit and logged).
+    #[arg(long)]
+    insecure_skip_verify: bool,
+    /// L7: time allowed for a client's first request headers, e.g. `10s`.
+    #[arg(long, value_parser = parse_ms)]
+    header_timeout: Option<u32>,
+    /// L7: time allowed for a backend's response headers, e.g. `60s`.
+    #[arg(long, value_parser = parse_ms)]
+    response_timeout: Option<u32>,
+    /// L7: concurrent HTTP/2 streams per client connection.
+    #[arg(long)]
+    max_streams: Option<u32>,
+    /// L7: one structured log line per request (sampled at high rates).
+    #[arg(long)]
+    access_log: bool,
+}
+
+impl L7Args {
+    fn options(self, mode: Mode) -> anyhow::Result<Option<pb::L7Options>> {
+        let certificate = match (mode, self.cert) {
+            (Mode::L4, None) => return Ok(None),
+            (Mode::L4, Some(_)) => bail!("--cert and the other L7 options need --mode l7"),
+            (Mode::L7, None) => bail!("--mode l7 needs --cert NAME (see `mcctl proxy certs put`)"),
+            (Mode::L7, Some(certificate)) => certificate,
+        };
+        let backend_ca_pem = match self.backend_ca {
+            Some(p) => {
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?
+            }
+            None => String::new(),
+        };
+        Ok(Some(pb::L7Options {
+            certificate,
+            backend_protocol: from_flag::<pb::BackendProtocol>(&self.backend_protocol)?,
+            backend_ca_pem,
+            backend_server_name: self.backend_server_name.unwrap_or_default(),
+            backend_tls_insecure_skip_verify: self.insecure_skip_verify,
+            request_header_timeout_ms: self.header_timeout.unwrap_or(0),
+            backend_response_timeout_ms: self.response_timeout.unwrap_or(0),
+            max_concurrent_streams: self.max_streams.unwrap_or(0),
+            access_log: self.access_log,
+        }))
+    }
+}
+
+pub(super) async fn run(c: &mut Client, out: Out, a: AddArgs) -> anyhow::Result<()> {
+    let route = pb::Route {
+        listener: a.listener.unwrap_or_default(),
+        hostname: a.hostname,
+        mode: from_flag::<pb::RouteMode>(&a.mode)?,
+        backends: a.backends,
+        send_proxy_protocol: from_flag::<pb::ProxyProtocol>(&a.send_proxy_protocol)?,
+        connect_timeout_ms: a.connect_timeout.unwrap_or(0),
+        idle_timeout_ms: a.idle_timeout.unwrap_or(0),
+        l7: a.l7.options(a.mode)?,
+        origin: 0,
+    };
+    let r = c
+        .upsert_route(pb::UpsertRouteRequest { route: Some(route) })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let line = format!(
+        "route {} on {} → {}",
+        r.hostname,
+        r.listener,
+        r.backends.join(", ")
+    );
+    out.done(&RouteView::from(r), &line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enums::{flag_name, parse};
+
+    /// The flags are spelled as the proto values, so `from_flag` cannot fail.
+    #[test]
+    fn every_flag_value_names_a_proto_value() {
+        for m in Mode::value_variants() {
+            assert!(parse::<pb::RouteMode>(&flag_name(m)).is_ok());
+        }
+        for p in BackendProtocol::value_variants() {
+            assert!(parse::<pb::BackendProtocol>(&flag_name(p)).is_ok());
+        }
+        for v in ProxyVersion::value_variants() {
+            assert!(parse::<pb::ProxyProtocol>(&flag_name(v)).is_ok());
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `mcctl proxy routes import FILE`: a whole route table in one request.
+//!
+//! Every entry is checked here first, and an error names the entry
+//! (`routes[3].mode`), so a bad file changes nothing.
+
+use std::path::Path;
+
+use anyhow::Context;
+use mc_proto::proxy::v1 as pb;
+use serde::Serialize;
+
+use crate::enums::parse_i32;
+use crate::output::Out;
+use crate::proxy::{Client, refused};
+
+/// One entry of a `routes import` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRoute {
+    hostname: String,
+    backends: Vec<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    send_proxy_protocol: Option<String>,
+    #[serde(default)]
+    connect_timeout_ms: u32,
+    #[serde(default)]
+    idle_timeout_ms: u32,
+    #[serde(default)]
+    l7: Option<ImportL7>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportL7 {
+    certificate: String,
+    #[serde(default)]
+    backend_protocol: Option<String>,
+    #[serde(default)]
+    backend_server_name: String,
+    #[serde(default)]
+    access_log: bool,
+}
+
+#[derive(Serialize)]
+struct ImportView {
+    routes: usize,
+    added: u32,
+    changed: u32,
+    removed: u32,
+    unchanged: u32,
+    snapshot_generation: u64,
+}
+
+fn import_route(i: usize, r: ImportRoute) -> anyhow::Result<pb::Route> {
+    let mode = parse_i32::<pb::RouteMode>(r.mode.as_deref().unwrap_or("l4"))
+        .with_context(|| format!("routes[{i}].mode"))?;
+    let send_proxy_protocol =
+        parse_i32::<pb::ProxyProtocol>(r.send_proxy_protocol.as_deref().unwrap_or("off"))
+            .with_context(|| format!("routes[{i}].send_proxy_protocol"))?;
+    let l7 = match r.l7 {
+        Some(l) => Some(pb::L7Options {
+            certificate: l.certificate,
+            backend_protocol: parse_i32::<pb::BackendProtocol>(
+                l.backend_protocol.as_deref().unwrap_or("http1"),
+            )
+            .with_context(|| format!("routes[{i}].l7.backend_protocol"))?,
+            backend_server_name: l.backend_server_name,
+            access_log: l.access_log,
+            ..Default::default()
+        }),
+        None => None,
+    };
+    Ok(pb::Route {
+        listener: String::new(),
+        hostname: r.hostname,
+        mode,
+        backends: r.backends,
+        send_proxy_protocol,
+        connect_timeout_ms: r.connect_timeout_ms,
+        idle_timeout_ms: r.idle_timeout_ms,
+        l7,
+        origin: 0,
+    })
+}
+
+pub(super) async fn run(
+    c: &mut Client,
+    out: Out,
+    file: &Path,
+    listener: Option<String>,
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let entries: Vec<ImportRoute> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a JSON array of routes", file.display()))?;
+    let routes = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| import_route(i, r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let n = routes.len();
+    let r = c
+        .replace_routes(pb::ReplaceRoutesRequest {
+            listener: listener.unwrap_or_default(),
+            routes,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let line = format!(
+        "{n} routes: {} added, {} changed, {} removed, {} unchanged (snapshot {})",
+        r.added, r.changed, r.removed, r.unchanged, r.snapshot_generation
+    );
+    let view = ImportView {
+        routes: n,
+        added: r.added,
+        changed: r.changed,
+        removed: r.removed,
+        unchanged: r.unchanged,
+        snapshot_generation: r.snapshot_generation,
+    };
+    out.done(&view, &line)
+}

@@ -1,0 +1,133 @@
+//! `mcctl proxy routes …`: list, add, remove and import routes.
+
+mod add;
+mod import;
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Subcommand;
+use mc_proto::proxy::v1 as pb;
+use serde::Serialize;
+
+use super::{Client, refused};
+use crate::enums::name_or;
+use crate::output::{Col, Out, Table, row};
+
+#[derive(Subcommand)]
+pub(crate) enum RouteCommand {
+    /// List routes (all listeners unless --listener).
+    List {
+        #[arg(long)]
+        listener: Option<String>,
+    },
+    /// Add or replace a route (idempotent).
+    Add(add::AddArgs),
+    /// Remove a route.
+    Remove {
+        hostname: String,
+        #[arg(long)]
+        listener: Option<String>,
+    },
+    /// Replace every API-owned route of a listener with the table in FILE, in
+    /// one transaction and one snapshot. FILE is JSON: `[{"hostname": "a.example.com",
+    /// "backends": ["10.0.0.5:443"], "mode": "l4"|"l7", "send_proxy_protocol": "off"|"v1"|"v2",
+    /// "l7": {"certificate": "a", "backend_protocol": "http1"|"h2c"|"tls"}}, ...]`.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        listener: Option<String>,
+    },
+}
+
+/// A route as `routes list --json` shows it.
+#[derive(Serialize)]
+struct RouteView {
+    listener: String,
+    hostname: String,
+    mode: String,
+    backends: Vec<String>,
+    send_proxy_protocol: String,
+    origin: String,
+}
+
+impl From<pb::Route> for RouteView {
+    fn from(r: pb::Route) -> Self {
+        Self {
+            mode: name_or::<pb::RouteMode>(r.mode, "l4"),
+            send_proxy_protocol: name_or::<pb::ProxyProtocol>(r.send_proxy_protocol, "off"),
+            origin: name_or::<pb::Origin>(r.origin, "?"),
+            listener: r.listener,
+            hostname: r.hostname,
+            backends: r.backends,
+        }
+    }
+}
+
+const TABLE: Table = Table(&[
+    Col::left("LISTENER", 12),
+    Col::left("HOSTNAME", 32),
+    Col::left("MODE", 4),
+    Col::left("PROXY", 6),
+    Col::left("ORIGIN", 8),
+    Col::left("BACKENDS", 0),
+]);
+
+pub(super) async fn run(c: &mut Client, out: Out, cmd: RouteCommand) -> anyhow::Result<()> {
+    match cmd {
+        RouteCommand::List { listener } => list(c, out, listener).await,
+        RouteCommand::Add(args) => add::run(c, out, args).await,
+        RouteCommand::Remove { hostname, listener } => remove(c, out, hostname, listener).await,
+        RouteCommand::Import { file, listener } => import::run(c, out, &file, listener).await,
+    }
+}
+
+async fn list(c: &mut Client, out: Out, listener: Option<String>) -> anyhow::Result<()> {
+    let rs: Vec<RouteView> = c
+        .list_routes(pb::ListRoutesRequest {
+            listener: listener.unwrap_or_default(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .routes
+        .into_iter()
+        .map(RouteView::from)
+        .collect();
+    out.show(&rs, || {
+        TABLE.print(rs.iter().map(|r| {
+            row![
+                r.listener,
+                r.hostname,
+                r.mode,
+                r.send_proxy_protocol,
+                r.origin,
+                r.backends.join(",")
+            ]
+        }));
+    })
+}
+
+async fn remove(
+    c: &mut Client,
+    out: Out,
+    hostname: String,
+    listener: Option<String>,
+) -> anyhow::Result<()> {
+    let removed = c
+        .remove_route(pb::RemoveRouteRequest {
+            listener: listener.unwrap_or_default(),
+            hostname: hostname.clone(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .removed;
+    if !removed {
+        bail!("no route {hostname}");
+    }
+    out.done(
+        &serde_json::json!({ "removed": hostname }),
+        &format!("removed route {hostname}"),
+    )
+}
