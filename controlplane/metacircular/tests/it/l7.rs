@@ -184,6 +184,12 @@ impl Backends {
 
     /// HTTP/1.1 and h2c (prior knowledge) on one port.
     fn http(&self, name: &'static str) -> u16 {
+        self.serve(name, None).0
+    }
+
+    /// [`Self::http`], and a handle whose `abort()` closes the listener and
+    /// every open connection (the backend is gone, pooled connections too).
+    fn http_stoppable(&self, name: &'static str) -> (u16, tokio::task::AbortHandle) {
         self.serve(name, None)
     }
 
@@ -200,22 +206,29 @@ impl Backends {
             .with_single_cert(certs, key)
             .expect("server config");
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        self.serve(name, Some(Arc::new(config)))
+        self.serve(name, Some(Arc::new(config))).0
     }
 
-    fn serve(&self, name: &'static str, tls: Option<Arc<rustls::ServerConfig>>) -> u16 {
+    fn serve(
+        &self,
+        name: &'static str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> (u16, tokio::task::AbortHandle) {
         let listener = self
             .rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        self.rt.spawn(async move {
+        let task = self.rt.spawn(async move {
+            // Connections live in the accept task's set: aborting it ends them all.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                while connections.try_join_next().is_some() {}
                 let tls = tls.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let svc = hyper::service::service_fn(move |r| backend_service(name, r));
                     let builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -238,7 +251,7 @@ impl Backends {
                 });
             }
         });
-        port
+        (port, task.abort_handle())
     }
 
     /// The tonic echo service over h2c.
@@ -1155,3 +1168,52 @@ fn proxy_protocol_address_reaches_the_backend_headers(io: &str) {
     );
 }
 both_drivers!(proxy_protocol_address_reaches_the_backend_headers);
+
+/// Two backends behind one L7 route: requests are spread over both; when
+/// one goes away (listener and pooled connections), every request is
+/// still answered, by the other; a route whose first backend was never up
+/// answers from the second.
+fn two_backend_failover(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let (chain, key, _) = pki.leaf("site", &["*.l7.test"]);
+    let backends = Backends::new();
+    let (a, stop_a) = backends.http_stoppable("a");
+    let b = backends.http("b");
+    let never = free_port();
+    let listen = free_port();
+    let both = |host: &str, first: u16, second: u16| {
+        format!(
+            "[[proxy.routes]]\nhostname = \"{host}\"\nbackends = [\"127.0.0.1:{first}\", \"127.0.0.1:{second}\"]\nmode = \"l7\"\nl7 = {{ certificate = \"site\" }}\n"
+        )
+    };
+    let routes = [both("pair.l7.test", a, b), both("late.l7.test", never, b)].concat();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &l7_toml(&pki, listen, &[("site", &chain, &key)], &routes),
+    );
+    let proxy = dp.listen("public");
+    let ca = pki.ca();
+    let answers = |host: &str, n: usize| {
+        (0..n)
+            .map(|_| {
+                let (code, body) = curl(proxy, &ca, host, "/", &[]);
+                assert_eq!(code, 200, "{host}: {body}");
+                body
+            })
+            .collect::<Vec<_>>()
+    };
+    let seen = answers("pair.l7.test", 8);
+    assert!(
+        seen.iter().any(|b| b.starts_with("backend a "))
+            && seen.iter().any(|b| b.starts_with("backend b ")),
+        "round robin reaches both backends: {seen:?}"
+    );
+    stop_a.abort();
+    let seen = answers("pair.l7.test", 8);
+    assert!(seen.iter().all(|b| b.starts_with("backend b ")), "{seen:?}");
+    let seen = answers("late.l7.test", 4);
+    assert!(seen.iter().all(|b| b.starts_with("backend b ")), "{seen:?}");
+}
+both_drivers!(two_backend_failover);

@@ -164,6 +164,8 @@ pub(crate) struct Dataplane {
     pub(crate) metrics: String,
     /// When set, stderr goes to this file and the access log is on.
     pub(crate) log: Option<PathBuf>,
+    /// The `io_uring` config value: `auto` or `off`.
+    io_uring: String,
 }
 
 impl Dataplane {
@@ -196,6 +198,7 @@ impl Dataplane {
             endpoints,
             metrics: format!("http://127.0.0.1:{metrics}/metrics"),
             log: None,
+            io_uring: io_uring.to_owned(),
         };
         me.restart();
         me
@@ -238,6 +241,7 @@ impl Dataplane {
         loop {
             let out = self.mcctl(&["status"]);
             if out.status.success() {
+                self.assert_driver();
                 return;
             }
             if let Some(c) = self.child.as_mut()
@@ -251,6 +255,36 @@ impl Dataplane {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The driver the process reports is the one its config asked for: with
+    /// `auto` on a host that allows io_uring (this test process can set up
+    /// a ring), io_uring; a silent fallback to epoll there fails the test.
+    fn assert_driver(&self) {
+        let out = self.ok(&["--json", "status"]);
+        let rows: serde_json::Value = serde_json::from_str(&out).expect("status json");
+        let driver = rows
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["component"] == "dataplane"))
+            .and_then(|r| r["details"]["io_driver"].as_str())
+            .unwrap_or_else(|| panic!("no io_driver in {out}"))
+            .to_owned();
+        let expected = match (
+            self.io_uring.as_str(),
+            mc_rt::driver::uring_unavailable_reason(),
+        ) {
+            ("off", _) => "epoll",
+            (_, None) => "io_uring",
+            (_, Some(reason)) => {
+                eprintln!("io_uring is unavailable to this test ({reason}): expecting epoll");
+                "epoll"
+            }
+        };
+        assert_eq!(
+            driver, expected,
+            "io_uring = {:?} ran on {driver}",
+            self.io_uring
+        );
     }
 
     pub(crate) fn stop(&mut self) {

@@ -2,6 +2,7 @@
 //! curl) and real backends (openssl s_server, nginx stream), on 127.0.0.0/8.
 //! Every scenario runs on io_uring (where the kernel allows it) and on epoll.
 
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -814,3 +815,86 @@ fn route_table_import_is_atomic_under_load(io: &str) {
     );
 }
 both_drivers!(route_table_import_is_atomic_under_load);
+
+/// A TCP backend that answers every connection with its name and closes;
+/// dropping it closes the listener (connections are refused from then on).
+struct NamedBackend {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl NamedBackend {
+    fn start(name: &'static str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        // The replayed ClientHello first, then the answer.
+                        let mut hello = [0_u8; 512];
+                        let _ = conn.read(&mut hello);
+                        let _ = conn.write_all(name.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for NamedBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The listener closes when its thread sees the flag.
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Two backends behind one L4 route: connections are spread over both;
+/// when one goes away every connection still reaches the other; a route
+/// whose first backend was never up connects to the second.
+fn two_backend_failover(io: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = NamedBackend::start("backend-a");
+    let b = NamedBackend::start("backend-b");
+    let never = free_port();
+    let listen = free_port();
+    let dp = Dataplane::start(
+        dir.path(),
+        io,
+        &format!(
+            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n\
+             [[proxy.routes]]\nhostname = \"pair.test\"\nbackends = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\n\
+             [[proxy.routes]]\nhostname = \"late.test\"\nbackends = [\"127.0.0.1:{never}\", \"127.0.0.1:{}\"]\n",
+            a.port, b.port, b.port
+        ),
+    );
+    let proxy = dp.listen("public");
+    let answers = |host: &str, n: usize| {
+        (0..n)
+            .map(|_| {
+                let out = exchange(proxy, ip(1), b"", Some(host)).expect("through the proxy");
+                String::from_utf8_lossy(&out).into_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    let seen = answers("pair.test", 8);
+    assert!(
+        seen.iter().any(|s| s == "backend-a") && seen.iter().any(|s| s == "backend-b"),
+        "round robin reaches both backends: {seen:?}"
+    );
+    drop(a);
+    let seen = answers("pair.test", 8);
+    assert!(seen.iter().all(|s| s == "backend-b"), "{seen:?}");
+    let seen = answers("late.test", 4);
+    assert!(seen.iter().all(|s| s == "backend-b"), "{seen:?}");
+}
+both_drivers!(two_backend_failover);
