@@ -10,12 +10,12 @@ use std::sync::{Arc, OnceLock};
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
 
-use crate::config::DnsSection;
-use crate::message::Transport;
+use crate::admin::config::DnsSection;
 use crate::model::{self, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
-use crate::server::{self, Action};
-use crate::state::Published;
+use crate::published::Published;
 use crate::stats::Stats;
+use crate::worker::message::Transport;
+use crate::worker::server::{self, Action};
 use crate::zone::{self, Snapshot};
 
 /// A published state with one zone exercising every lookup path.

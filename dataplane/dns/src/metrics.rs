@@ -6,7 +6,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use crate::state::Published;
+use crate::published::Published;
 use crate::stats::{LatencyCounters, QTYPES, RCODES, global, latency, upstream as ustat};
 
 #[derive(Debug)]

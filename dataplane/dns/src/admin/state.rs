@@ -1,5 +1,6 @@
-//! The admin side of MCNS: the single writer of `mcns.redb` and the single
-//! publisher of zone snapshots.
+//! The admin side's state: the single writer of `mcns.redb` and the single
+//! publisher of zone snapshots (zone and record operations are in the
+//! sibling `zones` and `records` modules).
 //!
 //! Every mutation runs under one mutex held only by the admin thread:
 //! validate into domain types → apply to a copy of the zone → compile it
@@ -18,12 +19,11 @@ use hickory_proto::rr::{Name, RData};
 use mc_kit::store::{Store, StoreError};
 use tokio::sync::watch;
 
-use crate::config::DnsSettings;
-use crate::model::{
-    self, Invalid, MAX_ZONES, Origin, RType, RecordKey, RecordSpec, SoaParams, ZoneName, ZoneSpec,
-};
+use super::config::DnsSettings;
+use super::store::{self as db, Op};
+use crate::model::{self, Invalid, Origin, RType, RecordKey, RecordSpec, ZoneName, ZoneSpec};
+use crate::published::{Published, WorkerSockets};
 use crate::stats::Stats;
-use crate::store::{self as db, Op};
 use crate::zone::{self, Snapshot, Zone};
 
 /// Why an admin call was refused; maps one-to-one onto gRPC codes.
@@ -68,11 +68,11 @@ pub struct ZoneData {
 }
 
 impl ZoneData {
-    fn compile(&self) -> Result<Zone, Invalid> {
+    pub(super) fn compile(&self) -> Result<Zone, Invalid> {
         zone::compile(&self.spec, self.records.values().map(|(s, d)| (s, d)))
     }
 
-    fn parse(spec: ZoneSpec, records: Vec<RecordSpec>) -> Result<Self, Invalid> {
+    pub(super) fn parse(spec: ZoneSpec, records: Vec<RecordSpec>) -> Result<Self, Invalid> {
         let mut map = BTreeMap::new();
         for r in records {
             let data = model::parse_rdata(&spec.name, r.rtype, &r.value)?;
@@ -82,48 +82,20 @@ impl ZoneData {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     generation: u64,
-    zones: BTreeMap<ZoneName, ZoneData>,
+    pub(super) zones: BTreeMap<ZoneName, ZoneData>,
     compiled: HashMap<Name, Arc<Zone>>,
-}
-
-/// Shared between the admin thread (writes) and the workers (reads).
-#[derive(Debug)]
-pub struct Published {
-    pub snapshot: ArcSwap<Snapshot>,
-    /// Set to true at shutdown: workers stop receiving and accepting.
-    pub stop: watch::Sender<bool>,
-    pub stats: Stats,
-    pub settings: Arc<DnsSettings>,
-    pub workers: usize,
-    /// Bumped by FlushCache; each worker clears its cache when it sees a new value.
-    pub flush_all: AtomicU64,
-    /// Single-name flushes: (sequence, name); workers drop names newer than they have seen.
-    pub flush_names: ArcSwap<Vec<(u64, Name)>>,
-    pub flush_seq: AtomicU64,
-    /// Response rate limiting (shared, lock-free); `None` when off.
-    pub rrl: Option<mc_firewall::RateLimiter>,
-    pub tcp_active: AtomicUsize,
-    /// The addresses actually bound (port 0 resolved).
-    pub listen: Vec<SocketAddr>,
-}
-
-/// One worker's sockets: a UDP socket and a TCP listener per listen address.
-#[derive(Debug, Default)]
-pub struct WorkerSockets {
-    pub udp: Vec<std::net::UdpSocket>,
-    pub tcp: Vec<std::net::TcpListener>,
 }
 
 pub struct DnsState {
     inner: Mutex<Inner>,
-    store: Arc<Store>,
+    pub(super) store: Arc<Store>,
     pub published: Arc<Published>,
     config_file: PathBuf,
 }
 
-fn today_serial(old: u32) -> u32 {
+pub(super) fn today_serial(old: u32) -> u32 {
     model::next_serial(old, model::today_yyyymmdd())
 }
 
@@ -202,7 +174,7 @@ impl DnsState {
         self.store.clone()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -210,7 +182,7 @@ impl DnsState {
         self.lock().generation
     }
 
-    fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
+    pub(super) fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
         if origin == Origin::ConfigFile {
             return Err(AdminError::FailedPrecondition(format!(
                 "{what} is defined in the config file {}; change it there",
@@ -221,7 +193,7 @@ impl DnsState {
     }
 
     /// Publishes `zone` (or its removal) in a new snapshot.
-    fn publish(&self, inner: &mut Inner, zone: &ZoneName, compiled: Option<Zone>) {
+    pub(super) fn publish(&self, inner: &mut Inner, zone: &ZoneName, compiled: Option<Zone>) {
         inner.generation += 1;
         let apex = zone.name();
         match compiled {
@@ -237,276 +209,6 @@ impl DnsState {
             inner.compiled.clone(),
         )));
         tracing::info!(generation = inner.generation, zone = %zone, "mcns: published snapshot");
-    }
-
-    // ---------------------------------------------------------------- zones
-
-    pub fn zones(&self) -> Vec<(ZoneSpec, usize)> {
-        self.lock()
-            .zones
-            .values()
-            .map(|z| (z.spec.clone(), z.records.len()))
-            .collect()
-    }
-
-    pub fn zone(&self, name: &ZoneName) -> Result<ZoneData, AdminError> {
-        self.lock()
-            .zones
-            .get(name)
-            .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))
-    }
-
-    pub fn create_zone(
-        &self,
-        name: ZoneName,
-        soa: SoaParams,
-        nameservers: &[String],
-    ) -> Result<ZoneSpec, AdminError> {
-        let soa = soa.normalize(&name)?;
-        let mut inner = self.lock();
-        if inner.zones.contains_key(&name) {
-            return Err(AdminError::AlreadyExists(format!(
-                "zone `{name}` already exists"
-            )));
-        }
-        if inner.zones.len() >= MAX_ZONES {
-            return Err(AdminError::FailedPrecondition(format!(
-                "at most {MAX_ZONES} zones"
-            )));
-        }
-        let spec = ZoneSpec {
-            name: name.clone(),
-            soa,
-            serial: today_serial(0),
-            origin: Origin::AdminApi,
-        };
-        let data = ZoneData::parse(
-            spec.clone(),
-            ns_records(&spec, nameservers, Origin::AdminApi)?,
-        )?;
-        let compiled = data.compile()?;
-        let mut ops = vec![Op::PutZone(&data.spec)];
-        ops.extend(data.records.values().map(|(r, _)| Op::PutRecord(&name, r)));
-        db::apply(&self.store, &ops)?;
-        inner.zones.insert(name.clone(), data);
-        self.publish(&mut inner, &name, Some(compiled));
-        Ok(spec)
-    }
-
-    pub fn update_zone(&self, name: &ZoneName, soa: SoaParams) -> Result<ZoneSpec, AdminError> {
-        let soa = soa.normalize(name)?;
-        let mut inner = self.lock();
-        let mut data = inner
-            .zones
-            .get(name)
-            .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))?;
-        self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
-        if data.spec.soa == soa {
-            return Ok(data.spec);
-        }
-        data.spec.soa = soa;
-        data.spec.serial = today_serial(data.spec.serial);
-        let compiled = data.compile()?;
-        db::apply(&self.store, &[Op::PutZone(&data.spec)])?;
-        let spec = data.spec.clone();
-        inner.zones.insert(name.clone(), data);
-        self.publish(&mut inner, name, Some(compiled));
-        Ok(spec)
-    }
-
-    pub fn delete_zone(&self, name: &ZoneName) -> Result<bool, AdminError> {
-        let mut inner = self.lock();
-        let Some(data) = inner.zones.get(name) else {
-            return Ok(false);
-        };
-        self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
-        db::apply(
-            &self.store,
-            &[Op::DeleteZone(name), Op::DeleteRecords(name)],
-        )?;
-        inner.zones.remove(name);
-        self.publish(&mut inner, name, None);
-        Ok(true)
-    }
-
-    // -------------------------------------------------------------- records
-
-    /// Commits `data` (already changed) as the zone's new state.
-    fn commit_zone(
-        &self,
-        inner: &mut Inner,
-        mut data: ZoneData,
-        removed: &[RecordSpec],
-        added: &[RecordSpec],
-        replace_all: bool,
-    ) -> Result<u32, AdminError> {
-        data.spec.serial = today_serial(data.spec.serial);
-        let compiled = data.compile()?;
-        let name = data.spec.name.clone();
-        let mut ops = vec![Op::PutZone(&data.spec)];
-        if replace_all {
-            ops.push(Op::DeleteRecords(&name));
-            ops.extend(data.records.values().map(|(r, _)| Op::PutRecord(&name, r)));
-        } else {
-            ops.extend(removed.iter().map(|r| Op::DeleteRecord(&name, r)));
-            ops.extend(added.iter().map(|r| Op::PutRecord(&name, r)));
-        }
-        db::apply(&self.store, &ops)?;
-        let serial = data.spec.serial;
-        inner.zones.insert(name.clone(), data);
-        self.publish(inner, &name, Some(compiled));
-        Ok(serial)
-    }
-
-    /// Idempotent on (zone, name, type, value); returns (serial, changed).
-    pub fn upsert_record(
-        &self,
-        zone: &ZoneName,
-        name: &str,
-        rtype: RType,
-        ttl: u32,
-        value: &str,
-    ) -> Result<(u32, u32), AdminError> {
-        let mut inner = self.lock();
-        let mut data = inner
-            .zones
-            .get(zone)
-            .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
-        let spec = RecordSpec::new(
-            zone,
-            name,
-            rtype,
-            ttl,
-            value,
-            data.spec.soa.ttl,
-            Origin::AdminApi,
-        )?;
-        let rdata = model::parse_rdata(zone, rtype, &spec.value)?;
-        let mut removed = Vec::new();
-        if let Some((existing, _)) = data.records.get(&spec.key()) {
-            self.refuse_config_owned(
-                &format!(
-                    "record `{} {} {}`",
-                    existing.name, existing.rtype, existing.value
-                ),
-                existing.origin,
-            )?;
-            if existing.ttl == spec.ttl {
-                return Ok((data.spec.serial, 0));
-            }
-            removed.push(existing.clone());
-        }
-        data.records.insert(spec.key(), (spec.clone(), rdata));
-        let serial = self.commit_zone(
-            &mut inner,
-            data,
-            &removed,
-            std::slice::from_ref(&spec),
-            false,
-        )?;
-        Ok((serial, 1))
-    }
-
-    /// Deletes one record (`value` given) or the RRset; returns (serial, changed).
-    pub fn delete_records(
-        &self,
-        zone: &ZoneName,
-        name: &str,
-        rtype: RType,
-        value: Option<&str>,
-    ) -> Result<(u32, u32), AdminError> {
-        let mut inner = self.lock();
-        let mut data = inner
-            .zones
-            .get(zone)
-            .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
-        let owner = model::parse_owner(zone, name)?;
-        let value = match value {
-            Some(v) => Some(model::canonical(&model::parse_rdata(zone, rtype, v)?)),
-            None => None,
-        };
-        let matching: Vec<RecordSpec> = data
-            .records
-            .values()
-            .map(|(r, _)| r)
-            .filter(|r| r.name == owner && r.rtype == rtype)
-            .filter(|r| value.as_ref().is_none_or(|v| *v == r.value))
-            .cloned()
-            .collect();
-        if matching.is_empty() {
-            return Ok((data.spec.serial, 0));
-        }
-        for r in &matching {
-            self.refuse_config_owned(
-                &format!("record `{} {} {}`", r.name, r.rtype, r.value),
-                r.origin,
-            )?;
-            data.records.remove(&r.key());
-        }
-        let serial = self.commit_zone(&mut inner, data, &matching, &[], false)?;
-        Ok((serial, u32::try_from(matching.len()).unwrap_or(u32::MAX)))
-    }
-
-    /// Replaces every record (and optionally the SOA parameters) atomically.
-    pub fn replace_zone(
-        &self,
-        zone: &ZoneName,
-        soa: Option<SoaParams>,
-        records: Vec<(String, RType, u32, String)>,
-        expected_serial: u32,
-    ) -> Result<(u32, u32), AdminError> {
-        let mut inner = self.lock();
-        let mut data = inner
-            .zones
-            .get(zone)
-            .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
-        self.refuse_config_owned(&format!("zone `{zone}`"), data.spec.origin)?;
-        if expected_serial != 0 && expected_serial != data.spec.serial {
-            return Err(AdminError::FailedPrecondition(format!(
-                "zone `{zone}` is at serial {}, not the expected {expected_serial}",
-                data.spec.serial
-            )));
-        }
-        if let Some(soa) = soa {
-            data.spec.soa = soa.normalize(zone)?;
-        }
-        let mut new = BTreeMap::new();
-        for (i, (name, rtype, ttl, value)) in records.into_iter().enumerate() {
-            let spec = RecordSpec::new(
-                zone,
-                &name,
-                rtype,
-                ttl,
-                &value,
-                data.spec.soa.ttl,
-                Origin::AdminApi,
-            )
-            .map_err(|e| {
-                Invalid::new(
-                    format!("records[{i}].{}", e.field.trim_start_matches("record.")),
-                    e.message,
-                )
-            })?;
-            let rdata = model::parse_rdata(zone, rtype, &spec.value)?;
-            new.insert(spec.key(), (spec, rdata));
-        }
-        let changed = new
-            .keys()
-            .filter(|k| !data.records.contains_key(*k))
-            .count()
-            + data
-                .records
-                .keys()
-                .filter(|k| !new.contains_key(*k))
-                .count();
-        data.records = new;
-        let serial = self.commit_zone(&mut inner, data, &[], &[], true)?;
-        Ok((serial, u32::try_from(changed).unwrap_or(u32::MAX)))
     }
 
     /// Asks every worker to drop its forwarding cache (or one name's entries).
@@ -544,7 +246,7 @@ impl DnsState {
 }
 
 /// Apex NS records for `nameservers` (default: the SOA primary).
-fn ns_records(
+pub(super) fn ns_records(
     spec: &ZoneSpec,
     nameservers: &[String],
     origin: Origin,

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::io::{read_frame, write_frame};
-use crate::message::{self, Flags, Request};
-use crate::state::Published;
+use super::io::{read_frame, write_frame};
+use super::message::{self, Flags, Request};
+use crate::published::Published;
 use crate::stats::{global, upstream as ustat};
 
 pub const MAX_INFLIGHT: usize = 1024;

@@ -11,8 +11,8 @@ use mc_proto::dns::v1 as pb;
 use pb::dns_admin_server::{DnsAdmin, DnsAdminServer};
 use tonic::{Request, Response, Status};
 
+use super::state::DnsState;
 use crate::model::{Invalid, Origin, RType, SoaParams, ZoneName, ZoneSpec};
-use crate::state::DnsState;
 use crate::stats::{RCODES, global, upstream as ustat};
 
 pub struct Admin {
@@ -34,7 +34,7 @@ impl Admin {
     fn changed(&self, zone: &ZoneName) {
         let snap = self.state.published.snapshot.load();
         if let Some(z) = snap.zones.get(&zone.name()) {
-            crate::notify::zone_changed(&self.state.published.settings, zone, z.soa.clone());
+            super::notify::zone_changed(&self.state.published.settings, zone, z.soa.clone());
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Admin-side tests on a real redb file: atomicity, serials, origins, restart.
 
 use super::*;
-use crate::config::DnsSection;
+use crate::admin::config::DnsSection;
+use crate::model::SoaParams;
 
 fn settings(zones_toml: &str) -> DnsSettings {
     let section: DnsSection = toml::from_str(zones_toml).expect("toml");

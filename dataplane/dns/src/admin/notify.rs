@@ -9,7 +9,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 
-use crate::config::{DnsSettings, Secondary};
+use super::config::{DnsSettings, Secondary};
 use crate::model::ZoneName;
 
 pub const TRIES: usize = 5;

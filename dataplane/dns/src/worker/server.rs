@@ -11,9 +11,9 @@ use std::net::IpAddr;
 use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use crate::answer;
-use crate::message::{self, Flags, Parsed, Request, Transport};
-use crate::state::Published;
+use super::answer;
+use super::message::{self, Flags, Parsed, Request, Transport};
+use crate::published::Published;
 use crate::stats::{self, global};
 
 /// The outcome of [`process`].
@@ -23,7 +23,7 @@ pub enum Action {
     /// Needs the forwarder (async); the reply limit travels along.
     Forward(Box<Request>, usize),
     /// An authorized AXFR/IXFR on TCP.
-    Transfer(Box<Request>, Box<crate::xfr::Authorized>),
+    Transfer(Box<Request>, Box<super::xfr::Authorized>),
     Drop,
 }
 
@@ -105,7 +105,7 @@ pub fn process(
                     _ => reply(ResponseCode::FormErr),
                 };
             }
-            return match crate::xfr::authorize(p, &snap, &req, bytes, peer) {
+            return match super::xfr::authorize(p, &snap, &req, bytes, peer) {
                 Ok(auth) => Action::Transfer(req, Box::new(auth)),
                 Err(rcode) => reply(rcode),
             };
@@ -160,7 +160,7 @@ pub fn process(
 }
 
 /// The client prefix RRL counts under (the limiter itself groups IPv6 by /64).
-fn rrl_key(ip: IpAddr, cfg: &crate::config::RrlConfig) -> IpAddr {
+fn rrl_key(ip: IpAddr, cfg: &crate::published::RrlConfig) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);

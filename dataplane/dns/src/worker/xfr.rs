@@ -13,8 +13,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
-use crate::message::Request;
-use crate::state::Published;
+use super::message::Request;
+use crate::published::Published;
 use crate::tsig::{self, StreamSigner, TsigKey};
 use crate::zone::{Snapshot, Zone};
 

@@ -1,0 +1,101 @@
+//! Zone operations of the admin side: list, read, create, update, delete.
+//!
+//! Each change follows the state module's order (validate, apply to a copy,
+//! compile, commit, publish); nothing changes when a step before the commit
+//! fails.
+
+use super::state::{AdminError, DnsState, ZoneData, ns_records, today_serial};
+use super::store::{self as db, Op};
+use crate::model::{MAX_ZONES, Origin, SoaParams, ZoneName, ZoneSpec};
+
+impl DnsState {
+    pub fn zones(&self) -> Vec<(ZoneSpec, usize)> {
+        self.lock()
+            .zones
+            .values()
+            .map(|z| (z.spec.clone(), z.records.len()))
+            .collect()
+    }
+
+    pub fn zone(&self, name: &ZoneName) -> Result<ZoneData, AdminError> {
+        self.lock()
+            .zones
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))
+    }
+
+    pub fn create_zone(
+        &self,
+        name: ZoneName,
+        soa: SoaParams,
+        nameservers: &[String],
+    ) -> Result<ZoneSpec, AdminError> {
+        let soa = soa.normalize(&name)?;
+        let mut inner = self.lock();
+        if inner.zones.contains_key(&name) {
+            return Err(AdminError::AlreadyExists(format!(
+                "zone `{name}` already exists"
+            )));
+        }
+        if inner.zones.len() >= MAX_ZONES {
+            return Err(AdminError::FailedPrecondition(format!(
+                "at most {MAX_ZONES} zones"
+            )));
+        }
+        let spec = ZoneSpec {
+            name: name.clone(),
+            soa,
+            serial: today_serial(0),
+            origin: Origin::AdminApi,
+        };
+        let data = ZoneData::parse(
+            spec.clone(),
+            ns_records(&spec, nameservers, Origin::AdminApi)?,
+        )?;
+        let compiled = data.compile()?;
+        let mut ops = vec![Op::PutZone(&data.spec)];
+        ops.extend(data.records.values().map(|(r, _)| Op::PutRecord(&name, r)));
+        db::apply(&self.store, &ops)?;
+        inner.zones.insert(name.clone(), data);
+        self.publish(&mut inner, &name, Some(compiled));
+        Ok(spec)
+    }
+
+    pub fn update_zone(&self, name: &ZoneName, soa: SoaParams) -> Result<ZoneSpec, AdminError> {
+        let soa = soa.normalize(name)?;
+        let mut inner = self.lock();
+        let mut data = inner
+            .zones
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))?;
+        self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
+        if data.spec.soa == soa {
+            return Ok(data.spec);
+        }
+        data.spec.soa = soa;
+        data.spec.serial = today_serial(data.spec.serial);
+        let compiled = data.compile()?;
+        db::apply(&self.store, &[Op::PutZone(&data.spec)])?;
+        let spec = data.spec.clone();
+        inner.zones.insert(name.clone(), data);
+        self.publish(&mut inner, name, Some(compiled));
+        Ok(spec)
+    }
+
+    pub fn delete_zone(&self, name: &ZoneName) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(data) = inner.zones.get(name) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
+        db::apply(
+            &self.store,
+            &[Op::DeleteZone(name), Op::DeleteRecords(name)],
+        )?;
+        inner.zones.remove(name);
+        self.publish(&mut inner, name, None);
+        Ok(true)
+    }
+}

@@ -1,0 +1,51 @@
+//! What the admin side publishes and the workers read: the compiled-zones
+//! snapshot (one `ArcSwap`), the validated settings, the stop signal, the
+//! cache-flush requests and the per-worker counters.
+//!
+//! Invariant: this is the only meeting point of the two halves. The worker
+//! side (`worker/`) imports this module, never `crate::admin`; the admin side
+//! writes here only with atomic stores (`ArcSwap::store`, atomics, the watch
+//! channel), so a worker never waits on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::Name;
+use tokio::sync::watch;
+
+// The validated `[dns]` settings travel with the snapshot; the admin side's
+// config module builds them, the workers only read them through here.
+pub use crate::admin::config::{DnsSettings, RrlConfig};
+use crate::stats::Stats;
+use crate::zone::Snapshot;
+
+/// Shared between the admin thread (writes) and the workers (reads).
+#[derive(Debug)]
+pub struct Published {
+    pub snapshot: ArcSwap<Snapshot>,
+    /// Set to true at shutdown: workers stop receiving and accepting.
+    pub stop: watch::Sender<bool>,
+    pub stats: Stats,
+    pub settings: Arc<DnsSettings>,
+    pub workers: usize,
+    /// Bumped by FlushCache; each worker clears its cache when it sees a new value.
+    pub flush_all: AtomicU64,
+    /// Single-name flushes: (sequence, name); workers drop names newer than they have seen.
+    pub flush_names: ArcSwap<Vec<(u64, Name)>>,
+    pub flush_seq: AtomicU64,
+    /// Response rate limiting (shared, lock-free); `None` when off.
+    pub rrl: Option<mc_firewall::RateLimiter>,
+    pub tcp_active: AtomicUsize,
+    /// The addresses actually bound (port 0 resolved).
+    pub listen: Vec<SocketAddr>,
+}
+
+/// One worker's sockets: a UDP socket and a TCP listener per listen address,
+/// bound by the admin side at start and handed over once.
+#[derive(Debug, Default)]
+pub struct WorkerSockets {
+    pub udp: Vec<std::net::UdpSocket>,
+    pub tcp: Vec<std::net::TcpListener>,
+}
