@@ -22,12 +22,12 @@ pub mod admin;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
-pub mod model;
-pub mod published;
-pub mod stats;
-pub mod tsig;
-pub mod worker;
-pub mod zone;
+pub(crate) mod model;
+pub(crate) mod published;
+pub(crate) mod stats;
+pub(crate) mod tsig;
+pub(crate) mod worker;
+pub(crate) mod zone;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -17,27 +17,27 @@ use tokio::sync::watch;
 
 // The validated `[dns]` settings travel with the snapshot; the admin side's
 // config module builds them, the workers only read them through here.
-pub use crate::admin::config::{DnsSettings, RrlConfig};
+pub(crate) use crate::admin::config::{DnsSettings, RrlConfig};
 use crate::stats::Stats;
 use crate::zone::Snapshot;
 
 /// Shared between the admin thread (writes) and the workers (reads).
 #[derive(Debug)]
 pub struct Published {
-    pub snapshot: ArcSwap<Snapshot>,
+    pub(crate) snapshot: ArcSwap<Snapshot>,
     /// Set to true at shutdown: workers stop receiving and accepting.
-    pub stop: watch::Sender<bool>,
-    pub stats: Stats,
-    pub settings: Arc<DnsSettings>,
-    pub workers: usize,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) stats: Stats,
+    pub(crate) settings: Arc<DnsSettings>,
+    pub(crate) workers: usize,
     /// Bumped by FlushCache; each worker clears its cache when it sees a new value.
-    pub flush_all: AtomicU64,
+    pub(crate) flush_all: AtomicU64,
     /// Single-name flushes: (sequence, name); workers drop names newer than they have seen.
-    pub flush_names: ArcSwap<Vec<(u64, Name)>>,
-    pub flush_seq: AtomicU64,
+    pub(crate) flush_names: ArcSwap<Vec<(u64, Name)>>,
+    pub(crate) flush_seq: AtomicU64,
     /// Response rate limiting (shared, lock-free); `None` when off.
-    pub rrl: Option<mc_firewall::RateLimiter>,
-    pub tcp_active: AtomicUsize,
+    pub(crate) rrl: Option<mc_firewall::RateLimiter>,
+    pub(crate) tcp_active: AtomicUsize,
     /// The addresses actually bound (port 0 resolved).
     pub listen: Vec<SocketAddr>,
 }
@@ -45,7 +45,7 @@ pub struct Published {
 /// One worker's sockets: a UDP socket and a TCP listener per listen address,
 /// bound by the admin side at start and handed over once.
 #[derive(Debug, Default)]
-pub struct WorkerSockets {
-    pub udp: Vec<std::net::UdpSocket>,
-    pub tcp: Vec<std::net::TcpListener>,
+pub(crate) struct WorkerSockets {
+    pub(crate) udp: Vec<std::net::UdpSocket>,
+    pub(crate) tcp: Vec<std::net::TcpListener>,
 }

@@ -46,7 +46,7 @@ fn origin(o: Origin) -> i32 {
     }) as i32
 }
 
-pub fn rtype_pb(t: RType) -> i32 {
+fn rtype_pb(t: RType) -> i32 {
     (match t {
         RType::A => pb::RecordType::A,
         RType::AAAA => pb::RecordType::Aaaa,

@@ -6,11 +6,11 @@
 //! then published (one `ArcSwap::store` in [`crate::published`]); the
 //! workers never call in here.
 
-pub mod config;
-pub mod grpc;
-pub mod notify;
+pub(crate) mod config;
+pub(crate) mod grpc;
+pub(crate) mod notify;
 mod records;
-pub mod state;
+pub(crate) mod state;
 pub mod store;
 mod zones;
 pub use grpc::Admin;

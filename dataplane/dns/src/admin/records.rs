@@ -37,7 +37,7 @@ impl DnsState {
     }
 
     /// Idempotent on (zone, name, type, value); returns (serial, changed).
-    pub fn upsert_record(
+    pub(crate) fn upsert_record(
         &self,
         zone: &ZoneName,
         name: &str,
@@ -87,7 +87,7 @@ impl DnsState {
     }
 
     /// Deletes one record (`value` given) or the RRset; returns (serial, changed).
-    pub fn delete_records(
+    pub(crate) fn delete_records(
         &self,
         zone: &ZoneName,
         name: &str,
@@ -128,7 +128,7 @@ impl DnsState {
     }
 
     /// Replaces every record (and optionally the SOA parameters) atomically.
-    pub fn replace_zone(
+    pub(crate) fn replace_zone(
         &self,
         zone: &ZoneName,
         soa: Option<SoaParams>,

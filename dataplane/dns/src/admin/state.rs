@@ -62,9 +62,9 @@ impl From<AdminError> for tonic::Status {
 
 /// A zone on the admin side: its spec and parsed records.
 #[derive(Debug, Clone)]
-pub struct ZoneData {
-    pub spec: ZoneSpec,
-    pub records: BTreeMap<RecordKey, (RecordSpec, RData)>,
+pub(crate) struct ZoneData {
+    pub(crate) spec: ZoneSpec,
+    pub(crate) records: BTreeMap<RecordKey, (RecordSpec, RData)>,
 }
 
 impl ZoneData {
@@ -102,7 +102,7 @@ pub(super) fn today_serial(old: u32) -> u32 {
 impl DnsState {
     /// Opens the store, merges the config file's zones (file wins for its
     /// own entries), binds every listen address and builds the first snapshot.
-    pub fn start(
+    pub(crate) fn start(
         data_dir: &Path,
         settings: DnsSettings,
         config_file: &Path,
@@ -178,10 +178,6 @@ impl DnsState {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
     pub(super) fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
         if origin == Origin::ConfigFile {
             return Err(AdminError::FailedPrecondition(format!(
@@ -212,7 +208,7 @@ impl DnsState {
     }
 
     /// Asks every worker to drop its forwarding cache (or one name's entries).
-    pub fn flush_cache(&self, name: Option<Name>) -> u64 {
+    pub(crate) fn flush_cache(&self, name: Option<Name>) -> u64 {
         use std::sync::atomic::Ordering;
         let before = self
             .published
@@ -240,7 +236,7 @@ impl DnsState {
     }
 
     /// Tells the workers to stop receiving and accepting (shutdown).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.published.stop.send_replace(true);
     }
 }

@@ -13,8 +13,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::model::{RecordSpec, ZoneName, ZoneSpec};
 
-pub const ZONES: Table = TableDefinition::new("zones");
-pub const RECORDS: Table = TableDefinition::new("records");
+pub(crate) const ZONES: Table = TableDefinition::new("zones");
+pub(crate) const RECORDS: Table = TableDefinition::new("records");
 
 fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     for t in [ZONES, RECORDS] {
@@ -42,7 +42,7 @@ fn zone_prefix(zone: &ZoneName) -> Vec<u8> {
     k
 }
 
-pub fn record_key(zone: &ZoneName, r: &RecordSpec) -> Vec<u8> {
+pub(crate) fn record_key(zone: &ZoneName, r: &RecordSpec) -> Vec<u8> {
     let mut k = zone_prefix(zone);
     k.extend_from_slice(r.name.as_bytes());
     k.push(0);
@@ -53,7 +53,9 @@ pub fn record_key(zone: &ZoneName, r: &RecordSpec) -> Vec<u8> {
 }
 
 /// Every zone with its records.
-pub fn load(store: &Store) -> Result<BTreeMap<ZoneName, (ZoneSpec, Vec<RecordSpec>)>, StoreError> {
+pub(crate) fn load(
+    store: &Store,
+) -> Result<BTreeMap<ZoneName, (ZoneSpec, Vec<RecordSpec>)>, StoreError> {
     let txn = store.db().begin_read().map_err(StoreError::other)?;
     let zones = txn.open_table(ZONES).map_err(StoreError::other)?;
     let records = txn.open_table(RECORDS).map_err(StoreError::other)?;
@@ -81,7 +83,7 @@ pub fn load(store: &Store) -> Result<BTreeMap<ZoneName, (ZoneSpec, Vec<RecordSpe
 }
 
 /// One change to apply atomically.
-pub enum Op<'a> {
+pub(crate) enum Op<'a> {
     PutZone(&'a ZoneSpec),
     DeleteZone(&'a ZoneName),
     PutRecord(&'a ZoneName, &'a RecordSpec),
@@ -91,7 +93,7 @@ pub enum Op<'a> {
 }
 
 /// Applies `ops` in one durable transaction.
-pub fn apply(store: &Store, ops: &[Op<'_>]) -> Result<(), StoreError> {
+pub(crate) fn apply(store: &Store, ops: &[Op<'_>]) -> Result<(), StoreError> {
     let txn = store.db().begin_write().map_err(StoreError::other)?;
     {
         let mut zones = txn.open_table(ZONES).map_err(StoreError::other)?;

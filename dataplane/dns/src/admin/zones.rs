@@ -9,7 +9,7 @@ use super::store::{self as db, Op};
 use crate::model::{MAX_ZONES, Origin, SoaParams, ZoneName, ZoneSpec};
 
 impl DnsState {
-    pub fn zones(&self) -> Vec<(ZoneSpec, usize)> {
+    pub(crate) fn zones(&self) -> Vec<(ZoneSpec, usize)> {
         self.lock()
             .zones
             .values()
@@ -17,7 +17,7 @@ impl DnsState {
             .collect()
     }
 
-    pub fn zone(&self, name: &ZoneName) -> Result<ZoneData, AdminError> {
+    pub(crate) fn zone(&self, name: &ZoneName) -> Result<ZoneData, AdminError> {
         self.lock()
             .zones
             .get(name)
@@ -25,7 +25,7 @@ impl DnsState {
             .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))
     }
 
-    pub fn create_zone(
+    pub(crate) fn create_zone(
         &self,
         name: ZoneName,
         soa: SoaParams,
@@ -62,7 +62,11 @@ impl DnsState {
         Ok(spec)
     }
 
-    pub fn update_zone(&self, name: &ZoneName, soa: SoaParams) -> Result<ZoneSpec, AdminError> {
+    pub(crate) fn update_zone(
+        &self,
+        name: &ZoneName,
+        soa: SoaParams,
+    ) -> Result<ZoneSpec, AdminError> {
         let soa = soa.normalize(name)?;
         let mut inner = self.lock();
         let mut data = inner
@@ -84,7 +88,7 @@ impl DnsState {
         Ok(spec)
     }
 
-    pub fn delete_zone(&self, name: &ZoneName) -> Result<bool, AdminError> {
+    pub(crate) fn delete_zone(&self, name: &ZoneName) -> Result<bool, AdminError> {
         let mut inner = self.lock();
         let Some(data) = inner.zones.get(name) else {
             return Ok(false);

@@ -8,15 +8,28 @@
 //!
 //! A worker answers on its own `SO_REUSEPORT` UDP socket and TCP listener
 //! of every listen address, on its own runtime.
+//!
+//! Any bytes a peer sends reach code here, so it is held to mc-wire's
+//! lints: no indexing or slicing that can panic, no `panic!`, `unwrap` or
+//! `expect`.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
 
-pub mod answer;
-pub mod forward;
-pub mod io;
+pub(crate) mod answer;
+pub(crate) mod forward;
+pub(crate) mod io;
 pub mod message;
-pub mod server;
+pub(crate) mod server;
 mod tcp;
 mod udp;
-pub mod xfr;
+pub(crate) mod xfr;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -41,7 +54,7 @@ struct Ctx {
 }
 
 /// Runs worker `id` until shutdown, then until its TCP connections end.
-pub async fn run(id: usize, p: Arc<Published>, sockets: WorkerSockets) {
+pub(crate) async fn run(id: usize, p: Arc<Published>, sockets: WorkerSockets) {
     let ctx = Rc::new(Ctx {
         id,
         forwarder: Forwarder::new(p.settings.cache_entries, id),

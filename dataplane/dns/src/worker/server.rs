@@ -18,7 +18,7 @@ use crate::stats::{self, global};
 
 /// The outcome of [`process`].
 #[derive(Debug)]
-pub enum Action {
+pub(crate) enum Action {
     Reply(Vec<u8>),
     /// Needs the forwarder (async); the reply limit travels along.
     Forward(Box<Request>, usize),
@@ -28,13 +28,13 @@ pub enum Action {
 }
 
 /// Counts one response's rcode.
-pub fn count_rcode(p: &Published, worker: usize, rcode: ResponseCode) {
+pub(crate) fn count_rcode(p: &Published, worker: usize, rcode: ResponseCode) {
     p.stats.global.add(worker, stats::rcode_index(rcode), 1);
 }
 
 /// Decides what to send for `bytes` received from `peer` on `transport`.
 /// `slip` is this worker's RRL slip counter.
-pub fn process(
+pub(crate) fn process(
     p: &Published,
     worker: usize,
     bytes: &[u8],
