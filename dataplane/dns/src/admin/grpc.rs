@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::state::DnsState;
 use crate::model::{Invalid, Origin, RType, SoaParams, ZoneName, ZoneSpec};
-use crate::stats::{RCODES, global, upstream as ustat};
+use crate::stats::{Global, RCODES, global, upstream as ustat};
 
 pub struct Admin {
     state: Arc<DnsState>,
@@ -129,8 +129,7 @@ impl DnsAdmin for Admin {
         let g = &p.stats.global;
         let responses: HashMap<String, u64> = RCODES
             .iter()
-            .enumerate()
-            .map(|(i, (name, _))| ((*name).to_owned(), g.sum(global::RCODE_BASE + i)))
+            .map(|(name, code)| ((*name).to_owned(), g.sum(Global::rcode(*code))))
             .chain(std::iter::once((
                 "OTHER".to_owned(),
                 g.sum(global::RCODE_OTHER),
@@ -143,9 +142,9 @@ impl DnsAdmin for Admin {
             .enumerate()
             .map(|(i, a)| pb::UpstreamStatus {
                 address: a.to_string(),
-                queries: p.stats.upstream_sum(i, ustat::QUERIES),
-                failures: p.stats.upstream_sum(i, ustat::FAILURES),
-                timeouts: p.stats.upstream_sum(i, ustat::TIMEOUTS),
+                queries: p.stats.upstreams.sum(i, ustat::QUERIES),
+                failures: p.stats.upstreams.sum(i, ustat::FAILURES),
+                timeouts: p.stats.upstreams.sum(i, ustat::TIMEOUTS),
             })
             .collect();
         let snap = p.snapshot.load();

@@ -241,8 +241,7 @@ impl Forwarder {
             let Some(upstream) = settings.upstreams.get(index).copied() else {
                 continue;
             };
-            let slot = p.stats.upstream_slot(worker, index);
-            p.stats.upstreams.add(slot, ustat::QUERIES, 1);
+            p.stats.upstreams.add(worker, index, ustat::QUERIES, 1);
             let began = Instant::now();
             match exchange(upstream, &req.query, settings.upstream_timeout).await {
                 Ok(msg)
@@ -251,11 +250,7 @@ impl Forwarder {
                         ResponseCode::NoError | ResponseCode::NXDomain
                     ) =>
                 {
-                    p.stats.upstream_latency.observe(
-                        worker,
-                        &crate::stats::latency::BOUNDS_US,
-                        began.elapsed(),
-                    );
+                    p.stats.upstream_latency.observe(worker, began.elapsed());
                     if let Some(ttl) = cache_ttl(&msg) {
                         let mut cache = self.cache.borrow_mut();
                         cache.insert(
@@ -286,9 +281,9 @@ impl Forwarder {
                         settings.udp_payload,
                     );
                 }
-                Ok(_) => p.stats.upstreams.add(slot, ustat::FAILURES, 1),
-                Err(Failure::Timeout) => p.stats.upstreams.add(slot, ustat::TIMEOUTS, 1),
-                Err(Failure::Other) => p.stats.upstreams.add(slot, ustat::FAILURES, 1),
+                Ok(_) => p.stats.upstreams.add(worker, index, ustat::FAILURES, 1),
+                Err(Failure::Timeout) => p.stats.upstreams.add(worker, index, ustat::TIMEOUTS, 1),
+                Err(Failure::Other) => p.stats.upstreams.add(worker, index, ustat::FAILURES, 1),
             }
         }
         (

@@ -14,7 +14,7 @@ use hickory_proto::rr::RecordType;
 use super::answer;
 use super::message::{self, Flags, Parsed, Request, Transport};
 use crate::published::Published;
-use crate::stats::{self, global};
+use crate::stats::{Global, global};
 
 /// The outcome of [`process`].
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub(crate) enum Action {
 
 /// Counts one response's rcode.
 pub(crate) fn count_rcode(p: &Published, worker: usize, rcode: ResponseCode) {
-    p.stats.global.add(worker, stats::rcode_index(rcode), 1);
+    p.stats.global.add(worker, Global::rcode(rcode), 1);
 }
 
 /// Decides what to send for `bytes` received from `peer` on `transport`.
@@ -59,7 +59,7 @@ pub(crate) fn process(
         Parsed::Request(r) => r,
     };
     let qtype = req.query.query_type();
-    p.stats.global.add(worker, stats::qtype_index(qtype), 1);
+    p.stats.global.add(worker, Global::qtype(qtype), 1);
     let recursion = !settings.upstreams.is_empty() && settings.recursion_allowed_for(peer);
     let flags = Flags {
         authoritative: false,

@@ -97,11 +97,7 @@ async fn connection(ctx: Rc<Ctx>, mut stream: TcpStream, peer: SocketAddr) {
             // Garbage on a stream: close it.
             Action::Drop => false,
         };
-        p.stats.answer_latency.observe(
-            ctx.id,
-            &crate::stats::latency::BOUNDS_US,
-            started.elapsed(),
-        );
+        p.stats.answer_latency.observe(ctx.id, started.elapsed());
         if !ok || *stop.borrow() {
             break;
         }

@@ -65,11 +65,10 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
                     tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
                 }
                 ctx.sends.set(ctx.sends.get().saturating_sub(1));
-                ctx.p.stats.answer_latency.observe(
-                    ctx.id,
-                    &crate::stats::latency::BOUNDS_US,
-                    started.elapsed(),
-                );
+                ctx.p
+                    .stats
+                    .answer_latency
+                    .observe(ctx.id, started.elapsed());
             });
         }
         Action::Reply(b) => {
@@ -78,11 +77,7 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
             if let Err(e) = res {
                 tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
             }
-            p.stats.answer_latency.observe(
-                ctx.id,
-                &crate::stats::latency::BOUNDS_US,
-                started.elapsed(),
-            );
+            p.stats.answer_latency.observe(ctx.id, started.elapsed());
         }
         Action::Forward(req, limit) => {
             let ctx = ctx.clone();
@@ -94,11 +89,10 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
                 if let Err(e) = res {
                     tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
                 }
-                ctx.p.stats.answer_latency.observe(
-                    ctx.id,
-                    &crate::stats::latency::BOUNDS_US,
-                    started.elapsed(),
-                );
+                ctx.p
+                    .stats
+                    .answer_latency
+                    .observe(ctx.id, started.elapsed());
             });
         }
         Action::Transfer(..) | Action::Drop => {}
