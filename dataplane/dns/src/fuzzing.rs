@@ -9,9 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
+use mc_kit::origin::Origin;
 
 use crate::admin::config::DnsSection;
-use crate::model::{self, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
 use crate::published::Published;
 use crate::stats::Stats;
 use crate::worker::message::Transport;

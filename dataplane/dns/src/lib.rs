@@ -33,8 +33,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mc_kit::api::ApiError;
+
 pub use admin::config::DnsSection;
-pub use admin::state::{AdminError, DnsState};
+pub use admin::state::DnsState;
 pub use admin::store;
 /// Query parsing, for mc-bench's decode benchmark.
 #[doc(hidden)]
@@ -56,10 +58,8 @@ impl Dns {
         config_file: &Path,
         workers: usize,
         driver: mc_rt::Driver,
-    ) -> Result<Self, AdminError> {
-        let settings = section
-            .settings()
-            .map_err(|e| AdminError::InvalidArgument(model::Invalid::new(e.field, e.message)))?;
+    ) -> Result<Self, ApiError> {
+        let settings = section.settings().map_err(ApiError::Invalid)?;
         let workers = workers.max(1);
         let (state, sockets) = DnsState::start(data_dir, settings, config_file, workers)?;
         let state = Arc::new(state);
@@ -78,7 +78,7 @@ impl Dns {
                     .unwrap_or_default();
                 worker::run(id, published.clone(), mine)
             })
-            .map_err(|e| AdminError::Internal(format!("starting DNS workers: {e}")))?
+            .map_err(|e| ApiError::Internal(format!("starting DNS workers: {e}")))?
         };
         // Secondaries may have missed changes while we were down.
         for (spec, _) in state.zones() {

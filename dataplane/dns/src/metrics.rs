@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use mc_kit::metrics::{Labels, encode_family as family};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -11,8 +12,6 @@ use crate::stats::{Global, LatencyCounters, QTYPES, RCODES, global, latency, ups
 
 #[derive(Debug)]
 pub struct DnsCollector(pub Arc<Published>);
-
-use mc_kit::metrics::{Labels, encode_family as family};
 
 fn histogram(
     enc: &mut DescriptorEncoder<'_>,

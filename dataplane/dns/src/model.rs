@@ -11,33 +11,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use hickory_proto::rr::{Name, RData, RecordType};
+use mc_kit::api::Invalid;
+use mc_kit::clock::unix_now;
+// Where an entry came from (the config file or the admin API); stored as
+// before (`config_file` / `admin_api`).
+use mc_kit::origin::Origin;
 use serde::{Deserialize, Serialize};
-
-/// A field-level validation failure: becomes gRPC InvalidArgument or a config error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Where an entry came from: the config file (re-applied at every start,
-/// read-only through the API) or the admin API (persisted in redb).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Origin {
-    ConfigFile,
-    AdminApi,
-}
 
 /// Largest TTL accepted (7 days); the smallest is 1 s (0 means "default").
 pub(crate) const MAX_TTL: u32 = 604_800;
@@ -578,9 +557,7 @@ pub(crate) fn next_serial(old: u32, today: u32) -> u32 {
 
 /// Today's date as YYYYMMDD (UTC).
 pub(crate) fn today_yyyymmdd() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = u64::try_from(unix_now()).unwrap_or(0);
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;

@@ -67,9 +67,7 @@ impl TsigKey {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(mc_kit::clock::unix_now()).unwrap_or(0)
 }
 
 /// Why a signed request was refused (answered NOTAUTH).

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use mc_kit::api::Invalid;
 
-use crate::model::{Invalid, MAX_RECORDS_PER_ZONE, RecordSpec, ZoneName, ZoneSpec};
+use crate::model::{MAX_RECORDS_PER_ZONE, RecordSpec, ZoneName, ZoneSpec};
 
 /// All records of one (owner, type), ready to copy into a response.
 #[derive(Debug, Clone)]

@@ -47,10 +47,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
+use mc_kit::api::Invalid;
 use mc_kit::config::Duration;
+use mc_kit::origin::Origin;
 use serde::Deserialize;
 
-use crate::model::{Invalid, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use crate::model::{RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
 use crate::tsig::{TsigKey, parse_algorithm};
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use mc_kit::api::{ApiError, Invalid};
+use mc_kit::origin::Origin;
 use mc_proto::dns::v1 as pb;
 use pb::dns_admin_server::{DnsAdmin, DnsAdminServer};
 use tonic::{Request, Response, Status};
 
 use super::state::DnsState;
-use crate::model::{Invalid, Origin, RType, SoaParams, ZoneName, ZoneSpec};
+use crate::model::{RType, SoaParams, ZoneName, ZoneSpec};
 use crate::stats::{Global, RCODES, global, upstream as ustat};
 
 pub struct Admin {
@@ -116,7 +118,12 @@ fn zone_pb(z: &ZoneSpec, records: usize) -> pb::Zone {
 }
 
 fn zone_name(s: &str) -> Result<ZoneName, Status> {
-    ZoneName::parse(s).map_err(|e| Status::invalid_argument(e.to_string()))
+    ZoneName::parse(s).map_err(invalid)
+}
+
+/// A validation failure as the kit maps it (`INVALID_ARGUMENT`, "field: message").
+fn invalid(e: Invalid) -> Status {
+    ApiError::from(e).into()
 }
 
 #[tonic::async_trait]
@@ -236,9 +243,9 @@ impl DnsAdmin for Admin {
         let data = self.state.zone(&zone)?;
         let name = match req.name.as_str() {
             "" => None,
-            n => Some(crate::model::parse_owner(&zone, n).map_err(AdminErrorExt::status)?),
+            n => Some(crate::model::parse_owner(&zone, n).map_err(invalid)?),
         };
-        let rtype = rtype_from_pb("type", req.r#type).map_err(AdminErrorExt::status)?;
+        let rtype = rtype_from_pb("type", req.r#type).map_err(invalid)?;
         let records = data
             .records
             .values()
@@ -269,7 +276,7 @@ impl DnsAdmin for Admin {
             .record
             .ok_or_else(|| Status::invalid_argument("record: is required"))?;
         let zone = zone_name(&r.zone)?;
-        let rtype = required_rtype("record.type", r.r#type).map_err(AdminErrorExt::status)?;
+        let rtype = required_rtype("record.type", r.r#type).map_err(invalid)?;
         let (serial, changed) = self
             .state
             .upsert_record(&zone, &r.name, rtype, r.ttl, &r.value)?;
@@ -285,7 +292,7 @@ impl DnsAdmin for Admin {
     ) -> Result<Response<pb::ChangeResponse>, Status> {
         let r = req.into_inner();
         let zone = zone_name(&r.zone)?;
-        let rtype = required_rtype("type", r.r#type).map_err(AdminErrorExt::status)?;
+        let rtype = required_rtype("type", r.r#type).map_err(invalid)?;
         let value = (!r.value.trim().is_empty()).then_some(r.value.as_str());
         let (serial, changed) = self.state.delete_records(&zone, &r.name, rtype, value)?;
         if changed > 0 {
@@ -302,8 +309,8 @@ impl DnsAdmin for Admin {
         let zone = zone_name(&r.zone)?;
         let mut records = Vec::with_capacity(r.records.len());
         for (i, rec) in r.records.into_iter().enumerate() {
-            let rtype = required_rtype(&format!("records[{i}].type"), rec.r#type)
-                .map_err(AdminErrorExt::status)?;
+            let rtype =
+                required_rtype(&format!("records[{i}].type"), rec.r#type).map_err(invalid)?;
             records.push((rec.name, rtype, rec.ttl, rec.value));
         }
         let soa = r.soa.map(|s| soa_from_pb(Some(s)));
@@ -321,22 +328,9 @@ impl DnsAdmin for Admin {
         let name = req.into_inner().name;
         let name = match name.trim() {
             "" => None,
-            n => Some(
-                crate::model::parse_host("name", n)
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
-            ),
+            n => Some(crate::model::parse_host("name", n).map_err(invalid)?),
         };
         let removed = self.state.flush_cache(name);
         Ok(Response::new(pb::FlushCacheResponse { removed }))
-    }
-}
-
-trait AdminErrorExt {
-    fn status(self) -> Status;
-}
-
-impl AdminErrorExt for Invalid {
-    fn status(self) -> Status {
-        Status::invalid_argument(self.to_string())
     }
 }

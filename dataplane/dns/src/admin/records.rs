@@ -4,9 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use super::state::{AdminError, DnsState, Inner, ZoneData, today_serial};
+use mc_kit::api::{ApiError, Invalid};
+use mc_kit::origin::{Origin, refuse_config_owned};
+
+use super::state::{DnsState, Inner, ZoneData, today_serial};
 use super::store::{self as db, Op};
-use crate::model::{self, Invalid, Origin, RType, RecordSpec, SoaParams, ZoneName};
+use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName};
 
 impl DnsState {
     /// Commits `data` (already changed) as the zone's new state.
@@ -17,7 +20,7 @@ impl DnsState {
         removed: &[RecordSpec],
         added: &[RecordSpec],
         replace_all: bool,
-    ) -> Result<u32, AdminError> {
+    ) -> Result<u32, ApiError> {
         data.spec.serial = today_serial(data.spec.serial);
         let compiled = data.compile()?;
         let name = data.spec.name.clone();
@@ -44,13 +47,13 @@ impl DnsState {
         rtype: RType,
         ttl: u32,
         value: &str,
-    ) -> Result<(u32, u32), AdminError> {
+    ) -> Result<(u32, u32), ApiError> {
         let mut inner = self.lock();
         let mut data = inner
             .zones
             .get(zone)
             .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
+            .ok_or_else(|| ApiError::NotFound(format!("no zone `{zone}`")))?;
         let spec = RecordSpec::new(
             zone,
             name,
@@ -63,12 +66,12 @@ impl DnsState {
         let rdata = model::parse_rdata(zone, rtype, &spec.value)?;
         let mut removed = Vec::new();
         if let Some((existing, _)) = data.records.get(&spec.key()) {
-            self.refuse_config_owned(
+            refuse_config_owned(
+                existing.origin,
                 &format!(
                     "record `{} {} {}`",
                     existing.name, existing.rtype, existing.value
                 ),
-                existing.origin,
             )?;
             if existing.ttl == spec.ttl {
                 return Ok((data.spec.serial, 0));
@@ -93,13 +96,13 @@ impl DnsState {
         name: &str,
         rtype: RType,
         value: Option<&str>,
-    ) -> Result<(u32, u32), AdminError> {
+    ) -> Result<(u32, u32), ApiError> {
         let mut inner = self.lock();
         let mut data = inner
             .zones
             .get(zone)
             .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
+            .ok_or_else(|| ApiError::NotFound(format!("no zone `{zone}`")))?;
         let owner = model::parse_owner(zone, name)?;
         let value = match value {
             Some(v) => Some(model::canonical(&model::parse_rdata(zone, rtype, v)?)),
@@ -117,9 +120,9 @@ impl DnsState {
             return Ok((data.spec.serial, 0));
         }
         for r in &matching {
-            self.refuse_config_owned(
-                &format!("record `{} {} {}`", r.name, r.rtype, r.value),
+            refuse_config_owned(
                 r.origin,
+                &format!("record `{} {} {}`", r.name, r.rtype, r.value),
             )?;
             data.records.remove(&r.key());
         }
@@ -134,16 +137,16 @@ impl DnsState {
         soa: Option<SoaParams>,
         records: Vec<(String, RType, u32, String)>,
         expected_serial: u32,
-    ) -> Result<(u32, u32), AdminError> {
+    ) -> Result<(u32, u32), ApiError> {
         let mut inner = self.lock();
         let mut data = inner
             .zones
             .get(zone)
             .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{zone}`")))?;
-        self.refuse_config_owned(&format!("zone `{zone}`"), data.spec.origin)?;
+            .ok_or_else(|| ApiError::NotFound(format!("no zone `{zone}`")))?;
+        refuse_config_owned(data.spec.origin, &format!("zone `{zone}`"))?;
         if expected_serial != 0 && expected_serial != data.spec.serial {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "zone `{zone}` is at serial {}, not the expected {expected_serial}",
                 data.spec.serial
             )));

@@ -10,55 +10,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use hickory_proto::rr::{Name, RData};
+use mc_kit::api::{ApiError, Invalid};
+use mc_kit::origin::Origin;
 use mc_kit::store::{Store, StoreError};
 use tokio::sync::watch;
 
 use super::config::DnsSettings;
 use super::store::{self as db, Op};
-use crate::model::{self, Invalid, Origin, RType, RecordKey, RecordSpec, ZoneName, ZoneSpec};
+use crate::model::{self, RType, RecordKey, RecordSpec, ZoneName, ZoneSpec};
 use crate::published::{Published, WorkerSockets};
 use crate::stats::Stats;
 use crate::zone::{self, Snapshot, Zone};
-
-/// Why an admin call was refused; maps one-to-one onto gRPC codes.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AdminError {
-    #[error("{0}")]
-    InvalidArgument(#[from] Invalid),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<StoreError> for AdminError {
-    fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
-
-impl From<AdminError> for tonic::Status {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::InvalidArgument(i) => Self::invalid_argument(i.to_string()),
-            AdminError::NotFound(m) => Self::not_found(m),
-            AdminError::AlreadyExists(m) => Self::already_exists(m),
-            AdminError::FailedPrecondition(m) => Self::failed_precondition(m),
-            AdminError::Internal(m) => Self::internal(m),
-        }
-    }
-}
 
 /// A zone on the admin side: its spec and parsed records.
 #[derive(Debug, Clone)]
@@ -92,7 +60,6 @@ pub struct DnsState {
     inner: Mutex<Inner>,
     pub(super) store: Arc<Store>,
     pub published: Arc<Published>,
-    config_file: PathBuf,
 }
 
 pub(super) fn today_serial(old: u32) -> u32 {
@@ -107,13 +74,13 @@ impl DnsState {
         settings: DnsSettings,
         config_file: &Path,
         workers: usize,
-    ) -> Result<(Self, Vec<WorkerSockets>), AdminError> {
-        let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
+    ) -> Result<(Self, Vec<WorkerSockets>), ApiError> {
+        let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA).map_err(at_start)?);
         let zones = merge(&store, &settings, config_file)?;
         let mut compiled = HashMap::new();
         for z in zones.values() {
             let c = z.compile().map_err(|e| {
-                AdminError::FailedPrecondition(format!(
+                ApiError::FailedPrecondition(format!(
                     "zone `{}` cannot be served: {e}",
                     z.spec.name
                 ))
@@ -164,7 +131,6 @@ impl DnsState {
                 }),
                 store,
                 published,
-                config_file: config_file.to_owned(),
             },
             sockets,
         ))
@@ -176,16 +142,6 @@ impl DnsState {
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
-        if origin == Origin::ConfigFile {
-            return Err(AdminError::FailedPrecondition(format!(
-                "{what} is defined in the config file {}; change it there",
-                self.config_file.display()
-            )));
-        }
-        Ok(())
     }
 
     /// Publishes `zone` (or its removal) in a new snapshot.
@@ -241,6 +197,12 @@ impl DnsState {
     }
 }
 
+/// A store failure while starting: the operator sees the detail (no client
+/// is involved yet), unlike the generic answer `ApiError::from` gives.
+fn at_start(e: StoreError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
 /// Apex NS records for `nameservers` (default: the SOA primary).
 pub(super) fn ns_records(
     spec: &ZoneSpec,
@@ -266,22 +228,27 @@ fn merge(
     store: &Store,
     settings: &DnsSettings,
     config_file: &Path,
-) -> Result<BTreeMap<ZoneName, ZoneData>, AdminError> {
-    let stored = db::load(store)?;
+) -> Result<BTreeMap<ZoneName, ZoneData>, ApiError> {
+    let stored = db::load(store).map_err(at_start)?;
     let file = config_file.display();
     let mut zones: BTreeMap<ZoneName, ZoneData> = BTreeMap::new();
     let mut dirty: Vec<ZoneName> = Vec::new();
+    // The kit's file-wins rule decides which config zones left the file; the
+    // records inside a zone follow the same rule below.
+    let plan = mc_kit::origin::merge(
+        stored
+            .iter()
+            .map(|(name, (spec, _))| (name.clone(), spec.origin)),
+        settings.zones.iter().map(|(z, _, _)| (z.name.clone(), ())),
+    );
     for (name, (spec, records)) in stored {
-        if spec.origin == Origin::ConfigFile
-            && !settings.zones.iter().any(|(z, _, _)| z.name == name)
-        {
+        if plan.remove.contains(&name) {
             tracing::warn!(zone = %name, %file, "zone removed from the config file: dropping it and its records");
             dirty.push(name);
             continue;
         }
-        let data = ZoneData::parse(spec, records).map_err(|e| {
-            AdminError::Internal(format!("stored zone `{name}` is unreadable: {e}"))
-        })?;
+        let data = ZoneData::parse(spec, records)
+            .map_err(|e| ApiError::Internal(format!("stored zone `{name}` is unreadable: {e}")))?;
         zones.insert(name, data);
     }
     for (spec, records, nameservers) in &settings.zones {
@@ -338,7 +305,7 @@ fn merge(
                 ops.extend(z.records.values().map(|(r, _)| Op::PutRecord(name, r)));
             }
         }
-        db::apply(store, &ops)?;
+        db::apply(store, &ops).map_err(at_start)?;
     }
     Ok(zones)
 }
@@ -347,7 +314,7 @@ fn merge(
 fn bind(
     listen: &[SocketAddr],
     workers: usize,
-) -> Result<(Vec<WorkerSockets>, Vec<SocketAddr>), AdminError> {
+) -> Result<(Vec<WorkerSockets>, Vec<SocketAddr>), ApiError> {
     let mut per_worker: Vec<WorkerSockets> = (0..workers.max(1))
         .map(|_| WorkerSockets::default())
         .collect();
@@ -387,7 +354,7 @@ fn bind(
             }
         }
         if !done {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "dns: cannot listen on {addr}: {}",
                 last_err.map_or_else(|| "unknown error".to_owned(), |e| e.to_string())
             )));

@@ -8,19 +8,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mc_kit::store::{Migration, Schema, Store, StoreError, Table};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use mc_kit::store::json::{self, JsonTable, ReadTx, WriteTx};
+use mc_kit::store::{Migration, Schema, Store, StoreError};
 
 use crate::model::{RecordSpec, ZoneName, ZoneSpec};
 
-pub(crate) const ZONES: Table = TableDefinition::new("zones");
-pub(crate) const RECORDS: Table = TableDefinition::new("records");
+pub(crate) const ZONES: JsonTable<ZoneSpec> = JsonTable::new("zones");
+pub(crate) const RECORDS: JsonTable<RecordSpec> = JsonTable::new("records");
 
 fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    for t in [ZONES, RECORDS] {
-        txn.open_table(t).map_err(StoreError::other)?;
-    }
-    Ok(())
+    json::create_tables(txn, &[ZONES.def(), RECORDS.def()])
 }
 
 pub const SCHEMA: Schema = Schema {
@@ -56,24 +53,17 @@ pub(crate) fn record_key(zone: &ZoneName, r: &RecordSpec) -> Vec<u8> {
 pub(crate) fn load(
     store: &Store,
 ) -> Result<BTreeMap<ZoneName, (ZoneSpec, Vec<RecordSpec>)>, StoreError> {
-    let txn = store.db().begin_read().map_err(StoreError::other)?;
-    let zones = txn.open_table(ZONES).map_err(StoreError::other)?;
-    let records = txn.open_table(RECORDS).map_err(StoreError::other)?;
+    let tx = ReadTx::begin(store)?;
     let mut out = BTreeMap::new();
-    for row in zones.iter().map_err(StoreError::other)? {
-        let (_, v) = row.map_err(StoreError::other)?;
-        let spec: ZoneSpec = serde_json::from_slice(v.value()).map_err(StoreError::other)?;
+    for spec in tx.all(ZONES)? {
         out.insert(spec.name.clone(), (spec, Vec::new()));
     }
-    for row in records.iter().map_err(StoreError::other)? {
-        let (k, v) = row.map_err(StoreError::other)?;
+    for (k, record) in tx.entries(RECORDS)? {
         let zone = k
-            .value()
             .split(|b| *b == 0)
             .next()
             .and_then(|z| std::str::from_utf8(z).ok())
             .and_then(|z| ZoneName::parse(z).ok());
-        let record: RecordSpec = serde_json::from_slice(v.value()).map_err(StoreError::other)?;
         match zone.and_then(|z| out.get_mut(&z)) {
             Some((_, list)) => list.push(record),
             None => tracing::warn!("mcns store: record without a zone ignored"),
@@ -94,46 +84,33 @@ pub(crate) enum Op<'a> {
 
 /// Applies `ops` in one durable transaction.
 pub(crate) fn apply(store: &Store, ops: &[Op<'_>]) -> Result<(), StoreError> {
-    let txn = store.db().begin_write().map_err(StoreError::other)?;
-    {
-        let mut zones = txn.open_table(ZONES).map_err(StoreError::other)?;
-        let mut records = txn.open_table(RECORDS).map_err(StoreError::other)?;
-        for op in ops {
-            match op {
-                Op::PutZone(z) => {
-                    let bytes = serde_json::to_vec(z).map_err(StoreError::other)?;
-                    zones
-                        .insert(z.name.as_str().as_bytes(), bytes.as_slice())
-                        .map_err(StoreError::other)?;
+    let tx = WriteTx::begin(store)?;
+    for op in ops {
+        match op {
+            Op::PutZone(z) => tx.put(ZONES, z.name.as_str().as_bytes(), *z)?,
+            Op::DeleteZone(z) => {
+                tx.delete(ZONES.def(), z.as_str().as_bytes())?;
+            }
+            Op::PutRecord(z, r) => tx.put(RECORDS, &record_key(z, r), *r)?,
+            Op::DeleteRecord(z, r) => {
+                tx.delete(RECORDS.def(), &record_key(z, r))?;
+            }
+            Op::DeleteRecords(z) => {
+                // One key range (the zone's prefix), not a scan of every record.
+                let start = zone_prefix(z);
+                let mut end = start.clone();
+                if let Some(last) = end.last_mut() {
+                    *last = 1;
                 }
-                Op::DeleteZone(z) => {
-                    zones
-                        .remove(z.as_str().as_bytes())
-                        .map_err(StoreError::other)?;
-                }
-                Op::PutRecord(z, r) => {
-                    let bytes = serde_json::to_vec(r).map_err(StoreError::other)?;
-                    records
-                        .insert(record_key(z, r).as_slice(), bytes.as_slice())
-                        .map_err(StoreError::other)?;
-                }
-                Op::DeleteRecord(z, r) => {
-                    records
-                        .remove(record_key(z, r).as_slice())
-                        .map_err(StoreError::other)?;
-                }
-                Op::DeleteRecords(z) => {
-                    let start = zone_prefix(z);
-                    let mut end = start.clone();
-                    if let Some(last) = end.last_mut() {
-                        *last = 1;
-                    }
-                    records
-                        .retain_in(start.as_slice()..end.as_slice(), |_, _| false)
-                        .map_err(StoreError::other)?;
-                }
+                let mut records = tx
+                    .raw()
+                    .open_table(RECORDS.def())
+                    .map_err(StoreError::other)?;
+                records
+                    .retain_in(start.as_slice()..end.as_slice(), |_, _| false)
+                    .map_err(StoreError::other)?;
             }
         }
     }
-    txn.commit().map_err(StoreError::other)
+    tx.commit()
 }

@@ -4,9 +4,12 @@
 //! compile, commit, publish); nothing changes when a step before the commit
 //! fails.
 
-use super::state::{AdminError, DnsState, ZoneData, ns_records, today_serial};
+use mc_kit::api::ApiError;
+use mc_kit::origin::{Origin, refuse_config_owned};
+
+use super::state::{DnsState, ZoneData, ns_records, today_serial};
 use super::store::{self as db, Op};
-use crate::model::{MAX_ZONES, Origin, SoaParams, ZoneName, ZoneSpec};
+use crate::model::{MAX_ZONES, SoaParams, ZoneName, ZoneSpec};
 
 impl DnsState {
     pub(crate) fn zones(&self) -> Vec<(ZoneSpec, usize)> {
@@ -17,12 +20,12 @@ impl DnsState {
             .collect()
     }
 
-    pub(crate) fn zone(&self, name: &ZoneName) -> Result<ZoneData, AdminError> {
+    pub(crate) fn zone(&self, name: &ZoneName) -> Result<ZoneData, ApiError> {
         self.lock()
             .zones
             .get(name)
             .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))
+            .ok_or_else(|| ApiError::NotFound(format!("no zone `{name}`")))
     }
 
     pub(crate) fn create_zone(
@@ -30,16 +33,16 @@ impl DnsState {
         name: ZoneName,
         soa: SoaParams,
         nameservers: &[String],
-    ) -> Result<ZoneSpec, AdminError> {
+    ) -> Result<ZoneSpec, ApiError> {
         let soa = soa.normalize(&name)?;
         let mut inner = self.lock();
         if inner.zones.contains_key(&name) {
-            return Err(AdminError::AlreadyExists(format!(
+            return Err(ApiError::AlreadyExists(format!(
                 "zone `{name}` already exists"
             )));
         }
         if inner.zones.len() >= MAX_ZONES {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "at most {MAX_ZONES} zones"
             )));
         }
@@ -66,15 +69,15 @@ impl DnsState {
         &self,
         name: &ZoneName,
         soa: SoaParams,
-    ) -> Result<ZoneSpec, AdminError> {
+    ) -> Result<ZoneSpec, ApiError> {
         let soa = soa.normalize(name)?;
         let mut inner = self.lock();
         let mut data = inner
             .zones
             .get(name)
             .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no zone `{name}`")))?;
-        self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
+            .ok_or_else(|| ApiError::NotFound(format!("no zone `{name}`")))?;
+        refuse_config_owned(data.spec.origin, &format!("zone `{name}`"))?;
         if data.spec.soa == soa {
             return Ok(data.spec);
         }
@@ -88,12 +91,12 @@ impl DnsState {
         Ok(spec)
     }
 
-    pub(crate) fn delete_zone(&self, name: &ZoneName) -> Result<bool, AdminError> {
+    pub(crate) fn delete_zone(&self, name: &ZoneName) -> Result<bool, ApiError> {
         let mut inner = self.lock();
         let Some(data) = inner.zones.get(name) else {
             return Ok(false);
         };
-        self.refuse_config_owned(&format!("zone `{name}`"), data.spec.origin)?;
+        refuse_config_owned(data.spec.origin, &format!("zone `{name}`"))?;
         db::apply(
             &self.store,
             &[Op::DeleteZone(name), Op::DeleteRecords(name)],
