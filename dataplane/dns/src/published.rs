@@ -1,6 +1,7 @@
 //! What the admin side publishes and the workers read: the compiled-zones
-//! snapshot (one `ArcSwap`), the validated settings, the stop signal, the
-//! cache-flush requests and the per-worker counters.
+//! snapshot (one `ArcSwap`), the validated settings, the stop signal and the
+//! cache-flush requests; and the per-worker counters, which go the other way
+//! (each worker bumps its own slot, status and scrapes sum them).
 //!
 //! Invariant: this is the only meeting point of the two halves. The worker
 //! side (`worker/`) imports this module, never `crate::admin`; the admin side
