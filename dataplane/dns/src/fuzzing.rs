@@ -9,13 +9,14 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
+use mc_kit::origin::Origin;
 
-use crate::config::DnsSection;
-use crate::message::Transport;
-use crate::model::{self, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
-use crate::server::{self, Action};
-use crate::state::Published;
+use crate::admin::config::DnsSection;
+use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use crate::published::Published;
 use crate::stats::Stats;
+use crate::worker::message::Transport;
+use crate::worker::server::{self, Action};
 use crate::zone::{self, Snapshot};
 
 /// A published state with one zone exercising every lookup path.

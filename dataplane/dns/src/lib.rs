@@ -4,45 +4,45 @@
 //! forwards every other name (for allowed clients) to upstream resolvers
 //! through a per-worker cache, on the data plane's thread-per-core runtime.
 //!
-//! Two halves, as in mc-proxy:
-//! - the admin side ([`state`], [`admin`], [`notify`]) on the data plane's
-//!   tokio admin thread: validates, writes `mcns.redb`, compiles zones and
-//!   publishes snapshots, sends NOTIFY;
-//! - the worker side ([`worker`], [`server`], [`answer`], [`forward`],
-//!   [`xfr`]) on monoio workers: loads the snapshot once per query, keeps
-//!   its own cache and counters, never blocks on the admin side.
+//! Two halves, as in mc-proxy, that meet only in [`published`]:
+//! - the admin side ([`admin`]) on the data plane's tokio admin thread:
+//!   validates, writes `mcns.redb`, compiles zones and publishes snapshots,
+//!   sends NOTIFY, serves `mc.dns.v1`;
+//! - the worker side ([`worker`]) on monoio workers: loads the snapshot once
+//!   per query, keeps its own cache and counters, never blocks on the admin
+//!   side and never imports it.
+//!
+//! Shared by both: [`model`] (validated types), [`zone`] (compiling a
+//! zone), [`tsig`], [`stats`] (the counters) and [`metrics`].
 //!
 //! Architecture invariant: any byte sequence received yields a valid
 //! response or silence, never a panic (see the fuzz target in `fuzz/`).
 
 pub mod admin;
-pub mod answer;
-pub mod config;
-pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod io;
-pub mod message;
 pub mod metrics;
-pub mod model;
-pub mod notify;
-pub mod server;
-pub mod state;
-pub mod stats;
-pub mod store;
-pub mod tsig;
-pub mod worker;
-pub mod xfr;
-pub mod zone;
+pub(crate) mod model;
+pub(crate) mod published;
+pub(crate) mod stats;
+pub(crate) mod tsig;
+pub(crate) mod worker;
+pub(crate) mod zone;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use config::DnsSection;
-pub use state::{AdminError, DnsState};
+use mc_kit::api::ApiError;
 
-use crate::state::WorkerSockets;
+pub use admin::config::DnsSection;
+pub use admin::state::DnsState;
+pub use admin::store;
+/// Query parsing, for mc-bench's decode benchmark.
+#[doc(hidden)]
+pub use worker::message;
+
+use crate::published::WorkerSockets;
 
 /// A running MCNS: its state and its worker threads.
 pub struct Dns {
@@ -58,10 +58,8 @@ impl Dns {
         config_file: &Path,
         workers: usize,
         driver: mc_rt::Driver,
-    ) -> Result<Self, AdminError> {
-        let settings = section
-            .settings()
-            .map_err(|e| AdminError::InvalidArgument(model::Invalid::new(e.field, e.message)))?;
+    ) -> Result<Self, ApiError> {
+        let settings = section.settings().map_err(ApiError::Invalid)?;
         let workers = workers.max(1);
         let (state, sockets) = DnsState::start(data_dir, settings, config_file, workers)?;
         let state = Arc::new(state);
@@ -80,7 +78,7 @@ impl Dns {
                     .unwrap_or_default();
                 worker::run(id, published.clone(), mine)
             })
-            .map_err(|e| AdminError::Internal(format!("starting DNS workers: {e}")))?
+            .map_err(|e| ApiError::Internal(format!("starting DNS workers: {e}")))?
         };
         // Secondaries may have missed changes while we were down.
         for (spec, _) in state.zones() {
@@ -126,6 +124,6 @@ impl Dns {
 fn admin_notify(state: &DnsState, zone: &model::ZoneName) {
     let snap = state.published.snapshot.load();
     if let Some(z) = snap.zones.get(&zone.name()) {
-        notify::zone_changed(&state.published.settings, zone, z.soa.clone());
+        admin::notify::zone_changed(&state.published.settings, zone, z.soa.clone());
     }
 }

@@ -2,17 +2,16 @@
 
 use std::sync::Arc;
 
+use mc_kit::metrics::{Labels, encode_family as family};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use crate::state::Published;
-use crate::stats::{LatencyCounters, QTYPES, RCODES, global, latency, upstream as ustat};
+use crate::published::Published;
+use crate::stats::{Global, LatencyCounters, QTYPES, RCODES, global, latency, upstream as ustat};
 
 #[derive(Debug)]
 pub struct DnsCollector(pub Arc<Published>);
-
-use mc_kit::metrics::{Labels, encode_family as family};
 
 fn histogram(
     enc: &mut DescriptorEncoder<'_>,
@@ -24,12 +23,12 @@ fn histogram(
     let mut cumulative = 0;
     let mut buckets = Vec::with_capacity(latency::BOUNDS_US.len() + 1);
     for (i, bound) in latency::BOUNDS_US.iter().enumerate() {
-        cumulative += c.sum(i);
+        cumulative += c.bucket(i);
         buckets.push((*bound as f64 / 1e6, cumulative));
     }
-    cumulative += c.sum(latency::BOUNDS_US.len());
+    cumulative += c.bucket(latency::BOUNDS_US.len());
     buckets.push((f64::MAX, cumulative));
-    let sum = c.sum(latency::SUM_US) as f64 / 1e6;
+    let sum = c.sum_us() as f64 / 1e6;
     m.encode_family(&Vec::<(&str, &str)>::new())?
         .encode_histogram::<NoLabelSet>(sum, cumulative, &buckets, None)?;
     Ok(())
@@ -41,8 +40,7 @@ impl Collector for DnsCollector {
         let g = &p.stats.global;
         let mut queries: Vec<(Labels<'_>, u64)> = QTYPES
             .iter()
-            .enumerate()
-            .map(|(i, (n, _))| (vec![("type", *n)], g.sum(global::QTYPE_BASE + i)))
+            .map(|(n, t)| (vec![("type", *n)], g.sum(Global::qtype(*t))))
             .collect();
         queries.push((vec![("type", "OTHER")], g.sum(global::QTYPE_OTHER)));
         family(
@@ -54,8 +52,7 @@ impl Collector for DnsCollector {
         )?;
         let mut rcodes: Vec<(Labels<'_>, u64)> = RCODES
             .iter()
-            .enumerate()
-            .map(|(i, (n, _))| (vec![("rcode", *n)], g.sum(global::RCODE_BASE + i)))
+            .map(|(n, r)| (vec![("rcode", *n)], g.sum(Global::rcode(*r))))
             .collect();
         rcodes.push((vec![("rcode", "OTHER")], g.sum(global::RCODE_OTHER)));
         family(
@@ -171,7 +168,12 @@ impl Collector for DnsCollector {
             let rows: Vec<(Labels<'_>, u64)> = names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (vec![("upstream", n.as_str())], p.stats.upstream_sum(i, idx)))
+                .map(|(i, n)| {
+                    (
+                        vec![("upstream", n.as_str())],
+                        p.stats.upstreams.sum(i, idx),
+                    )
+                })
                 .collect();
             family(&mut enc, metric, help, MetricType::Counter, &rows)?;
         }

@@ -11,45 +11,25 @@ use std::fmt;
 use std::str::FromStr;
 
 use hickory_proto::rr::{Name, RData, RecordType};
+use mc_kit::api::Invalid;
+use mc_kit::clock::unix_now;
+// Where an entry came from (the config file or the admin API); stored as
+// before (`config_file` / `admin_api`).
+use mc_kit::origin::Origin;
 use serde::{Deserialize, Serialize};
 
-/// A field-level validation failure: becomes gRPC InvalidArgument or a config error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Where an entry came from: the config file (re-applied at every start,
-/// read-only through the API) or the admin API (persisted in redb).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    ConfigFile,
-    AdminApi,
-}
-
 /// Largest TTL accepted (7 days); the smallest is 1 s (0 means "default").
-pub const MAX_TTL: u32 = 604_800;
+pub(crate) const MAX_TTL: u32 = 604_800;
 /// Bounds that keep one zone's snapshot and one change's work small.
-pub const MAX_RECORDS_PER_ZONE: usize = 100_000;
-pub const MAX_ZONES: usize = 1_000;
+pub(crate) const MAX_RECORDS_PER_ZONE: usize = 100_000;
+pub(crate) const MAX_ZONES: usize = 1_000;
 /// Longest rdata presentation accepted (TXT with several strings fits).
-pub const MAX_VALUE_LEN: usize = 4_000;
+pub(crate) const MAX_VALUE_LEN: usize = 4_000;
 
 /// The record types MCNS serves from its zones (SOA is implied by the zone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum RType {
+#[allow(clippy::upper_case_acronyms)] // the mnemonics as the RFCs and zone files spell them
+pub(crate) enum RType {
     A,
     AAAA,
     CNAME,
@@ -62,7 +42,7 @@ pub enum RType {
 }
 
 impl RType {
-    pub const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::A,
         Self::AAAA,
         Self::CNAME,
@@ -74,7 +54,7 @@ impl RType {
         Self::NS,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::A => "A",
             Self::AAAA => "AAAA",
@@ -88,7 +68,7 @@ impl RType {
         }
     }
 
-    pub fn record_type(self) -> RecordType {
+    pub(crate) fn record_type(self) -> RecordType {
         match self {
             Self::A => RecordType::A,
             Self::AAAA => RecordType::AAAA,
@@ -146,7 +126,7 @@ fn check_label(label: &str) -> Result<(), String> {
 }
 
 /// An absolute host name (`ns1.example.net`, trailing dot optional), lower-cased.
-pub fn parse_host(field: &str, s: &str) -> Result<Name, Invalid> {
+pub(crate) fn parse_host(field: &str, s: &str) -> Result<Name, Invalid> {
     let t = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
     if t.is_empty() || t.len() > 253 {
         return Err(Invalid::new(
@@ -165,10 +145,10 @@ pub fn parse_host(field: &str, s: &str) -> Result<Name, Invalid> {
 /// A zone name: absolute, lower-cased, at least two labels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ZoneName(String);
+pub(crate) struct ZoneName(String);
 
 impl ZoneName {
-    pub fn parse(s: &str) -> Result<Self, Invalid> {
+    pub(crate) fn parse(s: &str) -> Result<Self, Invalid> {
         let name = parse_host("zone", s)?;
         if name.num_labels() < 2 {
             return Err(Invalid::new(
@@ -179,12 +159,12 @@ impl ZoneName {
         Ok(Self(name.to_ascii().trim_end_matches('.').to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The zone's apex as an absolute name.
-    pub fn name(&self) -> Name {
+    pub(crate) fn name(&self) -> Name {
         let mut n = Name::from_ascii(&self.0).unwrap_or_else(|_| Name::root());
         n.set_fqdn(true);
         n
@@ -213,7 +193,7 @@ impl fmt::Display for ZoneName {
 /// A record owner relative to its zone: `@` (apex), `www`, `_sip._tcp`,
 /// `*` or `*.dev` (wildcards: `*` only as the whole first label). An
 /// absolute name inside the zone (`www.example.net.`) is accepted and made relative.
-pub fn parse_owner(zone: &ZoneName, s: &str) -> Result<String, Invalid> {
+pub(crate) fn parse_owner(zone: &ZoneName, s: &str) -> Result<String, Invalid> {
     let field = "record.name";
     let lower = s.trim().to_ascii_lowercase();
     if lower.is_empty() || lower == "@" {
@@ -243,7 +223,7 @@ pub fn parse_owner(zone: &ZoneName, s: &str) -> Result<String, Invalid> {
 }
 
 /// The absolute name of relative owner `rel` in `zone`.
-pub fn owner_name(zone: &ZoneName, rel: &str) -> Name {
+pub(crate) fn owner_name(zone: &ZoneName, rel: &str) -> Name {
     let text = if rel == "@" {
         zone.as_str().to_owned()
     } else {
@@ -256,7 +236,7 @@ pub fn owner_name(zone: &ZoneName, rel: &str) -> Name {
 
 /// Parses `value` as the rdata of a `rtype` record in a zone file whose
 /// origin is `zone` (relative names are relative to the zone).
-pub fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<RData, Invalid> {
+pub(crate) fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<RData, Invalid> {
     let field = "record.value";
     let value = value.trim();
     if value.is_empty() {
@@ -360,7 +340,7 @@ fn token_count(value: &str) -> usize {
 }
 
 /// The domain name an rdata points at (CNAME, NS, PTR, MX exchange, SRV target).
-pub fn rdata_target(data: &RData) -> Option<&Name> {
+pub(crate) fn rdata_target(data: &RData) -> Option<&Name> {
     match data {
         RData::CNAME(n) => Some(&n.0),
         RData::NS(n) => Some(&n.0),
@@ -372,7 +352,7 @@ pub fn rdata_target(data: &RData) -> Option<&Name> {
 }
 
 /// One canonical presentation form per rdata, so equal values compare equal.
-pub fn canonical(data: &RData) -> String {
+pub(crate) fn canonical(data: &RData) -> String {
     match data {
         RData::TXT(txt) => txt
             .txt_data
@@ -404,30 +384,30 @@ fn quote(s: &[u8]) -> String {
 
 /// SOA parameters of a zone; seconds throughout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SoaParams {
+pub(crate) struct SoaParams {
     /// MNAME, absolute, without the trailing dot.
-    pub primary_ns: String,
+    pub(crate) primary_ns: String,
     /// RNAME as a mail address (`hostmaster@example.net`).
-    pub admin_email: String,
-    pub refresh: u32,
-    pub retry: u32,
-    pub expire: u32,
+    pub(crate) admin_email: String,
+    pub(crate) refresh: u32,
+    pub(crate) retry: u32,
+    pub(crate) expire: u32,
     /// Negative-caching TTL (RFC 2308).
-    pub minimum: u32,
+    pub(crate) minimum: u32,
     /// TTL of the SOA record, and the default TTL of the zone's records.
-    pub ttl: u32,
+    pub(crate) ttl: u32,
 }
 
-pub const DEFAULT_REFRESH: u32 = 3_600;
-pub const DEFAULT_RETRY: u32 = 600;
-pub const DEFAULT_EXPIRE: u32 = 1_209_600;
-pub const DEFAULT_MINIMUM: u32 = 300;
-pub const DEFAULT_TTL: u32 = 3_600;
+pub(crate) const DEFAULT_REFRESH: u32 = 3_600;
+pub(crate) const DEFAULT_RETRY: u32 = 600;
+pub(crate) const DEFAULT_EXPIRE: u32 = 1_209_600;
+pub(crate) const DEFAULT_MINIMUM: u32 = 300;
+pub(crate) const DEFAULT_TTL: u32 = 3_600;
 
 impl SoaParams {
     /// Fills zeros with defaults (`primary_ns` defaults to `ns1.<zone>`,
     /// `admin_email` to `hostmaster@<zone>`), then validates.
-    pub fn normalize(mut self, zone: &ZoneName) -> Result<Self, Invalid> {
+    pub(crate) fn normalize(mut self, zone: &ZoneName) -> Result<Self, Invalid> {
         if self.primary_ns.trim().is_empty() {
             self.primary_ns = format!("ns1.{zone}");
         }
@@ -487,52 +467,52 @@ impl SoaParams {
     }
 
     /// RNAME: `hostmaster@example.net` → `hostmaster.example.net.`.
-    pub fn rname(&self) -> Name {
+    pub(crate) fn rname(&self) -> Name {
         let text = self.admin_email.replacen('@', ".", 1);
         let mut n = Name::from_ascii(&text).unwrap_or_else(|_| Name::root());
         n.set_fqdn(true);
         n
     }
 
-    pub fn mname(&self) -> Name {
+    pub(crate) fn mname(&self) -> Name {
         let mut n = Name::from_ascii(&self.primary_ns).unwrap_or_else(|_| Name::root());
         n.set_fqdn(true);
         n
     }
 
     /// The negative-caching TTL: min(SOA TTL, minimum) (RFC 2308 §5).
-    pub fn negative_ttl(&self) -> u32 {
+    pub(crate) fn negative_ttl(&self) -> u32 {
         self.ttl.min(self.minimum)
     }
 }
 
 /// A zone as stored: SOA parameters, the current serial and its origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ZoneSpec {
-    pub name: ZoneName,
-    pub soa: SoaParams,
-    pub serial: u32,
-    pub origin: Origin,
+pub(crate) struct ZoneSpec {
+    pub(crate) name: ZoneName,
+    pub(crate) soa: SoaParams,
+    pub(crate) serial: u32,
+    pub(crate) origin: Origin,
 }
 
 /// One record as stored. `name` is relative (`@` for the apex) and
 /// lower-cased; `value` is the canonical presentation form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordSpec {
-    pub name: String,
-    pub rtype: RType,
-    pub ttl: u32,
-    pub value: String,
-    pub origin: Origin,
+pub(crate) struct RecordSpec {
+    pub(crate) name: String,
+    pub(crate) rtype: RType,
+    pub(crate) ttl: u32,
+    pub(crate) value: String,
+    pub(crate) origin: Origin,
 }
 
 /// Records are identified by (name, type, canonical value).
-pub type RecordKey = (String, RType, String);
+pub(crate) type RecordKey = (String, RType, String);
 
 impl RecordSpec {
     /// Validates a record for `zone`: owner, value (made canonical) and TTL
     /// (0 becomes `default_ttl`).
-    pub fn new(
+    pub(crate) fn new(
         zone: &ZoneName,
         name: &str,
         rtype: RType,
@@ -559,14 +539,14 @@ impl RecordSpec {
         })
     }
 
-    pub fn key(&self) -> RecordKey {
+    pub(crate) fn key(&self) -> RecordKey {
         (self.name.clone(), self.rtype, self.value.clone())
     }
 }
 
 /// The next serial after `old` in YYYYMMDDNN form for the day `today`
 /// (YYYYMMDD): today's first serial, or `old + 1` when that is already later.
-pub fn next_serial(old: u32, today: u32) -> u32 {
+pub(crate) fn next_serial(old: u32, today: u32) -> u32 {
     let base = today.saturating_mul(100);
     if old < base {
         base
@@ -576,10 +556,8 @@ pub fn next_serial(old: u32, today: u32) -> u32 {
 }
 
 /// Today's date as YYYYMMDD (UTC).
-pub fn today_yyyymmdd() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+pub(crate) fn today_yyyymmdd() -> u32 {
+    let secs = u64::try_from(unix_now()).unwrap_or(0);
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;

@@ -7,12 +7,12 @@ use hickory_proto::rr::rdata::tsig::{TSIG, make_tsig_record};
 use hickory_proto::rr::{Name, TSigner};
 use hickory_proto::serialize::binary::BinEncoder;
 
-pub use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+pub(crate) use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 
 /// Seconds of clock skew accepted on a signed request.
-pub const FUDGE: u16 = 300;
+pub(crate) const FUDGE: u16 = 300;
 
-pub fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
+pub(crate) fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
     match s.trim_end_matches('.').to_ascii_lowercase().as_str() {
         "hmac-sha256" => Ok(TsigAlgorithm::HmacSha256),
         "hmac-sha384" => Ok(TsigAlgorithm::HmacSha384),
@@ -25,12 +25,12 @@ pub fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
 
 /// A named shared secret. `Debug` never shows the secret.
 #[derive(Clone)]
-pub struct TsigKey {
-    pub name: Name,
+pub(crate) struct TsigKey {
+    pub(crate) name: Name,
     /// The name as configured, lower case, without the trailing dot.
-    pub name_str: String,
-    pub algorithm: TsigAlgorithm,
-    pub signer: TSigner,
+    pub(crate) name_str: String,
+    pub(crate) algorithm: TsigAlgorithm,
+    pub(crate) signer: TSigner,
 }
 
 impl std::fmt::Debug for TsigKey {
@@ -43,7 +43,11 @@ impl std::fmt::Debug for TsigKey {
 }
 
 impl TsigKey {
-    pub fn new(name: &str, algorithm: TsigAlgorithm, secret_b64: &str) -> Result<Self, String> {
+    pub(crate) fn new(
+        name: &str,
+        algorithm: TsigAlgorithm,
+        secret_b64: &str,
+    ) -> Result<Self, String> {
         let host = crate::model::parse_host("name", name).map_err(|e| e.message)?;
         let secret = data_encoding::BASE64
             .decode(secret_b64.trim().as_bytes())
@@ -63,14 +67,12 @@ impl TsigKey {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(mc_kit::clock::unix_now()).unwrap_or(0)
 }
 
 /// Why a signed request was refused (answered NOTAUTH).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TsigRefused {
+pub(crate) enum TsigRefused {
     #[error("request is not signed")]
     Unsigned,
     #[error("unknown key")]
@@ -83,7 +85,7 @@ pub enum TsigRefused {
 
 /// Verifies the TSIG on `raw` (a request) against `keys`; returns the key
 /// used and the request MAC (needed to sign the response).
-pub fn verify_request<'k>(
+pub(crate) fn verify_request<'k>(
     raw: &[u8],
     message: &Message,
     keys: impl IntoIterator<Item = &'k TsigKey>,
@@ -104,7 +106,7 @@ pub fn verify_request<'k>(
 }
 
 /// Signs the messages of one response stream in order.
-pub struct StreamSigner<'k> {
+pub(crate) struct StreamSigner<'k> {
     key: &'k TsigKey,
     previous_mac: Vec<u8>,
     first: bool,
@@ -112,7 +114,7 @@ pub struct StreamSigner<'k> {
 }
 
 impl<'k> StreamSigner<'k> {
-    pub fn new(key: &'k TsigKey, request_mac: Vec<u8>) -> Self {
+    pub(crate) fn new(key: &'k TsigKey, request_mac: Vec<u8>) -> Self {
         Self {
             key,
             previous_mac: request_mac,
@@ -122,7 +124,7 @@ impl<'k> StreamSigner<'k> {
     }
 
     /// Encodes `msg` with a TSIG record appended.
-    pub fn sign(&mut self, msg: &mut Message) -> Option<Vec<u8>> {
+    pub(crate) fn sign(&mut self, msg: &mut Message) -> Option<Vec<u8>> {
         msg.signature = None;
         let unsigned = msg.to_vec().ok()?;
         let stub = TSIG::new(
@@ -162,7 +164,7 @@ impl<'k> StreamSigner<'k> {
 }
 
 /// A signed request (NOTIFY) from us; returns the encoded message.
-pub fn sign_request(key: &TsigKey, msg: &mut Message) -> Option<Vec<u8>> {
+pub(crate) fn sign_request(key: &TsigKey, msg: &mut Message) -> Option<Vec<u8>> {
     let (sig, _) = key.signer.sign_message(msg, now()).ok()?;
     msg.signature = Some(sig);
     msg.to_vec().ok()

@@ -9,57 +9,57 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hickory_proto::rr::rdata::{NS, SOA};
+use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use mc_kit::api::Invalid;
 
-use crate::model::{Invalid, MAX_RECORDS_PER_ZONE, RType, RecordSpec, ZoneName, ZoneSpec};
+use crate::model::{MAX_RECORDS_PER_ZONE, RecordSpec, ZoneName, ZoneSpec};
 
 /// All records of one (owner, type), ready to copy into a response.
 #[derive(Debug, Clone)]
-pub struct RRset {
-    pub rtype: RecordType,
-    pub records: Vec<Record>,
+pub(crate) struct RRset {
+    pub(crate) rtype: RecordType,
+    pub(crate) records: Vec<Record>,
 }
 
 #[derive(Debug, Default, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     /// Sorted by type code; empty for an empty non-terminal.
-    pub rrsets: Vec<RRset>,
+    pub(crate) rrsets: Vec<RRset>,
     /// A delegation point (NS below the apex).
-    pub cut: bool,
+    pub(crate) cut: bool,
 }
 
 impl Node {
-    pub fn get(&self, t: RecordType) -> Option<&RRset> {
+    pub(crate) fn get(&self, t: RecordType) -> Option<&RRset> {
         self.rrsets.iter().find(|r| r.rtype == t)
     }
 }
 
 #[derive(Debug)]
-pub struct Zone {
-    pub name: ZoneName,
+pub(crate) struct Zone {
+    pub(crate) name: ZoneName,
     /// The apex, lower case, absolute.
-    pub origin: Name,
-    pub serial: u32,
-    pub soa: Record,
+    pub(crate) origin: Name,
+    pub(crate) serial: u32,
+    pub(crate) soa: Record,
     /// min(SOA TTL, SOA minimum): the TTL of the SOA in negative answers.
-    pub negative_ttl: u32,
-    pub nodes: HashMap<Name, Node>,
-    pub has_cuts: bool,
-    pub has_wildcards: bool,
-    pub record_count: usize,
+    pub(crate) negative_ttl: u32,
+    pub(crate) nodes: HashMap<Name, Node>,
+    pub(crate) has_cuts: bool,
+    pub(crate) has_wildcards: bool,
 }
 
 impl Zone {
     /// The SOA record as it goes into the authority section of a negative answer.
-    pub fn negative_soa(&self) -> Record {
+    pub(crate) fn negative_soa(&self) -> Record {
         let mut soa = self.soa.clone();
         soa.ttl = self.negative_ttl;
         soa
     }
 
     /// Every record in AXFR order (SOA first; the caller adds the final SOA).
-    pub fn all_records(&self) -> Vec<Record> {
+    pub(crate) fn all_records(&self) -> Vec<Record> {
         let mut out = vec![self.soa.clone()];
         let mut names: Vec<&Name> = self.nodes.keys().collect();
         names.sort();
@@ -77,7 +77,7 @@ impl Zone {
 }
 
 /// The SOA record of `spec` at its current serial.
-pub fn soa_record(spec: &ZoneSpec) -> Record {
+pub(crate) fn soa_record(spec: &ZoneSpec) -> Record {
     let soa = SOA::new(
         spec.soa.mname(),
         spec.soa.rname(),
@@ -91,7 +91,7 @@ pub fn soa_record(spec: &ZoneSpec) -> Record {
 }
 
 /// Builds the compiled zone, or says which rule a record breaks.
-pub fn compile<'a>(
+pub(crate) fn compile<'a>(
     spec: &ZoneSpec,
     records: impl IntoIterator<Item = (&'a RecordSpec, &'a RData)>,
 ) -> Result<Zone, Invalid> {
@@ -219,21 +219,20 @@ pub fn compile<'a>(
         has_cuts: !cuts.is_empty(),
         has_wildcards,
         nodes,
-        record_count: count,
     })
 }
 
 /// Every zone workers answer for, keyed by apex.
 #[derive(Debug, Default)]
-pub struct Snapshot {
-    pub generation: u64,
-    pub zones: HashMap<Name, Arc<Zone>>,
+pub(crate) struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) zones: HashMap<Name, Arc<Zone>>,
     /// Fewest labels of any apex: no zone can contain a shorter name.
-    pub min_labels: u8,
+    pub(crate) min_labels: u8,
 }
 
 impl Snapshot {
-    pub fn new(generation: u64, zones: HashMap<Name, Arc<Zone>>) -> Self {
+    pub(crate) fn new(generation: u64, zones: HashMap<Name, Arc<Zone>>) -> Self {
         let min_labels = zones.keys().map(Name::num_labels).min().unwrap_or(u8::MAX);
         Self {
             generation,
@@ -243,7 +242,7 @@ impl Snapshot {
     }
 
     /// The most specific zone that contains `qname`.
-    pub fn find_zone(&self, qname: &Name) -> Option<&Arc<Zone>> {
+    pub(crate) fn find_zone(&self, qname: &Name) -> Option<&Arc<Zone>> {
         if self.zones.is_empty() {
             return None;
         }
@@ -262,16 +261,6 @@ impl Snapshot {
         }
         None
     }
-}
-
-/// Apex NS records for a new zone's name servers.
-pub fn ns_rdata(target: &Name) -> RData {
-    RData::NS(NS(target.clone()))
-}
-
-/// The type a record spec has on the wire.
-pub fn wire_type(t: RType) -> RecordType {
-    t.record_type()
 }
 
 #[cfg(test)]

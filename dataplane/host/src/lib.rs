@@ -34,7 +34,7 @@ pub enum RunError {
     #[error("proxy: {0}")]
     Proxy(#[from] mc_proxy::AdminError),
     #[error("dns: {0}")]
-    Dns(#[from] mc_dns::AdminError),
+    Dns(#[source] mc_kit::api::ApiError),
     #[error("cannot listen on {what} {addr}: {source}")]
     Listen {
         what: &'static str,
@@ -85,7 +85,8 @@ pub async fn run(
         config_file,
         workers,
         driver.driver,
-    )?;
+    )
+    .map_err(RunError::Dns)?;
     tracing::info!(workers, dns_workers = dns.worker_count(), io_driver = %driver.driver, reason = %driver.reason, "data plane workers started");
 
     let (health, grpc_health) = Health::new(COMPONENT);

@@ -1,7 +1,8 @@
 //! Unit tests for zone compilation rules.
 
 use super::*;
-use crate::model::{self, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use mc_kit::origin::Origin;
 
 fn spec() -> ZoneSpec {
     let name = ZoneName::parse("z.test").expect("zone");
@@ -24,7 +25,7 @@ fn spec() -> ZoneSpec {
     }
 }
 
-fn build(records: &[(&str, RType, &str)]) -> Result<Zone, crate::model::Invalid> {
+fn build(records: &[(&str, RType, &str)]) -> Result<Zone, mc_kit::api::Invalid> {
     let s = spec();
     let parsed: Vec<(RecordSpec, hickory_proto::rr::RData)> = records
         .iter()

@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::io::{read_frame, write_frame};
-use crate::message::{self, Flags, Request};
-use crate::state::Published;
+use super::io::{read_frame, write_frame};
+use super::message::{self, Flags, Request};
+use crate::published::Published;
 use crate::stats::{global, upstream as ustat};
 
-pub const MAX_INFLIGHT: usize = 1024;
+pub(crate) const MAX_INFLIGHT: usize = 1024;
 /// Longest a positive answer is cached, whatever its TTL says.
-pub const MAX_CACHE_TTL: u32 = 86_400;
+pub(crate) const MAX_CACHE_TTL: u32 = 86_400;
 const UPSTREAM_BUF: usize = 4096;
 
 #[derive(Debug, Clone)]
@@ -42,14 +42,14 @@ struct Entry {
 
 /// One worker's cache.
 #[derive(Debug)]
-pub struct Cache {
+pub(crate) struct Cache {
     map: HashMap<(Name, u16), Entry>,
     cap: usize,
     last_purge: Instant,
 }
 
 impl Cache {
-    pub fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             map: HashMap::new(),
             cap: cap.max(1),
@@ -57,19 +57,15 @@ impl Cache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.map.clear();
     }
 
-    pub fn remove_name(&mut self, name: &Name) {
+    pub(crate) fn remove_name(&mut self, name: &Name) {
         self.map.retain(|(n, _), _| n != name);
     }
 
@@ -143,8 +139,8 @@ enum Failure {
 
 /// One worker's forwarder.
 #[derive(Debug)]
-pub struct Forwarder {
-    pub cache: RefCell<Cache>,
+pub(crate) struct Forwarder {
+    pub(crate) cache: RefCell<Cache>,
     next: Cell<usize>,
     inflight: Cell<usize>,
     seen_flush_all: Cell<u64>,
@@ -160,7 +156,7 @@ impl Drop for InflightGuard<'_> {
 }
 
 impl Forwarder {
-    pub fn new(cap: usize, worker: usize) -> Self {
+    pub(crate) fn new(cap: usize, worker: usize) -> Self {
         Self {
             cache: RefCell::new(Cache::new(cap)),
             next: Cell::new(worker),
@@ -197,7 +193,7 @@ impl Forwarder {
     }
 
     /// Answers `req` from the cache or the upstreams; never fails (SERVFAIL at worst).
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         p: &Published,
         worker: usize,
@@ -245,8 +241,7 @@ impl Forwarder {
             let Some(upstream) = settings.upstreams.get(index).copied() else {
                 continue;
             };
-            let slot = p.stats.upstream_slot(worker, index);
-            p.stats.upstreams.add(slot, ustat::QUERIES, 1);
+            p.stats.upstreams.add(worker, index, ustat::QUERIES, 1);
             let began = Instant::now();
             match exchange(upstream, &req.query, settings.upstream_timeout).await {
                 Ok(msg)
@@ -255,11 +250,7 @@ impl Forwarder {
                         ResponseCode::NoError | ResponseCode::NXDomain
                     ) =>
                 {
-                    p.stats.upstream_latency.observe(
-                        worker,
-                        &crate::stats::latency::BOUNDS_US,
-                        began.elapsed(),
-                    );
+                    p.stats.upstream_latency.observe(worker, began.elapsed());
                     if let Some(ttl) = cache_ttl(&msg) {
                         let mut cache = self.cache.borrow_mut();
                         cache.insert(
@@ -290,9 +281,9 @@ impl Forwarder {
                         settings.udp_payload,
                     );
                 }
-                Ok(_) => p.stats.upstreams.add(slot, ustat::FAILURES, 1),
-                Err(Failure::Timeout) => p.stats.upstreams.add(slot, ustat::TIMEOUTS, 1),
-                Err(Failure::Other) => p.stats.upstreams.add(slot, ustat::FAILURES, 1),
+                Ok(_) => p.stats.upstreams.add(worker, index, ustat::FAILURES, 1),
+                Err(Failure::Timeout) => p.stats.upstreams.add(worker, index, ustat::TIMEOUTS, 1),
+                Err(Failure::Other) => p.stats.upstreams.add(worker, index, ustat::FAILURES, 1),
             }
         }
         (
@@ -350,9 +341,8 @@ fn upstream_query(q: &Query) -> (u16, Vec<u8>) {
 fn matches(msg: &Message, id: u16, q: &Query) -> bool {
     msg.metadata.id == id
         && msg.metadata.message_type == MessageType::Response
-        && msg.queries.len() == 1
-        && msg.queries[0].name() == q.name()
-        && msg.queries[0].query_type() == q.query_type()
+        && matches!(msg.queries.as_slice(),
+            [only] if only.name() == q.name() && only.query_type() == q.query_type())
 }
 
 async fn exchange(upstream: SocketAddr, q: &Query, timeout: Duration) -> Result<Message, Failure> {

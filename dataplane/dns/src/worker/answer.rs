@@ -13,21 +13,26 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::zone::{Node, Snapshot, Zone};
 
 /// CNAME links followed inside our zones before giving up.
-pub const MAX_CHAIN: usize = 8;
+pub(crate) const MAX_CHAIN: usize = 8;
 
 #[derive(Debug, Default)]
-pub struct Answer {
-    pub rcode: ResponseCode,
-    pub authoritative: bool,
-    pub answers: Vec<Record>,
-    pub authorities: Vec<Record>,
-    pub additionals: Vec<Record>,
+pub(crate) struct Answer {
+    pub(crate) rcode: ResponseCode,
+    pub(crate) authoritative: bool,
+    pub(crate) answers: Vec<Record>,
+    pub(crate) authorities: Vec<Record>,
+    pub(crate) additionals: Vec<Record>,
     /// A referral (for statistics and RRL classification).
-    pub referral: bool,
+    pub(crate) referral: bool,
 }
 
 /// `None`: no zone of ours contains the name.
-pub fn lookup(snap: &Snapshot, qname: &Name, qtype: RecordType, tcp: bool) -> Option<Answer> {
+pub(crate) fn lookup(
+    snap: &Snapshot,
+    qname: &Name,
+    qtype: RecordType,
+    tcp: bool,
+) -> Option<Answer> {
     let mut zone = snap.find_zone(qname)?;
     let mut ans = Answer {
         rcode: ResponseCode::NoError,

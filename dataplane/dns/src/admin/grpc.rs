@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use mc_kit::api::{ApiError, Invalid};
+use mc_kit::origin::Origin;
 use mc_proto::dns::v1 as pb;
 use pb::dns_admin_server::{DnsAdmin, DnsAdminServer};
 use tonic::{Request, Response, Status};
 
-use crate::model::{Invalid, Origin, RType, SoaParams, ZoneName, ZoneSpec};
-use crate::state::DnsState;
-use crate::stats::{RCODES, global, upstream as ustat};
+use super::state::DnsState;
+use crate::model::{RType, SoaParams, ZoneName, ZoneSpec};
+use crate::stats::{Global, RCODES, global, upstream as ustat};
 
 pub struct Admin {
     state: Arc<DnsState>,
@@ -34,7 +36,7 @@ impl Admin {
     fn changed(&self, zone: &ZoneName) {
         let snap = self.state.published.snapshot.load();
         if let Some(z) = snap.zones.get(&zone.name()) {
-            crate::notify::zone_changed(&self.state.published.settings, zone, z.soa.clone());
+            super::notify::zone_changed(&self.state.published.settings, zone, z.soa.clone());
         }
     }
 }
@@ -46,7 +48,7 @@ fn origin(o: Origin) -> i32 {
     }) as i32
 }
 
-pub fn rtype_pb(t: RType) -> i32 {
+fn rtype_pb(t: RType) -> i32 {
     (match t {
         RType::A => pb::RecordType::A,
         RType::AAAA => pb::RecordType::Aaaa,
@@ -116,7 +118,12 @@ fn zone_pb(z: &ZoneSpec, records: usize) -> pb::Zone {
 }
 
 fn zone_name(s: &str) -> Result<ZoneName, Status> {
-    ZoneName::parse(s).map_err(|e| Status::invalid_argument(e.to_string()))
+    ZoneName::parse(s).map_err(invalid)
+}
+
+/// A validation failure as the kit maps it (`INVALID_ARGUMENT`, "field: message").
+fn invalid(e: Invalid) -> Status {
+    ApiError::from(e).into()
 }
 
 #[tonic::async_trait]
@@ -129,8 +136,7 @@ impl DnsAdmin for Admin {
         let g = &p.stats.global;
         let responses: HashMap<String, u64> = RCODES
             .iter()
-            .enumerate()
-            .map(|(i, (name, _))| ((*name).to_owned(), g.sum(global::RCODE_BASE + i)))
+            .map(|(name, code)| ((*name).to_owned(), g.sum(Global::rcode(*code))))
             .chain(std::iter::once((
                 "OTHER".to_owned(),
                 g.sum(global::RCODE_OTHER),
@@ -143,9 +149,9 @@ impl DnsAdmin for Admin {
             .enumerate()
             .map(|(i, a)| pb::UpstreamStatus {
                 address: a.to_string(),
-                queries: p.stats.upstream_sum(i, ustat::QUERIES),
-                failures: p.stats.upstream_sum(i, ustat::FAILURES),
-                timeouts: p.stats.upstream_sum(i, ustat::TIMEOUTS),
+                queries: p.stats.upstreams.sum(i, ustat::QUERIES),
+                failures: p.stats.upstreams.sum(i, ustat::FAILURES),
+                timeouts: p.stats.upstreams.sum(i, ustat::TIMEOUTS),
             })
             .collect();
         let snap = p.snapshot.load();
@@ -237,9 +243,9 @@ impl DnsAdmin for Admin {
         let data = self.state.zone(&zone)?;
         let name = match req.name.as_str() {
             "" => None,
-            n => Some(crate::model::parse_owner(&zone, n).map_err(AdminErrorExt::status)?),
+            n => Some(crate::model::parse_owner(&zone, n).map_err(invalid)?),
         };
-        let rtype = rtype_from_pb("type", req.r#type).map_err(AdminErrorExt::status)?;
+        let rtype = rtype_from_pb("type", req.r#type).map_err(invalid)?;
         let records = data
             .records
             .values()
@@ -270,7 +276,7 @@ impl DnsAdmin for Admin {
             .record
             .ok_or_else(|| Status::invalid_argument("record: is required"))?;
         let zone = zone_name(&r.zone)?;
-        let rtype = required_rtype("record.type", r.r#type).map_err(AdminErrorExt::status)?;
+        let rtype = required_rtype("record.type", r.r#type).map_err(invalid)?;
         let (serial, changed) = self
             .state
             .upsert_record(&zone, &r.name, rtype, r.ttl, &r.value)?;
@@ -286,7 +292,7 @@ impl DnsAdmin for Admin {
     ) -> Result<Response<pb::ChangeResponse>, Status> {
         let r = req.into_inner();
         let zone = zone_name(&r.zone)?;
-        let rtype = required_rtype("type", r.r#type).map_err(AdminErrorExt::status)?;
+        let rtype = required_rtype("type", r.r#type).map_err(invalid)?;
         let value = (!r.value.trim().is_empty()).then_some(r.value.as_str());
         let (serial, changed) = self.state.delete_records(&zone, &r.name, rtype, value)?;
         if changed > 0 {
@@ -303,8 +309,8 @@ impl DnsAdmin for Admin {
         let zone = zone_name(&r.zone)?;
         let mut records = Vec::with_capacity(r.records.len());
         for (i, rec) in r.records.into_iter().enumerate() {
-            let rtype = required_rtype(&format!("records[{i}].type"), rec.r#type)
-                .map_err(AdminErrorExt::status)?;
+            let rtype =
+                required_rtype(&format!("records[{i}].type"), rec.r#type).map_err(invalid)?;
             records.push((rec.name, rtype, rec.ttl, rec.value));
         }
         let soa = r.soa.map(|s| soa_from_pb(Some(s)));
@@ -322,22 +328,9 @@ impl DnsAdmin for Admin {
         let name = req.into_inner().name;
         let name = match name.trim() {
             "" => None,
-            n => Some(
-                crate::model::parse_host("name", n)
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
-            ),
+            n => Some(crate::model::parse_host("name", n).map_err(invalid)?),
         };
         let removed = self.state.flush_cache(name);
         Ok(Response::new(pb::FlushCacheResponse { removed }))
-    }
-}
-
-trait AdminErrorExt {
-    fn status(self) -> Status;
-}
-
-impl AdminErrorExt for Invalid {
-    fn status(self) -> Status {
-        Status::invalid_argument(self.to_string())
     }
 }

@@ -1,7 +1,8 @@
 //! Admin-side tests on a real redb file: atomicity, serials, origins, restart.
 
 use super::*;
-use crate::config::DnsSection;
+use crate::admin::config::DnsSection;
+use crate::model::SoaParams;
 
 fn settings(zones_toml: &str) -> DnsSettings {
     let section: DnsSection = toml::from_str(zones_toml).expect("toml");
@@ -69,7 +70,7 @@ fn replace_zone_is_all_or_nothing() {
     // A stale expected serial is refused.
     assert!(matches!(
         st.replace_zone(&z, None, good.clone(), serial + 1000),
-        Err(AdminError::FailedPrecondition(_))
+        Err(ApiError::FailedPrecondition(_))
     ));
     // One bad record: nothing changes.
     let mut bad = good.clone();
@@ -101,11 +102,11 @@ fn config_zones_are_file_owned_and_api_records_persist() {
         let st = start(dir.path(), toml);
         assert!(matches!(
             st.delete_zone(&z),
-            Err(AdminError::FailedPrecondition(_))
+            Err(ApiError::FailedPrecondition(_))
         ));
         assert!(matches!(
             st.delete_records(&z, "www", RType::A, None),
-            Err(AdminError::FailedPrecondition(_))
+            Err(ApiError::FailedPrecondition(_))
         ));
         st.upsert_record(&z, "api", RType::A, 0, "192.0.2.2")
             .expect("api record");

@@ -47,10 +47,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
+use mc_kit::api::Invalid;
 use mc_kit::config::Duration;
+use mc_kit::origin::Origin;
 use serde::Deserialize;
 
-use crate::model::{Invalid, Origin, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
+use crate::model::{RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
 use crate::tsig::{TsigKey, parse_algorithm};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,14 +224,14 @@ pub struct ZoneConfig {
 
 /// A secondary server: may AXFR with its key, and is NOTIFYed on change.
 #[derive(Debug, Clone)]
-pub struct Secondary {
-    pub address: SocketAddr,
-    pub key: TsigKey,
-    pub zones: Vec<ZoneName>,
+pub(crate) struct Secondary {
+    pub(crate) address: SocketAddr,
+    pub(crate) key: TsigKey,
+    pub(crate) zones: Vec<ZoneName>,
 }
 
 impl Secondary {
-    pub fn serves(&self, zone: &ZoneName) -> bool {
+    pub(crate) fn serves(&self, zone: &ZoneName) -> bool {
         self.zones.is_empty() || self.zones.contains(zone)
     }
 }
@@ -237,21 +239,21 @@ impl Secondary {
 /// The validated `[dns]` section: runtime settings plus bootstrap zones.
 #[derive(Debug, Clone)]
 pub struct DnsSettings {
-    pub listen: Vec<SocketAddr>,
-    pub upstreams: Vec<SocketAddr>,
-    pub recursion_allowed: Vec<IpNet>,
-    pub udp_payload: u16,
-    pub upstream_timeout: std::time::Duration,
-    pub cache_entries: usize,
-    pub tcp_idle_timeout: std::time::Duration,
-    pub tcp_max_connections: usize,
-    pub rrl: RrlConfig,
-    pub secondaries: Vec<Secondary>,
-    pub zones: Vec<(ZoneSpec, Vec<RecordSpec>, Vec<String>)>,
+    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) upstreams: Vec<SocketAddr>,
+    pub(crate) recursion_allowed: Vec<IpNet>,
+    pub(crate) udp_payload: u16,
+    pub(crate) upstream_timeout: std::time::Duration,
+    pub(crate) cache_entries: usize,
+    pub(crate) tcp_idle_timeout: std::time::Duration,
+    pub(crate) tcp_max_connections: usize,
+    pub(crate) rrl: RrlConfig,
+    pub(crate) secondaries: Vec<Secondary>,
+    pub(crate) zones: Vec<(ZoneSpec, Vec<RecordSpec>, Vec<String>)>,
 }
 
 impl DnsSettings {
-    pub fn recursion_allowed_for(&self, ip: IpAddr) -> bool {
+    pub(crate) fn recursion_allowed_for(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
@@ -414,7 +416,7 @@ impl DnsSection {
 }
 
 /// `NAME [TTL] TYPE VALUE`, as in a zone file (NAME relative, `@` for the apex).
-pub fn parse_record_line(
+pub(crate) fn parse_record_line(
     zone: &ZoneName,
     line: &str,
     default_ttl: u32,

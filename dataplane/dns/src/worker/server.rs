@@ -11,30 +11,30 @@ use std::net::IpAddr;
 use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use crate::answer;
-use crate::message::{self, Flags, Parsed, Request, Transport};
-use crate::state::Published;
-use crate::stats::{self, global};
+use super::answer;
+use super::message::{self, Flags, Parsed, Request, Transport};
+use crate::published::Published;
+use crate::stats::{Global, global};
 
 /// The outcome of [`process`].
 #[derive(Debug)]
-pub enum Action {
+pub(crate) enum Action {
     Reply(Vec<u8>),
     /// Needs the forwarder (async); the reply limit travels along.
     Forward(Box<Request>, usize),
     /// An authorized AXFR/IXFR on TCP.
-    Transfer(Box<Request>, Box<crate::xfr::Authorized>),
+    Transfer(Box<Request>, Box<super::xfr::Authorized>),
     Drop,
 }
 
 /// Counts one response's rcode.
-pub fn count_rcode(p: &Published, worker: usize, rcode: ResponseCode) {
-    p.stats.global.add(worker, stats::rcode_index(rcode), 1);
+pub(crate) fn count_rcode(p: &Published, worker: usize, rcode: ResponseCode) {
+    p.stats.global.add(worker, Global::rcode(rcode), 1);
 }
 
 /// Decides what to send for `bytes` received from `peer` on `transport`.
 /// `slip` is this worker's RRL slip counter.
-pub fn process(
+pub(crate) fn process(
     p: &Published,
     worker: usize,
     bytes: &[u8],
@@ -59,7 +59,7 @@ pub fn process(
         Parsed::Request(r) => r,
     };
     let qtype = req.query.query_type();
-    p.stats.global.add(worker, stats::qtype_index(qtype), 1);
+    p.stats.global.add(worker, Global::qtype(qtype), 1);
     let recursion = !settings.upstreams.is_empty() && settings.recursion_allowed_for(peer);
     let flags = Flags {
         authoritative: false,
@@ -105,7 +105,7 @@ pub fn process(
                     _ => reply(ResponseCode::FormErr),
                 };
             }
-            return match crate::xfr::authorize(p, &snap, &req, bytes, peer) {
+            return match super::xfr::authorize(p, &snap, &req, bytes, peer) {
                 Ok(auth) => Action::Transfer(req, Box::new(auth)),
                 Err(rcode) => reply(rcode),
             };
@@ -160,7 +160,7 @@ pub fn process(
 }
 
 /// The client prefix RRL counts under (the limiter itself groups IPv6 by /64).
-fn rrl_key(ip: IpAddr, cfg: &crate::config::RrlConfig) -> IpAddr {
+fn rrl_key(ip: IpAddr, cfg: &crate::published::RrlConfig) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);

@@ -11,33 +11,33 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{DNSClass, Record};
 
 /// Largest DNS message over TCP (the 16-bit length prefix).
-pub const MAX_TCP_MESSAGE: usize = 65_535;
+pub(crate) const MAX_TCP_MESSAGE: usize = 65_535;
 /// Classic UDP limit without EDNS.
-pub const MIN_UDP_PAYLOAD: u16 = 512;
+pub(crate) const MIN_UDP_PAYLOAD: u16 = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientEdns {
-    pub payload: u16,
-    pub dnssec_ok: bool,
+pub(crate) struct ClientEdns {
+    pub(crate) payload: u16,
+    pub(crate) dnssec_ok: bool,
 }
 
 /// A query we are willing to look at.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub id: u16,
-    pub op_code: OpCode,
-    pub rd: bool,
-    pub cd: bool,
-    pub query: Query,
-    pub edns: Option<ClientEdns>,
+    pub(crate) id: u16,
+    pub(crate) op_code: OpCode,
+    pub(crate) rd: bool,
+    pub(crate) cd: bool,
+    pub(crate) query: Query,
+    pub(crate) edns: Option<ClientEdns>,
     /// The whole parsed message (TSIG and the IXFR authority SOA live here).
-    pub message: Message,
+    pub(crate) message: Message,
 }
 
 /// What to do with a datagram or TCP message before any lookup.
@@ -50,19 +50,29 @@ pub enum Parsed {
     Drop,
 }
 
-/// A bare header-only response with `rcode`, built from the raw request header.
+/// A bare header-only response with `rcode`, built from the raw request
+/// header (`parse` only calls it with at least 12 bytes).
 fn header_only(bytes: &[u8], rcode: ResponseCode) -> Vec<u8> {
-    let mut out = vec![0_u8; 12];
-    out[0] = bytes[0];
-    out[1] = bytes[1];
-    // QR=1, opcode copied, RD copied.
-    out[2] = 0x80 | (bytes[2] & 0x78) | (bytes[2] & 0x01);
-    out[3] = u8::try_from(u16::from(rcode) & 0x0f).unwrap_or(1);
-    out
+    let [id_hi, id_lo, flags] = bytes.first_chunk::<3>().copied().unwrap_or_default();
+    vec![
+        id_hi,
+        id_lo,
+        // QR=1, opcode copied, RD copied.
+        0x80 | (flags & 0x78) | (flags & 0x01),
+        u8::try_from(u16::from(rcode) & 0x0f).unwrap_or(1),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]
 }
 
 pub fn parse(bytes: &[u8], our_payload: u16) -> Parsed {
-    if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
+    if bytes.len() < 12 || bytes.get(2).is_some_and(|flags| flags & 0x80 != 0) {
         return Parsed::Drop;
     }
     let message = match Message::from_vec(bytes) {
@@ -84,19 +94,21 @@ pub fn parse(bytes: &[u8], our_payload: u16) -> Parsed {
             ResponseCode::NotImp,
         );
     }
-    if message.queries.len() != 1 {
-        return Parsed::Reply(
-            error_reply(&message, edns, ResponseCode::FormErr, our_payload),
-            ResponseCode::FormErr,
-        );
-    }
+    let query = match message.queries.as_slice() {
+        [only] => only.clone(),
+        _ => {
+            return Parsed::Reply(
+                error_reply(&message, edns, ResponseCode::FormErr, our_payload),
+                ResponseCode::FormErr,
+            );
+        }
+    };
     if message.edns.as_ref().is_some_and(|e| e.version() > 0) {
         return Parsed::Reply(
             error_reply(&message, edns, ResponseCode::BADVERS, our_payload),
             ResponseCode::BADVERS,
         );
     }
-    let query = message.queries[0].clone();
     Parsed::Request(Box::new(Request {
         id: message.metadata.id,
         op_code: message.metadata.op_code,
@@ -162,7 +174,7 @@ fn fallback_header(id: u16, rcode: ResponseCode) -> Vec<u8> {
 }
 
 /// The largest response this request may get on `transport`.
-pub fn limit(req: &Request, transport: Transport, our_payload: u16) -> usize {
+pub(crate) fn limit(req: &Request, transport: Transport, our_payload: u16) -> usize {
     match transport {
         Transport::Tcp => MAX_TCP_MESSAGE,
         Transport::Udp => usize::from(match req.edns {
@@ -176,14 +188,14 @@ pub fn limit(req: &Request, transport: Transport, our_payload: u16) -> usize {
 
 /// Response header flags beyond the rcode.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Flags {
-    pub authoritative: bool,
-    pub recursion_available: bool,
+pub(crate) struct Flags {
+    pub(crate) authoritative: bool,
+    pub(crate) recursion_available: bool,
 }
 
 /// Encodes a response to `req`; returns the bytes and whether it had to be truncated.
 #[allow(clippy::too_many_arguments)]
-pub fn respond(
+pub(crate) fn respond(
     req: &Request,
     rcode: ResponseCode,
     flags: Flags,
@@ -233,7 +245,7 @@ fn truncated(mut msg: Message) -> Vec<u8> {
 }
 
 /// A response with no records: REFUSED, SERVFAIL, NOTAUTH, …
-pub fn empty(req: &Request, rcode: ResponseCode, flags: Flags, our_payload: u16) -> Vec<u8> {
+pub(crate) fn empty(req: &Request, rcode: ResponseCode, flags: Flags, our_payload: u16) -> Vec<u8> {
     respond(
         req,
         rcode,
@@ -248,7 +260,7 @@ pub fn empty(req: &Request, rcode: ResponseCode, flags: Flags, our_payload: u16)
 }
 
 /// RRL "slip": an empty truncated answer, telling a real client to retry over TCP.
-pub fn slip(req: &Request, our_payload: u16) -> Vec<u8> {
+pub(crate) fn slip(req: &Request, our_payload: u16) -> Vec<u8> {
     let mut msg = Message::new(req.id, MessageType::Response, req.op_code);
     msg.metadata.recursion_desired = req.rd;
     msg.queries.push(req.query.clone());
@@ -257,7 +269,7 @@ pub fn slip(req: &Request, our_payload: u16) -> Vec<u8> {
 }
 
 /// True for the class we serve.
-pub fn is_in_class(q: &Query) -> bool {
+pub(crate) fn is_in_class(q: &Query) -> bool {
     q.query_class() == DNSClass::IN
 }
 

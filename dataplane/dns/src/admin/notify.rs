@@ -9,14 +9,14 @@ use std::time::Duration;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 
-use crate::config::{DnsSettings, Secondary};
+use super::config::{DnsSettings, Secondary};
 use crate::model::ZoneName;
 
-pub const TRIES: usize = 5;
-pub const TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const TRIES: usize = 5;
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Notifies every secondary of `zone` (now at `soa`), in the background.
-pub fn zone_changed(settings: &Arc<DnsSettings>, zone: &ZoneName, soa: Record) {
+pub(crate) fn zone_changed(settings: &Arc<DnsSettings>, zone: &ZoneName, soa: Record) {
     for s in settings.secondaries.iter().filter(|s| s.serves(zone)) {
         let s = s.clone();
         let zone = zone.clone();

@@ -13,8 +13,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
-use crate::message::Request;
-use crate::state::Published;
+use super::message::Request;
+use crate::published::Published;
 use crate::tsig::{self, StreamSigner, TsigKey};
 use crate::zone::{Snapshot, Zone};
 
@@ -22,13 +22,13 @@ use crate::zone::{Snapshot, Zone};
 const CHUNK_BYTES: usize = 16 * 1024;
 
 #[derive(Debug)]
-pub struct Authorized {
-    pub key: TsigKey,
-    pub request_mac: Vec<u8>,
-    pub zone: Arc<Zone>,
+pub(crate) struct Authorized {
+    pub(crate) key: TsigKey,
+    pub(crate) request_mac: Vec<u8>,
+    pub(crate) zone: Arc<Zone>,
 }
 
-pub fn authorize(
+pub(crate) fn authorize(
     p: &Published,
     snap: &Snapshot,
     req: &Request,
@@ -75,7 +75,7 @@ fn ixfr_serial(req: &Request) -> Option<u32> {
 }
 
 /// Every message of the transfer, encoded and signed, in order.
-pub fn messages(req: &Request, auth: &Authorized) -> Vec<Vec<u8>> {
+pub(crate) fn messages(req: &Request, auth: &Authorized) -> Vec<Vec<u8>> {
     let zone = &auth.zone;
     let records: Vec<Record> =
         if req.query.query_type() == RecordType::IXFR && ixfr_serial(req) == Some(zone.serial) {

@@ -4,7 +4,9 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt};
 
 /// Reads one frame; `Ok(None)` on a clean EOF before a new frame.
-pub async fn read_frame<S: AsyncReadRent>(stream: &mut S) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) async fn read_frame<S: AsyncReadRent>(
+    stream: &mut S,
+) -> std::io::Result<Option<Vec<u8>>> {
     let len = Vec::with_capacity(2);
     let (res, len) = stream.read_exact(len.slice_mut(0..2)).await;
     match res {
@@ -13,7 +15,11 @@ pub async fn read_frame<S: AsyncReadRent>(stream: &mut S) -> std::io::Result<Opt
         Err(e) => return Err(e),
     }
     let len = len.into_inner();
-    let n = usize::from(u16::from_be_bytes([len[0], len[1]]));
+    // read_exact filled both bytes; a shorter buffer would be a runtime bug.
+    let Some(prefix) = len.first_chunk::<2>() else {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    };
+    let n = usize::from(u16::from_be_bytes(*prefix));
     if n == 0 {
         return Ok(Some(Vec::new()));
     }
@@ -24,7 +30,10 @@ pub async fn read_frame<S: AsyncReadRent>(stream: &mut S) -> std::io::Result<Opt
 }
 
 /// Writes `msg` as one frame (one write: length and message together).
-pub async fn write_frame<S: AsyncWriteRent>(stream: &mut S, msg: Vec<u8>) -> std::io::Result<()> {
+pub(crate) async fn write_frame<S: AsyncWriteRent>(
+    stream: &mut S,
+    msg: Vec<u8>,
+) -> std::io::Result<()> {
     let len =
         u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message over 65535 bytes"))?;
     let mut framed = Vec::with_capacity(msg.len() + 2);

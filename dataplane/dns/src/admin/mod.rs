@@ -1,0 +1,16 @@
+//! The admin side of MCNS, on the data plane's tokio admin thread: the
+//! `[dns]` config, the redb store, zone and record changes, NOTIFY, and the
+//! `mc.dns.v1` gRPC adapter.
+//!
+//! Invariant: every change is validated, committed to `mcns.redb` and only
+//! then published (one `ArcSwap::store` in [`crate::published`]); the
+//! workers never call in here.
+
+pub(crate) mod config;
+pub(crate) mod grpc;
+pub(crate) mod notify;
+mod records;
+pub(crate) mod state;
+pub mod store;
+mod zones;
+pub use grpc::Admin;
