@@ -6,8 +6,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
+use crate::published::Published;
 use crate::snapshot::RouteEntry;
-use crate::state::Published;
 use crate::stats::{global, latency, listener as lstat, route as rstat};
 
 /// One sample per route: `{listener, route}` and the summed counter `index`.

@@ -5,7 +5,7 @@
 //! when a status or scrape asks. No counter is shared between cores on the
 //! hot path.
 
-pub use mc_rt::stats::{Counters, Slot};
+pub use mc_rt::stats::Counters;
 
 /// Route counters, by index.
 pub mod route {

@@ -22,8 +22,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
 use crate::model::{ProxyProtocolIn, ProxyProtocolOut, RouteMode};
+use crate::published::Published;
 use crate::snapshot::{ListenerEntry, RouteEntry, now_ms};
-use crate::state::Published;
 
 use crate::stats::{global, listener as lstat, route as rstat};
 
@@ -165,7 +165,7 @@ impl Drop for Active<'_> {
 }
 
 /// Handles one accepted connection on `listener_name`.
-pub async fn handle(
+pub(crate) async fn handle(
     client: TcpStream,
     peer: SocketAddr,
     listener_name: Rc<str>,
@@ -278,7 +278,7 @@ async fn serve(
     counters.add(worker, rstat::ACTIVE, 1);
     let _active = Active { counters, worker };
     if route.spec.mode == RouteMode::L7 {
-        crate::l7::serve(
+        super::l7::serve(
             client,
             preamble.bytes,
             preamble.client,

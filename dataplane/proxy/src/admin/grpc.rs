@@ -10,12 +10,12 @@ use mc_proto::proxy::v1 as pb;
 use pb::proxy_admin_server::{ProxyAdmin, ProxyAdminServer};
 use tonic::{Request, Response, Status};
 
+use super::{AdminError, ProxyState};
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
     Backend, BackendProtocol, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerSpec, MinTls,
     Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
 };
-use crate::state::{AdminError, ProxyState};
 use crate::stats::{global, listener as lstat, route as rstat};
 use crate::tls::StoredCertificate;
 
@@ -530,10 +530,10 @@ impl ProxyAdmin for Admin {
         r: Request<pb::ReplaceRoutesRequest>,
     ) -> Reply<pb::ReplaceRoutesResponse> {
         let r = r.into_inner();
-        if r.routes.len() > crate::state::MAX_ROUTES_PER_REPLACE {
+        if r.routes.len() > super::MAX_ROUTES_PER_REPLACE {
             return Err(Status::invalid_argument(format!(
                 "routes: at most {} per request",
-                crate::state::MAX_ROUTES_PER_REPLACE
+                super::MAX_ROUTES_PER_REPLACE
             )));
         }
         let specs = r

@@ -1,0 +1,99 @@
+//! L7 certificates: list, put (checked against the roots, key sealed) and remove.
+//!
+//! Invariant: a stored private key is sealed, and a certificate a route
+//! still names cannot be removed.
+
+use super::AdminError;
+use super::state::ProxyState;
+use super::store::{self as db, Op};
+use crate::model::{Invalid, Origin};
+use crate::tls::{LoadedCertificate, StoredCertificate};
+
+impl ProxyState {
+    pub fn certificates(&self) -> Vec<StoredCertificate> {
+        let mut v: Vec<_> = self
+            .lock()
+            .certificates
+            .values()
+            .map(|c| c.stored.clone())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Checks and stores a certificate; routes using it serve it from the next handshake.
+    pub fn put_certificate(
+        &self,
+        name: &str,
+        chain_pem: &str,
+        key_pem: &str,
+    ) -> Result<StoredCertificate, AdminError> {
+        crate::model::check_certificate_name("name", name)?;
+        let (key, info) = crate::tls::check(
+            name,
+            chain_pem,
+            key_pem,
+            &self.roots,
+            rustls_pki_types::UnixTime::now(),
+        )
+        .map_err(|m| {
+            let (field, msg) = m.split_once(": ").unwrap_or(("certificate", m.as_str()));
+            match field {
+                "chain_pem" | "key_pem" => Invalid::new(field, msg),
+                _ => Invalid::new("certificate", m.clone()),
+            }
+        })?;
+        let mut inner = self.lock();
+        if let Some(existing) = inner.certificates.get(name) {
+            self.refuse_config_owned(&format!("certificate `{name}`"), existing.stored.origin)?;
+        }
+        let stored = StoredCertificate {
+            name: name.to_owned(),
+            chain_pem: chain_pem.to_owned(),
+            key_sealed: self
+                .sealer
+                .seal(name, key_pem.as_bytes())
+                .map_err(AdminError::Internal)?,
+            info,
+            origin: Origin::AdminApi,
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(db::CERTIFICATES, name.as_bytes().to_vec(), &stored)],
+        )?;
+        inner.certificates.insert(
+            name.to_owned(),
+            LoadedCertificate {
+                stored: stored.clone(),
+                key,
+            },
+        );
+        self.publish(&mut inner, false);
+        Ok(stored)
+    }
+
+    pub fn remove_certificate(&self, name: &str) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(existing) = inner.certificates.get(name) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("certificate `{name}`"), existing.stored.origin)?;
+        if let Some(r) = inner
+            .routes
+            .values()
+            .find(|r| r.l7.as_ref().is_some_and(|l| l.certificate == name))
+        {
+            return Err(AdminError::FailedPrecondition(format!(
+                "certificate `{name}` is used by route `{}` on listener `{}`",
+                r.hostname, r.listener
+            )));
+        }
+        db::apply(
+            &self.store,
+            &[Op::Delete(db::CERTIFICATES, name.as_bytes().to_vec())],
+        )?;
+        inner.certificates.remove(name);
+        self.publish(&mut inner, false);
+        Ok(true)
+    }
+}

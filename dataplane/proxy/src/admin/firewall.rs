@@ -1,0 +1,124 @@
+//! The firewall: rules, limits and the GeoIP database.
+//!
+//! Invariant: a firewall change publishes a snapshot with a rebuilt
+//! [`FirewallState`](crate::firewall::FirewallState); limits are validated
+//! before they are stored.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::AdminError;
+use super::state::ProxyState;
+use super::store::{self as db, Op};
+use crate::firewall::{FirewallRule, GeoIpInfo, Limits, RuleTarget};
+use crate::model::{Invalid, Origin};
+
+/// The stored limits and who owns them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct LimitsRecord {
+    pub(super) limits: Limits,
+    pub(super) origin: Origin,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(super) fn load_geoip(path: &Path) -> Result<Arc<GeoIpInfo>, String> {
+    let db = mc_firewall::GeoIp::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Arc::new(GeoIpInfo {
+        db,
+        path: path.to_owned(),
+        loaded_at_unix: unix_now(),
+    }))
+}
+
+impl ProxyState {
+    pub fn firewall(&self) -> (Vec<FirewallRule>, Limits, Option<Arc<GeoIpInfo>>) {
+        let inner = self.lock();
+        (
+            inner.rules.values().cloned().collect(),
+            inner.limits.limits,
+            inner.geoip.clone(),
+        )
+    }
+
+    pub fn add_rule(
+        &self,
+        target: RuleTarget,
+        comment: String,
+    ) -> Result<FirewallRule, AdminError> {
+        let mut inner = self.lock();
+        if let Some(existing) = inner.rules.get(&target) {
+            return Ok(existing.clone());
+        }
+        if matches!(target, RuleTarget::Country(_)) && inner.geoip.is_none() {
+            return Err(AdminError::FailedPrecondition(
+                "country rules need a GeoIP database (proxy.firewall.geoip_db in the config file)"
+                    .to_owned(),
+            ));
+        }
+        if comment.len() > 256 {
+            return Err(Invalid::new("rule.comment", "at most 256 bytes").into());
+        }
+        let rule = FirewallRule {
+            target,
+            comment,
+            origin: Origin::AdminApi,
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(db::FIREWALL_RULES, rule.target.key(), &rule)],
+        )?;
+        inner.rules.insert(rule.target.clone(), rule.clone());
+        self.publish(&mut inner, true);
+        Ok(rule)
+    }
+
+    pub fn remove_rule(&self, target: &RuleTarget) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(existing) = inner.rules.get(target) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("firewall rule `{target}`"), existing.origin)?;
+        db::apply(&self.store, &[Op::Delete(db::FIREWALL_RULES, target.key())])?;
+        inner.rules.remove(target);
+        self.publish(&mut inner, true);
+        Ok(true)
+    }
+
+    pub fn set_limits(&self, limits: Limits) -> Result<Limits, AdminError> {
+        limits.validate()?;
+        let mut inner = self.lock();
+        self.refuse_config_owned("the firewall limits", inner.limits.origin)?;
+        let record = LimitsRecord {
+            limits,
+            origin: Origin::AdminApi,
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &record)],
+        )?;
+        inner.limits = record;
+        self.publish(&mut inner, true);
+        Ok(limits)
+    }
+
+    /// Re-reads the GeoIP file; on failure the loaded database stays in use.
+    pub fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, AdminError> {
+        let mut inner = self.lock();
+        let Some(path) = inner.geoip_path.clone() else {
+            return Err(AdminError::FailedPrecondition(
+                "no GeoIP database is configured (proxy.firewall.geoip_db)".to_owned(),
+            ));
+        };
+        let info = load_geoip(&path).map_err(AdminError::FailedPrecondition)?;
+        inner.geoip = Some(info.clone());
+        self.publish(&mut inner, true);
+        Ok(info)
+    }
+}

@@ -1,0 +1,137 @@
+//! Listeners: list, get, upsert (binding the sockets before the commit) and remove.
+//!
+//! Invariant: a listener's sockets are bound before its spec is committed,
+//! so a listener in the store is one the workers can accept on.
+
+use std::sync::Arc;
+
+use super::AdminError;
+use super::state::ProxyState;
+use super::store::{self as db, Op};
+use crate::model::{Invalid, ListenerSpec, Origin};
+use crate::published::BoundListener;
+
+const BACKLOG: i32 = 4096;
+
+impl ProxyState {
+    pub fn listeners(&self) -> Vec<ListenerSpec> {
+        self.lock().listeners.values().cloned().collect()
+    }
+
+    pub fn listener(&self, name: &str) -> Result<ListenerSpec, AdminError> {
+        self.lock()
+            .listeners
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AdminError::NotFound(format!("no listener `{name}`")))
+    }
+
+    pub fn upsert_listener(&self, mut spec: ListenerSpec) -> Result<ListenerSpec, AdminError> {
+        spec.origin = Origin::AdminApi;
+        spec.validate()?;
+        let mut inner = self.lock();
+        if let Some(existing) = inner.listeners.get(&spec.name) {
+            self.refuse_config_owned(&format!("listener `{}`", spec.name), existing.origin)?;
+            if *existing == spec {
+                return Ok(spec);
+            }
+        }
+        if let Some(h) = &spec.default_route
+            && !inner.routes.contains_key(&(spec.name.clone(), h.clone()))
+        {
+            return Err(Invalid::new(
+                "listener.default_route",
+                format!("no route `{h}` on listener `{}`", spec.name),
+            )
+            .into());
+        }
+        let rebind = inner
+            .bound
+            .get(&spec.name)
+            .is_none_or(|b| b.address != spec.address);
+        let bound = if rebind {
+            Some(bind(&spec, self.published.workers)?)
+        } else {
+            None
+        };
+        db::apply(
+            &self.store,
+            &[Op::Put(
+                db::LISTENERS,
+                spec.name.clone().into_bytes(),
+                &spec,
+            )],
+        )?;
+        if let Some(b) = bound {
+            inner.bound.insert(spec.name.clone(), b);
+        }
+        inner.listeners.insert(spec.name.clone(), spec.clone());
+        self.publish(&mut inner, false);
+        Ok(spec)
+    }
+
+    pub fn remove_listener(&self, name: &str, force: bool) -> Result<bool, AdminError> {
+        let mut inner = self.lock();
+        let Some(existing) = inner.listeners.get(name) else {
+            return Ok(false);
+        };
+        self.refuse_config_owned(&format!("listener `{name}`"), existing.origin)?;
+        let routes: Vec<_> = inner
+            .routes
+            .keys()
+            .filter(|(l, _)| l == name)
+            .cloned()
+            .collect();
+        if !routes.is_empty() && !force {
+            return Err(AdminError::FailedPrecondition(format!(
+                "listener `{name}` still has {} route(s); remove them or pass force",
+                routes.len()
+            )));
+        }
+        if let Some(r) = routes.iter().find_map(|k| inner.routes.get(k)) {
+            self.refuse_config_owned(&format!("route `{}`", r.hostname), r.origin)?;
+        }
+        let mut ops = vec![Op::Delete(db::LISTENERS, name.as_bytes().to_vec())];
+        for (l, h) in &routes {
+            ops.push(Op::Delete(db::ROUTES, db::route_key(l, h.as_str())));
+        }
+        let dropped: Vec<String> = inner
+            .policies
+            .values()
+            .filter(|p| p.listener == name)
+            .map(|p| p.id.clone())
+            .collect();
+        for id in &dropped {
+            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+        }
+        db::apply(&self.store, &ops)?;
+        for id in &dropped {
+            inner.policies.remove(id);
+        }
+        for k in &routes {
+            inner.routes.remove(k);
+        }
+        inner.listeners.remove(name);
+        inner.bound.remove(name);
+        self.publish(&mut inner, false);
+        Ok(true)
+    }
+}
+
+pub(super) fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListener>, AdminError> {
+    let sockets = mc_rt::socket::bind_reuseport(spec.address, workers, BACKLOG).map_err(|e| {
+        AdminError::FailedPrecondition(format!(
+            "listener `{}`: cannot listen on {}: {e}",
+            spec.name, spec.address
+        ))
+    })?;
+    let address = sockets
+        .first()
+        .and_then(|s| s.local_addr().ok())
+        .unwrap_or(spec.address);
+    Ok(Arc::new(BoundListener {
+        name: spec.name.clone(),
+        address,
+        sockets,
+    }))
+}

@@ -1,0 +1,439 @@
+//! The admin side's state: the single writer of the proxy's store and the
+//! single publisher of snapshots.
+//!
+//! Every mutation (one file per entity beside this one) runs the same steps
+//! under one mutex (held only by the admin thread, never by a worker):
+//! validate into a domain type → check origin rules → bind sockets if a
+//! listener appears → commit to redb → rebuild and [`ProxyState::publish`]
+//! the snapshot. A failure at any step returns before the commit, so nothing
+//! changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mc_kit::store::{Store, StoreError};
+
+use super::AdminError;
+use super::config::{Bootstrap, ProxySection};
+use super::firewall::{LimitsRecord, load_geoip};
+use super::listeners::bind;
+use super::store::{self as db, Op};
+use super::sweeper::Retired;
+use crate::firewall::{FirewallRule, FirewallState, GeoIpInfo, Limits, RuleTarget};
+use crate::model::{
+    HostPattern, Invalid, L7PolicySpec, ListenerSpec, Origin, PolicyRule, RouteMode, RouteSpec,
+};
+use crate::published::{BoundListener, ListenerSet, Published};
+use crate::snapshot::{self, Snapshot};
+use crate::stats::GlobalCounters;
+use crate::tls::{LoadedCertificate, Sealer, StoredCertificate};
+
+pub(super) struct Inner {
+    pub(super) generation: u64,
+    pub(super) listeners: BTreeMap<String, ListenerSpec>,
+    pub(super) routes: BTreeMap<(String, HostPattern), RouteSpec>,
+    pub(super) rules: BTreeMap<RuleTarget, FirewallRule>,
+    pub(super) limits: LimitsRecord,
+    pub(super) geoip_path: Option<PathBuf>,
+    pub(super) geoip: Option<Arc<GeoIpInfo>>,
+    pub(super) bound: HashMap<String, Arc<BoundListener>>,
+    pub(super) certificates: HashMap<String, LoadedCertificate>,
+    /// By id.
+    pub(super) policies: BTreeMap<String, L7PolicySpec>,
+}
+
+/// The admin side: the merged configuration, the store, and the publisher.
+pub struct ProxyState {
+    pub(super) inner: Mutex<Inner>,
+    pub(super) store: Arc<Store>,
+    /// What the workers read (and the metrics collector).
+    pub published: Arc<Published>,
+    pub(super) config_file: PathBuf,
+    pub(super) sealer: Sealer,
+    /// Snapshots replaced but possibly still held by connections.
+    pub(super) retired: Retired,
+    /// Chains must lead to these; TLS backends are verified against them by default.
+    pub(super) roots: Arc<rustls::RootCertStore>,
+    pub(super) ticketer: Arc<dyn rustls::server::ProducesTickets>,
+}
+
+impl ProxyState {
+    /// Opens the store, merges the config file's bootstrap entries (file wins
+    /// for its own entries), binds every listener, and publishes the first snapshot.
+    pub fn start(
+        data_dir: &Path,
+        section: &ProxySection,
+        config_file: &Path,
+        workers: usize,
+    ) -> Result<Self, AdminError> {
+        let bootstrap = section
+            .bootstrap()
+            .map_err(|e| AdminError::InvalidArgument(Invalid::new(e.field, e.message)))?;
+        let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
+        let roots = Arc::new(crate::tls::load_roots(&bootstrap.authorities).map_err(|m| {
+            AdminError::InvalidArgument(Invalid::new("proxy.certificate_authorities", m))
+        })?);
+        let sealer = Sealer::open(
+            db::path(data_dir)
+                .parent()
+                .unwrap_or_else(|| Path::new(".")),
+        )
+        .map_err(AdminError::Internal)?;
+        let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| AdminError::Internal(format!("TLS session ticketer: {e}")))?;
+        let inner = Self::merge(&store, bootstrap, config_file, &sealer, &roots)?;
+        let globals = GlobalCounters::new(workers);
+        let firewall = Arc::new(
+            FirewallState::build(
+                &inner.rules.values().cloned().collect::<Vec<_>>(),
+                inner.limits.limits,
+                inner.geoip.clone(),
+                None,
+            )
+            .map_err(|e| Invalid::new("proxy.firewall", e.to_string()))?,
+        );
+        let listeners: Vec<_> = inner.listeners.values().cloned().collect();
+        let routes: Vec<_> = inner.routes.values().cloned().collect();
+        let snap = snapshot::build(0, workers, &listeners, &routes, firewall, None);
+        let state = Self {
+            inner: Mutex::new(inner),
+            store,
+            published: Arc::new(Published::new(
+                snap,
+                globals,
+                workers,
+                section.max_client_hello,
+            )),
+            config_file: config_file.to_owned(),
+            retired: Retired::default(),
+            sealer,
+            roots,
+            ticketer,
+        };
+        {
+            let mut inner = state.lock();
+            let names: Vec<_> = inner.listeners.keys().cloned().collect();
+            for name in names {
+                let spec = inner.listeners.get(&name).cloned();
+                if let Some(spec) = spec {
+                    let bound = bind(&spec, workers)?;
+                    inner.bound.insert(name, bound);
+                }
+            }
+            state.publish(&mut inner, false);
+        }
+        Ok(state)
+    }
+
+    fn merge(
+        store: &Store,
+        boot: Bootstrap,
+        config_file: &Path,
+        sealer: &Sealer,
+        roots: &rustls::RootCertStore,
+    ) -> Result<Inner, AdminError> {
+        let stored_certificates: Vec<StoredCertificate> = db::load_all(store, db::CERTIFICATES)?;
+        let stored_policies: Vec<L7PolicySpec> = db::load_all(store, db::L7_POLICIES)?;
+        let stored_listeners: Vec<ListenerSpec> = db::load_all(store, db::LISTENERS)?;
+        let stored_routes: Vec<RouteSpec> = db::load_all(store, db::ROUTES)?;
+        let stored_rules: Vec<FirewallRule> = db::load_all(store, db::FIREWALL_RULES)?;
+        let stored_limits: Vec<LimitsRecord> = db::load_all(store, db::FIREWALL_LIMITS)?;
+        let file = config_file.display();
+
+        let mut listeners = BTreeMap::new();
+        for l in stored_listeners
+            .into_iter()
+            .filter(|l| l.origin == Origin::AdminApi)
+        {
+            listeners.insert(l.name.clone(), l);
+        }
+        for l in boot.listeners {
+            if listeners.contains_key(&l.name) {
+                tracing::warn!(listener = %l.name, %file, "listener defined in the config file replaces the one stored through the admin API");
+            }
+            listeners.insert(l.name.clone(), l);
+        }
+        let mut routes = BTreeMap::new();
+        for r in stored_routes
+            .into_iter()
+            .filter(|r| r.origin == Origin::AdminApi)
+        {
+            if listeners.contains_key(&r.listener) {
+                routes.insert(r.key(), r);
+            } else {
+                tracing::warn!(listener = %r.listener, hostname = %r.hostname, "dropping stored route: its listener no longer exists");
+            }
+        }
+        for r in boot.routes {
+            if routes.contains_key(&r.key()) {
+                tracing::warn!(hostname = %r.hostname, listener = %r.listener, %file, "route defined in the config file replaces the one stored through the admin API");
+            }
+            routes.insert(r.key(), r);
+        }
+        let mut rules = BTreeMap::new();
+        for r in stored_rules
+            .into_iter()
+            .filter(|r| r.origin == Origin::AdminApi)
+        {
+            rules.insert(r.target.clone(), r);
+        }
+        for r in boot.rules {
+            rules.insert(r.target.clone(), r);
+        }
+        let limits = match boot.limits {
+            Some(limits) => LimitsRecord {
+                limits,
+                origin: Origin::ConfigFile,
+            },
+            None => stored_limits
+                .into_iter()
+                .find(|l| l.origin == Origin::AdminApi)
+                .unwrap_or(LimitsRecord {
+                    limits: Limits::default(),
+                    origin: Origin::AdminApi,
+                }),
+        };
+        let geoip = match &boot.geoip_db {
+            Some(p) => Some(load_geoip(p).map_err(AdminError::FailedPrecondition)?),
+            None => None,
+        };
+        let mut certificates = HashMap::new();
+        for c in stored_certificates
+            .into_iter()
+            .filter(|c| c.origin == Origin::AdminApi)
+        {
+            let name = c.name.clone();
+            match crate::tls::load_stored(c, sealer) {
+                Ok(loaded) => {
+                    certificates.insert(name, loaded);
+                }
+                Err(e) => {
+                    tracing::error!(certificate = %name, error = %e, "dropping stored certificate")
+                }
+            }
+        }
+        for (i, (name, chain, key)) in boot.certificates.into_iter().enumerate() {
+            let (certified, info) = crate::tls::check(
+                &name,
+                &chain,
+                &key,
+                roots,
+                rustls_pki_types::UnixTime::now(),
+            )
+            .map_err(|m| Invalid::new(format!("proxy.certificates[{i}]"), m))?;
+            let key_sealed = sealer
+                .seal(&name, key.as_bytes())
+                .map_err(AdminError::Internal)?;
+            certificates.insert(
+                name.clone(),
+                LoadedCertificate {
+                    stored: StoredCertificate {
+                        name,
+                        chain_pem: chain,
+                        key_sealed,
+                        info,
+                        origin: Origin::ConfigFile,
+                    },
+                    key: certified,
+                },
+            );
+        }
+        for r in routes.values() {
+            if let Some(l7) = &r.l7
+                && !certificates.contains_key(&l7.certificate)
+            {
+                if r.origin == Origin::ConfigFile {
+                    return Err(AdminError::InvalidArgument(Invalid::new(
+                        "proxy.routes.l7.certificate",
+                        format!(
+                            "route `{}` names certificate `{}`, which is neither in proxy.certificates nor stored",
+                            r.hostname, l7.certificate
+                        ),
+                    )));
+                }
+                tracing::error!(route = %r.hostname, certificate = %l7.certificate, "stored route names a missing certificate; it will reset connections");
+            }
+        }
+        let mut policies = BTreeMap::new();
+        for p in stored_policies {
+            if routes
+                .get(&(p.listener.clone(), p.hostname.clone()))
+                .is_some_and(|r| r.mode == RouteMode::L7)
+            {
+                policies.insert(p.id.clone(), p);
+            }
+        }
+        // Rewrite the store so it holds exactly the merged state.
+        let mut ops = Vec::new();
+        let txn = store.db().begin_write().map_err(StoreError::other)?;
+        for t in [
+            db::LISTENERS,
+            db::ROUTES,
+            db::FIREWALL_RULES,
+            db::FIREWALL_LIMITS,
+            db::CERTIFICATES,
+            db::L7_POLICIES,
+        ] {
+            txn.delete_table(t).map_err(StoreError::other)?;
+            txn.open_table(t).map_err(StoreError::other)?;
+        }
+        txn.commit().map_err(StoreError::other)?;
+        for l in listeners.values() {
+            ops.push(Op::Put(db::LISTENERS, l.name.clone().into_bytes(), l));
+        }
+        for r in routes.values() {
+            ops.push(Op::Put(
+                db::ROUTES,
+                db::route_key(&r.listener, r.hostname.as_str()),
+                r,
+            ));
+        }
+        for r in rules.values() {
+            ops.push(Op::Put(db::FIREWALL_RULES, r.target.key(), r));
+        }
+        ops.push(Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &limits));
+        for c in certificates.values() {
+            ops.push(Op::Put(
+                db::CERTIFICATES,
+                c.stored.name.clone().into_bytes(),
+                &c.stored,
+            ));
+        }
+        for p in policies.values() {
+            ops.push(Op::Put(db::L7_POLICIES, p.id.clone().into_bytes(), p));
+        }
+        db::apply(store, &ops)?;
+        Ok(Inner {
+            generation: 0,
+            listeners,
+            routes,
+            rules,
+            limits,
+            geoip_path: boot.geoip_db,
+            geoip,
+            bound: HashMap::new(),
+            certificates,
+            policies,
+        })
+    }
+
+    /// The store, for snapshots.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds and publishes the next snapshot (and listener set) from `inner`.
+    pub(super) fn publish(&self, inner: &mut Inner, firewall_changed: bool) {
+        inner.generation += 1;
+        let previous = self.published.snapshot.load_full();
+        let firewall = match firewall_changed {
+            true => match FirewallState::build(
+                &inner.rules.values().cloned().collect::<Vec<_>>(),
+                inner.limits.limits,
+                inner.geoip.clone(),
+                Some(&previous.firewall),
+            ) {
+                Ok(f) => Arc::new(f),
+                Err(e) => {
+                    // Limits are validated before they are stored; keep the old state if not.
+                    tracing::error!(error = %e, "firewall limits rejected; keeping the previous firewall");
+                    previous.firewall.clone()
+                }
+            },
+            false => previous.firewall.clone(),
+        };
+        let listeners: Vec<_> = inner.listeners.values().cloned().collect();
+        let routes: Vec<_> = inner.routes.values().cloned().collect();
+        let snap = self.build_snapshot(inner, &listeners, &routes, firewall, Some(&previous));
+        let replaced = self.published.snapshot.swap(Arc::new(snap));
+        self.retired.retire(replaced);
+        self.published.listeners.store(Arc::new(ListenerSet {
+            listeners: inner.bound.values().cloned().collect(),
+        }));
+        self.published.notify(inner.generation);
+        tracing::info!(
+            generation = inner.generation,
+            listeners = listeners.len(),
+            routes = routes.len(),
+            "published snapshot"
+        );
+    }
+
+    fn build_snapshot(
+        &self,
+        inner: &Inner,
+        listeners: &[ListenerSpec],
+        routes: &[RouteSpec],
+        firewall: Arc<FirewallState>,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        let mut by_route: HashMap<(String, HostPattern), Vec<(u32, PolicyRule)>> = HashMap::new();
+        for p in inner.policies.values() {
+            by_route
+                .entry((p.listener.clone(), p.hostname.clone()))
+                .or_default()
+                .push((p.position, p.rule.clone()));
+        }
+        let policies = by_route
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_by_key(|(pos, _)| *pos);
+                (k, v.into_iter().map(|(_, r)| r).collect())
+            })
+            .collect();
+        let mut l7 = snapshot::L7Inputs {
+            configs: crate::tls::ServerConfigs::new(self.ticketer.clone(), &inner.certificates),
+            policies,
+            default_roots: self.roots.clone(),
+        };
+        snapshot::build_with_l7(
+            inner.generation,
+            self.published.workers,
+            listeners,
+            routes,
+            firewall,
+            previous,
+            Some(&mut l7),
+        )
+    }
+
+    /// Frees replaced snapshots no connection holds any more (call periodically
+    /// from the admin thread). Returns how many are still held.
+    pub fn sweep_retired(&self) -> usize {
+        self.retired.sweep()
+    }
+
+    /// Stops accepting on every listener (shutdown); L7 connections close
+    /// once their open requests finish.
+    pub fn close_listeners(&self) {
+        self.published
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.close_listeners_only();
+    }
+
+    fn close_listeners_only(&self) {
+        let mut inner = self.lock();
+        inner.bound.clear();
+        self.published
+            .listeners
+            .store(Arc::new(ListenerSet::default()));
+        inner.generation += 1;
+        self.published.notify(inner.generation);
+    }
+
+    pub(super) fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
+        if origin == Origin::ConfigFile {
+            return Err(AdminError::FailedPrecondition(format!(
+                "{what} is defined in the config file {}; change it there",
+                self.config_file.display()
+            )));
+        }
+        Ok(())
+    }
+}
