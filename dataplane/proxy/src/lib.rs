@@ -22,9 +22,9 @@ pub mod metrics;
 pub mod model;
 mod published;
 pub mod snapshot;
-pub mod stats;
+pub(crate) mod stats;
 pub mod table;
-pub mod tls;
+pub(crate) mod tls;
 mod worker;
 
 use std::path::Path;

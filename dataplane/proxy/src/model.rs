@@ -133,7 +133,7 @@ fn check_dns_name(name: &str) -> Result<(), String> {
 }
 
 /// A listener name: `[a-z0-9-]{1,63}`.
-pub fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
+pub(crate) fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -275,7 +275,7 @@ fn check_timeout(field: &str, d: Duration) -> Result<(), Invalid> {
     Ok(())
 }
 
-pub const MAX_BACKENDS: usize = 64;
+pub(crate) const MAX_BACKENDS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteSpec {
@@ -307,8 +307,8 @@ pub enum BackendProtocol {
 }
 
 pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_BACKEND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
-pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
+pub(crate) const DEFAULT_BACKEND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
 const MAX_CA_PEM: usize = 256 * 1024;
 
 /// The TLS-terminating, HTTP-proxying part of a route.
@@ -391,7 +391,7 @@ impl L7Spec {
 }
 
 /// A certificate name: `[a-z0-9.*-]{1,253}` (by convention the route's hostname).
-pub fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
+pub(crate) fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 253
         && name.bytes().all(|b| {
@@ -410,18 +410,18 @@ pub fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
 /// What an L7 policy matches; a match answers 403.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum PolicyRule {
+pub(crate) enum PolicyRule {
     /// The User-Agent contains `substring` (ASCII case-insensitive; stored lower-cased).
     BlockUserAgent { substring: String },
     /// The header `name` is missing (or differs from `value` when set).
     RequireHeader { name: String, value: Option<String> },
 }
 
-pub const MAX_POLICIES_PER_ROUTE: usize = 64;
+pub(crate) const MAX_POLICIES_PER_ROUTE: usize = 64;
 
 /// One L7 policy of a route; evaluated in `position` order, first match wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct L7PolicySpec {
+pub(crate) struct L7PolicySpec {
     pub id: String,
     pub listener: String,
     pub hostname: HostPattern,
@@ -432,7 +432,7 @@ pub struct L7PolicySpec {
 
 impl PolicyRule {
     /// Checks and normalizes a rule.
-    pub fn validated(self) -> Result<Self, Invalid> {
+    pub(crate) fn validated(self) -> Result<Self, Invalid> {
         match self {
             Self::BlockUserAgent { substring } => {
                 if substring.is_empty() || substring.len() > 256 || !is_visible(&substring, true) {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use mc_rt::stats::Counters;
 
 /// An index into a block of one family.
-pub trait Family: Copy {
+pub(crate) trait Family: Copy {
     fn index(self) -> usize;
 }
 
@@ -25,7 +25,7 @@ macro_rules! family {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct $name(usize);
+        pub(crate) struct $name(usize);
 
         impl Family for $name {
             #[inline]
@@ -51,7 +51,7 @@ family!(
 
 /// `N` counters of family `F` per worker.
 #[derive(Debug)]
-pub struct Block<F, const N: usize> {
+pub(crate) struct Block<F, const N: usize> {
     counters: Counters<N>,
     family: PhantomData<F>,
 }
@@ -179,8 +179,8 @@ pub(crate) mod global {
     ];
 }
 
-pub type RouteCounters = Block<Route, { route::COUNT }>;
-pub type ListenerCounters = Block<Listener, { listener::COUNT }>;
+pub(crate) type RouteCounters = Block<Route, { route::COUNT }>;
+pub(crate) type ListenerCounters = Block<Listener, { listener::COUNT }>;
 pub(crate) type GlobalCounters = Block<Global, { global::COUNT }>;
 
 /// Backend connect latency histogram: one counter per bucket (upper bounds
@@ -196,7 +196,7 @@ pub(crate) mod latency {
 
 /// A latency histogram over [`latency::BOUNDS_US`], per worker.
 #[derive(Debug)]
-pub struct LatencyCounters(Counters<{ latency::COUNT }>);
+pub(crate) struct LatencyCounters(Counters<{ latency::COUNT }>);
 
 impl LatencyCounters {
     pub(crate) fn new(workers: usize) -> Self {

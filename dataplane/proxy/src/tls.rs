@@ -25,44 +25,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{MinTls, Origin};
 
-pub const MAX_CHAIN_PEM: usize = 64 * 1024;
-pub const MAX_KEY_PEM: usize = 16 * 1024;
+pub(crate) const MAX_CHAIN_PEM: usize = 64 * 1024;
+pub(crate) const MAX_KEY_PEM: usize = 16 * 1024;
 const MAX_CHAIN_LEN: usize = 8;
 
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// What the admin API shows of a certificate (parsed from the leaf).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertificateInfo {
-    pub dns_names: Vec<String>,
-    pub not_before_unix: i64,
-    pub not_after_unix: i64,
-    pub key_algorithm: String,
-    pub sha256_fingerprint: String,
+pub(crate) struct CertificateInfo {
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) not_before_unix: i64,
+    pub(crate) not_after_unix: i64,
+    pub(crate) key_algorithm: String,
+    pub(crate) sha256_fingerprint: String,
 }
 
 /// A certificate as stored in redb: the key only sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredCertificate {
-    pub name: String,
-    pub chain_pem: String,
+pub(crate) struct StoredCertificate {
+    pub(crate) name: String,
+    pub(crate) chain_pem: String,
     /// Nonce ‖ AES-256-GCM(key PEM), base64-free bytes as hex.
-    pub key_sealed: String,
-    pub info: CertificateInfo,
-    pub origin: Origin,
+    pub(crate) key_sealed: String,
+    pub(crate) info: CertificateInfo,
+    pub(crate) origin: Origin,
 }
 
 /// A checked certificate, ready to serve.
 #[derive(Debug, Clone)]
-pub struct LoadedCertificate {
-    pub stored: StoredCertificate,
-    pub key: Arc<CertifiedKey>,
+pub(crate) struct LoadedCertificate {
+    pub(crate) stored: StoredCertificate,
+    pub(crate) key: Arc<CertifiedKey>,
 }
 
 /// PEM bundle → trust anchors.
-pub fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
+pub(crate) fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
@@ -77,7 +77,7 @@ pub fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
 }
 
 /// Trust anchors from PEM files; missing files are an error.
-pub fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
+pub(crate) fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for f in files {
         let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -88,7 +88,7 @@ pub fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
 }
 
 /// Checks a chain and key for upload; `anchors` are the CAs a chain may end at.
-pub fn check(
+pub(crate) fn check(
     name: &str,
     chain_pem: &str,
     key_pem: &str,
@@ -102,7 +102,7 @@ pub fn check(
 
 /// Parses a stored pair again at start (no chain verification: a certificate
 /// that expired while stored must not stop the node; clients will say so).
-pub fn load_stored(
+pub(crate) fn load_stored(
     stored: StoredCertificate,
     sealer: &Sealer,
 ) -> Result<LoadedCertificate, String> {
@@ -269,7 +269,7 @@ fn verify_chain(
 }
 
 /// Seals private keys at rest with a per-node key in `<dir>/cert-seal.key` (0600).
-pub struct Sealer {
+pub(crate) struct Sealer {
     key: LessSafeKey,
 }
 
@@ -280,7 +280,7 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub fn open(dir: &Path) -> Result<Self, String> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, String> {
         let path = dir.join("cert-seal.key");
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -301,7 +301,7 @@ impl Sealer {
         })
     }
 
-    pub fn seal(&self, name: &str, plain: &[u8]) -> Result<String, String> {
+    pub(crate) fn seal(&self, name: &str, plain: &[u8]) -> Result<String, String> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -321,7 +321,7 @@ impl Sealer {
         Ok(out)
     }
 
-    pub fn open_sealed(&self, name: &str, sealed: &str) -> Result<Vec<u8>, String> {
+    pub(crate) fn open_sealed(&self, name: &str, sealed: &str) -> Result<Vec<u8>, String> {
         let bytes = (0..sealed.len())
             .step_by(2)
             .map(|i| {
@@ -375,14 +375,14 @@ impl ResolvesServerCert for OneCert {
 }
 
 /// Builds (and shares between routes) the server configurations of one snapshot.
-pub struct ServerConfigs<'a> {
-    pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
-    pub certificates: &'a HashMap<String, LoadedCertificate>,
+pub(crate) struct ServerConfigs<'a> {
+    pub(crate) ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    pub(crate) certificates: &'a HashMap<String, LoadedCertificate>,
     built: HashMap<(String, MinTls), Arc<rustls::ServerConfig>>,
 }
 
 impl<'a> ServerConfigs<'a> {
-    pub fn new(
+    pub(crate) fn new(
         ticketer: Arc<dyn rustls::server::ProducesTickets>,
         certificates: &'a HashMap<String, LoadedCertificate>,
     ) -> Self {
@@ -393,7 +393,11 @@ impl<'a> ServerConfigs<'a> {
         }
     }
 
-    pub fn get(&mut self, certificate: &str, min: MinTls) -> Option<Arc<rustls::ServerConfig>> {
+    pub(crate) fn get(
+        &mut self,
+        certificate: &str,
+        min: MinTls,
+    ) -> Option<Arc<rustls::ServerConfig>> {
         let key = (certificate.to_owned(), min);
         if let Some(c) = self.built.get(&key) {
             return Some(c.clone());
@@ -418,7 +422,7 @@ impl<'a> ServerConfigs<'a> {
 }
 
 /// The client configuration for a route's TLS backends.
-pub fn backend_client_config(
+pub(crate) fn backend_client_config(
     ca_pem: Option<&str>,
     default_roots: &Arc<RootCertStore>,
     insecure: bool,

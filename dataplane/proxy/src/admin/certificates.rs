@@ -10,7 +10,7 @@ use crate::model::{Invalid, Origin};
 use crate::tls::{LoadedCertificate, StoredCertificate};
 
 impl ProxyState {
-    pub fn certificates(&self) -> Vec<StoredCertificate> {
+    pub(crate) fn certificates(&self) -> Vec<StoredCertificate> {
         let mut v: Vec<_> = self
             .lock()
             .certificates
@@ -22,7 +22,7 @@ impl ProxyState {
     }
 
     /// Checks and stores a certificate; routes using it serve it from the next handshake.
-    pub fn put_certificate(
+    pub(crate) fn put_certificate(
         &self,
         name: &str,
         chain_pem: &str,
@@ -72,7 +72,7 @@ impl ProxyState {
         Ok(stored)
     }
 
-    pub fn remove_certificate(&self, name: &str) -> Result<bool, AdminError> {
+    pub(crate) fn remove_certificate(&self, name: &str) -> Result<bool, AdminError> {
         let mut inner = self.lock();
         let Some(existing) = inner.certificates.get(name) else {
             return Ok(false);

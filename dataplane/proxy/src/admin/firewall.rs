@@ -38,7 +38,7 @@ pub(super) fn load_geoip(path: &Path) -> Result<Arc<GeoIpInfo>, String> {
 }
 
 impl ProxyState {
-    pub fn firewall(&self) -> (Vec<FirewallRule>, Limits, Option<Arc<GeoIpInfo>>) {
+    pub(crate) fn firewall(&self) -> (Vec<FirewallRule>, Limits, Option<Arc<GeoIpInfo>>) {
         let inner = self.lock();
         (
             inner.rules.values().cloned().collect(),
@@ -47,7 +47,7 @@ impl ProxyState {
         )
     }
 
-    pub fn add_rule(
+    pub(crate) fn add_rule(
         &self,
         target: RuleTarget,
         comment: String,
@@ -79,7 +79,7 @@ impl ProxyState {
         Ok(rule)
     }
 
-    pub fn remove_rule(&self, target: &RuleTarget) -> Result<bool, AdminError> {
+    pub(crate) fn remove_rule(&self, target: &RuleTarget) -> Result<bool, AdminError> {
         let mut inner = self.lock();
         let Some(existing) = inner.rules.get(target) else {
             return Ok(false);
@@ -91,7 +91,7 @@ impl ProxyState {
         Ok(true)
     }
 
-    pub fn set_limits(&self, limits: Limits) -> Result<Limits, AdminError> {
+    pub(crate) fn set_limits(&self, limits: Limits) -> Result<Limits, AdminError> {
         limits.validate()?;
         let mut inner = self.lock();
         self.refuse_config_owned("the firewall limits", inner.limits.origin)?;
@@ -109,7 +109,7 @@ impl ProxyState {
     }
 
     /// Re-reads the GeoIP file; on failure the loaded database stays in use.
-    pub fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, AdminError> {
+    pub(crate) fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, AdminError> {
         let mut inner = self.lock();
         let Some(path) = inner.geoip_path.clone() else {
             return Err(AdminError::FailedPrecondition(

@@ -14,11 +14,11 @@ use crate::published::BoundListener;
 const BACKLOG: i32 = 4096;
 
 impl ProxyState {
-    pub fn listeners(&self) -> Vec<ListenerSpec> {
+    pub(crate) fn listeners(&self) -> Vec<ListenerSpec> {
         self.lock().listeners.values().cloned().collect()
     }
 
-    pub fn listener(&self, name: &str) -> Result<ListenerSpec, AdminError> {
+    pub(crate) fn listener(&self, name: &str) -> Result<ListenerSpec, AdminError> {
         self.lock()
             .listeners
             .get(name)
@@ -26,7 +26,10 @@ impl ProxyState {
             .ok_or_else(|| AdminError::NotFound(format!("no listener `{name}`")))
     }
 
-    pub fn upsert_listener(&self, mut spec: ListenerSpec) -> Result<ListenerSpec, AdminError> {
+    pub(crate) fn upsert_listener(
+        &self,
+        mut spec: ListenerSpec,
+    ) -> Result<ListenerSpec, AdminError> {
         spec.origin = Origin::AdminApi;
         spec.validate()?;
         let mut inner = self.lock();
@@ -70,7 +73,7 @@ impl ProxyState {
         Ok(spec)
     }
 
-    pub fn remove_listener(&self, name: &str, force: bool) -> Result<bool, AdminError> {
+    pub(crate) fn remove_listener(&self, name: &str, force: bool) -> Result<bool, AdminError> {
         let mut inner = self.lock();
         let Some(existing) = inner.listeners.get(name) else {
             return Ok(false);

@@ -11,7 +11,7 @@ use crate::model::{
 };
 
 impl ProxyState {
-    pub fn policies(
+    pub(crate) fn policies(
         &self,
         listener: &str,
         hostname: &str,
@@ -33,7 +33,7 @@ impl ProxyState {
     }
 
     /// Appends a policy to a route (idempotent on the same rule).
-    pub fn add_policy(
+    pub(crate) fn add_policy(
         &self,
         listener: &str,
         hostname: &str,
@@ -88,7 +88,7 @@ impl ProxyState {
         Ok(policy)
     }
 
-    pub fn remove_policy(&self, id: &str) -> Result<bool, AdminError> {
+    pub(crate) fn remove_policy(&self, id: &str) -> Result<bool, AdminError> {
         let mut inner = self.lock();
         if !inner.policies.contains_key(id) {
             return Ok(false);

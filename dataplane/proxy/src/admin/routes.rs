@@ -15,12 +15,12 @@ pub(crate) const MAX_ROUTES_PER_REPLACE: usize = 100_000;
 
 /// What a [`ProxyState::replace_routes`] did.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ReplaceSummary {
-    pub added: u32,
-    pub changed: u32,
-    pub removed: u32,
-    pub unchanged: u32,
-    pub generation: u64,
+pub(crate) struct ReplaceSummary {
+    pub(crate) added: u32,
+    pub(crate) changed: u32,
+    pub(crate) removed: u32,
+    pub(crate) unchanged: u32,
+    pub(crate) generation: u64,
 }
 
 impl ProxyState {
@@ -47,7 +47,7 @@ impl ProxyState {
         }
     }
 
-    pub fn routes(&self, listener: &str) -> Vec<RouteSpec> {
+    pub(crate) fn routes(&self, listener: &str) -> Vec<RouteSpec> {
         self.lock()
             .routes
             .values()
@@ -56,7 +56,7 @@ impl ProxyState {
             .collect()
     }
 
-    pub fn route(&self, listener: &str, hostname: &str) -> Result<RouteSpec, AdminError> {
+    pub(crate) fn route(&self, listener: &str, hostname: &str) -> Result<RouteSpec, AdminError> {
         let inner = self.lock();
         let listener = Self::resolve_listener(&inner, listener)?;
         let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("hostname", m))?;
@@ -69,7 +69,7 @@ impl ProxyState {
             })
     }
 
-    pub fn upsert_route(&self, mut spec: RouteSpec) -> Result<RouteSpec, AdminError> {
+    pub(crate) fn upsert_route(&self, mut spec: RouteSpec) -> Result<RouteSpec, AdminError> {
         let mut inner = self.lock();
         spec.listener = Self::resolve_listener(&inner, &spec.listener)?;
         spec.origin = Origin::AdminApi;
@@ -115,7 +115,7 @@ impl ProxyState {
         Ok(spec)
     }
 
-    pub fn remove_route(&self, listener: &str, hostname: &str) -> Result<bool, AdminError> {
+    pub(crate) fn remove_route(&self, listener: &str, hostname: &str) -> Result<bool, AdminError> {
         let mut inner = self.lock();
         let listener = Self::resolve_listener(&inner, listener)?;
         let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("hostname", m))?;
@@ -153,7 +153,7 @@ impl ProxyState {
 
     /// Replaces every API-owned route of `listener` with `specs`: one
     /// transaction, one snapshot. All or nothing.
-    pub fn replace_routes(
+    pub(crate) fn replace_routes(
         &self,
         listener: &str,
         specs: Vec<RouteSpec>,

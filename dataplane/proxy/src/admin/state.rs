@@ -410,7 +410,7 @@ impl ProxyState {
 
     /// Stops accepting on every listener (shutdown); L7 connections close
     /// once their open requests finish.
-    pub fn close_listeners(&self) {
+    pub(crate) fn close_listeners(&self) {
         self.published
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);

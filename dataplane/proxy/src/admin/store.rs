@@ -13,12 +13,12 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub const LISTENERS: Table = TableDefinition::new("listeners");
+pub(crate) const LISTENERS: Table = TableDefinition::new("listeners");
 pub const ROUTES: Table = TableDefinition::new("routes");
-pub const FIREWALL_RULES: Table = TableDefinition::new("firewall_rules");
-pub const FIREWALL_LIMITS: Table = TableDefinition::new("firewall_limits");
-pub const CERTIFICATES: Table = TableDefinition::new("certificates");
-pub const L7_POLICIES: Table = TableDefinition::new("l7_policies");
+pub(crate) const FIREWALL_RULES: Table = TableDefinition::new("firewall_rules");
+pub(crate) const FIREWALL_LIMITS: Table = TableDefinition::new("firewall_limits");
+pub(crate) const CERTIFICATES: Table = TableDefinition::new("certificates");
+pub(crate) const L7_POLICIES: Table = TableDefinition::new("l7_policies");
 
 fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     for t in [LISTENERS, ROUTES, FIREWALL_RULES, FIREWALL_LIMITS] {
@@ -54,7 +54,7 @@ pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("mc-proxy").join("mc-proxy.redb")
 }
 
-pub fn route_key(listener: &str, hostname: &str) -> Vec<u8> {
+pub(crate) fn route_key(listener: &str, hostname: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(listener.len() + hostname.len() + 1);
     k.extend_from_slice(listener.as_bytes());
     k.push(0);
@@ -63,7 +63,10 @@ pub fn route_key(listener: &str, hostname: &str) -> Vec<u8> {
 }
 
 /// Every value of `table`, decoded.
-pub fn load_all<T: DeserializeOwned>(store: &Store, table: Table) -> Result<Vec<T>, StoreError> {
+pub(crate) fn load_all<T: DeserializeOwned>(
+    store: &Store,
+    table: Table,
+) -> Result<Vec<T>, StoreError> {
     let txn = store.db().begin_read().map_err(StoreError::other)?;
     let t = txn.open_table(table).map_err(StoreError::other)?;
     let mut out = Vec::new();
@@ -75,13 +78,13 @@ pub fn load_all<T: DeserializeOwned>(store: &Store, table: Table) -> Result<Vec<
 }
 
 /// One change to apply atomically.
-pub enum Op<'a> {
+pub(crate) enum Op<'a> {
     Put(Table, Vec<u8>, &'a dyn ErasedJson),
     Delete(Table, Vec<u8>),
 }
 
 /// Lets `Op::Put` carry any serializable value.
-pub trait ErasedJson {
+pub(crate) trait ErasedJson {
     fn to_json(&self) -> Result<Vec<u8>, serde_json::Error>;
 }
 
@@ -92,7 +95,7 @@ impl<T: Serialize> ErasedJson for T {
 }
 
 /// Applies `ops` in one durable transaction.
-pub fn apply(store: &Store, ops: &[Op<'_>]) -> Result<(), StoreError> {
+pub(crate) fn apply(store: &Store, ops: &[Op<'_>]) -> Result<(), StoreError> {
     let txn = store.db().begin_write().map_err(StoreError::other)?;
     for op in ops {
         match op {
