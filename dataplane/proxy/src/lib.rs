@@ -59,7 +59,7 @@ impl Proxy {
         let handles = mc_rt::workers::spawn(workers, driver, move |id| {
             worker::run(id, published.clone())
         })
-        .map_err(|e| AdminError::Internal(format!("starting workers: {e}")))?;
+        .map_err(|e| mc_kit::api::ApiError::Internal(format!("starting workers: {e}")))?;
         Ok(Self {
             state,
             workers: handles,

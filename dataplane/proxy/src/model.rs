@@ -10,32 +10,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-/// A field-level validation failure: becomes gRPC InvalidArgument or a config error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Where an entry came from. The config file bootstraps state and wins for
-/// its own entries (re-applied at every start, read-only through the API);
-/// entries made through the API persist in redb.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    ConfigFile,
-    AdminApi,
-}
+/// A field-level validation failure (the kit's one type): becomes gRPC
+/// InvalidArgument or a config error.
+pub use mc_kit::api::Invalid;
+/// Where an entry came from (the kit's one rule: the config file bootstraps
+/// state and wins for its own entries, read-only through the API; entries
+/// made through the API persist in redb).
+pub use mc_kit::origin::Origin;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -3,11 +3,11 @@
 //! Invariant: a stored private key is sealed, and a certificate a route
 //! still names cannot be removed.
 
-use super::AdminError;
 use super::state::ProxyState;
 use super::store::{self as db, Op};
 use crate::model::{Invalid, Origin};
 use crate::tls::{LoadedCertificate, StoredCertificate};
+use mc_kit::api::ApiError;
 
 impl ProxyState {
     pub(crate) fn certificates(&self) -> Vec<StoredCertificate> {
@@ -27,7 +27,7 @@ impl ProxyState {
         name: &str,
         chain_pem: &str,
         key_pem: &str,
-    ) -> Result<StoredCertificate, AdminError> {
+    ) -> Result<StoredCertificate, ApiError> {
         crate::model::check_certificate_name("name", name)?;
         let (key, info) = crate::tls::check(
             name,
@@ -53,7 +53,7 @@ impl ProxyState {
             key_sealed: self
                 .sealer
                 .seal(name, key_pem.as_bytes())
-                .map_err(AdminError::Internal)?,
+                .map_err(ApiError::Internal)?,
             info,
             origin: Origin::AdminApi,
         };
@@ -72,7 +72,7 @@ impl ProxyState {
         Ok(stored)
     }
 
-    pub(crate) fn remove_certificate(&self, name: &str) -> Result<bool, AdminError> {
+    pub(crate) fn remove_certificate(&self, name: &str) -> Result<bool, ApiError> {
         let mut inner = self.lock();
         let Some(existing) = inner.certificates.get(name) else {
             return Ok(false);
@@ -83,7 +83,7 @@ impl ProxyState {
             .values()
             .find(|r| r.l7.as_ref().is_some_and(|l| l.certificate == name))
         {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "certificate `{name}` is used by route `{}` on listener `{}`",
                 r.hostname, r.listener
             )));

@@ -4,28 +4,23 @@
 //! [`FirewallState`](crate::firewall::FirewallState); limits are validated
 //! before they are stored.
 
+use mc_kit::clock::unix_now;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::AdminError;
 use super::state::ProxyState;
 use super::store::{self as db, Op};
 use crate::firewall::{FirewallRule, GeoIpInfo, Limits, RuleTarget};
 use crate::model::{Invalid, Origin};
+use mc_kit::api::ApiError;
 
 /// The stored limits and who owns them.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(super) struct LimitsRecord {
     pub(super) limits: Limits,
     pub(super) origin: Origin,
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(super) fn load_geoip(path: &Path) -> Result<Arc<GeoIpInfo>, String> {
@@ -51,13 +46,13 @@ impl ProxyState {
         &self,
         target: RuleTarget,
         comment: String,
-    ) -> Result<FirewallRule, AdminError> {
+    ) -> Result<FirewallRule, ApiError> {
         let mut inner = self.lock();
         if let Some(existing) = inner.rules.get(&target) {
             return Ok(existing.clone());
         }
         if matches!(target, RuleTarget::Country(_)) && inner.geoip.is_none() {
-            return Err(AdminError::FailedPrecondition(
+            return Err(ApiError::FailedPrecondition(
                 "country rules need a GeoIP database (proxy.firewall.geoip_db in the config file)"
                     .to_owned(),
             ));
@@ -79,7 +74,7 @@ impl ProxyState {
         Ok(rule)
     }
 
-    pub(crate) fn remove_rule(&self, target: &RuleTarget) -> Result<bool, AdminError> {
+    pub(crate) fn remove_rule(&self, target: &RuleTarget) -> Result<bool, ApiError> {
         let mut inner = self.lock();
         let Some(existing) = inner.rules.get(target) else {
             return Ok(false);
@@ -91,7 +86,7 @@ impl ProxyState {
         Ok(true)
     }
 
-    pub(crate) fn set_limits(&self, limits: Limits) -> Result<Limits, AdminError> {
+    pub(crate) fn set_limits(&self, limits: Limits) -> Result<Limits, ApiError> {
         limits.validate()?;
         let mut inner = self.lock();
         self.refuse_config_owned("the firewall limits", inner.limits.origin)?;
@@ -109,14 +104,14 @@ impl ProxyState {
     }
 
     /// Re-reads the GeoIP file; on failure the loaded database stays in use.
-    pub(crate) fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, AdminError> {
+    pub(crate) fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, ApiError> {
         let mut inner = self.lock();
         let Some(path) = inner.geoip_path.clone() else {
-            return Err(AdminError::FailedPrecondition(
+            return Err(ApiError::FailedPrecondition(
                 "no GeoIP database is configured (proxy.firewall.geoip_db)".to_owned(),
             ));
         };
-        let info = load_geoip(&path).map_err(AdminError::FailedPrecondition)?;
+        let info = load_geoip(&path).map_err(ApiError::FailedPrecondition)?;
         inner.geoip = Some(info.clone());
         self.publish(&mut inner, true);
         Ok(info)

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use super::AdminError;
 use super::state::ProxyState;
 use super::store::{self as db, Op};
 use crate::model::{Invalid, ListenerSpec, Origin};
 use crate::published::BoundListener;
+use mc_kit::api::ApiError;
 
 const BACKLOG: i32 = 4096;
 
@@ -18,18 +18,15 @@ impl ProxyState {
         self.lock().listeners.values().cloned().collect()
     }
 
-    pub(crate) fn listener(&self, name: &str) -> Result<ListenerSpec, AdminError> {
+    pub(crate) fn listener(&self, name: &str) -> Result<ListenerSpec, ApiError> {
         self.lock()
             .listeners
             .get(name)
             .cloned()
-            .ok_or_else(|| AdminError::NotFound(format!("no listener `{name}`")))
+            .ok_or_else(|| ApiError::NotFound(format!("no listener `{name}`")))
     }
 
-    pub(crate) fn upsert_listener(
-        &self,
-        mut spec: ListenerSpec,
-    ) -> Result<ListenerSpec, AdminError> {
+    pub(crate) fn upsert_listener(&self, mut spec: ListenerSpec) -> Result<ListenerSpec, ApiError> {
         spec.origin = Origin::AdminApi;
         spec.validate()?;
         let mut inner = self.lock();
@@ -73,7 +70,7 @@ impl ProxyState {
         Ok(spec)
     }
 
-    pub(crate) fn remove_listener(&self, name: &str, force: bool) -> Result<bool, AdminError> {
+    pub(crate) fn remove_listener(&self, name: &str, force: bool) -> Result<bool, ApiError> {
         let mut inner = self.lock();
         let Some(existing) = inner.listeners.get(name) else {
             return Ok(false);
@@ -86,7 +83,7 @@ impl ProxyState {
             .cloned()
             .collect();
         if !routes.is_empty() && !force {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "listener `{name}` still has {} route(s); remove them or pass force",
                 routes.len()
             )));
@@ -121,9 +118,9 @@ impl ProxyState {
     }
 }
 
-pub(super) fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListener>, AdminError> {
+pub(super) fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListener>, ApiError> {
     let sockets = mc_rt::socket::bind_reuseport(spec.address, workers, BACKLOG).map_err(|e| {
-        AdminError::FailedPrecondition(format!(
+        ApiError::FailedPrecondition(format!(
             "listener `{}`: cannot listen on {}: {e}",
             spec.name, spec.address
         ))

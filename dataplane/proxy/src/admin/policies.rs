@@ -3,19 +3,19 @@
 //! Invariant: policies exist only on L7 routes, at most
 //! [`MAX_POLICIES_PER_ROUTE`] per route; adding the same rule twice is a no-op.
 
-use super::AdminError;
 use super::state::ProxyState;
 use super::store::{self as db, Op};
 use crate::model::{
     HostPattern, Invalid, L7PolicySpec, MAX_POLICIES_PER_ROUTE, Origin, PolicyRule, RouteMode,
 };
+use mc_kit::api::ApiError;
 
 impl ProxyState {
     pub(crate) fn policies(
         &self,
         listener: &str,
         hostname: &str,
-    ) -> Result<Vec<L7PolicySpec>, AdminError> {
+    ) -> Result<Vec<L7PolicySpec>, ApiError> {
         let inner = self.lock();
         let listener = Self::resolve_listener(&inner, listener)?;
         let host = match hostname {
@@ -38,18 +38,18 @@ impl ProxyState {
         listener: &str,
         hostname: &str,
         rule: PolicyRule,
-    ) -> Result<L7PolicySpec, AdminError> {
+    ) -> Result<L7PolicySpec, ApiError> {
         let rule = rule.validated()?;
         let mut inner = self.lock();
         let listener = Self::resolve_listener(&inner, listener)?;
         let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("policy.hostname", m))?;
         let Some(route) = inner.routes.get(&(listener.clone(), host.clone())) else {
-            return Err(AdminError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "no route `{host}` on listener `{listener}`"
             )));
         };
         if route.mode != RouteMode::L7 {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "route `{host}` is L4: policies need TLS termination (mode l7)"
             )));
         }
@@ -62,7 +62,7 @@ impl ProxyState {
             return Ok((*existing).clone());
         }
         if same_route.len() >= MAX_POLICIES_PER_ROUTE {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "route `{host}` already has {MAX_POLICIES_PER_ROUTE} policies"
             )));
         }
@@ -88,7 +88,7 @@ impl ProxyState {
         Ok(policy)
     }
 
-    pub(crate) fn remove_policy(&self, id: &str) -> Result<bool, AdminError> {
+    pub(crate) fn remove_policy(&self, id: &str) -> Result<bool, ApiError> {
         let mut inner = self.lock();
         if !inner.policies.contains_key(id) {
             return Ok(false);

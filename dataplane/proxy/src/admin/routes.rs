@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::AdminError;
 use super::state::{Inner, ProxyState};
 use super::store::{self as db, Op};
 use crate::model::{HostPattern, Invalid, Origin, RouteMode, RouteSpec};
+use mc_kit::api::ApiError;
 
 /// The most routes one `ReplaceRoutes` may carry.
 pub(crate) const MAX_ROUTES_PER_REPLACE: usize = 100_000;
@@ -25,12 +25,12 @@ pub(crate) struct ReplaceSummary {
 
 impl ProxyState {
     /// The listener a request means: the named one, or the only one.
-    pub(super) fn resolve_listener(inner: &Inner, name: &str) -> Result<String, AdminError> {
+    pub(super) fn resolve_listener(inner: &Inner, name: &str) -> Result<String, ApiError> {
         if name.is_empty() {
             let mut names = inner.listeners.keys();
             return match (names.next(), names.next()) {
                 (Some(only), None) => Ok(only.clone()),
-                (None, _) => Err(AdminError::FailedPrecondition(
+                (None, _) => Err(ApiError::FailedPrecondition(
                     "there are no listeners".to_owned(),
                 )),
                 _ => Err(Invalid::new(
@@ -43,7 +43,7 @@ impl ProxyState {
         if inner.listeners.contains_key(name) {
             Ok(name.to_owned())
         } else {
-            Err(AdminError::NotFound(format!("no listener `{name}`")))
+            Err(ApiError::NotFound(format!("no listener `{name}`")))
         }
     }
 
@@ -56,7 +56,7 @@ impl ProxyState {
             .collect()
     }
 
-    pub(crate) fn route(&self, listener: &str, hostname: &str) -> Result<RouteSpec, AdminError> {
+    pub(crate) fn route(&self, listener: &str, hostname: &str) -> Result<RouteSpec, ApiError> {
         let inner = self.lock();
         let listener = Self::resolve_listener(&inner, listener)?;
         let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("hostname", m))?;
@@ -65,11 +65,11 @@ impl ProxyState {
             .get(&(listener.clone(), host))
             .cloned()
             .ok_or_else(|| {
-                AdminError::NotFound(format!("no route `{hostname}` on listener `{listener}`"))
+                ApiError::NotFound(format!("no route `{hostname}` on listener `{listener}`"))
             })
     }
 
-    pub(crate) fn upsert_route(&self, mut spec: RouteSpec) -> Result<RouteSpec, AdminError> {
+    pub(crate) fn upsert_route(&self, mut spec: RouteSpec) -> Result<RouteSpec, ApiError> {
         let mut inner = self.lock();
         spec.listener = Self::resolve_listener(&inner, &spec.listener)?;
         spec.origin = Origin::AdminApi;
@@ -115,7 +115,7 @@ impl ProxyState {
         Ok(spec)
     }
 
-    pub(crate) fn remove_route(&self, listener: &str, hostname: &str) -> Result<bool, AdminError> {
+    pub(crate) fn remove_route(&self, listener: &str, hostname: &str) -> Result<bool, ApiError> {
         let mut inner = self.lock();
         let listener = Self::resolve_listener(&inner, listener)?;
         let host = HostPattern::parse(hostname).map_err(|m| Invalid::new("hostname", m))?;
@@ -130,7 +130,7 @@ impl ProxyState {
             .and_then(|l| l.default_route.as_ref())
             == Some(&key.1)
         {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "route `{hostname}` is listener `{listener}`'s default route"
             )));
         }
@@ -157,7 +157,7 @@ impl ProxyState {
         &self,
         listener: &str,
         specs: Vec<RouteSpec>,
-    ) -> Result<ReplaceSummary, AdminError> {
+    ) -> Result<ReplaceSummary, ApiError> {
         if specs.len() > MAX_ROUTES_PER_REPLACE {
             return Err(Invalid::new(
                 "routes",
@@ -198,7 +198,7 @@ impl ProxyState {
                 .get(&spec.key())
                 .is_some_and(|r| r.origin == Origin::ConfigFile)
             {
-                return Err(AdminError::FailedPrecondition(format!(
+                return Err(ApiError::FailedPrecondition(format!(
                     "routes[{i}]: route `{}` is defined in the config file {}; change it there",
                     spec.hostname,
                     self.config_file.display()
@@ -222,7 +222,7 @@ impl ProxyState {
             .and_then(|l| l.default_route.clone())
             && removed.iter().any(|k| k.1 == default)
         {
-            return Err(AdminError::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "route `{default}` is listener `{listener}`'s default route; keep it in the table"
             )));
         }

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mc_kit::store::{Store, StoreError};
 
-use super::AdminError;
 use super::config::{Bootstrap, ProxySection};
 use super::firewall::{LimitsRecord, load_geoip};
 use super::listeners::bind;
@@ -28,6 +27,7 @@ use crate::published::{BoundListener, ListenerSet, Published};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::GlobalCounters;
 use crate::tls::{LoadedCertificate, Sealer, StoredCertificate};
+use mc_kit::api::ApiError;
 
 pub(super) struct Inner {
     pub(super) generation: u64,
@@ -66,22 +66,21 @@ impl ProxyState {
         section: &ProxySection,
         config_file: &Path,
         workers: usize,
-    ) -> Result<Self, AdminError> {
-        let bootstrap = section
-            .bootstrap()
-            .map_err(|e| AdminError::InvalidArgument(Invalid::new(e.field, e.message)))?;
+    ) -> Result<Self, ApiError> {
+        let bootstrap = section.bootstrap()?;
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
-        let roots = Arc::new(crate::tls::load_roots(&bootstrap.authorities).map_err(|m| {
-            AdminError::InvalidArgument(Invalid::new("proxy.certificate_authorities", m))
-        })?);
+        let roots =
+            Arc::new(crate::tls::load_roots(&bootstrap.authorities).map_err(|m| {
+                ApiError::Invalid(Invalid::new("proxy.certificate_authorities", m))
+            })?);
         let sealer = Sealer::open(
             db::path(data_dir)
                 .parent()
                 .unwrap_or_else(|| Path::new(".")),
         )
-        .map_err(AdminError::Internal)?;
+        .map_err(ApiError::Internal)?;
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
-            .map_err(|e| AdminError::Internal(format!("TLS session ticketer: {e}")))?;
+            .map_err(|e| ApiError::Internal(format!("TLS session ticketer: {e}")))?;
         let inner = Self::merge(&store, bootstrap, config_file, &sealer, &roots)?;
         let globals = GlobalCounters::new(workers);
         let firewall = Arc::new(
@@ -132,7 +131,7 @@ impl ProxyState {
         config_file: &Path,
         sealer: &Sealer,
         roots: &rustls::RootCertStore,
-    ) -> Result<Inner, AdminError> {
+    ) -> Result<Inner, ApiError> {
         let stored_certificates: Vec<StoredCertificate> = db::load_all(store, db::CERTIFICATES)?;
         let stored_policies: Vec<L7PolicySpec> = db::load_all(store, db::L7_POLICIES)?;
         let stored_listeners: Vec<ListenerSpec> = db::load_all(store, db::LISTENERS)?;
@@ -195,7 +194,7 @@ impl ProxyState {
                 }),
         };
         let geoip = match &boot.geoip_db {
-            Some(p) => Some(load_geoip(p).map_err(AdminError::FailedPrecondition)?),
+            Some(p) => Some(load_geoip(p).map_err(ApiError::FailedPrecondition)?),
             None => None,
         };
         let mut certificates = HashMap::new();
@@ -224,7 +223,7 @@ impl ProxyState {
             .map_err(|m| Invalid::new(format!("proxy.certificates[{i}]"), m))?;
             let key_sealed = sealer
                 .seal(&name, key.as_bytes())
-                .map_err(AdminError::Internal)?;
+                .map_err(ApiError::Internal)?;
             certificates.insert(
                 name.clone(),
                 LoadedCertificate {
@@ -244,7 +243,7 @@ impl ProxyState {
                 && !certificates.contains_key(&l7.certificate)
             {
                 if r.origin == Origin::ConfigFile {
-                    return Err(AdminError::InvalidArgument(Invalid::new(
+                    return Err(ApiError::Invalid(Invalid::new(
                         "proxy.routes.l7.certificate",
                         format!(
                             "route `{}` names certificate `{}`, which is neither in proxy.certificates nor stored",
@@ -427,13 +426,10 @@ impl ProxyState {
         self.published.notify(inner.generation);
     }
 
-    pub(super) fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), AdminError> {
-        if origin == Origin::ConfigFile {
-            return Err(AdminError::FailedPrecondition(format!(
-                "{what} is defined in the config file {}; change it there",
-                self.config_file.display()
-            )));
-        }
-        Ok(())
+    /// The kit's origin rule, naming the config file to edit.
+    pub(super) fn refuse_config_owned(&self, what: &str, origin: Origin) -> Result<(), ApiError> {
+        mc_kit::origin::refuse_config_owned(origin, what).map_err(|e| {
+            ApiError::FailedPrecondition(format!("{e} ({})", self.config_file.display()))
+        })
     }
 }
