@@ -4,10 +4,11 @@
 //! still names cannot be removed.
 
 use super::state::ProxyState;
-use super::store::{self as db, Op};
+use super::store as db;
 use crate::model::{Invalid, Origin};
 use crate::tls::{LoadedCertificate, StoredCertificate};
 use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
 
 impl ProxyState {
     pub(crate) fn certificates(&self) -> Vec<StoredCertificate> {
@@ -57,10 +58,9 @@ impl ProxyState {
             info,
             origin: Origin::AdminApi,
         };
-        db::apply(
-            &self.store,
-            &[Op::Put(db::CERTIFICATES, name.as_bytes().to_vec(), &stored)],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.put(db::CERTIFICATES, name.as_bytes(), &stored)?;
+        tx.commit()?;
         inner.certificates.insert(
             name.to_owned(),
             LoadedCertificate {
@@ -88,10 +88,9 @@ impl ProxyState {
                 r.hostname, r.listener
             )));
         }
-        db::apply(
-            &self.store,
-            &[Op::Delete(db::CERTIFICATES, name.as_bytes().to_vec())],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.delete(db::CERTIFICATES.def(), name.as_bytes())?;
+        tx.commit()?;
         inner.certificates.remove(name);
         self.publish(&mut inner, false);
         Ok(true)

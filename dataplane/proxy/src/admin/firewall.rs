@@ -11,10 +11,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::state::ProxyState;
-use super::store::{self as db, Op};
+use super::store as db;
 use crate::firewall::{FirewallRule, GeoIpInfo, Limits, RuleTarget};
 use crate::model::{Invalid, Origin};
 use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
 
 /// The stored limits and who owns them.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -65,10 +66,9 @@ impl ProxyState {
             comment,
             origin: Origin::AdminApi,
         };
-        db::apply(
-            &self.store,
-            &[Op::Put(db::FIREWALL_RULES, rule.target.key(), &rule)],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.put(db::FIREWALL_RULES, &rule.target.key(), &rule)?;
+        tx.commit()?;
         inner.rules.insert(rule.target.clone(), rule.clone());
         self.publish(&mut inner, true);
         Ok(rule)
@@ -80,7 +80,9 @@ impl ProxyState {
             return Ok(false);
         };
         self.refuse_config_owned(&format!("firewall rule `{target}`"), existing.origin)?;
-        db::apply(&self.store, &[Op::Delete(db::FIREWALL_RULES, target.key())])?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.delete(db::FIREWALL_RULES.def(), &target.key())?;
+        tx.commit()?;
         inner.rules.remove(target);
         self.publish(&mut inner, true);
         Ok(true)
@@ -94,10 +96,9 @@ impl ProxyState {
             limits,
             origin: Origin::AdminApi,
         };
-        db::apply(
-            &self.store,
-            &[Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &record)],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.put(db::FIREWALL_LIMITS, db::LIMITS_KEY, &record)?;
+        tx.commit()?;
         inner.limits = record;
         self.publish(&mut inner, true);
         Ok(limits)

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use super::state::ProxyState;
-use super::store::{self as db, Op};
+use super::store as db;
 use crate::model::{Invalid, ListenerSpec, Origin};
 use crate::published::BoundListener;
 use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
 
 const BACKLOG: i32 = 4096;
 
@@ -54,14 +55,9 @@ impl ProxyState {
         } else {
             None
         };
-        db::apply(
-            &self.store,
-            &[Op::Put(
-                db::LISTENERS,
-                spec.name.clone().into_bytes(),
-                &spec,
-            )],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.put(db::LISTENERS, spec.name.as_bytes(), &spec)?;
+        tx.commit()?;
         if let Some(b) = bound {
             inner.bound.insert(spec.name.clone(), b);
         }
@@ -91,20 +87,21 @@ impl ProxyState {
         if let Some(r) = routes.iter().find_map(|k| inner.routes.get(k)) {
             self.refuse_config_owned(&format!("route `{}`", r.hostname), r.origin)?;
         }
-        let mut ops = vec![Op::Delete(db::LISTENERS, name.as_bytes().to_vec())];
-        for (l, h) in &routes {
-            ops.push(Op::Delete(db::ROUTES, db::route_key(l, h.as_str())));
-        }
         let dropped: Vec<String> = inner
             .policies
             .values()
             .filter(|p| p.listener == name)
             .map(|p| p.id.clone())
             .collect();
-        for id in &dropped {
-            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+        let tx = WriteTx::begin(&self.store)?;
+        tx.delete(db::LISTENERS.def(), name.as_bytes())?;
+        for (l, h) in &routes {
+            tx.delete(db::ROUTES.def(), &db::route_key(l, h.as_str()))?;
         }
-        db::apply(&self.store, &ops)?;
+        for id in &dropped {
+            tx.delete(db::L7_POLICIES.def(), id.as_bytes())?;
+        }
+        tx.commit()?;
         for id in &dropped {
             inner.policies.remove(id);
         }

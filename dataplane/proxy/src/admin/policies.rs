@@ -4,11 +4,12 @@
 //! [`MAX_POLICIES_PER_ROUTE`] per route; adding the same rule twice is a no-op.
 
 use super::state::ProxyState;
-use super::store::{self as db, Op};
+use super::store as db;
 use crate::model::{
     HostPattern, Invalid, L7PolicySpec, MAX_POLICIES_PER_ROUTE, Origin, PolicyRule, RouteMode,
 };
 use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
 
 impl ProxyState {
     pub(crate) fn policies(
@@ -75,14 +76,9 @@ impl ProxyState {
             position,
             origin: Origin::AdminApi,
         };
-        db::apply(
-            &self.store,
-            &[Op::Put(
-                db::L7_POLICIES,
-                policy.id.clone().into_bytes(),
-                &policy,
-            )],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.put(db::L7_POLICIES, policy.id.as_bytes(), &policy)?;
+        tx.commit()?;
         inner.policies.insert(policy.id.clone(), policy.clone());
         self.publish(&mut inner, false);
         Ok(policy)
@@ -93,10 +89,9 @@ impl ProxyState {
         if !inner.policies.contains_key(id) {
             return Ok(false);
         }
-        db::apply(
-            &self.store,
-            &[Op::Delete(db::L7_POLICIES, id.as_bytes().to_vec())],
-        )?;
+        let tx = WriteTx::begin(&self.store)?;
+        tx.delete(db::L7_POLICIES.def(), id.as_bytes())?;
+        tx.commit()?;
         inner.policies.remove(id);
         self.publish(&mut inner, false);
         Ok(true)

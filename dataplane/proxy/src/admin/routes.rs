@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use super::state::{Inner, ProxyState};
-use super::store::{self as db, Op};
+use super::store as db;
 use crate::model::{HostPattern, Invalid, Origin, RouteMode, RouteSpec};
 use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
 
 /// The most routes one `ReplaceRoutes` may carry.
 pub(crate) const MAX_ROUTES_PER_REPLACE: usize = 100_000;
@@ -98,15 +99,16 @@ impl ProxyState {
         } else {
             Vec::new()
         };
-        let mut ops = vec![Op::Put(
+        let tx = WriteTx::begin(&self.store)?;
+        tx.put(
             db::ROUTES,
-            db::route_key(&spec.listener, spec.hostname.as_str()),
+            &db::route_key(&spec.listener, spec.hostname.as_str()),
             &spec,
-        )];
+        )?;
         for id in &dropped {
-            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+            tx.delete(db::L7_POLICIES.def(), id.as_bytes())?;
         }
-        db::apply(&self.store, &ops)?;
+        tx.commit()?;
         for id in &dropped {
             inner.policies.remove(id);
         }
@@ -135,14 +137,12 @@ impl ProxyState {
             )));
         }
         let dropped = Self::policies_of(&inner, &listener, &key.1);
-        let mut ops = vec![Op::Delete(
-            db::ROUTES,
-            db::route_key(&listener, key.1.as_str()),
-        )];
+        let tx = WriteTx::begin(&self.store)?;
+        tx.delete(db::ROUTES.def(), &db::route_key(&listener, key.1.as_str()))?;
         for id in &dropped {
-            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
+            tx.delete(db::L7_POLICIES.def(), id.as_bytes())?;
         }
-        db::apply(&self.store, &ops)?;
+        tx.commit()?;
         for id in &dropped {
             inner.policies.remove(id);
         }
@@ -227,10 +227,9 @@ impl ProxyState {
             )));
         }
         let mut summary = ReplaceSummary::default();
-        let mut ops = Vec::new();
+        let mut writes = Vec::new();
         let mut dropped_policies = Vec::new();
         for k in &removed {
-            ops.push(Op::Delete(db::ROUTES, db::route_key(&k.0, k.1.as_str())));
             dropped_policies.extend(Self::policies_of(&inner, &k.0, &k.1));
             summary.removed += 1;
         }
@@ -242,23 +241,30 @@ impl ProxyState {
                     if spec.mode == RouteMode::L4 {
                         dropped_policies.extend(Self::policies_of(&inner, &k.0, &k.1));
                     }
-                    ops.push(Op::Put(db::ROUTES, db::route_key(&k.0, k.1.as_str()), spec));
+                    writes.push((db::route_key(&k.0, k.1.as_str()), spec));
                 }
                 None => {
                     summary.added += 1;
-                    ops.push(Op::Put(db::ROUTES, db::route_key(&k.0, k.1.as_str()), spec));
+                    writes.push((db::route_key(&k.0, k.1.as_str()), spec));
                 }
             }
-        }
-        for id in &dropped_policies {
-            ops.push(Op::Delete(db::L7_POLICIES, id.clone().into_bytes()));
         }
         if summary.added + summary.changed + summary.removed == 0 {
             summary.generation = inner.generation;
             return Ok(summary);
         }
-        db::apply(&self.store, &ops)?;
-        drop(ops);
+        let tx = WriteTx::begin(&self.store)?;
+        for k in &removed {
+            tx.delete(db::ROUTES.def(), &db::route_key(&k.0, k.1.as_str()))?;
+        }
+        for (key, spec) in &writes {
+            tx.put(db::ROUTES, key, *spec)?;
+        }
+        for id in &dropped_policies {
+            tx.delete(db::L7_POLICIES.def(), id.as_bytes())?;
+        }
+        tx.commit()?;
+        drop(writes);
         let removed: Vec<_> = removed.into_iter().cloned().collect();
         for k in removed {
             inner.routes.remove(&k);

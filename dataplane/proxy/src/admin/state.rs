@@ -12,12 +12,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mc_kit::store::{Store, StoreError};
+use mc_kit::store::Store;
+use mc_kit::store::json::{ReadTx, WriteTx};
 
 use super::config::{Bootstrap, ProxySection};
 use super::firewall::{LimitsRecord, load_geoip};
 use super::listeners::bind;
-use super::store::{self as db, Op};
+use super::store as db;
 use super::sweeper::Retired;
 use crate::firewall::{FirewallRule, FirewallState, GeoIpInfo, Limits, RuleTarget};
 use crate::model::{
@@ -132,12 +133,14 @@ impl ProxyState {
         sealer: &Sealer,
         roots: &rustls::RootCertStore,
     ) -> Result<Inner, ApiError> {
-        let stored_certificates: Vec<StoredCertificate> = db::load_all(store, db::CERTIFICATES)?;
-        let stored_policies: Vec<L7PolicySpec> = db::load_all(store, db::L7_POLICIES)?;
-        let stored_listeners: Vec<ListenerSpec> = db::load_all(store, db::LISTENERS)?;
-        let stored_routes: Vec<RouteSpec> = db::load_all(store, db::ROUTES)?;
-        let stored_rules: Vec<FirewallRule> = db::load_all(store, db::FIREWALL_RULES)?;
-        let stored_limits: Vec<LimitsRecord> = db::load_all(store, db::FIREWALL_LIMITS)?;
+        let read = ReadTx::begin(store)?;
+        let stored_certificates = read.all(db::CERTIFICATES)?;
+        let stored_policies = read.all(db::L7_POLICIES)?;
+        let stored_listeners = read.all(db::LISTENERS)?;
+        let stored_routes = read.all(db::ROUTES)?;
+        let stored_rules = read.all(db::FIREWALL_RULES)?;
+        let stored_limits = read.all(db::FIREWALL_LIMITS)?;
+        drop(read);
         let file = config_file.display();
 
         let mut listeners = BTreeMap::new();
@@ -263,46 +266,35 @@ impl ProxyState {
                 policies.insert(p.id.clone(), p);
             }
         }
-        // Rewrite the store so it holds exactly the merged state.
-        let mut ops = Vec::new();
-        let txn = store.db().begin_write().map_err(StoreError::other)?;
-        for t in [
-            db::LISTENERS,
-            db::ROUTES,
-            db::FIREWALL_RULES,
-            db::FIREWALL_LIMITS,
-            db::CERTIFICATES,
-            db::L7_POLICIES,
-        ] {
-            txn.delete_table(t).map_err(StoreError::other)?;
-            txn.open_table(t).map_err(StoreError::other)?;
-        }
-        txn.commit().map_err(StoreError::other)?;
+        // Rewrite the store so it holds exactly the merged state (one transaction).
+        let tx = WriteTx::begin(store)?;
+        tx.delete_where(db::LISTENERS, |_, _| true)?;
+        tx.delete_where(db::ROUTES, |_, _| true)?;
+        tx.delete_where(db::FIREWALL_RULES, |_, _| true)?;
+        tx.delete_where(db::FIREWALL_LIMITS, |_, _| true)?;
+        tx.delete_where(db::CERTIFICATES, |_, _| true)?;
+        tx.delete_where(db::L7_POLICIES, |_, _| true)?;
         for l in listeners.values() {
-            ops.push(Op::Put(db::LISTENERS, l.name.clone().into_bytes(), l));
+            tx.put(db::LISTENERS, l.name.as_bytes(), l)?;
         }
         for r in routes.values() {
-            ops.push(Op::Put(
+            tx.put(
                 db::ROUTES,
-                db::route_key(&r.listener, r.hostname.as_str()),
+                &db::route_key(&r.listener, r.hostname.as_str()),
                 r,
-            ));
+            )?;
         }
         for r in rules.values() {
-            ops.push(Op::Put(db::FIREWALL_RULES, r.target.key(), r));
+            tx.put(db::FIREWALL_RULES, &r.target.key(), r)?;
         }
-        ops.push(Op::Put(db::FIREWALL_LIMITS, b"limits".to_vec(), &limits));
+        tx.put(db::FIREWALL_LIMITS, db::LIMITS_KEY, &limits)?;
         for c in certificates.values() {
-            ops.push(Op::Put(
-                db::CERTIFICATES,
-                c.stored.name.clone().into_bytes(),
-                &c.stored,
-            ));
+            tx.put(db::CERTIFICATES, c.stored.name.as_bytes(), &c.stored)?;
         }
         for p in policies.values() {
-            ops.push(Op::Put(db::L7_POLICIES, p.id.clone().into_bytes(), p));
+            tx.put(db::L7_POLICIES, p.id.as_bytes(), p)?;
         }
-        db::apply(store, &ops)?;
+        tx.commit()?;
         Ok(Inner {
             generation: 0,
             listeners,
