@@ -3,12 +3,13 @@
 //! Invariant: a stored private key is sealed, and a certificate a route
 //! still names cannot be removed.
 
+use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
+
 use super::state::ProxyState;
 use super::store as db;
 use crate::model::{Invalid, Origin};
 use crate::tls::{LoadedCertificate, StoredCertificate};
-use mc_kit::api::ApiError;
-use mc_kit::store::json::WriteTx;
 
 impl ProxyState {
     pub(crate) fn certificates(&self) -> Vec<StoredCertificate> {

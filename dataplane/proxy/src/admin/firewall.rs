@@ -4,18 +4,18 @@
 //! [`FirewallState`](crate::firewall::FirewallState); limits are validated
 //! before they are stored.
 
-use mc_kit::clock::unix_now;
 use std::path::Path;
 use std::sync::Arc;
 
+use mc_kit::api::ApiError;
+use mc_kit::clock::unix_now;
+use mc_kit::store::json::WriteTx;
 use serde::{Deserialize, Serialize};
 
 use super::state::ProxyState;
 use super::store as db;
 use crate::firewall::{FirewallRule, GeoIpInfo, Limits, RuleTarget};
 use crate::model::{Invalid, Origin};
-use mc_kit::api::ApiError;
-use mc_kit::store::json::WriteTx;
 
 /// The stored limits and who owns them.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -3,15 +3,14 @@
 //! API boundary: proto messages are converted into validated domain types
 //! here and nowhere else; [`ProxyState`] only ever sees checked input.
 
-use mc_kit::clock::unix_now;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mc_kit::api::ApiError;
+use mc_kit::clock::unix_now;
 use mc_proto::proxy::v1 as pb;
 use pb::proxy_admin_server::{ProxyAdmin, ProxyAdminServer};
 use tonic::{Request, Response, Status};
-
-use mc_kit::api::ApiError;
 
 use super::ProxyState;
 use crate::firewall::{FirewallRule, Limits, RuleTarget};

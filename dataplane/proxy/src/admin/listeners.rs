@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
+use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
+
 use super::state::ProxyState;
 use super::store as db;
 use crate::model::{Invalid, ListenerSpec, Origin};
 use crate::published::BoundListener;
-use mc_kit::api::ApiError;
-use mc_kit::store::json::WriteTx;
 
 const BACKLOG: i32 = 4096;
 

@@ -3,13 +3,14 @@
 //! Invariant: policies exist only on L7 routes, at most
 //! [`MAX_POLICIES_PER_ROUTE`] per route; adding the same rule twice is a no-op.
 
+use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
+
 use super::state::ProxyState;
 use super::store as db;
 use crate::model::{
     HostPattern, Invalid, L7PolicySpec, MAX_POLICIES_PER_ROUTE, Origin, PolicyRule, RouteMode,
 };
-use mc_kit::api::ApiError;
-use mc_kit::store::json::WriteTx;
 
 impl ProxyState {
     pub(crate) fn policies(

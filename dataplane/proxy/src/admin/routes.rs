@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use mc_kit::api::ApiError;
+use mc_kit::store::json::WriteTx;
+
 use super::state::{Inner, ProxyState};
 use super::store as db;
 use crate::model::{HostPattern, Invalid, Origin, RouteMode, RouteSpec};
-use mc_kit::api::ApiError;
-use mc_kit::store::json::WriteTx;
 
 /// The most routes one `ReplaceRoutes` may carry.
 pub(crate) const MAX_ROUTES_PER_REPLACE: usize = 100_000;

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mc_kit::api::ApiError;
 use mc_kit::store::Store;
 use mc_kit::store::json::{ReadTx, WriteTx};
 
@@ -28,8 +29,8 @@ use crate::published::{BoundListener, ListenerSet, Published};
 use crate::snapshot::{self, Snapshot};
 use crate::stats::GlobalCounters;
 use crate::tls::{LoadedCertificate, Sealer, StoredCertificate};
-use mc_kit::api::ApiError;
 
+/// The merged configuration and the bound sockets, behind the admin mutex.
 pub(super) struct Inner {
     pub(super) generation: u64,
     pub(super) listeners: BTreeMap<String, ListenerSpec>,
