@@ -67,7 +67,7 @@ impl Proxy {
     }
 
     /// Open client connections across every listener.
-    pub fn active_connections(&self) -> u64 {
+    fn active_connections(&self) -> u64 {
         let snap = self.state.published.snapshot.load_full();
         snap.listeners
             .values()

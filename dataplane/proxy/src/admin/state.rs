@@ -63,7 +63,7 @@ pub struct ProxyState {
 impl ProxyState {
     /// Opens the store, merges the config file's bootstrap entries (file wins
     /// for its own entries), binds every listener, and publishes the first snapshot.
-    pub fn start(
+    pub(crate) fn start(
         data_dir: &Path,
         section: &ProxySection,
         config_file: &Path,
