@@ -8,7 +8,7 @@
 //! the snapshot. A failure at any step returns before the commit, so nothing
 //! changes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -144,46 +144,34 @@ impl ProxyState {
         drop(read);
         let file = config_file.display();
 
-        let mut listeners = BTreeMap::new();
-        for l in stored_listeners
-            .into_iter()
-            .filter(|l| l.origin == Origin::AdminApi)
-        {
-            listeners.insert(l.name.clone(), l);
-        }
-        for l in boot.listeners {
-            if listeners.contains_key(&l.name) {
-                tracing::warn!(listener = %l.name, %file, "listener defined in the config file replaces the one stored through the admin API");
-            }
-            listeners.insert(l.name.clone(), l);
-        }
-        let mut routes = BTreeMap::new();
-        for r in stored_routes
-            .into_iter()
-            .filter(|r| r.origin == Origin::AdminApi)
-        {
-            if listeners.contains_key(&r.listener) {
-                routes.insert(r.key(), r);
-            } else {
+        let listeners = file_wins(
+            stored_listeners,
+            boot.listeners,
+            |l| l.name.clone(),
+            |l| l.origin,
+            |l| tracing::warn!(listener = %l.name, %file, "listener defined in the config file replaces the one stored through the admin API"),
+        );
+        let mut routes = file_wins(
+            stored_routes,
+            boot.routes,
+            RouteSpec::key,
+            |r| r.origin,
+            |r| tracing::warn!(hostname = %r.hostname, listener = %r.listener, %file, "route defined in the config file replaces the one stored through the admin API"),
+        );
+        routes.retain(|_, r| {
+            let keep = r.origin == Origin::ConfigFile || listeners.contains_key(&r.listener);
+            if !keep {
                 tracing::warn!(listener = %r.listener, hostname = %r.hostname, "dropping stored route: its listener no longer exists");
             }
-        }
-        for r in boot.routes {
-            if routes.contains_key(&r.key()) {
-                tracing::warn!(hostname = %r.hostname, listener = %r.listener, %file, "route defined in the config file replaces the one stored through the admin API");
-            }
-            routes.insert(r.key(), r);
-        }
-        let mut rules = BTreeMap::new();
-        for r in stored_rules
-            .into_iter()
-            .filter(|r| r.origin == Origin::AdminApi)
-        {
-            rules.insert(r.target.clone(), r);
-        }
-        for r in boot.rules {
-            rules.insert(r.target.clone(), r);
-        }
+            keep
+        });
+        let rules = file_wins(
+            stored_rules,
+            boot.rules,
+            |r| r.target.clone(),
+            |r| r.origin,
+            |_| {},
+        );
         let limits = match boot.limits {
             Some(limits) => LimitsRecord {
                 limits,
@@ -424,5 +412,70 @@ impl ProxyState {
         mc_kit::origin::refuse_config_owned(origin, what).map_err(|e| {
             ApiError::FailedPrecondition(format!("{e} ({})", self.config_file.display()))
         })
+    }
+}
+
+/// The kit's origin rule over one table: the file's entries replace stored
+/// ones with the same key (`replaced` is told when that drops an API entry),
+/// config-owned entries the file no longer declares go, API entries stay.
+fn file_wins<K: Ord + Clone, V>(
+    stored: Vec<V>,
+    declared: Vec<V>,
+    key: impl Fn(&V) -> K,
+    origin: impl Fn(&V) -> Origin,
+    replaced: impl Fn(&V),
+) -> BTreeMap<K, V> {
+    let plan = mc_kit::origin::merge(
+        stored.iter().map(|v| (key(v), origin(v))),
+        declared.into_iter().map(|v| (key(&v), v)),
+    );
+    let gone: BTreeSet<K> = plan.remove.into_iter().collect();
+    let mut out: BTreeMap<K, V> = stored
+        .into_iter()
+        .map(|v| (key(&v), v))
+        .filter(|(k, _)| !gone.contains(k))
+        .collect();
+    for (k, v) in plan.upsert {
+        if out
+            .get(&k)
+            .is_some_and(|old| origin(old) == Origin::AdminApi)
+        {
+            replaced(&v);
+        }
+        out.insert(k, v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn the_file_wins_for_what_it_declares_and_api_entries_stay() {
+        let stored = vec![
+            ("a", Origin::ConfigFile, 1),
+            ("b", Origin::ConfigFile, 2),
+            ("c", Origin::AdminApi, 3),
+            ("d", Origin::AdminApi, 4),
+        ];
+        let declared = vec![("a", Origin::ConfigFile, 10), ("d", Origin::ConfigFile, 40)];
+        let replaced = Cell::new(0);
+        let out = file_wins(
+            stored,
+            declared,
+            |v| v.0,
+            |v| v.1,
+            |_| replaced.set(replaced.get() + 1),
+        );
+        let kept: Vec<_> = out.values().map(|v| v.2).collect();
+        assert_eq!(
+            kept,
+            [10, 3, 40],
+            "b left the file; c is the API's; a and d are the file's"
+        );
+        assert_eq!(replaced.get(), 1, "only d replaced an API entry");
     }
 }
