@@ -20,7 +20,7 @@ use mc_firewall::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Invalid, Origin};
-use crate::stats::global;
+use crate::stats::{Global, global};
 
 /// What a block rule matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -133,7 +133,7 @@ pub struct GeoIpInfo {
 
 /// Why a connection was refused, as a global counter index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Blocked(pub usize);
+pub struct Blocked(pub(crate) Global);
 
 impl FirewallState {
     pub fn build(

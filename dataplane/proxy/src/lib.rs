@@ -3,38 +3,39 @@
 //! It accepts TLS connections on one or more listeners, reads the SNI from
 //! the ClientHello (our own bounded parser in `mc-wire`), and routes each
 //! connection by the listener's table: L4 relays the exact bytes to a
-//! backend; L7 (TLS termination) arrives with its own issue. A global
+//! backend; L7 terminates TLS and forwards HTTP/2 and HTTP/1.1. A global
 //! firewall (IP/CIDR/GeoIP blocks, rate and connection limits, `mc-firewall`)
 //! runs before any TLS byte is read, and PROXY protocol v1/v2 is accepted
 //! from trusted peers and sent to backends per route.
 //!
-//! Two halves, two threads of control:
-//! - the admin side ([`state`], [`admin`]) runs on the data plane's tokio
-//!   admin thread: it validates, writes redb, builds and publishes snapshots;
-//! - the worker side ([`worker`], [`conn`]) runs on the thread-per-core
-//!   runtime: it only loads snapshots and bumps its own counters.
+//! Two halves, two threads of control, joined by one module:
+//! - the admin side ([`admin`]) runs on the data plane's tokio admin thread:
+//!   it validates, writes redb, builds and publishes snapshots;
+//! - the worker side (`worker`) runs on the thread-per-core runtime: it only
+//!   loads snapshots and bumps its own counters;
+//! - `published` is the seam: the snapshot and listener set the admin side
+//!   stores and the workers load. The worker side imports it, never `admin`.
 
 pub mod admin;
-pub mod config;
-pub mod conn;
 pub mod firewall;
-pub mod l7;
 pub mod metrics;
 pub mod model;
+mod published;
 pub mod snapshot;
-pub mod state;
-pub mod stats;
-pub mod store;
+pub(crate) mod stats;
 pub mod table;
-pub mod tls;
-pub mod worker;
+pub(crate) mod tls;
+mod worker;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use config::ProxySection;
-pub use state::{AdminError, ProxyState};
+pub use admin::config::ProxySection;
+/// The store's path and schema, for `mcd snapshot` / `mcd restore`.
+pub use admin::store;
+pub use admin::{AdminError, ProxyState};
+pub use published::Published;
 
 use crate::stats::listener as lstat;
 
@@ -58,7 +59,7 @@ impl Proxy {
         let handles = mc_rt::workers::spawn(workers, driver, move |id| {
             worker::run(id, published.clone())
         })
-        .map_err(|e| AdminError::Internal(format!("starting workers: {e}")))?;
+        .map_err(|e| mc_kit::api::ApiError::Internal(format!("starting workers: {e}")))?;
         Ok(Self {
             state,
             workers: handles,
@@ -66,7 +67,7 @@ impl Proxy {
     }
 
     /// Open client connections across every listener.
-    pub fn active_connections(&self) -> u64 {
+    fn active_connections(&self) -> u64 {
         let snap = self.state.published.snapshot.load_full();
         snap.listeners
             .values()

@@ -6,14 +6,14 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
+use crate::published::Published;
 use crate::snapshot::RouteEntry;
-use crate::state::Published;
-use crate::stats::{global, latency, listener as lstat, route as rstat};
+use crate::stats::{Route, global, latency, listener as lstat, route as rstat};
 
 /// One sample per route: `{listener, route}` and the summed counter `index`.
 fn route_rows<'a>(
     routes: impl Iterator<Item = &'a (&'a str, &'a str, Arc<RouteEntry>)>,
-    index: usize,
+    index: Route,
 ) -> Vec<(Labels<'a>, u64)> {
     routes
         .map(|(l, h, r)| {
@@ -80,7 +80,7 @@ impl Collector for ProxyCollector {
                 routes.push((name.as_str(), r.spec.hostname.as_str(), r.clone()));
             }
         }
-        let rows = |index: usize| route_rows(routes.iter(), index);
+        let rows = |index: Route| route_rows(routes.iter(), index);
         family(
             &mut enc,
             "proxy_route_connections",
@@ -138,7 +138,7 @@ impl Collector for ProxyCollector {
             MetricType::Counter,
             &responses,
         )?;
-        let l7_rows = |index: usize| route_rows(l7_routes.iter().copied(), index);
+        let l7_rows = |index: Route| route_rows(l7_routes.iter().copied(), index);
         family(
             &mut enc,
             "proxy_http_requests",
@@ -173,13 +173,13 @@ impl Collector for ProxyCollector {
                 let mut cumulative = 0;
                 let mut buckets = Vec::with_capacity(latency::BOUNDS_US.len() + 1);
                 for (i, bound) in latency::BOUNDS_US.iter().enumerate() {
-                    cumulative += c.sum(i);
+                    cumulative += c.bucket(i);
                     buckets.push((*bound as f64 / 1e6, cumulative));
                 }
-                cumulative += c.sum(latency::BOUNDS_US.len());
+                cumulative += c.bucket(latency::BOUNDS_US.len());
                 buckets.push((f64::MAX, cumulative));
                 let labels: Labels<'_> = vec![("listener", *l), ("route", *h)];
-                let sum = c.sum(latency::SUM_US) as f64 / 1e6;
+                let sum = c.sum_us() as f64 / 1e6;
                 m.encode_family(&labels)?
                     .encode_histogram::<NoLabelSet>(sum, cumulative, &buckets, None)?;
             }

@@ -10,32 +10,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-/// A field-level validation failure: becomes gRPC InvalidArgument or a config error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Where an entry came from. The config file bootstraps state and wins for
-/// its own entries (re-applied at every start, read-only through the API);
-/// entries made through the API persist in redb.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    ConfigFile,
-    AdminApi,
-}
+/// A field-level validation failure (the kit's one type): becomes gRPC
+/// InvalidArgument or a config error.
+pub use mc_kit::api::Invalid;
+/// Where an entry came from (the kit's one rule: the config file bootstraps
+/// state and wins for its own entries, read-only through the API; entries
+/// made through the API persist in redb).
+pub use mc_kit::origin::Origin;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,7 +114,7 @@ fn check_dns_name(name: &str) -> Result<(), String> {
 }
 
 /// A listener name: `[a-z0-9-]{1,63}`.
-pub fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
+pub(crate) fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -275,7 +256,7 @@ fn check_timeout(field: &str, d: Duration) -> Result<(), Invalid> {
     Ok(())
 }
 
-pub const MAX_BACKENDS: usize = 64;
+pub(crate) const MAX_BACKENDS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteSpec {
@@ -307,8 +288,8 @@ pub enum BackendProtocol {
 }
 
 pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_BACKEND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
-pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
+pub(crate) const DEFAULT_BACKEND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
 const MAX_CA_PEM: usize = 256 * 1024;
 
 /// The TLS-terminating, HTTP-proxying part of a route.
@@ -391,7 +372,7 @@ impl L7Spec {
 }
 
 /// A certificate name: `[a-z0-9.*-]{1,253}` (by convention the route's hostname).
-pub fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
+pub(crate) fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 253
         && name.bytes().all(|b| {
@@ -410,18 +391,18 @@ pub fn check_certificate_name(field: &str, name: &str) -> Result<(), Invalid> {
 /// What an L7 policy matches; a match answers 403.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum PolicyRule {
+pub(crate) enum PolicyRule {
     /// The User-Agent contains `substring` (ASCII case-insensitive; stored lower-cased).
     BlockUserAgent { substring: String },
     /// The header `name` is missing (or differs from `value` when set).
     RequireHeader { name: String, value: Option<String> },
 }
 
-pub const MAX_POLICIES_PER_ROUTE: usize = 64;
+pub(crate) const MAX_POLICIES_PER_ROUTE: usize = 64;
 
 /// One L7 policy of a route; evaluated in `position` order, first match wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct L7PolicySpec {
+pub(crate) struct L7PolicySpec {
     pub id: String,
     pub listener: String,
     pub hostname: HostPattern,
@@ -432,7 +413,7 @@ pub struct L7PolicySpec {
 
 impl PolicyRule {
     /// Checks and normalizes a rule.
-    pub fn validated(self) -> Result<Self, Invalid> {
+    pub(crate) fn validated(self) -> Result<Self, Invalid> {
         match self {
             Self::BlockUserAgent { substring } => {
                 if substring.is_empty() || substring.len() > 256 || !is_visible(&substring, true) {

@@ -19,101 +19,101 @@ use crate::stats::{LatencyCounters, ListenerCounters, RouteCounters};
 use crate::table::RouteTable;
 
 /// How long a backend that refused a connection is skipped.
-pub const BACKEND_DOWN_FOR: Duration = Duration::from_secs(10);
+pub(crate) const BACKEND_DOWN_FOR: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Snapshot {
     pub generation: u64,
     pub listeners: HashMap<String, Arc<ListenerEntry>>,
-    pub firewall: Arc<FirewallState>,
+    pub(crate) firewall: Arc<FirewallState>,
 }
 
 #[derive(Debug)]
 pub struct ListenerEntry {
-    pub spec: ListenerSpec,
+    pub(crate) spec: ListenerSpec,
     pub routes: RouteTable<RouteEntry>,
-    pub default_route: Option<Arc<RouteEntry>>,
-    pub counters: Arc<ListenerCounters>,
+    pub(crate) default_route: Option<Arc<RouteEntry>>,
+    pub(crate) counters: Arc<ListenerCounters>,
 }
 
 #[derive(Debug)]
 pub struct RouteEntry {
-    pub spec: RouteSpec,
-    pub connect_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub runtime: Arc<RouteRuntime>,
+    pub(crate) spec: RouteSpec,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) runtime: Arc<RouteRuntime>,
     /// L7 routes: the TLS and HTTP side. `None` on an L7 route means its
     /// certificate could not be loaded; such connections are reset.
-    pub l7: Option<L7Route>,
+    pub(crate) l7: Option<L7Route>,
 }
 
 /// What an L7 route needs at connection time, prepared on the admin thread.
 #[derive(Debug)]
-pub struct L7Route {
-    pub server: Arc<rustls::ServerConfig>,
+pub(crate) struct L7Route {
+    pub(crate) server: Arc<rustls::ServerConfig>,
     /// TLS backends: the client configuration and the name to verify.
-    pub backend_tls: Option<BackendTls>,
+    pub(crate) backend_tls: Option<BackendTls>,
     /// Evaluated in order; the first match answers 403.
-    pub policies: Box<[PolicyRule]>,
+    pub(crate) policies: Box<[PolicyRule]>,
 }
 
 #[derive(Debug, Clone)]
-pub struct BackendTls {
-    pub config: Arc<rustls::ClientConfig>,
+pub(crate) struct BackendTls {
+    pub(crate) config: Arc<rustls::ClientConfig>,
     /// `None`: the backend's host.
-    pub server_name: Option<rustls_pki_types::ServerName<'static>>,
+    pub(crate) server_name: Option<rustls_pki_types::ServerName<'static>>,
     /// Equal for equal settings: backend connections are pooled by it.
-    pub identity: u64,
+    pub(crate) identity: u64,
 }
 
 /// The inputs only L7 routes need.
-pub struct L7Inputs<'a> {
-    pub configs: crate::tls::ServerConfigs<'a>,
+pub(crate) struct L7Inputs<'a> {
+    pub(crate) configs: crate::tls::ServerConfigs<'a>,
     /// Per route, already in evaluation order.
-    pub policies: HashMap<(String, HostPattern), Vec<PolicyRule>>,
-    pub default_roots: Arc<rustls::RootCertStore>,
+    pub(crate) policies: HashMap<(String, HostPattern), Vec<PolicyRule>>,
+    pub(crate) default_roots: Arc<rustls::RootCertStore>,
 }
 
 /// The parts of a route that outlive snapshots.
 #[derive(Debug)]
-pub struct RouteRuntime {
-    pub counters: RouteCounters,
-    pub connect_latency: LatencyCounters,
-    pub next: AtomicUsize,
-    pub backends: Box<[BackendHealth]>,
+pub(crate) struct RouteRuntime {
+    pub(crate) counters: RouteCounters,
+    pub(crate) connect_latency: LatencyCounters,
+    pub(crate) next: AtomicUsize,
+    pub(crate) backends: Box<[BackendHealth]>,
 }
 
 #[derive(Debug)]
-pub struct BackendHealth {
-    pub backend: Backend,
+pub(crate) struct BackendHealth {
+    pub(crate) backend: Backend,
     /// Resolved on the admin thread when the snapshot is built.
-    pub addrs: Vec<SocketAddr>,
+    pub(crate) addrs: Vec<SocketAddr>,
     /// Milliseconds since [`epoch`] until which the backend is skipped.
-    pub down_until_ms: AtomicU64,
+    pub(crate) down_until_ms: AtomicU64,
 }
 
 /// The process's monotonic time base for backend health.
-pub fn epoch() -> Instant {
+pub(crate) fn epoch() -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
 
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl BackendHealth {
-    pub fn is_up(&self, now_ms: u64) -> bool {
+    pub(crate) fn is_up(&self, now_ms: u64) -> bool {
         self.down_until_ms.load(Ordering::Relaxed) <= now_ms
     }
 
-    pub fn mark_down(&self, now_ms: u64) {
+    pub(crate) fn mark_down(&self, now_ms: u64) {
         let until =
             now_ms.saturating_add(u64::try_from(BACKEND_DOWN_FOR.as_millis()).unwrap_or(u64::MAX));
         self.down_until_ms.store(until, Ordering::Relaxed);
     }
 
-    pub fn mark_up(&self) {
+    pub(crate) fn mark_up(&self) {
         if self.down_until_ms.load(Ordering::Relaxed) != 0 {
             self.down_until_ms.store(0, Ordering::Relaxed);
         }
@@ -123,7 +123,7 @@ impl BackendHealth {
 impl RouteEntry {
     /// Backends in the order to try them: round robin from the next position,
     /// those marked down last (still tried if every backend is down).
-    pub fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
+    pub(crate) fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
         let backends = &self.runtime.backends;
         let n = backends.len().max(1);
         let start = self.runtime.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -218,7 +218,7 @@ fn l7_route(spec: &RouteSpec, listener: &ListenerSpec, l7: &mut L7Inputs<'_>) ->
 }
 
 /// [`build`], with what L7 routes need (without it they reset connections).
-pub fn build_with_l7(
+pub(crate) fn build_with_l7(
     generation: u64,
     workers: usize,
     listeners: &[ListenerSpec],

@@ -12,8 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use mc_kit::seal::{KeyFileSealer, Sealer as _};
 use rustls::RootCertStore;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -22,47 +21,48 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::model::{MinTls, Origin};
 
-pub const MAX_CHAIN_PEM: usize = 64 * 1024;
-pub const MAX_KEY_PEM: usize = 16 * 1024;
+pub(crate) const MAX_CHAIN_PEM: usize = 64 * 1024;
+pub(crate) const MAX_KEY_PEM: usize = 16 * 1024;
 const MAX_CHAIN_LEN: usize = 8;
 
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// What the admin API shows of a certificate (parsed from the leaf).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertificateInfo {
-    pub dns_names: Vec<String>,
-    pub not_before_unix: i64,
-    pub not_after_unix: i64,
-    pub key_algorithm: String,
-    pub sha256_fingerprint: String,
+pub(crate) struct CertificateInfo {
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) not_before_unix: i64,
+    pub(crate) not_after_unix: i64,
+    pub(crate) key_algorithm: String,
+    pub(crate) sha256_fingerprint: String,
 }
 
 /// A certificate as stored in redb: the key only sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredCertificate {
-    pub name: String,
-    pub chain_pem: String,
-    /// Nonce ‖ AES-256-GCM(key PEM), base64-free bytes as hex.
-    pub key_sealed: String,
-    pub info: CertificateInfo,
-    pub origin: Origin,
+pub(crate) struct StoredCertificate {
+    pub(crate) name: String,
+    pub(crate) chain_pem: String,
+    /// The key PEM sealed by [`Sealer`] (bound to this name), as hex.
+    pub(crate) key_sealed: String,
+    pub(crate) info: CertificateInfo,
+    pub(crate) origin: Origin,
 }
 
 /// A checked certificate, ready to serve.
 #[derive(Debug, Clone)]
-pub struct LoadedCertificate {
-    pub stored: StoredCertificate,
-    pub key: Arc<CertifiedKey>,
+pub(crate) struct LoadedCertificate {
+    pub(crate) stored: StoredCertificate,
+    pub(crate) key: Arc<CertifiedKey>,
 }
 
 /// PEM bundle → trust anchors.
-pub fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
+pub(crate) fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
@@ -77,7 +77,7 @@ pub fn parse_roots(pem: &[u8]) -> Result<RootCertStore, String> {
 }
 
 /// Trust anchors from PEM files; missing files are an error.
-pub fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
+pub(crate) fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for f in files {
         let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -88,7 +88,7 @@ pub fn load_roots(files: &[PathBuf]) -> Result<RootCertStore, String> {
 }
 
 /// Checks a chain and key for upload; `anchors` are the CAs a chain may end at.
-pub fn check(
+pub(crate) fn check(
     name: &str,
     chain_pem: &str,
     key_pem: &str,
@@ -102,13 +102,13 @@ pub fn check(
 
 /// Parses a stored pair again at start (no chain verification: a certificate
 /// that expired while stored must not stop the node; clients will say so).
-pub fn load_stored(
+pub(crate) fn load_stored(
     stored: StoredCertificate,
     sealer: &Sealer,
 ) -> Result<LoadedCertificate, String> {
     let key_pem = sealer.open_sealed(&stored.name, &stored.key_sealed)?;
-    let key_pem = String::from_utf8(key_pem).map_err(|_| "sealed key is not PEM".to_owned())?;
-    let (key, _) = parse_pair(&stored.chain_pem, &key_pem)
+    let key_pem = std::str::from_utf8(&key_pem).map_err(|_| "sealed key is not PEM".to_owned())?;
+    let (key, _) = parse_pair(&stored.chain_pem, key_pem)
         .map_err(|e| format!("certificate `{}`: {e}", stored.name))?;
     Ok(LoadedCertificate { stored, key })
 }
@@ -268,10 +268,18 @@ fn verify_chain(
     }
 }
 
-/// Seals private keys at rest with a per-node key in `<dir>/cert-seal.key` (0600).
-pub struct Sealer {
-    key: LessSafeKey,
-}
+/// The key file beside the store; `mcd snapshot` carries it with the store.
+pub(crate) const SEAL_KEY_FILE: &str = "cert-seal.key";
+
+/// The table sealed private keys live in: with the certificate's name, the
+/// location a sealed key is bound to.
+const SEALED_IN: &str = "certificates";
+
+/// Seals private keys at rest with the node's key in `<dir>/cert-seal.key`
+/// (0600), through the kit's [`KeyFileSealer`]: a sealed key opens only in
+/// its own row. Keys sealed before that format (AAD = the certificate name)
+/// still open.
+pub(crate) struct Sealer(KeyFileSealer);
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -280,48 +288,30 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub fn open(dir: &Path) -> Result<Self, String> {
-        let path = dir.join("cert-seal.key");
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut k = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut k)
-                    .map_err(|_| "no randomness for the sealing key".to_owned())?;
-                write_private(&path, &k).map_err(|e| format!("{}: {e}", path.display()))?;
-                k.to_vec()
-            }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| format!("{}: not a 32-byte key", path.display()))?;
-        Ok(Self {
-            key: LessSafeKey::new(key),
-        })
+    pub(crate) fn open(dir: &Path) -> Result<Self, String> {
+        KeyFileSealer::load_or_create(&dir.join(SEAL_KEY_FILE))
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 
-    pub fn seal(&self, name: &str, plain: &[u8]) -> Result<String, String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| "no randomness".to_owned())?;
-        let mut buf = plain.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(name.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| "sealing failed".to_owned())?;
-        let mut out = String::with_capacity((NONCE_LEN + buf.len()) * 2);
-        for b in nonce.iter().chain(buf.iter()) {
+    /// The sealed key, as hex (the stored form).
+    pub(crate) fn seal(&self, name: &str, plain: &[u8]) -> Result<String, String> {
+        let sealed = self
+            .0
+            .seal(SEALED_IN, name.as_bytes(), plain)
+            .map_err(|e| e.to_string())?;
+        let mut out = String::with_capacity(sealed.len() * 2);
+        for b in &sealed {
             let _ = write!(out, "{b:02x}");
         }
         Ok(out)
     }
 
-    pub fn open_sealed(&self, name: &str, sealed: &str) -> Result<Vec<u8>, String> {
+    pub(crate) fn open_sealed(
+        &self,
+        name: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, String> {
         let bytes = (0..sealed.len())
             .step_by(2)
             .map(|i| {
@@ -331,37 +321,14 @@ impl Sealer {
             })
             .collect::<Option<Vec<u8>>>()
             .ok_or("sealed key is not hex")?;
-        if bytes.len() < NONCE_LEN {
-            return Err("sealed key is too short".to_owned());
-        }
-        let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "bad nonce".to_owned())?;
-        let mut rest = rest.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(name.as_bytes()), &mut rest)
+        self.0
+            .open_legacy(SEALED_IN, name.as_bytes(), name.as_bytes(), &bytes)
             .map_err(|_| {
                 format!(
                     "certificate `{name}`: the key does not unseal (was cert-seal.key replaced?)"
                 )
-            })?;
-        Ok(plain.to_vec())
+            })
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// Serves one certificate whatever the SNI (the route was chosen by SNI already).
@@ -375,14 +342,14 @@ impl ResolvesServerCert for OneCert {
 }
 
 /// Builds (and shares between routes) the server configurations of one snapshot.
-pub struct ServerConfigs<'a> {
-    pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
-    pub certificates: &'a HashMap<String, LoadedCertificate>,
+pub(crate) struct ServerConfigs<'a> {
+    pub(crate) ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    pub(crate) certificates: &'a HashMap<String, LoadedCertificate>,
     built: HashMap<(String, MinTls), Arc<rustls::ServerConfig>>,
 }
 
 impl<'a> ServerConfigs<'a> {
-    pub fn new(
+    pub(crate) fn new(
         ticketer: Arc<dyn rustls::server::ProducesTickets>,
         certificates: &'a HashMap<String, LoadedCertificate>,
     ) -> Self {
@@ -393,7 +360,11 @@ impl<'a> ServerConfigs<'a> {
         }
     }
 
-    pub fn get(&mut self, certificate: &str, min: MinTls) -> Option<Arc<rustls::ServerConfig>> {
+    pub(crate) fn get(
+        &mut self,
+        certificate: &str,
+        min: MinTls,
+    ) -> Option<Arc<rustls::ServerConfig>> {
         let key = (certificate.to_owned(), min);
         if let Some(c) = self.built.get(&key) {
             return Some(c.clone());
@@ -418,7 +389,7 @@ impl<'a> ServerConfigs<'a> {
 }
 
 /// The client configuration for a route's TLS backends.
-pub fn backend_client_config(
+pub(crate) fn backend_client_config(
     ca_pem: Option<&str>,
     default_roots: &Arc<RootCertStore>,
     insecure: bool,
@@ -616,9 +587,47 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let s = Sealer::open(dir.path()).expect("sealer");
         let sealed = s.seal("a", b"secret").expect("seal");
-        assert_eq!(s.open_sealed("a", &sealed).expect("open"), b"secret");
+        assert_eq!(
+            s.open_sealed("a", &sealed).expect("open").as_slice(),
+            b"secret"
+        );
         assert!(s.open_sealed("b", &sealed).is_err());
         let again = Sealer::open(dir.path()).expect("reopen");
-        assert_eq!(again.open_sealed("a", &sealed).expect("open"), b"secret");
+        assert_eq!(
+            again.open_sealed("a", &sealed).expect("open").as_slice(),
+            b"secret"
+        );
+    }
+
+    /// Keys sealed before the kit's sealer (hex of nonce ‖ AES-256-GCM, AAD =
+    /// the certificate name, same `cert-seal.key`) still open.
+    #[test]
+    fn keys_sealed_in_the_old_format_still_open() {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+        let dir = tempfile::tempdir().expect("dir");
+        let s = Sealer::open(dir.path()).expect("sealer");
+        let key = std::fs::read(dir.path().join(SEAL_KEY_FILE)).expect("key file");
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("key"));
+        let nonce = [7_u8; NONCE_LEN];
+        let mut buf = b"old secret".to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(b"app"),
+            &mut buf,
+        )
+        .expect("seal");
+        let legacy: String = nonce
+            .iter()
+            .chain(buf.iter())
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            s.open_sealed("app", &legacy).expect("open").as_slice(),
+            b"old secret"
+        );
+        assert!(
+            s.open_sealed("other", &legacy).is_err(),
+            "bound to its name"
+        );
     }
 }

@@ -6,16 +6,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mc_kit::api::ApiError;
+use mc_kit::clock::unix_now;
 use mc_proto::proxy::v1 as pb;
 use pb::proxy_admin_server::{ProxyAdmin, ProxyAdminServer};
 use tonic::{Request, Response, Status};
 
+use super::ProxyState;
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
     Backend, BackendProtocol, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerSpec, MinTls,
     Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
 };
-use crate::state::{AdminError, ProxyState};
 use crate::stats::{global, listener as lstat, route as rstat};
 use crate::tls::StoredCertificate;
 
@@ -472,7 +474,7 @@ impl ProxyAdmin for Admin {
             .into_inner()
             .listener
             .ok_or_else(|| Status::invalid_argument("listener: required"))?;
-        let spec = listener_from_pb(l).map_err(AdminError::from)?;
+        let spec = listener_from_pb(l).map_err(ApiError::from)?;
         Ok(Response::new(listener_pb(
             &self.state.upsert_listener(spec)?,
         )))
@@ -512,7 +514,7 @@ impl ProxyAdmin for Admin {
             .into_inner()
             .route
             .ok_or_else(|| Status::invalid_argument("route: required"))?;
-        let spec = route_from_pb(route).map_err(AdminError::from)?;
+        let spec = route_from_pb(route).map_err(ApiError::from)?;
         Ok(Response::new(route_pb(&self.state.upsert_route(spec)?)))
     }
 
@@ -530,10 +532,10 @@ impl ProxyAdmin for Admin {
         r: Request<pb::ReplaceRoutesRequest>,
     ) -> Reply<pb::ReplaceRoutesResponse> {
         let r = r.into_inner();
-        if r.routes.len() > crate::state::MAX_ROUTES_PER_REPLACE {
+        if r.routes.len() > super::MAX_ROUTES_PER_REPLACE {
             return Err(Status::invalid_argument(format!(
                 "routes: at most {} per request",
-                crate::state::MAX_ROUTES_PER_REPLACE
+                super::MAX_ROUTES_PER_REPLACE
             )));
         }
         let specs = r
@@ -549,7 +551,7 @@ impl ProxyAdmin for Admin {
                 })
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(AdminError::from)?;
+            .map_err(ApiError::from)?;
         let state = self.state.clone();
         let listener = r.listener;
         // Validating and publishing a large table is CPU work: off the reactor.
@@ -620,7 +622,7 @@ impl ProxyAdmin for Admin {
             .into_inner()
             .policy
             .ok_or_else(|| Status::invalid_argument("policy: required"))?;
-        let rule = policy_from_pb(&p).map_err(AdminError::from)?;
+        let rule = policy_from_pb(&p).map_err(ApiError::from)?;
         Ok(Response::new(policy_pb(&self.state.add_policy(
             &p.listener,
             &p.hostname,
@@ -649,7 +651,7 @@ impl ProxyAdmin for Admin {
         &self,
         r: Request<pb::AddFirewallRuleRequest>,
     ) -> Reply<pb::FirewallRule> {
-        let (target, comment) = target_from_pb(r.into_inner().rule).map_err(AdminError::from)?;
+        let (target, comment) = target_from_pb(r.into_inner().rule).map_err(ApiError::from)?;
         Ok(Response::new(rule_pb(
             &self.state.add_rule(target, comment)?,
         )))
@@ -659,7 +661,7 @@ impl ProxyAdmin for Admin {
         &self,
         r: Request<pb::RemoveFirewallRuleRequest>,
     ) -> Reply<pb::RemoveFirewallRuleResponse> {
-        let (target, _) = target_from_pb(r.into_inner().rule).map_err(AdminError::from)?;
+        let (target, _) = target_from_pb(r.into_inner().rule).map_err(ApiError::from)?;
         let removed = self.state.remove_rule(&target)?;
         Ok(Response::new(pb::RemoveFirewallRuleResponse { removed }))
     }
@@ -684,10 +686,4 @@ impl ProxyAdmin for Admin {
     async fn reload_geo_ip(&self, _: Request<pb::ReloadGeoIpRequest>) -> Reply<pb::GeoIpDatabase> {
         Ok(Response::new(geoip_pb(self.state.reload_geoip()?.as_ref())))
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

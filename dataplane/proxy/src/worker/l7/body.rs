@@ -11,13 +11,14 @@ use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::snapshot::RouteRuntime;
+use crate::stats::Route;
 
 /// A request body on its way to a backend.
 pub(super) struct Counted {
     inner: Incoming,
     runtime: Arc<RouteRuntime>,
     worker: usize,
-    index: usize,
+    index: Route,
 }
 
 impl Counted {
@@ -25,7 +26,7 @@ impl Counted {
         inner: Incoming,
         runtime: Arc<RouteRuntime>,
         worker: usize,
-        index: usize,
+        index: Route,
     ) -> Self {
         Self {
             inner,

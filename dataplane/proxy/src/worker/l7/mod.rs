@@ -30,20 +30,20 @@ use hyper_util::rt::TokioIo;
 use monoio::io::IntoPollIo;
 use monoio::net::TcpStream;
 
+use crate::published::Published;
 use crate::snapshot::RouteEntry;
-use crate::state::Published;
 use crate::stats::route as rstat;
 
-pub use io::LocalExec;
+pub(crate) use io::LocalExec;
 
 /// Largest request head (request line + headers) and header count accepted.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-pub const MAX_HEADERS: usize = 128;
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADERS: usize = 128;
 /// How long a draining connection may take to finish its requests.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
 /// One client connection's shared state (single-threaded).
-pub struct ConnCtx {
+pub(crate) struct ConnCtx {
     pub route: Arc<RouteEntry>,
     pub client: SocketAddr,
     pub worker: usize,
@@ -96,7 +96,7 @@ impl ConnCtx {
 
 /// Terminates TLS on `client` (whose first bytes, `prefix`, were already
 /// read) and serves HTTP until the connection ends.
-pub async fn serve(
+pub(crate) async fn serve(
     client: TcpStream,
     prefix: Vec<u8>,
     client_addr: SocketAddr,
@@ -106,11 +106,11 @@ pub async fn serve(
     published: Arc<Published>,
 ) {
     let Some(l7) = route.l7.as_ref() else {
-        crate::conn::reset(client);
+        crate::worker::conn::reset(client);
         return;
     };
     let Some(spec) = route.spec.l7.as_ref() else {
-        crate::conn::reset(client);
+        crate::worker::conn::reset(client);
         return;
     };
     let counters = &route.runtime.counters;

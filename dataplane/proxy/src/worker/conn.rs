@@ -22,10 +22,10 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
 use crate::model::{ProxyProtocolIn, ProxyProtocolOut, RouteMode};
+use crate::published::Published;
 use crate::snapshot::{ListenerEntry, RouteEntry, now_ms};
-use crate::state::Published;
 
-use crate::stats::{global, listener as lstat, route as rstat};
+use crate::stats::{Global, Route, RouteCounters, global, listener as lstat, route as rstat};
 
 /// The relay's buffer per direction: large enough for a full TLS record.
 const RELAY_BUF: usize = 32 * 1024;
@@ -35,7 +35,7 @@ const MAX_PROXY_HEADER: usize = 4096;
 /// Why the preamble (PROXY header + ClientHello) was refused.
 enum Refused {
     /// Counted under this global counter.
-    Count(usize),
+    Count(Global),
     /// The peer went away or the read failed: nothing to count.
     Gone,
 }
@@ -154,7 +154,7 @@ async fn read_preamble(
 
 /// Decrements a gauge when dropped.
 struct Active<'a> {
-    counters: &'a crate::stats::Counters<{ rstat::COUNT }>,
+    counters: &'a RouteCounters,
     worker: usize,
 }
 
@@ -165,7 +165,7 @@ impl Drop for Active<'_> {
 }
 
 /// Handles one accepted connection on `listener_name`.
-pub async fn handle(
+pub(crate) async fn handle(
     client: TcpStream,
     peer: SocketAddr,
     listener_name: Rc<str>,
@@ -278,7 +278,7 @@ async fn serve(
     counters.add(worker, rstat::ACTIVE, 1);
     let _active = Active { counters, worker };
     if route.spec.mode == RouteMode::L7 {
-        crate::l7::serve(
+        super::l7::serve(
             client,
             preamble.bytes,
             preamble.client,
@@ -326,11 +326,10 @@ async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStream> {
             match monoio::time::timeout(route.connect_timeout, TcpStream::connect_addr(*addr)).await
             {
                 Ok(Ok(stream)) => {
-                    route.runtime.connect_latency.observe(
-                        worker,
-                        &crate::stats::latency::BOUNDS_US,
-                        started.elapsed(),
-                    );
+                    route
+                        .runtime
+                        .connect_latency
+                        .observe(worker, started.elapsed());
                     let _ = stream.set_nodelay(true);
                     backend.mark_up();
                     return Some(stream);
@@ -352,8 +351,8 @@ async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStream> {
 async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
     mut from: R,
     mut to: W,
-    counters: &crate::stats::Counters<{ rstat::COUNT }>,
-    index: usize,
+    counters: &RouteCounters,
+    index: Route,
     worker: usize,
     activity: &Cell<Instant>,
 ) -> std::io::Result<()> {

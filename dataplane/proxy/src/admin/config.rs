@@ -123,7 +123,7 @@ pub struct L7Config {
 }
 
 /// The system CA bundle on Debian and derivatives.
-pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub(crate) const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 impl Default for ProxySection {
     fn default() -> Self {

@@ -101,7 +101,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 /// Runs hyper's background tasks (connection drivers, h2 streams) on the
 /// current worker: nothing crosses threads, so nothing needs `Send`.
 #[derive(Debug, Clone, Copy)]
-pub struct LocalExec;
+pub(crate) struct LocalExec;
 
 impl<F> hyper::rt::Executor<F> for LocalExec
 where

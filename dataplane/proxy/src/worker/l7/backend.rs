@@ -320,11 +320,10 @@ async fn open(
         }
         Err(_) => return Err(BackendError::Timeout("backend connect")),
     };
-    route.runtime.connect_latency.observe(
-        worker,
-        &crate::stats::latency::BOUNDS_US,
-        started.elapsed(),
-    );
+    route
+        .runtime
+        .connect_latency
+        .observe(worker, started.elapsed());
     backend.mark_up();
     let _ = tcp.set_nodelay(true);
     let io = tcp

@@ -1,5 +1,23 @@
-//! A worker: accepts on its own `SO_REUSEPORT` socket of every listener and
-//! runs each connection as a task on its own runtime.
+//! The worker side, the hot path: one worker per core accepts on its own
+//! `SO_REUSEPORT` socket of every listener and runs each connection as a
+//! task on its own runtime ([`conn`] for the pipeline, [`l7`] for TLS
+//! termination).
+//!
+//! Invariant: a worker reads only what [`crate::published`] holds, never the
+//! admin side, takes no lock and never touches the store (check-arch); it
+//! does not panic or index unchecked (the clippy lints below).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+pub(crate) mod conn;
+pub(crate) mod l7;
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -7,10 +25,10 @@ use std::sync::Arc;
 
 use monoio::net::TcpListener;
 
-use crate::state::{BoundListener, Published};
+use crate::published::{BoundListener, Published};
 
 /// Runs worker `id` until the listener set stops changing (the sender is dropped).
-pub async fn run(id: usize, published: Arc<Published>) {
+pub(crate) async fn run(id: usize, published: Arc<Published>) {
     let mut changes = published.changes.subscribe();
     let mut running: HashSet<usize> = HashSet::new();
     loop {
@@ -81,7 +99,7 @@ async fn accept_loop(
             accepted = &mut accept => {
                 match accepted {
                     Ok((stream, peer)) => {
-                        monoio::spawn(crate::conn::handle(stream, peer, name.clone(), id, published.clone()));
+                        monoio::spawn(conn::handle(stream, peer, name.clone(), id, published.clone()));
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
