@@ -15,7 +15,7 @@ use mc_service::auth::{MethodMap, TokenVerifier};
 use mc_service::hosted::{HostedService, ServiceCtx, ServiceError};
 
 use crate::config::McAuthConfig;
-use crate::service::{Bootstrap, Iam, LocalVerifier};
+use crate::core::{Bootstrap, Iam, LocalVerifier};
 
 /// Where the first admin's credentials are written when MCIAS creates them.
 pub fn bootstrap_path(data_dir: &Path) -> PathBuf {
@@ -82,11 +82,11 @@ impl HostedService for Iam {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::rest::router(self.clone())
+        crate::api::router(self.clone())
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
-        crate::grpc::Services::add(self.clone(), routes);
+        crate::api::grpc::Services::add(self.clone(), routes);
     }
 
     fn store(&self) -> Arc<Store> {

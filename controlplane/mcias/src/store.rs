@@ -22,9 +22,9 @@ pub const POLICY: Table = TableDefinition::new("policy");
 pub const AUDIT: Table = TableDefinition::new("audit");
 /// Credential-reset tokens, keyed by SHA-256 of the token (the token itself is never stored).
 pub const RESETS: Table = TableDefinition::new("resets");
-/// OAuth 2.0 / OIDC clients (see [`crate::sso`]).
+/// OAuth 2.0 / OIDC clients (see [`crate::core::sso`]).
 pub const SSO_CLIENTS: Table = TableDefinition::new("sso_clients");
-/// WebAuthn credentials (see [`crate::passkey`]).
+/// WebAuthn credentials (see [`crate::core::mfa::passkey`]).
 pub const PASSKEYS: Table = TableDefinition::new("passkeys");
 
 fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {

@@ -10,6 +10,8 @@
 //! or the header `X-CSRF-Token`. The login forms come before any session
 //! and are the only POSTs without it.
 
+mod csrf;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -20,24 +22,24 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use maud::{DOCTYPE, Markup, html};
 use mc_service::auth::{Principal, SourceAddr};
 use serde::Deserialize;
 
+pub use csrf::Csrf;
+
+use crate::core::sso::ClientInput;
+use crate::core::{Caller, Iam, LoginInput, NewAccount};
 use crate::error::IamError;
 use crate::policy::{Effect, Rule};
-use crate::service::{Caller, Iam, LoginInput, NewAccount};
-use crate::sso::ClientInput;
 
 pub const COOKIE: &str = "mc_session";
 const MAX_FORM: usize = 64 * 1024;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
-const HTMX: &str = include_str!("../assets/htmx.min.js");
-const STYLE: &str = include_str!("../assets/style.css");
-const PASSKEY_JS: &str = include_str!("../assets/passkey.js");
+const HTMX: &str = include_str!("../../assets/htmx.min.js");
+const STYLE: &str = include_str!("../../assets/style.css");
+const PASSKEY_JS: &str = include_str!("../../assets/passkey.js");
 const AUDIT_PAGE: usize = 50;
 
 /// The signed-in user of a UI request, put there by [`guard`].
@@ -68,18 +70,6 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
-}
-
-impl Iam {
-    /// The CSRF token of a session: HMAC-SHA256 of its `jti`.
-    pub fn csrf_token(&self, jti: &str) -> String {
-        B64.encode(aws_lc_rs::hmac::sign(&self.csrf_key, jti.as_bytes()))
-    }
-
-    fn csrf_ok(&self, jti: &str, token: &str) -> bool {
-        B64.decode(token)
-            .is_ok_and(|t| aws_lc_rs::hmac::verify(&self.csrf_key, jti.as_bytes(), &t).is_ok())
-    }
 }
 
 fn with_headers(status: StatusCode, markup: Markup) -> Response {
@@ -312,13 +302,10 @@ async fn login(
         password: f.password.clone(),
         totp_code: second.then(|| f.code.clone()),
         totp_nonce: second.then(|| f.nonce.clone()),
-        ..LoginInput::default()
+        service_name: None,
+        tags: Vec::new(),
     };
-    let iam2 = iam.clone();
-    let result = match tokio::task::spawn_blocking(move || iam2.login(&caller, input)).await {
-        Ok(r) => r,
-        Err(e) => Err(IamError::internal(e)),
-    };
+    let result = iam.login(&caller, input).await;
     match result {
         Ok(session) => signed_in(&session.token, &f.return_to),
         Err(IamError::TotpRequired { nonce, .. }) => {
@@ -334,7 +321,11 @@ async fn login(
 }
 
 /// The one place UI sessions, admin pages and CSRF tokens are checked.
-pub async fn guard(State(iam): State<Arc<Iam>>, req: Request, next: Next) -> Response {
+pub async fn guard(
+    State((iam, csrf)): State<(Arc<Iam>, Arc<Csrf>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/ui/login") || path.starts_with("/ui/assets/") {
         return next.run(req).await;
@@ -351,14 +342,17 @@ pub async fn guard(State(iam): State<Arc<Iam>>, req: Request, next: Next) -> Res
         } else {
             "/ui/".to_owned()
         };
-        return Redirect::to(&format!("/ui/login?return_to={}", crate::sso::pct(&target)))
-            .into_response();
+        return Redirect::to(&format!(
+            "/ui/login?return_to={}",
+            crate::core::sso::pct(&target)
+        ))
+        .into_response();
     };
     if path.starts_with("/ui/admin") && !principal.is_admin() {
         return error_page(StatusCode::FORBIDDEN, "this page needs the admin role");
     }
     let user = UiUser {
-        csrf: iam.csrf_token(&principal.jti),
+        csrf: csrf.token(&principal.jti),
         source: req
             .extensions()
             .get::<SourceAddr>()
@@ -381,7 +375,7 @@ pub async fn guard(State(iam): State<Arc<Iam>>, req: Request, next: Next) -> Res
             .and_then(|v| v.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
         let ok = header_token
             .or(form_token)
-            .is_some_and(|t| iam.csrf_ok(&user.principal.jti, &t));
+            .is_some_and(|t| csrf.verify(&user.principal.jti, &t));
         if !ok {
             return error_page(StatusCode::FORBIDDEN, "missing or wrong CSRF token");
         }
@@ -466,7 +460,7 @@ async fn passkey_begin(
         return IamError::invalid("body", "expected {\"password\"}").into_response();
     };
     let c = u.caller();
-    match blocking(move || iam.begin_passkey_registration(&c, &b.password)).await {
+    match iam.begin_passkey_registration(&c, &b.password).await {
         Ok((id, options)) => {
             axum::Json(serde_json::json!({"challenge_id": id, "options": options})).into_response()
         }
@@ -541,14 +535,6 @@ fn outcome<T>(
             html! { p.error #error { (e.to_string()) } },
         ),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, IamError> + Send + 'static,
-) -> Result<T, IamError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(IamError::internal)?
 }
 
 /// A form body; a malformed one is a 400 page (and changes nothing).
@@ -633,7 +619,9 @@ async fn change_password(
     UiForm(f): UiForm<PasswordForm>,
 ) -> Response {
     let c = u.caller();
-    let r = blocking(move || iam.change_password(&c, &f.old_password, &f.new_password)).await;
+    let r = iam
+        .change_password(&c, &f.old_password, &f.new_password)
+        .await;
     outcome(&u, "Change password", r, |()| {
         html! { p.ok { "Password changed. Every earlier session is revoked: " a href="/ui/login" { "sign in again" } "." } }
     })
@@ -650,7 +638,7 @@ async fn totp_enroll(
     UiForm(f): UiForm<SecretForm>,
 ) -> Response {
     let c = u.caller();
-    let r = blocking(move || iam.totp_enroll(&c, &f.password)).await;
+    let r = iam.totp_enroll(&c, &f.password).await;
     outcome(&u, "Set up TOTP", r, |(secret, url)| {
         html! {
             p { "Add this to your authenticator app, then confirm with a current code." }
@@ -783,8 +771,8 @@ async fn create_account(
         roles: list(&f.role),
         tags: list(&f.tags),
     };
-    let (c, iam2) = (u.caller(), iam.clone());
-    let r = blocking(move || iam2.create_account(&c, input, false)).await;
+    let c = u.caller();
+    let r = iam.create_account(&c, input).await;
     let (status, n) = note(&r, &format!("Created account {}", f.username));
     accounts_page(&iam, &u, status, n)
 }
@@ -1133,7 +1121,17 @@ async fn audit(
 }
 
 /// The UI routes, behind [`guard`].
+///
+/// The CSRF key is made here, once per process (and per router).
 pub fn router(iam: Arc<Iam>) -> Router {
+    let csrf = match Csrf::new() {
+        Ok(c) => Arc::new(c),
+        // No randomness: every POST is refused (403) rather than signed with a guessable key.
+        Err(e) => {
+            tracing::error!(error = %e, "no CSRF key: the web UI refuses every form");
+            Arc::new(Csrf::refusing())
+        }
+    };
     Router::new()
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/login/totp", post(login))
@@ -1158,7 +1156,10 @@ pub fn router(iam: Arc<Iam>) -> Router {
         .route("/ui/admin/sso", get(sso).post(sso_create))
         .route("/ui/admin/sso/{id}/delete", post(sso_delete))
         .route("/ui/admin/audit", get(audit))
-        .layer(axum::middleware::from_fn_with_state(iam.clone(), guard))
+        .layer(axum::middleware::from_fn_with_state(
+            (iam.clone(), csrf),
+            guard,
+        ))
         .with_state(iam)
 }
 

@@ -10,17 +10,19 @@
 //! presented twice is refused and the access token issued for it is revoked
 //! (OAuth 2.1 §4.1.3).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use mc_kit::ephemeral::SingleUse;
 use serde::{Deserialize, Serialize};
 
+use crate::core::audit::audit;
+use crate::core::tokens::TokenRecord;
+use crate::core::{Caller, Iam, now, random_token, sha256};
 use crate::error::IamError;
 use crate::model::{self, Account, AccountStatus};
-use crate::policy::{self, Effect, Rule};
-use crate::service::{Caller, Iam, audit, now, random_token, sha256};
+use crate::policy::Effect;
 use crate::store::{self as db, Tx};
 
 pub const MAX_CLIENTS: usize = 1000;
@@ -165,13 +167,33 @@ pub(crate) struct Code {
     account_id: String,
     auth_time: i64,
     issued: Instant,
-    /// Set once redeemed: the access token's jti (revoked on replay).
-    redeemed: Option<String>,
 }
 
-/// Codes by SHA-256 of the code, bounded.
-#[derive(Default)]
-pub(crate) struct Codes(HashMap<Vec<u8>, Code>);
+/// Authorization codes by SHA-256 of the code: pending ones (single use,
+/// `sso_code_ttl`, bounded) and, ten minutes longer, the redeemed ones with
+/// their client and the access token issued for them (revoked on replay).
+pub(crate) struct Codes {
+    pending: SingleUse<Vec<u8>, Code>,
+    /// (client id, access token jti; empty when the redemption failed).
+    redeemed: SingleUse<Vec<u8>, (String, String)>,
+}
+
+impl Codes {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            pending: SingleUse::new(ttl, MAX_CODES),
+            redeemed: SingleUse::new(ttl + Duration::from_secs(600), MAX_CODES),
+        }
+    }
+
+    /// Ends a code: remembered as redeemed by `client` (with `jti` once issued).
+    fn redeemed(&self, key: &[u8], client: &str, jti: String) {
+        self.redeemed.take(key);
+        // Full of live redemptions: the code is still ended (it left
+        // `pending`); only a later replay goes unrecognised.
+        let _full = self.redeemed.insert(key.to_vec(), (client.to_owned(), jti));
+    }
+}
 
 /// An authorization request, as the browser brings it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -467,17 +489,7 @@ impl Iam {
         account: &Account,
         client: &SsoClient,
     ) -> Result<(Effect, String), IamError> {
-        let rules: Vec<Rule> = db::all(&self.store, db::POLICY)?;
-        let d = policy::explain(
-            &rules,
-            &policy::Request {
-                account,
-                service_name: &client.client_id,
-                tags: &client.tags,
-                action: "auth:login",
-                at: now(),
-            },
-        );
+        let d = self.login_decision(account, &client.client_id, &client.tags)?;
         Ok((d.effect, d.rule_id))
     }
 
@@ -538,12 +550,8 @@ impl Iam {
         if account.status != AccountStatus::Active {
             return Ok(Authorize::Login);
         }
-        let auth_time = db::get::<crate::service::TokenRecord>(
-            &self.store,
-            db::TOKENS,
-            principal.jti.as_bytes(),
-        )?
-        .map_or_else(now, |r| r.issued_at);
+        let auth_time = db::get::<TokenRecord>(&self.store, db::TOKENS, principal.jti.as_bytes())?
+            .map_or_else(now, |r| r.issued_at);
         let (effect, rule) = self.sso_policy(&account, &client)?;
         let caller = Caller {
             principal: Some(principal),
@@ -566,32 +574,23 @@ impl Iam {
             ));
         }
         let code = random_token(32)?;
-        {
-            let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-            let ttl = self.config.sso_code_ttl.get();
-            // Redeemed codes are kept a while longer to catch replays.
-            codes
-                .0
-                .retain(|_, c| c.issued.elapsed() < ttl + Duration::from_secs(600));
-            if codes.0.len() >= MAX_CODES {
-                return Err(IamError::RateLimited(
+        let pending = Code {
+            client_id: client.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            challenge: req.code_challenge.clone(),
+            nonce: req.nonce.clone(),
+            account_id: account.id.clone(),
+            auth_time,
+            issued: Instant::now(),
+        };
+        self.codes
+            .pending
+            .insert(sha256(&code), pending)
+            .map_err(|_| {
+                IamError::RateLimited(
                     "too many pending authorizations; try again shortly".to_owned(),
-                ));
-            }
-            codes.0.insert(
-                sha256(&code),
-                Code {
-                    client_id: client.client_id.clone(),
-                    redirect_uri: req.redirect_uri.clone(),
-                    challenge: req.code_challenge.clone(),
-                    nonce: req.nonce.clone(),
-                    account_id: account.id.clone(),
-                    auth_time,
-                    issued: Instant::now(),
-                    redeemed: None,
-                },
-            );
-        }
+                )
+            })?;
         audit(
             &tx,
             &caller,
@@ -642,31 +641,7 @@ impl Iam {
         }
         let bad = |why: &str| TokenError::Bad("invalid_grant", why.to_owned());
         let key = sha256(&req.code);
-        let ttl = self.config.sso_code_ttl.get();
-        // Take what the code grants, marking it redeemed, under the lock.
-        let grant = {
-            let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-            match codes.0.get_mut(&key) {
-                None => Err(None),
-                Some(c) if c.client_id != client.client_id => Err(None),
-                Some(c) if c.redeemed.is_some() => Err(c.redeemed.clone()),
-                Some(c) => {
-                    let valid = c.issued.elapsed() < ttl;
-                    let redirect_ok = c.redirect_uri == req.redirect_uri;
-                    let pkce = pkce_ok(&req.code_verifier, &c.challenge);
-                    // Any use ends the code, good or bad.
-                    c.redeemed = Some(String::new());
-                    Ok((
-                        valid,
-                        redirect_ok,
-                        pkce,
-                        c.account_id.clone(),
-                        c.nonce.clone(),
-                        c.auth_time,
-                    ))
-                }
-            }
-        };
+        let grant = self.redeem(&key, &client.client_id, req);
         let (account_id, nonce, auth_time) = match grant {
             Err(replayed) => {
                 let tx = Tx::begin(&self.store)?;
@@ -689,10 +664,9 @@ impl Iam {
                 tx.commit()?;
                 return Err(bad("invalid, expired or already used code"));
             }
-            Ok((false, ..)) => return Err(bad("invalid, expired or already used code")),
-            Ok((_, false, ..)) => return Err(bad("redirect_uri does not match the authorization")),
-            Ok((_, _, false, ..)) => return Err(bad("code_verifier does not match the challenge")),
-            Ok((true, true, true, a, n, t)) => (a, n, t),
+            Ok((false, ..)) => return Err(bad("redirect_uri does not match the authorization")),
+            Ok((_, false, ..)) => return Err(bad("code_verifier does not match the challenge")),
+            Ok((true, true, a, n, t)) => (a, n, t),
         };
         let account = self.account(&account_id)?;
         if account.status != AccountStatus::Active {
@@ -750,15 +724,8 @@ impl Iam {
             ),
         )?;
         tx.commit()?;
-        if let Some(c) = self
-            .codes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .get_mut(&key)
-        {
-            c.redeemed = Some(session.jti.clone());
-        }
+        self.codes
+            .redeemed(&key, &client.client_id, session.jti.clone());
         Ok(TokenResponse {
             expires_in: session.expires_at - iat,
             access_token: session.token,
@@ -766,6 +733,45 @@ impl Iam {
             id_token: Some(id_token),
             scope: "openid profile".to_owned(),
         })
+    }
+
+    /// Takes what the code `key` grants to `client`, ending it (any use
+    /// does, good or bad): (redirect URI matches, PKCE verifies, account,
+    /// nonce, auth time); or, for an unknown, expired or replayed code, the
+    /// jti of the token a replayed code was redeemed for.
+    #[allow(clippy::type_complexity)]
+    fn redeem(
+        &self,
+        key: &[u8],
+        client: &str,
+        req: &TokenRequest,
+    ) -> Result<(bool, bool, String, String, i64), Option<String>> {
+        match self.codes.pending.take(key) {
+            Some(c) if c.client_id != client => {
+                // Another client's code is not this client's to end.
+                let issued = c.issued;
+                let _full = self.codes.pending.insert_at(key.to_vec(), c, issued);
+                Err(None)
+            }
+            Some(c) => {
+                self.codes.redeemed(key, client, String::new());
+                Ok((
+                    c.redirect_uri == req.redirect_uri,
+                    pkce_ok(&req.code_verifier, &c.challenge),
+                    c.account_id,
+                    c.nonce,
+                    c.auth_time,
+                ))
+            }
+            None => match self.codes.redeemed.take(key) {
+                Some((owner, jti)) => {
+                    let replayed = (owner == client).then(|| jti.clone());
+                    let _full = self.codes.redeemed.insert(key.to_vec(), (owner, jti));
+                    Err(replayed)
+                }
+                None => Err(None),
+            },
+        }
     }
 
     /// `/oauth2/userinfo`: the claims for an SSO access token.

@@ -1,4 +1,4 @@
-//! HTTP adapters of SSO ([`crate::sso`]): OIDC discovery, the OAuth 2.0
+//! HTTP adapters of SSO ([`crate::core::sso`]): OIDC discovery, the OAuth 2.0
 //! authorize, token and userinfo endpoints, and the admin REST for clients
 //! (`/v1/sso/clients`, twin of gRPC `SsoClients`).
 
@@ -13,10 +13,10 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::api::{P, S, body, caller};
+use crate::core::Iam;
+use crate::core::sso::{Authorize, AuthorizeRequest, ClientInput, TokenError, TokenRequest};
 use crate::error::IamError;
-use crate::rest::{P, S, body, caller};
-use crate::service::Iam;
-use crate::sso::{Authorize, AuthorizeRequest, ClientInput, TokenError, TokenRequest};
 
 type Result<T> = std::result::Result<T, IamError>;
 

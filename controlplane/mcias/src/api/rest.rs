@@ -9,29 +9,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use mc_service::auth::{Principal, SourceAddr};
+use mc_service::auth::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::{P, S, body, caller};
+use crate::core::{Iam, LoginInput, NewAccount, TokenRecord};
 use crate::error::IamError;
 use crate::model::Account;
 use crate::policy::Rule;
-use crate::service::{Caller, Iam, LoginInput, NewAccount, TokenRecord};
 
 type Result<T> = std::result::Result<T, IamError>;
-
-pub(crate) fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
-    Caller {
-        principal: p.map(|Extension(p)| p),
-        source: s.map(|Extension(SourceAddr(ip))| ip),
-    }
-}
-
-/// Body parse errors as `{"error": …}` 400s, naming what was wrong.
-pub(crate) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
-    b.map(|Json(v)| v)
-        .map_err(|e| IamError::invalid("body", e.body_text()))
-}
 
 pub fn account_json(a: &Account) -> Value {
     json!({
@@ -52,9 +40,6 @@ fn principal_json(p: &Principal) -> Value {
            "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at})
 }
 
-pub(crate) type P = Option<Extension<Principal>>;
-pub(crate) type S = Option<Extension<SourceAddr>>;
-
 async fn login(
     State(iam): State<Arc<Iam>>,
     p: P,
@@ -63,10 +48,7 @@ async fn login(
 ) -> Result<Json<Value>> {
     let input = body(b)?;
     let c = caller(p, s);
-    let iam2 = iam.clone();
-    let session = tokio::task::spawn_blocking(move || iam2.login(&c, input))
-        .await
-        .map_err(IamError::internal)??;
+    let session = iam.login(&c, input).await?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
     ))
@@ -120,9 +102,8 @@ async fn password(
 ) -> Result<StatusCode> {
     let b = body(b)?;
     let c = caller(p, s);
-    tokio::task::spawn_blocking(move || iam.change_password(&c, &b.old_password, &b.new_password))
-        .await
-        .map_err(IamError::internal)??;
+    iam.change_password(&c, &b.old_password, &b.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,9 +120,7 @@ async fn totp_enroll(
 ) -> Result<Json<Value>> {
     let b = body(b)?;
     let c = caller(p, s);
-    let (secret, url) = tokio::task::spawn_blocking(move || iam.totp_enroll(&c, &b.password))
-        .await
-        .map_err(IamError::internal)??;
+    let (secret, url) = iam.totp_enroll(&c, &b.password).await?;
     Ok(Json(json!({"secret": secret, "otpauth_url": url})))
 }
 
@@ -168,9 +147,7 @@ async fn totp_disable(
 ) -> Result<StatusCode> {
     let b = body(b)?;
     let c = caller(p, s);
-    tokio::task::spawn_blocking(move || iam.totp_disable(&c, &b.password))
-        .await
-        .map_err(IamError::internal)??;
+    iam.totp_disable(&c, &b.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,9 +188,8 @@ async fn redeem_reset(
     let b = body(b)?;
     let c = caller(p, s);
     iam.rate_limit_public(&c)?;
-    tokio::task::spawn_blocking(move || iam.redeem_reset_token(&c, &b.token, &b.new_password))
-        .await
-        .map_err(IamError::internal)??;
+    iam.redeem_reset_token(&c, &b.token, &b.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -238,9 +214,7 @@ async fn create_account(
 ) -> Result<Response> {
     let input = body(b)?;
     let c = caller(p, s);
-    let a = tokio::task::spawn_blocking(move || iam.create_account(&c, input, false))
-        .await
-        .map_err(IamError::internal)??;
+    let a = iam.create_account(&c, input).await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
 }
 
@@ -507,10 +481,7 @@ async fn passkey_register_begin(
 ) -> Result<Json<Value>> {
     let b = body(b)?;
     let c = caller(p, s);
-    let (id, options) =
-        tokio::task::spawn_blocking(move || iam.begin_passkey_registration(&c, &b.password))
-            .await
-            .map_err(IamError::internal)??;
+    let (id, options) = iam.begin_passkey_registration(&c, &b.password).await?;
     Ok(Json(json!({"challenge_id": id, "options": options})))
 }
 
@@ -646,7 +617,5 @@ pub fn router(iam: Arc<Iam>) -> Router {
             "/v1/iam/passkeys/register/finish",
             post(passkey_register_finish),
         )
-        .with_state(iam.clone())
-        .merge(crate::oidc::router(iam.clone()))
-        .merge(crate::ui::router(iam))
+        .with_state(iam)
 }

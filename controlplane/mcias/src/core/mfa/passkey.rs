@@ -1,9 +1,10 @@
 //! Passkeys (WebAuthn, via `webauthn-rs`): registration (needs the
 //! password, like TOTP enrolment; authenticators are asked to keep the
-//! credential discoverable), passwordless login (username first, or with no
-//! username: the authenticator names the account through its user handle;
-//! user verification required) subject to login policy like a password
-//! login, list and remove.
+//! credential discoverable), list and remove, and the stored, sealed
+//! credentials and ceremonies the passwordless login
+//! ([`crate::core::login`]) uses: username first, or with no username (the
+//! authenticator names the account through its user handle); user
+//! verification required; subject to login policy like a password login.
 //!
 //! The relying party id is `[mcias] webauthn_rp_id` (default `localhost`),
 //! the origin `webauthn_origin` (the host defaults it to
@@ -17,25 +18,24 @@
 //! sign counter must grow: an assertion whose counter is not above the
 //! stored one (a cloned authenticator, a replay) is refused and audited.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
 };
 
+use crate::core::audit::audit;
+use crate::core::{Caller, Iam, now, random_token};
 use crate::error::IamError;
-use crate::model::{self, AccountStatus, AccountType};
-use crate::service::{Caller, Iam, Session, audit, now, random_token};
+use crate::model::AccountType;
 use crate::store::{self as db, Tx};
 
-const CEREMONY_TTL: Duration = Duration::from_secs(120);
-const MAX_CEREMONIES: usize = 10_000;
+pub(crate) const CEREMONY_TTL: Duration = Duration::from_secs(120);
+pub(crate) const MAX_CEREMONIES: usize = 10_000;
 pub const MAX_PER_ACCOUNT: usize = 10;
 
 /// A stored passkey: metadata in clear, the credential sealed.
@@ -50,7 +50,7 @@ pub struct PasskeyRecord {
     pub last_used: i64,
     pub counter: u32,
     /// Nonce ‖ AES-256-GCM(JSON of the webauthn-rs `Passkey`), base64url.
-    sealed: String,
+    pub(crate) sealed: String,
 }
 
 /// What listings show.
@@ -92,9 +92,6 @@ pub(crate) enum Ceremony {
     },
 }
 
-#[derive(Default)]
-pub(crate) struct Ceremonies(HashMap<String, (Ceremony, Instant)>);
-
 /// The relying party for `rp_id` and `origin` (empty: `https://<rp_id>`).
 pub(crate) fn relying_party(rp_id: &str, origin: &str) -> Result<Webauthn, IamError> {
     let origin = if origin.is_empty() {
@@ -109,12 +106,12 @@ pub(crate) fn relying_party(rp_id: &str, origin: &str) -> Result<Webauthn, IamEr
         .map_err(|e| IamError::invalid("mcias.webauthn_rp_id", e.to_string()))
 }
 
-fn bad_credential(e: impl std::fmt::Display) -> IamError {
+pub(crate) fn bad_credential(e: impl std::fmt::Display) -> IamError {
     IamError::invalid("credential", e.to_string())
 }
 
 impl Iam {
-    fn passkeys_of(&self, account_id: &str) -> Result<Vec<PasskeyRecord>, IamError> {
+    pub(crate) fn passkeys_of(&self, account_id: &str) -> Result<Vec<PasskeyRecord>, IamError> {
         let mut all: Vec<PasskeyRecord> = db::all(&self.store, db::PASSKEYS)?;
         all.retain(|p| p.account_id == account_id);
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -125,7 +122,7 @@ impl Iam {
         Ok(!self.passkeys_of(account_id)?.is_empty())
     }
 
-    fn open_passkey(&self, r: &PasskeyRecord) -> Result<Passkey, IamError> {
+    pub(crate) fn open_passkey(&self, r: &PasskeyRecord) -> Result<Passkey, IamError> {
         let sealed = B64.decode(&r.sealed).map_err(IamError::internal)?;
         let plain = self
             .master
@@ -133,7 +130,7 @@ impl Iam {
         serde_json::from_slice(&plain).map_err(IamError::internal)
     }
 
-    fn seal_passkey(&self, id: &str, p: &Passkey) -> Result<String, IamError> {
+    pub(crate) fn seal_passkey(&self, id: &str, p: &Passkey) -> Result<String, IamError> {
         let plain = serde_json::to_vec(p).map_err(IamError::internal)?;
         Ok(B64.encode(
             self.master
@@ -141,34 +138,26 @@ impl Iam {
         ))
     }
 
-    fn start_ceremony(&self, c: Ceremony) -> Result<String, IamError> {
+    pub(crate) fn start_ceremony(&self, c: Ceremony) -> Result<String, IamError> {
         let id = random_token(24)?;
-        let mut all = self.ceremonies.lock().unwrap_or_else(|p| p.into_inner());
-        all.0.retain(|_, (_, at)| at.elapsed() < CEREMONY_TTL);
-        if all.0.len() >= MAX_CEREMONIES {
-            return Err(IamError::RateLimited(
+        self.ceremonies.insert(id.clone(), c).map_err(|_| {
+            IamError::RateLimited(
                 "too many passkey ceremonies in progress; try again shortly".to_owned(),
-            ));
-        }
-        all.0.insert(id.clone(), (c, Instant::now()));
+            )
+        })?;
         Ok(id)
     }
 
     /// Takes a ceremony out (single use), if it exists and is fresh.
-    fn take_ceremony(&self, id: &str) -> Result<Ceremony, IamError> {
-        let mut all = self.ceremonies.lock().unwrap_or_else(|p| p.into_inner());
-        match all.0.remove(id) {
-            Some((c, at)) if at.elapsed() < CEREMONY_TTL => Ok(c),
-            _ => Err(IamError::invalid(
-                "challenge_id",
-                "unknown, used or expired challenge",
-            )),
-        }
+    pub(crate) fn take_ceremony(&self, id: &str) -> Result<Ceremony, IamError> {
+        self.ceremonies
+            .take(id)
+            .ok_or_else(|| IamError::invalid("challenge_id", "unknown, used or expired challenge"))
     }
 
     /// Starts registering a passkey for the caller (needs the password):
     /// returns the challenge id and the `PublicKeyCredentialCreationOptions`.
-    pub fn begin_passkey_registration(
+    pub async fn begin_passkey_registration(
         &self,
         caller: &Caller,
         password: &str,
@@ -181,7 +170,8 @@ impl Iam {
                 "passkeys are for human accounts",
             ));
         }
-        self.recheck_password(caller, &account, password, "mfa.passkey.register")?;
+        self.recheck_password(caller, &account, password, "mfa.passkey.register")
+            .await?;
         let existing = self.passkeys_of(&account.id)?;
         if existing.len() >= MAX_PER_ACCOUNT {
             return Err(IamError::invalid(
@@ -271,203 +261,6 @@ impl Iam {
         tx.commit()?;
         Ok(PasskeyInfo::from(&record))
     }
-
-    /// Starts a passkey login for `username`: the `PublicKeyCredentialRequestOptions`.
-    pub fn begin_passkey_login(
-        &self,
-        caller: &Caller,
-        username: &str,
-        service: &str,
-        tags: &[String],
-    ) -> Result<(String, serde_json::Value), IamError> {
-        self.rate_limit(caller)?;
-        let tags = model::check_tags(tags)?;
-        if service.len() > 128 {
-            return Err(IamError::invalid("service_name", "at most 128 bytes"));
-        }
-        let service = if service.is_empty() { "mcias" } else { service }.to_owned();
-        if username.is_empty() {
-            let (options, state) = self
-                .webauthn
-                .start_discoverable_authentication()
-                .map_err(IamError::internal)?;
-            let mut options = serde_json::to_value(options).map_err(IamError::internal)?;
-            // A modal request, not the autofill (conditional) one.
-            if let Some(o) = options.as_object_mut() {
-                o.remove("mediation");
-            }
-            let id = self.start_ceremony(Ceremony::Discover {
-                service,
-                tags,
-                state: Box::new(state),
-            })?;
-            return Ok((id, options));
-        }
-        let account = self
-            .find(username)
-            .ok()
-            .filter(|a| a.status == AccountStatus::Active && a.account_type == AccountType::Human);
-        let keys = match &account {
-            Some(a) => self
-                .passkeys_of(&a.id)?
-                .iter()
-                .map(|r| self.open_passkey(r))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => vec![],
-        };
-        let (Some(account), false) = (account, keys.is_empty()) else {
-            let tx = Tx::begin(&self.store)?;
-            audit(&tx, caller, "auth.passkey", username, "no_passkey", "")?;
-            tx.commit()?;
-            return Err(IamError::Unauthenticated(
-                "no passkey login for this account".to_owned(),
-            ));
-        };
-        let (options, state) = self
-            .webauthn
-            .start_passkey_authentication(&keys)
-            .map_err(IamError::internal)?;
-        let id = self.start_ceremony(Ceremony::Login {
-            account_id: account.id,
-            service,
-            tags,
-            state: Box::new(state),
-        })?;
-        Ok((
-            id,
-            serde_json::to_value(options).map_err(IamError::internal)?,
-        ))
-    }
-
-    /// Finishes a passkey login: checks the assertion and the sign counter,
-    /// then login policy, and issues a session.
-    pub fn finish_passkey_login(
-        &self,
-        caller: &Caller,
-        challenge_id: &str,
-        credential: &str,
-    ) -> Result<Session, IamError> {
-        self.rate_limit(caller)?;
-        let ceremony = self.take_ceremony(challenge_id)?;
-        let assertion: PublicKeyCredential =
-            serde_json::from_str(credential).map_err(bad_credential)?;
-        let (account_id, service, tags, result) = match ceremony {
-            Ceremony::Register { .. } => {
-                return Err(IamError::invalid("challenge_id", "not a login"));
-            }
-            Ceremony::Login {
-                account_id,
-                service,
-                tags,
-                state,
-            } => {
-                let r = self
-                    .webauthn
-                    .finish_passkey_authentication(&assertion, &state);
-                (account_id, service, tags, r)
-            }
-            Ceremony::Discover {
-                service,
-                tags,
-                state,
-            } => {
-                let Some((account_id, key)) = self.discovered(&assertion) else {
-                    return self.refuse_passkey(caller, "", "bad_assertion", "unknown credential");
-                };
-                let r = self
-                    .webauthn
-                    .finish_discoverable_authentication_v2(&assertion, *state, &key);
-                (account_id, service, tags, r)
-            }
-        };
-        self.passkey_login(caller, account_id, &service, &tags, result)
-    }
-
-    /// Whose passkey a username-less assertion says it is (its user handle
-    /// is the account id), and that passkey.
-    fn discovered(&self, assertion: &PublicKeyCredential) -> Option<(String, Passkey)> {
-        let (user, cred) = self
-            .webauthn
-            .identify_discoverable_authentication(assertion)
-            .ok()?;
-        let (account_id, credential_id) = (user.to_string(), B64.encode(cred));
-        let record = self
-            .passkeys_of(&account_id)
-            .ok()?
-            .into_iter()
-            .find(|r| r.credential_id == credential_id)?;
-        Some((account_id, self.open_passkey(&record).ok()?))
-    }
-
-    fn refuse_passkey(
-        &self,
-        caller: &Caller,
-        account_id: &str,
-        result: &str,
-        detail: impl Into<String>,
-    ) -> Result<Session, IamError> {
-        let tx = Tx::begin(&self.store)?;
-        audit(&tx, caller, "auth.passkey", account_id, result, detail)?;
-        tx.commit()?;
-        Err(IamError::Unauthenticated("passkey login failed".to_owned()))
-    }
-
-    /// A verified (or refused) assertion's last steps: the stored counter,
-    /// then the account and login policy.
-    fn passkey_login(
-        &self,
-        caller: &Caller,
-        account_id: String,
-        service: &str,
-        tags: &[String],
-        result: Result<AuthenticationResult, WebauthnError>,
-    ) -> Result<Session, IamError> {
-        let refuse =
-            |result: &str, detail: String| self.refuse_passkey(caller, &account_id, result, detail);
-        let result = match result {
-            Ok(r) => r,
-            Err(e) => return refuse("bad_assertion", e.to_string()),
-        };
-        let credential_id = B64.encode(result.cred_id());
-        let _g = self.lock();
-        let Some(mut record) = self
-            .passkeys_of(&account_id)?
-            .into_iter()
-            .find(|r| r.credential_id == credential_id)
-        else {
-            return refuse("bad_assertion", "passkey removed".to_owned());
-        };
-        // The stored counter, not the one the ceremony started with: another
-        // login may have used the credential since.
-        if (result.counter() > 0 || record.counter > 0) && result.counter() <= record.counter {
-            return refuse(
-                "stale_counter",
-                format!(
-                    "passkey={} counter {} <= stored {}: cloned authenticator or replay",
-                    record.id,
-                    result.counter(),
-                    record.counter
-                ),
-            );
-        }
-        let mut key = self.open_passkey(&record)?;
-        key.update_credential(&result);
-        record.counter = result.counter();
-        record.last_used = now();
-        record.sealed = self.seal_passkey(&record.id, &key)?;
-        let account = self.account(&account_id)?;
-        let tx = Tx::begin(&self.store)?;
-        tx.put(db::PASSKEYS, record.id.as_bytes(), &record)?;
-        self.grant_login(
-            tx,
-            caller,
-            account,
-            service,
-            tags,
-            &format!("passkey={}", record.id),
-        )
-    }
-
     /// The passkeys of `account` (empty: the caller's; another's needs admin).
     pub fn list_passkeys(
         &self,
