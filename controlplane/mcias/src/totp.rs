@@ -59,3 +59,14 @@ pub fn check(
         .check(code.trim(), now)
         .filter(|step| *step > account.totp_last_step))
 }
+
+/// The code `account`'s authenticator shows at `now` (for tests).
+#[cfg(test)]
+pub(crate) fn code_at(master: &MasterKey, account: &Account, now: u64) -> String {
+    let sealed = B64.decode(&account.totp_sealed).expect("sealed secret");
+    let secret = master.open(&sealed, account.id.as_bytes()).expect("opens");
+    build(secret.to_vec(), &account.username)
+        .expect("totp")
+        .generate(now)
+        .to_string()
+}

@@ -24,12 +24,6 @@ pub struct NewAccount {
     pub tags: Vec<String>,
 }
 
-impl Drop for NewAccount {
-    fn drop(&mut self) {
-        self.password.zeroize();
-    }
-}
-
 impl Iam {
     pub(crate) fn account_by_name(&self, username: &str) -> Result<Option<Account>, IamError> {
         let Some(id) = db::get_raw(&self.store, db::USERNAMES, username.as_bytes())? else {
@@ -114,12 +108,21 @@ impl Iam {
         Ok(())
     }
 
-    /// Creates an account (a human one with its password hashed here).
+    /// Creates an account (a human one with its password hashed here; the
+    /// password is wiped from memory once hashed).
     pub async fn create_account(
         &self,
         caller: &Caller,
         input: NewAccount,
     ) -> Result<Account, IamError> {
+        let mut input = input;
+        let hash = self.hash_new(&input).await;
+        input.password.zeroize();
+        self.insert_account(caller, input, hash?, false)
+    }
+
+    /// The password hash of a new account (empty for a system account).
+    async fn hash_new(&self, input: &NewAccount) -> Result<String, IamError> {
         // The same checks as the insert, before the costly hash.
         model::check_username(&input.username)?;
         let account_type = AccountType::parse(&input.account_type)?;
@@ -130,20 +133,17 @@ impl Iam {
             .collect::<Result<Vec<_>, _>>()?;
         model::check_roles(account_type, &roles)?;
         model::check_tags(&input.tags)?;
-        let password_hash = match account_type {
+        match account_type {
             AccountType::Human => {
                 model::check_password(&input.password)?;
-                self.hasher.hash(&input.password).await?
+                self.hasher.hash(&input.password).await
             }
-            AccountType::System if input.password.is_empty() => String::new(),
-            AccountType::System => {
-                return Err(IamError::invalid(
-                    "password",
-                    "system accounts have no password; issue them tokens",
-                ));
-            }
-        };
-        self.insert_account(caller, input, password_hash, false)
+            AccountType::System if input.password.is_empty() => Ok(String::new()),
+            AccountType::System => Err(IamError::invalid(
+                "password",
+                "system accounts have no password; issue them tokens",
+            )),
+        }
     }
 
     /// Checks and stores a new account whose password is already hashed.
