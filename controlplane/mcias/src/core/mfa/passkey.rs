@@ -12,7 +12,7 @@
 //! the UI is served under, never for an IP address.
 //!
 //! Each credential (public key, counter, flags) is stored sealed with the
-//! master key (AES-256-GCM, bound to the passkey's id), in the `passkeys`
+//! master key (AES-256-GCM, bound to the passkey's row), in the `passkeys`
 //! table (schema v4) beside its plaintext metadata (owner, name, credential
 //! id, counter). Ceremonies live in memory: single use, 120 s, bounded. The
 //! sign counter must grow: an assertion whose counter is not above the
@@ -27,6 +27,7 @@ use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
 };
+use zeroize::Zeroizing;
 
 use crate::core::audit::audit;
 use crate::core::{Caller, Iam, now, random_token};
@@ -34,6 +35,8 @@ use crate::error::IamError;
 use crate::model::AccountType;
 use crate::store::{self as db, Tx};
 
+/// Credentials are sealed bound to their row of this table.
+const TABLE: &str = "passkeys";
 pub(crate) const CEREMONY_TTL: Duration = Duration::from_secs(120);
 pub(crate) const MAX_CEREMONIES: usize = 10_000;
 pub const MAX_PER_ACCOUNT: usize = 10;
@@ -49,7 +52,8 @@ pub struct PasskeyRecord {
     pub created_at: i64,
     pub last_used: i64,
     pub counter: u32,
-    /// Nonce ‖ AES-256-GCM(JSON of the webauthn-rs `Passkey`), base64url.
+    /// The JSON of the webauthn-rs `Passkey`, sealed with the master key
+    /// (bound to this row), base64url.
     pub(crate) sealed: String,
 }
 
@@ -124,18 +128,16 @@ impl Iam {
 
     pub(crate) fn open_passkey(&self, r: &PasskeyRecord) -> Result<Passkey, IamError> {
         let sealed = B64.decode(&r.sealed).map_err(IamError::internal)?;
+        let legacy_aad = format!("passkey:{}", r.id);
         let plain = self
             .master
-            .open(&sealed, format!("passkey:{}", r.id).as_bytes())?;
+            .open(TABLE, r.id.as_bytes(), legacy_aad.as_bytes(), &sealed)?;
         serde_json::from_slice(&plain).map_err(IamError::internal)
     }
 
     pub(crate) fn seal_passkey(&self, id: &str, p: &Passkey) -> Result<String, IamError> {
-        let plain = serde_json::to_vec(p).map_err(IamError::internal)?;
-        Ok(B64.encode(
-            self.master
-                .seal(&plain, format!("passkey:{id}").as_bytes())?,
-        ))
+        let plain = Zeroizing::new(serde_json::to_vec(p).map_err(IamError::internal)?);
+        Ok(B64.encode(self.master.seal(TABLE, id.as_bytes(), &plain)?))
     }
 
     pub(crate) fn start_ceremony(&self, c: Ceremony) -> Result<String, IamError> {
