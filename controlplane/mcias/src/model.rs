@@ -193,3 +193,73 @@ pub fn check_roles(account_type: AccountType, roles: &[Role]) -> Result<Vec<Role
     r.dedup();
     Ok(r)
 }
+
+// Stored records of the capabilities (the store's typed tables name them).
+
+/// A token as tracked for listing and revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub jti: String,
+    pub account_id: String,
+    /// `session` (login) or `system` (issued by an admin).
+    pub kind: String,
+    pub description: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+    /// The account's token generation when issued: a later password change
+    /// or disable makes the token revoked for every verifier.
+    #[serde(default)]
+    pub generation: u32,
+}
+
+/// A registered client as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `RS256` (default) or `EdDSA`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: String,
+    /// SHA-256 of the secret, base64url. Never leaves the store.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_sha256: String,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SsoClient {
+    /// The client without its secret hash, for listings.
+    pub fn public(&self) -> Self {
+        Self {
+            secret_sha256: String::new(),
+            ..self.clone()
+        }
+    }
+}
+
+/// A stored passkey: metadata in clear, the credential sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyRecord {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// base64url credential id.
+    pub credential_id: String,
+    pub created_at: i64,
+    pub last_used: i64,
+    pub counter: u32,
+    /// The JSON of the webauthn-rs `Passkey`, sealed with the master key
+    /// (bound to this row), base64url.
+    pub(crate) sealed: String,
+}

@@ -9,7 +9,7 @@ use crate::core::audit::{Refusal, audit};
 use crate::core::{Caller, Iam, now, random_token, sha256};
 use crate::error::IamError;
 use crate::model::{self, Account, AccountStatus, AccountType, Role};
-use crate::store::{self as db, Tx};
+use crate::store::{self as db, WriteTx as Tx};
 
 #[derive(Clone, Deserialize)]
 pub struct NewAccount {
@@ -26,14 +26,15 @@ pub struct NewAccount {
 
 impl Iam {
     pub(crate) fn account_by_name(&self, username: &str) -> Result<Option<Account>, IamError> {
-        let Some(id) = db::get_raw(&self.store, db::USERNAMES, username.as_bytes())? else {
+        let Some(id) = self.read()?.get_raw(db::USERNAMES, username.as_bytes())? else {
             return Ok(None);
         };
-        Ok(db::get(&self.store, db::ACCOUNTS, &id)?)
+        Ok(self.read()?.get(db::ACCOUNTS, &id)?)
     }
 
     pub fn account(&self, id: &str) -> Result<Account, IamError> {
-        db::get::<Account>(&self.store, db::ACCOUNTS, id.as_bytes())?
+        self.read()?
+            .get(db::ACCOUNTS, id.as_bytes())?
             .filter(|a| a.status != AccountStatus::Deleted)
             .ok_or_else(|| IamError::NotFound(format!("no account `{id}`")))
     }
@@ -164,7 +165,11 @@ impl Iam {
         let roles = model::check_roles(account_type, &roles)?;
         let tags = model::check_tags(&input.tags)?;
         let _g = self.lock();
-        if db::get_raw(&self.store, db::USERNAMES, username.as_bytes())?.is_some() {
+        if self
+            .read()?
+            .get_raw(db::USERNAMES, username.as_bytes())?
+            .is_some()
+        {
             return Err(IamError::Conflict(format!(
                 "username `{username}` is taken"
             )));
@@ -210,7 +215,7 @@ impl Iam {
     }
 
     pub fn list_accounts(&self) -> Result<Vec<Account>, IamError> {
-        let mut all: Vec<Account> = db::all(&self.store, db::ACCOUNTS)?;
+        let mut all: Vec<Account> = self.read()?.all(db::ACCOUNTS)?;
         all.retain(|a| a.status != AccountStatus::Deleted);
         all.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(all)
@@ -383,7 +388,7 @@ impl Iam {
     ) -> Result<(), IamError> {
         model::check_password(new_password)?;
         let key = sha256(token);
-        let record: Option<serde_json::Value> = db::get(&self.store, db::RESETS, &key)?;
+        let record: Option<serde_json::Value> = self.read()?.get(db::RESETS, &key)?;
         let Some(record) = record.filter(|r| r["expires_at"].as_i64().is_some_and(|e| e > now()))
         else {
             return self.refuse(
@@ -405,7 +410,7 @@ impl Iam {
         account.locked_until = 0;
         account.token_generation = account.token_generation.wrapping_add(1);
         let tx = Tx::begin(&self.store)?;
-        tx.delete(db::RESETS, &key)?;
+        tx.delete(db::RESETS.def(), &key)?;
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
         audit(
             &tx,

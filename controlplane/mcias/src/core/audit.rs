@@ -5,7 +5,7 @@
 
 use crate::core::{Caller, Iam, now};
 use crate::error::IamError;
-use crate::store::{self as db, Tx};
+use crate::store::WriteTx as Tx;
 
 /// One audited action (the kit's event: one audit format for every service).
 pub use mc_kit::store::audit::AuditEvent;
@@ -19,7 +19,7 @@ pub(crate) fn audit(
     result: &str,
     detail: impl Into<String>,
 ) -> Result<(), IamError> {
-    let mut e = AuditEvent {
+    let e = AuditEvent {
         seq: 0,
         at: now(),
         actor: caller.actor(),
@@ -29,7 +29,7 @@ pub(crate) fn audit(
         result: result.to_owned(),
         detail: detail.into(),
     };
-    tx.audit(&mut e, |e, seq| e.seq = seq)?;
+    tx.audit(e)?;
     Ok(())
 }
 
@@ -88,7 +88,7 @@ impl Iam {
         actor: &str,
     ) -> Result<Vec<AuditEvent>, IamError> {
         let limit = limit.clamp(1, 1000);
-        let scan: Vec<AuditEvent> = db::last(&self.store, db::AUDIT, 50_000)?;
+        let scan: Vec<AuditEvent> = self.read()?.audit_page(None, 50_000)?;
         Ok(scan
             .into_iter()
             .filter(|e| {

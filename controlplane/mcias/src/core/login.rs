@@ -22,7 +22,7 @@ use crate::core::{Caller, Iam, Session, now, random_token, ttl_secs};
 use crate::error::IamError;
 use crate::model::{self, Account, AccountStatus, AccountType};
 use crate::policy::Effect;
-use crate::store::{self as db, Tx};
+use crate::store::{self as db, WriteTx as Tx};
 
 /// Two-step logins: how long the nonce stands in for the password.
 pub(crate) const CHALLENGE_TTL: Duration = Duration::from_secs(90);

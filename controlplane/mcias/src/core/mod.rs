@@ -39,7 +39,7 @@ use crate::error::IamError;
 use crate::keys::{KeyRecord, KeyRing, MasterKey};
 use crate::password::Hasher;
 use crate::policy::{Effect, Rule};
-use crate::store::{self as db, Tx};
+use crate::store::{self as db, ReadTx, WriteTx as Tx};
 
 pub use accounts::NewAccount;
 pub use audit::AuditEvent;
@@ -156,7 +156,7 @@ impl Iam {
             config.argon2_iterations,
             config.argon2_parallelism,
         )?;
-        let mut records: Vec<KeyRecord> = db::all(&store, db::KEYS)?;
+        let mut records: Vec<KeyRecord> = ReadTx::begin(&store)?.all(db::KEYS)?;
         let have = |alg: &str| records.iter().any(|r| r.alg == alg);
         let mut new = Vec::new();
         if !have(crate::keys::EDDSA) {
@@ -199,7 +199,7 @@ impl Iam {
     }
 
     fn bootstrap(&self) -> Result<Option<Bootstrap>, IamError> {
-        let accounts: Vec<crate::model::Account> = db::all(&self.store, db::ACCOUNTS)?;
+        let accounts: Vec<crate::model::Account> = self.read()?.all(db::ACCOUNTS)?;
         if !accounts.is_empty() {
             return Ok(None);
         }
@@ -222,7 +222,7 @@ impl Iam {
             hash,
             true,
         )?;
-        let rules: Vec<Rule> = db::all(&self.store, db::POLICY)?;
+        let rules: Vec<Rule> = self.read()?.all(db::POLICY)?;
         if rules.is_empty() {
             self.create_rule(
                 &system,
@@ -248,6 +248,11 @@ impl Iam {
         }
         tracing::warn!(username = %creds.username, "created the bootstrap admin account");
         Ok(Some(creds))
+    }
+
+    /// A consistent read view of the store.
+    pub(crate) fn read(&self) -> Result<ReadTx, mc_kit::store::StoreError> {
+        ReadTx::begin(&self.store)
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -8,17 +8,18 @@ use crate::core::{Caller, Iam, now};
 use crate::error::IamError;
 use crate::model::{self, Account};
 use crate::policy::{self, Decision, Rule};
-use crate::store::{self as db, Tx};
+use crate::store::{self as db, WriteTx as Tx};
 
 impl Iam {
     pub fn rules(&self) -> Result<Vec<Rule>, IamError> {
-        let mut r: Vec<Rule> = db::all(&self.store, db::POLICY)?;
+        let mut r: Vec<Rule> = self.read()?.all(db::POLICY)?;
         r.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));
         Ok(r)
     }
 
     pub fn rule(&self, id: &str) -> Result<Rule, IamError> {
-        db::get(&self.store, db::POLICY, id.as_bytes())?
+        self.read()?
+            .get(db::POLICY, id.as_bytes())?
             .ok_or_else(|| IamError::NotFound(format!("no rule `{id}`")))
     }
 
@@ -57,7 +58,7 @@ impl Iam {
     pub fn delete_rule(&self, caller: &Caller, id: &str) -> Result<(), IamError> {
         self.rule(id)?;
         let tx = Tx::begin(&self.store)?;
-        tx.delete(db::POLICY, id.as_bytes())?;
+        tx.delete(db::POLICY.def(), id.as_bytes())?;
         audit(&tx, caller, "policy.delete", id, "ok", "")?;
         tx.commit()?;
         Ok(())
@@ -107,7 +108,7 @@ impl Iam {
         service: &str,
         tags: &[String],
     ) -> Result<Decision, IamError> {
-        let rules: Vec<Rule> = db::all(&self.store, db::POLICY)?;
+        let rules: Vec<Rule> = self.read()?.all(db::POLICY)?;
         Ok(policy::explain(
             &rules,
             &policy::Request {

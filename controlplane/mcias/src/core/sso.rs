@@ -18,43 +18,18 @@ use mc_kit::ephemeral::SingleUse;
 use serde::{Deserialize, Serialize};
 
 use crate::core::audit::audit;
-use crate::core::tokens::TokenRecord;
 use crate::core::{Caller, Iam, now, random_token, sha256};
 use crate::error::IamError;
+pub use crate::model::SsoClient;
 use crate::model::{self, Account, AccountStatus};
 use crate::policy::Effect;
-use crate::store::{self as db, Tx};
+use crate::store::{self as db, WriteTx as Tx};
 
 pub const MAX_CLIENTS: usize = 1000;
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_CODES: usize = 10_000;
 /// ID tokens live at most this long (access tokens: the session TTL).
 const ID_TOKEN_TTL: i64 = 3600;
-
-/// A registered client as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SsoClient {
-    pub client_id: String,
-    #[serde(default)]
-    pub name: String,
-    pub redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// `RS256` (default) or `EdDSA`.
-    #[serde(default)]
-    pub id_token_signed_response_alg: String,
-    /// SHA-256 of the secret, base64url. Never leaves the store.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub secret_sha256: String,
-    #[serde(default)]
-    pub created_at: i64,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// What an admin sends to create or update a client.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -72,16 +47,6 @@ pub struct ClientInput {
     pub enabled: Option<bool>,
     #[serde(default)]
     pub id_token_signed_response_alg: String,
-}
-
-impl SsoClient {
-    /// The client without its secret hash, for listings.
-    pub fn public(&self) -> Self {
-        Self {
-            secret_sha256: String::new(),
-            ..self.clone()
-        }
-    }
 }
 
 fn check_client_id(id: &str) -> Result<(), IamError> {
@@ -341,7 +306,7 @@ impl Iam {
     // ------------------------------------------------------- client admin
 
     pub fn sso_clients(&self) -> Result<Vec<SsoClient>, IamError> {
-        let mut all: Vec<SsoClient> = db::all(&self.store, db::SSO_CLIENTS)?;
+        let mut all: Vec<SsoClient> = self.read()?.all(db::SSO_CLIENTS)?;
         all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         Ok(all.iter().map(SsoClient::public).collect())
     }
@@ -350,7 +315,7 @@ impl Iam {
         if check_client_id(id).is_err() {
             return Ok(None);
         }
-        Ok(db::get(&self.store, db::SSO_CLIENTS, id.as_bytes())?)
+        Ok(self.read()?.get(db::SSO_CLIENTS, id.as_bytes())?)
     }
 
     pub fn sso_client(&self, id: &str) -> Result<SsoClient, IamError> {
@@ -384,7 +349,7 @@ impl Iam {
             created_at: now(),
         };
         let _g = self.lock();
-        let existing: Vec<SsoClient> = db::all(&self.store, db::SSO_CLIENTS)?;
+        let existing: Vec<SsoClient> = self.read()?.all(db::SSO_CLIENTS)?;
         if existing.len() >= MAX_CLIENTS {
             return Err(IamError::invalid(
                 "client",
@@ -452,7 +417,7 @@ impl Iam {
         let _g = self.lock();
         self.sso_client(id)?;
         let tx = Tx::begin(&self.store)?;
-        tx.delete(db::SSO_CLIENTS, id.as_bytes())?;
+        tx.delete(db::SSO_CLIENTS.def(), id.as_bytes())?;
         audit(&tx, caller, "sso.clients.delete", id, "ok", "")?;
         tx.commit()?;
         Ok(())
@@ -550,7 +515,9 @@ impl Iam {
         if account.status != AccountStatus::Active {
             return Ok(Authorize::Login);
         }
-        let auth_time = db::get::<TokenRecord>(&self.store, db::TOKENS, principal.jti.as_bytes())?
+        let auth_time = self
+            .read()?
+            .get(db::TOKENS, principal.jti.as_bytes())?
             .map_or_else(now, |r| r.issued_at);
         let (effect, rule) = self.sso_policy(&account, &client)?;
         let caller = Caller {

@@ -6,31 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mc_service::auth::{AuthError, Principal};
-use serde::{Deserialize, Serialize};
 
 use crate::core::audit::audit;
 use crate::core::{Caller, Iam, Session, now, ttl_secs};
 use crate::error::IamError;
 use crate::keys::{Claims, KeyRecord, KeyRing};
+pub use crate::model::TokenRecord;
 use crate::model::{Account, AccountStatus, AccountType};
-use crate::store::{self as db, Tx};
-
-/// A token as tracked for listing and revocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub jti: String,
-    pub account_id: String,
-    /// `session` (login) or `system` (issued by an admin).
-    pub kind: String,
-    pub description: String,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub revoked: bool,
-    /// The account's token generation when issued: a later password change
-    /// or disable makes the token revoked for every verifier.
-    #[serde(default)]
-    pub generation: u32,
-}
+use crate::store::{self as db, WriteTx as Tx};
 
 impl Iam {
     /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id.
@@ -113,7 +96,9 @@ impl Iam {
             .unwrap_or_else(|p| p.into_inner())
             .verify_aud(token, &self.config.issuer, accept)
             .map_err(AuthError::Invalid)?;
-        let record: TokenRecord = db::get(&self.store, db::TOKENS, claims.jti.as_bytes())
+        let record: TokenRecord = self
+            .read()
+            .and_then(|r| r.get(db::TOKENS, claims.jti.as_bytes()))
             .map_err(|e| AuthError::Unavailable(e.to_string()))?
             .ok_or_else(|| AuthError::Invalid("unknown token".to_owned()))?;
         if record.revoked {
@@ -151,7 +136,7 @@ impl Iam {
     }
 
     pub(crate) fn revoke_jti(&self, tx: &Tx, jti: &str) -> Result<bool, IamError> {
-        let Some(mut rec) = db::get::<TokenRecord>(&self.store, db::TOKENS, jti.as_bytes())? else {
+        let Some(mut rec) = self.read()?.get(db::TOKENS, jti.as_bytes())? else {
             return Ok(false);
         };
         if rec.revoked {
@@ -210,7 +195,7 @@ impl Iam {
     /// New active signing key; the old one verifies until its tokens expire.
     pub fn rotate_keys(&self, caller: &Caller) -> Result<String, IamError> {
         let _g = self.lock();
-        let mut records: Vec<KeyRecord> = db::all(&self.store, db::KEYS)?;
+        let mut records: Vec<KeyRecord> = self.read()?.all(db::KEYS)?;
         let longest = [
             self.config.token_ttl,
             self.config.admin_token_ttl,
@@ -299,7 +284,7 @@ impl Iam {
             None => None,
         };
         let t = now();
-        let mut all: Vec<TokenRecord> = db::all(&self.store, db::TOKENS)?;
+        let mut all: Vec<TokenRecord> = self.read()?.all(db::TOKENS)?;
         all.retain(|r| r.expires_at > t && id.as_ref().is_none_or(|i| *i == r.account_id));
         all.sort_by_key(|r| std::cmp::Reverse(r.issued_at));
         Ok(all)
@@ -327,7 +312,7 @@ impl Iam {
         }
         let mut out = Vec::new();
         for j in jtis {
-            let live = match db::get::<TokenRecord>(&self.store, db::TOKENS, j.as_bytes())? {
+            let live = match self.read()?.get(db::TOKENS, j.as_bytes())? {
                 Some(r) if !r.revoked => self.account(&r.account_id).is_ok_and(|a| {
                     a.status == AccountStatus::Active && a.token_generation == r.generation
                 }),

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
@@ -33,29 +33,14 @@ use crate::core::audit::audit;
 use crate::core::{Caller, Iam, now, random_token};
 use crate::error::IamError;
 use crate::model::AccountType;
-use crate::store::{self as db, Tx};
+pub use crate::model::PasskeyRecord;
+use crate::store::{self as db, WriteTx as Tx};
 
 /// Credentials are sealed bound to their row of this table.
 const TABLE: &str = "passkeys";
 pub(crate) const CEREMONY_TTL: Duration = Duration::from_secs(120);
 pub(crate) const MAX_CEREMONIES: usize = 10_000;
 pub const MAX_PER_ACCOUNT: usize = 10;
-
-/// A stored passkey: metadata in clear, the credential sealed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PasskeyRecord {
-    pub id: String,
-    pub account_id: String,
-    pub name: String,
-    /// base64url credential id.
-    pub credential_id: String,
-    pub created_at: i64,
-    pub last_used: i64,
-    pub counter: u32,
-    /// The JSON of the webauthn-rs `Passkey`, sealed with the master key
-    /// (bound to this row), base64url.
-    pub(crate) sealed: String,
-}
 
 /// What listings show.
 #[derive(Debug, Clone, Serialize)]
@@ -116,7 +101,7 @@ pub(crate) fn bad_credential(e: impl std::fmt::Display) -> IamError {
 
 impl Iam {
     pub(crate) fn passkeys_of(&self, account_id: &str) -> Result<Vec<PasskeyRecord>, IamError> {
-        let mut all: Vec<PasskeyRecord> = db::all(&self.store, db::PASSKEYS)?;
+        let mut all: Vec<PasskeyRecord> = self.read()?.all(db::PASSKEYS)?;
         all.retain(|p| p.account_id == account_id);
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(all)
@@ -229,7 +214,7 @@ impl Iam {
             .map_err(bad_credential)?;
         let credential_id = B64.encode(key.cred_id());
         let _g = self.lock();
-        let all: Vec<PasskeyRecord> = db::all(&self.store, db::PASSKEYS)?;
+        let all: Vec<PasskeyRecord> = self.read()?.all(db::PASSKEYS)?;
         if all.iter().any(|r| r.credential_id == credential_id) {
             return Err(IamError::Conflict(
                 "this credential is already registered".to_owned(),
@@ -284,7 +269,7 @@ impl Iam {
             return Err(IamError::NotFound(format!("no passkey `{id}`")));
         }
         let tx = Tx::begin(&self.store)?;
-        tx.delete(db::PASSKEYS, id.as_bytes())?;
+        tx.delete(db::PASSKEYS.def(), id.as_bytes())?;
         audit(
             &tx,
             caller,
