@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mc_mcias::core::{Caller, LoginInput};
-use mc_mcias::{Iam, McAuthConfig};
+use mc_mcias::{McAuthConfig, Mcias};
 use mc_service::auth::{CachedVerifier, TokenVerifier};
 
 fn bench(c: &mut Criterion) {
@@ -19,7 +19,7 @@ fn bench(c: &mut Criterion) {
         requests_per_minute_per_ip: u32::MAX,
         ..McAuthConfig::default()
     };
-    let (iam, boot) = Iam::open(dir.path(), config).expect("open");
+    let (iam, boot) = Mcias::open(dir.path(), config).expect("open");
     let boot = boot.expect("bootstrap");
     let iam = Arc::new(iam);
     let login = || LoginInput {

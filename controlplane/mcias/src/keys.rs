@@ -38,6 +38,9 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
     pub r#gen: u32,
+    /// What a scoped token is limited to (absent: the account's full rights).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// A stored key record: an Ed25519 token key (`alg` EdDSA) or the RSA-2048
@@ -343,6 +346,7 @@ mod tests {
             exp,
             jti: "j1".into(),
             r#gen: 0,
+            scopes: vec![],
         }
     }
 

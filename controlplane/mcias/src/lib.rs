@@ -26,4 +26,7 @@ pub mod totp;
 pub mod ui;
 
 pub use config::McAuthConfig;
-pub use core::{Bootstrap, Iam, LocalVerifier};
+pub use core::{Bootstrap, LocalVerifier, Mcias};
+
+/// The core state's name before the split by capability.
+pub type Iam = Mcias;

@@ -181,6 +181,39 @@ pub fn check_password(password: &str) -> Result<(), IamError> {
     Ok(())
 }
 
+/// Token scopes: at most 32, each `service:action[:resource]` of
+/// `a-z 0-9 : / . _ -`, with `*` only at the end (a resource prefix).
+pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, IamError> {
+    if scopes.len() > 32 {
+        return Err(IamError::invalid("scopes", "at most 32"));
+    }
+    let mut out = Vec::with_capacity(scopes.len());
+    for s in scopes {
+        let body = s.strip_suffix('*').unwrap_or(s);
+        let ok = !body.is_empty()
+            && s.len() <= 128
+            && body.contains(':')
+            && !body.starts_with(':')
+            && body.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b':' | b'/' | b'.' | b'_' | b'-')
+            });
+        if !ok {
+            return Err(IamError::invalid(
+                "scopes",
+                format!(
+                    "`{s}`: service:action[:resource] of a-z 0-9 : / . _ - (`*` only at the end)"
+                ),
+            ));
+        }
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    Ok(out)
+}
+
 pub fn check_roles(account_type: AccountType, roles: &[Role]) -> Result<Vec<Role>, IamError> {
     if account_type == AccountType::System && !roles.is_empty() {
         return Err(IamError::invalid(
@@ -211,6 +244,9 @@ pub struct TokenRecord {
     /// or disable makes the token revoked for every verifier.
     #[serde(default)]
     pub generation: u32,
+    /// The scopes a scoped system token is limited to (empty: unscoped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// A registered client as stored.

@@ -8,7 +8,7 @@ use tonic::Status;
 
 use crate::core::mfa::passkey::PasskeyInfo;
 use crate::core::sso::{ClientInput, SsoClient};
-use crate::core::{Iam, Session};
+use crate::core::{Mcias, Session};
 use crate::model::{Account, AccountStatus, AccountType, Role};
 use crate::policy::{Effect, Rule};
 
@@ -124,7 +124,7 @@ pub(crate) fn rule_from(r: pb::PolicyRule) -> Result<Rule, Status> {
     })
 }
 
-pub(crate) fn session_pb(iam: &Iam, s: Session) -> Result<pb::Session, Status> {
+pub(crate) fn session_pb(iam: &Mcias, s: Session) -> Result<pb::Session, Status> {
     let p = iam
         .verify(&s.token)
         .map_err(|e| Status::internal(e.to_string()))?;

@@ -1,4 +1,4 @@
-//! gRPC (`mc.iam.v1`) adapter: each RPC calls the [`Iam`] operation its REST
+//! gRPC (`mc.iam.v1`) adapter: each RPC calls the [`Mcias`] operation its REST
 //! twin calls. The auth layer in front of both puts the verified
 //! [`Principal`] into the request extensions.
 
@@ -9,7 +9,7 @@ use mc_service::auth::{Principal, SourceAddr};
 use tonic::{Request, Response, Status};
 
 use crate::api::convert::*;
-use crate::core::{Caller, Iam, LoginInput, NewAccount};
+use crate::core::{Caller, LoginInput, Mcias, NewAccount};
 use crate::error::IamError;
 use crate::model::{AccountType, Role};
 
@@ -22,13 +22,13 @@ fn caller<T>(r: &Request<T>) -> Caller {
     }
 }
 
-/// Every `mc.iam.v1` service, sharing one [`Iam`].
+/// Every `mc.iam.v1` service, sharing one [`Mcias`].
 #[derive(Clone)]
-pub struct Services(pub Arc<Iam>);
+pub struct Services(pub Arc<Mcias>);
 
 impl Services {
     /// Adds every `mc.iam.v1` service to the process's gRPC router.
-    pub fn add(iam: Arc<Iam>, routes: &mut tonic::service::RoutesBuilder) {
+    pub fn add(iam: Arc<Mcias>, routes: &mut tonic::service::RoutesBuilder) {
         let s = Self(iam);
         routes
             .add_service(pb::auth_server::AuthServer::new(s.clone()))
@@ -102,6 +102,7 @@ impl pb::auth_server::Auth for Services {
                 tags: p.tags,
                 jti: p.jti,
                 expires_at_unix: p.expires_at,
+                scopes: p.scopes,
             },
             None => pb::ValidateResponse::default(),
         };
@@ -278,6 +279,7 @@ impl pb::tokens_server::Tokens for Services {
             &r.account_id,
             u64::from(r.ttl_seconds),
             &r.description,
+            &r.scopes,
         )?;
         Ok(Response::new(session_pb(&self.0, s)?))
     }
@@ -298,6 +300,7 @@ impl pb::tokens_server::Tokens for Services {
                 expires_at_unix: t.expires_at,
                 description: t.description,
                 service_name: String::new(),
+                scopes: t.scopes,
             })
             .collect();
         Ok(Response::new(pb::ListTokensResponse { tokens }))

@@ -38,7 +38,7 @@ pub(crate) type P = Option<Extension<Principal>>;
 pub(crate) type S = Option<Extension<SourceAddr>>;
 
 /// The whole REST surface of MCIAS: the API, OIDC and the web UI.
-pub fn router(iam: std::sync::Arc<crate::core::Iam>) -> axum::Router {
+pub fn router(iam: std::sync::Arc<crate::core::Mcias>) -> axum::Router {
     rest::router(iam.clone())
         .merge(oidc::router(iam.clone()))
         .merge(crate::ui::router(iam))

@@ -1,5 +1,5 @@
 //! REST (JSON) adapter: `/v1/auth/*` and `/v1/iam/*`. Each handler calls
-//! the [`Iam`] operation its gRPC twin calls; errors are `{"error": …}`.
+//! the [`Mcias`] operation its gRPC twin calls; errors are `{"error": …}`.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{P, S, body, caller};
-use crate::core::{Iam, LoginInput, NewAccount, TokenRecord};
+use crate::core::{LoginInput, Mcias, NewAccount, TokenRecord};
 use crate::error::IamError;
 use crate::model::Account;
 use crate::policy::Rule;
@@ -32,16 +32,16 @@ pub fn account_json(a: &Account) -> Value {
 
 fn token_json(t: &TokenRecord) -> Value {
     json!({"jti": t.jti, "account_id": t.account_id, "kind": t.kind, "description": t.description,
-           "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked": t.revoked})
+           "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked": t.revoked, "scopes": t.scopes})
 }
 
 fn principal_json(p: &Principal) -> Value {
     json!({"valid": true, "account_id": p.account_id, "username": p.username, "type": p.account_type,
-           "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at})
+           "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at, "scopes": p.scopes})
 }
 
 async fn login(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<LoginInput>, JsonRejection>,
@@ -60,7 +60,7 @@ struct TokenBody {
 }
 
 async fn validate(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<TokenBody>, JsonRejection>,
@@ -72,16 +72,16 @@ async fn validate(
     }))
 }
 
-async fn jwks(State(iam): State<Arc<Iam>>) -> Json<Value> {
+async fn jwks(State(iam): State<Arc<Mcias>>) -> Json<Value> {
     Json(iam.jwks())
 }
 
-async fn logout(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<StatusCode> {
+async fn logout(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<StatusCode> {
     iam.logout(&caller(p, s))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn renew(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<Json<Value>> {
+async fn renew(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<Json<Value>> {
     let session = iam.renew(&caller(p, s))?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
@@ -95,7 +95,7 @@ struct PasswordBody {
 }
 
 async fn password(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasswordBody>, JsonRejection>,
@@ -113,7 +113,7 @@ struct SecretBody {
 }
 
 async fn totp_enroll(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<SecretBody>, JsonRejection>,
@@ -130,7 +130,7 @@ struct CodeBody {
 }
 
 async fn totp_confirm(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<CodeBody>, JsonRejection>,
@@ -140,7 +140,7 @@ async fn totp_confirm(
 }
 
 async fn totp_disable(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<SecretBody>, JsonRejection>,
@@ -158,7 +158,7 @@ struct ResetCreateBody {
 }
 
 async fn create_reset(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -180,7 +180,7 @@ struct RedeemBody {
 }
 
 async fn redeem_reset(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<RedeemBody>, JsonRejection>,
@@ -200,14 +200,14 @@ async fn whoami(p: P) -> Result<Json<Value>> {
     Ok(Json(principal_json(&p)))
 }
 
-async fn list_accounts(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+async fn list_accounts(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
     Ok(Json(
         json!({"accounts": iam.list_accounts()?.iter().map(account_json).collect::<Vec<_>>()}),
     ))
 }
 
 async fn create_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<NewAccount>, JsonRejection>,
@@ -218,7 +218,7 @@ async fn create_account(
     Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
 }
 
-async fn get_account(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get_account(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Result<Json<Value>> {
     Ok(Json(account_json(&iam.find(&id)?)))
 }
 
@@ -229,7 +229,7 @@ struct UpdateBody {
 }
 
 async fn update_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -245,7 +245,7 @@ async fn update_account(
 }
 
 async fn delete_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -261,7 +261,7 @@ struct RolesBody {
 }
 
 async fn set_roles(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -282,7 +282,7 @@ struct TagsBody {
 }
 
 async fn set_tags(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -304,7 +304,7 @@ struct TokenQuery {
 }
 
 async fn list_tokens(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<Value>> {
     let tokens = iam.list_tokens(Some(&q.account_id))?;
@@ -320,17 +320,25 @@ struct IssueBody {
     ttl_seconds: u64,
     #[serde(default)]
     description: String,
+    /// Optional: what the token is limited to (only narrows the account's rights).
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 async fn issue_token(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<IssueBody>, JsonRejection>,
 ) -> Result<Response> {
     let b = body(b)?;
-    let session =
-        iam.issue_system_token(&caller(p, s), &b.account_id, b.ttl_seconds, &b.description)?;
+    let session = iam.issue_system_token(
+        &caller(p, s),
+        &b.account_id,
+        b.ttl_seconds,
+        &b.description,
+        &b.scopes,
+    )?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"token": session.token, "expires_at": session.expires_at, "jti": session.jti})),
@@ -339,7 +347,7 @@ async fn issue_token(
 }
 
 async fn revoke_token(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(jti): Path<String>,
@@ -355,23 +363,23 @@ struct CheckBody {
 }
 
 async fn check_tokens(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     b: std::result::Result<Json<CheckBody>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let b = body(b)?;
     Ok(Json(json!({"revoked": iam.check_revocation(&b.jtis)?})))
 }
 
-async fn rotate_keys(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<Json<Value>> {
+async fn rotate_keys(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<Json<Value>> {
     Ok(Json(json!({"kid": iam.rotate_keys(&caller(p, s))?})))
 }
 
-async fn list_rules(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+async fn list_rules(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
     Ok(Json(json!({"rules": iam.rules()?})))
 }
 
 async fn create_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<Rule>, JsonRejection>,
@@ -380,12 +388,12 @@ async fn create_rule(
     Ok((StatusCode::CREATED, Json(json!(r))).into_response())
 }
 
-async fn get_rule(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get_rule(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Result<Json<Value>> {
     Ok(Json(json!(iam.rule(&id)?)))
 }
 
 async fn update_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -397,7 +405,7 @@ async fn update_rule(
 }
 
 async fn delete_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -422,7 +430,7 @@ struct ExplainBody {
 }
 
 async fn explain(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     b: std::result::Result<Json<ExplainBody>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let b = body(b)?;
@@ -451,7 +459,7 @@ fn hundred() -> usize {
     100
 }
 
-async fn audit(State(iam): State<Arc<Iam>>, Query(q): Query<AuditQuery>) -> Result<Json<Value>> {
+async fn audit(State(iam): State<Arc<Mcias>>, Query(q): Query<AuditQuery>) -> Result<Json<Value>> {
     Ok(Json(
         json!({"events": iam.audit_log(q.limit, &q.action, &q.actor)?}),
     ))
@@ -474,7 +482,7 @@ fn credential_text(v: Value) -> String {
 }
 
 async fn passkey_register_begin(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<SecretBody>, JsonRejection>,
@@ -486,7 +494,7 @@ async fn passkey_register_begin(
 }
 
 async fn passkey_register_finish(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
@@ -511,7 +519,7 @@ struct PasskeyLoginBody {
 }
 
 async fn passkey_login_begin(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasskeyLoginBody>, JsonRejection>,
@@ -523,7 +531,7 @@ async fn passkey_login_begin(
 }
 
 async fn passkey_login_finish(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
@@ -546,7 +554,7 @@ struct AccountQuery {
 }
 
 async fn list_passkeys(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Query(q): Query<AccountQuery>,
@@ -557,7 +565,7 @@ async fn list_passkeys(
 }
 
 async fn remove_passkey(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -568,7 +576,7 @@ async fn remove_passkey(
 }
 
 /// The REST routes (the auth layer is applied by the host over all surfaces).
-pub fn router(iam: Arc<Iam>) -> Router {
+pub fn router(iam: Arc<Mcias>) -> Router {
     Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/validate", post(validate))

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use crate::core::audit::{Refusal, audit};
-use crate::core::{Caller, Iam, now, random_token, sha256};
+use crate::core::{Caller, Mcias, now, random_token, sha256};
 use crate::error::IamError;
 use crate::model::{self, Account, AccountStatus, AccountType, Role};
 use crate::store::{self as db, WriteTx as Tx};
@@ -24,7 +24,7 @@ pub struct NewAccount {
     pub tags: Vec<String>,
 }
 
-impl Iam {
+impl Mcias {
     pub(crate) fn account_by_name(&self, username: &str) -> Result<Option<Account>, IamError> {
         let Some(id) = self.read()?.get_raw(db::USERNAMES, username.as_bytes())? else {
             return Ok(None);

@@ -3,7 +3,7 @@
 //! is recorded before it is answered ([`refuse`]): audit → commit → error,
 //! in one place.
 
-use crate::core::{Caller, Iam, now};
+use crate::core::{Caller, Mcias, now};
 use crate::error::IamError;
 use crate::store::WriteTx as Tx;
 
@@ -74,7 +74,7 @@ pub(crate) fn refuse<T>(tx: Tx, caller: &Caller, r: Refusal) -> Result<T, IamErr
     Err(r.error)
 }
 
-impl Iam {
+impl Mcias {
     /// [`refuse`] in a transaction of its own.
     pub(crate) fn refuse<T>(&self, caller: &Caller, r: Refusal) -> Result<T, IamError> {
         refuse(Tx::begin(&self.store)?, caller, r)

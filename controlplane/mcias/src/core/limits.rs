@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::core::{Caller, Iam};
+use crate::core::{Caller, Mcias};
 use crate::error::IamError;
 
 /// Sliding-window counters per source IP, bounded in entries.
@@ -103,7 +103,7 @@ impl Limits {
     }
 }
 
-impl Iam {
+impl Mcias {
     /// The per-IP request limit of the public credential endpoints.
     pub fn rate_limit_public(&self, caller: &Caller) -> Result<(), IamError> {
         self.rate_limit(caller)

@@ -1,8 +1,8 @@
 //! Logging in: by password (with a TOTP code, in one step or two), or by
-//! passkey; each way ends in [`Iam::grant_login`] (account status, login
+//! passkey; each way ends in [`Mcias::grant_login`] (account status, login
 //! policy, then a session).
 //!
-//! A password login is a sequence of small steps ([`Iam::login`]); a step
+//! A password login is a sequence of small steps ([`Mcias::login`]); a step
 //! that refuses says what to audit ([`Stop`]), and one place records it,
 //! with the failure counters it changed, in the login's transaction.
 //! Unknown usernames cost one Argon2id verification like known ones, so a
@@ -18,7 +18,7 @@ use zeroize::Zeroize;
 
 use crate::core::audit::{Refusal, audit, refuse};
 use crate::core::mfa::passkey::{Ceremony, bad_credential};
-use crate::core::{Caller, Iam, Session, now, random_token, ttl_secs};
+use crate::core::{Caller, Mcias, Session, now, random_token, ttl_secs};
 use crate::error::IamError;
 use crate::model::{self, Account, AccountStatus, AccountType};
 use crate::policy::Effect;
@@ -139,7 +139,7 @@ fn check_input(input: &LoginInput) -> Result<(String, Vec<String>), IamError> {
     Ok((service, tags))
 }
 
-impl Iam {
+impl Mcias {
     /// Password login. Bad credentials → 401; locked or rate-limited → 429;
     /// a login the policy denies → 403. Every outcome is audited.
     /// The password is wiped from memory once the login has been decided.
@@ -380,6 +380,7 @@ impl Iam {
             self.session_ttl(&account),
             &format!("login to {service}"),
             None,
+            Vec::new(),
         )?;
         audit(
             &tx,

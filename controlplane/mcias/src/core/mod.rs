@@ -1,6 +1,6 @@
 //! The MCIAS operations, independent of transport, split by capability:
 //! [`accounts`], [`login`], [`tokens`], [`policy`], [`mfa`] (TOTP and
-//! passkeys), [`sso`] and [`audit`], over one small shared state, [`Iam`].
+//! passkeys), [`sso`] and [`audit`], over one small shared state, [`Mcias`].
 //! REST, gRPC and OIDC ([`crate::api`]) and the web UI ([`crate::ui`]) are
 //! adapters over these; the core imports neither (check-arch rule 12).
 //!
@@ -106,7 +106,7 @@ impl std::fmt::Debug for Bootstrap {
 
 /// The shared state of the core: the store, keys and the in-memory maps.
 /// Each capability module adds its operations to it.
-pub struct Iam {
+pub struct Mcias {
     pub(crate) store: Arc<Store>,
     pub(crate) config: McAuthConfig,
     pub(crate) hasher: Hasher,
@@ -142,7 +142,7 @@ pub(crate) fn random_token(bytes: usize) -> Result<String, IamError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b.as_slice()))
 }
 
-impl Iam {
+impl Mcias {
     /// Opens the store and keys; on a new store, creates the signing key, a
     /// default "allow login" rule and the bootstrap admin (returned once).
     pub fn open(

@@ -1,16 +1,16 @@
 //! Login policy as stored: the rules (create, update, delete; priority
-//! order), the decision a login gets ([`Iam::login_decision`]), and the
+//! order), the decision a login gets ([`Mcias::login_decision`]), and the
 //! tester that explains a decision, optionally with a candidate rule (dry
 //! run). The rule engine itself is [`crate::policy`].
 
 use crate::core::audit::audit;
-use crate::core::{Caller, Iam, now};
+use crate::core::{Caller, Mcias, now};
 use crate::error::IamError;
 use crate::model::{self, Account};
 use crate::policy::{self, Decision, Rule};
 use crate::store::{self as db, WriteTx as Tx};
 
-impl Iam {
+impl Mcias {
     pub fn rules(&self) -> Result<Vec<Rule>, IamError> {
         let mut r: Vec<Rule> = self.read()?.all(db::POLICY)?;
         r.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));

@@ -18,7 +18,7 @@ use mc_kit::ephemeral::SingleUse;
 use serde::{Deserialize, Serialize};
 
 use crate::core::audit::audit;
-use crate::core::{Caller, Iam, now, random_token, sha256};
+use crate::core::{Caller, Mcias, now, random_token, sha256};
 use crate::error::IamError;
 pub use crate::model::SsoClient;
 use crate::model::{self, Account, AccountStatus};
@@ -302,7 +302,7 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
         .is_ok()
 }
 
-impl Iam {
+impl Mcias {
     // ------------------------------------------------------- client admin
 
     pub fn sso_clients(&self) -> Result<Vec<SsoClient>, IamError> {
@@ -660,6 +660,7 @@ impl Iam {
             self.session_ttl(&account),
             &format!("sso client {}", client.client_id),
             Some(&client.client_id),
+            Vec::new(),
         )?;
         let iat = now();
         let claims = IdClaims {

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use mc_service::auth::AuthError;
+use mc_service::auth::{AuthError, Decision, Requirement, decide};
 
 use super::*;
 use crate::model::AccountStatus;
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    iam: Iam,
+    iam: Mcias,
     admin: Bootstrap,
 }
 
@@ -24,7 +24,7 @@ fn open_with(config: McAuthConfig) -> Fixture {
         argon2_iterations: 1,
         ..config
     };
-    let (iam, admin) = Iam::open(dir.path(), config).expect("open");
+    let (iam, admin) = Mcias::open(dir.path(), config).expect("open");
     Fixture {
         _dir: dir,
         iam,
@@ -194,7 +194,7 @@ async fn system_tokens_issue_verify_and_revoke() {
         .expect("system account");
     let s = f
         .iam
-        .issue_system_token(&admin, "ci-runner", 3600, "deploys")
+        .issue_system_token(&admin, "ci-runner", 3600, "deploys", &[])
         .expect("issue");
     assert!(s.expires_at > now() && s.expires_at <= now() + 3600);
     let p = f.iam.verify(&s.token).expect("verifies");
@@ -231,21 +231,21 @@ async fn system_tokens_issue_verify_and_revoke() {
     // Too long, or for a human: refused.
     let e = f
         .iam
-        .issue_system_token(&admin, &ci.id, 10 * 365 * 86_400, "");
+        .issue_system_token(&admin, &ci.id, 10 * 365 * 86_400, "", &[]);
     assert!(matches!(e, Err(IamError::Invalid(_))), "{e:?}");
-    let e = f.iam.issue_system_token(&admin, "admin", 60, "");
+    let e = f.iam.issue_system_token(&admin, "admin", 60, "", &[]);
     assert!(matches!(e, Err(IamError::Invalid(_))), "{e:?}");
     // Disabling the account ends its tokens.
     let s = f
         .iam
-        .issue_system_token(&admin, "ci-runner", 60, "")
+        .issue_system_token(&admin, "ci-runner", 60, "", &[])
         .expect("issue");
     f.iam
         .set_status(&admin, &ci.id, "disabled")
         .expect("disable");
     assert!(f.iam.verify(&s.token).is_err());
     assert!(matches!(
-        f.iam.issue_system_token(&admin, "ci-runner", 60, ""),
+        f.iam.issue_system_token(&admin, "ci-runner", 60, "", &[]),
         Err(IamError::Forbidden(_))
     ));
     // A forged token does not verify.
@@ -603,4 +603,83 @@ fn unknown_ceremonies_and_challenges_are_refused() {
     assert_eq!(f.iam.challenges.ttl(), Duration::from_secs(90));
     let e = f.iam.take_ceremony("never issued");
     assert!(matches!(e, Err(IamError::Invalid(_))), "{:?}", e.err());
+}
+
+#[tokio::test]
+async fn scoped_tokens_only_narrow_and_are_refused_outside_their_scope() {
+    let f = open();
+    let admin = f.admin().await;
+    f.iam
+        .create_account(&admin, system("pusher"))
+        .await
+        .expect("system account");
+    let scopes = ["mcr:push:repo/*".to_owned(), "dns:write:zone".to_owned()];
+    let s = f
+        .iam
+        .issue_system_token(&admin, "pusher", 600, "ci pushes", &scopes)
+        .expect("issue");
+    let p = f.iam.verify(&s.token).expect("verifies");
+    assert_eq!(p.scopes, scopes, "carried in the signed claims");
+    let listed = f.iam.list_tokens(Some("pusher")).expect("list");
+    assert_eq!(listed[0].scopes, scopes, "and in the token record");
+    assert!(p.scope_allows("mcr:push", "repo/app"));
+    assert!(
+        !p.scope_allows("mcr:push", "other/app"),
+        "outside the resource prefix"
+    );
+    assert!(!p.has_scope("mcr:delete"));
+
+    const PUSH: Requirement = Requirement::Scoped {
+        scope: "mcr:push",
+        inner: &Requirement::Authenticated,
+    };
+    const DELETE: Requirement = Requirement::Scoped {
+        scope: "mcr:delete",
+        inner: &Requirement::Authenticated,
+    };
+    const ADMIN_PUSH: Requirement = Requirement::Scoped {
+        scope: "mcr:push",
+        inner: &Requirement::Admin,
+    };
+    assert_eq!(decide(PUSH, Some(&p)), Decision::Allow);
+    assert!(
+        matches!(decide(DELETE, Some(&p)), Decision::Forbidden(_)),
+        "outside its scope"
+    );
+    // A scope never widens: the account's own rights still apply.
+    assert!(matches!(
+        decide(ADMIN_PUSH, Some(&p)),
+        Decision::Forbidden(_)
+    ));
+    // An unscoped token of the same account has its full rights.
+    let full = f
+        .iam
+        .issue_system_token(&admin, "pusher", 600, "", &[])
+        .expect("issue");
+    let q = f.iam.verify(&full.token).expect("verifies");
+    assert!(q.scopes.is_empty());
+    assert_eq!(decide(DELETE, Some(&q)), Decision::Allow);
+    // Renewal keeps the scopes.
+    let renewed = f.iam.renew(&f.caller(&s.token)).expect("renew");
+    assert_eq!(
+        f.iam.verify(&renewed.token).expect("verifies").scopes,
+        scopes
+    );
+    // Malformed scopes are refused, naming the field.
+    for bad in [
+        "",
+        "push",
+        "MCR:push",
+        "mcr:pu*sh",
+        ":push",
+        "mcr:push repo",
+    ] {
+        let e = f
+            .iam
+            .issue_system_token(&admin, "pusher", 600, "", &[bad.to_owned()]);
+        assert!(
+            matches!(&e, Err(IamError::Invalid(i)) if i.field == "scopes"),
+            "{bad:?}: {e:?}"
+        );
+    }
 }

@@ -8,15 +8,17 @@ use std::time::Duration;
 use mc_service::auth::{AuthError, Principal};
 
 use crate::core::audit::audit;
-use crate::core::{Caller, Iam, Session, now, ttl_secs};
+use crate::core::{Caller, Mcias, Session, now, ttl_secs};
 use crate::error::IamError;
 use crate::keys::{Claims, KeyRecord, KeyRing};
 pub use crate::model::TokenRecord;
-use crate::model::{Account, AccountStatus, AccountType};
+use crate::model::{self, Account, AccountStatus, AccountType};
 use crate::store::{self as db, WriteTx as Tx};
 
-impl Iam {
-    /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id.
+impl Mcias {
+    /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id;
+    /// `scopes` limit it (empty: the account's full rights). Recorded in `tx`.
+    #[allow(clippy::too_many_arguments)] // each is a distinct property of the token
     pub(crate) fn issue(
         &self,
         tx: &Tx,
@@ -25,6 +27,7 @@ impl Iam {
         ttl: Duration,
         description: &str,
         audience: Option<&str>,
+        scopes: Vec<String>,
     ) -> Result<Session, IamError> {
         let iat = now();
         let exp = iat.saturating_add(ttl_secs(ttl));
@@ -44,6 +47,7 @@ impl Iam {
             exp,
             jti: jti.clone(),
             r#gen: account.token_generation,
+            scopes: scopes.clone(),
         };
         let token = self
             .keys
@@ -62,6 +66,7 @@ impl Iam {
                 expires_at: exp,
                 revoked: false,
                 generation: account.token_generation,
+                scopes,
             },
         )?;
         Ok(Session {
@@ -125,7 +130,7 @@ impl Iam {
             tags: account.tags,
             jti: claims.jti,
             expires_at: claims.exp,
-            scopes: Vec::new(),
+            scopes: claims.scopes,
         })
     }
 
@@ -175,6 +180,7 @@ impl Iam {
             self.session_ttl(&account),
             "renewed",
             None,
+            p.scopes.clone(),
         )?;
         audit(
             &tx,
@@ -239,7 +245,9 @@ impl Iam {
         account_id: &str,
         ttl_seconds: u64,
         description: &str,
+        scopes: &[String],
     ) -> Result<Session, IamError> {
+        let scopes = model::check_scopes(scopes)?;
         let account = self.find(account_id)?;
         if account.account_type != AccountType::System {
             return Err(IamError::invalid(
@@ -265,14 +273,19 @@ impl Iam {
             s => Duration::from_secs(s),
         };
         let tx = Tx::begin(&self.store)?;
-        let session = self.issue(&tx, &account, "system", ttl, description, None)?;
+        let detail = if scopes.is_empty() {
+            String::new()
+        } else {
+            format!(" scopes={}", scopes.join(","))
+        };
+        let session = self.issue(&tx, &account, "system", ttl, description, None, scopes)?;
         audit(
             &tx,
             caller,
             "tokens.issue",
             &account.id,
             "ok",
-            format!("jti={} ttl={}s", session.jti, ttl.as_secs()),
+            format!("jti={} ttl={}s{detail}", session.jti, ttl.as_secs()),
         )?;
         tx.commit()?;
         Ok(session)
@@ -328,7 +341,7 @@ impl Iam {
 
 /// The token verifier MCIAS itself uses: local keys and store, no cache
 /// (a revocation is effective on MCIAS at once).
-pub struct LocalVerifier(pub Arc<Iam>);
+pub struct LocalVerifier(pub Arc<Mcias>);
 
 impl mc_service::auth::TokenVerifier for LocalVerifier {
     fn verify<'a>(

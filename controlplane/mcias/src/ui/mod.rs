@@ -29,7 +29,7 @@ use serde::Deserialize;
 pub use csrf::Csrf;
 
 use crate::core::sso::ClientInput;
-use crate::core::{Caller, Iam, LoginInput, NewAccount};
+use crate::core::{Caller, LoginInput, Mcias, NewAccount};
 use crate::error::IamError;
 use crate::policy::{Effect, Rule};
 
@@ -285,7 +285,7 @@ fn source(s: Option<Extension<SourceAddr>>) -> Option<std::net::IpAddr> {
 }
 
 async fn login(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     s: Option<Extension<SourceAddr>>,
     f: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
@@ -322,7 +322,7 @@ async fn login(
 
 /// The one place UI sessions, admin pages and CSRF tokens are checked.
 pub async fn guard(
-    State((iam, csrf)): State<(Arc<Iam>, Arc<Csrf>)>,
+    State((iam, csrf)): State<(Arc<Mcias>, Arc<Csrf>)>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -385,7 +385,7 @@ pub async fn guard(
     next.run(req).await
 }
 
-async fn logout(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -> Response {
+async fn logout(State(iam): State<Arc<Mcias>>, Extension(u): Extension<UiUser>) -> Response {
     if let Err(e) = iam.logout(&u.caller()) {
         return error_page(e.status(), &e.to_string());
     }
@@ -421,7 +421,7 @@ struct PasskeyLoginJson {
 
 /// The end of a passkey sign-in from the login page: sets the session cookie.
 async fn login_passkey(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     s: Option<Extension<SourceAddr>>,
     b: Result<axum::Json<PasskeyLoginJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -452,7 +452,7 @@ struct PasskeyBeginJson {
 }
 
 async fn passkey_begin(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     b: Result<axum::Json<PasskeyBeginJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -477,7 +477,7 @@ struct PasskeyFinishJson {
 }
 
 async fn passkey_finish(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     b: Result<axum::Json<PasskeyFinishJson>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -497,7 +497,7 @@ async fn passkey_finish(
 }
 
 async fn passkey_remove(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Path(id): Path<String>,
 ) -> Response {
@@ -561,7 +561,7 @@ fn list(s: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- profile
 
-async fn profile(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -> Response {
+async fn profile(State(iam): State<Arc<Mcias>>, Extension(u): Extension<UiUser>) -> Response {
     let account = iam
         .account(&u.principal.account_id)
         .and_then(|a| Ok((iam.list_passkeys(&u.caller(), "")?, a)));
@@ -614,7 +614,7 @@ struct PasswordForm {
 }
 
 async fn change_password(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     UiForm(f): UiForm<PasswordForm>,
 ) -> Response {
@@ -633,7 +633,7 @@ struct SecretForm {
 }
 
 async fn totp_enroll(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     UiForm(f): UiForm<SecretForm>,
 ) -> Response {
@@ -661,7 +661,7 @@ struct CodeForm {
 }
 
 async fn totp_confirm(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     UiForm(f): UiForm<CodeForm>,
 ) -> Response {
@@ -673,7 +673,7 @@ async fn totp_confirm(
 
 // ---------------------------------------------------------------- accounts
 
-fn accounts_table(iam: &Iam, u: &UiUser) -> Result<Markup, IamError> {
+fn accounts_table(iam: &Mcias, u: &UiUser) -> Result<Markup, IamError> {
     let accounts = iam.list_accounts()?;
     Ok(html! {
         table #accounts {
@@ -708,7 +708,7 @@ fn accounts_table(iam: &Iam, u: &UiUser) -> Result<Markup, IamError> {
     })
 }
 
-fn accounts_page(iam: &Iam, u: &UiUser, status: StatusCode, note: Markup) -> Response {
+fn accounts_page(iam: &Mcias, u: &UiUser, status: StatusCode, note: Markup) -> Response {
     match accounts_table(iam, u) {
         Ok(table) => page(
             u,
@@ -735,7 +735,7 @@ fn accounts_page(iam: &Iam, u: &UiUser, status: StatusCode, note: Markup) -> Res
     }
 }
 
-async fn accounts(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -> Response {
+async fn accounts(State(iam): State<Arc<Mcias>>, Extension(u): Extension<UiUser>) -> Response {
     accounts_page(&iam, &u, StatusCode::OK, html! {})
 }
 
@@ -760,7 +760,7 @@ fn note<T>(r: &Result<T, IamError>, ok: &str) -> (StatusCode, Markup) {
 }
 
 async fn create_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     UiForm(f): UiForm<CreateAccountForm>,
 ) -> Response {
@@ -783,7 +783,7 @@ struct StatusForm {
 }
 
 async fn account_status(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Path(id): Path<String>,
     UiForm(f): UiForm<StatusForm>,
@@ -800,7 +800,7 @@ struct RolesForm {
 }
 
 async fn account_roles(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Path(id): Path<String>,
     UiForm(f): UiForm<RolesForm>,
@@ -812,7 +812,7 @@ async fn account_roles(
 
 // ------------------------------------------------------------------ policy
 
-fn policy_page(iam: &Iam, u: &UiUser, status: StatusCode, note: Markup) -> Response {
+fn policy_page(iam: &Mcias, u: &UiUser, status: StatusCode, note: Markup) -> Response {
     let rules = match iam.rules() {
         Ok(r) => r,
         Err(e) => return error_page(e.status(), &e.to_string()),
@@ -856,7 +856,7 @@ fn policy_page(iam: &Iam, u: &UiUser, status: StatusCode, note: Markup) -> Respo
     )
 }
 
-async fn policy(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -> Response {
+async fn policy(State(iam): State<Arc<Mcias>>, Extension(u): Extension<UiUser>) -> Response {
     policy_page(&iam, &u, StatusCode::OK, html! {})
 }
 
@@ -877,7 +877,7 @@ struct RuleForm {
 }
 
 async fn create_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     UiForm(f): UiForm<RuleForm>,
 ) -> Response {
@@ -911,7 +911,7 @@ async fn create_rule(
 }
 
 async fn delete_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Path(id): Path<String>,
 ) -> Response {
@@ -953,7 +953,7 @@ struct TesterForm {
 }
 
 async fn tester_run(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     headers: HeaderMap,
     UiForm(f): UiForm<TesterForm>,
@@ -995,7 +995,7 @@ async fn tester_run(
 
 // -------------------------------------------------------------- SSO clients
 
-fn sso_page(iam: &Iam, u: &UiUser, status: StatusCode, note: Markup) -> Response {
+fn sso_page(iam: &Mcias, u: &UiUser, status: StatusCode, note: Markup) -> Response {
     let clients = match iam.sso_clients() {
         Ok(c) => c,
         Err(e) => return error_page(e.status(), &e.to_string()),
@@ -1031,7 +1031,7 @@ fn sso_page(iam: &Iam, u: &UiUser, status: StatusCode, note: Markup) -> Response
     )
 }
 
-async fn sso(State(iam): State<Arc<Iam>>, Extension(u): Extension<UiUser>) -> Response {
+async fn sso(State(iam): State<Arc<Mcias>>, Extension(u): Extension<UiUser>) -> Response {
     sso_page(&iam, &u, StatusCode::OK, html! {})
 }
 
@@ -1050,7 +1050,7 @@ struct ClientForm {
 }
 
 async fn sso_create(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     UiForm(f): UiForm<ClientForm>,
 ) -> Response {
@@ -1073,7 +1073,7 @@ async fn sso_create(
 }
 
 async fn sso_delete(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Path(id): Path<String>,
 ) -> Response {
@@ -1091,7 +1091,7 @@ struct AuditQuery {
 }
 
 async fn audit(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Query(q): Query<AuditQuery>,
 ) -> Response {
@@ -1123,7 +1123,7 @@ async fn audit(
 /// The UI routes, behind [`guard`].
 ///
 /// The CSRF key is made here, once per process (and per router).
-pub fn router(iam: Arc<Iam>) -> Router {
+pub fn router(iam: Arc<Mcias>) -> Router {
     let csrf = match Csrf::new() {
         Ok(c) => Arc::new(c),
         // No randomness: every POST is refused (403) rather than signed with a guessable key.

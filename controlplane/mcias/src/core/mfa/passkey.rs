@@ -30,7 +30,7 @@ use webauthn_rs::prelude::{
 use zeroize::Zeroizing;
 
 use crate::core::audit::audit;
-use crate::core::{Caller, Iam, now, random_token};
+use crate::core::{Caller, Mcias, now, random_token};
 use crate::error::IamError;
 use crate::model::AccountType;
 pub use crate::model::PasskeyRecord;
@@ -99,7 +99,7 @@ pub(crate) fn bad_credential(e: impl std::fmt::Display) -> IamError {
     IamError::invalid("credential", e.to_string())
 }
 
-impl Iam {
+impl Mcias {
     pub(crate) fn passkeys_of(&self, account_id: &str) -> Result<Vec<PasskeyRecord>, IamError> {
         let mut all: Vec<PasskeyRecord> = self.read()?.all(db::PASSKEYS)?;
         all.retain(|p| p.account_id == account_id);

@@ -3,11 +3,11 @@
 //! password). The RFC 6238 arithmetic and sealing are [`crate::totp`]; the
 //! login step that checks a code is [`crate::core::login`].
 
-use crate::core::{Caller, Iam, now};
+use crate::core::{Caller, Mcias, now};
 use crate::error::IamError;
 use crate::model::AccountType;
 
-impl Iam {
+impl Mcias {
     /// Starts TOTP enrolment (requires the password): returns the base32
     /// secret and the otpauth URL. Takes effect once confirmed with a code.
     pub async fn totp_enroll(

@@ -567,6 +567,7 @@ pub(crate) async fn run(endpoints: &Endpoints, cmd: IamCommand) -> anyhow::Resul
                             account_id: account,
                             ttl_seconds: ttl.unwrap_or(0),
                             description,
+                            scopes: Vec::new(),
                         })
                         .await
                         .map_err(refused)?
