@@ -72,7 +72,7 @@ macro_rules! hosted_services {
 }
 
 hosted_services! {
-    mcias: mc_mcias::Iam,
+    mcias: mc_mcias::Mcias,
 }
 
 /// What the host gives every service.

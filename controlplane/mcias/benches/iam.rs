@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mc_mcias::service::{Caller, LoginInput};
-use mc_mcias::{Iam, McAuthConfig};
+use mc_mcias::core::{Caller, LoginInput};
+use mc_mcias::{McAuthConfig, Mcias};
 use mc_service::auth::{CachedVerifier, TokenVerifier};
 
 fn bench(c: &mut Criterion) {
@@ -19,7 +19,7 @@ fn bench(c: &mut Criterion) {
         requests_per_minute_per_ip: u32::MAX,
         ..McAuthConfig::default()
     };
-    let (iam, boot) = Iam::open(dir.path(), config).expect("open");
+    let (iam, boot) = Mcias::open(dir.path(), config).expect("open");
     let boot = boot.expect("bootstrap");
     let iam = Arc::new(iam);
     let login = || LoginInput {
@@ -27,19 +27,28 @@ fn bench(c: &mut Criterion) {
         password: boot.password.clone(),
         ..LoginInput::default()
     };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
     let mut g = c.benchmark_group("mcias");
     g.sample_size(20);
     g.bench_function("login (Argon2id m=19MiB t=2 p=1 + token + audit)", |b| {
-        b.iter(|| black_box(iam.login(&Caller::default(), login()).expect("login")))
+        b.iter(|| {
+            black_box(
+                runtime
+                    .block_on(iam.login(&Caller::default(), login()))
+                    .expect("login"),
+            )
+        })
     });
-    let token = iam.login(&Caller::default(), login()).expect("login").token;
+    let token = runtime
+        .block_on(iam.login(&Caller::default(), login()))
+        .expect("login")
+        .token;
     g.sample_size(100);
     g.bench_function("validate, uncached (Ed25519 verify + store reads)", |b| {
         b.iter(|| black_box(iam.verify(&token).expect("valid")))
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("rt");
     let cached = CachedVerifier::new(
         mc_mcias::LocalVerifier(iam.clone()),
         std::time::Duration::from_secs(30),

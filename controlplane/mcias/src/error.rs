@@ -1,12 +1,18 @@
-//! MCIAS errors: one kind per client-visible outcome, mapped once to HTTP and gRPC.
+//! MCIAS errors: one kind per client-visible outcome. The wire mapping is
+//! the kit's ([`mc_kit::api::ApiError`]: one HTTP status + `{"error": …}`
+//! body, one gRPC code), so MCIAS answers exactly like every other service;
+//! MCIAS adds only its two login challenges, carried as
+//! [`ApiError::Challenge`] with the fields a client sends next.
 
 use axum::http::StatusCode;
+use mc_kit::api::{ApiError, Invalid};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IamError {
-    /// Bad input: names the field. 400 / INVALID_ARGUMENT.
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    /// Bad input: names the field (the kit's one validation error).
+    /// 400 / INVALID_ARGUMENT.
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
     /// Bad credentials (never says which part). 401 / UNAUTHENTICATED.
     #[error("{0}")]
     Unauthenticated(String),
@@ -36,66 +42,95 @@ pub enum IamError {
 
 impl IamError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field: field.to_owned(),
-            message: message.into(),
-        }
+        Self::Invalid(Invalid::new(field, message))
     }
+    /// Logs `e`; the client sees only "internal error".
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::Internal("internal error".to_owned())
     }
+    /// The HTTP status this error answers with (for the UI's pages).
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) | Self::TotpRequired { .. } | Self::PasskeyRequired => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::from_u16(ApiError::from(self.clone()).http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<IamError> for ApiError {
+    fn from(e: IamError) -> Self {
+        let message = e.to_string();
+        match e {
+            IamError::Invalid(i) => Self::Invalid(i),
+            IamError::Unauthenticated(m) => Self::Unauthenticated(m),
+            IamError::Forbidden(m) => Self::Forbidden(m),
+            IamError::NotFound(m) => Self::NotFound(m),
+            IamError::Conflict(m) => Self::AlreadyExists(m),
+            IamError::TotpRequired { nonce, expires_at } => Self::Challenge {
+                message,
+                fields: vec![
+                    ("totp_required", true.into()),
+                    ("totp_nonce", nonce.into()),
+                    ("expires_at", expires_at.into()),
+                ],
+            },
+            IamError::PasskeyRequired => Self::Challenge {
+                message,
+                fields: vec![("passkey_required", true.into())],
+            },
+            IamError::RateLimited(m) => Self::RateLimited(m),
+            IamError::Internal(m) => Self::Internal(m),
         }
     }
 }
 
 impl From<IamError> for tonic::Status {
     fn from(e: IamError) -> Self {
-        let m = e.to_string();
-        match e {
-            IamError::Invalid { .. } => Self::invalid_argument(m),
-            IamError::Unauthenticated(_)
-            | IamError::TotpRequired { .. }
-            | IamError::PasskeyRequired => Self::unauthenticated(m),
-            IamError::Forbidden(_) => Self::permission_denied(m),
-            IamError::NotFound(_) => Self::not_found(m),
-            IamError::Conflict(_) => Self::already_exists(m),
-            IamError::RateLimited(_) => Self::resource_exhausted(m),
-            IamError::Internal(_) => Self::internal(m),
-        }
+        ApiError::from(e).into()
     }
 }
 
 impl axum::response::IntoResponse for IamError {
     fn into_response(self) -> axum::response::Response {
-        if let Self::TotpRequired { nonce, expires_at } = &self {
-            let body = serde_json::json!({
-                "error": self.to_string(), "totp_required": true,
-                "totp_nonce": nonce, "expires_at": expires_at,
-            });
-            return (self.status(), axum::Json(body)).into_response();
-        }
-        if let Self::PasskeyRequired = &self {
-            let body = serde_json::json!({"error": self.to_string(), "passkey_required": true});
-            return (self.status(), axum::Json(body)).into_response();
-        }
-        mc_shell::serve::error_response(self.status(), self.to_string())
+        ApiError::from(self).into_response()
     }
 }
 
 impl From<mc_kit::store::StoreError> for IamError {
     fn from(e: mc_kit::store::StoreError) -> Self {
         Self::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_keep_their_fields_and_codes() {
+        let e = IamError::TotpRequired {
+            nonce: "n".into(),
+            expires_at: 7,
+        };
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ApiError::from(e.clone()).json_body(),
+            serde_json::json!({"error": e.to_string(), "totp_required": true, "totp_nonce": "n", "expires_at": 7})
+        );
+        assert_eq!(tonic::Status::from(e).code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            ApiError::from(IamError::PasskeyRequired).json_body()["passkey_required"],
+            true
+        );
+        let i = IamError::invalid("username", "empty");
+        assert_eq!(i.to_string(), "username: empty");
+        assert_eq!(i.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            IamError::Conflict("x".into()).status(),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            tonic::Status::from(IamError::Conflict("x".into())).code(),
+            tonic::Code::AlreadyExists
+        );
     }
 }

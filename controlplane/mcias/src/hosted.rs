@@ -15,11 +15,11 @@ use mc_service::auth::{MethodMap, TokenVerifier};
 use mc_service::hosted::{HostedService, ServiceCtx, ServiceError};
 
 use crate::config::McAuthConfig;
-use crate::service::{Bootstrap, Iam, LocalVerifier};
+use crate::core::{Bootstrap, LocalVerifier, Mcias};
 
 /// Where the first admin's credentials are written when MCIAS creates them.
 pub fn bootstrap_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(Iam::NAME).join("bootstrap.json")
+    data_dir.join(Mcias::NAME).join("bootstrap.json")
 }
 
 /// The master key that seals signing keys, TOTP secrets and passkeys.
@@ -42,7 +42,7 @@ fn write_bootstrap(path: &Path, creds: &Bootstrap) -> std::io::Result<()> {
     f.sync_all()
 }
 
-impl HostedService for Iam {
+impl HostedService for Mcias {
     const NAME: &'static str = "mcias";
     const ENDPOINTS_KEY: &'static str = "iam";
     type Config = McAuthConfig;
@@ -67,7 +67,8 @@ impl HostedService for Iam {
             config.webauthn_origin =
                 format!("https://{}:{}", config.webauthn_rp_id, ctx.rest_addr.port());
         }
-        let (iam, bootstrap) = Iam::open(&ctx.data_dir, config).map_err(|e| fail(e.to_string()))?;
+        let (iam, bootstrap) =
+            Mcias::open(&ctx.data_dir, config).map_err(|e| fail(e.to_string()))?;
         if let Some(creds) = bootstrap {
             let path = bootstrap_path(&ctx.data_dir);
             write_bootstrap(&path, &creds)
@@ -82,15 +83,15 @@ impl HostedService for Iam {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::rest::router(self.clone())
+        crate::api::router(self.clone())
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
-        crate::grpc::Services::add(self.clone(), routes);
+        crate::api::grpc::Services::add(self.clone(), routes);
     }
 
     fn store(&self) -> Arc<Store> {
-        Iam::store(self)
+        Mcias::store(self)
     }
 
     fn verifier(self: &Arc<Self>) -> Option<Arc<dyn TokenVerifier>> {

@@ -8,19 +8,21 @@
 //! token they signed has expired, then they are dropped from the JWKS.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mc_kit::seal::{KeyFileSealer, Sealer};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::error::IamError;
+
+/// The table signing keys are stored (and sealed) in.
+const KEYS_TABLE: &str = "keys";
 
 /// What a token says. `typ` and `gen` let validation refuse tokens of
 /// disabled accounts and tokens older than a password change.
@@ -36,6 +38,9 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
     pub r#gen: u32,
+    /// What a scoped token is limited to (absent: the account's full rights).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// A stored key record: an Ed25519 token key (`alg` EdDSA) or the RSA-2048
@@ -45,7 +50,7 @@ pub struct KeyRecord {
     pub kid: String,
     #[serde(default = "eddsa")]
     pub alg: String,
-    /// Nonce ‖ AES-256-GCM(PKCS#8), base64url.
+    /// The PKCS#8, sealed with the master key (see [`MasterKey`]), base64url.
     pub sealed_pkcs8: String,
     /// EdDSA: the raw 32-byte public key; RS256: the modulus `n`; base64url.
     pub public: String,
@@ -65,77 +70,46 @@ fn eddsa() -> String {
 pub const EDDSA: &str = "EdDSA";
 pub const RS256: &str = "RS256";
 
-pub struct MasterKey(LessSafeKey);
+/// The master key: the kit's [`KeyFileSealer`] over `mcias/master.key`
+/// (which `mcd snapshot` carries). Values are sealed bound to their row
+/// (`table ‖ 0 ‖ key`); values sealed before that format (nonce ‖ ciphertext
+/// ‖ tag, with the row's own id as AAD) still open, and are written in the
+/// new format when next sealed.
+pub struct MasterKey(KeyFileSealer);
 
 impl MasterKey {
     /// Reads the 0600 master key file, creating it on first use.
     pub fn load_or_create(path: &Path) -> Result<Self, IamError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0_u8; 32];
-                SystemRandom::new()
-                    .fill(&mut key)
-                    .map_err(IamError::internal)?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(IamError::internal)?;
-                }
-                let mut f = std::fs::OpenOptions::new()
-                    .create_new(true)
-                    .write(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(IamError::internal)?;
-                f.write_all(&key)
-                    .and_then(|()| f.sync_all())
-                    .map_err(IamError::internal)?;
-                key.to_vec()
-            }
-            Err(e) => return Err(IamError::internal(format!("{}: {e}", path.display()))),
-        };
-        let mode = std::fs::metadata(path)
-            .map_err(IamError::internal)?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .map_err(IamError::internal)?;
-        }
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| IamError::internal(format!("{}: not a 32-byte key", path.display())))?;
-        Ok(Self(LessSafeKey::new(key)))
+        KeyFileSealer::load_or_create(path)
+            .map(Self)
+            .map_err(IamError::internal)
     }
 
-    /// AES-256-GCM with a random nonce, bound to `aad`: nonce ‖ ciphertext ‖ tag.
-    pub(crate) fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
-        let mut nonce = [0_u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(IamError::internal)?;
-        let mut buf = plain.to_vec();
+    /// Seals `plain` for row `key` of `table`.
+    pub(crate) fn seal(&self, table: &str, key: &[u8], plain: &[u8]) -> Result<Vec<u8>, IamError> {
+        self.0.seal(table, key, plain).map_err(IamError::internal)
+    }
+
+    /// Opens the sealed value of row `key` of `table`; a value from before
+    /// the kit's format opens with the AAD it was sealed with (`legacy_aad`).
+    pub(crate) fn open(
+        &self,
+        table: &str,
+        key: &[u8],
+        legacy_aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, IamError> {
         self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut buf,
-            )
-            .map_err(IamError::internal)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(out)
+            .open_legacy(table, key, legacy_aad, sealed)
+            .map_err(IamError::internal)
     }
 
-    pub(crate) fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, IamError> {
-        let (nonce, rest) = sealed
-            .split_at_checked(NONCE_LEN)
-            .ok_or_else(|| IamError::internal("sealed key too short"))?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(IamError::internal)?;
-        let mut buf = rest.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .map_err(|_| IamError::internal("a signing key does not open with the master key"))?;
-        Ok(plain.to_vec())
+    /// A signing key's PKCS#8 (sealed in `keys`, row and legacy AAD: its kid).
+    fn open_key(&self, r: &KeyRecord) -> Result<Zeroizing<Vec<u8>>, IamError> {
+        let sealed = B64.decode(&r.sealed_pkcs8).map_err(IamError::internal)?;
+        self.0
+            .open_legacy(KEYS_TABLE, r.kid.as_bytes(), r.kid.as_bytes(), &sealed)
+            .map_err(|_| IamError::internal("a signing key does not open with the master key"))
     }
 }
 
@@ -170,7 +144,7 @@ impl KeyRing {
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(IamError::internal)?;
         let public = B64.encode(pair.public_key().as_ref());
         let kid = public.get(..16).unwrap_or(&public).to_owned();
-        let sealed = master.seal(pkcs8.as_ref(), kid.as_bytes())?;
+        let sealed = master.seal(KEYS_TABLE, kid.as_bytes(), pkcs8.as_ref())?;
         Ok(KeyRecord {
             kid,
             alg: eddsa(),
@@ -193,7 +167,7 @@ impl KeyRing {
         let n = B64.encode(&components.n);
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, n.as_bytes());
         let kid = format!("rsa-{}", B64.encode(&digest.as_ref()[..12]));
-        let sealed = master.seal(pkcs8.as_ref(), kid.as_bytes())?;
+        let sealed = master.seal(KEYS_TABLE, kid.as_bytes(), pkcs8.as_ref())?;
         Ok(KeyRecord {
             kid,
             alg: RS256.to_owned(),
@@ -215,8 +189,7 @@ impl KeyRing {
             .max_by_key(|r| r.created_at)
         {
             Some(r) => {
-                let sealed = B64.decode(&r.sealed_pkcs8).map_err(IamError::internal)?;
-                let pkcs8 = master.open(&sealed, r.kid.as_bytes())?;
+                let pkcs8 = master.open_key(r)?;
                 let pair =
                     aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(IamError::internal)?;
                 Some(RsaSigner {
@@ -241,10 +214,7 @@ impl KeyRing {
             .filter(|r| r.active)
             .max_by_key(|r| r.created_at)
             .ok_or_else(|| IamError::internal("no active signing key"))?;
-        let sealed = B64
-            .decode(&active.sealed_pkcs8)
-            .map_err(IamError::internal)?;
-        let pkcs8 = master.open(&sealed, active.kid.as_bytes())?;
+        let pkcs8 = master.open_key(active)?;
         let signer = EncodingKey::from_ed_der(&pkcs8);
         let mut verifiers = HashMap::new();
         for r in records.iter().filter(|r| r.verify_until > now) {
@@ -376,6 +346,7 @@ mod tests {
             exp,
             jti: "j1".into(),
             r#gen: 0,
+            scopes: vec![],
         }
     }
 
@@ -417,6 +388,29 @@ mod tests {
         let other = MasterKey::load_or_create(&dir.path().join("other.key")).expect("other");
         let ed2 = KeyRing::generate(&other, now).expect("ed");
         assert!(KeyRing::load(&other, &[ed2, rsa], now).is_err());
+    }
+
+    use std::os::unix::fs::PermissionsExt;
+
+    fn pkcs8_of(master: &MasterKey, r: &KeyRecord) -> Vec<u8> {
+        master.open_key(r).expect("opens").to_vec()
+    }
+
+    /// How MCIAS sealed values before the kit's format.
+    fn legacy_seal(key: &[u8], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("key"));
+        let nonce = [7_u8; NONCE_LEN];
+        let mut buf = plain.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buf,
+        )
+        .expect("seal");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        out
     }
 
     #[test]
@@ -474,7 +468,38 @@ mod tests {
 
         // The sealed key does not open under another master key.
         let other = MasterKey::load_or_create(&dir.path().join("other.key")).expect("other");
-        assert!(KeyRing::load(&other, &[KeyRecord { active: true, ..k1 }], now).is_err());
+        assert!(
+            KeyRing::load(
+                &other,
+                &[KeyRecord {
+                    active: true,
+                    ..k1.clone()
+                }],
+                now
+            )
+            .is_err()
+        );
+        // A key sealed before the kit's format (nonce ‖ ciphertext ‖ tag,
+        // AAD = kid) still opens, and signs what the new one verifies.
+        let raw = std::fs::read(dir.path().join("master.key")).expect("key file");
+        let legacy = legacy_seal(&raw, k1.kid.as_bytes(), &pkcs8_of(&master, &k1));
+        let old = KeyRecord {
+            active: true,
+            verify_until: i64::MAX,
+            sealed_pkcs8: B64.encode(legacy),
+            ..k1.clone()
+        };
+        let ring4 = KeyRing::load(&master, std::slice::from_ref(&old), now).expect("legacy opens");
+        let t4 = ring4.sign(&claims(exp)).expect("sign");
+        assert!(ring.verify(&t4, "https://iam.test", "metacircular").is_ok());
+        // New values are in the kit's format, bound to their row.
+        let fresh = B64.decode(&k1.sealed_pkcs8).expect("b64");
+        assert!(fresh.starts_with(b"MCS1"));
+        assert!(
+            master
+                .open(KEYS_TABLE, b"another kid", b"x", &fresh)
+                .is_err()
+        );
         let mode = std::fs::metadata(dir.path().join("master.key"))
             .expect("meta")
             .permissions()

@@ -7,26 +7,26 @@
 //! an audit log of every mutation and login decision, SSO (OAuth 2.0
 //! code + PKCE, OpenID Connect) for registered clients, and a web UI.
 //!
-//! [`service::Iam`] holds the operations; [`rest`] and [`grpc`] are thin
-//! adapters over it, authorized by one [`methods`] map.
+//! Split by capability, not transport: [`core`] holds the operations (and
+//! imports neither of the others), [`api`] the REST, gRPC and OIDC adapters
+//! over it, [`ui`] the web UI; all are authorized by one [`methods`] map.
 
+pub mod api;
 pub mod config;
+pub mod core;
 pub mod error;
-pub mod grpc;
 pub mod hosted;
 pub mod keys;
 pub mod methods;
 pub mod model;
-pub mod oidc;
-pub mod passkey;
 pub mod password;
 pub mod policy;
-pub mod rest;
-pub mod service;
-pub mod sso;
 pub mod store;
 pub mod totp;
 pub mod ui;
 
 pub use config::McAuthConfig;
-pub use service::{Bootstrap, Iam, LocalVerifier};
+pub use core::{Bootstrap, LocalVerifier, Mcias};
+
+/// The core state's name before the split by capability.
+pub type Iam = Mcias;

@@ -181,6 +181,39 @@ pub fn check_password(password: &str) -> Result<(), IamError> {
     Ok(())
 }
 
+/// Token scopes: at most 32, each `service:action[:resource]` of
+/// `a-z 0-9 : / . _ -`, with `*` only at the end (a resource prefix).
+pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, IamError> {
+    if scopes.len() > 32 {
+        return Err(IamError::invalid("scopes", "at most 32"));
+    }
+    let mut out = Vec::with_capacity(scopes.len());
+    for s in scopes {
+        let body = s.strip_suffix('*').unwrap_or(s);
+        let ok = !body.is_empty()
+            && s.len() <= 128
+            && body.contains(':')
+            && !body.starts_with(':')
+            && body.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b':' | b'/' | b'.' | b'_' | b'-')
+            });
+        if !ok {
+            return Err(IamError::invalid(
+                "scopes",
+                format!(
+                    "`{s}`: service:action[:resource] of a-z 0-9 : / . _ - (`*` only at the end)"
+                ),
+            ));
+        }
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    Ok(out)
+}
+
 pub fn check_roles(account_type: AccountType, roles: &[Role]) -> Result<Vec<Role>, IamError> {
     if account_type == AccountType::System && !roles.is_empty() {
         return Err(IamError::invalid(
@@ -192,4 +225,77 @@ pub fn check_roles(account_type: AccountType, roles: &[Role]) -> Result<Vec<Role
     r.sort();
     r.dedup();
     Ok(r)
+}
+
+// Stored records of the capabilities (the store's typed tables name them).
+
+/// A token as tracked for listing and revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub jti: String,
+    pub account_id: String,
+    /// `session` (login) or `system` (issued by an admin).
+    pub kind: String,
+    pub description: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+    /// The account's token generation when issued: a later password change
+    /// or disable makes the token revoked for every verifier.
+    #[serde(default)]
+    pub generation: u32,
+    /// The scopes a scoped system token is limited to (empty: unscoped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+/// A registered client as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `RS256` (default) or `EdDSA`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: String,
+    /// SHA-256 of the secret, base64url. Never leaves the store.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_sha256: String,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SsoClient {
+    /// The client without its secret hash, for listings.
+    pub fn public(&self) -> Self {
+        Self {
+            secret_sha256: String::new(),
+            ..self.clone()
+        }
+    }
+}
+
+/// A stored passkey: metadata in clear, the credential sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyRecord {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// base64url credential id.
+    pub credential_id: String,
+    pub created_at: i64,
+    pub last_used: i64,
+    pub counter: u32,
+    /// The JSON of the webauthn-rs `Passkey`, sealed with the master key
+    /// (bound to this row), base64url.
+    pub(crate) sealed: String,
 }

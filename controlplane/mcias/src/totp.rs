@@ -14,6 +14,9 @@ use crate::model::Account;
 
 pub const ISSUER: &str = "Metacircular";
 
+/// Secrets are sealed bound to their account row.
+const TABLE: &str = "accounts";
+
 fn build(secret: Vec<u8>, account: &str) -> Result<Totp, IamError> {
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
@@ -35,7 +38,7 @@ pub fn enroll(master: &MasterKey, account: &Account) -> Result<(String, String, 
         .fill(&mut secret)
         .map_err(IamError::internal)?;
     let totp = build(secret.clone(), &account.username)?;
-    let sealed = B64.encode(master.seal(&secret, account.id.as_bytes())?);
+    let sealed = B64.encode(master.seal(TABLE, account.id.as_bytes(), &secret)?);
     let url = totp.to_url().map_err(IamError::internal)?;
     Ok((sealed, totp.secret().to_base32(), url))
 }
@@ -53,9 +56,22 @@ pub fn check(
     let sealed = B64
         .decode(&account.totp_sealed)
         .map_err(IamError::internal)?;
-    let secret = master.open(&sealed, account.id.as_bytes())?;
-    let totp = build(secret, &account.username)?;
+    let secret = master.open(TABLE, account.id.as_bytes(), account.id.as_bytes(), &sealed)?;
+    let totp = build(secret.to_vec(), &account.username)?;
     Ok(totp
         .check(code.trim(), now)
         .filter(|step| *step > account.totp_last_step))
+}
+
+/// The code `account`'s authenticator shows at `now` (for tests).
+#[cfg(test)]
+pub(crate) fn code_at(master: &MasterKey, account: &Account, now: u64) -> String {
+    let sealed = B64.decode(&account.totp_sealed).expect("sealed secret");
+    let secret = master
+        .open(TABLE, account.id.as_bytes(), account.id.as_bytes(), &sealed)
+        .expect("opens");
+    build(secret.to_vec(), &account.username)
+        .expect("totp")
+        .generate(now)
+        .to_string()
 }

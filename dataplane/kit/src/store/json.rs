@@ -115,6 +115,13 @@ impl ReadTx {
         Ok(out)
     }
 
+    /// Raw bytes (sealed values, indexes), as [`WriteTx::get_raw`].
+    pub fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.0.open_table(table).map_err(StoreError::other)?;
+        let v = t.get(key).map_err(StoreError::other)?;
+        Ok(v.map(|v| v.value().to_vec()))
+    }
+
     pub fn len<T>(&self, table: JsonTable<T>) -> Result<u64, StoreError> {
         let t = self.0.open_table(table.def).map_err(StoreError::other)?;
         t.len().map_err(StoreError::other)

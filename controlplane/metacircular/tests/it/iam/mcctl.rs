@@ -140,6 +140,52 @@ fn mcctl_iam_json_and_unknown_enum_values() {
         jti.as_str()
     );
 
+    // A scoped token: the scopes are in the token and listed with it; a
+    // malformed scope is refused with the field named, and nothing is issued.
+    let scoped = json(
+        &[
+            "--json",
+            "iam",
+            "tokens",
+            "issue",
+            &ci_id,
+            "--scope",
+            "dns:write:zone",
+            "--scope",
+            "mcr:push:repo/*",
+            "--description",
+            "scoped",
+        ],
+        "",
+    );
+    assert_eq!(
+        scoped["scopes"],
+        serde_json::json!(["dns:write:zone", "mcr:push:repo/*"]),
+        "{scoped}"
+    );
+    fails_with(
+        &["iam", "tokens", "issue", &ci_id, "--scope", "Not A Scope"],
+        "",
+        &["scopes", "Not A Scope"],
+    );
+    let tokens = json(
+        &["--json", "iam", "tokens", "list", "--account", &ci_id],
+        "",
+    );
+    let listed = tokens
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter(|t| t["description"] == "scoped")
+        .collect::<Vec<_>>();
+    assert_eq!(listed.len(), 1, "{tokens}");
+    assert_eq!(listed[0]["scopes"], scoped["scopes"], "{tokens}");
+    assert_eq!(
+        tokens.as_array().map(Vec::len),
+        Some(1),
+        "the refused issue added nothing: {tokens}"
+    );
+
     // Policy: effects and roles spelled as the CLI spells them.
     let rule = json(
         &[

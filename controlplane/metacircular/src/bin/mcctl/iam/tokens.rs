@@ -22,6 +22,10 @@ pub(crate) enum TokenCommand {
         ttl: Option<u32>,
         #[arg(long, default_value = "")]
         description: String,
+        /// Narrow the token to a scope (repeatable), e.g. `mcr:push:repo/*`
+        /// or `dns:write:zone`; it can never add to the account's rights.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
     },
     List {
         #[arg(long, default_value = "")]
@@ -43,6 +47,8 @@ struct IssuedView {
     account_id: String,
     roles: Vec<String>,
     expires_at_unix: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -53,6 +59,8 @@ struct TokenView {
     expires_at_unix: i64,
     description: String,
     service_name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
 }
 
 const TABLE: Table = Table(&[
@@ -68,11 +76,13 @@ pub(super) async fn run(c: &mut Client, out: Out, cmd: TokenCommand) -> anyhow::
             account,
             ttl,
             description,
+            scopes,
         } => {
             let request = pb::IssueSystemTokenRequest {
                 account_id: account,
                 ttl_seconds: ttl.unwrap_or(0),
                 description,
+                scopes,
             };
             issue(c, out, request).await
         }
@@ -86,6 +96,8 @@ async fn issue(
     out: Out,
     request: pb::IssueSystemTokenRequest,
 ) -> anyhow::Result<()> {
+    // The token carries them in its signed claims; the reply does not repeat them.
+    let scopes = request.scopes.clone();
     let s = c
         .issue_system_token(request)
         .await
@@ -96,6 +108,7 @@ async fn issue(
         token: s.token,
         account_id: s.account_id,
         expires_at_unix: s.expires_at_unix,
+        scopes,
     };
     out.show(&view, || {
         eprintln!("token (shown once; expires at {}):", view.expires_at_unix);
@@ -120,6 +133,7 @@ async fn list(c: &mut Client, out: Out, account: String) -> anyhow::Result<()> {
             expires_at_unix: t.expires_at_unix,
             description: t.description,
             service_name: t.service_name,
+            scopes: t.scopes,
         })
         .collect();
     out.show(&tokens, || {

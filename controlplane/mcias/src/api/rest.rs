@@ -1,5 +1,5 @@
 //! REST (JSON) adapter: `/v1/auth/*` and `/v1/iam/*`. Each handler calls
-//! the [`Iam`] operation its gRPC twin calls; errors are `{"error": …}`.
+//! the [`Mcias`] operation its gRPC twin calls; errors are `{"error": …}`.
 
 use std::sync::Arc;
 
@@ -9,29 +9,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use mc_service::auth::{Principal, SourceAddr};
+use mc_service::auth::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::{P, S, body, caller};
+use crate::core::{LoginInput, Mcias, NewAccount, TokenRecord};
 use crate::error::IamError;
 use crate::model::Account;
 use crate::policy::Rule;
-use crate::service::{Caller, Iam, LoginInput, NewAccount, TokenRecord};
 
 type Result<T> = std::result::Result<T, IamError>;
-
-pub(crate) fn caller(p: Option<Extension<Principal>>, s: Option<Extension<SourceAddr>>) -> Caller {
-    Caller {
-        principal: p.map(|Extension(p)| p),
-        source: s.map(|Extension(SourceAddr(ip))| ip),
-    }
-}
-
-/// Body parse errors as `{"error": …}` 400s, naming what was wrong.
-pub(crate) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
-    b.map(|Json(v)| v)
-        .map_err(|e| IamError::invalid("body", e.body_text()))
-}
 
 pub fn account_json(a: &Account) -> Value {
     json!({
@@ -44,29 +32,23 @@ pub fn account_json(a: &Account) -> Value {
 
 fn token_json(t: &TokenRecord) -> Value {
     json!({"jti": t.jti, "account_id": t.account_id, "kind": t.kind, "description": t.description,
-           "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked": t.revoked})
+           "issued_at": t.issued_at, "expires_at": t.expires_at, "revoked": t.revoked, "scopes": t.scopes})
 }
 
 fn principal_json(p: &Principal) -> Value {
     json!({"valid": true, "account_id": p.account_id, "username": p.username, "type": p.account_type,
-           "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at})
+           "roles": p.roles, "tags": p.tags, "jti": p.jti, "expires_at": p.expires_at, "scopes": p.scopes})
 }
 
-pub(crate) type P = Option<Extension<Principal>>;
-pub(crate) type S = Option<Extension<SourceAddr>>;
-
 async fn login(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<LoginInput>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let input = body(b)?;
     let c = caller(p, s);
-    let iam2 = iam.clone();
-    let session = tokio::task::spawn_blocking(move || iam2.login(&c, input))
-        .await
-        .map_err(IamError::internal)??;
+    let session = iam.login(&c, input).await?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
     ))
@@ -78,7 +60,7 @@ struct TokenBody {
 }
 
 async fn validate(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<TokenBody>, JsonRejection>,
@@ -90,16 +72,16 @@ async fn validate(
     }))
 }
 
-async fn jwks(State(iam): State<Arc<Iam>>) -> Json<Value> {
+async fn jwks(State(iam): State<Arc<Mcias>>) -> Json<Value> {
     Json(iam.jwks())
 }
 
-async fn logout(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<StatusCode> {
+async fn logout(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<StatusCode> {
     iam.logout(&caller(p, s))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn renew(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<Json<Value>> {
+async fn renew(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<Json<Value>> {
     let session = iam.renew(&caller(p, s))?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
@@ -113,16 +95,15 @@ struct PasswordBody {
 }
 
 async fn password(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasswordBody>, JsonRejection>,
 ) -> Result<StatusCode> {
     let b = body(b)?;
     let c = caller(p, s);
-    tokio::task::spawn_blocking(move || iam.change_password(&c, &b.old_password, &b.new_password))
-        .await
-        .map_err(IamError::internal)??;
+    iam.change_password(&c, &b.old_password, &b.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,16 +113,14 @@ struct SecretBody {
 }
 
 async fn totp_enroll(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<SecretBody>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let b = body(b)?;
     let c = caller(p, s);
-    let (secret, url) = tokio::task::spawn_blocking(move || iam.totp_enroll(&c, &b.password))
-        .await
-        .map_err(IamError::internal)??;
+    let (secret, url) = iam.totp_enroll(&c, &b.password).await?;
     Ok(Json(json!({"secret": secret, "otpauth_url": url})))
 }
 
@@ -151,7 +130,7 @@ struct CodeBody {
 }
 
 async fn totp_confirm(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<CodeBody>, JsonRejection>,
@@ -161,16 +140,14 @@ async fn totp_confirm(
 }
 
 async fn totp_disable(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<SecretBody>, JsonRejection>,
 ) -> Result<StatusCode> {
     let b = body(b)?;
     let c = caller(p, s);
-    tokio::task::spawn_blocking(move || iam.totp_disable(&c, &b.password))
-        .await
-        .map_err(IamError::internal)??;
+    iam.totp_disable(&c, &b.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -181,7 +158,7 @@ struct ResetCreateBody {
 }
 
 async fn create_reset(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -203,7 +180,7 @@ struct RedeemBody {
 }
 
 async fn redeem_reset(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<RedeemBody>, JsonRejection>,
@@ -211,9 +188,8 @@ async fn redeem_reset(
     let b = body(b)?;
     let c = caller(p, s);
     iam.rate_limit_public(&c)?;
-    tokio::task::spawn_blocking(move || iam.redeem_reset_token(&c, &b.token, &b.new_password))
-        .await
-        .map_err(IamError::internal)??;
+    iam.redeem_reset_token(&c, &b.token, &b.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,27 +200,25 @@ async fn whoami(p: P) -> Result<Json<Value>> {
     Ok(Json(principal_json(&p)))
 }
 
-async fn list_accounts(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+async fn list_accounts(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
     Ok(Json(
         json!({"accounts": iam.list_accounts()?.iter().map(account_json).collect::<Vec<_>>()}),
     ))
 }
 
 async fn create_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<NewAccount>, JsonRejection>,
 ) -> Result<Response> {
     let input = body(b)?;
     let c = caller(p, s);
-    let a = tokio::task::spawn_blocking(move || iam.create_account(&c, input, false))
-        .await
-        .map_err(IamError::internal)??;
+    let a = iam.create_account(&c, input).await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
 }
 
-async fn get_account(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get_account(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Result<Json<Value>> {
     Ok(Json(account_json(&iam.find(&id)?)))
 }
 
@@ -255,7 +229,7 @@ struct UpdateBody {
 }
 
 async fn update_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -271,7 +245,7 @@ async fn update_account(
 }
 
 async fn delete_account(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -287,7 +261,7 @@ struct RolesBody {
 }
 
 async fn set_roles(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -308,7 +282,7 @@ struct TagsBody {
 }
 
 async fn set_tags(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -330,7 +304,7 @@ struct TokenQuery {
 }
 
 async fn list_tokens(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<Value>> {
     let tokens = iam.list_tokens(Some(&q.account_id))?;
@@ -346,17 +320,25 @@ struct IssueBody {
     ttl_seconds: u64,
     #[serde(default)]
     description: String,
+    /// Optional: what the token is limited to (only narrows the account's rights).
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 async fn issue_token(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<IssueBody>, JsonRejection>,
 ) -> Result<Response> {
     let b = body(b)?;
-    let session =
-        iam.issue_system_token(&caller(p, s), &b.account_id, b.ttl_seconds, &b.description)?;
+    let session = iam.issue_system_token(
+        &caller(p, s),
+        &b.account_id,
+        b.ttl_seconds,
+        &b.description,
+        &b.scopes,
+    )?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"token": session.token, "expires_at": session.expires_at, "jti": session.jti})),
@@ -365,7 +347,7 @@ async fn issue_token(
 }
 
 async fn revoke_token(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(jti): Path<String>,
@@ -381,23 +363,23 @@ struct CheckBody {
 }
 
 async fn check_tokens(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     b: std::result::Result<Json<CheckBody>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let b = body(b)?;
     Ok(Json(json!({"revoked": iam.check_revocation(&b.jtis)?})))
 }
 
-async fn rotate_keys(State(iam): State<Arc<Iam>>, p: P, s: S) -> Result<Json<Value>> {
+async fn rotate_keys(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<Json<Value>> {
     Ok(Json(json!({"kid": iam.rotate_keys(&caller(p, s))?})))
 }
 
-async fn list_rules(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+async fn list_rules(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
     Ok(Json(json!({"rules": iam.rules()?})))
 }
 
 async fn create_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<Rule>, JsonRejection>,
@@ -406,12 +388,12 @@ async fn create_rule(
     Ok((StatusCode::CREATED, Json(json!(r))).into_response())
 }
 
-async fn get_rule(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get_rule(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Result<Json<Value>> {
     Ok(Json(json!(iam.rule(&id)?)))
 }
 
 async fn update_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -423,7 +405,7 @@ async fn update_rule(
 }
 
 async fn delete_rule(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -448,7 +430,7 @@ struct ExplainBody {
 }
 
 async fn explain(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     b: std::result::Result<Json<ExplainBody>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let b = body(b)?;
@@ -477,7 +459,7 @@ fn hundred() -> usize {
     100
 }
 
-async fn audit(State(iam): State<Arc<Iam>>, Query(q): Query<AuditQuery>) -> Result<Json<Value>> {
+async fn audit(State(iam): State<Arc<Mcias>>, Query(q): Query<AuditQuery>) -> Result<Json<Value>> {
     Ok(Json(
         json!({"events": iam.audit_log(q.limit, &q.action, &q.actor)?}),
     ))
@@ -500,22 +482,19 @@ fn credential_text(v: Value) -> String {
 }
 
 async fn passkey_register_begin(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<SecretBody>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let b = body(b)?;
     let c = caller(p, s);
-    let (id, options) =
-        tokio::task::spawn_blocking(move || iam.begin_passkey_registration(&c, &b.password))
-            .await
-            .map_err(IamError::internal)??;
+    let (id, options) = iam.begin_passkey_registration(&c, &b.password).await?;
     Ok(Json(json!({"challenge_id": id, "options": options})))
 }
 
 async fn passkey_register_finish(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
@@ -540,7 +519,7 @@ struct PasskeyLoginBody {
 }
 
 async fn passkey_login_begin(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasskeyLoginBody>, JsonRejection>,
@@ -552,7 +531,7 @@ async fn passkey_login_begin(
 }
 
 async fn passkey_login_finish(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
@@ -575,7 +554,7 @@ struct AccountQuery {
 }
 
 async fn list_passkeys(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Query(q): Query<AccountQuery>,
@@ -586,7 +565,7 @@ async fn list_passkeys(
 }
 
 async fn remove_passkey(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -597,7 +576,7 @@ async fn remove_passkey(
 }
 
 /// The REST routes (the auth layer is applied by the host over all surfaces).
-pub fn router(iam: Arc<Iam>) -> Router {
+pub fn router(iam: Arc<Mcias>) -> Router {
     Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/validate", post(validate))
@@ -646,7 +625,5 @@ pub fn router(iam: Arc<Iam>) -> Router {
             "/v1/iam/passkeys/register/finish",
             post(passkey_register_finish),
         )
-        .with_state(iam.clone())
-        .merge(crate::oidc::router(iam.clone()))
-        .merge(crate::ui::router(iam))
+        .with_state(iam)
 }

@@ -8,153 +8,30 @@
 //! Authorization codes live in memory: single use, bound to client, redirect
 //! URI, PKCE challenge and nonce, valid `sso_code_ttl` (60 s). A code
 //! presented twice is refused and the access token issued for it is revoked
-//! (OAuth 2.1 §4.1.3).
+//! (OAuth 2.1 §4.1.3). Registering clients is [`clients`].
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use mc_kit::ephemeral::SingleUse;
 use serde::{Deserialize, Serialize};
 
+use crate::core::audit::audit;
+use crate::core::{Caller, Mcias, now, random_token, sha256};
 use crate::error::IamError;
-use crate::model::{self, Account, AccountStatus};
-use crate::policy::{self, Effect, Rule};
-use crate::service::{Caller, Iam, audit, now, random_token, sha256};
-use crate::store::{self as db, Tx};
+pub use crate::model::SsoClient;
+use crate::model::{Account, AccountStatus};
+use crate::policy::Effect;
+use crate::store::{self as db, WriteTx as Tx};
 
-pub const MAX_CLIENTS: usize = 1000;
-const MAX_REDIRECT_URIS: usize = 10;
+mod clients;
+
+pub use clients::{ClientInput, MAX_CLIENTS, check_redirect_uri};
+
 const MAX_CODES: usize = 10_000;
 /// ID tokens live at most this long (access tokens: the session TTL).
 const ID_TOKEN_TTL: i64 = 3600;
-
-/// A registered client as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SsoClient {
-    pub client_id: String,
-    #[serde(default)]
-    pub name: String,
-    pub redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// `RS256` (default) or `EdDSA`.
-    #[serde(default)]
-    pub id_token_signed_response_alg: String,
-    /// SHA-256 of the secret, base64url. Never leaves the store.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub secret_sha256: String,
-    #[serde(default)]
-    pub created_at: i64,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// What an admin sends to create or update a client.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientInput {
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    #[serde(default)]
-    pub id_token_signed_response_alg: String,
-}
-
-impl SsoClient {
-    /// The client without its secret hash, for listings.
-    pub fn public(&self) -> Self {
-        Self {
-            secret_sha256: String::new(),
-            ..self.clone()
-        }
-    }
-}
-
-fn check_client_id(id: &str) -> Result<(), IamError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(IamError::invalid(
-            "client_id",
-            "1 to 64 characters of a-z, 0-9 and ._-",
-        ))
-    }
-}
-
-/// Exact https redirect URIs; plain http only for loopback hosts
-/// (`127.0.0.1`, `[::1]`, `localhost`: native and dev clients, RFC 8252).
-pub fn check_redirect_uri(uri: &str) -> Result<(), IamError> {
-    let bad = |m: &str| IamError::invalid("redirect_uris", format!("`{uri}`: {m}"));
-    if uri.len() > 512 {
-        return Err(bad("at most 512 bytes"));
-    }
-    if uri.contains('#') || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(bad("no fragment, spaces or control characters"));
-    }
-    let (scheme, rest) = uri.split_once("://").ok_or_else(|| bad("not absolute"))?;
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = match authority.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(']') || authority.starts_with('[') => {
-            if !port.is_empty() && !port.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("bad port"));
-            }
-            h
-        }
-        _ => authority,
-    };
-    if host.is_empty() || authority.contains('@') {
-        return Err(bad("needs a host and no user info"));
-    }
-    match scheme {
-        "https" => Ok(()),
-        "http" if matches!(host, "127.0.0.1" | "[::1]" | "localhost") => Ok(()),
-        _ => Err(bad("must be https (http only for loopback)")),
-    }
-}
-
-fn validate(input: &ClientInput) -> Result<(String, Vec<String>, String), IamError> {
-    if input.name.len() > 128 {
-        return Err(IamError::invalid("name", "at most 128 bytes"));
-    }
-    if input.redirect_uris.is_empty() || input.redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(IamError::invalid(
-            "redirect_uris",
-            format!("1 to {MAX_REDIRECT_URIS} URIs"),
-        ));
-    }
-    for u in &input.redirect_uris {
-        check_redirect_uri(u)?;
-    }
-    let tags = model::check_tags(&input.tags)?;
-    let alg = match input.id_token_signed_response_alg.as_str() {
-        "" | "RS256" => crate::keys::RS256,
-        "EdDSA" => crate::keys::EDDSA,
-        other => {
-            return Err(IamError::invalid(
-                "id_token_signed_response_alg",
-                format!("`{other}`: RS256 or EdDSA"),
-            ));
-        }
-    };
-    Ok((input.name.clone(), tags, alg.to_owned()))
-}
 
 /// An issued authorization code.
 pub(crate) struct Code {
@@ -165,13 +42,33 @@ pub(crate) struct Code {
     account_id: String,
     auth_time: i64,
     issued: Instant,
-    /// Set once redeemed: the access token's jti (revoked on replay).
-    redeemed: Option<String>,
 }
 
-/// Codes by SHA-256 of the code, bounded.
-#[derive(Default)]
-pub(crate) struct Codes(HashMap<Vec<u8>, Code>);
+/// Authorization codes by SHA-256 of the code: pending ones (single use,
+/// `sso_code_ttl`, bounded) and, ten minutes longer, the redeemed ones with
+/// their client and the access token issued for them (revoked on replay).
+pub(crate) struct Codes {
+    pending: SingleUse<Vec<u8>, Code>,
+    /// (client id, access token jti; empty when the redemption failed).
+    redeemed: SingleUse<Vec<u8>, (String, String)>,
+}
+
+impl Codes {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            pending: SingleUse::new(ttl, MAX_CODES),
+            redeemed: SingleUse::new(ttl + Duration::from_secs(600), MAX_CODES),
+        }
+    }
+
+    /// Ends a code: remembered as redeemed by `client` (with `jti` once issued).
+    fn redeemed(&self, key: &[u8], client: &str, jti: String) {
+        self.redeemed.take(key);
+        // Full of live redemptions: the code is still ended (it left
+        // `pending`); only a later replay goes unrecognised.
+        let _full = self.redeemed.insert(key.to_vec(), (client.to_owned(), jti));
+    }
+}
 
 /// An authorization request, as the browser brings it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -315,129 +212,7 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
         .is_ok()
 }
 
-impl Iam {
-    // ------------------------------------------------------- client admin
-
-    pub fn sso_clients(&self) -> Result<Vec<SsoClient>, IamError> {
-        let mut all: Vec<SsoClient> = db::all(&self.store, db::SSO_CLIENTS)?;
-        all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-        Ok(all.iter().map(SsoClient::public).collect())
-    }
-
-    fn stored_client(&self, id: &str) -> Result<Option<SsoClient>, IamError> {
-        if check_client_id(id).is_err() {
-            return Ok(None);
-        }
-        Ok(db::get(&self.store, db::SSO_CLIENTS, id.as_bytes())?)
-    }
-
-    pub fn sso_client(&self, id: &str) -> Result<SsoClient, IamError> {
-        self.stored_client(id)?
-            .map(|c| c.public())
-            .ok_or_else(|| IamError::NotFound(format!("no SSO client `{id}`")))
-    }
-
-    /// Registers a client; returns it and its secret (shown once).
-    pub fn create_sso_client(
-        &self,
-        caller: &Caller,
-        input: ClientInput,
-    ) -> Result<(SsoClient, String), IamError> {
-        let (name, tags, alg) = validate(&input)?;
-        let client_id = if input.client_id.is_empty() {
-            format!("c-{}", uuid::Uuid::new_v4().simple())
-        } else {
-            input.client_id.clone()
-        };
-        check_client_id(&client_id)?;
-        let secret = random_token(32)?;
-        let client = SsoClient {
-            client_id,
-            name,
-            redirect_uris: input.redirect_uris,
-            tags,
-            enabled: input.enabled.unwrap_or(true),
-            id_token_signed_response_alg: alg,
-            secret_sha256: B64.encode(sha256(&secret)),
-            created_at: now(),
-        };
-        let _g = self.lock();
-        let existing: Vec<SsoClient> = db::all(&self.store, db::SSO_CLIENTS)?;
-        if existing.len() >= MAX_CLIENTS {
-            return Err(IamError::invalid(
-                "client",
-                format!("at most {MAX_CLIENTS} clients"),
-            ));
-        }
-        if existing.iter().any(|c| c.client_id == client.client_id) {
-            return Err(IamError::Conflict(format!(
-                "SSO client `{}` exists",
-                client.client_id
-            )));
-        }
-        self.save_client(caller, &client, "sso.clients.create")?;
-        Ok((client.public(), secret))
-    }
-
-    /// Replaces name, redirect URIs, tags, enabled and algorithm (the secret stays).
-    pub fn update_sso_client(
-        &self,
-        caller: &Caller,
-        input: ClientInput,
-    ) -> Result<SsoClient, IamError> {
-        let (name, tags, alg) = validate(&input)?;
-        let _g = self.lock();
-        let mut client = self
-            .stored_client(&input.client_id)?
-            .ok_or_else(|| IamError::NotFound(format!("no SSO client `{}`", input.client_id)))?;
-        client.name = name;
-        client.redirect_uris = input.redirect_uris;
-        client.tags = tags;
-        client.id_token_signed_response_alg = alg;
-        if let Some(e) = input.enabled {
-            client.enabled = e;
-        }
-        self.save_client(caller, &client, "sso.clients.update")?;
-        Ok(client.public())
-    }
-
-    fn save_client(
-        &self,
-        caller: &Caller,
-        client: &SsoClient,
-        action: &str,
-    ) -> Result<(), IamError> {
-        let tx = Tx::begin(&self.store)?;
-        tx.put(db::SSO_CLIENTS, client.client_id.as_bytes(), client)?;
-        audit(
-            &tx,
-            caller,
-            action,
-            &client.client_id,
-            "ok",
-            format!(
-                "enabled={} alg={} redirect_uris={}",
-                client.enabled,
-                client.id_token_signed_response_alg,
-                client.redirect_uris.join(" ")
-            ),
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn delete_sso_client(&self, caller: &Caller, id: &str) -> Result<(), IamError> {
-        let _g = self.lock();
-        self.sso_client(id)?;
-        let tx = Tx::begin(&self.store)?;
-        tx.delete(db::SSO_CLIENTS, id.as_bytes())?;
-        audit(&tx, caller, "sso.clients.delete", id, "ok", "")?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    // ------------------------------------------------------------ OIDC
-
+impl Mcias {
     /// `/.well-known/openid-configuration`.
     pub fn oidc_discovery(&self) -> serde_json::Value {
         let iss = &self.config.issuer;
@@ -467,17 +242,7 @@ impl Iam {
         account: &Account,
         client: &SsoClient,
     ) -> Result<(Effect, String), IamError> {
-        let rules: Vec<Rule> = db::all(&self.store, db::POLICY)?;
-        let d = policy::explain(
-            &rules,
-            &policy::Request {
-                account,
-                service_name: &client.client_id,
-                tags: &client.tags,
-                action: "auth:login",
-                at: now(),
-            },
-        );
+        let d = self.login_decision(account, &client.client_id, &client.tags)?;
         Ok((d.effect, d.rule_id))
     }
 
@@ -538,12 +303,10 @@ impl Iam {
         if account.status != AccountStatus::Active {
             return Ok(Authorize::Login);
         }
-        let auth_time = db::get::<crate::service::TokenRecord>(
-            &self.store,
-            db::TOKENS,
-            principal.jti.as_bytes(),
-        )?
-        .map_or_else(now, |r| r.issued_at);
+        let auth_time = self
+            .read()?
+            .get(db::TOKENS, principal.jti.as_bytes())?
+            .map_or_else(now, |r| r.issued_at);
         let (effect, rule) = self.sso_policy(&account, &client)?;
         let caller = Caller {
             principal: Some(principal),
@@ -566,32 +329,23 @@ impl Iam {
             ));
         }
         let code = random_token(32)?;
-        {
-            let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-            let ttl = self.config.sso_code_ttl.get();
-            // Redeemed codes are kept a while longer to catch replays.
-            codes
-                .0
-                .retain(|_, c| c.issued.elapsed() < ttl + Duration::from_secs(600));
-            if codes.0.len() >= MAX_CODES {
-                return Err(IamError::RateLimited(
+        let pending = Code {
+            client_id: client.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            challenge: req.code_challenge.clone(),
+            nonce: req.nonce.clone(),
+            account_id: account.id.clone(),
+            auth_time,
+            issued: Instant::now(),
+        };
+        self.codes
+            .pending
+            .insert(sha256(&code), pending)
+            .map_err(|_| {
+                IamError::RateLimited(
                     "too many pending authorizations; try again shortly".to_owned(),
-                ));
-            }
-            codes.0.insert(
-                sha256(&code),
-                Code {
-                    client_id: client.client_id.clone(),
-                    redirect_uri: req.redirect_uri.clone(),
-                    challenge: req.code_challenge.clone(),
-                    nonce: req.nonce.clone(),
-                    account_id: account.id.clone(),
-                    auth_time,
-                    issued: Instant::now(),
-                    redeemed: None,
-                },
-            );
-        }
+                )
+            })?;
         audit(
             &tx,
             &caller,
@@ -642,31 +396,7 @@ impl Iam {
         }
         let bad = |why: &str| TokenError::Bad("invalid_grant", why.to_owned());
         let key = sha256(&req.code);
-        let ttl = self.config.sso_code_ttl.get();
-        // Take what the code grants, marking it redeemed, under the lock.
-        let grant = {
-            let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-            match codes.0.get_mut(&key) {
-                None => Err(None),
-                Some(c) if c.client_id != client.client_id => Err(None),
-                Some(c) if c.redeemed.is_some() => Err(c.redeemed.clone()),
-                Some(c) => {
-                    let valid = c.issued.elapsed() < ttl;
-                    let redirect_ok = c.redirect_uri == req.redirect_uri;
-                    let pkce = pkce_ok(&req.code_verifier, &c.challenge);
-                    // Any use ends the code, good or bad.
-                    c.redeemed = Some(String::new());
-                    Ok((
-                        valid,
-                        redirect_ok,
-                        pkce,
-                        c.account_id.clone(),
-                        c.nonce.clone(),
-                        c.auth_time,
-                    ))
-                }
-            }
-        };
+        let grant = self.redeem(&key, &client.client_id, req);
         let (account_id, nonce, auth_time) = match grant {
             Err(replayed) => {
                 let tx = Tx::begin(&self.store)?;
@@ -689,10 +419,9 @@ impl Iam {
                 tx.commit()?;
                 return Err(bad("invalid, expired or already used code"));
             }
-            Ok((false, ..)) => return Err(bad("invalid, expired or already used code")),
-            Ok((_, false, ..)) => return Err(bad("redirect_uri does not match the authorization")),
-            Ok((_, _, false, ..)) => return Err(bad("code_verifier does not match the challenge")),
-            Ok((true, true, true, a, n, t)) => (a, n, t),
+            Ok((false, ..)) => return Err(bad("redirect_uri does not match the authorization")),
+            Ok((_, false, ..)) => return Err(bad("code_verifier does not match the challenge")),
+            Ok((true, true, a, n, t)) => (a, n, t),
         };
         let account = self.account(&account_id)?;
         if account.status != AccountStatus::Active {
@@ -719,6 +448,7 @@ impl Iam {
             self.session_ttl(&account),
             &format!("sso client {}", client.client_id),
             Some(&client.client_id),
+            Vec::new(),
         )?;
         let iat = now();
         let claims = IdClaims {
@@ -750,15 +480,8 @@ impl Iam {
             ),
         )?;
         tx.commit()?;
-        if let Some(c) = self
-            .codes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .get_mut(&key)
-        {
-            c.redeemed = Some(session.jti.clone());
-        }
+        self.codes
+            .redeemed(&key, &client.client_id, session.jti.clone());
         Ok(TokenResponse {
             expires_in: session.expires_at - iat,
             access_token: session.token,
@@ -766,6 +489,45 @@ impl Iam {
             id_token: Some(id_token),
             scope: "openid profile".to_owned(),
         })
+    }
+
+    /// Takes what the code `key` grants to `client`, ending it (any use
+    /// does, good or bad): (redirect URI matches, PKCE verifies, account,
+    /// nonce, auth time); or, for an unknown, expired or replayed code, the
+    /// jti of the token a replayed code was redeemed for.
+    #[allow(clippy::type_complexity)]
+    fn redeem(
+        &self,
+        key: &[u8],
+        client: &str,
+        req: &TokenRequest,
+    ) -> Result<(bool, bool, String, String, i64), Option<String>> {
+        match self.codes.pending.take(key) {
+            Some(c) if c.client_id != client => {
+                // Another client's code is not this client's to end.
+                let issued = c.issued;
+                let _full = self.codes.pending.insert_at(key.to_vec(), c, issued);
+                Err(None)
+            }
+            Some(c) => {
+                self.codes.redeemed(key, client, String::new());
+                Ok((
+                    c.redirect_uri == req.redirect_uri,
+                    pkce_ok(&req.code_verifier, &c.challenge),
+                    c.account_id,
+                    c.nonce,
+                    c.auth_time,
+                ))
+            }
+            None => match self.codes.redeemed.take(key) {
+                Some((owner, jti)) => {
+                    let replayed = (owner == client).then(|| jti.clone());
+                    let _full = self.codes.redeemed.insert(key.to_vec(), (owner, jti));
+                    Err(replayed)
+                }
+                None => Err(None),
+            },
+        }
     }
 
     /// `/oauth2/userinfo`: the claims for an SSO access token.
@@ -787,30 +549,6 @@ impl Iam {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_uris_are_https_or_loopback_http() {
-        for ok in [
-            "https://app.example.net/cb",
-            "https://app.example.net:8443/cb?x=1",
-            "http://127.0.0.1:4711/cb",
-            "http://localhost/cb",
-            "http://[::1]:80/cb",
-        ] {
-            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://app.example.net/cb",
-            "https://app.example.net/cb#frag",
-            "https:///cb",
-            "https://user@app.example.net/cb",
-            "app.example.net/cb",
-            "javascript://x",
-            "http://127.0.0.1.evil.net/cb",
-        ] {
-            assert!(check_redirect_uri(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {

@@ -1,4 +1,4 @@
-//! gRPC (`mc.iam.v1`) adapter: each RPC calls the [`Iam`] operation its REST
+//! gRPC (`mc.iam.v1`) adapter: each RPC calls the [`Mcias`] operation its REST
 //! twin calls. The auth layer in front of both puts the verified
 //! [`Principal`] into the request extensions.
 
@@ -8,10 +8,10 @@ use mc_proto::iam::v1 as pb;
 use mc_service::auth::{Principal, SourceAddr};
 use tonic::{Request, Response, Status};
 
+use crate::api::convert::*;
+use crate::core::{Caller, LoginInput, Mcias, NewAccount};
 use crate::error::IamError;
-use crate::model::{Account, AccountStatus, AccountType, Role};
-use crate::policy::{Effect, Rule};
-use crate::service::{Caller, Iam, LoginInput, NewAccount};
+use crate::model::{AccountType, Role};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -22,151 +22,13 @@ fn caller<T>(r: &Request<T>) -> Caller {
     }
 }
 
-fn role_pb(r: Role) -> i32 {
-    (match r {
-        Role::Admin => pb::Role::Admin,
-        Role::User => pb::Role::User,
-        Role::Guest => pb::Role::Guest,
-    }) as i32
-}
-
-fn role_name(r: i32) -> Result<String, Status> {
-    match pb::Role::try_from(r) {
-        Ok(pb::Role::Admin) => Ok("admin".into()),
-        Ok(pb::Role::User) => Ok("user".into()),
-        Ok(pb::Role::Guest) => Ok("guest".into()),
-        _ => Err(Status::invalid_argument("roles: unknown role")),
-    }
-}
-
-fn role_from(r: i32) -> Result<Role, Status> {
-    role_name(r).and_then(|n| Role::parse(&n).map_err(Status::from))
-}
-
-fn type_pb(t: AccountType) -> i32 {
-    (match t {
-        AccountType::Human => pb::AccountType::Human,
-        AccountType::System => pb::AccountType::System,
-    }) as i32
-}
-
-fn type_from(t: i32) -> Result<AccountType, Status> {
-    match pb::AccountType::try_from(t) {
-        Ok(pb::AccountType::Unspecified | pb::AccountType::Human) => Ok(AccountType::Human),
-        Ok(pb::AccountType::System) => Ok(AccountType::System),
-        Err(_) => Err(Status::invalid_argument("type: unknown account type")),
-    }
-}
-
-fn account_pb(a: &Account) -> pb::Account {
-    pb::Account {
-        id: a.id.clone(),
-        username: a.username.clone(),
-        r#type: type_pb(a.account_type),
-        status: (match a.status {
-            AccountStatus::Active => pb::AccountStatus::Active,
-            AccountStatus::Disabled => pb::AccountStatus::Disabled,
-            AccountStatus::Deleted => pb::AccountStatus::Deleted,
-        }) as i32,
-        roles: a.roles.iter().copied().map(role_pb).collect(),
-        tags: a.tags.clone(),
-        totp_enabled: a.totp_enabled,
-        passkeys: 0,
-        created_at_unix: a.created_at,
-        last_login_unix: a.last_login,
-        locked_until_unix: a.locked_until,
-    }
-}
-
-fn effect_pb(e: Effect) -> i32 {
-    (match e {
-        Effect::Allow => pb::Effect::Allow,
-        Effect::Deny => pb::Effect::Deny,
-    }) as i32
-}
-
-fn rule_pb(r: &Rule) -> pb::PolicyRule {
-    pb::PolicyRule {
-        id: r.id.clone(),
-        priority: r.priority,
-        effect: effect_pb(r.effect),
-        description: r.description.clone(),
-        roles: r.roles.iter().copied().map(role_pb).collect(),
-        account_types: r.account_types.iter().copied().map(type_pb).collect(),
-        account_ids: r.account_ids.clone(),
-        service_names: r.service_names.clone(),
-        required_tags: r.required_tags.clone(),
-        actions: r.actions.clone(),
-        not_before_unix: r.not_before,
-        expires_at_unix: r.expires_at,
-        enabled: r.enabled,
-    }
-}
-
-fn rule_from(r: pb::PolicyRule) -> Result<Rule, Status> {
-    let effect = match pb::Effect::try_from(r.effect) {
-        Ok(pb::Effect::Allow) => Effect::Allow,
-        Ok(pb::Effect::Deny) => Effect::Deny,
-        _ => return Err(Status::invalid_argument("effect: allow or deny")),
-    };
-    Ok(Rule {
-        id: r.id,
-        priority: r.priority,
-        effect,
-        description: r.description,
-        roles: r
-            .roles
-            .into_iter()
-            .map(role_from)
-            .collect::<Result<_, _>>()?,
-        account_types: r
-            .account_types
-            .into_iter()
-            .map(type_from)
-            .collect::<Result<_, _>>()?,
-        account_ids: r.account_ids,
-        service_names: r.service_names,
-        required_tags: r.required_tags,
-        actions: r.actions,
-        not_before: r.not_before_unix,
-        expires_at: r.expires_at_unix,
-        enabled: r.enabled,
-    })
-}
-
-fn session_pb(iam: &Iam, s: crate::service::Session) -> Result<pb::Session, Status> {
-    let p = iam
-        .verify(&s.token)
-        .map_err(|e| Status::internal(e.to_string()))?;
-    Ok(pb::Session {
-        token: s.token,
-        expires_at_unix: s.expires_at,
-        account_id: p.account_id,
-        roles: p
-            .roles
-            .iter()
-            .filter_map(|r| Role::parse(r).ok())
-            .map(role_pb)
-            .collect(),
-    })
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, IamError> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(Status::from)
-}
-
-/// Every `mc.iam.v1` service, sharing one [`Iam`].
+/// Every `mc.iam.v1` service, sharing one [`Mcias`].
 #[derive(Clone)]
-pub struct Services(pub Arc<Iam>);
+pub struct Services(pub Arc<Mcias>);
 
 impl Services {
     /// Adds every `mc.iam.v1` service to the process's gRPC router.
-    pub fn add(iam: Arc<Iam>, routes: &mut tonic::service::RoutesBuilder) {
+    pub fn add(iam: Arc<Mcias>, routes: &mut tonic::service::RoutesBuilder) {
         let s = Self(iam);
         routes
             .add_service(pb::auth_server::AuthServer::new(s.clone()))
@@ -192,11 +54,7 @@ impl pb::auth_server::Auth for Services {
             service_name: (!r.service_name.is_empty()).then_some(r.service_name),
             tags: r.tags,
         };
-        let iam = self.0.clone();
-        let s = match tokio::task::spawn_blocking(move || iam.login(&c, input))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-        {
+        let s = match self.0.login(&c, input).await {
             Ok(s) => s,
             Err(IamError::TotpRequired { nonce, expires_at }) => {
                 return Ok(Response::new(pb::LoginResponse {
@@ -244,6 +102,7 @@ impl pb::auth_server::Auth for Services {
                 tags: p.tags,
                 jti: p.jti,
                 expires_at_unix: p.expires_at,
+                scopes: p.scopes,
             },
             None => pb::ValidateResponse::default(),
         };
@@ -256,8 +115,9 @@ impl pb::auth_server::Auth for Services {
     ) -> Reply<pb::ChangePasswordResponse> {
         let c = caller(&r);
         let r = r.into_inner();
-        let iam = self.0.clone();
-        blocking(move || iam.change_password(&c, &r.current_password, &r.new_password)).await?;
+        self.0
+            .change_password(&c, &r.current_password, &r.new_password)
+            .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 
@@ -301,8 +161,7 @@ impl pb::accounts_server::Accounts for Services {
                 .collect::<Result<_, _>>()?,
             tags: r.tags,
         };
-        let iam = self.0.clone();
-        let a = blocking(move || iam.create_account(&c, input, false)).await?;
+        let a = self.0.create_account(&c, input).await?;
         Ok(Response::new(account_pb(&a)))
     }
 
@@ -400,8 +259,9 @@ impl pb::accounts_server::Accounts for Services {
         let c = caller(&r);
         let r = r.into_inner();
         self.0.rate_limit_public(&c)?;
-        let iam = self.0.clone();
-        blocking(move || iam.redeem_reset_token(&c, &r.token, &r.new_password)).await?;
+        self.0
+            .redeem_reset_token(&c, &r.token, &r.new_password)
+            .await?;
         Ok(Response::new(pb::RedeemResetTokenResponse {}))
     }
 }
@@ -419,6 +279,7 @@ impl pb::tokens_server::Tokens for Services {
             &r.account_id,
             u64::from(r.ttl_seconds),
             &r.description,
+            &r.scopes,
         )?;
         Ok(Response::new(session_pb(&self.0, s)?))
     }
@@ -439,6 +300,7 @@ impl pb::tokens_server::Tokens for Services {
                 expires_at_unix: t.expires_at,
                 description: t.description,
                 service_name: String::new(),
+                scopes: t.scopes,
             })
             .collect();
         Ok(Response::new(pb::ListTokensResponse { tokens }))
@@ -577,16 +439,6 @@ impl pb::audit_server::Audit for Services {
     }
 }
 
-fn passkey_pb(k: crate::passkey::PasskeyInfo) -> pb::Passkey {
-    pb::Passkey {
-        id: k.id,
-        name: k.name,
-        aaguid: String::new(),
-        created_at_unix: k.created_at,
-        last_used_unix: k.last_used,
-    }
-}
-
 #[tonic::async_trait]
 impl pb::mfa_server::Mfa for Services {
     async fn enroll_totp(
@@ -595,8 +447,7 @@ impl pb::mfa_server::Mfa for Services {
     ) -> Reply<pb::EnrollTotpResponse> {
         let c = caller(&r);
         let password = r.into_inner().password;
-        let iam = self.0.clone();
-        let (secret, otpauth_uri) = blocking(move || iam.totp_enroll(&c, &password)).await?;
+        let (secret, otpauth_uri) = self.0.totp_enroll(&c, &password).await?;
         Ok(Response::new(pb::EnrollTotpResponse {
             secret,
             otpauth_uri,
@@ -621,8 +472,7 @@ impl pb::mfa_server::Mfa for Services {
                 "account_id: only your own TOTP can be disabled for now",
             ));
         }
-        let iam = self.0.clone();
-        blocking(move || iam.totp_disable(&c, &r.password)).await?;
+        self.0.totp_disable(&c, &r.password).await?;
         Ok(Response::new(pb::DisableTotpResponse {}))
     }
     async fn begin_passkey_registration(
@@ -631,9 +481,7 @@ impl pb::mfa_server::Mfa for Services {
     ) -> Reply<pb::PasskeyChallenge> {
         let c = caller(&r);
         let password = r.into_inner().password;
-        let iam = self.0.clone();
-        let (challenge_id, options) =
-            blocking(move || iam.begin_passkey_registration(&c, &password)).await?;
+        let (challenge_id, options) = self.0.begin_passkey_registration(&c, &password).await?;
         Ok(Response::new(pb::PasskeyChallenge {
             challenge_id,
             options_json: options.to_string(),
@@ -697,29 +545,6 @@ impl pb::mfa_server::Mfa for Services {
         self.0.remove_passkey(&c, &r.account_id, &r.id)?;
         Ok(Response::new(pb::RemovePasskeyResponse {}))
     }
-}
-
-fn sso_pb(c: crate::sso::SsoClient) -> pb::SsoClient {
-    pb::SsoClient {
-        client_id: c.client_id,
-        name: c.name,
-        redirect_uris: c.redirect_uris,
-        tags: c.tags,
-        enabled: c.enabled,
-        id_token_signed_response_alg: c.id_token_signed_response_alg,
-    }
-}
-
-fn sso_input(c: Option<pb::SsoClient>) -> Result<crate::sso::ClientInput, Status> {
-    let c = c.ok_or_else(|| Status::invalid_argument("client: required"))?;
-    Ok(crate::sso::ClientInput {
-        client_id: c.client_id,
-        name: c.name,
-        redirect_uris: c.redirect_uris,
-        tags: c.tags,
-        enabled: Some(c.enabled),
-        id_token_signed_response_alg: c.id_token_signed_response_alg,
-    })
 }
 
 #[tonic::async_trait]

@@ -1,4 +1,4 @@
-//! HTTP adapters of SSO ([`crate::sso`]): OIDC discovery, the OAuth 2.0
+//! HTTP adapters of SSO ([`crate::core::sso`]): OIDC discovery, the OAuth 2.0
 //! authorize, token and userinfo endpoints, and the admin REST for clients
 //! (`/v1/sso/clients`, twin of gRPC `SsoClients`).
 
@@ -13,22 +13,22 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::api::{P, S, body, caller};
+use crate::core::Mcias;
+use crate::core::sso::{Authorize, AuthorizeRequest, ClientInput, TokenError, TokenRequest};
 use crate::error::IamError;
-use crate::rest::{P, S, body, caller};
-use crate::service::Iam;
-use crate::sso::{Authorize, AuthorizeRequest, ClientInput, TokenError, TokenRequest};
 
 type Result<T> = std::result::Result<T, IamError>;
 
 /// Form bodies of the token endpoint: at most this many bytes.
 const MAX_FORM: usize = 16 * 1024;
 
-async fn discovery(State(iam): State<Arc<Iam>>) -> Json<Value> {
+async fn discovery(State(iam): State<Arc<Mcias>>) -> Json<Value> {
     Json(iam.oidc_discovery())
 }
 
 async fn authorize(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     s: S,
     headers: HeaderMap,
     raw: axum::extract::RawQuery,
@@ -109,7 +109,7 @@ fn percent_decode(s: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-async fn token(State(iam): State<Arc<Iam>>, s: S, headers: HeaderMap, form: RawForm) -> Response {
+async fn token(State(iam): State<Arc<Mcias>>, s: S, headers: HeaderMap, form: RawForm) -> Response {
     if form.0.len() > MAX_FORM {
         return token_error(TokenError::Bad(
             "invalid_request",
@@ -139,7 +139,7 @@ async fn token(State(iam): State<Arc<Iam>>, s: S, headers: HeaderMap, form: RawF
     }
 }
 
-async fn userinfo(State(iam): State<Arc<Iam>>, headers: HeaderMap) -> Response {
+async fn userinfo(State(iam): State<Arc<Mcias>>, headers: HeaderMap) -> Response {
     let Some(t) = mc_service::auth::bearer(&headers) else {
         let mut r = IamError::Unauthenticated("missing bearer token".to_owned()).into_response();
         r.headers_mut().insert(
@@ -161,16 +161,16 @@ async fn userinfo(State(iam): State<Arc<Iam>>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn list_clients(State(iam): State<Arc<Iam>>) -> Result<Json<Value>> {
+async fn list_clients(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
     Ok(Json(json!({"clients": iam.sso_clients()?})))
 }
 
-async fn get_client(State(iam): State<Arc<Iam>>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get_client(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Result<Json<Value>> {
     Ok(Json(json!(iam.sso_client(&id)?)))
 }
 
 async fn create_client(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     b: std::result::Result<Json<ClientInput>, JsonRejection>,
@@ -184,7 +184,7 @@ async fn create_client(
 }
 
 async fn update_client(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -196,7 +196,7 @@ async fn update_client(
 }
 
 async fn delete_client(
-    State(iam): State<Arc<Iam>>,
+    State(iam): State<Arc<Mcias>>,
     p: P,
     s: S,
     Path(id): Path<String>,
@@ -205,7 +205,7 @@ async fn delete_client(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub fn router(iam: Arc<Iam>) -> Router {
+pub fn router(iam: Arc<Mcias>) -> Router {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth2/authorize", get(authorize))

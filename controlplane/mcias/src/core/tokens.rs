@@ -1,0 +1,355 @@
+//! Tokens: issuing (sessions, system tokens), verifying (signature, then
+//! revocation, account status and token generation), listing, revoking,
+//! logout and renewal, and the signing keys (JWKS, rotation).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mc_service::auth::{AuthError, Principal};
+
+use crate::core::audit::audit;
+use crate::core::{Caller, Mcias, Session, now, ttl_secs};
+use crate::error::IamError;
+use crate::keys::{Claims, KeyRecord, KeyRing};
+pub use crate::model::TokenRecord;
+use crate::model::{self, Account, AccountStatus, AccountType};
+use crate::store::{self as db, WriteTx as Tx};
+
+impl Mcias {
+    /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id;
+    /// `scopes` limit it (empty: the account's full rights). Recorded in `tx`.
+    #[allow(clippy::too_many_arguments)] // each is a distinct property of the token
+    pub(crate) fn issue(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        kind: &str,
+        ttl: Duration,
+        description: &str,
+        audience: Option<&str>,
+        scopes: Vec<String>,
+    ) -> Result<Session, IamError> {
+        let iat = now();
+        let exp = iat.saturating_add(ttl_secs(ttl));
+        let jti = uuid::Uuid::new_v4().to_string();
+        let claims = Claims {
+            sub: account.id.clone(),
+            name: account.username.clone(),
+            typ: account.account_type.as_str().to_owned(),
+            roles: account
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            iss: self.config.issuer.clone(),
+            aud: audience.unwrap_or(&self.config.audience).to_owned(),
+            iat,
+            exp,
+            jti: jti.clone(),
+            r#gen: account.token_generation,
+            scopes: scopes.clone(),
+        };
+        let token = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .sign(&claims)?;
+        tx.put(
+            db::TOKENS,
+            jti.as_bytes(),
+            &TokenRecord {
+                jti: jti.clone(),
+                account_id: account.id.clone(),
+                kind: kind.to_owned(),
+                description: description.to_owned(),
+                issued_at: iat,
+                expires_at: exp,
+                revoked: false,
+                generation: account.token_generation,
+                scopes,
+            },
+        )?;
+        Ok(Session {
+            token,
+            expires_at: exp,
+            jti,
+        })
+    }
+
+    pub(crate) fn session_ttl(&self, account: &Account) -> Duration {
+        if account.is_admin() {
+            self.config.admin_token_ttl.get()
+        } else {
+            self.config.token_ttl.get()
+        }
+    }
+
+    /// Offline signature check, then revocation, account status and token generation.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_aud(token, |aud| aud == self.config.audience)
+    }
+
+    /// [`Self::verify`] for tokens whose audience `accept` agrees to.
+    pub(crate) fn verify_aud(
+        &self,
+        token: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<Principal, AuthError> {
+        let claims = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .verify_aud(token, &self.config.issuer, accept)
+            .map_err(AuthError::Invalid)?;
+        let record: TokenRecord = self
+            .read()
+            .and_then(|r| r.get(db::TOKENS, claims.jti.as_bytes()))
+            .map_err(|e| AuthError::Unavailable(e.to_string()))?
+            .ok_or_else(|| AuthError::Invalid("unknown token".to_owned()))?;
+        if record.revoked {
+            return Err(AuthError::Revoked);
+        }
+        let account = self
+            .account(&claims.sub)
+            .map_err(|_| AuthError::Invalid("account gone".to_owned()))?;
+        if account.status != AccountStatus::Active {
+            return Err(AuthError::Invalid("account disabled".to_owned()));
+        }
+        if account.token_generation != claims.r#gen {
+            return Err(AuthError::Revoked);
+        }
+        Ok(Principal {
+            account_id: account.id,
+            username: account.username,
+            account_type: account.account_type.as_str().to_owned(),
+            roles: account
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            tags: account.tags,
+            jti: claims.jti,
+            expires_at: claims.exp,
+            scopes: claims.scopes,
+        })
+    }
+
+    /// The online validate endpoint (rate-limited per IP).
+    pub fn validate(&self, caller: &Caller, token: &str) -> Result<Option<Principal>, IamError> {
+        self.rate_limit(caller)?;
+        Ok(self.verify(token).ok())
+    }
+
+    pub(crate) fn revoke_jti(&self, tx: &Tx, jti: &str) -> Result<bool, IamError> {
+        let Some(mut rec) = self.read()?.get(db::TOKENS, jti.as_bytes())? else {
+            return Ok(false);
+        };
+        if rec.revoked {
+            return Ok(false);
+        }
+        rec.revoked = true;
+        tx.put(db::TOKENS, jti.as_bytes(), &rec)?;
+        Ok(true)
+    }
+
+    pub fn logout(&self, caller: &Caller) -> Result<(), IamError> {
+        let p = caller.require()?;
+        let tx = Tx::begin(&self.store)?;
+        self.revoke_jti(&tx, &p.jti)?;
+        audit(
+            &tx,
+            caller,
+            "auth.logout",
+            &p.account_id,
+            "ok",
+            format!("jti={}", p.jti),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn renew(&self, caller: &Caller) -> Result<Session, IamError> {
+        let p = caller.require()?;
+        let account = self.account(&p.account_id)?;
+        let tx = Tx::begin(&self.store)?;
+        self.revoke_jti(&tx, &p.jti)?;
+        let session = self.issue(
+            &tx,
+            &account,
+            "session",
+            self.session_ttl(&account),
+            "renewed",
+            None,
+            p.scopes.clone(),
+        )?;
+        audit(
+            &tx,
+            caller,
+            "auth.renew",
+            &account.id,
+            "ok",
+            format!("old={} new={}", p.jti, session.jti),
+        )?;
+        tx.commit()?;
+        Ok(session)
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).jwks()
+    }
+
+    /// New active signing key; the old one verifies until its tokens expire.
+    pub fn rotate_keys(&self, caller: &Caller) -> Result<String, IamError> {
+        let _g = self.lock();
+        let mut records: Vec<KeyRecord> = self.read()?.all(db::KEYS)?;
+        let longest = [
+            self.config.token_ttl,
+            self.config.admin_token_ttl,
+            self.config.system_token_max_ttl,
+        ]
+        .iter()
+        .map(|d| ttl_secs(d.get()))
+        .max()
+        .unwrap_or(0);
+        let t = now();
+        let tx = Tx::begin(&self.store)?;
+        for r in records.iter_mut().filter(|r| r.active) {
+            r.active = false;
+            r.verify_until = t.saturating_add(longest);
+            tx.put(db::KEYS, r.kid.as_bytes(), r)?;
+        }
+        let k = KeyRing::generate(&self.master, t)?;
+        let rsa = KeyRing::generate_rsa(&self.master, t)?;
+        tx.put(db::KEYS, k.kid.as_bytes(), &k)?;
+        tx.put(db::KEYS, rsa.kid.as_bytes(), &rsa)?;
+        records.push(k.clone());
+        records.push(rsa.clone());
+        let ring = KeyRing::load(&self.master, &records, t)?;
+        audit(
+            &tx,
+            caller,
+            "keys.rotate",
+            &k.kid,
+            "ok",
+            format!("id_token key {}", rsa.kid),
+        )?;
+        tx.commit()?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;
+        Ok(k.kid)
+    }
+
+    /// A long-lived token for a system account, issued by an admin without a password.
+    pub fn issue_system_token(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        ttl_seconds: u64,
+        description: &str,
+        scopes: &[String],
+    ) -> Result<Session, IamError> {
+        let scopes = model::check_scopes(scopes)?;
+        let account = self.find(account_id)?;
+        if account.account_type != AccountType::System {
+            return Err(IamError::invalid(
+                "account_id",
+                "system tokens are for system accounts; humans log in",
+            ));
+        }
+        if account.status != AccountStatus::Active {
+            return Err(IamError::Forbidden("account is disabled".to_owned()));
+        }
+        if description.len() > 256 {
+            return Err(IamError::invalid("description", "at most 256 bytes"));
+        }
+        let max = self.config.system_token_max_ttl.get();
+        let ttl = match ttl_seconds {
+            0 => self.config.system_token_ttl.get(),
+            s if Duration::from_secs(s) > max => {
+                return Err(IamError::invalid(
+                    "ttl_seconds",
+                    format!("at most {}", max.as_secs()),
+                ));
+            }
+            s => Duration::from_secs(s),
+        };
+        let tx = Tx::begin(&self.store)?;
+        let detail = if scopes.is_empty() {
+            String::new()
+        } else {
+            format!(" scopes={}", scopes.join(","))
+        };
+        let session = self.issue(&tx, &account, "system", ttl, description, None, scopes)?;
+        audit(
+            &tx,
+            caller,
+            "tokens.issue",
+            &account.id,
+            "ok",
+            format!("jti={} ttl={}s{detail}", session.jti, ttl.as_secs()),
+        )?;
+        tx.commit()?;
+        Ok(session)
+    }
+
+    pub fn list_tokens(&self, account_id: Option<&str>) -> Result<Vec<TokenRecord>, IamError> {
+        let id = match account_id.filter(|s| !s.is_empty()) {
+            Some(a) => Some(self.find(a)?.id),
+            None => None,
+        };
+        let t = now();
+        let mut all: Vec<TokenRecord> = self.read()?.all(db::TOKENS)?;
+        all.retain(|r| r.expires_at > t && id.as_ref().is_none_or(|i| *i == r.account_id));
+        all.sort_by_key(|r| std::cmp::Reverse(r.issued_at));
+        Ok(all)
+    }
+
+    pub fn revoke_token(&self, caller: &Caller, jti: &str) -> Result<bool, IamError> {
+        let tx = Tx::begin(&self.store)?;
+        let revoked = self.revoke_jti(&tx, jti)?;
+        audit(
+            &tx,
+            caller,
+            "tokens.revoke",
+            jti,
+            if revoked { "ok" } else { "noop" },
+            "",
+        )?;
+        tx.commit()?;
+        Ok(revoked)
+    }
+
+    /// Which of `jtis` are revoked (or unknown): what verifying services ask.
+    pub fn check_revocation(&self, jtis: &[String]) -> Result<Vec<String>, IamError> {
+        if jtis.len() > 1000 {
+            return Err(IamError::invalid("jtis", "at most 1000 per call"));
+        }
+        let mut out = Vec::new();
+        for j in jtis {
+            let live = match self.read()?.get(db::TOKENS, j.as_bytes())? {
+                Some(r) if !r.revoked => self.account(&r.account_id).is_ok_and(|a| {
+                    a.status == AccountStatus::Active && a.token_generation == r.generation
+                }),
+                _ => false,
+            };
+            if !live {
+                out.push(j.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The token verifier MCIAS itself uses: local keys and store, no cache
+/// (a revocation is effective on MCIAS at once).
+pub struct LocalVerifier(pub Arc<Mcias>);
+
+impl mc_service::auth::TokenVerifier for LocalVerifier {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Principal, AuthError>> + Send + 'a>,
+    > {
+        Box::pin(async move { self.0.verify(token) })
+    }
+}

@@ -1,0 +1,244 @@
+//! The page frame and the shared pieces of every UI page: security headers
+//! (CSP, no-store, nosniff, no-referrer), the layout with the CSRF token,
+//! the bare pages before a session (errors, login, second factor), form
+//! parsing and how an operation's outcome is shown.
+
+use super::*;
+
+pub(super) fn with_headers(status: StatusCode, markup: Markup) -> Response {
+    let mut r = (status, axum::response::Html(markup.into_string())).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+pub(super) fn head(title: &str, csrf: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            @if !csrf.is_empty() { meta name="csrf-token" content=(csrf); }
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
+            title { (title) " · MCIAS" }
+            link rel="stylesheet" href="/ui/assets/style.css";
+            script src="/ui/assets/htmx.min.js" {}
+            script src="/ui/assets/passkey.js" defer {}
+        }
+    }
+}
+
+/// A full page for a signed-in user.
+pub(super) fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Response {
+    let admin = user.principal.is_admin();
+    with_headers(
+        status,
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (head(title, &user.csrf))
+                body hx-headers=(format!(r#"{{"X-CSRF-Token":"{}"}}"#, user.csrf)) {
+                    header {
+                        strong { "MCIAS" }
+                        a href="/ui/" { "Profile" }
+                        @if admin {
+                            a href="/ui/admin/accounts" { "Accounts" }
+                            a href="/ui/admin/policy" { "Policy" }
+                            a href="/ui/admin/tester" { "Policy tester" }
+                            a href="/ui/admin/sso" { "SSO clients" }
+                            a href="/ui/admin/audit" { "Audit" }
+                        }
+                        form method="post" action="/ui/logout" {
+                            (csrf(user))
+                            span { "Signed in as " b #whoami { (user.principal.username) } " " }
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                    main { h1 { (title) } (content) }
+                }
+            }
+        },
+    )
+}
+
+pub(super) fn csrf(user: &UiUser) -> Markup {
+    html! { input type="hidden" name="csrf" value=(user.csrf); }
+}
+
+/// A bare page (no session): errors and the login forms.
+pub(super) fn bare(title: &str, status: StatusCode, content: Markup) -> Response {
+    with_headers(
+        status,
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (head(title, ""))
+                body { main { h1 { (title) } (content) } }
+            }
+        },
+    )
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    bare("Error", status, html! { p.error #error { (message) } })
+}
+
+/// Only local paths are followed after login.
+pub(super) fn safe_return(r: &str) -> &str {
+    if r.starts_with('/') && !r.starts_with("//") && !r.starts_with("/\\") && r.len() <= 4096 {
+        r
+    } else {
+        "/ui/"
+    }
+}
+
+/// Loads `to` again from this origin (see `oidc::authorize`).
+pub fn reload_page(to: &str) -> Response {
+    with_headers(
+        StatusCode::OK,
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head { meta http-equiv="refresh" content=(format!("0;url={}", safe_return(to))); }
+                body { a href=(safe_return(to)) { "Continue" } }
+            }
+        },
+    )
+}
+
+pub fn login_page(return_to: &str, error: Option<(StatusCode, &str)>) -> Response {
+    let (status, message) = error.unwrap_or((StatusCode::OK, ""));
+    bare(
+        "Sign in",
+        status,
+        html! {
+            @if !message.is_empty() { p.error #error { (message) } }
+            form.box method="post" action="/ui/login" {
+                input type="hidden" name="return_to" value=(safe_return(return_to));
+                label { "Username" input name="username" autocomplete="username" required autofocus; }
+                label { "Password" input name="password" type="password" autocomplete="current-password" required; }
+                button type="submit" #login { "Sign in" }
+            }
+            (passkey_login_button())
+        },
+    )
+}
+
+pub(super) fn passkey_login_button() -> Markup {
+    html! {
+        p { button type="button" #passkey-login { "Sign in with a passkey" } }
+        p.error #passkey-error {}
+    }
+}
+
+/// After a right password, for an account whose second factor is a passkey.
+pub(super) fn passkey_page(username: &str, return_to: &str) -> Response {
+    bare(
+        "Second factor",
+        StatusCode::UNAUTHORIZED,
+        html! {
+            p #passkey-required { "This account signs in with its passkey." }
+            input type="hidden" name="username" value=(username);
+            input type="hidden" name="return_to" value=(safe_return(return_to));
+            (passkey_login_button())
+        },
+    )
+}
+
+pub(super) fn totp_page(
+    username: &str,
+    nonce: &str,
+    return_to: &str,
+    error: Option<&str>,
+) -> Response {
+    bare(
+        "Second factor",
+        if error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        },
+        html! {
+            @if let Some(e) = error { p.error #error { (e) } }
+            form.box method="post" action="/ui/login/totp" {
+                input type="hidden" name="username" value=(username);
+                input type="hidden" name="nonce" value=(nonce);
+                input type="hidden" name="return_to" value=(safe_return(return_to));
+                label { "Authenticator code" input name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus; }
+                button type="submit" #verify { "Verify" }
+            }
+        },
+    )
+}
+
+pub(super) fn asset(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// An operation's outcome as a page: `ok` on success, the error otherwise.
+pub(super) fn outcome<T>(
+    user: &UiUser,
+    title: &str,
+    r: Result<T, IamError>,
+    ok: impl FnOnce(T) -> Markup,
+) -> Response {
+    match r {
+        Ok(v) => page(user, title, StatusCode::OK, ok(v)),
+        Err(e) => page(
+            user,
+            title,
+            e.status(),
+            html! { p.error #error { (e.to_string()) } },
+        ),
+    }
+}
+
+/// A form body; a malformed one is a 400 page (and changes nothing).
+pub(super) struct UiForm<T>(pub(super) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for UiForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(v)) => Ok(Self(v)),
+            Err(e) => Err(error_page(StatusCode::BAD_REQUEST, &e.body_text())),
+        }
+    }
+}
+
+pub(super) fn list(s: &str) -> Vec<String> {
+    s.split([',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+// ---------------------------------------------------------------- profile
+
+pub(super) fn note<T>(r: &Result<T, IamError>, ok: &str) -> (StatusCode, Markup) {
+    match r {
+        Ok(_) => (StatusCode::OK, html! { p.ok #note { (ok) } }),
+        Err(e) => (e.status(), html! { p.error #error { (e.to_string()) } }),
+    }
+}
