@@ -42,6 +42,13 @@ pub(crate) const MAX_HEADERS: usize = 128;
 /// How long a draining connection may take to finish its requests.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
+/// Lingering close (as nginx's `lingering_close`): before closing, read and
+/// discard what the client is still sending, for at most this long in all,
+/// [`LINGER_QUIET`] without a byte, or [`LINGER_BYTES`].
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_QUIET: Duration = Duration::from_millis(200);
+const LINGER_BYTES: usize = 1 << 20;
+
 /// One client connection's shared state (single-threaded).
 pub(crate) struct ConnCtx {
     pub route: Arc<RouteEntry>,
@@ -195,7 +202,25 @@ pub(crate) async fn serve(
                 use tokio::io::AsyncWriteExt;
                 let mut tls = parts.io.into_inner();
                 let _ = monoio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+                linger(tls.get_mut().0).await;
             }
+        }
+    }
+}
+
+/// Closing a socket with unread bytes makes the kernel send a RST, which
+/// can destroy a response the client has not read yet (a 431 for a request
+/// whose headers are still arriving): drain what the client still sends,
+/// bounded in time and bytes, before the socket closes.
+async fn linger<S: tokio::io::AsyncRead + Unpin>(socket: &mut S) {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0_u8; 16 * 1024];
+    let mut drained = 0_usize;
+    while drained < LINGER_BYTES && started.elapsed() < LINGER {
+        match monoio::time::timeout(LINGER_QUIET, socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
         }
     }
 }
