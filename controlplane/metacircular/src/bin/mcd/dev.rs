@@ -1,4 +1,5 @@
-//! `mcd dev`: the whole platform on loopback, supervised from one terminal.
+//! `mcd dev`: the data plane and the control plane on loopback, supervised
+//! from one terminal.
 //!
 //! First run: creates `<data-dir>` (0700), the dev CA (`ca.pem`), loopback
 //! certificates, and one config file per process with free 127.0.0.1 ports.
