@@ -5,17 +5,17 @@
 
 use std::path::Path;
 
+use mc_kit::clock::unix_now;
+use mc_kit::store::json::ReadTx;
 use mc_kit::store::{Migration, Schema, Store, StoreError, Table};
-use redb::{ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
 
 const NODE: Table = TableDefinition::new("node");
 
 fn create_node(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     let mut node = txn.open_table(NODE).map_err(StoreError::other)?;
     let id: u128 = rand::random();
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let created = unix_now();
     node.insert(b"id".as_slice(), format!("{id:032x}").as_bytes())
         .map_err(StoreError::other)?;
     node.insert(b"created".as_slice(), created.to_string().as_bytes())
@@ -39,11 +39,7 @@ pub fn store_path(data_dir: &Path) -> std::path::PathBuf {
 
 /// This node's id.
 pub fn node_id(store: &Store) -> Result<String, StoreError> {
-    let txn = store.db().begin_read().map_err(StoreError::other)?;
-    let table = txn.open_table(NODE).map_err(StoreError::other)?;
-    let id = table
-        .get(b"id".as_slice())
-        .map_err(StoreError::other)?
-        .map(|v| String::from_utf8_lossy(v.value()).into_owned());
-    id.ok_or_else(|| StoreError::other("node id missing"))
+    let id = ReadTx::begin(store)?.get_raw(NODE, b"id")?;
+    id.map(|v| String::from_utf8_lossy(&v).into_owned())
+        .ok_or_else(|| StoreError::other("node id missing"))
 }
