@@ -83,6 +83,25 @@ impl From<IamError> for ApiError {
     }
 }
 
+/// The serving layer's errors (a missing principal, a malformed body) as
+/// MCIAS outcomes, so core operations can `?` them.
+impl From<ApiError> for IamError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(i) => Self::Invalid(i),
+            ApiError::Unauthenticated(m) | ApiError::Challenge { message: m, .. } => {
+                Self::Unauthenticated(m)
+            }
+            ApiError::Forbidden(m) => Self::Forbidden(m),
+            ApiError::NotFound(m) => Self::NotFound(m),
+            ApiError::AlreadyExists(m) => Self::Conflict(m),
+            ApiError::RateLimited(m) => Self::RateLimited(m),
+            // FailedPrecondition, Unavailable, Internal and any later kind.
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<IamError> for tonic::Status {
     fn from(e: IamError) -> Self {
         ApiError::from(e).into()

@@ -5,9 +5,11 @@
 //! - [`hosted`]: [`hosted::HostedService`], what a service implements once so
 //!   the host can mount it, and [`hosted::Mounted`], what the host builds.
 //! - [`caller`]: [`caller::Caller`], the verified caller for axum and tonic.
+//! - [`body`]: [`body::JsonBody`], a JSON body whose rejection is the kit's API error.
 //! - [`tls`]: rustls server configs from PEM files (TLS 1.3 only), the dev CA.
 
 pub mod auth;
+pub mod body;
 pub mod caller;
 pub mod hosted;
 pub mod tls;

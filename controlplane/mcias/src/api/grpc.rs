@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use mc_proto::iam::v1 as pb;
-use mc_service::auth::{Principal, SourceAddr};
 use tonic::{Request, Response, Status};
 
 use crate::api::convert::*;
@@ -14,13 +13,6 @@ use crate::error::IamError;
 use crate::model::{AccountType, Role};
 
 type Reply<T> = Result<Response<T>, Status>;
-
-fn caller<T>(r: &Request<T>) -> Caller {
-    Caller {
-        principal: r.extensions().get::<Principal>().cloned(),
-        source: r.extensions().get::<SourceAddr>().map(|s| s.0),
-    }
-}
 
 /// Every `mc.iam.v1` service, sharing one [`Mcias`].
 #[derive(Clone)]
@@ -44,7 +36,7 @@ impl Services {
 #[tonic::async_trait]
 impl pb::auth_server::Auth for Services {
     async fn login(&self, r: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let input = LoginInput {
             username: r.username,
@@ -74,17 +66,17 @@ impl pb::auth_server::Auth for Services {
     }
 
     async fn logout(&self, r: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
-        self.0.logout(&caller(&r))?;
+        self.0.logout(&Caller::from_grpc(&r))?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
     async fn renew(&self, r: Request<pb::RenewRequest>) -> Reply<pb::Session> {
-        let s = self.0.renew(&caller(&r))?;
+        let s = self.0.renew(&Caller::from_grpc(&r))?;
         Ok(Response::new(session_pb(&self.0, s)?))
     }
 
     async fn validate(&self, r: Request<pb::ValidateRequest>) -> Reply<pb::ValidateResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let out = match self.0.validate(&c, &r.into_inner().token)? {
             Some(p) => pb::ValidateResponse {
                 valid: true,
@@ -113,7 +105,7 @@ impl pb::auth_server::Auth for Services {
         &self,
         r: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         self.0
             .change_password(&c, &r.current_password, &r.new_password)
@@ -148,7 +140,7 @@ impl pb::auth_server::Auth for Services {
 #[tonic::async_trait]
 impl pb::accounts_server::Accounts for Services {
     async fn create_account(&self, r: Request<pb::CreateAccountRequest>) -> Reply<pb::Account> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let input = NewAccount {
             username: r.username,
@@ -191,7 +183,7 @@ impl pb::accounts_server::Accounts for Services {
     }
 
     async fn update_account(&self, r: Request<pb::UpdateAccountRequest>) -> Reply<pb::Account> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let status = match pb::AccountStatus::try_from(r.status) {
             Ok(pb::AccountStatus::Active) => "active",
@@ -208,14 +200,14 @@ impl pb::accounts_server::Accounts for Services {
         &self,
         r: Request<pb::DeleteAccountRequest>,
     ) -> Reply<pb::DeleteAccountResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let id = self.0.find(&r.into_inner().id)?.id;
         self.0.delete_account(&c, &id)?;
         Ok(Response::new(pb::DeleteAccountResponse {}))
     }
 
     async fn set_roles(&self, r: Request<pb::SetRolesRequest>) -> Reply<pb::Account> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let roles: Vec<String> = r
             .roles
@@ -229,7 +221,7 @@ impl pb::accounts_server::Accounts for Services {
     }
 
     async fn set_tags(&self, r: Request<pb::SetTagsRequest>) -> Reply<pb::Account> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let id = self.0.find(&r.id)?.id;
         Ok(Response::new(account_pb(
@@ -241,7 +233,7 @@ impl pb::accounts_server::Accounts for Services {
         &self,
         r: Request<pb::CreateResetTokenRequest>,
     ) -> Reply<pb::ResetToken> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let (token, expires_at_unix) =
             self.0
@@ -256,7 +248,7 @@ impl pb::accounts_server::Accounts for Services {
         &self,
         r: Request<pb::RedeemResetTokenRequest>,
     ) -> Reply<pb::RedeemResetTokenResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         self.0.rate_limit_public(&c)?;
         self.0
@@ -272,7 +264,7 @@ impl pb::tokens_server::Tokens for Services {
         &self,
         r: Request<pb::IssueSystemTokenRequest>,
     ) -> Reply<pb::Session> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let s = self.0.issue_system_token(
             &c,
@@ -310,7 +302,7 @@ impl pb::tokens_server::Tokens for Services {
         &self,
         r: Request<pb::RevokeTokenRequest>,
     ) -> Reply<pb::RevokeTokenResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let revoked = self.0.revoke_token(&c, &r.into_inner().jti)?;
         Ok(Response::new(pb::RevokeTokenResponse { revoked }))
     }
@@ -319,7 +311,7 @@ impl pb::tokens_server::Tokens for Services {
         &self,
         r: Request<pb::RotateSigningKeyRequest>,
     ) -> Reply<pb::RotateSigningKeyResponse> {
-        let kid = self.0.rotate_keys(&caller(&r))?;
+        let kid = self.0.rotate_keys(&Caller::from_grpc(&r))?;
         Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
     }
 
@@ -345,7 +337,7 @@ impl pb::policy_server::Policy for Services {
     }
 
     async fn create_rule(&self, r: Request<pb::CreateRuleRequest>) -> Reply<pb::PolicyRule> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let rule = rule_from(
             r.into_inner()
                 .rule
@@ -357,7 +349,7 @@ impl pb::policy_server::Policy for Services {
     }
 
     async fn update_rule(&self, r: Request<pb::UpdateRuleRequest>) -> Reply<pb::PolicyRule> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let rule = rule_from(
             r.into_inner()
                 .rule
@@ -370,7 +362,7 @@ impl pb::policy_server::Policy for Services {
         &self,
         r: Request<pb::DeleteRuleRequest>,
     ) -> Reply<pb::DeleteRuleResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         self.0.delete_rule(&c, &r.into_inner().id)?;
         Ok(Response::new(pb::DeleteRuleResponse {}))
     }
@@ -445,7 +437,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::EnrollTotpRequest>,
     ) -> Reply<pb::EnrollTotpResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let password = r.into_inner().password;
         let (secret, otpauth_uri) = self.0.totp_enroll(&c, &password).await?;
         Ok(Response::new(pb::EnrollTotpResponse {
@@ -457,7 +449,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::ConfirmTotpRequest>,
     ) -> Reply<pb::ConfirmTotpResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         self.0.totp_confirm(&c, &r.into_inner().code)?;
         Ok(Response::new(pb::ConfirmTotpResponse {}))
     }
@@ -465,7 +457,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::DisableTotpRequest>,
     ) -> Reply<pb::DisableTotpResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         if !r.account_id.is_empty() {
             return Err(Status::invalid_argument(
@@ -479,7 +471,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::BeginPasskeyRegistrationRequest>,
     ) -> Reply<pb::PasskeyChallenge> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let password = r.into_inner().password;
         let (challenge_id, options) = self.0.begin_passkey_registration(&c, &password).await?;
         Ok(Response::new(pb::PasskeyChallenge {
@@ -491,7 +483,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::FinishPasskeyRegistrationRequest>,
     ) -> Reply<pb::Passkey> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let k =
             self.0
@@ -502,7 +494,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::BeginPasskeyLoginRequest>,
     ) -> Reply<pb::PasskeyChallenge> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let (challenge_id, options) =
             self.0
@@ -516,7 +508,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::FinishPasskeyLoginRequest>,
     ) -> Reply<pb::Session> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         let s = self
             .0
@@ -527,7 +519,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::ListPasskeysRequest>,
     ) -> Reply<pb::ListPasskeysResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let passkeys = self
             .0
             .list_passkeys(&c, &r.into_inner().account_id)?
@@ -540,7 +532,7 @@ impl pb::mfa_server::Mfa for Services {
         &self,
         r: Request<pb::RemovePasskeyRequest>,
     ) -> Reply<pb::RemovePasskeyResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let r = r.into_inner();
         self.0.remove_passkey(&c, &r.account_id, &r.id)?;
         Ok(Response::new(pb::RemovePasskeyResponse {}))
@@ -566,7 +558,7 @@ impl pb::sso_clients_server::SsoClients for Services {
         &self,
         r: Request<pb::CreateClientRequest>,
     ) -> Reply<pb::CreateClientResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let input = sso_input(r.into_inner().client)?;
         let (client, client_secret) = self.0.create_sso_client(&c, input)?;
         Ok(Response::new(pb::CreateClientResponse {
@@ -575,7 +567,7 @@ impl pb::sso_clients_server::SsoClients for Services {
         }))
     }
     async fn update_client(&self, r: Request<pb::UpdateClientRequest>) -> Reply<pb::SsoClient> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         let input = sso_input(r.into_inner().client)?;
         Ok(Response::new(sso_pb(self.0.update_sso_client(&c, input)?)))
     }
@@ -583,7 +575,7 @@ impl pb::sso_clients_server::SsoClients for Services {
         &self,
         r: Request<pb::DeleteClientRequest>,
     ) -> Reply<pb::DeleteClientResponse> {
-        let c = caller(&r);
+        let c = Caller::from_grpc(&r);
         self.0.delete_sso_client(&c, &r.into_inner().client_id)?;
         Ok(Response::new(pb::DeleteClientResponse {}))
     }

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawForm, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,10 +12,10 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::api::{P, S, body, caller};
-use crate::core::Mcias;
 use crate::core::sso::{Authorize, AuthorizeRequest, ClientInput, TokenError, TokenRequest};
+use crate::core::{Caller, Mcias};
 use crate::error::IamError;
+use mc_service::body::JsonBody;
 
 type Result<T> = std::result::Result<T, IamError>;
 
@@ -29,7 +28,7 @@ async fn discovery(State(iam): State<Arc<Mcias>>) -> Json<Value> {
 
 async fn authorize(
     State(iam): State<Arc<Mcias>>,
-    s: S,
+    caller: Caller,
     headers: HeaderMap,
     raw: axum::extract::RawQuery,
 ) -> Response {
@@ -41,7 +40,11 @@ async fn authorize(
         Ok(r) => r,
         Err(e) => return crate::ui::error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let c = caller(None, s);
+    // Public routes: only the address counts (a session is read from the cookie).
+    let c = Caller {
+        principal: None,
+        ..caller
+    };
     match iam.authorize(&c, &req, crate::ui::session_cookie(&headers)) {
         Ok(Authorize::Refuse(why)) => crate::ui::error_page(StatusCode::BAD_REQUEST, &why),
         Ok(Authorize::Login) => {
@@ -109,7 +112,12 @@ fn percent_decode(s: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-async fn token(State(iam): State<Arc<Mcias>>, s: S, headers: HeaderMap, form: RawForm) -> Response {
+async fn token(
+    State(iam): State<Arc<Mcias>>,
+    caller: Caller,
+    headers: HeaderMap,
+    form: RawForm,
+) -> Response {
     if form.0.len() > MAX_FORM {
         return token_error(TokenError::Bad(
             "invalid_request",
@@ -127,7 +135,10 @@ async fn token(State(iam): State<Arc<Mcias>>, s: S, headers: HeaderMap, form: Ra
         req.client_id = id;
         req.client_secret = secret;
     }
-    let c = caller(None, s);
+    let c = Caller {
+        principal: None,
+        ..caller
+    };
     match tokio::task::spawn_blocking(move || iam.token(&c, &req)).await {
         Ok(Ok(t)) => (
             [(header::CACHE_CONTROL, "no-store")],
@@ -171,11 +182,10 @@ async fn get_client(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Re
 
 async fn create_client(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<ClientInput>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<ClientInput>,
 ) -> Result<Response> {
-    let (client, secret) = iam.create_sso_client(&caller(p, s), body(b)?)?;
+    let (client, secret) = iam.create_sso_client(&caller, b)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"client": client, "client_secret": secret})),
@@ -185,23 +195,20 @@ async fn create_client(
 
 async fn update_client(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
-    b: std::result::Result<Json<ClientInput>, JsonRejection>,
+    JsonBody(mut input): JsonBody<ClientInput>,
 ) -> Result<Json<Value>> {
-    let mut input = body(b)?;
     input.client_id = id;
-    Ok(Json(json!(iam.update_sso_client(&caller(p, s), input)?)))
+    Ok(Json(json!(iam.update_sso_client(&caller, input)?)))
 }
 
 async fn delete_client(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    iam.delete_sso_client(&caller(p, s), &id)?;
+    iam.delete_sso_client(&caller, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use mc_service::auth::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{P, S, body, caller};
-use crate::core::{LoginInput, Mcias, NewAccount, TokenRecord};
+use mc_service::body::JsonBody;
+
+use crate::core::{Caller, LoginInput, Mcias, NewAccount, TokenRecord};
 use crate::error::IamError;
 use crate::model::Account;
 use crate::policy::Rule;
@@ -42,12 +42,9 @@ fn principal_json(p: &Principal) -> Value {
 
 async fn login(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<LoginInput>, JsonRejection>,
+    c: Caller,
+    JsonBody(input): JsonBody<LoginInput>,
 ) -> Result<Json<Value>> {
-    let input = body(b)?;
-    let c = caller(p, s);
     let session = iam.login(&c, input).await?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
@@ -61,12 +58,10 @@ struct TokenBody {
 
 async fn validate(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<TokenBody>, JsonRejection>,
+    caller: Caller,
+    JsonBody(t): JsonBody<TokenBody>,
 ) -> Result<Json<Value>> {
-    let t = body(b)?;
-    Ok(Json(match iam.validate(&caller(p, s), &t.token)? {
+    Ok(Json(match iam.validate(&caller, &t.token)? {
         Some(p) => principal_json(&p),
         None => json!({"valid": false}),
     }))
@@ -76,13 +71,13 @@ async fn jwks(State(iam): State<Arc<Mcias>>) -> Json<Value> {
     Json(iam.jwks())
 }
 
-async fn logout(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<StatusCode> {
-    iam.logout(&caller(p, s))?;
+async fn logout(State(iam): State<Arc<Mcias>>, caller: Caller) -> Result<StatusCode> {
+    iam.logout(&caller)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn renew(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<Json<Value>> {
-    let session = iam.renew(&caller(p, s))?;
+async fn renew(State(iam): State<Arc<Mcias>>, caller: Caller) -> Result<Json<Value>> {
+    let session = iam.renew(&caller)?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
     ))
@@ -96,12 +91,9 @@ struct PasswordBody {
 
 async fn password(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<PasswordBody>, JsonRejection>,
+    c: Caller,
+    JsonBody(b): JsonBody<PasswordBody>,
 ) -> Result<StatusCode> {
-    let b = body(b)?;
-    let c = caller(p, s);
     iam.change_password(&c, &b.old_password, &b.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -114,12 +106,9 @@ struct SecretBody {
 
 async fn totp_enroll(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<SecretBody>, JsonRejection>,
+    c: Caller,
+    JsonBody(b): JsonBody<SecretBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
-    let c = caller(p, s);
     let (secret, url) = iam.totp_enroll(&c, &b.password).await?;
     Ok(Json(json!({"secret": secret, "otpauth_url": url})))
 }
@@ -131,22 +120,18 @@ struct CodeBody {
 
 async fn totp_confirm(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<CodeBody>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<CodeBody>,
 ) -> Result<StatusCode> {
-    iam.totp_confirm(&caller(p, s), &body(b)?.code)?;
+    iam.totp_confirm(&caller, &b.code)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn totp_disable(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<SecretBody>, JsonRejection>,
+    c: Caller,
+    JsonBody(b): JsonBody<SecretBody>,
 ) -> Result<StatusCode> {
-    let b = body(b)?;
-    let c = caller(p, s);
     iam.totp_disable(&c, &b.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -159,13 +144,11 @@ struct ResetCreateBody {
 
 async fn create_reset(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
-    b: std::result::Result<Json<ResetCreateBody>, JsonRejection>,
+    JsonBody(b): JsonBody<ResetCreateBody>,
 ) -> Result<Response> {
-    let b = body(b)?;
-    let (token, expires_at) = iam.create_reset_token(&caller(p, s), &id, b.ttl_seconds)?;
+    let (token, expires_at) = iam.create_reset_token(&caller, &id, b.ttl_seconds)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"token": token, "expires_at": expires_at})),
@@ -181,23 +164,17 @@ struct RedeemBody {
 
 async fn redeem_reset(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<RedeemBody>, JsonRejection>,
+    c: Caller,
+    JsonBody(b): JsonBody<RedeemBody>,
 ) -> Result<StatusCode> {
-    let b = body(b)?;
-    let c = caller(p, s);
     iam.rate_limit_public(&c)?;
     iam.redeem_reset_token(&c, &b.token, &b.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn whoami(p: P) -> Result<Json<Value>> {
-    let Some(Extension(p)) = p else {
-        return Err(IamError::Unauthenticated("missing bearer token".to_owned()));
-    };
-    Ok(Json(principal_json(&p)))
+async fn whoami(caller: Caller) -> Result<Json<Value>> {
+    Ok(Json(principal_json(caller.require()?)))
 }
 
 async fn list_accounts(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
@@ -208,12 +185,9 @@ async fn list_accounts(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
 
 async fn create_account(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<NewAccount>, JsonRejection>,
+    c: Caller,
+    JsonBody(input): JsonBody<NewAccount>,
 ) -> Result<Response> {
-    let input = body(b)?;
-    let c = caller(p, s);
     let a = iam.create_account(&c, input).await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
 }
@@ -230,28 +204,23 @@ struct UpdateBody {
 
 async fn update_account(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
-    b: std::result::Result<Json<UpdateBody>, JsonRejection>,
+    JsonBody(b): JsonBody<UpdateBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
     let id = iam.find(&id)?.id;
-    Ok(Json(account_json(&iam.set_status(
-        &caller(p, s),
-        &id,
-        &b.status,
-    )?)))
+    Ok(Json(account_json(
+        &iam.set_status(&caller, &id, &b.status)?,
+    )))
 }
 
 async fn delete_account(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = iam.find(&id)?.id;
-    iam.delete_account(&caller(p, s), &id)?;
+    iam.delete_account(&caller, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,18 +231,12 @@ struct RolesBody {
 
 async fn set_roles(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
-    b: std::result::Result<Json<RolesBody>, JsonRejection>,
+    JsonBody(b): JsonBody<RolesBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
     let id = iam.find(&id)?.id;
-    Ok(Json(account_json(&iam.set_roles(
-        &caller(p, s),
-        &id,
-        &b.roles,
-    )?)))
+    Ok(Json(account_json(&iam.set_roles(&caller, &id, &b.roles)?)))
 }
 
 #[derive(Deserialize)]
@@ -283,18 +246,12 @@ struct TagsBody {
 
 async fn set_tags(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
-    b: std::result::Result<Json<TagsBody>, JsonRejection>,
+    JsonBody(b): JsonBody<TagsBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
     let id = iam.find(&id)?.id;
-    Ok(Json(account_json(&iam.set_tags(
-        &caller(p, s),
-        &id,
-        &b.tags,
-    )?)))
+    Ok(Json(account_json(&iam.set_tags(&caller, &id, &b.tags)?)))
 }
 
 #[derive(Deserialize)]
@@ -327,13 +284,11 @@ struct IssueBody {
 
 async fn issue_token(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<IssueBody>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<IssueBody>,
 ) -> Result<Response> {
-    let b = body(b)?;
     let session = iam.issue_system_token(
-        &caller(p, s),
+        &caller,
         &b.account_id,
         b.ttl_seconds,
         &b.description,
@@ -348,13 +303,10 @@ async fn issue_token(
 
 async fn revoke_token(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(jti): Path<String>,
 ) -> Result<Json<Value>> {
-    Ok(Json(
-        json!({"revoked": iam.revoke_token(&caller(p, s), &jti)?}),
-    ))
+    Ok(Json(json!({"revoked": iam.revoke_token(&caller, &jti)?})))
 }
 
 #[derive(Deserialize)]
@@ -364,14 +316,13 @@ struct CheckBody {
 
 async fn check_tokens(
     State(iam): State<Arc<Mcias>>,
-    b: std::result::Result<Json<CheckBody>, JsonRejection>,
+    JsonBody(b): JsonBody<CheckBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
     Ok(Json(json!({"revoked": iam.check_revocation(&b.jtis)?})))
 }
 
-async fn rotate_keys(State(iam): State<Arc<Mcias>>, p: P, s: S) -> Result<Json<Value>> {
-    Ok(Json(json!({"kid": iam.rotate_keys(&caller(p, s))?})))
+async fn rotate_keys(State(iam): State<Arc<Mcias>>, caller: Caller) -> Result<Json<Value>> {
+    Ok(Json(json!({"kid": iam.rotate_keys(&caller)?})))
 }
 
 async fn list_rules(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
@@ -380,11 +331,10 @@ async fn list_rules(State(iam): State<Arc<Mcias>>) -> Result<Json<Value>> {
 
 async fn create_rule(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<Rule>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<Rule>,
 ) -> Result<Response> {
-    let r = iam.create_rule(&caller(p, s), body(b)?, false)?;
+    let r = iam.create_rule(&caller, b, false)?;
     Ok((StatusCode::CREATED, Json(json!(r))).into_response())
 }
 
@@ -394,23 +344,20 @@ async fn get_rule(State(iam): State<Arc<Mcias>>, Path(id): Path<String>) -> Resu
 
 async fn update_rule(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
-    b: std::result::Result<Json<Rule>, JsonRejection>,
+    JsonBody(mut r): JsonBody<Rule>,
 ) -> Result<Json<Value>> {
-    let mut r = body(b)?;
     r.id = id;
-    Ok(Json(json!(iam.update_rule(&caller(p, s), r)?)))
+    Ok(Json(json!(iam.update_rule(&caller, r)?)))
 }
 
 async fn delete_rule(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    iam.delete_rule(&caller(p, s), &id)?;
+    iam.delete_rule(&caller, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,9 +378,8 @@ struct ExplainBody {
 
 async fn explain(
     State(iam): State<Arc<Mcias>>,
-    b: std::result::Result<Json<ExplainBody>, JsonRejection>,
+    JsonBody(b): JsonBody<ExplainBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
     let d = iam.explain(
         &b.account,
         &b.service_name,
@@ -483,25 +429,20 @@ fn credential_text(v: Value) -> String {
 
 async fn passkey_register_begin(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<SecretBody>, JsonRejection>,
+    c: Caller,
+    JsonBody(b): JsonBody<SecretBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
-    let c = caller(p, s);
     let (id, options) = iam.begin_passkey_registration(&c, &b.password).await?;
     Ok(Json(json!({"challenge_id": id, "options": options})))
 }
 
 async fn passkey_register_finish(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<PasskeyFinishBody>,
 ) -> Result<Response> {
-    let b = body(b)?;
     let k = iam.finish_passkey_registration(
-        &caller(p, s),
+        &caller,
         &b.challenge_id,
         &credential_text(b.credential),
         &b.name,
@@ -520,28 +461,20 @@ struct PasskeyLoginBody {
 
 async fn passkey_login_begin(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<PasskeyLoginBody>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<PasskeyLoginBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
-    let (id, options) =
-        iam.begin_passkey_login(&caller(p, s), &b.username, &b.service_name, &b.tags)?;
+    let (id, options) = iam.begin_passkey_login(&caller, &b.username, &b.service_name, &b.tags)?;
     Ok(Json(json!({"challenge_id": id, "options": options})))
 }
 
 async fn passkey_login_finish(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
-    b: std::result::Result<Json<PasskeyFinishBody>, JsonRejection>,
+    caller: Caller,
+    JsonBody(b): JsonBody<PasskeyFinishBody>,
 ) -> Result<Json<Value>> {
-    let b = body(b)?;
-    let session = iam.finish_passkey_login(
-        &caller(p, s),
-        &b.challenge_id,
-        &credential_text(b.credential),
-    )?;
+    let session =
+        iam.finish_passkey_login(&caller, &b.challenge_id, &credential_text(b.credential))?;
     Ok(Json(
         json!({"token": session.token, "expires_at": session.expires_at}),
     ))
@@ -555,23 +488,21 @@ struct AccountQuery {
 
 async fn list_passkeys(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Result<Json<Value>> {
     Ok(Json(
-        json!({"passkeys": iam.list_passkeys(&caller(p, s), &q.account_id)?}),
+        json!({"passkeys": iam.list_passkeys(&caller, &q.account_id)?}),
     ))
 }
 
 async fn remove_passkey(
     State(iam): State<Arc<Mcias>>,
-    p: P,
-    s: S,
+    caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<AccountQuery>,
 ) -> Result<StatusCode> {
-    iam.remove_passkey(&caller(p, s), &q.account_id, &id)?;
+    iam.remove_passkey(&caller, &q.account_id, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

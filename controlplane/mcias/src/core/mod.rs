@@ -23,14 +23,12 @@ pub mod sso;
 mod tests;
 pub mod tokens;
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use mc_kit::ephemeral::SingleUse;
 use mc_kit::store::Store;
-use mc_service::auth::Principal;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
@@ -51,29 +49,8 @@ pub fn now() -> i64 {
     mc_kit::clock::unix_now()
 }
 
-/// Who is asking, and from where.
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    pub principal: Option<Principal>,
-    pub source: Option<IpAddr>,
-}
-
-impl Caller {
-    pub(crate) fn actor(&self) -> String {
-        self.principal
-            .as_ref()
-            .map(|p| p.account_id.clone())
-            .unwrap_or_default()
-    }
-    pub(crate) fn ip(&self) -> String {
-        self.source.map(|i| i.to_string()).unwrap_or_default()
-    }
-    pub fn require(&self) -> Result<&Principal, IamError> {
-        self.principal
-            .as_ref()
-            .ok_or_else(|| IamError::Unauthenticated("missing bearer token".to_owned()))
-    }
-}
+/// Who is asking, and from where: the serving layer's one caller type.
+pub use mc_service::caller::Caller;
 
 /// A signed token just issued.
 #[derive(Debug, Clone, Serialize)]
