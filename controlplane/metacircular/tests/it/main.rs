@@ -17,12 +17,12 @@ macro_rules! both_drivers {
     };
 }
 
+mod peers;
+mod support;
+
+mod dataplane;
+mod iam;
+
 mod cli;
 mod dev;
-mod dns;
-mod iam;
-mod l7;
-mod peers;
-mod proxy;
 mod restore;
-mod support;

@@ -236,7 +236,7 @@ fn a_node_restored_from_its_snapshots_logs_in_serves_and_answers_as_before() {
     // (the generated dev config is the operator's to edit).
     let pki = cwd.join("pki");
     std::fs::create_dir(&pki).expect("mkdir");
-    let pki = crate::l7::Pki::new(&pki);
+    let pki = crate::dataplane::l7::Pki::new(&pki);
     let (chain, chain_key, _) = pki.leaf("app", &["app.test"]);
     let ca = pki.ca();
     let (status, _) = Dev::start(cwd, Some(&old_dir)).stop(Signal::TERM);
