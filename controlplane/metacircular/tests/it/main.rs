@@ -20,8 +20,8 @@ macro_rules! both_drivers {
 mod peers;
 mod support;
 
+mod controlplane;
 mod dataplane;
-mod iam;
 
 mod cli;
 mod dev;

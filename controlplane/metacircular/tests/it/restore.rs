@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 use serde_json::{Value, json};
 
-use crate::iam::passkey::Soft;
-use crate::iam::{jwt_kid, oathtool};
+use crate::controlplane::iam::passkey::Soft;
+use crate::controlplane::iam::{jwt_kid, oathtool};
 use crate::peers::free_port;
 use crate::support::{Dev, curl, mcctl, mcd, rest_call, run};
 
