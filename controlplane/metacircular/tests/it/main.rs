@@ -1,4 +1,5 @@
 //! Integration tests: the real `mcd` and `mcctl` binaries, real clients (curl), loopback only.
+//! `dataplane/` and `controlplane/` test one plane each; `cli`, `dev` and `restore` the whole node.
 
 /// Runs `$name(io_uring_mode)` once per driver: every data-plane scenario
 /// must hold on io_uring and on the epoll fallback.
