@@ -1,4 +1,5 @@
 //! Integration tests: the real `mcd` and `mcctl` binaries, real clients (curl), loopback only.
+//! `dataplane/` and `controlplane/` test one plane each; `cli`, `dev` and `restore` the whole node.
 
 /// Runs `$name(io_uring_mode)` once per driver: every data-plane scenario
 /// must hold on io_uring and on the epoll fallback.
@@ -17,12 +18,12 @@ macro_rules! both_drivers {
     };
 }
 
+mod peers;
+mod support;
+
+mod controlplane;
+mod dataplane;
+
 mod cli;
 mod dev;
-mod dns;
-mod iam;
-mod l7;
-mod peers;
-mod proxy;
 mod restore;
-mod support;

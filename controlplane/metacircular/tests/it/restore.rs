@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 use serde_json::{Value, json};
 
-use crate::iam::passkey::Soft;
-use crate::iam::{jwt_kid, oathtool};
+use crate::controlplane::iam::passkey::Soft;
+use crate::controlplane::iam::{jwt_kid, oathtool};
 use crate::peers::free_port;
 use crate::support::{Dev, curl, mcctl, mcd, rest_call, run};
 
@@ -236,7 +236,7 @@ fn a_node_restored_from_its_snapshots_logs_in_serves_and_answers_as_before() {
     // (the generated dev config is the operator's to edit).
     let pki = cwd.join("pki");
     std::fs::create_dir(&pki).expect("mkdir");
-    let pki = crate::l7::Pki::new(&pki);
+    let pki = crate::dataplane::l7::Pki::new(&pki);
     let (chain, chain_key, _) = pki.leaf("app", &["app.test"]);
     let ca = pki.ca();
     let (status, _) = Dev::start(cwd, Some(&old_dir)).stop(Signal::TERM);

@@ -6,7 +6,8 @@ Runs the authorization code flow with PKCE S256: discovery, the browser part
 the code exchange (client_secret_basic or client_secret_post), id_token
 verification against the JWKS (signature, iss, aud, exp, iat, nonce) and
 userinfo. Prints one JSON line with what it verified; exits non-zero on any
-failure. Started by controlplane/metacircular/tests/it/sso.rs; talks to 127.0.0.1 only.
+failure. Started by controlplane/metacircular/tests/it/controlplane/iam/sso.rs;
+talks to 127.0.0.1 only.
 
 usage: rp.py ISSUER CA_CERT CLIENT_ID CLIENT_SECRET REDIRECT_URI USERNAME PASSWORD AUTH_METHOD
 """

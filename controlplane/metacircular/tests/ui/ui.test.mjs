@@ -5,7 +5,8 @@
 // without the CSRF token is refused and logout ends the session, then
 // register passkeys (Chromium's virtual authenticator) and use them for a
 // passwordless sign-in and as a second factor after a password.
-// Started by controlplane/metacircular/tests/it/iam/ui.rs; talks to 127.0.0.1 only.
+// Started by controlplane/metacircular/tests/it/controlplane/iam/ui.rs; talks to
+// 127.0.0.1 only.
 //
 // usage: node ui.test.mjs BASE_URL ADMIN_PASSWORD USER_DATA_DIR
 import { execFileSync } from "node:child_process";

@@ -1,0 +1,6 @@
+//! The data plane end to end: `mcd dataplane` with real clients and backends,
+//! L4 (`proxy`), L7 (`l7`) and DNS (`dns`); every scenario on both I/O drivers.
+
+mod dns;
+pub(crate) mod l7;
+mod proxy;
