@@ -73,13 +73,8 @@ impl Validate for AgentConfig {
 pub enum RunError {
     #[error(transparent)]
     Tls(#[from] mc_service::tls::TlsError),
-    #[error("cannot listen on {what} {addr}: {source}")]
-    Listen {
-        what: &'static str,
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] mc_shell::serve::ListenError),
     #[error(transparent)]
     Serve(#[from] mc_shell::serve::ServeError),
 }
@@ -97,18 +92,8 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
         Arc::new(BTreeMap::new),
     ))
     .into_axum_router();
-    let grpc = Listener::tcp(config.server.grpc)
-        .await
-        .map_err(|source| RunError::Listen {
-            what: "grpc",
-            addr: config.server.grpc.to_string(),
-            source,
-        })?;
-    let admin = Listener::unix(&config.server.admin_socket).map_err(|source| RunError::Listen {
-        what: "admin socket",
-        addr: config.server.admin_socket.display().to_string(),
-        source,
-    })?;
+    let grpc = Listener::tcp("grpc", config.server.grpc).await?;
+    let admin = Listener::unix("admin socket", &config.server.admin_socket)?;
     tracing::warn!(
         "the MCP agent API (mc.deploy.v1.Agent) is not built yet; serving health and admin only"
     );

@@ -49,13 +49,8 @@ pub enum RunError {
     Store(#[from] mc_kit::store::StoreError),
     #[error(transparent)]
     Tls(#[from] mc_service::tls::TlsError),
-    #[error("cannot listen on {what} {addr}: {source}")]
-    Listen {
-        what: &'static str,
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] mc_shell::serve::ListenError),
     #[error(transparent)]
     Serve(#[from] mc_shell::serve::ServeError),
     #[error(transparent)]
@@ -127,22 +122,9 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
     ))
     .into_axum_router();
 
-    let listen = |what, addr: std::net::SocketAddr| async move {
-        Listener::tcp(addr)
-            .await
-            .map_err(|source| RunError::Listen {
-                what,
-                addr: addr.to_string(),
-                source,
-            })
-    };
-    let rest = listen("rest", config.server.rest).await?;
-    let grpc = listen("grpc", config.server.grpc).await?;
-    let admin = Listener::unix(&config.server.admin_socket).map_err(|source| RunError::Listen {
-        what: "admin socket",
-        addr: config.server.admin_socket.display().to_string(),
-        source,
-    })?;
+    let rest = Listener::tcp("rest", config.server.rest).await?;
+    let grpc = Listener::tcp("grpc", config.server.grpc).await?;
+    let admin = Listener::unix("admin socket", &config.server.admin_socket)?;
 
     tracing::info!(node_id = %node_id, version = mc_kit::version::VERSION, "control plane starting");
     let surfaces = vec![

@@ -35,13 +35,8 @@ pub enum RunError {
     Proxy(#[from] mc_proxy::AdminError),
     #[error("dns: {0}")]
     Dns(#[source] mc_kit::api::ApiError),
-    #[error("cannot listen on {what} {addr}: {source}")]
-    Listen {
-        what: &'static str,
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] mc_shell::serve::ListenError),
     #[error(transparent)]
     Serve(#[from] mc_shell::serve::ServeError),
 }
@@ -159,18 +154,8 @@ pub async fn run(
     .into_axum_router();
     let ops = ops_router(COMPONENT, health.clone(), metrics, axum::Router::new());
 
-    let admin = Listener::unix(&config.admin.socket).map_err(|source| RunError::Listen {
-        what: "admin socket",
-        addr: config.admin.socket.display().to_string(),
-        source,
-    })?;
-    let metrics_listener = Listener::tcp(config.admin.metrics)
-        .await
-        .map_err(|source| RunError::Listen {
-            what: "metrics",
-            addr: config.admin.metrics.to_string(),
-            source,
-        })?;
+    let admin = Listener::unix("admin socket", &config.admin.socket)?;
+    let metrics_listener = Listener::tcp("metrics", config.admin.metrics).await?;
     tracing::info!(version = mc_kit::version::VERSION, "data plane ready");
     let surfaces = vec![
         Surface {

@@ -58,14 +58,41 @@ pub enum Listener {
     Unix(UnixListener, PathBuf),
 }
 
+/// A surface that could not bind, named as the operator configured it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {what} {addr}: {source}")]
+pub struct ListenError {
+    pub what: &'static str,
+    pub addr: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl Listener {
-    pub async fn tcp(addr: SocketAddr) -> std::io::Result<Self> {
-        Ok(Self::Tcp(TcpListener::bind(addr).await?))
+    /// Binds the TCP surface `what` (named in the error) on `addr`.
+    pub async fn tcp(what: &'static str, addr: SocketAddr) -> Result<Self, ListenError> {
+        match TcpListener::bind(addr).await {
+            Ok(l) => Ok(Self::Tcp(l)),
+            Err(source) => Err(ListenError {
+                what,
+                addr: addr.to_string(),
+                source,
+            }),
+        }
     }
 
-    /// Binds a Unix socket readable and writable by the owner only. A stale
-    /// socket file from a killed process is replaced; a live one is refused.
-    pub fn unix(path: &Path) -> std::io::Result<Self> {
+    /// Binds the Unix socket surface `what` (named in the error) at `path`,
+    /// readable and writable by the owner only. A stale socket file from a
+    /// killed process is replaced; a live one is refused.
+    pub fn unix(what: &'static str, path: &Path) -> Result<Self, ListenError> {
+        Self::bind_unix(path).map_err(|source| ListenError {
+            what,
+            addr: path.display().to_string(),
+            source,
+        })
+    }
+
+    fn bind_unix(path: &Path) -> std::io::Result<Self> {
         if path.exists() {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
                 return Err(std::io::Error::new(
@@ -306,4 +333,51 @@ pub fn ops_router(
             metrics,
             crate::metrics::Metrics::track,
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A surface that cannot bind says which surface and where, so the
+    /// operator knows which config key to change.
+    #[tokio::test]
+    async fn a_surface_that_cannot_bind_is_named() {
+        let first = Listener::tcp("rest", ([127, 0, 0, 1], 0).into())
+            .await
+            .expect("bind a free port");
+        let Listener::Tcp(l) = &first else {
+            panic!("a TCP surface")
+        };
+        let taken = l.local_addr().expect("local addr");
+        let err = Listener::tcp("grpc", taken)
+            .await
+            .err()
+            .expect("port taken");
+        assert_eq!((err.what, err.addr.clone()), ("grpc", taken.to_string()));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot listen on grpc {taken}: "))
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run").join("admin.sock");
+        let live = Listener::unix("admin socket", &path).expect("bind the socket");
+        let mode = std::fs::metadata(&path)
+            .expect("socket")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let err = Listener::unix("admin socket", &path)
+            .err()
+            .expect("socket in use");
+        assert_eq!(err.what, "admin socket");
+        assert!(
+            err.to_string().contains("in use by a running process"),
+            "{err}"
+        );
+        drop(live);
+        // The socket file a dead process left behind is replaced.
+        Listener::unix("admin socket", &path).expect("a stale socket is replaced");
+    }
 }
