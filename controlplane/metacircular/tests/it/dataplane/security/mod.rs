@@ -8,4 +8,5 @@
 //!   `Forwarded` spoofing (10), certificate chains (11);
 //! - `dns`: MCNS and configs — defaults and secret-bearing configs (12).
 
+mod dns;
 mod proxy;
