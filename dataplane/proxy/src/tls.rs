@@ -218,17 +218,16 @@ fn verify_chain(
 ) -> Result<(), String> {
     use x509_parser::prelude::*;
     let (leaf, intermediates) = chain.split_first().ok_or("chain_pem: empty")?;
-    // A self-signed last certificate is its own anchor (private PKI roots
-    // shipped in the chain): the check is then about the links below it.
-    let mut roots = anchors.clone();
+    // Only the configured CAs are anchors: a self-signed certificate at the
+    // end of the supplied chain is anyone's to make, so it proves nothing.
+    let roots = anchors.clone();
     let mut last_issuer = String::new();
+    let mut last_self_signed = false;
     if let Some(last) = chain.last()
         && let Ok((_, c)) = X509Certificate::from_der(last)
     {
         last_issuer = c.issuer().to_string();
-        if c.issuer() == c.subject() {
-            let _ = roots.add(last.clone());
-        }
+        last_self_signed = c.issuer() == c.subject();
     }
     if roots.is_empty() {
         return Err("no certificate authorities are configured to verify chains against (proxy.certificate_authorities)".to_owned());
@@ -249,6 +248,9 @@ fn verify_chain(
     match verifier.verify_server_cert(leaf, intermediates, &server_name, &[], now) {
         Ok(_) => Ok(()),
         Err(rustls::Error::InvalidCertificate(e)) => Err(match e {
+            rustls::CertificateError::UnknownIssuer if last_self_signed => format!(
+                "chain_pem for `{name}` ends in the self-signed certificate `{last_issuer}`, which is not one of the configured certificate authorities (proxy.certificate_authorities); add that CA there to trust it"
+            ),
             rustls::CertificateError::UnknownIssuer => format!(
                 "chain_pem for `{name}` does not lead to a trusted CA: an intermediate certificate is probably missing (the last certificate was issued by `{last_issuer}`); put the leaf first, then its intermediates"
             ),
@@ -522,6 +524,31 @@ mod tests {
         assert_eq!(info.dns_names, vec!["app.example.test"]);
         assert_eq!(info.key_algorithm, "ecdsa-p256");
         assert_eq!(info.sha256_fingerprint.len(), 64);
+    }
+
+    /// A chain ending in a self-signed root nobody configured is refused,
+    /// however well its links verify; the same chain with the root
+    /// configured, or with the configured root appended, is accepted.
+    #[test]
+    fn a_self_signed_root_in_the_chain_is_not_an_anchor() {
+        let (configured, _) = ca();
+        let rogue_key = rcgen::KeyPair::generate().expect("key");
+        let rogue = ca_params("rogue root")
+            .self_signed(&rogue_key)
+            .expect("rogue");
+        let rogue_issuer = rcgen::Issuer::new(ca_params("rogue root"), rogue_key);
+        let (leaf, leaf_key) = leaf(&["app.example.test"], &rogue_issuer);
+        let chain = format!("{}{}", leaf.pem(), rogue.pem());
+        let key = leaf_key.serialize_pem();
+        let err = check("app", &chain, &key, &roots(&configured), UnixTime::now())
+            .expect_err("rogue root");
+        assert!(
+            err.contains("self-signed") && err.contains("certificate_authorities"),
+            "{err}"
+        );
+        let empty = RootCertStore::empty();
+        assert!(check("app", &chain, &key, &empty, UnixTime::now()).is_err());
+        check("app", &chain, &key, &roots(&rogue), UnixTime::now()).expect("configured root");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! [dns]
 //! listen = ["0.0.0.0:53", "[::]:53"]      # UDP and TCP on each; empty = not serving
 //! upstreams = ["192.0.2.53:53"]           # forwarding targets; empty = no forwarding
-//! recursion_allowed = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
-//!                      "192.168.0.0/16", "fc00::/7"]   # the default
+//! recursion_allowed = ["127.0.0.0/8", "::1/128"]   # the default: this host only;
+//!                                         # list your networks to serve them
 //! udp_payload = 1232                      # our EDNS UDP size
 //! upstream_timeout = "2s"                 # per upstream attempt
 //! cache_entries = 10000                   # per worker
@@ -13,14 +13,15 @@
 //! tcp_max_connections = 1024              # across workers
 //! shutdown_timeout = "5s"
 //!
-//! [dns.rrl]                               # response rate limiting (authoritative, UDP)
-//! responses_per_second = 0                # per client prefix; 0 = off
+//! [dns.rrl]                               # response rate limiting (authoritative, UDP), on by default
+//! responses_per_second = 100              # per client prefix; 0 = off
 //! burst = 0                               # 0 = responses_per_second
+//! exempt = ["127.0.0.0/8", "::1/128"]     # never limited (the default: loopback)
 //! slip = 2                                # every Nth limited response is a TC=1 reply
 //! ipv4_prefix = 24
 //! ipv6_prefix = 56
 //!
-//! [[dns.tsig_keys]]
+//! [[dns.tsig_keys]]                       # secrets: keep this file 0600 (a warning otherwise)
 //! name = "xfr"
 //! algorithm = "hmac-sha256"               # hmac-sha256 | hmac-sha384 | hmac-sha512
 //! secret = "base64…"
@@ -62,6 +63,9 @@ pub struct DnsSection {
     pub listen: Vec<SocketAddr>,
     #[serde(default)]
     pub upstreams: Vec<SocketAddr>,
+    /// Who may use the forwarding resolver (RD=1 for names outside our
+    /// zones). Default: loopback only (`127.0.0.0/8`, `::1/128`), so a node
+    /// is never an open resolver by accident; list the networks to serve.
     #[serde(default = "default_recursion_allowed")]
     pub recursion_allowed: Vec<IpNet>,
     #[serde(default = "default_udp_payload")]
@@ -106,18 +110,16 @@ impl Default for DnsSection {
     }
 }
 
+/// Loopback, IPv4 and IPv6.
+fn loopback() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
 fn default_recursion_allowed() -> Vec<IpNet> {
-    [
-        "127.0.0.0/8",
-        "::1/128",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "fc00::/7",
-    ]
-    .iter()
-    .filter_map(|s| s.parse().ok())
-    .collect()
+    loopback()
 }
 fn default_udp_payload() -> u16 {
     1232
@@ -138,13 +140,24 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+/// Response rate limiting for authoritative UDP answers, per client prefix
+/// (a reflection attack's victim gets at most this many answers; TCP and
+/// exempt addresses are never limited).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RrlConfig {
-    #[serde(default)]
+    /// Answers per second per prefix; 0 turns RRL off. Default
+    /// [`DEFAULT_RRL_RATE`]: far above what one resolver's prefix asks an
+    /// authoritative server for, far below a useful reflection flood.
+    #[serde(default = "default_rrl_rate")]
     pub responses_per_second: u32,
+    /// Answers a prefix may get at once; 0 = `responses_per_second`.
     #[serde(default)]
     pub burst: u32,
+    /// Sources never limited. Default: loopback (this host's own clients
+    /// cannot be spoofed from the network). At most 1024 entries.
+    #[serde(default = "loopback")]
+    pub exempt: Vec<IpNet>,
     #[serde(default = "default_slip")]
     pub slip: u32,
     #[serde(default = "default_v4_prefix")]
@@ -156,12 +169,31 @@ pub struct RrlConfig {
 impl Default for RrlConfig {
     fn default() -> Self {
         Self {
-            responses_per_second: 0,
+            responses_per_second: default_rrl_rate(),
             burst: 0,
+            exempt: loopback(),
             slip: default_slip(),
             ipv4_prefix: default_v4_prefix(),
             ipv6_prefix: default_v6_prefix(),
         }
+    }
+}
+
+/// The default RRL rate, answers per second per client prefix.
+pub(crate) const DEFAULT_RRL_RATE: u32 = 100;
+
+fn default_rrl_rate() -> u32 {
+    DEFAULT_RRL_RATE
+}
+
+impl RrlConfig {
+    /// Whether answers to `ip` are never rate limited.
+    pub(crate) fn is_exempt(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.exempt.iter().any(|n| n.contains(&ip))
     }
 }
 
@@ -248,6 +280,8 @@ pub struct DnsSettings {
     pub(crate) tcp_idle_timeout: std::time::Duration,
     pub(crate) tcp_max_connections: usize,
     pub(crate) rrl: RrlConfig,
+    /// The section holds secrets (TSIG keys): its file must not be readable by others.
+    pub(crate) holds_secrets: bool,
     pub(crate) secondaries: Vec<Secondary>,
     pub(crate) zones: Vec<(ZoneSpec, Vec<RecordSpec>, Vec<String>)>,
 }
@@ -315,6 +349,9 @@ impl DnsSection {
         }
         if !(16..=128).contains(&r.ipv6_prefix) {
             return Err(bad("dns.rrl.ipv6_prefix", "between 16 and 128"));
+        }
+        if r.exempt.len() > 1024 {
+            return Err(bad("dns.rrl.exempt", "at most 1024 entries"));
         }
         let mut keys: Vec<TsigKey> = Vec::new();
         for (i, k) in self.tsig_keys.iter().enumerate() {
@@ -409,6 +446,7 @@ impl DnsSection {
             tcp_idle_timeout: self.tcp_idle_timeout.get(),
             tcp_max_connections: self.tcp_max_connections,
             rrl: self.rrl.clone(),
+            holds_secrets: !self.tsig_keys.is_empty(),
             secondaries,
             zones,
         })

@@ -75,6 +75,9 @@ impl DnsState {
         config_file: &Path,
         workers: usize,
     ) -> Result<(Self, Vec<WorkerSockets>), ApiError> {
+        if settings.holds_secrets {
+            warn_if_readable_by_others(config_file);
+        }
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA).map_err(at_start)?);
         let zones = merge(&store, &settings, config_file)?;
         let mut compiled = HashMap::new();
@@ -220,6 +223,25 @@ pub(super) fn ns_records(
     list.iter()
         .map(|ns| RecordSpec::new(&spec.name, "@", RType::NS, 0, ns, spec.soa.ttl, origin))
         .collect()
+}
+
+/// Warns when `config_file`, which holds TSIG secrets, can be read by its
+/// group or by everyone (a start, not a refusal: the operator decides).
+pub(crate) fn warn_if_readable_by_others(config_file: &Path) {
+    if let Some(mode) = readable_by_others(config_file) {
+        tracing::warn!(
+            file = %config_file.display(),
+            mode = format_args!("{:o}", mode & 0o777),
+            "the config file holds TSIG secrets (dns.tsig_keys) and is readable by group or others; chmod 600 it"
+        );
+    }
+}
+
+/// The file's mode when its group or others may read it.
+pub(crate) fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then_some(mode)
 }
 
 /// Applies the config file's zones over the stored state (file wins for its

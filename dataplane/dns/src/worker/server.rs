@@ -126,6 +126,7 @@ pub(crate) fn process(
     drop(snap);
     if transport == Transport::Udp
         && let Some(rrl) = &p.rrl
+        && !settings.rrl.is_exempt(peer)
         && !rrl.check(rrl_key(peer, &settings.rrl), std::time::Instant::now())
     {
         let rate = settings.rrl.slip;

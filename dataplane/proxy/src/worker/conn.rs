@@ -195,7 +195,7 @@ pub(crate) async fn handle(
 async fn serve(
     mut client: TcpStream,
     peer: SocketAddr,
-    listener: &ListenerEntry,
+    listener: &Arc<ListenerEntry>,
     firewall: &crate::firewall::FirewallState,
     worker: usize,
     published: &Arc<Published>,
@@ -263,6 +263,7 @@ async fn serve(
         }
     }
 
+    let by_sni = preamble.sni.is_some();
     let route = match preamble.sni.as_deref() {
         Some(name) => listener.routes.lookup(name),
         None => listener.default_route.as_ref(),
@@ -281,8 +282,13 @@ async fn serve(
         super::l7::serve(
             client,
             preamble.bytes,
-            preamble.client,
-            route.clone(),
+            super::l7::Admitted {
+                listener: listener.clone(),
+                route: route.clone(),
+                by_sni,
+                client: preamble.client,
+                via_trusted_proxy: trusted,
+            },
             spec.client_hello_timeout,
             worker,
             published.clone(),

@@ -73,6 +73,25 @@ fn private_dir(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// Writes a generated config readable by its owner only (0600, from the
+/// first byte): configs can hold secrets (TSIG keys, once the operator adds
+/// them), and the data dir is not the only way in.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    // The umask may have cleared bits, never added any; make it exact.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
 /// Writes the dev configs once; later runs reuse (and may be edited by) the operator.
 fn prepare(layout: &Layout) -> anyhow::Result<()> {
     private_dir(&layout.data_dir)?;
@@ -103,7 +122,7 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
             rest = free_port()?,
             grpc = free_port()?,
         );
-        fs::write(&layout.controlplane_config, text)?;
+        write_private(&layout.controlplane_config, &text)?;
     }
     if !layout.dataplane_config.is_file() {
         let text = format!(
@@ -130,7 +149,7 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
             proxy = free_port()?,
             dns = free_dns_port()?,
         );
-        fs::write(&layout.dataplane_config, text)?;
+        write_private(&layout.dataplane_config, &text)?;
     }
     Ok(())
 }
@@ -311,8 +330,9 @@ async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow:
     }
     let text = serde_json::to_string_pretty(&endpoints)?;
     let tmp = layout.endpoints.with_extension("json.tmp");
-    fs::write(&tmp, &text)?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+    // 0600 from creation: it carries the bootstrap credentials.
+    let _ = fs::remove_file(&tmp);
+    write_private(&tmp, &text)?;
     fs::rename(&tmp, &layout.endpoints)?;
     println!(
         "Metacircular dev platform ready in {:.1}s ({})",

@@ -4,3 +4,4 @@
 mod dns;
 pub(crate) mod l7;
 mod proxy;
+mod security;

@@ -12,12 +12,44 @@ fn defaults_are_sane() {
     let s = parse("").expect("defaults");
     assert_eq!(s.udp_payload, 1232);
     assert!(s.recursion_allowed_for("127.0.0.1".parse().expect("ip")));
-    assert!(s.recursion_allowed_for("10.1.2.3".parse().expect("ip")));
     assert!(
         !s.recursion_allowed_for("192.0.2.1".parse().expect("ip")),
         "never an open resolver"
     );
     assert!(s.recursion_allowed_for("::ffff:127.0.0.1".parse().expect("ip")));
+}
+
+/// Security suite, item 12: unless configured, recursion is for this host
+/// only (not for the private ranges around it) and RRL is on.
+#[test]
+fn recursion_defaults_to_loopback_and_rrl_is_on() {
+    let s = parse("").expect("defaults");
+    for ip in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+        assert!(s.recursion_allowed_for(ip.parse().expect("ip")), "{ip}");
+    }
+    for ip in [
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "fd00::1",
+        "192.0.2.1",
+        "2001:db8::1",
+    ] {
+        assert!(!s.recursion_allowed_for(ip.parse().expect("ip")), "{ip}");
+    }
+    assert_eq!(s.rrl.responses_per_second, DEFAULT_RRL_RATE);
+    assert!(s.rrl.responses_per_second > 0);
+    assert!(s.rrl.is_exempt("127.0.0.1".parse().expect("ip")));
+    assert!(!s.rrl.is_exempt("192.0.2.1".parse().expect("ip")));
+    assert!(!s.holds_secrets);
+    // Configured: the operator's list, and RRL off only when asked.
+    let s =
+        parse("recursion_allowed = [\"10.0.0.0/8\"]\n[rrl]\nresponses_per_second = 0\nexempt = []")
+            .expect("configured");
+    assert!(s.recursion_allowed_for("10.1.2.3".parse().expect("ip")));
+    assert!(!s.recursion_allowed_for("127.0.0.1".parse().expect("ip")));
+    assert_eq!(s.rrl.responses_per_second, 0);
+    assert!(!s.rrl.is_exempt("127.0.0.1".parse().expect("ip")));
 }
 
 #[test]

@@ -144,3 +144,17 @@ fn config_zones_are_file_owned_and_api_records_persist() {
     let st = start(dir.path(), "");
     assert!(st.zone(&z).is_err());
 }
+
+/// Security suite, item 12: a config holding secrets is flagged when its
+/// group or others may read it, not when it is 0600.
+#[test]
+fn secret_config_readable_by_others_is_flagged() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let f = dir.path().join("dataplane.toml");
+    std::fs::write(&f, "[dns]\n").expect("write");
+    for (mode, flagged) in [(0o644, true), (0o640, true), (0o604, true), (0o600, false)] {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        assert_eq!(super::readable_by_others(&f).is_some(), flagged, "{mode:o}");
+    }
+}

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use super::ConnCtx;
 use super::backend::{self, BackendError, Lease, TunnelIo, UpgradeRx};
 use super::body::{Counted, OnEnd, Tracked};
+use super::headers::{self, HostError};
 use crate::model::PolicyRule;
 use crate::stats::route as rstat;
 
@@ -26,6 +27,8 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded as they are.
 fn hop_by_hop() -> [&'static HeaderName; 7] {
@@ -67,6 +70,36 @@ pub(super) async fn handle(
         lease,
     };
 
+    // The route's policies hold only for the hosts it serves: a request for
+    // another host (coalesced HTTP/2, or a Host that differs from the SNI)
+    // goes no further.
+    let host = match headers::request_host(
+        req.uri().authority().map(http::uri::Authority::as_str),
+        req.headers(),
+    ) {
+        Ok(None) if req.version() == http::Version::HTTP_11 => {
+            Err(HostError::Bad("an HTTP/1.1 request needs a Host header"))
+        }
+        other => other,
+    };
+    let host = match host {
+        Ok(h) => h,
+        Err(HostError::Bad(why)) => {
+            tracing::debug!(client = %ctx.client, route = %route.spec.hostname, why, "bad request host");
+            let status = StatusCode::BAD_REQUEST;
+            return Ok(small(status, why, end(status, None)));
+        }
+    };
+    if misdirected(&ctx, host.as_deref()) {
+        tracing::debug!(client = %ctx.client, route = %route.spec.hostname, ?host, "misdirected request");
+        let status = StatusCode::MISDIRECTED_REQUEST;
+        return Ok(small(
+            status,
+            "this connection does not serve that host",
+            end(status, None),
+        ));
+    }
+
     if let Some(l7) = &route.l7
         && let Some(rule) = first_match(&l7.policies, req.headers())
     {
@@ -94,7 +127,7 @@ pub(super) async fn handle(
         ));
     }
 
-    let upgrade = !ctx.h2 && is_upgrade(req.headers());
+    let upgrade = !ctx.h2 && headers::is_websocket_upgrade(req.headers());
     rewrite_request(&mut req, &ctx, upgrade);
     let timeout = route
         .spec
@@ -113,6 +146,14 @@ pub(super) async fn handle(
             let mut response = sent.response;
             let status = response.status();
             if status == StatusCode::SWITCHING_PROTOCOLS {
+                if sent.upgraded.is_none() {
+                    // A 101 to a request that asked for no (allowed) upgrade:
+                    // never splice, never pass it on.
+                    tracing::debug!(route = %route.spec.hostname, "backend switched protocols unasked");
+                    counters.add(worker, rstat::ERR_502, 1);
+                    let status = StatusCode::BAD_GATEWAY;
+                    return Ok(small(status, "backend unavailable", end(status, None)));
+                }
                 // The connection loop splices the sockets once hyper lets go.
                 *ctx.upgraded.borrow_mut() = sent.upgraded;
             } else {
@@ -235,14 +276,19 @@ fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
         })
 }
 
-fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+/// Whether `host` (of a request on this connection) is served by another
+/// route than the one the connection was admitted for: its lookup in the
+/// listener's table must give that route (exact name or its wildcard; a
+/// more specific route for the name wins, as for SNI). A host no route
+/// names is accepted only on a connection routed by default (no SNI).
+fn misdirected(ctx: &ConnCtx, host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    match ctx.listener.routes.lookup(host) {
+        Some(r) => !std::sync::Arc::ptr_eq(r, &ctx.route),
+        None => ctx.by_sni,
+    }
 }
 
 /// Removes hop-by-hop headers and those the `Connection` header names.
@@ -304,39 +350,101 @@ fn append_element(headers: &mut HeaderMap, name: &HeaderName, value: &HeaderValu
     }
 }
 
+/// Forwarding headers as a client may not set them.
+fn forwarding_headers() -> [&'static HeaderName; 5] {
+    [
+        &header::FORWARDED,
+        &X_FORWARDED_FOR,
+        &X_FORWARDED_PROTO,
+        &X_FORWARDED_HOST,
+        &X_REAL_IP,
+    ]
+}
+
+/// Drops header `name` unless every value is `clean`; several values are
+/// joined into one (`, `), as a list header's values may be.
+fn keep_if_clean(headers: &mut HeaderMap, name: &HeaderName, clean: fn(&[u8]) -> bool) {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return;
+    };
+    if values.next().is_none() {
+        if !clean(first.as_bytes()) {
+            headers.remove(name);
+        }
+        return;
+    }
+    let mut joined = Vec::new();
+    for v in headers.get_all(name) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(v.as_bytes());
+    }
+    headers.remove(name);
+    if clean(&joined)
+        && let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(joined))
+    {
+        headers.insert(name.clone(), v);
+    }
+}
+
+/// The headers a backend gets: hop-by-hop ones gone (an `Upgrade` only for
+/// a WebSocket handshake), and the forwarding headers set by this proxy.
+/// A direct client's `Forwarded`/`X-Forwarded-*`/`X-Real-IP` are dropped
+/// (they would be believed downstream); a trusted proxy's `Forwarded` and
+/// `X-Forwarded-For` are kept, when well-formed, and extended.
 fn rewrite_request(req: &mut Request<Incoming>, ctx: &ConnCtx, upgrade: bool) {
     let forwarded = {
+        // `handle` checked the authority or Host (no `\` or quote can pass).
         let host = match req.uri().authority() {
             Some(a) => Some(a.as_str()),
             None => req
                 .headers()
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok()),
-        }
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'));
+        };
         let mut cache = ctx.forwarded_cache.borrow_mut();
         match (&*cache, host) {
-            (Some((cached, v)), Some(h)) if cached == h => Some(v.clone()),
+            (Some((cached, v)), Some(h)) if cached == h => Some((v.clone(), h.to_owned())),
             (_, host) => {
-                let value = match host {
-                    Some(h) => format!("{};host=\"{h}\"", ctx.forwarded_for),
-                    None => ctx.forwarded_for.clone(),
-                };
-                let v = HeaderValue::try_from(value).ok();
+                let v = headers::forwarded_element(&ctx.forwarded_for, host);
                 if let (Some(h), Some(v)) = (host, &v) {
                     *cache = Some((h.to_owned(), v.clone()));
                 }
-                v
+                v.map(|v| (v, host.unwrap_or_default().to_owned()))
             }
         }
     };
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
+    headers.remove(&HTTP2_SETTINGS);
+    if ctx.via_trusted_proxy {
+        keep_if_clean(headers, &header::FORWARDED, headers::forwarded_is_clean);
+        keep_if_clean(headers, &X_FORWARDED_FOR, headers::xff_is_clean);
+    } else {
+        for name in forwarding_headers() {
+            headers.remove(name);
+        }
+    }
     append_element(headers, &X_FORWARDED_FOR, &ctx.client_ip);
     headers.insert(X_REAL_IP.clone(), ctx.client_ip.clone());
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
-    if let Some(f) = forwarded {
-        append_element(headers, &header::FORWARDED, &f);
+    match forwarded {
+        Some((f, host)) => {
+            append_element(headers, &header::FORWARDED, &f);
+            match HeaderValue::try_from(host) {
+                Ok(h) if !h.is_empty() => {
+                    headers.insert(X_FORWARDED_HOST.clone(), h);
+                }
+                _ => {
+                    headers.remove(&X_FORWARDED_HOST);
+                }
+            }
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
     }
 }
 
@@ -474,7 +582,7 @@ mod tests {
         assert_eq!(h.get("te").map(|v| v.as_bytes()), Some(&b"trailers"[..]));
         assert!(h.get("x-kept").is_some());
         let mut ws = headers(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
-        assert!(is_upgrade(&ws));
+        assert!(super::headers::is_websocket_upgrade(&ws));
         strip_hop_by_hop(&mut ws, true);
         assert!(ws.get("upgrade").is_some() && ws.get("connection").is_some());
     }

@@ -16,6 +16,7 @@
 mod backend;
 mod body;
 mod forward;
+mod headers;
 mod io;
 
 use std::cell::Cell;
@@ -31,7 +32,7 @@ use monoio::io::IntoPollIo;
 use monoio::net::TcpStream;
 
 use crate::published::Published;
-use crate::snapshot::RouteEntry;
+use crate::snapshot::{ListenerEntry, RouteEntry};
 use crate::stats::route as rstat;
 
 pub(crate) use io::LocalExec;
@@ -49,9 +50,27 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_QUIET: Duration = Duration::from_millis(200);
 const LINGER_BYTES: usize = 1 << 20;
 
+/// How a connection was admitted to an L7 route.
+pub(crate) struct Admitted {
+    /// The listener's table of the same snapshot as `route`: a request's
+    /// host must look up to `route` in it.
+    pub listener: Arc<ListenerEntry>,
+    pub route: Arc<RouteEntry>,
+    /// The route was chosen by the ClientHello's SNI (not the listener's default).
+    pub by_sni: bool,
+    /// The client: the peer, or the address a trusted proxy vouched for.
+    pub client: SocketAddr,
+    /// The peer is a trusted proxy (PROXY protocol): its forwarding
+    /// headers are kept when well-formed; any other peer's are replaced.
+    pub via_trusted_proxy: bool,
+}
+
 /// One client connection's shared state (single-threaded).
 pub(crate) struct ConnCtx {
     pub route: Arc<RouteEntry>,
+    pub listener: Arc<ListenerEntry>,
+    pub by_sni: bool,
+    pub via_trusted_proxy: bool,
     pub client: SocketAddr,
     pub worker: usize,
     pub h2: bool,
@@ -106,12 +125,18 @@ impl ConnCtx {
 pub(crate) async fn serve(
     client: TcpStream,
     prefix: Vec<u8>,
-    client_addr: SocketAddr,
-    route: Arc<RouteEntry>,
+    admitted: Admitted,
     handshake_timeout: Duration,
     worker: usize,
     published: Arc<Published>,
 ) {
+    let Admitted {
+        listener,
+        route,
+        by_sni,
+        client: client_addr,
+        via_trusted_proxy,
+    } = admitted;
     let Some(l7) = route.l7.as_ref() else {
         crate::worker::conn::reset(client);
         return;
@@ -149,6 +174,9 @@ pub(crate) async fn serve(
     let max_streams = spec.max_concurrent_streams;
     let ctx = Rc::new(ConnCtx {
         route: route.clone(),
+        listener,
+        by_sni,
+        via_trusted_proxy,
         client: client_addr,
         worker,
         h2,

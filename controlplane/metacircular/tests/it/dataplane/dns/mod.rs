@@ -14,7 +14,7 @@ mod conformance;
 mod knot;
 
 /// A loopback port free for both TCP and UDP.
-fn free_dns_port() -> u16 {
+pub(crate) fn free_dns_port() -> u16 {
     for _ in 0..64 {
         let p = free_port();
         if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
@@ -160,7 +160,7 @@ records = ["host A 192.0.2.77"]
 }
 
 /// A query in wire form for raw-socket cases.
-fn wire_query(id: u16, name: &str, qtype: u16, flags: u16) -> Vec<u8> {
+pub(crate) fn wire_query(id: u16, name: &str, qtype: u16, flags: u16) -> Vec<u8> {
     let mut q = Vec::new();
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&flags.to_be_bytes());
@@ -175,6 +175,6 @@ fn wire_query(id: u16, name: &str, qtype: u16, flags: u16) -> Vec<u8> {
     q
 }
 
-fn rcode(resp: &[u8]) -> u8 {
+pub(crate) fn rcode(resp: &[u8]) -> u8 {
     resp[3] & 0x0f
 }
