@@ -287,7 +287,6 @@ async fn serve(
                 route: route.clone(),
                 by_sni,
                 client: preamble.client,
-                via_trusted_proxy: trusted,
             },
             spec.client_hello_timeout,
             worker,

@@ -361,39 +361,13 @@ fn forwarding_headers() -> [&'static HeaderName; 5] {
     ]
 }
 
-/// Drops header `name` unless every value is `clean`; several values are
-/// joined into one (`, `), as a list header's values may be.
-fn keep_if_clean(headers: &mut HeaderMap, name: &HeaderName, clean: fn(&[u8]) -> bool) {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return;
-    };
-    if values.next().is_none() {
-        if !clean(first.as_bytes()) {
-            headers.remove(name);
-        }
-        return;
-    }
-    let mut joined = Vec::new();
-    for v in headers.get_all(name) {
-        if !joined.is_empty() {
-            joined.extend_from_slice(b", ");
-        }
-        joined.extend_from_slice(v.as_bytes());
-    }
-    headers.remove(name);
-    if clean(&joined)
-        && let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(joined))
-    {
-        headers.insert(name.clone(), v);
-    }
-}
-
 /// The headers a backend gets: hop-by-hop ones gone (an `Upgrade` only for
 /// a WebSocket handshake), and the forwarding headers set by this proxy.
-/// A direct client's `Forwarded`/`X-Forwarded-*`/`X-Real-IP` are dropped
-/// (they would be believed downstream); a trusted proxy's `Forwarded` and
-/// `X-Forwarded-For` are kept, when well-formed, and extended.
+/// A client's `Forwarded`/`X-Forwarded-*`/`X-Real-IP` are always dropped
+/// (they would be believed downstream): even behind a trusted proxy they
+/// were written by the client, since a PROXY-protocol peer in front of a
+/// TLS-terminating route relays bytes it cannot read; the address that
+/// proxy vouched for is what this proxy writes.
 fn rewrite_request(req: &mut Request<Incoming>, ctx: &ConnCtx, upgrade: bool) {
     let forwarded = {
         // `handle` checked the authority or Host (no `\` or quote can pass).
@@ -419,13 +393,8 @@ fn rewrite_request(req: &mut Request<Incoming>, ctx: &ConnCtx, upgrade: bool) {
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
     headers.remove(&HTTP2_SETTINGS);
-    if ctx.via_trusted_proxy {
-        keep_if_clean(headers, &header::FORWARDED, headers::forwarded_is_clean);
-        keep_if_clean(headers, &X_FORWARDED_FOR, headers::xff_is_clean);
-    } else {
-        for name in forwarding_headers() {
-            headers.remove(name);
-        }
+    for name in forwarding_headers() {
+        headers.remove(name);
     }
     append_element(headers, &X_FORWARDED_FOR, &ctx.client_ip);
     headers.insert(X_REAL_IP.clone(), ctx.client_ip.clone());

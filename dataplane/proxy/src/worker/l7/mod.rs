@@ -60,9 +60,6 @@ pub(crate) struct Admitted {
     pub by_sni: bool,
     /// The client: the peer, or the address a trusted proxy vouched for.
     pub client: SocketAddr,
-    /// The peer is a trusted proxy (PROXY protocol): its forwarding
-    /// headers are kept when well-formed; any other peer's are replaced.
-    pub via_trusted_proxy: bool,
 }
 
 /// One client connection's shared state (single-threaded).
@@ -70,7 +67,6 @@ pub(crate) struct ConnCtx {
     pub route: Arc<RouteEntry>,
     pub listener: Arc<ListenerEntry>,
     pub by_sni: bool,
-    pub via_trusted_proxy: bool,
     pub client: SocketAddr,
     pub worker: usize,
     pub h2: bool,
@@ -135,7 +131,6 @@ pub(crate) async fn serve(
         route,
         by_sni,
         client: client_addr,
-        via_trusted_proxy,
     } = admitted;
     let Some(l7) = route.l7.as_ref() else {
         crate::worker::conn::reset(client);
@@ -176,7 +171,6 @@ pub(crate) async fn serve(
         route: route.clone(),
         listener,
         by_sni,
-        via_trusted_proxy,
         client: client_addr,
         worker,
         h2,
