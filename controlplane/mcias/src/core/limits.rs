@@ -110,6 +110,8 @@ impl Mcias {
     }
 
     pub(crate) fn rate_limit(&self, caller: &Caller) -> Result<(), IamError> {
+        // The public credential endpoints are where the store grows.
+        self.maybe_prune();
         if let Some(ip) = caller.source {
             let mut w = self
                 .limits

@@ -128,13 +128,19 @@ fn not_locked(account: &Account, now: i64) -> Result<(), Stop> {
 
 /// The service and tags a login asks for, or why the request is malformed.
 fn check_input(input: &LoginInput) -> Result<(String, Vec<String>), IamError> {
-    let service = input
-        .service_name
-        .clone()
-        .unwrap_or_else(|| "mcias".to_owned());
+    let service = model::check_service_name(input.service_name.as_deref())?;
     let tags = model::check_tags(&input.tags)?;
-    if input.password.len() > 1024 || input.username.len() > 256 {
-        return Err(bad_credentials());
+    model::check_login_username(&input.username)?;
+    if input.password.len() > 1024 {
+        return Err(IamError::invalid("password", "at most 1024 bytes"));
+    }
+    if input.totp_code.as_ref().is_some_and(|c| c.len() > 16)
+        || input.totp_nonce.as_ref().is_some_and(|n| n.len() > 64)
+    {
+        return Err(IamError::invalid(
+            "totp_code",
+            "at most 16 bytes (nonce: 64)",
+        ));
     }
     Ok((service, tags))
 }
@@ -409,10 +415,8 @@ impl Mcias {
     ) -> Result<(String, serde_json::Value), IamError> {
         self.rate_limit(caller)?;
         let tags = model::check_tags(tags)?;
-        if service.len() > 128 {
-            return Err(IamError::invalid("service_name", "at most 128 bytes"));
-        }
-        let service = if service.is_empty() { "mcias" } else { service }.to_owned();
+        let service = model::check_service_name(Some(service))?;
+        model::check_login_username(username)?;
         if username.is_empty() {
             let (options, state) = self
                 .webauthn

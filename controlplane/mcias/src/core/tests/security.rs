@@ -1,0 +1,212 @@
+//! Regression tests of the adversarial review (issue 12), one group per
+//! item: each performs the attack against the core and asserts the refusal.
+
+use super::*;
+use crate::model;
+use crate::policy::{Effect, Rule};
+
+/// The field an `Invalid` refusal names, or a panic.
+fn invalid_field<T: std::fmt::Debug>(r: Result<T, IamError>) -> String {
+    match r {
+        Err(IamError::Invalid(i)) => i.field,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn deny_all() -> Rule {
+    Rule {
+        id: String::new(),
+        priority: 1,
+        effect: Effect::Deny,
+        description: String::new(),
+        roles: vec![],
+        account_types: vec![],
+        account_ids: vec![],
+        service_names: vec![],
+        required_tags: vec![],
+        actions: vec![],
+        not_before: 0,
+        expires_at: 0,
+        enabled: true,
+    }
+}
+
+// Item 1: disk exhaustion.
+
+#[tokio::test]
+async fn oversized_login_fields_are_refused_naming_the_field() {
+    let f = open();
+    let anon = Caller::default();
+    let pw = &f.admin.password;
+    let with = |service: String, tags: Vec<String>| LoginInput {
+        service_name: Some(service),
+        tags,
+        ..login("admin", pw)
+    };
+    // The largest allowed values log in.
+    let max_tags: Vec<String> = (0..model::MAX_TAGS)
+        .map(|i| format!("{i:02}{}", "t".repeat(62)))
+        .collect();
+    f.iam
+        .login(&anon, with("s".repeat(model::MAX_SERVICE_NAME), max_tags))
+        .await
+        .expect("maximal fields log in");
+    let big = "s".repeat(1_500_000);
+    for (input, field) in [
+        (with(big.clone(), vec![]), "service_name"),
+        (with("a\nb".to_owned(), vec![]), "service_name"),
+        (with("x".to_owned(), vec!["t".repeat(65)]), "tags"),
+        (
+            with("x".to_owned(), vec!["t".to_owned(); model::MAX_TAGS + 1]),
+            "tags",
+        ),
+        (login(&big, pw), "username"),
+        (login("admin", &big), "password"),
+        (
+            LoginInput {
+                totp_code: Some(big.clone()),
+                ..login("admin", pw)
+            },
+            "totp_code",
+        ),
+    ] {
+        assert_eq!(invalid_field(f.iam.login(&anon, input).await), field);
+    }
+    // The passkey login carries the same fields.
+    assert_eq!(
+        invalid_field(f.iam.begin_passkey_login(&anon, "admin", &big, &[])),
+        "service_name"
+    );
+    assert_eq!(
+        invalid_field(f.iam.begin_passkey_login(&anon, &big, "", &[])),
+        "username"
+    );
+    // Nothing of the refused values reached the store.
+    let audit = f.iam.audit_log(1000, "", "").expect("audit");
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.target.len() <= 256 && e.detail.len() <= 2048)
+    );
+    let tokens = f.iam.list_tokens(None).expect("tokens");
+    assert!(
+        tokens.iter().all(|t| t.description.len() < 200),
+        "{tokens:?}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_lists_of_accounts_and_rules_are_refused() {
+    let f = open();
+    let admin = f.admin().await;
+    let many_roles = NewAccount {
+        roles: vec!["user".to_owned(); 17],
+        ..human("ivy")
+    };
+    assert_eq!(
+        invalid_field(f.iam.create_account(&admin, many_roles).await),
+        "roles"
+    );
+    let ivy = f
+        .iam
+        .create_account(&admin, human("ivy"))
+        .await
+        .expect("create");
+    assert_eq!(
+        invalid_field(
+            f.iam
+                .set_roles(&admin, &ivy.id, &vec!["user".to_owned(); 17])
+        ),
+        "roles"
+    );
+    let rule = Rule {
+        roles: vec![model::Role::User; 17],
+        ..deny_all()
+    };
+    assert_eq!(
+        invalid_field(f.iam.create_rule(&admin, rule, false)),
+        "roles"
+    );
+    let rule = Rule {
+        account_types: vec![model::AccountType::Human; 17],
+        ..deny_all()
+    };
+    assert_eq!(
+        invalid_field(f.iam.create_rule(&admin, rule, false)),
+        "account_types"
+    );
+    let rule = Rule {
+        description: "d".repeat(513),
+        ..deny_all()
+    };
+    assert_eq!(
+        invalid_field(f.iam.create_rule(&admin, rule, false)),
+        "description"
+    );
+    assert_eq!(
+        invalid_field(f.iam.set_tags(&admin, &ivy.id, &["t".repeat(65)])),
+        "tags"
+    );
+}
+
+#[test]
+fn audit_rows_are_clipped_as_a_backstop() {
+    let s = crate::core::audit::clip("é".repeat(3000), 2048);
+    assert!(s.len() <= 2048 && s.ends_with('…'), "{}", s.len());
+    assert_eq!(crate::core::audit::clip("short".to_owned(), 10), "short");
+}
+
+#[tokio::test]
+async fn pruning_removes_expired_tokens_and_audit_past_retention_and_audits_itself() {
+    let f = open_with(McAuthConfig {
+        audit_max_events: 5,
+        ..McAuthConfig::default()
+    });
+    let admin = f.admin().await;
+    let anon = Caller::default();
+    for _ in 0..3 {
+        f.iam
+            .login(&anon, login(&f.admin.username, &f.admin.password))
+            .await
+            .expect("login");
+    }
+    let before = f.iam.read().expect("read").len(db::TOKENS).expect("len");
+    assert!(before >= 4);
+    // Nothing is due now but the audit rows beyond 5.
+    let p = f.iam.prune(now()).expect("prune");
+    assert_eq!(p.tokens, 0);
+    assert!(p.audit > 0);
+    let events = f.iam.audit_log(1000, "", "").expect("audit");
+    assert_eq!(events.len(), 5);
+    assert_eq!(
+        events.first().map(|e| e.action.as_str()),
+        Some("audit.prune")
+    );
+    // A day later every session has expired: all are pruned, in one event.
+    let later = now() + 86_400 * 2;
+    let p = f.iam.prune(later).expect("prune");
+    assert_eq!(p.tokens, before);
+    assert_eq!(f.iam.read().expect("read").len(db::TOKENS).expect("len"), 0);
+    assert!(admin.principal.is_some());
+    let prunes = f.results("audit.prune");
+    assert_eq!(prunes.last().map(String::as_str), Some("ok"));
+    // That event brought the log over its 5 rows again: one more pass
+    // trims it, and then nothing is due, and no event is written.
+    f.iam.prune(later).expect("prune");
+    let n = f.iam.audit_log(1000, "", "").expect("audit").len();
+    assert_eq!(f.iam.prune(later).expect("prune"), Default::default());
+    assert_eq!(f.iam.audit_log(1000, "", "").expect("audit").len(), n);
+}
+
+#[tokio::test]
+async fn audit_retention_by_age() {
+    let f = open();
+    f.admin().await;
+    let n = f.iam.audit_log(1000, "", "").expect("audit").len() as u64;
+    // Past the default year every row is old: all go, one event remains.
+    let p = f.iam.prune(now() + 400 * 86_400).expect("prune");
+    assert_eq!(p.audit, n);
+    let events = f.iam.audit_log(1000, "", "").expect("audit");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].action, "audit.prune");
+}

@@ -1,0 +1,88 @@
+//! Sessions and credentials under attack (issue 12, MCIAS items 1, 2, 3
+//! and 5): store growth by any account holder, second-factor guessing, the
+//! password re-check as an oracle, and renewals outliving policy and age.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use super::super::{Controlplane, oathtool};
+
+/// A REST call whose JSON body goes through a file (bodies larger than a
+/// command-line argument may be).
+fn post_file(cp: &Controlplane, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), body.to_string()).expect("write body");
+    let data = format!("@{}", file.path().display());
+    let url = format!("{}{path}", cp.rest);
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
+        .args(["--cacert", &cp.ca, "-X", "POST", &url])
+        .args([
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &data,
+        ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn store_size(dir: &std::path::Path) -> u64 {
+    std::fs::metadata(dir.join("mcias/mcias.redb"))
+        .expect("mcias.redb")
+        .len()
+}
+
+/// Item 1: a login's service name was stored unbounded, twice per login
+/// (token record and audit row). Now 100 logins with every field at its
+/// maximum grow the store by a bounded amount, and one over the limit is
+/// refused with 400 naming the field.
+#[test]
+fn maximal_logins_grow_the_store_boundedly_and_oversized_fields_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "requests_per_minute_per_ip = 1000\n");
+    let login = |service: &str| {
+        json!({
+            "username": "admin",
+            "password": cp.password,
+            "service_name": service,
+            "tags": (0..32).map(|i| format!("{i:02}{}", "t".repeat(62))).collect::<Vec<_>>(),
+        })
+    };
+    let max = "s".repeat(128);
+    let (code, body) = post_file(&cp, "/v1/auth/login", None, &login(&max));
+    assert_eq!(code, 200, "{body}");
+    let before = store_size(dir.path());
+    for _ in 0..100 {
+        let (code, body) = post_file(&cp, "/v1/auth/login", None, &login(&max));
+        assert_eq!(code, 200, "{body}");
+    }
+    let grown = store_size(dir.path()).saturating_sub(before);
+    assert!(
+        grown < 2 * 1024 * 1024,
+        "100 logins grew mcias.redb by {grown} bytes"
+    );
+    // One byte over, and far over: refused, naming the field.
+    for service in ["s".repeat(129), "s".repeat(300_000)] {
+        let (code, body) = post_file(&cp, "/v1/auth/login", None, &login(&service));
+        assert_eq!(code, 400, "{body}");
+        assert!(body.to_string().contains("service_name"), "{body}");
+    }
+    let (code, body) = post_file(
+        &cp,
+        "/v1/auth/login",
+        None,
+        &json!({"username": "u".repeat(300_000), "password": "x"}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(store_size(dir.path()) < before + 2 * 1024 * 1024);
+}
