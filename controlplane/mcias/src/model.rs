@@ -115,6 +115,13 @@ pub struct Account {
     /// The last accepted 30 s step: codes are single-use.
     #[serde(default)]
     pub totp_last_step: u64,
+    /// Wrong second factors (TOTP codes, two-step nonces) since the last
+    /// success: counted apart from `failed_logins`.
+    #[serde(default)]
+    pub totp_failures: u32,
+    /// Until when the second step of a login is refused.
+    #[serde(default)]
+    pub totp_locked_until: i64,
 }
 
 impl Account {

@@ -203,6 +203,8 @@ mod tests {
             totp_sealed: String::new(),
             totp_enabled: false,
             totp_last_step: 0,
+            totp_failures: 0,
+            totp_locked_until: 0,
         }
     }
 

@@ -190,6 +190,8 @@ impl Mcias {
             totp_sealed: String::new(),
             totp_enabled: false,
             totp_last_step: 0,
+            totp_failures: 0,
+            totp_locked_until: 0,
         };
         let tx = Tx::begin(&self.store)?;
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
@@ -277,6 +279,8 @@ impl Mcias {
                 a.status = status;
                 a.failed_logins = 0;
                 a.locked_until = 0;
+                a.totp_failures = 0;
+                a.totp_locked_until = 0;
                 Ok(())
             },
         )

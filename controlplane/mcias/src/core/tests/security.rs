@@ -210,3 +210,118 @@ async fn audit_retention_by_age() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].action, "audit.prune");
 }
+
+// Item 2: TOTP brute force.
+
+/// Erin with TOTP enabled; the secret's account for computing codes.
+async fn with_totp(f: &Fixture, name: &str) -> crate::model::Account {
+    let admin = f.admin().await;
+    f.iam
+        .create_account(&admin, human(name))
+        .await
+        .expect("create");
+    let pw = "correct horse battery staple";
+    let s = f
+        .iam
+        .login(&Caller::default(), login(name, pw))
+        .await
+        .expect("login");
+    let me = f.caller(&s.token);
+    f.iam.totp_enroll(&me, pw).await.expect("enroll");
+    let account = f.iam.find(name).expect("account");
+    let t = u64::try_from(now()).expect("time");
+    let code = crate::totp::code_at(&f.iam.master, &account, t);
+    f.iam.totp_confirm(&me, &code).expect("confirm");
+    f.iam.find(name).expect("account")
+}
+
+/// A code that is wrong now (none of the accepted steps).
+fn wrong_code(f: &Fixture, account: &crate::model::Account) -> String {
+    let t = u64::try_from(now()).expect("time");
+    let valid: Vec<String> = [t - 30, t, t + 30, t + 60]
+        .iter()
+        .map(|s| crate::totp::code_at(&f.iam.master, account, *s))
+        .collect();
+    (0..10)
+        .map(|d| format!("{d}{d}{d}{d}{d}{d}"))
+        .find(|c| !valid.contains(c))
+        .expect("a wrong code")
+}
+
+#[tokio::test]
+async fn guessed_totp_codes_lock_the_second_step_not_the_password() {
+    let f = open_with(McAuthConfig {
+        totp_lockout_after: 3,
+        ..McAuthConfig::default()
+    });
+    let account = with_totp(&f, "erin").await;
+    let anon = Caller::default();
+    let pw = "correct horse battery staple";
+    let guess = |code: String| LoginInput {
+        totp_code: Some(code),
+        ..login("erin", pw)
+    };
+    for _ in 0..3 {
+        let e = f.iam.login(&anon, guess(wrong_code(&f, &account))).await;
+        assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    }
+    let a = f.iam.find("erin").expect("account");
+    assert_eq!(
+        (a.totp_failures, a.failed_logins),
+        (3, 0),
+        "wrong codes are not wrong passwords"
+    );
+    assert!(a.totp_locked_until > now());
+    assert!(a.totp_locked_until <= now() + 15 * 60);
+    // Locked: the right code is refused too, and so is a new challenge.
+    let t = u64::try_from(now()).expect("time");
+    let right = crate::totp::code_at(&f.iam.master, &account, t + 30);
+    let e = f.iam.login(&anon, guess(right)).await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    let e = f.iam.login(&anon, login("erin", pw)).await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    // One wrong password after all that is one failure, not a long lock.
+    let e = f.iam.login(&anon, login("erin", "wrong password!")).await;
+    assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    let a = f.iam.find("erin").expect("account");
+    assert_eq!((a.failed_logins, a.locked_until), (1, 0));
+    assert!(f.results("auth.login").ends_with(&[
+        "bad_totp".to_owned(),
+        "totp_locked".to_owned(),
+        "totp_locked".to_owned(),
+        "bad_credentials".to_owned()
+    ]));
+}
+
+#[tokio::test]
+async fn wrong_two_step_nonces_count_as_second_factor_failures() {
+    let f = open_with(McAuthConfig {
+        totp_lockout_after: 2,
+        ..McAuthConfig::default()
+    });
+    with_totp(&f, "erin").await;
+    let anon = Caller::default();
+    for _ in 0..2 {
+        let step = LoginInput {
+            totp_nonce: Some("not-a-nonce".to_owned()),
+            totp_code: Some("123456".to_owned()),
+            ..login("erin", "")
+        };
+        let e = f.iam.login(&anon, step).await;
+        assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    }
+    let a = f.iam.find("erin").expect("account");
+    assert_eq!((a.totp_failures, a.failed_logins), (2, 0));
+    assert!(a.totp_locked_until > now());
+}
+
+#[test]
+fn the_second_step_lock_grows_and_is_capped_in_minutes() {
+    use crate::core::login::totp_lock_secs;
+    let first = Duration::from_secs(60);
+    assert_eq!(totp_lock_secs(4, 5, first), None);
+    assert_eq!(totp_lock_secs(5, 5, first), Some(60));
+    assert_eq!(totp_lock_secs(6, 5, first), Some(120));
+    assert_eq!(totp_lock_secs(500, 5, first), Some(15 * 60));
+    assert_eq!(totp_lock_secs(u32::MAX, 1, first), Some(15 * 60));
+}
