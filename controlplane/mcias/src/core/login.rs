@@ -289,6 +289,18 @@ impl Mcias {
         if ok {
             return Ok(account);
         }
+        self.password_failed(&mut account, now);
+        Err(failed(
+            Some(&account),
+            &account.id,
+            "bad_credentials",
+            bad_credentials(),
+        ))
+    }
+
+    /// Counts a wrong password (at login or at a re-check): enough of them
+    /// lock the account, doubling per further failure, at most a day.
+    pub(crate) fn password_failed(&self, account: &mut Account, now: i64) {
         account.failed_logins = account.failed_logins.saturating_add(1);
         if account.failed_logins >= self.config.lockout_after {
             let extra = account.failed_logins - self.config.lockout_after;
@@ -301,12 +313,6 @@ impl Mcias {
                 .min(86_400);
             account.locked_until = now + i64::try_from(secs).unwrap_or(86_400);
         }
-        Err(failed(
-            Some(&account),
-            &account.id,
-            "bad_credentials",
-            bad_credentials(),
-        ))
     }
 
     /// The second step of a two-step login: a wrong (unknown, used or

@@ -325,3 +325,69 @@ fn the_second_step_lock_grows_and_is_capped_in_minutes() {
     assert_eq!(totp_lock_secs(500, 5, first), Some(15 * 60));
     assert_eq!(totp_lock_secs(u32::MAX, 1, first), Some(15 * 60));
 }
+
+// Item 3: the password re-check as an oracle for a session holder.
+
+#[tokio::test]
+async fn wrong_rechecks_count_like_logins_and_end_the_session() {
+    let f = open_with(McAuthConfig {
+        lockout_after: 3,
+        ..McAuthConfig::default()
+    });
+    let admin = f.admin().await;
+    f.iam
+        .create_account(&admin, human("hal"))
+        .await
+        .expect("create");
+    let pw = "correct horse battery staple";
+    let s = f
+        .iam
+        .login(&Caller::default(), login("hal", pw))
+        .await
+        .expect("login");
+    let hal = f.caller(&s.token);
+    // Each re-checking operation counts toward the same limit.
+    let e = f
+        .iam
+        .change_password(&hal, "guess one!!!", "a new long password")
+        .await;
+    assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    let e = f.iam.totp_enroll(&hal, "guess two!!!").await;
+    assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    assert_eq!(f.iam.find("hal").expect("account").failed_logins, 2);
+    let e = f.iam.begin_passkey_registration(&hal, "guess three!").await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    // The session that guessed is over, and the account is locked like
+    // after failed logins: the right password is refused.
+    assert!(matches!(f.iam.verify(&s.token), Err(AuthError::Revoked)));
+    let e = f.iam.totp_disable(&hal, pw).await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    let e = f.iam.login(&Caller::default(), login("hal", pw)).await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    let results = f.results("mfa.passkey.register");
+    assert_eq!(results, ["bad_credentials"]);
+}
+
+#[tokio::test]
+async fn wrong_rechecks_count_against_the_address() {
+    let f = open_with(McAuthConfig {
+        failures_per_minute_per_ip: 2,
+        ..McAuthConfig::default()
+    });
+    let from = Caller {
+        source: Some("192.0.2.9".parse().expect("ip")),
+        ..f.admin().await
+    };
+    for _ in 0..2 {
+        let e = f.iam.totp_enroll(&from, "not the password").await;
+        assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    }
+    // The address is backed off: the right password is not even checked.
+    let e = f.iam.totp_enroll(&from, &f.admin.password).await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    let e = f
+        .iam
+        .login(&from, login(&f.admin.username, &f.admin.password))
+        .await;
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+}

@@ -169,3 +169,60 @@ fn guessing_totp_codes_locks_the_second_step_and_not_the_password() {
         .unwrap_or(Value::Null);
     assert_eq!(gina["locked_until"], 0, "{gina}");
 }
+
+/// Item 3: a session holder could guess the account's password through the
+/// re-check of `/v1/auth/password` (and TOTP enrolment, passkey
+/// registration…) at full speed, the right guess answering 200. Now wrong
+/// re-checks count like failed logins: after five the session is revoked
+/// (429), the token no longer validates, and the right password afterwards
+/// does not answer 200.
+#[test]
+fn a_session_holder_guessing_the_password_loses_the_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let admin = cp.token("admin", &cp.password);
+    let pw = "hugo's long password";
+    cp.create_user(&admin, "hugo", pw);
+    let stolen = cp.token("hugo", pw);
+    let guess = |old: &str| {
+        cp.call(
+            "POST",
+            "/v1/auth/password",
+            Some(&stolen),
+            Some(json!({"old_password": old, "new_password": "attacker's new password"})),
+        )
+    };
+    let mut refused_after = None;
+    for n in 1..=30 {
+        let (code, body) = guess(&format!("guess number {n}"));
+        if code != 401 {
+            assert_eq!(code, 429, "{body}");
+            refused_after = Some(n);
+            break;
+        }
+    }
+    assert_eq!(refused_after, Some(5), "the fifth wrong re-check ends it");
+    let (code, body) = cp.call(
+        "POST",
+        "/v1/auth/validate",
+        None,
+        Some(json!({"token": stolen})),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["valid"], false, "the session is revoked: {body}");
+    // The right password now changes nothing, on any re-checking route.
+    let (code, _) = guess(pw);
+    assert_ne!(code, 200);
+    assert_ne!(code, 204);
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/iam/totp/enroll",
+        Some(&stolen),
+        Some(json!({"password": pw})),
+    );
+    assert_ne!(code, 200);
+    // And the password is still the owner's (locked for now, like after
+    // failed logins, rather than changed).
+    let (code, body) = cp.login("hugo", "attacker's new password", None);
+    assert_ne!(code, 200, "{body}");
+}
