@@ -296,6 +296,26 @@ pub struct TokenRecord {
     /// The scopes a scoped system token is limited to (empty: unscoped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// When the sign-in this token descends from happened (0 in records
+    /// written before it was kept: then `issued_at`).
+    #[serde(default)]
+    pub auth_time: i64,
+    /// The service and tags of the login, which a renewal is decided for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl TokenRecord {
+    /// When the sign-in behind this token happened.
+    pub fn auth_time(&self) -> i64 {
+        if self.auth_time > 0 {
+            self.auth_time
+        } else {
+            self.issued_at
+        }
+    }
 }
 
 /// A registered client as stored.

@@ -431,7 +431,12 @@ impl Mcias {
         account.totp_locked_until = 0;
         account.last_login = now();
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
-        let session = self.issue(
+        let origin = crate::core::tokens::Origin {
+            auth_time: 0,
+            service: service.to_owned(),
+            tags: tags.to_vec(),
+        };
+        let session = self.issue_from(
             &tx,
             &account,
             "session",
@@ -439,6 +444,7 @@ impl Mcias {
             &format!("login to {service}"),
             None,
             Vec::new(),
+            &origin,
         )?;
         audit(
             &tx,

@@ -391,3 +391,79 @@ async fn wrong_rechecks_count_against_the_address() {
         .await;
     assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
 }
+
+// Item 5: renewals ignored policy and had no absolute limit.
+
+#[tokio::test]
+async fn renew_is_decided_like_the_login_and_keeps_the_sign_in_time() {
+    let f = open();
+    let admin = f.admin().await;
+    let ivy = f
+        .iam
+        .create_account(&admin, human("ivy"))
+        .await
+        .expect("create");
+    let anon = Caller::default();
+    let pw = "correct horse battery staple";
+    let input = LoginInput {
+        service_name: Some("grafana".to_owned()),
+        ..login("ivy", pw)
+    };
+    let s = f.iam.login(&anon, input).await.expect("login");
+    let first: TokenRecord = f
+        .iam
+        .read()
+        .expect("read")
+        .get(db::TOKENS, s.jti.as_bytes())
+        .expect("get")
+        .expect("record");
+    assert_eq!(first.service, "grafana");
+    let r = f.iam.renew(&f.caller(&s.token)).expect("renew");
+    let again = f.iam.renew(&f.caller(&r.token)).expect("renew again");
+    let last: TokenRecord = f
+        .iam
+        .read()
+        .expect("read")
+        .get(db::TOKENS, again.jti.as_bytes())
+        .expect("get")
+        .expect("record");
+    assert_eq!(
+        (last.auth_time, last.service.as_str()),
+        (first.auth_time, "grafana"),
+        "renewals keep the sign-in time and service"
+    );
+    // A deny rule for the service the session was for stops renewals.
+    let rule = Rule {
+        service_names: vec!["grafana".to_owned()],
+        account_ids: vec![ivy.id.clone()],
+        ..deny_all()
+    };
+    f.iam.create_rule(&admin, rule, false).expect("rule");
+    let e = f.iam.renew(&f.caller(&again.token));
+    assert!(matches!(e, Err(IamError::Forbidden(_))), "{e:?}");
+    assert!(f.results("auth.renew").ends_with(&["denied".to_owned()]));
+}
+
+#[tokio::test]
+async fn renew_past_the_maximum_session_age_is_refused() {
+    let f = open_with(McAuthConfig {
+        max_session_age: mc_kit::config::Duration::from_secs(3600),
+        ..McAuthConfig::default()
+    });
+    let admin = f.admin().await;
+    let p = admin.principal.clone().expect("principal");
+    // Tokens end at the latest max_session_age after the sign-in.
+    assert!(p.expires_at <= now() + 3600);
+    // A sign-in two hours old (as if renewed ever since) renews no more.
+    let tx = Tx::begin(&f.iam.store).expect("tx");
+    let mut rec: TokenRecord = tx
+        .get(db::TOKENS, p.jti.as_bytes())
+        .expect("get")
+        .expect("record");
+    rec.auth_time = now() - 7200;
+    tx.put(db::TOKENS, p.jti.as_bytes(), &rec).expect("put");
+    tx.commit().expect("commit");
+    let e = f.iam.renew(&admin);
+    assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
+    assert!(f.results("auth.renew").ends_with(&["too_old".to_owned()]));
+}

@@ -226,3 +226,54 @@ fn a_session_holder_guessing_the_password_loses_the_session() {
     let (code, body) = cp.login("hugo", "attacker's new password", None);
     assert_ne!(code, 200, "{body}");
 }
+
+/// Item 5: `/v1/auth/renew` issued fresh tokens after a deny rule had
+/// blocked the account's logins. Now a renewal is decided like the login
+/// (same service): 403.
+#[test]
+fn renew_after_a_deny_rule_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let admin = cp.token("admin", &cp.password);
+    let pw = "iris's long password";
+    cp.create_user(&admin, "iris", pw);
+    let (code, body) = cp.login("iris", pw, Some("grafana"));
+    assert_eq!(code, 200, "{body}");
+    let token = body["token"].as_str().expect("token").to_owned();
+    let (code, body) = cp.call("POST", "/v1/auth/renew", Some(&token), None);
+    assert_eq!(code, 200, "allowed: renews ({body})");
+    let token = body["token"].as_str().expect("token").to_owned();
+    let (code, rule) = cp.call(
+        "POST",
+        "/v1/iam/policy",
+        Some(&admin),
+        Some(json!({"priority": 10, "effect": "deny", "roles": ["user"], "service_names": ["grafana"], "actions": ["auth:login"]})),
+    );
+    assert_eq!(code, 201, "{rule}");
+    assert_eq!(cp.login("iris", pw, Some("grafana")).0, 403);
+    let (code, body) = cp.call("POST", "/v1/auth/renew", Some(&token), None);
+    assert_eq!(code, 403, "renew after the deny rule: {body}");
+    // The gRPC twin decides the same.
+    let status = cp.grpc_status("/mc.iam.v1.Auth/Renew", Some(&token));
+    assert!(status.starts_with("7|"), "gRPC PermissionDenied: {status}");
+}
+
+/// Item 5: chained renewals had no absolute limit. Now tokens carry the
+/// original sign-in time and renewing past `max_session_age` is refused
+/// (re-login needed).
+#[test]
+fn renew_past_the_maximum_session_age_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "max_session_age = \"3s\"\n");
+    let token = cp.token("admin", &cp.password);
+    let (code, body) = cp.call("POST", "/v1/auth/renew", Some(&token), None);
+    assert_eq!(code, 200, "young: renews ({body})");
+    let renewed = body["token"].as_str().expect("token").to_owned();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (code, body) = cp.call("POST", "/v1/auth/renew", Some(&renewed), None);
+    assert_eq!(code, 401, "past the maximum age: {body}");
+    // A new login starts a new session.
+    let fresh = cp.token("admin", &cp.password);
+    let (code, body) = cp.call("POST", "/v1/auth/renew", Some(&fresh), None);
+    assert_eq!(code, 200, "{body}");
+}
