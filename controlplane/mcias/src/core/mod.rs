@@ -161,6 +161,7 @@ impl Mcias {
             limits: limits::Limits::new(
                 config.requests_per_minute_per_ip,
                 config.failures_per_minute_per_ip,
+                config.ipv6_prefix_len,
             ),
             write: Mutex::new(()),
             challenges: SingleUse::new(login::CHALLENGE_TTL, login::MAX_CHALLENGES),
