@@ -149,6 +149,56 @@ async fn oversized_lists_of_accounts_and_rules_are_refused() {
     );
 }
 
+#[tokio::test]
+async fn oversized_sso_client_and_passkey_fields_are_refused() {
+    let f = open();
+    let admin = f.admin().await;
+    let client =
+        |name: String, uris: Vec<String>, client_id: String| crate::core::sso::ClientInput {
+            client_id,
+            name,
+            redirect_uris: uris,
+            tags: vec![],
+            enabled: None,
+            id_token_signed_response_alg: String::new(),
+        };
+    let uri = || vec!["https://app.test/cb".to_owned()];
+    for (input, field) in [
+        (client("n".repeat(129), uri(), String::new()), "name"),
+        (client("n".to_owned(), uri(), "c".repeat(65)), "client_id"),
+        (
+            client(
+                "n".to_owned(),
+                vec![format!("https://app.test/{}", "p".repeat(600))],
+                String::new(),
+            ),
+            "redirect_uris",
+        ),
+        (
+            client(
+                "n".to_owned(),
+                vec!["https://app.test/cb".to_owned(); 64],
+                String::new(),
+            ),
+            "redirect_uris",
+        ),
+    ] {
+        assert_eq!(invalid_field(f.iam.create_sso_client(&admin, input)), field);
+    }
+    let e = f
+        .iam
+        .finish_passkey_registration(&admin, "unknown", "{}", &"k".repeat(65));
+    assert_eq!(invalid_field(e), "name");
+    f.iam
+        .create_account(&admin, system("ci"))
+        .await
+        .expect("system account");
+    let e = f
+        .iam
+        .issue_system_token(&admin, "ci", 0, &"d".repeat(257), &[]);
+    assert_eq!(invalid_field(e), "description");
+}
+
 #[test]
 fn audit_rows_are_clipped_as_a_backstop() {
     let s = crate::core::audit::clip("é".repeat(3000), 2048);
