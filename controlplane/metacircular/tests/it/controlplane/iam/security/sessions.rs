@@ -36,6 +36,44 @@ fn post_file(cp: &Controlplane, path: &str, token: Option<&str>, body: &Value) -
     )
 }
 
+/// A gRPC `Login` (fields hand-encoded: 1 username, 2 password, 5
+/// service_name); its `grpc-status`.
+fn grpc_login(cp: &Controlplane, username: &str, password: &str, service: &str) -> String {
+    fn field(out: &mut Vec<u8>, n: u8, v: &str) {
+        out.push((n << 3) | 2);
+        let mut len = v.len();
+        while len >= 0x80 {
+            out.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(v.as_bytes());
+    }
+    let mut msg = Vec::new();
+    field(&mut msg, 1, username);
+    field(&mut msg, 2, password);
+    field(&mut msg, 5, service);
+    let mut frame = vec![0_u8];
+    frame.extend_from_slice(&u32::try_from(msg.len()).expect("len").to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), frame).expect("write frame");
+    let out = Command::new("curl")
+        .args(["-sS", "--http2", "--cacert", &cp.ca, "-X", "POST"])
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .args(["--data-binary", &format!("@{}", file.path().display())])
+        .args([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%header{grpc-status}|%header{grpc-message}",
+        ])
+        .arg(format!("{}/mc.iam.v1.Auth/Login", cp.grpc))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn store_size(dir: &std::path::Path) -> u64 {
     std::fs::metadata(dir.join("mcias/mcias.redb"))
         .expect("mcias.redb")
@@ -84,6 +122,12 @@ fn maximal_logins_grow_the_store_boundedly_and_oversized_fields_are_refused() {
         &json!({"username": "u".repeat(300_000), "password": "x"}),
     );
     assert_eq!(code, 400, "{body}");
+    // The gRPC twin goes through the same core call: InvalidArgument.
+    let status = grpc_login(&cp, "admin", &cp.password, &"s".repeat(129));
+    assert!(status.starts_with("3|"), "{status}");
+    assert!(status.contains("service_name"), "{status}");
+    let status = grpc_login(&cp, "admin", &cp.password, &max);
+    assert!(status.starts_with("0|"), "{status}");
     assert!(store_size(dir.path()) < before + 2 * 1024 * 1024);
 }
 
