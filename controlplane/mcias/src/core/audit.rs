@@ -137,6 +137,7 @@ const PRUNE_EVERY: i64 = 60;
 /// What one pruning pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
+    /// Expired token records and expired credential-reset tokens.
     pub tokens: u64,
     pub audit: u64,
 }
@@ -162,7 +163,7 @@ impl Mcias {
     }
 
     /// One pruning pass as of `now`: up to [`PRUNE_BATCH`] expired token
-    /// records and up to [`PRUNE_BATCH`] of the oldest audit rows beyond
+    /// records (and expired reset tokens) and up to [`PRUNE_BATCH`] of the oldest audit rows beyond
     /// `audit_max_events` or older than `audit_max_age`, recorded as one
     /// `audit.prune` event in the same transaction (nothing when nothing
     /// was due).
@@ -174,6 +175,14 @@ impl Mcias {
             n += usize::from(due);
             due
         })?;
+        // Expired credential-reset tokens go the same way.
+        let mut n = 0_usize;
+        let resets = tx.delete_where(db::RESETS, |_, r| {
+            let due = n < PRUNE_BATCH && r["expires_at"].as_i64().is_none_or(|e| e <= now);
+            n += usize::from(due);
+            due
+        })?;
+        let tokens = tokens + resets;
         let cutoff = now.saturating_sub(ttl_secs(self.config.audit_max_age.get()));
         let (audit_rows, seqs) = prune_audit(&tx, cutoff, self.config.audit_max_events)?;
         let pruned = Pruned {
@@ -190,7 +199,7 @@ impl Mcias {
             "",
             "ok",
             format!(
-                "expired tokens={tokens} audit rows={audit_rows}{seqs} (retention: {} events, {} s)",
+                "expired tokens={tokens} (reset tokens {resets}) audit rows={audit_rows}{seqs} (retention: {} events, {} s)",
                 self.config.audit_max_events,
                 self.config.audit_max_age.get().as_secs()
             ),

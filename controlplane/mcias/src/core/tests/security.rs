@@ -517,3 +517,29 @@ async fn renew_past_the_maximum_session_age_is_refused() {
     assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
     assert!(f.results("auth.renew").ends_with(&["too_old".to_owned()]));
 }
+
+// Item 6: per-address limiter saturation (the table itself is tested in
+// `core::limits`); here the configured prefix reaches the endpoints.
+
+#[tokio::test]
+async fn one_ipv6_prefix_is_one_source_for_the_endpoints() {
+    let f = open_with(McAuthConfig {
+        requests_per_minute_per_ip: 3,
+        ipv6_prefix_len: 56,
+        ..McAuthConfig::default()
+    });
+    let from = |a: &str| Caller {
+        principal: None,
+        source: Some(a.parse().expect("ip")),
+    };
+    // Three addresses of one /56 (in different /64s) spend one budget.
+    for a in ["2001:db8:0:1::1", "2001:db8:0:2::1", "2001:db8:0:3::1"] {
+        f.iam.validate(&from(a), "x").expect("within the limit");
+    }
+    let e = f.iam.validate(&from("2001:db8:0:ff::9"), "x");
+    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    // The next /56 is another source.
+    f.iam
+        .validate(&from("2001:db8:0:100::1"), "x")
+        .expect("another prefix");
+}
