@@ -18,7 +18,17 @@
 //! sso_code_ttl = "60s"         # OAuth authorization codes (1s to 10m)
 //! webauthn_rp_id = "localhost" # passkeys: the host name the UI is served under (not an IP)
 //! webauthn_origin = ""         # default: https://<webauthn_rp_id>:<REST port>
+//! totp_lockout_after = 5       # wrong second factors before the second step locks
+//! totp_lockout = "1m"          # first second-step lock; doubles, at most 15m
+//! max_session_age = "7d"       # renewals never outlive the sign-in by more than this
+//! ipv6_prefix_len = 64         # per-address limits key IPv6 by this prefix (IPv4: /32)
+//! audit_max_events = 1000000   # audit retention by count (oldest pruned first)
+//! audit_max_age = "365d"       # audit retention by age
 //! ```
+//!
+//! Expired token records and audit rows past retention are pruned at most
+//! once a minute, in bounded batches, on the request path (the pruning is
+//! itself one audit event).
 
 use mc_kit::config::{Duration, Invalid, Validate};
 use serde::Deserialize;
@@ -58,6 +68,46 @@ pub struct McAuthConfig {
     pub webauthn_rp_id: String,
     #[serde(default)]
     pub webauthn_origin: String,
+    /// Wrong second factors (TOTP codes, bad two-step nonces) in a row
+    /// before the second step of a login locks (counted apart from wrong
+    /// passwords, so a guessed code never inflates the password lockout).
+    #[serde(default = "d_lockout_after")]
+    pub totp_lockout_after: u32,
+    /// The first second-step lock; doubles per further failure, at most
+    /// [`TOTP_LOCKOUT_MAX`].
+    #[serde(default = "d_lockout")]
+    pub totp_lockout: Duration,
+    /// The longest a sign-in lasts through renewals: tokens carry the time
+    /// of the original authentication (`auth_time`) and expire at the
+    /// latest this long after it; renewing past it needs a new login.
+    #[serde(default = "d_max_session_age")]
+    pub max_session_age: Duration,
+    /// Per-address limits key IPv6 sources by this prefix length (one /64
+    /// is usually one host or site); IPv4 sources by their address.
+    #[serde(default = "d_ipv6_prefix")]
+    pub ipv6_prefix_len: u8,
+    /// Audit retention by count: beyond it the oldest rows are pruned.
+    #[serde(default = "d_audit_max_events")]
+    pub audit_max_events: u64,
+    /// Audit retention by age.
+    #[serde(default = "d_audit_max_age")]
+    pub audit_max_age: Duration,
+}
+
+/// The longest the second step of a login stays locked.
+pub const TOTP_LOCKOUT_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+fn d_max_session_age() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn d_ipv6_prefix() -> u8 {
+    64
+}
+fn d_audit_max_events() -> u64 {
+    1_000_000
+}
+fn d_audit_max_age() -> Duration {
+    Duration::from_secs(365 * 86_400)
 }
 
 fn d_rp_id() -> String {
@@ -124,6 +174,12 @@ impl Default for McAuthConfig {
             sso_code_ttl: d_code_ttl(),
             webauthn_rp_id: d_rp_id(),
             webauthn_origin: String::new(),
+            totp_lockout_after: d_lockout_after(),
+            totp_lockout: d_lockout(),
+            max_session_age: d_max_session_age(),
+            ipv6_prefix_len: d_ipv6_prefix(),
+            audit_max_events: d_audit_max_events(),
+            audit_max_age: d_audit_max_age(),
         }
     }
 }
@@ -163,6 +219,25 @@ impl Validate for McAuthConfig {
         }
         if self.lockout_after == 0 {
             return Err(Invalid::new("lockout_after", "at least 1"));
+        }
+        if self.totp_lockout_after == 0 {
+            return Err(Invalid::new("totp_lockout_after", "at least 1"));
+        }
+        let t = self.totp_lockout.get();
+        if t < std::time::Duration::from_secs(1) || t > TOTP_LOCKOUT_MAX {
+            return Err(Invalid::new("totp_lockout", "between 1s and 15m"));
+        }
+        if self.max_session_age.get() < std::time::Duration::from_secs(1) {
+            return Err(Invalid::new("max_session_age", "at least 1s"));
+        }
+        if !(32..=128).contains(&self.ipv6_prefix_len) {
+            return Err(Invalid::new("ipv6_prefix_len", "between 32 and 128"));
+        }
+        if self.audit_max_events < 1000 {
+            return Err(Invalid::new("audit_max_events", "at least 1000"));
+        }
+        if self.audit_max_age.get() < std::time::Duration::from_secs(86_400) {
+            return Err(Invalid::new("audit_max_age", "at least 1d"));
         }
         if self.audience.is_empty() {
             return Err(Invalid::new("audience", "must not be empty"));

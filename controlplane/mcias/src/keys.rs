@@ -41,6 +41,14 @@ pub struct Claims {
     /// What a scoped token is limited to (absent: the account's full rights).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// When the sign-in this token descends from happened (OIDC's
+    /// `auth_time`): kept across renewals, which stop at `max_session_age`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auth_time: i64,
+}
+
+fn is_zero(t: &i64) -> bool {
+    *t == 0
 }
 
 /// A stored key record: an Ed25519 token key (`alg` EdDSA) or the RSA-2048
@@ -347,6 +355,7 @@ mod tests {
             jti: "j1".into(),
             r#gen: 0,
             scopes: vec![],
+            auth_time: 0,
         }
     }
 

@@ -115,6 +115,13 @@ pub struct Account {
     /// The last accepted 30 s step: codes are single-use.
     #[serde(default)]
     pub totp_last_step: u64,
+    /// Wrong second factors (TOTP codes, two-step nonces) since the last
+    /// success: counted apart from `failed_logins`.
+    #[serde(default)]
+    pub totp_failures: u32,
+    /// Until when the second step of a login is refused.
+    #[serde(default)]
+    pub totp_locked_until: i64,
 }
 
 impl Account {
@@ -124,6 +131,42 @@ impl Account {
 }
 
 pub const MAX_TAGS: usize = 32;
+/// Longest service name a login (or passkey login) may ask for: it is stored
+/// in the token record and the audit log of every login.
+pub const MAX_SERVICE_NAME: usize = 128;
+/// Longest username a login may carry (longer ones name no account).
+pub const MAX_LOGIN_USERNAME: usize = 256;
+/// Most roles one list (account or rule) may name: there are three.
+pub const MAX_ROLES: usize = 16;
+
+/// The service a login is for: `mcias` when absent or empty, else 1 to
+/// [`MAX_SERVICE_NAME`] bytes with no control characters (refused, never
+/// truncated: it decides which policy applies).
+pub fn check_service_name(service: Option<&str>) -> Result<String, IamError> {
+    let s = service.unwrap_or_default();
+    if s.is_empty() {
+        return Ok("mcias".to_owned());
+    }
+    if s.len() > MAX_SERVICE_NAME || s.chars().any(char::is_control) {
+        return Err(IamError::invalid(
+            "service_name",
+            format!("at most {MAX_SERVICE_NAME} bytes, no control characters"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A login's username before lookup: bounded (400), not yet validated (an
+/// ill-formed one is simply unknown, answered like a wrong password).
+pub fn check_login_username(username: &str) -> Result<(), IamError> {
+    if username.len() > MAX_LOGIN_USERNAME {
+        return Err(IamError::invalid(
+            "username",
+            format!("at most {MAX_LOGIN_USERNAME} bytes"),
+        ));
+    }
+    Ok(())
+}
 
 pub fn check_username(name: &str) -> Result<String, IamError> {
     let lower = name.trim().to_ascii_lowercase();
@@ -215,6 +258,12 @@ pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, IamError> {
 }
 
 pub fn check_roles(account_type: AccountType, roles: &[Role]) -> Result<Vec<Role>, IamError> {
+    if roles.len() > MAX_ROLES {
+        return Err(IamError::invalid(
+            "roles",
+            format!("at most {MAX_ROLES} entries"),
+        ));
+    }
     if account_type == AccountType::System && !roles.is_empty() {
         return Err(IamError::invalid(
             "roles",
@@ -247,6 +296,26 @@ pub struct TokenRecord {
     /// The scopes a scoped system token is limited to (empty: unscoped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// When the sign-in this token descends from happened (0 in records
+    /// written before it was kept: then `issued_at`).
+    #[serde(default)]
+    pub auth_time: i64,
+    /// The service and tags of the login, which a renewal is decided for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl TokenRecord {
+    /// When the sign-in behind this token happened.
+    pub fn auth_time(&self) -> i64 {
+        if self.auth_time > 0 {
+            self.auth_time
+        } else {
+            self.issued_at
+        }
+    }
 }
 
 /// A registered client as stored.

@@ -69,6 +69,15 @@ impl Rule {
                 return Err(IamError::invalid(field, "entries must be 1 to 128 bytes"));
             }
         }
+        if self.roles.len() > crate::model::MAX_ROLES {
+            return Err(IamError::invalid("roles", "at most 16 entries"));
+        }
+        if self.account_types.len() > crate::model::MAX_ROLES {
+            return Err(IamError::invalid("account_types", "at most 16 entries"));
+        }
+        if self.id.len() > 64 {
+            return Err(IamError::invalid("id", "at most 64 bytes"));
+        }
         if self.not_before != 0 && self.expires_at != 0 && self.expires_at <= self.not_before {
             return Err(IamError::invalid("expires_at", "must be after not_before"));
         }
@@ -194,6 +203,8 @@ mod tests {
             totp_sealed: String::new(),
             totp_enabled: false,
             totp_last_step: 0,
+            totp_failures: 0,
+            totp_locked_until: 0,
         }
     }
 

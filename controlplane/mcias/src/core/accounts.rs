@@ -51,8 +51,14 @@ impl Mcias {
             .ok_or_else(|| IamError::NotFound(format!("no account `{id_or_name}`")))
     }
 
-    /// A password asked again before a sensitive change; a wrong one is
-    /// audited under `action` and answered 401.
+    /// A password asked again before a sensitive change (TOTP enrol and
+    /// disable, password change, passkey registration), counted like a
+    /// login: a wrong one is a failure of the account (which locks it like
+    /// failed logins do) and of the source address, audited under `action`
+    /// and answered 401. Once the account's failures reach `lockout_after`,
+    /// the session that asked is revoked and the answer is 429: a stolen
+    /// session is not a password oracle. A locked account or a backed-off
+    /// address is refused (429) without looking at the password.
     pub(crate) async fn recheck_password(
         &self,
         caller: &Caller,
@@ -60,6 +66,13 @@ impl Mcias {
         password: &str,
         action: &'static str,
     ) -> Result<(), IamError> {
+        let locked = |why: &str| {
+            IamError::RateLimited(format!("{why}; sign in again later to make this change"))
+        };
+        if account.locked_until > now() || self.limits.backed_off(caller) {
+            let e = locked("too many wrong passwords");
+            return self.refuse(caller, Refusal::new(action, &account.id, "locked", e));
+        }
         if self
             .hasher
             .verify(password, Some(&account.password_hash))
@@ -67,15 +80,24 @@ impl Mcias {
         {
             return Ok(());
         }
-        self.refuse(
-            caller,
-            Refusal::new(
-                action,
-                &account.id,
-                "bad_credentials",
-                IamError::Unauthenticated("the current password is wrong".to_owned()),
-            ),
-        )
+        self.limits.failed(caller);
+        let _g = self.lock();
+        let mut account = self.account(&account.id)?;
+        self.password_failed(&mut account, now());
+        let tx = Tx::begin(&self.store)?;
+        tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
+        let mut detail = format!("failures={}", account.failed_logins);
+        let error = if account.failed_logins >= self.config.lockout_after {
+            if let Some(p) = &caller.principal {
+                self.revoke_jti(&tx, &p.jti)?;
+                detail.push_str(&format!("; session revoked (jti={})", p.jti));
+            }
+            locked("too many wrong passwords: this session has ended")
+        } else {
+            IamError::Unauthenticated("the current password is wrong".to_owned())
+        };
+        let r = Refusal::new(action, &account.id, "bad_credentials", error).detail(detail);
+        crate::core::audit::refuse(tx, caller, r)
     }
 
     /// Requires the current password; revokes every older token of the account.
@@ -190,6 +212,8 @@ impl Mcias {
             totp_sealed: String::new(),
             totp_enabled: false,
             totp_last_step: 0,
+            totp_failures: 0,
+            totp_locked_until: 0,
         };
         let tx = Tx::begin(&self.store)?;
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
@@ -277,6 +301,8 @@ impl Mcias {
                 a.status = status;
                 a.failed_logins = 0;
                 a.locked_until = 0;
+                a.totp_failures = 0;
+                a.totp_locked_until = 0;
                 Ok(())
             },
         )

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use webauthn_rs::prelude::{AuthenticationResult, Passkey, PublicKeyCredential, WebauthnError};
 use zeroize::Zeroize;
 
+use crate::config::TOTP_LOCKOUT_MAX;
 use crate::core::audit::{Refusal, audit, refuse};
 use crate::core::mfa::passkey::{Ceremony, bad_credential};
 use crate::core::{Caller, Mcias, Session, now, random_token, ttl_secs};
@@ -104,6 +105,9 @@ fn stop(target: &str, result: &'static str, error: IamError) -> Stop {
 /// A failed credential: counts against the address, saves `account`'s counters.
 fn failed(account: Option<&Account>, target: &str, result: &'static str, error: IamError) -> Stop {
     let detail = match (account, result) {
+        (Some(a), "bad_totp" | "bad_nonce") => {
+            format!("second-factor failures={}", a.totp_failures)
+        }
         (Some(a), "bad_credentials") => format!("failures={}", a.failed_logins),
         _ => String::new(),
     };
@@ -128,13 +132,19 @@ fn not_locked(account: &Account, now: i64) -> Result<(), Stop> {
 
 /// The service and tags a login asks for, or why the request is malformed.
 fn check_input(input: &LoginInput) -> Result<(String, Vec<String>), IamError> {
-    let service = input
-        .service_name
-        .clone()
-        .unwrap_or_else(|| "mcias".to_owned());
+    let service = model::check_service_name(input.service_name.as_deref())?;
     let tags = model::check_tags(&input.tags)?;
-    if input.password.len() > 1024 || input.username.len() > 256 {
-        return Err(bad_credentials());
+    model::check_login_username(&input.username)?;
+    if input.password.len() > 1024 {
+        return Err(IamError::invalid("password", "at most 1024 bytes"));
+    }
+    if input.totp_code.as_ref().is_some_and(|c| c.len() > 16)
+        || input.totp_nonce.as_ref().is_some_and(|n| n.len() > 64)
+    {
+        return Err(IamError::invalid(
+            "totp_code",
+            "at most 16 bytes (nonce: 64)",
+        ));
     }
     Ok((service, tags))
 }
@@ -229,7 +239,11 @@ impl Mcias {
             let account = self.current(candidate, &input.username)?;
             let now = now();
             not_locked(&account, now)?;
-            let mut account = self.password_step(account, proof.ok, now)?;
+            let mut account = if proof.via_nonce {
+                self.nonce_step(account, proof.ok, now)?
+            } else {
+                self.password_step(account, proof.ok, now)?
+            };
             if !proof.via_nonce {
                 self.passkey_not_required(&account)?;
             }
@@ -275,6 +289,18 @@ impl Mcias {
         if ok {
             return Ok(account);
         }
+        self.password_failed(&mut account, now);
+        Err(failed(
+            Some(&account),
+            &account.id,
+            "bad_credentials",
+            bad_credentials(),
+        ))
+    }
+
+    /// Counts a wrong password (at login or at a re-check): enough of them
+    /// lock the account, doubling per further failure, at most a day.
+    pub(crate) fn password_failed(&self, account: &mut Account, now: i64) {
         account.failed_logins = account.failed_logins.saturating_add(1);
         if account.failed_logins >= self.config.lockout_after {
             let extra = account.failed_logins - self.config.lockout_after;
@@ -287,12 +313,34 @@ impl Mcias {
                 .min(86_400);
             account.locked_until = now + i64::try_from(secs).unwrap_or(86_400);
         }
+    }
+
+    /// The second step of a two-step login: a wrong (unknown, used or
+    /// foreign) nonce is a second-factor failure, not a password failure.
+    fn nonce_step(&self, mut account: Account, ok: bool, now: i64) -> Result<Account, Stop> {
+        if ok {
+            return Ok(account);
+        }
+        self.second_factor_failed(&mut account, now);
         Err(failed(
             Some(&account),
             &account.id,
             "bad_credentials",
             bad_credentials(),
         ))
+    }
+
+    /// Counts a wrong second factor; enough of them in a row lock the
+    /// second step (not the password) for a bounded, growing time.
+    fn second_factor_failed(&self, account: &mut Account, now: i64) {
+        account.totp_failures = account.totp_failures.saturating_add(1);
+        if let Some(secs) = totp_lock_secs(
+            account.totp_failures,
+            self.config.totp_lockout_after,
+            self.config.totp_lockout.get(),
+        ) {
+            account.totp_locked_until = now.saturating_add(i64::try_from(secs).unwrap_or(0));
+        }
     }
 
     /// Passkeys are a second factor too: with one (and no TOTP), the
@@ -308,12 +356,20 @@ impl Mcias {
         Ok(())
     }
 
-    /// With TOTP enabled: no code starts a two-step login (a nonce); a
-    /// wrong or reused code counts a failure; a good one is remembered so
-    /// it cannot be used again.
+    /// With TOTP enabled: while the second step is locked, every attempt
+    /// (even the right code) is refused; no code starts a two-step login (a
+    /// nonce); a wrong or reused code counts a second-factor failure; a
+    /// good one is remembered so it cannot be used again.
     fn totp_step(&self, account: &mut Account, code: &str, now: i64) -> Result<(), Stop> {
         if !account.totp_enabled {
             return Ok(());
+        }
+        if account.totp_locked_until > now {
+            let e = IamError::RateLimited(format!(
+                "second factor locked after repeated wrong codes; try again in {} s",
+                account.totp_locked_until - now
+            ));
+            return Err(stop(&account.id, "totp_locked", e));
         }
         if code.is_empty() {
             let nonce = random_token(24)?;
@@ -336,7 +392,7 @@ impl Mcias {
                 Ok(())
             }
             None => {
-                account.failed_logins = account.failed_logins.saturating_add(1);
+                self.second_factor_failed(account, now);
                 Err(failed(
                     Some(account),
                     &account.id,
@@ -371,9 +427,16 @@ impl Mcias {
         }
         account.failed_logins = 0;
         account.locked_until = 0;
+        account.totp_failures = 0;
+        account.totp_locked_until = 0;
         account.last_login = now();
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
-        let session = self.issue(
+        let origin = crate::core::tokens::Origin {
+            auth_time: 0,
+            service: service.to_owned(),
+            tags: tags.to_vec(),
+        };
+        let session = self.issue_from(
             &tx,
             &account,
             "session",
@@ -381,6 +444,7 @@ impl Mcias {
             &format!("login to {service}"),
             None,
             Vec::new(),
+            &origin,
         )?;
         audit(
             &tx,
@@ -409,10 +473,8 @@ impl Mcias {
     ) -> Result<(String, serde_json::Value), IamError> {
         self.rate_limit(caller)?;
         let tags = model::check_tags(tags)?;
-        if service.len() > 128 {
-            return Err(IamError::invalid("service_name", "at most 128 bytes"));
-        }
-        let service = if service.is_empty() { "mcias" } else { service }.to_owned();
+        let service = model::check_service_name(Some(service))?;
+        model::check_login_username(username)?;
         if username.is_empty() {
             let (options, state) = self
                 .webauthn
@@ -593,4 +655,21 @@ impl Mcias {
             &format!("passkey={}", record.id),
         )
     }
+}
+
+/// How long the second step locks after `failures` wrong second factors in
+/// a row: none below `after`, then `first`, doubling per further failure,
+/// at most [`TOTP_LOCKOUT_MAX`] (minutes, never hours).
+pub(crate) fn totp_lock_secs(failures: u32, after: u32, first: Duration) -> Option<u64> {
+    if failures < after {
+        return None;
+    }
+    let extra = (failures - after).min(16);
+    Some(
+        first
+            .as_secs()
+            .max(1)
+            .saturating_mul(1_u64 << extra)
+            .min(TOTP_LOCKOUT_MAX.as_secs()),
+    )
 }

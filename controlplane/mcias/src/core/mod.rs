@@ -101,6 +101,8 @@ pub struct Mcias {
     pub(crate) challenges: SingleUse<String, String>,
     /// Pending and redeemed SSO authorization codes (see [`sso`]).
     pub(crate) codes: sso::Codes,
+    /// When the store was last pruned (see [`audit::Pruned`]).
+    pub(crate) last_prune: std::sync::atomic::AtomicI64,
 }
 
 pub(crate) fn sha256(s: &str) -> Vec<u8> {
@@ -159,10 +161,12 @@ impl Mcias {
             limits: limits::Limits::new(
                 config.requests_per_minute_per_ip,
                 config.failures_per_minute_per_ip,
+                config.ipv6_prefix_len,
             ),
             write: Mutex::new(()),
             challenges: SingleUse::new(login::CHALLENGE_TTL, login::MAX_CHALLENGES),
             codes: sso::Codes::new(config.sso_code_ttl.get()),
+            last_prune: std::sync::atomic::AtomicI64::new(0),
             webauthn: mfa::passkey::relying_party(&config.webauthn_rp_id, &config.webauthn_origin)?,
             ceremonies: SingleUse::new(mfa::passkey::CEREMONY_TTL, mfa::passkey::MAX_CEREMONIES),
             config,

@@ -683,3 +683,5 @@ async fn scoped_tokens_only_narrow_and_are_refused_outside_their_scope() {
         );
     }
 }
+
+mod security;

@@ -1,23 +1,35 @@
 //! Tokens: issuing (sessions, system tokens), verifying (signature, then
 //! revocation, account status and token generation), listing, revoking,
-//! logout and renewal, and the signing keys (JWKS, rotation).
+//! logout and renewal (re-decided like the login it descends from, never
+//! past `max_session_age` after the sign-in), and the signing keys (JWKS,
+//! rotation).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use mc_service::auth::{AuthError, Principal};
 
-use crate::core::audit::audit;
+use crate::core::audit::{Refusal, audit, refuse};
 use crate::core::{Caller, Mcias, Session, now, ttl_secs};
 use crate::error::IamError;
 use crate::keys::{Claims, KeyRecord, KeyRing};
 pub use crate::model::TokenRecord;
 use crate::model::{self, Account, AccountStatus, AccountType};
+use crate::policy::Effect;
 use crate::store::{self as db, WriteTx as Tx};
 
+/// The sign-in a session descends from: when it happened and what it was
+/// for (what a renewal re-decides).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// Unix seconds; 0: now (a new sign-in).
+    pub auth_time: i64,
+    pub service: String,
+    pub tags: Vec<String>,
+}
+
 impl Mcias {
-    /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id;
-    /// `scopes` limit it (empty: the account's full rights). Recorded in `tx`.
+    /// [`Self::issue_from`] for a token that is its own sign-in.
     #[allow(clippy::too_many_arguments)] // each is a distinct property of the token
     pub(crate) fn issue(
         &self,
@@ -29,8 +41,45 @@ impl Mcias {
         audience: Option<&str>,
         scopes: Vec<String>,
     ) -> Result<Session, IamError> {
+        let origin = Origin::default();
+        self.issue_from(
+            tx,
+            account,
+            kind,
+            ttl,
+            description,
+            audience,
+            scopes,
+            &origin,
+        )
+    }
+
+    /// A token for `audience`: MCIAS's own (`None`), or an SSO client's id;
+    /// `scopes` limit it (empty: the account's full rights). Recorded in `tx`.
+    /// It expires after `ttl`, and at the latest `max_session_age` after
+    /// the sign-in of `origin`.
+    #[allow(clippy::too_many_arguments)] // each is a distinct property of the token
+    pub(crate) fn issue_from(
+        &self,
+        tx: &Tx,
+        account: &Account,
+        kind: &str,
+        ttl: Duration,
+        description: &str,
+        audience: Option<&str>,
+        scopes: Vec<String>,
+        origin: &Origin,
+    ) -> Result<Session, IamError> {
         let iat = now();
-        let exp = iat.saturating_add(ttl_secs(ttl));
+        let auth_time = if origin.auth_time > 0 {
+            origin.auth_time
+        } else {
+            iat
+        };
+        let max_age = ttl_secs(self.config.max_session_age.get());
+        let exp = iat
+            .saturating_add(ttl_secs(ttl))
+            .min(auth_time.saturating_add(max_age));
         let jti = uuid::Uuid::new_v4().to_string();
         let claims = Claims {
             sub: account.id.clone(),
@@ -48,6 +97,7 @@ impl Mcias {
             jti: jti.clone(),
             r#gen: account.token_generation,
             scopes: scopes.clone(),
+            auth_time,
         };
         let token = self
             .keys
@@ -67,6 +117,9 @@ impl Mcias {
                 revoked: false,
                 generation: account.token_generation,
                 scopes,
+                auth_time,
+                service: origin.service.clone(),
+                tags: origin.tags.clone(),
             },
         )?;
         Ok(Session {
@@ -168,12 +221,58 @@ impl Mcias {
         Ok(())
     }
 
+    /// A fresh token for the caller's, decided like the login it descends
+    /// from: the account must still be active, login policy must still
+    /// allow it for the same service and tags (403 otherwise), and the
+    /// sign-in must be younger than `max_session_age` (401 otherwise: log in
+    /// again). The new token keeps the original `auth_time`.
     pub fn renew(&self, caller: &Caller) -> Result<Session, IamError> {
         let p = caller.require()?;
+        self.maybe_prune();
         let account = self.account(&p.account_id)?;
+        let record: TokenRecord = self
+            .read()?
+            .get(db::TOKENS, p.jti.as_bytes())?
+            .ok_or_else(|| IamError::Unauthenticated("unknown token".to_owned()))?;
+        let origin = Origin {
+            auth_time: record.auth_time(),
+            service: if record.service.is_empty() {
+                "mcias".to_owned()
+            } else {
+                record.service.clone()
+            },
+            tags: record.tags.clone(),
+        };
         let tx = Tx::begin(&self.store)?;
+        let refused = |result: &'static str, e: IamError, detail: String| {
+            Refusal::new("auth.renew", &account.id, result, e).detail(detail)
+        };
+        let age = now().saturating_sub(origin.auth_time);
+        if age >= ttl_secs(self.config.max_session_age.get()) {
+            let e = IamError::Unauthenticated(
+                "the sign-in is older than the maximum session age; log in again".to_owned(),
+            );
+            return refuse(
+                tx,
+                caller,
+                refused("too_old", e, format!("jti={} age={age}s", p.jti)),
+            );
+        }
+        if account.status != AccountStatus::Active {
+            let e = IamError::Forbidden("account is disabled".to_owned());
+            return refuse(tx, caller, refused("disabled", e, format!("jti={}", p.jti)));
+        }
+        let decision = self.login_decision(&account, &origin.service, &origin.tags)?;
+        if decision.effect == Effect::Deny {
+            let e = IamError::Forbidden(format!(
+                "login to `{}` is not allowed by policy",
+                origin.service
+            ));
+            let detail = format!("service={} rule={}", origin.service, decision.rule_id);
+            return refuse(tx, caller, refused("denied", e, detail));
+        }
         self.revoke_jti(&tx, &p.jti)?;
-        let session = self.issue(
+        let session = self.issue_from(
             &tx,
             &account,
             "session",
@@ -181,6 +280,7 @@ impl Mcias {
             "renewed",
             None,
             p.scopes.clone(),
+            &origin,
         )?;
         audit(
             &tx,
@@ -188,7 +288,10 @@ impl Mcias {
             "auth.renew",
             &account.id,
             "ok",
-            format!("old={} new={}", p.jti, session.jti),
+            format!(
+                "old={} new={} rule={}",
+                p.jti, session.jti, decision.rule_id
+            ),
         )?;
         tx.commit()?;
         Ok(session)

@@ -1,7 +1,8 @@
 //! TOTP enrolment for the caller: enroll (needs the password), confirm with
 //! a current code (from then on logins need a code), disable (needs the
-//! password). The RFC 6238 arithmetic and sealing are [`crate::totp`]; the
-//! login step that checks a code is [`crate::core::login`].
+//! password; both re-checks count failures like logins do). The RFC 6238
+//! arithmetic and sealing are [`crate::totp`]; the login step that checks a
+//! code is [`crate::core::login`].
 
 use crate::core::{Caller, Mcias, now};
 use crate::error::IamError;
@@ -20,15 +21,8 @@ impl Mcias {
         if account.account_type != AccountType::Human {
             return Err(IamError::invalid("account", "TOTP is for human accounts"));
         }
-        if !self
-            .hasher
-            .verify(password, Some(&account.password_hash))
-            .await?
-        {
-            return Err(IamError::Unauthenticated(
-                "the password is wrong".to_owned(),
-            ));
-        }
+        self.recheck_password(caller, &account, password, "mfa.totp.enroll")
+            .await?;
         if account.totp_enabled {
             return Err(IamError::Conflict(
                 "TOTP is already enabled; disable it first".to_owned(),
@@ -78,15 +72,8 @@ impl Mcias {
     pub async fn totp_disable(&self, caller: &Caller, password: &str) -> Result<(), IamError> {
         let p = caller.require()?;
         let account = self.account(&p.account_id)?;
-        if !self
-            .hasher
-            .verify(password, Some(&account.password_hash))
-            .await?
-        {
-            return Err(IamError::Unauthenticated(
-                "the password is wrong".to_owned(),
-            ));
-        }
+        self.recheck_password(caller, &account, password, "mfa.totp.disable")
+            .await?;
         self.modify(
             caller,
             &account.id,
