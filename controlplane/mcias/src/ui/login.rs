@@ -9,7 +9,7 @@ pub(super) fn session_cookie_header(token: &str) -> String {
 }
 
 pub(super) fn signed_in(token: &str, return_to: &str) -> Response {
-    let mut r = Redirect::to(safe_return(return_to)).into_response();
+    let mut r = Redirect::to(&safe_return(return_to)).into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie_header(token)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }

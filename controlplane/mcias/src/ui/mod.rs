@@ -222,8 +222,36 @@ mod tests {
             safe_return("/oauth2/authorize?x=1"),
             "/oauth2/authorize?x=1"
         );
-        for bad in ["https://evil", "//evil", "/\\evil", ""] {
-            assert_eq!(safe_return(bad), "/ui/");
+        assert_eq!(
+            safe_return("/oauth2/authorize?redirect_uri=https%3A%2F%2Frp%2Fcb&state=a%20b"),
+            "/oauth2/authorize?redirect_uri=https%3A%2F%2Frp%2Fcb&state=a%20b"
+        );
+        assert_eq!(safe_return("/ui/admin/../audit"), "/ui/audit");
+        // A path on this origin, however odd: nothing to refuse.
+        assert_eq!(safe_return("/./%2f/evil"), "/%2f/evil");
+        for bad in [
+            "https://evil",
+            "//evil",
+            "/\\evil",
+            "",
+            "evil",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/\n/evil.example",
+            "/%0a/evil.example",
+            "/\r\n/evil",
+            "/ui/\\..\\\\evil",
+            "/%5c/evil",
+            "/%5C%5Cevil",
+            "/%2f%2fevil",
+            "/%2F/evil",
+            "/%252f%252fevil",
+            "/..//evil",
+            "/ui/../..//evil",
+            "https:evil",
+            "/\u{7f}x",
+        ] {
+            assert_eq!(safe_return(bad), "/ui/", "{bad:?}");
         }
         assert!(session_cookie_header("t").contains("HttpOnly; Secure; SameSite=Strict; Path=/"));
     }

@@ -94,13 +94,77 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     bare("Error", status, html! { p.error #error { (message) } })
 }
 
-/// Only local paths are followed after login.
-pub(super) fn safe_return(r: &str) -> &str {
-    if r.starts_with('/') && !r.starts_with("//") && !r.starts_with("/\\") && r.len() <= 4096 {
-        r
-    } else {
-        "/ui/"
+/// Only local paths are followed after login: anything else is `/ui/`.
+/// See [`local_path`].
+pub(super) fn safe_return(r: &str) -> String {
+    local_path(r).unwrap_or_else(|| "/ui/".to_owned())
+}
+
+/// `r` as a path on this origin, or `None`.
+///
+/// Browsers strip tabs and newlines from URLs and read `\` as `/`, so
+/// `/\t/evil` or `/\\evil` lands on another host: control characters and
+/// backslashes are refused anywhere, also once or twice percent-decoded
+/// (`%09`, `%5c`), as is a path that starts with `//` before or after
+/// decoding (`%2f%2f`). What is left is resolved against an origin and must
+/// stay on it; the answer is the resolved path and query (so `/..//evil`
+/// cannot become `//evil`), never `r` itself.
+pub(super) fn local_path(r: &str) -> Option<String> {
+    use webauthn_rs::prelude::Url;
+    const BASE: &str = "https://origin.invalid/";
+    if r.len() > 4096 || !r.starts_with('/') {
+        return None;
     }
+    let mut layer = r.to_owned();
+    for _ in 0..3 {
+        let path = layer.split(['?', '#']).next().unwrap_or_default();
+        if layer.chars().any(|c| c.is_control() || c == '\\') || path.starts_with("//") {
+            return None;
+        }
+        let next = pct_decode(&layer);
+        if next == layer {
+            break;
+        }
+        layer = next;
+    }
+    let base = Url::parse(BASE).ok()?;
+    let url = base.join(r).ok()?;
+    if url.origin() != base.origin() {
+        return None;
+    }
+    let path = url.path();
+    if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+        return None;
+    }
+    Some(match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    })
+}
+
+/// One round of percent-decoding (invalid escapes stay as they are).
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Loads `to` again from this origin (see `oidc::authorize`).

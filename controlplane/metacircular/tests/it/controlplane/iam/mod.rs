@@ -10,6 +10,7 @@ use crate::support::curl;
 
 mod mcctl;
 pub(crate) mod passkey;
+mod security;
 mod sso;
 mod ui;
 
