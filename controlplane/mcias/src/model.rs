@@ -115,6 +115,11 @@ pub struct Account {
     /// The last accepted 30 s step: codes are single-use.
     #[serde(default)]
     pub totp_last_step: u64,
+    /// Addresses (IPv6: their /64) this account last signed in from, newest
+    /// first, at most [`crate::core::lockout::MAX_KNOWN`]: the lockout does
+    /// not apply to them (see [`crate::core::lockout`]).
+    #[serde(default)]
+    pub known_sources: Vec<String>,
 }
 
 impl Account {

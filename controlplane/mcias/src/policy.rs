@@ -194,6 +194,7 @@ mod tests {
             totp_sealed: String::new(),
             totp_enabled: false,
             totp_last_step: 0,
+            known_sources: Vec::new(),
         }
     }
 

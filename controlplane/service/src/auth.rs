@@ -214,6 +214,20 @@ pub enum AuthError {
     Unavailable(String),
 }
 
+/// A JWT library error as a fixed reason: the library's own messages
+/// (which claim, which key, base64 and JSON details) are never shown to
+/// callers, so a probe learns only "expired" or not.
+pub fn token_error(e: &jsonwebtoken::errors::Error) -> AuthError {
+    use jsonwebtoken::errors::ErrorKind;
+    AuthError::Invalid(
+        match e.kind() {
+            ErrorKind::ExpiredSignature => "expired",
+            _ => "malformed, or its signature or claims do not verify",
+        }
+        .to_owned(),
+    )
+}
+
 /// Turns a bearer token into a [`Principal`]: offline signature checks plus
 /// revocation, however the implementation does them.
 pub trait TokenVerifier: Send + Sync + 'static {
