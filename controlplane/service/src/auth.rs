@@ -8,7 +8,7 @@
 //! tests fail) instead of leaving it open; the sweep test in each service
 //! also checks every gRPC method of its packages is mapped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -357,7 +357,7 @@ impl AuthLayer {
             }
         };
         let Some(requirement) = layer.map.get(&key) else {
-            tracing::error!(route = %key, "route missing from the method map: denied");
+            log_unmapped(&layer.map, &key);
             drain(req).await;
             return refuse(
                 grpc,
@@ -403,6 +403,31 @@ impl AuthLayer {
         next.run(req).await
     }
 }
+
+/// Logs a refused, unmapped method without letting clients flood the log:
+/// another method on a mapped path (HEAD, OPTIONS preflights, made-up
+/// methods) is the client's business (debug); a path with no entry at all
+/// is a gap in a service's map, warned about once per route (at most
+/// [`MAX_WARNED`] routes, then debug).
+fn log_unmapped(map: &MethodMap, key: &str) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let path = key.split_once(' ').map_or(key, |(_, p)| p);
+    let known_path = map
+        .entries()
+        .any(|(k, _)| k.split_once(' ').is_some_and(|(_, p)| p == path));
+    if known_path {
+        tracing::debug!(route = %key, "method not in the method map: denied");
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.len() < MAX_WARNED && warned.insert(key.to_owned()) {
+        tracing::warn!(route = %key, "route missing from the method map: denied (logged once)");
+    } else {
+        tracing::debug!(route = %key, "route missing from the method map: denied");
+    }
+}
+
+const MAX_WARNED: usize = 256;
 
 /// 401 JSON for handlers that need a principal the layer did not provide.
 pub fn unauthenticated() -> Response {

@@ -306,16 +306,31 @@ pub fn ops_router(
     metrics: crate::metrics::Metrics,
     services: Router,
 ) -> Router {
+    ops_router_with(component, health, metrics, services, true)
+}
+
+/// [`ops_router`], with `/metrics` only when `anonymous_metrics`: a public
+/// surface leaves it to `services` (behind their auth layer) or to a
+/// separate metrics address.
+pub fn ops_router_with(
+    component: &'static str,
+    health: crate::health::Health,
+    metrics: crate::metrics::Metrics,
+    services: Router,
+    anonymous_metrics: bool,
+) -> Router {
     use axum::routing::get;
-    Router::new()
-        .route(
-            "/healthz",
-            get(crate::health::Health::handler).with_state(health),
-        )
-        .route(
+    let mut router = Router::new().route(
+        "/healthz",
+        get(crate::health::Health::handler).with_state(health),
+    );
+    if anonymous_metrics {
+        router = router.route(
             "/metrics",
             get(crate::metrics::Metrics::handler).with_state(metrics.clone()),
-        )
+        );
+    }
+    router
         .route(
             "/v1/version",
             get(move || async move {

@@ -88,12 +88,12 @@ pub(super) async fn logout(
         return error_page(e.status(), &e.to_string());
     }
     let mut r = Redirect::to("/ui/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "mc_session=; Max-Age=0; HttpOnly; Secure; SameSite=Strict; Path=/",
-        ),
-    );
+    for name in [COOKIE, LEGACY_COOKIE] {
+        let gone = format!("{name}=; Max-Age=0; HttpOnly; Secure; SameSite=Strict; Path=/");
+        if let Ok(v) = HeaderValue::from_str(&gone) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     r
 }
 

@@ -3,8 +3,8 @@
 //! and removal, role changes, SSO token kinds and token error messages.
 
 use super::*;
-use crate::core::sso::ClientInput;
 use crate::core::mfa::passkey::Decoy;
+use crate::core::sso::ClientInput;
 use crate::core::tokens::SSO_KIND;
 use crate::model::PasskeyRecord;
 

@@ -267,7 +267,10 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
         None,
         Some(json!({"challenge_id": decoy["challenge_id"], "credential": {}})),
     );
-    assert!(code == 400 || code == 401, "the decoy finishes nothing: {code}");
+    assert!(
+        code == 400 || code == 401,
+        "the decoy finishes nothing: {code}"
+    );
     assert_eq!(
         cp.login("alice", pw, None).0,
         200,

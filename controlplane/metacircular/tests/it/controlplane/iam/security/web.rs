@@ -4,7 +4,10 @@
 
 use std::process::Command;
 
-use super::super::Controlplane;
+use serde_json::{Value, json};
+
+use super::super::passkey::Soft;
+use super::super::{Controlplane, login_form_token, sso};
 
 const LIMITS: &str = "requests_per_minute_per_ip = 10000\nfailures_per_minute_per_ip = 10000\n";
 
@@ -40,9 +43,20 @@ fn header<'a>(headers: &'a [String], name: &str) -> Option<&'a str> {
     headers.iter().find_map(|h| h.strip_prefix(prefix.as_str()))
 }
 
-/// Posts the UI login form (as a same-origin browser would) with `fields`.
-fn ui_login(cp: &Controlplane, fields: &[(&str, &str)]) -> (u16, Vec<String>, String) {
-    let mut args: Vec<String> = vec!["--cacert".into(), cp.ca.clone()];
+/// Posts the UI login form with `fields`, as a browser would after
+/// opening the login page (its cookie and token), plus `extra` curl args.
+fn ui_login_with(
+    cp: &Controlplane,
+    fields: &[(&str, &str)],
+    extra: &[&str],
+) -> (u16, Vec<String>, String) {
+    let jar = tempfile::NamedTempFile::new().expect("jar");
+    let jar = jar.path().display().to_string();
+    let token = login_form_token(cp, &jar);
+    let mut args: Vec<String> = vec!["--cacert".into(), cp.ca.clone(), "-b".into(), jar];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args.push("--data-urlencode".into());
+    args.push(format!("csrf={token}"));
     for (k, v) in fields {
         args.push("--data-urlencode".into());
         args.push(format!("{k}={v}"));
@@ -50,6 +64,10 @@ fn ui_login(cp: &Controlplane, fields: &[(&str, &str)]) -> (u16, Vec<String>, St
     args.push(format!("{}/ui/login", cp.rest));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     raw(&refs)
+}
+
+fn ui_login(cp: &Controlplane, fields: &[(&str, &str)]) -> (u16, Vec<String>, String) {
+    ui_login_with(cp, fields, &[])
 }
 
 /// Item 4: after a successful sign-in, `return_to` never leads off the
@@ -109,5 +127,402 @@ fn open_redirect_after_sign_in_is_refused() {
     assert_eq!(
         (code, header(&headers, "location")),
         (303, Some("/ui/admin/audit?x=1"))
+    );
+}
+
+/// Item 7d: the login form refuses cross-site POSTs (`Origin`,
+/// `Sec-Fetch-Site`) and POSTs without the sign-in token; the session
+/// cookie is `__Host-` prefixed; the old cookie name still opens a session.
+#[test]
+fn ui_login_refuses_cross_site_posts_and_sets_a_host_cookie() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let creds = [("username", "admin"), ("password", cp.password.as_str())];
+    for attack in [
+        ["-H", "origin: https://evil.example"],
+        ["-H", "origin: null"],
+        ["-H", "sec-fetch-site: cross-site"],
+        ["-H", "sec-fetch-site: same-site"],
+    ] {
+        let (code, headers, body) = ui_login_with(&cp, &creds, &attack);
+        assert_eq!(code, 403, "{attack:?}: {body}");
+        assert!(
+            !headers.iter().any(|h| h.contains("mc_session=")),
+            "{attack:?}: no session"
+        );
+    }
+    // Without the form's token (a forged form): refused, and nothing set.
+    let (code, headers, _) = raw(&[
+        "--cacert",
+        &cp.ca,
+        "--data-urlencode",
+        "username=admin",
+        "--data-urlencode",
+        &format!("password={}", cp.password),
+        &format!("{}/ui/login", cp.rest),
+    ]);
+    assert_eq!(code, 403);
+    assert!(!headers.iter().any(|h| h.contains("mc_session=")));
+    // The browser's own POST: same origin.
+    let origin = format!("origin: {}", cp.rest);
+    let (code, headers, body) = ui_login_with(
+        &cp,
+        &creds,
+        &["-H", &origin, "-H", "sec-fetch-site: same-origin"],
+    );
+    assert_eq!(code, 303, "{body}");
+    let cookie = headers
+        .iter()
+        .filter_map(|h| h.strip_prefix("set-cookie: "))
+        .find(|c| c.contains("mc_session="))
+        .expect("session cookie");
+    assert!(cookie.starts_with("__Host-mc_session="), "{cookie}");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.to_ascii_lowercase().contains("domain"), "{cookie}");
+    // Transition: a session in the old cookie still opens the UI.
+    let token = cp.token("admin", &cp.password);
+    let (code, _, _) = raw(&[
+        "--cacert",
+        &cp.ca,
+        "-H",
+        &format!("cookie: mc_session={token}"),
+        &format!("{}/ui/", cp.rest),
+    ]);
+    assert_eq!(code, 200);
+}
+
+/// Item 7a: a locked account and an unknown one answer alike, and failing
+/// on purpose from elsewhere does not lock the sole admin out of the
+/// address it signs in from.
+#[test]
+fn lockout_hides_accounts_and_cannot_lock_the_sole_admin_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(
+        dir.path(),
+        &format!("lockout_after = 3\nlockout = \"1h\"\n{LIMITS}"),
+    );
+    // The admin signs in from 127.0.0.1, as usual.
+    cp.token("admin", &cp.password);
+    for _ in 0..6 {
+        assert_eq!(
+            cp.login_from("127.0.0.3", "admin", "guessing guessing").0,
+            401
+        );
+    }
+    let (c1, locked) = cp.login_from("127.0.0.3", "admin", &cp.password);
+    let (c2, unknown) = cp.login_from("127.0.0.3", "no-such-user", &cp.password);
+    assert_eq!((c1, &locked), (c2, &unknown), "locked and unknown alike");
+    assert_eq!(c1, 401);
+    // From where the admin signs in, the lock does not apply.
+    let (code, body) = cp.login("admin", &cp.password, None);
+    assert_eq!(code, 200, "the sole admin is not locked out: {body}");
+}
+
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::String(_) => json!("s"),
+        Value::Number(_) => json!(0),
+        other => other.clone(),
+    }
+}
+
+/// Items 7b and 7c: `passkey/begin` answers the same shape for an account
+/// with a passkey, one without, and none at all (a stable decoy id), and
+/// removing one's own passkey needs the password.
+#[test]
+fn passkey_begin_does_not_reveal_accounts_and_removal_needs_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let admin = cp.token("admin", &cp.password);
+    let pw = "alice's long password";
+    cp.create_user(&admin, "alice", pw);
+    cp.create_user(&admin, "bob", "bob's long password");
+    let alice = cp.token("alice", pw);
+    let port = cp.rest.rsplit(':').next().expect("port");
+    let mut soft = Soft::new(&format!("https://localhost:{port}"));
+    let (code, begin) = cp.call(
+        "POST",
+        "/v1/iam/passkeys/register/begin",
+        Some(&alice),
+        Some(json!({"password": pw})),
+    );
+    assert_eq!(code, 200, "{begin}");
+    let credential = soft.register(&begin["options"]);
+    let (code, key) = cp.call(
+        "POST",
+        "/v1/iam/passkeys/register/finish",
+        Some(&alice),
+        Some(json!({"challenge_id": begin["challenge_id"], "credential": credential})),
+    );
+    assert_eq!(code, 201, "{key}");
+    let begin = |user: &str| {
+        let (code, b) = cp.call(
+            "POST",
+            "/v1/auth/passkey/begin",
+            None,
+            Some(json!({"username": user})),
+        );
+        assert_eq!(code, 200, "{user}: {b}");
+        b
+    };
+    let real = begin("alice");
+    let (nobody, nobody2, bob) = (begin("nobody"), begin("nobody"), begin("bob"));
+    for decoy in [&nobody, &bob] {
+        assert_eq!(shape(decoy), shape(&real), "{decoy} vs {real}");
+    }
+    let ids = |b: &Value| b["options"]["publicKey"]["allowCredentials"].clone();
+    assert_eq!(ids(&nobody).as_array().map(Vec::len), Some(1), "{nobody}");
+    assert_eq!(ids(&nobody), ids(&nobody2), "stable per username");
+    assert_ne!(ids(&nobody), ids(&bob));
+    // Removing alice's own passkey: the session alone is not enough.
+    let id = key["id"].as_str().expect("id");
+    let path = format!("/v1/iam/passkeys/{id}");
+    for body in [None, Some(json!({"password": "not the password"}))] {
+        let (code, b) = cp.call("DELETE", &path, Some(&alice), body);
+        assert_eq!(code, 401, "{b}");
+    }
+    let (code, b) = cp.call("DELETE", &path, Some(&alice), Some(json!({"password": pw})));
+    assert_eq!(code, 204, "{b}");
+}
+
+/// Item 7e: six concurrent redemptions of one reset token: one succeeds.
+#[test]
+fn reset_token_redeemed_concurrently_succeeds_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let admin = cp.token("admin", &cp.password);
+    cp.create_user(&admin, "hal", "hal's long password");
+    let (code, reset) = cp.call(
+        "POST",
+        "/v1/iam/accounts/hal/reset-token",
+        Some(&admin),
+        Some(json!({})),
+    );
+    assert_eq!(code, 201, "{reset}");
+    let token = reset["token"].as_str().expect("token").to_owned();
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..6)
+            .map(|n| {
+                let (cp, token) = (&cp, &token);
+                s.spawn(move || {
+                    cp.call(
+                        "POST",
+                        "/v1/auth/reset",
+                        None,
+                        Some(json!({"token": token, "new_password": format!("new password {n}!")})),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        all.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert_eq!(codes.iter().filter(|c| **c == 204).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 204 || *c == 401), "{codes:?}");
+}
+
+/// Item 7f: an SSO client cannot take the API's audience, and SSO access
+/// tokens do not work on the MCIAS API or for services (validate).
+#[test]
+fn sso_clients_cannot_mint_api_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let admin = cp.token("admin", &cp.password);
+    for reserved in ["metacircular", "mcias"] {
+        let (code, body) = cp.call(
+            "POST",
+            "/v1/sso/clients",
+            Some(&admin),
+            Some(json!({"client_id": reserved, "redirect_uris": [sso::REDIRECT]})),
+        );
+        assert_eq!(code, 400, "{reserved}: {body}");
+    }
+    let secret = sso::create_client(
+        &cp,
+        &admin,
+        json!({"client_id": "wiki", "redirect_uris": [sso::REDIRECT]}),
+    );
+    let jar = dir.path().join("jar").display().to_string();
+    sso::browser_login(&cp, &jar, "admin", &cp.password);
+    let (code, loc, body) = sso::authorize(&cp, &jar, &sso::good_query("wiki"));
+    assert_eq!(code, 303, "{body}");
+    let grant = sso::param(&loc, "code").expect("code");
+    let (code, t) = sso::exchange(&cp, "wiki", &secret, &grant, sso::VERIFIER);
+    assert_eq!(code, 200, "{t}");
+    let access = t["access_token"].as_str().expect("access token");
+    assert_eq!(cp.call("GET", "/v1/iam/whoami", Some(access), None).0, 401);
+    let (_, v) = cp.call(
+        "POST",
+        "/v1/auth/validate",
+        None,
+        Some(json!({"token": access})),
+    );
+    assert_eq!(v["valid"], false, "{v}");
+}
+
+/// Item 7g: a role change ends the tokens issued before it (what
+/// `validate` and the services' revocation check see).
+#[test]
+fn role_changes_invalidate_issued_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let admin = cp.token("admin", &cp.password);
+    cp.create_user(&admin, "ops", "ops's long password");
+    let (_, a) = cp.call("GET", "/v1/iam/accounts/ops", Some(&admin), None);
+    let roles = format!("/v1/iam/accounts/{}/roles", a["id"].as_str().expect("id"));
+    let (code, _) = cp.call(
+        "PUT",
+        &roles,
+        Some(&admin),
+        Some(json!({"roles": ["admin"]})),
+    );
+    assert_eq!(code, 200);
+    let ops = cp.token("ops", "ops's long password");
+    assert_eq!(cp.call("GET", "/v1/iam/accounts", Some(&ops), None).0, 200);
+    let (code, _) = cp.call(
+        "PUT",
+        &roles,
+        Some(&admin),
+        Some(json!({"roles": ["user"]})),
+    );
+    assert_eq!(code, 200);
+    let (_, v) = cp.call(
+        "POST",
+        "/v1/auth/validate",
+        None,
+        Some(json!({"token": ops})),
+    );
+    assert_eq!(
+        v["valid"], false,
+        "the admin role lives on in the token: {v}"
+    );
+    assert_eq!(cp.call("GET", "/v1/iam/whoami", Some(&ops), None).0, 401);
+}
+
+/// Item 7l: token errors are fixed messages, not the JWT library's.
+#[test]
+fn token_errors_do_not_echo_library_internals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let good = cp.token("admin", &cp.password);
+    let parts: Vec<&str> = good.split('.').collect();
+    for bad in [
+        "a.b.c".to_owned(),
+        "xyz".to_owned(),
+        format!("{}.e30.{}", parts[0], parts[2]),
+        format!("{}.{}.AAAA", parts[0], parts[1]),
+    ] {
+        let (code, body) = cp.call("GET", "/v1/iam/whoami", Some(&bad), None);
+        assert_eq!(code, 401);
+        assert_eq!(
+            body["error"], "invalid token: malformed, or its signature or claims do not verify",
+            "{bad}: {body}"
+        );
+    }
+}
+
+/// Item 7i: `/metrics` on the public REST port is not anonymous (an admin
+/// token); the optional metrics address serves scrapers.
+#[test]
+fn metrics_on_the_public_port_need_an_admin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = crate::peers::free_port();
+    let cp = Controlplane::start_with(
+        dir.path(),
+        LIMITS,
+        &format!("metrics = \"127.0.0.1:{port}\""),
+        std::process::Stdio::inherit(),
+    );
+    let admin = cp.token("admin", &cp.password);
+    cp.create_user(&admin, "uma", "uma's long password");
+    let uma = cp.token("uma", "uma's long password");
+    let url = format!("{}/metrics", cp.rest);
+    let get = |token: Option<&str>| {
+        let mut args = vec!["--cacert".to_owned(), cp.ca.clone(), url.clone()];
+        if let Some(t) = token {
+            args.extend(["-H".to_owned(), format!("authorization: Bearer {t}")]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::curl(&refs)
+    };
+    assert_eq!(get(None).0, 401, "anonymous");
+    assert_eq!(get(Some(&uma)).0, 403, "not an admin");
+    let (code, text) = get(Some(&admin));
+    assert_eq!(code, 200);
+    assert!(text.contains("mc_build_info"), "{text}");
+    let (code, text) = crate::support::curl(&[&format!("http://127.0.0.1:{port}/metrics")]);
+    assert_eq!(code, 200);
+    assert!(text.contains("mc_http_requests_total"), "{text}");
+}
+
+/// Item 7k: the HTTPS REST surface sends HSTS on every answer.
+#[test]
+fn rest_answers_carry_hsts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    for path in ["/healthz", "/no/such/thing", "/ui/login", "/v1/iam/whoami"] {
+        let (_, headers, _) = raw(&["--cacert", &cp.ca, &format!("{}{path}", cp.rest)]);
+        assert_eq!(
+            header(&headers, "strict-transport-security"),
+            Some("max-age=63072000"),
+            "{path}: {headers:?}"
+        );
+    }
+}
+
+/// Item 7j: unmapped methods, CORS preflights and HEAD are refused without
+/// an ERROR (or WARN) line each: a client cannot flood the log.
+#[test]
+fn unmapped_methods_do_not_flood_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr.log");
+    let cp = Controlplane::start_with(
+        dir.path(),
+        LIMITS,
+        "",
+        std::fs::File::create(&log).expect("log").into(),
+    );
+    let whoami = format!("{}/v1/iam/whoami", cp.rest);
+    let login = format!("{}/v1/auth/login", cp.rest);
+    for _ in 0..30 {
+        for args in [
+            vec!["-I", whoami.as_str()],
+            vec![
+                "-X",
+                "OPTIONS",
+                "-H",
+                "origin: https://evil.example",
+                "-H",
+                "access-control-request-method: POST",
+                login.as_str(),
+            ],
+            vec!["-X", "FOO", whoami.as_str()],
+            vec!["-X", "DELETE", whoami.as_str()],
+        ] {
+            let mut all = vec!["--cacert", cp.ca.as_str()];
+            all.extend(args);
+            let (code, _) = crate::support::curl(&all);
+            assert!(
+                (400..500).contains(&code),
+                "{all:?}: {code} (still refused)"
+            );
+        }
+    }
+    drop(cp);
+    let text = std::fs::read_to_string(&log).expect("log");
+    let noisy: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .filter(|l| l.contains("method map"))
+        .collect();
+    assert!(
+        noisy.is_empty(),
+        "{} lines like {:?}",
+        noisy.len(),
+        noisy.first()
     );
 }
