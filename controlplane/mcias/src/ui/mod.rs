@@ -101,8 +101,10 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Whether a browser says the request comes from this origin. Browsers
 /// send `Sec-Fetch-Site` and `Origin` with every POST; a value other than
-/// this origin is a cross-site request. Neither (curl, scripts) passes
-/// here and must still bring the CSRF token.
+/// this origin is a cross-site request. `Origin: null` (what Chromium sends
+/// under our `Referrer-Policy: no-referrer`, and what a sandboxed frame
+/// sends) passes only with `Sec-Fetch-Site: same-origin`. Neither header
+/// (curl, scripts) passes here and must still bring the CSRF token.
 fn same_origin(req: &Request) -> bool {
     let h = req.headers();
     let site = h.get("sec-fetch-site").map(|v| v.as_bytes());
@@ -112,6 +114,9 @@ fn same_origin(req: &Request) -> bool {
     let Some(origin) = h.get(header::ORIGIN) else {
         return true;
     };
+    if origin.as_bytes() == b"null" {
+        return site == Some(b"same-origin".as_slice());
+    }
     let host = h
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

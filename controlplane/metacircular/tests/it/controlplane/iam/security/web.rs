@@ -139,10 +139,17 @@ fn ui_login_refuses_cross_site_posts_and_sets_a_host_cookie() {
     let cp = Controlplane::start(dir.path(), LIMITS);
     let creds = [("username", "admin"), ("password", cp.password.as_str())];
     for attack in [
-        ["-H", "origin: https://evil.example"],
-        ["-H", "origin: null"],
-        ["-H", "sec-fetch-site: cross-site"],
-        ["-H", "sec-fetch-site: same-site"],
+        vec!["-H", "origin: https://evil.example"],
+        vec![
+            "-H",
+            "origin: https://evil.example",
+            "-H",
+            "sec-fetch-site: same-origin",
+        ],
+        vec!["-H", "origin: null"],
+        vec!["-H", "origin: null", "-H", "sec-fetch-site: cross-site"],
+        vec!["-H", "sec-fetch-site: cross-site"],
+        vec!["-H", "sec-fetch-site: same-site"],
     ] {
         let (code, headers, body) = ui_login_with(&cp, &creds, &attack);
         assert_eq!(code, 403, "{attack:?}: {body}");
