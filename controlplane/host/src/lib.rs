@@ -19,7 +19,9 @@ use mc_kit::store::Store;
 use mc_shell::admin::{AdminService, AdminStore};
 use mc_shell::health::Health;
 use mc_shell::metrics::{Metrics, MetricsBuilder};
-use mc_shell::serve::{Limits, Listener, Surface, ops_router, ops_router_with, run_surfaces};
+use mc_shell::serve::{
+    Limits, Listener, Surface, TrustedProxies, ops_router, ops_router_with, run_surfaces,
+};
 
 pub use config::ControlplaneConfig;
 pub use services::service_endpoints;
@@ -173,8 +175,14 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         }),
         None => None,
     };
-    let rest = Listener::tcp("rest", config.server.rest).await?;
-    let grpc = Listener::tcp("grpc", config.server.grpc).await?;
+    // Validated with the config; an invalid list here trusts nobody.
+    let proxies = TrustedProxies::parse(&config.server.trusted_proxies).unwrap_or_default();
+    let rest = Listener::tcp("rest", config.server.rest)
+        .await?
+        .behind(proxies.clone());
+    let grpc = Listener::tcp("grpc", config.server.grpc)
+        .await?
+        .behind(proxies);
     let admin = Listener::unix("admin socket", &config.server.admin_socket)?;
 
     tracing::info!(node_id = %node_id, version = mc_kit::version::VERSION, "control plane starting");

@@ -533,3 +533,94 @@ fn unmapped_methods_do_not_flood_the_log() {
         noisy.first()
     );
 }
+
+/// Sends a login with a PROXY protocol header (`kind` v1 or v2) naming
+/// `client`, from loopback address `from`, over TLS: the HTTP status, or
+/// "refused" when the connection is not served.
+fn login_via_proxy(cp: &Controlplane, from: &str, kind: &str, client: &str) -> String {
+    const SCRIPT: &str = r#"
+import socket, ssl, struct, sys
+src, ca, port, kind, client = sys.argv[1:6]
+s = socket.socket()
+s.bind((src, 0))
+s.connect(("127.0.0.1", int(port)))
+if kind == "v1":
+    s.sendall(f"PROXY TCP4 {client} 127.0.0.1 40000 {port}\r\n".encode())
+else:
+    s.sendall(b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", 12)
+              + socket.inet_aton(client) + socket.inet_aton("127.0.0.1")
+              + struct.pack("!HH", 40000, int(port)))
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+try:
+    t = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+    body = b'{"username":"nobody","password":"not the password"}'
+    t.sendall(b"POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while True:
+        chunk = t.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    print(data.split(b" ")[1].decode())
+except Exception as e:
+    print("refused")
+"#;
+    let port = cp.rest.rsplit(':').next().expect("port");
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT, from, &cp.ca, port, kind, client])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Item 7h: behind MC-Proxy, MCIAS sees the client the trusted proxy names
+/// in its PROXY protocol header; nobody else can name an address.
+#[test]
+fn the_real_client_behind_a_trusted_proxy_and_no_one_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start_with(
+        dir.path(),
+        LIMITS,
+        "trusted_proxies = [\"127.0.0.2\"]",
+        std::process::Stdio::inherit(),
+    );
+    let admin = cp.token("admin", &cp.password);
+    assert_eq!(
+        login_via_proxy(&cp, "127.0.0.2", "v1", "203.0.113.7"),
+        "401"
+    );
+    assert_eq!(
+        login_via_proxy(&cp, "127.0.0.2", "v2", "203.0.113.8"),
+        "401"
+    );
+    // An untrusted peer's PROXY header is not read: the connection fails.
+    assert_eq!(
+        login_via_proxy(&cp, "127.0.0.1", "v1", "198.51.100.66"),
+        "refused"
+    );
+    assert_eq!(
+        login_via_proxy(&cp, "127.0.0.3", "v2", "198.51.100.67"),
+        "refused"
+    );
+    let (_, audit) = cp.call(
+        "GET",
+        "/v1/iam/audit?limit=1000&action=auth.login",
+        Some(&admin),
+        None,
+    );
+    let sources: Vec<&str> = audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["source_ip"].as_str())
+        .collect();
+    for want in ["203.0.113.7", "203.0.113.8"] {
+        assert!(sources.contains(&want), "{want}: {sources:?}");
+    }
+    assert!(
+        !sources.iter().any(|s| s.starts_with("198.51.100.")),
+        "{sources:?}"
+    );
+}
