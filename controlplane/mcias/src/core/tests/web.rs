@@ -348,3 +348,37 @@ async fn token_errors_do_not_echo_library_internals() {
         assert_eq!(e.to_string(), fixed, "{bad}");
     }
 }
+
+/// Item 7 (last): `verify` checks that the token's record is the token's:
+/// a record naming another account (or generation) does not verify.
+#[tokio::test]
+async fn verify_checks_the_records_account_against_sub() {
+    let f = open();
+    let admin = f.admin().await;
+    let bob = f
+        .iam
+        .create_account(&admin, human("bob"))
+        .await
+        .expect("create");
+    let s = f
+        .iam
+        .login(
+            &Caller::default(),
+            login(&f.admin.username, &f.admin.password),
+        )
+        .await
+        .expect("login");
+    f.iam.verify(&s.token).expect("verifies");
+    let mut record: TokenRecord = f
+        .iam
+        .read()
+        .expect("read")
+        .get(db::TOKENS, s.jti.as_bytes())
+        .expect("get")
+        .expect("record");
+    record.account_id = bob.id.clone();
+    let tx = Tx::begin(&f.iam.store).expect("tx");
+    tx.put(db::TOKENS, s.jti.as_bytes(), &record).expect("put");
+    tx.commit().expect("commit");
+    assert!(matches!(f.iam.verify(&s.token), Err(AuthError::Invalid(_))));
+}
