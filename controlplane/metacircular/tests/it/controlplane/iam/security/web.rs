@@ -624,3 +624,54 @@ fn the_real_client_behind_a_trusted_proxy_and_no_one_else() {
         "{sources:?}"
     );
 }
+
+/// The new `[server]` keys are validated: a bad one is named, exit 2.
+#[test]
+fn new_server_keys_are_validated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = mc_service::tls::DevCa::load_or_create(dir.path()).expect("ca");
+    let tls = ca.issue(dir.path(), "cp", &["127.0.0.1"]).expect("cert");
+    let d = dir.path().display();
+    let config = |server: &str| {
+        format!(
+            "data_dir = \"{d}\"\n[server]\nrest = \"127.0.0.1:18443\"\ngrpc = \"127.0.0.1:19443\"\n\
+             admin_socket = \"{d}/cp.sock\"\n{server}\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            tls.cert.display(),
+            tls.key.display()
+        )
+    };
+    let file = dir.path().join("controlplane.toml");
+    let check = |text: String| {
+        std::fs::write(&file, text).expect("write");
+        Command::new(crate::support::mcd())
+            .args(["controlplane", "--config"])
+            .arg(&file)
+            .arg("--check-config")
+            .output()
+            .expect("mcd")
+    };
+    for (server, key) in [
+        (
+            "trusted_proxies = [\"10.0.0.0/33\"]",
+            "server.trusted_proxies",
+        ),
+        (
+            "trusted_proxies = [\"proxy.example\"]",
+            "server.trusted_proxies",
+        ),
+        ("metrics = \"127.0.0.1:18443\"", "server.metrics"),
+        ("hsts_max_age = \"3000d\"", "server.hsts_max_age"),
+    ] {
+        let out = check(config(server));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{server}: {err}");
+        assert!(err.contains(key), "{server}: {err}");
+    }
+    let good = "metrics = \"127.0.0.1:19100\"\nhsts_max_age = \"0s\"\ntrusted_proxies = [\"10.0.0.5\", \"fd00::/8\"]";
+    let out = check(config(good));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
