@@ -675,3 +675,71 @@ fn new_server_keys_are_validated() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Item 7g, as another service sees it: the remote verifier (JWKS plus the
+/// revocation check) refuses a token whose roles changed since it was issued.
+#[test]
+fn the_remote_verifier_refuses_tokens_from_before_a_role_change() {
+    use mc_service::auth::TokenVerifier;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), LIMITS);
+    let admin = cp.token("admin", &cp.password);
+    cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(json!({"username": "svc-x", "type": "system"})),
+    );
+    let (_, st) = cp.call(
+        "POST",
+        "/v1/iam/tokens",
+        Some(&admin),
+        Some(json!({"account_id": "svc-x", "description": "verifier"})),
+    );
+    let service_token = st["token"].as_str().expect("token").to_owned();
+    let pw = "ivy's long password";
+    let (_, ivy) = cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&admin),
+        Some(json!({"username": "ivy", "password": pw, "roles": ["admin"]})),
+    );
+    let ivy_id = ivy["id"].as_str().expect("id").to_owned();
+    let token = cp.token("ivy", pw);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let ca = std::fs::read(&cp.ca).expect("ca");
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+            .domain_name("localhost");
+        let channel = tonic::transport::Endpoint::from_shared(cp.grpc.clone())
+            .expect("url")
+            .tls_config(tls)
+            .expect("tls")
+            .connect()
+            .await
+            .expect("connect");
+        let remote = mc_service::auth::remote::RemoteVerifier::new(
+            channel,
+            service_token,
+            cp.rest.clone(),
+            "metacircular".into(),
+        );
+        let p = remote.verify(&token).await.expect("valid");
+        assert_eq!(p.roles, ["admin"]);
+        let (code, _) = cp.call(
+            "PUT",
+            &format!("/v1/iam/accounts/{ivy_id}/roles"),
+            Some(&admin),
+            Some(json!({"roles": ["user"]})),
+        );
+        assert_eq!(code, 200);
+        let e = remote.verify(&token).await;
+        assert!(e.is_err(), "the old admin role lives on: {e:?}");
+        let fresh = cp.token("ivy", pw);
+        assert_eq!(remote.verify(&fresh).await.expect("new").roles, ["user"]);
+    });
+}
