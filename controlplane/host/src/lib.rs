@@ -19,7 +19,9 @@ use mc_kit::store::Store;
 use mc_shell::admin::{AdminService, AdminStore};
 use mc_shell::health::Health;
 use mc_shell::metrics::{Metrics, MetricsBuilder};
-use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
+use mc_shell::serve::{
+    Limits, Listener, Surface, TrustedProxies, ops_router, ops_router_with, run_surfaces,
+};
 
 pub use config::ControlplaneConfig;
 pub use services::service_endpoints;
@@ -59,6 +61,28 @@ pub enum RunError {
     NoVerifier,
 }
 
+/// Every answer of the (HTTPS-only) REST surface tells browsers to use
+/// HTTPS for `max_age` (`server.hsts_max_age`; zero: no header).
+fn hsts(router: axum::Router, max_age: std::time::Duration) -> axum::Router {
+    let value = format!("max-age={}", max_age.as_secs());
+    let Ok(value) = axum::http::HeaderValue::from_str(&value) else {
+        return router;
+    };
+    if max_age.is_zero() {
+        return router;
+    }
+    router.layer(axum::middleware::map_response(
+        move |mut r: axum::response::Response| {
+            let value = value.clone();
+            async move {
+                r.headers_mut()
+                    .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, value);
+                r
+            }
+        },
+    ))
+}
+
 /// Runs the control plane until `shutdown` fires, then drains and returns.
 pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), RunError> {
     let node_store = Arc::new(Store::open(
@@ -86,16 +110,31 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
     let Some(verifier) = mounted.verifier.clone() else {
         return Err(RunError::NoVerifier);
     };
+    // `/metrics` on the public REST port is for admins (anonymous only on
+    // the optional `server.metrics` address).
+    let methods = mounted.methods.clone().with_grpc_health().rest(
+        "GET",
+        "/metrics",
+        mc_service::auth::Requirement::Admin,
+    );
     let auth = mc_service::auth::AuthLayer {
-        map: Arc::new(mounted.methods.clone().with_grpc_health()),
+        map: Arc::new(methods),
         verifier,
     };
     let guard = axum::middleware::from_fn_with_state(auth, mc_service::auth::AuthLayer::enforce);
-    let rest_router = ops_router(
-        COMPONENT,
-        health.clone(),
-        metrics.clone(),
-        mounted.rest.route_layer(guard.clone()),
+    let services = std::mem::take(&mut mounted.rest).route(
+        "/metrics",
+        axum::routing::get(Metrics::handler).with_state(metrics.clone()),
+    );
+    let rest_router = hsts(
+        ops_router_with(
+            COMPONENT,
+            health.clone(),
+            metrics.clone(),
+            services.route_layer(guard.clone()),
+            false,
+        ),
+        config.server.hsts_max_age.get(),
     );
     mounted.grpc.add_service(grpc_health);
     let grpc_router = std::mem::take(&mut mounted.grpc)
@@ -122,12 +161,32 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
     ))
     .into_axum_router();
 
-    let rest = Listener::tcp("rest", config.server.rest).await?;
-    let grpc = Listener::tcp("grpc", config.server.grpc).await?;
+    let metrics_surface = match config.server.metrics {
+        Some(addr) => Some(Surface {
+            name: "metrics",
+            listener: Listener::tcp("metrics", addr).await?,
+            tls: None,
+            router: ops_router(
+                COMPONENT,
+                health.clone(),
+                metrics.clone(),
+                axum::Router::new(),
+            ),
+        }),
+        None => None,
+    };
+    // Validated with the config; an invalid list here trusts nobody.
+    let proxies = TrustedProxies::parse(&config.server.trusted_proxies).unwrap_or_default();
+    let rest = Listener::tcp("rest", config.server.rest)
+        .await?
+        .behind(proxies.clone());
+    let grpc = Listener::tcp("grpc", config.server.grpc)
+        .await?
+        .behind(proxies);
     let admin = Listener::unix("admin socket", &config.server.admin_socket)?;
 
     tracing::info!(node_id = %node_id, version = mc_kit::version::VERSION, "control plane starting");
-    let surfaces = vec![
+    let mut surfaces = vec![
         Surface {
             name: "rest",
             listener: rest,
@@ -147,6 +206,7 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
             router: admin_router,
         },
     ];
+    surfaces.extend(metrics_surface);
     run_surfaces(surfaces, limits, &health, shutdown).await?;
     let _ = std::fs::remove_file(&config.server.admin_socket);
     tracing::info!("control plane stopped");

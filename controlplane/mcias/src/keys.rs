@@ -292,7 +292,11 @@ impl KeyRing {
         issuer: &str,
         accept: impl Fn(&str) -> bool,
     ) -> Result<Claims, String> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        let fixed = |e: jsonwebtoken::errors::Error| match mc_service::auth::token_error(&e) {
+            mc_service::auth::AuthError::Invalid(m) => m,
+            other => other.to_string(),
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(fixed)?;
         if header.alg != Algorithm::EdDSA {
             return Err("unexpected algorithm".to_owned());
         }
@@ -305,9 +309,9 @@ impl KeyRing {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let claims = jsonwebtoken::decode::<Claims>(token, &v.key, &validation)
             .map(|d| d.claims)
-            .map_err(|e| e.to_string())?;
+            .map_err(fixed)?;
         if !accept(&claims.aud) {
-            return Err("InvalidAudience".to_owned());
+            return Err("wrong audience".to_owned());
         }
         Ok(claims)
     }

@@ -122,6 +122,11 @@ pub struct Account {
     /// Until when the second step of a login is refused.
     #[serde(default)]
     pub totp_locked_until: i64,
+    /// Addresses (IPv6: their /64) this account last signed in from, newest
+    /// first, at most [`crate::core::lockout::MAX_KNOWN`]: the lockout does
+    /// not apply to them (see [`crate::core::lockout`]).
+    #[serde(default)]
+    pub known_sources: Vec<String>,
 }
 
 impl Account {

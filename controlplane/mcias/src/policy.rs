@@ -205,6 +205,7 @@ mod tests {
             totp_last_step: 0,
             totp_failures: 0,
             totp_locked_until: 0,
+            known_sources: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@
 //! tests fail) instead of leaving it open; the sweep test in each service
 //! also checks every gRPC method of its packages is mapped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -214,6 +214,20 @@ pub enum AuthError {
     Unavailable(String),
 }
 
+/// A JWT library error as a fixed reason: the library's own messages
+/// (which claim, which key, base64 and JSON details) are never shown to
+/// callers, so a probe learns only "expired" or not.
+pub fn token_error(e: &jsonwebtoken::errors::Error) -> AuthError {
+    use jsonwebtoken::errors::ErrorKind;
+    AuthError::Invalid(
+        match e.kind() {
+            ErrorKind::ExpiredSignature => "expired",
+            _ => "malformed, or its signature or claims do not verify",
+        }
+        .to_owned(),
+    )
+}
+
 /// Turns a bearer token into a [`Principal`]: offline signature checks plus
 /// revocation, however the implementation does them.
 pub trait TokenVerifier: Send + Sync + 'static {
@@ -343,7 +357,7 @@ impl AuthLayer {
             }
         };
         let Some(requirement) = layer.map.get(&key) else {
-            tracing::error!(route = %key, "route missing from the method map: denied");
+            log_unmapped(&layer.map, &key);
             drain(req).await;
             return refuse(
                 grpc,
@@ -389,6 +403,31 @@ impl AuthLayer {
         next.run(req).await
     }
 }
+
+/// Logs a refused, unmapped method without letting clients flood the log:
+/// another method on a mapped path (HEAD, OPTIONS preflights, made-up
+/// methods) is the client's business (debug); a path with no entry at all
+/// is a gap in a service's map, warned about once per route (at most
+/// [`MAX_WARNED`] routes, then debug).
+fn log_unmapped(map: &MethodMap, key: &str) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let path = key.split_once(' ').map_or(key, |(_, p)| p);
+    let known_path = map
+        .entries()
+        .any(|(k, _)| k.split_once(' ').is_some_and(|(_, p)| p == path));
+    if known_path {
+        tracing::debug!(route = %key, "method not in the method map: denied");
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.len() < MAX_WARNED && warned.insert(key.to_owned()) {
+        tracing::warn!(route = %key, "route missing from the method map: denied (logged once)");
+    } else {
+        tracing::debug!(route = %key, "route missing from the method map: denied");
+    }
+}
+
+const MAX_WARNED: usize = 256;
 
 /// 401 JSON for handlers that need a principal the layer did not provide.
 pub fn unauthenticated() -> Response {

@@ -6,6 +6,13 @@
 //! can share a listener or use their own. On shutdown the loop stops
 //! accepting, open connections are told to finish (GOAWAY / `Connection:
 //! close`) and are given `drain` to do so before they are cut.
+//!
+//! A TCP surface may sit behind proxies ([`Listener::behind`]): a
+//! connection from a configured proxy address must start with a PROXY
+//! protocol header (v1 or v2, parsed by mc-wire), whose source becomes the
+//! connection's peer address (`ConnectInfo`: what audit logs and rate
+//! limits see). Nobody else can name an address: from any other peer the
+//! bytes are TLS (or HTTP) as they are.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -54,8 +61,110 @@ impl Default for Limits {
 /// Where a server listens.
 pub enum Listener {
     Tcp(TcpListener),
+    /// TCP where connections from these proxies carry a PROXY protocol header.
+    TcpBehind(TcpListener, Arc<TrustedProxies>),
     /// A Unix socket; access is controlled by its 0600 mode.
     Unix(UnixListener, PathBuf),
+}
+
+/// The proxies whose PROXY protocol headers are believed: addresses or
+/// CIDR prefixes (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(std::net::IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// At most this many entries.
+    pub const MAX: usize = 64;
+
+    /// Parses `items` (`ADDR` or `ADDR/LEN`); the error names the bad one.
+    pub fn parse(items: &[String]) -> Result<Self, String> {
+        if items.len() > Self::MAX {
+            return Err(format!("at most {} entries", Self::MAX));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let (addr, len) = match item.split_once('/') {
+                Some((a, l)) => (a, Some(l)),
+                None => (item.as_str(), None),
+            };
+            let ip: std::net::IpAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{item}` is not an address or ADDR/LEN"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let len = match len {
+                None => max,
+                Some(l) => l
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= max)
+                    .ok_or_else(|| format!("`{item}`: prefix length 0 to {max}"))?,
+            };
+            out.push((ip, len));
+        }
+        Ok(Self(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is one of the proxies (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|(net, len)| match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+                u32::from(*n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
+                u128::from(*n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        })
+    }
+}
+
+/// Reads the PROXY protocol header at the start of `s`, exactly (peeking,
+/// so nothing after it is consumed): the client it names, or `None` for a
+/// LOCAL header (the proxy's own connection).
+async fn proxy_header(s: &mut tokio::net::TcpStream) -> std::io::Result<Option<SocketAddr>> {
+    use mc_wire::proxy_protocol::{self, Accept, Command, MAX_V2_LEN, Parse};
+    use tokio::io::AsyncReadExt;
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let mut buf = vec![0_u8; MAX_V2_LEN];
+    let mut seen = 0;
+    loop {
+        let n = s.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        match proxy_protocol::parse(&buf[..n], Accept::Any) {
+            Ok(Parse::Complete { header, consumed }) => {
+                let mut head = vec![0_u8; consumed];
+                s.read_exact(&mut head).await?;
+                return Ok(match header.command {
+                    Command::Proxy => header.source,
+                    Command::Local => None,
+                });
+            }
+            Ok(Parse::Incomplete) if n < buf.len() => {
+                // Peek returns at once while bytes wait: pause for more.
+                if n == seen {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                seen = n;
+            }
+            Ok(Parse::Incomplete) => return Err(bad("PROXY header too long".to_owned())),
+            Err(e) => return Err(bad(e.to_string())),
+        }
+    }
 }
 
 /// A surface that could not bind, named as the operator configured it.
@@ -112,9 +221,18 @@ impl Listener {
         Ok(Self::Unix(listener, path.to_owned()))
     }
 
+    /// This TCP surface behind `proxies` (nothing changes when there are none).
+    #[must_use]
+    pub fn behind(self, proxies: TrustedProxies) -> Self {
+        match self {
+            Self::Tcp(l) if !proxies.is_empty() => Self::TcpBehind(l, Arc::new(proxies)),
+            other => other,
+        }
+    }
+
     pub fn local_addr(&self) -> String {
         match self {
-            Self::Tcp(l) => l
+            Self::Tcp(l) | Self::TcpBehind(l, _) => l
                 .local_addr()
                 .map_or_else(|e| e.to_string(), |a| a.to_string()),
             Self::Unix(_, p) => p.display().to_string(),
@@ -124,6 +242,12 @@ impl Listener {
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// An accepted connection: TCP (which may start with a PROXY header) or other.
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Other(Box<dyn Io>),
+}
 
 /// Serves `router` on `listener` until `shutdown` fires, then drains.
 pub async fn serve(
@@ -153,16 +277,20 @@ pub async fn serve(
     let local = listener.local_addr();
     tracing::info!(server = name, listen = %local, tls = acceptor.is_some(), "serving");
 
+    let trusted = match &listener {
+        Listener::TcpBehind(_, t) => Some(t.clone()),
+        _ => None,
+    };
     loop {
-        let accepted: std::io::Result<(Box<dyn Io>, Option<SocketAddr>)> = tokio::select! {
+        let accepted: std::io::Result<(Conn, Option<SocketAddr>)> = tokio::select! {
             () = shutdown.wait() => break,
             r = async {
                 match &listener {
-                    Listener::Tcp(l) => l.accept().await.map(|(s, a)| {
+                    Listener::Tcp(l) | Listener::TcpBehind(l, _) => l.accept().await.map(|(s, a)| {
                         let _ = s.set_nodelay(true);
-                        (Box::new(s) as Box<dyn Io>, Some(a))
+                        (Conn::Tcp(s), Some(a))
                     }),
-                    Listener::Unix(l, _) => l.accept().await.map(|(s, _)| (Box::new(s) as Box<dyn Io>, None)),
+                    Listener::Unix(l, _) => l.accept().await.map(|(s, _)| (Conn::Other(Box::new(s)), None)),
                 }
             } => r,
         };
@@ -183,8 +311,36 @@ pub async fn serve(
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let trusted = trusted.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let mut peer = peer;
+            let stream: Box<dyn Io> = match stream {
+                Conn::Tcp(mut s) => {
+                    if let (Some(t), Some(p)) = (&trusted, peer)
+                        && t.contains(p.ip())
+                    {
+                        match tokio::time::timeout(
+                            limits.tls_handshake_timeout,
+                            proxy_header(&mut s),
+                        )
+                        .await
+                        {
+                            Ok(Ok(client)) => peer = client.or(peer),
+                            Ok(Err(e)) => {
+                                tracing::debug!(peer = ?peer, error = %e, "no PROXY header from a trusted proxy");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(peer = ?peer, "PROXY header timed out");
+                                return;
+                            }
+                        }
+                    }
+                    Box::new(s)
+                }
+                Conn::Other(s) => s,
+            };
             let io: Box<dyn Io> = match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(
@@ -306,16 +462,31 @@ pub fn ops_router(
     metrics: crate::metrics::Metrics,
     services: Router,
 ) -> Router {
+    ops_router_with(component, health, metrics, services, true)
+}
+
+/// [`ops_router`], with `/metrics` only when `anonymous_metrics`: a public
+/// surface leaves it to `services` (behind their auth layer) or to a
+/// separate metrics address.
+pub fn ops_router_with(
+    component: &'static str,
+    health: crate::health::Health,
+    metrics: crate::metrics::Metrics,
+    services: Router,
+    anonymous_metrics: bool,
+) -> Router {
     use axum::routing::get;
-    Router::new()
-        .route(
-            "/healthz",
-            get(crate::health::Health::handler).with_state(health),
-        )
-        .route(
+    let mut router = Router::new().route(
+        "/healthz",
+        get(crate::health::Health::handler).with_state(health),
+    );
+    if anonymous_metrics {
+        router = router.route(
             "/metrics",
             get(crate::metrics::Metrics::handler).with_state(metrics.clone()),
-        )
+        );
+    }
+    router
         .route(
             "/v1/version",
             get(move || async move {
@@ -338,6 +509,26 @@ pub fn ops_router(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_match_addresses_and_prefixes() {
+        let t = TrustedProxies::parse(&[
+            "10.0.0.0/8".to_owned(),
+            "192.0.2.7".to_owned(),
+            "fd00::/8".to_owned(),
+        ])
+        .expect("parse");
+        for yes in ["10.1.2.3", "192.0.2.7", "fd12::1", "::ffff:10.9.9.9"] {
+            assert!(t.contains(yes.parse().expect("ip")), "{yes}");
+        }
+        for no in ["11.0.0.1", "192.0.2.8", "fe80::1", "127.0.0.1"] {
+            assert!(!t.contains(no.parse().expect("ip")), "{no}");
+        }
+        for bad in ["nope", "10.0.0.0/33", "::/129", "1.2.3.4/x"] {
+            assert!(TrustedProxies::parse(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+        assert!(TrustedProxies::parse(&[]).expect("empty").is_empty());
+    }
 
     /// A surface that cannot bind says which surface and where, so the
     /// operator knows which config key to change.

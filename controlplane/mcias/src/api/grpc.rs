@@ -534,7 +534,9 @@ impl pb::mfa_server::Mfa for Services {
     ) -> Reply<pb::RemovePasskeyResponse> {
         let c = Caller::from_grpc(&r);
         let r = r.into_inner();
-        self.0.remove_passkey(&c, &r.account_id, &r.id)?;
+        self.0
+            .remove_passkey(&c, &r.account_id, &r.id, &r.password)
+            .await?;
         Ok(Response::new(pb::RemovePasskeyResponse {}))
     }
 }

@@ -501,8 +501,21 @@ async fn remove_passkey(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<AccountQuery>,
+    body: axum::body::Bytes,
 ) -> Result<StatusCode> {
-    iam.remove_passkey(&caller, &q.account_id, &id)?;
+    // The body is optional: `{"password": ...}` for one's own passkey.
+    #[derive(Default, Deserialize)]
+    struct Body {
+        #[serde(default)]
+        password: String,
+    }
+    let b: Body = if body.iter().all(u8::is_ascii_whitespace) {
+        Body::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| IamError::invalid("body", e.to_string()))?
+    };
+    iam.remove_passkey(&caller, &q.account_id, &id, &b.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use crate::core::audit::{Refusal, audit};
+use crate::core::audit::{Refusal, audit, refuse};
 use crate::core::{Caller, Mcias, now, random_token, sha256};
 use crate::error::IamError;
 use crate::model::{self, Account, AccountStatus, AccountType, Role};
@@ -214,6 +214,7 @@ impl Mcias {
             totp_last_step: 0,
             totp_failures: 0,
             totp_locked_until: 0,
+            known_sources: Vec::new(),
         };
         let tx = Tx::begin(&self.store)?;
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
@@ -341,6 +342,12 @@ impl Mcias {
                 .join(",")
         );
         self.modify(caller, id, "accounts.roles", detail, |a| {
+            // Tokens carry roles, and services that verify them offline read
+            // them from the token: a role change ends every token issued
+            // before it (the generation is what validate and revocation check).
+            if a.roles != roles {
+                a.token_generation = a.token_generation.wrapping_add(1);
+            }
             a.roles = roles;
             Ok(())
         })
@@ -414,28 +421,34 @@ impl Mcias {
     ) -> Result<(), IamError> {
         model::check_password(new_password)?;
         let key = sha256(token);
-        let record: Option<serde_json::Value> = self.read()?.get(db::RESETS, &key)?;
-        let Some(record) = record.filter(|r| r["expires_at"].as_i64().is_some_and(|e| e > now()))
-        else {
-            return self.refuse(
-                caller,
-                Refusal::new(
-                    "auth.reset",
-                    "",
-                    "bad_token",
-                    IamError::Unauthenticated("invalid or expired reset token".to_owned()),
-                ),
-            );
+        let live = |r: &serde_json::Value| r["expires_at"].as_i64().is_some_and(|e| e > now());
+        let bad_token = || {
+            Refusal::new(
+                "auth.reset",
+                "",
+                "bad_token",
+                IamError::Unauthenticated("invalid or expired reset token".to_owned()),
+            )
         };
-        let id = record["account_id"].as_str().unwrap_or_default().to_owned();
+        let record: Option<serde_json::Value> = self.read()?.get(db::RESETS, &key)?;
+        if !record.as_ref().is_some_and(live) {
+            return self.refuse(caller, bad_token());
+        }
         let hash = self.hasher.hash(new_password).await?;
         let _g = self.lock();
+        // Checked again and consumed in one write transaction: of concurrent
+        // redemptions (all past the read above), exactly one finds it.
+        let tx = Tx::begin(&self.store)?;
+        let record: Option<serde_json::Value> = tx.get(db::RESETS, &key)?;
+        let Some(record) = record.filter(live) else {
+            return refuse(tx, caller, bad_token());
+        };
+        let id = record["account_id"].as_str().unwrap_or_default().to_owned();
         let mut account = self.account(&id)?;
         account.password_hash = hash;
         account.failed_logins = 0;
         account.locked_until = 0;
         account.token_generation = account.token_generation.wrapping_add(1);
-        let tx = Tx::begin(&self.store)?;
         tx.delete(db::RESETS.def(), &key)?;
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
         audit(

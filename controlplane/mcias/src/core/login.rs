@@ -118,14 +118,18 @@ fn failed(account: Option<&Account>, target: &str, result: &'static str, error: 
     }))
 }
 
-/// A locked account is refused before its password is looked at.
-fn not_locked(account: &Account, now: i64) -> Result<(), Stop> {
-    if account.locked_until > now {
-        let e = IamError::RateLimited(format!(
-            "account locked after repeated failed logins; try again in {} s",
-            account.locked_until - now
-        ));
-        return Err(stop(&account.id, "locked", e));
+/// A locked account is refused (from sources it has not signed in from,
+/// see [`crate::core::lockout`]) before its password is looked at, with
+/// the reply of a wrong password: locked and unknown accounts answer alike.
+fn not_locked(account: &Account, caller: &Caller, now: i64) -> Result<(), Stop> {
+    if account.locked_until > now && crate::core::lockout::applies(account, caller) {
+        let remaining = format!("locked for {} s", account.locked_until - now);
+        return Err(Stop::Refused(Box::new(Refused {
+            refusal: Refusal::new(ACTION, &account.id, "locked", bad_credentials())
+                .detail(remaining),
+            save: None,
+            counts: false,
+        })));
     }
     Ok(())
 }
@@ -238,7 +242,7 @@ impl Mcias {
         let steps = || -> Result<Account, Stop> {
             let account = self.current(candidate, &input.username)?;
             let now = now();
-            not_locked(&account, now)?;
+            not_locked(&account, caller, now)?;
             let mut account = if proof.via_nonce {
                 self.nonce_step(account, proof.ok, now)?
             } else {
@@ -430,6 +434,7 @@ impl Mcias {
         account.totp_failures = 0;
         account.totp_locked_until = 0;
         account.last_login = now();
+        crate::core::lockout::remember(&mut account, caller);
         tx.put(db::ACCOUNTS, account.id.as_bytes(), &account)?;
         let origin = crate::core::tokens::Origin {
             auth_time: 0,
@@ -505,11 +510,7 @@ impl Mcias {
             None => vec![],
         };
         let (Some(account), false) = (account, keys.is_empty()) else {
-            let e = IamError::Unauthenticated("no passkey login for this account".to_owned());
-            return self.refuse(
-                caller,
-                Refusal::new("auth.passkey", username, "no_passkey", e),
-            );
+            return self.passkey_decoy(caller, username);
         };
         let (options, state) = self
             .webauthn
@@ -542,6 +543,9 @@ impl Mcias {
         let (account_id, service, tags, result) = match ceremony {
             Ceremony::Register { .. } => {
                 return Err(IamError::invalid("challenge_id", "not a login"));
+            }
+            Ceremony::Decoy => {
+                return self.refuse_passkey(caller, "", "bad_assertion", "no passkey login");
             }
             Ceremony::Login {
                 account_id,

@@ -9,12 +9,17 @@
 //! runs on the blocking pool inside the core ([`crate::password::Hasher`]'s
 //! async methods), so no adapter can run it on an async thread by accident.
 //!
+//! Password lockouts lock out only sources the account has not signed in
+//! from, and answer like a wrong password ([`lockout`]); passkey logins
+//! are not subject to them: a sole admin cannot be locked out by others.
+//!
 //! Dependencies between the capability modules point one way: `audit` ←
 //! `accounts` ← (`tokens`, `policy`, `mfa`) ← `login`, `sso`.
 
 pub mod accounts;
 pub mod audit;
 pub(crate) mod limits;
+pub(crate) mod lockout;
 pub mod login;
 pub mod mfa;
 pub mod policy;
@@ -90,6 +95,8 @@ pub struct Mcias {
     pub(crate) master: MasterKey,
     /// The WebAuthn relying party (see [`mfa::passkey`]).
     pub(crate) webauthn: webauthn_rs::prelude::Webauthn,
+    /// Derives the decoy answers of passkey logins that cannot happen.
+    pub(crate) decoy: mfa::passkey::Decoy,
     /// Passkey ceremonies in progress: single use, 120 s, bounded.
     pub(crate) ceremonies: SingleUse<String, mfa::passkey::Ceremony>,
     pub(crate) keys: RwLock<KeyRing>,
@@ -168,6 +175,7 @@ impl Mcias {
             codes: sso::Codes::new(config.sso_code_ttl.get()),
             last_prune: std::sync::atomic::AtomicI64::new(0),
             webauthn: mfa::passkey::relying_party(&config.webauthn_rp_id, &config.webauthn_origin)?,
+            decoy: mfa::passkey::Decoy::load_or_create(&data_dir.join("mcias").join("decoy.key"))?,
             ceremonies: SingleUse::new(mfa::passkey::CEREMONY_TTL, mfa::passkey::MAX_CEREMONIES),
             config,
         };

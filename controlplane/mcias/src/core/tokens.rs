@@ -27,6 +27,8 @@ pub(crate) struct Origin {
     pub service: String,
     pub tags: Vec<String>,
 }
+/// The token record kind of tokens issued to SSO clients.
+pub(crate) const SSO_KIND: &str = "sso";
 
 impl Mcias {
     /// [`Self::issue_from`] for a token that is its own sign-in.
@@ -137,16 +139,27 @@ impl Mcias {
         }
     }
 
-    /// Offline signature check, then revocation, account status and token generation.
+    /// Offline signature check, then revocation, account status and token
+    /// generation. SSO tokens are never MCIAS API tokens, whatever their
+    /// audience says (their record's kind is `sso`).
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.verify_aud(token, |aud| aud == self.config.audience)
+        self.verify_kind(token, |aud| aud == self.config.audience, false)
     }
 
-    /// [`Self::verify`] for tokens whose audience `accept` agrees to.
+    /// [`Self::verify`] for SSO tokens whose audience (client) `accept` agrees to.
     pub(crate) fn verify_aud(
         &self,
         token: &str,
         accept: impl Fn(&str) -> bool,
+    ) -> Result<Principal, AuthError> {
+        self.verify_kind(token, accept, true)
+    }
+
+    fn verify_kind(
+        &self,
+        token: &str,
+        accept: impl Fn(&str) -> bool,
+        sso: bool,
     ) -> Result<Principal, AuthError> {
         let claims = self
             .keys
@@ -161,6 +174,14 @@ impl Mcias {
             .ok_or_else(|| AuthError::Invalid("unknown token".to_owned()))?;
         if record.revoked {
             return Err(AuthError::Revoked);
+        }
+        // The record is the token's: same account, same generation, and
+        // the kind this surface takes (SSO tokens only at the SSO endpoints).
+        if record.account_id != claims.sub
+            || record.generation != claims.r#gen
+            || (record.kind == SSO_KIND) != sso
+        {
+            return Err(AuthError::Invalid("unknown token".to_owned()));
         }
         let account = self
             .account(&claims.sub)
@@ -428,10 +449,13 @@ impl Mcias {
         }
         let mut out = Vec::new();
         for j in jtis {
+            // An SSO token is for its client, never for a service: not live.
             let live = match self.read()?.get(db::TOKENS, j.as_bytes())? {
-                Some(r) if !r.revoked => self.account(&r.account_id).is_ok_and(|a| {
-                    a.status == AccountStatus::Active && a.token_generation == r.generation
-                }),
+                Some(r) if !r.revoked && r.kind != SSO_KIND => {
+                    self.account(&r.account_id).is_ok_and(|a| {
+                        a.status == AccountStatus::Active && a.token_generation == r.generation
+                    })
+                }
                 _ => false,
             };
             if !live {

@@ -9,7 +9,7 @@ pub(super) fn session_cookie_header(token: &str) -> String {
 }
 
 pub(super) fn signed_in(token: &str, return_to: &str) -> Response {
-    let mut r = Redirect::to(safe_return(return_to)).into_response();
+    let mut r = Redirect::to(&safe_return(return_to)).into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie_header(token)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -88,12 +88,12 @@ pub(super) async fn logout(
         return error_page(e.status(), &e.to_string());
     }
     let mut r = Redirect::to("/ui/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "mc_session=; Max-Age=0; HttpOnly; Secure; SameSite=Strict; Path=/",
-        ),
-    );
+    for name in [COOKIE, LEGACY_COOKIE] {
+        let gone = format!("{name}=; Max-Age=0; HttpOnly; Secure; SameSite=Strict; Path=/");
+        if let Ok(v) = HeaderValue::from_str(&gone) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     r
 }
 

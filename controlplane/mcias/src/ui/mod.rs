@@ -2,13 +2,18 @@
 //! policy tester), and the login page SSO sends browsers to.
 //!
 //! The browser session is an ordinary MCIAS session token in the cookie
-//! `mc_session` (`HttpOnly; Secure; SameSite=Strict; Path=/`); logout
-//! revokes it. [`guard`] is the one place that resolves the session
-//! (pages redirect to the login page without one), refuses non-admins on
-//! `/ui/admin/…` and checks the CSRF token of every POST: an HMAC of the
-//! session's `jti` under a per-process key, sent as the form field `csrf`
-//! or the header `X-CSRF-Token`. The login forms come before any session
-//! and are the only POSTs without it.
+//! `__Host-mc_session` (`HttpOnly; Secure; SameSite=Strict; Path=/`, no
+//! Domain: the prefix makes browsers refuse it from a sibling host or over
+//! http); the cookie of earlier versions, `mc_session`, is still read so
+//! sessions survive an upgrade (until they expire; logout clears both).
+//! Logout revokes the session. [`guard`] is the one place that resolves
+//! the session (pages redirect to the login page without one), refuses
+//! non-admins on `/ui/admin/…` and checks every POST: a browser's
+//! `Sec-Fetch-Site` and `Origin`, when sent, must say same origin; then
+//! the CSRF token: an HMAC of the session's `jti` under a per-process key,
+//! sent as the form field `csrf` or the header `X-CSRF-Token`. The sign-in
+//! forms come before any session: their token is a random value the page
+//! also sets as the `__Host-mc_login` cookie (double submit).
 //!
 //! `login` signs in and out, `profile` is the user's own page,
 //! `admin` the admin pages, `pages` the frame they share; the CSRF key
@@ -47,7 +52,11 @@ use crate::core::{Caller, LoginInput, Mcias, NewAccount};
 use crate::error::IamError;
 use crate::policy::{Effect, Rule};
 
-pub const COOKIE: &str = "mc_session";
+pub const COOKIE: &str = "__Host-mc_session";
+/// The session cookie of earlier versions: read, never set.
+const LEGACY_COOKIE: &str = "mc_session";
+/// The sign-in forms' token (see [`pages::login_page`]).
+const LOGIN_COOKIE: &str = "__Host-mc_login";
 const MAX_FORM: usize = 64 * 1024;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -73,17 +82,72 @@ impl UiUser {
     }
 }
 
-/// The session token from the `mc_session` cookie.
+/// The session token from the session cookie (or the legacy one).
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE).or_else(|| cookie(headers, LEGACY_COOKIE))
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
+}
+
+/// Whether a browser says the request comes from this origin. Browsers
+/// send `Sec-Fetch-Site` and `Origin` with every POST; a value other than
+/// this origin is a cross-site request. `Origin: null` (what Chromium sends
+/// under our `Referrer-Policy: no-referrer`, and what a sandboxed frame
+/// sends) passes only with `Sec-Fetch-Site: same-origin`. Neither header
+/// (curl, scripts) passes here and must still bring the CSRF token.
+fn same_origin(req: &Request) -> bool {
+    let h = req.headers();
+    let site = h.get("sec-fetch-site").map(|v| v.as_bytes());
+    if site.is_some_and(|s| s != b"same-origin") {
+        return false;
+    }
+    let Some(origin) = h.get(header::ORIGIN) else {
+        return true;
+    };
+    if origin.as_bytes() == b"null" {
+        return site == Some(b"same-origin".as_slice());
+    }
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let origin = origin.to_str().unwrap_or_default();
+    host.is_some_and(|host| {
+        origin
+            .strip_prefix("https://")
+            .is_some_and(|o| o.eq_ignore_ascii_case(host))
+    })
+}
+
+/// The CSRF token a POST brings (header, else form field), and the request
+/// rebuilt with its body.
+async fn posted_token(req: Request) -> Result<(Request, Option<String>), Response> {
+    let header_token = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+        return Err(error_page(StatusCode::PAYLOAD_TOO_LARGE, "form too large"));
+    };
+    let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|v| v.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+    Ok((
+        Request::from_parts(parts, Body::from(bytes)),
+        header_token.or(form_token),
+    ))
 }
 
 /// The one place UI sessions, admin pages and CSRF tokens are checked.
@@ -93,6 +157,27 @@ pub async fn guard(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
+    let post = req.method() == Method::POST;
+    if post && !same_origin(&req) {
+        return error_page(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    if path.starts_with("/ui/login") && post {
+        let expected = cookie(req.headers(), LOGIN_COOKIE).map(str::to_owned);
+        let (req, presented) = match posted_token(req).await {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let ok = matches!((expected, presented), (Some(e), Some(p))
+            if aws_lc_rs::constant_time::verify_slices_are_equal(e.as_bytes(), p.as_bytes()).is_ok());
+        if !ok {
+            let e = (
+                StatusCode::FORBIDDEN,
+                "the sign-in form expired: sign in again",
+            );
+            return login_page("/ui/", Some(e));
+        }
+        return next.run(req).await;
+    }
     if path.starts_with("/ui/login") || path.starts_with("/ui/assets/") {
         return next.run(req).await;
     }
@@ -126,26 +211,15 @@ pub async fn guard(
         principal,
     };
     let mut req = req;
-    if req.method() == Method::POST {
-        let header_token = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let (parts, body) = req.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
-            return error_page(StatusCode::PAYLOAD_TOO_LARGE, "form too large");
+    if post {
+        let (rebuilt, token) = match posted_token(req).await {
+            Ok(r) => r,
+            Err(e) => return e,
         };
-        let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|v| v.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
-        let ok = header_token
-            .or(form_token)
-            .is_some_and(|t| csrf.verify(&user.principal.jti, &t));
-        if !ok {
+        if !token.is_some_and(|t| csrf.verify(&user.principal.jti, &t)) {
             return error_page(StatusCode::FORBIDDEN, "missing or wrong CSRF token");
         }
-        req = Request::from_parts(parts, Body::from(bytes));
+        req = rebuilt;
     }
     req.extensions_mut().insert(user);
     next.run(req).await
@@ -217,14 +291,53 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; mc_session=tok; b=2"),
         );
-        assert_eq!(session_cookie(&h), Some("tok"));
+        assert_eq!(session_cookie(&h), Some("tok"), "the legacy name");
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("mc_session=old; __Host-mc_session=new"),
+        );
+        assert_eq!(session_cookie(&h), Some("new"));
         assert_eq!(
             safe_return("/oauth2/authorize?x=1"),
             "/oauth2/authorize?x=1"
         );
-        for bad in ["https://evil", "//evil", "/\\evil", ""] {
-            assert_eq!(safe_return(bad), "/ui/");
+        assert_eq!(
+            safe_return("/oauth2/authorize?redirect_uri=https%3A%2F%2Frp%2Fcb&state=a%20b"),
+            "/oauth2/authorize?redirect_uri=https%3A%2F%2Frp%2Fcb&state=a%20b"
+        );
+        assert_eq!(safe_return("/ui/admin/../audit"), "/ui/audit");
+        // A path on this origin, however odd: nothing to refuse.
+        assert_eq!(safe_return("/./%2f/evil"), "/%2f/evil");
+        for bad in [
+            "https://evil",
+            "//evil",
+            "/\\evil",
+            "",
+            "evil",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/\n/evil.example",
+            "/%0a/evil.example",
+            "/\r\n/evil",
+            "/ui/\\..\\\\evil",
+            "/%5c/evil",
+            "/%5C%5Cevil",
+            "/%2f%2fevil",
+            "/%2F/evil",
+            "/%252f%252fevil",
+            "/..//evil",
+            "/ui/../..//evil",
+            "https:evil",
+            "/\u{7f}x",
+        ] {
+            assert_eq!(safe_return(bad), "/ui/", "{bad:?}");
         }
-        assert!(session_cookie_header("t").contains("HttpOnly; Secure; SameSite=Strict; Path=/"));
+        let c = session_cookie_header("t");
+        assert!(c.starts_with("__Host-mc_session=t;"), "{c}");
+        assert!(
+            c.contains("HttpOnly; Secure; SameSite=Strict; Path=/"),
+            "{c}"
+        );
+        assert!(!c.to_ascii_lowercase().contains("domain"), "{c}");
     }
 }

@@ -53,12 +53,20 @@ pub(super) async fn passkey_finish(
     }
 }
 
+#[derive(Deserialize)]
+pub(super) struct RemoveForm {
+    #[serde(default)]
+    password: String,
+}
+
 pub(super) async fn passkey_remove(
     State(iam): State<Arc<Mcias>>,
     Extension(u): Extension<UiUser>,
     Path(id): Path<String>,
+    f: Result<Form<RemoveForm>, FormRejection>,
 ) -> Response {
-    let r = iam.remove_passkey(&u.caller(), "", &id);
+    let password = f.map(|Form(f)| f.password).unwrap_or_default();
+    let r = iam.remove_passkey(&u.caller(), "", &id, &password).await;
     outcome(&u, "Passkeys", r, |()| {
         html! { p.ok #note { "Passkey removed. " a href="/ui/" { "Back to the profile" } } }
     })
@@ -92,7 +100,9 @@ pub(super) async fn profile(
                 @for k in &keys {
                     tr { td.name { (k.name) } td { (k.created_at) } td { (k.last_used) }
                          td { form method="post" action=(format!("/ui/passkeys/{}/remove", k.id)) {
-                             (csrf(&u)) button type="submit" { "Remove" } } } }
+                             (csrf(&u))
+                             input name="password" type="password" placeholder="Current password" aria-label="Current password" required;
+                             button type="submit" { "Remove" } } } }
                 }
             }
             div.box {

@@ -64,7 +64,16 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
     let (code, body) = curl(&["--cacert", &ca, &format!("{rest}/no/such/thing")]);
     assert_eq!(code, 404);
     assert!(body.contains("\"error\""), "{body}");
-    let (code, metrics) = curl(&["--cacert", &ca, &format!("{rest}/metrics")]);
+    // `/metrics` on the public REST port needs an admin token (issue 12,
+    // item 7i); anonymous on the control plane's metrics address.
+    let (code, _) = curl(&["--cacert", &ca, &format!("{rest}/metrics")]);
+    assert_eq!(code, 401);
+    let cp_metrics = dev.endpoints["controlplane"]["metrics"]
+        .as_str()
+        .expect("controlplane metrics")
+        .to_owned();
+    assert!(cp_metrics.starts_with("http://127.0.0.1:"), "{cp_metrics}");
+    let (code, metrics) = curl(&[&cp_metrics]);
     assert_eq!(code, 200);
     assert!(
         metrics

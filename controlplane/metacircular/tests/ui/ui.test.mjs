@@ -60,7 +60,7 @@ async function signIn(code) {
 // 1. Password only; enrol TOTP from the profile page.
 await signIn();
 const cookies = await context.cookies();
-const session = cookies.find((c) => c.name === "mc_session");
+const session = cookies.find((c) => c.name === "__Host-mc_session");
 assert.ok(session, "session cookie set");
 assert.equal(session.httpOnly, true);
 assert.equal(session.secure, true);
@@ -80,7 +80,7 @@ await page.waitForURL(/\/ui\/login/);
 // 2. Password, then the TOTP step.
 await signIn(() => totp(secret, 0));
 assert.equal((await page.textContent("#totp-status")).trim(), "enabled");
-const session2 = (await context.cookies()).find((c) => c.name === "mc_session");
+const session2 = (await context.cookies()).find((c) => c.name === "__Host-mc_session");
 assert.notEqual(session2.value, session.value);
 
 // 3. Create an account on the admin page.
@@ -162,7 +162,7 @@ await addPasskey(adminPassword, "admin laptop");
 await page.click("header button[type=submit]");
 await page.waitForURL(/\/ui\/login/);
 const replay = await page.request.get(`${base}/ui/`, {
-  headers: { cookie: `mc_session=${session2.value}` },
+  headers: { cookie: `__Host-mc_session=${session2.value}` },
   maxRedirects: 0,
 });
 assert.equal(replay.status(), 303);

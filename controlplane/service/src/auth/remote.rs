@@ -116,12 +116,11 @@ impl RemoteVerifier {
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         jsonwebtoken::decode::<Claims>(token, key, &v)
             .map(|d| d.claims)
-            .map_err(|e| AuthError::Invalid(e.to_string()))
+            .map_err(|e| super::token_error(&e))
     }
 
     async fn check(&self, token: &str) -> Result<Principal, AuthError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| super::token_error(&e))?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Invalid("unexpected algorithm".to_owned()));
         }

@@ -79,6 +79,31 @@ pub(crate) enum Ceremony {
         tags: Vec<String>,
         state: Box<DiscoverableAuthentication>,
     },
+    /// A login for an account without passkeys ([`Mcias::passkey_decoy`]):
+    /// no assertion finishes it.
+    Decoy,
+}
+
+/// The key decoy credential ids are derived with (HMAC-SHA256 of the
+/// username): a random 32-byte file beside the master key, `mcias/decoy.key`
+/// (0600), so decoys stay the same across restarts like real ids do.
+pub(crate) struct Decoy(aws_lc_rs::hmac::Key);
+
+impl Decoy {
+    pub(crate) fn load_or_create(path: &std::path::Path) -> Result<Self, IamError> {
+        mc_kit::seal::KeyFileSealer::load_or_create(path).map_err(IamError::internal)?;
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(IamError::internal)?);
+        Ok(Self(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &bytes,
+        )))
+    }
+
+    /// The decoy credential id of `username` (base64url, like real ones).
+    pub(crate) fn credential_id(&self, username: &str) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.0, username.as_bytes());
+        B64.encode(tag.as_ref())
+    }
 }
 
 /// The relying party for `rp_id` and `origin` (empty: `https://<rp_id>`).
@@ -262,8 +287,24 @@ impl Mcias {
             .collect())
     }
 
-    pub fn remove_passkey(&self, caller: &Caller, account: &str, id: &str) -> Result<(), IamError> {
+    /// Removes passkey `id` of `account` (empty: the caller's). One's own
+    /// passkey is a second factor: removing it needs the current password
+    /// (re-checked and counted like any re-check), so a stolen session
+    /// cannot strip it. An admin removing another account's passkey (account
+    /// recovery) needs the admin role, and is audited.
+    pub async fn remove_passkey(
+        &self,
+        caller: &Caller,
+        account: &str,
+        id: &str,
+        password: &str,
+    ) -> Result<(), IamError> {
         let owner = self.passkey_owner(caller, account)?;
+        if caller.require()?.account_id == owner {
+            let me = self.account(&owner)?;
+            self.recheck_password(caller, &me, password, "mfa.passkey.remove")
+                .await?;
+        }
         let _g = self.lock();
         if !self.passkeys_of(&owner)?.iter().any(|r| r.id == id) {
             return Err(IamError::NotFound(format!("no passkey `{id}`")));
@@ -280,6 +321,43 @@ impl Mcias {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// A passkey login for `username` that cannot happen (no such active
+    /// human, or no passkey): answered like a real one, so `begin` does not
+    /// tell which accounts exist or have passkeys. The options have the
+    /// real ones' shape, with one credential id derived from the username
+    /// under a key of this store ([`Decoy`]), so repeated calls agree; the
+    /// ceremony it starts refuses every assertion. Audited as `no_passkey`.
+    pub(crate) fn passkey_decoy(
+        &self,
+        caller: &Caller,
+        username: &str,
+    ) -> Result<(String, serde_json::Value), IamError> {
+        let (options, _) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(IamError::internal)?;
+        let mut options = serde_json::to_value(options).map_err(IamError::internal)?;
+        if let Some(o) = options.as_object_mut() {
+            o.remove("mediation");
+        }
+        if let Some(pk) = options
+            .get_mut("publicKey")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            // What `start_passkey_authentication` leaves out or sets.
+            pk.remove("extensions");
+            pk.insert(
+                "allowCredentials".to_owned(),
+                serde_json::json!([{"type": "public-key", "id": self.decoy.credential_id(username)}]),
+            );
+        }
+        let id = self.start_ceremony(Ceremony::Decoy)?;
+        let tx = Tx::begin(&self.store)?;
+        audit(&tx, caller, "auth.passkey", username, "no_passkey", "")?;
+        tx.commit()?;
+        Ok((id, options))
     }
 
     fn passkey_owner(&self, caller: &Caller, account: &str) -> Result<String, IamError> {

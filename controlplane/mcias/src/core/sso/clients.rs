@@ -108,6 +108,18 @@ fn validate(input: &ClientInput) -> Result<(String, Vec<String>, String), IamErr
 }
 
 impl Mcias {
+    /// Client ids that would make a client's tokens MCIAS API tokens: the
+    /// API audience (`[mcias] audience`) and the issuer are never clients.
+    fn check_not_reserved(&self, id: &str) -> Result<(), IamError> {
+        if id == self.config.audience || id == self.config.issuer || id == "mcias" {
+            return Err(IamError::invalid(
+                "client_id",
+                format!("`{id}` is reserved (the MCIAS API's own audience)"),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn sso_clients(&self) -> Result<Vec<SsoClient>, IamError> {
         let mut all: Vec<SsoClient> = self.read()?.all(db::SSO_CLIENTS)?;
         all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -115,7 +127,8 @@ impl Mcias {
     }
 
     pub(super) fn stored_client(&self, id: &str) -> Result<Option<SsoClient>, IamError> {
-        if check_client_id(id).is_err() {
+        // A client stored with a reserved id before ids were reserved is gone.
+        if check_client_id(id).is_err() || self.check_not_reserved(id).is_err() {
             return Ok(None);
         }
         Ok(self.read()?.get(db::SSO_CLIENTS, id.as_bytes())?)
@@ -140,6 +153,7 @@ impl Mcias {
             input.client_id.clone()
         };
         check_client_id(&client_id)?;
+        self.check_not_reserved(&client_id)?;
         let secret = random_token(32)?;
         let client = SsoClient {
             client_id,
@@ -176,6 +190,7 @@ impl Mcias {
         input: ClientInput,
     ) -> Result<SsoClient, IamError> {
         let (name, tags, alg) = validate(&input)?;
+        self.check_not_reserved(&input.client_id)?;
         let _g = self.lock();
         let mut client = self
             .stored_client(&input.client_id)?

@@ -444,7 +444,7 @@ impl Mcias {
         let session = self.issue(
             &tx,
             &account,
-            "sso",
+            crate::core::tokens::SSO_KIND,
             self.session_ttl(&account),
             &format!("sso client {}", client.client_id),
             Some(&client.client_id),

@@ -112,6 +112,7 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              [server]\n\
              rest = \"127.0.0.1:{rest}\"\n\
              grpc = \"127.0.0.1:{grpc}\"\n\
+             metrics = \"127.0.0.1:{metrics}\"\n\
              admin_socket = \"{r}/controlplane.sock\"\n\
              drain = \"{CHILD_DRAIN}\"\n\n\
              [tls]\n\
@@ -121,6 +122,7 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              level = \"info\"\n",
             rest = free_port()?,
             grpc = free_port()?,
+            metrics = free_port()?,
         );
         write_private(&layout.controlplane_config, &text)?;
     }
@@ -169,7 +171,11 @@ fn endpoints(layout: &Layout) -> anyhow::Result<serde_json::Value> {
             "rest": https(cp.server.rest),
             "grpc": https(cp.server.grpc),
             "health": format!("{}/healthz", https(cp.server.rest)),
-            "metrics": format!("{}/metrics", https(cp.server.rest)),
+            // Anonymous on its own address; on the REST port it needs an admin token.
+            "metrics": match cp.server.metrics {
+                Some(m) => format!("http://{m}/metrics"),
+                None => format!("{}/metrics", https(cp.server.rest)),
+            },
             "admin_socket": cp.server.admin_socket,
         },
         "dataplane": {

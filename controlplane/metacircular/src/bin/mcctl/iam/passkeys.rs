@@ -17,6 +17,8 @@ pub(crate) enum PasskeyCommand {
         #[arg(long, default_value = "")]
         account: String,
     },
+    /// Removes a passkey. Your own needs your current password (asked, or
+    /// one line of stdin); an admin removing another account's does not.
     Remove {
         id: String,
         #[arg(long, default_value = "")]
@@ -44,9 +46,15 @@ pub(super) async fn run(c: &mut Client, out: Out, cmd: PasskeyCommand) -> anyhow
     match cmd {
         PasskeyCommand::List { account } => list(c, out, account).await,
         PasskeyCommand::Remove { id, account } => {
+            let password = if account.is_empty() {
+                super::client::read_secret("Current password: ")?
+            } else {
+                String::new()
+            };
             c.remove_passkey(pb::RemovePasskeyRequest {
                 account_id: account,
                 id: id.clone(),
+                password,
             })
             .await
             .map_err(refused)?;

@@ -253,13 +253,24 @@ fn soft_passkey_registers_logs_in_and_stale_counters_are_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (code, _) = cp.call(
+    // No passkey left: a decoy (issue 12, item 7b) that names no real credential.
+    let (code, decoy) = cp.call(
         "POST",
         "/v1/auth/passkey/begin",
         None,
         Some(json!({"username": "alice"})),
     );
-    assert_eq!(code, 401, "no passkey left");
+    assert_eq!(code, 200, "{decoy}");
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/auth/passkey/finish",
+        None,
+        Some(json!({"challenge_id": decoy["challenge_id"], "credential": {}})),
+    );
+    assert!(
+        code == 400 || code == 401,
+        "the decoy finishes nothing: {code}"
+    );
     assert_eq!(
         cp.login("alice", pw, None).0,
         200,

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::Controlplane;
 
-const REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub(super) const REDIRECT: &str = "http://127.0.0.1:9/cb";
 /// RFC 7636 appendix B.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(super) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// curl without following redirects: (status, Location, body).
@@ -36,7 +36,7 @@ fn fetch(args: &[&str]) -> (u16, String, String) {
     (code.parse().unwrap_or(0), loc.to_owned(), body.to_owned())
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub(super) fn param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
     q.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -60,19 +60,24 @@ fn rp(cp: &Controlplane, client: &str, secret: &str, user: &str, pw: &str, metho
     serde_json::from_slice(&out.stdout).expect("rp json")
 }
 
-fn create_client(cp: &Controlplane, admin: &str, body: Value) -> String {
+pub(super) fn create_client(cp: &Controlplane, admin: &str, body: Value) -> String {
     let (code, c) = cp.call("POST", "/v1/sso/clients", Some(admin), Some(body));
     assert_eq!(code, 201, "{c}");
     c["client_secret"].as_str().expect("secret").to_owned()
 }
 
 /// Signs in through the UI login form; the cookie lands in `jar`.
-fn browser_login(cp: &Controlplane, jar: &str, user: &str, pw: &str) {
+pub(super) fn browser_login(cp: &Controlplane, jar: &str, user: &str, pw: &str) {
+    let token = super::login_form_token(cp, jar);
     let (code, loc, body) = fetch(&[
         "--cacert",
         &cp.ca,
         "-c",
         jar,
+        "-b",
+        jar,
+        "--data-urlencode",
+        &format!("csrf={token}"),
         "--data-urlencode",
         &format!("username={user}"),
         "--data-urlencode",
@@ -85,7 +90,7 @@ fn browser_login(cp: &Controlplane, jar: &str, user: &str, pw: &str) {
     assert!(loc.ends_with("/ui/"), "{loc}");
 }
 
-fn authorize(cp: &Controlplane, jar: &str, query: &str) -> (u16, String, String) {
+pub(super) fn authorize(cp: &Controlplane, jar: &str, query: &str) -> (u16, String, String) {
     fetch(&[
         "--cacert",
         &cp.ca,
@@ -95,7 +100,7 @@ fn authorize(cp: &Controlplane, jar: &str, query: &str) -> (u16, String, String)
     ])
 }
 
-fn good_query(client: &str) -> String {
+pub(super) fn good_query(client: &str) -> String {
     format!(
         "response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=st8&nonce=n1&code_challenge={CHALLENGE}&code_challenge_method=S256",
         sso_pct(REDIRECT)
@@ -106,7 +111,7 @@ fn sso_pct(s: &str) -> String {
     s.replace(':', "%3A").replace('/', "%2F")
 }
 
-fn exchange(
+pub(super) fn exchange(
     cp: &Controlplane,
     client: &str,
     secret: &str,

@@ -3,3 +3,4 @@
 //! `mcd controlplane` and asserting the refusal.
 
 mod sessions;
+mod web;
