@@ -412,8 +412,9 @@ async fn wrong_rechecks_count_like_logins_and_end_the_session() {
     assert!(matches!(f.iam.verify(&s.token), Err(AuthError::Revoked)));
     let e = f.iam.totp_disable(&hal, pw).await;
     assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    // A locked account answers a login like a wrong password (item 7a).
     let e = f.iam.login(&Caller::default(), login("hal", pw)).await;
-    assert!(matches!(e, Err(IamError::RateLimited(_))), "{e:?}");
+    assert!(matches!(e, Err(IamError::Unauthenticated(_))), "{e:?}");
     let results = f.results("mfa.passkey.register");
     assert_eq!(results, ["bad_credentials"]);
 }
