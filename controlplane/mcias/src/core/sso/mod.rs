@@ -303,10 +303,11 @@ impl Mcias {
         if account.status != AccountStatus::Active {
             return Ok(Authorize::Login);
         }
+        // The session's original sign-in, kept across renewals (OIDC auth_time).
         let auth_time = self
             .read()?
             .get(db::TOKENS, principal.jti.as_bytes())?
-            .map_or_else(now, |r| r.issued_at);
+            .map_or_else(now, |r| r.auth_time());
         let (effect, rule) = self.sso_policy(&account, &client)?;
         let caller = Caller {
             principal: Some(principal),
