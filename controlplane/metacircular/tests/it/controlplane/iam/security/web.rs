@@ -545,7 +545,8 @@ s = socket.socket()
 s.bind((src, 0))
 s.connect(("127.0.0.1", int(port)))
 if kind == "v1":
-    s.sendall(f"PROXY TCP4 {client} 127.0.0.1 40000 {port}\r\n".encode())
+    fam, dst = ("TCP6", "::1") if ":" in client else ("TCP4", "127.0.0.1")
+    s.sendall(f"PROXY {fam} {client} {dst} 40000 {port}\r\n".encode())
 else:
     s.sendall(b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", 12)
               + socket.inet_aton(client) + socket.inet_aton("127.0.0.1")
@@ -622,6 +623,30 @@ fn the_real_client_behind_a_trusted_proxy_and_no_one_else() {
     assert!(
         !sources.iter().any(|s| s.starts_with("198.51.100.")),
         "{sources:?}"
+    );
+}
+
+/// Item 6: per-address limits key IPv6 by prefix. Behind a trusted proxy
+/// (so the test can name any source), failures from ever-new addresses of
+/// one /64 share one limit, while another /64 is still answered.
+#[test]
+fn one_ipv6_prefix_is_one_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start_with(
+        dir.path(),
+        "requests_per_minute_per_ip = 10000\nfailures_per_minute_per_ip = 5\n",
+        "trusted_proxies = [\"127.0.0.2\"]",
+        std::process::Stdio::inherit(),
+    );
+    let statuses: Vec<String> = (1..=8)
+        .map(|i| login_via_proxy(&cp, "127.0.0.2", "v1", &format!("2001:db8:1:1::{i:x}")))
+        .collect();
+    assert_eq!(&statuses[..5], ["401"; 5], "{statuses:?}");
+    assert_eq!(&statuses[5..], ["429"; 3], "{statuses:?}");
+    // A neighbour in another /64 is its own source.
+    assert_eq!(
+        login_via_proxy(&cp, "127.0.0.2", "v1", "2001:db8:1:2::1"),
+        "401"
     );
 }
 
