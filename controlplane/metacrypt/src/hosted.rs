@@ -45,15 +45,28 @@ fn random_passphrase() -> Result<Zeroizing<String>, String> {
     ))
 }
 
-/// Dev only: initialise from / unseal with the passphrase file.
-async fn dev_unseal(m: Arc<Metacrypt>, file: PathBuf) {
+/// Dev only: the passphrase in `file`, created (random, 0600) when the
+/// barrier is not initialized and the file does not exist yet.
+fn dev_passphrase(m: &Metacrypt, file: &Path) -> Result<Zeroizing<String>, String> {
+    let initialized = m.status().map_err(|e| e.to_string())?.initialized;
+    if !initialized && !file.exists() {
+        let pass = random_passphrase()?;
+        write_secret(file, &pass).map_err(|e| format!("writing {}: {e}", file.display()))?;
+        return Ok(pass);
+    }
+    let text = Zeroizing::new(
+        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?,
+    );
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+/// Dev only: initialise with, or unseal from, the passphrase (in the
+/// background: Argon2id takes a moment).
+async fn dev_unseal(m: Arc<Metacrypt>, pass: Zeroizing<String>) {
     let dev = Caller::default();
-    let result = async {
-        let status = m.status().map_err(|e| e.to_string())?;
-        if !status.initialized {
-            let pass = random_passphrase()?;
-            write_secret(&file, &pass).map_err(|e| format!("writing {}: {e}", file.display()))?;
-            m.init(
+    let result = match m.status() {
+        Ok(s) if !s.initialized => m
+            .init(
                 &dev,
                 InitInput {
                     passphrase: Some(pass.to_string()),
@@ -61,33 +74,22 @@ async fn dev_unseal(m: Arc<Metacrypt>, file: PathBuf) {
                 },
             )
             .await
-            .map_err(|e| e.to_string())?;
-            println!(
-                "metacrypt dev passphrase (also in {}, 0600): {}",
-                file.display(),
-                &*pass
-            );
-            return Ok(());
-        }
-        let pass = Zeroizing::new(
-            std::fs::read_to_string(&file)
-                .map_err(|e| format!("reading {}: {e}", file.display()))?,
-        );
-        m.unseal(
-            &dev,
-            UnsealInputBody {
-                passphrase: Some(pass.trim().to_owned()),
-                ..UnsealInputBody::default()
-            },
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-    }
-    .await;
+            .map(|_| ()),
+        Ok(_) => m
+            .unseal(
+                &dev,
+                UnsealInputBody {
+                    passphrase: Some(pass.to_string()),
+                    ..UnsealInputBody::default()
+                },
+            )
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
     match result {
-        Ok(()) => tracing::info!("metacrypt dev auto-unseal done"),
-        Err(e) => tracing::error!(error = %e, "metacrypt dev auto-unseal failed; it stays sealed"),
+        Ok(()) => tracing::info!("metacrypt: dev auto-unseal done"),
+        Err(e) => tracing::error!(error = %e, "metacrypt: dev auto-unseal failed; it stays sealed"),
     }
 }
 
@@ -112,9 +114,10 @@ impl HostedService for Metacrypt {
         );
         if let Some(file) = dev {
             tracing::warn!(path = %file.display(), "metacrypt: dev passphrase file in use (dev only: whoever reads it reads every secret)");
+            let pass = dev_passphrase(&m, &file).map_err(fail)?;
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
-                    rt.spawn(dev_unseal(m.clone(), file));
+                    rt.spawn(dev_unseal(m.clone(), pass));
                 }
                 Err(_) => return Err(fail("dev auto-unseal needs a tokio runtime".to_owned())),
             }
