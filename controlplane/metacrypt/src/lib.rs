@@ -17,7 +17,19 @@ pub mod hosted;
 pub mod methods;
 pub(crate) mod store;
 
-pub use barrier::envelope::{Envelope, EnvelopeError, parse as parse_envelope};
 pub use config::MetacryptConfig;
 pub use core::Metacrypt;
 pub use hosted::dev_passphrase_path;
+
+/// Entry points for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::barrier::envelope::{Envelope, EnvelopeError, parse as parse_envelope};
+
+    /// Parses a Shamir share's text; `Some((set id, x))` when it is well formed.
+    pub fn decode_share(text: &str) -> Option<(u32, u8)> {
+        crate::barrier::shamir::decode(text)
+            .ok()
+            .map(|s| (s.set_id, s.x))
+    }
+}

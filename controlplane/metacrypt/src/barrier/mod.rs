@@ -18,6 +18,7 @@ pub(crate) mod envelope;
 pub(crate) mod keys;
 pub(crate) mod limits;
 pub(crate) mod shamir;
+pub(crate) mod slots;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,7 +30,7 @@ use mc_kit::api::ApiError;
 use mc_kit::store::Store;
 use mc_kit::store::audit::AuditEvent;
 use mc_kit::store::json::{ReadTx, WriteTx};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use self::keys::{
@@ -37,6 +38,7 @@ use self::keys::{
 };
 use self::limits::Backoff;
 use self::shamir::{Share, ShareError};
+pub(crate) use self::slots::{DekRecord, MekRecord, SealConfig, Slot, SlotKind};
 use crate::store::{BARRIER_KEYS, BARRIER_MEK, BARRIER_SEAL, MEK_KEY, SEAL_KEY, dek_key};
 
 /// The mount id of the barrier's own ring (`sys` tables).
@@ -46,62 +48,6 @@ pub(crate) const MIN_PASSPHRASE_CHARS: usize = 12;
 const MAX_PASSPHRASE_BYTES: usize = 1024;
 /// Shamir progress is discarded after this long without a share.
 const PROGRESS_IDLE: Duration = Duration::from_secs(600);
-
-/// `barrier_seal/config`: the slots that open the root key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SealConfig {
-    pub(crate) format: u32,
-    pub(crate) root_version: u32,
-    pub(crate) slots: Vec<Slot>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Slot {
-    pub(crate) id: String,
-    #[serde(flatten)]
-    pub(crate) kind: SlotKind,
-    pub(crate) wrapped_root: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum SlotKind {
-    Passphrase {
-        #[serde(flatten)]
-        params: ArgonParams,
-        salt: String,
-    },
-    Shamir {
-        set_id: u32,
-        n: u8,
-        k: u8,
-    },
-}
-
-impl SlotKind {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Passphrase { .. } => "passphrase",
-            Self::Shamir { .. } => "shamir",
-        }
-    }
-}
-
-/// `barrier_mek/current`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct MekRecord {
-    pub(crate) version: u32,
-    pub(crate) root_version: u32,
-    pub(crate) wrapped: String,
-}
-
-/// `barrier_keys/<mount ‖ version>`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct DekRecord {
-    pub(crate) mek_version: u32,
-    pub(crate) wrapped: String,
-    pub(crate) created_at: i64,
-}
 
 /// One mount's DEK versions, ready to use.
 pub(crate) struct DekRing {
