@@ -114,12 +114,21 @@ impl HostedService for Metacrypt {
         );
         if let Some(file) = dev {
             tracing::warn!(path = %file.display(), "metacrypt: dev passphrase file in use (dev only: whoever reads it reads every secret)");
-            let pass = dev_passphrase(&m, &file).map_err(fail)?;
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
+            // A missing or unreadable file (a restored store, say) leaves the
+            // barrier sealed: it is unsealed by hand, never refused to start.
+            match (
+                dev_passphrase(&m, &file),
+                tokio::runtime::Handle::try_current(),
+            ) {
+                (Ok(pass), Ok(rt)) => {
                     rt.spawn(dev_unseal(m.clone(), pass));
                 }
-                Err(_) => return Err(fail("dev auto-unseal needs a tokio runtime".to_owned())),
+                (Err(e), _) => {
+                    tracing::error!(error = %e, "metacrypt: no dev passphrase; it stays sealed");
+                }
+                (_, Err(_)) => {
+                    return Err(fail("dev auto-unseal needs a tokio runtime".to_owned()));
+                }
             }
         }
         Ok(m)
