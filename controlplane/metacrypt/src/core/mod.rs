@@ -53,9 +53,15 @@ impl Metacrypt {
     }
 
     /// The unsealed keys, or 503 `sealed`: the hook every engine operation
-    /// takes first.
+    /// takes first (no engine exists yet).
     #[allow(dead_code)]
     pub(crate) fn unsealed(&self) -> Result<Arc<Unsealed>, CryptError> {
         self.barrier.unsealed()
+    }
+
+    /// `Ok` while unsealed, else the one sealed answer; for adapters that
+    /// must refuse before reading a path or body.
+    pub fn require_unsealed(&self) -> Result<(), CryptError> {
+        self.barrier.unsealed().map(|_| ())
     }
 }
