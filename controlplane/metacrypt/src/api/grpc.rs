@@ -70,7 +70,7 @@ impl pb::barrier_server::Barrier for Services {
 
     async fn seal(&self, r: Request<pb::SealRequest>) -> Reply<pb::BarrierStatus> {
         let c = Caller::from_grpc(&r);
-        Ok(Response::new(status_pb(self.0.seal(&c)?)))
+        Ok(Response::new(status_pb(self.0.seal(&c).await?)))
     }
 
     async fn rotate_mek(&self, r: Request<pb::RotateMekRequest>) -> Reply<pb::RotateMekResponse> {

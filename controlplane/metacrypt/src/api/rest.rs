@@ -39,7 +39,7 @@ async fn unseal(
 }
 
 async fn seal(State(m): State<Arc<Metacrypt>>, c: Caller) -> Result<Json<Status>> {
-    Ok(Json(m.seal(&c)?))
+    Ok(Json(m.seal(&c).await?))
 }
 
 async fn rotate_mek(State(m): State<Arc<Metacrypt>>, c: Caller) -> Result<Json<Value>> {

@@ -46,6 +46,8 @@ pub(crate) const SYS_MOUNT: u64 = 0;
 /// `init` refuses shorter passphrases.
 pub(crate) const MIN_PASSPHRASE_CHARS: usize = 12;
 const MAX_PASSPHRASE_BYTES: usize = 1024;
+/// How long `seal` waits for in-flight operations to drop the keys.
+const SEAL_WAIT: Duration = Duration::from_secs(5);
 /// Shamir progress is discarded after this long without a share.
 const PROGRESS_IDLE: Duration = Duration::from_secs(600);
 
@@ -705,7 +707,7 @@ impl Barrier {
 
     /// Seals: swaps the state to Sealed (dropping this reference to the keys),
     /// discards Shamir progress, audits. Idempotent.
-    pub(crate) fn seal(&self, who: &Actor) -> Result<Status, ApiError> {
+    pub(crate) async fn seal(&self, who: &Actor) -> Result<Status, ApiError> {
         let was = match &**self.state.load() {
             State::Uninitialized => {
                 return Err(ApiError::FailedPrecondition("not initialized".to_owned()));
@@ -716,8 +718,22 @@ impl Barrier {
         if was {
             self.audit_only(who.event("barrier.seal", "ok", String::new()))?;
             let old = self.state.swap(Arc::new(State::Sealed));
+            let keys = match &*old {
+                State::Unsealed(u) => Some(Arc::downgrade(u)),
+                State::Sealed | State::Uninitialized => None,
+            };
             drop(old);
-            tracing::info!("metacrypt sealed");
+            // In-flight operations hold their own reference: wait (bounded)
+            // for them to finish, so the keys are gone when seal answers.
+            let deadline = Instant::now() + SEAL_WAIT;
+            while keys.as_ref().is_some_and(|k| k.strong_count() > 0) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if keys.is_some_and(|k| k.strong_count() > 0) {
+                tracing::warn!("metacrypt sealed; an operation still holds the keys");
+            } else {
+                tracing::info!("metacrypt sealed");
+            }
         }
         *self.progress() = Progress::default();
         self.status()

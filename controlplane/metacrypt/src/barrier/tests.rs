@@ -115,7 +115,7 @@ async fn init_seal_unseal_with_a_passphrase_and_back_off_on_failures() {
     assert_eq!(b.rotate_mek(&who).expect("rotate"), 2);
     let weak = Arc::downgrade(&u);
     drop(u);
-    b.seal(&who).expect("seal");
+    b.seal(&who).await.expect("seal");
     assert!(
         weak.upgrade().is_none(),
         "seal drops the last reference to the keys"
@@ -198,7 +198,7 @@ async fn shamir_three_of_five_unseals_and_two_do_not() {
         .expect("third");
     assert_eq!(st.state, "unsealed");
     // Reset discards progress.
-    b.seal(&who).expect("seal");
+    b.seal(&who).await.expect("seal");
     b.unseal(UnsealInput::Share(shares[0].clone()), who.clone())
         .await
         .expect("one");

@@ -106,8 +106,8 @@ impl Metacrypt {
         self.barrier.unseal(attempt, actor(c)).await
     }
 
-    pub fn seal(&self, c: &Caller) -> Result<Status, CryptError> {
-        self.barrier.seal(&actor(c))
+    pub async fn seal(&self, c: &Caller) -> Result<Status, CryptError> {
+        self.barrier.seal(&actor(c)).await
     }
 
     pub fn rotate_mek(&self, c: &Caller) -> Result<u32, CryptError> {
