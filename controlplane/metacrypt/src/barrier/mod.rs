@@ -17,6 +17,7 @@
 pub(crate) mod envelope;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod sealer;
 pub(crate) mod shamir;
 pub(crate) mod slots;
 

@@ -110,6 +110,30 @@ async fn init_seal_unseal_with_a_passphrase_and_back_off_on_failures() {
             .is_err(),
         "moved row"
     );
+    // The same through the kit's Sealer trait.
+    {
+        use mc_kit::seal::{SealError, Sealer};
+        let s = sealer::MountSealer::new(u.clone(), SYS_MOUNT);
+        let v = s.seal("mounts", b"k1", b"through the trait").expect("seal");
+        assert_eq!(
+            &*s.open("mounts", b"k1", &v).expect("open"),
+            b"through the trait"
+        );
+        assert!(matches!(
+            s.open("mounts", b"k2", &v),
+            Err(SealError::Open { .. })
+        ));
+        assert!(matches!(
+            s.open("mounts", b"k1", b"junk"),
+            Err(SealError::Malformed { .. })
+        ));
+        assert!(
+            sealer::MountSealer::new(u.clone(), 42)
+                .seal("t", b"k", b"v")
+                .is_err(),
+            "no ring"
+        );
+    }
 
     // MEK rotation keeps every DEK; the next unseal still opens the row.
     assert_eq!(b.rotate_mek(&who).expect("rotate"), 2);
