@@ -57,6 +57,13 @@ pub mod iam {
     }
 }
 
+/// `mc.crypt.v1`: Metacrypt (the seal/unseal barrier).
+pub mod crypt {
+    pub mod v1 {
+        tonic::include_proto!("mc.crypt.v1");
+    }
+}
+
 /// `mc.deploy.v1`: MCP master and agent (deploy, nodes, heartbeats, snapshots, data transfer).
 pub mod deploy {
     pub mod v1 {

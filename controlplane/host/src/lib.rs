@@ -43,6 +43,11 @@ pub fn bootstrap_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     mc_mcias::hosted::bootstrap_path(data_dir)
 }
 
+/// Where `mcd dev` keeps Metacrypt's dev passphrase (dev only).
+pub fn metacrypt_dev_passphrase_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    mc_metacrypt::dev_passphrase_path(data_dir)
+}
+
 pub const COMPONENT: &str = "controlplane";
 
 #[derive(Debug, thiserror::Error)]

@@ -73,6 +73,7 @@ macro_rules! hosted_services {
 
 hosted_services! {
     mcias: mc_mcias::Mcias,
+    metacrypt: mc_metacrypt::Metacrypt,
 }
 
 /// What the host gives every service.

@@ -4,6 +4,27 @@ use rustix::process::Signal;
 
 use crate::support::{Dev, curl, mcctl, run};
 
+/// `mcd dev` unseals Metacrypt in the background: polls its public status.
+fn assert_crypt_unsealed(dev: &Dev) {
+    let url = format!(
+        "{}/sys/status",
+        dev.endpoints["crypt"]["url"].as_str().expect("crypt url")
+    );
+    let ca = dev.ca();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (code, body) = curl(&["--cacert", &ca, &url]);
+        if code == 200 && body.contains("\"state\":\"unsealed\"") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metacrypt never unsealed: {code} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
     let cwd = tempfile::tempdir().expect("tempdir");
@@ -25,6 +46,7 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
         "/iam/url",
         "/iam/ui",
         "/iam/oidc_discovery",
+        "/crypt/url",
         "/bootstrap/username",
         "/bootstrap/password",
         "/ca_cert",
@@ -39,6 +61,16 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
         );
     }
     assert_eq!(dev.endpoints["bootstrap"]["username"], "admin");
+    // Metacrypt: initialised and unsealed from the dev passphrase (0600).
+    let pass_file = dev.data_dir.join("metacrypt/dev-passphrase");
+    let mode = std::fs::metadata(&pass_file)
+        .expect("dev passphrase")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    assert_crypt_unsealed(&dev);
     let health = dev.endpoints["controlplane"]["health"]
         .as_str()
         .expect("health")
@@ -108,6 +140,7 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
 
     // Re-running reuses the data dir (same node identity and ports); SIGTERM also exits 0.
     let dev2 = Dev::start(cwd.path(), None);
+    assert_crypt_unsealed(&dev2);
     assert_eq!(dev2.endpoints["controlplane"]["rest"], rest.as_str());
     let out = run(&mcctl(), &["status", "--json"], cwd.path());
     assert!(out.status.success());

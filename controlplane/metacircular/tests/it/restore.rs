@@ -349,6 +349,15 @@ fn a_node_restored_from_its_snapshots_logs_in_serves_and_answers_as_before() {
     assert_eq!(old.dig("www.drill.test"), "192.0.2.77");
     let routes_before = old.mcctl(&["proxy", "routes", "list"]);
 
+    // `mcd dev` initialises Metacrypt in the background: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while old.call("GET", "/v1/crypt/sys/status", None, None).1["state"] != "unsealed" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metacrypt never unsealed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     // Online snapshots of both processes: stores and their key files.
     let snaps = cwd.join("snaps");
     let cp_config = old_dir.join("controlplane.toml");
@@ -415,6 +424,27 @@ fn a_node_restored_from_its_snapshots_logs_in_serves_and_answers_as_before() {
     let (code, body) = new.call("GET", "/v1/iam/accounts", Some(&admin), None);
     assert_eq!(code, 200, "{body}");
     assert!(body.to_string().contains("erin"), "{body}");
+    // Metacrypt's store came back sealed (a snapshot holds no unseal
+    // material) and opens with the original node's passphrase.
+    let (code, body) = new.call("GET", "/v1/crypt/sys/status", None, None);
+    assert_eq!(
+        (code, body["state"].as_str()),
+        (200, Some("sealed")),
+        "{body}"
+    );
+    let pass =
+        std::fs::read_to_string(old_dir.join("metacrypt/dev-passphrase")).expect("dev passphrase");
+    let (code, body) = new.call(
+        "POST",
+        "/v1/crypt/sys/unseal",
+        Some(&admin),
+        Some(serde_json::json!({"passphrase": pass.trim()})),
+    );
+    assert_eq!(
+        (code, body["state"].as_str()),
+        (200, Some("unsealed")),
+        "{body}"
+    );
     let (code, body) = new.call(
         "POST",
         "/v1/auth/login",

@@ -4,11 +4,12 @@
 //! `./.mc-dev/endpoints.json` (what `mcd dev` writes), so after `mcd dev`
 //! every command works with no flags.
 //!
-//! One module per command group (`status`, `iam/`, `proxy/`, `dns/`), each
+//! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
 //! [`enums`] only.
 
+mod crypt;
 mod dns;
 mod endpoints;
 mod enums;
@@ -60,6 +61,9 @@ enum Command {
     /// MCIAS administration: accounts, tokens, policy, audit.
     #[command(subcommand)]
     Iam(iam::IamCommand),
+    /// Metacrypt: the seal/unseal barrier.
+    #[command(subcommand)]
+    Crypt(crypt::CryptCommand),
     /// MC-Proxy: routes, listeners, firewall, status.
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
@@ -105,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout => block_on(iam::logout(e, out)),
         Command::Whoami => block_on(iam::whoami(e, out)),
         Command::Iam(cmd) => block_on(iam::run(e, out, cmd)),
+        Command::Crypt(cmd) => block_on(crypt::run(e, out, cmd)),
         Command::Proxy(cmd) => block_on(proxy::run(e, out, cmd)),
         Command::Dns(cmd) => block_on(dns::run(e, out, cmd)),
     }

@@ -119,7 +119,12 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              cert = \"{t}/controlplane.pem\"\n\
              key = \"{t}/controlplane-key.pem\"\n\n\
              [log]\n\
-             level = \"info\"\n",
+             level = \"info\"\n\n\
+             # Dev only: Metacrypt initialises with a random passphrase kept in\n\
+             # this file (0600) and unseals from it at every start.\n\
+             [metacrypt]\n\
+             dev_passphrase_file = \"{crypt_pass}\"\n",
+            crypt_pass = mc_controlplane::metacrypt_dev_passphrase_path(&layout.data_dir).display(),
             rest = free_port()?,
             grpc = free_port()?,
             metrics = free_port()?,
@@ -295,6 +300,11 @@ async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow:
         mc_kit::config::load(&layout.dataplane_config).map_err(config_error)?;
     let bootstrap_file = mc_controlplane::bootstrap_path(&cp.data_dir);
     let first_run = !bootstrap_file.exists();
+    let crypt_file = cp
+        .metacrypt
+        .dev_passphrase_file
+        .clone()
+        .filter(|f| !f.exists());
     let mut procs = Vec::new();
     procs.push(spawn(
         "controlplane",
@@ -333,6 +343,16 @@ async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow:
             );
         }
         endpoints["bootstrap"] = creds;
+    }
+    // Metacrypt wrote its dev passphrase when it created its store.
+    if let Some(file) = crypt_file
+        && let Ok(pass) = fs::read_to_string(&file)
+    {
+        println!(
+            "metacrypt dev passphrase: {} (shown once; kept 0600 in {}; dev only)",
+            pass.trim(),
+            file.display()
+        );
     }
     let text = serde_json::to_string_pretty(&endpoints)?;
     let tmp = layout.endpoints.with_extension("json.tmp");

@@ -1,4 +1,5 @@
-//! The control plane end to end: `mcd controlplane` (MCIAS) driven by curl,
+//! The control plane end to end: `mcd controlplane` (MCIAS, Metacrypt) driven by curl,
 //! mcctl, an OIDC relying party, a software passkey and a headless browser.
 
+mod crypt;
 pub(crate) mod iam;

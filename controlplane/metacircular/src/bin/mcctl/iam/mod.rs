@@ -7,7 +7,7 @@
 
 mod accounts;
 mod audit;
-mod client;
+pub(crate) mod client;
 mod passkeys;
 mod policy;
 mod session;

@@ -14,16 +14,16 @@ mod security;
 mod sso;
 mod ui;
 
-struct Controlplane {
+pub(crate) struct Controlplane {
     child: Child,
-    rest: String,
-    grpc: String,
-    ca: String,
-    password: String,
+    pub(crate) rest: String,
+    pub(crate) grpc: String,
+    pub(crate) ca: String,
+    pub(crate) password: String,
 }
 
 impl Controlplane {
-    fn start(dir: &Path, mcias: &str) -> Self {
+    pub(crate) fn start(dir: &Path, mcias: &str) -> Self {
         Self::start_with(dir, mcias, "", Stdio::inherit())
     }
 
@@ -74,7 +74,7 @@ impl Controlplane {
     }
 
     /// A REST call; `token` as bearer, `body` as JSON.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,
@@ -114,7 +114,7 @@ impl Controlplane {
     }
 
     /// Creates a human account with the `user` role (as `admin`).
-    fn create_user(&self, admin: &str, user: &str, password: &str) {
+    pub(crate) fn create_user(&self, admin: &str, user: &str, password: &str) {
         let (code, body) = self.call(
             "POST",
             "/v1/iam/accounts",
@@ -124,14 +124,14 @@ impl Controlplane {
         assert_eq!(code, 201, "{body}");
     }
 
-    fn token(&self, user: &str, password: &str) -> String {
+    pub(crate) fn token(&self, user: &str, password: &str) -> String {
         let (code, body) = self.login(user, password, None);
         assert_eq!(code, 200, "{body}");
         body["token"].as_str().expect("token").to_owned()
     }
 
     /// A gRPC call without a message body of interest; returns `grpc-status`.
-    fn grpc_status(&self, path: &str, token: Option<&str>) -> String {
+    pub(crate) fn grpc_status(&self, path: &str, token: Option<&str>) -> String {
         let url = format!("{}{path}", self.grpc);
         let frame: PathBuf = std::env::temp_dir().join("mc-empty-grpc-frame");
         std::fs::write(&frame, [0_u8; 5]).expect("frame");

@@ -1,0 +1,190 @@
+//! `mcctl crypt …`: Metacrypt's barrier over `mc.crypt.v1`.
+//!
+//! Passphrases and shares are read without echo (or one line of stdin when
+//! piped), never taken from flags, so they stay out of shell history and
+//! `ps`. Every answer goes through [`Out`], so `--json` works for all.
+
+use clap::Subcommand;
+use mc_proto::crypt::v1 as pb;
+use pb::barrier_client::BarrierClient;
+use serde::Serialize;
+
+use crate::endpoints::Endpoints;
+use crate::iam::client::{Authed, authed, channel, read_secret, refused, saved_token};
+use crate::output::Out;
+
+#[derive(Subcommand)]
+pub(crate) enum CryptCommand {
+    /// The barrier's state (public: needs no login).
+    Status,
+    /// Initialise the barrier (admin): a passphrase, Shamir shares, or both.
+    Init {
+        /// Split an unseal key into this many shares…
+        #[arg(long, requires = "threshold")]
+        shares: Option<u32>,
+        /// …any this many of which unseal.
+        #[arg(long, requires = "shares")]
+        threshold: Option<u32>,
+        /// No passphrase slot (only with --shares).
+        #[arg(long, requires = "shares")]
+        no_passphrase: bool,
+    },
+    /// One unseal attempt (admin): the passphrase, or one share with --share.
+    Unseal {
+        #[arg(long)]
+        share: bool,
+        /// Discard the shares given so far.
+        #[arg(long, conflicts_with = "share")]
+        reset: bool,
+    },
+    /// Drop every key from memory (admin).
+    Seal,
+    /// A new master encryption key; the data keys are rewrapped (admin).
+    RotateMek,
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    state: String,
+    initialized: bool,
+    sealed: bool,
+    slots: Vec<String>,
+    threshold: u32,
+    shares: u32,
+    progress: u32,
+}
+
+impl From<pb::BarrierStatus> for StatusView {
+    fn from(s: pb::BarrierStatus) -> Self {
+        Self {
+            state: s.state,
+            initialized: s.initialized,
+            sealed: s.sealed,
+            slots: s.slots,
+            threshold: s.threshold,
+            shares: s.shares,
+            progress: s.progress,
+        }
+    }
+}
+
+fn print_status(s: &StatusView) {
+    println!("state:  {}", s.state);
+    if !s.slots.is_empty() {
+        println!("slots:  {}", s.slots.join(", "));
+    }
+    if s.shares > 0 {
+        println!(
+            "shamir: {} of {} (progress {}/{})",
+            s.threshold, s.shares, s.progress, s.threshold
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct InitView {
+    status: StatusView,
+    shares: Vec<String>,
+}
+
+type Client = BarrierClient<Authed>;
+
+async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
+    let (ch, b) = authed(endpoints).await?;
+    Ok(BarrierClient::with_interceptor(ch, b))
+}
+
+pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> anyhow::Result<()> {
+    match cmd {
+        CryptCommand::Status => {
+            // Public: send the token when there is one, else none.
+            let status = match saved_token(endpoints) {
+                Ok(_) => client(endpoints).await?.status(pb::StatusRequest {}).await,
+                Err(_) => {
+                    BarrierClient::new(channel(endpoints).await?)
+                        .status(pb::StatusRequest {})
+                        .await
+                }
+            }
+            .map_err(refused)?
+            .into_inner();
+            let view = StatusView::from(status);
+            out.show(&view, || print_status(&view))
+        }
+        CryptCommand::Init {
+            shares,
+            threshold,
+            no_passphrase,
+        } => {
+            let passphrase = if no_passphrase {
+                String::new()
+            } else {
+                read_secret("New Metacrypt passphrase (at least 12 characters): ")?
+            };
+            let r = client(endpoints)
+                .await?
+                .init(pb::InitRequest {
+                    passphrase,
+                    shares: shares.unwrap_or(0),
+                    threshold: threshold.unwrap_or(0),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let view = InitView {
+                status: r.status.unwrap_or_default().into(),
+                shares: r.shares,
+            };
+            out.show(&view, || {
+                print_status(&view.status);
+                if !view.shares.is_empty() {
+                    println!("shares (shown once; keep each with a different person):");
+                    for s in &view.shares {
+                        println!("  {s}");
+                    }
+                }
+            })
+        }
+        CryptCommand::Unseal { share, reset } => {
+            let mut req = pb::UnsealRequest {
+                reset,
+                ..Default::default()
+            };
+            if share {
+                req.share = read_secret("Share: ")?;
+            } else if !reset {
+                req.passphrase = read_secret("Metacrypt passphrase: ")?;
+            }
+            let s = client(endpoints)
+                .await?
+                .unseal(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let view = StatusView::from(s);
+            out.show(&view, || print_status(&view))
+        }
+        CryptCommand::Seal => {
+            let s = client(endpoints)
+                .await?
+                .seal(pb::SealRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let view = StatusView::from(s);
+            out.show(&view, || print_status(&view))
+        }
+        CryptCommand::RotateMek => {
+            let r = client(endpoints)
+                .await?
+                .rotate_mek(pb::RotateMekRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            out.done(
+                &serde_json::json!({"mek_version": r.mek_version}),
+                &format!("MEK rotated to version {}", r.mek_version),
+            )
+        }
+    }
+}

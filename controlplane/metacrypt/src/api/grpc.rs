@@ -1,0 +1,82 @@
+//! gRPC (`mc.crypt.v1`) adapter: each RPC calls the [`Metacrypt`] operation
+//! its REST twin calls; proto3 empty strings and zeros mean "not given".
+
+use std::sync::Arc;
+
+use mc_proto::crypt::v1 as pb;
+use tonic::{Request, Response, Status as GrpcStatus};
+
+use crate::core::{Caller, InitInput, Metacrypt, Status, UnsealInputBody};
+
+type Reply<T> = Result<Response<T>, GrpcStatus>;
+
+/// Every `mc.crypt.v1` service, sharing one [`Metacrypt`].
+#[derive(Clone)]
+pub struct Services(pub Arc<Metacrypt>);
+
+impl Services {
+    pub fn add(m: Arc<Metacrypt>, routes: &mut tonic::service::RoutesBuilder) {
+        routes.add_service(pb::barrier_server::BarrierServer::new(Self(m)));
+    }
+}
+
+fn status_pb(s: Status) -> pb::BarrierStatus {
+    pb::BarrierStatus {
+        state: s.state.to_owned(),
+        initialized: s.initialized,
+        sealed: s.sealed,
+        slots: s.slots.into_iter().map(str::to_owned).collect(),
+        threshold: s.threshold,
+        shares: s.shares,
+        progress: s.progress,
+    }
+}
+
+fn some(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+#[tonic::async_trait]
+impl pb::barrier_server::Barrier for Services {
+    async fn status(&self, _: Request<pb::StatusRequest>) -> Reply<pb::BarrierStatus> {
+        Ok(Response::new(status_pb(self.0.status()?)))
+    }
+
+    async fn init(&self, r: Request<pb::InitRequest>) -> Reply<pb::InitResponse> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let input = InitInput {
+            passphrase: some(r.passphrase),
+            shares: (r.shares != 0).then_some(r.shares),
+            threshold: (r.threshold != 0).then_some(r.threshold),
+        };
+        let out = self.0.init(&c, input).await?;
+        Ok(Response::new(pb::InitResponse {
+            status: Some(status_pb(out.status)),
+            shares: out.shares,
+        }))
+    }
+
+    async fn unseal(&self, r: Request<pb::UnsealRequest>) -> Reply<pb::BarrierStatus> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let input = UnsealInputBody {
+            passphrase: some(r.passphrase),
+            share: some(r.share),
+            reset: r.reset,
+        };
+        Ok(Response::new(status_pb(self.0.unseal(&c, input).await?)))
+    }
+
+    async fn seal(&self, r: Request<pb::SealRequest>) -> Reply<pb::BarrierStatus> {
+        let c = Caller::from_grpc(&r);
+        Ok(Response::new(status_pb(self.0.seal(&c).await?)))
+    }
+
+    async fn rotate_mek(&self, r: Request<pb::RotateMekRequest>) -> Reply<pb::RotateMekResponse> {
+        let c = Caller::from_grpc(&r);
+        Ok(Response::new(pb::RotateMekResponse {
+            mek_version: self.0.rotate_mek(&c)?,
+        }))
+    }
+}

@@ -1,0 +1,12 @@
+//! The adapters over [`crate::core`]: REST ([`rest`], `/v1/crypt/…`) and
+//! gRPC ([`grpc`], `mc.crypt.v1`). Each handler turns a request into one
+//! core call; REST and gRPC twins call the same operation, authorized by
+//! the one method map ([`crate::methods`]).
+
+pub mod grpc;
+pub mod rest;
+
+/// The whole REST surface of Metacrypt.
+pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
+    rest::router(crypt)
+}

@@ -1,0 +1,168 @@
+//! The `[metacrypt]` section of the control plane's TOML.
+//!
+//! ```toml
+//! [metacrypt]
+//! argon2_memory_kib = 65536    # passphrase slots; OWASP floor 19 MiB, t=2
+//! argon2_iterations = 3
+//! argon2_parallelism = 1
+//! unseal_backoff_after = 5     # failed unseal attempts before back-off
+//! unseal_backoff = "1s"        # first wait; doubles per further failure
+//! unseal_backoff_max = "15m"
+//! unseal_wait = "5s"           # how long an attempt waits for the one derivation slot
+//! dev_passphrase_file = ""     # dev only (`mcd dev`): init and unseal from this file
+//! ```
+//!
+//! Invariant: the Argon2id cost is never below the OWASP floor, and the
+//! parameters are stored in each slot, so changing them affects only slots
+//! created later.
+
+use std::path::PathBuf;
+
+use mc_kit::config::{Duration, Invalid, Validate};
+use serde::Deserialize;
+
+/// OWASP's Argon2id floor: 19 MiB, t = 2.
+pub const ARGON2_MIN_MEMORY_KIB: u32 = 19 * 1024;
+pub const ARGON2_MIN_ITERATIONS: u32 = 2;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetacryptConfig {
+    #[serde(default = "d_mem")]
+    pub argon2_memory_kib: u32,
+    #[serde(default = "d_iter")]
+    pub argon2_iterations: u32,
+    #[serde(default = "d_par")]
+    pub argon2_parallelism: u32,
+    #[serde(default = "d_after")]
+    pub unseal_backoff_after: u32,
+    #[serde(default = "d_backoff")]
+    pub unseal_backoff: Duration,
+    #[serde(default = "d_backoff_max")]
+    pub unseal_backoff_max: Duration,
+    #[serde(default = "d_wait")]
+    pub unseal_wait: Duration,
+    /// Dev only: a passphrase file beside the store; the first start
+    /// initialises with a random passphrase written there (0600), every
+    /// start unseals from it. Whoever reads the data dir reads everything.
+    #[serde(default)]
+    pub dev_passphrase_file: Option<PathBuf>,
+}
+
+fn d_mem() -> u32 {
+    64 * 1024
+}
+fn d_iter() -> u32 {
+    3
+}
+fn d_par() -> u32 {
+    1
+}
+fn d_after() -> u32 {
+    5
+}
+fn d_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+fn d_backoff_max() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn d_wait() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for MetacryptConfig {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: d_mem(),
+            argon2_iterations: d_iter(),
+            argon2_parallelism: d_par(),
+            unseal_backoff_after: d_after(),
+            unseal_backoff: d_backoff(),
+            unseal_backoff_max: d_backoff_max(),
+            unseal_wait: d_wait(),
+            dev_passphrase_file: None,
+        }
+    }
+}
+
+impl Validate for MetacryptConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.argon2_memory_kib < ARGON2_MIN_MEMORY_KIB {
+            return Err(Invalid::new(
+                "argon2_memory_kib",
+                format!("at least {ARGON2_MIN_MEMORY_KIB} (OWASP floor, 19 MiB)"),
+            ));
+        }
+        if self.argon2_memory_kib > 4 * 1024 * 1024 {
+            return Err(Invalid::new("argon2_memory_kib", "at most 4194304 (4 GiB)"));
+        }
+        if !(ARGON2_MIN_ITERATIONS..=64).contains(&self.argon2_iterations) {
+            return Err(Invalid::new(
+                "argon2_iterations",
+                "between 2 (OWASP floor) and 64",
+            ));
+        }
+        if !(1..=16).contains(&self.argon2_parallelism) {
+            return Err(Invalid::new("argon2_parallelism", "between 1 and 16"));
+        }
+        if self.unseal_backoff_after == 0 || self.unseal_backoff_after > 100 {
+            return Err(Invalid::new("unseal_backoff_after", "between 1 and 100"));
+        }
+        if self.unseal_backoff.get().is_zero() {
+            return Err(Invalid::new("unseal_backoff", "must be positive"));
+        }
+        if self.unseal_backoff_max.get() < self.unseal_backoff.get() {
+            return Err(Invalid::new(
+                "unseal_backoff_max",
+                "must be at least unseal_backoff",
+            ));
+        }
+        if self.unseal_wait.get().is_zero() || self.unseal_wait.get().as_secs() > 60 {
+            return Err(Invalid::new("unseal_wait", "between 1ms and 60s"));
+        }
+        if let Some(p) = &self.dev_passphrase_file
+            && (p.as_os_str().is_empty() || !p.is_absolute())
+        {
+            return Err(Invalid::new(
+                "dev_passphrase_file",
+                "must be an absolute path",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_the_owasp_floor_is_enforced() {
+        assert!(MetacryptConfig::default().validate().is_ok());
+        let low = MetacryptConfig {
+            argon2_memory_kib: 8 * 1024,
+            ..MetacryptConfig::default()
+        };
+        assert_eq!(
+            low.validate().map_err(|e| e.field),
+            Err("argon2_memory_kib".to_owned())
+        );
+        let t1 = MetacryptConfig {
+            argon2_iterations: 1,
+            ..MetacryptConfig::default()
+        };
+        assert_eq!(
+            t1.validate().map_err(|e| e.field),
+            Err("argon2_iterations".to_owned())
+        );
+        let backoff = MetacryptConfig {
+            unseal_backoff_max: Duration::from_millis(10),
+            ..MetacryptConfig::default()
+        };
+        assert_eq!(
+            backoff.validate().map_err(|e| e.field),
+            Err("unseal_backoff_max".to_owned())
+        );
+    }
+}

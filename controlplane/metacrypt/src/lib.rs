@@ -1,0 +1,35 @@
+//! Metacrypt: the platform's cryptographic service. Built so far: the
+//! seal/unseal barrier (passphrase and Shamir slots, root key → MEK → DEK
+//! rings, the versioned at-rest envelope), its store and the `sys` API over
+//! REST and gRPC. Engines, policy, the Vault facade and the UI follow
+//! (docs/design/metacrypt.md).
+//!
+//! Split by capability, not transport: [`core`] holds the operations (and
+//! imports neither adapter), [`api`] the REST and gRPC adapters over it;
+//! both are authorized by one [`methods`] map. Only `barrier` holds keys.
+
+pub mod api;
+pub(crate) mod barrier;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod hosted;
+pub mod methods;
+pub(crate) mod store;
+
+pub use config::MetacryptConfig;
+pub use core::Metacrypt;
+pub use hosted::dev_passphrase_path;
+
+/// Entry points for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::barrier::envelope::{Envelope, EnvelopeError, parse as parse_envelope};
+
+    /// Parses a Shamir share's text; `Some((set id, x))` when it is well formed.
+    pub fn decode_share(text: &str) -> Option<(u32, u8)> {
+        crate::barrier::shamir::decode(text)
+            .ok()
+            .map(|s| (s.set_id, s.x))
+    }
+}

@@ -1,0 +1,60 @@
+//! The one method → requirement map of Metacrypt, for REST and gRPC alike.
+//! A route or RPC missing here is denied to everyone (see `mc_service::auth`).
+//! `sys` methods are Admin (not policy-governed); status is Public.
+
+use mc_service::auth::{MethodMap, Requirement::*};
+
+pub fn map() -> MethodMap {
+    MethodMap::new()
+        // REST: the barrier.
+        .rest("GET", "/v1/crypt/sys/status", Public)
+        .rest("POST", "/v1/crypt/sys/init", Admin)
+        .rest("POST", "/v1/crypt/sys/unseal", Admin)
+        .rest("POST", "/v1/crypt/sys/seal", Admin)
+        .rest("POST", "/v1/crypt/sys/barrier/rotate-mek", Admin)
+        // gRPC mc.crypt.v1 (same meanings as above).
+        .grpc("/mc.crypt.v1.Barrier/Status", Public)
+        .grpc("/mc.crypt.v1.Barrier/Init", Admin)
+        .grpc("/mc.crypt.v1.Barrier/Unseal", Admin)
+        .grpc("/mc.crypt.v1.Barrier/Seal", Admin)
+        .grpc("/mc.crypt.v1.Barrier/RotateMek", Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forgetting an RPC in the map fails here (and the RPC is denied to everyone).
+    #[test]
+    fn every_crypt_rpc_is_in_the_map_and_nothing_else_is() {
+        let map = map();
+        let rpcs = mc_proto::grpc_methods("mc.crypt.v1");
+        assert!(
+            rpcs.len() >= 5,
+            "descriptor enumerates the services: {rpcs:?}"
+        );
+        for rpc in &rpcs {
+            assert!(
+                map.get(rpc).is_some(),
+                "{rpc} is missing from the method map"
+            );
+        }
+        for (key, _) in map.entries().filter(|(k, _)| k.starts_with('/')) {
+            assert!(
+                rpcs.iter().any(|r| r == key),
+                "{key} is mapped but no such RPC exists"
+            );
+        }
+    }
+
+    /// Every REST route the router serves is in the map (and only those).
+    #[test]
+    fn every_rest_route_is_mapped() {
+        let map = map();
+        let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
+        assert_eq!(rest.len(), 5);
+        for (key, _) in rest {
+            assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");
+        }
+    }
+}
