@@ -289,7 +289,7 @@ pub(crate) fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<
             format!("`{value}` is not {rtype} rdata"),
         ));
     }
-    let data = record.data;
+    let data = split_txt(record.data);
     // Names in rdata must be plain host names (a CNAME to `*.x` or `a b` is refused).
     if let Some(target) = rdata_target(&data) {
         let t = target.to_ascii();
@@ -299,6 +299,58 @@ pub(crate) fn parse_rdata(zone: &ZoneName, rtype: RType, value: &str) -> Result<
         }
     }
     Ok(data)
+}
+
+/// Longest character-string on the wire (RFC 1035 §3.3: one length byte).
+pub(crate) const MAX_CHARACTER_STRING: usize = 255;
+
+/// Splits every TXT string longer than 255 bytes into consecutive 255-byte
+/// character-strings, as zone-file tools do (a DKIM key pasted as one string
+/// stays one value; resolvers concatenate the strings back). Strings already
+/// given separately (`"a" "b"`) are kept as given. Other rdata is unchanged.
+fn split_txt(data: RData) -> RData {
+    match data {
+        RData::TXT(txt) if txt.txt_data.iter().any(|s| s.len() > MAX_CHARACTER_STRING) => {
+            let parts: Vec<&[u8]> = txt
+                .txt_data
+                .iter()
+                .flat_map(|s| {
+                    if s.is_empty() {
+                        vec![&s[..]]
+                    } else {
+                        s.chunks(MAX_CHARACTER_STRING).collect()
+                    }
+                })
+                .collect();
+            RData::TXT(hickory_proto::rr::rdata::TXT::from_bytes(parts))
+        }
+        other => other,
+    }
+}
+
+/// Encodes `owner ttl IN rdata` as it would go on the wire: a record that is
+/// accepted must be servable, so whatever the encoder refuses is refused
+/// here (as `field`), at write time, instead of SERVFAILing every query.
+pub(crate) fn check_encodes(
+    field: &str,
+    owner: &Name,
+    ttl: u32,
+    data: &RData,
+) -> Result<(), Invalid> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let record = hickory_proto::rr::Record::from_rdata(owner.clone(), ttl, data.clone());
+    let mut buf = Vec::new();
+    let mut encoder = BinEncoder::new(&mut buf);
+    record
+        .emit(&mut encoder)
+        .map_err(|e| Invalid::new(field, format!("cannot be encoded as a DNS record: {e}")))?;
+    if buf.len() > usize::from(u16::MAX) {
+        return Err(Invalid::new(
+            field,
+            "the encoded record is larger than 65535 bytes",
+        ));
+    }
+    Ok(())
 }
 
 /// Whitespace-separated fields, a double-quoted string counting as one.
@@ -405,6 +457,18 @@ pub(crate) const DEFAULT_MINIMUM: u32 = 300;
 pub(crate) const DEFAULT_TTL: u32 = 3_600;
 
 impl SoaParams {
+    /// An unset MNAME follows the zone's first apex NS (`--ns`), so the SOA
+    /// names a server the zone actually delegates to; with no NS given,
+    /// `normalize` falls back to `ns1.<zone>`.
+    pub(crate) fn primary_from(mut self, nameservers: &[String]) -> Self {
+        if self.primary_ns.trim().is_empty()
+            && let Some(first) = nameservers.first()
+        {
+            self.primary_ns = first.clone();
+        }
+        self
+    }
+
     /// Fills zeros with defaults (`primary_ns` defaults to `ns1.<zone>`,
     /// `admin_email` to `hostmaster@<zone>`), then validates.
     pub(crate) fn normalize(mut self, zone: &ZoneName) -> Result<Self, Invalid> {
@@ -530,6 +594,7 @@ impl RecordSpec {
                 format!("{ttl} is above the maximum of {MAX_TTL} seconds"),
             ));
         }
+        check_encodes("record.value", &owner_name(zone, &name), ttl, &data)?;
         Ok(Self {
             name,
             rtype,
@@ -553,6 +618,11 @@ pub(crate) fn next_serial(old: u32, today: u32) -> u32 {
     } else {
         old.wrapping_add(1)
     }
+}
+
+/// `a > b` in RFC 1982 serial-number arithmetic (32-bit).
+pub(crate) fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 
 /// Today's date as YYYYMMDD (UTC).

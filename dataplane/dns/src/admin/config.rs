@@ -32,7 +32,7 @@
 //!
 //! [[dns.zones]]                           # config-owned zones (origin `config`)
 //! name = "mcp.example.net"
-//! primary_ns = "ns1.mcp.example.net"      # default ns1.<zone>
+//! primary_ns = "ns1.mcp.example.net"      # default the first nameserver, else ns1.<zone>
 //! admin_email = "hostmaster@example.net"  # default hostmaster@<zone>
 //! nameservers = []                        # default [primary_ns]
 //! records = ["ns1 A 192.0.2.1", "www 300 A 192.0.2.10"]   # NAME [TTL] TYPE VALUE
@@ -420,6 +420,7 @@ impl DnsSection {
                 minimum: z.minimum,
                 ttl: z.ttl,
             }
+            .primary_from(&z.nameservers)
             .normalize(&name)
             .map_err(zerr)?;
             let mut records = Vec::new();

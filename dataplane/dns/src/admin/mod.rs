@@ -10,6 +10,7 @@ pub(crate) mod config;
 pub(crate) mod grpc;
 pub(crate) mod notify;
 mod records;
+pub(crate) mod serials;
 pub(crate) mod state;
 pub mod store;
 mod zones;

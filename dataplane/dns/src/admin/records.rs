@@ -1,13 +1,14 @@
 //! Record operations of the admin side: upsert, delete, replace a zone's
-//! records. Every change bumps the zone's serial in the same redb
-//! transaction as the records, then publishes the recompiled zone.
+//! records. Every change bumps the zone's serial (above its high-water
+//! mark, `serials`) in the same redb transaction as the records, then
+//! publishes the recompiled zone.
 
 use std::collections::BTreeMap;
 
 use mc_kit::api::{ApiError, Invalid};
 use mc_kit::origin::{Origin, refuse_config_owned};
 
-use super::state::{DnsState, Inner, ZoneData, today_serial};
+use super::state::{DnsState, Inner, ZoneData};
 use super::store::{self as db, Op};
 use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName};
 
@@ -21,9 +22,10 @@ impl DnsState {
         added: &[RecordSpec],
         replace_all: bool,
     ) -> Result<u32, ApiError> {
-        data.spec.serial = today_serial(data.spec.serial);
-        let compiled = data.compile()?;
         let name = data.spec.name.clone();
+        data.spec.serial = inner.floors.next(&name, data.spec.serial);
+        let compiled = data.compile()?;
+        inner.floors.record(&[(&name, data.spec.serial)])?;
         let mut ops = vec![Op::PutZone(&data.spec)];
         if replace_all {
             ops.push(Op::DeleteRecords(&name));

@@ -22,6 +22,7 @@ use mc_kit::store::{Store, StoreError};
 use tokio::sync::watch;
 
 use super::config::DnsSettings;
+use super::serials::Floors;
 use super::store::{self as db, Op};
 use crate::model::{self, RType, RecordKey, RecordSpec, ZoneName, ZoneSpec};
 use crate::published::{Published, WorkerSockets};
@@ -52,6 +53,8 @@ impl ZoneData {
 
 pub(super) struct Inner {
     generation: u64,
+    /// The serial high-water marks (outside the store, so outside restores).
+    pub(super) floors: Floors,
     pub(super) zones: BTreeMap<ZoneName, ZoneData>,
     compiled: HashMap<Name, Arc<Zone>>,
 }
@@ -79,7 +82,8 @@ impl DnsState {
             warn_if_readable_by_others(config_file);
         }
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA).map_err(at_start)?);
-        let zones = merge(&store, &settings, config_file)?;
+        let mut zones = merge(&store, &settings, config_file)?;
+        let floors = catch_up(&store, data_dir, &mut zones)?;
         let mut compiled = HashMap::new();
         for z in zones.values() {
             let c = z.compile().map_err(|e| {
@@ -129,6 +133,7 @@ impl DnsState {
             Self {
                 inner: Mutex::new(Inner {
                     generation: 1,
+                    floors,
                     zones,
                     compiled,
                 }),
@@ -330,6 +335,38 @@ fn merge(
         db::apply(store, &ops).map_err(at_start)?;
     }
     Ok(zones)
+}
+
+/// Loads the serial high-water marks; a zone whose stored serial is behind
+/// its mark (`mcd restore` brought back an older store) gets the next serial
+/// after the mark before anything is served, so secondaries see a newer
+/// zone. Records every zone's serial (a store without the file seeds it).
+fn catch_up(
+    store: &Store,
+    data_dir: &Path,
+    zones: &mut BTreeMap<ZoneName, ZoneData>,
+) -> Result<Floors, ApiError> {
+    let mut floors = Floors::load(data_dir)?;
+    let mut bumped = Vec::new();
+    for (name, z) in zones.iter_mut() {
+        if floors.rewound(name, z.spec.serial) {
+            let old = z.spec.serial;
+            z.spec.serial = floors.next(name, old);
+            tracing::warn!(zone = %name, stored = old, serial = z.spec.serial, "mcns: the stored serial is behind one already published (a restore?); serving the zone at a newer serial");
+            bumped.push(name.clone());
+        }
+    }
+    let serials: Vec<(&ZoneName, u32)> = zones.iter().map(|(n, z)| (n, z.spec.serial)).collect();
+    floors.record(&serials)?;
+    let ops: Vec<Op<'_>> = bumped
+        .iter()
+        .filter_map(|n| zones.get(n))
+        .map(|z| Op::PutZone(&z.spec))
+        .collect();
+    if !ops.is_empty() {
+        db::apply(store, &ops).map_err(at_start)?;
+    }
+    Ok(floors)
 }
 
 /// Binds a UDP socket and a TCP listener per worker on every address.

@@ -7,7 +7,7 @@
 use mc_kit::api::ApiError;
 use mc_kit::origin::{Origin, refuse_config_owned};
 
-use super::state::{DnsState, ZoneData, ns_records, today_serial};
+use super::state::{DnsState, ZoneData, ns_records};
 use super::store::{self as db, Op};
 use crate::model::{MAX_ZONES, SoaParams, ZoneName, ZoneSpec};
 
@@ -34,7 +34,7 @@ impl DnsState {
         soa: SoaParams,
         nameservers: &[String],
     ) -> Result<ZoneSpec, ApiError> {
-        let soa = soa.normalize(&name)?;
+        let soa = soa.primary_from(nameservers).normalize(&name)?;
         let mut inner = self.lock();
         if inner.zones.contains_key(&name) {
             return Err(ApiError::AlreadyExists(format!(
@@ -49,7 +49,7 @@ impl DnsState {
         let spec = ZoneSpec {
             name: name.clone(),
             soa,
-            serial: today_serial(0),
+            serial: inner.floors.next(&name, 0),
             origin: Origin::AdminApi,
         };
         let data = ZoneData::parse(
@@ -57,6 +57,7 @@ impl DnsState {
             ns_records(&spec, nameservers, Origin::AdminApi)?,
         )?;
         let compiled = data.compile()?;
+        inner.floors.record(&[(&name, data.spec.serial)])?;
         let mut ops = vec![Op::PutZone(&data.spec)];
         ops.extend(data.records.values().map(|(r, _)| Op::PutRecord(&name, r)));
         db::apply(&self.store, &ops)?;
@@ -82,8 +83,9 @@ impl DnsState {
             return Ok(data.spec);
         }
         data.spec.soa = soa;
-        data.spec.serial = today_serial(data.spec.serial);
+        data.spec.serial = inner.floors.next(name, data.spec.serial);
         let compiled = data.compile()?;
+        inner.floors.record(&[(name, data.spec.serial)])?;
         db::apply(&self.store, &[Op::PutZone(&data.spec)])?;
         let spec = data.spec.clone();
         inner.zones.insert(name.clone(), data);

@@ -158,3 +158,62 @@ fn secret_config_readable_by_others_is_flagged() {
         assert_eq!(super::readable_by_others(&f).is_some(), flagged, "{mode:o}");
     }
 }
+
+/// What `mcd restore` does to MCNS (the redb file replaced by an older
+/// copy): the serial must not go back to one already published.
+#[test]
+fn a_restored_store_does_not_rewind_the_serial() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let z = zone("r.test");
+    let db_path = db::path(dir.path());
+    let saved = dir.path().join("saved.redb");
+    let s1 = {
+        let st = start(dir.path(), "");
+        st.create_zone(z.clone(), soa(), &[]).expect("create");
+        let (s1, _) = st
+            .upsert_record(&z, "a", RType::A, 0, "192.0.2.1")
+            .expect("a");
+        s1
+    };
+    std::fs::copy(&db_path, &saved).expect("snapshot");
+    let s2 = {
+        let st = start(dir.path(), "");
+        let mut s = 0;
+        for i in 2..6 {
+            s = st
+                .upsert_record(&z, "a", RType::A, 0, &format!("192.0.2.{i}"))
+                .expect("a")
+                .0;
+        }
+        s
+    };
+    assert!(model::serial_gt(s2, s1));
+    std::fs::copy(&saved, &db_path).expect("restore");
+    let st = start(dir.path(), "");
+    let served = st.zone(&z).expect("zone").spec.serial;
+    assert!(model::serial_gt(served, s2), "{served} after {s2}");
+    let (s3, _) = st
+        .upsert_record(&z, "b", RType::A, 0, "192.0.2.9")
+        .expect("b");
+    assert!(model::serial_gt(s3, s2), "{s3} after {s2}");
+    // Deleting and re-creating the zone does not reuse serials either.
+    st.delete_zone(&z).expect("delete");
+    let again = st.create_zone(z.clone(), soa(), &[]).expect("again");
+    assert!(
+        model::serial_gt(again.serial, s3),
+        "{} after {s3}",
+        again.serial
+    );
+}
+
+#[test]
+fn the_soa_mname_follows_the_first_ns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = start(dir.path(), "");
+    let spec = st
+        .create_zone(zone("m.test"), soa(), &["dns1.other.test".to_owned()])
+        .expect("create");
+    assert_eq!(spec.soa.primary_ns, "dns1.other.test");
+    let spec = st.create_zone(zone("n.test"), soa(), &[]).expect("create");
+    assert_eq!(spec.soa.primary_ns, "ns1.n.test");
+}
