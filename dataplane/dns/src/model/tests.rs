@@ -140,4 +140,9 @@ fn long_txt_strings_are_split_into_character_strings_and_encode() {
         .expect("a 600-byte TXT is accepted and servable");
     assert_eq!(spec.value.matches('"').count(), 6);
     check_encodes("record.value", &owner_name(&z, "dkim"), 300, &data).expect("encodes");
+    // What the wire encoder refuses is refused at write time, naming the field.
+    let unsplit = RData::TXT(hickory_proto::rr::rdata::TXT::new(vec![long]));
+    let e = check_encodes("record.value", &owner_name(&z, "dkim"), 300, &unsplit)
+        .expect_err("a 600-byte character-string cannot be encoded");
+    assert_eq!(e.field, "record.value");
 }

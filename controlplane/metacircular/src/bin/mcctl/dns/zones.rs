@@ -23,7 +23,7 @@ pub(crate) enum ZoneCommand {
 #[derive(Args)]
 pub(crate) struct CreateArgs {
     zone: String,
-    /// SOA MNAME (default ns1.ZONE).
+    /// SOA MNAME (default: the first --ns, else ns1.ZONE).
     #[arg(long)]
     primary_ns: Option<String>,
     /// SOA RNAME as a mail address (default hostmaster@ZONE).
@@ -32,12 +32,12 @@ pub(crate) struct CreateArgs {
     /// Apex NS target; repeat for several (default: the primary NS).
     #[arg(long = "ns", value_name = "HOST")]
     nameservers: Vec<String>,
-    /// Negative-caching TTL in seconds (default 300).
-    #[arg(long, default_value_t = 0)]
-    minimum: u32,
-    /// SOA TTL and the zone's default record TTL in seconds (default 3600).
-    #[arg(long, default_value_t = 0)]
-    ttl: u32,
+    /// Negative-caching TTL in seconds [default: 300].
+    #[arg(long)]
+    minimum: Option<u32>,
+    /// SOA TTL and the zone's default record TTL in seconds [default: 3600].
+    #[arg(long)]
+    ttl: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -123,8 +123,9 @@ async fn create(c: &mut Client, out: Out, a: CreateArgs) -> anyhow::Result<()> {
             soa: Some(pb::Soa {
                 primary_ns: a.primary_ns.unwrap_or_default(),
                 admin_email: a.admin_email.unwrap_or_default(),
-                minimum: a.minimum,
-                ttl: a.ttl,
+                // 0 asks the server for its default (the one the help names).
+                minimum: a.minimum.unwrap_or(0),
+                ttl: a.ttl.unwrap_or(0),
                 ..pb::Soa::default()
             }),
             nameservers: a.nameservers,

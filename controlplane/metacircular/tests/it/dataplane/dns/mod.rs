@@ -12,6 +12,7 @@ mod abuse;
 mod admin;
 mod conformance;
 mod knot;
+mod operator;
 
 /// A loopback port free for both TCP and UDP.
 pub(crate) fn free_dns_port() -> u16 {
