@@ -1,9 +1,72 @@
 //! Operator-experience regressions (issue 19): what a new user did with
 //! `mcctl`, and the behaviour they should have met.
 
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
+use crate::controlplane::iam::Controlplane;
 use crate::support::mcctl;
+
+/// An endpoints file for a bare control plane, and `mcctl` against it.
+struct Cli {
+    endpoints: PathBuf,
+}
+
+impl Cli {
+    fn new(dir: &Path, cp: &Controlplane) -> Self {
+        let endpoints = dir.join("endpoints.json");
+        std::fs::write(
+            &endpoints,
+            serde_json::json!({"controlplane": {"grpc": cp.grpc, "rest": cp.rest}, "ca_cert": cp.ca})
+                .to_string(),
+        )
+        .expect("endpoints");
+        Self { endpoints }
+    }
+
+    /// `mcctl ARGS` with `stdin` piped in (not a terminal).
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(mcctl())
+            .arg("--endpoints")
+            .arg(&self.endpoints)
+            .args(args)
+            .env_remove("MC_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mcctl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// `mcctl ARGS` must succeed; its stdout.
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `mcctl ARGS` must fail; its stderr.
+    fn fails(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} must fail: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        err
+    }
+}
 
 /// Defect 10: `mcctl endpoints | head` with the reader already gone: mcctl
 /// stops quietly like other Unix tools (no panic message, no backtrace).
@@ -37,4 +100,76 @@ fn mcctl_closed_pipe_exits_quietly() {
         "status {:?}",
         out.status
     );
+}
+
+/// Defect 8: a login from a script. `--password-stdin` and `--password-file`
+/// work; an empty password (stdin not a terminal, nothing piped) is refused
+/// before anything is sent, so it does not count toward the lockout (here
+/// one failure locks); `mcctl iam password` changes the password.
+#[test]
+fn mcctl_login_password_stdin_and_iam_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "lockout_after = 1\nlockout = \"1h\"\n");
+    let cli = Cli::new(dir.path(), &cp);
+    let admin = ["login", "--username", "admin"];
+
+    // What the new user did: no terminal, nothing on stdin.
+    for (extra, stdin) in [(&[][..], ""), (&["--password-stdin"][..], "\n")] {
+        let err = cli.fails(&[&admin[..], extra].concat(), stdin);
+        assert!(
+            err.contains("empty password") && err.contains("--password-stdin"),
+            "{err}"
+        );
+    }
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").expect("write");
+    let err = cli.fails(
+        &[
+            &admin[..],
+            &["--password-file", empty.to_str().expect("utf-8")],
+        ]
+        .concat(),
+        "",
+    );
+    assert!(err.contains("empty password"), "{err}");
+
+    // Nothing was sent: with lockout_after = 1 any failure would have locked it.
+    let login = cli.ok(
+        &[&admin[..], &["--password-stdin", "--json"]].concat(),
+        &format!("{}\n", cp.password),
+    );
+    assert!(login.contains("token_file"), "{login}");
+    let file = dir.path().join("pw");
+    std::fs::write(&file, format!("{}\n", cp.password)).expect("write");
+    cli.ok(
+        &[
+            &admin[..],
+            &["--password-file", file.to_str().expect("utf-8")],
+        ]
+        .concat(),
+        "",
+    );
+
+    // Change the password: current then new, two lines of stdin.
+    let new = "a much longer new password 19";
+    cli.ok(
+        &["iam", "password", "--password-stdin"],
+        &format!("{}\n{new}\n", cp.password),
+    );
+    // An empty new password is refused client-side.
+    let err = cli.fails(
+        &["iam", "password", "--password-stdin"],
+        &format!("{new}\n\n"),
+    );
+    assert!(err.contains("empty password"), "{err}");
+    // The new one works (the old one is tried last: it locks the account).
+    cli.ok(
+        &[&admin[..], &["--password-stdin"]].concat(),
+        &format!("{new}\n"),
+    );
+    let err = cli.fails(
+        &[&admin[..], &["--password-stdin"]].concat(),
+        &format!("{}\n", cp.password),
+    );
+    assert!(!err.contains("empty password"), "{err}");
 }

@@ -53,6 +53,8 @@ enum Command {
         /// The service the login is for (matched by login-policy rules).
         #[arg(long, default_value = "mcctl")]
         service: String,
+        #[command(flatten)]
+        password: iam::client::PasswordSource,
     },
     /// Revoke the saved token.
     Logout,
@@ -130,7 +132,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.show(&view, || println!("# {}\n{text}", view.path))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Login { username, service } => block_on(iam::login(e, out, username, service)),
+        Command::Login {
+            username,
+            service,
+            password,
+        } => block_on(iam::login(e, out, username, service, password)),
         Command::Logout => block_on(iam::logout(e, out)),
         Command::Whoami => block_on(iam::whoami(e, out)),
         Command::Iam(cmd) => block_on(iam::run(e, out, cmd)),
