@@ -173,3 +173,93 @@ fn mcctl_login_password_stdin_and_iam_password() {
     );
     assert!(!err.contains("empty password"), "{err}");
 }
+
+/// Defect 4: the README's `sso update` example changed only the redirect URI
+/// and `--disabled`, yet dropped the client's tags (which feed login policy)
+/// and reset its id_token algorithm. Only the flags given change.
+#[test]
+fn mcctl_sso_update_changes_only_the_flags_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = Controlplane::start(dir.path(), "");
+    let cli = Cli::new(dir.path(), &cp);
+    cli.ok(
+        &["login", "--username", "admin", "--password-stdin"],
+        &format!("{}\n", cp.password),
+    );
+    cli.ok(
+        &[
+            "iam",
+            "sso",
+            "create",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example.net/login",
+            "--name",
+            "Grafana",
+            "--tag",
+            "ops",
+            "--tag",
+            "dash",
+            "--id-token-alg",
+            "EdDSA",
+        ],
+        "",
+    );
+    let get = || -> serde_json::Value {
+        let list: serde_json::Value =
+            serde_json::from_str(&cli.ok(&["--json", "iam", "sso", "list"], "")).expect("json");
+        list.as_array()
+            .and_then(|l| l.iter().find(|c| c["client_id"] == "grafana"))
+            .cloned()
+            .expect("grafana listed")
+    };
+
+    cli.ok(
+        &["iam", "sso", "update", "grafana", "--name", "Dashboards"],
+        "",
+    );
+    let c = get();
+    assert_eq!(c["name"], "Dashboards", "{c}");
+    assert_eq!(c["tags"], serde_json::json!(["dash", "ops"]), "{c}");
+    assert_eq!(c["id_token_signed_response_alg"], "EdDSA", "{c}");
+    assert_eq!(
+        c["redirect_uris"],
+        serde_json::json!(["https://grafana.example.net/login"]),
+        "{c}"
+    );
+    assert_eq!(c["enabled"], true, "{c}");
+
+    // The README's example: the redirect URI and disabled change, nothing else.
+    cli.ok(
+        &[
+            "iam",
+            "sso",
+            "update",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example.net/cb",
+            "--disabled",
+        ],
+        "",
+    );
+    let c = get();
+    assert_eq!(c["tags"], serde_json::json!(["dash", "ops"]), "{c}");
+    assert_eq!(c["id_token_signed_response_alg"], "EdDSA", "{c}");
+    assert_eq!(c["name"], "Dashboards", "{c}");
+    assert_eq!(
+        c["redirect_uris"],
+        serde_json::json!(["https://grafana.example.net/cb"]),
+        "{c}"
+    );
+    assert_eq!(c["enabled"], false, "{c}");
+
+    // Tags and enabled can still be changed on purpose.
+    cli.ok(
+        &["iam", "sso", "update", "grafana", "--no-tags", "--enabled"],
+        "",
+    );
+    let c = get();
+    assert_eq!(c["tags"], serde_json::json!([]), "{c}");
+    assert_eq!(c["enabled"], true, "{c}");
+    assert_eq!(c["id_token_signed_response_alg"], "EdDSA", "{c}");
+}
