@@ -263,3 +263,140 @@ fn mcctl_sso_update_changes_only_the_flags_given() {
     assert_eq!(c["enabled"], true, "{c}");
     assert_eq!(c["id_token_signed_response_alg"], "EdDSA", "{c}");
 }
+
+/// The API routes of the only listener, as `hostname -> backends`.
+fn api_routes(dp: &crate::peers::Dataplane) -> std::collections::BTreeMap<String, Vec<String>> {
+    let list: serde_json::Value =
+        serde_json::from_str(&dp.ok(&["--json", "proxy", "routes", "list"])).expect("json");
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            let backends = r["backends"]
+                .as_array()
+                .expect("backends")
+                .iter()
+                .map(|b| b.as_str().expect("str").to_owned())
+                .collect();
+            (r["hostname"].as_str().expect("str").to_owned(), backends)
+        })
+        .collect()
+}
+
+/// Defect 3: `routes import` of a small file replaced every API route on the
+/// listener. Now it merges; `--replace` shows what it would remove and needs
+/// `--yes` without a terminal; `routes add` on a hostname that has a route
+/// with other settings needs `--replace`.
+#[test]
+fn mcctl_routes_import_merges_and_replace_is_explicit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = crate::peers::free_port();
+    let dp = crate::peers::Dataplane::start(
+        dir.path(),
+        "auto",
+        &format!("[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n"),
+    );
+    let add = |host: &str, backend: &str, extra: &[&str]| {
+        dp.mcctl(
+            &[
+                &["proxy", "routes", "add", host, "--backend", backend][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    for (host, backend) in [("a.test", "127.0.0.1:1001"), ("b.test", "127.0.0.1:1002")] {
+        let out = add(host, backend, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // `routes add` on an existing hostname with other backends: refused,
+    // naming --replace; nothing changed. The same route again is a no-op.
+    let out = add("a.test", "127.0.0.1:2001", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "silently replaced: {err}");
+    assert!(
+        err.contains("already exists") && err.contains("--replace"),
+        "{err}"
+    );
+    assert_eq!(api_routes(&dp)["a.test"], ["127.0.0.1:1001"]);
+    assert!(
+        add("a.test", "127.0.0.1:1001", &[]).status.success(),
+        "idempotent"
+    );
+    assert!(
+        add("a.test", "127.0.0.1:2001", &["--replace"])
+            .status
+            .success()
+    );
+    assert_eq!(api_routes(&dp)["a.test"], ["127.0.0.1:2001"]);
+
+    // What the new user did: import a file naming one new and one existing host.
+    let file = dir.path().join("table.json");
+    std::fs::write(
+        &file,
+        serde_json::json!([
+            {"hostname": "a.test", "backends": ["127.0.0.1:3001"]},
+            {"hostname": "c.test", "backends": ["127.0.0.1:3003"]},
+        ])
+        .to_string(),
+    )
+    .expect("table");
+    let file = file.to_str().expect("utf-8");
+    let out = dp.ok(&["proxy", "routes", "import", file]);
+    assert!(out.contains("1 added, 1 changed, 0 removed"), "{out}");
+    let routes = api_routes(&dp);
+    assert_eq!(routes["a.test"], ["127.0.0.1:3001"], "{routes:?}");
+    assert_eq!(
+        routes["b.test"],
+        ["127.0.0.1:1002"],
+        "b.test kept: {routes:?}"
+    );
+    assert_eq!(routes["c.test"], ["127.0.0.1:3003"], "{routes:?}");
+
+    // --replace without a terminal and without --yes: refused, names what it
+    // would remove and the flag; nothing changed.
+    let before = api_routes(&dp);
+    let out = dp.mcctl(&["proxy", "routes", "import", "--replace", file]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("b.test") && err.contains("--yes") && err.contains("nothing changed"),
+        "{err}"
+    );
+    assert_eq!(api_routes(&dp), before);
+
+    // --replace --yes: the file is the table now.
+    let out = dp.mcctl(&[
+        "--json",
+        "proxy",
+        "routes",
+        "import",
+        "--replace",
+        "--yes",
+        file,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        view["removed_hostnames"],
+        serde_json::json!(["b.test"]),
+        "{view}"
+    );
+    let routes = api_routes(&dp);
+    assert_eq!(
+        routes.keys().collect::<Vec<_>>(),
+        ["a.test", "c.test"],
+        "{routes:?}"
+    );
+    // Nothing to remove: --replace needs no confirmation.
+    dp.ok(&["proxy", "routes", "import", "--replace", file]);
+}
