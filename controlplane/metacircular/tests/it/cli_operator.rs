@@ -400,3 +400,82 @@ fn mcctl_routes_import_merges_and_replace_is_explicit() {
     // Nothing to remove: --replace needs no confirmation.
     dp.ok(&["proxy", "routes", "import", "--replace", file]);
 }
+
+/// Defect 9: the version build script (`dataplane/kit/build.rs`) ran `git
+/// describe --dirty`, which rewrites `.git/index`, and watched that index, so
+/// a fresh clone's second build recompiled mc-kit and all above it. Compiled
+/// and run in a repository with a stat-dirty file (as after a clone or a
+/// `touch`): the index is not written, and the index is not watched.
+#[test]
+fn version_build_script_leaves_the_git_index_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("a.txt"), "a\n").expect("write");
+    git(&["add", "a.txt"]);
+    git(&["commit", "-q", "-m", "one"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dataplane/kit/build.rs");
+    let bin = dir.path().join("build-script");
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned()))
+        .args(["--edition", "2024", "-o"])
+        .arg(&bin)
+        .arg(&script)
+        .output()
+        .expect("rustc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Same content, new mtime: git must refresh the index to call it clean.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(repo.join("a.txt"), "a\n").expect("touch");
+    let index = repo.join(".git/index");
+    let before = std::fs::metadata(&index)
+        .expect("index")
+        .modified()
+        .expect("mtime");
+    for _ in 0..2 {
+        let out = Command::new(&bin)
+            .current_dir(&repo)
+            .output()
+            .expect("build script");
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("MC_GIT_DESCRIBE="), "{text}");
+        assert!(!text.contains("MC_GIT_DESCRIBE=unknown"), "{text}");
+        assert!(!text.contains("-dirty"), "clean tree called dirty: {text}");
+        assert!(text.contains("/HEAD"), "HEAD watched: {text}");
+        assert!(
+            !text.contains("index"),
+            "the index must not be watched: {text}"
+        );
+    }
+    let after = std::fs::metadata(&index)
+        .expect("index")
+        .modified()
+        .expect("mtime");
+    assert_eq!(before, after, "the build script rewrote .git/index");
+
+    // A real change is still reported.
+    std::fs::write(repo.join("a.txt"), "b\n").expect("edit");
+    let out = Command::new(&bin)
+        .current_dir(&repo)
+        .output()
+        .expect("build script");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("-dirty"),
+        "{out:?}"
+    );
+}
