@@ -284,17 +284,22 @@ fn api_routes(dp: &crate::peers::Dataplane) -> std::collections::BTreeMap<String
 }
 
 /// Defect 3: `routes import` of a small file replaced every API route on the
-/// listener. Now it merges; `--replace` shows what it would remove and needs
+/// listener, and their L7 policies. Now it merges; `--replace` shows what it
+/// would remove (routes and policies) and needs
 /// `--yes` without a terminal; `routes add` on a hostname that has a route
 /// with other settings needs `--replace`.
 #[test]
 fn mcctl_routes_import_merges_and_replace_is_explicit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let listen = crate::peers::free_port();
+    let pki = crate::dataplane::l7::Pki::new(dir.path());
     let dp = crate::peers::Dataplane::start(
         dir.path(),
         "auto",
-        &format!("[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n"),
+        &format!(
+            "certificate_authorities = [\"{}\"]\n[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n",
+            pki.ca()
+        ),
     );
     let add = |host: &str, backend: &str, extra: &[&str]| {
         dp.mcctl(
@@ -305,14 +310,41 @@ fn mcctl_routes_import_merges_and_replace_is_explicit() {
             .concat(),
         )
     };
-    for (host, backend) in [("a.test", "127.0.0.1:1001"), ("b.test", "127.0.0.1:1002")] {
-        let out = add(host, backend, &[]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // a.test L4; b.test L7 with a policy (what a replace would take with it).
+    let (chain, key, _) = pki.leaf("site", &["b.test"]);
+    dp.ok(&[
+        "proxy", "certs", "put", "site", "--chain", &chain, "--key", &key,
+    ]);
+    let out = add("a.test", "127.0.0.1:1001", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = add(
+        "b.test",
+        "127.0.0.1:1002",
+        &["--mode", "l7", "--cert", "site"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dp.ok(&[
+        "proxy",
+        "policies",
+        "add",
+        "b.test",
+        "--block-user-agent",
+        "BadBot",
+    ]);
+    let policies = || -> usize {
+        let v: serde_json::Value =
+            serde_json::from_str(&dp.ok(&["--json", "proxy", "policies", "list"])).expect("json");
+        v.as_array().expect("array").len()
+    };
+    assert_eq!(policies(), 1);
 
     // `routes add` on an existing hostname with other backends: refused,
     // naming --replace; nothing changed. The same route again is a no-op.
@@ -357,6 +389,7 @@ fn mcctl_routes_import_merges_and_replace_is_explicit() {
         "b.test kept: {routes:?}"
     );
     assert_eq!(routes["c.test"], ["127.0.0.1:3003"], "{routes:?}");
+    assert_eq!(policies(), 1, "b.test's L7 policy kept");
 
     // --replace without a terminal and without --yes: refused, names what it
     // would remove and the flag; nothing changed.
@@ -365,10 +398,14 @@ fn mcctl_routes_import_merges_and_replace_is_explicit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("b.test") && err.contains("--yes") && err.contains("nothing changed"),
+        err.contains("b.test")
+            && err.contains("1 L7 policy")
+            && err.contains("--yes")
+            && err.contains("nothing changed"),
         "{err}"
     );
     assert_eq!(api_routes(&dp), before);
+    assert_eq!(policies(), 1);
 
     // --replace --yes: the file is the table now.
     let out = dp.mcctl(&[
@@ -391,6 +428,8 @@ fn mcctl_routes_import_merges_and_replace_is_explicit() {
         serde_json::json!(["b.test"]),
         "{view}"
     );
+    assert_eq!(view["policies_removed"], 1, "{view}");
+    assert_eq!(policies(), 0);
     let routes = api_routes(&dp);
     assert_eq!(
         routes.keys().collect::<Vec<_>>(),
