@@ -25,5 +25,6 @@ mod controlplane;
 mod dataplane;
 
 mod cli;
+mod cli_operator;
 mod dev;
 mod restore;

@@ -510,12 +510,14 @@ impl ProxyAdmin for Admin {
     }
 
     async fn upsert_route(&self, r: Request<pb::UpsertRouteRequest>) -> Reply<pb::Route> {
+        let r = r.into_inner();
         let route = r
-            .into_inner()
             .route
             .ok_or_else(|| Status::invalid_argument("route: required"))?;
         let spec = route_from_pb(route).map_err(ApiError::from)?;
-        Ok(Response::new(route_pb(&self.state.upsert_route(spec)?)))
+        Ok(Response::new(route_pb(
+            &self.state.upsert_route(spec, r.create_only)?,
+        )))
     }
 
     async fn remove_route(
@@ -555,7 +557,11 @@ impl ProxyAdmin for Admin {
         let state = self.state.clone();
         let listener = r.listener;
         // Validating and publishing a large table is CPU work: off the reactor.
-        let s = tokio::task::spawn_blocking(move || state.replace_routes(&listener, specs))
+        let mode = super::routes::ReplaceMode {
+            merge: r.merge,
+            dry_run: r.dry_run,
+        };
+        let s = tokio::task::spawn_blocking(move || state.replace_routes(&listener, specs, mode))
             .await
             .map_err(|e| Status::internal(e.to_string()))??;
         Ok(Response::new(pb::ReplaceRoutesResponse {
@@ -564,6 +570,8 @@ impl ProxyAdmin for Admin {
             removed: s.removed,
             unchanged: s.unchanged,
             snapshot_generation: s.generation,
+            removed_hostnames: s.removed_hostnames,
+            policies_removed: s.policies_removed,
         }))
     }
 

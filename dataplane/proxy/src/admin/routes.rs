@@ -15,14 +15,27 @@ use crate::model::{HostPattern, Invalid, Origin, RouteMode, RouteSpec};
 /// The most routes one `ReplaceRoutes` may carry.
 pub(crate) const MAX_ROUTES_PER_REPLACE: usize = 100_000;
 
-/// What a [`ProxyState::replace_routes`] did.
-#[derive(Debug, Default, Clone, Copy)]
+/// What a [`ProxyState::replace_routes`] did (or, dry run, would do).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ReplaceSummary {
     pub(crate) added: u32,
     pub(crate) changed: u32,
     pub(crate) removed: u32,
     pub(crate) unchanged: u32,
     pub(crate) generation: u64,
+    /// The hostnames removed, sorted.
+    pub(crate) removed_hostnames: Vec<String>,
+    /// L7 policies dropped with removed or now-L4 routes.
+    pub(crate) policies_removed: u32,
+}
+
+/// How [`ProxyState::replace_routes`] treats the listener's other routes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ReplaceMode {
+    /// Keep API routes the table does not list (add/replace only).
+    pub(crate) merge: bool,
+    /// Validate and count; change nothing.
+    pub(crate) dry_run: bool,
 }
 
 impl ProxyState {
@@ -71,7 +84,13 @@ impl ProxyState {
             })
     }
 
-    pub(crate) fn upsert_route(&self, mut spec: RouteSpec) -> Result<RouteSpec, ApiError> {
+    /// Adds or replaces a route; with `create_only`, a route with other
+    /// settings already on that hostname is refused instead of replaced.
+    pub(crate) fn upsert_route(
+        &self,
+        mut spec: RouteSpec,
+        create_only: bool,
+    ) -> Result<RouteSpec, ApiError> {
         let mut inner = self.lock();
         spec.listener = Self::resolve_listener(&inner, &spec.listener)?;
         spec.origin = Origin::AdminApi;
@@ -92,6 +111,12 @@ impl ProxyState {
             self.refuse_config_owned(&format!("route `{}`", spec.hostname), existing.origin)?;
             if *existing == spec {
                 return Ok(spec);
+            }
+            if create_only {
+                return Err(ApiError::AlreadyExists(format!(
+                    "route `{}` already exists on listener `{}` with other settings",
+                    spec.hostname, spec.listener
+                )));
             }
         }
         // Policies only apply to L7; a route turned L4 loses them.
@@ -152,12 +177,14 @@ impl ProxyState {
         Ok(true)
     }
 
-    /// Replaces every API-owned route of `listener` with `specs`: one
-    /// transaction, one snapshot. All or nothing.
+    /// Replaces every API-owned route of `listener` with `specs` (with
+    /// `mode.merge`, only the listed ones): one transaction, one snapshot.
+    /// All or nothing; `mode.dry_run` only counts.
     pub(crate) fn replace_routes(
         &self,
         listener: &str,
         specs: Vec<RouteSpec>,
+        mode: ReplaceMode,
     ) -> Result<ReplaceSummary, ApiError> {
         if specs.len() > MAX_ROUTES_PER_REPLACE {
             return Err(Invalid::new(
@@ -213,7 +240,7 @@ impl ProxyState {
         let current: Vec<(String, HostPattern)> = inner
             .routes
             .iter()
-            .filter(|(k, r)| k.0 == listener && r.origin == Origin::AdminApi)
+            .filter(|(k, r)| !mode.merge && k.0 == listener && r.origin == Origin::AdminApi)
             .map(|(k, _)| k.clone())
             .collect();
         let removed: Vec<_> = current.iter().filter(|k| !next.contains_key(*k)).collect();
@@ -250,7 +277,10 @@ impl ProxyState {
                 }
             }
         }
-        if summary.added + summary.changed + summary.removed == 0 {
+        summary.removed_hostnames = removed.iter().map(|k| k.1.as_str().to_owned()).collect();
+        summary.removed_hostnames.sort();
+        summary.policies_removed = u32::try_from(dropped_policies.len()).unwrap_or(u32::MAX);
+        if mode.dry_run || summary.added + summary.changed + summary.removed == 0 {
             summary.generation = inner.generation;
             return Ok(summary);
         }

@@ -53,6 +53,8 @@ enum Command {
         /// The service the login is for (matched by login-policy rules).
         #[arg(long, default_value = "mcctl")]
         service: String,
+        #[command(flatten)]
+        password: iam::client::PasswordSource,
     },
     /// Revoke the saved token.
     Logout,
@@ -73,6 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -81,6 +84,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `mcctl … | head`: once the reader is gone, `println!` panics on EPIPE
+/// (Rust ignores SIGPIPE, and this crate forbids the `unsafe` that would
+/// restore it). Stop quietly with the status a SIGPIPE-killed tool reports to
+/// a shell (128 + 13), as other Unix tools do; every other panic is reported
+/// as before.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    // std prints "failed printing to stdout: Broken pipe (os error 32)".
+    let epipe =
+        std::io::Error::from_raw_os_error(rustix::io::Errno::PIPE.raw_os_error()).to_string();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains(&epipe) {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// `mcctl endpoints --json`.
@@ -105,7 +132,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.show(&view, || println!("# {}\n{text}", view.path))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Login { username, service } => block_on(iam::login(e, out, username, service)),
+        Command::Login {
+            username,
+            service,
+            password,
+        } => block_on(iam::login(e, out, username, service, password)),
         Command::Logout => block_on(iam::logout(e, out)),
         Command::Whoami => block_on(iam::whoami(e, out)),
         Command::Iam(cmd) => block_on(iam::run(e, out, cmd)),

@@ -437,12 +437,14 @@ fn routes_change_under_load_without_failures(io: &str) {
     let load = Load::start(proxy, 4);
     let wait_for = |n: u64| load.wait_for(n);
     wait_for(50);
-    // Change the backend: the very next connection follows the new table.
+    // Change the backend (--replace: it has a route): the very next
+    // connection follows the new table.
     dp.ok(&[
         "proxy",
         "routes",
         "add",
         "load.test",
+        "--replace",
         "--backend",
         &format!("127.0.0.1:{b}"),
     ]);
@@ -704,8 +706,9 @@ fn connection_limits_reset_the_extra_connection(io: &str) {
 }
 both_drivers!(connection_limits_reset_the_extra_connection);
 
-/// `mcctl proxy routes import`: a whole table (10k routes) replaces the API
-/// routes in one snapshot while connections keep flowing; a bad table changes nothing.
+/// `mcctl proxy routes import`: a whole table (10k routes) changes the API
+/// routes in one snapshot while connections keep flowing; a bad table changes
+/// nothing; `--replace --yes` removes what the table no longer lists.
 fn route_table_import_is_atomic_under_load(io: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (free_port(), free_port());
@@ -804,9 +807,10 @@ fn route_table_import_is_atomic_under_load(io: &str) {
         b"B",
         "refused tables changed nothing"
     );
-    // A smaller table removes what it no longer lists; the file's route stays.
+    // With --replace, a smaller table removes what it no longer lists; the
+    // file's route stays.
     let small = table(10, a, &[]);
-    let out = dp.ok(&["proxy", "routes", "import", &small]);
+    let out = dp.ok(&["proxy", "routes", "import", "--replace", "--yes", &small]);
     assert!(out.contains("9991 removed"), "{out}");
     assert!(is_reset(&exchange(proxy, ip(1), b"", Some("load.test"))));
     assert_eq!(

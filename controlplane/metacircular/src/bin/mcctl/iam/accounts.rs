@@ -5,7 +5,7 @@ use mc_proto::iam::v1 as pb;
 use pb::accounts_client::AccountsClient;
 use serde::Serialize;
 
-use super::client::{Authed, read_secret, refused};
+use super::client::{Authed, PasswordSource, refused};
 use super::{role_args, role_names};
 use crate::enums::name_or;
 use crate::output::{Col, Out, Table, row};
@@ -26,6 +26,8 @@ pub(crate) enum AccountCommand {
         roles: Vec<String>,
         #[arg(long = "tag")]
         tags: Vec<String>,
+        #[command(flatten)]
+        password: PasswordSource,
     },
     Get {
         account: String,
@@ -115,7 +117,8 @@ pub(super) async fn run(c: &mut Client, out: Out, cmd: AccountCommand) -> anyhow
             system,
             roles,
             tags,
-        } => create(c, username, system, &roles, tags).await?,
+            password,
+        } => create(c, username, system, &roles, tags, password).await?,
         AccountCommand::Get { account } => c
             .get_account(pb::GetAccountRequest {
                 id: account,
@@ -174,12 +177,13 @@ async fn create(
     system: bool,
     roles: &[String],
     tags: Vec<String>,
+    password: PasswordSource,
 ) -> anyhow::Result<pb::Account> {
     let roles = role_args(roles)?;
     let password = if system {
         String::new()
     } else {
-        read_secret("password for the new account: ")?
+        password.one("password for the new account: ")?
     };
     let kind = if system {
         pb::AccountType::System

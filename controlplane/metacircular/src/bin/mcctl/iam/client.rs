@@ -56,7 +56,75 @@ pub(crate) fn save_token(endpoints: &Endpoints, token: &str) -> anyhow::Result<P
     Ok(path)
 }
 
-/// A password from the terminal without echo, or one line of stdin when piped.
+/// Where a password comes from: `--password-stdin`, `--password-file FILE`,
+/// else the terminal (no echo), else one line of piped stdin.
+#[derive(clap::Args, Clone, Default)]
+pub(crate) struct PasswordSource {
+    /// Read the password from stdin (one line; for scripts and pipes).
+    #[arg(long, conflicts_with = "password_file")]
+    pub(crate) password_stdin: bool,
+    /// Read the password from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+}
+
+impl PasswordSource {
+    /// `count` passwords (one per line from stdin or the file, else one
+    /// prompt each), each refused if empty before anything is sent: an
+    /// empty password can never log in, and a login attempt with one would
+    /// count toward the account's lockout.
+    pub(crate) fn read(&self, prompts: &[&str]) -> anyhow::Result<Vec<String>> {
+        let lines: Vec<String> = if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the password file {}", path.display()))?;
+            text.lines()
+                .take(prompts.len())
+                .map(str::to_owned)
+                .collect()
+        } else if self.password_stdin || !std::io::stdin().is_terminal() {
+            let mut stdin = std::io::stdin().lock();
+            let mut lines = Vec::new();
+            for _ in prompts {
+                let mut line = String::new();
+                stdin
+                    .read_line(&mut line)
+                    .context("reading the password from stdin")?;
+                lines.push(line.trim_end_matches(['\r', '\n']).to_owned());
+            }
+            lines
+        } else {
+            prompts
+                .iter()
+                .map(|p| rpassword::prompt_password(p).context("reading the password"))
+                .collect::<anyhow::Result<_>>()?
+        };
+        let from = match (&self.password_file, self.password_stdin) {
+            (Some(path), _) => format!("the password file {}", path.display()),
+            (None, true) => "stdin".to_owned(),
+            (None, false) if std::io::stdin().is_terminal() => "the terminal".to_owned(),
+            (None, false) => "stdin (not a terminal)".to_owned(),
+        };
+        let mut out = Vec::with_capacity(prompts.len());
+        for (i, prompt) in prompts.iter().enumerate() {
+            match lines.get(i) {
+                Some(l) if !l.is_empty() => out.push(l.clone()),
+                _ => anyhow::bail!(
+                    "empty password ({}) read from {from}: nothing was sent; give it on a terminal, with --password-stdin or with --password-file FILE",
+                    prompt.trim_end_matches([':', ' '])
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One password, refused if empty.
+    pub(crate) fn one(&self, prompt: &str) -> anyhow::Result<String> {
+        let mut v = self.read(&[prompt])?;
+        v.pop().context("no password")
+    }
+}
+
+/// A secret from the terminal without echo, or one line of stdin when piped.
 pub(crate) fn read_secret(prompt: &str) -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         return rpassword::prompt_password(prompt).context("reading the password");

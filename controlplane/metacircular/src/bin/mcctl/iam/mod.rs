@@ -44,6 +44,9 @@ pub(crate) enum IamCommand {
     /// Passkeys (WebAuthn): yours, or another account's as admin.
     #[command(subcommand)]
     Passkeys(passkeys::PasskeyCommand),
+    /// Change your own password: the current one, then the new one (asked on
+    /// the terminal, or two lines of --password-stdin / --password-file).
+    Password(client::PasswordSource),
 }
 
 /// Roles as the CLI prints them (`?` for a number it does not know).
@@ -87,5 +90,6 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: IamCommand) -> any
             let mut c = pb::mfa_client::MfaClient::with_interceptor(ch, b);
             passkeys::run(&mut c, out, cmd).await
         }
+        IamCommand::Password(source) => session::change_password(ch, b, out, source).await,
     }
 }

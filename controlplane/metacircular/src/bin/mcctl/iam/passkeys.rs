@@ -23,6 +23,8 @@ pub(crate) enum PasskeyCommand {
         id: String,
         #[arg(long, default_value = "")]
         account: String,
+        #[command(flatten)]
+        password: super::client::PasswordSource,
     },
 }
 
@@ -45,9 +47,13 @@ const TABLE: Table = Table(&[
 pub(super) async fn run(c: &mut Client, out: Out, cmd: PasskeyCommand) -> anyhow::Result<()> {
     match cmd {
         PasskeyCommand::List { account } => list(c, out, account).await,
-        PasskeyCommand::Remove { id, account } => {
+        PasskeyCommand::Remove {
+            id,
+            account,
+            password,
+        } => {
             let password = if account.is_empty() {
-                super::client::read_secret("Current password: ")?
+                password.one("Current password: ")?
             } else {
                 String::new()
             };

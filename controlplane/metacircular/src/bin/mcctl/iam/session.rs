@@ -6,7 +6,9 @@ use anyhow::bail;
 use mc_proto::iam::v1 as pb;
 use serde::Serialize;
 
-use super::client::{authed, channel, read_secret, refused, save_token, saved_token, token_path};
+use super::client::{
+    PasswordSource, authed, channel, read_secret, refused, save_token, saved_token, token_path,
+};
 use super::role_names;
 use crate::endpoints::Endpoints;
 use crate::output::Out;
@@ -44,12 +46,13 @@ pub(crate) async fn login(
     out: Out,
     username: Option<String>,
     service: String,
+    password: PasswordSource,
 ) -> anyhow::Result<()> {
     let username = match username {
         Some(u) => u,
         None => ask_username()?,
     };
-    let password = read_secret("password: ")?;
+    let password = password.one("password: ")?;
     let mut client = pb::auth_client::AuthClient::new(channel(endpoints).await?);
     let mut request = pb::LoginRequest {
         username,
@@ -127,4 +130,45 @@ pub(crate) async fn whoami(endpoints: &Endpoints, out: Out) -> anyhow::Result<()
         view.expires_at_unix
     );
     out.done(&view, &line)
+}
+
+/// `mcctl iam password`: change your own password (current, then new).
+pub(super) async fn change_password(
+    ch: tonic::transport::Channel,
+    bearer: super::client::Bearer,
+    out: Out,
+    source: PasswordSource,
+) -> anyhow::Result<()> {
+    let prompts: &[&str] = if source.password_stdin
+        || source.password_file.is_some()
+        || !std::io::stdin().is_terminal()
+    {
+        &["current password: ", "new password: "]
+    } else {
+        &[
+            "current password: ",
+            "new password: ",
+            "new password again: ",
+        ]
+    };
+    let mut v = source.read(prompts)?.into_iter();
+    let (Some(current_password), Some(new_password)) = (v.next(), v.next()) else {
+        bail!("two passwords are needed: the current one, then the new one");
+    };
+    if let Some(again) = v.next()
+        && again != new_password
+    {
+        bail!("the new passwords do not match; nothing was changed");
+    }
+    pb::auth_client::AuthClient::with_interceptor(ch, bearer)
+        .change_password(pb::ChangePasswordRequest {
+            current_password,
+            new_password,
+        })
+        .await
+        .map_err(refused)?;
+    out.done(
+        &serde_json::json!({ "password_changed": true }),
+        "password changed",
+    )
 }

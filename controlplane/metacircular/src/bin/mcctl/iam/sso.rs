@@ -52,13 +52,65 @@ impl SsoClientArgs {
     }
 }
 
+/// `sso update`: only the flags given change; everything else is kept as the
+/// server has it (read, merged, written back).
+#[derive(clap::Args)]
+pub(crate) struct SsoUpdateArgs {
+    client_id: String,
+    /// Replace the redirect URIs with these (repeatable).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// Replace the tags with these (repeatable).
+    #[arg(long = "tag", conflicts_with = "no_tags")]
+    tags: Vec<String>,
+    /// Remove every tag.
+    #[arg(long)]
+    no_tags: bool,
+    #[arg(long, value_enum)]
+    id_token_alg: Option<IdTokenAlg>,
+    /// Disable the client.
+    #[arg(long, conflicts_with = "enabled")]
+    disabled: bool,
+    /// Enable the client again.
+    #[arg(long)]
+    enabled: bool,
+}
+
+impl SsoUpdateArgs {
+    /// `current` with the given flags applied.
+    fn merge(self, mut current: pb::SsoClient) -> pb::SsoClient {
+        if !self.redirect_uris.is_empty() {
+            current.redirect_uris = self.redirect_uris;
+        }
+        if let Some(name) = self.name {
+            current.name = name;
+        }
+        if self.no_tags {
+            current.tags.clear();
+        } else if !self.tags.is_empty() {
+            current.tags = self.tags;
+        }
+        if let Some(alg) = self.id_token_alg {
+            current.id_token_signed_response_alg = flag_name(&alg);
+        }
+        if self.disabled {
+            current.enabled = false;
+        } else if self.enabled {
+            current.enabled = true;
+        }
+        current
+    }
+}
+
 #[derive(Subcommand)]
 pub(crate) enum SsoCommand {
     List,
     /// Register a client; prints its secret once.
     Create(SsoClientArgs),
-    /// Replace a client's settings (its secret stays).
-    Update(SsoClientArgs),
+    /// Change the settings given as flags; the others (and the secret) stay.
+    Update(SsoUpdateArgs),
     Delete {
         client_id: String,
     },
@@ -118,9 +170,16 @@ pub(super) async fn run(c: &mut Client, out: Out, cmd: SsoCommand) -> anyhow::Re
         SsoCommand::List => list(c, out).await,
         SsoCommand::Create(args) => create(c, out, args.into_pb()).await,
         SsoCommand::Update(args) => {
+            let current = c
+                .get_client(pb::GetClientRequest {
+                    client_id: args.client_id.clone(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
             let client = ClientView::from(
                 c.update_client(pb::UpdateClientRequest {
-                    client: Some(args.into_pb()),
+                    client: Some(args.merge(current)),
                 })
                 .await
                 .map_err(refused)?

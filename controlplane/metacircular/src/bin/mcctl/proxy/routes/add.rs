@@ -54,6 +54,10 @@ pub(crate) struct AddArgs {
     /// e.g. `5m` (default: the listener's).
     #[arg(long, value_parser = parse_ms)]
     idle_timeout: Option<u32>,
+    /// Replace the hostname's route if it already has one with other settings
+    /// (without it that is refused, so a typo cannot silently repoint a route).
+    #[arg(long)]
+    replace: bool,
     #[command(flatten)]
     l7: L7Args,
 }
@@ -131,9 +135,17 @@ pub(super) async fn run(c: &mut Client, out: Out, a: AddArgs) -> anyhow::Result<
         origin: 0,
     };
     let r = c
-        .upsert_route(pb::UpsertRouteRequest { route: Some(route) })
+        .upsert_route(pb::UpsertRouteRequest {
+            route: Some(route),
+            create_only: !a.replace,
+        })
         .await
-        .map_err(refused)?
+        .map_err(|s| match s.code() {
+            tonic::Code::AlreadyExists => {
+                anyhow::anyhow!("{}; pass --replace to replace it", s.message())
+            }
+            _ => refused(s),
+        })?
         .into_inner();
     let line = format!(
         "route {} on {} → {}",

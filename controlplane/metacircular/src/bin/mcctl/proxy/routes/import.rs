@@ -1,11 +1,14 @@
-//! `mcctl proxy routes import FILE`: a whole route table in one request.
+//! `mcctl proxy routes import FILE`: many routes in one request.
 //!
 //! Every entry is checked here first, and an error names the entry
-//! (`routes[3].mode`), so a bad file changes nothing.
+//! (`routes[3].mode`), so a bad file changes nothing. By default the file is
+//! merged (its hostnames added or replaced); `--replace` makes it the whole
+//! table, and what that removes is shown and confirmed first (a dry run).
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use mc_proto::proxy::v1 as pb;
 use serde::Serialize;
 
@@ -43,14 +46,64 @@ struct ImportL7 {
     access_log: bool,
 }
 
+/// Merge, or replace the listener's table (after a confirmation or not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum How {
+    Merge,
+    Replace,
+    ReplaceAfterConfirming,
+}
+
 #[derive(Serialize)]
 struct ImportView {
     routes: usize,
+    replace: bool,
     added: u32,
     changed: u32,
     removed: u32,
     unchanged: u32,
+    removed_hostnames: Vec<String>,
+    policies_removed: u32,
     snapshot_generation: u64,
+}
+
+/// The most removed hostnames the confirmation names one by one.
+const SHOW_REMOVED: usize = 20;
+
+/// "3 routes (a.test, b.test, c.test) and 1 L7 policy".
+fn removal(r: &pb::ReplaceRoutesResponse) -> String {
+    let mut names: Vec<&str> = r
+        .removed_hostnames
+        .iter()
+        .take(SHOW_REMOVED)
+        .map(String::as_str)
+        .collect();
+    if r.removed_hostnames.len() > SHOW_REMOVED {
+        names.push("…");
+    }
+    format!(
+        "{} route(s) ({}) and {} L7 policy(ies)",
+        r.removed,
+        names.join(", "),
+        r.policies_removed
+    )
+}
+
+/// Asks on the terminal; refuses without one.
+fn confirm(what: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "--replace would remove {what}; nothing changed: pass --yes to confirm without a terminal"
+        );
+    }
+    eprint!("--replace will remove {what}. Continue? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed; nothing changed");
+    }
+    Ok(())
 }
 
 fn import_route(i: usize, r: ImportRoute) -> anyhow::Result<pb::Route> {
@@ -90,6 +143,7 @@ pub(super) async fn run(
     out: Out,
     file: &Path,
     listener: Option<String>,
+    how: How,
 ) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -101,24 +155,47 @@ pub(super) async fn run(
         .map(|(i, r)| import_route(i, r))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let n = routes.len();
+    let mut request = pb::ReplaceRoutesRequest {
+        listener: listener.unwrap_or_default(),
+        routes,
+        merge: how == How::Merge,
+        dry_run: false,
+    };
+    if how == How::ReplaceAfterConfirming {
+        let preview = c
+            .replace_routes(pb::ReplaceRoutesRequest {
+                dry_run: true,
+                ..request.clone()
+            })
+            .await
+            .map_err(refused)?
+            .into_inner();
+        if preview.removed > 0 || preview.policies_removed > 0 {
+            confirm(&removal(&preview))?;
+        }
+    }
+    request.dry_run = false;
     let r = c
-        .replace_routes(pb::ReplaceRoutesRequest {
-            listener: listener.unwrap_or_default(),
-            routes,
-        })
+        .replace_routes(request)
         .await
         .map_err(refused)?
         .into_inner();
+    if r.removed > 0 || r.policies_removed > 0 {
+        eprintln!("removed {}", removal(&r));
+    }
     let line = format!(
         "{n} routes: {} added, {} changed, {} removed, {} unchanged (snapshot {})",
         r.added, r.changed, r.removed, r.unchanged, r.snapshot_generation
     );
     let view = ImportView {
         routes: n,
+        replace: how != How::Merge,
         added: r.added,
         changed: r.changed,
         removed: r.removed,
         unchanged: r.unchanged,
+        removed_hostnames: r.removed_hostnames,
+        policies_removed: r.policies_removed,
         snapshot_generation: r.snapshot_generation,
     };
     out.done(&view, &line)

@@ -21,7 +21,7 @@ pub(crate) enum RouteCommand {
         #[arg(long)]
         listener: Option<String>,
     },
-    /// Add or replace a route (idempotent).
+    /// Add a route (idempotent); replacing one with other settings needs --replace.
     Add(add::AddArgs),
     /// Remove a route.
     Remove {
@@ -29,14 +29,22 @@ pub(crate) enum RouteCommand {
         #[arg(long)]
         listener: Option<String>,
     },
-    /// Replace every API-owned route of a listener with the table in FILE, in
-    /// one transaction and one snapshot. FILE is JSON: `[{"hostname": "a.example.com",
-    /// "backends": ["10.0.0.5:443"], "mode": "l4"|"l7", "send_proxy_protocol": "off"|"v1"|"v2",
-    /// "l7": {"certificate": "a", "backend_protocol": "http1"|"h2c"|"tls"}}, ...]`.
+    /// Add or replace the routes in FILE, in one transaction and one snapshot;
+    /// the listener's other routes stay unless --replace. FILE is JSON:
+    /// `[{"hostname": "a.example.com", "backends": ["10.0.0.5:443"], "mode": "l4"|"l7",
+    /// "send_proxy_protocol": "off"|"v1"|"v2", "l7": {"certificate": "a",
+    /// "backend_protocol": "http1"|"h2c"|"tls"}}, ...]`.
     Import {
         file: PathBuf,
         #[arg(long)]
         listener: Option<String>,
+        /// Make FILE the listener's whole API route table: routes it does not
+        /// list are removed with their L7 policies (shown, then confirmed).
+        #[arg(long)]
+        replace: bool,
+        /// With --replace: do not ask for confirmation (needed without a terminal).
+        #[arg(long, requires = "replace")]
+        yes: bool,
     },
 }
 
@@ -78,7 +86,21 @@ pub(super) async fn run(c: &mut Client, out: Out, cmd: RouteCommand) -> anyhow::
         RouteCommand::List { listener } => list(c, out, listener).await,
         RouteCommand::Add(args) => add::run(c, out, args).await,
         RouteCommand::Remove { hostname, listener } => remove(c, out, hostname, listener).await,
-        RouteCommand::Import { file, listener } => import::run(c, out, &file, listener).await,
+        RouteCommand::Import {
+            file,
+            listener,
+            replace,
+            yes,
+        } => {
+            let how = if !replace {
+                import::How::Merge
+            } else if yes {
+                import::How::Replace
+            } else {
+                import::How::ReplaceAfterConfirming
+            };
+            import::run(c, out, &file, listener, how).await
+        }
     }
 }
 
