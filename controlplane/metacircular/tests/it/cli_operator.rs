@@ -1,12 +1,11 @@
 //! Operator-experience regressions (issue 19): what a new user did with
 //! `mcctl`, and the behaviour they should have met.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::controlplane::iam::Controlplane;
-use crate::support::mcctl;
+use crate::support::{mcctl, run_mcctl};
 
 /// An endpoints file for a bare control plane, and `mcctl` against it.
 struct Cli {
@@ -27,23 +26,7 @@ impl Cli {
 
     /// `mcctl ARGS` with `stdin` piped in (not a terminal).
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(mcctl())
-            .arg("--endpoints")
-            .arg(&self.endpoints)
-            .args(args)
-            .env_remove("MC_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mcctl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("wait")
+        run_mcctl(&self.endpoints, args, stdin)
     }
 
     /// `mcctl ARGS` must succeed; its stdout.

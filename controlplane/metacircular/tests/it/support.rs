@@ -15,6 +15,29 @@ pub(crate) fn mcctl() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mcctl"))
 }
 
+/// `mcctl --endpoints FILE ARGS…` with `stdin` piped in (not a terminal) and
+/// no token from the environment: its exit status and output.
+pub(crate) fn run_mcctl(endpoints: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(mcctl())
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(args)
+        .env_remove("MC_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mcctl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
 pub(crate) fn run(bin: &Path, args: &[&str], cwd: &Path) -> Output {
     Command::new(bin)
         .args(args)

@@ -4,7 +4,7 @@
 //! admin-only methods, and the store in `mcd snapshot controlplane`.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use mc_service::auth::Requirement;
 use serde_json::{Value, json};
@@ -35,24 +35,7 @@ fn endpoints(dir: &Path, cp: &Controlplane) -> std::path::PathBuf {
 
 /// `mcctl --endpoints FILE args…` with `stdin` piped.
 fn mcctl(endpoints: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(crate::support::mcctl())
-        .arg("--endpoints")
-        .arg(endpoints)
-        .args(args)
-        .env_remove("MC_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mcctl");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
+    crate::support::run_mcctl(endpoints, args, stdin)
 }
 
 fn mcctl_json(endpoints: &Path, args: &[&str], stdin: &str) -> Value {

@@ -1,8 +1,6 @@
 //! `mcctl` against a real `mcd controlplane`: `--json` on every `iam`
 //! command, and unknown enum spellings refused before anything is sent.
 
-use std::process::{Command, Stdio};
-
 use super::Controlplane;
 
 /// `mcctl --json` for every `iam` command and login/whoami/logout: one JSON
@@ -19,25 +17,7 @@ fn mcctl_iam_json_and_unknown_enum_values() {
             .to_string(),
     )
     .expect("endpoints");
-    let mcctl = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(crate::support::mcctl())
-            .arg("--endpoints")
-            .arg(&endpoints)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mcctl");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("wait")
-    };
+    let mcctl = |args: &[&str], stdin: &str| crate::support::run_mcctl(&endpoints, args, stdin);
     let json = |args: &[&str], stdin: &str| -> serde_json::Value {
         let out = mcctl(args, stdin);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

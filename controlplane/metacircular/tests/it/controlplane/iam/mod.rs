@@ -604,25 +604,7 @@ fn mcctl_drives_mcias_with_a_saved_token() {
             .to_string(),
     )
     .expect("endpoints");
-    let mcctl = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(crate::support::mcctl())
-            .arg("--endpoints")
-            .arg(&endpoints)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mcctl");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("wait")
-    };
+    let mcctl = |args: &[&str], stdin: &str| crate::support::run_mcctl(&endpoints, args, stdin);
     let out = mcctl(&["whoami"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("mcctl login"));
     let out = mcctl(
