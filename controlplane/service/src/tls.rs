@@ -30,6 +30,25 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("`{0}` is not a DNS name (a leading `*.` for a wildcard) or an IP address")]
+    Name(String),
+}
+
+/// Refuses a subjectAltName a TLS client could never match: anything but an
+/// IP address, a DNS name, or `*.` followed by a DNS name.
+pub fn check_san(name: &str) -> Result<(), TlsError> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let bare = name.strip_prefix("*.").unwrap_or(name);
+    let valid = !bare.contains('*')
+        && bare.contains(|c: char| c.is_ascii_alphabetic())
+        && rustls_pki_types::DnsName::try_from(bare).is_ok();
+    if valid {
+        Ok(())
+    } else {
+        Err(TlsError::Name(name.to_owned()))
+    }
 }
 
 /// A `[tls]`-style section: where a server's certificate chain and key live.
@@ -138,6 +157,16 @@ fn dev_ca_params() -> rcgen::CertificateParams {
 }
 
 impl DevCa {
+    /// Loads an existing `dir/ca.pem` + `dir/ca-key.pem`; never creates one
+    /// (`None` when either file is missing).
+    pub fn load(dir: &Path) -> Result<Option<Self>, TlsError> {
+        if dir.join("ca.pem").is_file() && dir.join("ca-key.pem").is_file() {
+            Self::load_or_create(dir).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Loads `dir/ca.pem` + `dir/ca-key.pem`, creating them (key 0600) on first use.
     pub fn load_or_create(dir: &Path) -> Result<Self, TlsError> {
         let cert_path = dir.join("ca.pem");
@@ -163,7 +192,11 @@ impl DevCa {
 
     /// Issues a server certificate for `names` (DNS names or IPs), writing
     /// `<stem>.pem` (leaf + CA) and `<stem>-key.pem` (0600) into `dir`.
+    /// Names are checked first ([`check_san`]).
     pub fn issue(&self, dir: &Path, stem: &str, names: &[&str]) -> Result<TlsFiles, TlsError> {
+        for n in names {
+            check_san(n)?;
+        }
         let key = rcgen::KeyPair::generate()?;
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
@@ -218,6 +251,42 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subject_alt_names_are_checked() {
+        for ok in [
+            "app.example.test",
+            "*.example.test",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+        ] {
+            check_san(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "",
+            "a b",
+            "*",
+            "*.*.example.test",
+            "app.*.test",
+            "1.2.3.4.5",
+            "-x.test/",
+        ] {
+            assert!(check_san(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(DevCa::load(dir.path()).expect("load").is_none());
+        assert!(
+            !dir.path().join("ca.pem").exists(),
+            "load never creates a CA"
+        );
+        let ca = DevCa::load_or_create(dir.path()).expect("ca");
+        assert!(matches!(
+            ca.issue(dir.path(), "x", &["a b"]),
+            Err(TlsError::Name(_))
+        ));
+        assert!(DevCa::load(dir.path()).expect("load").is_some());
+    }
 
     #[test]
     fn dev_ca_issues_certs_rustls_accepts_and_persists() {

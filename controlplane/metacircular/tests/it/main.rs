@@ -27,4 +27,5 @@ mod dataplane;
 mod cli;
 mod cli_operator;
 mod dev;
+mod first_hour;
 mod restore;
