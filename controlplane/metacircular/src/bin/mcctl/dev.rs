@@ -22,8 +22,8 @@ const MAX_NAMES: usize = 100;
 
 #[derive(Subcommand)]
 pub(crate) enum DevCommand {
-    /// Issue a certificate for NAMES from mcd dev's CA: writes STEM.pem (the
-    /// leaf, then the CA) and STEM-key.pem (0600).
+    /// Issue a certificate for the NAMEs given from mcd dev's CA: writes
+    /// STEM.pem (the leaf, then the CA) and STEM-key.pem (0600).
     Cert {
         /// DNS names (`*.example.test` for a wildcard) or IP addresses; the
         /// first is also the subject's common name.
@@ -106,7 +106,8 @@ async fn cert(
     for n in &names {
         mc_service::tls::check_san(n)?;
     }
-    let stem = stem.unwrap_or_else(|| default_stem(&names[0]));
+    let first = names.first().context("name at least one NAME")?.clone();
+    let stem = stem.unwrap_or_else(|| default_stem(&first));
     if stem.is_empty() || stem.contains('/') || stem.starts_with('.') {
         bail!("--stem `{stem}`: a file name without `/` that does not start with `.`");
     }
@@ -162,8 +163,7 @@ async fn cert(
         println!("  key:   {}", view.key.display());
         if let Some(c) = &view.stored_as {
             println!(
-                "stored in MC-Proxy as `{c}`: mcctl proxy routes add {} --mode l7 --cert {c} --backend HOST:PORT",
-                view.names[0]
+                "stored in MC-Proxy as `{c}`: mcctl proxy routes add {first} --mode l7 --cert {c} --backend HOST:PORT"
             );
         }
     })
