@@ -288,6 +288,23 @@ fn dev_cert_serves_an_l7_route_that_clients_verify() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key).expect("key").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    // 397 days by default: within browsers' 398-day cap on server certificates.
+    let checkend = |days: u32| {
+        std::process::Command::new("openssl")
+            .args([
+                "x509",
+                "-noout",
+                "-in",
+                chain.to_str().expect("utf8"),
+                "-checkend",
+            ])
+            .arg((days * 86_400).to_string())
+            .output()
+            .expect("openssl")
+            .status
+            .success()
+    };
+    assert!(checkend(396) && !checkend(398));
 
     let port = crate::support::http_backend("hello from the dev backend");
     ok(&run_mcctl(

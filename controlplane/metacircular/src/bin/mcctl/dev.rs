@@ -41,6 +41,10 @@ pub(crate) enum DevCommand {
         /// Replace files that already exist.
         #[arg(long)]
         force: bool,
+        /// Days the certificate is valid for, from today (browsers refuse
+        /// more than 398, Apple's systems more than 825).
+        #[arg(long, default_value_t = 397, value_parser = clap::value_parser!(u32).range(1..=825))]
+        days: u32,
     },
 }
 
@@ -62,7 +66,11 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: DevCommand) -> anyhow::Res
             stem,
             put,
             force,
-        } => cert(e, out, names, &dir, stem, put, force).await,
+            days,
+        } => {
+            let files = Files { dir, stem, force };
+            cert(e, out, names, files, put, days).await
+        }
     }
 }
 
@@ -91,14 +99,20 @@ fn default_stem(first: &str) -> String {
     }
 }
 
+/// Where `dev cert` writes: `--out`, `--stem`, `--force`.
+struct Files {
+    dir: PathBuf,
+    stem: Option<String>,
+    force: bool,
+}
+
 async fn cert(
     e: &Endpoints,
     out: Out,
     names: Vec<String>,
-    dir: &Path,
-    stem: Option<String>,
+    Files { dir, stem, force }: Files,
     put: Option<String>,
-    force: bool,
+    days: u32,
 ) -> anyhow::Result<()> {
     if names.len() > MAX_NAMES {
         bail!("at most {MAX_NAMES} names per certificate");
@@ -130,7 +144,7 @@ async fn cert(
         );
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let files = ca.issue(dir, &stem, &refs)?;
+    let files = ca.issue_for_days(&dir, &stem, &refs, days)?;
     if let Some(cert_name) = &put {
         let chain_pem = std::fs::read_to_string(&files.cert)
             .with_context(|| format!("reading {}", files.cert.display()))?;
