@@ -245,6 +245,7 @@ fn dev_node_identity_survives_restart_and_snapshot_restores() {
 /// `mcd dev`'s data plane trusts its own CA, so a leaf it signed is accepted
 /// alone (it was refused with "intermediate probably missing"), curl and
 /// `openssl s_client -verify_return_error` verify the chain against `ca.pem`,
+/// a TLS backend with a dev certificate is verified against the dev CA,
 /// and a data dir whose dataplane.toml predates `certificate_authorities`
 /// gets the same trust.
 #[test]
@@ -354,6 +355,48 @@ fn dev_cert_serves_an_l7_route_that_clients_verify() {
         "{text}{}",
         String::from_utf8_lossy(&s_client.stderr)
     );
+
+    // A TLS backend with a dev certificate (the control plane's REST port)
+    // verifies against the same CAs: the dev CA.
+    ok(&run_mcctl(
+        &endpoints,
+        &[
+            "dev",
+            "cert",
+            "cp.dev.test",
+            "--out",
+            certs_s,
+            "--put",
+            "cp",
+        ],
+        "",
+    ));
+    let rest = dev.endpoints["controlplane"]["rest"]
+        .as_str()
+        .expect("rest");
+    let rest = rest.strip_prefix("https://").expect("https");
+    ok(&run_mcctl(
+        &endpoints,
+        &[
+            "proxy",
+            "routes",
+            "add",
+            "cp.dev.test",
+            "--mode",
+            "l7",
+            "--cert",
+            "cp",
+            "--backend",
+            rest,
+            "--backend-protocol",
+            "tls",
+        ],
+        "",
+    ));
+    let resolve = format!("cp.dev.test:{proxy_port}:127.0.0.1");
+    let url = format!("https://cp.dev.test:{proxy_port}/healthz");
+    let (code, body) = curl(&["--cacert", &ca, "--resolve", &resolve, &url]);
+    assert_eq!(code, 200, "{body}");
 
     // The leaf alone (no CA in the chain) is accepted: the dev CA is an anchor.
     let pem = std::fs::read_to_string(&chain).expect("chain");
