@@ -259,3 +259,58 @@ fn mcctl_crypt_passphrase_stdin_and_file() {
         stderr(&out)
     );
 }
+
+/// Defect 11 (certificates): `certs put` of a CA certificate as the leaf
+/// answered `… does not verify: Other(OtherError(CaUsedAsEndEntity))`. It
+/// says what is wrong and what to do, in words.
+#[test]
+fn proxy_certificate_errors_read_as_sentences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_params = |cn: &str, names: Vec<String>| {
+        let mut p = rcgen::CertificateParams::new(names).expect("params");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p
+    };
+    let root_key = rcgen::KeyPair::generate().expect("key");
+    let root = ca_params("sentence root", vec![])
+        .self_signed(&root_key)
+        .expect("root");
+    let root_issuer = rcgen::Issuer::new(ca_params("sentence root", vec![]), root_key);
+    // A CA certificate (with a DNS name) given as the server's certificate.
+    let key = rcgen::KeyPair::generate().expect("key");
+    let ca_leaf = ca_params("not a leaf", vec!["ca.test".to_owned()])
+        .signed_by(&key, &root_issuer)
+        .expect("ca leaf");
+    let root_pem = dir.path().join("root.pem");
+    let chain = dir.path().join("ca-leaf.pem");
+    let keyf = dir.path().join("ca-leaf.key");
+    std::fs::write(&root_pem, root.pem()).expect("write");
+    std::fs::write(&chain, ca_leaf.pem()).expect("write");
+    std::fs::write(&keyf, key.serialize_pem()).expect("write");
+
+    let listen = crate::peers::free_port();
+    let dp = crate::peers::Dataplane::start(
+        dir.path(),
+        "auto",
+        &format!(
+            "certificate_authorities = [\"{}\"]\n[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{listen}\"\n",
+            root_pem.display()
+        ),
+    );
+    let out = dp.mcctl(&[
+        "proxy",
+        "certs",
+        "put",
+        "site",
+        "--chain",
+        chain.to_str().expect("utf-8"),
+        "--key",
+        keyf.to_str().expect("utf-8"),
+    ]);
+    let err = refused(&out, "a CA as the leaf");
+    assert!(
+        err.contains("is a CA certificate") && err.contains("leaf"),
+        "{err}"
+    );
+}
