@@ -246,6 +246,9 @@ fn mcctl_crypt_passphrase_stdin_and_file() {
     );
     assert_eq!(state(), "unsealed");
 
+    // An empty share is refused the same way.
+    let out = run_mcctl(&eps, &["crypt", "unseal", "--share"], "\n");
+    assert!(refused(&out, "empty share").contains("empty share"));
     // A share is not a passphrase: the flags do not combine.
     let out = run_mcctl(
         &eps,

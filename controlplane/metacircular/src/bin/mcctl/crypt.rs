@@ -169,6 +169,11 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             };
             if share {
                 req.share = read_secret("Share: ")?;
+                if req.share.trim().is_empty() {
+                    anyhow::bail!(
+                        "empty share: nothing was sent; paste one share on the terminal or pipe it on stdin"
+                    );
+                }
             } else if !reset {
                 req.passphrase = passphrase.source().one("Metacrypt passphrase: ")?;
             }
