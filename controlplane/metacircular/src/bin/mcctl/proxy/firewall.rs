@@ -19,7 +19,8 @@ pub(crate) struct Target {
     /// A network, e.g. 198.51.100.0/24.
     #[arg(long)]
     cidr: Option<String>,
-    /// ISO 3166-1 alpha-2 country code (needs a GeoIP database).
+    /// ISO 3166-1 alpha-2 country code (needs a GeoIP database: `geoip_db` under
+    /// [proxy.firewall] in the data plane's config).
     #[arg(long)]
     country: Option<String>,
 }
