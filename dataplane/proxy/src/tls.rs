@@ -277,7 +277,7 @@ fn verify_chain(
             | rustls::CertificateError::NotValidYetContext { .. } => {
                 "chain_pem: a certificate in the chain is not valid yet".to_owned()
             }
-            other => format!("chain_pem: the chain does not verify: {other:?}"),
+            other => format!("chain_pem: {}", crate::cert_problem::describe(&other)),
         }),
         Err(e) => Err(format!("chain_pem: the chain does not verify: {e}")),
     }

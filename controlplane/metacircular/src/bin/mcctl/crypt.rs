@@ -1,8 +1,11 @@
 //! `mcctl crypt …`: Metacrypt's barrier over `mc.crypt.v1`.
 //!
-//! Passphrases and shares are read without echo (or one line of stdin when
-//! piped), never taken from flags, so they stay out of shell history and
-//! `ps`. Every answer goes through [`Out`], so `--json` works for all.
+//! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
+//! terminal without echo, or one line of piped stdin ([`crate::secret`], the
+//! same reader as `mcctl login`'s password; empty is refused); shares from the
+//! terminal or stdin. Neither is ever a flag's value, so they stay out of
+//! shell history and `ps`. Every answer goes through [`Out`], so `--json`
+//! works for all.
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -12,6 +15,7 @@ use serde::Serialize;
 use crate::endpoints::Endpoints;
 use crate::iam::client::{Authed, authed, channel, read_secret, refused, saved_token};
 use crate::output::Out;
+use crate::secret::PassphraseSource;
 
 #[derive(Subcommand)]
 pub(crate) enum CryptCommand {
@@ -26,16 +30,21 @@ pub(crate) enum CryptCommand {
         #[arg(long, requires = "shares")]
         threshold: Option<u32>,
         /// No passphrase slot (only with --shares).
-        #[arg(long, requires = "shares")]
+        #[arg(long, requires = "shares", conflicts_with_all = ["passphrase_stdin", "passphrase_file"])]
         no_passphrase: bool,
+        #[command(flatten)]
+        passphrase: PassphraseSource,
     },
     /// One unseal attempt (admin): the passphrase, or one share with --share.
     Unseal {
-        #[arg(long)]
+        /// Give one Shamir share (read from the terminal or stdin) instead of the passphrase.
+        #[arg(long, conflicts_with_all = ["passphrase_stdin", "passphrase_file"])]
         share: bool,
         /// Discard the shares given so far.
-        #[arg(long, conflicts_with = "share")]
+        #[arg(long, conflicts_with_all = ["share", "passphrase_stdin", "passphrase_file"])]
         reset: bool,
+        #[command(flatten)]
+        passphrase: PassphraseSource,
     },
     /// Drop every key from memory (admin).
     Seal,
@@ -115,11 +124,15 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             shares,
             threshold,
             no_passphrase,
+            passphrase,
         } => {
             let passphrase = if no_passphrase {
                 String::new()
             } else {
-                read_secret("New Metacrypt passphrase (at least 12 characters): ")?
+                passphrase.source().new_secret(
+                    "New Metacrypt passphrase (at least 12 characters): ",
+                    "New Metacrypt passphrase again: ",
+                )?
             };
             let r = client(endpoints)
                 .await?
@@ -145,15 +158,24 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
                 }
             })
         }
-        CryptCommand::Unseal { share, reset } => {
+        CryptCommand::Unseal {
+            share,
+            reset,
+            passphrase,
+        } => {
             let mut req = pb::UnsealRequest {
                 reset,
                 ..Default::default()
             };
             if share {
                 req.share = read_secret("Share: ")?;
+                if req.share.trim().is_empty() {
+                    anyhow::bail!(
+                        "empty share: nothing was sent; paste one share on the terminal or pipe it on stdin"
+                    );
+                }
             } else if !reset {
-                req.passphrase = read_secret("Metacrypt passphrase: ")?;
+                req.passphrase = passphrase.source().one("Metacrypt passphrase: ")?;
             }
             let s = client(endpoints)
                 .await?

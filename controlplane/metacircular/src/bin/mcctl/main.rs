@@ -17,6 +17,7 @@ mod enums;
 mod iam;
 mod output;
 mod proxy;
+mod secret;
 mod status;
 
 use std::path::PathBuf;
