@@ -1,8 +1,13 @@
-//! `mcctl crypt …`: Metacrypt's barrier over `mc.crypt.v1`.
+//! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
+//! `mounts`, `policy` and `kv` in `crypt/`.
 //!
 //! Passphrases and shares are read without echo (or one line of stdin when
 //! piped), never taken from flags, so they stay out of shell history and
 //! `ps`. Every answer goes through [`Out`], so `--json` works for all.
+
+mod kv;
+mod mounts;
+mod policy;
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -41,6 +46,21 @@ pub(crate) enum CryptCommand {
     Seal,
     /// A new master encryption key; the data keys are rewrapped (admin).
     RotateMek,
+    /// Engine mounts (admin).
+    Mounts {
+        #[command(subcommand)]
+        cmd: mounts::MountsCommand,
+    },
+    /// ACL rules over engine paths (admin).
+    Policy {
+        #[command(subcommand)]
+        cmd: policy::PolicyCommand,
+    },
+    /// KV secrets (version 2 semantics), as policy allows.
+    Kv {
+        #[command(subcommand)]
+        cmd: kv::KvCommand,
+    },
 }
 
 #[derive(Serialize)]
@@ -96,6 +116,21 @@ async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
 
 pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> anyhow::Result<()> {
     match cmd {
+        CryptCommand::Mounts { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::mounts_client::MountsClient::with_interceptor(ch, b);
+            mounts::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Policy { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::policy_client::PolicyClient::with_interceptor(ch, b);
+            policy::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Kv { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::kv_client::KvClient::with_interceptor(ch, b);
+            kv::run(&mut c, out, cmd).await
+        }
         CryptCommand::Status => {
             // Public: send the token when there is one, else none.
             let status = match saved_token(endpoints) {
