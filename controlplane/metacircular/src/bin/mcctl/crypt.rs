@@ -223,3 +223,35 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::CryptCommand;
+
+    #[derive(Parser)]
+    struct Crypt {
+        #[command(subcommand)]
+        cmd: CryptCommand,
+    }
+
+    /// clap's own checks (unique argument names, valid conflicts…), which
+    /// otherwise fail only when the command is run.
+    #[test]
+    fn crypt_commands_are_well_formed() {
+        Crypt::command().debug_assert();
+        let parsed = Crypt::try_parse_from([
+            "crypt",
+            "policy",
+            "update",
+            "r-1",
+            "--id",
+            "r-2",
+            "--disable",
+        ]);
+        assert!(parsed.is_ok(), "update takes the rule and --id apart");
+        let parsed = Crypt::try_parse_from(["crypt", "kv", "undelete", "secret", "a"]);
+        assert!(parsed.is_err(), "undelete needs --versions");
+    }
+}
