@@ -25,6 +25,57 @@ fn assert_crypt_unsealed(dev: &Dev) {
     }
 }
 
+/// `mcd dev` mounts a kv engine at `secret` (as `bao server -dev`): an
+/// admin writes and reads a secret there.
+fn assert_dev_secret_mount(dev: &Dev) {
+    let rest = dev.endpoints["controlplane"]["rest"]
+        .as_str()
+        .expect("rest")
+        .to_owned();
+    let ca = dev.ca();
+    let call = |method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>| {
+        crate::support::rest_call(&rest, &ca, method, path, token, body)
+    };
+    let (code, login) = call(
+        "POST",
+        "/v1/auth/login",
+        None,
+        Some(serde_json::json!({
+            "username": dev.endpoints["bootstrap"]["username"],
+            "password": dev.endpoints["bootstrap"]["password"],
+        })),
+    );
+    assert_eq!(code, 200, "{login}");
+    let token = login["token"].as_str().expect("token").to_owned();
+    // The mount follows the background init: poll for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (code, body) = call("GET", "/v1/crypt/sys/mounts/secret", Some(&token), None);
+        if code == 200 {
+            assert_eq!(body["type"], "kv", "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no secret mount: {code} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, body) = call(
+        "POST",
+        "/v1/crypt/secret/data/dev/check",
+        Some(&token),
+        Some(serde_json::json!({"data": {"ok": true}})),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call("GET", "/v1/crypt/secret/data/dev/check", Some(&token), None);
+    assert_eq!(
+        (code, &body["data"]["ok"]),
+        (200, &serde_json::json!(true)),
+        "{body}"
+    );
+}
+
 #[test]
 fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
     let cwd = tempfile::tempdir().expect("tempdir");
@@ -71,6 +122,7 @@ fn dev_serves_health_and_stops_cleanly_on_sigint_and_sigterm() {
         0o600
     );
     assert_crypt_unsealed(&dev);
+    assert_dev_secret_mount(&dev);
     let health = dev.endpoints["controlplane"]["health"]
         .as_str()
         .expect("health")

@@ -1,4 +1,5 @@
-//! `mcctl crypt …`: Metacrypt's barrier over `mc.crypt.v1`.
+//! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
+//! `mounts`, `policy` and `kv` in `crypt/`.
 //!
 //! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
 //! terminal without echo, or one line of piped stdin ([`crate::secret`], the
@@ -6,6 +7,10 @@
 //! terminal or stdin. Neither is ever a flag's value, so they stay out of
 //! shell history and `ps`. Every answer goes through [`Out`], so `--json`
 //! works for all.
+
+mod kv;
+mod mounts;
+mod policy;
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -50,6 +55,21 @@ pub(crate) enum CryptCommand {
     Seal,
     /// A new master encryption key; the data keys are rewrapped (admin).
     RotateMek,
+    /// Engine mounts (admin).
+    Mounts {
+        #[command(subcommand)]
+        cmd: mounts::MountsCommand,
+    },
+    /// ACL rules over engine paths (admin).
+    Policy {
+        #[command(subcommand)]
+        cmd: policy::PolicyCommand,
+    },
+    /// KV secrets (version 2 semantics), as policy allows.
+    Kv {
+        #[command(subcommand)]
+        cmd: kv::KvCommand,
+    },
 }
 
 #[derive(Serialize)]
@@ -105,6 +125,21 @@ async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
 
 pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> anyhow::Result<()> {
     match cmd {
+        CryptCommand::Mounts { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::mounts_client::MountsClient::with_interceptor(ch, b);
+            mounts::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Policy { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::policy_client::PolicyClient::with_interceptor(ch, b);
+            policy::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Kv { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::kv_client::KvClient::with_interceptor(ch, b);
+            kv::run(&mut c, out, cmd).await
+        }
         CryptCommand::Status => {
             // Public: send the token when there is one, else none.
             let status = match saved_token(endpoints) {
@@ -208,5 +243,37 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
                 &format!("MEK rotated to version {}", r.mek_version),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::CryptCommand;
+
+    #[derive(Parser)]
+    struct Crypt {
+        #[command(subcommand)]
+        cmd: CryptCommand,
+    }
+
+    /// clap's own checks (unique argument names, valid conflicts…), which
+    /// otherwise fail only when the command is run.
+    #[test]
+    fn crypt_commands_are_well_formed() {
+        Crypt::command().debug_assert();
+        let parsed = Crypt::try_parse_from([
+            "crypt",
+            "policy",
+            "update",
+            "r-1",
+            "--id",
+            "r-2",
+            "--disable",
+        ]);
+        assert!(parsed.is_ok(), "update takes the rule and --id apart");
+        let parsed = Crypt::try_parse_from(["crypt", "kv", "undelete", "secret", "a"]);
+        assert!(parsed.is_err(), "undelete needs --versions");
     }
 }

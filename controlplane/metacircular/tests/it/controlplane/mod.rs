@@ -2,4 +2,6 @@
 //! mcctl, an OIDC relying party, a software passkey and a headless browser.
 
 mod crypt;
+mod crypt_kv;
+mod crypt_policy;
 pub(crate) mod iam;
