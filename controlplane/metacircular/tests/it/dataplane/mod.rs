@@ -3,5 +3,6 @@
 
 mod dns;
 pub(crate) mod l7;
+mod ops;
 mod proxy;
 mod security;
