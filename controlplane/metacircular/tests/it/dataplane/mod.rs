@@ -4,5 +4,6 @@
 mod dns;
 pub(crate) mod l7;
 mod ops;
+mod plain_http;
 mod proxy;
 mod security;

@@ -32,6 +32,13 @@ pub(crate) enum ProxyVersion {
     Any,
 }
 
+/// `--kind`: spelled as `pb::ListenerKind` without its prefix.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Kind {
+    Tls,
+    Http,
+}
+
 /// `--min-tls`.
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum TlsVersion {
@@ -48,6 +55,10 @@ pub(crate) struct AddArgs {
     /// `ip:port` to listen on, e.g. `0.0.0.0:443`.
     #[arg(long)]
     address: String,
+    /// `tls`: SNI routing; `http`: plain HTTP, ACME HTTP-01 challenges to the
+    /// Host's route on this listener, 308 to https for hostnames with a TLS route.
+    #[arg(long, value_enum, default_value = "tls")]
+    kind: Kind,
     /// Accept a PROXY header from --trusted-proxy peers.
     #[arg(long, value_enum, default_value = "off")]
     proxy_protocol: ProxyVersion,
@@ -88,6 +99,7 @@ impl AddArgs {
             connect_timeout_ms: self.connect_timeout.unwrap_or(0),
             idle_timeout_ms: self.idle_timeout.unwrap_or(0),
             origin: 0,
+            kind: from_flag::<pb::ListenerKind>(&self.kind)?,
         })
     }
 }
@@ -96,6 +108,7 @@ impl AddArgs {
 struct ListenerView {
     name: String,
     address: String,
+    kind: String,
     proxy_protocol: String,
     trusted_proxies: Vec<String>,
     default_route: String,
@@ -107,6 +120,7 @@ impl From<pb::Listener> for ListenerView {
         Self {
             name: l.name,
             address: l.address,
+            kind: name_or::<pb::ListenerKind>(l.kind, "tls"),
             proxy_protocol: name_or::<pb::ProxyProtocol>(l.proxy_protocol, "off"),
             trusted_proxies: l.trusted_proxies,
             default_route: l.default_route,
@@ -118,6 +132,7 @@ impl From<pb::Listener> for ListenerView {
 const TABLE: Table = Table(&[
     Col::left("NAME", 16),
     Col::left("ADDRESS", 24),
+    Col::left("KIND", 5),
     Col::left("PROXY", 6),
     Col::left("ORIGIN", 8),
     Col::left("TRUSTED PROXIES", 0),
@@ -178,6 +193,7 @@ async fn list(c: &mut Client, out: Out) -> anyhow::Result<()> {
             row![
                 l.name,
                 l.address,
+                l.kind,
                 l.proxy_protocol,
                 l.origin,
                 l.trusted_proxies.join(",")
