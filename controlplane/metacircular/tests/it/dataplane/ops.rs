@@ -192,4 +192,34 @@ fn every_metrics_endpoint_of_mcd_dev_passes_promtool() {
         assert_promtool_clean(url, "mc_build_info");
     }
     assert!(urls.len() >= 2, "{urls:?}");
+
+    // And `/metrics` on the public REST port, which needs an admin token.
+    let rest = get("/controlplane/rest");
+    let (code, login) = crate::support::rest_call(
+        &rest,
+        &ca,
+        "POST",
+        "/v1/auth/login",
+        None,
+        Some(serde_json::json!({
+            "username": get("/bootstrap/username"),
+            "password": get("/bootstrap/password"),
+        })),
+    );
+    assert_eq!(code, 200, "{login}");
+    let token = login["token"].as_str().expect("token");
+    let (code, text) = curl(&[
+        "--cacert",
+        &ca,
+        "-H",
+        &format!("authorization: Bearer {token}"),
+        &format!("{rest}/metrics"),
+    ]);
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("mc_http_requests_total"), "{text}");
+    let (ok, complaints) = promtool(&text);
+    assert!(
+        ok,
+        "promtool check metrics {rest}/metrics:\n{complaints}\n{text}"
+    );
 }
