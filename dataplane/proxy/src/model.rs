@@ -250,6 +250,19 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerKind {
+    /// TLS, routed by SNI (L4 pass-through or L7 termination).
+    #[default]
+    Tls,
+    /// Plain HTTP (`:80`): ACME HTTP-01 challenges go to the Host's route on
+    /// this listener (its backends are the responders); other requests for a
+    /// hostname with a route on a TLS listener get a 308 to HTTPS; the rest 404.
+    Http,
+}
+
 /// Lowest TLS version an L7 route on a listener accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MinTls {
@@ -275,6 +288,8 @@ pub struct ListenerSpec {
     #[serde(default)]
     pub min_tls: MinTls,
     pub origin: Origin,
+    #[serde(default)]
+    pub kind: ListenerKind,
 }
 
 impl ListenerSpec {
@@ -284,6 +299,18 @@ impl ListenerSpec {
             return Err(Invalid::new(
                 "listener.trusted_proxies",
                 "required when proxy_protocol is not off (a PROXY header is accepted only from these CIDRs)",
+            ));
+        }
+        if self.kind == ListenerKind::Http && self.proxy_protocol != ProxyProtocolIn::Off {
+            return Err(Invalid::new(
+                "listener.proxy_protocol",
+                "not supported on an http listener",
+            ));
+        }
+        if self.kind == ListenerKind::Http && self.default_route.is_some() {
+            return Err(Invalid::new(
+                "listener.default_route",
+                "an http listener routes by the Host header; it has no default route",
             ));
         }
         for (field, d) in [
@@ -502,6 +529,23 @@ fn is_visible(s: &str, allow_space: bool) -> bool {
 }
 
 impl RouteSpec {
+    /// What a route on a listener of `kind` may be: on an `http` listener its
+    /// backends are ACME HTTP-01 responders spoken to in plain HTTP.
+    pub fn check_listener_kind(&self, kind: ListenerKind) -> Result<(), Invalid> {
+        if kind == ListenerKind::Http
+            && (self.mode != RouteMode::L4 || self.send_proxy_protocol != ProxyProtocolOut::Off)
+        {
+            return Err(Invalid::new(
+                "route.mode",
+                format!(
+                    "listener `{}` is an http listener: its routes name ACME responders (mode l4, no PROXY header)",
+                    self.listener
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         check_name("route.listener", &self.listener)?;
         if self.backends.is_empty() {

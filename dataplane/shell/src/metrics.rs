@@ -1,5 +1,9 @@
 //! Prometheus metrics: one registry per process, HTTP request metrics for
-//! every REST/gRPC surface served through [`crate::serve`], text exposition at `/metrics`.
+//! every REST/gRPC surface served through [`crate::serve`], text exposition at `/metrics`:
+//! OpenMetrics to a scraper that asks for it (`Accept: application/openmetrics-text`,
+//! as Prometheus does), Prometheus text format 0.0.4 to everyone else.
+
+mod text;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -143,14 +147,32 @@ impl Metrics {
         response
     }
 
-    /// Handler for `GET /metrics`.
-    pub async fn handler(State(metrics): State<Self>) -> impl IntoResponse {
-        (
-            [(
-                axum::http::header::CONTENT_TYPE,
+    /// Prometheus text format 0.0.4 (what `promtool check metrics` reads).
+    pub fn render_text(&self) -> String {
+        text::from_openmetrics(&self.render())
+    }
+
+    /// Handler for `GET /metrics`: the format the `Accept` header asks for.
+    pub async fn handler(
+        State(metrics): State<Self>,
+        headers: axum::http::HeaderMap,
+    ) -> impl IntoResponse {
+        let openmetrics = headers
+            .get_all(axum::http::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("application/openmetrics-text"));
+        let (content_type, body) = if openmetrics {
+            (
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            metrics.render(),
-        )
+                metrics.render(),
+            )
+        } else {
+            (
+                "text/plain; version=0.0.4; charset=utf-8",
+                metrics.render_text(),
+            )
+        };
+        ([(axum::http::header::CONTENT_TYPE, content_type)], body)
     }
 }

@@ -16,6 +16,17 @@
 //! idle_timeout = "5m"
 //! min_tls = "1.3"                 # L7 routes: "1.2" also allows TLS 1.2
 //!
+//! [[proxy.listeners]]             # plain HTTP: ACME HTTP-01 + redirects to https
+//! name = "plain"
+//! address = "0.0.0.0:80"
+//! kind = "http"                   # tls (default) | http
+//! client_hello_timeout = "10s"    # here: time allowed for the request head
+//!
+//! [[proxy.routes]]                # ACME HTTP-01 responder for one hostname
+//! listener = "plain"
+//! hostname = "app.example.com"
+//! backends = ["127.0.0.1:8402"]   # gets /.well-known/acme-challenge/… for it
+//!
 //! [[proxy.routes]]
 //! listener = "public"             # may be omitted when there is one listener
 //! hostname = "*.example.com"
@@ -62,8 +73,8 @@ use serde::Deserialize;
 
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    self, Backend, BackendProtocol, HostPattern, Invalid, L7Spec, ListenerSpec, MinTls, Origin,
-    ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
+    self, Backend, BackendProtocol, HostPattern, Invalid, L7Spec, ListenerKind, ListenerSpec,
+    MinTls, Origin, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +177,11 @@ pub struct ListenerConfig {
     pub idle_timeout: Option<Duration>,
     #[serde(default)]
     pub min_tls: MinTls,
+    /// `tls` (SNI routing, the default) or `http` (plain HTTP: ACME HTTP-01
+    /// challenges to the Host's route, 308 to https for hostnames with a TLS
+    /// route, 404 otherwise).
+    #[serde(default)]
+    pub kind: ListenerKind,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +279,7 @@ impl ProxySection {
                     .map_or(model::DEFAULT_IDLE_TIMEOUT, Duration::get),
                 min_tls: l.min_tls,
                 origin: Origin::ConfigFile,
+                kind: l.kind,
             };
             spec.validate().map_err(|e| err(i, "listeners", e))?;
             if listeners.iter().any(|o: &ListenerSpec| o.name == spec.name) {
@@ -324,6 +341,13 @@ impl ProxySection {
                 origin: Origin::ConfigFile,
             };
             spec.validate().map_err(|e| err(i, "routes", e))?;
+            let kind = listeners
+                .iter()
+                .find(|l: &&ListenerSpec| l.name == spec.listener)
+                .map(|l| l.kind)
+                .unwrap_or_default();
+            spec.check_listener_kind(kind)
+                .map_err(|e| err(i, "routes", e))?;
             if routes.iter().any(|o: &RouteSpec| o.key() == spec.key()) {
                 return Err(err(
                     i,

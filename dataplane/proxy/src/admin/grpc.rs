@@ -15,8 +15,9 @@ use tonic::{Request, Response, Status};
 use super::ProxyState;
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    Backend, BackendProtocol, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerSpec, MinTls,
-    Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
+    Backend, BackendProtocol, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerKind,
+    ListenerSpec, MinTls, Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RouteMode,
+    RouteSpec,
 };
 use crate::stats::{global, listener as lstat, route as rstat};
 use crate::tls::StoredCertificate;
@@ -97,6 +98,10 @@ fn listener_pb(l: &ListenerSpec) -> pb::Listener {
         connect_timeout_ms: ms(l.connect_timeout),
         idle_timeout_ms: ms(l.idle_timeout),
         origin: origin(l.origin),
+        kind: match l.kind {
+            ListenerKind::Tls => pb::ListenerKind::Tls,
+            ListenerKind::Http => pb::ListenerKind::Http,
+        } as i32,
     }
 }
 
@@ -236,6 +241,11 @@ fn listener_from_pb(l: pb::Listener) -> Result<ListenerSpec, Invalid> {
         Ok(pb::TlsVersion::TlsVersion12) => MinTls::V12,
         Err(_) => return Err(Invalid::new("listener.min_tls_version", "unknown value")),
     };
+    let kind = match pb::ListenerKind::try_from(l.kind) {
+        Ok(pb::ListenerKind::Unspecified | pb::ListenerKind::Tls) => ListenerKind::Tls,
+        Ok(pb::ListenerKind::Http) => ListenerKind::Http,
+        Err(_) => return Err(Invalid::new("listener.kind", "unknown value")),
+    };
     let trusted_proxies = l
         .trusted_proxies
         .iter()
@@ -262,6 +272,7 @@ fn listener_from_pb(l: pb::Listener) -> Result<ListenerSpec, Invalid> {
         idle_timeout: from_ms(l.idle_timeout_ms).unwrap_or(crate::model::DEFAULT_IDLE_TIMEOUT),
         min_tls,
         origin: Origin::AdminApi,
+        kind,
     })
 }
 

@@ -47,6 +47,20 @@ impl ProxyState {
             )
             .into());
         }
+        if let Some(r) = inner
+            .routes
+            .values()
+            .find(|r| r.listener == spec.name && r.check_listener_kind(spec.kind).is_err())
+        {
+            return Err(Invalid::new(
+                "listener.kind",
+                format!(
+                    "route `{}` on `{}` cannot live on an http listener; remove it first",
+                    r.hostname, spec.name
+                ),
+            )
+            .into());
+        }
         let rebind = inner
             .bound
             .get(&spec.name)

@@ -95,6 +95,9 @@ impl ProxyState {
         spec.listener = Self::resolve_listener(&inner, &spec.listener)?;
         spec.origin = Origin::AdminApi;
         spec.validate()?;
+        if let Some(l) = inner.listeners.get(&spec.listener) {
+            spec.check_listener_kind(l.kind)?;
+        }
         if let Some(l7) = &spec.l7
             && !inner.certificates.contains_key(&l7.certificate)
         {
@@ -206,12 +209,19 @@ impl ProxyState {
             }
             spec.listener = listener.clone();
             spec.origin = Origin::AdminApi;
-            spec.validate().map_err(|e| {
-                Invalid::new(
-                    format!("routes[{i}].{}", e.field.trim_start_matches("route.")),
-                    e.message,
-                )
-            })?;
+            let kind = inner
+                .listeners
+                .get(&listener)
+                .map(|l| l.kind)
+                .unwrap_or_default();
+            spec.validate()
+                .and_then(|()| spec.check_listener_kind(kind))
+                .map_err(|e| {
+                    Invalid::new(
+                        format!("routes[{i}].{}", e.field.trim_start_matches("route.")),
+                        e.message,
+                    )
+                })?;
             if let Some(l7) = &spec.l7
                 && !inner.certificates.contains_key(&l7.certificate)
             {

@@ -21,9 +21,9 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
-use crate::model::{ProxyProtocolIn, ProxyProtocolOut, RouteMode};
+use crate::model::{ListenerKind, ProxyProtocolIn, ProxyProtocolOut, RouteMode};
 use crate::published::Published;
-use crate::snapshot::{ListenerEntry, RouteEntry, now_ms};
+use crate::snapshot::{ListenerEntry, RouteEntry, Snapshot, now_ms};
 
 use crate::stats::{Global, Route, RouteCounters, global, listener as lstat, route as rstat};
 
@@ -56,7 +56,7 @@ pub(crate) fn reset(stream: TcpStream) {
 }
 
 /// Reads more bytes onto the end of `buf`; `Ok(0)` is EOF.
-async fn read_more(
+pub(super) async fn read_more(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
     limit: usize,
@@ -180,15 +180,7 @@ pub(crate) async fn handle(
     let lc = &listener.counters;
     lc.add(worker, lstat::CONNECTIONS, 1);
     lc.add(worker, lstat::ACTIVE, 1);
-    serve(
-        client,
-        peer,
-        &listener,
-        &snapshot.firewall,
-        worker,
-        &published,
-    )
-    .await;
+    serve(client, peer, &listener, &snapshot, worker, &published).await;
     lc.sub(worker, lstat::ACTIVE, 1);
 }
 
@@ -196,10 +188,11 @@ async fn serve(
     mut client: TcpStream,
     peer: SocketAddr,
     listener: &Arc<ListenerEntry>,
-    firewall: &crate::firewall::FirewallState,
+    snapshot: &Snapshot,
     worker: usize,
     published: &Arc<Published>,
 ) {
+    let firewall = &snapshot.firewall;
     let spec = &listener.spec;
     let globals = &published.globals;
     let peer_ip = peer.ip();
@@ -217,6 +210,13 @@ async fn serve(
                 return;
             }
         }
+    }
+
+    if spec.kind == ListenerKind::Http {
+        // Validation keeps PROXY headers off http listeners: the peer is the client.
+        super::plain::serve(client, peer, listener, snapshot, worker).await;
+        drop(guard);
+        return;
     }
 
     let expect = if trusted {
@@ -323,7 +323,7 @@ async fn serve(
 
 /// Connects to the first backend that answers, trying them in round-robin
 /// order and marking the ones that fail down for a while.
-async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStream> {
+pub(super) async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStream> {
     let counters = &route.runtime.counters;
     for backend in route.candidates() {
         for addr in &backend.addrs {
@@ -380,7 +380,12 @@ async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
     }
 }
 
-async fn relay(client: TcpStream, backend: TcpStream, route: &RouteEntry, worker: usize) {
+pub(super) async fn relay(
+    client: TcpStream,
+    backend: TcpStream,
+    route: &RouteEntry,
+    worker: usize,
+) {
     let counters = &route.runtime.counters;
     let activity = Cell::new(Instant::now());
     let (cr, cw) = client.into_split();

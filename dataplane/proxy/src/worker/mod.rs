@@ -18,6 +18,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod l7;
+pub(crate) mod plain;
 
 use std::collections::HashSet;
 use std::rc::Rc;

@@ -52,6 +52,7 @@ cli_enum! {
     };
     proxy::RouteMode => "ROUTE_MODE_", "route mode";
     proxy::ProxyProtocol => "PROXY_PROTOCOL_", "PROXY protocol version";
+    proxy::ListenerKind => "LISTENER_KIND_", "listener kind";
     proxy::BackendProtocol => "BACKEND_PROTOCOL_", "backend protocol";
     proxy::L7PolicyKind => "L7_POLICY_KIND_", "policy kind";
     proxy::IoDriver => "IO_DRIVER_", "I/O driver";

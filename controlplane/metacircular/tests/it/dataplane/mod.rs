@@ -3,5 +3,7 @@
 
 mod dns;
 pub(crate) mod l7;
+mod ops;
+mod plain_http;
 mod proxy;
 mod security;
