@@ -175,6 +175,11 @@ const STEPS: &[Step] = &[
     step("proxy status", Want::Ok),
     step("proxy listeners list", Want::Ok),
     step(
+        "proxy listeners add sweep-bad --address 256.0.0.1:80",
+        Want::Refused,
+    ),
+    step("proxy listeners remove no-such-listener", Want::Refused),
+    step(
         "proxy routes add sweep.test --backend 127.0.0.1:9",
         Want::Ok,
     ),
