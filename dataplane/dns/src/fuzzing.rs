@@ -123,6 +123,30 @@ pub fn reply(p: &Published, data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Answers one UDP query through the wire-level fast path only; `None`
+/// when it declines (the worker would then run [`reply`]'s path).
+pub fn fast_reply(p: &Published, data: &[u8]) -> Option<Vec<u8>> {
+    let snap = p.snapshot.load();
+    let mut out = Vec::with_capacity(512);
+    crate::worker::wire::answer(
+        p,
+        0,
+        &snap,
+        data,
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+        &mut out,
+    )
+    .map(|_| out)
+}
+
+/// The precompiled answer table of `p`'s snapshot: (names, heap bytes).
+pub fn wire_table_size(p: &Published) -> (usize, usize) {
+    let snap = p.snapshot.load();
+    snap.wire
+        .as_ref()
+        .map_or((0, 0), |t| (t.names(), t.heap_bytes()))
+}
+
 /// Runs one message through the server on UDP and TCP; panics only if a
 /// reply is not a valid DNS response within the transport's size limit.
 pub fn message(data: &[u8]) {
