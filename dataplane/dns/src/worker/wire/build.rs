@@ -176,9 +176,30 @@ fn neg_soa(zone: &Zone) -> NegSoa {
 
 /// The UDP response `process` gives to a plain query (id 0, RD/CD clear,
 /// no EDNS) for `name`/`qtype`, with no size limit.
-pub(super) fn render(snap: &Snapshot, name: &Name, qtype: u16) -> Option<(Vec<u8>, ResponseCode)> {
+pub(super) fn render(
+    snap: &Snapshot,
+    name: &Name,
+    qtype: u16,
+) -> Option<(Vec<u8>, ResponseCode, bool)> {
     let qtype = RecordType::from(qtype);
     let ans = answer::lookup(snap, name, qtype, false)?;
+    // Only owners equal to the question name (written as one pointer to it
+    // whatever its case) and rdata without names: nothing else can be
+    // compressed against the question, so its case cannot change a byte.
+    let records = ans.answers.len() + ans.authorities.len() + ans.additionals.len();
+    let case_free = records < 64
+        && ans
+            .answers
+            .iter()
+            .chain(&ans.authorities)
+            .chain(&ans.additionals)
+            .all(|r| {
+                r.name == *name
+                    && matches!(
+                        r.data,
+                        RData::A(_) | RData::AAAA(_) | RData::TXT(_) | RData::CAA(_)
+                    )
+            });
     let req = Request {
         id: 0,
         op_code: OpCode::Query,
@@ -203,19 +224,21 @@ pub(super) fn render(snap: &Snapshot, name: &Name, qtype: u16) -> Option<(Vec<u8
         0,
     );
     // The rcode counted is the lookup's (SERVFAIL only replaces it on the wire).
-    Some((bytes, ans.rcode))
+    Some((bytes, ans.rcode, case_free))
 }
 
 /// The response for the lower-case name and whether an all-upper-case
 /// question gives the same bytes outside the question name.
 fn render_both(snap: &Snapshot, lower: &Name, qtype: u16) -> Option<Rendered> {
-    let (a, rcode) = render(snap, lower, qtype)?;
-    let upper = Name::from_labels(lower.iter().map(<[u8]>::to_ascii_uppercase)).ok()?;
-    let (b, _) = render(snap, &upper, qtype)?;
-    let qlen = wire_lower(lower).len() + 1;
-    let case_safe = a.len() == b.len()
-        && a.get(..12) == b.get(..12)
-        && a.get(12 + qlen..) == b.get(12 + qlen..);
+    let (a, rcode, case_free) = render(snap, lower, qtype)?;
+    let case_safe = case_free || {
+        // Otherwise: the same bytes for an all-upper-case question means no
+        // name used a question suffix that holds letters, so no case can matter.
+        let upper = Name::from_labels(lower.iter().map(<[u8]>::to_ascii_uppercase)).ok()?;
+        let (b, _, _) = render(snap, &upper, qtype)?;
+        let qlen = wire_lower(lower).len() + 1;
+        a.len() == b.len() && a.get(..12) == b.get(..12) && a.get(12 + qlen..) == b.get(12 + qlen..)
+    };
     Some(Rendered {
         qtype: Some(qtype),
         bytes: a,
