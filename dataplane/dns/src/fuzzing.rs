@@ -83,26 +83,53 @@ pub fn published_with_hosts(hosts: usize) -> Published {
             .collect();
         let z = zone::compile(&spec, records.iter().map(|(r, d)| (r, d)))
             .unwrap_or_else(|_| unreachable!());
-        let settings = DnsSection::default()
-            .settings()
-            .unwrap_or_else(|_| unreachable!());
-        let (stop, _) = tokio::sync::watch::channel(false);
-        Published {
-            snapshot: ArcSwap::from_pointee(Snapshot::new(
-                1,
-                [(z.origin.clone(), Arc::new(z))].into_iter().collect(),
-            )),
-            stop,
-            stats: Stats::new(1, 0),
-            settings: Arc::new(settings),
-            workers: 1,
-            flush_all: AtomicU64::new(0),
-            flush_names: ArcSwap::from_pointee(Vec::new()),
-            flush_seq: AtomicU64::new(0),
-            rrl: None,
-            tcp_active: AtomicUsize::new(0),
-            listen: Vec::new(),
-        }
+        published_for(
+            [(z.origin.clone(), Arc::new(z))].into_iter().collect(),
+            false,
+            DnsSection::default().udp_payload,
+            false,
+        )
+    }
+}
+
+/// A published state for `zones` with default settings and one worker;
+/// `upstreams`: one (never contacted) upstream, so loopback clients get RA
+/// and names outside the zones are forwarded; `rrl`: the default response
+/// rate limiting (loopback exempt), else none.
+pub(crate) fn published_for(
+    zones: std::collections::HashMap<hickory_proto::rr::Name, Arc<zone::Zone>>,
+    upstreams: bool,
+    udp_payload: u16,
+    rrl: bool,
+) -> Published {
+    let mut section = DnsSection::default();
+    if upstreams {
+        section.upstreams = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
+    }
+    section.udp_payload = udp_payload;
+    let settings = section.settings().unwrap_or_else(|_| unreachable!());
+    let (stop, _) = tokio::sync::watch::channel(false);
+    Published {
+        snapshot: ArcSwap::from_pointee(Snapshot::new(1, zones)),
+        stop,
+        stats: Stats::new(1, usize::from(upstreams)),
+        settings: Arc::new(settings),
+        workers: 1,
+        flush_all: AtomicU64::new(0),
+        flush_names: ArcSwap::from_pointee(Vec::new()),
+        flush_seq: AtomicU64::new(0),
+        rrl: rrl
+            .then(|| {
+                mc_firewall::RateLimiter::new(mc_firewall::RateLimiterConfig {
+                    rate_per_sec: f64::from(section.rrl.responses_per_second),
+                    burst: section.rrl.responses_per_second,
+                    ..mc_firewall::RateLimiterConfig::default()
+                })
+                .ok()
+            })
+            .flatten(),
+        tcp_active: AtomicUsize::new(0),
+        listen: Vec::new(),
     }
 }
 

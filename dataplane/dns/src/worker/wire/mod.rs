@@ -32,7 +32,8 @@
 //! EDNS version > 0), NOTIFY and other opcodes, classes other than IN,
 //! AXFR/IXFR/OPT/TSIG/SIG/ANY/DS questions, names outside our zones
 //! (forwarding, REFUSED), wildcard synthesis, names below a delegation that
-//! are not in the zone, and everything while response rate limiting is on.
+//! are not in the zone, and clients response rate limiting applies to
+//! (`dns.rrl` on and the client not in `dns.rrl.exempt`).
 
 mod build;
 #[cfg(test)]
@@ -322,7 +323,9 @@ pub(crate) fn answer(
     peer: IpAddr,
     out: &mut Vec<u8>,
 ) -> Option<Answered> {
-    if p.rrl.is_some() {
+    // RRL consumes a token per check: only exempt clients (no check in
+    // `process` either; loopback by default) are answered here.
+    if p.rrl.is_some() && !p.settings.rrl.is_exempt(peer) {
         return None;
     }
     let table = snap.wire.as_ref()?;

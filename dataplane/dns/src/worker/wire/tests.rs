@@ -10,19 +10,16 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use mc_kit::origin::Origin;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::admin::config::DnsSection;
 use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName, ZoneSpec};
 use crate::published::Published;
-use crate::stats::{Global, Stats, global};
+use crate::stats::{Global, global};
 use crate::worker::message::Transport;
 use crate::worker::server::{self, Action};
 use crate::zone::{self, Snapshot, Zone};
@@ -112,30 +109,11 @@ fn compile(zone: &str, minimum: u32, records: &Gen, zi: usize) -> Zone {
 }
 
 fn published(zones: &[Arc<Zone>], upstreams: bool, udp_payload: u16) -> Published {
-    let mut section = DnsSection::default();
-    if upstreams {
-        section.upstreams = vec!["127.0.0.1:9".parse().expect("addr")];
-    }
-    section.udp_payload = udp_payload;
-    let settings = section.settings().expect("settings");
-    let (stop, _) = tokio::sync::watch::channel(false);
     let map: HashMap<_, _> = zones
         .iter()
         .map(|z| (z.origin.clone(), z.clone()))
         .collect();
-    Published {
-        snapshot: ArcSwap::from_pointee(Snapshot::new(1, map)),
-        stop,
-        stats: Stats::new(1, 1),
-        settings: Arc::new(settings),
-        workers: 1,
-        flush_all: AtomicU64::new(0),
-        flush_names: ArcSwap::from_pointee(Vec::new()),
-        flush_seq: AtomicU64::new(0),
-        rrl: None,
-        tcp_active: AtomicUsize::new(0),
-        listen: Vec::new(),
-    }
+    crate::fuzzing::published_for(map, upstreams, udp_payload, false)
 }
 
 /// Names queried: existing ones, misses, below wildcards/cuts, outside.
@@ -608,4 +586,28 @@ fn deep_negative_names_stay_exact_or_are_declined() {
     assert!(ask(1), "a short NXDOMAIN is answered");
     assert!(ask(15), "15 labels fit the stack table");
     assert!(!ask(28), "28 labels need more targets than kept: declined");
+}
+
+#[test]
+fn with_rrl_on_only_exempt_clients_take_the_fast_path() {
+    let p = crate::fuzzing::published_with_hosts(0);
+    let zones = p.snapshot.load().zones.clone();
+    let p = crate::fuzzing::published_for(zones, false, 1232, true);
+    assert!(p.rrl.is_some(), "the default RRL is on");
+    let snap = p.snapshot.load();
+    let mut b = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    b.extend_from_slice(b"\x03www\x01f\x04test\x00\x00\x01\x00\x01");
+    let mut out = Vec::new();
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    assert!(super::answer(&p, 0, &snap, &b, loopback, &mut out).is_some());
+    let Action::Reply(want) = server::process(&p, 0, &b, Transport::Udp, loopback, &Cell::new(0))
+    else {
+        panic!("no reply");
+    };
+    assert_eq!(out, want);
+    let outside = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
+    assert!(
+        super::answer(&p, 0, &snap, &b, outside, &mut out).is_none(),
+        "a limited client is left to process (its RRL check)"
+    );
 }
