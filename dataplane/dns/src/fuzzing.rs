@@ -83,26 +83,53 @@ pub fn published_with_hosts(hosts: usize) -> Published {
             .collect();
         let z = zone::compile(&spec, records.iter().map(|(r, d)| (r, d)))
             .unwrap_or_else(|_| unreachable!());
-        let settings = DnsSection::default()
-            .settings()
-            .unwrap_or_else(|_| unreachable!());
-        let (stop, _) = tokio::sync::watch::channel(false);
-        Published {
-            snapshot: ArcSwap::from_pointee(Snapshot::new(
-                1,
-                [(z.origin.clone(), Arc::new(z))].into_iter().collect(),
-            )),
-            stop,
-            stats: Stats::new(1, 0),
-            settings: Arc::new(settings),
-            workers: 1,
-            flush_all: AtomicU64::new(0),
-            flush_names: ArcSwap::from_pointee(Vec::new()),
-            flush_seq: AtomicU64::new(0),
-            rrl: None,
-            tcp_active: AtomicUsize::new(0),
-            listen: Vec::new(),
-        }
+        published_for(
+            [(z.origin.clone(), Arc::new(z))].into_iter().collect(),
+            false,
+            DnsSection::default().udp_payload,
+            false,
+        )
+    }
+}
+
+/// A published state for `zones` with default settings and one worker;
+/// `upstreams`: one (never contacted) upstream, so loopback clients get RA
+/// and names outside the zones are forwarded; `rrl`: the default response
+/// rate limiting (loopback exempt), else none.
+pub(crate) fn published_for(
+    zones: std::collections::HashMap<hickory_proto::rr::Name, Arc<zone::Zone>>,
+    upstreams: bool,
+    udp_payload: u16,
+    rrl: bool,
+) -> Published {
+    let mut section = DnsSection::default();
+    if upstreams {
+        section.upstreams = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
+    }
+    section.udp_payload = udp_payload;
+    let settings = section.settings().unwrap_or_else(|_| unreachable!());
+    let (stop, _) = tokio::sync::watch::channel(false);
+    Published {
+        snapshot: ArcSwap::from_pointee(Snapshot::new(1, zones)),
+        stop,
+        stats: Stats::new(1, usize::from(upstreams)),
+        settings: Arc::new(settings),
+        workers: 1,
+        flush_all: AtomicU64::new(0),
+        flush_names: ArcSwap::from_pointee(Vec::new()),
+        flush_seq: AtomicU64::new(0),
+        rrl: rrl
+            .then(|| {
+                mc_firewall::RateLimiter::new(mc_firewall::RateLimiterConfig {
+                    rate_per_sec: f64::from(section.rrl.responses_per_second),
+                    burst: section.rrl.responses_per_second,
+                    ..mc_firewall::RateLimiterConfig::default()
+                })
+                .ok()
+            })
+            .flatten(),
+        tcp_active: AtomicUsize::new(0),
+        listen: Vec::new(),
     }
 }
 
@@ -123,11 +150,46 @@ pub fn reply(p: &Published, data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Answers one UDP query through the wire-level fast path only; `None`
+/// when it declines (the worker would then run [`reply`]'s path).
+pub fn fast_reply(p: &Published, data: &[u8]) -> Option<Vec<u8>> {
+    let snap = p.snapshot.load();
+    let mut out = Vec::with_capacity(512);
+    crate::worker::wire::answer(
+        p,
+        0,
+        &snap,
+        data,
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+        &mut out,
+    )
+    .map(|_| out)
+}
+
+/// The precompiled answer table of `p`'s snapshot: (names, heap bytes).
+pub fn wire_table_size(p: &Published) -> (usize, usize) {
+    let snap = p.snapshot.load();
+    snap.wire
+        .as_ref()
+        .map_or((0, 0), |t| (t.names(), t.heap_bytes()))
+}
+
+/// Builds `p`'s precompiled answer table again (what a publish adds to
+/// compiling the zones) and returns its name count, for timing it.
+pub fn rebuild_wire_table(p: &Published) -> usize {
+    let snap = p.snapshot.load();
+    crate::worker::wire::Table::build(&snap).names()
+}
+
 /// Runs one message through the server on UDP and TCP; panics only if a
-/// reply is not a valid DNS response within the transport's size limit.
+/// reply is not a valid DNS response within the transport's size limit, or if
+/// the wire-level fast path answers other bytes than `process`.
 pub fn message(data: &[u8]) {
     let p = published();
     let slip = Cell::new(0);
+    if let Some(fast) = fast_reply(p, data) {
+        assert_eq!(Some(fast), reply(p, data), "fast path differs from process");
+    }
     for (transport, limit) in [(Transport::Udp, 4096), (Transport::Tcp, 65_535)] {
         match server::process(
             p,

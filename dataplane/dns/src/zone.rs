@@ -229,16 +229,22 @@ pub(crate) struct Snapshot {
     pub(crate) zones: HashMap<Name, Arc<Zone>>,
     /// Fewest labels of any apex: no zone can contain a shorter name.
     pub(crate) min_labels: u8,
+    /// Precompiled wire answers (the UDP fast path); `None` only in a
+    /// snapshot not built by [`Snapshot::new`].
+    pub(crate) wire: Option<crate::worker::wire::Table>,
 }
 
 impl Snapshot {
     pub(crate) fn new(generation: u64, zones: HashMap<Name, Arc<Zone>>) -> Self {
         let min_labels = zones.keys().map(Name::num_labels).min().unwrap_or(u8::MAX);
-        Self {
+        let mut snap = Self {
             generation,
             zones,
             min_labels,
-        }
+            wire: None,
+        };
+        snap.wire = Some(crate::worker::wire::Table::build(&snap));
+        snap
     }
 
     /// The most specific zone that contains `qname`.

@@ -130,7 +130,7 @@ fn push(out: &mut Vec<Record>, records: &[Record], owner: &Name) {
 }
 
 /// The topmost delegation point between the apex (exclusive) and `name` (inclusive).
-fn find_cut(zone: &Zone, name: &Name) -> Option<Name> {
+pub(crate) fn find_cut(zone: &Zone, name: &Name) -> Option<Name> {
     let apex = zone.origin.num_labels();
     let labels = name.num_labels();
     let mut n = apex + 1;

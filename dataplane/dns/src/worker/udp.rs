@@ -1,4 +1,5 @@
-//! The UDP loop: receive → [`server::process`] → send, each reply from its
+//! The UDP loop: receive → [`wire::answer`] (the precompiled fast path) or
+//! [`server::process`] → send, each reply from its
 //! own task so the next receive is armed at once; forwarded queries run as
 //! separate tasks so the loop never waits on an upstream. The receive future
 //! survives notifications: only shutdown drops it.
@@ -12,12 +13,15 @@ use monoio::net::udp::UdpSocket;
 use super::Ctx;
 use super::message::Transport;
 use super::server::{self, Action};
+use super::wire;
 use crate::stats::global;
 
 /// Largest datagram read (queries are small; anything longer is cut and answered FORMERR).
 const UDP_IN: usize = 4096;
 /// UDP replies in flight per worker before the receive loop waits for sends.
 const MAX_PENDING_SENDS: usize = 1024;
+/// Send buffer reserved for a fast answer (most fit; a larger one grows once).
+const FAST_OUT: usize = 512;
 
 pub(super) async fn udp_loop(ctx: Rc<Ctx>, sock: Rc<UdpSocket>) {
     let mut stop = ctx.p.stop.subscribe();
@@ -48,11 +52,23 @@ pub(super) async fn udp_loop(ctx: Rc<Ctx>, sock: Rc<UdpSocket>) {
     }
 }
 
+/// The wire-level fast path, or `process` when it declines (same bytes).
+fn decide(ctx: &Ctx, bytes: &[u8], peer: SocketAddr) -> Action {
+    let p = &ctx.p;
+    let snap = p.snapshot.load();
+    let mut out = Vec::with_capacity(FAST_OUT);
+    if wire::answer(p, ctx.id, &snap, bytes, peer.ip(), &mut out).is_some() {
+        return Action::Reply(out);
+    }
+    drop(snap);
+    server::process(p, ctx.id, bytes, Transport::Udp, peer.ip(), &ctx.slip)
+}
+
 async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: SocketAddr) {
     let started = Instant::now();
     let p = &ctx.p;
     p.stats.global.add(ctx.id, global::UDP_QUERIES, 1);
-    match server::process(p, ctx.id, bytes, Transport::Udp, peer.ip(), &ctx.slip) {
+    match decide(ctx, bytes, peer) {
         Action::Reply(b) if ctx.sends.get() < MAX_PENDING_SENDS => {
             // Sent from its own task so the next receive is armed at once (with
             // io_uring both go to the kernel in one submission): +30% qps.
