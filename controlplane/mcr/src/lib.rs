@@ -34,3 +34,12 @@ impl Mcr {
         self.core.store.clone()
     }
 }
+
+/// Entry points for the fuzz targets (`controlplane/mcr/fuzz`); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a token request's `scope` (must never panic).
+    pub fn scope(s: &str) -> bool {
+        crate::registry::auth::parse_scope(s).is_some()
+    }
+}

@@ -1,5 +1,6 @@
-//! The control plane end to end: `mcd controlplane` (MCIAS, Metacrypt) driven by curl,
+//! The control plane end to end: `mcd controlplane` (MCIAS, Metacrypt, MCR) driven by curl, skopeo,
 //! mcctl, an OIDC relying party, a software passkey and a headless browser.
 
 mod crypt;
 pub(crate) mod iam;
+mod mcr;
