@@ -8,6 +8,7 @@
 //! token_ttl = "5m"              # registry tokens' lifetime
 //! max_sessions = 4096           # open upload sessions in all
 //! max_sessions_per_account = 64
+//! upload_ttl = "1h"             # an upload session idle this long is removed
 //! login_tags = []               # tags MCIAS's login policy sees for registry logins
 //! ```
 //!
@@ -37,6 +38,9 @@ pub struct McrConfig {
     /// Open upload sessions per account.
     #[serde(default = "d_per_account")]
     pub max_sessions_per_account: usize,
+    /// An upload session idle this long is removed (1 min to 7 days).
+    #[serde(default = "d_upload_ttl")]
+    pub upload_ttl: Duration,
     /// Tags sent with registry logins to MCIAS's login policy (`service_name = "mcr"`).
     #[serde(default)]
     pub login_tags: Vec<String>,
@@ -47,6 +51,9 @@ fn d_blob() -> u64 {
 }
 fn d_ttl() -> Duration {
     Duration::from_secs(300)
+}
+fn d_upload_ttl() -> Duration {
+    Duration::from_secs(3600)
 }
 fn d_sessions() -> usize {
     4096
@@ -64,6 +71,7 @@ impl Default for McrConfig {
             token_ttl: d_ttl(),
             max_sessions: d_sessions(),
             max_sessions_per_account: d_per_account(),
+            upload_ttl: d_upload_ttl(),
             login_tags: Vec::new(),
         }
     }
@@ -93,6 +101,9 @@ impl Validate for McrConfig {
         }
         if self.service.chars().any(|c| c == '"' || c.is_control()) {
             return Err(Invalid::new("service", "no quotes or control characters"));
+        }
+        if !(60..=7 * 86_400).contains(&self.upload_ttl.get().as_secs()) {
+            return Err(Invalid::new("upload_ttl", "between 1m and 7d"));
         }
         if self.login_tags.len() > 32 {
             return Err(Invalid::new("login_tags", "at most 32"));

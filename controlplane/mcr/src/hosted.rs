@@ -48,6 +48,11 @@ impl HostedService for Mcr {
         let store = Store::open(&store_path::<Self>(&ctx.data_dir), &crate::store::SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
         let fs = FsStore::open(&ctx.dir(Self::NAME)).map_err(|e| fail(e.to_string()))?;
+        match fs.expire_sessions(config.upload_ttl.get()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired upload sessions removed"),
+            Err(e) => return Err(fail(format!("expiring upload sessions: {e}"))),
+        }
         let auth = Auth::new(
             realm(ctx, &config),
             service(ctx, &config),
@@ -61,7 +66,11 @@ impl HostedService for Mcr {
                 store: Arc::new(store),
                 fs,
             },
-            sessions: Sessions::new(config.max_sessions, config.max_sessions_per_account),
+            sessions: Sessions::new(
+                config.max_sessions,
+                config.max_sessions_per_account,
+                config.upload_ttl.get(),
+            ),
             auth,
             config,
         }))

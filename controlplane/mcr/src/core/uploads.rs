@@ -6,7 +6,8 @@
 //! it was (the data file is cut back to the old offset and the old hasher
 //! kept); after a restart a session reloads from its directory (offset =
 //! length of `data`, hasher rebuilt by reading it once). Sessions are
-//! bounded in all and per account.
+//! bounded in all and per account; a session idle for `upload_ttl` is
+//! removed when a new one would hit a bound, and at start.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -29,6 +30,8 @@ pub(crate) struct Session {
     pub hasher: Hasher,
     /// Completed or cancelled: a request that waited on the lock sees "unknown".
     pub done: bool,
+    /// For idle expiry.
+    pub last_used: std::time::Instant,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,6 +49,7 @@ pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Handle>>,
     max: usize,
     per_account: usize,
+    ttl: std::time::Duration,
 }
 
 fn unknown() -> RegistryError {
@@ -53,12 +57,28 @@ fn unknown() -> RegistryError {
 }
 
 impl Sessions {
-    pub(crate) fn new(max: usize, per_account: usize) -> Self {
+    pub(crate) fn new(max: usize, per_account: usize, ttl: std::time::Duration) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
             max,
             per_account,
+            ttl,
         }
+    }
+
+    /// Removes sessions idle for longer than the TTL (busy ones stay).
+    fn expire(&self, fs: &FsStore, map: &mut HashMap<String, Handle>) {
+        let ttl = self.ttl;
+        map.retain(|uuid, h| match h.try_lock() {
+            Ok(mut s) if s.last_used.elapsed() > ttl => {
+                s.done = true;
+                if let Err(e) = fs.remove_session(uuid) {
+                    tracing::warn!(error = %e, "removing an expired upload session");
+                }
+                false
+            }
+            _ => true,
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
@@ -81,14 +101,19 @@ impl Sessions {
             offset: 0,
             hasher: Hasher::new(alg),
             done: false,
+            last_used: std::time::Instant::now(),
         }));
         {
             let mut map = self.lock();
-            let mine = map
-                .values()
-                .filter(|s| s.try_lock().map(|s| s.owner == owner).unwrap_or(true))
-                .count();
-            if map.len() >= self.max || mine >= self.per_account {
+            let mine = |map: &HashMap<String, Handle>| {
+                map.values()
+                    .filter(|s| s.try_lock().map(|s| s.owner == owner).unwrap_or(true))
+                    .count()
+            };
+            if map.len() >= self.max || mine(&map) >= self.per_account {
+                self.expire(fs, &mut map);
+            }
+            if map.len() >= self.max || mine(&map) >= self.per_account {
                 return Err(RegistryError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     Code::TooManyRequests,
@@ -148,13 +173,17 @@ impl Sessions {
                     offset,
                     hasher,
                     done: false,
+                    last_used: std::time::Instant::now(),
                 }));
                 self.lock().entry(uuid.to_owned()).or_insert(h).clone()
             }
         };
         let ok = handle
             .try_lock()
-            .map(|s| s.repo == repo && s.owner == owner)
+            .map(|mut s| {
+                s.last_used = std::time::Instant::now();
+                s.repo == repo && s.owner == owner
+            })
             // Busy: whoever holds it checks ownership on use.
             .unwrap_or(true);
         if !ok {
@@ -175,5 +204,72 @@ pub(crate) fn check_owner(s: &Session, repo: &str, owner: &str) -> Result<(), Re
         Ok(())
     } else {
         Err(unknown())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::registry::digest::Digest;
+
+    #[test]
+    fn sessions_are_bounded_owned_reloaded_and_expire() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = FsStore::open(dir.path()).expect("fs");
+        let hour = Duration::from_secs(3600);
+        let s = Sessions::new(2, 1, hour);
+        let a = s.open(&fs, "r", "alice", Algorithm::Sha256).expect("first");
+        let refused = s.open(&fs, "r", "alice", Algorithm::Sha256).err();
+        assert_eq!(
+            refused.map(|e| e.code),
+            Some(Code::TooManyRequests),
+            "per account"
+        );
+        s.open(&fs, "r", "bob", Algorithm::Sha256).expect("bob's");
+        let refused = s.open(&fs, "r", "carol", Algorithm::Sha256).err();
+        assert_eq!(
+            refused.map(|e| e.code),
+            Some(Code::TooManyRequests),
+            "in all"
+        );
+
+        let uuid = a.try_lock().expect("idle").uuid.clone();
+        assert!(s.get(&fs, &uuid, "r", "bob").is_err(), "not bob's");
+        assert!(
+            s.get(&fs, &uuid, "other", "alice").is_err(),
+            "not in another repository"
+        );
+        assert!(s.get(&fs, &uuid, "r", "alice").is_ok());
+
+        // After a restart the session reloads from its directory.
+        std::fs::write(fs.session_data(&uuid).expect("data"), b"staged").expect("write");
+        let fresh = Sessions::new(2, 1, hour);
+        let h = fresh.get(&fs, &uuid, "r", "alice").expect("reloaded");
+        let g = h.try_lock().expect("idle");
+        assert_eq!(g.offset, 6);
+        assert_eq!(
+            g.hasher.clone().finish(),
+            Digest::of(Algorithm::Sha256, b"staged")
+        );
+        drop(g);
+
+        // Idle sessions make room; their directories go.
+        let short = Sessions::new(1, 1, Duration::ZERO);
+        let old = short
+            .open(&fs, "r", "dave", Algorithm::Sha256)
+            .expect("old");
+        let old_uuid = old.try_lock().expect("idle").uuid.clone();
+        std::thread::sleep(Duration::from_millis(5));
+        short
+            .open(&fs, "r", "erin", Algorithm::Sha256)
+            .expect("room made");
+        assert!(
+            fs.session_meta(&old_uuid).is_err(),
+            "expired session removed"
+        );
+        assert!(old.try_lock().expect("idle").done);
+        assert_eq!(fs.expire_sessions(Duration::ZERO).expect("sweep"), 3);
     }
 }

@@ -150,6 +150,25 @@ impl FsStore {
         Ok(f)
     }
 
+    /// Removes sessions whose data was last written more than `ttl` ago
+    /// (at start: the in-memory sessions of a previous process are gone).
+    pub(crate) fn expire_sessions(&self, ttl: std::time::Duration) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.uploads)? {
+            let entry = entry?;
+            let idle = fs::metadata(entry.path().join("data"))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age > ttl);
+            if idle {
+                fs::remove_dir_all(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes a session (cancel, completion, failed verification).
     pub(crate) fn remove_session(&self, uuid: &str) -> io::Result<()> {
         match fs::remove_dir_all(self.session_dir(uuid)?) {
