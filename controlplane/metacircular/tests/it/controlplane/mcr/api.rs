@@ -562,6 +562,35 @@ fn manifests_tags_referrers_deletes_and_token_scopes() {
         401,
         "another account's token"
     );
+    // The OAuth2 form (POST) gives the same grant; refresh tokens are not issued.
+    let form = format!(
+        "grant_type=password&username=admin&password={}&service={service}&scope=repository:m:pull",
+        reg.cp.password
+    );
+    let form_type = "content-type: application/x-www-form-urlencoded";
+    let r = reg.raw(
+        "POST",
+        "/v2/token",
+        None,
+        &[form_type],
+        Some(form.as_bytes()),
+    );
+    assert_eq!((r.code, r.header("cache-control")), (200, Some("no-store")));
+    let v = r.json();
+    assert_eq!(v["token"], v["access_token"]);
+    assert_eq!(v["expires_in"], 300);
+    let posted = v["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        reg.raw("GET", "/v2/m/tags/list", Some(&posted), &[], None)
+            .code,
+        200
+    );
+    let refresh = b"grant_type=refresh_token&refresh_token=x";
+    assert_eq!(
+        reg.raw("POST", "/v2/token", None, &[form_type], Some(refresh))
+            .code,
+        400
+    );
 
     // A scoped MCIAS token (system accounts carry no roles, so under the
     // interim policy they pull only): its scopes narrow that to ci/*.
