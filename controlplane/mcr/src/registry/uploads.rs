@@ -23,10 +23,9 @@ use crate::model::RepoName;
 fn location(repo: &RepoName, uuid: &str) -> String {
     // `_state` is ignored: clients written against distribution append
     // `&digest=` to the Location verbatim.
-    format!(
-        "/v2/{repo}/blobs/uploads/{uuid}?_state={}",
-        &uuid.replace('-', "")[..22]
-    )
+    let hex = uuid.replace('-', "");
+    let state = hex.get(..22).unwrap_or(&hex);
+    format!("/v2/{repo}/blobs/uploads/{uuid}?_state={state}")
 }
 
 fn accepted(repo: &RepoName, s: &Session, status: StatusCode) -> Response {
@@ -203,7 +202,8 @@ async fn finish(
     let mcr = ctx.mcr.clone();
     let (r, d, size) = (repo.clone(), digest.clone(), s.offset);
     let staged = fs.session_data(&uuid)?;
-    let inc: String = uuid.replace('-', "")[..16].to_owned();
+    let hex = uuid.replace('-', "");
+    let inc = hex.get(..16).unwrap_or(&hex).to_owned();
     crate::core::blocking(move || mcr.core.commit_upload(&r, &d, staged, &inc, size)).await?;
     s.done = true;
     remove(&fs);

@@ -49,7 +49,9 @@ impl FsStore {
     /// The object key of a new copy of `digest`.
     pub(crate) fn object_key(digest: &Digest, inc: &str) -> String {
         let hex = digest.hex();
-        format!("{}/{}/{hex}.{inc}", digest.algorithm().name(), &hex[..2])
+        // A Digest has at least 64 hex characters (its invariant).
+        let hh = hex.get(..2).unwrap_or("00");
+        format!("{}/{hh}/{hex}.{inc}", digest.algorithm().name())
     }
 
     fn object_path(&self, key: &str) -> io::Result<PathBuf> {
