@@ -74,6 +74,7 @@ macro_rules! hosted_services {
 hosted_services! {
     mcias: mc_mcias::Mcias,
     metacrypt: mc_metacrypt::Metacrypt,
+    mcr: mc_mcr::Mcr,
 }
 
 /// What the host gives every service.
@@ -84,6 +85,7 @@ pub(crate) fn context(config: &ControlplaneConfig) -> ServiceCtx {
         rest_addr: addr(config.server.rest),
         grpc_addr: addr(config.server.grpc),
         verifier: None,
+        login: None,
     }
 }
 

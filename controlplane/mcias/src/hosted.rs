@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use mc_kit::store::{Schema, Store};
 use mc_service::auth::{MethodMap, TokenVerifier};
-use mc_service::hosted::{HostedService, ServiceCtx, ServiceError};
+use mc_service::caller::Caller;
+use mc_service::hosted::{
+    ForwardedLogin, HostedService, LoginForwarder, LoginRefused, ServiceCtx, ServiceError,
+};
 
 use crate::config::McAuthConfig;
 use crate::core::{Bootstrap, LocalVerifier, Mcias};
@@ -98,6 +101,10 @@ impl HostedService for Mcias {
         Some(Arc::new(LocalVerifier(self.clone())))
     }
 
+    fn login_forwarder(self: &Arc<Self>) -> Option<Arc<dyn LoginForwarder>> {
+        Some(Arc::new(InProcessLogin(self.clone())))
+    }
+
     fn endpoints(ctx: &ServiceCtx) -> BTreeMap<String, String> {
         let url = ctx.public_url();
         BTreeMap::from([
@@ -111,5 +118,44 @@ impl HostedService for Mcias {
                 format!("{url}/.well-known/openid-configuration"),
             ),
         ])
+    }
+}
+
+/// Password logins other services forward (the registry's Basic auth):
+/// the same [`Mcias::login`] as `/v1/auth/login`, so lockout, rate limits,
+/// login policy and audit apply unchanged.
+struct InProcessLogin(Arc<Mcias>);
+
+impl LoginForwarder for InProcessLogin {
+    fn login<'a>(
+        &'a self,
+        login: ForwardedLogin,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<String, LoginRefused>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            use crate::error::IamError;
+            let caller = Caller {
+                principal: None,
+                source: login.source,
+            };
+            let input = crate::core::LoginInput {
+                username: login.username.clone(),
+                password: login.password.clone(),
+                service_name: Some(login.service_name.clone()),
+                tags: login.tags.clone(),
+                ..Default::default()
+            };
+            match self.0.login(&caller, input).await {
+                Ok(session) => Ok(session.token),
+                Err(IamError::TotpRequired { .. } | IamError::PasskeyRequired) => {
+                    Err(LoginRefused::SecondFactor)
+                }
+                Err(IamError::Forbidden(m)) => Err(LoginRefused::Denied(m)),
+                Err(IamError::RateLimited(m)) => Err(LoginRefused::RateLimited(m)),
+                Err(IamError::Internal(m)) => Err(LoginRefused::Unavailable(m)),
+                Err(e) => Err(LoginRefused::BadCredentials(e.to_string())),
+            }
+        })
     }
 }

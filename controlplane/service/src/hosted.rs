@@ -34,6 +34,53 @@ pub struct ServiceCtx {
     /// Verifies bearer tokens (MCIAS's keys). `None` only while MCIAS itself
     /// opens: it is the verifier the others get.
     pub verifier: Option<Arc<dyn TokenVerifier>>,
+    /// Forwards password logins to MCIAS (for services whose clients send
+    /// a username and password in their own protocol, like the registry's
+    /// Basic auth). `None` only while MCIAS itself opens.
+    pub login: Option<Arc<dyn LoginForwarder>>,
+}
+
+/// A password login another service forwards to MCIAS, so MCIAS's lockout,
+/// rate limits, login policy (`service_name`, `tags`) and audit apply.
+pub struct ForwardedLogin {
+    pub username: String,
+    pub password: String,
+    pub service_name: String,
+    pub tags: Vec<String>,
+    pub source: Option<std::net::IpAddr>,
+}
+
+impl Drop for ForwardedLogin {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
+}
+
+/// Why a forwarded login did not produce a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginRefused {
+    #[error("{0}")]
+    BadCredentials(String),
+    /// The password was right but the account needs a second factor.
+    #[error("this account needs a second factor: use an MCIAS token as the password")]
+    SecondFactor,
+    /// MCIAS's login policy refused it.
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Logs in at MCIAS on behalf of a service's client; returns an MCIAS token.
+pub trait LoginForwarder: Send + Sync + 'static {
+    fn login<'a>(
+        &'a self,
+        login: ForwardedLogin,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<String, LoginRefused>> + Send + 'a>,
+    >;
 }
 
 impl ServiceCtx {
@@ -104,6 +151,11 @@ pub trait HostedService: Send + Sync + Sized + 'static {
         None
     }
 
+    /// A login forwarder other services may use (MCIAS provides one).
+    fn login_forwarder(self: &Arc<Self>) -> Option<Arc<dyn LoginForwarder>> {
+        None
+    }
+
     /// Named URLs for `endpoints.json` (`"ui" → https://…/ui/`), known
     /// from the config alone (so `mcd dev` can write them before start).
     fn endpoints(ctx: &ServiceCtx) -> BTreeMap<String, String> {
@@ -136,6 +188,7 @@ pub struct Mounted {
     pub stores: Vec<AdminStore>,
     pub collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
     pub verifier: Option<Arc<dyn TokenVerifier>>,
+    pub login: Option<Arc<dyn LoginForwarder>>,
 }
 
 /// Mounting failed.
@@ -157,6 +210,7 @@ impl Mounted {
     ) -> Result<Arc<S>, MountError> {
         let ctx = ServiceCtx {
             verifier: self.verifier.clone(),
+            login: self.login.clone(),
             ..ctx.clone()
         };
         let service = S::open(&ctx, config)?;
@@ -171,6 +225,9 @@ impl Mounted {
         self.collectors.extend(service.collector());
         if self.verifier.is_none() {
             self.verifier = service.verifier();
+        }
+        if self.login.is_none() {
+            self.login = service.login_forwarder();
         }
         Ok(service)
     }
@@ -248,6 +305,7 @@ mod tests {
             rest_addr: SocketAddr::from(([127, 0, 0, 1], 8443)),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 9443)),
             verifier: None,
+            login: None,
         }
     }
 

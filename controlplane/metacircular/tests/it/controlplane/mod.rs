@@ -1,7 +1,8 @@
-//! The control plane end to end: `mcd controlplane` (MCIAS, Metacrypt) driven by curl,
+//! The control plane end to end: `mcd controlplane` (MCIAS, Metacrypt, MCR) driven by curl, skopeo,
 //! mcctl, an OIDC relying party, a software passkey and a headless browser.
 
 mod crypt;
 mod crypt_kv;
 mod crypt_policy;
 pub(crate) mod iam;
+mod mcr;

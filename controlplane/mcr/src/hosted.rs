@@ -1,0 +1,101 @@
+//! MCR as a hosted control-plane service: its store under
+//! `<data_dir>/mcr/`, `/v2/` on the REST listener, no gRPC yet.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mc_kit::store::{Schema, Store};
+use mc_service::auth::MethodMap;
+use mc_service::hosted::{HostedService, ServiceCtx, ServiceError, store_path};
+
+use crate::Mcr;
+use crate::config::McrConfig;
+use crate::core::Core;
+use crate::core::uploads::Sessions;
+use crate::registry::auth::Auth;
+use crate::storage::FsStore;
+
+fn realm(ctx: &ServiceCtx, config: &McrConfig) -> String {
+    if config.realm.is_empty() {
+        format!("{}/v2/token", ctx.public_url())
+    } else {
+        config.realm.clone()
+    }
+}
+
+fn service(ctx: &ServiceCtx, config: &McrConfig) -> String {
+    if config.service.is_empty() {
+        ctx.rest_addr.to_string()
+    } else {
+        config.service.clone()
+    }
+}
+
+impl HostedService for Mcr {
+    const NAME: &'static str = "mcr";
+    const ENDPOINTS_KEY: &'static str = "registry";
+    type Config = McrConfig;
+
+    fn schema() -> &'static Schema {
+        &crate::store::SCHEMA
+    }
+
+    fn open(ctx: &ServiceCtx, config: McrConfig) -> Result<Arc<Self>, ServiceError> {
+        let fail = |message: String| ServiceError {
+            service: Self::NAME,
+            message,
+        };
+        let store = Store::open(&store_path::<Self>(&ctx.data_dir), &crate::store::SCHEMA)
+            .map_err(|e| fail(e.to_string()))?;
+        let fs = FsStore::open(&ctx.dir(Self::NAME)).map_err(|e| fail(e.to_string()))?;
+        match fs.expire_sessions(config.upload_ttl.get()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired upload sessions removed"),
+            Err(e) => return Err(fail(format!("expiring upload sessions: {e}"))),
+        }
+        let auth = Auth::new(
+            realm(ctx, &config),
+            service(ctx, &config),
+            config.token_ttl.get(),
+            ctx.verifier.clone(),
+            ctx.login.clone(),
+            config.login_tags.clone(),
+        );
+        Ok(Arc::new(Self {
+            core: Core {
+                store: Arc::new(store),
+                fs,
+            },
+            sessions: Sessions::new(
+                config.max_sessions,
+                config.max_sessions_per_account,
+                config.upload_ttl.get(),
+            ),
+            auth,
+            config,
+        }))
+    }
+
+    fn methods() -> MethodMap {
+        crate::methods::map()
+    }
+
+    fn rest(self: &Arc<Self>) -> axum::Router {
+        crate::registry::router(self.clone())
+    }
+
+    fn grpc(self: &Arc<Self>, _routes: &mut tonic::service::RoutesBuilder) {}
+
+    fn store(&self) -> Arc<Store> {
+        Mcr::store(self)
+    }
+
+    fn endpoints(ctx: &ServiceCtx) -> BTreeMap<String, String> {
+        let config = McrConfig::default();
+        BTreeMap::from([
+            ("url".to_owned(), format!("{}/v2/", ctx.public_url())),
+            ("host".to_owned(), ctx.rest_addr.to_string()),
+            ("realm".to_owned(), realm(ctx, &config)),
+        ])
+    }
+}

@@ -1,0 +1,353 @@
+//! Blob uploads: POST (session, monolithic, mount), PATCH (chunked, with or
+//! without `Content-Range`), PUT (close and verify), GET (status), DELETE.
+//!
+//! Invariant: each request is all or nothing — bytes of a request that
+//! fails (short body, limit, disconnect, out-of-order chunk) are cut off
+//! and the hasher restored, so a retry sees 416 or succeeds; a blob becomes
+//! visible only after its digest verified and its row committed.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures_util::StreamExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::auth::Action;
+use super::digest::{Algorithm, Digest, Hasher};
+use super::range::content_range;
+use super::{Ctx, empty, parse_digest, set};
+use crate::core::uploads::{Handle, Session, check_owner};
+use crate::error::{Code, RegistryError};
+use crate::model::RepoName;
+
+fn location(repo: &RepoName, uuid: &str) -> String {
+    // `_state` is ignored: clients written against distribution append
+    // `&digest=` to the Location verbatim.
+    let hex = uuid.replace('-', "");
+    let state = hex.get(..22).unwrap_or(&hex);
+    format!("/v2/{repo}/blobs/uploads/{uuid}?_state={state}")
+}
+
+fn accepted(repo: &RepoName, s: &Session, status: StatusCode) -> Response {
+    let mut r = empty(status);
+    set(&mut r, "location", &location(repo, &s.uuid));
+    set(
+        &mut r,
+        "range",
+        &format!("0-{}", s.offset.saturating_sub(1)),
+    );
+    set(&mut r, "docker-upload-uuid", &s.uuid);
+    r
+}
+
+fn created(repo: &RepoName, digest: &Digest) -> Response {
+    let mut r = empty(StatusCode::CREATED);
+    set(&mut r, "location", &format!("/v2/{repo}/blobs/{digest}"));
+    set(&mut r, "docker-content-digest", &digest.to_string());
+    r
+}
+
+fn out_of_order(repo: &RepoName, s: &Session) -> RegistryError {
+    RegistryError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        Code::BlobUploadInvalid,
+        "chunk does not start at the upload's current offset",
+    )
+    .header(axum::http::header::LOCATION, location(repo, &s.uuid))
+    .header(
+        axum::http::header::RANGE,
+        format!("0-{}", s.offset.saturating_sub(1)),
+    )
+    .detail(serde_json::json!({"offset": s.offset}))
+}
+
+fn content_length(ctx: &Ctx) -> Option<u64> {
+    ctx.headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The chunk's expected length from `Content-Range`, checked against the
+/// session's offset (416) and `Content-Length` (400).
+fn expected(ctx: &Ctx, repo: &RepoName, s: &Session) -> Result<Option<u64>, RegistryError> {
+    let Some(v) = ctx.headers.get(axum::http::header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let r = v.to_str().ok().and_then(content_range).ok_or_else(|| {
+        RegistryError::bad(
+            Code::BlobUploadInvalid,
+            "Content-Range must be <first>-<last>",
+        )
+    })?;
+    if r.first != s.offset {
+        return Err(out_of_order(repo, s));
+    }
+    if content_length(ctx).is_some_and(|n| n != r.len()) {
+        return Err(RegistryError::bad(
+            Code::SizeInvalid,
+            "Content-Length disagrees with Content-Range",
+        ));
+    }
+    Ok(Some(r.len()))
+}
+
+/// Appends the body to the session: all or nothing.
+async fn append(
+    ctx: &Ctx,
+    s: &mut Session,
+    body: Body,
+    expect: Option<u64>,
+) -> Result<(), RegistryError> {
+    let fs = &ctx.mcr.core.fs;
+    let max = ctx.mcr.config.max_blob_size;
+    let mut file = tokio::fs::File::from_std(fs.session_writer(&s.uuid, s.offset)?);
+    file.seek(std::io::SeekFrom::Start(s.offset)).await?;
+    let mut hasher = s.hasher.clone();
+    let mut n = 0_u64;
+    let mut stream = body.into_data_stream();
+    let result: Result<(), RegistryError> = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| {
+                RegistryError::bad(Code::BlobUploadInvalid, "the request body was cut short")
+            })?;
+            n += chunk.len() as u64;
+            if s.offset + n > max {
+                return Err(RegistryError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Code::SizeInvalid,
+                    format!("blobs are at most {max} bytes"),
+                ));
+            }
+            if expect.is_some_and(|e| n > e) {
+                return Err(RegistryError::bad(
+                    Code::SizeInvalid,
+                    "body longer than Content-Range",
+                ));
+            }
+            file.write_all(&chunk).await?;
+            hasher.update(&chunk);
+        }
+        if expect.is_some_and(|e| n != e) {
+            return Err(RegistryError::bad(
+                Code::SizeInvalid,
+                "body shorter than Content-Range",
+            ));
+        }
+        file.flush().await?;
+        Ok(())
+    }
+    .await;
+    drop(file);
+    match result {
+        Ok(()) => {
+            s.offset += n;
+            s.hasher = hasher;
+            Ok(())
+        }
+        Err(e) => {
+            // Cut the failed request's bytes off; the session is unchanged.
+            fs.session_writer(&s.uuid, s.offset)?;
+            Err(e)
+        }
+    }
+}
+
+/// Verifies the session against `digest` and commits the blob.
+async fn finish(
+    ctx: &Ctx,
+    repo: &RepoName,
+    s: &mut Session,
+    digest: Digest,
+) -> Result<Response, RegistryError> {
+    let fs = ctx.mcr.core.fs.clone();
+    let uuid = s.uuid.clone();
+    let got = if digest.algorithm() == s.hasher.algorithm() {
+        s.hasher.clone().finish()
+    } else {
+        let alg = digest.algorithm();
+        let path = fs.session_data(&uuid)?;
+        crate::core::blocking(move || {
+            let mut h = Hasher::new(alg);
+            let mut f = std::fs::File::open(path)?;
+            let mut buf = vec![0_u8; 256 * 1024];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            Ok(h.finish())
+        })
+        .await?
+    };
+    let remove = |fs: &crate::storage::FsStore| {
+        ctx.mcr.sessions.remove(&uuid);
+        if let Err(e) = fs.remove_session(&uuid) {
+            tracing::warn!(error = %e, "removing an upload session");
+        }
+    };
+    if got != digest {
+        s.done = true;
+        remove(&fs);
+        return Err(RegistryError::bad(
+            Code::DigestInvalid,
+            "the content does not match the digest",
+        )
+        .detail(serde_json::json!({"digest": digest.to_string()})));
+    }
+    let mcr = ctx.mcr.clone();
+    let (r, d, size) = (repo.clone(), digest.clone(), s.offset);
+    let staged = fs.session_data(&uuid)?;
+    let hex = uuid.replace('-', "");
+    let inc = hex.get(..16).unwrap_or(&hex).to_owned();
+    crate::core::blocking(move || mcr.core.commit_upload(&r, &d, staged, &inc, size)).await?;
+    s.done = true;
+    remove(&fs);
+    Ok(created(repo, &digest))
+}
+
+fn algorithm(ctx: &Ctx) -> Result<Algorithm, RegistryError> {
+    match ctx.param("digest-algorithm") {
+        None => Ok(Algorithm::Sha256),
+        Some(a) => Algorithm::parse(a).ok_or_else(|| {
+            RegistryError::bad(
+                Code::DigestInvalid,
+                format!("unsupported digest algorithm {a}"),
+            )
+        }),
+    }
+}
+
+pub(super) async fn start(
+    ctx: &Ctx,
+    repo: &RepoName,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    let mount = ctx.param("mount");
+    let who = ctx.authorize(repo, &[Action::Pull, Action::Push]).await?;
+    if let Some(m) = mount {
+        let digest = parse_digest(m)?;
+        if let Some(from) = ctx.param("from").and_then(RepoName::parse)
+            && ctx
+                .mcr
+                .auth
+                .may_pull(&ctx.headers, ctx.principal.clone(), &from)
+                .await
+        {
+            let mcr = ctx.mcr.clone();
+            let (r, d) = (repo.clone(), digest.clone());
+            if crate::core::blocking(move || mcr.core.mount(&r, &from, &d)).await? {
+                return Ok(created(repo, &digest));
+            }
+        }
+        // Not mountable: a new session, as the spec asks (never revealing why).
+    }
+    let digest = match ctx.param("digest") {
+        Some(d) if mount.is_none() => Some(parse_digest(d)?),
+        _ => None,
+    };
+    let alg = match &digest {
+        Some(d) => d.algorithm(),
+        None => algorithm(ctx)?,
+    };
+    let fs = &ctx.mcr.core.fs;
+    let handle = ctx
+        .mcr
+        .sessions
+        .open(fs, repo.as_str(), &who.actor.account_id, alg)?;
+    let mut s = handle.lock().await;
+    match digest {
+        Some(d) => {
+            let expect = content_length(ctx);
+            let appended = append(ctx, &mut s, body, expect).await;
+            if let Err(e) = appended {
+                ctx.mcr.sessions.remove(&s.uuid);
+                let _ = fs.remove_session(&s.uuid);
+                return Err(e);
+            }
+            finish(ctx, repo, &mut s, d).await
+        }
+        None => Ok(accepted(repo, &s, StatusCode::ACCEPTED)),
+    }
+}
+
+async fn session(
+    ctx: &Ctx,
+    repo: &RepoName,
+    uuid: &str,
+) -> Result<(Handle, String), RegistryError> {
+    let who = ctx.authorize(repo, &[Action::Pull, Action::Push]).await?;
+    let h = ctx
+        .mcr
+        .sessions
+        .get(&ctx.mcr.core.fs, uuid, repo.as_str(), &who.actor.account_id)?;
+    Ok((h, who.actor.account_id))
+}
+
+pub(super) async fn patch(
+    ctx: &Ctx,
+    repo: &RepoName,
+    uuid: &str,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    let (h, owner) = session(ctx, repo, uuid).await?;
+    // Another request holds the session: this chunk cannot be in order.
+    let Ok(mut s) = h.try_lock() else {
+        let s = h.lock().await;
+        return Err(out_of_order(repo, &s));
+    };
+    check_owner(&s, repo.as_str(), &owner)?;
+    let expect = expected(ctx, repo, &s)?;
+    append(ctx, &mut s, body, expect).await?;
+    Ok(accepted(repo, &s, StatusCode::ACCEPTED))
+}
+
+pub(super) async fn put(
+    ctx: &Ctx,
+    repo: &RepoName,
+    uuid: &str,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    let (h, owner) = session(ctx, repo, uuid).await?;
+    let mut s = h.lock().await;
+    check_owner(&s, repo.as_str(), &owner)?;
+    let Some(d) = ctx.param("digest") else {
+        return Err(RegistryError::bad(
+            Code::DigestInvalid,
+            "the digest parameter is required",
+        ));
+    };
+    let digest = parse_digest(d)?;
+    let expect = expected(ctx, repo, &s)?;
+    append(ctx, &mut s, body, expect).await?;
+    finish(ctx, repo, &mut s, digest).await
+}
+
+pub(super) async fn status(
+    ctx: &Ctx,
+    repo: &RepoName,
+    uuid: &str,
+) -> Result<Response, RegistryError> {
+    let (h, owner) = session(ctx, repo, uuid).await?;
+    let s = h.lock().await;
+    check_owner(&s, repo.as_str(), &owner)?;
+    Ok(accepted(repo, &s, StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn cancel(
+    ctx: &Ctx,
+    repo: &RepoName,
+    uuid: &str,
+) -> Result<Response, RegistryError> {
+    let (h, owner) = session(ctx, repo, uuid).await?;
+    let mut s = h.lock().await;
+    check_owner(&s, repo.as_str(), &owner)?;
+    s.done = true;
+    ctx.mcr.sessions.remove(&s.uuid);
+    ctx.mcr.core.fs.remove_session(&s.uuid)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

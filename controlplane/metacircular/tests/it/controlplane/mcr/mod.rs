@@ -1,0 +1,253 @@
+//! MCR end to end: `mcd controlplane` serving `/v2/` on 127.0.0.1 with TLS
+//! (the dev CA, given to skopeo as a certificate directory, never
+//! `--tls-verify=false`), driven by skopeo and raw curl requests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mc_mcr::registry::digest::{Algorithm, Digest};
+
+use super::iam::Controlplane;
+use crate::support::curl;
+
+mod api;
+mod skopeo;
+
+/// A control plane with MCR, its admin's MCIAS token and a cert dir for clients.
+pub(super) struct Registry {
+    pub cp: Controlplane,
+    pub host: String,
+    pub certs: PathBuf,
+    pub admin: String,
+    dir: PathBuf,
+}
+
+impl Registry {
+    pub(super) fn start(dir: &Path) -> Self {
+        let cp = Controlplane::start(dir, "");
+        Self::around(cp, dir)
+    }
+
+    fn around(cp: Controlplane, dir: &Path) -> Self {
+        let host = cp.rest.trim_start_matches("https://").to_owned();
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).expect("certs");
+        std::fs::copy(&cp.ca, certs.join("ca.crt")).expect("ca.crt");
+        let admin = cp.token("admin", &cp.password);
+        Self {
+            cp,
+            host,
+            certs,
+            admin,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Kills the control plane with SIGKILL and starts it again on the same data.
+    pub(super) fn kill_and_restart(self) -> Self {
+        let dir = self.dir.clone();
+        drop(self.cp); // Drop sends SIGKILL.
+        Self::start(&dir)
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cp.rest)
+    }
+
+    /// A raw request: status, response headers (lowercased names) and body.
+    pub(super) fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[&str],
+        body: Option<&[u8]>,
+    ) -> Response {
+        let hdr = tempfile::NamedTempFile::new().expect("temp");
+        let data = tempfile::NamedTempFile::new().expect("temp");
+        let url = self.url(path);
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--cacert",
+            &self.cp.ca,
+            "-X",
+            method,
+        ])
+        .arg("-D")
+        .arg(hdr.path())
+        .args(["-o", "-", "-w", "\n%{http_code}"]);
+        if method == "HEAD" {
+            cmd.arg("-I");
+        }
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+        }
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        if let Some(b) = body {
+            std::fs::write(data.path(), b).expect("body");
+            cmd.arg("--data-binary")
+                .arg(format!("@{}", data.path().display()));
+        }
+        let out = cmd.arg(&url).output().expect("curl");
+        let mut stdout = out.stdout;
+        let pos = stdout.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+        let code = String::from_utf8_lossy(&stdout[pos + 1..])
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        stdout.truncate(pos);
+        let raw_headers = std::fs::read_to_string(hdr.path()).unwrap_or_default();
+        let headers = raw_headers
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Response {
+            code,
+            headers,
+            body: stdout,
+        }
+    }
+}
+
+pub(super) struct Response {
+    pub code: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub(super) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The first error code of a registry error body.
+    pub(super) fn error_code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+pub(super) fn sha256(bytes: &[u8]) -> String {
+    Digest::of(Algorithm::Sha256, bytes).to_string()
+}
+
+pub(super) fn sha512(bytes: &[u8]) -> String {
+    Digest::of(Algorithm::Sha512, bytes).to_string()
+}
+
+/// Runs skopeo with a private HOME, auth file and an accept-anything policy.
+pub(super) fn skopeo(dir: &Path, args: &[&str]) -> Output {
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .expect("policy");
+    Command::new("skopeo")
+        .arg("--policy")
+        .arg(&policy)
+        .args(args)
+        .env("HOME", dir)
+        .env("REGISTRY_AUTH_FILE", dir.join("auth.json"))
+        .output()
+        .expect("skopeo is installed (scripts/test installs it)")
+}
+
+#[test]
+fn every_registry_route_refuses_anonymous_callers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::start(dir.path());
+    let map = mc_mcr::methods::map();
+    let mut checked = 0;
+    for (key, req) in map.entries() {
+        assert_eq!(req, mc_service::auth::Requirement::Delegated, "{key}");
+        let (method, path) = key.split_once(' ').expect("REST key");
+        let endpoint = match method {
+            "POST" => "apps/web/blobs/uploads/",
+            "PATCH" => "apps/web/blobs/uploads/00000000-0000-4000-8000-000000000000",
+            _ => "apps/web/manifests/latest",
+        };
+        let path = path.replace("{*path}", endpoint);
+        let r = reg.raw(method, &path, None, &[], None);
+        assert_eq!(r.code, 401, "{key} without credentials");
+        let challenge = r.header("www-authenticate").unwrap_or("");
+        assert!(
+            challenge.starts_with("Bearer realm=\"") && challenge.contains("service=\""),
+            "{key}: {challenge}"
+        );
+        if path != "/v2/" {
+            assert!(
+                challenge.contains("scope=\"repository:apps/web:"),
+                "{key}: {challenge}"
+            );
+        }
+        if method != "HEAD" {
+            assert_eq!(r.error_code(), "UNAUTHORIZED", "{key}");
+        }
+        assert_eq!(
+            r.header("docker-distribution-api-version"),
+            Some("registry/2.0")
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+    // A bad token is no better than none; an MCIAS token opens /v2/.
+    assert_eq!(
+        reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,
+        401
+    );
+    assert_eq!(
+        reg.raw("GET", "/v2/", Some(&reg.admin), &[], None).code,
+        200
+    );
+    // The catalog and the token endpoint are under /v2 too.
+    assert_eq!(reg.raw("GET", "/v2/_catalog", None, &[], None).code, 401);
+    let (code, _) = curl(&["--cacert", &reg.cp.ca, &reg.url("/v2/token")]);
+    assert_eq!(code, 401, "the token endpoint without credentials");
+}
+
+#[test]
+fn mcd_dev_serves_the_registry_and_names_it_in_endpoints_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dev = crate::support::Dev::start(dir.path(), None);
+    let reg = &dev.endpoints["registry"];
+    let host = reg["host"].as_str().expect("registry.host");
+    assert!(host.starts_with("127.0.0.1:"), "{reg}");
+    assert_eq!(reg["url"], format!("https://{host}/v2/"));
+    assert_eq!(reg["realm"], format!("https://{host}/v2/token"));
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-D", "-", "--cacert", &dev.ca()])
+        .arg(reg["url"].as_str().expect("url"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        text.starts_with("http/2 401") || text.starts_with("http/1.1 401"),
+        "{text}"
+    );
+    assert!(text.contains("www-authenticate: bearer realm="), "{text}");
+}
