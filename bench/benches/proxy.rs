@@ -103,6 +103,7 @@ fn specs(routes: usize) -> (Vec<ListenerSpec>, Vec<RouteSpec>) {
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         idle_timeout: DEFAULT_IDLE_TIMEOUT,
         min_tls: Default::default(),
+        kind: Default::default(),
         origin: Origin::AdminApi,
     };
     let routes = (0..routes)
