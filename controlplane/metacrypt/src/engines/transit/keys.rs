@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
@@ -376,11 +377,43 @@ impl TransitKey {
         &self.state
     }
 
-    /// Encryptions made with the latest version since load.
+    /// Encryptions made with version `v`: stored plus not yet flushed.
+    pub fn encryptions(&self, v: u32) -> u64 {
+        let stored = self.state.versions.get(&v).map_or(0, |s| s.encryptions);
+        let pending = self
+            .cache
+            .get(&v)
+            .map_or(0, |c| c.encryptions.load(Ordering::Relaxed));
+        stored.saturating_add(pending)
+    }
+
+    /// Encryptions made with the latest version.
     pub fn latest_encryptions(&self) -> u64 {
-        self.cache
-            .get(&self.state.latest_version)
-            .map_or(0, |c| c.encryptions())
+        self.encryptions(self.state.latest_version)
+    }
+
+    /// Whether the frame should rotate this key now (age or AES-GCM budget).
+    pub fn rotation_due(&self, now: u64) -> bool {
+        self.state.rotation_due(now, self.latest_encryptions())
+    }
+
+    /// Moves the unflushed encryption counts into a copy of the state for the
+    /// frame to store (then [`Self::reload`] it); `None` when there is nothing
+    /// to flush. Counts taken but not stored are lost, which only delays a
+    /// budget rotation (the budget is half the nonce bound).
+    pub fn take_counts(&self) -> Option<KeyState> {
+        let mut next = self.state.clone();
+        let mut any = false;
+        for (v, c) in &self.cache {
+            let n = c.encryptions.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                if let Some(sv) = next.versions.get_mut(v) {
+                    sv.encryptions = sv.encryptions.saturating_add(n);
+                }
+                any = true;
+            }
+        }
+        any.then_some(next)
     }
 
     /// The version an encrypt, sign or hmac uses: `requested` (0 = latest)

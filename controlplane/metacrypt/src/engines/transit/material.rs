@@ -6,7 +6,7 @@
 //! Invariant: key bytes live in `Zeroizing` buffers or in library types that
 //! zeroize on drop; nothing here logs or formats key bytes (`Debug` is redacted).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -43,6 +43,14 @@ pub struct KeyVersion {
     /// absent for symmetric and derived keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// AES-GCM encryptions made with this version, as last flushed by the
+    /// frame ([`super::TransitKey::take_counts`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub encryptions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl std::fmt::Debug for KeyVersion {
@@ -139,6 +147,7 @@ impl KeyVersion {
             material,
             hmac_key: random(HMAC_KEY_LEN)?,
             public_key: None,
+            encryptions: 0,
         };
         if kind.is_asymmetric() && !(derived && kind == KeyType::Ed25519) {
             v.public_key = Some(Cached::build(kind, false, &v)?.public_key_text()?);
@@ -166,8 +175,8 @@ pub struct Cached {
     pub(crate) engine: Engine,
     pub(crate) material: Zeroizing<Vec<u8>>,
     pub(crate) hmac_key: Zeroizing<Vec<u8>>,
-    /// AES-GCM encryptions made with this version since load (the engine
-    /// frame adds them to the stored count and rotates before 2^32).
+    /// AES-GCM encryptions made with this version and not yet moved into
+    /// the stored count (the engine frame flushes them and rotates before 2^32).
     pub(crate) encryptions: AtomicU64,
 }
 
@@ -206,10 +215,6 @@ impl Cached {
             hmac_key: v.hmac_key.clone(),
             encryptions: AtomicU64::new(0),
         })
-    }
-
-    pub fn encryptions(&self) -> u64 {
-        self.encryptions.load(Ordering::Relaxed)
     }
 
     /// The public key in Vault's text form.

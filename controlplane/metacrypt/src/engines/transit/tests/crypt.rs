@@ -581,8 +581,24 @@ fn aes_encryptions_are_counted_and_survive_reload() {
     .unwrap();
     let k2 = k.reload(s.clone()).unwrap();
     assert_eq!(k2.latest_encryptions(), 4, "the cached version is reused");
+    // Flushing moves the count into the stored state exactly once.
+    let flushed = k2.take_counts().unwrap();
+    assert_eq!(flushed.versions[&1].encryptions, 4);
+    assert!(k2.take_counts().is_none());
+    let k2 = k2.reload(flushed.clone()).unwrap();
+    assert_eq!(k2.latest_encryptions(), 4);
+    enc(&k2, b"y");
+    assert_eq!(k2.latest_encryptions(), 5);
+    let json = serde_json::to_string(&k2.take_counts().unwrap()).unwrap();
+    let mut s: KeyState = serde_json::from_str(&json).unwrap();
+    assert_eq!(s.versions[&1].encryptions, 5);
     s.rotate(NOW).unwrap();
-    let k3 = k2.reload(s).unwrap();
+    let k3 = k2.reload(s.clone()).unwrap();
     assert_eq!(k3.latest_encryptions(), 0);
+    assert_eq!(k3.encryptions(1), 5);
+    assert!(!k3.rotation_due(NOW));
+    s.versions.get_mut(&2).unwrap().encryptions =
+        crate::engines::transit::keys::AES_GCM_ROTATE_AFTER;
+    assert!(k3.reload(s).unwrap().rotation_due(NOW));
     assert_eq!(key("xchacha20-poly1305").latest_encryptions(), 0);
 }
