@@ -12,10 +12,11 @@ pub mod api;
 pub(crate) mod barrier;
 pub mod config;
 pub mod core;
-pub(crate) mod engines;
+pub mod engines;
 pub mod error;
 pub mod hosted;
 pub mod methods;
+pub mod policy;
 pub(crate) mod store;
 
 pub use config::MetacryptConfig;

@@ -1,10 +1,89 @@
 //! The one method → requirement map of Metacrypt, for REST and gRPC alike.
 //! A route or RPC missing here is denied to everyone (see `mc_service::auth`).
-//! `sys` methods are Admin (not policy-governed); status is Public.
+//! `sys` methods are Admin (not policy-governed); status is Public; engine
+//! methods are [`ENGINE`]: authenticated, with a token scoped to `crypt` if
+//! scoped at all, then governed by policy in `Core::run`.
 
-use mc_service::auth::{MethodMap, Requirement::*};
+use mc_service::auth::{MethodMap, Requirement, Requirement::*};
+
+/// Engine methods: any valid token whose scopes (if any) include `crypt`.
+pub const ENGINE: Requirement = Requirement::Scoped {
+    scope: "crypt",
+    inner: &Requirement::Authenticated,
+};
+
+/// The kv engine's REST routes (all [`ENGINE`]).
+pub const KV_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/crypt/{mount}/data/{*path}"),
+    ("POST", "/v1/crypt/{mount}/data/{*path}"),
+    ("PUT", "/v1/crypt/{mount}/data/{*path}"),
+    ("PATCH", "/v1/crypt/{mount}/data/{*path}"),
+    ("DELETE", "/v1/crypt/{mount}/data/{*path}"),
+    ("POST", "/v1/crypt/{mount}/delete/{*path}"),
+    ("PUT", "/v1/crypt/{mount}/delete/{*path}"),
+    ("POST", "/v1/crypt/{mount}/undelete/{*path}"),
+    ("PUT", "/v1/crypt/{mount}/undelete/{*path}"),
+    ("POST", "/v1/crypt/{mount}/destroy/{*path}"),
+    ("PUT", "/v1/crypt/{mount}/destroy/{*path}"),
+    ("GET", "/v1/crypt/{mount}/metadata/{*path}"),
+    ("POST", "/v1/crypt/{mount}/metadata/{*path}"),
+    ("PUT", "/v1/crypt/{mount}/metadata/{*path}"),
+    ("DELETE", "/v1/crypt/{mount}/metadata/{*path}"),
+    ("GET", "/v1/crypt/{mount}/metadata"),
+    ("GET", "/v1/crypt/{mount}/metadata/"),
+    ("GET", "/v1/crypt/{mount}/config"),
+    ("POST", "/v1/crypt/{mount}/config"),
+    ("PUT", "/v1/crypt/{mount}/config"),
+];
+
+const KV_RPCS: &[&str] = &[
+    "Read",
+    "Write",
+    "Patch",
+    "DeleteLatest",
+    "DeleteVersions",
+    "Undelete",
+    "Destroy",
+    "ReadMetadata",
+    "WriteMetadata",
+    "DeleteMetadata",
+    "List",
+    "ReadConfig",
+    "WriteConfig",
+];
+
+const ADMIN_RPCS: &[&str] = &[
+    "Mounts/List",
+    "Mounts/Get",
+    "Mounts/Create",
+    "Mounts/Update",
+    "Mounts/Delete",
+    "Policy/List",
+    "Policy/Get",
+    "Policy/Create",
+    "Policy/Update",
+    "Policy/Delete",
+    "Policy/Explain",
+];
 
 pub fn map() -> MethodMap {
+    let mut map = base();
+    for (method, path) in crate::api::rest_engines::ROUTES {
+        map = map.rest(method, path, Admin);
+    }
+    for (method, path) in KV_ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
+    for rpc in ADMIN_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
+    }
+    for rpc in KV_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.Kv/{rpc}"), ENGINE);
+    }
+    map
+}
+
+fn base() -> MethodMap {
     MethodMap::new()
         // REST: the barrier.
         .rest("GET", "/v1/crypt/sys/status", Public)
@@ -52,7 +131,10 @@ mod tests {
     fn every_rest_route_is_mapped() {
         let map = map();
         let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
-        assert_eq!(rest.len(), 5);
+        assert_eq!(
+            rest.len(),
+            5 + crate::api::rest_engines::ROUTES.len() + KV_ROUTES.len()
+        );
         for (key, _) in rest {
             assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");
         }

@@ -4,13 +4,15 @@
 //!
 //! Tables (v1): `barrier_seal` (`config`: the slots), `barrier_mek`
 //! (`current`), `barrier_keys` (mount id u64 BE ‖ DEK version u32 BE), and
-//! the kit's `audit`. Barrier rows are plain JSON whose secrets are wrapped
+//! the kit's `audit`; (v2) `mounts` and `policy` (sealed under the `sys`
+//! ring), `kv_meta` and `kv_data` (sealed under their mount's ring). Barrier rows are plain JSON whose secrets are wrapped
 //! keys; every engine value (later tables) is sealed in the envelope.
 //!
 //! Invariant: every change and its audit row commit in one transaction.
 
 use mc_kit::store::json::{JsonTable, create_tables};
-use mc_kit::store::{Migration, Schema, StoreError};
+use mc_kit::store::{Migration, Schema, StoreError, Table};
+use redb::TableDefinition;
 
 pub(crate) use mc_kit::store::audit::AUDIT;
 
@@ -19,6 +21,15 @@ use crate::barrier::{DekRecord, MekRecord, SealConfig};
 pub(crate) const BARRIER_SEAL: JsonTable<SealConfig> = JsonTable::new("barrier_seal");
 pub(crate) const BARRIER_MEK: JsonTable<MekRecord> = JsonTable::new("barrier_mek");
 pub(crate) const BARRIER_KEYS: JsonTable<DekRecord> = JsonTable::new("barrier_keys");
+
+/// `mounts`: sys id 0 ‖ name → the mount (sealed, `sys` ring).
+pub(crate) const MOUNTS: Table = TableDefinition::new("mounts");
+/// `policy`: sys id 0 ‖ rule id → the rule (sealed, `sys` ring).
+pub(crate) const POLICY: Table = TableDefinition::new("policy");
+/// `kv_meta`: mount id ‖ path → the path's metadata (sealed, the mount's ring).
+pub(crate) const KV_META: Table = TableDefinition::new("kv_meta");
+/// `kv_data`: mount id ‖ path ‖ 0 ‖ version (u64 BE) → the secret (sealed).
+pub(crate) const KV_DATA: Table = TableDefinition::new("kv_data");
 
 pub(crate) const SEAL_KEY: &[u8] = b"config";
 pub(crate) const MEK_KEY: &[u8] = b"current";
@@ -35,14 +46,38 @@ fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     )
 }
 
+fn engines(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[MOUNTS, POLICY, KV_META, KV_DATA])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
-    migrations: &[Migration {
-        to_version: 1,
-        description: "barrier tables and audit",
-        apply: create,
-    }],
+    migrations: &[
+        Migration {
+            to_version: 1,
+            description: "barrier tables and audit",
+            apply: create,
+        },
+        Migration {
+            to_version: 2,
+            description: "mounts, policy and the kv engine's tables",
+            apply: engines,
+        },
+    ],
 };
+
+/// The row key of a `sys` row (mount id 0 ‖ name).
+pub(crate) fn sys_key(name: &str) -> Vec<u8> {
+    mount_key(crate::barrier::SYS_MOUNT, name.as_bytes())
+}
+
+/// `mount id ‖ rest`: every engine row key starts with its mount's id.
+pub(crate) fn mount_key(mount: u64, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + rest.len());
+    k.extend_from_slice(&mount.to_be_bytes());
+    k.extend_from_slice(rest);
+    k
+}
 
 /// The `barrier_keys` row key of a mount's DEK version.
 pub(crate) fn dek_key(mount: u64, version: u32) -> [u8; 12] {

@@ -16,7 +16,10 @@ pub struct Services(pub Arc<Metacrypt>);
 
 impl Services {
     pub fn add(m: Arc<Metacrypt>, routes: &mut tonic::service::RoutesBuilder) {
-        routes.add_service(pb::barrier_server::BarrierServer::new(Self(m)));
+        routes.add_service(pb::barrier_server::BarrierServer::new(Self(m.clone())));
+        routes.add_service(pb::mounts_server::MountsServer::new(Self(m.clone())));
+        routes.add_service(pb::policy_server::PolicyServer::new(Self(m.clone())));
+        routes.add_service(pb::kv_server::KvServer::new(Self(m)));
     }
 }
 

@@ -4,9 +4,11 @@
 //! the one method map ([`crate::methods`]).
 
 pub mod grpc;
+mod grpc_engines;
 pub mod rest;
+pub mod rest_engines;
 
 /// The whole REST surface of Metacrypt.
 pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
-    rest::router(crypt)
+    rest::router(crypt.clone()).merge(rest_engines::router(crypt))
 }

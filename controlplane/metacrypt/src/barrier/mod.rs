@@ -17,6 +17,7 @@
 pub(crate) mod envelope;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod rings;
 pub(crate) mod sealer;
 pub(crate) mod shamir;
 pub(crate) mod slots;
@@ -66,10 +67,18 @@ pub(crate) struct Unsealed {
     root: Key,
     mek: Key,
     rings: BTreeMap<u64, DekRing>,
+    /// Distinct for every unsealed state built (unseal, ring or MEK
+    /// change), so the core knows when to recompile mounts and policy.
+    pub(crate) epoch: u64,
 }
 
-// The engines' seam: they store rows only through these (tested here; no engine yet).
-#[cfg_attr(not(test), allow(dead_code))]
+/// The next [`Unsealed::epoch`].
+pub(crate) fn next_epoch() -> u64 {
+    static EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+// The engines' seam: they store rows only through these (`sealer`).
 impl Unsealed {
     /// Seals `plain` for row `row_key` of `table` with the mount's current DEK.
     pub(crate) fn seal_row(
@@ -191,6 +200,9 @@ pub(crate) struct Barrier {
     derivation: tokio::sync::Semaphore,
     wait: Duration,
     argon: ArgonParams,
+    /// Held across every change of key rows and its swap into memory (MEK
+    /// rotation, ring creation and removal), so none loses another's ring.
+    key_changes: Mutex<()>,
 }
 
 fn key_err(e: KeyError) -> ApiError {
@@ -226,6 +238,7 @@ impl Barrier {
                 t: config.argon2_iterations,
                 p: config.argon2_parallelism,
             },
+            key_changes: Mutex::new(()),
         })
     }
 
@@ -400,6 +413,7 @@ impl Barrier {
                 root,
                 mek,
                 rings: BTreeMap::from([(SYS_MOUNT, ring)]),
+                epoch: next_epoch(),
             }))));
         tracing::info!(slots = %kinds.join(","), "metacrypt initialized and unsealed");
         Ok(out)
@@ -626,12 +640,14 @@ impl Barrier {
             root,
             mek,
             rings,
+            epoch: next_epoch(),
         })
     }
 
     /// Rotates the MEK: one transaction creates MEK v+1, rewraps every DEK
     /// row under it and writes the audit row; DEK values do not change.
     pub(crate) fn rotate_mek(&self, who: &Actor) -> Result<u32, ApiError> {
+        let _changing = self.key_lock();
         let current = self.unsealed()?;
         let tx = WriteTx::begin(&self.store)?;
         let rec = tx
@@ -674,35 +690,10 @@ impl Barrier {
         )?;
         tx.audit(who.event("barrier.rotate_mek", "ok", format!("version={version}")))?;
         tx.commit()?;
-        let next = Unsealed {
-            root_version: current.root_version,
-            mek_version: version,
-            root: Key::from_bytes(Zeroizing::new(*current.root.bytes())),
-            mek,
-            rings: current
-                .rings
-                .iter()
-                .map(|(m, r)| {
-                    let keys = r
-                        .keys
-                        .iter()
-                        .map(|(v, (_, k))| {
-                            let copy = Key::from_bytes(Zeroizing::new(*k.bytes()));
-                            copy.aead().map(|a| (*v, (a, copy)))
-                        })
-                        .collect::<Result<BTreeMap<_, _>, _>>()?;
-                    Ok((
-                        *m,
-                        DekRing {
-                            current: r.current,
-                            keys,
-                        },
-                    ))
-                })
-                .collect::<Result<BTreeMap<_, _>, KeyError>>()
-                .map_err(key_err)?,
-        };
-        self.state.store(Arc::new(State::Unsealed(Arc::new(next))));
+        let mut next = current.copy()?;
+        next.mek_version = version;
+        next.mek = mek;
+        self.swap_unsealed(&current, next);
         Ok(version)
     }
 

@@ -231,3 +231,16 @@ async fn shamir_three_of_five_unseals_and_two_do_not() {
         .expect("reset");
     assert_eq!(b.status().expect("status").progress, 0);
 }
+
+/// An initialized, unsealed barrier over a temporary store (for sibling tests).
+pub(crate) fn unsealed_barrier() -> (tempfile::TempDir, Arc<Barrier>, Arc<Store>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let b = open(dir.path());
+    let req = InitRequest {
+        passphrase: Some(pass("correct horse battery")),
+        shamir: None,
+    };
+    b.init_blocking(&req, &Actor::default()).expect("init");
+    let store = b.store.clone();
+    (dir, b, store)
+}

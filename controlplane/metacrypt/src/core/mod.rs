@@ -2,22 +2,38 @@
 //! adapters call these and nothing below them.
 //!
 //! Invariant: `core/` imports neither `api/` nor `ui/`; every engine
-//! operation (none yet) will first take [`Metacrypt::unsealed`], which
-//! answers 503 `sealed` before any path or body is read.
+//! operation goes through [`Metacrypt::run`] (`run.rs`), which answers 503
+//! `sealed` before any path or body is used, then checks policy and the
+//! mount; every `sys` operation but status first takes the unsealed keys.
 
+pub(crate) mod kv;
+pub(crate) mod mounts;
+pub(crate) mod policy;
+pub(crate) mod run;
 pub(crate) mod sys;
+pub(crate) mod view;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
+use arc_swap::ArcSwapOption;
 use mc_kit::store::Store;
+use mc_kit::store::audit::AuditEvent;
 
-use crate::barrier::{Barrier, Unsealed};
+use crate::barrier::Barrier;
 use crate::config::MetacryptConfig;
 use crate::error::CryptError;
 
 pub use crate::barrier::Status;
+pub use crate::engines::kv::KvConfig;
+pub use kv::{
+    KvConfigInput, KvDelete, KvList, KvMetadata, KvMetadataInput, KvOptions, KvRead, KvVersion,
+    KvWrite,
+};
 pub use mc_service::caller::Caller;
+pub use mounts::{Mount, MountInput, MountUpdate};
+pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
 pub use sys::{InitInput, InitOutput, UnsealInputBody};
 
 /// Metacrypt: the store and the barrier.
@@ -26,6 +42,23 @@ pub struct Metacrypt {
     barrier: Arc<Barrier>,
     #[allow(dead_code)]
     config: MetacryptConfig,
+    engines: crate::engines::Engines,
+    view: ArcSwapOption<view::View>,
+    generation: AtomicU64,
+}
+
+/// An audit row for a change made by `c`.
+pub(crate) fn event(c: &Caller, action: &str, target: &str, detail: String) -> AuditEvent {
+    AuditEvent {
+        at: mc_kit::clock::unix_now(),
+        actor: c.actor(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        source_ip: c.ip(),
+        result: "ok".to_owned(),
+        detail,
+        ..AuditEvent::default()
+    }
 }
 
 impl std::fmt::Debug for Metacrypt {
@@ -45,18 +78,14 @@ impl Metacrypt {
             store,
             barrier,
             config,
+            engines: crate::engines::Engines::default(),
+            view: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
         })
     }
 
     pub fn store(&self) -> Arc<Store> {
         self.store.clone()
-    }
-
-    /// The unsealed keys, or 503 `sealed`: the hook every engine operation
-    /// takes first (no engine exists yet).
-    #[allow(dead_code)]
-    pub(crate) fn unsealed(&self) -> Result<Arc<Unsealed>, CryptError> {
-        self.barrier.unsealed()
     }
 
     /// `Ok` while unsealed, else the one sealed answer; for adapters that

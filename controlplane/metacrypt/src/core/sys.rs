@@ -82,6 +82,7 @@ impl Metacrypt {
         let shares = tokio::task::spawn_blocking(move || barrier.init_blocking(&req, &who))
             .await
             .map_err(CryptError::internal)??;
+        self.seed_policy(c)?;
         Ok(InitOutput {
             status: self.barrier.status()?,
             shares: shares.iter().map(|s| s.as_str().to_owned()).collect(),
@@ -107,7 +108,12 @@ impl Metacrypt {
     }
 
     pub async fn seal(&self, c: &Caller) -> Result<Status, CryptError> {
-        self.barrier.seal(&actor(c)).await
+        let status = self.barrier.seal(&actor(c)).await?;
+        self.view.store(None);
+        for engine in self.engines().all() {
+            engine.on_seal();
+        }
+        Ok(status)
     }
 
     pub fn rotate_mek(&self, c: &Caller) -> Result<u32, CryptError> {

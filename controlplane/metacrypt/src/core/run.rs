@@ -1,0 +1,134 @@
+//! `Metacrypt::run`: the one entry of every engine operation. It checks,
+//! in this order, the barrier (503 `sealed`), the caller (401), policy and
+//! the token's scopes (403 `permission denied`), then the mount and its
+//! type (404), and only then hands the engine an [`Authorized`] token.
+//!
+//! Invariant: [`Authorized`] has private fields and no constructor outside
+//! this file, and every engine function takes one, so no handler reaches
+//! an engine around these checks. Policy comes before the mount lookup, so
+//! a caller without rights learns nothing about which mounts exist.
+
+use std::sync::Arc;
+
+use mc_kit::store::Store;
+use mc_service::auth::Principal;
+
+use super::view::{Mount, View};
+use super::{Caller, Metacrypt};
+use crate::barrier::Unsealed;
+use crate::error::CryptError;
+use crate::policy::Capability;
+
+/// An engine operation's request: its mount and what it needs from policy.
+pub(crate) trait EngineOp {
+    /// The mount type that serves it (`kv`, `transit`…).
+    const ENGINE: &'static str;
+    /// The mount named in the request.
+    fn mount(&self) -> &str;
+    /// The sub-path under the mount (`data/app/db`) and the capability the
+    /// operation needs there; policy sees `<mount>/<sub-path>`.
+    fn access(&self) -> (String, Capability);
+    /// A second capability that also admits (an upsert: `create` or
+    /// `update`; the engine then requires the one that applies).
+    fn alternative(&self) -> Option<Capability> {
+        None
+    }
+}
+
+/// Proof that `run` admitted an operation; what an engine works with.
+pub(crate) struct Authorized<'a> {
+    keys: &'a Arc<Unsealed>,
+    store: &'a Store,
+    mount: &'a Mount,
+    principal: &'a Principal,
+    view: &'a View,
+    path: &'a str,
+    caller: &'a Caller,
+}
+
+impl Authorized<'_> {
+    pub(crate) fn keys(&self) -> &Arc<Unsealed> {
+        self.keys
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        self.store
+    }
+
+    pub(crate) fn mount(&self) -> &Mount {
+        self.mount
+    }
+
+    #[allow(dead_code)] // for engines that act per account (user, transit upserts)
+    pub(crate) fn principal(&self) -> &Principal {
+        self.principal
+    }
+
+    /// The caller, for audit rows.
+    pub(crate) fn caller(&self) -> &Caller {
+        self.caller
+    }
+
+    /// Another capability on the same path (an upsert that turns out to
+    /// update an existing entry needs `update` as well as `create`).
+    pub(crate) fn require(&self, capability: Capability) -> Result<(), CryptError> {
+        admit(self.view, self.principal, self.path, capability)
+    }
+}
+
+fn denied() -> CryptError {
+    CryptError::Forbidden("permission denied".to_owned())
+}
+
+/// Policy, then the token's scopes (`crypt:<capability>` on the path).
+fn admit(view: &View, p: &Principal, path: &str, capability: Capability) -> Result<(), CryptError> {
+    if !view.policy.evaluate(p, path, capability).allowed {
+        return Err(denied());
+    }
+    let action = format!("crypt:{}", capability.as_str());
+    if !p.scope_allows(&action, path) {
+        return Err(denied());
+    }
+    Ok(())
+}
+
+impl Metacrypt {
+    /// Runs an engine operation after the barrier, policy and mount checks.
+    pub(crate) fn run<O: EngineOp, R>(
+        &self,
+        caller: &Caller,
+        op: &O,
+        f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
+    ) -> Result<R, CryptError> {
+        let keys = self.barrier.unsealed()?;
+        let view = self.view(&keys)?;
+        let principal = caller.require()?;
+        let (sub, capability) = op.access();
+        let path = format!("{}/{}", op.mount(), sub);
+        let first = admit(&view, principal, &path, capability);
+        match (first, op.alternative()) {
+            (Ok(()), _) => {}
+            (Err(_), Some(other)) => admit(&view, principal, &path, other)?,
+            (Err(e), None) => return Err(e),
+        }
+        let mount = view
+            .mounts
+            .get(op.mount())
+            .ok_or_else(|| CryptError::NotFound(format!("no mount named {}", op.mount())))?;
+        if mount.kind != O::ENGINE {
+            return Err(CryptError::NotFound(format!(
+                "unsupported path: {} is a {} mount",
+                mount.name, mount.kind
+            )));
+        }
+        f(Authorized {
+            keys: &keys,
+            store: &self.store,
+            mount,
+            principal,
+            view: &view,
+            path: &path,
+            caller,
+        })
+    }
+}
