@@ -74,6 +74,9 @@ pub fn map() -> MethodMap {
     for (method, path) in KV_ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    for (method, path) in crate::api::rest_transit::ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
@@ -133,7 +136,9 @@ mod tests {
         let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
         assert_eq!(
             rest.len(),
-            5 + crate::api::rest_engines::ROUTES.len() + KV_ROUTES.len()
+            5 + crate::api::rest_engines::ROUTES.len()
+                + KV_ROUTES.len()
+                + crate::api::rest_transit::ROUTES.len()
         );
         for (key, _) in rest {
             assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod ciphertext;
+pub(crate) mod engine;
 pub mod error;
 pub mod info;
 pub mod keys;
