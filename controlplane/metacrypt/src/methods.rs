@@ -52,6 +52,26 @@ const KV_RPCS: &[&str] = &[
     "WriteConfig",
 ];
 
+const TRANSIT_RPCS: &[&str] = &[
+    "ListKeys",
+    "CreateKey",
+    "GetKey",
+    "UpdateKeyConfig",
+    "RotateKey",
+    "TrimKey",
+    "DeleteKey",
+    "ExportKey",
+    "Encrypt",
+    "Decrypt",
+    "Rewrap",
+    "GenerateDataKey",
+    "Sign",
+    "Verify",
+    "Hmac",
+    "RandomBytes",
+    "Hash",
+];
+
 const ADMIN_RPCS: &[&str] = &[
     "Mounts/List",
     "Mounts/Get",
@@ -82,6 +102,9 @@ pub fn map() -> MethodMap {
     }
     for rpc in KV_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.Kv/{rpc}"), ENGINE);
+    }
+    for rpc in TRANSIT_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.Transit/{rpc}"), ENGINE);
     }
     map
 }
