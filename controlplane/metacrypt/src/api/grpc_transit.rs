@@ -9,13 +9,12 @@ use serde::Serialize;
 use tonic::{Request, Response, Status as GrpcStatus};
 
 use super::grpc::Services;
-use crate::core::{Answer, Batched, Caller, EncryptRequest, HmacRequest, SignRequest};
-use crate::engines::transit::batch::MAX_BATCH;
-use crate::engines::transit::wire::Period;
-use crate::engines::transit::{
-    ConfigKey, CreateKey, DatakeyRequest, DecryptItem, Dialect, EncryptItem, HashRequest, HmacItem,
-    HmacParams, Input, RandomRequest, RewrapItem, SignItem, SignParams, TransitError, VerifyItem,
+use crate::core::transit::{
+    ConfigKey, CreateKey, DatakeyRequest, DecryptItem, Dialect, EncryptItem, EncryptOut,
+    HashRequest, HmacItem, HmacParams, Input, MAX_BATCH, Period, RandomRequest, RewrapItem,
+    SignItem, SignParams, TransitError, VerifyItem,
 };
+use crate::core::{Answer, Batched, Caller, EncryptRequest, HmacRequest, SignRequest};
 use crate::error::CryptError;
 
 type Reply<T> = Result<Response<T>, GrpcStatus>;
@@ -32,10 +31,12 @@ fn version(v: u32) -> Option<u32> {
     (v != 0).then_some(v)
 }
 
-/// One item → a single call; several → a batch (bounded before anything runs).
+/// One item → a single call; several → a batch (bounded before anything
+/// runs). No item is one empty item, which the operation refuses by field
+/// after the policy check.
 fn batched<I: Default>(items: Vec<I>) -> Result<Batched<I>, CryptError> {
     match items.len() {
-        0 => Err(CryptError::invalid("items", "at least one item")),
+        0 => Ok(Batched::one(I::default())),
         n if n > MAX_BATCH => Err(CryptError::invalid(
             "items",
             format!("at most {MAX_BATCH} items"),
@@ -452,7 +453,7 @@ impl pb::transit_server::Transit for Services {
     }
 }
 
-fn ciphertexts(a: Answer<crate::engines::transit::EncryptOut>) -> Vec<pb::TransitCiphertext> {
+fn ciphertexts(a: Answer<EncryptOut>) -> Vec<pb::TransitCiphertext> {
     results(
         a,
         |v, reference| pb::TransitCiphertext {

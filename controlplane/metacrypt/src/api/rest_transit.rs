@@ -20,11 +20,11 @@ use serde_json::json;
 
 use super::rest::require_unsealed;
 use super::rest_engines::ENGINE_BODY_LIMIT;
-use crate::core::{Answer, Batched, Caller, EncryptRequest, HmacRequest, Metacrypt, SignRequest};
-use crate::engines::transit::{
+use crate::core::transit::{
     ConfigKey, CreateKey, DatakeyRequest, DecryptItem, Dialect, HashRequest, RandomRequest,
     RewrapItem, SignItem, VerifyItem,
 };
+use crate::core::{Answer, Batched, Caller, EncryptRequest, HmacRequest, Metacrypt, SignRequest};
 use crate::error::CryptError;
 
 type Result<T> = std::result::Result<T, CryptError>;
@@ -52,7 +52,7 @@ fn reply<T: Serialize>(a: Answer<T>) -> Response {
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct TrimInput {
-    #[serde(deserialize_with = "crate::engines::transit::wire::flexible_u32")]
+    #[serde(deserialize_with = "crate::core::transit::flexible_u32")]
     min_available_version: Option<u32>,
 }
 

@@ -17,13 +17,20 @@ use super::{Caller, Metacrypt};
 use crate::engines::Engine;
 use crate::engines::transit::engine::{Change, Transit};
 use crate::engines::transit::{
-    self as engine, BatchResults, ConfigKey, CreateKey, DatakeyOut, DatakeyRequest, DecryptItem,
-    DecryptOut, Dialect, EncryptItem, EncryptOut, HashOut, HashRequest, HmacItem, HmacOut,
-    HmacParams, KeyState, RandomOut, RandomRequest, RewrapItem, SignItem, SignOut, SignParams,
-    TransitError, TransitKey, VerifyItem, VerifyOut,
+    self as engine, BatchResults, DatakeyOut, DecryptOut, HashOut, HmacOut, KeyState, RandomOut,
+    SignOut, TransitKey, VerifyOut,
 };
 use crate::error::CryptError;
 use crate::policy::Capability;
+
+/// The request and answer types the adapters use (they reach engines only through core).
+pub(crate) use crate::engines::transit::batch::MAX_BATCH;
+pub(crate) use crate::engines::transit::wire::{Period, flexible_u32};
+pub(crate) use crate::engines::transit::{
+    ConfigKey, CreateKey, DatakeyRequest, DecryptItem, Dialect, EncryptItem, EncryptOut,
+    HashRequest, HmacItem, HmacParams, Input, RandomRequest, RewrapItem, SignItem, SignParams,
+    TransitError, VerifyItem,
+};
 
 /// A request's single item (top-level fields) or its `batch_input`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,7 +46,7 @@ pub struct Batched<I> {
 
 fn code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     use serde::de::Error;
-    engine::wire::flexible_u32(d)?
+    flexible_u32(d)?
         .map(|n| u16::try_from(n).map_err(|_| D::Error::custom("an HTTP status")))
         .transpose()
 }
@@ -169,12 +176,13 @@ impl Metacrypt {
         name: &str,
         req: &CreateKey,
     ) -> Result<Value, CryptError> {
-        named(name)?;
         let o = Op {
             alternative: Some(Capability::Update),
             ..op(mount, format!("keys/{name}"), Capability::Create)
         };
         self.run(c, &o, |a| {
+            // Checked after policy, so a refused caller learns nothing from it.
+            named(name)?;
             // Generated before the transaction (RSA takes a while); refused input changes nothing.
             let fresh = KeyState::create(name, req, now())?;
             let key = self
@@ -200,11 +208,11 @@ impl Metacrypt {
         name: &str,
         dialect: Dialect,
     ) -> Result<Value, CryptError> {
-        named(name)?;
         self.run(
             c,
             &op(mount, format!("keys/{name}"), Capability::Read),
             |a| {
+                named(name)?;
                 Ok(engine::describe(
                     self.transit().require(&a, name)?.state(),
                     dialect,
@@ -222,13 +230,14 @@ impl Metacrypt {
         action: &str,
         f: impl FnOnce(&KeyState) -> Result<(Option<KeyState>, String), TransitError>,
     ) -> Result<Option<Value>, CryptError> {
-        named(name)?;
         let (path, cap) = if sub.is_empty() {
             (format!("keys/{name}"), Capability::Delete)
         } else {
             (format!("keys/{name}/{sub}"), Capability::Update)
         };
         self.run(c, &op(mount, path, cap), |a| {
+            // Checked after policy, so a refused caller learns nothing from it.
+            named(name)?;
             let key = self.transit().change(&a, name, action, |cur| {
                 let cur =
                     cur.ok_or_else(|| CryptError::NotFound(format!("no key named {name}")))?;
@@ -315,11 +324,11 @@ impl Metacrypt {
         version: Option<&str>,
         dialect: Dialect,
     ) -> Result<Value, CryptError> {
-        named(name)?;
         self.run(
             c,
             &op(mount, format!("export/{kind}/{name}"), Capability::Read),
             |a| {
+                named(name)?;
                 let key = self.transit().require(&a, name)?;
                 Ok(engine::export(&key, kind, version, dialect)?)
             },
@@ -334,8 +343,9 @@ impl Metacrypt {
         name: &str,
         f: impl FnOnce(&TransitKey) -> Result<R, CryptError>,
     ) -> Result<R, CryptError> {
-        named(name)?;
         self.run(c, &op(mount, sub, Capability::Update), |a| {
+            // Checked after policy, so a refused caller learns nothing from it.
+            named(name)?;
             let key = self.transit().key(&a, name)?.ok_or_else(|| no_key(name))?;
             f(&key)
         })
@@ -349,12 +359,13 @@ impl Metacrypt {
         name: &str,
         req: &EncryptRequest,
     ) -> Result<Answer<EncryptOut>, CryptError> {
-        named(name)?;
         let o = Op {
             alternative: Some(Capability::Create),
             ..op(mount, format!("encrypt/{name}"), Capability::Update)
         };
         self.run(c, &o, |a| {
+            // Checked after policy, so a refused caller learns nothing from it.
+            named(name)?;
             let key = match self.transit().key(&a, name)? {
                 Some(k) => {
                     a.require(Capability::Update)?;

@@ -1,8 +1,11 @@
-//! `mcctl crypt …`: Metacrypt's barrier over `mc.crypt.v1`.
+//! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
+//! the transit engine (`keys`, `encrypt|decrypt|sign|verify`) in `crypt/`.
 //!
 //! Passphrases and shares are read without echo (or one line of stdin when
 //! piped), never taken from flags, so they stay out of shell history and
 //! `ps`. Every answer goes through [`Out`], so `--json` works for all.
+
+mod transit;
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -41,6 +44,14 @@ pub(crate) enum CryptCommand {
     Seal,
     /// A new master encryption key; the data keys are rewrapped (admin).
     RotateMek,
+    /// Transit keys (named, versioned), as policy allows.
+    Keys {
+        #[command(subcommand)]
+        cmd: transit::KeysCommand,
+    },
+    /// Transit data operations: encrypt, decrypt, sign, verify.
+    #[command(flatten)]
+    Transit(transit::DataCommand),
 }
 
 #[derive(Serialize)]
@@ -96,6 +107,16 @@ async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
 
 pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> anyhow::Result<()> {
     match cmd {
+        CryptCommand::Keys { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
+            transit::keys(&mut c, out, cmd).await
+        }
+        CryptCommand::Transit(cmd) => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
+            transit::data(&mut c, out, cmd).await
+        }
         CryptCommand::Status => {
             // Public: send the token when there is one, else none.
             let status = match saved_token(endpoints) {

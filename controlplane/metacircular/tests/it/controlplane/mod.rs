@@ -2,4 +2,5 @@
 //! mcctl, an OIDC relying party, a software passkey and a headless browser.
 
 mod crypt;
+mod crypt_transit;
 pub(crate) mod iam;
