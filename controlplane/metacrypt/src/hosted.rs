@@ -4,7 +4,8 @@
 //! `key_files()` is empty on purpose: a snapshot holds only sealed data,
 //! never unseal material. Dev only (`dev_passphrase_file`, set by `mcd
 //! dev`): the first start initialises with a random passphrase written
-//! 0600 to that file and every start unseals from it in the background.
+//! 0600 to that file and every start unseals from it in the background;
+//! that first start also mounts a kv engine at `secret`, as `bao server -dev`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,7 +19,7 @@ use mc_service::hosted::{HostedService, ServiceCtx, ServiceError, store_path};
 use zeroize::Zeroizing;
 
 use crate::config::MetacryptConfig;
-use crate::core::{Caller, InitInput, Metacrypt, UnsealInputBody};
+use crate::core::{Caller, InitInput, Metacrypt, MountInput, UnsealInputBody};
 
 /// Where `mcd dev` keeps the dev passphrase: `<data_dir>/metacrypt/dev-passphrase`.
 pub fn dev_passphrase_path(data_dir: &Path) -> PathBuf {
@@ -74,7 +75,19 @@ async fn dev_unseal(m: Arc<Metacrypt>, pass: Zeroizing<String>) {
                 },
             )
             .await
-            .map(|_| ()),
+            .and_then(|_| {
+                // As `bao server -dev`: a kv mount named `secret`, once.
+                m.create_mount(
+                    &dev,
+                    MountInput {
+                        name: "secret".to_owned(),
+                        kind: "kv".to_owned(),
+                        description: "mounted by mcd dev".to_owned(),
+                        config: None,
+                    },
+                )
+                .map(|_| ())
+            }),
         Ok(_) => m
             .unseal(
                 &dev,

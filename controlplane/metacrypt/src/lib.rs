@@ -1,12 +1,13 @@
 //! Metacrypt: the platform's cryptographic service. Built so far: the
-//! seal/unseal barrier (passphrase and Shamir slots, root key → MEK → DEK
-//! rings, the versioned at-rest envelope), its store and the `sys` API over
-//! REST and gRPC. Engines, policy, the Vault facade and the UI follow
-//! (docs/design/metacrypt.md).
+//! seal/unseal barrier (passphrase and Shamir slots, root key → MEK → a DEK
+//! ring per mount, the versioned at-rest envelope), engine mounts, path
+//! policy, the kv engine and the `sys` API, over REST and gRPC. Transit,
+//! user, the Vault facade and the UI follow (docs/design/metacrypt.md).
 //!
 //! Split by capability, not transport: [`core`] holds the operations (and
 //! imports neither adapter), [`api`] the REST and gRPC adapters over it;
-//! both are authorized by one [`methods`] map. Only `barrier` holds keys.
+//! both are authorized by one [`methods`] map. Only `barrier` holds keys;
+//! every engine operation goes through `Metacrypt::run` (`core/run.rs`).
 
 pub mod api;
 pub(crate) mod barrier;

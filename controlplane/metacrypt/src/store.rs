@@ -5,9 +5,10 @@
 //! Tables (v1): `barrier_seal` (`config`: the slots), `barrier_mek`
 //! (`current`), `barrier_keys` (mount id u64 BE ‖ DEK version u32 BE), and
 //! the kit's `audit`; (v2) `mounts` and `policy` (sealed under the `sys`
-//! ring), `kv_meta` and `kv_data` (sealed under their mount's ring); (v3)
-//! `transit_keys` (sealed under its mount's ring). Barrier rows are plain JSON whose secrets are wrapped
-//! keys; every engine value (later tables) is sealed in the envelope.
+//! ring), `kv_meta` and `kv_data` (sealed under their mount's ring);
+//! (v3) `transit_keys` (sealed under its mount's ring).
+//! Barrier rows are plain JSON whose secrets are wrapped keys; every other
+//! value is sealed in the envelope.
 //!
 //! Invariant: every change and its audit row commit in one transaction.
 

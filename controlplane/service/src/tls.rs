@@ -30,6 +30,25 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("`{0}` is not a DNS name (a leading `*.` for a wildcard) or an IP address")]
+    Name(String),
+}
+
+/// Refuses a subjectAltName a TLS client could never match: anything but an
+/// IP address, a DNS name, or `*.` followed by a DNS name.
+pub fn check_san(name: &str) -> Result<(), TlsError> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let bare = name.strip_prefix("*.").unwrap_or(name);
+    let valid = !bare.contains('*')
+        && bare.contains(|c: char| c.is_ascii_alphabetic())
+        && rustls_pki_types::DnsName::try_from(bare).is_ok();
+    if valid {
+        Ok(())
+    } else {
+        Err(TlsError::Name(name.to_owned()))
+    }
 }
 
 /// A `[tls]`-style section: where a server's certificate chain and key live.
@@ -138,6 +157,16 @@ fn dev_ca_params() -> rcgen::CertificateParams {
 }
 
 impl DevCa {
+    /// Loads an existing `dir/ca.pem` + `dir/ca-key.pem`; never creates one
+    /// (`None` when either file is missing).
+    pub fn load(dir: &Path) -> Result<Option<Self>, TlsError> {
+        if dir.join("ca.pem").is_file() && dir.join("ca-key.pem").is_file() {
+            Self::load_or_create(dir).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Loads `dir/ca.pem` + `dir/ca-key.pem`, creating them (key 0600) on first use.
     pub fn load_or_create(dir: &Path) -> Result<Self, TlsError> {
         let cert_path = dir.join("ca.pem");
@@ -163,7 +192,40 @@ impl DevCa {
 
     /// Issues a server certificate for `names` (DNS names or IPs), writing
     /// `<stem>.pem` (leaf + CA) and `<stem>-key.pem` (0600) into `dir`.
+    /// Names are checked first ([`check_san`]). Valid 2025–2035: the
+    /// platform's own loopback certificates.
     pub fn issue(&self, dir: &Path, stem: &str, names: &[&str]) -> Result<TlsFiles, TlsError> {
+        self.issue_valid(dir, stem, names, ((2025, 1, 1), (2035, 1, 1)))
+    }
+
+    /// Like [`issue`](Self::issue), valid from yesterday (clock skew) for
+    /// `days` days from today: what clients that cap a server certificate's
+    /// lifetime (398 days in browsers, 825 on Apple's systems) accept.
+    pub fn issue_for_days(
+        &self,
+        dir: &Path,
+        stem: &str,
+        names: &[&str],
+        days: u32,
+    ) -> Result<TlsFiles, TlsError> {
+        let today = mc_kit::clock::unix_now().div_euclid(86_400);
+        let validity = (
+            civil_from_days(today - 1),
+            civil_from_days(today + i64::from(days)),
+        );
+        self.issue_valid(dir, stem, names, validity)
+    }
+
+    fn issue_valid(
+        &self,
+        dir: &Path,
+        stem: &str,
+        names: &[&str],
+        (from, until): (Ymd, Ymd),
+    ) -> Result<TlsFiles, TlsError> {
+        for n in names {
+            check_san(n)?;
+        }
         let key = rcgen::KeyPair::generate()?;
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
@@ -172,8 +234,8 @@ impl DevCa {
             names.first().copied().unwrap_or(stem),
         );
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+        params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+        params.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
         let cert = params.signed_by(&key, &self.issuer)?;
         let ca_pem = fs::read_to_string(&self.cert_path).map_err(|source| TlsError::Io {
             path: self.cert_path.clone(),
@@ -187,6 +249,28 @@ impl DevCa {
         write_private(&files.key, key.serialize_pem().as_bytes())?;
         Ok(files)
     }
+}
+
+/// A calendar date: year, month, day.
+type Ymd = (i32, u8, u8);
+
+/// The proleptic Gregorian (year, month, day) of a day count since
+/// 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> Ymd {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        i32::try_from(year).unwrap_or(i32::MAX),
+        u8::try_from(month).unwrap_or(1),
+        u8::try_from(day).unwrap_or(1),
+    )
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
@@ -218,6 +302,50 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_from_day_counts() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn subject_alt_names_are_checked() {
+        for ok in [
+            "app.example.test",
+            "*.example.test",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+        ] {
+            check_san(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "",
+            "a b",
+            "*",
+            "*.*.example.test",
+            "app.*.test",
+            "1.2.3.4.5",
+            "-x.test/",
+        ] {
+            assert!(check_san(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(DevCa::load(dir.path()).expect("load").is_none());
+        assert!(
+            !dir.path().join("ca.pem").exists(),
+            "load never creates a CA"
+        );
+        let ca = DevCa::load_or_create(dir.path()).expect("ca");
+        assert!(matches!(
+            ca.issue(dir.path(), "x", &["a b"]),
+            Err(TlsError::Name(_))
+        ));
+        assert!(DevCa::load(dir.path()).expect("load").is_some());
+    }
 
     #[test]
     fn dev_ca_issues_certs_rustls_accepts_and_persists() {

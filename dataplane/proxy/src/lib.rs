@@ -17,6 +17,7 @@
 //!   stores and the workers load. The worker side imports it, never `admin`.
 
 pub mod admin;
+mod cert_problem;
 pub mod firewall;
 pub mod metrics;
 pub mod model;

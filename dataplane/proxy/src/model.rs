@@ -130,7 +130,10 @@ pub(crate) fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
     }
 }
 
-/// A backend `host:port`. Hosts are IP literals or names resolved at connect time.
+/// A backend `host:port`. Hosts are IP literals or DNS names; the admin API
+/// refuses a name that does not resolve when the route is saved
+/// (`admin::backends`), and the worker re-resolves names each time it
+/// publishes a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Backend {
@@ -139,7 +142,35 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// A backend an operator gave (API or config file): well-formed
+    /// `host:port` whose host is an IP literal or a DNS name that cannot be
+    /// mistaken for a mistyped address (`256.1.1.1`).
     pub fn parse(s: &str) -> Result<Self, String> {
+        let b = Self::parse_syntax(s)?;
+        if b.socket_addr().is_none() {
+            let host = b.host.as_str();
+            if host.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+                return Err(format!(
+                    "`{s}`: `{host}` is not a valid IPv4 address (four numbers 0-255)"
+                ));
+            }
+            // RFC 3696 §2: a top-level label is never all digits.
+            if host
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.bytes().all(|c| c.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "`{s}`: `{host}` is neither an IP address nor a DNS name (its last label is a number)"
+                ));
+            }
+        }
+        Ok(b)
+    }
+
+    /// `host:port` syntax only: what a stored route needs to load, so a
+    /// backend saved before [`Backend::parse`] grew stricter still loads.
+    fn parse_syntax(s: &str) -> Result<Self, String> {
         if let Ok(addr) = s.parse::<SocketAddr>() {
             if addr.port() == 0 {
                 return Err(format!("`{s}`: port must be 1-65535"));
@@ -149,9 +180,26 @@ impl Backend {
                 port: addr.port(),
             });
         }
+        match s.parse::<IpAddr>() {
+            Ok(IpAddr::V4(_)) => return Err(format!("`{s}` has no port: write it as host:port")),
+            Ok(IpAddr::V6(_)) => {
+                return Err(format!(
+                    "`{s}`: an IPv6 address needs brackets and a port, as in [2001:db8::1]:443"
+                ));
+            }
+            Err(_) => {}
+        }
         let (host, port) = s
             .rsplit_once(':')
-            .ok_or_else(|| format!("`{s}` is not host:port"))?;
+            .ok_or_else(|| format!("`{s}` has no port: write it as host:port"))?;
+        if host.contains(':') {
+            return Err(format!(
+                "`{s}`: an IPv6 address needs brackets, as in [2001:db8::1]:443"
+            ));
+        }
+        if port.is_empty() {
+            return Err(format!("`{s}` has no port: write it as host:port"));
+        }
         let port: u16 = port
             .parse()
             .map_err(|_| format!("`{s}`: port must be 1-65535"))?;
@@ -177,7 +225,7 @@ impl Backend {
 impl TryFrom<String> for Backend {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)
+        Self::parse_syntax(&s)
     }
 }
 
@@ -546,5 +594,23 @@ mod tests {
         for bad in ["x", "h:0", "h:70000", ":80", "a b:1", "127.0.0.1:0"] {
             assert!(Backend::parse(bad).is_err(), "{bad}");
         }
+        // What a new user typed (issue 19): each refused, naming the problem.
+        for (bad, says) in [
+            ("256.1.1.1:443", "not a valid IPv4 address"),
+            ("10.0.0.5", "has no port"),
+            ("web.internal", "has no port"),
+            ("web.internal:", "has no port"),
+            ("10.0.0.5:0", "port must be 1-65535"),
+            ("10.0.0.5:65536", "port must be 1-65535"),
+            ("2001:db8::1:443", "needs brackets"),
+            ("10.0.0.500:80", "not a valid IPv4 address"),
+            ("host.123:80", "last label is a number"),
+        ] {
+            let e = Backend::parse(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // A stored route from before the stricter check still loads.
+        let old: Backend = serde_json::from_str("\"256.1.1.1:443\"").expect("loads");
+        assert_eq!(old.to_string(), "256.1.1.1:443");
     }
 }

@@ -223,11 +223,16 @@ fn verify_chain(
     let roots = anchors.clone();
     let mut last_issuer = String::new();
     let mut last_self_signed = false;
+    // A configured CA carries the name the chain's last certificate names as
+    // its issuer, yet did not sign it: another key under the same name.
+    let mut issuer_name_trusted = false;
     if let Some(last) = chain.last()
         && let Ok((_, c)) = X509Certificate::from_der(last)
     {
         last_issuer = c.issuer().to_string();
         last_self_signed = c.issuer() == c.subject();
+        let issuer = der_contents(c.issuer().as_raw());
+        issuer_name_trusted = roots.roots.iter().any(|a| a.subject.as_ref() == issuer);
     }
     if roots.is_empty() {
         return Err("no certificate authorities are configured to verify chains against (proxy.certificate_authorities)".to_owned());
@@ -251,8 +256,16 @@ fn verify_chain(
             rustls::CertificateError::UnknownIssuer if last_self_signed => format!(
                 "chain_pem for `{name}` ends in the self-signed certificate `{last_issuer}`, which is not one of the configured certificate authorities (proxy.certificate_authorities); add that CA there to trust it"
             ),
+            rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature
+                if issuer_name_trusted =>
+            {
+                format!(
+                "chain_pem for `{name}` names `{last_issuer}` as its issuer, and a configured certificate authority has that name but did not sign it (a CA re-created with a new key? reissue the certificate from the CA in proxy.certificate_authorities)"
+                )
+            }
+            // Nothing here tells an intermediate from a root: say both.
             rustls::CertificateError::UnknownIssuer => format!(
-                "chain_pem for `{name}` does not lead to a trusted CA: an intermediate certificate is probably missing (the last certificate was issued by `{last_issuer}`); put the leaf first, then its intermediates"
+                "chain_pem for `{name}` does not lead to a trusted CA: its last certificate was issued by `{last_issuer}`, which is neither in the chain nor one of the configured certificate authorities (proxy.certificate_authorities). If `{last_issuer}` is an intermediate CA, append its certificate to the chain (leaf first); if it is a root CA, add it to proxy.certificate_authorities"
             ),
             rustls::CertificateError::BadSignature => {
                 "chain_pem: a certificate is not signed by the one after it (wrong order or mixed chains?)".to_owned()
@@ -264,9 +277,23 @@ fn verify_chain(
             | rustls::CertificateError::NotValidYetContext { .. } => {
                 "chain_pem: a certificate in the chain is not valid yet".to_owned()
             }
-            other => format!("chain_pem: the chain does not verify: {other:?}"),
+            other => format!("chain_pem: {}", crate::cert_problem::describe(&other)),
         }),
         Err(e) => Err(format!("chain_pem: the chain does not verify: {e}")),
+    }
+}
+
+/// The contents of a DER SEQUENCE (what a trust anchor keeps of its
+/// subject); the whole input when it is not a well-formed SEQUENCE header.
+fn der_contents(der: &[u8]) -> &[u8] {
+    let header = match der.get(1) {
+        Some(&l) if l < 0x80 => 2,
+        Some(&l) => 2 + usize::from(l & 0x7f),
+        None => return der,
+    };
+    match der.first() {
+        Some(0x30) => der.get(header..).unwrap_or(der),
+        _ => der,
     }
 }
 
@@ -549,6 +576,45 @@ mod tests {
         let empty = RootCertStore::empty();
         assert!(check("app", &chain, &key, &empty, UnixTime::now()).is_err());
         check("app", &chain, &key, &roots(&rogue), UnixTime::now()).expect("configured root");
+    }
+
+    /// A leaf alone, issued by a root nobody configured (what `mcd dev` once
+    /// refused for its own dev CA): the message says the issuer is untrusted
+    /// and offers both remedies instead of guessing "intermediate missing";
+    /// a configured CA of the same name but another key is named as such.
+    #[test]
+    fn an_untrusted_issuer_is_described_without_guessing() {
+        let (configured, _) = ca();
+        let (_, other_issuer) = ca();
+        let other_key = rcgen::KeyPair::generate().expect("key");
+        let unknown = rcgen::Issuer::new(ca_params("dev root"), other_key);
+        let (leaf_cert, leaf_key) = leaf(&["app.example.test"], &unknown);
+        let key = leaf_key.serialize_pem();
+        let err = check(
+            "app",
+            &leaf_cert.pem(),
+            &key,
+            &roots(&configured),
+            UnixTime::now(),
+        )
+        .expect_err("untrusted issuer");
+        assert!(
+            err.contains("`CN=dev root`, which is neither in the chain nor one of the configured certificate authorities")
+                && err.contains("add it to proxy.certificate_authorities")
+                && !err.contains("probably"),
+            "{err}"
+        );
+        // Same name ("test root") as the configured CA, another key.
+        let (leaf_cert, leaf_key) = leaf(&["app.example.test"], &other_issuer);
+        let err = check(
+            "app",
+            &leaf_cert.pem(),
+            &leaf_key.serialize_pem(),
+            &roots(&configured),
+            UnixTime::now(),
+        )
+        .expect_err("same name, other key");
+        assert!(err.contains("has that name but did not sign it"), "{err}");
     }
 
     #[test]

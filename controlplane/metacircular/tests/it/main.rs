@@ -25,6 +25,9 @@ mod controlplane;
 mod dataplane;
 
 mod cli;
+mod cli_json;
 mod cli_operator;
+mod cli_refusals;
 mod dev;
+mod first_hour;
 mod restore;

@@ -285,8 +285,14 @@ impl pb::kv_server::Kv for Services {
         self.unsealed()?;
         let c = Caller::from_grpc(&r);
         let r = r.into_inner();
+        let data = json_object("data_json", &r.data_json).map_err(|e| {
+            self.0
+                .kv_authorize_write(&c, &r.mount, &r.path, false)
+                .err()
+                .unwrap_or(e)
+        })?;
         let input = KvWrite {
-            data: json_object("data_json", &r.data_json)?,
+            data,
             options: KvOptions { cas: r.cas },
         };
         Ok(Response::new(version_pb(
@@ -298,8 +304,14 @@ impl pb::kv_server::Kv for Services {
         self.unsealed()?;
         let c = Caller::from_grpc(&r);
         let r = r.into_inner();
+        let data = json_object("data_json", &r.data_json).map_err(|e| {
+            self.0
+                .kv_authorize_write(&c, &r.mount, &r.path, true)
+                .err()
+                .unwrap_or(e)
+        })?;
         let input = KvWrite {
-            data: json_object("data_json", &r.data_json)?,
+            data,
             options: KvOptions { cas: r.cas },
         };
         Ok(Response::new(version_pb(

@@ -57,7 +57,12 @@ pub async fn require_unsealed(
     use axum::response::IntoResponse;
     match m.require_unsealed() {
         Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // Read (and drop) a small body first, so an HTTP/2 client sees
+            // the answer and a clean end of stream rather than a reset.
+            let _ = axum::body::to_bytes(request.into_body(), 64 * 1024).await;
+            e.into_response()
+        }
     }
 }
 

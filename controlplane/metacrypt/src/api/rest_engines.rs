@@ -138,16 +138,34 @@ fn kv_query(raw: Option<String>) -> Result<KvQuery> {
     Ok(q)
 }
 
+/// A bad query is answered after the policy check, so a caller without
+/// rights gets 403 whatever it sends (and learns nothing else).
+fn refusal_first(
+    m: &Metacrypt,
+    c: &Caller,
+    mount: &str,
+    tree: &str,
+    path: &str,
+    list: bool,
+    bad: CryptError,
+) -> CryptError {
+    m.kv_authorize_read(c, mount, tree, path, list)
+        .err()
+        .unwrap_or(bad)
+}
+
 async fn kv_read(
     State(m): M,
     c: Caller,
     Path((mount, path)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let q = kv_query(q)?;
-    if q.list {
-        return Err(CryptError::invalid("list", "list under metadata/"));
-    }
+    let q = kv_query(q)
+        .and_then(|q| match q.list {
+            true => Err(CryptError::invalid("list", "list under metadata/")),
+            false => Ok(q),
+        })
+        .map_err(|e| refusal_first(&m, &c, &mount, "data", &path, false, e))?;
     let r = m.kv_read(&c, &mount, &path, q.version)?;
     Ok(match r.data {
         Some(_) => Json(r).into_response(),
@@ -227,7 +245,8 @@ async fn kv_metadata(
     Path((mount, path)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    if kv_query(q)?.list {
+    let q = kv_query(q).map_err(|e| refusal_first(&m, &c, &mount, "metadata", &path, false, e))?;
+    if q.list {
         let l: KvList = m.kv_list(&c, &mount, &path)?;
         return Ok(Json(l).into_response());
     }
@@ -241,9 +260,8 @@ async fn kv_list_root(
     Path(mount): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<KvList>> {
-    if !kv_query(q)?.list {
-        return Err(CryptError::invalid("list", "the root takes list=true"));
-    }
+    // The root has no metadata of its own: GET lists it, with or without list=true.
+    kv_query(q).map_err(|e| refusal_first(&m, &c, &mount, "metadata", "", true, e))?;
     Ok(Json(m.kv_list(&c, &mount, "")?))
 }
 

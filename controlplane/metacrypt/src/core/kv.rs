@@ -116,6 +116,42 @@ impl Metacrypt {
         })
     }
 
+    /// Only the checks of a write (`patch`: of a patch), for adapters that
+    /// must decode a body after them: a caller without rights learns 403,
+    /// not what is wrong with the body.
+    pub fn kv_authorize_write(
+        &self,
+        c: &Caller,
+        mount: &str,
+        path: &str,
+        patch: bool,
+    ) -> Result<(), CryptError> {
+        let op = if patch {
+            op(mount, "data", path, Capability::Patch)
+        } else {
+            upsert(mount, "data", path)
+        };
+        self.run(c, &op, |_| Ok(()))
+    }
+
+    /// Only the checks of a read (`list`: of a listing) under `tree`
+    /// (`data`, `metadata`), for adapters that refuse a bad query after them.
+    pub fn kv_authorize_read(
+        &self,
+        c: &Caller,
+        mount: &str,
+        tree: &str,
+        path: &str,
+        list: bool,
+    ) -> Result<(), CryptError> {
+        let capability = if list {
+            Capability::List
+        } else {
+            Capability::Read
+        };
+        self.run(c, &op(mount, tree, path, capability), |_| Ok(()))
+    }
+
     pub fn kv_patch(
         &self,
         c: &Caller,

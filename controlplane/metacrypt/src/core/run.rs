@@ -132,3 +132,55 @@ impl Metacrypt {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::core::MountInput;
+
+    /// An operation of another engine type, aimed at a kv mount.
+    struct Other<'a>(&'a str);
+
+    impl EngineOp for Other<'_> {
+        const ENGINE: &'static str = "transit";
+        fn mount(&self) -> &str {
+            self.0
+        }
+        fn access(&self) -> (String, Capability) {
+            ("encrypt/k".to_owned(), Capability::Update)
+        }
+    }
+
+    #[tokio::test]
+    async fn run_checks_barrier_then_policy_then_mount_type() {
+        let (_d, m, admin) = crate::engines::kv::tests::unsealed().await;
+        m.create_mount(
+            &admin,
+            MountInput {
+                name: "secret".to_owned(),
+                kind: "kv".to_owned(),
+                description: String::new(),
+                config: Some(Value::Null),
+            },
+        )
+        .expect("mount");
+        let reached = |r: Result<(), CryptError>| r;
+        // A mount of another type: 404 "unsupported path", the engine not reached.
+        let r = reached(m.run(&admin, &Other("secret"), |_| {
+            panic!("the engine must not run")
+        }));
+        assert!(
+            matches!(&r, Err(CryptError::NotFound(msg)) if msg.starts_with("unsupported path")),
+            "{r:?}"
+        );
+        // No caller: 401 before anything else is looked at.
+        let r = m.run(&Caller::default(), &Other("secret"), |_| Ok(()));
+        assert!(matches!(r, Err(CryptError::Unauthenticated(_))), "{r:?}");
+        // Sealed: 503 first, even for a caller policy would refuse.
+        m.seal(&admin).await.expect("seal");
+        let r = m.run(&Caller::default(), &Other("secret"), |_| Ok(()));
+        assert!(matches!(r, Err(CryptError::Unavailable(s)) if s == "sealed"));
+    }
+}

@@ -12,7 +12,7 @@ use mc_kit::clock::unix_now;
 use mc_kit::store::json::WriteTx;
 use serde::{Deserialize, Serialize};
 
-use super::state::ProxyState;
+use super::state::{Inner, ProxyState};
 use super::store as db;
 use crate::firewall::{FirewallRule, GeoIpInfo, Limits, RuleTarget};
 use crate::model::{Invalid, Origin};
@@ -52,11 +52,8 @@ impl ProxyState {
         if let Some(existing) = inner.rules.get(&target) {
             return Ok(existing.clone());
         }
-        if matches!(target, RuleTarget::Country(_)) && inner.geoip.is_none() {
-            return Err(ApiError::FailedPrecondition(
-                "country rules need a GeoIP database (proxy.firewall.geoip_db in the config file)"
-                    .to_owned(),
-            ));
+        if matches!(target, RuleTarget::Country(_)) {
+            Self::geoip_loaded(&inner)?;
         }
         if comment.len() > 256 {
             return Err(Invalid::new("rule.comment", "at most 256 bytes").into());
@@ -105,6 +102,28 @@ impl ProxyState {
     }
 
     /// Re-reads the GeoIP file; on failure the loaded database stays in use.
+    /// Country rules need a loaded GeoIP database; the error says how to get one.
+    pub(crate) fn require_geoip(&self) -> Result<(), ApiError> {
+        Self::geoip_loaded(&self.lock())
+    }
+
+    fn geoip_loaded(inner: &Inner) -> Result<(), ApiError> {
+        if inner.geoip.is_some() {
+            return Ok(());
+        }
+        Err(ApiError::FailedPrecondition(match &inner.geoip_path {
+            None => "country rules need a GeoIP database, and none is configured: set \
+                     `geoip_db` under [proxy.firewall] in the config file to a MaxMind \
+                     country database (.mmdb, e.g. GeoLite2-Country.mmdb) and restart"
+                .to_owned(),
+            Some(path) => format!(
+                "country rules need a GeoIP database: {} is configured but not loaded; \
+                 fix the file, then run `mcctl proxy geoip-reload`",
+                path.display()
+            ),
+        }))
+    }
+
     pub(crate) fn reload_geoip(&self) -> Result<Arc<GeoIpInfo>, ApiError> {
         let mut inner = self.lock();
         let Some(path) = inner.geoip_path.clone() else {

@@ -515,6 +515,14 @@ impl ProxyAdmin for Admin {
             .route
             .ok_or_else(|| Status::invalid_argument("route: required"))?;
         let spec = route_from_pb(route).map_err(ApiError::from)?;
+        super::backends::check_resolve(
+            spec.backends
+                .iter()
+                .map(|b| ("route.backends".to_owned(), b))
+                .collect(),
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(Response::new(route_pb(
             &self.state.upsert_route(spec, r.create_only)?,
         )))
@@ -554,6 +562,19 @@ impl ProxyAdmin for Admin {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(ApiError::from)?;
+        super::backends::check_resolve(
+            specs
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| {
+                    s.backends
+                        .iter()
+                        .map(move |b| (format!("routes[{i}].backends"), b))
+                })
+                .collect(),
+        )
+        .await
+        .map_err(ApiError::from)?;
         let state = self.state.clone();
         let listener = r.listener;
         // Validating and publishing a large table is CPU work: off the reactor.
@@ -659,7 +680,17 @@ impl ProxyAdmin for Admin {
         &self,
         r: Request<pb::AddFirewallRuleRequest>,
     ) -> Reply<pb::FirewallRule> {
-        let (target, comment) = target_from_pb(r.into_inner().rule).map_err(ApiError::from)?;
+        let r = r.into_inner();
+        // Without a database no country can be blocked: say that before
+        // judging the code (README's `XX` placeholder is not a country).
+        if let Some(pb::FirewallRule {
+            target: Some(pb::firewall_rule::Target::Country(_)),
+            ..
+        }) = &r.rule
+        {
+            self.state.require_geoip()?;
+        }
+        let (target, comment) = target_from_pb(r.rule).map_err(ApiError::from)?;
         Ok(Response::new(rule_pb(
             &self.state.add_rule(target, comment)?,
         )))

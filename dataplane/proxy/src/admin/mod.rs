@@ -5,6 +5,7 @@
 //! Invariant: the worker side never imports this module; everything a worker
 //! needs reaches it through `published.rs`.
 
+mod backends;
 mod certificates;
 pub(crate) mod config;
 mod firewall;

@@ -1,10 +1,17 @@
 //! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
-//! the transit engine (`keys`, `encrypt|decrypt|sign|verify`) in `crypt/`.
+//! `mounts`, `policy`, `kv` and the transit engine (`keys`,
+//! `encrypt|decrypt|sign|verify`) in `crypt/`.
 //!
-//! Passphrases and shares are read without echo (or one line of stdin when
-//! piped), never taken from flags, so they stay out of shell history and
-//! `ps`. Every answer goes through [`Out`], so `--json` works for all.
+//! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
+//! terminal without echo, or one line of piped stdin ([`crate::secret`], the
+//! same reader as `mcctl login`'s password; empty is refused); shares from the
+//! terminal or stdin. Neither is ever a flag's value, so they stay out of
+//! shell history and `ps`. Every answer goes through [`Out`], so `--json`
+//! works for all.
 
+mod kv;
+mod mounts;
+mod policy;
 mod transit;
 
 use clap::Subcommand;
@@ -15,6 +22,7 @@ use serde::Serialize;
 use crate::endpoints::Endpoints;
 use crate::iam::client::{Authed, authed, channel, read_secret, refused, saved_token};
 use crate::output::Out;
+use crate::secret::PassphraseSource;
 
 #[derive(Subcommand)]
 pub(crate) enum CryptCommand {
@@ -29,21 +37,41 @@ pub(crate) enum CryptCommand {
         #[arg(long, requires = "shares")]
         threshold: Option<u32>,
         /// No passphrase slot (only with --shares).
-        #[arg(long, requires = "shares")]
+        #[arg(long, requires = "shares", conflicts_with_all = ["passphrase_stdin", "passphrase_file"])]
         no_passphrase: bool,
+        #[command(flatten)]
+        passphrase: PassphraseSource,
     },
     /// One unseal attempt (admin): the passphrase, or one share with --share.
     Unseal {
-        #[arg(long)]
+        /// Give one Shamir share (read from the terminal or stdin) instead of the passphrase.
+        #[arg(long, conflicts_with_all = ["passphrase_stdin", "passphrase_file"])]
         share: bool,
         /// Discard the shares given so far.
-        #[arg(long, conflicts_with = "share")]
+        #[arg(long, conflicts_with_all = ["share", "passphrase_stdin", "passphrase_file"])]
         reset: bool,
+        #[command(flatten)]
+        passphrase: PassphraseSource,
     },
     /// Drop every key from memory (admin).
     Seal,
     /// A new master encryption key; the data keys are rewrapped (admin).
     RotateMek,
+    /// Engine mounts (admin).
+    Mounts {
+        #[command(subcommand)]
+        cmd: mounts::MountsCommand,
+    },
+    /// ACL rules over engine paths (admin).
+    Policy {
+        #[command(subcommand)]
+        cmd: policy::PolicyCommand,
+    },
+    /// KV secrets (version 2 semantics), as policy allows.
+    Kv {
+        #[command(subcommand)]
+        cmd: kv::KvCommand,
+    },
     /// Transit keys (named, versioned), as policy allows.
     Keys {
         #[command(subcommand)]
@@ -107,6 +135,21 @@ async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
 
 pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> anyhow::Result<()> {
     match cmd {
+        CryptCommand::Mounts { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::mounts_client::MountsClient::with_interceptor(ch, b);
+            mounts::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Policy { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::policy_client::PolicyClient::with_interceptor(ch, b);
+            policy::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Kv { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = mc_proto::crypt::v1::kv_client::KvClient::with_interceptor(ch, b);
+            kv::run(&mut c, out, cmd).await
+        }
         CryptCommand::Keys { cmd } => {
             let (ch, b) = authed(endpoints).await?;
             let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
@@ -136,11 +179,15 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             shares,
             threshold,
             no_passphrase,
+            passphrase,
         } => {
             let passphrase = if no_passphrase {
                 String::new()
             } else {
-                read_secret("New Metacrypt passphrase (at least 12 characters): ")?
+                passphrase.source().new_secret(
+                    "New Metacrypt passphrase (at least 12 characters): ",
+                    "New Metacrypt passphrase again: ",
+                )?
             };
             let r = client(endpoints)
                 .await?
@@ -166,15 +213,24 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
                 }
             })
         }
-        CryptCommand::Unseal { share, reset } => {
+        CryptCommand::Unseal {
+            share,
+            reset,
+            passphrase,
+        } => {
             let mut req = pb::UnsealRequest {
                 reset,
                 ..Default::default()
             };
             if share {
                 req.share = read_secret("Share: ")?;
+                if req.share.trim().is_empty() {
+                    anyhow::bail!(
+                        "empty share: nothing was sent; paste one share on the terminal or pipe it on stdin"
+                    );
+                }
             } else if !reset {
-                req.passphrase = read_secret("Metacrypt passphrase: ")?;
+                req.passphrase = passphrase.source().one("Metacrypt passphrase: ")?;
             }
             let s = client(endpoints)
                 .await?
@@ -207,5 +263,37 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
                 &format!("MEK rotated to version {}", r.mek_version),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::CryptCommand;
+
+    #[derive(Parser)]
+    struct Crypt {
+        #[command(subcommand)]
+        cmd: CryptCommand,
+    }
+
+    /// clap's own checks (unique argument names, valid conflicts…), which
+    /// otherwise fail only when the command is run.
+    #[test]
+    fn crypt_commands_are_well_formed() {
+        Crypt::command().debug_assert();
+        let parsed = Crypt::try_parse_from([
+            "crypt",
+            "policy",
+            "update",
+            "r-1",
+            "--id",
+            "r-2",
+            "--disable",
+        ]);
+        assert!(parsed.is_ok(), "update takes the rule and --id apart");
+        let parsed = Crypt::try_parse_from(["crypt", "kv", "undelete", "secret", "a"]);
+        assert!(parsed.is_err(), "undelete needs --versions");
     }
 }

@@ -4,18 +4,20 @@
 //! `./.mc-dev/endpoints.json` (what `mcd dev` writes), so after `mcd dev`
 //! every command works with no flags.
 //!
-//! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`), each
+//! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
 //! [`enums`] only.
 
 mod crypt;
+mod dev;
 mod dns;
 mod endpoints;
 mod enums;
 mod iam;
 mod output;
 mod proxy;
+mod secret;
 mod status;
 
 use std::path::PathBuf;
@@ -72,6 +74,9 @@ enum Command {
     /// MCNS: zones, records, cache, status.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// Development helpers for the platform `mcd dev` runs: dev certificates.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
 }
 
 fn main() -> ExitCode {
@@ -143,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Crypt(cmd) => block_on(crypt::run(e, out, cmd)),
         Command::Proxy(cmd) => block_on(proxy::run(e, out, cmd)),
         Command::Dns(cmd) => block_on(dns::run(e, out, cmd)),
+        Command::Dev(cmd) => block_on(dev::run(e, out, cmd)),
     }
 }
 

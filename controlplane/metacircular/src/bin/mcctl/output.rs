@@ -3,7 +3,8 @@
 //! With `--json` a command prints one serializable view of its answer as pretty
 //! JSON; without it, the command's human text, whose tables go through
 //! [`Table`]. Invariant: with `--json`, stdout holds exactly one JSON document
-//! and nothing else (notes for people go to stderr).
+//! and nothing else (notes for people go to stderr). Times are Unix seconds
+//! in JSON (`*_unix` fields) and RFC 3339 UTC ([`utc`]) in text.
 
 use serde::Serialize;
 
@@ -116,6 +117,31 @@ impl Table {
     }
 }
 
+/// Unix seconds as RFC 3339 UTC (`2026-12-07T00:25:54Z`) for people; `-` for
+/// 0 (the API's "never"/"not set"). Proleptic Gregorian, as RFC 3339 is.
+pub(crate) fn utc(unix: i64) -> String {
+    if unix <= 0 {
+        return "-".to_owned();
+    }
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// `vec![cell.to_string(), …]`: one table row from anything `Display`.
 macro_rules! row {
     ($($cell:expr),* $(,)?) => {
@@ -127,6 +153,16 @@ pub(crate) use row;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_is_rfc3339() {
+        assert_eq!(utc(0), "-");
+        assert_eq!(utc(1), "1970-01-01T00:00:01Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_516_754), "2026-12-06T00:25:54Z");
+        assert_eq!(utc(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(utc(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
 
     #[test]
     fn lines_match_the_format_strings_they_replace() {

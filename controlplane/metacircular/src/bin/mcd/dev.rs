@@ -143,7 +143,10 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              workers = 2\n\
              io_uring = \"auto\"\n\n\
              [proxy]\n\
-             shutdown_timeout = \"{CHILD_DRAIN}\"\n\n\
+             shutdown_timeout = \"{CHILD_DRAIN}\"\n\
+             # L7 certificates must lead to one of these: the dev CA\n\
+             # (`mcctl dev cert` issues from it) and the system bundle.\n\
+             certificate_authorities = {authorities}\n\n\
              [[proxy.listeners]]\n\
              name = \"public\"\n\
              address = \"127.0.0.1:{proxy}\"\n\n\
@@ -152,6 +155,7 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
              shutdown_timeout = \"{CHILD_DRAIN}\"\n\n\
              [log]\n\
              level = \"info\"\n",
+            authorities = toml_strings(&dev_authorities(&layout.data_dir)),
             metrics = free_port()?,
             proxy = free_port()?,
             dns = free_dns_port()?,
@@ -159,6 +163,28 @@ fn prepare(layout: &Layout) -> anyhow::Result<()> {
         write_private(&layout.dataplane_config, &text)?;
     }
     Ok(())
+}
+
+/// What the dev data plane trusts for L7 chains and TLS backends: the dev CA
+/// first, then the system bundle when there is one (so real certificates
+/// still verify).
+fn dev_authorities(data_dir: &Path) -> Vec<PathBuf> {
+    let mut v = vec![data_dir.join("ca.pem")];
+    let system = Path::new(SYSTEM_CA_BUNDLE);
+    if system.is_file() {
+        v.push(system.to_owned());
+    }
+    v
+}
+
+/// Debian's bundle, the proxy's own default when it is not configured.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A TOML array of strings: a JSON array of strings is one (JSON's string
+/// escapes are a subset of TOML basic strings').
+fn toml_strings(paths: &[PathBuf]) -> String {
+    let items: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn config_error(e: mc_kit::config::ConfigError) -> anyhow::Error {
@@ -213,9 +239,15 @@ struct Proc {
     socket: PathBuf,
 }
 
-fn spawn(name: &'static str, config: &Path, socket: PathBuf) -> anyhow::Result<Proc> {
+fn spawn(
+    name: &'static str,
+    config: &Path,
+    socket: PathBuf,
+    env: &[(&str, String)],
+) -> anyhow::Result<Proc> {
     let exe = std::env::current_exe().context("locating mcd")?;
     let child = Command::new(exe)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg(name)
         .arg("--config")
         .arg(config)
@@ -310,11 +342,22 @@ async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow:
         "controlplane",
         &layout.controlplane_config,
         cp.server.admin_socket,
+        &[],
     )?);
+    // A data dir made before `mcd dev` wrote `certificate_authorities` gets
+    // the same trust through the environment; a value in the file wins.
+    let mut dp_env = Vec::new();
+    if dp.proxy.certificate_authorities.is_none() {
+        dp_env.push((
+            "MC_PROXY_CERTIFICATE_AUTHORITIES",
+            toml_strings(&dev_authorities(&layout.data_dir)),
+        ));
+    }
     procs.push(spawn(
         "dataplane",
         &layout.dataplane_config,
         dp.admin.socket,
+        &dp_env,
     )?);
 
     let started = Instant::now();

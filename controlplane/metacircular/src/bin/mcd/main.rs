@@ -28,6 +28,16 @@ pub(crate) enum Component {
     Agent,
 }
 
+/// As the command line spells it (`dataplane`), for messages.
+impl std::fmt::Display for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_possible_value() {
+            Some(v) => f.write_str(v.get_name()),
+            None => f.write_str("?"),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub(crate) struct DaemonArgs {
     /// The process's TOML config.

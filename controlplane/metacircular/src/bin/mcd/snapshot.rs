@@ -82,12 +82,12 @@ pub(crate) fn snapshot(
         Ok(Some(s)) => s,
         Ok(None) => offline(&stores, &dir)?,
         Err(status) => bail!(
-            "the running {component:?} refused the snapshot: {}",
+            "the running {component} refused the snapshot: {}",
             status.message()
         ),
     };
     if snapshots.is_empty() {
-        println!("{component:?} owns no stores yet; nothing to snapshot");
+        println!("{component} owns no stores yet; nothing to snapshot");
     }
     for s in &snapshots {
         println!(
@@ -143,7 +143,7 @@ pub(crate) fn restore(
     let Some(spec) = stores.iter().find(|s| s.name == store) else {
         let names: Vec<_> = stores.iter().map(|s| s.name).collect();
         bail!(
-            "{component:?} has no store `{store}` (it has: {})",
+            "{component} has no store `{store}` (it has: {})",
             names.join(", ")
         );
     };

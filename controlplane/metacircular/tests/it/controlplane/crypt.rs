@@ -13,17 +13,17 @@ use super::iam::Controlplane;
 
 /// Cheap Argon2id (the OWASP floor) and back-off after two failures that
 /// lasts far longer than the test (no timing assertion depends on it).
-const CONFIG: &str = "requests_per_minute_per_ip = 1000\nfailures_per_minute_per_ip = 1000\n\
+pub(super) const CONFIG: &str = "requests_per_minute_per_ip = 1000\nfailures_per_minute_per_ip = 1000\n\
     [metacrypt]\nargon2_memory_kib = 19456\nargon2_iterations = 2\n\
     unseal_backoff_after = 2\nunseal_backoff = \"10m\"\n";
 
-const PASSPHRASE: &str = "a metacrypt test passphrase";
+pub(super) const PASSPHRASE: &str = "a metacrypt test passphrase";
 
-fn start(dir: &Path) -> Controlplane {
+pub(super) fn start(dir: &Path) -> Controlplane {
     Controlplane::start(dir, CONFIG)
 }
 
-fn endpoints(dir: &Path, cp: &Controlplane) -> std::path::PathBuf {
+pub(super) fn endpoints(dir: &Path, cp: &Controlplane) -> std::path::PathBuf {
     let path = dir.join("endpoints.json");
     std::fs::write(
         &path,
@@ -34,11 +34,11 @@ fn endpoints(dir: &Path, cp: &Controlplane) -> std::path::PathBuf {
 }
 
 /// `mcctl --endpoints FILE args…` with `stdin` piped.
-fn mcctl(endpoints: &Path, args: &[&str], stdin: &str) -> Output {
+pub(super) fn mcctl(endpoints: &Path, args: &[&str], stdin: &str) -> Output {
     crate::support::run_mcctl(endpoints, args, stdin)
 }
 
-fn mcctl_json(endpoints: &Path, args: &[&str], stdin: &str) -> Value {
+pub(super) fn mcctl_json(endpoints: &Path, args: &[&str], stdin: &str) -> Value {
     let out = mcctl(endpoints, args, stdin);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -49,14 +49,33 @@ fn mcctl_json(endpoints: &Path, args: &[&str], stdin: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
 }
 
-fn state(cp: &Controlplane) -> String {
+pub(super) fn state(cp: &Controlplane) -> String {
     let (code, body) = cp.call("GET", "/v1/crypt/sys/status", None, None);
     assert_eq!(code, 200, "{body}");
     body["state"].as_str().expect("state").to_owned()
 }
 
-fn unseal(cp: &Controlplane, admin: &str, body: Value) -> (u16, Value) {
+pub(super) fn unseal(cp: &Controlplane, admin: &str, body: Value) -> (u16, Value) {
     cp.call("POST", "/v1/crypt/sys/unseal", Some(admin), Some(body))
+}
+
+/// A map route with example values for its parameters.
+pub(super) fn example_path(route: &str) -> String {
+    route
+        .replace("{mount}", "secret")
+        .replace("{*path}", "app/db")
+        .replace("{id}", "r-admin")
+}
+
+/// A well-formed body for a map route that takes one.
+pub(super) fn example_body(route: &str) -> Value {
+    if route.contains("/delete/") || route.contains("/undelete/") || route.contains("/destroy/") {
+        json!({"versions": [1]})
+    } else if route.contains("/data/") {
+        json!({"data": {"a": 1}})
+    } else {
+        json!({})
+    }
 }
 
 #[test]
@@ -70,11 +89,17 @@ fn crypt_barrier_init_restart_sealed_rate_limited_unseal_seal() {
     // Status is public; the rest is admin-only, on both surfaces.
     assert_eq!(state(&cp), "uninitialized");
     let mut checked = 0;
+    let engine = mc_metacrypt::methods::ENGINE;
     for (key, req) in mc_metacrypt::methods::map().entries() {
         if key.starts_with('/') {
             let anon = cp.grpc_status(key, None);
             if req == Requirement::Public {
                 assert!(anon.starts_with("0|"), "{key} is public: {anon}");
+            } else if req == engine {
+                // Engine RPCs: any token gets as far as the barrier.
+                assert!(anon.starts_with("16|"), "{key} anonymous: {anon}");
+                let with_user = cp.grpc_status(key, Some(&user));
+                assert_eq!(with_user, "14|sealed", "{key} as a user");
             } else {
                 assert!(anon.starts_with("16|"), "{key} anonymous: {anon}");
                 assert_eq!(req, Requirement::Admin, "{key}");
@@ -83,13 +108,18 @@ fn crypt_barrier_init_restart_sealed_rate_limited_unseal_seal() {
             }
         } else {
             let (method, path) = key.split_once(' ').expect("REST key");
+            let path = example_path(path);
             let body = (method != "GET").then(|| json!({}));
-            let (anon, _) = cp.call(method, path, None, body.clone());
+            let (anon, _) = cp.call(method, &path, None, body.clone());
             if req == Requirement::Public {
                 assert_eq!(anon, 200, "{key} is public");
+            } else if req == engine {
+                assert_eq!(anon, 401, "{key} anonymous");
+                let (code, body) = cp.call(method, &path, Some(&user), body);
+                assert_eq!((code, body), (503, json!({"error": "sealed"})), "{key}");
             } else {
                 assert_eq!(anon, 401, "{key} anonymous");
-                let (code, body) = cp.call(method, path, Some(&user), body);
+                let (code, body) = cp.call(method, &path, Some(&user), body);
                 assert_eq!(code, 403, "{key} as a user: {body}");
             }
         }

@@ -164,4 +164,4 @@ pub(crate) fn check_custom(m: &BTreeMap<String, String>) -> Result<(), CryptErro
 pub(crate) use check_max_versions as check_versions_limit;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -442,3 +442,44 @@ async fn a_kv_row_moved_to_another_path_version_or_mount_does_not_open() {
     // Untouched rows still open.
     assert!(m.kv_read(&admin, "one", "a", 1).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mounts_created_during_mek_rotations_keep_their_rings_across_unseal() {
+    let (_d, m, admin) = unsealed().await;
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (m, admin) = (m.clone(), admin.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            for i in 0..5 {
+                let name = format!("m{t}-{i}");
+                mount(&m, &admin, &name, Value::Null);
+                m.kv_write(&admin, &name, "k", &write(None, json!({"n": name})))
+                    .expect("write");
+                if t == 0 {
+                    m.rotate_mek(&admin).expect("rotate");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    m.seal(&admin).await.expect("seal");
+    m.unseal(
+        &admin,
+        crate::core::UnsealInputBody {
+            passphrase: Some("a long enough passphrase".to_owned()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("unseal");
+    assert_eq!(m.list_mounts().expect("mounts").len(), 20);
+    for t in 0..4 {
+        for i in 0..5 {
+            let name = format!("m{t}-{i}");
+            let r = m.kv_read(&admin, &name, "k", 0).expect("read");
+            assert_eq!(r.data, Some(data(json!({ "n": name }))));
+        }
+    }
+}

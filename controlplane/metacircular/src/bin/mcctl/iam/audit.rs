@@ -6,7 +6,7 @@ use pb::audit_client::AuditClient;
 use serde::Serialize;
 
 use super::client::{Authed, refused};
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, row, utc};
 
 #[derive(Args)]
 pub(crate) struct AuditArgs {
@@ -32,7 +32,7 @@ struct EventView {
 /// Printed without a header, as it always was.
 const TABLE: Table = Table(&[
     Col::right("SEQ", 6),
-    Col::left("AT", 0),
+    Col::left("AT", 20),
     Col::left("ACTION", 18),
     Col::left("RESULT", 16),
     Col::left("TARGET", 36),
@@ -71,7 +71,7 @@ pub(super) async fn run(
         TABLE.print_rows(events.iter().map(|e| {
             row![
                 e.seq,
-                e.at_unix,
+                utc(e.at_unix),
                 e.action,
                 e.result,
                 e.target,

@@ -69,58 +69,28 @@ pub(crate) struct PasswordSource {
 }
 
 impl PasswordSource {
+    fn source(&self) -> crate::secret::Source<'_> {
+        crate::secret::Source {
+            kind: crate::secret::Kind {
+                noun: "password",
+                flag: "password",
+            },
+            stdin: self.password_stdin,
+            file: self.password_file.as_deref(),
+        }
+    }
+
     /// `count` passwords (one per line from stdin or the file, else one
     /// prompt each), each refused if empty before anything is sent: an
     /// empty password can never log in, and a login attempt with one would
     /// count toward the account's lockout.
     pub(crate) fn read(&self, prompts: &[&str]) -> anyhow::Result<Vec<String>> {
-        let lines: Vec<String> = if let Some(path) = &self.password_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the password file {}", path.display()))?;
-            text.lines()
-                .take(prompts.len())
-                .map(str::to_owned)
-                .collect()
-        } else if self.password_stdin || !std::io::stdin().is_terminal() {
-            let mut stdin = std::io::stdin().lock();
-            let mut lines = Vec::new();
-            for _ in prompts {
-                let mut line = String::new();
-                stdin
-                    .read_line(&mut line)
-                    .context("reading the password from stdin")?;
-                lines.push(line.trim_end_matches(['\r', '\n']).to_owned());
-            }
-            lines
-        } else {
-            prompts
-                .iter()
-                .map(|p| rpassword::prompt_password(p).context("reading the password"))
-                .collect::<anyhow::Result<_>>()?
-        };
-        let from = match (&self.password_file, self.password_stdin) {
-            (Some(path), _) => format!("the password file {}", path.display()),
-            (None, true) => "stdin".to_owned(),
-            (None, false) if std::io::stdin().is_terminal() => "the terminal".to_owned(),
-            (None, false) => "stdin (not a terminal)".to_owned(),
-        };
-        let mut out = Vec::with_capacity(prompts.len());
-        for (i, prompt) in prompts.iter().enumerate() {
-            match lines.get(i) {
-                Some(l) if !l.is_empty() => out.push(l.clone()),
-                _ => anyhow::bail!(
-                    "empty password ({}) read from {from}: nothing was sent; give it on a terminal, with --password-stdin or with --password-file FILE",
-                    prompt.trim_end_matches([':', ' '])
-                ),
-            }
-        }
-        Ok(out)
+        self.source().read(prompts)
     }
 
     /// One password, refused if empty.
     pub(crate) fn one(&self, prompt: &str) -> anyhow::Result<String> {
-        let mut v = self.read(&[prompt])?;
-        v.pop().context("no password")
+        self.source().one(prompt)
     }
 }
 

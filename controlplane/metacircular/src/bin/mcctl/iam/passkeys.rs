@@ -6,7 +6,7 @@ use pb::mfa_client::MfaClient;
 use serde::Serialize;
 
 use super::client::{Authed, refused};
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, row, utc};
 
 type Client = MfaClient<Authed>;
 
@@ -39,8 +39,8 @@ struct PasskeyView {
 
 const TABLE: Table = Table(&[
     Col::left("ID", 36),
-    Col::left("CREATED", 12),
-    Col::left("LAST USED", 12),
+    Col::left("CREATED", 20),
+    Col::left("LAST USED", 20),
     Col::left("NAME", 0),
 ]);
 
@@ -93,7 +93,7 @@ async fn list(c: &mut Client, out: Out, account: String) -> anyhow::Result<()> {
     out.show(&keys, || {
         TABLE.print(
             keys.iter()
-                .map(|k| row![k.id, k.created_at_unix, k.last_used_unix, k.name]),
+                .map(|k| row![k.id, utc(k.created_at_unix), utc(k.last_used_unix), k.name]),
         );
     })
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::client::{Authed, refused};
 use super::{role_args, role_names};
 use crate::enums::{from_flag, name_or};
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, row, utc};
 
 type Client = PolicyClient<Authed>;
 
@@ -144,8 +144,39 @@ const TABLE: Table = Table(&[
     Col::right("PRIORITY", 8),
     Col::left("EFFECT", 6),
     Col::left("ENABLED", 7),
+    Col::left("MATCHES", 40),
     Col::left("DESCRIPTION", 0),
 ]);
+
+impl RuleView {
+    /// Everything the rule matches on, `key=a,b` per non-empty field (a
+    /// login must meet all of them), or `anything` for a catch-all rule.
+    fn matches(&self) -> String {
+        let mut parts: Vec<String> = [
+            ("role", &self.roles),
+            ("type", &self.account_types),
+            ("account", &self.account_ids),
+            ("service", &self.service_names),
+            ("tag", &self.required_tags),
+            ("action", &self.actions),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", v.join(",")))
+        .collect();
+        if self.not_before_unix > 0 {
+            parts.push(format!("from={}", utc(self.not_before_unix)));
+        }
+        if self.expires_at_unix > 0 {
+            parts.push(format!("until={}", utc(self.expires_at_unix)));
+        }
+        if parts.is_empty() {
+            "anything".to_owned()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
 
 pub(super) async fn run(c: &mut Client, out: Out, cmd: PolicyCommand) -> anyhow::Result<()> {
     match cmd {
@@ -189,11 +220,16 @@ async fn list(c: &mut Client, out: Out) -> anyhow::Result<()> {
         .map(RuleView::from)
         .collect();
     out.show(&rules, || {
-        TABLE.print(
-            rules
-                .iter()
-                .map(|r| row![r.id, r.priority, r.effect, r.enabled, r.description]),
-        );
+        TABLE.print(rules.iter().map(|r| {
+            row![
+                r.id,
+                r.priority,
+                r.effect,
+                r.enabled,
+                r.matches(),
+                r.description
+            ]
+        }));
     })
 }
 
@@ -246,6 +282,27 @@ async fn explain(c: &mut Client, out: Out, request: pb::ExplainRequest) -> anyho
 mod tests {
     use super::*;
     use crate::enums::names;
+
+    #[test]
+    fn a_rule_shows_everything_it_matches() {
+        let r = RuleView::from(pb::PolicyRule {
+            roles: vec![pb::Role::Admin.into()],
+            service_names: vec!["mcctl".into(), "web".into()],
+            required_tags: vec!["env:prod".into()],
+            actions: vec!["auth:login".into()],
+            account_types: vec![pb::AccountType::System.into()],
+            expires_at_unix: 951_782_400,
+            ..Default::default()
+        });
+        assert_eq!(
+            r.matches(),
+            "role=admin type=system service=mcctl,web tag=env:prod action=auth:login until=2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            RuleView::from(pb::PolicyRule::default()).matches(),
+            "anything"
+        );
+    }
 
     #[test]
     fn the_effect_flag_spells_every_proto_effect() {

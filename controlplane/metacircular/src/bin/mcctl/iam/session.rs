@@ -11,7 +11,7 @@ use super::client::{
 };
 use super::role_names;
 use crate::endpoints::Endpoints;
-use crate::output::Out;
+use crate::output::{Out, utc};
 
 #[derive(Serialize)]
 struct LoginView {
@@ -83,7 +83,7 @@ pub(crate) async fn login(
     let line = format!(
         "logged in; token saved to {} (expires at {})",
         path.display(),
-        s.expires_at_unix
+        utc(s.expires_at_unix)
     );
     let view = LoginView {
         token_file: path.display().to_string(),
@@ -127,7 +127,7 @@ pub(crate) async fn whoami(endpoints: &Endpoints, out: Out) -> anyhow::Result<()
         view.username,
         view.account_id,
         view.roles.join(","),
-        view.expires_at_unix
+        utc(view.expires_at_unix)
     );
     out.done(&view, &line)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::client::{Authed, refused};
 use super::role_names;
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, row, utc};
 
 type Client = TokensClient<Authed>;
 
@@ -66,7 +66,7 @@ struct TokenView {
 const TABLE: Table = Table(&[
     Col::left("JTI", 36),
     Col::left("ACCOUNT", 36),
-    Col::right("EXPIRES", 12),
+    Col::left("EXPIRES", 20),
     Col::left("DESCRIPTION", 0),
 ]);
 
@@ -111,7 +111,10 @@ async fn issue(
         scopes,
     };
     out.show(&view, || {
-        eprintln!("token (shown once; expires at {}):", view.expires_at_unix);
+        eprintln!(
+            "token (shown once; expires at {}):",
+            utc(view.expires_at_unix)
+        );
         println!("{}", view.token);
     })
 }
@@ -140,7 +143,7 @@ async fn list(c: &mut Client, out: Out, account: String) -> anyhow::Result<()> {
         TABLE.print(
             tokens
                 .iter()
-                .map(|t| row![t.jti, t.account_id, t.expires_at_unix, t.description]),
+                .map(|t| row![t.jti, t.account_id, utc(t.expires_at_unix), t.description]),
         );
     })
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Client, refused};
 use crate::enums::name_or;
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, row, utc};
 
 #[derive(Subcommand)]
 pub(crate) enum CertCommand {
@@ -58,7 +58,7 @@ const TABLE: Table = Table(&[
     Col::left("NAME", 24),
     Col::left("KEY", 12),
     Col::left("ORIGIN", 8),
-    Col::left("EXPIRES", 12),
+    Col::left("EXPIRES", 30),
     Col::left("NAMES / SHA-256", 0),
 ]);
 
@@ -88,7 +88,7 @@ async fn list(c: &mut Client, out: Out) -> anyhow::Result<()> {
                 c.name,
                 c.key_algorithm,
                 c.origin,
-                format!("in {days}d"),
+                format!("{} (in {days}d)", utc(c.not_after_unix)),
                 format!(
                     "{} {}",
                     c.dns_names.join(","),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Client, refused};
 use crate::enums::name_or;
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, row, utc};
 
 #[derive(Args)]
 #[group(required = true, multiple = false)]
@@ -19,7 +19,8 @@ pub(crate) struct Target {
     /// A network, e.g. 198.51.100.0/24.
     #[arg(long)]
     cidr: Option<String>,
-    /// ISO 3166-1 alpha-2 country code (needs a GeoIP database).
+    /// ISO 3166-1 alpha-2 country code (needs a GeoIP database: `geoip_db` under
+    /// [proxy.firewall] in the data plane's config).
     #[arg(long)]
     country: Option<String>,
 }
@@ -119,7 +120,9 @@ impl GeoIpView {
     fn line(&self) -> String {
         format!(
             "geoip: {} ({}, built {})",
-            self.path, self.database_type, self.build_epoch_unix
+            self.path,
+            self.database_type,
+            utc(self.build_epoch_unix)
         )
     }
 }
@@ -208,14 +211,9 @@ async fn add(c: &mut Client, out: Out, rule: pb::FirewallRule) -> anyhow::Result
         .await
         .map_err(refused)?
         .into_inner();
-    let line = format!(
-        "blocking {:?}",
-        r.target
-            .as_ref()
-            .map(|t| format!("{t:?}"))
-            .unwrap_or_default()
-    );
-    out.done(&RuleView::from(r), &line)
+    let view = RuleView::from(r);
+    let line = format!("blocking {} {}", view.kind, view.value);
+    out.done(&view, &line)
 }
 
 async fn remove(c: &mut Client, out: Out, rule: pb::FirewallRule) -> anyhow::Result<()> {

@@ -56,7 +56,7 @@ pub(crate) fn parse_ms(s: &str) -> Result<u32, String> {
     u32::try_from(d.get().as_millis()).map_err(|_| format!("`{s}` is too long"))
 }
 
-async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
+pub(crate) async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
     let socket = endpoints
         .socket("proxy")
         .context("endpoints file has no proxy.admin_socket")?;

@@ -38,7 +38,8 @@ pub(crate) enum ProxyVersion {
 pub(crate) struct AddArgs {
     /// Exact name or `*.example.com`.
     hostname: String,
-    /// Backend `host:port`; repeat for several (round robin).
+    /// Backend `ip:port`, `[ipv6]:port` or `name:port`; repeat for several (round
+    /// robin). A name must resolve when the route is saved.
     #[arg(long = "backend", required = true, value_name = "HOST:PORT")]
     backends: Vec<String>,
     #[arg(long, value_enum, default_value = "l4")]
