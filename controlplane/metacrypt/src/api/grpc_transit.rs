@@ -431,6 +431,7 @@ impl pb::transit_server::Transit for Services {
             bytes: version(r.bytes),
             format: some(r.format),
             source: None,
+            url_bytes: None,
         };
         let out = self.0.transit_random(&c, &r.mount, &req)?;
         Ok(Response::new(pb::TransitRandom {

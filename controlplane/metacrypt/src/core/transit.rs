@@ -430,12 +430,13 @@ impl Metacrypt {
         name: &str,
         req: &Batched<DatakeyRequest>,
     ) -> Result<Answer<DatakeyOut>, CryptError> {
-        let with_plaintext = match kind {
-            "plaintext" => true,
-            "wrapped" => false,
-            _ => return Err(CryptError::invalid("type", "plaintext or wrapped")),
-        };
         self.data_op(c, mount, format!("datakey/{kind}/{name}"), name, |k| {
+            // After policy, as every check of the request.
+            let with_plaintext = match kind {
+                "plaintext" => true,
+                "wrapped" => false,
+                _ => return Err(CryptError::invalid("type", "plaintext or wrapped")),
+            };
             answer(
                 req,
                 |i| i.reference.clone(),

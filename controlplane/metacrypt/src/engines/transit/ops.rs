@@ -310,6 +310,9 @@ pub struct RandomRequest {
     pub format: Option<String>,
     /// `platform`, `seal` or `all`: all read the platform's generator here.
     pub source: Option<String>,
+    /// The URL's `{bytes}` as given; parsed here, after policy.
+    #[serde(skip)]
+    pub url_bytes: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -335,7 +338,14 @@ fn format_bytes(
 
 /// `random[/{bytes}]`.
 pub fn random_bytes(req: &RandomRequest) -> Result<RandomOut, TransitError> {
-    let n = req.bytes.unwrap_or(32);
+    let from_url = match &req.url_bytes {
+        Some(t) => Some(
+            t.parse::<u32>()
+                .map_err(|_| TransitError::invalid("bytes", "a positive integer"))?,
+        ),
+        None => None,
+    };
+    let n = from_url.or(req.bytes).unwrap_or(32);
     if n == 0 || n > MAX_RANDOM_BYTES {
         return Err(TransitError::invalid(
             "bytes",

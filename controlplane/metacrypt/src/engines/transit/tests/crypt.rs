@@ -521,6 +521,19 @@ fn hash_and_random() {
         })
         .is_err()
     );
+    let url = |t: &str| RandomRequest {
+        url_bytes: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        unb64(&random_bytes(&url("5")).unwrap().random_bytes).len(),
+        5
+    );
+    assert_eq!(
+        random_bytes(&url("x")).unwrap_err().to_string(),
+        "bytes: a positive integer"
+    );
+    assert!(random_bytes(&url("0")).is_err());
     assert!(
         random_bytes(&RandomRequest {
             format: Some("base32".into()),
