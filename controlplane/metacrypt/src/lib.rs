@@ -28,6 +28,11 @@ pub use hosted::dev_passphrase_path;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::barrier::envelope::{Envelope, EnvelopeError, parse as parse_envelope};
+    /// The transit core, for the criterion benches (`benches/transit.rs`).
+    pub use crate::engines::transit;
+    pub use crate::engines::transit::ciphertext::{
+        Alphabet as TransitAlphabet, encode as encode_transit, parse as parse_transit,
+    };
 
     /// Parses a Shamir share's text; `Some((set id, x))` when it is well formed.
     pub fn decode_share(text: &str) -> Option<(u32, u8)> {

@@ -52,6 +52,26 @@ const KV_RPCS: &[&str] = &[
     "WriteConfig",
 ];
 
+const TRANSIT_RPCS: &[&str] = &[
+    "ListKeys",
+    "CreateKey",
+    "GetKey",
+    "UpdateKeyConfig",
+    "RotateKey",
+    "TrimKey",
+    "DeleteKey",
+    "ExportKey",
+    "Encrypt",
+    "Decrypt",
+    "Rewrap",
+    "GenerateDataKey",
+    "Sign",
+    "Verify",
+    "Hmac",
+    "RandomBytes",
+    "Hash",
+];
+
 const ADMIN_RPCS: &[&str] = &[
     "Mounts/List",
     "Mounts/Get",
@@ -74,11 +94,17 @@ pub fn map() -> MethodMap {
     for (method, path) in KV_ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    for (method, path) in crate::api::rest_transit::ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
     for rpc in KV_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.Kv/{rpc}"), ENGINE);
+    }
+    for rpc in TRANSIT_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.Transit/{rpc}"), ENGINE);
     }
     map
 }
@@ -133,7 +159,9 @@ mod tests {
         let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
         assert_eq!(
             rest.len(),
-            5 + crate::api::rest_engines::ROUTES.len() + KV_ROUTES.len()
+            5 + crate::api::rest_engines::ROUTES.len()
+                + KV_ROUTES.len()
+                + crate::api::rest_transit::ROUTES.len()
         );
         for (key, _) in rest {
             assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");

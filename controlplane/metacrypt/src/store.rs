@@ -5,7 +5,8 @@
 //! Tables (v1): `barrier_seal` (`config`: the slots), `barrier_mek`
 //! (`current`), `barrier_keys` (mount id u64 BE ‖ DEK version u32 BE), and
 //! the kit's `audit`; (v2) `mounts` and `policy` (sealed under the `sys`
-//! ring), `kv_meta` and `kv_data` (sealed under their mount's ring).
+//! ring), `kv_meta` and `kv_data` (sealed under their mount's ring);
+//! (v3) `transit_keys` (sealed under its mount's ring).
 //! Barrier rows are plain JSON whose secrets are wrapped keys; every other
 //! value is sealed in the envelope.
 //!
@@ -31,6 +32,8 @@ pub(crate) const POLICY: Table = TableDefinition::new("policy");
 pub(crate) const KV_META: Table = TableDefinition::new("kv_meta");
 /// `kv_data`: mount id ‖ path ‖ 0 ‖ version (u64 BE) → the secret (sealed).
 pub(crate) const KV_DATA: Table = TableDefinition::new("kv_data");
+/// `transit_keys`: mount id ‖ key name → the key's state (sealed, the mount's ring).
+pub(crate) const TRANSIT_KEYS: Table = TableDefinition::new("transit_keys");
 
 pub(crate) const SEAL_KEY: &[u8] = b"config";
 pub(crate) const MEK_KEY: &[u8] = b"current";
@@ -51,6 +54,10 @@ fn engines(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[MOUNTS, POLICY, KV_META, KV_DATA])
 }
 
+fn transit(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[TRANSIT_KEYS])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -63,6 +70,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 2,
             description: "mounts, policy and the kv engine's tables",
             apply: engines,
+        },
+        Migration {
+            to_version: 3,
+            description: "the transit engine's keys",
+            apply: transit,
         },
     ],
 };

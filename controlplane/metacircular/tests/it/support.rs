@@ -94,12 +94,35 @@ pub(crate) struct Dev {
 
 impl Dev {
     /// Starts `mcd dev` in `cwd` (with `--data-dir` when given) and waits until it says ready.
+    ///
+    /// A fresh `mcd dev` picks free loopback ports and binds them a moment later; with
+    /// tests running in parallel another process can take one in between. Such a start
+    /// (fresh data dir, "in use" in its log) is retried with a new data dir, up to three
+    /// times; any other failure panics with the tail of mcd's log.
     pub(crate) fn start(cwd: &Path, data_dir: Option<&Path>) -> Self {
+        let dir = data_dir.map_or_else(|| cwd.join(".mc-dev"), Path::to_path_buf);
+        let fresh = !dir.exists();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::try_start(cwd, data_dir, attempt) {
+                Ok(dev) => return dev,
+                Err(log) if fresh && attempt < 3 && log.contains("in use") => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                Err(log) => panic!("mcd dev never reported ready; its log ends:\n{log}"),
+            }
+        }
+    }
+
+    fn try_start(cwd: &Path, data_dir: Option<&Path>, attempt: u32) -> Result<Self, String> {
+        let log_path = cwd.join(format!("mcd-dev-start-{attempt}.log"));
+        let log = std::fs::File::create(&log_path).expect("mcd dev log");
         let mut cmd = Command::new(mcd());
         cmd.arg("dev")
             .current_dir(cwd)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(log);
         if let Some(d) = data_dir {
             cmd.arg("--data-dir").arg(d);
         }
@@ -117,18 +140,21 @@ impl Dev {
             Ok(p) => PathBuf::from(p),
             Err(_) => {
                 let _ = child.kill();
-                panic!("mcd dev never reported ready");
+                let _ = child.wait();
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                return Err(lines[lines.len().saturating_sub(30)..].join("\n"));
             }
         };
         let endpoints: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("endpoints.json"))
                 .expect("json");
         let data_dir = path.parent().expect("data dir").to_owned();
-        Self {
+        Ok(Self {
             child,
             data_dir,
             endpoints,
-        }
+        })
     }
 
     pub(crate) fn ca(&self) -> String {

@@ -42,7 +42,13 @@ async fn seal(State(m): State<Arc<Metacrypt>>, c: Caller) -> Result<Json<Status>
     Ok(Json(m.seal(&c).await?))
 }
 
-async fn rotate_mek(State(m): State<Arc<Metacrypt>>, c: Caller) -> Result<Json<Value>> {
+/// A body (none is expected) is read and dropped: answering while a client
+/// is still sending would reset its connection (a flake in the sealed sweep).
+async fn rotate_mek(
+    State(m): State<Arc<Metacrypt>>,
+    c: Caller,
+    _body: axum::body::Bytes,
+) -> Result<Json<Value>> {
     let v = m.rotate_mek(&c)?;
     Ok(Json(json!({"mek_version": v})))
 }

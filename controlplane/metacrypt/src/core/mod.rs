@@ -11,6 +11,7 @@ pub(crate) mod mounts;
 pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod sys;
+pub(crate) mod transit;
 pub(crate) mod view;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ pub use mc_service::caller::Caller;
 pub use mounts::{Mount, MountInput, MountUpdate};
 pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
 pub use sys::{InitInput, InitOutput, UnsealInputBody};
+pub use transit::{Answer, Batched, EncryptRequest, HmacRequest, SignRequest};
 
 /// Metacrypt: the store and the barrier.
 pub struct Metacrypt {

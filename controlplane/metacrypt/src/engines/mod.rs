@@ -25,6 +25,7 @@
 //! `get_raw` themselves, and never run without an `Authorized` token.
 
 pub mod kv;
+pub mod transit;
 
 use mc_kit::store::Table;
 use serde_json::Value;
@@ -57,17 +58,24 @@ pub(crate) trait Engine: MountHooks {
 #[derive(Default)]
 pub(crate) struct Engines {
     kv: kv::Kv,
+    transit: transit::engine::Transit,
 }
 
 impl Engines {
     /// The types, for error messages and the UI.
-    pub(crate) const TYPES: &'static [&'static str] = &[kv::Kv::TYPE];
+    pub(crate) const TYPES: &'static [&'static str] =
+        &[kv::Kv::TYPE, transit::engine::Transit::TYPE];
 
     pub(crate) fn get(&self, kind: &str) -> Option<&dyn MountHooks> {
         match kind {
             kv::Kv::TYPE => Some(&self.kv),
+            transit::engine::Transit::TYPE => Some(&self.transit),
             _ => None,
         }
+    }
+
+    pub(crate) fn transit(&self) -> &transit::engine::Transit {
+        &self.transit
     }
 
     pub(crate) fn all(&self) -> impl Iterator<Item = &dyn MountHooks> {

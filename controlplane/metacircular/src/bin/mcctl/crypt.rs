@@ -1,5 +1,6 @@
 //! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
-//! `mounts`, `policy` and `kv` in `crypt/`.
+//! `mounts`, `policy`, `kv` and the transit engine (`keys`,
+//! `encrypt|decrypt|sign|verify`) in `crypt/`.
 //!
 //! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
 //! terminal without echo, or one line of piped stdin ([`crate::secret`], the
@@ -11,6 +12,7 @@
 mod kv;
 mod mounts;
 mod policy;
+mod transit;
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -70,6 +72,14 @@ pub(crate) enum CryptCommand {
         #[command(subcommand)]
         cmd: kv::KvCommand,
     },
+    /// Transit keys (named, versioned), as policy allows.
+    Keys {
+        #[command(subcommand)]
+        cmd: transit::KeysCommand,
+    },
+    /// Transit data operations: encrypt, decrypt, sign, verify.
+    #[command(flatten)]
+    Transit(transit::DataCommand),
 }
 
 #[derive(Serialize)]
@@ -139,6 +149,16 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             let (ch, b) = authed(endpoints).await?;
             let mut c = mc_proto::crypt::v1::kv_client::KvClient::with_interceptor(ch, b);
             kv::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Keys { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
+            transit::keys(&mut c, out, cmd).await
+        }
+        CryptCommand::Transit(cmd) => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
+            transit::data(&mut c, out, cmd).await
         }
         CryptCommand::Status => {
             // Public: send the token when there is one, else none.

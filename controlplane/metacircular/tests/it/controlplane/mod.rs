@@ -4,5 +4,6 @@
 mod crypt;
 mod crypt_kv;
 mod crypt_policy;
+mod crypt_transit;
 pub(crate) mod iam;
 mod mcr;

@@ -1,7 +1,7 @@
 //! MCIAS end to end: `mcd controlplane` with curl (REST and gRPC over
 //! HTTP/2) and mcctl, on 127.0.0.1.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -133,9 +133,11 @@ impl Controlplane {
     /// A gRPC call without a message body of interest; returns `grpc-status`.
     pub(crate) fn grpc_status(&self, path: &str, token: Option<&str>) -> String {
         let url = format!("{}{path}", self.grpc);
-        let frame: PathBuf = std::env::temp_dir().join("mc-empty-grpc-frame");
-        std::fs::write(&frame, [0_u8; 5]).expect("frame");
-        let data = format!("@{}", frame.display());
+        // A file of this call's own: a shared path raced with parallel tests
+        // (a truncated frame read as "Missing request message").
+        let frame = tempfile::NamedTempFile::new().expect("frame file");
+        std::fs::write(frame.path(), [0_u8; 5]).expect("frame");
+        let data = format!("@{}", frame.path().display());
         let auth = token.map(|t| format!("authorization: Bearer {t}"));
         let mut cmd = Command::new("curl");
         cmd.args([
