@@ -254,18 +254,9 @@ impl DevCa {
 /// A calendar date: year, month, day.
 type Ymd = (i32, u8, u8);
 
-/// The proleptic Gregorian (year, month, day) of a day count since
-/// 1970-01-01 (H. Hinnant's `civil_from_days`).
+/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01.
 fn civil_from_days(days: i64) -> Ymd {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = mc_kit::clock::civil_from_days(days);
     (
         i32::try_from(year).unwrap_or(i32::MAX),
         u8::try_from(month).unwrap_or(1),

@@ -30,25 +30,9 @@ fn type_name(kind: KeyType, d: Dialect) -> &'static str {
     }
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` for unix seconds (Howard Hinnant's civil-from-days).
+/// `YYYY-MM-DDThh:mm:ssZ` for unix seconds.
 pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    mc_kit::clock::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX))
 }
 
 fn curve_name(kind: KeyType) -> &'static str {
