@@ -6,6 +6,7 @@
 //! Default deny: a request whose route is not in the map is refused even with
 //! valid admin credentials, so forgetting a method breaks it loudly (its own
 //! tests fail) instead of leaving it open; the sweep test in each service
+//! (`testing::assert_map_covers`, in test builds only)
 //! also checks every gRPC method of its packages is mapped.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub mod remote;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 /// What a method needs from its caller. One value per REST route and gRPC
 /// method, in the service's [`MethodMap`]; [`decide`] is the only place that
