@@ -243,10 +243,15 @@ fn a_node_restored_from_its_snapshots_logs_in_serves_and_answers_as_before() {
     assert!(status.success());
     let dp_config = old_dir.join("dataplane.toml");
     let text = std::fs::read_to_string(&dp_config).expect("dataplane.toml");
+    // `mcd dev` writes its own list (its dev CA, the system bundle): add ours to it.
     let text = text.replacen(
-        "[proxy]\n",
-        &format!("[proxy]\ncertificate_authorities = [\"{ca}\"]\n"),
+        "certificate_authorities = [",
+        &format!("certificate_authorities = [\"{ca}\", "),
         1,
+    );
+    assert!(
+        text.contains(&ca),
+        "dataplane.toml has no certificate_authorities list"
     );
     std::fs::write(&dp_config, text).expect("dataplane.toml");
     let dev = Dev::start(cwd, Some(&old_dir));
