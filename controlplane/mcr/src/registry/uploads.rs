@@ -294,16 +294,50 @@ pub(super) async fn patch(
     uuid: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    let (h, owner) = session(ctx, repo, uuid).await?;
+    let (h, owner) = match session(ctx, repo, uuid).await {
+        Ok(v) => v,
+        Err(e) => return refuse(body, e).await,
+    };
     // Another request holds the session: this chunk cannot be in order.
     let Ok(mut s) = h.try_lock() else {
-        let s = h.lock().await;
-        return Err(out_of_order(repo, &s));
+        let err = {
+            let s = h.lock().await;
+            out_of_order(repo, &s)
+        };
+        return refuse(body, err).await;
     };
-    check_owner(&s, repo.as_str(), &owner)?;
-    let expect = expected(ctx, repo, &s)?;
+    let checked = check_owner(&s, repo.as_str(), &owner).and_then(|()| expected(ctx, repo, &s));
+    let expect = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            drop(s);
+            return refuse(body, e).await;
+        }
+    };
     append(ctx, &mut s, body, expect).await?;
     Ok(accepted(repo, &s, StatusCode::ACCEPTED))
+}
+
+/// How much of a refused chunk is read before the refusal is sent, and for how long.
+const DRAIN_LIMIT: usize = 1 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers `err` after reading (and dropping) what the client is still sending,
+/// up to a bound: a refusal sent first makes the server reset an HTTP/2 stream
+/// mid-upload, and some clients then report the reset instead of the 416 or 400.
+async fn refuse<T>(body: Body, err: RegistryError) -> Result<T, RegistryError> {
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut n = 0_usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            n += chunk.len();
+            if n > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+    Err(err)
 }
 
 pub(super) async fn put(
@@ -312,17 +346,24 @@ pub(super) async fn put(
     uuid: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    let (h, owner) = session(ctx, repo, uuid).await?;
-    let mut s = h.lock().await;
-    check_owner(&s, repo.as_str(), &owner)?;
-    let Some(d) = ctx.param("digest") else {
-        return Err(RegistryError::bad(
-            Code::DigestInvalid,
-            "the digest parameter is required",
-        ));
+    let (h, owner) = match session(ctx, repo, uuid).await {
+        Ok(v) => v,
+        Err(e) => return refuse(body, e).await,
     };
-    let digest = parse_digest(d)?;
-    let expect = expected(ctx, repo, &s)?;
+    let mut s = h.lock().await;
+    let checked = check_owner(&s, repo.as_str(), &owner).and_then(|()| {
+        let d = ctx.param("digest").ok_or_else(|| {
+            RegistryError::bad(Code::DigestInvalid, "the digest parameter is required")
+        })?;
+        Ok((parse_digest(d)?, expected(ctx, repo, &s)?))
+    });
+    let (digest, expect) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            drop(s);
+            return refuse(body, e).await;
+        }
+    };
     append(ctx, &mut s, body, expect).await?;
     finish(ctx, repo, &mut s, digest).await
 }
