@@ -6,7 +6,8 @@
 //! (`current`), `barrier_keys` (mount id u64 BE ‖ DEK version u32 BE), and
 //! the kit's `audit`; (v2) `mounts` and `policy` (sealed under the `sys`
 //! ring), `kv_meta` and `kv_data` (sealed under their mount's ring);
-//! (v3) `transit_keys` (sealed under its mount's ring).
+//! (v3) `transit_keys` (sealed under its mount's ring); (v4) `user_keys`
+//! (sealed under its mount's ring).
 //! Barrier rows are plain JSON whose secrets are wrapped keys; every other
 //! value is sealed in the envelope.
 //!
@@ -34,6 +35,9 @@ pub(crate) const KV_META: Table = TableDefinition::new("kv_meta");
 pub(crate) const KV_DATA: Table = TableDefinition::new("kv_data");
 /// `transit_keys`: mount id ‖ key name → the key's state (sealed, the mount's ring).
 pub(crate) const TRANSIT_KEYS: Table = TableDefinition::new("transit_keys");
+/// `user_keys`: mount id ‖ 1 ‖ account id → the account's key pairs, and
+/// mount id ‖ 2 ‖ username → its account id (sealed, the mount's ring).
+pub(crate) const USER_KEYS: Table = TableDefinition::new("user_keys");
 
 pub(crate) const SEAL_KEY: &[u8] = b"config";
 pub(crate) const MEK_KEY: &[u8] = b"current";
@@ -58,6 +62,10 @@ fn transit(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[TRANSIT_KEYS])
 }
 
+fn user(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[USER_KEYS])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -75,6 +83,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 3,
             description: "the transit engine's keys",
             apply: transit,
+        },
+        Migration {
+            to_version: 4,
+            description: "the user engine's keys",
+            apply: user,
         },
     ],
 };

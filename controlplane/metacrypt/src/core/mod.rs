@@ -12,6 +12,7 @@ pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod sys;
 pub(crate) mod transit;
+pub(crate) mod user;
 pub(crate) mod view;
 
 use std::path::Path;
@@ -37,6 +38,9 @@ pub use mounts::{Mount, MountInput, MountUpdate};
 pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
 pub use sys::{InitInput, InitOutput, UnsealInputBody};
 pub use transit::{Answer, Batched, EncryptRequest, HmacRequest, SignRequest};
+pub use user::{
+    UserDecrypt, UserDecrypted, UserEncrypt, UserEncrypted, UserKeyInfo, UserKeyVersion,
+};
 
 /// Metacrypt: the store and the barrier.
 pub struct Metacrypt {

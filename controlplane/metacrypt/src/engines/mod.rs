@@ -26,6 +26,7 @@
 
 pub mod kv;
 pub mod transit;
+pub mod user;
 
 use mc_kit::store::Table;
 use serde_json::Value;
@@ -59,17 +60,22 @@ pub(crate) trait Engine: MountHooks {
 pub(crate) struct Engines {
     kv: kv::Kv,
     transit: transit::engine::Transit,
+    user: user::User,
 }
 
 impl Engines {
     /// The types, for error messages and the UI.
-    pub(crate) const TYPES: &'static [&'static str] =
-        &[kv::Kv::TYPE, transit::engine::Transit::TYPE];
+    pub(crate) const TYPES: &'static [&'static str] = &[
+        kv::Kv::TYPE,
+        transit::engine::Transit::TYPE,
+        user::User::TYPE,
+    ];
 
     pub(crate) fn get(&self, kind: &str) -> Option<&dyn MountHooks> {
         match kind {
             kv::Kv::TYPE => Some(&self.kv),
             transit::engine::Transit::TYPE => Some(&self.transit),
+            user::User::TYPE => Some(&self.user),
             _ => None,
         }
     }
