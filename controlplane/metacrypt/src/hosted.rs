@@ -86,6 +86,18 @@ async fn dev_unseal(m: Arc<Metacrypt>, pass: Zeroizing<String>) {
                         config: None,
                     },
                 )
+                .and_then(|_| {
+                    // And `user` (user-to-user encryption), as the design says.
+                    m.create_mount(
+                        &dev,
+                        MountInput {
+                            name: "user".to_owned(),
+                            kind: "user".to_owned(),
+                            description: "mounted by mcd dev".to_owned(),
+                            config: None,
+                        },
+                    )
+                })
                 .map(|_| ())
             }),
         Ok(_) => m

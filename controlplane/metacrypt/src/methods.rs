@@ -72,6 +72,15 @@ const TRANSIT_RPCS: &[&str] = &[
     "Hash",
 ];
 
+const USER_RPCS: &[&str] = &[
+    "GetOwnKey",
+    "CreateOwnKey",
+    "RotateOwnKey",
+    "GetPublicKey",
+    "Encrypt",
+    "Decrypt",
+];
+
 const ADMIN_RPCS: &[&str] = &[
     "Mounts/List",
     "Mounts/Get",
@@ -97,6 +106,9 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::api::rest_transit::ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    for (method, path) in crate::api::rest_user::ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
@@ -105,6 +117,9 @@ pub fn map() -> MethodMap {
     }
     for rpc in TRANSIT_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.Transit/{rpc}"), ENGINE);
+    }
+    for rpc in USER_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.UserCrypto/{rpc}"), ENGINE);
     }
     map
 }
@@ -145,6 +160,7 @@ mod tests {
             5 + crate::api::rest_engines::ROUTES.len()
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
+                + crate::api::rest_user::ROUTES.len()
         );
         for (key, _) in rest {
             assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");

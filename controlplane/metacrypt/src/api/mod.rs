@@ -6,13 +6,16 @@
 pub mod grpc;
 mod grpc_engines;
 mod grpc_transit;
+mod grpc_user;
 pub mod rest;
 pub mod rest_engines;
 pub mod rest_transit;
+pub mod rest_user;
 
 /// The whole REST surface of Metacrypt.
 pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
     rest::router(crypt.clone())
         .merge(rest_engines::router(crypt.clone()))
-        .merge(rest_transit::router(crypt))
+        .merge(rest_transit::router(crypt.clone()))
+        .merge(rest_user::router(crypt))
 }

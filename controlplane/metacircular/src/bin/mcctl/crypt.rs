@@ -1,6 +1,6 @@
 //! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
 //! `mounts`, `policy`, `kv` and the transit engine (`keys`,
-//! `encrypt|decrypt|sign|verify`) in `crypt/`.
+//! `encrypt|decrypt|sign|verify`) and `user` (user-to-user encryption) in `crypt/`.
 //!
 //! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
 //! terminal without echo, or one line of piped stdin ([`crate::secret`], the
@@ -13,6 +13,7 @@ mod kv;
 mod mounts;
 mod policy;
 mod transit;
+mod user;
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -80,6 +81,11 @@ pub(crate) enum CryptCommand {
     /// Transit data operations: encrypt, decrypt, sign, verify.
     #[command(flatten)]
     Transit(transit::DataCommand),
+    /// User-to-user encryption: your key pair, encrypt to another account.
+    User {
+        #[command(subcommand)]
+        cmd: user::UserCommand,
+    },
 }
 
 #[derive(Serialize)]
@@ -159,6 +165,11 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             let (ch, b) = authed(endpoints).await?;
             let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
             transit::data(&mut c, out, cmd).await
+        }
+        CryptCommand::User { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::user_crypto_client::UserCryptoClient::with_interceptor(ch, b);
+            user::run(&mut c, out, cmd).await
         }
         CryptCommand::Status => {
             // Public: send the token when there is one, else none.

@@ -49,6 +49,7 @@ fn private(bytes: &[u8]) -> Result<PrivateKey, Refused> {
 }
 
 /// The public key of a stored private key.
+#[cfg(test)]
 pub(crate) fn public_key(sk: &[u8]) -> Result<[u8; KEY_LEN], Refused> {
     public_of(&private(sk)?)
 }

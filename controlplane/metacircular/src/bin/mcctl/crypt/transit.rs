@@ -151,7 +151,7 @@ impl SignArgs {
 type Client = TransitClient<Authed>;
 
 /// Reads `path`, or stdin for `-`; at most 4 MiB (the server's body bound).
-fn input(path: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) fn input(path: &str) -> anyhow::Result<Vec<u8>> {
     const MAX: u64 = 4 * 1024 * 1024;
     let mut buf = Vec::new();
     if path == "-" {
