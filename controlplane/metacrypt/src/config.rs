@@ -10,6 +10,7 @@
 //! unseal_backoff_max = "15m"
 //! unseal_wait = "5s"           # how long an attempt waits for the one derivation slot
 //! dev_passphrase_file = ""     # dev only (`mcd dev`): init and unseal from this file
+//! auto_unseal_key_file = ""    # opt-in: unseal at start from this key file (separate storage)
 //! ```
 //!
 //! Invariant: the Argon2id cost is never below the OWASP floor, and the
@@ -47,6 +48,12 @@ pub struct MetacryptConfig {
     /// start unseals from it. Whoever reads the data dir reads everything.
     #[serde(default)]
     pub dev_passphrase_file: Option<PathBuf>,
+    /// Opt-in auto-unseal: `mcctl crypt slots add-keyfile` writes a key file
+    /// here (0600) and every start unseals from it. Absolute, and not under
+    /// the data dir: whoever holds the store and this file reads every
+    /// secret, so it belongs on separate storage (a USB stick, another disk).
+    #[serde(default)]
+    pub auto_unseal_key_file: Option<PathBuf>,
 }
 
 fn d_mem() -> u32 {
@@ -82,6 +89,7 @@ impl Default for MetacryptConfig {
             unseal_backoff_max: d_backoff_max(),
             unseal_wait: d_wait(),
             dev_passphrase_file: None,
+            auto_unseal_key_file: None,
         }
     }
 }
@@ -129,7 +137,28 @@ impl Validate for MetacryptConfig {
                 "must be an absolute path",
             ));
         }
+        if let Some(p) = &self.auto_unseal_key_file
+            && (!p.is_absolute() || p.file_name().is_none())
+        {
+            return Err(Invalid::new(
+                "auto_unseal_key_file",
+                "must be an absolute path to a file",
+            ));
+        }
         Ok(())
+    }
+}
+
+impl MetacryptConfig {
+    /// The key file must not live in the data dir it protects.
+    pub fn check_key_file_outside(&self, data_dir: &std::path::Path) -> Result<(), Invalid> {
+        match &self.auto_unseal_key_file {
+            Some(p) if p.starts_with(data_dir) => Err(Invalid::new(
+                "auto_unseal_key_file",
+                "must not be under the data dir (keep it on separate storage)",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -164,5 +193,28 @@ mod tests {
             backoff.validate().map_err(|e| e.field),
             Err("unseal_backoff_max".to_owned())
         );
+    }
+
+    #[test]
+    fn key_file_is_absolute_and_outside_the_data_dir() {
+        let rel = MetacryptConfig {
+            auto_unseal_key_file: Some("metacrypt.key".into()),
+            ..MetacryptConfig::default()
+        };
+        assert_eq!(
+            rel.validate().map_err(|e| e.field),
+            Err("auto_unseal_key_file".to_owned())
+        );
+        let inside = MetacryptConfig {
+            auto_unseal_key_file: Some("/var/lib/mc/metacrypt/mc.key".into()),
+            ..MetacryptConfig::default()
+        };
+        assert!(inside.validate().is_ok());
+        assert!(
+            inside
+                .check_key_file_outside("/var/lib/mc".as_ref())
+                .is_err()
+        );
+        assert!(inside.check_key_file_outside("/srv/other".as_ref()).is_ok());
     }
 }

@@ -137,6 +137,11 @@ impl HostedService for Metacrypt {
             Metacrypt::open(&store_path::<Self>(&ctx.data_dir), config)
                 .map_err(|e| fail(e.to_string()))?,
         );
+        // Opt-in auto-unseal from a key file on separate storage.
+        m.config_ref()
+            .check_key_file_outside(&ctx.data_dir)
+            .map_err(|e| fail(e.to_string()))?;
+        m.auto_unseal();
         if let Some(file) = dev {
             tracing::warn!(path = %file.display(), "metacrypt: dev passphrase file in use (dev only: whoever reads it reads every secret)");
             // A missing or unreadable file (a restored store, say) leaves the

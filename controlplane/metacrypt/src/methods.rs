@@ -132,12 +132,16 @@ fn base() -> MethodMap {
         .rest("POST", "/v1/crypt/sys/unseal", Admin)
         .rest("POST", "/v1/crypt/sys/seal", Admin)
         .rest("POST", "/v1/crypt/sys/barrier/rotate-mek", Admin)
+        .rest("GET", "/v1/crypt/sys/barrier/slots", Admin)
+        .rest("POST", "/v1/crypt/sys/barrier/slots", Admin)
         // gRPC mc.crypt.v1 (same meanings as above).
         .grpc("/mc.crypt.v1.Barrier/Status", Public)
         .grpc("/mc.crypt.v1.Barrier/Init", Admin)
         .grpc("/mc.crypt.v1.Barrier/Unseal", Admin)
         .grpc("/mc.crypt.v1.Barrier/Seal", Admin)
         .grpc("/mc.crypt.v1.Barrier/RotateMek", Admin)
+        .grpc("/mc.crypt.v1.Barrier/ListSlots", Admin)
+        .grpc("/mc.crypt.v1.Barrier/AddSlot", Admin)
 }
 
 #[cfg(test)]
@@ -157,7 +161,7 @@ mod tests {
         let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
         assert_eq!(
             rest.len(),
-            5 + crate::api::rest_engines::ROUTES.len()
+            7 + crate::api::rest_engines::ROUTES.len()
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
                 + crate::api::rest_user::ROUTES.len()

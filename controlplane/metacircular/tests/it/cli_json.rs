@@ -146,6 +146,13 @@ const STEPS: &[Step] = &[
         Want::Ok,
     ),
     step("crypt rotate-mek", Want::Ok),
+    step("crypt slots list", Want::Ok),
+    // mcd dev sets no auto_unseal_key_file: refused, nothing written.
+    fed(
+        "crypt slots add-keyfile --passphrase-stdin",
+        "not the passphrase\n",
+        Want::Refused,
+    ),
     step("crypt mounts list", Want::Ok),
     step("crypt mounts create sweep-kv --type kv", Want::Ok),
     step("crypt mounts get sweep-kv", Want::Ok),

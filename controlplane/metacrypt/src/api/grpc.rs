@@ -6,7 +6,7 @@ use std::sync::Arc;
 use mc_proto::crypt::v1 as pb;
 use tonic::{Request, Response, Status as GrpcStatus};
 
-use crate::core::{Caller, InitInput, Metacrypt, Status, UnsealInputBody};
+use crate::core::{AddSlotInput, Caller, InitInput, Metacrypt, SlotInfo, Status, UnsealInputBody};
 
 type Reply<T> = Result<Response<T>, GrpcStatus>;
 
@@ -34,6 +34,13 @@ fn status_pb(s: Status) -> pb::BarrierStatus {
         threshold: s.threshold,
         shares: s.shares,
         progress: s.progress,
+    }
+}
+
+fn slot_pb(s: SlotInfo) -> pb::SlotInfo {
+    pb::SlotInfo {
+        id: s.id,
+        kind: s.kind,
     }
 }
 
@@ -76,6 +83,30 @@ impl pb::barrier_server::Barrier for Services {
     async fn seal(&self, r: Request<pb::SealRequest>) -> Reply<pb::BarrierStatus> {
         let c = Caller::from_grpc(&r);
         Ok(Response::new(status_pb(self.0.seal(&c).await?)))
+    }
+
+    async fn list_slots(&self, _: Request<pb::ListSlotsRequest>) -> Reply<pb::SlotList> {
+        let slots = self.0.list_slots()?.into_iter().map(slot_pb).collect();
+        Ok(Response::new(pb::SlotList { slots }))
+    }
+
+    async fn add_slot(&self, r: Request<pb::AddSlotRequest>) -> Reply<pb::AddSlotResponse> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let out = self
+            .0
+            .add_slot(
+                &c,
+                AddSlotInput {
+                    kind: r.kind,
+                    passphrase: r.passphrase,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::AddSlotResponse {
+            slot: Some(slot_pb(out.slot)),
+            path: out.path,
+        }))
     }
 
     async fn rotate_mek(&self, r: Request<pb::RotateMekRequest>) -> Reply<pb::RotateMekResponse> {

@@ -10,7 +10,9 @@ use axum::{Json, Router};
 use mc_service::body::JsonBody;
 use serde_json::{Value, json};
 
-use crate::core::{Caller, InitInput, InitOutput, Metacrypt, Status, UnsealInputBody};
+use crate::core::{
+    AddSlotInput, Caller, InitInput, InitOutput, Metacrypt, SlotAdded, Status, UnsealInputBody,
+};
 use crate::error::CryptError;
 
 type Result<T> = std::result::Result<T, CryptError>;
@@ -53,6 +55,18 @@ async fn rotate_mek(
     Ok(Json(json!({"mek_version": v})))
 }
 
+async fn list_slots(State(m): State<Arc<Metacrypt>>) -> Result<Json<Value>> {
+    Ok(Json(json!({"slots": m.list_slots()?})))
+}
+
+async fn add_slot(
+    State(m): State<Arc<Metacrypt>>,
+    c: Caller,
+    JsonBody(input): JsonBody<AddSlotInput>,
+) -> Result<Json<SlotAdded>> {
+    Ok(Json(m.add_slot(&c, input).await?))
+}
+
 /// The engines' guard (a `route_layer` on every non-`sys` route): while
 /// sealed it answers 503 `{"error":"sealed"}` before the path or body is read.
 pub async fn require_unsealed(
@@ -79,6 +93,10 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
         .route("/v1/crypt/sys/unseal", post(unseal))
         .route("/v1/crypt/sys/seal", post(seal))
         .route("/v1/crypt/sys/barrier/rotate-mek", post(rotate_mek))
+        .route(
+            "/v1/crypt/sys/barrier/slots",
+            get(list_slots).post(add_slot),
+        )
         .layer(DefaultBodyLimit::max(SYS_BODY_LIMIT))
         .with_state(m)
 }

@@ -15,6 +15,7 @@
 //! refused), in the transaction of the change it records.
 
 pub(crate) mod envelope;
+pub(crate) mod keyfile;
 pub(crate) mod keys;
 pub(crate) mod limits;
 pub(crate) mod rings;
@@ -494,9 +495,14 @@ impl Barrier {
         passphrase: &str,
         who: &Actor,
     ) -> Result<Status, ApiError> {
+        let root = self.passphrase_root(passphrase)?;
+        self.finish_attempt(root, "passphrase", who)
+    }
+
+    /// The root key a passphrase slot opens with `passphrase`, if any.
+    fn passphrase_root(&self, passphrase: &str) -> Result<Option<Key>, ApiError> {
         use base64::Engine as _;
         let cfg = self.config()?;
-        let mut root = None;
         for slot in &cfg.slots {
             if let SlotKind::Passphrase { params, salt } = &slot.kind {
                 let salt = base64::engine::general_purpose::STANDARD
@@ -508,12 +514,11 @@ impl Barrier {
                     &slot.wrapped_root,
                     &aad_slot(&slot.id, cfg.root_version),
                 ) {
-                    root = Some(r);
-                    break;
+                    return Ok(Some(r));
                 }
             }
         }
-        self.finish_attempt(root, "passphrase", who)
+        Ok(None)
     }
 
     fn unseal_share_blocking(&self, share: Share, who: &Actor) -> Result<Status, ApiError> {

@@ -37,6 +37,11 @@ pub(crate) enum SlotKind {
         n: u8,
         k: u8,
     },
+    /// An auto-unseal key file (32 random bytes on separate storage);
+    /// `key_id` is the first 8 bytes of its SHA-256, hex.
+    Keyfile {
+        key_id: String,
+    },
 }
 
 impl SlotKind {
@@ -44,6 +49,7 @@ impl SlotKind {
         match self {
             Self::Passphrase { .. } => "passphrase",
             Self::Shamir { .. } => "shamir",
+            Self::Keyfile { .. } => "keyfile",
         }
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod kv;
 pub(crate) mod mounts;
 pub(crate) mod policy;
 pub(crate) mod run;
+pub(crate) mod slots;
 pub(crate) mod sys;
 pub(crate) mod transit;
 pub(crate) mod user;
@@ -36,6 +37,7 @@ pub use kv::{
 pub use mc_service::caller::Caller;
 pub use mounts::{Mount, MountInput, MountUpdate};
 pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
+pub use slots::{AddSlotInput, SlotAdded, SlotInfo};
 pub use sys::{InitInput, InitOutput, UnsealInputBody};
 pub use transit::{Answer, Batched, EncryptRequest, HmacRequest, SignRequest};
 pub use user::{
@@ -46,7 +48,6 @@ pub use user::{
 pub struct Metacrypt {
     store: Arc<Store>,
     barrier: Arc<Barrier>,
-    #[allow(dead_code)]
     config: MetacryptConfig,
     engines: crate::engines::Engines,
     view: ArcSwapOption<view::View>,
@@ -88,6 +89,10 @@ impl Metacrypt {
             view: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),
         })
+    }
+
+    pub fn config_ref(&self) -> &MetacryptConfig {
+        &self.config
     }
 
     pub fn store(&self) -> Arc<Store> {

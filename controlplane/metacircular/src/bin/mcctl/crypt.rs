@@ -12,6 +12,7 @@
 mod kv;
 mod mounts;
 mod policy;
+mod slots;
 mod transit;
 mod user;
 
@@ -81,6 +82,11 @@ pub(crate) enum CryptCommand {
     /// Transit data operations: encrypt, decrypt, sign, verify.
     #[command(flatten)]
     Transit(transit::DataCommand),
+    /// The slots that open the barrier; the auto-unseal key file.
+    Slots {
+        #[command(subcommand)]
+        cmd: slots::SlotsCommand,
+    },
     /// User-to-user encryption: your key pair, encrypt to another account.
     User {
         #[command(subcommand)]
@@ -166,6 +172,7 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
             transit::data(&mut c, out, cmd).await
         }
+        CryptCommand::Slots { cmd } => slots::run(&mut client(endpoints).await?, out, cmd).await,
         CryptCommand::User { cmd } => {
             let (ch, b) = authed(endpoints).await?;
             let mut c = pb::user_crypto_client::UserCryptoClient::with_interceptor(ch, b);

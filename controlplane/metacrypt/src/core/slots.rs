@@ -1,0 +1,219 @@
+//! `sys/barrier/slots`: list the slots, add a keyfile slot (auto-unseal),
+//! and the start-time auto-unseal. Admin-only in the method map; adding a
+//! slot also needs the current passphrase (unseal material), checked and
+//! rate-limited like an unseal.
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{Caller, Metacrypt};
+use crate::barrier::Actor;
+use crate::error::CryptError;
+
+pub use crate::barrier::keyfile::SlotInfo;
+
+/// `POST sys/barrier/slots`: `{kind: "keyfile", passphrase}`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddSlotInput {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub passphrase: String,
+}
+
+/// What adding a keyfile slot answers.
+#[derive(Debug, serde::Serialize)]
+pub struct SlotAdded {
+    pub slot: SlotInfo,
+    /// Where the key file was written.
+    pub path: String,
+}
+
+impl Metacrypt {
+    pub fn list_slots(&self) -> Result<Vec<SlotInfo>, CryptError> {
+        self.barrier.unsealed()?;
+        self.barrier.slots()
+    }
+
+    pub async fn add_slot(&self, c: &Caller, input: AddSlotInput) -> Result<SlotAdded, CryptError> {
+        self.barrier.unsealed()?;
+        if input.kind != "keyfile" {
+            return Err(CryptError::invalid(
+                "kind",
+                "keyfile (passphrase and Shamir slots change by rekey)",
+            ));
+        }
+        let Some(path) = self.config.auto_unseal_key_file.clone() else {
+            return Err(CryptError::FailedPrecondition(
+                "no key file path: set [metacrypt] auto_unseal_key_file first".to_owned(),
+            ));
+        };
+        let who = Actor {
+            actor: c.actor(),
+            ip: c.ip(),
+        };
+        let slot = self
+            .barrier
+            .add_keyfile_slot(Zeroizing::new(input.passphrase), &path, &who)
+            .await?;
+        Ok(SlotAdded {
+            slot,
+            path: path.display().to_string(),
+        })
+    }
+
+    /// At start, with `auto_unseal_key_file` set: unseal from it, or stay
+    /// sealed and say why (the passphrase still unseals).
+    pub fn auto_unseal(&self) {
+        let Some(path) = &self.config.auto_unseal_key_file else {
+            return;
+        };
+        match self.barrier.auto_unseal(path) {
+            Ok(s) if !s.sealed => {}
+            Ok(_) => {}
+            Err(e) => tracing::error!(
+                path = %path.display(),
+                error = %e,
+                "metacrypt: auto-unseal from the key file failed; it stays sealed (unseal with the passphrase)"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::sync::Arc;
+
+    use mc_service::auth::Principal;
+
+    use super::*;
+    use crate::core::{InitInput, UnsealInputBody};
+
+    fn admin() -> Caller {
+        Caller {
+            principal: Some(Principal {
+                account_id: "id-admin".to_owned(),
+                username: "admin".to_owned(),
+                account_type: "human".to_owned(),
+                roles: vec!["admin".to_owned()],
+                tags: vec![],
+                jti: String::new(),
+                expires_at: 0,
+                scopes: vec![],
+            }),
+            source: None,
+        }
+    }
+
+    fn add(pass: &str) -> AddSlotInput {
+        AddSlotInput {
+            kind: "keyfile".to_owned(),
+            passphrase: pass.to_owned(),
+        }
+    }
+
+    const PASS: &str = "a long enough passphrase";
+
+    #[tokio::test]
+    async fn keyfile_slot_unseals_at_start_and_a_bad_file_leaves_it_sealed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let usb = tempfile::tempdir().expect("usb");
+        let key = usb.path().join("metacrypt.key");
+        let config = crate::config::MetacryptConfig {
+            argon2_memory_kib: crate::config::ARGON2_MIN_MEMORY_KIB,
+            argon2_iterations: 2,
+            auto_unseal_key_file: Some(key.clone()),
+            ..crate::config::MetacryptConfig::default()
+        };
+        let db = dir.path().join("m.redb");
+        let m = Arc::new(Metacrypt::open(&db, config.clone()).expect("open"));
+        let a = admin();
+        m.init(
+            &a,
+            InitInput {
+                passphrase: Some(PASS.to_owned()),
+                ..InitInput::default()
+            },
+        )
+        .await
+        .expect("init");
+        // Refused by field / passphrase, nothing written.
+        let r = m
+            .add_slot(
+                &a,
+                AddSlotInput {
+                    kind: "shamir".into(),
+                    passphrase: PASS.into(),
+                },
+            )
+            .await;
+        assert!(matches!(r, Err(CryptError::Invalid(_))), "{r:?}");
+        let r = m.add_slot(&a, add("not the passphrase")).await;
+        assert!(matches!(r, Err(CryptError::Forbidden(_))), "{r:?}");
+        assert!(!key.exists());
+        let added = m.add_slot(&a, add(PASS)).await.expect("add");
+        assert_eq!(added.slot.kind, "keyfile");
+        let meta = std::fs::metadata(&key).expect("written");
+        assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
+        let kinds: Vec<String> = m
+            .list_slots()
+            .expect("slots")
+            .into_iter()
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(kinds, ["passphrase", "keyfile"]);
+        drop(m);
+
+        // A restart is sealed; the key file unseals it.
+        let m = Metacrypt::open(&db, config.clone()).expect("reopen");
+        assert!(m.status().expect("status").sealed);
+        m.auto_unseal();
+        assert!(
+            !m.status().expect("status").sealed,
+            "unsealed from the file"
+        );
+        drop(m);
+
+        // Loose permissions, a damaged file, a missing file: sealed.
+        let original = std::fs::read(&key).expect("read");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let m = Metacrypt::open(&db, config.clone()).expect("reopen");
+        let e = m.barrier.auto_unseal(&key).expect_err("loose");
+        assert!(e.to_string().contains("0600"), "{e}");
+        let mut bent = original.clone();
+        bent[0] ^= 1;
+        std::fs::write(&key, &bent).expect("damage");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let e = m.barrier.auto_unseal(&key).expect_err("damaged");
+        assert!(e.to_string().contains("matches no keyfile slot"), "{e}");
+        std::fs::remove_file(&key).expect("rm");
+        let e = m.barrier.auto_unseal(&key).expect_err("missing");
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        assert!(m.status().expect("status").sealed);
+        // The passphrase still unseals; the failures did not back it off.
+        m.unseal(
+            &a,
+            UnsealInputBody {
+                passphrase: Some(PASS.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("passphrase");
+        // A new keyfile slot replaces the old one: the old bytes open nothing.
+        m.add_slot(&a, add(PASS)).await.expect("again");
+        assert_eq!(m.list_slots().expect("slots").len(), 2);
+        m.seal(&a).await.expect("seal");
+        std::fs::write(usb.path().join("old.key"), &original).expect("old");
+        std::fs::set_permissions(
+            usb.path().join("old.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+        assert!(m.barrier.auto_unseal(&usb.path().join("old.key")).is_err());
+        assert!(m.barrier.auto_unseal(&key).is_ok());
+        assert!(!m.status().expect("status").sealed);
+    }
+}
