@@ -28,7 +28,7 @@ impl Controlplane {
     }
 
     /// [`Self::start`] with more `[server]` keys and the process's stderr.
-    fn start_with(dir: &Path, mcias: &str, server: &str, stderr: Stdio) -> Self {
+    pub(crate) fn start_with(dir: &Path, mcias: &str, server: &str, stderr: Stdio) -> Self {
         let ca = mc_service::tls::DevCa::load_or_create(dir).expect("ca");
         let tls = ca
             .issue(dir, "cp", &["localhost", "127.0.0.1"])
