@@ -117,7 +117,7 @@ fn load(
     account: &str,
 ) -> Result<Option<AccountKeys>, CryptError> {
     let id = a.mount().id;
-    Ok(rx.get(a.keys(), id, USER_KEYS, &key_row(id, account))?)
+    rx.get(a.keys(), id, USER_KEYS, &key_row(id, account))
 }
 
 /// The caller's keys: read, or (with `create`) made and stored, with the
