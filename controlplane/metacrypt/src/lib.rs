@@ -19,6 +19,7 @@ pub mod hosted;
 pub mod methods;
 pub mod policy;
 pub(crate) mod store;
+pub mod ui;
 
 pub use config::MetacryptConfig;
 pub use core::Metacrypt;
