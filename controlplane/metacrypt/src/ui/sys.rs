@@ -121,7 +121,7 @@ pub(super) async fn init(
     let r = ui.m.init(&user.caller(), input).await;
     outcome(&user, "Initialised", r, |out| {
         html! {
-            p.ok #note { "Metacrypt is initialised and sealed: unseal it to use it." }
+            p.ok #note { "Metacrypt is initialised." }
             @if !out.shares.is_empty() {
                 p { "The Shamir shares, shown this once: give one to each operator." }
                 ol #shares { @for s in &out.shares { li { code { (s) } } } }

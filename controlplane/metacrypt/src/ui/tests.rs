@@ -176,6 +176,15 @@ async fn kv_pages_write_read_and_escape_secret_values() {
         .await;
     assert_eq!(s, 400, "{body}");
 
+    let (s, body) = e.get("admin", "/ui/crypt/kv/secret").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("/ui/crypt/kv/secret?path=app%2F"), "{body}");
+    let req = Request::get("/ui/crypt/kv?mount=secret")
+        .header(header::COOKIE, "__Host-mc_session=admin")
+        .body(Body::empty())
+        .expect("request");
+    let (s, _, h) = e.send(req).await;
+    assert_eq!((s, &h[header::LOCATION]), (303, "/ui/crypt/kv/secret"));
     let (s, body) = e.get("admin", "/ui/crypt/kv/secret?path=app/").await;
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("db"), "{body}");

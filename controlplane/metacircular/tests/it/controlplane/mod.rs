@@ -5,5 +5,6 @@ mod crypt;
 mod crypt_kv;
 mod crypt_policy;
 mod crypt_transit;
+mod crypt_ui;
 pub(crate) mod iam;
 mod mcr;
