@@ -142,6 +142,9 @@ impl HostedService for Metacrypt {
             .check_key_file_outside(&ctx.data_dir)
             .map_err(|e| fail(e.to_string()))?;
         m.auto_unseal();
+        if let Some(v) = &ctx.verifier {
+            let _ = m.ui_verifier.set(v.clone());
+        }
         if let Some(file) = dev {
             tracing::warn!(path = %file.display(), "metacrypt: dev passphrase file in use (dev only: whoever reads it reads every secret)");
             // A missing or unreadable file (a restored store, say) leaves the
@@ -169,7 +172,7 @@ impl HostedService for Metacrypt {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::api::router(self.clone())
+        crate::api::router(self.clone()).merge(crate::ui::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {

@@ -1,8 +1,9 @@
 //! Metacrypt: the platform's cryptographic service. Built so far: the
 //! seal/unseal barrier (passphrase and Shamir slots, root key → MEK → a DEK
 //! ring per mount, the versioned at-rest envelope), engine mounts, path
-//! policy, the kv engine and the `sys` API, over REST and gRPC. Transit,
-//! user, the Vault facade and the UI follow (docs/design/metacrypt.md).
+//! policy, the kv engine and the `sys` API, over REST and gRPC, and the web
+//! UI ([`ui`]). Transit, user and the Vault facade follow
+//! (docs/design/metacrypt.md).
 //!
 //! Split by capability, not transport: [`core`] holds the operations (and
 //! imports neither adapter), [`api`] the REST and gRPC adapters over it;
@@ -19,6 +20,7 @@ pub mod hosted;
 pub mod methods;
 pub mod policy;
 pub(crate) mod store;
+pub mod ui;
 
 pub use config::MetacryptConfig;
 pub use core::Metacrypt;

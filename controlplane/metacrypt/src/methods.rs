@@ -109,6 +109,12 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::api::rest_user::ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    // The web UI: the session is a cookie, not a bearer token, so the map
+    // lets every UI route through and `ui::guard` resolves the cookie,
+    // refuses non-admins on /ui/crypt/admin/… and checks every POST's CSRF.
+    for (method, path) in crate::ui::ROUTES {
+        map = map.rest(method, path, Public);
+    }
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
@@ -165,9 +171,13 @@ mod tests {
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
                 + crate::api::rest_user::ROUTES.len()
+                + crate::ui::ROUTES.len()
         );
         for (key, _) in rest {
-            assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");
+            assert!(
+                key.contains(" /v1/crypt/") || key.contains(" /ui/crypt/"),
+                "{key} lives under /v1/crypt/ or /ui/crypt/"
+            );
         }
     }
 }

@@ -5,25 +5,6 @@
 
 use super::*;
 
-pub(super) fn with_headers(status: StatusCode, markup: Markup) -> Response {
-    let mut r = (status, axum::response::Html(markup.into_string())).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    r
-}
-
 pub(super) fn head(title: &str, csrf: &str) -> Markup {
     html! {
         head {
@@ -259,18 +240,6 @@ pub(super) fn totp_page(
             }
         }
     })
-}
-
-pub(super) fn asset(kind: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// An operation's outcome as a page: `ok` on success, the error otherwise.

@@ -44,6 +44,9 @@ pub use user::{
     UserDecrypt, UserDecrypted, UserEncrypt, UserEncrypted, UserKeyInfo, UserKeyVersion,
 };
 
+/// The engine types a mount can have.
+pub const MOUNT_TYPES: &[&str] = crate::engines::Engines::TYPES;
+
 /// Metacrypt: the store and the barrier.
 pub struct Metacrypt {
     store: Arc<Store>,
@@ -52,6 +55,8 @@ pub struct Metacrypt {
     engines: crate::engines::Engines,
     view: ArcSwapOption<view::View>,
     generation: AtomicU64,
+    /// The web UI's session verifier (MCIAS's), set once by the host.
+    pub(crate) ui_verifier: std::sync::OnceLock<Arc<dyn mc_service::auth::TokenVerifier>>,
 }
 
 /// An audit row for a change made by `c`.
@@ -88,6 +93,7 @@ impl Metacrypt {
             engines: crate::engines::Engines::default(),
             view: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),
+            ui_verifier: std::sync::OnceLock::new(),
         })
     }
 

@@ -7,5 +7,6 @@ mod crypt_kv;
 mod crypt_policy;
 mod crypt_transit;
 mod crypt_user;
+mod crypt_ui;
 pub(crate) mod iam;
 mod mcr;
