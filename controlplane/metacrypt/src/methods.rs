@@ -97,6 +97,13 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::api::rest_transit::ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    for (method, path) in crate::api::rest_pki::ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
+    // Public data (CA certificates, chains, CRLs): explicitly anonymous.
+    for (method, path) in crate::api::rest_pki::PUBLIC_ROUTES {
+        map = map.rest(method, path, Public);
+    }
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
@@ -145,9 +152,14 @@ mod tests {
             5 + crate::api::rest_engines::ROUTES.len()
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
+                + crate::api::rest_pki::ROUTES.len()
+                + crate::api::rest_pki::PUBLIC_ROUTES.len()
         );
         for (key, _) in rest {
-            assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");
+            assert!(
+                key.contains(" /v1/crypt/") || key.contains(" /v1/pki/"),
+                "{key} lives under /v1/crypt/ or /v1/pki/"
+            );
         }
     }
 }

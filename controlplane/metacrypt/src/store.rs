@@ -35,6 +35,17 @@ pub(crate) const KV_DATA: Table = TableDefinition::new("kv_data");
 /// `transit_keys`: mount id ‖ key name → the key's state (sealed, the mount's ring).
 pub(crate) const TRANSIT_KEYS: Table = TableDefinition::new("transit_keys");
 
+/// `pki_issuers`, `pki_roles`, `pki_certs` (sealed, the mount's ring) and
+/// the clear `pki_public`, `pki_names` (v4): see `engines::pki`.
+pub(crate) use crate::engines::pki::tables::{
+    PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
+};
+
+/// The only tables whose rows are stored in clear (public data served
+/// while sealed); the barrier's own rows aside.
+#[cfg_attr(not(test), allow(dead_code))] // the sealed sweep and unit tests read it
+pub(crate) const PUBLIC_TABLES: &[Table] = &[PKI_PUBLIC, PKI_NAMES];
+
 pub(crate) const SEAL_KEY: &[u8] = b"config";
 pub(crate) const MEK_KEY: &[u8] = b"current";
 
@@ -58,6 +69,13 @@ fn transit(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[TRANSIT_KEYS])
 }
 
+fn pki(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(
+        txn,
+        &[PKI_ISSUERS, PKI_ROLES, PKI_CERTS, PKI_PUBLIC, PKI_NAMES],
+    )
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -75,6 +93,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 3,
             description: "the transit engine's keys",
             apply: transit,
+        },
+        Migration {
+            to_version: 4,
+            description: "the pki engine's tables",
+            apply: pki,
         },
     ],
 };

@@ -8,11 +8,13 @@ mod grpc_engines;
 mod grpc_transit;
 pub mod rest;
 pub mod rest_engines;
+pub mod rest_pki;
 pub mod rest_transit;
 
 /// The whole REST surface of Metacrypt.
 pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
     rest::router(crypt.clone())
         .merge(rest_engines::router(crypt.clone()))
-        .merge(rest_transit::router(crypt))
+        .merge(rest_transit::router(crypt.clone()))
+        .merge(rest_pki::router(crypt))
 }

@@ -25,6 +25,7 @@
 //! `get_raw` themselves, and never run without an `Authorized` token.
 
 pub mod kv;
+pub mod pki;
 pub mod transit;
 
 use mc_kit::store::Table;
@@ -58,18 +59,20 @@ pub(crate) trait Engine: MountHooks {
 #[derive(Default)]
 pub(crate) struct Engines {
     kv: kv::Kv,
+    pki: pki::Pki,
     transit: transit::engine::Transit,
 }
 
 impl Engines {
     /// The types, for error messages and the UI.
     pub(crate) const TYPES: &'static [&'static str] =
-        &[kv::Kv::TYPE, transit::engine::Transit::TYPE];
+        &[kv::Kv::TYPE, transit::engine::Transit::TYPE, pki::Pki::TYPE];
 
     pub(crate) fn get(&self, kind: &str) -> Option<&dyn MountHooks> {
         match kind {
             kv::Kv::TYPE => Some(&self.kv),
             transit::engine::Transit::TYPE => Some(&self.transit),
+            pki::Pki::TYPE => Some(&self.pki),
             _ => None,
         }
     }
