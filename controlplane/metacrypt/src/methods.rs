@@ -72,6 +72,27 @@ const TRANSIT_RPCS: &[&str] = &[
     "Hash",
 ];
 
+const PKI_RPCS: &[&str] = &[
+    "GenerateRoot",
+    "ImportRoot",
+    "ListIssuers",
+    "GetIssuer",
+    "CreateIssuer",
+    "RotateIssuer",
+    "ListRoles",
+    "GetRole",
+    "PutRole",
+    "DeleteRole",
+    "Issue",
+    "SignCsr",
+    "ListCerts",
+    "GetCert",
+    "Renew",
+    "Revoke",
+    "RotateCrl",
+    "Tidy",
+];
+
 const ADMIN_RPCS: &[&str] = &[
     "Mounts/List",
     "Mounts/Get",
@@ -112,6 +133,9 @@ pub fn map() -> MethodMap {
     }
     for rpc in TRANSIT_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.Transit/{rpc}"), ENGINE);
+    }
+    for rpc in PKI_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.Pki/{rpc}"), ENGINE);
     }
     map
 }

@@ -43,7 +43,6 @@ pub(crate) use crate::engines::pki::tables::{
 
 /// The only tables whose rows are stored in clear (public data served
 /// while sealed); the barrier's own rows aside.
-#[cfg_attr(not(test), allow(dead_code))] // the sealed sweep and unit tests read it
 pub(crate) const PUBLIC_TABLES: &[Table] = &[PKI_PUBLIC, PKI_NAMES];
 
 pub(crate) const SEAL_KEY: &[u8] = b"config";

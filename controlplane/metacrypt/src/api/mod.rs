@@ -5,6 +5,7 @@
 
 pub mod grpc;
 mod grpc_engines;
+mod grpc_pki;
 mod grpc_transit;
 pub mod rest;
 pub mod rest_engines;

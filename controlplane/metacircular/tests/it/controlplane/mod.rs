@@ -3,6 +3,7 @@
 
 mod crypt;
 mod crypt_kv;
+mod crypt_pki;
 mod crypt_policy;
 mod crypt_transit;
 pub(crate) mod iam;

@@ -509,7 +509,7 @@ pub(crate) fn put_role(a: &Authorized<'_>, name: &str, role: Role) -> Result<Rol
     let id = a.mount().id;
     let tx = WriteTx::begin(a.store())?;
     let key = role_key(id, name);
-    if tx.get_raw(PKI_ROLES, &key)?.is_none() {
+    if get_sealed::<Role>(&tx, a.keys(), id, PKI_ROLES, &key)?.is_none() {
         let count = Snapshot::begin(a.store())?
             .keys(PKI_ROLES, &mount_key(id, b""), MAX_ROLES)?
             .len();

@@ -13,6 +13,7 @@ use redb::ReadableDatabase;
 
 use super::model::PublicIssuer;
 use super::tables::{PKI_NAMES, PKI_PUBLIC};
+use crate::barrier::sealer::put_public;
 use crate::error::CryptError;
 use crate::store::mount_key;
 
@@ -33,13 +34,11 @@ pub(crate) fn put_issuer(
     row: &PublicIssuer,
 ) -> Result<(), CryptError> {
     let json = serde_json::to_vec(row).map_err(CryptError::internal)?;
-    tx.put_raw(PKI_PUBLIC, &version_key(mount, name, version), &json)?;
-    Ok(())
+    put_public(tx, PKI_PUBLIC, &version_key(mount, name, version), &json)
 }
 
 pub(crate) fn put_name(tx: &WriteTx, mount_name: &str, mount: u64) -> Result<(), CryptError> {
-    tx.put_raw(PKI_NAMES, mount_name.as_bytes(), &mount.to_be_bytes())?;
-    Ok(())
+    put_public(tx, PKI_NAMES, mount_name.as_bytes(), &mount.to_be_bytes())
 }
 
 /// One public issuer version, as listed.
