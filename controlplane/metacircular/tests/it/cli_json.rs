@@ -231,7 +231,7 @@ const STEPS: &[Step] = &[
     step("crypt pki issuer sweep-pki svc", Want::Ok),
     step("crypt pki issuer-rotate sweep-pki svc", Want::Ok),
     step(
-        r#"crypt pki role-put sweep-pki web --config {"issuer":"svc","allowed_domains":["sweep.test"],"allow_subdomains":true}"#,
+        "crypt pki role-put sweep-pki web --issuer svc --allowed-domain sweep.test --allow-subdomains",
         Want::Ok,
     ),
     step("crypt pki roles sweep-pki", Want::Ok),

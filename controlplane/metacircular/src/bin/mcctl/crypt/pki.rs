@@ -67,13 +67,43 @@ pub(crate) enum PkiCommand {
         mount: String,
         name: String,
     },
-    /// Create or replace a role; `--config` is its JSON, e.g.
-    /// '{"allowed_domains":["example.test"],"allow_subdomains":true,"max_ttl":"72h"}'.
+    /// Create or replace a role (what may be issued under it).
     RolePut {
         mount: String,
         name: String,
+        /// The issuer that signs (default: root).
         #[arg(long)]
-        config: String,
+        issuer: Option<String>,
+        /// A domain names may be (or, with --allow-subdomains, end in); repeatable.
+        #[arg(long = "allowed-domain")]
+        allowed_domains: Vec<String>,
+        /// The allowed domains themselves are not allowed, only their subdomains.
+        #[arg(long)]
+        no_bare_domains: bool,
+        #[arg(long)]
+        allow_subdomains: bool,
+        #[arg(long)]
+        allow_wildcard: bool,
+        #[arg(long)]
+        allow_localhost: bool,
+        #[arg(long)]
+        allow_ip_sans: bool,
+        /// An allowed key type; repeatable (default ec-p256).
+        #[arg(long = "key-type")]
+        key_types: Vec<String>,
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        max_ttl: Option<String>,
+        /// Client certificates (clientAuth).
+        #[arg(long)]
+        client: bool,
+        /// No serverAuth (with --client: client-only certificates).
+        #[arg(long)]
+        no_server: bool,
+        /// Certificates are never stored (so never revocable); for short lives.
+        #[arg(long)]
+        no_store: bool,
     },
     RoleDelete {
         mount: String,
@@ -221,10 +251,43 @@ pub(crate) async fn run(
         P::RolePut {
             mount,
             name,
-            config,
+            issuer,
+            allowed_domains,
+            no_bare_domains,
+            allow_subdomains,
+            allow_wildcard,
+            allow_localhost,
+            allow_ip_sans,
+            key_types,
+            ttl,
+            max_ttl,
+            client,
+            no_server,
+            no_store,
         } => {
-            let body: Value = serde_json::from_str(&config)
-                .map_err(|e| anyhow::anyhow!("--config is not JSON: {e}"))?;
+            let mut body = json!({
+                "allowed_domains": allowed_domains,
+                "allow_bare_domains": !no_bare_domains,
+                "allow_subdomains": allow_subdomains,
+                "allow_wildcard": allow_wildcard,
+                "allow_localhost": allow_localhost,
+                "allow_ip_sans": allow_ip_sans,
+                "server": !no_server,
+                "client": client,
+                "no_store": no_store,
+            });
+            if let Some(i) = issuer {
+                body["issuer"] = i.into();
+            }
+            if !key_types.is_empty() {
+                body["key_types"] = key_types.into();
+            }
+            if let Some(t) = ttl {
+                body["ttl"] = t.into();
+            }
+            if let Some(t) = max_ttl {
+                body["max_ttl"] = t.into();
+            }
             c.put_role(req(mount, name, body)).await
         }
         P::RoleDelete { mount, name } => c.delete_role(req(mount, name, Value::Null)).await,
