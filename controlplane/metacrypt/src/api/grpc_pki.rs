@@ -55,7 +55,7 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(
             self.0
-                .pki_root_generate(&c, &r.mount, &body::<CaRequest>(&r)?)?,
+                .pki_root_generate(&c, &r.mount, || body::<CaRequest>(&r))?,
         )
     }
 
@@ -63,7 +63,7 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(
             self.0
-                .pki_root_import(&c, &r.mount, &body::<ImportRequest>(&r)?)?,
+                .pki_root_import(&c, &r.mount, || body::<ImportRequest>(&r))?,
         )
     }
 
@@ -81,7 +81,7 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(
             self.0
-                .pki_create_issuer(&c, &r.mount, &r.name, &body::<CaRequest>(&r)?)?,
+                .pki_create_issuer(&c, &r.mount, &r.name, || body::<CaRequest>(&r))?,
         )
     }
 
@@ -104,7 +104,7 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(
             self.0
-                .pki_put_role(&c, &r.mount, &r.name, body::<Role>(&r)?)?,
+                .pki_put_role(&c, &r.mount, &r.name, || body::<Role>(&r))?,
         )
     }
 
@@ -118,7 +118,7 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(
             self.0
-                .pki_issue(&c, &r.mount, &r.name, &body::<IssueRequest>(&r)?)?,
+                .pki_issue(&c, &r.mount, &r.name, || body::<IssueRequest>(&r))?,
         )
     }
 
@@ -126,14 +126,14 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(
             self.0
-                .pki_sign(&c, &r.mount, &r.name, &body::<IssueRequest>(&r)?)?,
+                .pki_sign(&c, &r.mount, &r.name, || body::<IssueRequest>(&r))?,
         )
     }
 
     async fn list_certs(&self, r: Request<pb::PkiRequest>) -> Reply {
         let (c, r) = open(self, r)?;
-        let after = body::<After>(&r)?.after;
-        reply(json!({"serials": self.0.pki_certs(&c, &r.mount, after.as_deref())?}))
+        let after = || body::<After>(&r).map(|a| a.after);
+        reply(json!({"serials": self.0.pki_certs(&c, &r.mount, after)?}))
     }
 
     async fn get_cert(&self, r: Request<pb::PkiRequest>) -> Reply {
@@ -148,7 +148,7 @@ impl pb::pki_server::Pki for Services {
 
     async fn revoke(&self, r: Request<pb::PkiRequest>) -> Reply {
         let (c, r) = open(self, r)?;
-        reply(self.0.pki_revoke(&c, &r.mount, &r.name)?)
+        reply(self.0.pki_revoke(&c, &r.mount, || Ok(r.name.clone()))?)
     }
 
     async fn rotate_crl(&self, r: Request<pb::PkiRequest>) -> Reply {

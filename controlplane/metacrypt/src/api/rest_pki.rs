@@ -19,12 +19,16 @@ use serde_json::{Value, json};
 use super::rest::require_unsealed;
 use crate::core::{Caller, Metacrypt, PublicPki};
 use crate::engines::pki::model::{
-    CaRequest, CertRecord, ImportRequest, IssueRequest, Issued, IssuerInfo, RevokeAnswer,
-    RevokeRequest, Role,
+    CertRecord, Issued, IssuerInfo, RevokeAnswer, RevokeRequest, Role,
 };
 use crate::error::CryptError;
 
 type Result<T> = std::result::Result<T, CryptError>;
+
+/// Decodes a body after the policy check (see `core::pki`).
+fn later<T: serde::de::DeserializeOwned>(v: Value) -> impl FnOnce() -> Result<T> {
+    move || serde_json::from_value(v).map_err(|e| CryptError::invalid("body", e.to_string()))
+}
 type M = State<Arc<Metacrypt>>;
 
 /// Request bodies on pki routes (a CSR is at most 16 KiB).
@@ -68,18 +72,18 @@ async fn root_generate(
     State(m): M,
     c: Caller,
     Path(mount): Path<String>,
-    JsonBody(r): JsonBody<CaRequest>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<IssuerInfo>> {
-    Ok(Json(m.pki_root_generate(&c, &mount, &r)?))
+    Ok(Json(m.pki_root_generate(&c, &mount, later(r))?))
 }
 
 async fn root_import(
     State(m): M,
     c: Caller,
     Path(mount): Path<String>,
-    JsonBody(r): JsonBody<ImportRequest>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<IssuerInfo>> {
-    Ok(Json(m.pki_root_import(&c, &mount, &r)?))
+    Ok(Json(m.pki_root_import(&c, &mount, later(r))?))
 }
 
 async fn issuers(State(m): M, c: Caller, Path(mount): Path<String>) -> Result<Json<Value>> {
@@ -98,9 +102,9 @@ async fn create_issuer(
     State(m): M,
     c: Caller,
     Path((mount, name)): Path<(String, String)>,
-    JsonBody(r): JsonBody<CaRequest>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<IssuerInfo>> {
-    Ok(Json(m.pki_create_issuer(&c, &mount, &name, &r)?))
+    Ok(Json(m.pki_create_issuer(&c, &mount, &name, later(r))?))
 }
 
 async fn rotate_issuer(
@@ -128,9 +132,9 @@ async fn put_role(
     State(m): M,
     c: Caller,
     Path((mount, name)): Path<(String, String)>,
-    JsonBody(r): JsonBody<Role>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<Role>> {
-    Ok(Json(m.pki_put_role(&c, &mount, &name, r)?))
+    Ok(Json(m.pki_put_role(&c, &mount, &name, later(r))?))
 }
 
 async fn delete_role(
@@ -146,18 +150,18 @@ async fn issue(
     State(m): M,
     c: Caller,
     Path((mount, role)): Path<(String, String)>,
-    JsonBody(r): JsonBody<IssueRequest>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<Issued>> {
-    Ok(Json(m.pki_issue(&c, &mount, &role, &r)?))
+    Ok(Json(m.pki_issue(&c, &mount, &role, later(r))?))
 }
 
 async fn sign_csr(
     State(m): M,
     c: Caller,
     Path((mount, role)): Path<(String, String)>,
-    JsonBody(r): JsonBody<IssueRequest>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<Issued>> {
-    Ok(Json(m.pki_sign(&c, &mount, &role, &r)?))
+    Ok(Json(m.pki_sign(&c, &mount, &role, later(r))?))
 }
 
 /// `after=<serial>` pages the list.
@@ -167,10 +171,8 @@ async fn certs(
     Path(mount): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    let after = query(q.as_deref(), "after")?;
-    Ok(Json(
-        json!({"serials": m.pki_certs(&c, &mount, after.as_deref())?}),
-    ))
+    let after = || query(q.as_deref(), "after");
+    Ok(Json(json!({"serials": m.pki_certs(&c, &mount, after)?})))
 }
 
 async fn cert(
@@ -194,9 +196,11 @@ async fn revoke(
     State(m): M,
     c: Caller,
     Path(mount): Path<String>,
-    JsonBody(r): JsonBody<RevokeRequest>,
+    JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<RevokeAnswer>> {
-    Ok(Json(m.pki_revoke(&c, &mount, &r.serial)?))
+    Ok(Json(m.pki_revoke(&c, &mount, || {
+        later::<RevokeRequest>(r)().map(|r| r.serial)
+    })?))
 }
 
 async fn rotate_crl(

@@ -5,6 +5,10 @@
 //! Policy paths (docs/design/pki.md §Routes): `<mount>/root` update,
 //! `issuers[/<n>]`, `roles[/<n>]`, `issue/<role>` and `sign-csr/<role>`
 //! update, `certs[/<serial>]`, `revoke`, `crl`, `tidy` update.
+//!
+//! Bodies are given as decoders that run inside `run`, after the barrier
+//! and policy: a caller without rights gets 403 whatever it sent, on REST
+//! and gRPC alike.
 
 use super::run::EngineOp;
 use super::{Caller, Metacrypt};
@@ -57,10 +61,10 @@ impl Metacrypt {
         &self,
         c: &Caller,
         mount: &str,
-        r: &CaRequest,
+        r: impl FnOnce() -> Result<CaRequest, CryptError>,
     ) -> Result<IssuerInfo, CryptError> {
         self.run(c, &op(mount, "root", Capability::Update), |a| {
-            ops::root_generate(&a, r)
+            ops::root_generate(&a, &r()?)
         })
     }
 
@@ -68,10 +72,10 @@ impl Metacrypt {
         &self,
         c: &Caller,
         mount: &str,
-        r: &ImportRequest,
+        r: impl FnOnce() -> Result<ImportRequest, CryptError>,
     ) -> Result<IssuerInfo, CryptError> {
         self.run(c, &op(mount, "root", Capability::Update), |a| {
-            ops::root_import(&a, r)
+            ops::root_import(&a, &r()?)
         })
     }
 
@@ -99,12 +103,12 @@ impl Metacrypt {
         c: &Caller,
         mount: &str,
         name: &str,
-        r: &CaRequest,
+        r: impl FnOnce() -> Result<CaRequest, CryptError>,
     ) -> Result<IssuerInfo, CryptError> {
         self.run(
             c,
             &op(mount, format!("issuers/{name}"), Capability::Create),
-            |a| ops::create_issuer(&a, name, r),
+            |a| ops::create_issuer(&a, name, &r()?),
         )
     }
 
@@ -140,13 +144,13 @@ impl Metacrypt {
         c: &Caller,
         mount: &str,
         name: &str,
-        role: Role,
+        role: impl FnOnce() -> Result<Role, CryptError>,
     ) -> Result<Role, CryptError> {
         let o = Op {
             alternative: Some(Capability::Update),
             ..op(mount, format!("roles/{name}"), Capability::Create)
         };
-        self.run(c, &o, |a| ops::put_role(&a, name, role))
+        self.run(c, &o, |a| ops::put_role(&a, name, role()?))
     }
 
     pub fn pki_delete_role(&self, c: &Caller, mount: &str, name: &str) -> Result<(), CryptError> {
@@ -162,12 +166,12 @@ impl Metacrypt {
         c: &Caller,
         mount: &str,
         role: &str,
-        r: &IssueRequest,
+        r: impl FnOnce() -> Result<IssueRequest, CryptError>,
     ) -> Result<Issued, CryptError> {
         self.run(
             c,
             &op(mount, format!("issue/{role}"), Capability::Update),
-            |a| certs::issue(&a, role, r),
+            |a| certs::issue(&a, role, &r()?),
         )
     }
 
@@ -176,12 +180,12 @@ impl Metacrypt {
         c: &Caller,
         mount: &str,
         role: &str,
-        r: &IssueRequest,
+        r: impl FnOnce() -> Result<IssueRequest, CryptError>,
     ) -> Result<Issued, CryptError> {
         self.run(
             c,
             &op(mount, format!("sign-csr/{role}"), Capability::Update),
-            |a| certs::sign_csr(&a, role, r),
+            |a| certs::sign_csr(&a, role, &r()?),
         )
     }
 
@@ -189,10 +193,10 @@ impl Metacrypt {
         &self,
         c: &Caller,
         mount: &str,
-        after: Option<&str>,
+        after: impl FnOnce() -> Result<Option<String>, CryptError>,
     ) -> Result<Vec<String>, CryptError> {
         self.run(c, &op(mount, "certs", Capability::List), |a| {
-            certs::list_certs(&a, after)
+            certs::list_certs(&a, after()?.as_deref())
         })
     }
 
@@ -221,10 +225,10 @@ impl Metacrypt {
         &self,
         c: &Caller,
         mount: &str,
-        serial: &str,
+        serial: impl FnOnce() -> Result<String, CryptError>,
     ) -> Result<RevokeAnswer, CryptError> {
         self.run(c, &op(mount, "revoke", Capability::Update), |a| {
-            certs::revoke(&a, serial)
+            certs::revoke(&a, &serial()?)
         })
     }
 

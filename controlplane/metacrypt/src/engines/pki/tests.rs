@@ -80,17 +80,21 @@ fn invalid(r: Result<impl std::fmt::Debug, CryptError>, needle: &str) {
 async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
     let (_d, m, admin) = setup().await;
     // No root yet: issuing intermediates is a precondition failure.
-    let r = m.pki_create_issuer(&admin, "pki", "services", &ca("Services", KeyType::EcP256));
+    let r = m.pki_create_issuer(&admin, "pki", "services", || {
+        Ok(ca("Services", KeyType::EcP256))
+    });
     assert!(matches!(r, Err(CryptError::FailedPrecondition(_))), "{r:?}");
     let root = m
-        .pki_root_generate(&admin, "pki", &ca("Test Root", KeyType::EcP384))
+        .pki_root_generate(&admin, "pki", || Ok(ca("Test Root", KeyType::EcP384)))
         .expect("root");
     assert!(matches!(
-        m.pki_root_generate(&admin, "pki", &ca("Again", KeyType::EcP256)),
+        m.pki_root_generate(&admin, "pki", || Ok(ca("Again", KeyType::EcP256))),
         Err(CryptError::AlreadyExists(_))
     ));
     let inter = m
-        .pki_create_issuer(&admin, "pki", "services", &ca("Services", KeyType::Ed25519))
+        .pki_create_issuer(&admin, "pki", "services", || {
+            Ok(ca("Services", KeyType::Ed25519))
+        })
         .expect("intermediate");
     assert!(signed_by(&inter.certificate, &root.certificate));
     assert_eq!(
@@ -106,6 +110,7 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
             "allow_subdomains": true, "max_ttl": "48h", "ttl": "1h",
             "key_types": ["ec-p256", "rsa-2048"]}),
         ),
+        || Ok(),
     )
     .expect("role");
     let issued = m
@@ -118,6 +123,7 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
                 alt_names: vec!["api.example.test".to_owned()],
                 ..IssueRequest::default()
             },
+            || Ok(),
         )
         .expect("issue");
     assert!(signed_by(&issued.certificate, &inter.certificate));
@@ -150,7 +156,7 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
     let rec = m.pki_cert(&admin, "pki", &issued.serial).expect("get");
     assert_eq!(rec.certificate, issued.certificate);
     assert_eq!(
-        m.pki_certs(&admin, "pki", None).expect("list"),
+        m.pki_certs(&admin, "pki", || Ok(None)).expect("list"),
         [issued.serial.clone()]
     );
 
@@ -162,7 +168,7 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
         ..IssueRequest::default()
     };
     invalid(
-        m.pki_issue(&admin, "pki", "web", &req("www.other.test", None)),
+        m.pki_issue(&admin, "pki", "web", || Ok(req("www.other.test", None))),
         "not allowed by the role",
     );
     invalid(
@@ -171,6 +177,7 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
             "pki",
             "web",
             &req("a.example.test", Some(Ttl(49 * 3600))),
+            || Ok(),
         ),
         "max_ttl",
     );
@@ -183,16 +190,20 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
                 key_type: Some(KeyType::Ed25519),
                 ..req("a.example.test", None)
             },
+            || Ok(),
         ),
         "not allowed by the role",
     );
     invalid(
-        m.pki_sign(&admin, "pki", "web", &IssueRequest { csr: Some("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".to_owned()), ..IssueRequest::default() }),
+        m.pki_sign(&admin, "pki", "web", || Ok(IssueRequest { csr: Some("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".to_owned()), ..IssueRequest::default() })),
         "csr",
     );
-    assert_eq!(m.pki_certs(&admin, "pki", None).expect("list").len(), 1);
+    assert_eq!(
+        m.pki_certs(&admin, "pki", || Ok(None)).expect("list").len(),
+        1
+    );
     assert!(matches!(
-        m.pki_issue(&admin, "pki", "nope", &req("a.example.test", None)),
+        m.pki_issue(&admin, "pki", "nope", || Ok(req("a.example.test", None))),
         Err(CryptError::NotFound(_))
     ));
 }
@@ -201,13 +212,14 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
 async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     let (_d, m, admin) = setup().await;
     let root = m
-        .pki_root_generate(&admin, "pki", &ca("Root", KeyType::EcP256))
+        .pki_root_generate(&admin, "pki", || Ok(ca("Root", KeyType::EcP256)))
         .expect("root");
     m.pki_put_role(
         &admin,
         "pki",
         "svc",
         role(json!({"allowed_domains": ["svc.test"], "allow_subdomains": true, "client": true})),
+        || Ok(),
     )
     .expect("role");
     // A CSR from a key the engine never sees; its names are used.
@@ -222,6 +234,7 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
                 csr: Some(csr.clone()),
                 ..IssueRequest::default()
             },
+            || Ok(),
         )
         .expect("sign");
     assert!(signed.private_key.is_none());
@@ -243,6 +256,7 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
                 csr: Some(outside),
                 ..IssueRequest::default()
             },
+            || Ok(),
         ),
         "db.other.test",
     );
@@ -275,9 +289,11 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     };
     let (before, none) = crl_number(&m);
     assert_eq!((before.as_deref(), none.len()), (Some("1"), 0));
-    let r1 = m.pki_revoke(&admin, "pki", &signed.serial).expect("revoke");
+    let r1 = m
+        .pki_revoke(&admin, "pki", || Ok((signed.serial).to_string()))
+        .expect("revoke");
     let r2 = m
-        .pki_revoke(&admin, "pki", &signed.serial)
+        .pki_revoke(&admin, "pki", || Ok((signed.serial).to_string()))
         .expect("revoke again");
     assert_eq!(r1.crl_number, 2);
     assert_eq!((r2.revoked_at, r2.crl_number), (r1.revoked_at, 2));
@@ -307,6 +323,7 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
                 common_name: "n.svc.test".to_owned(),
                 ..IssueRequest::default()
             },
+            || Ok(),
         )
         .expect("issue");
     assert_eq!(next.issuer.version, 2);
@@ -325,6 +342,7 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
         "pki",
         "short",
         role(json!({"allowed_domains": ["svc.test"], "allow_subdomains": true, "no_store": true})),
+        || Ok(),
     )
     .expect("role");
     let ephemeral = m
@@ -336,15 +354,16 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
                 common_name: "e.svc.test".to_owned(),
                 ..IssueRequest::default()
             },
+            || Ok(),
         )
         .expect("issue");
     assert!(!ephemeral.stored);
     assert!(matches!(
-        m.pki_revoke(&admin, "pki", &ephemeral.serial),
+        m.pki_revoke(&admin, "pki", || Ok((ephemeral.serial).to_string())),
         Err(CryptError::NotFound(_))
     ));
     assert!(
-        !m.pki_certs(&admin, "pki", None)
+        !m.pki_certs(&admin, "pki", || Ok(None))
             .expect("list")
             .contains(&ephemeral.serial)
     );
@@ -373,6 +392,7 @@ async fn public_rows_hold_no_secret_and_answer_while_sealed() {
                 certificate: cert.clone(),
                 private_key: other.serialize_pem(),
             },
+            || Ok(),
         ),
         "does not match",
     );
@@ -384,6 +404,7 @@ async fn public_rows_hold_no_secret_and_answer_while_sealed() {
                 certificate: cert.clone(),
                 private_key: key.serialize_pem(),
             },
+            || Ok(),
         )
         .expect("import");
     assert_eq!(root.key_type, KeyType::Ed25519);
@@ -392,6 +413,7 @@ async fn public_rows_hold_no_secret_and_answer_while_sealed() {
         "pki",
         "r",
         role(json!({"allowed_domains": ["a.test"]})),
+        || Ok(),
     )
     .expect("role");
     let issued = m
@@ -403,6 +425,7 @@ async fn public_rows_hold_no_secret_and_answer_while_sealed() {
                 common_name: "a.test".to_owned(),
                 ..IssueRequest::default()
             },
+            || Ok(),
         )
         .expect("issue");
     assert!(signed_by(&issued.certificate, &cert));
@@ -420,7 +443,7 @@ async fn public_rows_hold_no_secret_and_answer_while_sealed() {
     // Sealed: engine calls answer 503, the public data is still served.
     m.seal(&admin).await.expect("seal");
     assert!(matches!(
-        m.pki_certs(&admin, "pki", None),
+        m.pki_certs(&admin, "pki", || Ok(None)),
         Err(CryptError::Unavailable(_))
     ));
     assert_eq!(
