@@ -101,30 +101,22 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
         inter.chain,
         format!("{}{}", inter.certificate, root.certificate)
     );
-    m.pki_put_role(
-        &admin,
-        "pki",
-        "web",
-        role(
+    m.pki_put_role(&admin, "pki", "web", || {
+        Ok(role(
             json!({"issuer": "services", "allowed_domains": ["example.test"],
             "allow_subdomains": true, "max_ttl": "48h", "ttl": "1h",
             "key_types": ["ec-p256", "rsa-2048"]}),
-        ),
-        || Ok(),
-    )
+        ))
+    })
     .expect("role");
     let issued = m
-        .pki_issue(
-            &admin,
-            "pki",
-            "web",
-            &IssueRequest {
+        .pki_issue(&admin, "pki", "web", || {
+            Ok(IssueRequest {
                 common_name: "www.example.test".to_owned(),
                 alt_names: vec!["api.example.test".to_owned()],
                 ..IssueRequest::default()
-            },
-            || Ok(),
-        )
+            })
+        })
         .expect("issue");
     assert!(signed_by(&issued.certificate, &inter.certificate));
     assert!(
@@ -172,26 +164,18 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
         "not allowed by the role",
     );
     invalid(
-        m.pki_issue(
-            &admin,
-            "pki",
-            "web",
-            &req("a.example.test", Some(Ttl(49 * 3600))),
-            || Ok(),
-        ),
+        m.pki_issue(&admin, "pki", "web", || {
+            Ok(req("a.example.test", Some(Ttl(49 * 3600))))
+        }),
         "max_ttl",
     );
     invalid(
-        m.pki_issue(
-            &admin,
-            "pki",
-            "web",
-            &IssueRequest {
+        m.pki_issue(&admin, "pki", "web", || {
+            Ok(IssueRequest {
                 key_type: Some(KeyType::Ed25519),
                 ..req("a.example.test", None)
-            },
-            || Ok(),
-        ),
+            })
+        }),
         "not allowed by the role",
     );
     invalid(
@@ -214,28 +198,22 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     let root = m
         .pki_root_generate(&admin, "pki", || Ok(ca("Root", KeyType::EcP256)))
         .expect("root");
-    m.pki_put_role(
-        &admin,
-        "pki",
-        "svc",
-        role(json!({"allowed_domains": ["svc.test"], "allow_subdomains": true, "client": true})),
-        || Ok(),
-    )
+    m.pki_put_role(&admin, "pki", "svc", || {
+        Ok(role(
+            json!({"allowed_domains": ["svc.test"], "allow_subdomains": true, "client": true}),
+        ))
+    })
     .expect("role");
     // A CSR from a key the engine never sees; its names are used.
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let csr = csr_for(&key, &["db.svc.test"]).pem().expect("pem");
     let signed = m
-        .pki_sign(
-            &admin,
-            "pki",
-            "svc",
-            &IssueRequest {
+        .pki_sign(&admin, "pki", "svc", || {
+            Ok(IssueRequest {
                 csr: Some(csr.clone()),
                 ..IssueRequest::default()
-            },
-            || Ok(),
-        )
+            })
+        })
         .expect("sign");
     assert!(signed.private_key.is_none());
     assert!(signed_by(&signed.certificate, &root.certificate));
@@ -248,16 +226,12 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     // A CSR whose names the role refuses.
     let outside = csr_for(&key, &["db.other.test"]).pem().expect("pem");
     invalid(
-        m.pki_sign(
-            &admin,
-            "pki",
-            "svc",
-            &IssueRequest {
+        m.pki_sign(&admin, "pki", "svc", || {
+            Ok(IssueRequest {
                 csr: Some(outside),
                 ..IssueRequest::default()
-            },
-            || Ok(),
-        ),
+            })
+        }),
         "db.other.test",
     );
     // A CSR with its signature broken (one byte of the signature flipped).
@@ -315,16 +289,12 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     let chain = m.pki_public_chain("pki", None, None).expect("chain");
     assert_eq!(chain, format!("{}{}", v2.certificate, root.certificate));
     let next = m
-        .pki_issue(
-            &admin,
-            "pki",
-            "svc",
-            &IssueRequest {
+        .pki_issue(&admin, "pki", "svc", || {
+            Ok(IssueRequest {
                 common_name: "n.svc.test".to_owned(),
                 ..IssueRequest::default()
-            },
-            || Ok(),
-        )
+            })
+        })
         .expect("issue");
     assert_eq!(next.issuer.version, 2);
     assert!(signed_by(&next.certificate, &v2.certificate));
@@ -337,25 +307,19 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     }
 
     // no_store: issued, never stored, so never revocable.
-    m.pki_put_role(
-        &admin,
-        "pki",
-        "short",
-        role(json!({"allowed_domains": ["svc.test"], "allow_subdomains": true, "no_store": true})),
-        || Ok(),
-    )
+    m.pki_put_role(&admin, "pki", "short", || {
+        Ok(role(
+            json!({"allowed_domains": ["svc.test"], "allow_subdomains": true, "no_store": true}),
+        ))
+    })
     .expect("role");
     let ephemeral = m
-        .pki_issue(
-            &admin,
-            "pki",
-            "short",
-            &IssueRequest {
+        .pki_issue(&admin, "pki", "short", || {
+            Ok(IssueRequest {
                 common_name: "e.svc.test".to_owned(),
                 ..IssueRequest::default()
-            },
-            || Ok(),
-        )
+            })
+        })
         .expect("issue");
     assert!(!ephemeral.stored);
     assert!(matches!(
@@ -385,48 +349,34 @@ async fn public_rows_hold_no_secret_and_answer_while_sealed() {
     let cert = p.self_signed(&key).expect("cert").pem();
     let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
     invalid(
-        m.pki_root_import(
-            &admin,
-            "pki",
-            &ImportRequest {
+        m.pki_root_import(&admin, "pki", || {
+            Ok(ImportRequest {
                 certificate: cert.clone(),
                 private_key: other.serialize_pem(),
-            },
-            || Ok(),
-        ),
+            })
+        }),
         "does not match",
     );
     let root = m
-        .pki_root_import(
-            &admin,
-            "pki",
-            &ImportRequest {
+        .pki_root_import(&admin, "pki", || {
+            Ok(ImportRequest {
                 certificate: cert.clone(),
                 private_key: key.serialize_pem(),
-            },
-            || Ok(),
-        )
+            })
+        })
         .expect("import");
     assert_eq!(root.key_type, KeyType::Ed25519);
-    m.pki_put_role(
-        &admin,
-        "pki",
-        "r",
-        role(json!({"allowed_domains": ["a.test"]})),
-        || Ok(),
-    )
+    m.pki_put_role(&admin, "pki", "r", || {
+        Ok(role(json!({"allowed_domains": ["a.test"]})))
+    })
     .expect("role");
     let issued = m
-        .pki_issue(
-            &admin,
-            "pki",
-            "r",
-            &IssueRequest {
+        .pki_issue(&admin, "pki", "r", || {
+            Ok(IssueRequest {
                 common_name: "a.test".to_owned(),
                 ..IssueRequest::default()
-            },
-            || Ok(),
-        )
+            })
+        })
         .expect("issue");
     assert!(signed_by(&issued.certificate, &cert));
 
