@@ -19,7 +19,18 @@ use super::iam::Controlplane;
 /// A public route's body (no token), with its status.
 fn public(cp: &Controlplane, path: &str) -> (u16, String) {
     let url = format!("{}{path}", cp.rest);
-    crate::support::curl(&["--cacert", &cp.ca, &url])
+    let answer = crate::support::curl(&["--cacert", &cp.ca, &url]);
+    if answer.0 == 0 {
+        let out = Command::new("curl")
+            .args(["-sSv", "--max-time", "10", "--cacert", &cp.ca, &url])
+            .output()
+            .expect("curl");
+        panic!(
+            "{path}: curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    answer
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
@@ -36,6 +47,7 @@ fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Test files are named `pki-*`: the control plane's own `ca.pem` lives in the same directory.
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write");
 }
@@ -91,10 +103,10 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
     // The public CA and the intermediate's chain, fetched without a token.
     let (code, ca) = public(&cp, "/v1/pki/pki/ca");
     assert_eq!(code, 200, "{ca}");
-    write(d, "ca.pem", &ca);
+    write(d, "pki-ca.pem", &ca);
     let (code, chain) = public(&cp, "/v1/pki/pki/issuer/services/chain");
     assert_eq!(code, 200, "{chain}");
-    write(d, "chain.pem", &chain);
+    write(d, "pki-chain.pem", &chain);
 
     // Issue: openssl verifies it and the returned key is the certificate's.
     let issued = ok(cp.call(
@@ -103,24 +115,32 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
         Some(&admin),
         Some(json!({"common_name": "www.example.test", "alt_names": ["api.example.test"]})),
     ));
-    write(d, "leaf.pem", issued["certificate"].as_str().expect("cert"));
-    write(d, "leaf.key", issued["private_key"].as_str().expect("key"));
+    write(
+        d,
+        "pki-leaf.pem",
+        issued["certificate"].as_str().expect("cert"),
+    );
+    write(
+        d,
+        "pki-leaf.key",
+        issued["private_key"].as_str().expect("key"),
+    );
     let (good, text) = openssl(
         d,
         &[
             "verify",
             "-CAfile",
-            "ca.pem",
+            "pki-ca.pem",
             "-untrusted",
-            "chain.pem",
-            "leaf.pem",
+            "pki-chain.pem",
+            "pki-leaf.pem",
         ],
     );
-    assert!(good && text.contains("leaf.pem: OK"), "{text}");
-    let (_, cert_pub) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-pubkey"]);
-    let (_, key_pub) = openssl(d, &["pkey", "-in", "leaf.key", "-pubout"]);
+    assert!(good && text.contains("pki-leaf.pem: OK"), "{text}");
+    let (_, cert_pub) = openssl(d, &["x509", "-in", "pki-leaf.pem", "-noout", "-pubkey"]);
+    let (_, key_pub) = openssl(d, &["pkey", "-in", "pki-leaf.key", "-pubout"]);
     assert_eq!(cert_pub, key_pub);
-    let (_, text) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
+    let (_, text) = openssl(d, &["x509", "-in", "pki-leaf.pem", "-noout", "-text"]);
     assert!(
         text.contains("DNS:www.example.test, DNS:api.example.test"),
         "{text}"
@@ -165,17 +185,17 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
             "ec_paramgen_curve:P-256",
             "-nodes",
             "-keyout",
-            "csr.key",
+            "pki-csr.key",
             "-subj",
             "/CN=db.example.test",
             "-addext",
             "subjectAltName=DNS:db.example.test",
             "-out",
-            "req.pem",
+            "pki-req.pem",
         ],
     );
     assert!(good, "{text}");
-    let csr = std::fs::read_to_string(d.join("req.pem")).expect("csr");
+    let csr = std::fs::read_to_string(d.join("pki-req.pem")).expect("csr");
     let signed = ok(cp.call(
         "POST",
         "/v1/crypt/pki/sign-csr/web",
@@ -185,7 +205,7 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
     assert!(signed.get("private_key").is_none(), "{signed}");
     write(
         d,
-        "signed.pem",
+        "pki-signed.pem",
         signed["certificate"].as_str().expect("cert"),
     );
     let (good, text) = openssl(
@@ -193,15 +213,15 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
         &[
             "verify",
             "-CAfile",
-            "ca.pem",
+            "pki-ca.pem",
             "-untrusted",
-            "chain.pem",
-            "signed.pem",
+            "pki-chain.pem",
+            "pki-signed.pem",
         ],
     );
     assert!(good, "{text}");
-    let (_, key_pub) = openssl(d, &["pkey", "-in", "csr.key", "-pubout"]);
-    let (_, cert_pub) = openssl(d, &["x509", "-in", "signed.pem", "-noout", "-pubkey"]);
+    let (_, key_pub) = openssl(d, &["pkey", "-in", "pki-csr.key", "-pubout"]);
+    let (_, cert_pub) = openssl(d, &["x509", "-in", "pki-signed.pem", "-noout", "-pubkey"]);
     assert_eq!(cert_pub, key_pub);
 
     // Revoke: the public CRL lists the serial; verification with it refuses.
@@ -214,8 +234,8 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
     assert_eq!(revoked["crl_number"], 2);
     let (code, crl) = public(&cp, "/v1/pki/pki/issuer/services/crl");
     assert_eq!(code, 200, "{crl}");
-    write(d, "crl.pem", &crl);
-    let (good, text) = openssl(d, &["crl", "-in", "crl.pem", "-noout", "-text"]);
+    write(d, "pki-crl.pem", &crl);
+    let (good, text) = openssl(d, &["crl", "-in", "pki-crl.pem", "-noout", "-text"]);
     assert!(good, "{text}");
     assert!(
         text.contains(&serial.to_uppercase()),
@@ -233,12 +253,12 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
             "verify",
             "-crl_check",
             "-CAfile",
-            "ca.pem",
+            "pki-ca.pem",
             "-untrusted",
-            "chain.pem",
+            "pki-chain.pem",
             "-CRLfile",
-            "crl.pem",
-            "leaf.pem",
+            "pki-crl.pem",
+            "pki-leaf.pem",
         ],
     );
     assert!(!good && text.contains("revoked"), "{text}");
@@ -248,12 +268,12 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
             "verify",
             "-crl_check",
             "-CAfile",
-            "ca.pem",
+            "pki-ca.pem",
             "-untrusted",
-            "chain.pem",
+            "pki-chain.pem",
             "-CRLfile",
-            "crl.pem",
-            "signed.pem",
+            "pki-crl.pem",
+            "pki-signed.pem",
         ],
     );
     assert!(good, "{text}");
