@@ -83,10 +83,7 @@ pub(crate) fn all_versions(a: &Authorized<'_>) -> Result<Vec<IssuerVersion>, Cry
 
 /// The latest version of issuer `name`.
 pub(crate) fn latest(a: &Authorized<'_>, name: &str) -> Result<Option<IssuerVersion>, CryptError> {
-    Ok(all_versions(a)?
-        .into_iter()
-        .filter(|v| v.name == name)
-        .next_back())
+    Ok(all_versions(a)?.into_iter().rfind(|v| v.name == name))
 }
 
 fn no_root() -> CryptError {

@@ -116,7 +116,6 @@ pub(crate) fn one(
 ) -> Result<Listed, CryptError> {
     all(store, mount_name)?
         .into_iter()
-        .filter(|l| l.name == name && version.is_none_or(|v| v == l.version))
-        .next_back()
+        .rfind(|l| l.name == name && version.is_none_or(|v| v == l.version))
         .ok_or_else(|| not_found(&format!("issuer {name} in mount {mount_name}")))
 }
