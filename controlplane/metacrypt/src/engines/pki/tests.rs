@@ -149,7 +149,7 @@ async fn issue_under_role_chain_verifies_and_refusals_change_nothing() {
     assert_eq!(rec.certificate, issued.certificate);
     assert_eq!(
         m.pki_certs(&admin, "pki", || Ok(None)).expect("list"),
-        [issued.serial.clone()]
+        std::slice::from_ref(&issued.serial)
     );
 
     // Refusals: a name outside the role, too long a TTL, a key type the
