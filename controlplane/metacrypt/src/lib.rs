@@ -36,6 +36,25 @@ pub mod fuzzing {
         Alphabet as TransitAlphabet, encode as encode_transit, parse as parse_transit,
     };
 
+    pub use crate::engines::pki::csr::{Csr, MAX_CSR_BYTES, parse as parse_csr};
+
+    /// The sign-csr path after decoding: the CSR's names checked against a
+    /// permissive role (subdomains of `test`, wildcards, IPs); the names
+    /// that pass, or `None` when refused.
+    pub fn csr_names(csr: &Csr) -> Option<usize> {
+        let role = crate::engines::pki::model::Role {
+            allowed_domains: vec!["test".to_owned()],
+            allow_subdomains: true,
+            allow_wildcard: true,
+            allow_ip_sans: true,
+            ..serde_json::from_value(serde_json::json!({})).ok()?
+        };
+        let ips: Vec<String> = csr.ips.iter().map(ToString::to_string).collect();
+        crate::engines::pki::names::check_all(&role, &csr.common_name, &csr.dns, &ips)
+            .ok()
+            .map(|(d, i)| d.len() + i.len())
+    }
+
     /// Parses a Shamir share's text; `Some((set id, x))` when it is well formed.
     pub fn decode_share(text: &str) -> Option<(u32, u8)> {
         crate::barrier::shamir::decode(text)

@@ -80,6 +80,26 @@ const USER_RPCS: &[&str] = &[
     "Encrypt",
     "Decrypt",
 ];
+const PKI_RPCS: &[&str] = &[
+    "GenerateRoot",
+    "ImportRoot",
+    "ListIssuers",
+    "GetIssuer",
+    "CreateIssuer",
+    "RotateIssuer",
+    "ListRoles",
+    "GetRole",
+    "PutRole",
+    "DeleteRole",
+    "Issue",
+    "SignCsr",
+    "ListCerts",
+    "GetCert",
+    "Renew",
+    "Revoke",
+    "RotateCrl",
+    "Tidy",
+];
 
 const ADMIN_RPCS: &[&str] = &[
     "Mounts/List",
@@ -109,6 +129,13 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::api::rest_user::ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    for (method, path) in crate::api::rest_pki::ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
+    // Public data (CA certificates, chains, CRLs): explicitly anonymous.
+    for (method, path) in crate::api::rest_pki::PUBLIC_ROUTES {
+        map = map.rest(method, path, Public);
+    }
     // The web UI: the session is a cookie, not a bearer token, so the map
     // lets every UI route through and `ui::guard` resolves the cookie,
     // refuses non-admins on /ui/crypt/admin/… and checks every POST's CSRF.
@@ -126,6 +153,9 @@ pub fn map() -> MethodMap {
     }
     for rpc in USER_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.UserCrypto/{rpc}"), ENGINE);
+    }
+    for rpc in PKI_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.Pki/{rpc}"), ENGINE);
     }
     map
 }
@@ -172,11 +202,15 @@ mod tests {
                 + crate::api::rest_transit::ROUTES.len()
                 + crate::api::rest_user::ROUTES.len()
                 + crate::ui::ROUTES.len()
+                + crate::api::rest_pki::ROUTES.len()
+                + crate::api::rest_pki::PUBLIC_ROUTES.len()
         );
         for (key, _) in rest {
             assert!(
-                key.contains(" /v1/crypt/") || key.contains(" /ui/crypt/"),
-                "{key} lives under /v1/crypt/ or /ui/crypt/"
+                key.contains(" /v1/crypt/")
+                    || key.contains(" /ui/crypt/")
+                    || key.contains(" /v1/pki/"),
+                "{key} lives under /v1/crypt/, /ui/crypt/ or /v1/pki/"
             );
         }
     }

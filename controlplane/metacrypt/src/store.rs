@@ -39,6 +39,16 @@ pub(crate) const TRANSIT_KEYS: Table = TableDefinition::new("transit_keys");
 /// mount id ‖ 2 ‖ username → its account id (sealed, the mount's ring).
 pub(crate) const USER_KEYS: Table = TableDefinition::new("user_keys");
 
+/// `pki_issuers`, `pki_roles`, `pki_certs` (sealed, the mount's ring) and
+/// the clear `pki_public`, `pki_names` (v5): see `engines::pki`.
+pub(crate) use crate::engines::pki::tables::{
+    PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
+};
+
+/// The only tables whose rows are stored in clear (public data served
+/// while sealed); the barrier's own rows aside.
+pub(crate) const PUBLIC_TABLES: &[Table] = &[PKI_PUBLIC, PKI_NAMES];
+
 pub(crate) const SEAL_KEY: &[u8] = b"config";
 pub(crate) const MEK_KEY: &[u8] = b"current";
 
@@ -66,6 +76,13 @@ fn user(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[USER_KEYS])
 }
 
+fn pki(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(
+        txn,
+        &[PKI_ISSUERS, PKI_ROLES, PKI_CERTS, PKI_PUBLIC, PKI_NAMES],
+    )
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -88,6 +105,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 4,
             description: "the user engine's keys",
             apply: user,
+        },
+        Migration {
+            to_version: 5,
+            description: "the pki engine's tables",
+            apply: pki,
         },
     ],
 };

@@ -5,10 +5,12 @@
 
 pub mod grpc;
 mod grpc_engines;
+mod grpc_pki;
 mod grpc_transit;
 mod grpc_user;
 pub mod rest;
 pub mod rest_engines;
+pub mod rest_pki;
 pub mod rest_transit;
 pub mod rest_user;
 
@@ -17,5 +19,6 @@ pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
     rest::router(crypt.clone())
         .merge(rest_engines::router(crypt.clone()))
         .merge(rest_transit::router(crypt.clone()))
-        .merge(rest_user::router(crypt))
+        .merge(rest_user::router(crypt.clone()))
+        .merge(rest_pki::router(crypt))
 }

@@ -184,3 +184,24 @@ impl Sealer for MountSealer {
             })
     }
 }
+
+/// Writes a public row in clear (CA certificates, chains, CRLs): only into
+/// a table listed in `store::PUBLIC_TABLES`, so nothing else becomes
+/// readable while sealed by accident.
+pub(crate) fn put_public(
+    tx: &WriteTx,
+    table: Table,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), ApiError> {
+    if !crate::store::PUBLIC_TABLES
+        .iter()
+        .any(|t| t.name() == table.name())
+    {
+        return Err(ApiError::internal(format!(
+            "{} is not a public table",
+            table.name()
+        )));
+    }
+    Ok(tx.put_raw(table, key, value)?)
+}

@@ -8,6 +8,7 @@
 
 pub(crate) mod kv;
 pub(crate) mod mounts;
+pub(crate) mod pki;
 pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod slots;
@@ -36,6 +37,7 @@ pub use kv::{
 };
 pub use mc_service::caller::Caller;
 pub use mounts::{Mount, MountInput, MountUpdate};
+pub use pki::PublicPki;
 pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
 pub use slots::{AddSlotInput, SlotAdded, SlotInfo};
 pub use sys::{InitInput, InitOutput, UnsealInputBody};

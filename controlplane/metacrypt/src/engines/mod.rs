@@ -25,6 +25,7 @@
 //! `get_raw` themselves, and never run without an `Authorized` token.
 
 pub mod kv;
+pub mod pki;
 pub mod transit;
 pub mod user;
 
@@ -59,6 +60,7 @@ pub(crate) trait Engine: MountHooks {
 #[derive(Default)]
 pub(crate) struct Engines {
     kv: kv::Kv,
+    pki: pki::Pki,
     transit: transit::engine::Transit,
     user: user::User,
 }
@@ -69,6 +71,7 @@ impl Engines {
         kv::Kv::TYPE,
         transit::engine::Transit::TYPE,
         user::User::TYPE,
+        pki::Pki::TYPE,
     ];
 
     pub(crate) fn get(&self, kind: &str) -> Option<&dyn MountHooks> {
@@ -76,6 +79,7 @@ impl Engines {
             kv::Kv::TYPE => Some(&self.kv),
             transit::engine::Transit::TYPE => Some(&self.transit),
             user::User::TYPE => Some(&self.user),
+            pki::Pki::TYPE => Some(&self.pki),
             _ => None,
         }
     }

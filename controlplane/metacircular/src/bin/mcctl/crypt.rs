@@ -1,6 +1,6 @@
 //! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
-//! `mounts`, `policy`, `kv` and the transit engine (`keys`,
-//! `encrypt|decrypt|sign|verify`) and `user` (user-to-user encryption) in `crypt/`.
+//! `mounts`, `policy`, `kv`, the transit engine (`keys`,
+//! `encrypt|decrypt|sign|verify`), `user` (user-to-user encryption) and `pki` in `crypt/`.
 //!
 //! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
 //! terminal without echo, or one line of piped stdin ([`crate::secret`], the
@@ -11,6 +11,7 @@
 
 mod kv;
 mod mounts;
+mod pki;
 mod policy;
 mod slots;
 mod transit;
@@ -78,6 +79,11 @@ pub(crate) enum CryptCommand {
     Keys {
         #[command(subcommand)]
         cmd: transit::KeysCommand,
+    },
+    /// The pki engine: CAs, roles, certificates, CRLs, as policy allows.
+    Pki {
+        #[command(subcommand)]
+        cmd: pki::PkiCommand,
     },
     /// Transit data operations: encrypt, decrypt, sign, verify.
     #[command(flatten)]
@@ -166,6 +172,11 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             let (ch, b) = authed(endpoints).await?;
             let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
             transit::keys(&mut c, out, cmd).await
+        }
+        CryptCommand::Pki { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::pki_client::PkiClient::with_interceptor(ch, b);
+            pki::run(&mut c, out, cmd).await
         }
         CryptCommand::Transit(cmd) => {
             let (ch, b) = authed(endpoints).await?;

@@ -4,9 +4,10 @@
 mod crypt;
 mod crypt_keyfile;
 mod crypt_kv;
+mod crypt_pki;
 mod crypt_policy;
 mod crypt_transit;
-mod crypt_user;
 mod crypt_ui;
+mod crypt_user;
 pub(crate) mod iam;
 mod mcr;
