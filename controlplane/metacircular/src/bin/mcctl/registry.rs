@@ -28,7 +28,7 @@ pub(crate) enum RegistryCommand {
     /// Policy rules over repositories (admin).
     Policy {
         #[command(subcommand)]
-        cmd: policy::PolicyCommand,
+        cmd: Box<policy::PolicyCommand>,
     },
     /// Quotas and usage of repositories and namespaces (admin).
     Quota {
@@ -400,7 +400,7 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow
         }
         RegistryCommand::Policy { cmd } => {
             let mut c = pb::policy_client::PolicyClient::with_interceptor(ch, b);
-            policy::run(&mut c, out, cmd).await
+            policy::run(&mut c, out, *cmd).await
         }
         RegistryCommand::Quota { cmd } => {
             let mut c = pb::quotas_client::QuotasClient::with_interceptor(ch, b);
