@@ -1,5 +1,6 @@
 //! MCR as a hosted control-plane service: its store under
-//! `<data_dir>/mcr/`, `/v2/` on the REST listener, no gRPC yet.
+//! `<data_dir>/mcr/`, `/v2/` and `/v1/registry/` on the REST listener,
+//! `mc.registry.v1` on the gRPC listener.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,6 +54,9 @@ impl HostedService for Mcr {
             Ok(n) => tracing::info!(removed = n, "expired upload sessions removed"),
             Err(e) => return Err(fail(format!("expiring upload sessions: {e}"))),
         }
+        let store = Arc::new(store);
+        let policy =
+            Arc::new(crate::policy::Policy::load(store.clone()).map_err(|e| fail(e.to_string()))?);
         let auth = Auth::new(
             realm(ctx, &config),
             service(ctx, &config),
@@ -60,18 +64,17 @@ impl HostedService for Mcr {
             ctx.verifier.clone(),
             ctx.login.clone(),
             config.login_tags.clone(),
+            crate::registry::decide::Decider::new(policy.clone(), store.clone()),
         );
         Ok(Arc::new(Self {
-            core: Core {
-                store: Arc::new(store),
-                fs,
-            },
+            core: Core { store, fs },
             sessions: Sessions::new(
                 config.max_sessions,
                 config.max_sessions_per_account,
                 config.upload_ttl.get(),
             ),
             auth,
+            policy,
             config,
         }))
     }
@@ -81,10 +84,12 @@ impl HostedService for Mcr {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::registry::router(self.clone())
+        crate::registry::router(self.clone()).merge(crate::api::rest::router(self.clone()))
     }
 
-    fn grpc(self: &Arc<Self>, _routes: &mut tonic::service::RoutesBuilder) {}
+    fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
+        crate::api::grpc::Services::add(self.clone(), routes);
+    }
 
     fn store(&self) -> Arc<Store> {
         Mcr::store(self)

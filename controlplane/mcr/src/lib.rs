@@ -7,12 +7,14 @@
 //! `manifest`), `core/` the operations over the store, `storage/` the blob
 //! files, `store.rs` the tables. See docs/design/mcr.md.
 
+mod api;
 pub mod config;
 mod core;
 pub mod error;
 mod hosted;
 pub mod methods;
 pub mod model;
+mod policy;
 pub mod registry;
 mod storage;
 mod store;
@@ -26,6 +28,7 @@ pub struct Mcr {
     core: core::Core,
     sessions: core::uploads::Sessions,
     auth: registry::auth::Auth,
+    policy: Arc<policy::Policy>,
     config: McrConfig,
 }
 

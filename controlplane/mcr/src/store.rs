@@ -107,11 +107,18 @@ fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 
 pub(crate) const SCHEMA: Schema = Schema {
     name: "mcr",
-    migrations: &[Migration {
-        to_version: 1,
-        description: "repositories, blobs, links, manifests, tags, referrers, audit",
-        apply: create,
-    }],
+    migrations: &[
+        Migration {
+            to_version: 1,
+            description: "repositories, blobs, links, manifests, tags, referrers, audit",
+            apply: create,
+        },
+        Migration {
+            to_version: 2,
+            description: "policy rules (seeded), repository and namespace settings",
+            apply: crate::policy::state::migrate,
+        },
+    ],
 };
 
 /// `a ‖ b` with the `\0` separator.

@@ -7,6 +7,11 @@
 //! its repository, and reference counts changed in the same transaction.
 //! Manifest bytes are stored and served exactly as received.
 
+pub(crate) mod admin;
+pub(crate) mod policy;
+#[cfg(test)]
+mod policy_tests;
+pub(crate) mod quota;
 #[cfg(test)]
 mod tests;
 pub(crate) mod uploads;
@@ -152,6 +157,7 @@ impl Core {
     fn link(&self, tx: &WriteTx, repo: &RepoName, d: &str, mut blob: BlobRow) -> R<()> {
         let k = key2(repo.as_str(), d);
         if tx.get(LINKS, &k)?.is_none() {
+            quota::charge(tx, repo.as_str(), blob.size)?;
             tx.put(
                 LINKS,
                 &k,
@@ -275,6 +281,7 @@ impl Core {
             }
         }
         if tx.get(MANIFESTS, &mk)?.is_none() {
+            quota::charge(&tx, repo.as_str(), bytes.len() as u64)?;
             for c in &children {
                 let k = key2(repo.as_str(), &c.digest);
                 if c.manifest {

@@ -8,10 +8,12 @@
 //! granted = requested ∩ policy ∩ the MCIAS token's scopes, and the policy
 //! is evaluated again on every request.
 //!
-//! Policy until per-repository rules exist: admins may pull, push and
-//! delete everything; other authenticated accounts may pull only;
-//! anonymous callers nothing. Scoped MCIAS tokens (`mcr:push:repo/ci/*`)
-//! narrow that.
+//! Policy is `crate::policy` (rules, evaluated again on every request);
+//! anonymous callers may only pull repositories with `public_pull`, with or
+//! without an anonymous registry token. Scoped MCIAS tokens
+//! (`mcr:push:repo/ci/*`) narrow what policy allows. Refused pushes and
+//! deletes are audited (`registry.denied`, at most one row per account,
+//! repository and action per minute).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,32 +30,7 @@ use crate::core::Actor;
 use crate::error::{Code, RegistryError};
 use crate::model::RepoName;
 
-/// Registry actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Action {
-    Pull,
-    Push,
-    Delete,
-}
-
-impl Action {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pull" => Some(Self::Pull),
-            "push" => Some(Self::Push),
-            "delete" => Some(Self::Delete),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Pull => "pull",
-            Self::Push => "push",
-            Self::Delete => "delete",
-        }
-    }
-}
+pub(crate) use crate::policy::Action;
 
 /// A parsed `scope` of a token request (distribution's `scope.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,20 +74,15 @@ pub(crate) fn parse_scope(s: &str) -> Option<Scope> {
     }
 }
 
-/// The current policy (see the module header) and the token's scopes.
-pub(crate) fn allowed(p: &Principal, repo: &str, action: Action) -> bool {
-    let by_role = p.is_admin() || action == Action::Pull;
-    by_role && p.scope_allows(&format!("mcr:{}", action.name()), &format!("repo/{repo}"))
-}
-
 /// Per repository: the actions requested, and those granted.
 type Scoped = BTreeMap<String, (BTreeSet<Action>, BTreeSet<Action>)>;
 
 /// What a registry token grants.
 struct Grant {
-    principal: Principal,
+    /// `None`: an anonymous token (pull of public repositories only).
+    principal: Option<Principal>,
     /// The MCIAS token it came from, re-verified every [`REVERIFY`].
-    mcias_token: Zeroizing<String>,
+    mcias_token: Option<Zeroizing<String>>,
     verified_at: Instant,
     expires: Instant,
     /// `None`: unscoped (decided per request by policy).
@@ -131,11 +103,15 @@ pub(crate) struct Auth {
     login: Option<Arc<dyn LoginForwarder>>,
     login_tags: Vec<String>,
     grants: Mutex<HashMap<[u8; 32], Grant>>,
+    /// Policy decisions and their audit.
+    pub(crate) decider: super::decide::Decider,
 }
 
 /// Proof that the caller may do what it asked on a repository.
 pub(crate) struct Authorized {
     pub actor: Actor,
+    /// `None`: an anonymous pull of a public repository.
+    pub principal: Option<Principal>,
     _private: (),
 }
 
@@ -167,6 +143,7 @@ impl Auth {
         verifier: Option<Arc<dyn TokenVerifier>>,
         login: Option<Arc<dyn LoginForwarder>>,
         login_tags: Vec<String>,
+        decider: super::decide::Decider,
     ) -> Self {
         Self {
             realm,
@@ -176,6 +153,7 @@ impl Auth {
             login,
             login_tags,
             grants: Mutex::new(HashMap::new()),
+            decider,
         }
     }
 
@@ -224,8 +202,9 @@ impl Auth {
     }
 
     /// Re-verifies a grant's MCIAS token when it is older than [`REVERIFY`];
-    /// returns the principal, or `None` when the grant is no longer good.
-    async fn grant_principal(&self, k: &[u8; 32]) -> Option<Principal> {
+    /// returns the principal (`Some(None)`: anonymous), or `None` when the
+    /// grant is no longer good.
+    async fn grant_principal(&self, k: &[u8; 32]) -> Option<Option<Principal>> {
         let (principal, token, fresh) = {
             let g = self.grants();
             let grant = g.get(k)?;
@@ -235,6 +214,9 @@ impl Auth {
                 grant.verified_at.elapsed() < REVERIFY,
             )
         };
+        let Some(token) = token else {
+            return Some(None);
+        };
         if fresh {
             return Some(principal);
         }
@@ -243,9 +225,9 @@ impl Auth {
             Ok(p) => {
                 if let Some(g) = self.grants().get_mut(k) {
                     g.verified_at = Instant::now();
-                    g.principal = p.clone();
+                    g.principal = Some(p.clone());
                 }
-                Some(p)
+                Some(Some(p))
             }
             Err(_) => {
                 self.grants().remove(k);
@@ -265,8 +247,9 @@ impl Auth {
     ) -> Result<Authorized, RegistryError> {
         let scope = scope_string(repo.as_str(), actions);
         let principal = match self.who(headers, layer_principal) {
-            Who::Anonymous | Who::BadToken => return Err(self.challenge(Some(&scope), false)),
-            Who::Principal(p) => p,
+            Who::BadToken => return Err(self.challenge(Some(&scope), false)),
+            Who::Anonymous => None,
+            Who::Principal(p) => Some(p),
             Who::Grant(k) => {
                 let Some(p) = self.grant_principal(&k).await else {
                     return Err(self.challenge(Some(&scope), false));
@@ -280,7 +263,10 @@ impl Auth {
                             return Err(self.challenge(Some(&scope), true));
                         }
                         if !granted.contains(a) {
-                            return Err(denied(&p, repo.as_str(), *a));
+                            return Err(match &p {
+                                Some(p) => denied(p, repo.as_str(), *a),
+                                None => self.challenge(Some(&scope), false),
+                            });
                         }
                     }
                 }
@@ -288,17 +274,43 @@ impl Auth {
             }
         };
         for a in actions {
-            if !allowed(&principal, repo.as_str(), *a) {
-                return Err(denied(&principal, repo.as_str(), *a));
+            match &principal {
+                None if *a == Action::Pull && self.decider.policy.is_public(repo.as_str()) => {}
+                None => return Err(self.challenge(Some(&scope), false)),
+                Some(p) => {
+                    if let Err(reason) = self.decider.check(p, repo.as_str(), *a, None, &source) {
+                        return Err(denied_because(p, repo.as_str(), *a, &reason));
+                    }
+                }
             }
         }
         Ok(Authorized {
             actor: Actor {
-                account_id: principal.account_id,
+                account_id: principal
+                    .as_ref()
+                    .map_or_else(|| "anonymous".to_owned(), |p| p.account_id.clone()),
                 source_ip: source,
             },
+            principal,
             _private: (),
         })
+    }
+
+    /// A tag-level check after [`Auth::authorize`]: may the caller push or
+    /// delete `tag` (the rules' `tag_patterns`)?
+    pub(crate) fn authorize_tag(
+        &self,
+        who: &Authorized,
+        repo: &RepoName,
+        action: Action,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let Some(p) = &who.principal else {
+            return Err(self.challenge(Some(&scope_string(repo.as_str(), &[action])), false));
+        };
+        self.decider
+            .check(p, repo.as_str(), action, Some(tag), &who.actor.source_ip)
+            .map_err(|reason| denied_because(p, repo.as_str(), action, &reason))
     }
 
     /// Whether the caller may pull `repo` (a mount's source): no challenge, just yes or no.
@@ -333,6 +345,7 @@ impl Auth {
                 let p = self
                     .grant_principal(&k)
                     .await
+                    .flatten()
                     .ok_or_else(|| self.challenge(Some(scope), false))?;
                 let g = self.grants();
                 let ok = g.get(&k).is_some_and(|g| g.scoped.is_none() || g.catalog);
@@ -411,10 +424,14 @@ impl Auth {
                 Zeroizing::new(param("password")?.to_owned()),
             ))
         });
-        let Some((username, password)) = creds else {
-            return Err(self.challenge(None, false));
+        let (principal, mcias_token) = match creds {
+            Some((username, password)) => {
+                let (p, t) = self.credentials(&username, password, source).await?;
+                (Some(p), Some(t))
+            }
+            // Anonymous: a token for the public repositories among the scopes.
+            None => (None, None),
         };
-        let (principal, mcias_token) = self.credentials(&username, password, source).await?;
         let mut scoped = BTreeMap::new();
         let mut catalog = false;
         for s in &scopes {
@@ -424,12 +441,17 @@ impl Auth {
                         scoped.entry(name.clone()).or_default();
                     for a in actions {
                         entry.0.insert(a);
-                        if RepoName::parse(&name).is_some() && allowed(&principal, &name, a) {
+                        let ok = RepoName::parse(&name).is_some()
+                            && match &principal {
+                                Some(p) => self.decider.policy.allows(p, &name, a),
+                                None => a == Action::Pull && self.decider.policy.is_public(&name),
+                            };
+                        if ok {
                             entry.1.insert(a);
                         }
                     }
                 }
-                Some(Scope::Catalog) => catalog = true,
+                Some(Scope::Catalog) => catalog = principal.is_some(),
                 Some(Scope::Other) | None => {}
             }
         }
@@ -544,6 +566,13 @@ fn denied(p: &Principal, repo: &str, action: Action) -> RegistryError {
         .detail(serde_json::json!([{"Type": "repository", "Name": repo, "Action": action.name()}]))
 }
 
+/// [`denied`] with the policy's reason in the message.
+fn denied_because(p: &Principal, repo: &str, action: Action, reason: &str) -> RegistryError {
+    let mut e = denied(p, repo, action);
+    e.message = format!("{}: {reason}", e.message);
+    e
+}
+
 /// `Authorization: Basic` credentials.
 fn basic(headers: &HeaderMap) -> Option<(String, Zeroizing<String>)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -569,19 +598,6 @@ fn rfc3339_now() -> String {
 mod tests {
     use super::*;
 
-    fn p(roles: &[&str], scopes: &[&str]) -> Principal {
-        Principal {
-            account_id: "id".into(),
-            username: "u".into(),
-            account_type: "human".into(),
-            roles: roles.iter().map(|s| (*s).to_owned()).collect(),
-            tags: vec![],
-            jti: "j".into(),
-            expires_at: 0,
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        }
-    }
-
     #[test]
     fn scopes_parse_per_distribution() {
         assert_eq!(
@@ -606,26 +622,6 @@ mod tests {
         assert_eq!(parse_scope("thing:x:y"), Some(Scope::Other));
         assert_eq!(parse_scope("repository::pull"), None);
         assert_eq!(parse_scope("repository"), None);
-    }
-
-    #[test]
-    fn policy_admins_everything_users_pull_scopes_narrow() {
-        let admin = p(&["admin"], &[]);
-        let user = p(&["user"], &[]);
-        for a in [Action::Pull, Action::Push, Action::Delete] {
-            assert!(allowed(&admin, "apps/web", a));
-        }
-        assert!(allowed(&user, "apps/web", Action::Pull));
-        assert!(!allowed(&user, "apps/web", Action::Push));
-        assert!(!allowed(&user, "apps/web", Action::Delete));
-        let ci = p(&["admin"], &["mcr:push:repo/ci/*", "mcr:pull:repo/ci/*"]);
-        assert!(allowed(&ci, "ci/app", Action::Push));
-        assert!(
-            !allowed(&ci, "apps/web", Action::Push),
-            "scope narrows an admin"
-        );
-        assert!(!allowed(&ci, "apps/web", Action::Pull));
-        assert!(!allowed(&ci, "ci/app", Action::Delete));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub(super) async fn put(
             }
         }
     }
+    for t in &tags {
+        ctx.mcr.auth.authorize_tag(&who, repo, Action::Push, t)?;
+    }
     if tags.len() > MAX_TAGS {
         return Err(RegistryError::bad(
             Code::TagInvalid,
@@ -128,6 +131,9 @@ pub(super) async fn put(
 pub(super) async fn delete(ctx: &Ctx, repo: &RepoName, r: &str) -> Result<Response, RegistryError> {
     let who = ctx.authorize(repo, &[Action::Delete]).await?;
     let reference = Reference::parse(r)?;
+    if let Reference::Tag(t) = &reference {
+        ctx.mcr.auth.authorize_tag(&who, repo, Action::Delete, t)?;
+    }
     let mcr = ctx.mcr.clone();
     let repo = repo.clone();
     crate::core::blocking(move || match reference {

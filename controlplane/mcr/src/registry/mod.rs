@@ -6,6 +6,7 @@
 
 pub(crate) mod auth;
 mod blobs;
+pub(crate) mod decide;
 pub mod digest;
 pub mod manifest;
 mod manifests;

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::{Action, allowed};
+use super::auth::Action;
 use super::manifest::OCI_INDEX;
 use super::{Ctx, parse_digest, set};
 use crate::error::{Code, RegistryError};
@@ -70,7 +70,7 @@ pub(super) async fn catalog(ctx: &Ctx) -> Result<Response, RegistryError> {
         }
         last = names.last().cloned();
         for name in names {
-            if allowed(&principal, &name, Action::Pull) {
+            if ctx.mcr.policy.allows(&principal, &name, Action::Pull) {
                 if out.len() == n {
                     more = true;
                     break 'pages;

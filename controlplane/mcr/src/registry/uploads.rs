@@ -306,7 +306,16 @@ pub(super) async fn patch(
         };
         return refuse(body, err).await;
     };
-    let checked = check_owner(&s, repo.as_str(), &owner).and_then(|()| expected(ctx, repo, &s));
+    let checked = check_owner(&s, repo.as_str(), &owner)
+        .and_then(|()| expected(ctx, repo, &s))
+        .and_then(|e| {
+            // An upload alone larger than the quota left: 413 at once.
+            if let Some(n) = e.or_else(|| content_length(ctx)) {
+                let size = s.offset.saturating_add(n);
+                crate::core::quota::check_upload_size(&ctx.mcr.core.store, repo.as_str(), size)?;
+            }
+            Ok(e)
+        });
     let expect = match checked {
         Ok(v) => v,
         Err(e) => {

@@ -4,7 +4,8 @@
 //! `./.mc-dev/endpoints.json` (what `mcd dev` writes), so after `mcd dev`
 //! every command works with no flags.
 //!
-//! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`), each
+//! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`,
+//! `registry`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
 //! [`enums`] only.
@@ -17,6 +18,7 @@ mod enums;
 mod iam;
 mod output;
 mod proxy;
+mod registry;
 mod secret;
 mod status;
 
@@ -74,6 +76,9 @@ enum Command {
     /// MCNS: zones, records, cache, status.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// MCR: repositories, tags, policy, quotas, audit.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Development helpers for the platform `mcd dev` runs: dev certificates.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -149,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proxy(cmd) => block_on(proxy::run(e, out, cmd)),
         Command::Dns(cmd) => block_on(dns::run(e, out, cmd)),
         Command::Dev(cmd) => block_on(dev::run(e, out, cmd)),
+        Command::Registry(cmd) => block_on(registry::run(e, out, cmd)),
     }
 }
 

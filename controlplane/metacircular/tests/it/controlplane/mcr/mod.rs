@@ -11,6 +11,7 @@ use super::iam::Controlplane;
 use crate::support::curl;
 
 mod api;
+mod policy;
 mod skopeo;
 
 /// A control plane with MCR, its admin's MCIAS token and a cert dir for clients.
@@ -182,10 +183,46 @@ fn every_registry_route_refuses_anonymous_callers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let reg = Registry::start(dir.path());
     let map = mc_mcr::methods::map();
+    let pw = "a user's long password";
+    reg.cp.create_user(&reg.admin, "user1", pw);
+    let user = reg.cp.token("user1", pw);
     let mut checked = 0;
+    let mut admin_checked = 0;
     for (key, req) in map.entries() {
-        assert_eq!(req, mc_service::auth::Requirement::Delegated, "{key}");
+        if key.starts_with('/') {
+            // gRPC mc.registry.v1: anonymous → UNAUTHENTICATED; admin-only
+            // with a user token → PERMISSION_DENIED.
+            let anon = reg.cp.grpc_status(key, None);
+            assert!(anon.starts_with("16|"), "{key} without credentials: {anon}");
+            if req == mc_mcr::methods::ADMIN {
+                let u = reg.cp.grpc_status(key, Some(&user));
+                assert!(u.starts_with("7|"), "{key} with a user token: {u}");
+                admin_checked += 1;
+            }
+            checked += 1;
+            continue;
+        }
         let (method, path) = key.split_once(' ').expect("REST key");
+        if path.starts_with("/v1/registry/") {
+            // The admin API: the platform's 401/403 `{"error": …}`.
+            let path = path
+                .replace("{repo}", "apps%2Fweb")
+                .replace("{ns}", "apps")
+                .replace("{id}", "admins");
+            let (code, body) = reg.cp.call(method, &path, None, None);
+            assert_eq!(code, 401, "{key} without credentials: {body}");
+            assert!(body["error"].is_string(), "{key}: {body}");
+            if req == mc_mcr::methods::ADMIN {
+                let (code, body) = reg.cp.call(method, &path, Some(&user), None);
+                assert_eq!(code, 403, "{key} with a user token: {body}");
+                admin_checked += 1;
+            } else {
+                assert_eq!(req, mc_mcr::methods::READ, "{key}");
+            }
+            checked += 1;
+            continue;
+        }
+        assert_eq!(req, mc_service::auth::Requirement::Delegated, "{key}");
         let endpoint = match method {
             "POST" => "apps/web/blobs/uploads/",
             "PATCH" => "apps/web/blobs/uploads/00000000-0000-4000-8000-000000000000",
@@ -214,7 +251,8 @@ fn every_registry_route_refuses_anonymous_callers() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 8 + 16 + 16);
+    assert_eq!(admin_checked, 13 + 13);
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,
@@ -226,8 +264,21 @@ fn every_registry_route_refuses_anonymous_callers() {
     );
     // The catalog and the token endpoint are under /v2 too.
     assert_eq!(reg.raw("GET", "/v2/_catalog", None, &[], None).code, 401);
-    let (code, _) = curl(&["--cacert", &reg.cp.ca, &reg.url("/v2/token")]);
-    assert_eq!(code, 401, "the token endpoint without credentials");
+    // Without credentials the token endpoint issues an anonymous token,
+    // which grants nothing on a repository that is not public.
+    let url = reg.url("/v2/token?scope=repository:apps/web:pull");
+    let (code, body) = curl(&["--cacert", &reg.cp.ca, &url]);
+    assert_eq!(code, 200, "an anonymous token: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let anon = v["token"].as_str().expect("token");
+    let r = reg.raw(
+        "GET",
+        "/v2/apps/web/manifests/latest",
+        Some(anon),
+        &[],
+        None,
+    );
+    assert_eq!((r.code, r.error_code().as_str()), (401, "UNAUTHORIZED"));
 }
 
 #[test]

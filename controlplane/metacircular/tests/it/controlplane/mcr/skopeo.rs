@@ -76,7 +76,7 @@ fn image(layout: &Path, work: &Path, arch: &str, n: usize) -> (String, usize) {
 }
 
 /// An `oci:` layout with `v1` (three layers) and `multi` (amd64 + arm64).
-fn layout(dir: &Path) -> (std::path::PathBuf, String, String) {
+pub(super) fn layout(dir: &Path) -> (std::path::PathBuf, String, String) {
     let layout = dir.join("layout");
     std::fs::create_dir_all(layout.join("blobs/sha256")).expect("layout");
     std::fs::write(
@@ -102,7 +102,7 @@ fn layout(dir: &Path) -> (std::path::PathBuf, String, String) {
     (layout, v1, multi)
 }
 
-fn ok(out: &std::process::Output, what: &str) -> String {
+pub(super) fn ok(out: &std::process::Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what}: {}\n{}",
