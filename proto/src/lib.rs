@@ -77,3 +77,10 @@ pub mod testing {
         tonic::include_proto!("mc.testing.v1");
     }
 }
+
+/// `mc.registry.v1`: MCR admin (garbage collection, retention).
+pub mod registry {
+    pub mod v1 {
+        tonic::include_proto!("mc.registry.v1");
+    }
+}

@@ -61,11 +61,18 @@ impl HostedService for Mcr {
             ctx.login.clone(),
             config.login_tags.clone(),
         );
-        Ok(Arc::new(Self {
-            core: Core {
-                store: Arc::new(store),
-                fs,
-            },
+        let core = Core {
+            store: Arc::new(store),
+            fs,
+        };
+        match crate::gc::Gc::mark_interrupted(&core) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "GC runs cut by a restart marked interrupted"),
+            Err(e) => return Err(fail(format!("marking interrupted GC runs: {e}"))),
+        }
+        let gc = crate::gc::Gc::new(config.gc_grace.get(), crate::gc::system_clock());
+        let mcr = Arc::new(Self {
+            core,
             sessions: Sessions::new(
                 config.max_sessions,
                 config.max_sessions_per_account,
@@ -73,7 +80,10 @@ impl HostedService for Mcr {
             ),
             auth,
             config,
-        }))
+            gc,
+        });
+        crate::gc::schedule(&mcr);
+        Ok(mcr)
     }
 
     fn methods() -> MethodMap {
@@ -81,10 +91,12 @@ impl HostedService for Mcr {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::registry::router(self.clone())
+        crate::registry::router(self.clone()).merge(crate::gc::api::router(self.clone()))
     }
 
-    fn grpc(self: &Arc<Self>, _routes: &mut tonic::service::RoutesBuilder) {}
+    fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
+        crate::gc::api::add_grpc(self.clone(), routes);
+    }
 
     fn store(&self) -> Arc<Store> {
         Mcr::store(self)

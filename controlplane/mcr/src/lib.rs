@@ -10,6 +10,7 @@
 pub mod config;
 mod core;
 pub mod error;
+mod gc;
 mod hosted;
 pub mod methods;
 pub mod model;
@@ -27,6 +28,7 @@ pub struct Mcr {
     sessions: core::uploads::Sessions,
     auth: registry::auth::Auth,
     config: McrConfig,
+    gc: gc::Gc,
 }
 
 impl Mcr {

@@ -8,6 +8,12 @@
 
 use mc_service::auth::{MethodMap, Requirement};
 
+/// Admin entries: an admin account, and a scoped token must carry `mcr:admin`.
+const ADMIN: Requirement = Requirement::Scoped {
+    scope: "mcr:admin",
+    inner: &Requirement::Admin,
+};
+
 const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
 /// The map.
@@ -18,5 +24,19 @@ pub fn map() -> MethodMap {
     for method in METHODS {
         m = m.rest(method, "/v2/{*path}", Requirement::Delegated);
     }
-    m
+    // Garbage collection (`crate::gc::api`).
+    m.rest("POST", "/v1/registry/gc", ADMIN)
+        .rest("GET", "/v1/registry/gc", ADMIN)
+        .rest("GET", "/v1/registry/gc/{id}", ADMIN)
+        .grpc("/mc.registry.v1.Gc/Start", ADMIN)
+        .grpc("/mc.registry.v1.Gc/List", ADMIN)
+        .grpc("/mc.registry.v1.Gc/Get", ADMIN)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_registry_rpc_is_in_the_map_and_nothing_else_is() {
+        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 3);
+    }
 }
