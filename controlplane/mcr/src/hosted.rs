@@ -91,11 +91,14 @@ impl HostedService for Mcr {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::registry::router(self.clone()).merge(crate::gc::api::router(self.clone()))
+        crate::registry::router(self.clone())
+            .merge(crate::gc::api::router(self.clone()))
+            .merge(crate::gc::retention_api::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
         crate::gc::api::add_grpc(self.clone(), routes);
+        crate::gc::retention_api::add_grpc(self.clone(), routes);
     }
 
     fn store(&self) -> Arc<Store> {

@@ -31,12 +31,22 @@ pub fn map() -> MethodMap {
         .grpc("/mc.registry.v1.Gc/Start", ADMIN)
         .grpc("/mc.registry.v1.Gc/List", ADMIN)
         .grpc("/mc.registry.v1.Gc/Get", ADMIN)
+        // Retention (`crate::gc::retention_api`).
+        .rest("GET", "/v1/registry/retention", ADMIN)
+        .rest("POST", "/v1/registry/retention", ADMIN)
+        .rest("POST", "/v1/registry/retention/run", ADMIN)
+        .rest("PUT", "/v1/registry/retention/{id}", ADMIN)
+        .rest("DELETE", "/v1/registry/retention/{id}", ADMIN)
+        .grpc("/mc.registry.v1.Retention/List", ADMIN)
+        .grpc("/mc.registry.v1.Retention/Put", ADMIN)
+        .grpc("/mc.registry.v1.Retention/Delete", ADMIN)
+        .grpc("/mc.registry.v1.Retention/Run", ADMIN)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_registry_rpc_is_in_the_map_and_nothing_else_is() {
-        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 3);
+        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 7);
     }
 }

@@ -418,6 +418,36 @@ impl Core {
         })
     }
 
+    /// Deletes `tag` if it still points at `digest` and was not updated
+    /// since `updated_at` (retention's plan); false when it moved or went.
+    pub(crate) fn delete_tag_if(
+        &self,
+        repo: &RepoName,
+        tag: &str,
+        digest: &str,
+        updated_at: i64,
+        actor: &Actor,
+        action: &str,
+    ) -> R<bool> {
+        let k = key2(repo.as_str(), tag);
+        let tx = WriteTx::begin(&self.store)?;
+        let same = tx
+            .get(TAGS, &k)?
+            .is_some_and(|t| t.digest == digest && t.updated_at == updated_at);
+        if !same {
+            return Ok(false);
+        }
+        tx.delete(TAGS.def(), &k)?;
+        tx.audit(audit(
+            actor,
+            action,
+            repo.to_string(),
+            format!("{tag} {digest}"),
+        ))?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Deletes a tag (the manifest stays).
     pub(crate) fn delete_tag(&self, repo: &RepoName, tag: &str, actor: &Actor) -> R<()> {
         let tx = WriteTx::begin(&self.store)?;
@@ -439,6 +469,23 @@ impl Core {
 
     /// Deletes a manifest, its tags and its referrers row.
     pub(crate) fn delete_manifest(&self, repo: &RepoName, digest: &Digest, actor: &Actor) -> R<()> {
+        self.delete_manifest_when(repo, digest, actor, "registry.manifest.delete", |_, _| {
+            Ok(true)
+        })
+        .map(|_| ())
+    }
+
+    /// [`Self::delete_manifest`] if `guard` (seeing the transaction and the
+    /// row) still agrees inside the deleting transaction; false when it did
+    /// not. Retention uses it so a tag or push landing after its plan wins.
+    pub(crate) fn delete_manifest_when(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+        action: &str,
+        guard: impl FnOnce(&WriteTx, &ManifestRow) -> R<bool>,
+    ) -> R<bool> {
         let d = digest.to_string();
         let mk = key2(repo.as_str(), &d);
         let tx = WriteTx::begin(&self.store)?;
@@ -456,6 +503,9 @@ impl Core {
                 "the manifest is listed by an index of this repository: delete the index first",
             )
             .detail(serde_json::json!({"digest": d})));
+        }
+        if !guard(&tx, &row)? {
+            return Ok(false);
         }
         for c in &row.children {
             let k = key2(repo.as_str(), &c.digest);
@@ -487,12 +537,12 @@ impl Core {
         tx.delete(MANIFEST_CONTENT, &mk)?;
         tx.audit(audit(
             actor,
-            "registry.manifest.delete",
+            action,
             repo.to_string(),
             format!("{d} tags={}", removed_tags.join(",")),
         ))?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Tags of `repo` after `last`, at most `n`; `None` when the repository is unknown.

@@ -31,6 +31,10 @@
 //! every step is idempotent, so the next run finishes the work.
 
 pub(crate) mod api;
+pub(crate) mod retention;
+pub(crate) mod retention_api;
+#[cfg(test)]
+mod retention_tests;
 pub(crate) mod sweep;
 pub(crate) mod tables;
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!   while the blob row lives (the relink window of invariant 2);
 //! - `gc_pending`: object key → [`PendingRow`]: blob rows gone whose object
 //!   may still be on disk (deleted after the commit; idempotent on a crash);
-//! - `gc_runs`: run id → [`RunRow`] (progress rows, newest last in key order).
+//! - `gc_runs`: run id → [`RunRow`] (progress rows, newest last in key order);
+//! - `retention`: rule id → [`super::retention::Rule`].
 
 use mc_kit::store::StoreError;
 use mc_kit::store::json::{JsonTable, create_tables};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) const UNLINKED: JsonTable<UnlinkedRow> = JsonTable::new("unlinked");
 pub(crate) const GC_PENDING: JsonTable<PendingRow> = JsonTable::new("gc_pending");
 pub(crate) const GC_RUNS: JsonTable<RunRow> = JsonTable::new("gc_runs");
+pub(crate) const RETENTION: JsonTable<super::retention::Rule> = JsonTable::new("retention");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct UnlinkedRow {
@@ -71,5 +73,13 @@ pub(crate) struct RunRow {
 
 /// Migration 2: GC's tables.
 pub(crate) fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    create_tables(txn, &[UNLINKED.def(), GC_PENDING.def(), GC_RUNS.def()])
+    create_tables(
+        txn,
+        &[
+            UNLINKED.def(),
+            GC_PENDING.def(),
+            GC_RUNS.def(),
+            RETENTION.def(),
+        ],
+    )
 }

@@ -215,6 +215,11 @@ const STEPS: &[Step] = &[
     step("crypt keys delete sweep-transit k1", Want::Ok),
     step("crypt mounts delete sweep-transit", Want::Ok),
     step("dev cert sweep-dev.test --out {dir}", Want::Ok),
+    step("registry gc start --dry-run", Want::Ok),
+    keep("registry gc start", "gcrun", "/id"),
+    step("registry gc show {gcrun}", Want::Ok),
+    step("registry gc show gc-no-such-run", Want::Refused),
+    step("registry gc list", Want::Ok),
     step("proxy status", Want::Ok),
     step("proxy listeners list", Want::Ok),
     step(

@@ -17,6 +17,7 @@ mod enums;
 mod iam;
 mod output;
 mod proxy;
+mod registry_gc;
 mod secret;
 mod status;
 
@@ -77,6 +78,16 @@ enum Command {
     /// Development helpers for the platform `mcd dev` runs: dev certificates.
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// MCR, the registry: garbage collection and retention (admin).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Online garbage collection: unreferenced blobs, orphans, stale uploads.
+    #[command(subcommand)]
+    Gc(registry_gc::GcCommand),
 }
 
 fn main() -> ExitCode {
@@ -149,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proxy(cmd) => block_on(proxy::run(e, out, cmd)),
         Command::Dns(cmd) => block_on(dns::run(e, out, cmd)),
         Command::Dev(cmd) => block_on(dev::run(e, out, cmd)),
+        Command::Registry(RegistryCommand::Gc(cmd)) => block_on(registry_gc::run(e, out, cmd)),
     }
 }
 

@@ -183,8 +183,37 @@ fn every_registry_route_refuses_anonymous_callers() {
     let reg = Registry::start(dir.path());
     let map = mc_mcr::methods::map();
     let mut checked = 0;
+    let pw = "a user's long password";
+    reg.cp.call(
+        "POST",
+        "/v1/iam/accounts",
+        Some(&reg.admin),
+        Some(serde_json::json!({"username": "user1", "password": pw, "roles": ["user"]})),
+    );
+    let user = reg.cp.token("user1", pw);
     for (key, req) in map.entries() {
-        assert_eq!(req, mc_service::auth::Requirement::Delegated, "{key}");
+        if req != mc_service::auth::Requirement::Delegated {
+            // Admin entries (GC, retention): 401 anonymous, 403 for a user.
+            if key.starts_with('/') {
+                let anon = reg.cp.grpc_status(&key, None);
+                assert!(anon.starts_with("16|"), "{key} without credentials: {anon}");
+                let as_user = reg.cp.grpc_status(&key, Some(&user));
+                assert!(as_user.starts_with("7|"), "{key} as a user: {as_user}");
+            } else {
+                let (method, path) = key.split_once(' ').expect("REST key");
+                let path = path.replace("{id}", "x");
+                let (code, body) = reg.cp.call(method, &path, None, None);
+                assert_eq!(code, 401, "{key} without credentials: {body}");
+                assert!(body["error"].is_string(), "{key}: {body}");
+                assert_eq!(
+                    reg.cp.call(method, &path, Some(&user), None).0,
+                    403,
+                    "{key} as a user"
+                );
+            }
+            checked += 1;
+            continue;
+        }
         let (method, path) = key.split_once(' ').expect("REST key");
         let endpoint = match method {
             "POST" => "apps/web/blobs/uploads/",
@@ -214,7 +243,7 @@ fn every_registry_route_refuses_anonymous_callers() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 8 + 6, "8 /v2 entries, 3 GC REST + 3 GC gRPC");
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,
