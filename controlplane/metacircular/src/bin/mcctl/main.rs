@@ -18,6 +18,7 @@ mod iam;
 mod output;
 mod proxy;
 mod registry_gc;
+mod registry_retention;
 mod secret;
 mod status;
 
@@ -88,6 +89,9 @@ enum RegistryCommand {
     /// Online garbage collection: unreferenced blobs, orphans, stale uploads.
     #[command(subcommand)]
     Gc(registry_gc::GcCommand),
+    /// Retention rules: keep last N tags, keep tags by pattern, untagged age.
+    #[command(subcommand)]
+    Retention(registry_retention::RetentionCommand),
 }
 
 fn main() -> ExitCode {
@@ -161,6 +165,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dns(cmd) => block_on(dns::run(e, out, cmd)),
         Command::Dev(cmd) => block_on(dev::run(e, out, cmd)),
         Command::Registry(RegistryCommand::Gc(cmd)) => block_on(registry_gc::run(e, out, cmd)),
+        Command::Registry(RegistryCommand::Retention(cmd)) => {
+            block_on(registry_retention::run(e, out, cmd))
+        }
     }
 }
 

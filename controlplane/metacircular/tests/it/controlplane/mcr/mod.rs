@@ -11,6 +11,7 @@ use super::iam::Controlplane;
 use crate::support::curl;
 
 mod api;
+mod gc;
 mod skopeo;
 
 /// A control plane with MCR, its admin's MCIAS token and a cert dir for clients.
@@ -25,6 +26,12 @@ pub(super) struct Registry {
 impl Registry {
     pub(super) fn start(dir: &Path) -> Self {
         let cp = Controlplane::start(dir, "");
+        Self::around(cp, dir)
+    }
+
+    /// [`Self::start`] with `[mcr]` keys (e.g. a short GC grace).
+    pub(super) fn start_mcr(dir: &Path, mcr: &str) -> Self {
+        let cp = Controlplane::start(dir, &format!("\n[mcr]\n{mcr}\n"));
         Self::around(cp, dir)
     }
 
@@ -243,7 +250,11 @@ fn every_registry_route_refuses_anonymous_callers() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 8 + 6, "8 /v2 entries, 3 GC REST + 3 GC gRPC");
+    assert_eq!(
+        checked,
+        8 + 6 + 9,
+        "8 /v2 entries; GC: 3 REST + 3 gRPC; retention: 5 REST + 4 gRPC"
+    );
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,
