@@ -188,7 +188,7 @@ async fn follow(c: &mut GcClient<Authed>, id: &str) -> anyhow::Result<pb::GcRun>
             .await
             .map_err(refused)?
             .into_inner();
-        let k = r.counters.clone().unwrap_or_default();
+        let k = r.counters.unwrap_or_default();
         bar.set_message(format!(
             "{}: links {} scanned / {} removed, blobs {} scanned / {} removed, {} bytes",
             r.phase,

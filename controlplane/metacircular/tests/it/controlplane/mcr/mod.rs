@@ -202,9 +202,9 @@ fn every_registry_route_refuses_anonymous_callers() {
         if req != mc_service::auth::Requirement::Delegated {
             // Admin entries (GC, retention): 401 anonymous, 403 for a user.
             if key.starts_with('/') {
-                let anon = reg.cp.grpc_status(&key, None);
+                let anon = reg.cp.grpc_status(key, None);
                 assert!(anon.starts_with("16|"), "{key} without credentials: {anon}");
-                let as_user = reg.cp.grpc_status(&key, Some(&user));
+                let as_user = reg.cp.grpc_status(key, Some(&user));
                 assert!(as_user.starts_with("7|"), "{key} as a user: {as_user}");
             } else {
                 let (method, path) = key.split_once(' ').expect("REST key");
