@@ -78,7 +78,7 @@ pub mod testing {
     }
 }
 
-/// `mc.registry.v1`: MCR admin (repositories, tags, policy, quotas, audit).
+/// `mc.registry.v1`: MCR admin (repositories, tags, policy, quotas, audit, GC, retention).
 pub mod registry {
     pub mod v1 {
         tonic::include_proto!("mc.registry.v1");

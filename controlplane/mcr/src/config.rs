@@ -10,6 +10,8 @@
 //! max_sessions_per_account = 64
 //! upload_ttl = "1h"             # an upload session idle this long is removed
 //! login_tags = []               # tags MCIAS's login policy sees for registry logins
+//! gc_grace = "1h"               # GC spares links/blobs unreferenced for less (>= 1s)
+//! gc_interval = "1h"            # a GC run starts this often ("0s": only on demand)
 //! ```
 //!
 //! Invariant: every limit is bounded and non-zero.
@@ -44,6 +46,14 @@ pub struct McrConfig {
     /// Tags sent with registry logins to MCIAS's login policy (`service_name = "mcr"`).
     #[serde(default)]
     pub login_tags: Vec<String>,
+    /// GC removes a link or blob only this long after it was last
+    /// referenced or linked (1 s to 30 days; below 10 min only for tests).
+    #[serde(default = "d_gc")]
+    pub gc_grace: Duration,
+    /// How often a GC run starts on its own (0 s: never, only on demand;
+    /// else 1 s to 7 days).
+    #[serde(default = "d_gc")]
+    pub gc_interval: Duration,
 }
 
 fn d_blob() -> u64 {
@@ -53,6 +63,9 @@ fn d_ttl() -> Duration {
     Duration::from_secs(300)
 }
 fn d_upload_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn d_gc() -> Duration {
     Duration::from_secs(3600)
 }
 fn d_sessions() -> usize {
@@ -73,6 +86,8 @@ impl Default for McrConfig {
             max_sessions_per_account: d_per_account(),
             upload_ttl: d_upload_ttl(),
             login_tags: Vec::new(),
+            gc_grace: d_gc(),
+            gc_interval: d_gc(),
         }
     }
 }
@@ -104,6 +119,13 @@ impl Validate for McrConfig {
         }
         if !(60..=7 * 86_400).contains(&self.upload_ttl.get().as_secs()) {
             return Err(Invalid::new("upload_ttl", "between 1m and 7d"));
+        }
+        if !(1..=30 * 86_400).contains(&self.gc_grace.get().as_secs()) {
+            return Err(Invalid::new("gc_grace", "between 1s and 30d"));
+        }
+        let every = self.gc_interval.get().as_secs();
+        if every > 7 * 86_400 {
+            return Err(Invalid::new("gc_interval", "0s (off) or up to 7d"));
         }
         if self.login_tags.len() > 32 {
             return Err(Invalid::new("login_tags", "at most 32"));

@@ -66,8 +66,15 @@ impl HostedService for Mcr {
             config.login_tags.clone(),
             crate::registry::decide::Decider::new(policy.clone(), store.clone()),
         );
-        Ok(Arc::new(Self {
-            core: Core { store, fs },
+        let core = Core { store, fs };
+        match crate::gc::Gc::mark_interrupted(&core) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "GC runs cut by a restart marked interrupted"),
+            Err(e) => return Err(fail(format!("marking interrupted GC runs: {e}"))),
+        }
+        let gc = crate::gc::Gc::new(config.gc_grace.get(), crate::gc::system_clock());
+        let mcr = Arc::new(Self {
+            core,
             sessions: Sessions::new(
                 config.max_sessions,
                 config.max_sessions_per_account,
@@ -76,7 +83,10 @@ impl HostedService for Mcr {
             auth,
             policy,
             config,
-        }))
+            gc,
+        });
+        crate::gc::schedule(&mcr);
+        Ok(mcr)
     }
 
     fn methods() -> MethodMap {
@@ -84,11 +94,16 @@ impl HostedService for Mcr {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        crate::registry::router(self.clone()).merge(crate::api::rest::router(self.clone()))
+        crate::registry::router(self.clone())
+            .merge(crate::api::rest::router(self.clone()))
+            .merge(crate::gc::api::router(self.clone()))
+            .merge(crate::gc::retention_api::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
         crate::api::grpc::Services::add(self.clone(), routes);
+        crate::gc::api::add_grpc(self.clone(), routes);
+        crate::gc::retention_api::add_grpc(self.clone(), routes);
     }
 
     fn store(&self) -> Arc<Store> {

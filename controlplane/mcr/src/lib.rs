@@ -11,6 +11,7 @@ mod api;
 pub mod config;
 mod core;
 pub mod error;
+mod gc;
 mod hosted;
 pub mod methods;
 pub mod model;
@@ -30,6 +31,7 @@ pub struct Mcr {
     auth: registry::auth::Auth,
     policy: Arc<policy::Policy>,
     config: McrConfig,
+    gc: gc::Gc,
 }
 
 impl Mcr {

@@ -44,6 +44,16 @@ const REST: &[(&str, &str, Requirement)] = &[
     ("DELETE", "/v1/registry/policy/{id}", ADMIN),
     ("POST", "/v1/registry/policy/explain", ADMIN),
     ("GET", "/v1/registry/audit", ADMIN),
+    // Garbage collection (`crate::gc::api`).
+    ("POST", "/v1/registry/gc", ADMIN),
+    ("GET", "/v1/registry/gc", ADMIN),
+    ("GET", "/v1/registry/gc/{id}", ADMIN),
+    // Retention (`crate::gc::retention_api`).
+    ("GET", "/v1/registry/retention", ADMIN),
+    ("POST", "/v1/registry/retention", ADMIN),
+    ("POST", "/v1/registry/retention/run", ADMIN),
+    ("PUT", "/v1/registry/retention/{id}", ADMIN),
+    ("DELETE", "/v1/registry/retention/{id}", ADMIN),
 ];
 
 const GRPC: &[(&str, Requirement)] = &[
@@ -63,6 +73,13 @@ const GRPC: &[(&str, Requirement)] = &[
     ("Policy/DeleteRule", ADMIN),
     ("Policy/Explain", ADMIN),
     ("Audit/Query", ADMIN),
+    ("Gc/Start", ADMIN),
+    ("Gc/List", ADMIN),
+    ("Gc/Get", ADMIN),
+    ("Retention/List", ADMIN),
+    ("Retention/Put", ADMIN),
+    ("Retention/Delete", ADMIN),
+    ("Retention/Run", ADMIN),
 ];
 
 /// The map.
@@ -86,6 +103,6 @@ pub fn map() -> MethodMap {
 mod tests {
     #[test]
     fn every_registry_rpc_is_in_the_map_and_nothing_else_is() {
-        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 16);
+        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 23);
     }
 }

@@ -49,6 +49,9 @@ pub(crate) struct BlobRow {
     pub created_at: i64,
     /// Repositories linking it.
     pub links: u64,
+    /// When `links` last dropped to 0 (GC deletes the blob `grace` later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlinked_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +60,9 @@ pub(crate) struct LinkRow {
     /// Manifests of this repository that reference the blob.
     pub refs: u64,
     pub linked_at: i64,
+    /// When `refs` last dropped to 0 (GC removes the link `grace` later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreferenced_since: Option<i64>,
 }
 
 /// What a manifest references, so a delete can undo it.
@@ -117,6 +123,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 2,
             description: "policy rules (seeded), repository and namespace settings",
             apply: crate::policy::state::migrate,
+        },
+        Migration {
+            to_version: 3,
+            description: "online GC: unlinked (relink window), gc_pending, gc_runs",
+            apply: crate::gc::tables::create,
         },
     ],
 };

@@ -26,6 +26,7 @@ use mc_kit::store::audit::AuditEvent;
 use mc_kit::store::json::{ReadTx, WriteTx};
 
 use crate::error::{Code, RegistryError};
+use crate::gc::tables::UNLINKED;
 use crate::model::RepoName;
 use crate::registry::digest::Digest;
 use crate::registry::manifest::Parsed;
@@ -121,37 +122,48 @@ impl Core {
         size: u64,
     ) -> R<()> {
         let d = digest.to_string();
-        let existing = ReadTx::begin(&self.store)?.get(BLOBS, d.as_bytes())?;
-        let mut ours = None;
-        if existing.is_none() {
-            let key = FsStore::object_key(digest, inc);
-            self.fs.put_from_file(&staged, &key)?;
-            ours = Some(key);
-        }
-        let tx = WriteTx::begin(&self.store)?;
-        let blob = match tx.get(BLOBS, d.as_bytes())? {
-            Some(b) => b,
-            None => match &ours {
-                Some(key) => BlobRow {
+        // Twice at most: GC may delete the blob row between our read and
+        // our transaction, and then our own copy must be stored.
+        let mut store_ours = ReadTx::begin(&self.store)?
+            .get(BLOBS, d.as_bytes())?
+            .is_none();
+        let mut staged = Some(staged);
+        for _ in 0..2 {
+            let mut ours = None;
+            if store_ours && let Some(path) = staged.take() {
+                let key = FsStore::object_key(digest, inc);
+                self.fs.put_from_file(&path, &key)?;
+                ours = Some(key);
+            }
+            let tx = WriteTx::begin(&self.store)?;
+            let blob = match (tx.get(BLOBS, d.as_bytes())?, &ours) {
+                (Some(b), _) => b,
+                (None, Some(key)) => BlobRow {
                     size,
                     object: key.clone(),
                     created_at: unix_now(),
                     links: 0,
+                    unlinked_at: None,
                 },
-                // Raced with a GC that does not exist yet: nothing to link.
-                None => return Err(RegistryError::internal("blob row vanished")),
-            },
-        };
-        let kept_ours = ours.as_deref() == Some(blob.object.as_str());
-        self.link(&tx, repo, &d, blob)?;
-        tx.commit()?;
-        if let Some(key) = ours
-            && !kept_ours
-        {
-            // Another upload of the same digest committed first.
-            self.fs.delete_object(&key)?;
+                (None, None) => {
+                    store_ours = true;
+                    continue;
+                }
+            };
+            let kept_ours = ours.as_deref() == Some(blob.object.as_str());
+            self.link(&tx, repo, &d, blob)?;
+            tx.commit()?;
+            if let Some(key) = ours
+                && !kept_ours
+            {
+                // Another upload of the same digest committed first.
+                self.fs.delete_object(&key)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        Err(RegistryError::internal(
+            "blob row vanished twice during commit",
+        ))
     }
 
     fn link(&self, tx: &WriteTx, repo: &RepoName, d: &str, mut blob: BlobRow) -> R<()> {
@@ -165,12 +177,27 @@ impl Core {
                     size: blob.size,
                     refs: 0,
                     linked_at: unix_now(),
+                    unreferenced_since: None,
                 },
             )?;
             blob.links += 1;
+            blob.unlinked_at = None;
+            tx.delete(UNLINKED.def(), &key2(d, repo.as_str()))?;
         }
         tx.put(BLOBS, d.as_bytes(), &blob)?;
         touch_repo(tx, repo)
+    }
+
+    /// Restores a link GC removed, while the blob row lives (`unlinked`).
+    fn relink(&self, tx: &WriteTx, repo: &RepoName, d: &str) -> R<Option<LinkRow>> {
+        if tx.get(UNLINKED, &key2(d, repo.as_str()))?.is_none() {
+            return Ok(None);
+        }
+        let Some(blob) = tx.get(BLOBS, d.as_bytes())? else {
+            return Ok(None);
+        };
+        self.link(tx, repo, d, blob)?;
+        Ok(tx.get(LINKS, &key2(repo.as_str(), d))?)
     }
 
     /// Links `digest` from `from` into `repo`; false when it is not linked there.
@@ -188,7 +215,7 @@ impl Core {
         Ok(true)
     }
 
-    /// Unlinks a blob from `repo` (its bytes stay until GC exists).
+    /// Unlinks a blob from `repo` (its bytes go at a GC run `grace` later).
     pub(crate) fn delete_blob(&self, repo: &RepoName, digest: &Digest, actor: &Actor) -> R<()> {
         let d = digest.to_string();
         let k = key2(repo.as_str(), &d);
@@ -213,6 +240,9 @@ impl Core {
         tx.delete(LINKS.def(), &k)?;
         if let Some(mut blob) = tx.get(BLOBS, d.as_bytes())? {
             blob.links = blob.links.saturating_sub(1);
+            if blob.links == 0 {
+                blob.unlinked_at = Some(unix_now());
+            }
             tx.put(BLOBS, d.as_bytes(), &blob)?;
         }
         tx.audit(audit(actor, "registry.blob.delete", repo.to_string(), d))?;
@@ -250,8 +280,13 @@ impl Core {
         let mut children: Vec<Child> = Vec::new();
         for b in &parsed.blobs {
             let k = key2(repo.as_str(), &b.digest.to_string());
-            let Some(link) = tx.get(LINKS, &k)? else {
-                return Err(unknown("blob", &b.digest));
+            let link = match tx.get(LINKS, &k)? {
+                Some(link) => link,
+                // GC removed the link within the relink window (its invariant 2).
+                None => match self.relink(&tx, repo, &b.digest.to_string())? {
+                    Some(link) => link,
+                    None => return Err(unknown("blob", &b.digest)),
+                },
             };
             if link.size != b.size {
                 return Err(size_bad(&b.digest));
@@ -390,6 +425,36 @@ impl Core {
         })
     }
 
+    /// Deletes `tag` if it still points at `digest` and was not updated
+    /// since `updated_at` (retention's plan); false when it moved or went.
+    pub(crate) fn delete_tag_if(
+        &self,
+        repo: &RepoName,
+        tag: &str,
+        digest: &str,
+        updated_at: i64,
+        actor: &Actor,
+        action: &str,
+    ) -> R<bool> {
+        let k = key2(repo.as_str(), tag);
+        let tx = WriteTx::begin(&self.store)?;
+        let same = tx
+            .get(TAGS, &k)?
+            .is_some_and(|t| t.digest == digest && t.updated_at == updated_at);
+        if !same {
+            return Ok(false);
+        }
+        tx.delete(TAGS.def(), &k)?;
+        tx.audit(audit(
+            actor,
+            action,
+            repo.to_string(),
+            format!("{tag} {digest}"),
+        ))?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Deletes a tag (the manifest stays).
     pub(crate) fn delete_tag(&self, repo: &RepoName, tag: &str, actor: &Actor) -> R<()> {
         let tx = WriteTx::begin(&self.store)?;
@@ -411,6 +476,23 @@ impl Core {
 
     /// Deletes a manifest, its tags and its referrers row.
     pub(crate) fn delete_manifest(&self, repo: &RepoName, digest: &Digest, actor: &Actor) -> R<()> {
+        self.delete_manifest_when(repo, digest, actor, "registry.manifest.delete", |_, _| {
+            Ok(true)
+        })
+        .map(|_| ())
+    }
+
+    /// [`Self::delete_manifest`] if `guard` (seeing the transaction and the
+    /// row) still agrees inside the deleting transaction; false when it did
+    /// not. Retention uses it so a tag or push landing after its plan wins.
+    pub(crate) fn delete_manifest_when(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+        action: &str,
+        guard: impl FnOnce(&WriteTx, &ManifestRow) -> R<bool>,
+    ) -> R<bool> {
         let d = digest.to_string();
         let mk = key2(repo.as_str(), &d);
         let tx = WriteTx::begin(&self.store)?;
@@ -429,6 +511,9 @@ impl Core {
             )
             .detail(serde_json::json!({"digest": d})));
         }
+        if !guard(&tx, &row)? {
+            return Ok(false);
+        }
         for c in &row.children {
             let k = key2(repo.as_str(), &c.digest);
             if c.manifest {
@@ -438,6 +523,9 @@ impl Core {
                 }
             } else if let Some(mut l) = tx.get(LINKS, &k)? {
                 l.refs = l.refs.saturating_sub(1);
+                if l.refs == 0 {
+                    l.unreferenced_since = Some(unix_now());
+                }
                 tx.put(LINKS, &k, &l)?;
             }
         }
@@ -456,12 +544,12 @@ impl Core {
         tx.delete(MANIFEST_CONTENT, &mk)?;
         tx.audit(audit(
             actor,
-            "registry.manifest.delete",
+            action,
             repo.to_string(),
             format!("{d} tags={}", removed_tags.join(",")),
         ))?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Tags of `repo` after `last`, at most `n`; `None` when the repository is unknown.

@@ -81,6 +81,20 @@ impl Sessions {
         });
     }
 
+    /// GC's step 4: removes idle sessions, in memory and (sessions of a
+    /// previous process never reloaded) on disk; returns how many.
+    pub(crate) fn sweep(&self, fs: &FsStore) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        self.expire(fs, &mut map);
+        let mut removed = before - map.len();
+        match fs.expire_sessions_except(self.ttl, |uuid| map.contains_key(uuid)) {
+            Ok(n) => removed += n,
+            Err(e) => tracing::warn!(error = %e, "expiring upload sessions on disk"),
+        }
+        removed
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }

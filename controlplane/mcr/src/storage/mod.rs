@@ -85,7 +85,12 @@ impl FsStore {
                 }
             }
         }
-        File::open(staged)?.sync_data()?;
+        let f = File::open(staged)?;
+        f.sync_data()?;
+        // GC's orphan step spares objects younger than `grace` by mtime: a
+        // file moved into place is fresh until its row commits.
+        f.set_modified(std::time::SystemTime::now())?;
+        drop(f);
         fs::rename(staged, &dest)?;
         sync_dir(dir)
     }
@@ -95,7 +100,53 @@ impl FsStore {
         File::open(self.object_path(key)?)
     }
 
-    /// Deletes an object (a duplicate copy that lost a commit race).
+    /// The digest (`alg:hex`) an object key stores, if it is one of ours.
+    pub(crate) fn digest_of_key(key: &str) -> Option<String> {
+        let mut parts = key.split('/');
+        let (alg, hh, file) = (parts.next()?, parts.next()?, parts.next()?);
+        let (hex, inc) = file.split_once('.')?;
+        if parts.next().is_some() || inc.is_empty() || hex.get(..2) != Some(hh) {
+            return None;
+        }
+        let d = format!("{alg}:{hex}");
+        Digest::parse(&d).ok().map(|d| d.to_string())
+    }
+
+    /// Every object: (key, mtime in Unix seconds, size), for GC's orphan
+    /// step. Entries that vanish while listing are skipped.
+    pub(crate) fn list_objects(&self) -> io::Result<Vec<(String, i64, u64)>> {
+        let mut out = Vec::new();
+        let names = |p: &Path| -> io::Result<Vec<String>> {
+            match fs::read_dir(p) {
+                Ok(rd) => Ok(rd
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
+        };
+        for alg in names(&self.blobs)? {
+            for hh in names(&self.blobs.join(&alg))? {
+                for file in names(&self.blobs.join(&alg).join(&hh))? {
+                    let key = format!("{alg}/{hh}/{file}");
+                    let Ok(meta) = fs::metadata(self.blobs.join(&key)) else {
+                        continue;
+                    };
+                    let mtime = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                    out.push((key, mtime, meta.len()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Deletes an object (a duplicate copy that lost a commit race, or GC).
     pub(crate) fn delete_object(&self, key: &str) -> io::Result<()> {
         match fs::remove_file(self.object_path(key)?) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -155,9 +206,22 @@ impl FsStore {
     /// Removes sessions whose data was last written more than `ttl` ago
     /// (at start: the in-memory sessions of a previous process are gone).
     pub(crate) fn expire_sessions(&self, ttl: std::time::Duration) -> io::Result<usize> {
+        self.expire_sessions_except(ttl, |_| false)
+    }
+
+    /// As [`Self::expire_sessions`], sparing sessions `live` names (those
+    /// the process holds in memory decide their own expiry).
+    pub(crate) fn expire_sessions_except(
+        &self,
+        ttl: std::time::Duration,
+        live: impl Fn(&str) -> bool,
+    ) -> io::Result<usize> {
         let mut removed = 0;
         for entry in fs::read_dir(&self.uploads)? {
             let entry = entry?;
+            if entry.file_name().to_str().is_some_and(&live) {
+                continue;
+            }
             let idle = fs::metadata(entry.path().join("data"))
                 .and_then(|m| m.modified())
                 .ok()

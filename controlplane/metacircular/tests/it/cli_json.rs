@@ -283,6 +283,23 @@ const STEPS: &[Step] = &[
     step("crypt pki role-delete sweep-pki web", Want::Ok),
     step("crypt mounts delete sweep-pki", Want::Ok),
     step("dev cert sweep-dev.test --out {dir}", Want::Ok),
+    step("registry gc start --dry-run", Want::Ok),
+    keep("registry gc start", "gcrun", "/id"),
+    step("registry gc show {gcrun}", Want::Ok),
+    step("registry gc show gc-no-such-run", Want::Refused),
+    step("registry gc list", Want::Ok),
+    step(
+        "registry retention set sweep-ret --repo apps/** --keep-last 5 --keep-tag v* --untagged-older-than 7d",
+        Want::Ok,
+    ),
+    step(
+        "registry retention set sweep-bad --repo apps/** --untagged-older-than soon",
+        Want::Refused,
+    ),
+    step("registry retention list", Want::Ok),
+    step("registry retention run --dry-run", Want::Ok),
+    step("registry retention run --repo apps/web", Want::Ok),
+    step("registry retention delete sweep-ret", Want::Ok),
     step("proxy status", Want::Ok),
     step("proxy listeners list", Want::Ok),
     step(

@@ -21,7 +21,9 @@ impl Services {
         routes.add_service(pb::policy_server::PolicyServer::new(Self(m.clone())));
         routes.add_service(pb::kv_server::KvServer::new(Self(m.clone())));
         routes.add_service(pb::transit_server::TransitServer::new(Self(m.clone())));
-        routes.add_service(pb::user_crypto_server::UserCryptoServer::new(Self(m.clone())));
+        routes.add_service(pb::user_crypto_server::UserCryptoServer::new(Self(
+            m.clone(),
+        )));
         routes.add_service(pb::pki_server::PkiServer::new(Self(m)));
     }
 }

@@ -76,7 +76,7 @@ enum Command {
     /// MCNS: zones, records, cache, status.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
-    /// MCR: repositories, tags, policy, quotas, audit.
+    /// MCR: repositories, tags, policy, quotas, audit, garbage collection, retention.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
     /// Development helpers for the platform `mcd dev` runs: dev certificates.

@@ -3,7 +3,9 @@
 //! `registry/policy.rs`. Every answer goes through [`Out`]; sizes print in
 //! binary units and are given as `10GiB`, `500MiB`, `1024` (bytes).
 
+mod gc;
 mod policy;
+mod retention;
 
 use clap::Subcommand;
 use mc_proto::registry::v1 as pb;
@@ -15,6 +17,19 @@ use crate::output::{Col, Out, Table, row, utc};
 
 #[derive(Subcommand)]
 pub(crate) enum RegistryCommand {
+    #[command(flatten)]
+    Admin(AdminCommand),
+    /// Online garbage collection: unreferenced blobs, orphans, stale uploads (admin).
+    #[command(subcommand)]
+    Gc(gc::GcCommand),
+    /// Retention rules: keep last N tags, keep tags by pattern, untagged age (admin).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+}
+
+/// Repositories, tags, policy, quotas, namespaces and audit.
+#[derive(Subcommand)]
+pub(crate) enum AdminCommand {
     /// Repositories: list, show, set (admin), delete (admin).
     Repos {
         #[command(subcommand)]
@@ -306,9 +321,17 @@ const AUDIT: Table = Table(&[
 ]);
 
 pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow::Result<()> {
+    match cmd {
+        RegistryCommand::Admin(cmd) => admin(e, out, cmd).await,
+        RegistryCommand::Gc(cmd) => gc::run(e, out, cmd).await,
+        RegistryCommand::Retention(cmd) => retention::run(e, out, cmd).await,
+    }
+}
+
+async fn admin(e: &Endpoints, out: Out, cmd: AdminCommand) -> anyhow::Result<()> {
     let (ch, b) = authed(e).await?;
     match cmd {
-        RegistryCommand::Repos { cmd } => {
+        AdminCommand::Repos { cmd } => {
             let mut c = pb::repositories_client::RepositoriesClient::with_interceptor(ch, b);
             match cmd {
                 ReposCommand::List { prefix, n, last } => {
@@ -362,7 +385,7 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow
                 }
             }
         }
-        RegistryCommand::Tags {
+        AdminCommand::Tags {
             cmd: TagsCommand::List { repo, n, last },
         } => {
             let mut c = pb::repositories_client::RepositoriesClient::with_interceptor(ch, b);
@@ -398,11 +421,11 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow
                 }));
             })
         }
-        RegistryCommand::Policy { cmd } => {
+        AdminCommand::Policy { cmd } => {
             let mut c = pb::policy_client::PolicyClient::with_interceptor(ch, b);
             policy::run(&mut c, out, *cmd).await
         }
-        RegistryCommand::Quota { cmd } => {
+        AdminCommand::Quota { cmd } => {
             let mut c = pb::quotas_client::QuotasClient::with_interceptor(ch, b);
             let q = match cmd {
                 QuotaCommand::Show { repo } => {
@@ -418,7 +441,7 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow
             };
             show_quota(out, q.map_err(refused)?.into_inner())
         }
-        RegistryCommand::Namespaces { cmd } => {
+        AdminCommand::Namespaces { cmd } => {
             let mut c = pb::namespaces_client::NamespacesClient::with_interceptor(ch, b);
             let n = match cmd {
                 NamespacesCommand::Show { namespace } => {
@@ -440,7 +463,7 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow
             };
             show_namespace(out, n.map_err(refused)?.into_inner())
         }
-        RegistryCommand::Audit {
+        AdminCommand::Audit {
             limit,
             action,
             target,

@@ -11,6 +11,7 @@ use super::iam::Controlplane;
 use crate::support::curl;
 
 mod api;
+mod gc;
 mod policy;
 mod skopeo;
 
@@ -26,6 +27,12 @@ pub(super) struct Registry {
 impl Registry {
     pub(super) fn start(dir: &Path) -> Self {
         let cp = Controlplane::start(dir, "");
+        Self::around(cp, dir)
+    }
+
+    /// [`Self::start`] with `[mcr]` keys (e.g. a short GC grace).
+    pub(super) fn start_mcr(dir: &Path, mcr: &str) -> Self {
+        let cp = Controlplane::start(dir, &format!("\n[mcr]\n{mcr}\n"));
         Self::around(cp, dir)
     }
 
@@ -251,8 +258,9 @@ fn every_registry_route_refuses_anonymous_callers() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 8 + 16 + 16);
-    assert_eq!(admin_checked, 13 + 13);
+    // 8 /v2 entries; the admin API, GC (3 REST + 3 gRPC) and retention (5 REST + 4 gRPC).
+    assert_eq!(checked, 8 + (16 + 8) + (16 + 7));
+    assert_eq!(admin_checked, (13 + 8) + (13 + 7));
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,

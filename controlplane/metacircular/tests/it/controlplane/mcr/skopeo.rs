@@ -13,7 +13,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Writes a blob into the layout; returns (digest, size).
-fn blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
+pub(super) fn blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
     let d = sha256(bytes);
     let hex = d.trim_start_matches("sha256:");
     std::fs::write(layout.join("blobs/sha256").join(hex), bytes).expect("blob");
@@ -21,7 +21,7 @@ fn blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
 }
 
 /// A gzip'd tar of one file: (compressed bytes, diff_id).
-fn layer(work: &Path, name: &str, content: &str) -> (Vec<u8>, String) {
+pub(super) fn layer(work: &Path, name: &str, content: &str) -> (Vec<u8>, String) {
     let src = work.join(format!("src-{name}"));
     std::fs::create_dir_all(&src).expect("src");
     std::fs::write(src.join(name), content).expect("file");
@@ -53,7 +53,7 @@ fn layer(work: &Path, name: &str, content: &str) -> (Vec<u8>, String) {
 }
 
 /// An image manifest for `arch` with `n` layers; returns (digest, size).
-fn image(layout: &Path, work: &Path, arch: &str, n: usize) -> (String, usize) {
+pub(super) fn image(layout: &Path, work: &Path, arch: &str, n: usize) -> (String, usize) {
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     for i in 0..n {
