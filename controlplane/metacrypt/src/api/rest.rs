@@ -88,15 +88,20 @@ pub async fn require_unsealed(
 
 pub fn router(m: Arc<Metacrypt>) -> Router {
     Router::new()
+        // Slots need the unsealed barrier: sealed answers 503 before the body is read.
+        .route(
+            "/v1/crypt/sys/barrier/slots",
+            get(list_slots).post(add_slot),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            m.clone(),
+            require_unsealed,
+        ))
         .route("/v1/crypt/sys/status", get(status))
         .route("/v1/crypt/sys/init", post(init))
         .route("/v1/crypt/sys/unseal", post(unseal))
         .route("/v1/crypt/sys/seal", post(seal))
         .route("/v1/crypt/sys/barrier/rotate-mek", post(rotate_mek))
-        .route(
-            "/v1/crypt/sys/barrier/slots",
-            get(list_slots).post(add_slot),
-        )
         .layer(DefaultBodyLimit::max(SYS_BODY_LIMIT))
         .with_state(m)
 }

@@ -114,6 +114,12 @@ fn crypt_barrier_init_restart_sealed_rate_limited_unseal_seal() {
             if req == Requirement::Public && path.starts_with("/v1/pki/") {
                 // Public pki data (crypt_pki.rs): no pki mount here, nothing to serve.
                 assert_eq!(anon, 404, "{key} is public");
+            } else if req == Requirement::Public
+                && path.starts_with("/ui/crypt/")
+                && !path.starts_with("/ui/crypt/assets/")
+            {
+                // The web UI's own session guard (crypt_ui.rs sweeps it): to sign-in, or refused.
+                assert!(matches!(anon, 303 | 403), "{key} without a session: {anon}");
             } else if req == Requirement::Public {
                 assert_eq!(anon, 200, "{key} is public");
             } else if req == engine {
