@@ -97,6 +97,7 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::api::rest_transit::ROUTES {
         map = map.rest(method, path, ENGINE);
     }
+    map = crate::api::vault::methods(map);
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
@@ -139,13 +140,18 @@ mod tests {
     #[test]
     fn every_rest_route_is_mapped() {
         let map = map();
-        let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
+        let rest: Vec<_> = map
+            .entries()
+            .filter(|(k, _)| !k.starts_with('/') && !map.is_vault(k))
+            .collect();
         assert_eq!(
             rest.len(),
             5 + crate::api::rest_engines::ROUTES.len()
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
         );
+        let vault = map.entries().filter(|(k, _)| map.is_vault(k)).count();
+        assert_eq!(vault, crate::api::vault::route_count());
         for (key, _) in rest {
             assert!(key.contains(" /v1/crypt/"), "{key} lives under /v1/crypt/");
         }

@@ -1,7 +1,8 @@
 //! The adapters over [`crate::core`]: REST ([`rest`], `/v1/crypt/…`) and
 //! gRPC ([`grpc`], `mc.crypt.v1`). Each handler turns a request into one
 //! core call; REST and gRPC twins call the same operation, authorized by
-//! the one method map ([`crate::methods`]).
+//! the one method map ([`crate::methods`]). [`vault`] is the Vault-shaped
+//! facade over the same core calls.
 
 pub mod grpc;
 mod grpc_engines;
@@ -9,10 +10,12 @@ mod grpc_transit;
 pub mod rest;
 pub mod rest_engines;
 pub mod rest_transit;
+pub mod vault;
 
 /// The whole REST surface of Metacrypt.
 pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
     rest::router(crypt.clone())
         .merge(rest_engines::router(crypt.clone()))
-        .merge(rest_transit::router(crypt))
+        .merge(rest_transit::router(crypt.clone()))
+        .merge(vault::router(crypt))
 }
