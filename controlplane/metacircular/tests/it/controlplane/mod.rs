@@ -7,3 +7,4 @@ mod crypt_policy;
 mod crypt_transit;
 pub(crate) mod iam;
 mod mcr;
+mod vault;
