@@ -145,6 +145,12 @@ fn vault_facade_matches_openbao() {
     assert_eq!(steps(&ours), steps(&theirs), "the same steps ran");
     assert!(ours.len() > 60, "the whole script ran: {}", ours.len());
     let mut mismatches = BTreeMap::new();
+    for r in ours.iter().chain(&theirs) {
+        assert!(
+            r["result"].get("crashed").is_none(),
+            "the script broke: {r}"
+        );
+    }
     for (o, t) in ours.iter().zip(&theirs) {
         if o.get("differs").is_some() {
             // A deliberate difference: it must still succeed on both sides.

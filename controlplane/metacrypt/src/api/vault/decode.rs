@@ -251,14 +251,16 @@ fn unseal(b: &[u8]) -> Result<UnsealInputBody> {
 #[serde(default)]
 struct VaultMount {
     #[serde(rename = "type")]
-    kind: String,
-    description: String,
+    kind: Option<String>,
+    description: Option<String>,
     options: Option<Map<String, Value>>,
+    // Vault's tuning and plugin fields (hvac sends them, often null) have
+    // no meaning here; they are accepted and ignored.
     config: Option<Value>,
-    local: bool,
-    seal_wrap: bool,
-    external_entropy_access: bool,
-    plugin_version: String,
+    local: Option<bool>,
+    seal_wrap: Option<bool>,
+    plugin_name: Option<String>,
+    plugin_version: Option<String>,
 }
 
 fn mount_create(name: &str, b: &[u8]) -> Result<MountInput> {
@@ -271,7 +273,7 @@ fn mount_create(name: &str, b: &[u8]) -> Result<MountInput> {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         });
-    let kind = match (m.kind.as_str(), version.as_deref()) {
+    let kind = match (m.kind.as_deref().unwrap_or(""), version.as_deref()) {
         ("kv" | "kv-v2", None | Some("2")) => "kv",
         ("kv", Some(_)) => return Err(invalid("options.version", "only KV version 2")),
         ("transit", _) => "transit",
@@ -279,18 +281,17 @@ fn mount_create(name: &str, b: &[u8]) -> Result<MountInput> {
         ("", _) => return Err(invalid("type", "required")),
         (other, _) => return Err(invalid("type", format!("unsupported engine: {other}"))),
     };
-    // Vault's tuning options (default_lease_ttl, …) have no meaning here.
     let _ = (
         m.config,
         m.local,
         m.seal_wrap,
-        m.external_entropy_access,
+        m.plugin_name,
         m.plugin_version,
     );
     Ok(MountInput {
         name: name.to_owned(),
         kind: kind.to_owned(),
-        description: m.description,
+        description: m.description.unwrap_or_default(),
         config: None,
     })
 }
