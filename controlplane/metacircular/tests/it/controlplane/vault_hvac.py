@@ -23,6 +23,7 @@ from hvac import exceptions
 # "Deliberate differences from Vault").
 DIFFERENCES = {
     "lookup_self": "identity is MCIAS: lookup-self describes the MCIAS principal, not a Vault token",
+    "read_rsa": "RSA keys sign and verify only: RSA encryption is not offered",
 }
 
 URL, TOKEN = sys.argv[1], sys.argv[2]

@@ -22,7 +22,7 @@ use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::routing::{MethodFilter, on};
 use mc_service::auth::Requirement;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use self::decode::{Kv, Request, Transit, decode};
 use self::reply::{Reply, error, sealed};
@@ -337,6 +337,17 @@ fn kv_call(m: &Metacrypt, c: &Caller, mount: &str, k: Kv) -> Result<Reply, Crypt
             let mut v = to_value(m.kv_read_metadata(c, mount, &path)?)?;
             if let Value::Object(o) = &mut v {
                 o.insert("delete_version_after".into(), "0s".into());
+                // Vault: no custom metadata is null, and oldest_version
+                // stays 0 until a version was pruned.
+                if o.get("custom_metadata")
+                    .and_then(Value::as_object)
+                    .is_some_and(Map::is_empty)
+                {
+                    o.insert("custom_metadata".into(), Value::Null);
+                }
+                if o.get("oldest_version").and_then(Value::as_u64) == Some(1) {
+                    o.insert("oldest_version".into(), 0.into());
+                }
             }
             Data(v)
         }
