@@ -141,6 +141,14 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         ),
         config.server.hsts_max_age.get(),
     );
+    // Vault's `LIST` verb becomes `GET ?list=true` before routing (the outer
+    // router's only route is its fallback: the whole REST surface).
+    let rest_router =
+        axum::Router::new()
+            .fallback_service(rest_router)
+            .layer(axum::middleware::from_fn(
+                mc_service::auth::vault_list_as_get,
+            ));
     mounted.grpc.add_service(grpc_health);
     let grpc_router = std::mem::take(&mut mounted.grpc)
         .routes()

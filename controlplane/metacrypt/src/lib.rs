@@ -29,6 +29,8 @@ pub use hosted::dev_passphrase_path;
 /// Entry points for the fuzz targets (`fuzz/`); not an API.
 #[doc(hidden)]
 pub mod fuzzing {
+    /// The Vault facade's request decoding (pure): whether it decodes.
+    pub use crate::api::vault::decode::accepts as vault_request_accepts;
     pub use crate::barrier::envelope::{Envelope, EnvelopeError, parse as parse_envelope};
     /// The transit core, for the criterion benches (`benches/transit.rs`).
     pub use crate::engines::transit;

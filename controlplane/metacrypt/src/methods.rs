@@ -142,6 +142,7 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::ui::ROUTES {
         map = map.rest(method, path, Public);
     }
+    map = crate::api::vault::methods(map);
     for rpc in ADMIN_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.{rpc}"), Admin);
     }
@@ -194,7 +195,10 @@ mod tests {
     #[test]
     fn every_rest_route_is_mapped() {
         let map = map();
-        let rest: Vec<_> = map.entries().filter(|(k, _)| !k.starts_with('/')).collect();
+        let rest: Vec<_> = map
+            .entries()
+            .filter(|(k, _)| !k.starts_with('/') && !map.is_vault(k))
+            .collect();
         assert_eq!(
             rest.len(),
             7 + crate::api::rest_engines::ROUTES.len()
@@ -205,6 +209,8 @@ mod tests {
                 + crate::api::rest_pki::ROUTES.len()
                 + crate::api::rest_pki::PUBLIC_ROUTES.len()
         );
+        let vault = map.entries().filter(|(k, _)| map.is_vault(k)).count();
+        assert_eq!(vault, crate::api::vault::route_count());
         for (key, _) in rest {
             assert!(
                 key.contains(" /v1/crypt/")

@@ -21,6 +21,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub mod remote;
+mod vault;
+pub use vault::{vault_list_as_get, vault_token};
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -252,7 +254,7 @@ pub type RouteKey = String;
 /// The one map of a service. Keys are REST `"GET /v1/x/{id}"` (axum's matched
 /// path) and gRPC `"/mc.iam.v1.Auth/Login"`.
 #[derive(Debug, Clone, Default)]
-pub struct MethodMap(BTreeMap<RouteKey, Requirement>);
+pub struct MethodMap(BTreeMap<RouteKey, Requirement>, BTreeSet<RouteKey>);
 
 impl MethodMap {
     pub fn new() -> Self {
@@ -271,6 +273,25 @@ impl MethodMap {
         self
     }
 
+    /// A REST route in the Vault dialect (Metacrypt's Vault facade): the
+    /// token is read from `X-Vault-Token`, else `Authorization: Bearer`, and
+    /// refusals have Vault's shape: 403 `{"errors":["permission denied"]}`
+    /// for a missing, invalid or forbidden token (Vault answers 403, and
+    /// hvac's `is_authenticated()` expects it), 503 `{"errors":[…]}` when
+    /// verification is unavailable.
+    #[must_use]
+    pub fn vault(mut self, method: &str, path: &str, req: Requirement) -> Self {
+        let key = format!("{method} {path}");
+        self.1.insert(key.clone());
+        self.0.insert(key, req);
+        self
+    }
+
+    /// Whether a route key is in the Vault dialect.
+    pub fn is_vault(&self, key: &str) -> bool {
+        self.1.contains(key)
+    }
+
     /// The standard gRPC health service is public.
     #[must_use]
     pub fn with_grpc_health(self) -> Self {
@@ -287,6 +308,7 @@ impl MethodMap {
             }
             self.0.insert(k, v);
         }
+        self.1.extend(other.1);
         Ok(self)
     }
 
@@ -378,7 +400,16 @@ impl AuthLayer {
         {
             req.extensions_mut().insert(SourceAddr(addr.ip()));
         }
-        let token = bearer(req.headers()).map(str::to_owned);
+        let vault = !grpc && layer.map.is_vault(&key);
+        let token = match vault {
+            true => vault_token(req.headers()),
+            false => bearer(req.headers()),
+        }
+        .map(str::to_owned);
+        let refuse = |grpc: bool, status: StatusCode, message: &str| match vault {
+            true => vault::refusal(status, message),
+            false => refuse(grpc, status, message),
+        };
         let verified = match &token {
             Some(t) => Some(layer.verifier.verify(t).await),
             None => None,

@@ -195,7 +195,7 @@ where
 {
     let post = req.method() == Method::POST;
     if post && !same_origin(&req) {
-        return Err(Refused::CrossSite);
+        return refuse(req, Refused::CrossSite).await;
     }
     let token = session_cookie(req.headers()).map(str::to_owned);
     let principal = match token {
@@ -211,10 +211,10 @@ where
         } else {
             "/ui/".to_owned()
         };
-        return Err(Refused::SignIn { return_to });
+        return refuse(req, Refused::SignIn { return_to }).await;
     };
     if admin_only && !principal.is_admin() {
-        return Err(Refused::NotAdmin);
+        return refuse(req, Refused::NotAdmin).await;
     }
     let user = UiUser {
         csrf: csrf.token(&principal.jti),
@@ -234,6 +234,13 @@ where
     }
     req.extensions_mut().insert(user);
     Ok(req)
+}
+
+/// Refuses after reading (and dropping) a small body, so an HTTP/2 client
+/// sees the answer and a clean end of stream rather than a reset.
+async fn refuse(req: Request, refused: Refused) -> Result<Request, Refused> {
+    let _ = axum::body::to_bytes(req.into_body(), 64 * 1024).await;
+    Err(refused)
 }
 
 /// [`check`] with a [`TokenVerifier`] (what services other than MCIAS have).

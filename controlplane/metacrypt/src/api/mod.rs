@@ -1,7 +1,8 @@
 //! The adapters over [`crate::core`]: REST ([`rest`], `/v1/crypt/…`) and
 //! gRPC ([`grpc`], `mc.crypt.v1`). Each handler turns a request into one
 //! core call; REST and gRPC twins call the same operation, authorized by
-//! the one method map ([`crate::methods`]).
+//! the one method map ([`crate::methods`]). [`vault`] is the Vault-shaped
+//! facade over the same core calls.
 
 pub mod grpc;
 mod grpc_engines;
@@ -13,6 +14,7 @@ pub mod rest_engines;
 pub mod rest_pki;
 pub mod rest_transit;
 pub mod rest_user;
+pub mod vault;
 
 /// The whole REST surface of Metacrypt.
 pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
@@ -20,5 +22,6 @@ pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
         .merge(rest_engines::router(crypt.clone()))
         .merge(rest_transit::router(crypt.clone()))
         .merge(rest_user::router(crypt.clone()))
-        .merge(rest_pki::router(crypt))
+        .merge(rest_pki::router(crypt.clone()))
+        .merge(vault::router(crypt))
 }

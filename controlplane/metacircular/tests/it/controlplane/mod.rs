@@ -11,3 +11,4 @@ mod crypt_ui;
 mod crypt_user;
 pub(crate) mod iam;
 mod mcr;
+mod vault;
