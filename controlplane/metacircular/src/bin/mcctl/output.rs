@@ -126,6 +126,18 @@ pub(crate) fn utc(unix: i64) -> String {
     mc_kit::clock::rfc3339(unix)
 }
 
+/// A policy rule's subject or match conditions as `key=a,b` per non-empty
+/// list, space-separated (a caller must meet all of them); `None` when every
+/// list is empty, so each command words its catch-all itself.
+pub(crate) fn key_lists(lists: &[(&str, &[String])]) -> Option<String> {
+    let parts: Vec<String> = lists
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", v.join(",")))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// `vec![cell.to_string(), …]`: one table row from anything `Display`.
 macro_rules! row {
     ($($cell:expr),* $(,)?) => {
@@ -146,6 +158,18 @@ mod tests {
         assert_eq!(utc(1_796_516_754), "2026-12-06T00:25:54Z");
         assert_eq!(utc(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(utc(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn key_lists_skip_empty_lists() {
+        let roles = vec!["admin".to_owned(), "ops".to_owned()];
+        let none: Vec<String> = Vec::new();
+        let tags = vec!["env:prod".to_owned()];
+        assert_eq!(
+            key_lists(&[("roles", &roles), ("accounts", &none), ("tags", &tags)]).as_deref(),
+            Some("roles=admin,ops tags=env:prod")
+        );
+        assert_eq!(key_lists(&[("roles", &none)]), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::client::{Authed, refused};
 use super::{role_args, role_names};
 use crate::enums::{from_flag, name_or};
-use crate::output::{Col, Out, Table, row, utc};
+use crate::output::{Col, Out, Table, key_lists, row, utc};
 
 type Client = PolicyClient<Authed>;
 
@@ -152,17 +152,15 @@ impl RuleView {
     /// Everything the rule matches on, `key=a,b` per non-empty field (a
     /// login must meet all of them), or `anything` for a catch-all rule.
     fn matches(&self) -> String {
-        let mut parts: Vec<String> = [
+        let mut parts: Vec<String> = key_lists(&[
             ("role", &self.roles),
             ("type", &self.account_types),
             ("account", &self.account_ids),
             ("service", &self.service_names),
             ("tag", &self.required_tags),
             ("action", &self.actions),
-        ]
+        ])
         .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", v.join(",")))
         .collect();
         if self.not_before_unix > 0 {
             parts.push(format!("from={}", utc(self.not_before_unix)));

@@ -7,7 +7,7 @@ use pb::policy_client::PolicyClient;
 use serde::Serialize;
 
 use crate::iam::client::{Authed, refused};
-use crate::output::{Col, Out, Table, row};
+use crate::output::{Col, Out, Table, key_lists, row};
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
@@ -174,22 +174,13 @@ const TABLE: Table = Table(&[
 
 impl RuleView {
     fn subject(&self) -> String {
-        let mut parts = Vec::new();
-        for (name, v) in [
+        key_lists(&[
             ("accounts", &self.accounts),
             ("roles", &self.roles),
             ("tags", &self.tags),
             ("types", &self.account_types),
-        ] {
-            if !v.is_empty() {
-                parts.push(format!("{name}={}", v.join(",")));
-            }
-        }
-        if parts.is_empty() {
-            "*".to_owned()
-        } else {
-            parts.join(" ")
-        }
+        ])
+        .unwrap_or_else(|| "*".to_owned())
     }
 
     fn row(&self) -> Vec<String> {
