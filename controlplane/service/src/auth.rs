@@ -340,12 +340,6 @@ fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-/// Reads (and drops) a small request body before a refusal, so HTTP/2
-/// clients see a clean end of stream rather than a reset.
-async fn drain(req: Request) {
-    let _ = axum::body::to_bytes(req.into_body(), 64 * 1024).await;
-}
-
 fn refuse(grpc: bool, status: StatusCode, message: &str) -> Response {
     if grpc {
         let s = match status {
@@ -389,7 +383,7 @@ impl AuthLayer {
         };
         let Some(requirement) = layer.map.get(&key) else {
             log_unmapped(&layer.map, &key);
-            drain(req).await;
+            crate::body::drain_refused(req).await;
             return refuse(
                 grpc,
                 StatusCode::FORBIDDEN,
@@ -422,11 +416,11 @@ impl AuthLayer {
                 None
             }
             Some(Err(AuthError::Unavailable(m))) => {
-                drain(req).await;
+                crate::body::drain_refused(req).await;
                 return refuse(grpc, StatusCode::SERVICE_UNAVAILABLE, &m);
             }
             Some(Err(e)) => {
-                drain(req).await;
+                crate::body::drain_refused(req).await;
                 return refuse(grpc, StatusCode::UNAUTHORIZED, &e.to_string());
             }
         };
@@ -436,7 +430,7 @@ impl AuthLayer {
             Decision::Forbidden(m) => Some((StatusCode::FORBIDDEN, m)),
         };
         if let Some((status, message)) = refusal {
-            drain(req).await;
+            crate::body::drain_refused(req).await;
             return refuse(grpc, status, &message);
         }
         if let Some(p) = principal {

@@ -239,7 +239,7 @@ where
 /// Refuses after reading (and dropping) a small body, so an HTTP/2 client
 /// sees the answer and a clean end of stream rather than a reset.
 async fn refuse(req: Request, refused: Refused) -> Result<Request, Refused> {
-    let _ = axum::body::to_bytes(req.into_body(), 64 * 1024).await;
+    crate::body::drain_refused(req).await;
     Err(refused)
 }
 

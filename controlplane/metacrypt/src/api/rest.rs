@@ -78,9 +78,7 @@ pub async fn require_unsealed(
     match m.require_unsealed() {
         Ok(()) => next.run(request).await,
         Err(e) => {
-            // Read (and drop) a small body first, so an HTTP/2 client sees
-            // the answer and a clean end of stream rather than a reset.
-            let _ = axum::body::to_bytes(request.into_body(), 64 * 1024).await;
+            mc_service::body::drain_refused(request).await;
             e.into_response()
         }
     }

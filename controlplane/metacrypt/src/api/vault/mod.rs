@@ -163,9 +163,7 @@ async fn vault_unsealed(
     match m.require_unsealed() {
         Ok(()) => next.run(request).await,
         Err(_) => {
-            // Read (and drop) a small body first, so an HTTP/2 client sees
-            // the answer rather than a reset.
-            let _ = axum::body::to_bytes(request.into_body(), 64 * 1024).await;
+            mc_service::body::drain_refused(request).await;
             sealed()
         }
     }
