@@ -34,10 +34,7 @@ impl Admin {
 
     /// NOTIFYs the zone's secondaries after a change.
     fn changed(&self, zone: &ZoneName) {
-        let snap = self.state.published.snapshot.load();
-        if let Some(z) = snap.zones.get(&zone.name()) {
-            super::notify::zone_changed(&self.state.published.settings, zone, z.soa.clone());
-        }
+        self.state.notify_secondaries(zone);
     }
 }
 

@@ -63,6 +63,8 @@ pub struct DnsState {
     inner: Mutex<Inner>,
     pub(super) store: Arc<Store>,
     pub published: Arc<Published>,
+    /// The workers' UPDATE plans, taken once by [`super::update::serve`].
+    pub(super) updates: Mutex<Option<tokio::sync::mpsc::Receiver<crate::update::Job>>>,
 }
 
 pub(super) fn today_serial(old: u32) -> u32 {
@@ -111,6 +113,7 @@ impl DnsState {
             ),
         };
         let (stop, _) = watch::channel(false);
+        let (updates_tx, updates_rx) = tokio::sync::mpsc::channel(crate::update::QUEUE);
         let upstreams = settings.upstreams.len();
         let published = Arc::new(Published {
             snapshot: ArcSwap::from_pointee(Snapshot::new(1, compiled.clone())),
@@ -124,6 +127,7 @@ impl DnsState {
             rrl,
             tcp_active: AtomicUsize::new(0),
             listen,
+            updates: Some(updates_tx),
         });
         tracing::info!(
             zones = compiled.len(),
@@ -139,6 +143,7 @@ impl DnsState {
                 }),
                 store,
                 published,
+                updates: Mutex::new(Some(updates_rx)),
             },
             sockets,
         ))
