@@ -142,6 +142,7 @@ pub(crate) fn published_for(
         tcp_active: AtomicUsize::new(0),
         listen: Vec::new(),
         updates: None,
+        api_keys: ArcSwap::from_pointee(Vec::new()),
     }
 }
 

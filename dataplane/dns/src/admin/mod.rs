@@ -8,6 +8,7 @@
 
 pub(crate) mod config;
 pub(crate) mod grpc;
+pub(crate) mod keys;
 pub(crate) mod notify;
 mod records;
 pub(crate) mod serials;

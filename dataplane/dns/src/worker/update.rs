@@ -40,7 +40,8 @@ pub(crate) fn authorize(
     raw: &[u8],
 ) -> Result<Authorized, (Vec<u8>, ResponseCode)> {
     let ours = p.settings.udp_payload;
-    let keys = &p.settings.tsig_keys;
+    let api = p.api_keys.load();
+    let keys = p.settings.tsig_keys.iter().chain(api.iter());
     let (key, mac, in_time) = match tsig::check(raw, &req.message, keys) {
         Ok(v) => v,
         Err(TsigRefused::Unsigned) => {
