@@ -164,13 +164,23 @@ fn update_key() -> &'static crate::tsig::TsigKey {
     })
 }
 
-/// `published()` with [`update_key`] configured.
+/// A key for transfers only (no `update_zones`).
+fn transfer_key() -> crate::tsig::TsigKey {
+    crate::tsig::TsigKey::new(
+        "xfr-only",
+        crate::tsig::TsigAlgorithm::HmacSha256,
+        "ZnV6ei11cGRhdGUta2V5LTMyLWJ5dGVzLWxvbmchISE=",
+    )
+    .unwrap_or_else(|_| unreachable!())
+}
+
+/// `published()` with [`update_key`] and [`transfer_key`] configured.
 fn update_published() -> &'static Published {
     static P: OnceLock<Published> = OnceLock::new();
     P.get_or_init(|| {
         let mut p = published_with_hosts(0);
         let mut settings = (*p.settings).clone();
-        settings.tsig_keys = vec![update_key().clone()];
+        settings.tsig_keys = vec![update_key().clone(), transfer_key()];
         p.settings = Arc::new(settings);
         p
     })
@@ -393,6 +403,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A request signed 20 minutes ago: NOTAUTH with a signed BADTIME TSIG
+    /// carrying our time; a key not allowed for the zone: REFUSED, signed.
+    #[test]
+    fn stale_and_unpermitted_updates_get_signed_refusals() {
+        use hickory_proto::op::{Message, ResponseCode};
+        use hickory_proto::rr::rdata::tsig::TsigError;
+        let p = super::update_published();
+        let now = u64::try_from(mc_kit::clock::unix_now()).unwrap();
+        let mut m = Message::from_vec(&update_seed()).unwrap();
+        let (sig, _) = super::update_key()
+            .signer
+            .sign_message(&m, now - 1200)
+            .unwrap();
+        m.signature = Some(sig);
+        let slip = std::cell::Cell::new(0);
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        let t = crate::worker::message::Transport::Udp;
+        let crate::worker::server::Action::Reply(b) =
+            crate::worker::server::process(p, 0, &m.to_vec().unwrap(), t, peer, &slip)
+        else {
+            panic!("a reply")
+        };
+        let r = Message::from_vec(&b).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::NotAuth);
+        let tsig = r.signature.expect("a TSIG");
+        assert_eq!(tsig.data.error, Some(TsigError::BadTime));
+        assert!(!tsig.data.mac.is_empty(), "BADTIME is signed");
+        assert_eq!(tsig.data.other.len(), 6, "our time in Other Data");
+        // A valid key that may not change the zone: REFUSED, signed.
+        let other = super::transfer_key();
+        let mut m = Message::from_vec(&update_seed()).unwrap();
+        let bytes = crate::tsig::sign_request(&other, &mut m).unwrap();
+        let crate::worker::server::Action::Reply(b) =
+            crate::worker::server::process(p, 0, &bytes, t, peer, &slip)
+        else {
+            panic!("a reply")
+        };
+        let r = Message::from_vec(&b).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+        assert!(r.signature.is_some_and(|s| !s.data.mac.is_empty()));
     }
 
     proptest! {
