@@ -1,6 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `dataplane/dns/fuzz/` (and the
-//! property test that runs the same checks in `cargo test`): any bytes in →
-//! a valid DNS response or silence, never a panic.
+//! property tests that run the same checks in `cargo test`): any bytes in →
+//! a valid DNS response or silence, never a panic; UPDATE plans that pass
+//! apply to a copy of the zone and compile or are refused.
 
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
@@ -83,6 +84,16 @@ pub fn published_with_hosts(hosts: usize) -> Published {
             .collect();
         let z = zone::compile(&spec, records.iter().map(|(r, d)| (r, d)))
             .unwrap_or_else(|_| unreachable!());
+        if hosts.is_empty() {
+            let _ = FUZZ_ZONE.set((
+                spec.clone(),
+                records
+                    .iter()
+                    .cloned()
+                    .map(|(r, d)| (r.key(), (r, d)))
+                    .collect(),
+            ));
+        }
         published_for(
             [(z.origin.clone(), Arc::new(z))].into_iter().collect(),
             false,
@@ -130,6 +141,94 @@ pub(crate) fn published_for(
             .flatten(),
         tcp_active: AtomicUsize::new(0),
         listen: Vec::new(),
+        updates: None,
+        api_keys: ArcSwap::from_pointee(Vec::new()),
+    }
+}
+
+/// The fuzzing zone's spec and records, as the admin side holds them.
+static FUZZ_ZONE: OnceLock<(ZoneSpec, crate::update::apply::Records)> = OnceLock::new();
+
+/// The TSIG key the UPDATE fuzz target signs with (it may change `f.test`).
+fn update_key() -> &'static crate::tsig::TsigKey {
+    static K: OnceLock<crate::tsig::TsigKey> = OnceLock::new();
+    K.get_or_init(|| {
+        let mut k = crate::tsig::TsigKey::new(
+            "fuzz",
+            crate::tsig::TsigAlgorithm::HmacSha256,
+            "ZnV6ei11cGRhdGUta2V5LTMyLWJ5dGVzLWxvbmchISE=",
+        )
+        .unwrap_or_else(|_| unreachable!());
+        k.update_zones = ZoneName::parse("f.test").into_iter().collect();
+        k
+    })
+}
+
+/// A key for transfers only (no `update_zones`).
+fn transfer_key() -> crate::tsig::TsigKey {
+    crate::tsig::TsigKey::new(
+        "xfr-only",
+        crate::tsig::TsigAlgorithm::HmacSha256,
+        "ZnV6ei11cGRhdGUta2V5LTMyLWJ5dGVzLWxvbmchISE=",
+    )
+    .unwrap_or_else(|_| unreachable!())
+}
+
+/// `published()` with [`update_key`] and [`transfer_key`] configured.
+fn update_published() -> &'static Published {
+    static P: OnceLock<Published> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut p = published_with_hosts(0);
+        let mut settings = (*p.settings).clone();
+        settings.tsig_keys = vec![update_key().clone(), transfer_key()];
+        p.settings = Arc::new(settings);
+        p
+    })
+}
+
+/// Runs `data` as an UPDATE, as sent and (when it parses) re-signed with
+/// the fuzzing key so mutations reach the sections; a plan that passes is
+/// applied to a copy of the zone and compiled as the admin side would.
+/// Panics only if a reply is not a valid DNS response.
+pub fn update(data: &[u8]) {
+    let p = update_published();
+    let slip = Cell::new(0);
+    let signed = Message::from_vec(data).ok().and_then(|mut m| {
+        m.metadata.op_code = hickory_proto::op::OpCode::Update;
+        m.metadata.message_type = hickory_proto::op::MessageType::Query;
+        m.signature = None;
+        crate::tsig::sign_request(update_key(), &mut m)
+    });
+    for bytes in std::iter::once(data).chain(signed.as_deref()) {
+        match server::process(
+            p,
+            0,
+            bytes,
+            Transport::Tcp,
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+            &slip,
+        ) {
+            Action::Reply(b) => {
+                let m = Message::from_vec(&b).unwrap_or_else(|e| panic!("invalid reply: {e}"));
+                assert_eq!(
+                    m.metadata.message_type,
+                    hickory_proto::op::MessageType::Response
+                );
+            }
+            Action::Update(_, auth) => {
+                let Some((spec, records)) = FUZZ_ZONE.get() else {
+                    return;
+                };
+                let soa = model::canonical(&zone::soa_record(spec).data);
+                let mut copy = records.clone();
+                if crate::update::apply::check(&copy, &soa, &auth.plan.prereqs).is_ok()
+                    && crate::update::apply::changes(&mut copy, &auth.plan.changes).is_ok()
+                {
+                    let _ = zone::compile(spec, copy.values().map(|(r, d)| (r, d)));
+                }
+            }
+            Action::Forward(..) | Action::Transfer(..) | Action::Drop => {}
+        }
     }
 }
 
@@ -146,7 +245,7 @@ pub fn reply(p: &Published, data: &[u8]) -> Option<Vec<u8>> {
         &slip,
     ) {
         Action::Reply(b) => Some(b),
-        Action::Forward(..) | Action::Transfer(..) | Action::Drop => None,
+        Action::Forward(..) | Action::Transfer(..) | Action::Update(..) | Action::Drop => None,
     }
 }
 
@@ -218,7 +317,7 @@ pub fn message(data: &[u8]) {
                     );
                 }
             }
-            Action::Forward(..) | Action::Transfer(..) | Action::Drop => {}
+            Action::Forward(..) | Action::Transfer(..) | Action::Update(..) | Action::Drop => {}
         }
     }
 }
@@ -239,12 +338,133 @@ mod tests {
         q
     }
 
+    /// An UPDATE of `f.test`: a prerequisite and an add, unsigned (the
+    /// target signs it).
+    fn update_seed() -> Vec<u8> {
+        use hickory_proto::op::{Message, MessageType, OpCode, Query};
+        use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+        let mut m = Message::new(0x1234, MessageType::Query, OpCode::Update);
+        let zone = Name::from_ascii("f.test.").unwrap();
+        m.queries.push(Query::query(zone, RecordType::SOA));
+        let mut pre = Record::update0(Name::from_ascii("www.f.test.").unwrap(), 0, RecordType::ANY);
+        pre.dns_class = DNSClass::ANY;
+        m.answers.push(pre);
+        m.authorities.push(Record::from_rdata(
+            Name::from_ascii("new.f.test.").unwrap(),
+            60,
+            RData::A("192.0.2.77".parse().unwrap()),
+        ));
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn a_signed_update_reaches_the_plan() {
+        let p = super::update_published();
+        let mut m = hickory_proto::op::Message::from_vec(&update_seed()).unwrap();
+        let bytes = crate::tsig::sign_request(super::update_key(), &mut m).unwrap();
+        let slip = std::cell::Cell::new(0);
+        let action = crate::worker::server::process(
+            p,
+            0,
+            &bytes,
+            crate::worker::message::Transport::Udp,
+            std::net::IpAddr::from([127, 0, 0, 1]),
+            &slip,
+        );
+        assert!(
+            matches!(&action, crate::worker::server::Action::Update(_, a) if a.plan.changes.len() == 1 && a.plan.prereqs.len() == 1),
+            "{action:?}"
+        );
+        // Tampered: NOTAUTH with an unsigned BADSIG TSIG.
+        // A bit of the MAC (it ends 6 bytes before the message: id, error, other length).
+        let mut bad = bytes.clone();
+        let at = bad.len() - 10;
+        bad[at] ^= 1;
+        match crate::worker::server::process(
+            p,
+            0,
+            &bad,
+            crate::worker::message::Transport::Udp,
+            std::net::IpAddr::from([127, 0, 0, 1]),
+            &slip,
+        ) {
+            crate::worker::server::Action::Reply(b) => {
+                let r = hickory_proto::op::Message::from_vec(&b).unwrap();
+                assert_eq!(
+                    r.metadata.response_code,
+                    hickory_proto::op::ResponseCode::NotAuth
+                );
+                let sig = r.signature.expect("a TSIG");
+                assert_eq!(
+                    sig.data.error,
+                    Some(hickory_proto::rr::rdata::tsig::TsigError::BadSig)
+                );
+                assert!(sig.data.mac.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A request signed 20 minutes ago: NOTAUTH with a signed BADTIME TSIG
+    /// carrying our time; a key not allowed for the zone: REFUSED, signed.
+    #[test]
+    fn stale_and_unpermitted_updates_get_signed_refusals() {
+        use hickory_proto::op::{Message, ResponseCode};
+        use hickory_proto::rr::rdata::tsig::TsigError;
+        let p = super::update_published();
+        let now = u64::try_from(mc_kit::clock::unix_now()).unwrap();
+        let mut m = Message::from_vec(&update_seed()).unwrap();
+        let (sig, _) = super::update_key()
+            .signer
+            .sign_message(&m, now - 1200)
+            .unwrap();
+        m.signature = Some(sig);
+        let slip = std::cell::Cell::new(0);
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        let t = crate::worker::message::Transport::Udp;
+        let crate::worker::server::Action::Reply(b) =
+            crate::worker::server::process(p, 0, &m.to_vec().unwrap(), t, peer, &slip)
+        else {
+            panic!("a reply")
+        };
+        let r = Message::from_vec(&b).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::NotAuth);
+        let tsig = r.signature.expect("a TSIG");
+        assert_eq!(tsig.data.error, Some(TsigError::BadTime));
+        assert!(!tsig.data.mac.is_empty(), "BADTIME is signed");
+        assert_eq!(tsig.data.other.len(), 6, "our time in Other Data");
+        // A valid key that may not change the zone: REFUSED, signed.
+        let other = super::transfer_key();
+        let mut m = Message::from_vec(&update_seed()).unwrap();
+        let bytes = crate::tsig::sign_request(&other, &mut m).unwrap();
+        let crate::worker::server::Action::Reply(b) =
+            crate::worker::server::process(p, 0, &bytes, t, peer, &slip)
+        else {
+            panic!("a reply")
+        };
+        let r = Message::from_vec(&b).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+        assert!(r.signature.is_some_and(|s| !s.data.mac.is_empty()));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         #[test]
         fn any_bytes_give_a_valid_reply_or_silence(data in proptest::collection::vec(any::<u8>(), 0..600)) {
             super::message(&data);
+        }
+
+        #[test]
+        fn mutated_updates_give_a_valid_reply(flips in proptest::collection::vec((0usize..90, any::<u8>()), 0..6), cut in 0usize..120) {
+            let mut u = update_seed();
+            for (i, b) in flips {
+                if let Some(x) = u.get_mut(i) {
+                    *x = b;
+                }
+            }
+            u.truncate(cut.max(12));
+            super::update(&u);
         }
 
         #[test]

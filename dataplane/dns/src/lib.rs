@@ -13,7 +13,8 @@
 //!   side and never imports it.
 //!
 //! Shared by both: [`model`] (validated types), [`zone`] (compiling a
-//! zone), [`tsig`], [`stats`] (the counters) and [`metrics`].
+//! zone), [`tsig`], [`update`] (RFC 2136 plans), [`stats`] (the counters)
+//! and [`metrics`].
 //!
 //! Architecture invariant: any byte sequence received yields a valid
 //! response or silence, never a panic (see the fuzz target in `fuzz/`).
@@ -26,6 +27,7 @@ pub(crate) mod model;
 pub(crate) mod published;
 pub(crate) mod stats;
 pub(crate) mod tsig;
+pub(crate) mod update;
 pub(crate) mod worker;
 pub(crate) mod zone;
 
@@ -82,7 +84,14 @@ impl Dns {
         };
         // Secondaries may have missed changes while we were down.
         for (spec, _) in state.zones() {
-            admin_notify(&state, &spec.name);
+            state.notify_secondaries(&spec.name);
+        }
+        // UPDATE plans from the workers are applied on the admin runtime.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(admin::update::serve(state.clone()));
+            }
+            Err(_) => tracing::warn!("dns: no admin runtime; UPDATE answers SERVFAIL"),
         }
         Ok(Self {
             state,
@@ -118,12 +127,5 @@ impl Dns {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-fn admin_notify(state: &DnsState, zone: &model::ZoneName) {
-    let snap = state.published.snapshot.load();
-    if let Some(z) = snap.zones.get(&zone.name()) {
-        admin::notify::zone_changed(&state.published.settings, zone, z.soa.clone());
     }
 }

@@ -41,6 +41,10 @@ pub struct Published {
     pub(crate) tcp_active: AtomicUsize,
     /// The addresses actually bound (port 0 resolved).
     pub listen: Vec<SocketAddr>,
+    /// UPDATE plans to the admin side (bounded; `None`: nobody applies them).
+    pub(crate) updates: Option<tokio::sync::mpsc::Sender<crate::update::Job>>,
+    /// TSIG keys added through the admin API (the config's are in `settings`).
+    pub(crate) api_keys: ArcSwap<Vec<crate::tsig::TsigKey>>,
 }
 
 /// One worker's sockets: a UDP socket and a TCP listener per listen address,

@@ -1,9 +1,10 @@
-//! TSIG (RFC 8945) for zone transfers and NOTIFY: keys from the config,
-//! request verification, and signing of every message of a response stream
-//! (the first with the full TSIG variables, later ones with timers only).
+//! TSIG (RFC 8945) for zone transfers, NOTIFY and UPDATE: keys from the
+//! config, request verification, signing of every message of a response
+//! stream (the first with the full TSIG variables, later ones with timers
+//! only) and the error answers (BADKEY, BADSIG unsigned; BADTIME signed).
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::rdata::tsig::{TSIG, make_tsig_record};
+use hickory_proto::rr::rdata::tsig::{TSIG, TsigError, make_tsig_record};
 use hickory_proto::rr::{Name, TSigner};
 use hickory_proto::serialize::binary::BinEncoder;
 
@@ -31,6 +32,8 @@ pub(crate) struct TsigKey {
     pub(crate) name_str: String,
     pub(crate) algorithm: TsigAlgorithm,
     pub(crate) signer: TSigner,
+    /// Zones this key may change with UPDATE (none: transfers only).
+    pub(crate) update_zones: Vec<crate::model::ZoneName>,
 }
 
 impl std::fmt::Debug for TsigKey {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for TsigKey {
         f.debug_struct("TsigKey")
             .field("name", &self.name_str)
             .field("algorithm", &self.algorithm)
+            .field("update_zones", &self.update_zones)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +66,7 @@ impl TsigKey {
             name: host,
             algorithm,
             signer,
+            update_zones: Vec::new(),
         })
     }
 }
@@ -90,6 +95,20 @@ pub(crate) fn verify_request<'k>(
     message: &Message,
     keys: impl IntoIterator<Item = &'k TsigKey>,
 ) -> Result<(&'k TsigKey, Vec<u8>), TsigRefused> {
+    match check(raw, message, keys)? {
+        (key, mac, true) => Ok((key, mac)),
+        (_, _, false) => Err(TsigRefused::BadTime),
+    }
+}
+
+/// Checks key and MAC; returns the key, the request MAC and whether the
+/// signing time is inside the fudge window (a BADTIME answer is signed, so
+/// its caller needs the key and MAC too).
+pub(crate) fn check<'k>(
+    raw: &[u8],
+    message: &Message,
+    keys: impl IntoIterator<Item = &'k TsigKey>,
+) -> Result<(&'k TsigKey, Vec<u8>, bool), TsigRefused> {
     let sig = message.signature.as_ref().ok_or(TsigRefused::Unsigned)?;
     let key = keys
         .into_iter()
@@ -99,10 +118,72 @@ pub(crate) fn verify_request<'k>(
         .signer
         .verify_message_byte(raw, None, true)
         .map_err(|_| TsigRefused::BadSig)?;
-    if !window.contains(&now()) && window.end != now() {
-        return Err(TsigRefused::BadTime);
-    }
-    Ok((key, mac))
+    let now = now();
+    let in_time = window.contains(&now) || window.end == now;
+    Ok((key, mac, in_time))
+}
+
+/// Encodes a response to a signed request, signed with the request's key
+/// and MAC (RFC 8945 §5.3); `error` BADTIME carries our time in Other Data
+/// (§5.2.3).
+pub(crate) fn sign_response(
+    key: &TsigKey,
+    request_mac: &[u8],
+    msg: &mut Message,
+    error: Option<TsigError>,
+) -> Option<Vec<u8>> {
+    msg.signature = None;
+    let unsigned = msg.to_vec().ok()?;
+    let time = now();
+    let other = match error {
+        Some(TsigError::BadTime) => {
+            let t = time.to_be_bytes();
+            t.get(2..).map(<[u8]>::to_vec).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let stub = TSIG::new(
+        key.algorithm.clone(),
+        time,
+        FUDGE,
+        Vec::new(),
+        msg.metadata.id,
+        error,
+        other,
+    );
+    let tbs = key
+        .signer
+        .encode_response_tbs(request_mac, &unsigned, &stub)
+        .ok()?;
+    let mac = key.signer.sign(&tbs).ok()?;
+    msg.signature = Some(Box::new(make_tsig_record(
+        key.name.clone(),
+        stub.set_mac(mac),
+    )));
+    msg.to_vec().ok()
+}
+
+/// Encodes an error response whose TSIG is unsigned (BADKEY, BADSIG: RFC
+/// 8945 §5.2.1-2): the request's key name and algorithm, no MAC.
+pub(crate) fn unsigned_error(
+    request: &Message,
+    msg: &mut Message,
+    error: TsigError,
+) -> Option<Vec<u8>> {
+    let sig = request.signature.as_ref()?;
+    msg.signature = Some(Box::new(make_tsig_record(
+        sig.name.clone(),
+        TSIG::new(
+            sig.data.algorithm.clone(),
+            now(),
+            FUDGE,
+            Vec::new(),
+            msg.metadata.id,
+            Some(error),
+            Vec::new(),
+        ),
+    )));
+    msg.to_vec().ok()
 }
 
 /// Signs the messages of one response stream in order.

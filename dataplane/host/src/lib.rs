@@ -54,7 +54,7 @@ pub fn stores(config: &DataplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
             name: "mcns",
             path: mc_dns::store::path(&config.data_dir),
             schema: &mc_dns::store::SCHEMA,
-            key_files: Vec::new(),
+            key_files: vec![mc_dns::store::seal_key_path(&config.data_dir)],
         },
     ]
 }
@@ -137,7 +137,11 @@ pub async fn run(
                 proxy.state.store(),
                 vec![mc_proxy::store::seal_key_path(&config.data_dir)],
             ),
-            AdminStore::new("mcns", dns.state.store(), Vec::new()),
+            AdminStore::new(
+                "mcns",
+                dns.state.store(),
+                vec![mc_dns::store::seal_key_path(&config.data_dir)],
+            ),
         ],
         config.data_dir.join("snapshots"),
         details,

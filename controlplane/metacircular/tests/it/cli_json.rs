@@ -375,6 +375,13 @@ const STEPS: &[Step] = &[
     step("dns records list sweep.test", Want::Ok),
     step("dns records remove sweep.test www A", Want::Ok),
     step("dns flush", Want::Ok),
+    step("dns tsig add sweep-key --zone sweep.test", Want::Ok),
+    step("dns tsig list", Want::Ok),
+    step(
+        "dns tsig add bad-key --zone sweep.test --secret c2hvcnQ=",
+        Want::Refused,
+    ),
+    step("dns tsig remove sweep-key", Want::Ok),
     step("dns zones delete sweep.test", Want::Ok),
     fed("iam password --password-stdin", "{pw}\n{new}\n", Want::Ok),
     // A password change revokes the sessions: log in again to log out.

@@ -25,6 +25,7 @@
 //! name = "xfr"
 //! algorithm = "hmac-sha256"               # hmac-sha256 | hmac-sha384 | hmac-sha512
 //! secret = "base64…"
+//! update_zones = []                       # zones this key may change with RFC 2136 UPDATE
 //!
 //! [[dns.secondaries]]                     # AXFR allowed (TSIG required) + NOTIFY sent
 //! address = "192.0.2.2:53"
@@ -214,6 +215,9 @@ pub struct TsigKeyConfig {
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
     pub secret: String,
+    /// Zones this key may change with RFC 2136 UPDATE; empty = none.
+    #[serde(default)]
+    pub update_zones: Vec<String>,
 }
 
 fn default_algorithm() -> String {
@@ -283,6 +287,8 @@ pub struct DnsSettings {
     /// The section holds secrets (TSIG keys): its file must not be readable by others.
     pub(crate) holds_secrets: bool,
     pub(crate) secondaries: Vec<Secondary>,
+    /// Every TSIG key; those with `update_zones` authorize UPDATE.
+    pub(crate) tsig_keys: Vec<TsigKey>,
     pub(crate) zones: Vec<(ZoneSpec, Vec<RecordSpec>, Vec<String>)>,
 }
 
@@ -357,8 +363,14 @@ impl DnsSection {
         for (i, k) in self.tsig_keys.iter().enumerate() {
             let algorithm = parse_algorithm(&k.algorithm)
                 .map_err(|m| bad(format!("dns.tsig_keys[{i}].algorithm"), m))?;
-            let key = TsigKey::new(&k.name, algorithm, &k.secret)
+            let mut key = TsigKey::new(&k.name, algorithm, &k.secret)
                 .map_err(|m| bad(format!("dns.tsig_keys[{i}]"), m))?;
+            key.update_zones = k
+                .update_zones
+                .iter()
+                .map(|z| ZoneName::parse(z))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("dns.tsig_keys[{i}].update_zones"), e.message))?;
             if keys.iter().any(|o| o.name == key.name) {
                 return Err(bad(
                     format!("dns.tsig_keys[{i}].name"),
@@ -449,6 +461,7 @@ impl DnsSection {
             rrl: self.rrl.clone(),
             holds_secrets: !self.tsig_keys.is_empty(),
             secondaries,
+            tsig_keys: keys,
             zones,
         })
     }

@@ -34,10 +34,7 @@ impl Admin {
 
     /// NOTIFYs the zone's secondaries after a change.
     fn changed(&self, zone: &ZoneName) {
-        let snap = self.state.published.snapshot.load();
-        if let Some(z) = snap.zones.get(&zone.name()) {
-            super::notify::zone_changed(&self.state.published.settings, zone, z.soa.clone());
-        }
+        self.state.notify_secondaries(zone);
     }
 }
 
@@ -332,5 +329,47 @@ impl DnsAdmin for Admin {
         };
         let removed = self.state.flush_cache(name);
         Ok(Response::new(pb::FlushCacheResponse { removed }))
+    }
+
+    async fn list_tsig_keys(
+        &self,
+        _: Request<pb::ListTsigKeysRequest>,
+    ) -> Result<Response<pb::ListTsigKeysResponse>, Status> {
+        let keys = self.state.tsig_keys().iter().map(key_pb).collect();
+        Ok(Response::new(pb::ListTsigKeysResponse { keys }))
+    }
+
+    async fn put_tsig_key(
+        &self,
+        req: Request<pb::PutTsigKeyRequest>,
+    ) -> Result<Response<pb::PutTsigKeyResponse>, Status> {
+        let req = req.into_inner();
+        let key = req
+            .key
+            .ok_or_else(|| invalid(Invalid::new("key", "is required")))?;
+        let (view, generated) =
+            self.state
+                .put_tsig_key(&key.name, &key.algorithm, &req.secret, &key.update_zones)?;
+        Ok(Response::new(pb::PutTsigKeyResponse {
+            key: Some(key_pb(&view)),
+            secret: generated.unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_tsig_key(
+        &self,
+        req: Request<pb::DeleteTsigKeyRequest>,
+    ) -> Result<Response<pb::DeleteTsigKeyResponse>, Status> {
+        let deleted = self.state.delete_tsig_key(&req.into_inner().name)?;
+        Ok(Response::new(pb::DeleteTsigKeyResponse { deleted }))
+    }
+}
+
+fn key_pb(k: &super::keys::KeyView) -> pb::TsigKey {
+    pb::TsigKey {
+        name: k.name.clone(),
+        algorithm: k.algorithm.clone(),
+        update_zones: k.update_zones.iter().map(ToString::to_string).collect(),
+        origin: origin(k.origin),
     }
 }

@@ -14,7 +14,7 @@ use crate::model::{self, RType, RecordSpec, SoaParams, ZoneName};
 
 impl DnsState {
     /// Commits `data` (already changed) as the zone's new state.
-    fn commit_zone(
+    pub(super) fn commit_zone(
         &self,
         inner: &mut Inner,
         mut data: ZoneData,

@@ -63,6 +63,10 @@ pub struct DnsState {
     inner: Mutex<Inner>,
     pub(super) store: Arc<Store>,
     pub published: Arc<Published>,
+    /// The workers' UPDATE plans, taken once by [`super::update::serve`].
+    pub(super) updates: Mutex<Option<tokio::sync::mpsc::Receiver<crate::update::Job>>>,
+    /// Seals the API's TSIG secrets in the store (`keys`).
+    pub(super) sealer: mc_kit::seal::KeyFileSealer,
 }
 
 pub(super) fn today_serial(old: u32) -> u32 {
@@ -82,6 +86,9 @@ impl DnsState {
             warn_if_readable_by_others(config_file);
         }
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA).map_err(at_start)?);
+        let sealer = mc_kit::seal::KeyFileSealer::load_or_create(&db::seal_key_path(data_dir))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let api_keys = super::keys::load(&store, &sealer)?;
         let mut zones = merge(&store, &settings, config_file)?;
         let floors = catch_up(&store, data_dir, &mut zones)?;
         let mut compiled = HashMap::new();
@@ -111,6 +118,7 @@ impl DnsState {
             ),
         };
         let (stop, _) = watch::channel(false);
+        let (updates_tx, updates_rx) = tokio::sync::mpsc::channel(crate::update::QUEUE);
         let upstreams = settings.upstreams.len();
         let published = Arc::new(Published {
             snapshot: ArcSwap::from_pointee(Snapshot::new(1, compiled.clone())),
@@ -124,6 +132,8 @@ impl DnsState {
             rrl,
             tcp_active: AtomicUsize::new(0),
             listen,
+            updates: Some(updates_tx),
+            api_keys: ArcSwap::from_pointee(api_keys),
         });
         tracing::info!(
             zones = compiled.len(),
@@ -139,6 +149,8 @@ impl DnsState {
                 }),
                 store,
                 published,
+                updates: Mutex::new(Some(updates_rx)),
+                sealer,
             },
             sockets,
         ))

@@ -1,7 +1,9 @@
 //! MCNS's redb store: `<data_dir>/mcns/mcns.redb`.
 //!
 //! Tables (bytes → JSON): `zones` (zone name → [`ZoneSpec`], which holds the
-//! serial) and `records` (zone NUL name NUL type NUL value → [`RecordSpec`]).
+//! serial), `records` (zone NUL name NUL type NUL value → [`RecordSpec`]) and
+//! `tsig_keys` (key name → [`StoredKey`], the secret sealed with the key in
+//! [`seal_key_path`], which `mcd snapshot` carries beside the store).
 //! Every change is one write transaction that also writes the zone's new
 //! serial, committed before the snapshot is published and the caller answered.
 
@@ -15,6 +17,7 @@ use crate::model::{RecordSpec, ZoneName, ZoneSpec};
 
 pub(crate) const ZONES: JsonTable<ZoneSpec> = JsonTable::new("zones");
 pub(crate) const RECORDS: JsonTable<RecordSpec> = JsonTable::new("records");
+pub(crate) const TSIG_KEYS: JsonTable<super::keys::StoredKey> = JsonTable::new("tsig_keys");
 
 fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     json::create_tables(txn, &[ZONES.def(), RECORDS.def()])
@@ -22,12 +25,29 @@ fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 
 pub const SCHEMA: Schema = Schema {
     name: "mcns",
-    migrations: &[Migration {
-        to_version: 1,
-        description: "zones, records",
-        apply: create_tables,
-    }],
+    migrations: &[
+        Migration {
+            to_version: 1,
+            description: "zones, records",
+            apply: create_tables,
+        },
+        Migration {
+            to_version: 2,
+            description: "TSIG keys for UPDATE (secrets sealed)",
+            apply: create_key_table,
+        },
+    ],
 };
+
+fn create_key_table(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    json::create_tables(txn, &[TSIG_KEYS.def()])
+}
+
+/// The key that seals TSIG secrets in the store: a snapshot of the store
+/// is useless without it.
+pub fn seal_key_path(data_dir: &Path) -> PathBuf {
+    path(data_dir).with_file_name("tsig-seal.key")
+}
 
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("mcns").join("mcns.redb")

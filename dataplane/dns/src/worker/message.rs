@@ -88,7 +88,10 @@ pub fn parse(bytes: &[u8], our_payload: u16) -> Parsed {
         payload: e.max_payload(),
         dnssec_ok: e.flags().dnssec_ok,
     });
-    if message.metadata.op_code != OpCode::Query && message.metadata.op_code != OpCode::Notify {
+    if !matches!(
+        message.metadata.op_code,
+        OpCode::Query | OpCode::Notify | OpCode::Update
+    ) {
         return Parsed::Reply(
             error_reply(&message, edns, ResponseCode::NotImp, our_payload),
             ResponseCode::NotImp,
@@ -205,17 +208,10 @@ pub(crate) fn respond(
     limit: usize,
     our_payload: u16,
 ) -> (Vec<u8>, bool) {
-    let mut msg = Message::new(req.id, MessageType::Response, req.op_code);
-    msg.metadata.recursion_desired = req.rd;
-    msg.metadata.checking_disabled = req.cd;
-    msg.metadata.authoritative = flags.authoritative;
-    msg.metadata.recursion_available = flags.recursion_available;
-    msg.metadata.response_code = rcode;
-    msg.queries.push(req.query.clone());
+    let mut msg = response(req, rcode, flags, our_payload);
     msg.answers = answers;
     msg.authorities = authorities;
     msg.additionals = additionals;
-    msg.edns = our_edns(req.edns, our_payload);
     match msg.to_vec() {
         Ok(bytes) if bytes.len() <= limit => (bytes, false),
         Ok(_) => (truncated(msg), true),
@@ -232,6 +228,30 @@ pub(crate) fn respond(
             )
         }
     }
+}
+
+/// A response to `req` without records: header, question (zone) and OPT.
+pub(crate) fn response(
+    req: &Request,
+    rcode: ResponseCode,
+    flags: Flags,
+    our_payload: u16,
+) -> Message {
+    let mut msg = Message::new(req.id, MessageType::Response, req.op_code);
+    msg.metadata.recursion_desired = req.rd;
+    msg.metadata.checking_disabled = req.cd;
+    msg.metadata.authoritative = flags.authoritative;
+    msg.metadata.recursion_available = flags.recursion_available;
+    msg.metadata.response_code = rcode;
+    msg.queries.push(req.query.clone());
+    msg.edns = our_edns(req.edns, our_payload);
+    msg
+}
+
+/// `msg` encoded (a bare header with its rcode if it cannot be).
+pub(crate) fn encode(msg: Message, id: u16) -> Vec<u8> {
+    msg.to_vec()
+        .unwrap_or_else(|_| fallback_header(id, msg.metadata.response_code))
 }
 
 /// The same response with every record removed and TC set.

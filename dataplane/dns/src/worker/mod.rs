@@ -29,6 +29,7 @@ pub mod message;
 pub(crate) mod server;
 mod tcp;
 mod udp;
+pub(crate) mod update;
 pub(crate) mod wire;
 pub(crate) mod xfr;
 

@@ -1,7 +1,8 @@
 //! What to do with one received message: the per-query decision shared by
 //! the UDP and TCP paths (and by the fuzz target).
 //!
-//! Order: parse (silence / FORMERR / NOTIMP / BADVERS) → class IN only →
+//! Order: parse (silence / FORMERR / NOTIMP / BADVERS) → UPDATE (TSIG,
+//! zone, key; `update`) → class IN only →
 //! zone transfer (TCP + TSIG + a configured secondary) → authoritative
 //! lookup → forwarding (RD set, client inside `recursion_allowed`,
 //! upstreams configured) → REFUSED. RRL applies to authoritative UDP answers.
@@ -24,6 +25,8 @@ pub(crate) enum Action {
     Forward(Box<Request>, usize),
     /// An authorized AXFR/IXFR on TCP.
     Transfer(Box<Request>, Box<super::xfr::Authorized>),
+    /// A signed, permitted UPDATE for the admin side to apply.
+    Update(Box<Request>, Box<super::update::Authorized>),
     Drop,
 }
 
@@ -72,6 +75,15 @@ pub(crate) fn process(
     if req.op_code == OpCode::Notify {
         // We are the primary: nobody should NOTIFY us.
         return reply(ResponseCode::NotImp);
+    }
+    if req.op_code == OpCode::Update {
+        return match super::update::authorize(p, &req, bytes) {
+            Ok(auth) => Action::Update(req, Box::new(auth)),
+            Err((b, rcode)) => {
+                count_rcode(p, worker, rcode);
+                Action::Reply(b)
+            }
+        };
     }
     if !message::is_in_class(&req.query) {
         return reply(ResponseCode::Refused);

@@ -94,6 +94,11 @@ async fn connection(ctx: Rc<Ctx>, mut stream: TcpStream, peer: SocketAddr) {
                 }
                 ok
             }
+            Action::Update(req, auth) => {
+                let (b, rcode) = super::update::apply(&p, &req, *auth).await;
+                server::count_rcode(&p, ctx.id, rcode);
+                write_frame(&mut stream, b).await.is_ok()
+            }
             // Garbage on a stream: close it.
             Action::Drop => false,
         };

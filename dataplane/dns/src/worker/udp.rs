@@ -111,6 +111,19 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
                     .observe(ctx.id, started.elapsed());
             });
         }
+        Action::Update(req, auth) => {
+            // The admin side applies it; the loop goes on meanwhile.
+            let ctx = ctx.clone();
+            let sock = sock.clone();
+            monoio::spawn(async move {
+                let (b, rcode) = super::update::apply(&ctx.p, &req, *auth).await;
+                server::count_rcode(&ctx.p, ctx.id, rcode);
+                let (res, _) = sock.send_to(b, peer).await;
+                if let Err(e) = res {
+                    tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");
+                }
+            });
+        }
         Action::Transfer(..) | Action::Drop => {}
     }
 }

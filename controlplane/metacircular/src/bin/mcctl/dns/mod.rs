@@ -7,6 +7,7 @@
 mod cache;
 mod records;
 mod status;
+mod tsig;
 mod zones;
 
 use anyhow::Context;
@@ -32,6 +33,9 @@ pub(crate) enum DnsCommand {
     Records(records::RecordCommand),
     /// Drop the forwarding cache (all names, or one).
     Flush { name: Option<String> },
+    /// TSIG keys for RFC 2136 UPDATE.
+    #[command(subcommand)]
+    Tsig(tsig::TsigCommand),
 }
 
 /// A gRPC error as the operator should read it.
@@ -57,5 +61,6 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: DnsCommand) -> any
         DnsCommand::Zones(cmd) => zones::run(&mut c, out, cmd).await,
         DnsCommand::Records(cmd) => records::run(&mut c, out, cmd).await,
         DnsCommand::Flush { name } => cache::flush(&mut c, out, name).await,
+        DnsCommand::Tsig(cmd) => tsig::run(&mut c, out, cmd).await,
     }
 }

@@ -588,17 +588,18 @@ fn raw_cases(port: u16) -> Vec<(&'static str, Result<(), String>)> {
             other => Err(format!("got {other:?}")),
         },
     ));
-    // UPDATE (opcode 5) → NOTIMP; NOTIFY (opcode 4) → NOTIMP.
-    for (name, opcode) in [
-        ("UPDATE → NOTIMP", 5_u16),
-        ("NOTIFY to the primary → NOTIMP", 4),
+    // An unsigned UPDATE (opcode 5) → REFUSED; NOTIFY (4) and STATUS (2) → NOTIMP.
+    for (name, opcode, want) in [
+        ("unsigned UPDATE → REFUSED", 5_u16, 5_u8),
+        ("NOTIFY to the primary → NOTIMP", 4, 4),
+        ("STATUS → NOTIMP", 2, 4),
     ] {
         let q = wire_query(11, "conf.test", 6, opcode << 11);
         let r = udp_exchange(port, &q, Duration::from_secs(2));
         out.push((
             name,
             match r {
-                Some(b) if rcode(&b) == 4 && b[0] == 0 && b[1] == 11 => Ok(()),
+                Some(b) if rcode(&b) == want && b[0] == 0 && b[1] == 11 => Ok(()),
                 other => Err(format!("got {other:?}")),
             },
         ));

@@ -9,20 +9,20 @@ use super::{conformance_toml, dig, free_dns_port};
 use crate::peers::Dataplane;
 
 /// A Knot DNS server (Debian `knot`) with its own config and storage.
-struct Knot {
+pub(super) struct Knot {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 /// The TSIG secret shared with Knot in the transfer test (base64 of 32 bytes).
-const XFR_SECRET: &str = "bWNucy10ZXN0LXRzaWcta2V5LTMyLWJ5dGVzLWxvbmchIQ==";
+pub(super) const XFR_SECRET: &str = "bWNucy10ZXN0LXRzaWcta2V5LTMyLWJ5dGVzLWxvbmchIQ==";
 
 impl Knot {
     fn start(dir: &Path, body: &str) -> Self {
         Self::start_on(dir, free_dns_port(), body)
     }
 
-    fn start_on(dir: &Path, port: u16, body: &str) -> Self {
+    pub(super) fn start_on(dir: &Path, port: u16, body: &str) -> Self {
         let d = dir.display();
         std::fs::create_dir_all(dir.join("db")).expect("knot dir");
         let conf = format!(
@@ -58,7 +58,7 @@ impl Drop for Knot {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(super) fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

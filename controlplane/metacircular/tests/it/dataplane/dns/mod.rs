@@ -1,5 +1,5 @@
-//! MCNS end to end: `mcd dataplane` answering real clients (dig, kdig), with
-//! Knot as a zone-transfer secondary and as a forwarding upstream. Every
+//! MCNS end to end: `mcd dataplane` answering real clients (dig, kdig,
+//! nsupdate), with Knot as a zone-transfer secondary and as a forwarding upstream. Every
 //! scenario runs on io_uring (where the kernel allows it) and on epoll.
 //! This module holds what the others share: ports, dig, wire-form queries.
 
@@ -13,6 +13,7 @@ mod admin;
 mod conformance;
 mod knot;
 mod operator;
+mod update;
 
 /// A loopback port free for both TCP and UDP.
 pub(crate) fn free_dns_port() -> u16 {
