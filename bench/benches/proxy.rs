@@ -1,4 +1,5 @@
 //! mc-proxy: SNI route lookup in a 10k-route table (exact and wildcard),
+//! the same with 10 path rules per route,
 //! building a 10k-route snapshot, and the cost of loading and publishing it
 //! through `ArcSwap`.
 
@@ -15,7 +16,7 @@ use mc_proxy::model::{
     HostPattern, ListenerSpec, Origin, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
 };
 use mc_proxy::snapshot::{self, Snapshot};
-use mc_proxy::table::RouteTable;
+use mc_proxy::table::{PathTable, RouteTable};
 
 const ROUTES: usize = 10_000;
 /// Lookup names cycled through (power of two).
@@ -89,6 +90,74 @@ fn bench_lookup(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+/// Ten path rules of a route, as an application might have them.
+const PATHS: [&str; 10] = [
+    "/",
+    "/api/",
+    "/api/v1/",
+    "/api/v2/",
+    "/static/",
+    "/img/",
+    "/user/",
+    "/admin/",
+    "/ws/",
+    "/.well-known/",
+];
+
+/// What 10k routes × 10 path rules cost over the SNI lookup alone: the same
+/// table and names, then the path's rule (longest prefix).
+fn bench_path_lookup(c: &mut Criterion) {
+    let mut rng = Rng(5);
+    let mut t = RouteTable::default();
+    for i in 0..ROUTES {
+        let rules: PathTable<usize> = PATHS
+            .iter()
+            .enumerate()
+            .map(|(j, p)| (Box::from(*p), j))
+            .collect();
+        let h = HostPattern::parse(&format!("svc{i}.example.com")).expect("valid pattern");
+        t.insert(&h, Arc::new(rules));
+    }
+    let paths = [
+        "/api/v1/users/42?full=1",
+        "/static/css/app.css",
+        "/index.html",
+        "/ws/chat",
+    ];
+    let probes: Vec<(String, &str)> = (0..PROBES)
+        .map(|k| {
+            let i = rng.next_u64() as usize % ROUTES;
+            (format!("svc{i}.example.com"), paths[k % paths.len()])
+        })
+        .collect();
+    assert!(
+        probes
+            .iter()
+            .all(|(h, p)| t.lookup(h).and_then(|r| r.lookup(p)).is_some())
+    );
+    let mut g = c.benchmark_group("route_lookup_10k_x10_paths");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("host_only", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let (h, _) = &probes[i & (PROBES - 1)];
+            t.lookup(black_box(h)).is_some()
+        })
+    });
+    g.bench_function("host_and_path", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let (h, p) = &probes[i & (PROBES - 1)];
+            t.lookup(black_box(h))
+                .and_then(|r| r.lookup(black_box(p)))
+                .map(|(_, v)| *v)
+        })
+    });
     g.finish();
 }
 
@@ -227,5 +296,5 @@ fn bench_snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_lookup, bench_snapshot);
+criterion_group!(benches, bench_lookup, bench_path_lookup, bench_snapshot);
 criterion_main!(benches);

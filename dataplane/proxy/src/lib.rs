@@ -18,7 +18,9 @@
 
 pub mod admin;
 mod cert_problem;
+mod client_cert;
 pub mod firewall;
+mod gate;
 pub mod metrics;
 pub mod model;
 mod published;

@@ -14,9 +14,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::firewall::FirewallState;
-use crate::model::{Backend, BackendProtocol, HostPattern, ListenerSpec, PolicyRule, RouteSpec};
+use crate::gate::RequestGate;
+use crate::model::{
+    Backend, BackendProtocol, HostPattern, ListenerSpec, PathRule, PolicyRule, RouteSpec,
+};
 use crate::stats::{LatencyCounters, ListenerCounters, RouteCounters};
-use crate::table::RouteTable;
+use crate::table::{PathTable, RouteTable};
 
 /// How long a backend that refused a connection is skipped.
 pub(crate) const BACKEND_DOWN_FOR: Duration = Duration::from_secs(10);
@@ -55,6 +58,30 @@ pub(crate) struct L7Route {
     pub(crate) backend_tls: Option<BackendTls>,
     /// Evaluated in order; the first match answers 403.
     pub(crate) policies: Box<[PolicyRule]>,
+    /// The route's backend protocol (its own backends).
+    pub(crate) protocol: BackendProtocol,
+    /// Path-prefix rules, longest prefix first.
+    pub(crate) paths: PathTable<PathTarget>,
+    /// Request rate per client and requests in flight.
+    pub(crate) gate: RequestGate,
+}
+
+/// Where one path rule sends a request.
+#[derive(Debug)]
+pub(crate) struct PathTarget {
+    pub(crate) strip: bool,
+    pub(crate) protocol: BackendProtocol,
+    pub(crate) pool: Arc<BackendSet>,
+}
+
+/// The backends one request may go to and how to speak to them.
+pub(crate) struct Upstream<'a> {
+    pub(crate) pool: &'a BackendSet,
+    pub(crate) protocol: BackendProtocol,
+    /// Present when `protocol` is TLS.
+    pub(crate) tls: Option<&'a BackendTls>,
+    /// The matched prefix, when the rule strips it.
+    pub(crate) strip: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +106,15 @@ pub(crate) struct L7Inputs<'a> {
 pub(crate) struct RouteRuntime {
     pub(crate) counters: RouteCounters,
     pub(crate) connect_latency: LatencyCounters,
-    pub(crate) next: AtomicUsize,
+    /// The route's own backends.
+    pub(crate) pool: BackendSet,
+}
+
+/// Backends with their round-robin position and health: a route's own or
+/// one path rule's.
+#[derive(Debug)]
+pub(crate) struct BackendSet {
+    next: AtomicUsize,
     pub(crate) backends: Box<[BackendHealth]>,
 }
 
@@ -121,12 +156,57 @@ impl BackendHealth {
 }
 
 impl RouteEntry {
+    /// The route's own backends in the order to try them.
+    pub(crate) fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
+        self.runtime.pool.candidates()
+    }
+
+    /// L7: where a request for `path` goes (`None` when the route has no
+    /// usable L7 side).
+    pub(crate) fn upstream(&self, path: &str) -> Option<Upstream<'_>> {
+        let l7 = self.l7.as_ref()?;
+        let tls = |p: BackendProtocol| {
+            if p == BackendProtocol::Tls {
+                l7.backend_tls.as_ref()
+            } else {
+                None
+            }
+        };
+        Some(match l7.paths.lookup(path) {
+            Some((prefix, t)) => Upstream {
+                pool: &t.pool,
+                protocol: t.protocol,
+                tls: tls(t.protocol),
+                strip: t.strip.then_some(prefix),
+            },
+            None => Upstream {
+                pool: &self.runtime.pool,
+                protocol: l7.protocol,
+                tls: tls(l7.protocol),
+                strip: None,
+            },
+        })
+    }
+}
+
+impl BackendSet {
+    fn new(backends: &[Backend]) -> Self {
+        Self {
+            next: AtomicUsize::new(0),
+            backends: health(backends),
+        }
+    }
+
+    fn serves(&self, backends: &[Backend]) -> bool {
+        self.backends.iter().map(|b| &b.backend).eq(backends.iter())
+    }
+
     /// Backends in the order to try them: round robin from the next position,
     /// those marked down last (still tried if every backend is down).
     pub(crate) fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
-        let backends = &self.runtime.backends;
+        let backends = &self.backends;
         let n = backends.len().max(1);
-        let start = self.runtime.next.fetch_add(1, Ordering::Relaxed) % n;
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let now = now_ms();
         let ring = move || (0..backends.len()).filter_map(move |i| backends.get((start + i) % n));
         ring()
@@ -162,47 +242,58 @@ pub fn build(
     )
 }
 
-fn l7_route(spec: &RouteSpec, listener: &ListenerSpec, l7: &mut L7Inputs<'_>) -> Option<L7Route> {
+fn l7_route(
+    spec: &RouteSpec,
+    listener: &ListenerSpec,
+    l7: &mut L7Inputs<'_>,
+    previous: Option<&RouteEntry>,
+) -> Option<L7Route> {
     let opts = spec.l7.as_ref()?;
-    let Some(server) = l7.configs.get(&opts.certificate, listener.min_tls) else {
+    let Some(server) = l7.configs.get(
+        &opts.certificate,
+        listener.min_tls,
+        opts.client_auth.as_ref(),
+    ) else {
         tracing::error!(route = %spec.hostname, certificate = %opts.certificate, "certificate not loaded; the route resets connections");
         return None;
     };
-    let backend_tls = match opts.backend_protocol {
-        BackendProtocol::Tls => {
-            if opts.backend_tls_insecure_skip_verify {
-                tracing::warn!(route = %spec.hostname, "backend certificates are NOT verified (backend_tls_insecure_skip_verify)");
-            }
-            match crate::tls::backend_client_config(
-                opts.backend_ca_pem.as_deref(),
-                &l7.default_roots,
-                opts.backend_tls_insecure_skip_verify,
-            ) {
-                Ok(config) => Some(BackendTls {
-                    identity: {
-                        use std::hash::{Hash, Hasher};
-                        let mut h = std::collections::hash_map::DefaultHasher::new();
-                        (
-                            &opts.backend_ca_pem,
-                            &opts.backend_server_name,
-                            opts.backend_tls_insecure_skip_verify,
-                        )
-                            .hash(&mut h);
-                        h.finish() | 1
-                    },
-                    config,
-                    server_name: opts
-                        .backend_server_name
-                        .as_deref()
-                        .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_owned()).ok()),
-                }),
-                Err(e) => {
-                    tracing::error!(route = %spec.hostname, error = %e, "backend TLS configuration refused; the route resets connections");
-                    return None;
-                }
+    let any_tls = std::iter::once(opts.backend_protocol)
+        .chain(opts.paths.iter().filter_map(|p| p.backend_protocol))
+        .any(|p| p == BackendProtocol::Tls);
+    let backend_tls = if any_tls {
+        if opts.backend_tls_insecure_skip_verify {
+            tracing::warn!(route = %spec.hostname, "backend certificates are NOT verified (backend_tls_insecure_skip_verify)");
+        }
+        match crate::tls::backend_client_config(
+            opts.backend_ca_pem.as_deref(),
+            &l7.default_roots,
+            opts.backend_tls_insecure_skip_verify,
+        ) {
+            Ok(config) => Some(BackendTls {
+                identity: {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (
+                        &opts.backend_ca_pem,
+                        &opts.backend_server_name,
+                        opts.backend_tls_insecure_skip_verify,
+                    )
+                        .hash(&mut h);
+                    h.finish() | 1
+                },
+                config,
+                server_name: opts
+                    .backend_server_name
+                    .as_deref()
+                    .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_owned()).ok()),
+            }),
+            Err(e) => {
+                tracing::error!(route = %spec.hostname, error = %e, "backend TLS configuration refused; the route resets connections");
+                return None;
             }
         }
-        BackendProtocol::Http1 | BackendProtocol::H2c => None,
+    } else {
+        None
     };
     let policies = l7
         .policies
@@ -210,11 +301,41 @@ fn l7_route(spec: &RouteSpec, listener: &ListenerSpec, l7: &mut L7Inputs<'_>) ->
         .cloned()
         .unwrap_or_default()
         .into_boxed_slice();
+    let old = previous.and_then(|p| p.l7.as_ref());
+    let old_paths = old.map(|l| &l.paths);
+    let paths = opts
+        .paths
+        .iter()
+        .map(|rule| path_target(rule, opts.backend_protocol, old_paths))
+        .collect();
     Some(L7Route {
         server,
         backend_tls,
         policies,
+        protocol: opts.backend_protocol,
+        paths,
+        gate: RequestGate::build(&opts.limits, old.map(|l| &l.gate)),
     })
+}
+
+/// A path rule's entry; its backends' state is carried over from the
+/// previous snapshot's rule with the same prefix and backends.
+fn path_target(
+    rule: &PathRule,
+    route_protocol: BackendProtocol,
+    previous: Option<&PathTable<PathTarget>>,
+) -> (Box<str>, PathTarget) {
+    let carried = previous
+        .and_then(|t| t.iter().find(|(p, _)| *p == rule.prefix))
+        .map(|(_, t)| &t.pool)
+        .filter(|pool| pool.serves(&rule.backends))
+        .cloned();
+    let target = PathTarget {
+        strip: rule.strip_prefix,
+        protocol: rule.backend_protocol.unwrap_or(route_protocol),
+        pool: carried.unwrap_or_else(|| Arc::new(BackendSet::new(&rule.backends))),
+    };
+    (rule.prefix.as_str().into(), target)
 }
 
 /// [`build`], with what L7 routes need (without it they reset connections).
@@ -238,17 +359,17 @@ pub(crate) fn build_with_l7(
                 Some(p) => Arc::new(RouteRuntime {
                     counters: carry_counters(&p.runtime.counters, workers),
                     connect_latency: LatencyCounters::new(workers),
-                    next: AtomicUsize::new(0),
-                    backends: health(&route.backends),
+                    pool: BackendSet::new(&route.backends),
                 }),
                 None => Arc::new(RouteRuntime {
                     counters: RouteCounters::new(workers),
                     connect_latency: LatencyCounters::new(workers),
-                    next: AtomicUsize::new(0),
-                    backends: health(&route.backends),
+                    pool: BackendSet::new(&route.backends),
                 }),
             };
-            let l7_entry = l7.as_deref_mut().and_then(|i| l7_route(route, spec, i));
+            let l7_entry = l7
+                .as_deref_mut()
+                .and_then(|i| l7_route(route, spec, i, prev_route.map(|r| &**r)));
             let entry = RouteEntry {
                 l7: l7_entry,
                 connect_timeout: route.connect_timeout.unwrap_or(spec.connect_timeout),

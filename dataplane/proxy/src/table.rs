@@ -1,4 +1,5 @@
-//! Route lookup by SNI: exact names first, then the most specific wildcard.
+//! Route lookup by SNI: exact names first, then the most specific wildcard;
+//! within an L7 route, path rules by longest prefix ([`PathTable`]).
 //!
 //! `*.example.com` matches any name ending in `.example.com` (one or more
 //! labels in front); for `a.b.example.com` the candidates are tried from the
@@ -72,9 +73,89 @@ impl<T> RouteTable<T> {
     }
 }
 
+/// A route's path-prefix rules: the longest prefix of a path wins.
+///
+/// Sorted by prefix length, longest first, when built, so a lookup is the
+/// first `starts_with` that holds: at most one comparison per rule, no
+/// allocation. Prefixes are unique (the model checks it).
+#[derive(Debug)]
+pub struct PathTable<T> {
+    rules: Box<[(Box<str>, T)]>,
+}
+
+impl<T> Default for PathTable<T> {
+    fn default() -> Self {
+        Self {
+            rules: Box::default(),
+        }
+    }
+}
+
+impl<T> FromIterator<(Box<str>, T)> for PathTable<T> {
+    fn from_iter<I: IntoIterator<Item = (Box<str>, T)>>(iter: I) -> Self {
+        let mut rules: Vec<_> = iter.into_iter().collect();
+        // Stable: equal lengths keep their order (they cannot both match).
+        rules.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Self {
+            rules: rules.into_boxed_slice(),
+        }
+    }
+}
+
+impl<T> PathTable<T> {
+    /// The rule with the longest prefix of `path`, with that prefix.
+    pub fn lookup(&self, path: &str) -> Option<(&str, &T)> {
+        self.rules
+            .iter()
+            .find(|(p, _)| path.starts_with(&**p))
+            .map(|(p, v)| (&**p, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.rules.iter().map(|(p, v)| (&**p, v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn longest_prefix_wins_whatever_the_order() {
+        let t: PathTable<u8> = [("/", 0), ("/api/v2/", 2), ("/api/", 1)]
+            .into_iter()
+            .map(|(p, v)| (Box::from(p), v))
+            .collect();
+        let get = |p: &str| t.lookup(p).map(|(_, v)| *v);
+        assert_eq!(get("/api/v2/x"), Some(2));
+        assert_eq!(get("/api/v1"), Some(1));
+        assert_eq!(get("/api"), Some(0));
+        assert_eq!(get("/"), Some(0));
+        assert_eq!(get(""), None);
+        assert_eq!(PathTable::<u8>::default().lookup("/x"), None);
+    }
+
+    proptest! {
+        /// The answer is the longest of the prefixes that start the path.
+        #[test]
+        fn lookup_is_the_longest_matching_prefix(
+            prefixes in proptest::collection::hash_set("/[ab/]{0,4}", 0..8),
+            path in "/[ab/]{0,6}",
+        ) {
+            let t: PathTable<String> =
+                prefixes.iter().map(|p| (Box::from(p.as_str()), p.clone())).collect();
+            let want = prefixes
+                .iter()
+                .filter(|p| path.starts_with(p.as_str()))
+                .max_by_key(|p| p.len());
+            prop_assert_eq!(t.lookup(&path).map(|(_, v)| v), want);
+        }
+    }
 
     fn table(patterns: &[&str]) -> RouteTable<String> {
         let mut t = RouteTable::default();

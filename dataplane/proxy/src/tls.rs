@@ -23,7 +23,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::model::{MinTls, Origin};
+use crate::model::{ClientAuth, MinTls, Origin};
 
 pub(crate) const MAX_CHAIN_PEM: usize = 64 * 1024;
 pub(crate) const MAX_KEY_PEM: usize = 16 * 1024;
@@ -374,7 +374,7 @@ impl ResolvesServerCert for OneCert {
 pub(crate) struct ServerConfigs<'a> {
     pub(crate) ticketer: Arc<dyn rustls::server::ProducesTickets>,
     pub(crate) certificates: &'a HashMap<String, LoadedCertificate>,
-    built: HashMap<(String, MinTls), Arc<rustls::ServerConfig>>,
+    built: HashMap<(String, MinTls, Option<ClientAuth>), Arc<rustls::ServerConfig>>,
 }
 
 impl<'a> ServerConfigs<'a> {
@@ -389,12 +389,17 @@ impl<'a> ServerConfigs<'a> {
         }
     }
 
+    /// The configuration serving `certificate` from TLS `min` on, verifying
+    /// client certificates when `client_auth` is set. Those configurations
+    /// resume no session (no tickets, no cache): a session is only ever
+    /// resumed where its client certificate was checked.
     pub(crate) fn get(
         &mut self,
         certificate: &str,
         min: MinTls,
+        client_auth: Option<&ClientAuth>,
     ) -> Option<Arc<rustls::ServerConfig>> {
-        let key = (certificate.to_owned(), min);
+        let key = (certificate.to_owned(), min, client_auth.cloned());
         if let Some(c) = self.built.get(&key) {
             return Some(c.clone());
         }
@@ -403,14 +408,27 @@ impl<'a> ServerConfigs<'a> {
             MinTls::V12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             MinTls::V13 => &[&rustls::version::TLS13],
         };
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
             .map_err(|e| tracing::error!(error = %e, "TLS versions refused"))
-            .ok()?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(OneCert(cert.key.clone())));
+            .ok()?;
+        let builder = match client_auth {
+            None => builder.with_no_client_auth(),
+            Some(auth) => match crate::client_cert::verifier(auth) {
+                Ok(v) => builder.with_client_cert_verifier(v),
+                Err(e) => {
+                    tracing::error!(certificate, error = %e, "client CA refused");
+                    return None;
+                }
+            },
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(OneCert(cert.key.clone())));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        config.ticketer = self.ticketer.clone();
+        if client_auth.is_none() {
+            config.ticketer = self.ticketer.clone();
+        } else {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        }
         let config = Arc::new(config);
         self.built.insert(key, config.clone());
         Some(config)

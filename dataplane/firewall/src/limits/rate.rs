@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{ClientHasher, DEFAULT_TABLE_SIZE, check_table_size, remix};
 use crate::error::LimitConfigError;
@@ -100,10 +100,19 @@ impl RateLimiter {
     /// means it is over the limit (count it as `rate_limit` and reset it).
     /// A refused attempt does not use up budget.
     pub fn check(&self, ip: IpAddr, now: Instant) -> bool {
+        self.check_wait(ip, now).is_ok()
+    }
+
+    /// [`Self::check`], saying how long a refused client has to wait until
+    /// its next attempt would be admitted (what `Retry-After` tells it).
+    ///
+    /// # Errors
+    /// The wait, when `ip` is over the limit (nothing is recorded).
+    pub fn check_wait(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let params = self.params.load(Relaxed);
         let interval = params >> 32;
         if interval == 0 {
-            return true;
+            return Ok(());
         }
         let tolerance = interval * (params & u64::from(u32::MAX));
 
@@ -139,14 +148,14 @@ impl RateLimiter {
             };
             let new_tat = tat.max(now_ms).saturating_add(interval);
             if new_tat - now_ms > tolerance {
-                return false;
+                return Err(Duration::from_millis(new_tat - now_ms - tolerance));
             }
             let cell = (tag << TAT_BITS) | new_tat.min(TAT_MASK);
             if self.cells[slot]
                 .compare_exchange_weak(seen, cell, Relaxed, Relaxed)
                 .is_ok()
             {
-                return true;
+                return Ok(());
             }
         }
     }

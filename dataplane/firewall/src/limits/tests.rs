@@ -51,6 +51,11 @@ fn burst_then_refused_then_admitted_after_the_interval() {
     }
     assert!(!limiter.check(a, at(&limiter, 1000)));
     assert!(!limiter.check(a, at(&limiter, 1099)));
+    // The wait a refusal names is exactly what admits the next attempt.
+    assert_eq!(
+        limiter.check_wait(a, at(&limiter, 1040)),
+        Err(std::time::Duration::from_millis(60))
+    );
     // Other clients are unaffected.
     assert!(limiter.check(ip("198.51.100.8"), at(&limiter, 1000)));
     // One interval later, exactly one more.

@@ -40,6 +40,17 @@
 //! mode = "l7"
 //! l7 = { certificate = "app", backend_protocol = "http1" }   # http1 | h2c | tls
 //!
+//! [[proxy.routes]]                # path rules: the longest prefix wins
+//! hostname = "shop.example.com"
+//! backends = ["10.0.0.7:8080"]    # what no rule matches
+//! mode = "l7"
+//! [proxy.routes.l7]
+//! certificate = "shop"
+//! [[proxy.routes.l7.paths]]
+//! prefix = "/api/"
+//! backends = ["10.0.0.8:8080"]
+//! strip_prefix = true             # /api/v1?x reaches the backend as /v1?x
+//!
 //! [[proxy.certificates]]          # chain checked against certificate_authorities
 //! name = "app"
 //! chain_file = "/srv/mc-proxy/app.pem"
@@ -73,8 +84,9 @@ use serde::Deserialize;
 
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    self, Backend, BackendProtocol, HostPattern, Invalid, L7Spec, ListenerKind, ListenerSpec,
-    MinTls, Origin, ProxyProtocolIn, ProxyProtocolOut, RouteMode, RouteSpec,
+    self, Backend, BackendProtocol, ClientAuth, HostPattern, Invalid, L7Spec, ListenerKind,
+    ListenerSpec, MinTls, Origin, PathRule, ProxyProtocolIn, ProxyProtocolOut, RequestLimits,
+    RouteMode, RouteSpec,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +143,35 @@ pub struct L7Config {
     pub max_concurrent_streams: Option<u32>,
     #[serde(default)]
     pub access_log: bool,
+    /// `[[proxy.routes.l7.paths]]`: path-prefix rules.
+    #[serde(default)]
+    pub paths: Vec<PathConfig>,
+    /// Requests per second per client; 429 over it.
+    #[serde(default)]
+    pub rate_per_second: u32,
+    #[serde(default)]
+    pub rate_burst: u32,
+    /// Requests in flight on the route; 503 over it.
+    #[serde(default)]
+    pub max_concurrent_requests: u32,
+    /// Client certificates must chain to these CAs (PEM file).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: also serve clients without a certificate.
+    #[serde(default)]
+    pub client_cert_optional: bool,
+}
+
+/// One path rule of an L7 route in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathConfig {
+    pub prefix: String,
+    pub backends: Vec<String>,
+    #[serde(default)]
+    pub backend_protocol: Option<BackendProtocol>,
+    #[serde(default)]
+    pub strip_prefix: bool,
 }
 
 /// The system CA bundle on Debian and derivatives.
@@ -484,5 +525,33 @@ fn l7_spec(c: &L7Config) -> Result<L7Spec, String> {
         spec.max_concurrent_streams = n;
     }
     spec.access_log = c.access_log;
+    spec.limits = RequestLimits {
+        rate_per_second: c.rate_per_second,
+        burst: c.rate_burst,
+        max_concurrent_requests: c.max_concurrent_requests,
+    };
+    spec.client_auth = match (&c.client_ca_file, c.client_cert_optional) {
+        (None, false) => None,
+        (None, true) => return Err("client_cert_optional needs client_ca_file".to_owned()),
+        (Some(p), optional) => Some(ClientAuth {
+            ca_pem: std::fs::read_to_string(p)
+                .map_err(|e| format!("client_ca_file: {}: {e}", p.display()))?,
+            optional,
+        }),
+    };
+    for (i, p) in c.paths.iter().enumerate() {
+        let backends = p
+            .backends
+            .iter()
+            .map(|b| Backend::parse(b))
+            .collect::<Result<_, _>>()
+            .map_err(|m| format!("paths[{i}].backends: {m}"))?;
+        spec.paths.push(PathRule {
+            prefix: p.prefix.clone(),
+            backends,
+            backend_protocol: p.backend_protocol,
+            strip_prefix: p.strip_prefix,
+        });
+    }
     Ok(spec)
 }

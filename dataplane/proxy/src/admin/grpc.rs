@@ -13,11 +13,12 @@ use pb::proxy_admin_server::{ProxyAdmin, ProxyAdminServer};
 use tonic::{Request, Response, Status};
 
 use super::ProxyState;
+use super::grpc_paths::path_backends;
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    Backend, BackendProtocol, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerKind,
-    ListenerSpec, MinTls, Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RouteMode,
-    RouteSpec,
+    Backend, BackendProtocol, ClientAuth, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerKind,
+    ListenerSpec, MinTls, Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RequestLimits,
+    RouteMode, RouteSpec,
 };
 use crate::stats::{global, listener as lstat, route as rstat};
 use crate::tls::StoredCertificate;
@@ -122,11 +123,7 @@ fn route_pb(r: &RouteSpec) -> pb::Route {
 fn l7_pb(l: &L7Spec) -> pb::L7Options {
     pb::L7Options {
         certificate: l.certificate.clone(),
-        backend_protocol: match l.backend_protocol {
-            BackendProtocol::Http1 => pb::BackendProtocol::Http1,
-            BackendProtocol::H2c => pb::BackendProtocol::H2c,
-            BackendProtocol::Tls => pb::BackendProtocol::Tls,
-        } as i32,
+        backend_protocol: backend_protocol(l.backend_protocol),
         backend_ca_pem: l.backend_ca_pem.clone().unwrap_or_default(),
         backend_server_name: l.backend_server_name.clone().unwrap_or_default(),
         backend_tls_insecure_skip_verify: l.backend_tls_insecure_skip_verify,
@@ -134,7 +131,25 @@ fn l7_pb(l: &L7Spec) -> pb::L7Options {
         backend_response_timeout_ms: ms(l.backend_response_timeout),
         max_concurrent_streams: l.max_concurrent_streams,
         access_log: l.access_log,
+        paths: l.paths.iter().map(super::grpc_paths::path_pb).collect(),
+        rate_per_second: l.limits.rate_per_second,
+        rate_burst: l.limits.burst,
+        max_concurrent_requests: l.limits.max_concurrent_requests,
+        client_ca_pem: l
+            .client_auth
+            .as_ref()
+            .map(|c| c.ca_pem.clone())
+            .unwrap_or_default(),
+        client_cert_optional: l.client_auth.as_ref().is_some_and(|c| c.optional),
     }
+}
+
+pub(super) fn backend_protocol(p: BackendProtocol) -> i32 {
+    (match p {
+        BackendProtocol::Http1 => pb::BackendProtocol::Http1,
+        BackendProtocol::H2c => pb::BackendProtocol::H2c,
+        BackendProtocol::Tls => pb::BackendProtocol::Tls,
+    }) as i32
 }
 
 fn l7_from_pb(l: pb::L7Options) -> Result<L7Spec, Invalid> {
@@ -158,6 +173,30 @@ fn l7_from_pb(l: pb::L7Options) -> Result<L7Spec, Invalid> {
         spec.max_concurrent_streams = l.max_concurrent_streams;
     }
     spec.access_log = l.access_log;
+    spec.paths = l
+        .paths
+        .into_iter()
+        .enumerate()
+        .map(super::grpc_paths::path_from_pb)
+        .collect::<Result<_, _>>()?;
+    spec.limits = RequestLimits {
+        rate_per_second: l.rate_per_second,
+        burst: l.rate_burst,
+        max_concurrent_requests: l.max_concurrent_requests,
+    };
+    spec.client_auth = match (l.client_ca_pem.is_empty(), l.client_cert_optional) {
+        (true, false) => None,
+        (true, true) => {
+            return Err(Invalid::new(
+                "route.l7.client_cert_optional",
+                "needs client_ca_pem",
+            ));
+        }
+        (false, optional) => Some(ClientAuth {
+            ca_pem: l.client_ca_pem,
+            optional,
+        }),
+    };
     Ok(spec)
 }
 
@@ -397,8 +436,10 @@ impl ProxyAdmin for Admin {
                         policy_blocks: c.sum(rstat::POLICY_BLOCKS),
                         backends: entry
                             .runtime
+                            .pool
                             .backends
                             .iter()
+                            .chain(path_backends(entry))
                             .map(|b| {
                                 let up = b.is_up(now);
                                 let until =
@@ -527,9 +568,8 @@ impl ProxyAdmin for Admin {
             .ok_or_else(|| Status::invalid_argument("route: required"))?;
         let spec = route_from_pb(route).map_err(ApiError::from)?;
         super::backends::check_resolve(
-            spec.backends
-                .iter()
-                .map(|b| ("route.backends".to_owned(), b))
+            spec.all_backends()
+                .map(|(field, b)| (format!("route.{field}"), b))
                 .collect(),
         )
         .await
@@ -578,9 +618,8 @@ impl ProxyAdmin for Admin {
                 .iter()
                 .enumerate()
                 .flat_map(|(i, s)| {
-                    s.backends
-                        .iter()
-                        .map(move |b| (format!("routes[{i}].backends"), b))
+                    s.all_backends()
+                        .map(move |(field, b)| (format!("routes[{i}].{field}"), b))
                 })
                 .collect(),
         )

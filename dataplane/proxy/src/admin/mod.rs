@@ -10,6 +10,7 @@ mod certificates;
 pub(crate) mod config;
 mod firewall;
 mod grpc;
+mod grpc_paths;
 mod listeners;
 mod policies;
 mod routes;

@@ -19,7 +19,7 @@ use monoio::net::TcpStream;
 use super::body::Counted;
 use super::io::LocalExec;
 use crate::model::BackendProtocol;
-use crate::snapshot::{BackendHealth, BackendTls, RouteEntry, now_ms};
+use crate::snapshot::{BackendHealth, BackendTls, RouteEntry, Upstream, now_ms};
 use crate::stats::route as rstat;
 
 pub(super) type Request = http::Request<Counted>;
@@ -148,44 +148,31 @@ pub(super) struct Sent {
     pub upgraded: Option<UpgradeRx>,
 }
 
-/// Sends `req` to the route's backends: round robin over healthy ones; a
-/// backend that refuses is marked down and the next one tried (while the
-/// request has not been written).
+/// Sends `req` to `upstream`'s backends (the route's own or a path
+/// rule's): round robin over healthy ones; a backend that refuses is marked
+/// down and the next one tried (while the request has not been written).
 pub(super) async fn send(
     route: &RouteEntry,
+    upstream: &Upstream<'_>,
     worker: usize,
     mut req: Request,
     upgrade: bool,
     response_timeout: Duration,
 ) -> Result<Sent, BackendError> {
-    let l7 = route.l7.as_ref().ok_or(BackendError::NoHealthy)?;
-    let protocol = route
-        .spec
-        .l7
-        .as_ref()
-        .map_or(BackendProtocol::Http1, |s| s.backend_protocol);
+    let protocol = upstream.protocol;
     let now = now_ms();
     let mut last = BackendError::NoHealthy;
-    for backend in route.candidates().filter(|b| b.is_up(now)) {
+    for backend in upstream.pool.candidates().filter(|b| b.is_up(now)) {
         for addr in &backend.addrs {
             let key = PoolKey {
                 addr: *addr,
                 protocol,
-                tls: l7.backend_tls.as_ref().map_or(0, |t| t.identity),
+                tls: upstream.tls.map_or(0, |t| t.identity),
             };
             let pooled = if upgrade { None } else { checkout(&key) };
             let sender = match pooled {
                 Some(s) => s,
-                None => match open(
-                    route,
-                    worker,
-                    backend,
-                    &key,
-                    l7.backend_tls.as_ref(),
-                    upgrade,
-                )
-                .await
-                {
+                None => match open(route, worker, backend, &key, upstream.tls, upgrade).await {
                     Ok(s) => s,
                     Err(e) => {
                         last = e;
@@ -198,7 +185,7 @@ pub(super) async fn send(
                     "an HTTP/1.1 Upgrade (WebSocket) cannot go to an HTTP/2 backend".to_owned(),
                 ));
             }
-            shape_for(&sender, &mut req, l7.backend_tls.is_some());
+            shape_for(&sender, &mut req, upstream.tls.is_some());
             return exchange(sender, key, req, response_timeout, upgrade).await;
         }
         route

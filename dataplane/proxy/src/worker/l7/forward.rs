@@ -16,6 +16,7 @@ use super::ConnCtx;
 use super::backend::{self, BackendError, Lease, TunnelIo, UpgradeRx};
 use super::body::{Counted, OnEnd, Tracked};
 use super::headers::{self, HostError};
+use crate::gate::{Refused, Slot, retry_after_secs};
 use crate::model::PolicyRule;
 use crate::stats::route as rstat;
 
@@ -68,6 +69,7 @@ pub(super) async fn handle(
         started,
         access: access.clone(),
         lease,
+        slot: None,
     };
 
     // The route's policies hold only for the hosts it serves: a request for
@@ -100,6 +102,21 @@ pub(super) async fn handle(
         ));
     }
 
+    // The route's limits: a request over them is answered here and costs
+    // the backend nothing; an admitted one holds its slot until its body ends.
+    let admitted = route
+        .l7
+        .as_ref()
+        .map(|l7| l7.gate.admit(ctx.client.ip()))
+        .transpose();
+    let slot = match admitted {
+        Ok(slot) => slot.flatten(),
+        Err(why) => {
+            tracing::debug!(client = %ctx.client, route = %route.spec.hostname, ?why, "request over the route's limits");
+            return Ok(over_limit(&why, end));
+        }
+    };
+
     if let Some(l7) = &route.l7
         && let Some(rule) = first_match(&l7.policies, req.headers())
     {
@@ -127,6 +144,11 @@ pub(super) async fn handle(
         ));
     }
 
+    // The path rule (or the route's own backends) this request goes to.
+    let upstream = route.upstream(req.uri().path());
+    if let Some(prefix) = upstream.as_ref().and_then(|u| u.strip) {
+        strip_prefix(&mut req, prefix);
+    }
     let upgrade = !ctx.h2 && headers::is_websocket_upgrade(req.headers());
     rewrite_request(&mut req, &ctx, upgrade);
     let timeout = route
@@ -141,7 +163,11 @@ pub(super) async fn handle(
         parts,
         Counted::new(body, route.runtime.clone(), worker, rstat::BYTES_UP),
     );
-    match backend::send(&route, worker, req, upgrade, timeout).await {
+    let sent = match &upstream {
+        Some(u) => backend::send(&route, u, worker, req, upgrade, timeout).await,
+        None => Err(BackendError::NoHealthy),
+    };
+    match sent {
         Ok(sent) => {
             let mut response = sent.response;
             let status = response.status();
@@ -163,9 +189,11 @@ pub(super) async fn handle(
                 *response.version_mut() = http::Version::HTTP_11;
             }
             let (parts, body) = response.into_parts();
+            let mut finish = end(status, sent.lease);
+            finish.slot = slot;
             Ok(Response::from_parts(
                 parts,
-                Tracked::new(Either::Left(body), end(status, sent.lease)),
+                Tracked::new(Either::Left(body), finish),
             ))
         }
         Err(e) => {
@@ -188,6 +216,26 @@ pub(super) async fn handle(
             counters.add(worker, index, 1);
             Ok(small(status, &text, end(status, None)))
         }
+    }
+}
+
+/// Removes a path rule's `prefix` from the request target (the query stays;
+/// the scheme and authority of an HTTP/2 or absolute-form target too).
+fn strip_prefix(req: &mut Request<Incoming>, prefix: &str) {
+    let Some(stripped) = req
+        .uri()
+        .path_and_query()
+        .and_then(|pq| crate::model::strip_prefix(pq.as_str(), prefix))
+    else {
+        return;
+    };
+    let mut parts = req.uri().clone().into_parts();
+    match stripped.parse() {
+        Ok(pq) => parts.path_and_query = Some(pq),
+        Err(_) => return,
+    }
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
     }
 }
 
@@ -224,6 +272,30 @@ pub(super) async fn tunnel(
         }
     }
     ctx.end();
+}
+
+/// 429 for a client over the route's rate, 503 when the route has its
+/// maximum of requests in flight; both say when to retry.
+fn over_limit(
+    why: &Refused,
+    end: impl FnOnce(StatusCode, Option<Lease>) -> Finish,
+) -> ProxyResponse {
+    let (status, text, secs) = match why {
+        Refused::Rate(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "request rate limit exceeded",
+            retry_after_secs(*wait),
+        ),
+        Refused::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight",
+            1,
+        ),
+    };
+    let mut r = small(status, text, end(status, None));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
 }
 
 fn small(status: StatusCode, text: &str, end: Finish) -> ProxyResponse {
@@ -396,6 +468,11 @@ fn rewrite_request(req: &mut Request<Incoming>, ctx: &ConnCtx, upgrade: bool) {
     for name in forwarding_headers() {
         headers.remove(name);
     }
+    // Only the certificate verified on this connection names the client.
+    headers.remove(&crate::client_cert::HEADER);
+    if let Some(identity) = &ctx.client_cert {
+        headers.insert(crate::client_cert::HEADER.clone(), identity.clone());
+    }
     append_element(headers, &X_FORWARDED_FOR, &ctx.client_ip);
     headers.insert(X_REAL_IP.clone(), ctx.client_ip.clone());
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
@@ -431,6 +508,9 @@ pub(super) struct Finish {
     started: Instant,
     access: Option<AccessLine>,
     lease: Option<Lease>,
+    /// The request's place under the route's in-flight cap, given back
+    /// with this (when the response body ends).
+    slot: Option<Slot>,
 }
 
 impl OnEnd for Finish {

@@ -84,6 +84,9 @@ pub(crate) struct ConnCtx {
     forwarded_cache: std::cell::RefCell<Option<(String, http::HeaderValue)>>,
     /// Set by the handler when a backend switched protocols (HTTP/1.1 only).
     upgraded: std::cell::RefCell<Option<backend::UpgradeRx>>,
+    /// `X-Forwarded-Client-Cert` for the client certificate verified in the
+    /// handshake, if any.
+    client_cert: Option<http::HeaderValue>,
 }
 
 impl ConnCtx {
@@ -164,6 +167,13 @@ pub(crate) async fn serve(
         }
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    // Verified by rustls against the route's client CA (when it has one).
+    let client_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(crate::client_cert::identity);
     let header_timeout = spec.request_header_timeout;
     let idle_timeout = route.idle_timeout;
     let max_streams = spec.max_concurrent_streams;
@@ -186,6 +196,7 @@ pub(crate) async fn serve(
             SocketAddr::V6(a) => format!("for=\"[{}]\";proto=https", a.ip()),
         },
         forwarded_cache: std::cell::RefCell::new(None),
+        client_cert,
     });
     let svc_ctx = ctx.clone();
     let service =

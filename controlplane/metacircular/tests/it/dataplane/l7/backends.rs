@@ -26,7 +26,8 @@ fn text(s: String) -> hyper::Response<BoxBody> {
 }
 
 /// `/headers` echoes the request head, `/slow` answers after 3 s, `/upload`
-/// counts the body, `/ws` is a WebSocket echo; anything else names the backend.
+/// counts the body, `/ws` is a WebSocket echo; anything else names the
+/// backend and the request target it got (path and query).
 async fn backend_service(
     name: &'static str,
     mut req: hyper::Request<Incoming>,
@@ -95,7 +96,10 @@ async fn backend_service(
             h.insert("sec-websocket-accept", key.parse().expect("hv"));
             Ok(r)
         }
-        path => Ok(text(format!("backend {name} {path}\n"))),
+        _ => {
+            let target = req.uri().path_and_query().map_or("?", |p| p.as_str());
+            Ok(text(format!("backend {name} {target}\n")))
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! backends), the client helpers below (shared with `security::proxy`),
 //! and one module per concept: `http` (versions, backends, errors,
 //! policies, WebSocket, PROXY protocol, failover), `grpc`, `operations`
-//! (certificate rotation, limits, access log, persistence, drain).
+//! (certificate rotation, limits, access log, persistence, drain), `paths`
+//! (path-prefix rules), `limits` (request rate and in-flight caps), `mtls`
+//! (client certificates).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +17,10 @@ use std::sync::Arc;
 mod backends;
 mod grpc;
 mod http;
+mod limits;
+mod mtls;
 mod operations;
+mod paths;
 mod pki;
 
 pub(crate) use pki::Pki;

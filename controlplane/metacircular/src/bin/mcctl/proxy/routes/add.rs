@@ -93,12 +93,76 @@ struct L7Args {
     /// L7: one structured log line per request (sampled at high rates).
     #[arg(long)]
     access_log: bool,
+    /// L7: requests whose path starts with PREFIX go to HOST:PORT (repeat
+    /// for several rules or backends); the longest prefix wins, the route's
+    /// --backend takes the rest.
+    #[arg(long = "path", value_name = "PREFIX=HOST:PORT")]
+    paths: Vec<String>,
+    /// L7: remove PREFIX (a --path rule's) from the path before forwarding.
+    #[arg(long = "strip-prefix", value_name = "PREFIX")]
+    strip: Vec<String>,
+    /// L7: requests per second per client address; over it 429 + Retry-After.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
+    /// L7: requests a client may make at once before --rate-limit applies
+    /// (default: one second's worth).
+    #[arg(long, value_name = "N", requires = "rate_limit")]
+    rate_burst: Option<u32>,
+    /// L7: requests in flight on the route at once; over it 503 + Retry-After.
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u32>,
+    /// L7: require a client certificate that chains to a CA in this PEM file;
+    /// the backend gets the identity in X-Forwarded-Client-Cert.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+    /// L7 with --client-ca: also serve clients without a certificate.
+    #[arg(long, requires = "client_ca")]
+    client_cert_optional: bool,
+}
+
+/// `--path` and `--strip-prefix` as rules, in the order first named.
+fn path_rules(paths: Vec<String>, strip: &[String]) -> anyhow::Result<Vec<pb::PathRule>> {
+    let mut rules: Vec<pb::PathRule> = Vec::new();
+    for p in paths {
+        let Some((prefix, backend)) = p.split_once('=') else {
+            bail!("--path {p}: write it as PREFIX=HOST:PORT, e.g. /api/=10.0.0.5:8080");
+        };
+        match rules.iter_mut().find(|r| r.prefix == prefix) {
+            Some(r) => r.backends.push(backend.to_owned()),
+            None => rules.push(pb::PathRule {
+                prefix: prefix.to_owned(),
+                backends: vec![backend.to_owned()],
+                backend_protocol: 0,
+                strip_prefix: strip.iter().any(|s| s == prefix),
+            }),
+        }
+    }
+    if let Some(s) = strip
+        .iter()
+        .find(|s| !rules.iter().any(|r| &r.prefix == *s))
+    {
+        bail!("--strip-prefix {s}: no --path rule has that prefix");
+    }
+    Ok(rules)
 }
 
 impl L7Args {
     fn options(self, mode: Mode) -> anyhow::Result<Option<pb::L7Options>> {
         let certificate = match (mode, self.cert) {
-            (Mode::L4, None) => return Ok(None),
+            (Mode::L4, None)
+                if self.paths.is_empty()
+                    && self.strip.is_empty()
+                    && self.rate_limit.is_none()
+                    && self.max_requests.is_none()
+                    && self.client_ca.is_none() =>
+            {
+                return Ok(None);
+            }
+            (Mode::L4, None) => {
+                bail!(
+                    "--path, --strip-prefix, --rate-limit, --max-requests and --client-ca need --mode l7"
+                )
+            }
             (Mode::L4, Some(_)) => bail!("--cert and the other L7 options need --mode l7"),
             (Mode::L7, None) => bail!("--mode l7 needs --cert NAME (see `mcctl proxy certs put`)"),
             (Mode::L7, Some(certificate)) => certificate,
@@ -119,6 +183,16 @@ impl L7Args {
             backend_response_timeout_ms: self.response_timeout.unwrap_or(0),
             max_concurrent_streams: self.max_streams.unwrap_or(0),
             access_log: self.access_log,
+            paths: path_rules(self.paths, &self.strip)?,
+            rate_per_second: self.rate_limit.unwrap_or(0),
+            rate_burst: self.rate_burst.unwrap_or(0),
+            max_concurrent_requests: self.max_requests.unwrap_or(0),
+            client_ca_pem: match self.client_ca {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+                None => String::new(),
+            },
+            client_cert_optional: self.client_cert_optional,
         }))
     }
 }
@@ -163,6 +237,20 @@ mod tests {
     use crate::enums::{flag_name, parse};
 
     /// The flags are spelled as the proto values, so `from_flag` cannot fail.
+    #[test]
+    fn path_flags_group_by_prefix() {
+        let rules = path_rules(
+            vec!["/api/=a:1".into(), "/=c:3".into(), "/api/=b:2".into()],
+            &["/api/".into()],
+        )
+        .expect("rules");
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].backends, ["a:1", "b:2"]);
+        assert!(rules[0].strip_prefix && !rules[1].strip_prefix);
+        assert!(path_rules(vec!["/api/".into()], &[]).is_err());
+        assert!(path_rules(vec!["/a=b:1".into()], &["/x".into()]).is_err());
+    }
+
     #[test]
     fn every_flag_value_names_a_proto_value() {
         for m in Mode::value_variants() {

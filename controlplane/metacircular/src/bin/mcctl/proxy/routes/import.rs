@@ -44,6 +44,19 @@ struct ImportL7 {
     backend_server_name: String,
     #[serde(default)]
     access_log: bool,
+    #[serde(default)]
+    paths: Vec<ImportPath>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportPath {
+    prefix: String,
+    backends: Vec<String>,
+    #[serde(default)]
+    backend_protocol: Option<String>,
+    #[serde(default)]
+    strip_prefix: bool,
 }
 
 /// Merge, or replace the listener's table (after a confirmation or not).
@@ -121,6 +134,25 @@ fn import_route(i: usize, r: ImportRoute) -> anyhow::Result<pb::Route> {
             .with_context(|| format!("routes[{i}].l7.backend_protocol"))?,
             backend_server_name: l.backend_server_name,
             access_log: l.access_log,
+            paths: l
+                .paths
+                .into_iter()
+                .enumerate()
+                .map(|(j, p)| {
+                    let backend_protocol = match p.backend_protocol.as_deref() {
+                        None => 0,
+                        Some(v) => parse_i32::<pb::BackendProtocol>(v).with_context(|| {
+                            format!("routes[{i}].l7.paths[{j}].backend_protocol")
+                        })?,
+                    };
+                    Ok(pb::PathRule {
+                        prefix: p.prefix,
+                        backends: p.backends,
+                        backend_protocol,
+                        strip_prefix: p.strip_prefix,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
             ..Default::default()
         }),
         None => None,

@@ -22,7 +22,7 @@ pub(crate) enum RouteCommand {
         listener: Option<String>,
     },
     /// Add a route (idempotent); replacing one with other settings needs --replace.
-    Add(add::AddArgs),
+    Add(Box<add::AddArgs>),
     /// Remove a route.
     Remove {
         hostname: String,
@@ -33,7 +33,8 @@ pub(crate) enum RouteCommand {
     /// the listener's other routes stay unless --replace. FILE is JSON:
     /// `[{"hostname": "a.example.com", "backends": ["10.0.0.5:443"], "mode": "l4"|"l7",
     /// "send_proxy_protocol": "off"|"v1"|"v2", "l7": {"certificate": "a",
-    /// "backend_protocol": "http1"|"h2c"|"tls"}}, ...]`.
+    /// "backend_protocol": "http1"|"h2c"|"tls", "paths": [{"prefix": "/api/",
+    /// "backends": ["10.0.0.6:80"], "strip_prefix": true}]}}, ...]`.
     Import {
         file: PathBuf,
         #[arg(long)]
@@ -57,6 +58,9 @@ struct RouteView {
     backends: Vec<String>,
     send_proxy_protocol: String,
     origin: String,
+    /// L7 path rules as `PREFIX=BACKEND,…`, ` (stripped)` when it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    paths: Vec<String>,
 }
 
 impl From<pb::Route> for RouteView {
@@ -65,6 +69,15 @@ impl From<pb::Route> for RouteView {
             mode: name_or::<pb::RouteMode>(r.mode, "l4"),
             send_proxy_protocol: name_or::<pb::ProxyProtocol>(r.send_proxy_protocol, "off"),
             origin: name_or::<pb::Origin>(r.origin, "?"),
+            paths: r
+                .l7
+                .iter()
+                .flat_map(|l| &l.paths)
+                .map(|p| {
+                    let strip = if p.strip_prefix { " (stripped)" } else { "" };
+                    format!("{}={}{strip}", p.prefix, p.backends.join(","))
+                })
+                .collect(),
             listener: r.listener,
             hostname: r.hostname,
             backends: r.backends,
@@ -84,7 +97,7 @@ const TABLE: Table = Table(&[
 pub(super) async fn run(c: &mut Client, out: Out, cmd: RouteCommand) -> anyhow::Result<()> {
     match cmd {
         RouteCommand::List { listener } => list(c, out, listener).await,
-        RouteCommand::Add(args) => add::run(c, out, args).await,
+        RouteCommand::Add(args) => add::run(c, out, *args).await,
         RouteCommand::Remove { hostname, listener } => remove(c, out, hostname, listener).await,
         RouteCommand::Import {
             file,
@@ -124,7 +137,10 @@ async fn list(c: &mut Client, out: Out, listener: Option<String>) -> anyhow::Res
                 r.mode,
                 r.send_proxy_protocol,
                 r.origin,
-                r.backends.join(",")
+                std::iter::once(r.backends.join(","))
+                    .chain(r.paths.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ]
         }));
     })

@@ -10,6 +10,15 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+mod client_auth;
+mod limits;
+mod paths;
+
+pub use client_auth::ClientAuth;
+pub use limits::RequestLimits;
+pub use paths::PathRule;
+pub(crate) use paths::strip as strip_prefix;
+
 /// A field-level validation failure (the kit's one type): becomes gRPC
 /// InvalidArgument or a config error.
 pub use mc_kit::api::Invalid;
@@ -383,6 +392,16 @@ pub struct L7Spec {
     pub backend_response_timeout: Duration,
     pub max_concurrent_streams: u32,
     pub access_log: bool,
+    /// Path-prefix rules; the longest matching prefix wins, the route's own
+    /// backends take what none matches.
+    #[serde(default)]
+    pub paths: Vec<PathRule>,
+    #[serde(default)]
+    pub limits: RequestLimits,
+    /// Client certificates: required (or only requested) and verified
+    /// against these CAs; `None`: not asked for.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
 }
 
 impl L7Spec {
@@ -397,6 +416,9 @@ impl L7Spec {
             backend_response_timeout: DEFAULT_BACKEND_RESPONSE_TIMEOUT,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             access_log: false,
+            paths: Vec::new(),
+            limits: RequestLimits::default(),
+            client_auth: None,
         }
     }
 
@@ -416,7 +438,14 @@ impl L7Spec {
                 "between 1 and 10000",
             ));
         }
-        let tls = self.backend_protocol == BackendProtocol::Tls;
+        paths::validate("route.l7.paths", &self.paths)?;
+        self.limits.validate()?;
+        if let Some(c) = &self.client_auth {
+            c.validate()?;
+        }
+        let tls = std::iter::once(self.backend_protocol)
+            .chain(self.paths.iter().filter_map(|p| p.backend_protocol))
+            .any(|p| p == BackendProtocol::Tls);
         if !tls
             && (self.backend_ca_pem.is_some()
                 || self.backend_server_name.is_some()
@@ -424,7 +453,7 @@ impl L7Spec {
         {
             return Err(Invalid::new(
                 "route.l7.backend_protocol",
-                "backend TLS settings need backend_protocol = tls",
+                "backend TLS settings need backend_protocol = tls (on the route or a path rule)",
             ));
         }
         if let Some(pem) = &self.backend_ca_pem {
@@ -588,6 +617,20 @@ impl RouteSpec {
             check_timeout("route.idle_timeout", d)?;
         }
         Ok(())
+    }
+
+    /// Every backend of the route, its path rules' included, with the
+    /// request field that names it.
+    pub fn all_backends(&self) -> impl Iterator<Item = (String, &Backend)> {
+        let own = self.backends.iter().map(|b| ("backends".to_owned(), b));
+        let rules = self.l7.iter().flat_map(|l7| {
+            l7.paths.iter().enumerate().flat_map(|(i, p)| {
+                p.backends
+                    .iter()
+                    .map(move |b| (format!("l7.paths[{i}].backends"), b))
+            })
+        });
+        own.chain(rules)
     }
 
     pub fn key(&self) -> (String, HostPattern) {
