@@ -220,7 +220,12 @@ fn crypt_ssh_sshd_trusts_the_ca_and_the_krl() {
         &["login", "--username", "admin", "--json"],
         &format!("{}\n", cp.password),
     );
-    let cli = |args: &[&str]| mcctl_json(&ep, &[&["crypt", "ssh"], args, &["--json"]].concat(), "");
+    let cli = |args: &[&str]| {
+        let mut all = vec!["crypt", "ssh"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        mcctl_json(&ep, &all, "")
+    };
     let p = cli(&[
         "profile-put",
         "ssh",
@@ -239,7 +244,7 @@ fn crypt_ssh_sshd_trusts_the_ca_and_the_krl() {
         "ssh",
         "hosts",
         "--public-key-file",
-        &d.join("host.pub").display().to_string(),
+        &host.with_extension("pub").display().to_string(),
         "--principal",
         "localhost",
         "--ttl",
@@ -248,7 +253,6 @@ fn crypt_ssh_sshd_trusts_the_ca_and_the_krl() {
         &host_cert.display().to_string(),
     ]);
     assert_eq!(hc["principals"], json!(["localhost"]), "{hc}");
-    let _ = host;
 
     // sshd's files: the CA key and the KRL from the public routes, no token.
     download(&cp, "/v1/ssh/ssh/ca", &d.join("ca.pub"));

@@ -300,6 +300,31 @@ mod tests {
         serde_json::from_value(v).expect("request")
     }
 
+    proptest::proptest! {
+        /// A pattern without wildcards matches only itself; `*` matches
+        /// everything; a request's principals are accepted only when each
+        /// one matches an allowed pattern.
+        #[test]
+        fn principals_pass_only_through_the_patterns(
+            s in "[a-z0-9.*?-]{0,12}",
+            t in "[a-z0-9.-]{1,12}",
+            asked in proptest::collection::vec("[a-z*?,-]{0,8}", 0..4),
+        ) {
+            if !s.contains(['*', '?']) {
+                proptest::prop_assert_eq!(matches(&s, &t), s == t);
+            }
+            proptest::prop_assert!(matches("*", &t));
+            let p = profile(json!({"allowed_principals": ["alice", "deploy-*"]}));
+            let r = SignRequest { principals: asked.clone(), ..SignRequest::default() };
+            if let Ok(c) = check_request(&p, &r) {
+                proptest::prop_assert!(!c.principals.is_empty());
+                for x in &c.principals {
+                    proptest::prop_assert!(x == "alice" || x.starts_with("deploy-"), "{x}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn patterns() {
         assert!(matches("alice", "alice"));
