@@ -57,6 +57,25 @@ pub mod fuzzing {
             .map(|(d, i)| d.len() + i.len())
     }
 
+    /// The ssh engine's sign path before the CA: the JSON body decoded,
+    /// checked against a fixed profile (principals `alice`, `deploy-*`;
+    /// max TTL 1 h; `source-address` settable), then the public key line
+    /// parsed. The principals of an accepted request, or `None` when refused.
+    pub fn ssh_sign_request(body: &[u8]) -> Option<Vec<String>> {
+        use crate::engines::ssh::model::{Profile, SignRequest};
+        let profile: Profile = serde_json::from_value(serde_json::json!({
+            "allowed_principals": ["alice", "deploy-*"],
+            "allowed_critical_options": ["source-address"],
+            "max_ttl": "1h"
+        }))
+        .ok()?;
+        let profile = profile.check().ok()?;
+        let r: SignRequest = serde_json::from_slice(body).ok()?;
+        let checked = crate::engines::ssh::profile::check_request(&profile, &r).ok()?;
+        crate::engines::ssh::cert::parse_subject(&r.public_key).ok()?;
+        Some(checked.principals)
+    }
+
     /// Parses a Shamir share's text; `Some((set id, x))` when it is well formed.
     pub fn decode_share(text: &str) -> Option<(u32, u8)> {
         crate::barrier::shamir::decode(text)

@@ -101,6 +101,19 @@ const PKI_RPCS: &[&str] = &[
     "Tidy",
 ];
 
+const SSH_RPCS: &[&str] = &[
+    "CreateCa",
+    "GetCa",
+    "ListProfiles",
+    "GetProfile",
+    "PutProfile",
+    "DeleteProfile",
+    "Sign",
+    "ListIssued",
+    "GetIssued",
+    "Revoke",
+];
+
 const ADMIN_RPCS: &[&str] = &[
     "Mounts/List",
     "Mounts/Get",
@@ -132,8 +145,15 @@ pub fn map() -> MethodMap {
     for (method, path) in crate::api::rest_pki::ROUTES {
         map = map.rest(method, path, ENGINE);
     }
-    // Public data (CA certificates, chains, CRLs): explicitly anonymous.
+    for (method, path) in crate::api::rest_ssh::ROUTES {
+        map = map.rest(method, path, ENGINE);
+    }
+    // Public data (CA certificates, chains, CRLs, the SSH CA key and KRL):
+    // explicitly anonymous.
     for (method, path) in crate::api::rest_pki::PUBLIC_ROUTES {
+        map = map.rest(method, path, Public);
+    }
+    for (method, path) in crate::api::rest_ssh::PUBLIC_ROUTES {
         map = map.rest(method, path, Public);
     }
     // The web UI: the session is a cookie, not a bearer token, so the map
@@ -157,6 +177,9 @@ pub fn map() -> MethodMap {
     }
     for rpc in PKI_RPCS {
         map = map.grpc(&format!("/mc.crypt.v1.Pki/{rpc}"), ENGINE);
+    }
+    for rpc in SSH_RPCS {
+        map = map.grpc(&format!("/mc.crypt.v1.SshCa/{rpc}"), ENGINE);
     }
     map
 }
@@ -208,6 +231,8 @@ mod tests {
                 + crate::ui::ROUTES.len()
                 + crate::api::rest_pki::ROUTES.len()
                 + crate::api::rest_pki::PUBLIC_ROUTES.len()
+                + crate::api::rest_ssh::ROUTES.len()
+                + crate::api::rest_ssh::PUBLIC_ROUTES.len()
         );
         let vault = map.entries().filter(|(k, _)| map.is_vault(k)).count();
         assert_eq!(vault, crate::api::vault::route_count());
@@ -215,8 +240,9 @@ mod tests {
             assert!(
                 key.contains(" /v1/crypt/")
                     || key.contains(" /ui/crypt/")
-                    || key.contains(" /v1/pki/"),
-                "{key} lives under /v1/crypt/, /ui/crypt/ or /v1/pki/"
+                    || key.contains(" /v1/pki/")
+                    || key.contains(" /v1/ssh/"),
+                "{key} lives under /v1/crypt/, /ui/crypt/, /v1/pki/ or /v1/ssh/"
             );
         }
     }

@@ -7,7 +7,8 @@
 //! the kit's `audit`; (v2) `mounts` and `policy` (sealed under the `sys`
 //! ring), `kv_meta` and `kv_data` (sealed under their mount's ring);
 //! (v3) `transit_keys` (sealed under its mount's ring); (v4) `user_keys`
-//! (sealed under its mount's ring).
+//! (sealed under its mount's ring); (v5) the pki engine's, (v6) the ssh
+//! engine's tables (see `engines::pki`, `engines::ssh`).
 //! Barrier rows are plain JSON whose secrets are wrapped keys; every other
 //! value is sealed in the envelope.
 //!
@@ -44,10 +45,15 @@ pub(crate) const USER_KEYS: Table = TableDefinition::new("user_keys");
 pub(crate) use crate::engines::pki::tables::{
     PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
 };
+/// `ssh_ca`, `ssh_profiles`, `ssh_certs` (sealed, the mount's ring) and
+/// the clear `ssh_public`, `ssh_names` (v6): see `engines::ssh`.
+pub(crate) use crate::engines::ssh::tables::{
+    SSH_CA, SSH_CERTS, SSH_NAMES, SSH_PROFILES, SSH_PUBLIC,
+};
 
 /// The only tables whose rows are stored in clear (public data served
 /// while sealed); the barrier's own rows aside.
-pub(crate) const PUBLIC_TABLES: &[Table] = &[PKI_PUBLIC, PKI_NAMES];
+pub(crate) const PUBLIC_TABLES: &[Table] = &[PKI_PUBLIC, PKI_NAMES, SSH_PUBLIC, SSH_NAMES];
 
 pub(crate) const SEAL_KEY: &[u8] = b"config";
 pub(crate) const MEK_KEY: &[u8] = b"current";
@@ -83,6 +89,13 @@ fn pki(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     )
 }
 
+fn ssh(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(
+        txn,
+        &[SSH_CA, SSH_PROFILES, SSH_CERTS, SSH_PUBLIC, SSH_NAMES],
+    )
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -110,6 +123,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 5,
             description: "the pki engine's tables",
             apply: pki,
+        },
+        Migration {
+            to_version: 6,
+            description: "the ssh engine's tables",
+            apply: ssh,
         },
     ],
 };

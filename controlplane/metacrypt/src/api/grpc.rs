@@ -24,7 +24,8 @@ impl Services {
         routes.add_service(pb::user_crypto_server::UserCryptoServer::new(Self(
             m.clone(),
         )));
-        routes.add_service(pb::pki_server::PkiServer::new(Self(m)));
+        routes.add_service(pb::pki_server::PkiServer::new(Self(m.clone())));
+        routes.add_service(pb::ssh_ca_server::SshCaServer::new(Self(m)));
     }
 }
 

@@ -7,11 +7,13 @@
 pub mod grpc;
 mod grpc_engines;
 mod grpc_pki;
+mod grpc_ssh;
 mod grpc_transit;
 mod grpc_user;
 pub mod rest;
 pub mod rest_engines;
 pub mod rest_pki;
+pub mod rest_ssh;
 pub mod rest_transit;
 pub mod rest_user;
 pub mod vault;
@@ -23,5 +25,6 @@ pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
         .merge(rest_transit::router(crypt.clone()))
         .merge(rest_user::router(crypt.clone()))
         .merge(rest_pki::router(crypt.clone()))
+        .merge(rest_ssh::router(crypt.clone()))
         .merge(vault::router(crypt))
 }

@@ -12,6 +12,7 @@ pub(crate) mod pki;
 pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod slots;
+pub(crate) mod ssh;
 pub(crate) mod sys;
 pub(crate) mod transit;
 pub(crate) mod user;

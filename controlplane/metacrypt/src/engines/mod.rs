@@ -26,6 +26,7 @@
 
 pub mod kv;
 pub mod pki;
+pub mod ssh;
 pub mod transit;
 pub mod user;
 
@@ -61,6 +62,7 @@ pub(crate) trait Engine: MountHooks {
 pub(crate) struct Engines {
     kv: kv::Kv,
     pki: pki::Pki,
+    ssh: ssh::Ssh,
     transit: transit::engine::Transit,
     user: user::User,
 }
@@ -72,6 +74,7 @@ impl Engines {
         transit::engine::Transit::TYPE,
         user::User::TYPE,
         pki::Pki::TYPE,
+        ssh::Ssh::TYPE,
     ];
 
     pub(crate) fn get(&self, kind: &str) -> Option<&dyn MountHooks> {
@@ -80,6 +83,7 @@ impl Engines {
             transit::engine::Transit::TYPE => Some(&self.transit),
             user::User::TYPE => Some(&self.user),
             pki::Pki::TYPE => Some(&self.pki),
+            ssh::Ssh::TYPE => Some(&self.ssh),
             _ => None,
         }
     }

@@ -12,11 +12,13 @@
 //! CSRF-checked POST and never cached (`no-store` on every page).
 //!
 //! `sys` has the status, init, unseal, seal and mounts pages, `kv` the KV
-//! browser, `keys` the transit keys (metadata only), `policy` the rules.
+//! browser, `keys` the transit keys (metadata only), `ssh` the SSH CA
+//! (read-only), `policy` the rules.
 
 mod keys;
 mod kv;
 mod policy;
+mod ssh;
 mod sys;
 #[cfg(test)]
 mod tests;
@@ -55,6 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui/crypt/keys"),
     ("GET", "/ui/crypt/keys/{mount}"),
     ("GET", "/ui/crypt/keys/{mount}/{name}"),
+    ("GET", "/ui/crypt/ssh"),
+    ("GET", "/ui/crypt/ssh/{mount}"),
     ("GET", "/ui/crypt/kv"),
     ("GET", "/ui/crypt/kv/{mount}"),
     ("POST", "/ui/crypt/kv/{mount}/read"),
@@ -134,6 +138,8 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         .route("/ui/crypt/keys", get(keys::index))
         .route("/ui/crypt/keys/{mount}", get(keys::list))
         .route("/ui/crypt/keys/{mount}/{name}", get(keys::show))
+        .route("/ui/crypt/ssh", get(ssh::index))
+        .route("/ui/crypt/ssh/{mount}", get(ssh::show))
         .route("/ui/crypt/kv", get(kv::index))
         .route("/ui/crypt/kv/{mount}", get(kv::browse))
         .route("/ui/crypt/kv/{mount}/read", post(kv::read))
@@ -178,6 +184,7 @@ fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Resp
                         }
                         a href="/ui/crypt/keys" { "Transit keys" }
                         a href="/ui/crypt/kv" { "KV" }
+                        a href="/ui/crypt/ssh" { "SSH CA" }
                         a href="/ui/" { "Account" }
                         span { "Signed in as " b #whoami { (user.principal.username) } }
                     }
@@ -284,7 +291,10 @@ struct Open {
 /// An engine's index page: the form to open a mount by name (admins also
 /// see a list of the mounts of `kind`); with `?mount=` it goes there.
 fn mount_index(ui: &Ui, user: &UiUser, q: Open, kind: &str, title: &str) -> Response {
-    let base = if kind == "kv" { "kv" } else { "keys" };
+    let base = match kind {
+        "kv" | "ssh" => kind,
+        _ => "keys",
+    };
     if !q.mount.is_empty() {
         let to = format!("/ui/crypt/{base}/{}", mc_service::ui::pct(&q.mount));
         return Redirect::to(&to).into_response();

@@ -77,7 +77,7 @@ async fn env() -> Env {
     )
     .await
     .expect("init");
-    for (name, kind) in [("secret", "kv"), ("transit", "transit")] {
+    for (name, kind) in [("secret", "kv"), ("transit", "transit"), ("ssh", "ssh")] {
         m.create_mount(
             &admin,
             MountInput {
@@ -487,4 +487,29 @@ async fn transit_key_pages_show_metadata_and_never_key_material() {
         assert!(m.len() > 20);
         assert!(!body.contains(m), "key material on the page");
     }
+}
+
+#[tokio::test]
+async fn ssh_ca_page_shows_the_public_key_profiles_and_serials_never_the_private_key() {
+    let e = env().await;
+    let (s, body) = e.get("admin", "/ui/crypt/ssh/ssh").await;
+    assert_eq!(s, 409, "no CA yet: {body}");
+    let ca =
+        e.m.ssh_create_ca(&admin(), "ssh", || Ok(Default::default()))
+            .expect("ca");
+    e.m.ssh_put_profile(&admin(), "ssh", "ops", || {
+        serde_json::from_value(json!({"allowed_principals": ["alice"]}))
+            .map_err(|e| crate::error::CryptError::invalid("p", e.to_string()))
+    })
+    .expect("profile");
+    let (s, body) = e.get("admin", "/ui/crypt/ssh").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("/ui/crypt/ssh/ssh"), "{body}");
+    let (s, body) = e.get("admin", "/ui/crypt/ssh/ssh").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(&ca.public_key), "{body}");
+    assert!(body.contains("<li>ops</li>"), "{body}");
+    assert!(body.contains(r#"<td id="next_serial">1</td>"#), "{body}");
+    assert!(!body.contains("PRIVATE"), "{body}");
+    assert_eq!(e.get("bob", "/ui/crypt/ssh/ssh").await.0, 403);
 }

@@ -1,6 +1,6 @@
 //! `mcctl crypt …`: Metacrypt over `mc.crypt.v1`: the barrier here, and
 //! `mounts`, `policy`, `kv`, the transit engine (`keys`,
-//! `encrypt|decrypt|sign|verify`), `user` (user-to-user encryption) and `pki` in `crypt/`.
+//! `encrypt|decrypt|sign|verify`), `user` (user-to-user encryption), `pki` and `ssh` in `crypt/`.
 //!
 //! Passphrases come from `--passphrase-stdin`, `--passphrase-file FILE`, the
 //! terminal without echo, or one line of piped stdin ([`crate::secret`], the
@@ -14,6 +14,7 @@ mod mounts;
 mod pki;
 mod policy;
 mod slots;
+mod ssh;
 mod transit;
 mod user;
 
@@ -84,6 +85,11 @@ pub(crate) enum CryptCommand {
     Pki {
         #[command(subcommand)]
         cmd: pki::PkiCommand,
+    },
+    /// The ssh engine (SSH CA): CA key, profiles, certificates, KRL, as policy allows.
+    Ssh {
+        #[command(subcommand)]
+        cmd: ssh::SshCommand,
     },
     /// Transit data operations: encrypt, decrypt, sign, verify.
     #[command(flatten)]
@@ -177,6 +183,11 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             let (ch, b) = authed(endpoints).await?;
             let mut c = pb::pki_client::PkiClient::with_interceptor(ch, b);
             pki::run(&mut c, out, cmd).await
+        }
+        CryptCommand::Ssh { cmd } => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::ssh_ca_client::SshCaClient::with_interceptor(ch, b);
+            ssh::run(&mut c, out, cmd).await
         }
         CryptCommand::Transit(cmd) => {
             let (ch, b) = authed(endpoints).await?;

@@ -153,8 +153,11 @@ fn crypt_barrier_init_restart_sealed_rate_limited_unseal_seal() {
             let path = example_path(path);
             let body = (method != "GET").then(|| json!({}));
             let (anon, _) = cp.call(method, &path, None, body.clone());
-            if req == Requirement::Public && path.starts_with("/v1/pki/") {
-                // Public pki data (crypt_pki.rs): no pki mount here, nothing to serve.
+            if req == Requirement::Public
+                && (path.starts_with("/v1/pki/") || path.starts_with("/v1/ssh/"))
+            {
+                // Public pki and ssh data (crypt_pki.rs, crypt_ssh.rs): no such
+                // mount here, nothing to serve.
                 assert_eq!(anon, 404, "{key} is public");
             } else if req == Requirement::Public
                 && path.starts_with("/ui/crypt/")

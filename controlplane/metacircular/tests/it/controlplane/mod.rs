@@ -6,6 +6,7 @@ mod crypt_keyfile;
 mod crypt_kv;
 mod crypt_pki;
 mod crypt_policy;
+mod crypt_ssh;
 mod crypt_transit;
 mod crypt_ui;
 mod crypt_user;

@@ -24,8 +24,8 @@ type Result<T> = std::result::Result<T, CryptError>;
 
 /// Mount names the facade never treats as a mount: the first path segments
 /// of other trees on the same listener (MCIAS, native Metacrypt, Vault's
-/// own system paths; `pki` and `registry` are the public PKI routes and MCR's
-/// admin API).
+/// own system paths; `pki`, `ssh` and `registry` are the public PKI and SSH CA
+/// routes and MCR's admin API).
 pub const RESERVED: &[&str] = &[
     "sys",
     "auth",
@@ -37,6 +37,7 @@ pub const RESERVED: &[&str] = &[
     "oauth2",
     "ui",
     "pki",
+    "ssh",
     "registry",
 ];
 

@@ -181,7 +181,7 @@ fn read(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// Human text: PEM blocks as they are, other fields as `key: value`.
-fn print_human(v: &Value) {
+pub(super) fn print_human(v: &Value) {
     let Some(obj) = v.as_object() else {
         println!("{v}");
         return;
