@@ -52,6 +52,14 @@ impl Agent {
         SocketAddr::new(self.cfg.ports.publish, port)
     }
 
+    /// How long a component's health check may take to pass.
+    pub(crate) fn health_deadline(&self, c: &Component) -> Duration {
+        match c.health_timeout_secs {
+            0 => self.cfg.services.health_timeout.get(),
+            s => Duration::from_secs(u64::from(s)),
+        }
+    }
+
     pub(crate) fn grace(&self) -> Duration {
         self.cfg.services.stop_timeout.get()
     }
@@ -203,10 +211,7 @@ impl Agent {
     }
 
     async fn health(&self, c: &Component, l: &Launched) -> Result<String, String> {
-        let within = match c.health_timeout_secs {
-            0 => self.cfg.services.health_timeout.get(),
-            s => Duration::from_secs(u64::from(s)),
-        };
+        let within = self.health_deadline(c);
         let first = c.routes.first().and_then(|r| l.ports.get(&r.name));
         match (&c.health, first) {
             (Health::Running, _) | (_, None) => {

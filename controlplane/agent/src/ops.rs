@@ -59,10 +59,24 @@ pub(crate) async fn act(
             Action::Restart => ("restart", agent.podman.restart(&name, agent.grace()).await),
         };
         let step = format!("{}/{step}", c.name);
+        let started = r.is_ok() && !matches!(action, Action::Stop);
         steps.push(match r {
             Ok(()) => ok(&step, name),
             Err(e) => failed(&step, e.to_string()),
         });
+        // Started again: answer once it is healthy, as a deploy does.
+        let port = store::observed(&agent.store, service, &c.name)?
+            .and_then(|o| c.routes.first().and_then(|r| o.ports.get(&r.name).copied()));
+        if let (true, Some(port), false) = (started, port, matches!(c.health, Health::Running)) {
+            let step = format!("{}/health", c.name);
+            let within = agent.health_deadline(c);
+            steps.push(
+                match probe::until(&c.health, agent.backend(port), within).await {
+                    Ok(()) => ok(&step, "healthy"),
+                    Err(m) => failed(&step, m),
+                },
+            );
+        }
     }
     store::set_running(&agent.store, service, !matches!(action, Action::Stop))?;
     Ok((steps.iter().all(|s| s.success), steps))
