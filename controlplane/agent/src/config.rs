@@ -104,6 +104,8 @@ pub struct PodmanSection {
     pub nproc: u32,
     /// Refuse registries without verified TLS (off only for a test registry).
     pub registry_tls_verify: bool,
+    /// Extra CA certificates for registries (`--cert-dir`: `*.crt` files).
+    pub registry_cert_dir: Option<PathBuf>,
     /// Longest any one podman command may take (pull, stop…).
     pub command_timeout: Duration,
 }
@@ -118,6 +120,7 @@ impl Default for PodmanSection {
             nofile: 1024,
             nproc: 1024,
             registry_tls_verify: true,
+            registry_cert_dir: None,
             command_timeout: Duration::from_secs(300),
         }
     }
@@ -212,6 +215,7 @@ impl Validate for AgentConfig {
             ("podman.root", &self.podman.root),
             ("podman.runroot", &self.podman.runroot),
             ("podman.tmpdir", &self.podman.tmpdir),
+            ("podman.registry_cert_dir", &self.podman.registry_cert_dir),
             ("proxy.admin_socket", &self.proxy.admin_socket),
         ] {
             if let Some(p) = p {

@@ -87,6 +87,7 @@ pub(crate) struct Podman {
     nofile: u32,
     nproc: u32,
     tls_verify: bool,
+    cert_dir: Option<PathBuf>,
     timeout: Duration,
 }
 
@@ -123,6 +124,7 @@ impl Podman {
             nofile: cfg.nofile,
             nproc: cfg.nproc,
             tls_verify: cfg.registry_tls_verify,
+            cert_dir: cfg.registry_cert_dir.clone(),
             timeout: cfg.command_timeout.get(),
         }
     }
@@ -232,6 +234,10 @@ impl Podman {
     ) -> Result<(), PodmanError> {
         let mut args = os(&["pull", "--quiet"]);
         args.push(format!("--tls-verify={}", self.tls_verify).into());
+        if let Some(d) = &self.cert_dir {
+            args.push("--cert-dir".into());
+            args.push(d.into());
+        }
         if let Some(f) = authfile {
             args.push("--authfile".into());
             args.push(f.into());

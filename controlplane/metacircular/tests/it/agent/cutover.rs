@@ -200,12 +200,7 @@ fn cutover_is_health_gated_and_redeploys_without_failed_requests() {
         i32::from(pb::ContainerState::Stopped)
     );
     assert!(act("start").success);
-    // MC-Proxy marked the stopped backend down for a while: bounded wait.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while node.get().0 != 200 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert_eq!(node.get(), (200, "web v2\n".to_owned()));
+    node.wait_serving("web v2\n");
 
     // Bad input changes nothing; removal takes route and container away.
     let bad = node.block(|mut c, t| async move {

@@ -19,6 +19,7 @@ use crate::dataplane::l7::{Pki, l7_toml};
 use crate::peers::{Dataplane, free_port};
 
 mod cutover;
+mod recover;
 mod sweep;
 
 /// The workload's hostname (its certificate is named the same).
@@ -38,8 +39,13 @@ pub(crate) struct Node {
     pub(crate) admin: String,
     pub(crate) user: String,
     pub(crate) other_agent: String,
+    /// The registry (MCR on the control plane's REST port) and its CA dir.
+    pub(crate) registry: String,
+    pub(crate) registry_certs: PathBuf,
+    pub(crate) admin_password: String,
     podman_args: Vec<String>,
     dir: PathBuf,
+    config: PathBuf,
 }
 
 fn system_token(cp: &Controlplane, admin: &str, name: &str) -> String {
@@ -90,6 +96,9 @@ impl Node {
             .issue(&ag, "agent", &["localhost", "127.0.0.1"])
             .expect("agent cert");
         std::fs::write(ag.join("token"), &own).expect("token");
+        let registry_certs = ag.join("certs");
+        std::fs::create_dir_all(&registry_certs).expect("certs");
+        std::fs::copy(&cp.ca, registry_certs.join("ca.crt")).expect("ca.crt");
         let d = ag.display();
         let podman_args = vec![
             "--runtime".to_owned(),
@@ -114,7 +123,7 @@ impl Node {
                 "data_dir = \"{d}/data\"\nnode = \"test\"\n[server]\ngrpc = \"127.0.0.1:{grpc_port}\"\nadmin_socket = \"{d}/agent.sock\"\ndrain = \"1s\"\n\
                  [tls]\ncert = \"{}\"\nkey = \"{}\"\n[log]\nlevel = \"info\"\n\
                  [mcias]\ngrpc = \"{}\"\nca_cert = \"{}\"\nissuer = \"{}\"\ntoken_file = \"{d}/token\"\nserver_name = \"localhost\"\n\
-                 [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\n\
+                 [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\nregistry_cert_dir = \"{d}/certs\"\n\
                  [ports]\nfirst = {first}\nlast = {}\n[proxy]\nadmin_socket = \"{}/dp.sock\"\n\
                  [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\n",
                 tls.cert.display(),
@@ -127,15 +136,12 @@ impl Node {
             ),
         )
         .expect("agent config");
-        let agent = Command::new(crate::support::mcd())
-            .args(["agent", "--config"])
-            .arg(&config)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mcd agent");
-        let me = Self {
-            agent: Some(agent),
+        let mut me = Self {
+            agent: None,
+            registry: cp.rest.trim_start_matches("https://").to_owned(),
+            registry_certs,
+            admin_password: cp.password.clone(),
+            config,
             proxy: SocketAddr::from(([127, 0, 0, 1], listen)),
             pki_ca: pki.ca(),
             _dp: dp,
@@ -149,8 +155,33 @@ impl Node {
             podman_args,
             dir: ag,
         };
-        me.wait_ready();
+        me.start_agent();
         me
+    }
+
+    /// (Re)starts `mcd agent` on the same config and waits until it answers.
+    pub(crate) fn start_agent(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        let agent = Command::new(crate::support::mcd())
+            .args(["agent", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn mcd agent");
+        self.agent = Some(agent);
+        self.wait_ready();
+    }
+
+    /// Kills the agent (SIGKILL).
+    pub(crate) fn kill_agent(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
     }
 
     /// Until HealthCheck answers the master (TLS, token verification and
@@ -237,6 +268,16 @@ impl Node {
             String::from_utf8_lossy(&out.stderr)
         );
         tag
+    }
+
+    /// Waits (bounded) until the proxy serves `body`: MC-Proxy keeps a
+    /// backend that refused connections marked down for a while.
+    pub(crate) fn wait_serving(&self, body: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.get() != (200, body.to_owned()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert_eq!(self.get(), (200, body.to_owned()));
     }
 
     /// GET / through MC-Proxy for [`HOST`] with the chain verified.
