@@ -1,73 +1,45 @@
-//! mc-agent: the MCP agent process (`mcd agent --config FILE`).
+//! mc-agent: the MCP node agent (`mcd agent --config FILE`).
 //!
-//! Today it is the service shell every process has — config, gRPC over TLS
-//! with the standard health service, the admin socket, draining — so that
-//! nodes can be provisioned and monitored. The `mc.deploy.v1.Agent` service
-//! (Podman-driven deploy, undeploy, snapshots) is planned with MCP.
+//! Serves `mc.deploy.v1.Agent` (Podman-driven deploys with a health-gated
+//! cutover through the node's MC-Proxy, stop/start/restart/remove, status,
+//! logs, reconcile) and `grpc.health.v1` on its gRPC TLS listener, behind
+//! the one auth layer (every Agent RPC: the `mcp-master` system account);
+//! `mc.admin.v1` on its 0600 admin socket. Desired and observed state live
+//! in its redb store. Design: docs/design/mcp.md.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use mc_kit::config::{Duration, Invalid, Validate};
 use mc_kit::shutdown::Shutdown;
-use mc_kit::telemetry::LogConfig;
-use mc_service::tls::TlsFiles;
-use mc_shell::admin::AdminService;
+use mc_kit::store::Store;
+use mc_shell::admin::{AdminService, AdminStore};
 use mc_shell::health::Health;
 use mc_shell::serve::{Limits, Listener, Surface, run_surfaces};
-use serde::Deserialize;
+
+mod agent;
+mod apply;
+mod config;
+mod grpc;
+mod methods;
+mod model;
+mod ops;
+mod podman;
+mod ports;
+mod probe;
+mod routes;
+mod store;
+
+pub use config::{
+    AgentConfig, McIasSection, PodmanSection, PortsSection, ProxySection, ServerSection,
+    ServicesSection,
+};
 
 pub const COMPONENT: &str = "agent";
 
-/// ```toml
-/// data_dir = "/srv"
-/// [server]
-/// grpc = "0.0.0.0:9444"
-/// admin_socket = "/run/mc/agent.sock"
-/// [tls]
-/// cert = "/srv/mcp-agent/tls.pem"
-/// key = "/srv/mcp-agent/tls-key.pem"
-/// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentConfig {
-    pub data_dir: PathBuf,
-    pub server: ServerSection,
-    pub tls: TlsFiles,
-    #[serde(default)]
-    pub log: LogConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSection {
-    pub grpc: SocketAddr,
-    pub admin_socket: PathBuf,
-    #[serde(default = "default_drain")]
-    pub drain: Duration,
-}
-
-fn default_drain() -> Duration {
-    Duration::from_secs(10)
-}
-
-impl Validate for AgentConfig {
-    fn validate(&self) -> Result<(), Invalid> {
-        if !self.data_dir.is_absolute() {
-            return Err(Invalid::new("data_dir", "must be an absolute path"));
-        }
-        if !self.server.admin_socket.is_absolute() {
-            return Err(Invalid::new(
-                "server.admin_socket",
-                "must be an absolute path",
-            ));
-        }
-        self.tls.validate("tls")?;
-        self.log.validate("log")
-    }
-}
+/// How long a verified token's answer is reused (revocations reach the
+/// agent within this).
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -77,26 +49,95 @@ pub enum RunError {
     Listen(#[from] mc_shell::serve::ListenError),
     #[error(transparent)]
     Serve(#[from] mc_shell::serve::ServeError),
+    #[error(transparent)]
+    Store(#[from] mc_kit::store::StoreError),
+    #[error("mcias.{key}: {message}")]
+    Mcias { key: &'static str, message: String },
+}
+
+fn mcias_error(key: &'static str, e: impl std::fmt::Display) -> RunError {
+    RunError::Mcias {
+        key,
+        message: e.to_string(),
+    }
+}
+
+/// The token verifier: MCIAS's JWKS offline plus its revocation check,
+/// cached. The channel connects lazily, so the agent starts while MCIAS is
+/// down (calls then fail with UNAVAILABLE).
+fn verifier(
+    cfg: &config::McIasSection,
+    token: &str,
+) -> Result<Arc<dyn mc_service::auth::TokenVerifier>, RunError> {
+    let ca = std::fs::read(&cfg.ca_cert).map_err(|e| mcias_error("ca_cert", e))?;
+    let mut tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca));
+    if !cfg.server_name.is_empty() {
+        tls = tls.domain_name(cfg.server_name.clone());
+    }
+    let channel = tonic::transport::Endpoint::from_shared(cfg.grpc.clone())
+        .map_err(|e| mcias_error("grpc", e))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .tls_config(tls)
+        .map_err(|e| mcias_error("ca_cert", e))?
+        .connect_lazy();
+    let remote = mc_service::auth::remote::RemoteVerifier::new(
+        channel,
+        token.to_owned(),
+        cfg.issuer.clone(),
+        cfg.audience.clone(),
+    );
+    Ok(Arc::new(mc_service::auth::CachedVerifier::new(
+        remote,
+        TOKEN_CACHE_TTL,
+        TOKEN_CACHE_ENTRIES,
+    )))
 }
 
 /// Runs the agent until `shutdown` fires, then drains and returns.
 pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError> {
     let tls = config.tls.server_config(mc_service::tls::ALPN_H2_H1)?;
+    let token = std::fs::read_to_string(&config.mcias.token_file)
+        .map_err(|e| mcias_error("token_file", e))?
+        .trim()
+        .to_owned();
+    let verifier = verifier(&config.mcias, &token)?;
+    let store = Arc::new(Store::open(&store::path(&config.data_dir), &store::SCHEMA)?);
+    let agent = Arc::new(agent::Agent {
+        store: store.clone(),
+        podman: podman::Podman::new(&config.podman),
+        routes: routes::Routes::new(config.proxy.admin_socket.clone()),
+        cfg: config.clone(),
+        lock: tokio::sync::Mutex::new(()),
+        token,
+    });
+    if !agent.routes.configured() {
+        tracing::warn!("proxy.admin_socket is not set: deploys will not manage MC-Proxy routes");
+    }
+
     let (health, grpc_health) = Health::new(COMPONENT);
-    let grpc_router = tonic::service::Routes::new(grpc_health).into_axum_router();
+    let auth = mc_service::auth::AuthLayer {
+        map: Arc::new(methods::map()),
+        verifier,
+    };
+    let guard = axum::middleware::from_fn_with_state(auth, mc_service::auth::AuthLayer::enforce);
+    let grpc_router = tonic::service::Routes::new(grpc_health)
+        .add_service(mc_proto::deploy::v1::agent_server::AgentServer::new(
+            grpc::AgentGrpc(agent),
+        ))
+        .into_axum_router()
+        .route_layer(guard);
     let admin_router = tonic::service::Routes::new(AdminService::new(
         COMPONENT,
         health.clone(),
-        Vec::new(),
+        vec![AdminStore::new("agent", store, Vec::new())],
         config.data_dir.join("snapshots"),
-        Arc::new(BTreeMap::new),
+        Arc::new(std::collections::BTreeMap::new),
     ))
     .into_axum_router();
     let grpc = Listener::tcp("grpc", config.server.grpc).await?;
     let admin = Listener::unix("admin socket", &config.server.admin_socket)?;
-    tracing::warn!(
-        "the MCP agent API (mc.deploy.v1.Agent) is not built yet; serving health and admin only"
-    );
     let limits = Limits {
         drain: config.server.drain.get(),
         ..Limits::default()

@@ -21,6 +21,7 @@ macro_rules! both_drivers {
 mod peers;
 mod support;
 
+mod agent;
 mod controlplane;
 mod dataplane;
 

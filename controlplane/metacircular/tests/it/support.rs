@@ -85,6 +85,44 @@ pub(crate) fn rest_call(
     )
 }
 
+/// A gRPC call to `base` (an https URL) with an empty message, verified
+/// against `ca`; returns `grpc-status|grpc-message`.
+pub(crate) fn grpc_status(base: &str, ca: &str, path: &str, token: Option<&str>) -> String {
+    let url = format!("{base}{path}");
+    // A file of this call's own: a shared path raced with parallel tests
+    // (a truncated frame read as "Missing request message").
+    let frame = tempfile::NamedTempFile::new().expect("frame file");
+    std::fs::write(frame.path(), [0_u8; 5]).expect("frame");
+    let data = format!("@{}", frame.path().display());
+    let auth = token.map(|t| format!("authorization: Bearer {t}"));
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--http2",
+        "--cacert",
+        ca,
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+    ])
+    .args([
+        "--data-binary",
+        &data,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%header{grpc-status}|%header{grpc-message}",
+    ]);
+    if let Some(a) = &auth {
+        cmd.args(["-H", a]);
+    }
+    let out = cmd.arg(&url).output().expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A running `mcd dev`, stopped with SIGKILL if a test fails before stopping it.
 pub(crate) struct Dev {
     pub(crate) child: Child,

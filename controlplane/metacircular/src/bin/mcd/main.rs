@@ -58,7 +58,7 @@ enum Command {
     Dataplane(DaemonArgs),
     /// Run the control plane: its hosted services (today MCIAS) over HTTPS REST and gRPC.
     Controlplane(DaemonArgs),
-    /// Run this node's agent (today: gRPC health and the admin socket only).
+    /// Run this node's agent: deploys services as Podman containers for the MCP master.
     Agent(DaemonArgs),
     /// Run the platform as built on loopback (data plane + control plane with
     /// MCIAS), with all state under --data-dir.

@@ -1,0 +1,228 @@
+//! The agent's TOML config (`mcd agent --config FILE`), every key
+//! overridable as `MC_<SECTION>_<KEY>`; validation names the key.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use mc_kit::config::{Duration, Invalid, Validate};
+use mc_kit::telemetry::LogConfig;
+use mc_service::tls::TlsFiles;
+use serde::Deserialize;
+
+/// ```toml
+/// data_dir = "/srv/mcp-agent"
+/// node = "rift"
+/// [server]
+/// grpc = "0.0.0.0:9444"
+/// admin_socket = "/run/mc/agent.sock"
+/// [tls]
+/// cert = "/srv/mcp-agent/tls.pem"
+/// key = "/srv/mcp-agent/tls-key.pem"
+/// [mcias]
+/// grpc = "https://mcias.example.net:9443"
+/// ca_cert = "/srv/mcp-agent/ca.pem"
+/// issuer = "https://mcias.example.net:8443"
+/// token_file = "/srv/mcp-agent/token"
+/// [proxy]
+/// admin_socket = "/run/mc/dataplane.sock"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub data_dir: PathBuf,
+    /// This node's name (reported by `HealthCheck`).
+    #[serde(default = "default_node")]
+    pub node: String,
+    pub server: ServerSection,
+    pub tls: TlsFiles,
+    pub mcias: McIasSection,
+    #[serde(default)]
+    pub podman: PodmanSection,
+    #[serde(default)]
+    pub ports: PortsSection,
+    #[serde(default)]
+    pub proxy: ProxySection,
+    #[serde(default)]
+    pub services: ServicesSection,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+fn default_node() -> String {
+    "local".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub grpc: SocketAddr,
+    pub admin_socket: PathBuf,
+    #[serde(default = "default_drain")]
+    pub drain: Duration,
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Where tokens are verified, and the agent's own token (for revocation
+/// checks and registry pulls).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McIasSection {
+    /// MCIAS gRPC URL, `https://host:port`.
+    pub grpc: String,
+    /// PEM CA that signed MCIAS's certificate.
+    pub ca_cert: PathBuf,
+    /// The token issuer (MCIAS's public REST URL).
+    pub issuer: String,
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// The agent's system-account token, one line.
+    pub token_file: PathBuf,
+    /// TLS server name to verify; empty = the URL's host.
+    #[serde(default)]
+    pub server_name: String,
+}
+
+fn default_audience() -> String {
+    "metacircular".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodmanSection {
+    pub binary: PathBuf,
+    /// Image and container storage (`--root`); empty = Podman's default.
+    pub root: Option<PathBuf>,
+    /// State directory (`--runroot`); empty = Podman's default.
+    pub runroot: Option<PathBuf>,
+    /// libpod's temporary state (`--tmpdir`); empty = Podman's default.
+    pub tmpdir: Option<PathBuf>,
+    /// Explicit rlimits for every container (soft = hard).
+    pub nofile: u32,
+    pub nproc: u32,
+    /// Refuse registries without verified TLS (off only for a test registry).
+    pub registry_tls_verify: bool,
+    /// Extra CA certificates for registries (`--cert-dir`: `*.crt` files).
+    pub registry_cert_dir: Option<PathBuf>,
+    /// Longest any one podman command may take (pull, stop…).
+    pub command_timeout: Duration,
+}
+
+impl Default for PodmanSection {
+    fn default() -> Self {
+        Self {
+            binary: PathBuf::from("podman"),
+            root: None,
+            runroot: None,
+            tmpdir: None,
+            nofile: 1024,
+            nproc: 1024,
+            registry_tls_verify: true,
+            registry_cert_dir: None,
+            command_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortsSection {
+    pub first: u16,
+    pub last: u16,
+    /// The address published ports bind to, and the proxy's backend address.
+    pub publish: IpAddr,
+}
+
+impl Default for PortsSection {
+    fn default() -> Self {
+        Self {
+            first: 20000,
+            last: 29999,
+            publish: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySection {
+    /// The node's data-plane admin socket; absent = no routes are managed.
+    pub admin_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesSection {
+    /// Volumes live under `<root>/<service>`.
+    pub root: PathBuf,
+    /// Health-check deadline when the spec gives none.
+    pub health_timeout: Duration,
+    /// Between switching the route and stopping the old container.
+    pub drain_delay: Duration,
+    /// Grace before podman kills a stopping container.
+    pub stop_timeout: Duration,
+}
+
+impl Default for ServicesSection {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("/srv"),
+            health_timeout: Duration::from_secs(30),
+            drain_delay: Duration::from_secs(2),
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn absolute(key: &str, path: &std::path::Path) -> Result<(), Invalid> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(Invalid::new(key, "must be an absolute path"))
+    }
+}
+
+impl Validate for AgentConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        absolute("data_dir", &self.data_dir)?;
+        absolute("server.admin_socket", &self.server.admin_socket)?;
+        absolute("services.root", &self.services.root)?;
+        absolute("mcias.token_file", &self.mcias.token_file)?;
+        if !crate::model::is_label(&self.node) {
+            return Err(Invalid::new("node", "must match [a-z0-9-]{1,63}"));
+        }
+        if !self.mcias.grpc.starts_with("https://") {
+            return Err(Invalid::new("mcias.grpc", "must be an https:// URL"));
+        }
+        if !self.mcias.ca_cert.is_file() {
+            return Err(Invalid::new(
+                "mcias.ca_cert",
+                format!("{} is not a file", self.mcias.ca_cert.display()),
+            ));
+        }
+        if self.ports.first == 0 || self.ports.first > self.ports.last {
+            return Err(Invalid::new(
+                "ports.first",
+                "must be non-zero and at most ports.last",
+            ));
+        }
+        if self.podman.nofile == 0 || self.podman.nproc == 0 {
+            return Err(Invalid::new("podman.nofile", "rlimits must be non-zero"));
+        }
+        for (key, p) in [
+            ("podman.root", &self.podman.root),
+            ("podman.runroot", &self.podman.runroot),
+            ("podman.tmpdir", &self.podman.tmpdir),
+            ("podman.registry_cert_dir", &self.podman.registry_cert_dir),
+            ("proxy.admin_socket", &self.proxy.admin_socket),
+        ] {
+            if let Some(p) = p {
+                absolute(key, p)?;
+            }
+        }
+        self.tls.validate("tls")?;
+        self.log.validate("log")
+    }
+}
