@@ -119,6 +119,16 @@ impl Collector for DnsCollector {
                 global::TCP_REFUSED,
             ),
             ("dns_zone_transfers", "Zone transfers sent", global::XFR_OUT),
+            (
+                "dns_updates_applied",
+                "RFC 2136 UPDATEs answered NOERROR",
+                global::UPDATES_APPLIED,
+            ),
+            (
+                "dns_updates_refused",
+                "RFC 2136 UPDATEs answered with an error (TSIG, permission, prerequisite, format)",
+                global::UPDATES_REFUSED,
+            ),
         ] {
             family(
                 &mut enc,

@@ -71,7 +71,10 @@ pub(crate) mod global {
     pub(crate) const XFR_OUT: Global = Global(FORWARD_OVERLOAD.0 + 1);
     pub(crate) const UDP_QUERIES: Global = Global(XFR_OUT.0 + 1);
     pub(crate) const TCP_QUERIES: Global = Global(UDP_QUERIES.0 + 1);
-    pub(super) const COUNT: usize = TCP_QUERIES.0 + 1;
+    /// UPDATEs answered NOERROR / with any other rcode.
+    pub(crate) const UPDATES_APPLIED: Global = Global(TCP_QUERIES.0 + 1);
+    pub(crate) const UPDATES_REFUSED: Global = Global(UPDATES_APPLIED.0 + 1);
+    pub(super) const COUNT: usize = UPDATES_REFUSED.0 + 1;
 
     impl Global {
         /// The counter of queries of type `t` (`OTHER` when not in `QTYPES`).

@@ -81,6 +81,7 @@ pub(crate) fn process(
             Ok(auth) => Action::Update(req, Box::new(auth)),
             Err((b, rcode)) => {
                 count_rcode(p, worker, rcode);
+                p.stats.global.add(worker, global::UPDATES_REFUSED, 1);
                 Action::Reply(b)
             }
         };

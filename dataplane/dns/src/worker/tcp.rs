@@ -95,8 +95,7 @@ async fn connection(ctx: Rc<Ctx>, mut stream: TcpStream, peer: SocketAddr) {
                 ok
             }
             Action::Update(req, auth) => {
-                let (b, rcode) = super::update::apply(&p, &req, *auth).await;
-                server::count_rcode(&p, ctx.id, rcode);
+                let b = super::update::apply(&p, ctx.id, &req, *auth).await;
                 write_frame(&mut stream, b).await.is_ok()
             }
             // Garbage on a stream: close it.

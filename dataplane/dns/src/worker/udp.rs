@@ -116,8 +116,7 @@ async fn on_datagram(ctx: &Rc<Ctx>, sock: &Rc<UdpSocket>, bytes: &[u8], peer: So
             let ctx = ctx.clone();
             let sock = sock.clone();
             monoio::spawn(async move {
-                let (b, rcode) = super::update::apply(&ctx.p, &req, *auth).await;
-                server::count_rcode(&ctx.p, ctx.id, rcode);
+                let b = super::update::apply(&ctx.p, ctx.id, &req, *auth).await;
                 let (res, _) = sock.send_to(b, peer).await;
                 if let Err(e) = res {
                     tracing::debug!(worker = ctx.id, %peer, error = %e, "dns: UDP send failed");

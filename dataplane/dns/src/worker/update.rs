@@ -15,6 +15,7 @@ use hickory_proto::rr::rdata::tsig::TsigError;
 
 use super::message::{self, Request};
 use crate::published::Published;
+use crate::stats::global;
 use crate::tsig::{self, TsigKey, TsigRefused};
 use crate::update::{self, Job, Plan};
 
@@ -97,13 +98,14 @@ pub(crate) fn authorize(
     }
 }
 
-/// Hands the plan to the admin side, waits for its rcode and encodes the
-/// signed answer.
+/// Hands the plan to the admin side, waits for its rcode, counts it and
+/// encodes the signed answer.
 pub(crate) async fn apply(
     p: &Published,
+    worker: usize,
     req: &Request,
     auth: Authorized,
-) -> (Vec<u8>, ResponseCode) {
+) -> Vec<u8> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job = Job {
         plan: auth.plan,
@@ -116,8 +118,14 @@ pub(crate) async fn apply(
         },
         _ => ResponseCode::ServFail,
     };
+    super::server::count_rcode(p, worker, rcode);
+    let counter = if rcode == ResponseCode::NoError {
+        global::UPDATES_APPLIED
+    } else {
+        global::UPDATES_REFUSED
+    };
+    p.stats.global.add(worker, counter, 1);
     let mut msg = response(req, rcode, p.settings.udp_payload);
-    let b = tsig::sign_response(&auth.key, &auth.request_mac, &mut msg, None)
-        .unwrap_or_else(|| message::encode(msg, req.id));
-    (b, rcode)
+    tsig::sign_response(&auth.key, &auth.request_mac, &mut msg, None)
+        .unwrap_or_else(|| message::encode(msg, req.id))
 }

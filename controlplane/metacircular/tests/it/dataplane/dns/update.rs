@@ -321,4 +321,18 @@ fn tsig_keys_through_mcctl() {
     dp.ok(&["dns", "tsig", "remove", "acme"]);
     let (ok, out) = nsupdate(port, &key, false, "update add api.upd.test. 60 TXT \"x\"");
     assert!(!ok && out.contains("BADKEY"), "{out}");
+
+    // Since the restart: one applied, one refused.
+    let (code, metrics) = crate::support::curl(&[&dp.metrics]);
+    assert_eq!(code, 200);
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.contains(name) && !l.starts_with('#'))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}: {metrics}"))
+    };
+    assert_eq!(counter("dns_updates_applied_total"), 1, "{metrics}");
+    assert_eq!(counter("dns_updates_refused_total"), 1, "{metrics}");
 }
