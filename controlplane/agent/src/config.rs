@@ -57,6 +57,10 @@ fn default_node() -> String {
 pub struct ServerSection {
     pub grpc: SocketAddr,
     pub admin_socket: PathBuf,
+    /// Plain HTTP `/healthz` and `/metrics` (anonymous): keep it on a
+    /// private address. Absent: not served.
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
     #[serde(default = "default_drain")]
     pub drain: Duration,
 }

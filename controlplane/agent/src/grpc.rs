@@ -143,14 +143,14 @@ impl pb::agent_server::Agent for AgentGrpc {
         if req.tail > MAX_TAIL {
             return Err(ApiError::invalid("tail", "at most 10000 lines").into());
         }
-        let status = ops::status(&self.0, &req.service).await?;
-        let spec = status.spec.unwrap_or_default();
+        let desired = ops::known(&self.0, &req.service)?;
+        let components = &desired.spec.components;
         let component = if req.component.is_empty() {
-            spec.components
+            components
                 .first()
                 .map(|c| c.name.clone())
                 .unwrap_or_default()
-        } else if spec.components.iter().any(|c| c.name == req.component) {
+        } else if components.iter().any(|c| c.name == req.component) {
             req.component
         } else {
             return Err(ApiError::NotFound(format!(

@@ -4,7 +4,8 @@
 //! cutover through the node's MC-Proxy, stop/start/restart/remove, status,
 //! logs, reconcile) and `grpc.health.v1` on its gRPC TLS listener, behind
 //! the one auth layer (every Agent RPC: the `mcp-master` system account);
-//! `mc.admin.v1` on its 0600 admin socket. Desired and observed state live
+//! `mc.admin.v1` on its 0600 admin socket; `/healthz` and `/metrics` on the
+//! optional `server.metrics` address. Desired and observed state live
 //! in its redb store. Design: docs/design/mcp.md.
 
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use mc_kit::shutdown::Shutdown;
 use mc_kit::store::Store;
 use mc_shell::admin::{AdminService, AdminStore};
 use mc_shell::health::Health;
-use mc_shell::serve::{Limits, Listener, Surface, run_surfaces};
+use mc_shell::metrics::{Metrics, MetricsBuilder};
+use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 
 mod agent;
 mod apply;
@@ -117,6 +119,7 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
     }
 
     let (health, grpc_health) = Health::new(COMPONENT);
+    let metrics = MetricsBuilder::new(COMPONENT).build();
     let auth = mc_service::auth::AuthLayer {
         map: Arc::new(methods::map()),
         verifier,
@@ -127,7 +130,11 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
             grpc::AgentGrpc(agent),
         ))
         .into_axum_router()
-        .route_layer(guard);
+        .route_layer(guard)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            Metrics::track,
+        ));
     let admin_router = tonic::service::Routes::new(AdminService::new(
         COMPONENT,
         health.clone(),
@@ -142,7 +149,7 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
         drain: config.server.drain.get(),
         ..Limits::default()
     };
-    let surfaces = vec![
+    let mut surfaces = vec![
         Surface {
             name: "grpc",
             listener: grpc,
@@ -156,6 +163,14 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
             router: admin_router,
         },
     ];
+    if let Some(addr) = config.server.metrics {
+        surfaces.push(Surface {
+            name: "metrics",
+            listener: Listener::tcp("metrics", addr).await?,
+            tls: None,
+            router: ops_router(COMPONENT, health.clone(), metrics, axum::Router::new()),
+        });
+    }
     run_surfaces(surfaces, limits, &health, shutdown).await?;
     let _ = std::fs::remove_file(&config.server.admin_socket);
     Ok(())

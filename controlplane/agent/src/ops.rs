@@ -30,7 +30,8 @@ fn service_name(s: &str) -> Result<(), ApiError> {
     }
 }
 
-fn known(agent: &Agent, service: &str) -> Result<Desired, ApiError> {
+/// The desired row of `service`; NotFound when the node has none.
+pub(crate) fn known(agent: &Agent, service: &str) -> Result<Desired, ApiError> {
     service_name(service)?;
     store::desired(&agent.store, service)?
         .ok_or_else(|| ApiError::NotFound(format!("no service `{service}` on this node")))

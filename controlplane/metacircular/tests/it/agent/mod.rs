@@ -43,6 +43,8 @@ pub(crate) struct Node {
     pub(crate) registry: String,
     pub(crate) registry_certs: PathBuf,
     pub(crate) admin_password: String,
+    /// `http://127.0.0.1:PORT` of `/healthz` and `/metrics`.
+    pub(crate) ops: String,
     podman_args: Vec<String>,
     dir: PathBuf,
     config: PathBuf,
@@ -115,12 +117,13 @@ impl Node {
             format!("{d}/podman/tmp"),
         ];
         let grpc_port = free_port();
+        let metrics = free_port();
         let first = free_port();
         let config = ag.join("agent.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{d}/data\"\nnode = \"test\"\n[server]\ngrpc = \"127.0.0.1:{grpc_port}\"\nadmin_socket = \"{d}/agent.sock\"\ndrain = \"1s\"\n\
+                "data_dir = \"{d}/data\"\nnode = \"test\"\n[server]\ngrpc = \"127.0.0.1:{grpc_port}\"\nadmin_socket = \"{d}/agent.sock\"\nmetrics = \"127.0.0.1:{metrics}\"\ndrain = \"1s\"\n\
                  [tls]\ncert = \"{}\"\nkey = \"{}\"\n[log]\nlevel = \"info\"\n\
                  [mcias]\ngrpc = \"{}\"\nca_cert = \"{}\"\nissuer = \"{}\"\ntoken_file = \"{d}/token\"\nserver_name = \"localhost\"\n\
                  [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\nregistry_cert_dir = \"{d}/certs\"\n\
@@ -141,6 +144,7 @@ impl Node {
             registry: cp.rest.trim_start_matches("https://").to_owned(),
             registry_certs,
             admin_password: cp.password.clone(),
+            ops: format!("http://127.0.0.1:{metrics}"),
             config,
             proxy: SocketAddr::from(([127, 0, 0, 1], listen)),
             pki_ca: pki.ca(),

@@ -35,4 +35,12 @@ fn every_agent_rpc_refuses_anyone_but_the_master() {
             "{rpc} as the master: {master}"
         );
     }
+    // Health and metrics on the private ops address; the calls counted.
+    assert_eq!(
+        crate::support::curl(&[&format!("{}/healthz", node.ops)]).0,
+        200
+    );
+    let (code, metrics) = crate::support::curl(&[&format!("{}/metrics", node.ops)]);
+    assert_eq!(code, 200);
+    assert!(metrics.contains("mc.deploy.v1.Agent"), "{metrics}");
 }
