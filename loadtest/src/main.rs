@@ -12,6 +12,7 @@
 //! before and after the run) and the peak RSS (VmHWM) of the server under
 //! test, and its CPU per unit of work. See docs/PERFORMANCE.md.
 
+mod api;
 mod dns;
 mod dns_tcp;
 mod http;
@@ -38,7 +39,7 @@ use crate::tally::{ErrorKind, Tally};
 #[command(
     name = "mc-loadtest",
     version,
-    about = "Load generator for MC-Proxy and MCNS (loopback only)"
+    about = "Load generator for MC-Proxy, MCNS and the control plane's APIs (loopback only)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,6 +65,11 @@ enum Scenario {
     /// L7: HTTP/1.1 keep-alive small requests, TLS terminated by the router
     #[command(name = "l7-h1")]
     L7H1(TlsArgs),
+    /// An HTTPS API served directly (no router): HTTP/1.1 keep-alive requests with a
+    /// method, headers and a body, e.g. Metacrypt's Vault facade beside OpenBao
+    /// (`loadtest/crypt-compare`). Any status other than 2xx counts as an error.
+    #[command(name = "api")]
+    Api(ApiArgs),
     /// DNS over UDP: closed-loop queries from a list (`NAME TYPE` per line)
     #[command(name = "dns-udp")]
     DnsUdp(DnsArgs),
@@ -122,6 +128,21 @@ struct TlsArgs {
     /// Host header (default: the SNI).
     #[arg(long)]
     host: Option<String>,
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Request method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// A file whose bytes are the request body (sent with `Content-Length`).
+    #[arg(long)]
+    body_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -264,6 +285,15 @@ enum Unit {
 }
 
 fn run_tls(name: &'static str, args: &TlsArgs) -> Result<(Run, Tally, f64)> {
+    run_http(name, args, None)
+}
+
+/// The TLS HTTP/1.1 scenarios; `api` supplies its own request.
+fn run_http(
+    name: &'static str,
+    args: &TlsArgs,
+    api: Option<&ApiArgs>,
+) -> Result<(Run, Tally, f64)> {
     let c = &args.common;
     let addr = loopback_target(&c.target)?;
     let (mode, default_conns, default_path, unit) = match name {
@@ -283,10 +313,23 @@ fn run_tls(name: &'static str, args: &TlsArgs) -> Result<(Run, Tally, f64)> {
     } else {
         ""
     };
-    let request: Arc<[u8]> =
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mc-loadtest\r\n{close}\r\n")
-            .into_bytes()
-            .into();
+    let request: Arc<[u8]> = match api {
+        Some(api) => {
+            let body = match &api.body_file {
+                Some(f) => Some(
+                    std::fs::read(f)
+                        .with_context(|| format!("reading --body-file {}", f.display()))?,
+                ),
+                None => None,
+            };
+            api::request(&api.method, &api.headers, body.as_deref(), path, host)?.into()
+        }
+        None => {
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mc-loadtest\r\n{close}\r\n")
+                .into_bytes()
+                .into()
+        }
+    };
 
     let measure = Measure::start(&c.pids)?;
     let deadline = Instant::now() + c.duration;
@@ -658,6 +701,11 @@ fn main() -> ExitCode {
         ),
         Scenario::L7Conn(a) => (run_tls("l7-conn", a), &a.common.label, &a.common.target),
         Scenario::L7H1(a) => (run_tls("l7-h1", a), &a.common.label, &a.common.target),
+        Scenario::Api(a) => (
+            run_http("api", &a.tls, Some(a)),
+            &a.tls.common.label,
+            &a.tls.common.target,
+        ),
     };
     match result {
         Ok((run, tally, elapsed)) => {

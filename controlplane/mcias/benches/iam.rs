@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(iam.verify(&token).expect("valid")))
     });
     let cached = CachedVerifier::new(
-        mc_mcias::LocalVerifier(iam.clone()),
+        mc_mcias::LocalVerifier::new(iam.clone()),
         std::time::Duration::from_secs(30),
         10_000,
     );

@@ -98,7 +98,7 @@ impl HostedService for Mcias {
     }
 
     fn verifier(self: &Arc<Self>) -> Option<Arc<dyn TokenVerifier>> {
-        Some(Arc::new(LocalVerifier(self.clone())))
+        Some(Arc::new(LocalVerifier::new(self.clone())))
     }
 
     fn login_forwarder(self: &Arc<Self>) -> Option<Arc<dyn LoginForwarder>> {

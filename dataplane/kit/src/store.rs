@@ -133,6 +133,10 @@ pub struct SnapshotStats {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Write transactions committed through [`json::WriteTx`] since open:
+    /// readers that cache what they derived from the store (MCIAS's token
+    /// verifier) compare it to know that nothing changed since.
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,6 +157,7 @@ impl Store {
         let store = Self {
             db,
             path: path.to_owned(),
+            commits: Default::default(),
         };
         store.migrate(schema)?;
         Ok(store)
@@ -164,6 +169,11 @@ impl Store {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// How many [`json::WriteTx`] commits this handle has made (see `commits`).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The schema version recorded in the file.

@@ -14,7 +14,7 @@ mod web;
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    iam: Mcias,
+    iam: Arc<Mcias>,
     admin: Bootstrap,
 }
 
@@ -29,7 +29,7 @@ fn open_with(config: McAuthConfig) -> Fixture {
     let (iam, admin) = Mcias::open(dir.path(), config).expect("open");
     Fixture {
         _dir: dir,
-        iam,
+        iam: Arc::new(iam),
         admin: admin.expect("a new store bootstraps an admin"),
     }
 }
@@ -252,6 +252,42 @@ async fn system_tokens_issue_verify_and_revoke() {
     ));
     // A forged token does not verify.
     assert!(matches!(f.iam.verify("a.b.c"), Err(AuthError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn the_local_verifier_remembers_a_token_only_until_the_next_commit() {
+    use mc_service::auth::TokenVerifier;
+    let f = open();
+    let admin = f.admin().await;
+    let ci = f
+        .iam
+        .create_account(&admin, system("ci-runner"))
+        .await
+        .expect("system account");
+    let verifier = LocalVerifier::new(f.iam.clone());
+    let issue = || {
+        f.iam
+            .issue_system_token(&admin, "ci-runner", 600, "", &[])
+            .expect("issue")
+    };
+    let (a, b) = (issue(), issue());
+    for _ in 0..2 {
+        assert_eq!(verifier.verify(&a.token).await.expect("a").jti, a.jti);
+        assert_eq!(verifier.verify(&b.token).await.expect("b").jti, b.jti);
+    }
+    // Revoking `a` refuses it at once, remembered or not; `b` still passes.
+    assert!(f.iam.revoke_token(&admin, &a.jti).expect("revoke"));
+    assert!(matches!(
+        verifier.verify(&a.token).await,
+        Err(AuthError::Revoked)
+    ));
+    assert_eq!(verifier.verify(&b.token).await.expect("b").jti, b.jti);
+    // Disabling the account ends `b` at once too.
+    f.iam
+        .set_status(&admin, &ci.id, "disabled")
+        .expect("disable");
+    assert!(verifier.verify(&b.token).await.is_err());
+    assert!(verifier.verify("a.b.c").await.is_err());
 }
 
 #[tokio::test]

@@ -11,6 +11,8 @@
 //! ```
 
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
@@ -130,15 +132,16 @@ impl ReadTx {
 
 /// A write transaction with typed helpers. Nothing is visible to readers
 /// until [`WriteTx::commit`], which returns once the change is durable;
-/// dropping it uncommitted discards every change.
-pub struct WriteTx(redb::WriteTransaction);
+/// dropping it uncommitted discards every change. A commit counts in
+/// [`Store::commits`].
+pub struct WriteTx(redb::WriteTransaction, Arc<AtomicU64>);
 
 impl WriteTx {
     pub fn begin(store: &Store) -> Result<Self, StoreError> {
         store
             .db()
             .begin_write()
-            .map(Self)
+            .map(|t| Self(t, store.commits.clone()))
             .map_err(StoreError::other)
     }
 
@@ -220,7 +223,9 @@ impl WriteTx {
     }
 
     pub fn commit(self) -> Result<(), StoreError> {
-        self.0.commit().map_err(StoreError::other)
+        self.0.commit().map_err(StoreError::other)?;
+        self.1.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 }
 
