@@ -77,15 +77,20 @@ impl<T> RouteTable<T> {
 ///
 /// Sorted by prefix length, longest first, when built, so a lookup is the
 /// first `starts_with` that holds: at most one comparison per rule, no
-/// allocation. Prefixes are unique (the model checks it).
+/// allocation. The prefixes sit back to back in one string, so a lookup
+/// reads a few cache lines, not one allocation per rule. Prefixes are
+/// unique (the model checks it).
 #[derive(Debug)]
 pub struct PathTable<T> {
-    rules: Box<[(Box<str>, T)]>,
+    text: Box<str>,
+    /// Each rule's end offset in `text` (it starts where the previous ends).
+    rules: Box<[(usize, T)]>,
 }
 
 impl<T> Default for PathTable<T> {
     fn default() -> Self {
         Self {
+            text: Box::default(),
             rules: Box::default(),
         }
     }
@@ -96,8 +101,17 @@ impl<T> FromIterator<(Box<str>, T)> for PathTable<T> {
         let mut rules: Vec<_> = iter.into_iter().collect();
         // Stable: equal lengths keep their order (they cannot both match).
         rules.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        let mut text = String::with_capacity(rules.iter().map(|(p, _)| p.len()).sum());
+        let rules = rules
+            .into_iter()
+            .map(|(p, v)| {
+                text.push_str(&p);
+                (text.len(), v)
+            })
+            .collect();
         Self {
-            rules: rules.into_boxed_slice(),
+            text: text.into_boxed_str(),
+            rules,
         }
     }
 }
@@ -105,18 +119,21 @@ impl<T> FromIterator<(Box<str>, T)> for PathTable<T> {
 impl<T> PathTable<T> {
     /// The rule with the longest prefix of `path`, with that prefix.
     pub fn lookup(&self, path: &str) -> Option<(&str, &T)> {
-        self.rules
-            .iter()
-            .find(|(p, _)| path.starts_with(&**p))
-            .map(|(p, v)| (&**p, v))
+        self.iter().find(|(p, _)| path.starts_with(p))
     }
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
+    /// The rules, longest prefix first.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.rules.iter().map(|(p, v)| (&**p, v))
+        let mut start = 0;
+        self.rules.iter().map(move |(end, v)| {
+            let p = self.text.get(start..*end).unwrap_or_default();
+            start = *end;
+            (p, v)
+        })
     }
 }
 

@@ -6,8 +6,7 @@
 use std::process::Command;
 
 use super::backends::Backends;
-use super::{Pki, curl, l7_toml, route};
-use crate::peers::{Dataplane, free_port};
+use super::{Site, add_l7, curl, route};
 
 /// `n` requests on one connection from `source`: each `status retry-after`.
 fn burst(proxy: std::net::SocketAddr, ca: &str, host: &str, source: &str, n: usize) -> Vec<String> {
@@ -41,24 +40,16 @@ fn burst(proxy: std::net::SocketAddr, ca: &str, host: &str, source: &str, n: usi
 }
 
 fn rate_limit_per_client_and_in_flight_cap(io: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let (chain, key, _) = pki.leaf("site", &["*.l7.test"]);
+    let site = Site::new();
     let backends = Backends::new();
     let plain = backends.http("plain");
-    let listen = free_port();
     let routes = route(
         "rate.l7.test",
         plain,
         "certificate = \"site\", rate_per_second = 1, rate_burst = 2",
     );
-    let dp = Dataplane::start(
-        dir.path(),
-        io,
-        &l7_toml(&pki, listen, &[("site", &chain, &key)], &routes),
-    );
-    let proxy = dp.listen("public");
-    let ca = pki.ca();
+    let (dp, proxy) = site.start(io, &routes);
+    let ca = site.pki.ca();
 
     // One request a second after a burst of two: six at once from one
     // client leave at least three refused (more only if a second passed).
@@ -79,20 +70,8 @@ fn rate_limit_per_client_and_in_flight_cap(io: &str) {
     assert_eq!(b, ["200", "200"], "{b:?}");
 
     // At most one request in flight on a route set through mcctl.
-    dp.ok(&[
-        "proxy",
-        "routes",
-        "add",
-        "cap.l7.test",
-        "--mode",
-        "l7",
-        "--cert",
-        "site",
-        "--backend",
-        &format!("127.0.0.1:{plain}"),
-        "--max-requests",
-        "1",
-    ]);
+    let out = add_l7(&dp, "cap.l7.test", plain, &["--max-requests", "1"]);
+    assert!(out.status.success(), "{out:?}");
     let slow = {
         let ca = ca.clone();
         // It may itself find a polling request in the only place: retried.
@@ -133,21 +112,12 @@ fn rate_limit_per_client_and_in_flight_cap(io: &str) {
     );
 
     // Limits are refused by name out of range, and nothing changes.
-    let out = dp.mcctl(&[
-        "proxy",
-        "routes",
-        "add",
+    let out = add_l7(
+        &dp,
         "cap.l7.test",
-        "--replace",
-        "--mode",
-        "l7",
-        "--cert",
-        "site",
-        "--backend",
-        &format!("127.0.0.1:{plain}"),
-        "--rate-limit",
-        "5000",
-    ]);
+        plain,
+        &["--replace", "--rate-limit", "5000"],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("rate_per_second"),

@@ -67,6 +67,68 @@ pub(crate) fn l7_toml(
     t
 }
 
+/// A temporary directory, the test PKI and its `site` certificate for
+/// `*.l7.test`: what a data plane with one L7 listener starts from.
+pub(crate) struct Site {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) pki: Pki,
+    chain: String,
+    key: String,
+}
+
+impl Site {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new(dir.path());
+        let (chain, key, _) = pki.leaf("site", &["*.l7.test"]);
+        Self {
+            dir,
+            pki,
+            chain,
+            key,
+        }
+    }
+
+    /// Starts `mcd dataplane` with listener `public` and the file's `routes`;
+    /// returns it and the listener's address.
+    pub(crate) fn start(&self, io: &str, routes: &str) -> (crate::peers::Dataplane, SocketAddr) {
+        let listen = crate::peers::free_port();
+        let certs = [("site", self.chain.as_str(), self.key.as_str())];
+        let dp = crate::peers::Dataplane::start(
+            self.dir.path(),
+            io,
+            &l7_toml(&self.pki, listen, &certs, routes),
+        );
+        let proxy = dp.listen("public");
+        (dp, proxy)
+    }
+}
+
+/// `mcctl proxy routes add HOST --mode l7 --cert site --backend
+/// 127.0.0.1:BACKEND` and `extra`.
+pub(crate) fn add_l7(
+    dp: &crate::peers::Dataplane,
+    host: &str,
+    backend: u16,
+    extra: &[&str],
+) -> std::process::Output {
+    let backend = format!("127.0.0.1:{backend}");
+    let mut args = vec![
+        "proxy",
+        "routes",
+        "add",
+        host,
+        "--mode",
+        "l7",
+        "--cert",
+        "site",
+        "--backend",
+        &backend,
+    ];
+    args.extend_from_slice(extra);
+    dp.mcctl(&args)
+}
+
 pub(crate) fn route(host: &str, backend: u16, l7: &str) -> String {
     format!(
         "[[proxy.routes]]\nhostname = \"{host}\"\nbackends = [\"127.0.0.1:{backend}\"]\nmode = \"l7\"\nl7 = {{ {l7} }}\n"

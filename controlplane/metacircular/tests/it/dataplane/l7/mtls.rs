@@ -4,8 +4,7 @@
 //! client's own X-Forwarded-Client-Cert never reaches a backend.
 
 use super::backends::Backends;
-use super::{Pki, curl, l7_toml, route};
-use crate::peers::{Dataplane, free_port};
+use super::{Pki, Site, add_l7, curl, route};
 
 /// The backend's `x-forwarded-client-cert` lines in a `/headers` echo.
 fn xfcc(body: &str) -> Vec<&str> {
@@ -15,18 +14,15 @@ fn xfcc(body: &str) -> Vec<&str> {
 }
 
 fn client_certificates_verified_and_identity_passed(io: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let (chain, key, _) = pki.leaf("site", &["*.l7.test"]);
-    let (client, client_key, _) = pki.leaf("client", &["client.example"]);
-    let other_dir = dir.path().join("other");
+    let site = Site::new();
+    let (client, client_key, _) = site.pki.leaf("client", &["client.example"]);
+    let other_dir = site.dir.path().join("other");
     std::fs::create_dir(&other_dir).expect("dir");
     let other = Pki::new(&other_dir);
     let (intruder, intruder_key, _) = other.leaf("intruder", &["client.example"]);
     let backends = Backends::new();
     let plain = backends.http("plain");
-    let listen = free_port();
-    let ca = pki.ca();
+    let ca = site.pki.ca();
     let routes = [
         route(
             "mtls.l7.test",
@@ -36,12 +32,7 @@ fn client_certificates_verified_and_identity_passed(io: &str) {
         route("open.l7.test", plain, "certificate = \"site\""),
     ]
     .concat();
-    let dp = Dataplane::start(
-        dir.path(),
-        io,
-        &l7_toml(&pki, listen, &[("site", &chain, &key)], &routes),
-    );
-    let proxy = dp.listen("public");
+    let (dp, proxy) = site.start(io, &routes);
     let with_cert = ["--cert", client.as_str(), "--key", client_key.as_str()];
     let forged = "X-Forwarded-Client-Cert: Hash=00;Subject=\"CN=admin\"";
 
@@ -85,21 +76,9 @@ fn client_certificates_verified_and_identity_passed(io: &str) {
 
     // Requested, not required, through mcctl: clients without a
     // certificate are served without an identity.
-    dp.ok(&[
-        "proxy",
-        "routes",
-        "add",
-        "optional.l7.test",
-        "--mode",
-        "l7",
-        "--cert",
-        "site",
-        "--backend",
-        &format!("127.0.0.1:{plain}"),
-        "--client-ca",
-        &ca,
-        "--client-cert-optional",
-    ]);
+    let optional = ["--client-ca", ca.as_str(), "--client-cert-optional"];
+    let out = add_l7(&dp, "optional.l7.test", plain, &optional);
+    assert!(out.status.success(), "{out:?}");
     let (code, body) = curl(proxy, &ca, "optional.l7.test", "/headers", &["-H", forged]);
     assert_eq!(code, 200, "{body}");
     assert!(xfcc(&body).is_empty(), "{body}");
@@ -116,23 +95,15 @@ fn client_certificates_verified_and_identity_passed(io: &str) {
     assert_eq!(code, 0, "a certificate that is offered must verify");
 
     // A CA that is not PEM is refused by name; nothing changes.
-    let bogus = dir.path().join("bogus.pem");
+    let bogus = site.dir.path().join("bogus.pem");
     std::fs::write(&bogus, "not a certificate").expect("write");
-    let out = dp.mcctl(&[
-        "proxy",
-        "routes",
-        "add",
+    let bogus = bogus.display().to_string();
+    let out = add_l7(
+        &dp,
         "optional.l7.test",
-        "--replace",
-        "--mode",
-        "l7",
-        "--cert",
-        "site",
-        "--backend",
-        &format!("127.0.0.1:{plain}"),
-        "--client-ca",
-        &bogus.display().to_string(),
-    ]);
+        plain,
+        &["--replace", "--client-ca", &bogus],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("client_ca_pem"),

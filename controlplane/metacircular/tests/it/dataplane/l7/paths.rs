@@ -8,31 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::backends::Backends;
-use super::{Pki, curl, l7_toml};
-use crate::peers::{Dataplane, free_port};
+use super::{Site, add_l7, curl};
 
 fn path_rules_route_strip_and_change_under_load(io: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let (chain, key, _) = pki.leaf("site", &["*.l7.test"]);
+    let site = Site::new();
     let backends = Backends::new();
     let root = backends.http("root");
     let api = backends.http("api");
     let v2 = backends.http("v2");
-    let listen = free_port();
     let file_route = format!(
         "[[proxy.routes]]\nhostname = \"file.l7.test\"\nbackends = [\"127.0.0.1:{root}\"]\nmode = \"l7\"\n\
          l7 = {{ certificate = \"site\", paths = [\
          {{ prefix = \"/api/\", backends = [\"127.0.0.1:{api}\"], strip_prefix = true }}, \
          {{ prefix = \"/api/v2/\", backends = [\"127.0.0.1:{v2}\"], backend_protocol = \"h2c\", strip_prefix = true }}] }}\n"
     );
-    let dp = Dataplane::start(
-        dir.path(),
-        io,
-        &l7_toml(&pki, listen, &[("site", &chain, &key)], &file_route),
-    );
-    let proxy = dp.listen("public");
-    let ca = pki.ca();
+    let (dp, proxy) = site.start(io, &file_route);
+    let ca = site.pki.ca();
     let get = |host: &str, path: &str, client: &str| {
         let (code, body) = curl(proxy, &ca, host, path, &[client]);
         assert_eq!(code, 200, "{host}{path} {client}: {body}");
@@ -58,25 +49,11 @@ fn path_rules_route_strip_and_change_under_load(io: &str) {
 
     // The same through mcctl, then listed.
     let add = |api_backend: u16, extra: &[&str]| {
-        let backend = format!("127.0.0.1:{root}");
         let rule = format!("/api/=127.0.0.1:{api_backend}");
-        let mut args = vec![
-            "proxy",
-            "routes",
-            "add",
-            "app.l7.test",
-            "--replace",
-            "--mode",
-            "l7",
-            "--cert",
-            "site",
-            "--backend",
-            &backend,
-            "--path",
-            &rule,
-        ];
+        let mut args = vec!["--replace", "--path", &rule];
         args.extend_from_slice(extra);
-        dp.ok(&args);
+        let out = add_l7(&dp, "app.l7.test", root, &args);
+        assert!(out.status.success(), "{out:?}");
     };
     add(api, &["--strip-prefix", "/api/"]);
     for client in ["--http2", "--http1.1"] {
@@ -107,21 +84,7 @@ fn path_rules_route_strip_and_change_under_load(io: &str) {
         ("/a?b=127.0.0.1:1", "no `?` or `#`"),
         ("/x=nowhere", "has no port"),
     ] {
-        let out = dp.mcctl(&[
-            "proxy",
-            "routes",
-            "add",
-            "app.l7.test",
-            "--replace",
-            "--mode",
-            "l7",
-            "--cert",
-            "site",
-            "--backend",
-            "127.0.0.1:1",
-            "--path",
-            bad,
-        ]);
+        let out = add_l7(&dp, "app.l7.test", 1, &["--replace", "--path", bad]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(says), "{bad}: {err}");
         assert!(err.contains("l7.paths[0]"), "names the rule: {err}");
