@@ -112,6 +112,7 @@ const SSH_RPCS: &[&str] = &[
     "ListIssued",
     "GetIssued",
     "Revoke",
+    "Tidy",
 ];
 
 const ADMIN_RPCS: &[&str] = &[

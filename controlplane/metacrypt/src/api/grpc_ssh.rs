@@ -105,6 +105,11 @@ impl pb::ssh_ca_server::SshCa for Services {
         reply(self.0.ssh_cert(&c, &r.mount, &r.name)?)
     }
 
+    async fn tidy(&self, r: Request<pb::SshRequest>) -> Reply {
+        let (c, r) = open(self, r)?;
+        reply(json!({"removed": self.0.ssh_tidy(&c, &r.mount)?}))
+    }
+
     async fn revoke(&self, r: Request<pb::SshRequest>) -> Reply {
         let (c, r) = open(self, r)?;
         reply(self.0.ssh_revoke(&c, &r.mount, body::<RevokeRequest>(&r))?)

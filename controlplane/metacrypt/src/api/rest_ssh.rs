@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/crypt/{mount}/issued"),
     ("GET", "/v1/crypt/{mount}/issued/{serial}"),
     ("POST", "/v1/crypt/{mount}/krl/revoke"),
+    ("POST", "/v1/crypt/{mount}/issued/tidy"),
 ];
 
 /// The public routes (Public in the map; served while sealed).
@@ -145,6 +146,12 @@ async fn revoke(
     Ok(Json(m.ssh_revoke(&c, &mount, later(r))?))
 }
 
+/// Takes no body (one is ignored).
+async fn tidy(State(m): M, c: Caller, Path(mount): Path<String>) -> Result<Json<Value>> {
+    let removed = m.ssh_tidy(&c, &mount)?;
+    Ok(Json(json!({ "removed": removed })))
+}
+
 async fn public_key(State(m): M, Path(mount): Path<String>) -> Result<Response> {
     let line = m.ssh_public_key(&mount)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], line).into_response())
@@ -168,6 +175,7 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
         .route("/v1/crypt/{mount}/issued", get(issued))
         .route("/v1/crypt/{mount}/issued/{serial}", get(cert))
         .route("/v1/crypt/{mount}/krl/revoke", post(revoke))
+        .route("/v1/crypt/{mount}/issued/tidy", post(tidy))
         .route_layer(guard)
         .layer(DefaultBodyLimit::max(SSH_BODY_LIMIT))
         .with_state(m.clone());

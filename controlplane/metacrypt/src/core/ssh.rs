@@ -4,7 +4,7 @@
 //! purpose: they read only the clear public rows and answer while sealed.
 //! Policy paths (docs/design/sshca.md §Routes): `<mount>/ca` update/read,
 //! `profiles[/<n>]`, `sign-key/<profile>` update, `issued[/<serial>]`,
-//! `krl` update.
+//! `krl` update, `tidy` update.
 //!
 //! Bodies are decoders run inside `run`, after the barrier and policy: a
 //! caller without rights gets 403 whatever it sent.
@@ -135,6 +135,10 @@ impl Metacrypt {
         self.run(c, &at(mount, "krl", Capability::Update), |a| {
             ops::revoke(&a, &r()?)
         })
+    }
+
+    pub fn ssh_tidy(&self, c: &Caller, mount: &str) -> Result<u64, CryptError> {
+        self.run(c, &at(mount, "tidy", Capability::Update), |a| ops::tidy(&a))
     }
 
     /// Public: the CA public key line (`TrustedUserCAKeys`, `@cert-authority`).

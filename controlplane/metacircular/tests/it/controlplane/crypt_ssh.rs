@@ -340,6 +340,14 @@ fn crypt_ssh_sshd_trusts_the_ca_and_the_krl() {
     }
     let (good, out) = ssh(d, port, &late, &late_cert);
     assert!(!good && out.contains("Permission denied"), "{out}");
+    // Tidy (mcctl) removes the expired certificate's record, and only it.
+    let late_serial = signed["serial"].clone();
+    let tidied = cli(&["tidy", "ssh"]);
+    assert_eq!(tidied["removed"], 1, "{tidied}");
+    let issued = ok(cp.call("GET", "/v1/crypt/ssh/issued", Some(&admin), None));
+    let serials = issued["serials"].as_array().cloned().unwrap_or_default();
+    assert!(!serials.contains(&late_serial), "{issued}");
+    assert_eq!(serials.len(), 3, "host, alice, deploy: {issued}");
 
     // Revoked by serial and by key id: after the KRL is fetched again, refused.
     let bob = keygen(d, "bob");

@@ -340,6 +340,27 @@ pub(crate) fn get_issued(a: &Authorized<'_>, serial: &str) -> Result<CertRecord,
         .ok_or_else(|| CryptError::NotFound(format!("no certificate {serial}")))
 }
 
+/// `POST issued/tidy`: removes the records of expired certificates (their
+/// serials stay in the KRL only while unexpired anyway); returns how many.
+pub(crate) fn tidy(a: &Authorized<'_>) -> Result<u64, CryptError> {
+    let id = a.mount().id;
+    let now = u64::try_from(unix_now()).unwrap_or_default();
+    let expired: Vec<Vec<u8>> = Snapshot::begin(a.store())?
+        .scan::<CertRecord>(a.keys(), id, SSH_CERTS, &mount_key(id, b""))?
+        .into_iter()
+        .filter(|(_, rec)| rec.valid_before < now)
+        .map(|(key, _)| key)
+        .collect();
+    let tx = WriteTx::begin(a.store())?;
+    let mut n = 0;
+    for key in &expired {
+        n += u64::from(tx.delete(SSH_CERTS, key)?);
+    }
+    audit(a, &tx, "ssh.tidy", "tidy", format!("removed={n}"))?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// `POST krl/revoke`: marks serials and key ids revoked and re-encodes the KRL.
 pub(crate) fn revoke(a: &Authorized<'_>, r: &RevokeRequest) -> Result<RevokeAnswer, CryptError> {
     if r.serials.is_empty() && r.key_ids.is_empty() {

@@ -259,6 +259,14 @@ async fn krl_agrees_with_ssh_keygen() {
         Err(CryptError::NotFound(_))
     ));
     assert_eq!(m.ssh_public_krl("ssh").expect("krl"), krl);
+    // Nothing has expired: tidy keeps every record.
+    assert_eq!(m.ssh_tidy(&admin, "ssh").expect("tidy"), 0);
+    assert_eq!(
+        m.ssh_issued(&admin, "ssh", || Ok(None))
+            .expect("list")
+            .len(),
+        4
+    );
 }
 
 #[tokio::test]

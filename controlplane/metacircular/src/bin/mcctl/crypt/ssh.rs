@@ -104,6 +104,10 @@ pub(crate) enum SshCommand {
         #[arg(long = "key-id")]
         key_ids: Vec<String>,
     },
+    /// Remove the records of expired certificates.
+    Tidy {
+        mount: String,
+    },
 }
 
 fn req(mount: String, name: String, body: Value) -> pb::SshRequest {
@@ -216,6 +220,7 @@ pub(crate) async fn run(
             let body = json!({"serials": serials, "key_ids": key_ids});
             c.revoke(req(mount, none(), body)).await
         }
+        S::Tidy { mount } => c.tidy(req(mount, none(), Value::Null)).await,
     };
     let text = reply.map_err(refused)?.into_inner().json;
     let v: Value = serde_json::from_str(&text)?;
