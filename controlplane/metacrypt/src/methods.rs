@@ -99,6 +99,7 @@ const PKI_RPCS: &[&str] = &[
     "Revoke",
     "RotateCrl",
     "Tidy",
+    "AcmeEab",
 ];
 
 const ADMIN_RPCS: &[&str] = &[
@@ -134,6 +135,10 @@ pub fn map() -> MethodMap {
     }
     // Public data (CA certificates, chains, CRLs): explicitly anonymous.
     for (method, path) in crate::api::rest_pki::PUBLIC_ROUTES {
+        map = map.rest(method, path, Public);
+    }
+    // ACME: the JWS of each request is its authentication (core::acme).
+    for (method, path) in crate::api::rest_acme::ROUTES {
         map = map.rest(method, path, Public);
     }
     // The web UI: the session is a cookie, not a bearer token, so the map
@@ -208,6 +213,7 @@ mod tests {
                 + crate::ui::ROUTES.len()
                 + crate::api::rest_pki::ROUTES.len()
                 + crate::api::rest_pki::PUBLIC_ROUTES.len()
+                + crate::api::rest_acme::ROUTES.len()
         );
         let vault = map.entries().filter(|(k, _)| map.is_vault(k)).count();
         assert_eq!(vault, crate::api::vault::route_count());
@@ -215,8 +221,9 @@ mod tests {
             assert!(
                 key.contains(" /v1/crypt/")
                     || key.contains(" /ui/crypt/")
-                    || key.contains(" /v1/pki/"),
-                "{key} lives under /v1/crypt/, /ui/crypt/ or /v1/pki/"
+                    || key.contains(" /v1/pki/")
+                    || key.contains(" /v1/acme/"),
+                "{key} lives under /v1/crypt/, /ui/crypt/, /v1/pki/ or /v1/acme/"
             );
         }
     }

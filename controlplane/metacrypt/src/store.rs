@@ -42,7 +42,7 @@ pub(crate) const USER_KEYS: Table = TableDefinition::new("user_keys");
 /// `pki_issuers`, `pki_roles`, `pki_certs` (sealed, the mount's ring) and
 /// the clear `pki_public`, `pki_names` (v5): see `engines::pki`.
 pub(crate) use crate::engines::pki::tables::{
-    PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
+    ACME, PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
 };
 
 /// The only tables whose rows are stored in clear (public data served
@@ -83,6 +83,10 @@ fn pki(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     )
 }
 
+fn acme(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[ACME])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -110,6 +114,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 5,
             description: "the pki engine's tables",
             apply: pki,
+        },
+        Migration {
+            to_version: 6,
+            description: "the pki engine's ACME state",
+            apply: acme,
         },
     ],
 };
