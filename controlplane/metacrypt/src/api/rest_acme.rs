@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::core::acme::{AcmeProblem as Problem, Body, Reply};
+use crate::core::acme::{
+    AcmeProblem as Problem, Body, MAX_JWS_BYTES, PROBLEM_CONTENT_TYPE as PROBLEM_TYPE, Reply,
+};
 use crate::core::{Caller, Metacrypt};
-use crate::engines::pki::acme::jws::MAX_JWS_BYTES;
-use crate::engines::pki::acme::problem::CONTENT_TYPE as PROBLEM_TYPE;
 
 type M = State<Arc<Metacrypt>>;
 
@@ -40,13 +40,15 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// `https://host` from the `Host` header (bounded, no path characters).
-fn origin(m: &Metacrypt, mount: &str, headers: &HeaderMap) -> Result<String, Problem> {
+fn origin(m: &Metacrypt, mount: &str, uri: &Uri, headers: &HeaderMap) -> Result<String, Problem> {
     if let Some(b) = m.acme_base_url(mount) {
         return Ok(b);
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+    // HTTP/2 carries the host as `:authority` (in the URI), HTTP/1.1 as `Host`.
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
@@ -57,10 +59,16 @@ fn origin(m: &Metacrypt, mount: &str, headers: &HeaderMap) -> Result<String, Pro
     Ok(format!("https://{host}"))
 }
 
-fn base(m: &Metacrypt, mount: &str, role: &str, headers: &HeaderMap) -> Result<String, Problem> {
+fn base(
+    m: &Metacrypt,
+    mount: &str,
+    role: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<String, Problem> {
     Ok(format!(
         "{}/v1/acme/{mount}/{role}",
-        origin(m, mount, headers)?
+        origin(m, mount, uri, headers)?
     ))
 }
 
@@ -113,9 +121,11 @@ fn reply_response(r: Reply) -> Response {
 async fn directory(
     State(m): M,
     Path((mount, role)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let r = base(&m, &mount, &role, &headers).and_then(|b| m.acme_directory(&mount, &role, b));
+    let r =
+        base(&m, &mount, &role, &uri, &headers).and_then(|b| m.acme_directory(&mount, &role, b));
     match r {
         Ok(v) => axum::Json(v).into_response(),
         Err(p) => problem_response(&p),
@@ -126,6 +136,7 @@ async fn new_nonce(
     State(m): M,
     Path((mount, role)): Path<(String, String)>,
     method: axum::http::Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     // RFC 8555 §7.2: 200 for HEAD, 204 for GET.
@@ -134,7 +145,7 @@ async fn new_nonce(
     } else {
         StatusCode::NO_CONTENT
     };
-    let dir = base(&m, &mount, &role, &headers)
+    let dir = base(&m, &mount, &role, &uri, &headers)
         .ok()
         .map(|b| format!("{b}/directory"));
     match m.acme_nonce() {
@@ -165,7 +176,7 @@ async fn post_any(
         .strip_prefix(&prefix)
         .unwrap_or_default()
         .to_owned();
-    let base = match base(&m, &mount, &role, &headers) {
+    let base = match base(&m, &mount, &role, &uri, &headers) {
         Ok(b) => b,
         Err(p) => return finish(&m, problem_response(&p), None),
     };

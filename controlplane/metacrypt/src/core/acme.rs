@@ -27,7 +27,10 @@ use crate::error::CryptError;
 use crate::policy::Capability;
 
 pub use crate::engines::pki::acme::flow::{Body, Reply};
-pub use crate::engines::pki::acme::problem::Problem as AcmeProblem;
+pub use crate::engines::pki::acme::jws::MAX_JWS_BYTES;
+pub use crate::engines::pki::acme::problem::{
+    CONTENT_TYPE as PROBLEM_CONTENT_TYPE, Problem as AcmeProblem,
+};
 
 /// `POST /v1/crypt/{mount}/acme/{role}/eab`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -192,7 +192,7 @@ pub(crate) fn new_account(
     let binding = req.external_account_binding.as_ref().ok_or_else(|| {
         Problem::new(
             Kind::ExternalAccountRequired,
-            "an external account binding is required (mcctl crypt pki acme-eab)",
+            "an external account binding is required (POST /v1/crypt/{mount}/acme/{role}/eab)",
         )
     })?;
     let b = super::eab::decode(binding, &h.url, key)?;

@@ -117,12 +117,13 @@ async fn query(server: SocketAddr, name: &str, rtype: RecordType) -> Result<Vec<
 
 /// The addresses to connect to for an identifier.
 async fn addresses(job: &Job, cfg: &AcmeConfig) -> Result<Vec<IpAddr>, Problem> {
-    if job.identifier_type == "ip" {
-        let ip = job
-            .name
-            .parse::<IpAddr>()
-            .map_err(|_| Problem::malformed("bad IP identifier"))?;
+    // An `ip` identifier, or an IP literal sent as `dns` (lego 4.9 does):
+    // connected to directly; the role has already decided on IP SANs.
+    if let Ok(ip) = job.name.parse::<IpAddr>() {
         return Ok(vec![ip]);
+    }
+    if job.identifier_type == "ip" {
+        return Err(Problem::malformed("bad IP identifier"));
     }
     let server = resolver(cfg);
     let mut out = Vec::new();
@@ -223,10 +224,43 @@ async fn dns01(job: &Job, cfg: &AcmeConfig) -> Result<(), Problem> {
     }
 }
 
-/// Accepts any certificate: tls-alpn-01 checks the certificate itself,
-/// while the handshake signature is still verified (key possession).
+/// Accepts any certificate: tls-alpn-01 checks the certificate itself. The
+/// handshake signature is still verified against the certificate's key
+/// (key possession) here, not by webpki, which refuses the critical
+/// acmeIdentifier extension the challenge certificate must carry.
 #[derive(Debug)]
-struct ChallengeCert(Arc<rustls::crypto::CryptoProvider>);
+struct ChallengeCert;
+
+const SCHEMES: &[SignatureScheme] = &[
+    SignatureScheme::ECDSA_NISTP256_SHA256,
+    SignatureScheme::ECDSA_NISTP384_SHA384,
+    SignatureScheme::ED25519,
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA256,
+];
+
+fn verify_handshake(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    use aws_lc_rs::signature as sig;
+    let bad = || rustls::Error::General("tls-alpn-01: bad handshake signature".to_owned());
+    let (_, c) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| bad())?;
+    let key = c.public_key().subject_public_key.data.as_ref();
+    let alg: &dyn sig::VerificationAlgorithm = match dss.scheme {
+        SignatureScheme::ECDSA_NISTP256_SHA256 => &sig::ECDSA_P256_SHA256_ASN1,
+        SignatureScheme::ECDSA_NISTP384_SHA384 => &sig::ECDSA_P384_SHA384_ASN1,
+        SignatureScheme::ED25519 => &sig::ED25519,
+        SignatureScheme::RSA_PSS_SHA256 => &sig::RSA_PSS_2048_8192_SHA256,
+        SignatureScheme::RSA_PKCS1_SHA256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        _ => return Err(bad()),
+    };
+    sig::UnparsedPublicKey::new(alg, key)
+        .verify(message, dss.signature())
+        .map_err(|_| bad())?;
+    Ok(HandshakeSignatureValid::assertion())
+}
 
 impl ServerCertVerifier for ChallengeCert {
     fn verify_server_cert(
@@ -246,12 +280,7 @@ impl ServerCertVerifier for ChallengeCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_handshake(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -260,16 +289,11 @@ impl ServerCertVerifier for ChallengeCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_handshake(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        SCHEMES.to_vec()
     }
 }
 
@@ -296,11 +320,11 @@ fn sni(job: &Job) -> Result<ServerName<'static>, Problem> {
 async fn tls_alpn01(job: &Job, cfg: &AcmeConfig) -> Result<(), Problem> {
     let tls = |e: String| problem(Kind::Tls, e);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ChallengeCert(provider)))
+        .with_custom_certificate_verifier(Arc::new(ChallengeCert))
         .with_no_client_auth();
     config.alpn_protocols = vec![ACME_TLS.to_vec()];
     let stream = connect(job, cfg, cfg.tls_alpn_port).await?;
