@@ -4,7 +4,8 @@
 //! which the mount's `acme.http_port` points validation at), `openssl
 //! verify` accepts it against the public CA route, lego renews it (a new
 //! serial) and revokes it (the public CRL lists the serial); a second
-//! account obtains one through TLS-ALPN-01. Refusals carry the RFC's
+//! account, whose EAB key `mcctl crypt pki acme-eab` made, obtains one
+//! through TLS-ALPN-01. Refusals carry the RFC's
 //! problem types: a wrong EAB MAC (`unauthorized`), a challenge nobody
 //! answers (`connection`), a name outside the role (`rejectedIdentifier`),
 //! and, from a hand-built JWS client, a replayed nonce (`badNonce`) and a
@@ -19,7 +20,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
-use super::crypt::{PASSPHRASE, start};
+use super::crypt::endpoints;
+use super::crypt_pki::{ok, openssl, start_with_pki_mount};
 use super::iam::Controlplane;
 
 fn free_port() -> u16 {
@@ -27,11 +29,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind")
         .port()
-}
-
-fn ok(answer: (u16, Value)) -> Value {
-    assert_eq!(answer.0, 200, "{}", answer.1);
-    answer.1
 }
 
 /// lego against the mount's `web` directory; its combined output.
@@ -50,25 +47,8 @@ fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {
         .current_dir(dir)
         .output()
         .expect("lego is installed (scripts/test installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -151,20 +131,7 @@ fn problem_type(v: &Value) -> &str {
 fn crypt_acme_lego_http01_tls_alpn01_renew_revoke_and_refusals() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let cp = start(d);
-    let admin = cp.token("admin", &cp.password);
-    ok(cp.call(
-        "POST",
-        "/v1/crypt/sys/init",
-        Some(&admin),
-        Some(json!({"passphrase": PASSPHRASE})),
-    ));
-    ok(cp.call(
-        "POST",
-        "/v1/crypt/sys/mounts",
-        Some(&admin),
-        Some(json!({"name": "pki", "type": "pki"})),
-    ));
+    let (cp, admin) = start_with_pki_mount(d);
     ok(cp.call(
         "POST",
         "/v1/crypt/pki/root/generate",
@@ -236,8 +203,28 @@ fn crypt_acme_lego_http01_tls_alpn01_renew_revoke_and_refusals() {
     let (good, text) = openssl(d, &["crl", "-in", "acme-crl.pem", "-noout", "-text"]);
     assert!(good && text.contains(&second), "{second} not in {text}");
 
-    // TLS-ALPN-01 with a second account.
-    let (kid2, hmac2) = eab(&cp, &admin);
+    // TLS-ALPN-01 with a second account, its EAB key made with mcctl (gRPC).
+    let eps = endpoints(d, &cp);
+    let login = format!("{}\n", cp.password);
+    let out = crate::support::run_mcctl(&eps, &["login", "--username", "admin"], &login);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::support::run_mcctl(
+        &eps,
+        &["crypt", "pki", "acme-eab", "pki", "web", "--json"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kid2 = e["key_id"].as_str().expect("kid").to_owned();
+    let hmac2 = e["hmac_key"].as_str().expect("hmac").to_owned();
     let tls = format!("127.0.0.1:{tls_port}");
     let (good, text) = lego(
         &cp,
