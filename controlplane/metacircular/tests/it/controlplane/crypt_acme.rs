@@ -52,6 +52,25 @@ fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A root and the role `web` (`*.acme.test`, 1 h; IP SANs when `ips`).
+fn root_and_web_role(cp: &Controlplane, admin: &str, ips: bool) {
+    ok(cp.call(
+        "POST",
+        "/v1/crypt/pki/root/generate",
+        Some(admin),
+        Some(json!({"common_name": "ACME Test Root"})),
+    ));
+    ok(cp.call(
+        "POST",
+        "/v1/crypt/pki/roles/web",
+        Some(admin),
+        Some(
+            json!({"allowed_domains": ["acme.test"], "allow_subdomains": true,
+                    "allow_ip_sans": ips, "ttl": "1h"}),
+        ),
+    ));
+}
+
 fn eab(cp: &Controlplane, admin: &str) -> (String, String) {
     let e = ok(cp.call(
         "POST",
@@ -132,21 +151,7 @@ fn crypt_acme_lego_http01_tls_alpn01_renew_revoke_and_refusals() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let (cp, admin) = start_with_pki_mount(d);
-    ok(cp.call(
-        "POST",
-        "/v1/crypt/pki/root/generate",
-        Some(&admin),
-        Some(json!({"common_name": "ACME Test Root"})),
-    ));
-    ok(cp.call(
-        "POST",
-        "/v1/crypt/pki/roles/web",
-        Some(&admin),
-        Some(
-            json!({"allowed_domains": ["acme.test"], "allow_subdomains": true,
-                    "allow_ip_sans": true, "ttl": "1h"}),
-        ),
-    ));
+    root_and_web_role(&cp, &admin, true);
     // Before the mount serves the role, the directory is 404.
     let dir_url = format!("{}/v1/acme/pki/web/directory", cp.rest);
     assert_eq!(crate::support::curl(&["--cacert", &cp.ca, &dir_url]).0, 404);
@@ -345,4 +350,107 @@ fn crypt_acme_lego_http01_tls_alpn01_renew_revoke_and_refusals() {
         (400, "urn:ietf:params:acme:error:badNonce"),
         "{p}"
     );
+}
+
+/// certbot (`--standalone`, HTTP-01) obtains a certificate for a DNS name
+/// that the validator resolves through MCNS (`mcd dataplane` serving the
+/// `acme.test` zone, named as the mount's `acme.resolver`), and `openssl
+/// verify` accepts it against the public CA route.
+#[test]
+fn crypt_acme_certbot_standalone_http01_through_mcns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let dns_dir = d.join("mcns");
+    std::fs::create_dir_all(&dns_dir).expect("dir");
+    let dns_port = crate::dataplane::dns::free_dns_port();
+    let _dp = crate::peers::Dataplane::start(
+        &dns_dir,
+        "off",
+        &format!(
+            "[dns]\nlisten = [\"127.0.0.1:{dns_port}\"]\n[[dns.zones]]\nname = \"acme.test\"\nrecords = [\"www A 127.0.0.1\"]\n"
+        ),
+    );
+    let (cp, admin) = start_with_pki_mount(d);
+    root_and_web_role(&cp, &admin, false);
+    let http_port = free_port();
+    ok(cp.call(
+        "PATCH",
+        "/v1/crypt/sys/mounts/pki",
+        Some(&admin),
+        Some(
+            json!({"config": {"acme": {"roles": ["web"], "http_port": http_port,
+                                        "resolver": format!("127.0.0.1:{dns_port}")}}}),
+        ),
+    ));
+    let (_, ca) =
+        crate::support::curl(&["--cacert", &cp.ca, &format!("{}/v1/pki/pki/ca", cp.rest)]);
+    std::fs::write(d.join("acme-ca.pem"), ca).expect("ca");
+    let (kid, hmac) = eab(&cp, &admin);
+    let server = format!("{}/v1/acme/pki/web/directory", cp.rest);
+    let cb = d.join("certbot");
+    let (etc, work, logs) = (cb.join("etc"), cb.join("work"), cb.join("logs"));
+    let port = http_port.to_string();
+    let out = Command::new("certbot")
+        .args([
+            "certonly",
+            "--standalone",
+            "--non-interactive",
+            "--agree-tos",
+        ])
+        .args([
+            "-m",
+            "ops@acme.test",
+            "--server",
+            &server,
+            "--eab-kid",
+            &kid,
+            "--eab-hmac-key",
+            &hmac,
+        ])
+        .args([
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+            &port,
+            "-d",
+            "www.acme.test",
+        ])
+        .arg("--config-dir")
+        .arg(&etc)
+        .arg("--work-dir")
+        .arg(&work)
+        .arg("--logs-dir")
+        .arg(&logs)
+        .env("REQUESTS_CA_BUNDLE", &cp.ca)
+        .output()
+        .expect("certbot is installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = etc.join("live/www.acme.test/cert.pem");
+    let (good, text) = openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "acme-ca.pem",
+            &cert.display().to_string(),
+        ],
+    );
+    assert!(good && text.contains(": OK"), "{text}");
+    let (_, text) = openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            &cert.display().to_string(),
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(text.contains("DNS:www.acme.test"), "{text}");
 }
