@@ -75,10 +75,10 @@ fn base(
 /// Adds the headers every ACME answer carries.
 fn finish(m: &Metacrypt, mut r: Response, index: Option<String>) -> Response {
     let h = r.headers_mut();
-    if let Ok(n) = m.acme_nonce() {
-        if let Ok(v) = HeaderValue::from_str(&n) {
-            h.insert("replay-nonce", v);
-        }
+    if let Ok(n) = m.acme_nonce()
+        && let Ok(v) = HeaderValue::from_str(&n)
+    {
+        h.insert("replay-nonce", v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(v) = index.and_then(|d| HeaderValue::from_str(&format!("<{d}>;rel=\"index\"")).ok())

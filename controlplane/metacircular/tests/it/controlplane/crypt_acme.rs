@@ -71,6 +71,16 @@ fn root_and_web_role(cp: &Controlplane, admin: &str, ips: bool) {
     ));
 }
 
+/// Sets the pki mount's `acme` config section.
+fn serve_acme(cp: &Controlplane, admin: &str, acme: Value) {
+    ok(cp.call(
+        "PATCH",
+        "/v1/crypt/sys/mounts/pki",
+        Some(admin),
+        Some(json!({"config": {"acme": acme}})),
+    ));
+}
+
 fn eab(cp: &Controlplane, admin: &str) -> (String, String) {
     let e = ok(cp.call(
         "POST",
@@ -156,15 +166,11 @@ fn crypt_acme_lego_http01_tls_alpn01_renew_revoke_and_refusals() {
     let dir_url = format!("{}/v1/acme/pki/web/directory", cp.rest);
     assert_eq!(crate::support::curl(&["--cacert", &cp.ca, &dir_url]).0, 404);
     let (http_port, tls_port, dead_port) = (free_port(), free_port(), free_port());
-    ok(cp.call(
-        "PATCH",
-        "/v1/crypt/sys/mounts/pki",
-        Some(&admin),
-        Some(
-            json!({"config": {"acme": {"roles": ["web"], "http_port": http_port,
-                                        "tls_alpn_port": tls_port, "timeout": 5}}}),
-        ),
-    ));
+    serve_acme(
+        &cp,
+        &admin,
+        json!({"roles": ["web"], "http_port": http_port, "tls_alpn_port": tls_port, "timeout": 5}),
+    );
     let (code, text) = crate::support::curl(&["--cacert", &cp.ca, &dir_url]);
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("\"externalAccountRequired\":true"), "{text}");
@@ -373,15 +379,11 @@ fn crypt_acme_certbot_standalone_http01_through_mcns() {
     let (cp, admin) = start_with_pki_mount(d);
     root_and_web_role(&cp, &admin, false);
     let http_port = free_port();
-    ok(cp.call(
-        "PATCH",
-        "/v1/crypt/sys/mounts/pki",
-        Some(&admin),
-        Some(
-            json!({"config": {"acme": {"roles": ["web"], "http_port": http_port,
-                                        "resolver": format!("127.0.0.1:{dns_port}")}}}),
-        ),
-    ));
+    serve_acme(
+        &cp,
+        &admin,
+        json!({"roles": ["web"], "http_port": http_port, "resolver": format!("127.0.0.1:{dns_port}")}),
+    );
     let (_, ca) =
         crate::support::curl(&["--cacert", &cp.ca, &format!("{}/v1/pki/pki/ca", cp.rest)]);
     std::fs::write(d.join("acme-ca.pem"), ca).expect("ca");

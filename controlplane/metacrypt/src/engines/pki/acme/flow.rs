@@ -172,15 +172,15 @@ pub(crate) fn new_account(
     let req: NewAccount = serde_json::from_value(jws.payload_json()?)
         .map_err(|e| Problem::malformed(format!("new-account payload: {e}")))?;
     let thumb = key.thumbprint();
-    if let Some(id) = get::<String>(a, kind::KEY, &thumb)? {
-        if let Some(acct) = get::<Account>(a, kind::ACCOUNT, &id)?.filter(|x| x.role == role) {
-            let url = urls.of(&format!("account/{id}"));
-            return Ok(json_reply(
-                200,
-                Some(url),
-                acct.view(&urls.of(&format!("account/{id}/orders"))),
-            ));
-        }
+    if let Some(id) = get::<String>(a, kind::KEY, &thumb)?
+        && let Some(acct) = get::<Account>(a, kind::ACCOUNT, &id)?.filter(|x| x.role == role)
+    {
+        let url = urls.of(&format!("account/{id}"));
+        return Ok(json_reply(
+            200,
+            Some(url),
+            acct.view(&urls.of(&format!("account/{id}/orders"))),
+        ));
     }
     if req.only_return_existing {
         return Err(Problem::new(

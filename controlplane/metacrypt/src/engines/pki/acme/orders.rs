@@ -492,13 +492,13 @@ struct Revoke {
 pub(crate) fn revoke(a: &Authorized<'_>, acct: &Account, jws: &Decoded) -> Result<Step, Problem> {
     let r: Revoke = serde_json::from_value(jws.payload_json()?)
         .map_err(|e| Problem::malformed(format!("revoke-cert payload: {e}")))?;
-    if let Some(reason) = r.reason {
-        if !matches!(reason, 0..=6 | 8..=10) {
-            return Err(Problem::new(
-                Kind::BadRevocationReason,
-                format!("reason {reason}"),
-            ));
-        }
+    if let Some(reason) = r.reason
+        && !matches!(reason, 0..=6 | 8..=10)
+    {
+        return Err(Problem::new(
+            Kind::BadRevocationReason,
+            format!("reason {reason}"),
+        ));
     }
     let der = URL_SAFE_NO_PAD
         .decode(&r.certificate)
