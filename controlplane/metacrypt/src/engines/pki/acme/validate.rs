@@ -395,3 +395,57 @@ pub(crate) fn check_alpn_cert(der: &[u8], job: &Job) -> Result<(), Problem> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, CustomExtension, KeyPair};
+
+    use super::*;
+
+    fn job(name: &str) -> Job {
+        Job {
+            authz: String::new(),
+            index: 0,
+            kind: "tls-alpn-01".to_owned(),
+            identifier_type: "dns".to_owned(),
+            name: name.to_owned(),
+            token: "t".to_owned(),
+            key_authorization: "t.thumb".to_owned(),
+        }
+    }
+
+    fn cert(names: &[&str], ext: CustomExtension) -> Vec<u8> {
+        let mut p =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .expect("params");
+        p.custom_extensions = vec![ext];
+        let key = KeyPair::generate().expect("key");
+        p.self_signed(&key).expect("cert").der().to_vec()
+    }
+
+    #[test]
+    fn the_alpn_certificate_must_name_only_the_identifier_with_the_right_digest() {
+        let j = job("a.acme.test");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"t.thumb");
+        let good = CustomExtension::new_acme_identifier(digest.as_ref());
+        check_alpn_cert(&cert(&["a.acme.test"], good.clone()), &j).expect("valid");
+        let wrong = CustomExtension::new_acme_identifier(&[0u8; 32]);
+        let e = check_alpn_cert(&cert(&["a.acme.test"], wrong), &j).expect_err("digest");
+        assert_eq!(e.kind, Kind::IncorrectResponse);
+        let e = check_alpn_cert(&cert(&["a.acme.test", "b.acme.test"], good), &j)
+            .expect_err("two names");
+        assert_eq!(e.kind, Kind::IncorrectResponse);
+        let mut content = vec![0x04, 0x20];
+        content.extend_from_slice(digest.as_ref());
+        let lax = CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 31], content);
+        let e = check_alpn_cert(&cert(&["a.acme.test"], lax), &j).expect_err("not critical");
+        assert_eq!(e.kind, Kind::IncorrectResponse);
+    }
+
+    #[test]
+    fn ip_identifiers_use_the_reverse_name_as_sni() {
+        let mut j = job("127.0.0.1");
+        j.identifier_type = "ip".to_owned();
+        assert_eq!(sni(&j).expect("sni").to_str(), "1.0.0.127.in-addr.arpa");
+    }
+}
