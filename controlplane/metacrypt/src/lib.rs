@@ -40,6 +40,9 @@ pub mod fuzzing {
 
     pub use crate::engines::pki::csr::{Csr, MAX_CSR_BYTES, parse as parse_csr};
 
+    /// ACME's JWS decoding, header checks and key decoding (pure).
+    pub use crate::engines::pki::acme::jws::{Decoded as AcmeJws, KeyRef, MAX_JWS_BYTES};
+
     /// The sign-csr path after decoding: the CSR's names checked against a
     /// permissive role (subdomains of `test`, wildcards, IPs); the names
     /// that pass, or `None` when refused.

@@ -99,6 +99,7 @@ const PKI_RPCS: &[&str] = &[
     "Revoke",
     "RotateCrl",
     "Tidy",
+    "AcmeEab",
 ];
 
 const SSH_RPCS: &[&str] = &[
@@ -155,6 +156,10 @@ pub fn map() -> MethodMap {
         map = map.rest(method, path, Public);
     }
     for (method, path) in crate::api::rest_ssh::PUBLIC_ROUTES {
+        map = map.rest(method, path, Public);
+    }
+    // ACME: the JWS of each request is its authentication (core::acme).
+    for (method, path) in crate::api::rest_acme::ROUTES {
         map = map.rest(method, path, Public);
     }
     // The web UI: the session is a cookie, not a bearer token, so the map
@@ -234,6 +239,7 @@ mod tests {
                 + crate::api::rest_pki::PUBLIC_ROUTES.len()
                 + crate::api::rest_ssh::ROUTES.len()
                 + crate::api::rest_ssh::PUBLIC_ROUTES.len()
+                + crate::api::rest_acme::ROUTES.len()
         );
         let vault = map.entries().filter(|(k, _)| map.is_vault(k)).count();
         assert_eq!(vault, crate::api::vault::route_count());
@@ -242,8 +248,9 @@ mod tests {
                 key.contains(" /v1/crypt/")
                     || key.contains(" /ui/crypt/")
                     || key.contains(" /v1/pki/")
-                    || key.contains(" /v1/ssh/"),
-                "{key} lives under /v1/crypt/, /ui/crypt/, /v1/pki/ or /v1/ssh/"
+                    || key.contains(" /v1/ssh/")
+                    || key.contains(" /v1/acme/"),
+                "{key} lives under /v1/crypt/, /ui/crypt/, /v1/pki/, /v1/ssh/ or /v1/acme/"
             );
         }
     }

@@ -8,7 +8,8 @@
 //! ring), `kv_meta` and `kv_data` (sealed under their mount's ring);
 //! (v3) `transit_keys` (sealed under its mount's ring); (v4) `user_keys`
 //! (sealed under its mount's ring); (v5) the pki engine's, (v6) the ssh
-//! engine's tables (see `engines::pki`, `engines::ssh`).
+//! engine's tables, (v7) the pki engine's ACME state (see `engines::pki`,
+//! `engines::ssh`).
 //! Barrier rows are plain JSON whose secrets are wrapped keys; every other
 //! value is sealed in the envelope.
 //!
@@ -43,7 +44,7 @@ pub(crate) const USER_KEYS: Table = TableDefinition::new("user_keys");
 /// `pki_issuers`, `pki_roles`, `pki_certs` (sealed, the mount's ring) and
 /// the clear `pki_public`, `pki_names` (v5): see `engines::pki`.
 pub(crate) use crate::engines::pki::tables::{
-    PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
+    ACME, PKI_CERTS, PKI_ISSUERS, PKI_NAMES, PKI_PUBLIC, PKI_ROLES,
 };
 /// `ssh_ca`, `ssh_profiles`, `ssh_certs` (sealed, the mount's ring) and
 /// the clear `ssh_public`, `ssh_names` (v6): see `engines::ssh`.
@@ -96,6 +97,10 @@ fn ssh(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     )
 }
 
+fn acme(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[ACME])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -128,6 +133,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 6,
             description: "the ssh engine's tables",
             apply: ssh,
+        },
+        Migration {
+            to_version: 7,
+            description: "the pki engine's ACME state",
+            apply: acme,
         },
     ],
 };

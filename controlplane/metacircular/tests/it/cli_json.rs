@@ -280,6 +280,8 @@ const STEPS: &[Step] = &[
     step("crypt pki revoke sweep-pki {serial}", Want::Ok),
     step("crypt pki crl-rotate sweep-pki", Want::Ok),
     step("crypt pki tidy sweep-pki", Want::Ok),
+    // The mount serves no role over ACME: refused, in JSON.
+    step("crypt pki acme-eab sweep-pki web", Want::Refused),
     step("crypt pki role-delete sweep-pki web", Want::Ok),
     step("crypt mounts delete sweep-pki", Want::Ok),
     step("dev cert sweep-dev.test --out {dir}", Want::Ok),

@@ -160,4 +160,11 @@ impl pb::pki_server::Pki for Services {
         let (c, r) = open(self, r)?;
         reply(json!({"removed": self.0.pki_tidy(&c, &r.mount)?}))
     }
+
+    async fn acme_eab(&self, r: Request<pb::PkiRequest>) -> Reply {
+        let (c, r) = open(self, r)?;
+        reply(self.0.acme_eab(&c, &r.mount, &r.name, || {
+            body::<crate::core::EabRequest>(&r)
+        })?)
+    }
 }

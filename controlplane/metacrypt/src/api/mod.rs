@@ -11,6 +11,7 @@ mod grpc_ssh;
 mod grpc_transit;
 mod grpc_user;
 pub mod rest;
+pub mod rest_acme;
 pub mod rest_engines;
 pub mod rest_pki;
 pub mod rest_ssh;
@@ -26,5 +27,6 @@ pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
         .merge(rest_user::router(crypt.clone()))
         .merge(rest_pki::router(crypt.clone()))
         .merge(rest_ssh::router(crypt.clone()))
+        .merge(rest_acme::router(crypt.clone()))
         .merge(vault::router(crypt))
 }

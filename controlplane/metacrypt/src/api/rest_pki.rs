@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/crypt/{mount}/revoke"),
     ("POST", "/v1/crypt/{mount}/crl/rotate"),
     ("POST", "/v1/crypt/{mount}/tidy"),
+    ("POST", "/v1/crypt/{mount}/acme/{role}/eab"),
 ];
 
 /// The public routes (Public in the map; served while sealed).
@@ -162,6 +163,15 @@ async fn sign_csr(
     JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<Issued>> {
     Ok(Json(m.pki_sign(&c, &mount, &role, later(r))?))
+}
+
+async fn acme_eab(
+    State(m): M,
+    c: Caller,
+    Path((mount, role)): Path<(String, String)>,
+    JsonBody(r): JsonBody<Value>,
+) -> Result<Json<crate::core::EabCreated>> {
+    Ok(Json(m.acme_eab(&c, &mount, &role, later(r))?))
 }
 
 /// `after=<serial>` pages the list.
@@ -352,6 +362,7 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
         .route("/v1/crypt/{mount}/revoke", post(revoke))
         .route("/v1/crypt/{mount}/crl/rotate", post(rotate_crl))
         .route("/v1/crypt/{mount}/tidy", post(tidy))
+        .route("/v1/crypt/{mount}/acme/{role}/eab", post(acme_eab))
         .route_layer(guard)
         .layer(DefaultBodyLimit::max(PKI_BODY_LIMIT))
         .with_state(m.clone());

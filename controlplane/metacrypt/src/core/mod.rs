@@ -6,6 +6,7 @@
 //! `sealed` before any path or body is used, then checks policy and the
 //! mount; every `sys` operation but status first takes the unsealed keys.
 
+pub mod acme;
 pub(crate) mod kv;
 pub(crate) mod mounts;
 pub(crate) mod pki;
@@ -32,6 +33,7 @@ use crate::error::CryptError;
 
 pub use crate::barrier::Status;
 pub use crate::engines::kv::KvConfig;
+pub use acme::{EabCreated, EabRequest};
 pub use kv::{
     KvConfigInput, KvDelete, KvList, KvMetadata, KvMetadataInput, KvOptions, KvRead, KvVersion,
     KvWrite,
@@ -60,6 +62,8 @@ pub struct Metacrypt {
     generation: AtomicU64,
     /// The web UI's session verifier (MCIAS's), set once by the host.
     pub(crate) ui_verifier: std::sync::OnceLock<Arc<dyn mc_service::auth::TokenVerifier>>,
+    /// ACME's Replay-Nonces (in memory by design: docs/design/acme.md).
+    pub(crate) acme_nonces: crate::engines::pki::acme::nonce::Nonces,
 }
 
 /// An audit row for a change made by `c`.
@@ -97,6 +101,7 @@ impl Metacrypt {
             view: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),
             ui_verifier: std::sync::OnceLock::new(),
+            acme_nonces: Default::default(),
         })
     }
 

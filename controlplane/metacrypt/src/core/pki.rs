@@ -15,6 +15,7 @@ use super::{Caller, Metacrypt};
 use crate::engines::pki::model::{
     CaRequest, CertRecord, ImportRequest, IssueRequest, Issued, IssuerInfo, RevokeAnswer, Role,
 };
+use crate::engines::pki::ops::pem_block;
 use crate::engines::pki::{Pki, certs, ops, public};
 use crate::engines::{Engine, pki::model::ROOT};
 use crate::error::CryptError;
@@ -293,16 +294,4 @@ impl Metacrypt {
         }
         Ok(PublicPki::Pem(pem_block("X509 CRL", &d)))
     }
-}
-
-fn pem_block(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(&String::from_utf8_lossy(chunk));
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
 }

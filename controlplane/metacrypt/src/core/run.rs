@@ -16,6 +16,7 @@ use mc_service::auth::Principal;
 use super::view::{Mount, View};
 use super::{Caller, Metacrypt};
 use crate::barrier::Unsealed;
+use crate::engines::Engine as _;
 use crate::error::CryptError;
 use crate::policy::Capability;
 
@@ -125,6 +126,40 @@ impl Metacrypt {
             keys: &keys,
             store: &self.store,
             mount,
+            principal,
+            view: &view,
+            path: &path,
+            caller,
+        })
+    }
+}
+
+impl Metacrypt {
+    /// Runs an ACME operation on pki mount `mount` as `caller` (the MCIAS
+    /// account an ACME account is bound to, or the anonymous ACME caller
+    /// before binding). ACME requests carry no MCIAS token: the JWS is
+    /// their authentication and policy was checked when the EAB key was
+    /// created (docs/design/acme.md), so only the barrier and the mount are
+    /// checked here.
+    pub(crate) fn run_acme<R>(
+        &self,
+        caller: &Caller,
+        mount: &str,
+        f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
+    ) -> Result<R, CryptError> {
+        let keys = self.barrier.unsealed()?;
+        let view = self.view(&keys)?;
+        let principal = caller.require()?;
+        let m = view
+            .mounts
+            .get(mount)
+            .filter(|m| m.kind == crate::engines::pki::Pki::TYPE)
+            .ok_or_else(|| CryptError::NotFound(format!("no pki mount named {mount}")))?;
+        let path = format!("{mount}/acme");
+        f(Authorized {
+            keys: &keys,
+            store: &self.store,
+            mount: m,
             principal,
             view: &view,
             path: &path,

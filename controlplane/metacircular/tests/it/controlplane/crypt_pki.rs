@@ -33,7 +33,7 @@ fn public(cp: &Controlplane, path: &str) -> (u16, String) {
     answer
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(super) fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -52,15 +52,13 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write");
 }
 
-fn ok(answer: (u16, Value)) -> Value {
+pub(super) fn ok(answer: (u16, Value)) -> Value {
     assert_eq!(answer.0, 200, "{}", answer.1);
     answer.1
 }
 
-#[test]
-fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+/// A control plane with Metacrypt initialized and a `pki` mount; the admin token.
+pub(super) fn start_with_pki_mount(d: &Path) -> (Controlplane, String) {
     let cp = start(d);
     let admin = cp.token("admin", &cp.password);
     ok(cp.call(
@@ -75,6 +73,14 @@ fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
         Some(&admin),
         Some(json!({"name": "pki", "type": "pki"})),
     ));
+    (cp, admin)
+}
+
+#[test]
+fn crypt_pki_issue_verify_refuse_sign_revoke_crl_policy_sealed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (cp, admin) = start_with_pki_mount(d);
     // Before a root, the public routes have nothing to serve.
     assert_eq!(public(&cp, "/v1/pki/pki/ca").0, 404);
     let root = ok(cp.call(

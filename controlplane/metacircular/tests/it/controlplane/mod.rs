@@ -2,6 +2,7 @@
 //! mcctl, an OIDC relying party, a software passkey and a headless browser.
 
 mod crypt;
+mod crypt_acme;
 mod crypt_keyfile;
 mod crypt_kv;
 mod crypt_pki;

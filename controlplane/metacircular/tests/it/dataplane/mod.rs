@@ -1,7 +1,7 @@
 //! The data plane end to end: `mcd dataplane` with real clients and backends,
 //! L4 (`proxy`), L7 (`l7`) and DNS (`dns`); every scenario on both I/O drivers.
 
-mod dns;
+pub(crate) mod dns;
 pub(crate) mod l7;
 mod ops;
 mod plain_http;

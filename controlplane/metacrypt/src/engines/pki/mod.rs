@@ -14,6 +14,7 @@
 //! nothing; a leaf's private key is never stored; a CRL's number only grows
 //! per issuer version and it lists only unexpired revoked certificates.
 
+pub mod acme;
 pub(crate) mod certs;
 pub mod csr;
 pub mod model;
@@ -30,7 +31,7 @@ use super::{Engine, MountHooks};
 use crate::error::CryptError;
 use model::Ttl;
 
-/// The engine's tables (created by store schema v4).
+/// The engine's tables (store schema v5; `acme` v7).
 pub(crate) mod tables {
     use mc_kit::store::Table;
     use redb::TableDefinition;
@@ -45,6 +46,8 @@ pub(crate) mod tables {
     pub(crate) const PKI_PUBLIC: Table = TableDefinition::new("pki_public");
     /// mount name → mount id u64 BE (clear): how a public route finds a mount.
     pub(crate) const PKI_NAMES: Table = TableDefinition::new("pki_names");
+    /// mount id ‖ kind byte ‖ id → an ACME row (sealed; `acme::model::kind`).
+    pub(crate) const ACME: Table = TableDefinition::new("acme");
 }
 
 /// Limits (docs/design/pki.md §Limits).
@@ -67,6 +70,9 @@ pub struct PkiConfig {
     /// How long a CRL is valid (`next_update` − `this_update`); seconds or `72h`.
     #[serde(default = "default_crl_ttl")]
     pub crl_ttl: Ttl,
+    /// ACME (docs/design/acme.md); shown only when set.
+    #[serde(default, skip_serializing_if = "acme::AcmeConfig::is_default")]
+    pub acme: acme::AcmeConfig,
 }
 
 fn default_crl_ttl() -> Ttl {
@@ -77,6 +83,7 @@ impl Default for PkiConfig {
     fn default() -> Self {
         Self {
             crl_ttl: default_crl_ttl(),
+            acme: acme::AcmeConfig::default(),
         }
     }
 }
@@ -103,6 +110,7 @@ impl MountHooks for Pki {
         if cfg.crl_ttl.0 < 60 || cfg.crl_ttl.0 > 366 * 86_400 {
             return Err(CryptError::invalid("crl_ttl", "1m to 366d"));
         }
+        cfg.acme.validate()?;
         serde_json::to_value(cfg).map_err(CryptError::internal)
     }
 
@@ -112,6 +120,7 @@ impl MountHooks for Pki {
             tables::PKI_ROLES,
             tables::PKI_CERTS,
             tables::PKI_PUBLIC,
+            tables::ACME,
         ]
     }
 }

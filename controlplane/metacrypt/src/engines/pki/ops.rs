@@ -348,13 +348,18 @@ pub(crate) fn root_import(
 
 /// DER certificate → PEM.
 pub(crate) fn pem_of(der: &[u8]) -> String {
+    pem_block("CERTIFICATE", der)
+}
+
+/// DER → a PEM block labelled `label`.
+pub(crate) fn pem_block(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut s = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
         s.push_str(&String::from_utf8_lossy(chunk));
         s.push('\n');
     }
-    s.push_str("-----END CERTIFICATE-----\n");
+    s.push_str(&format!("-----END {label}-----\n"));
     s
 }
 

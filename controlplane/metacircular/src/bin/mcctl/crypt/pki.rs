@@ -1,5 +1,6 @@
 //! `mcctl crypt pki …`: the pki engine over `mc.crypt.v1.Pki` (roots,
-//! intermediates, roles, issue, sign, renew, revoke, certificates, CRLs).
+//! intermediates, roles, issue, sign, renew, revoke, certificates, CRLs,
+//! ACME EAB keys).
 //! Requests are the REST bodies as JSON; answers print as JSON with
 //! `--json`, else as PEM and `key: value` lines. An issued private key is
 //! printed once and never stored by Metacrypt: keep it.
@@ -161,6 +162,15 @@ pub(crate) enum PkiCommand {
     /// Remove expired stored certificates.
     Tidy {
         mount: String,
+    },
+    /// An ACME external account binding key for a role the mount serves over
+    /// ACME, bound to your MCIAS account; the HMAC key is shown once.
+    AcmeEab {
+        mount: String,
+        role: String,
+        /// Seconds or a duration like 72h (default 7 days, at most 30).
+        #[arg(long)]
+        ttl: Option<String>,
     },
 }
 
@@ -331,6 +341,10 @@ pub(crate) async fn run(
         P::Revoke { mount, serial } => c.revoke(req(mount, serial, Value::Null)).await,
         P::CrlRotate { mount } => c.rotate_crl(req(mount, String::new(), Value::Null)).await,
         P::Tidy { mount } => c.tidy(req(mount, String::new(), Value::Null)).await,
+        P::AcmeEab { mount, role, ttl } => {
+            let body = ttl.map_or(Value::Null, |t| json!({"ttl": t}));
+            c.acme_eab(req(mount, role, body)).await
+        }
     };
     let text = reply.map_err(refused)?.into_inner().json;
     let v: Value = serde_json::from_str(&text)?;
