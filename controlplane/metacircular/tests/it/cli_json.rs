@@ -284,6 +284,28 @@ const STEPS: &[Step] = &[
     step("crypt pki acme-eab sweep-pki web", Want::Refused),
     step("crypt pki role-delete sweep-pki web", Want::Ok),
     step("crypt mounts delete sweep-pki", Want::Ok),
+    step("crypt mounts create sweep-ssh --type ssh", Want::Ok),
+    step("crypt ssh ca-create sweep-ssh", Want::Ok),
+    // One CA key for the mount's life: a second one is refused.
+    step("crypt ssh ca-create sweep-ssh", Want::Refused),
+    step("crypt ssh ca sweep-ssh", Want::Ok),
+    step(
+        "crypt ssh profile-put sweep-ssh users --allowed-principal ops --ttl 1h",
+        Want::Ok,
+    ),
+    step("crypt ssh profiles sweep-ssh", Want::Ok),
+    step("crypt ssh profile sweep-ssh users", Want::Ok),
+    // Not an OpenSSH public key: refused, in JSON.
+    step(
+        "crypt ssh sign sweep-ssh users --public-key-file {data}/metacrypt/dev-passphrase --principal ops",
+        Want::Refused,
+    ),
+    step("crypt ssh issued sweep-ssh", Want::Ok),
+    step("crypt ssh cert sweep-ssh 1", Want::Refused),
+    step("crypt ssh revoke sweep-ssh --key-id gone", Want::Ok),
+    step("crypt ssh tidy sweep-ssh", Want::Ok),
+    step("crypt ssh profile-delete sweep-ssh users", Want::Ok),
+    step("crypt mounts delete sweep-ssh", Want::Ok),
     step("dev cert sweep-dev.test --out {dir}", Want::Ok),
     step("registry gc start --dry-run", Want::Ok),
     keep("registry gc start", "gcrun", "/id"),
