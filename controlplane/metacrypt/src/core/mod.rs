@@ -9,6 +9,7 @@
 pub(crate) mod kv;
 pub(crate) mod mounts;
 pub(crate) mod pki;
+pub(crate) mod pki_ocsp;
 pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod slots;
