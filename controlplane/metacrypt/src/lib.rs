@@ -39,6 +39,10 @@ pub mod fuzzing {
     };
 
     pub use crate::engines::pki::csr::{Csr, MAX_CSR_BYTES, parse as parse_csr};
+    pub use crate::engines::pki::ocsp::{
+        MAX_CERTS as MAX_OCSP_CERTS, MAX_NONCE as MAX_OCSP_NONCE, MAX_REQUEST as MAX_OCSP_REQUEST,
+        decode_request as decode_ocsp_request,
+    };
 
     /// The sign-csr path after decoding: the CSR's names checked against a
     /// permissive role (subdomains of `test`, wildcards, IPs); the names

@@ -33,7 +33,7 @@ fn public(cp: &Controlplane, path: &str) -> (u16, String) {
     answer
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(super) fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -52,7 +52,7 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write");
 }
 
-fn ok(answer: (u16, Value)) -> Value {
+pub(super) fn ok(answer: (u16, Value)) -> Value {
     assert_eq!(answer.0, 200, "{}", answer.1);
     answer.1
 }
