@@ -39,6 +39,10 @@ pub mod fuzzing {
     };
 
     pub use crate::engines::pki::csr::{Csr, MAX_CSR_BYTES, parse as parse_csr};
+    pub use crate::engines::pki::ocsp::{
+        MAX_CERTS as MAX_OCSP_CERTS, MAX_NONCE as MAX_OCSP_NONCE, MAX_REQUEST as MAX_OCSP_REQUEST,
+        decode_request as decode_ocsp_request,
+    };
 
     /// ACME's JWS decoding, header checks and key decoding (pure).
     pub use crate::engines::pki::acme::jws::{Decoded as AcmeJws, KeyRef, MAX_JWS_BYTES};

@@ -13,6 +13,7 @@ mod grpc_user;
 pub mod rest;
 pub mod rest_acme;
 pub mod rest_engines;
+mod rest_ocsp;
 pub mod rest_pki;
 pub mod rest_ssh;
 pub mod rest_transit;
@@ -26,6 +27,7 @@ pub fn router(crypt: std::sync::Arc<crate::core::Metacrypt>) -> axum::Router {
         .merge(rest_transit::router(crypt.clone()))
         .merge(rest_user::router(crypt.clone()))
         .merge(rest_pki::router(crypt.clone()))
+        .merge(rest_ocsp::router(crypt.clone()))
         .merge(rest_ssh::router(crypt.clone()))
         .merge(rest_acme::router(crypt.clone()))
         .merge(vault::router(crypt))

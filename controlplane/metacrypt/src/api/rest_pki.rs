@@ -67,6 +67,9 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/pki/{mount}/issuer/{name}/ca"),
     ("GET", "/v1/pki/{mount}/issuer/{name}/chain"),
     ("GET", "/v1/pki/{mount}/issuer/{name}/crl"),
+    // OCSP (served by `rest_ocsp`).
+    ("POST", "/v1/pki/{mount}/ocsp"),
+    ("GET", "/v1/pki/{mount}/ocsp/{request}"),
 ];
 
 async fn root_generate(

@@ -5,6 +5,7 @@ mod crypt;
 mod crypt_acme;
 mod crypt_keyfile;
 mod crypt_kv;
+mod crypt_ocsp;
 mod crypt_pki;
 mod crypt_policy;
 mod crypt_ssh;

@@ -19,6 +19,7 @@ pub(crate) mod certs;
 pub mod csr;
 pub mod model;
 pub(crate) mod names;
+pub mod ocsp;
 pub(crate) mod ops;
 pub(crate) mod public;
 pub(crate) mod x509;
