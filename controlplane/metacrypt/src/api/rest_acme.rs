@@ -200,13 +200,21 @@ async fn post_any(
 }
 
 pub fn router(m: Arc<Metacrypt>) -> Router {
-    let mut r = Router::new()
-        .route("/v1/acme/{mount}/{role}/directory", get(directory))
-        .route("/v1/acme/{mount}/{role}/new-nonce", get(new_nonce));
+    let mut posts = Router::new();
     for (method, path) in ROUTES {
         if *method == "POST" {
-            r = r.route(path, post(post_any));
+            posts = posts.route(path, post(post_any));
         }
     }
-    r.layer(DefaultBodyLimit::max(MAX_JWS_BYTES)).with_state(m)
+    // Sealed answers 503 before a JWS is read, like every engine route.
+    let posts = posts.route_layer(axum::middleware::from_fn_with_state(
+        m.clone(),
+        crate::api::rest::require_unsealed,
+    ));
+    Router::new()
+        .route("/v1/acme/{mount}/{role}/directory", get(directory))
+        .route("/v1/acme/{mount}/{role}/new-nonce", get(new_nonce))
+        .merge(posts)
+        .layer(DefaultBodyLimit::max(MAX_JWS_BYTES))
+        .with_state(m)
 }
