@@ -21,6 +21,11 @@ use crate::routes::Routes;
 use crate::store::{self, Step};
 use crate::{ports, probe};
 
+/// How many times a launch picks host ports when podman finds one taken.
+const PORT_ATTEMPTS: u32 = 3;
+/// How podman (netavark/rootlessport) words a port another socket holds.
+const PORT_IN_USE: &str = "address already in use";
+
 pub(crate) struct Agent {
     pub(crate) store: std::sync::Arc<Store>,
     pub(crate) podman: Podman,
@@ -121,30 +126,6 @@ impl Agent {
             .map_err(|m| ("image", m))?;
         steps.push(ok(&prefix("image"), msg));
 
-        let mut held = store::held_ports(&self.store).map_err(|e| ("container", e.to_string()))?;
-        held.extend_from_slice(taken);
-        let publish = self.cfg.ports.publish;
-        let mut ports = BTreeMap::new();
-        let mut fresh = Vec::new();
-        for r in &c.routes {
-            match reuse.and_then(|m| m.get(&r.name)) {
-                Some(p) if ports::is_free(publish, *p) => {
-                    ports.insert(r.name.clone(), *p);
-                }
-                _ => fresh.push(r.name.clone()),
-            }
-        }
-        held.extend(ports.values().copied());
-        let got = ports::allocate(
-            self.cfg.ports.first,
-            self.cfg.ports.last,
-            publish,
-            &held,
-            fresh.len(),
-        )
-        .map_err(|e| ("container", e.to_string()))?;
-        ports.extend(fresh.into_iter().zip(got));
-
         let dir = self.service_dir(service);
         let mut volumes = Vec::new();
         for v in &c.volumes {
@@ -153,40 +134,31 @@ impl Agent {
                 .map_err(|e| ("container", format!("volume {}: {e}", host.display())))?;
             volumes.push((host, v.container.clone(), v.read_only));
         }
-        let mut env = c.env.clone();
-        let mut published = Vec::new();
-        for (i, r) in c.routes.iter().enumerate() {
-            let host = ports.get(&r.name).copied().unwrap_or_default();
-            let inner = if r.container_port == 0 {
-                host
-            } else {
-                r.container_port
-            };
-            env.insert(r.env_name(), inner.to_string());
-            if i == 0 {
-                env.insert("PORT".to_owned(), inner.to_string());
+
+        let mut held = store::held_ports(&self.store).map_err(|e| ("container", e.to_string()))?;
+        held.extend_from_slice(taken);
+        let mut attempt = 1;
+        let (id, ports) = loop {
+            let ports = self
+                .host_ports(c, reuse, &held)
+                .map_err(|e| ("container", e.to_string()))?;
+            let spec = self.run_spec(service, c, name, &ports, &volumes);
+            // A leftover of an interrupted cutover (or of the last attempt)
+            // under this name goes first.
+            let _ = self.podman.remove(name).await;
+            match self.podman.run_container(&spec).await {
+                Ok(id) => break (id, ports),
+                // The range is shared with the rest of the host: a port free
+                // when checked can be bound by another program before podman
+                // binds it. Take others rather than fail the deploy.
+                Err(e) if attempt < PORT_ATTEMPTS && e.to_string().contains(PORT_IN_USE) => {
+                    tracing::warn!(container = name, attempt, error = %e, "host port taken meanwhile; choosing others");
+                    held.extend(ports.values().copied());
+                    attempt += 1;
+                }
+                Err(e) => return Err(("container", e.to_string())),
             }
-            published.push((publish, host, inner));
-        }
-        let spec = RunSpec {
-            name: name.to_owned(),
-            image: c.image.clone(),
-            command: c.command.clone(),
-            env,
-            volumes,
-            ports: published,
-            labels: BTreeMap::from([
-                ("mc.service".to_owned(), service.to_owned()),
-                ("mc.component".to_owned(), c.name.clone()),
-            ]),
         };
-        // A leftover of an interrupted cutover under this name goes first.
-        let _ = self.podman.remove(name).await;
-        let id = self
-            .podman
-            .run_container(&spec)
-            .await
-            .map_err(|e| ("container", e.to_string()))?;
         let port_list: Vec<String> = ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
         steps.push(ok(
             &prefix("container"),
@@ -207,6 +179,77 @@ impl Agent {
                 let _ = self.podman.remove(name).await;
                 Err(("health", m))
             }
+        }
+    }
+
+    /// Host ports for `c`'s routes: `reuse` first when still free and not
+    /// in `held`, fresh ones from `[ports]` for the rest.
+    fn host_ports(
+        &self,
+        c: &Component,
+        reuse: Option<&BTreeMap<String, u16>>,
+        held: &[u16],
+    ) -> Result<BTreeMap<String, u16>, ports::Exhausted> {
+        let publish = self.cfg.ports.publish;
+        let mut out = BTreeMap::new();
+        let mut fresh = Vec::new();
+        for r in &c.routes {
+            match reuse.and_then(|m| m.get(&r.name)) {
+                Some(p) if !held.contains(p) && ports::is_free(publish, *p) => {
+                    out.insert(r.name.clone(), *p);
+                }
+                _ => fresh.push(r.name.clone()),
+            }
+        }
+        let mut busy = held.to_vec();
+        busy.extend(out.values().copied());
+        let got = ports::allocate(
+            self.cfg.ports.first,
+            self.cfg.ports.last,
+            publish,
+            &busy,
+            fresh.len(),
+        )?;
+        out.extend(fresh.into_iter().zip(got));
+        Ok(out)
+    }
+
+    /// What `podman run` gets for `c` as `name` on host `ports`.
+    fn run_spec(
+        &self,
+        service: &str,
+        c: &Component,
+        name: &str,
+        ports: &BTreeMap<String, u16>,
+        volumes: &[(PathBuf, String, bool)],
+    ) -> RunSpec {
+        let publish = self.cfg.ports.publish;
+        let mut env = c.env.clone();
+        let mut published = Vec::new();
+        for (i, r) in c.routes.iter().enumerate() {
+            let host = ports.get(&r.name).copied().unwrap_or_default();
+            let inner = if r.container_port == 0 {
+                host
+            } else {
+                r.container_port
+            };
+            env.insert(r.env_name(), inner.to_string());
+            if i == 0 {
+                env.insert("PORT".to_owned(), inner.to_string());
+            }
+            published.push((publish, host, inner));
+        }
+        RunSpec {
+            name: name.to_owned(),
+            image: c.image.clone(),
+            command: c.command.clone(),
+            env,
+            volumes: volumes.to_vec(),
+            ports: published,
+            labels: BTreeMap::from([
+                ("mc.service".to_owned(), service.to_owned()),
+                ("mc.component".to_owned(), c.name.clone()),
+            ]),
         }
     }
 

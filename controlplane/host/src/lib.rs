@@ -141,14 +141,18 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         ),
         config.server.hsts_max_age.get(),
     );
-    // Vault's `LIST` verb becomes `GET ?list=true` before routing (the outer
-    // router's only route is its fallback: the whole REST surface).
-    let rest_router =
-        axum::Router::new()
-            .fallback_service(rest_router)
-            .layer(axum::middleware::from_fn(
-                mc_service::auth::vault_list_as_get,
-            ));
+    // Vault's `LIST` verb becomes `GET ?list=true` and small bodies are read
+    // before routing (the outer router's only route is its fallback: the
+    // whole REST surface).
+    let rest_router = axum::Router::new()
+        .fallback_service(rest_router)
+        .layer(axum::middleware::from_fn(
+            mc_service::auth::vault_list_as_get,
+        ))
+        // No answer leaves while a small body is still arriving (see the fn).
+        .layer(axum::middleware::from_fn(
+            mc_service::body::read_small_bodies,
+        ));
     mounted.grpc.add_service(grpc_health);
     let grpc_router = std::mem::take(&mut mounted.grpc)
         .routes()

@@ -55,7 +55,14 @@ pub(crate) fn curl(args: &[&str]) -> (u16, String) {
         .expect("curl is installed (scripts/test installs it)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
+    match code.trim().parse() {
+        Ok(code) if code != 0 => (code, body.to_owned()),
+        // No answer: what curl said is the only clue a failed run leaves.
+        _ => (
+            0,
+            format!("curl: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ),
+    }
 }
 
 /// A JSON REST call with curl: `token` as bearer, `body` as JSON; the
@@ -79,10 +86,12 @@ pub(crate) fn rest_call(
         args.extend(["-H", "content-type: application/json", "--data", d]);
     }
     let (code, text) = curl(&args);
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
+    let body = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(_) if code == 0 => serde_json::Value::String(text),
+        Err(_) => serde_json::Value::Null,
+    };
+    (code, body)
 }
 
 /// A gRPC call to `base` (an https URL) with an empty message, verified
