@@ -12,6 +12,7 @@ use crate::support::curl;
 
 mod api;
 mod gc;
+mod oras;
 mod podman;
 mod policy;
 mod skopeo;
