@@ -91,7 +91,15 @@ fn finish(m: &Metacrypt, mut r: Response, index: Option<String>) -> Response {
 fn problem_response(p: &Problem) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::to_vec(p).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, PROBLEM_TYPE)], body).into_response()
+    let mut r = (status, [(header::CONTENT_TYPE, PROBLEM_TYPE)], body).into_response();
+    if let Some(v) = p
+        .location
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 fn reply_response(r: Reply) -> Response {
