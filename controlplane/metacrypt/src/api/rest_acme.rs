@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/acme/{mount}/{role}/chall/{id}/{index}"),
     ("POST", "/v1/acme/{mount}/{role}/cert/{id}"),
     ("POST", "/v1/acme/{mount}/{role}/revoke-cert"),
+    ("POST", "/v1/acme/{mount}/{role}/key-change"),
 ];
 
 /// `https://host` from the `Host` header (bounded, no path characters).

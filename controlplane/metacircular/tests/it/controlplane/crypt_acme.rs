@@ -159,10 +159,15 @@ pub(super) fn nonce(cp: &Controlplane) -> String {
         .args(["-sS", "-I", "--max-time", "10", "--cacert", &cp.ca, &url])
         .output()
         .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let head = String::from_utf8_lossy(&out.stdout);
+    head.lines()
         .find_map(|l| l.strip_prefix("replay-nonce: "))
-        .expect("replay-nonce header")
+        .unwrap_or_else(|| {
+            panic!(
+                "no replay-nonce header: {head}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
         .trim()
         .to_owned()
 }

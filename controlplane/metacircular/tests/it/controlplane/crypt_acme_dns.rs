@@ -11,7 +11,9 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::crypt_acme::{certbot, eab, free_port, lego, serve_acme, start_mcns, verify_issued};
+use super::crypt_acme::{
+    certbot, eab, free_port, lego, lego_env, serve_acme, start_mcns, verify_issued,
+};
 use super::crypt_pki::{ok, start_with_pki_mount};
 
 /// The UPDATE key's secret (32 bytes, base64), hmac-sha256.
@@ -106,7 +108,7 @@ fn crypt_acme_dns01_lego_and_certbot_rfc2136_through_mcns() {
             d,
             &args,
             &[
-                ("RFC2136_NAMESERVER", &resolver),
+                ("RFC2136_NAMESERVER", resolver.as_str()),
                 ("RFC2136_TSIG_KEY", "acme-upd"),
                 ("RFC2136_TSIG_SECRET", SECRET),
                 ("RFC2136_TSIG_ALGORITHM", "hmac-sha256."),

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::crypt_acme::{
     certbot, eab, free_port, lego, nonce, problem_type, root_and_web_role, serve_acme,
 };
-use super::crypt_pki::{ok, openssl, start_with_pki_mount};
+use super::crypt_pki::{openssl, start_with_pki_mount};
 use super::iam::Controlplane;
 
 /// An ES256 account key.
@@ -211,9 +211,17 @@ fn crypt_acme_key_change_and_revoke_by_certificate_key() {
     );
     let (_, der_text) = openssl(
         d,
-        &["x509", "-in", cert, "-outform", "DER", "-out", "leaf.der"],
+        &[
+            "x509",
+            "-in",
+            cert,
+            "-outform",
+            "DER",
+            "-out",
+            "pki-leaf.der",
+        ],
     );
-    let der = std::fs::read(d.join("leaf.der")).unwrap_or_else(|_| panic!("{der_text}"));
+    let der = std::fs::read(d.join("pki-leaf.der")).unwrap_or_else(|_| panic!("{der_text}"));
     let revoke_url = format!("{base}/revoke-cert");
     let payload = json!({"certificate": B64.encode(&der)});
     // Another key's jwk cannot revoke it; a bad reason is badRevocationReason.
@@ -259,27 +267,27 @@ fn crypt_acme_key_change_and_revoke_by_certificate_key() {
     assert!(good, "{text}");
     let (_, crl) =
         crate::support::curl(&["--cacert", &cp.ca, &format!("{}/v1/pki/pki/crl", cp.rest)]);
-    std::fs::write(d.join("crl.pem"), crl).expect("crl");
-    let (good, text) = openssl(d, &["crl", "-in", "crl.pem", "-noout", "-text"]);
+    std::fs::write(d.join("pki-crl.pem"), crl).expect("crl");
+    let (good, text) = openssl(d, &["crl", "-in", "pki-crl.pem", "-noout", "-text"]);
     assert!(good && text.contains("Key Compromise"), "{text}");
     let (_, ca) =
         crate::support::curl(&["--cacert", &cp.ca, &format!("{}/v1/pki/pki/ca", cp.rest)]);
     let tls_ca = std::fs::read_to_string(&cp.ca).expect("tls ca");
-    std::fs::write(d.join("ca.pem"), &ca).expect("ca");
-    std::fs::write(d.join("trust.pem"), format!("{ca}{tls_ca}")).expect("trust");
+    std::fs::write(d.join("pki-ca.pem"), &ca).expect("ca");
+    std::fs::write(d.join("pki-trust.pem"), format!("{ca}{tls_ca}")).expect("trust");
     let url = format!("{}/v1/pki/pki/ocsp", cp.rest);
     let (good, text) = openssl(
         d,
         &[
             "ocsp",
             "-issuer",
-            "ca.pem",
+            "pki-ca.pem",
             "-cert",
             cert,
             "-url",
             &url,
             "-CAfile",
-            "trust.pem",
+            "pki-trust.pem",
         ],
     );
     assert!(

@@ -44,8 +44,8 @@ fn issue(cp: &Controlplane, admin: &str, name: &str) -> Value {
 fn crl(cp: &Controlplane, d: &std::path::Path, args: &[&str]) -> String {
     let (_, pem) =
         crate::support::curl(&["--cacert", &cp.ca, &format!("{}/v1/pki/pki/crl", cp.rest)]);
-    std::fs::write(d.join("crl.pem"), pem).expect("crl");
-    let mut all = vec!["crl", "-in", "crl.pem", "-noout"];
+    std::fs::write(d.join("pki-crl.pem"), pem).expect("crl");
+    let mut all = vec!["crl", "-in", "pki-crl.pem", "-noout"];
     all.extend_from_slice(args);
     let (good, text) = openssl(d, &all);
     assert!(good, "{text}");
@@ -152,26 +152,30 @@ fn crypt_pki_revocation_reasons_in_crl_and_ocsp_and_bad_codes_refused() {
     );
 
     // OCSP's revoked status carries it too.
-    std::fs::write(d.join("ca.pem"), &ca).expect("ca");
-    std::fs::write(d.join("a.pem"), a["certificate"].as_str().expect("cert")).expect("a");
+    std::fs::write(d.join("pki-ca.pem"), &ca).expect("ca");
+    std::fs::write(
+        d.join("pki-a.pem"),
+        a["certificate"].as_str().expect("cert"),
+    )
+    .expect("a");
     let tls_ca = std::fs::read_to_string(&cp.ca).expect("tls ca");
-    std::fs::write(d.join("trust.pem"), format!("{ca}{tls_ca}")).expect("trust");
+    std::fs::write(d.join("pki-trust.pem"), format!("{ca}{tls_ca}")).expect("trust");
     let url = format!("{}/v1/pki/pki/ocsp", cp.rest);
     let (good, text) = openssl(
         d,
         &[
             "ocsp",
             "-issuer",
-            "ca.pem",
+            "pki-ca.pem",
             "-cert",
-            "a.pem",
+            "pki-a.pem",
             "-url",
             &url,
             "-CAfile",
-            "trust.pem",
+            "pki-trust.pem",
         ],
     );
-    assert!(good && text.contains("a.pem: revoked"), "{text}");
+    assert!(good && text.contains("pki-a.pem: revoked"), "{text}");
     assert!(text.contains("Reason: keyCompromise"), "{text}");
 }
 

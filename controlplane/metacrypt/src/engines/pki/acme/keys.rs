@@ -57,6 +57,14 @@ fn inner_key(inner: &Decoded, url: &str) -> Result<PublicJwk, Problem> {
     Ok(key)
 }
 
+/// key-change's inner JWS in the outer `payload`: decoded, checked and
+/// verified with the new key it carries (fuzzed through `acme_jws`).
+pub(crate) fn inner(payload: &Value, url: &str) -> Result<(Decoded, PublicJwk), Problem> {
+    let inner = Decoded::from_value(payload)?;
+    let key = inner_key(&inner, url)?;
+    Ok((inner, key))
+}
+
 /// key-change (§7.3.5): the outer JWS is already verified with the
 /// account's current key.
 pub(crate) fn key_change(
@@ -66,8 +74,7 @@ pub(crate) fn key_change(
     url: &str,
     jws: &Decoded,
 ) -> Result<Step, Problem> {
-    let inner = Decoded::from_value(&jws.payload_json()?)?;
-    let new_key = inner_key(&inner, url)?;
+    let (inner, new_key) = inner(&jws.payload_json()?, url)?;
     let req: KeyChange = serde_json::from_value(inner.payload_json()?)
         .map_err(|e| Problem::malformed(format!("key-change payload: {e}")))?;
     let account_url = urls.of(&format!("account/{}", acct.id));
