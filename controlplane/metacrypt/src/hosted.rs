@@ -142,6 +142,11 @@ impl HostedService for Metacrypt {
             .check_key_file_outside(&ctx.data_dir)
             .map_err(|e| fail(e.to_string()))?;
         m.auto_unseal();
+        // The CRL refresh job (docs/design/pki.md): it needs the runtime the
+        // host runs in; without one (a bare open) there is nothing to refresh for.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(crate::core::pki_crl::run(Arc::downgrade(&m)));
+        }
         if let Some(v) = &ctx.verifier {
             let _ = m.ui_verifier.set(v.clone());
         }

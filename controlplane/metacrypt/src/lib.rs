@@ -47,6 +47,12 @@ pub mod fuzzing {
     /// ACME's JWS decoding, header checks and key decoding (pure).
     pub use crate::engines::pki::acme::jws::{Decoded as AcmeJws, KeyRef, MAX_JWS_BYTES};
 
+    /// key-change's inner JWS (RFC 8555 §7.3.5) in an outer payload: whether
+    /// it decodes, its header passes and it verifies with its own key.
+    pub fn acme_key_change_inner(payload: &serde_json::Value, url: &str) -> bool {
+        crate::engines::pki::acme::keys::inner(payload, url).is_ok()
+    }
+
     /// The sign-csr path after decoding: the CSR's names checked against a
     /// permissive role (subdomains of `test`, wildcards, IPs); the names
     /// that pass, or `None` when refused.

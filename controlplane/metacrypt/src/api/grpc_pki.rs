@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status as GrpcStatus};
 use super::grpc::Services;
 use super::rest_pki::PKI_BODY_LIMIT;
 use crate::core::Caller;
-use crate::engines::pki::model::{CaRequest, ImportRequest, IssueRequest, Role};
+use crate::engines::pki::model::{CaRequest, ImportRequest, IssueRequest, RevokeRequest, Role};
 use crate::error::CryptError;
 
 type Reply = Result<Response<pb::PkiJson>, GrpcStatus>;
@@ -40,6 +40,14 @@ fn open(s: &Services, r: Request<pb::PkiRequest>) -> Result<(Caller, pb::PkiRequ
     s.0.require_unsealed()?;
     let c = Caller::from_grpc(&r);
     Ok((c, r.into_inner()))
+}
+
+/// Revoke's `json`: the serial is `name`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeOptions {
+    #[serde(default)]
+    reason: crate::engines::pki::reason::Reason,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -148,7 +156,13 @@ impl pb::pki_server::Pki for Services {
 
     async fn revoke(&self, r: Request<pb::PkiRequest>) -> Reply {
         let (c, r) = open(self, r)?;
-        reply(self.0.pki_revoke(&c, &r.mount, || Ok(r.name.clone()))?)
+        reply(self.0.pki_revoke(&c, &r.mount, || {
+            let o = body::<RevokeOptions>(&r)?;
+            Ok(RevokeRequest {
+                serial: r.name.clone(),
+                reason: o.reason,
+            })
+        })?)
     }
 
     async fn rotate_crl(&self, r: Request<pb::PkiRequest>) -> Reply {

@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/acme/{mount}/{role}/chall/{id}/{index}"),
     ("POST", "/v1/acme/{mount}/{role}/cert/{id}"),
     ("POST", "/v1/acme/{mount}/{role}/revoke-cert"),
+    ("POST", "/v1/acme/{mount}/{role}/key-change"),
 ];
 
 /// `https://host` from the `Host` header (bounded, no path characters).
@@ -91,7 +92,15 @@ fn finish(m: &Metacrypt, mut r: Response, index: Option<String>) -> Response {
 fn problem_response(p: &Problem) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::to_vec(p).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, PROBLEM_TYPE)], body).into_response()
+    let mut r = (status, [(header::CONTENT_TYPE, PROBLEM_TYPE)], body).into_response();
+    if let Some(v) = p
+        .location
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 fn reply_response(r: Reply) -> Response {

@@ -211,9 +211,7 @@ async fn revoke(
     Path(mount): Path<String>,
     JsonBody(r): JsonBody<Value>,
 ) -> Result<Json<RevokeAnswer>> {
-    Ok(Json(m.pki_revoke(&c, &mount, || {
-        later::<RevokeRequest>(r)().map(|r| r.serial)
-    })?))
+    Ok(Json(m.pki_revoke(&c, &mount, later::<RevokeRequest>(r))?))
 }
 
 async fn rotate_crl(

@@ -17,6 +17,7 @@ use super::{Caller, Metacrypt};
 use crate::engines::Engine;
 use crate::engines::pki::acme::flow::{self, Job, Step, Urls};
 use crate::engines::pki::acme::jws::{Decoded, KeyRef};
+use crate::engines::pki::acme::keys::{self, Revoker};
 use crate::engines::pki::acme::model::{Account, EabKey, kind, new_id};
 use crate::engines::pki::acme::problem::{Kind, Problem};
 use crate::engines::pki::acme::rows::{self, internal};
@@ -167,10 +168,16 @@ impl Metacrypt {
                 flow::new_account(a, &urls, role, &h, &jws)
             })?);
         }
-        if matches!(h.key, KeyRef::Jwk(_)) {
-            return Err(Problem::malformed(
-                "only new-account is signed with a jwk here; use the account's kid",
-            ));
+        if let KeyRef::Jwk(key) = &h.key {
+            if path != "revoke-cert" {
+                return Err(Problem::malformed(
+                    "only new-account and revoke-cert are signed with a jwk; use the account's kid",
+                ));
+            }
+            return step(self.acme_run(&anon, mount, |a| {
+                served(a, role)?;
+                keys::revoke(a, role, Revoker::CertKey(h.alg, key), &jws)
+            })?);
         }
         let (acct, cfg) = self.acme_run(&anon, mount, |a| {
             let cfg = served(a, role)?;
@@ -186,7 +193,8 @@ impl Metacrypt {
             ["authz", id] => orders::authz(a, &urls, &acct, id, &jws),
             ["chall", z, i] => orders::challenge(a, &urls, &acct, z, i, &jws),
             ["cert", id] => orders::cert(a, &acct, id),
-            ["revoke-cert"] => orders::revoke(a, &acct, &jws),
+            ["revoke-cert"] => keys::revoke(a, role, Revoker::Account(&acct), &jws),
+            ["key-change"] => keys::key_change(a, &urls, &acct, &h.url, &jws),
             _ => Err(Problem::malformed(format!("no ACME resource {path}")).with_status(404)),
         })?;
         match s {

@@ -10,6 +10,7 @@ pub mod acme;
 pub(crate) mod kv;
 pub(crate) mod mounts;
 pub(crate) mod pki;
+pub(crate) mod pki_crl;
 pub(crate) mod pki_ocsp;
 pub(crate) mod policy;
 pub(crate) mod run;

@@ -13,7 +13,8 @@
 use super::run::EngineOp;
 use super::{Caller, Metacrypt};
 use crate::engines::pki::model::{
-    CaRequest, CertRecord, ImportRequest, IssueRequest, Issued, IssuerInfo, RevokeAnswer, Role,
+    CaRequest, CertRecord, ImportRequest, IssueRequest, Issued, IssuerInfo, RevokeAnswer,
+    RevokeRequest, Role,
 };
 use crate::engines::pki::ops::pem_block;
 use crate::engines::pki::{Pki, certs, ops, public};
@@ -226,10 +227,11 @@ impl Metacrypt {
         &self,
         c: &Caller,
         mount: &str,
-        serial: impl FnOnce() -> Result<String, CryptError>,
+        r: impl FnOnce() -> Result<RevokeRequest, CryptError>,
     ) -> Result<RevokeAnswer, CryptError> {
         self.run(c, &op(mount, "revoke", Capability::Update), |a| {
-            certs::revoke(&a, &serial()?)
+            let r = r()?;
+            certs::revoke(&a, &r.serial, r.reason)
         })
     }
 

@@ -147,6 +147,28 @@ impl Metacrypt {
         mount: &str,
         f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
     ) -> Result<R, CryptError> {
+        self.run_unchecked(caller, mount, "acme", f)
+    }
+
+    /// Runs a background job of the node itself (`caller` names the job)
+    /// on pki mount `mount`: like [`Self::run_acme`], no request and no
+    /// policy, only the barrier and the mount.
+    pub(crate) fn run_job<R>(
+        &self,
+        caller: &Caller,
+        mount: &str,
+        f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
+    ) -> Result<R, CryptError> {
+        self.run_unchecked(caller, mount, "job", f)
+    }
+
+    fn run_unchecked<R>(
+        &self,
+        caller: &Caller,
+        mount: &str,
+        sub: &str,
+        f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
+    ) -> Result<R, CryptError> {
         let keys = self.barrier.unsealed()?;
         let view = self.view(&keys)?;
         let principal = caller.require()?;
@@ -155,7 +177,7 @@ impl Metacrypt {
             .get(mount)
             .filter(|m| m.kind == crate::engines::pki::Pki::TYPE)
             .ok_or_else(|| CryptError::NotFound(format!("no pki mount named {mount}")))?;
-        let path = format!("{mount}/acme");
+        let path = format!("{mount}/{sub}");
         f(Authorized {
             keys: &keys,
             store: &self.store,

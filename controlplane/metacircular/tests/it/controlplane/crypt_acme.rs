@@ -24,7 +24,7 @@ use super::crypt::endpoints;
 use super::crypt_pki::{ok, openssl, start_with_pki_mount};
 use super::iam::Controlplane;
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind")
@@ -32,7 +32,17 @@ fn free_port() -> u16 {
 }
 
 /// lego against the mount's `web` directory; its combined output.
-fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {
+pub(super) fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {
+    lego_env(cp, dir, args, &[])
+}
+
+/// [`lego`] with environment variables (a DNS provider's settings).
+pub(super) fn lego_env(
+    cp: &Controlplane,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String) {
     let server = format!("{}/v1/acme/pki/web/directory", cp.rest);
     let out = Command::new("lego")
         .args([
@@ -44,6 +54,7 @@ fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {
         ])
         .args(args)
         .env("LEGO_CA_CERTIFICATES", &cp.ca)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .expect("lego is installed (scripts/test installs it)");
@@ -52,8 +63,49 @@ fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A root and the role `web` (`*.acme.test`, 1 h; IP SANs when `ips`).
-fn root_and_web_role(cp: &Controlplane, admin: &str, ips: bool) {
+/// certbot (`args[0]` is its subcommand) against the mount's `web`
+/// directory, its state under `cb`; (success, stdout + stderr).
+pub(super) fn certbot(cp: &Controlplane, cb: &Path, args: &[&str]) -> (bool, String) {
+    let server = format!("{}/v1/acme/pki/web/directory", cp.rest);
+    let out = Command::new("certbot")
+        .args(args)
+        .args(["--non-interactive", "--server", &server])
+        .arg("--config-dir")
+        .arg(cb.join("etc"))
+        .arg("--work-dir")
+        .arg(cb.join("work"))
+        .arg("--logs-dir")
+        .arg(cb.join("logs"))
+        .env("REQUESTS_CA_BUNDLE", &cp.ca)
+        .output()
+        .expect("certbot is installed (scripts/test installs it)");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `openssl verify` of `cert` against `<d>/acme-ca.pem`, and its SAN `name`.
+pub(super) fn verify_issued(d: &Path, cert: &str, name: &str) {
+    let (good, text) = openssl(d, &["verify", "-CAfile", "acme-ca.pem", cert]);
+    assert!(good && text.contains(": OK"), "{text}");
+    let (_, text) = openssl(
+        d,
+        &["x509", "-in", cert, "-noout", "-ext", "subjectAltName"],
+    );
+    assert!(text.contains(&format!("DNS:{name}")), "{text}");
+}
+
+/// MCNS (`mcd dataplane` under `<d>/mcns`) on a free 127.0.0.1 port, with
+/// `rest` after the `[dns]` listen line; the process and the port.
+pub(super) fn start_mcns(d: &Path, rest: &str) -> (crate::peers::Dataplane, u16) {
+    let dir = d.join("mcns");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = crate::dataplane::dns::free_dns_port();
+    let toml = format!("[dns]\nlisten = [\"127.0.0.1:{port}\"]\n{rest}");
+    (crate::peers::Dataplane::start(&dir, "off", &toml), port)
+}
+
+pub(super) fn root_and_web_role(cp: &Controlplane, admin: &str, ips: bool) {
     ok(cp.call(
         "POST",
         "/v1/crypt/pki/root/generate",
@@ -72,7 +124,7 @@ fn root_and_web_role(cp: &Controlplane, admin: &str, ips: bool) {
 }
 
 /// Sets the pki mount's `acme` config section.
-fn serve_acme(cp: &Controlplane, admin: &str, acme: Value) {
+pub(super) fn serve_acme(cp: &Controlplane, admin: &str, acme: Value) {
     ok(cp.call(
         "PATCH",
         "/v1/crypt/sys/mounts/pki",
@@ -81,7 +133,7 @@ fn serve_acme(cp: &Controlplane, admin: &str, acme: Value) {
     ));
 }
 
-fn eab(cp: &Controlplane, admin: &str) -> (String, String) {
+pub(super) fn eab(cp: &Controlplane, admin: &str) -> (String, String) {
     let e = ok(cp.call(
         "POST",
         "/v1/crypt/pki/acme/web/eab",
@@ -94,23 +146,28 @@ fn eab(cp: &Controlplane, admin: &str) -> (String, String) {
     )
 }
 
-fn serial(dir: &Path, cert: &str) -> String {
+pub(super) fn serial(dir: &Path, cert: &str) -> String {
     let (good, text) = openssl(dir, &["x509", "-in", cert, "-noout", "-serial"]);
     assert!(good, "{text}");
     text.trim().trim_start_matches("serial=").to_owned()
 }
 
 /// A fresh nonce from HEAD new-nonce.
-fn nonce(cp: &Controlplane) -> String {
+pub(super) fn nonce(cp: &Controlplane) -> String {
     let url = format!("{}/v1/acme/pki/web/new-nonce", cp.rest);
     let out = Command::new("curl")
         .args(["-sS", "-I", "--max-time", "10", "--cacert", &cp.ca, &url])
         .output()
         .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let head = String::from_utf8_lossy(&out.stdout);
+    head.lines()
         .find_map(|l| l.strip_prefix("replay-nonce: "))
-        .expect("replay-nonce header")
+        .unwrap_or_else(|| {
+            panic!(
+                "no replay-nonce header: {head}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
         .trim()
         .to_owned()
 }
@@ -138,7 +195,7 @@ fn new_account_jws(cp: &Controlplane, key: &EcdsaKeyPair, nonce: &str, tamper: b
 }
 
 /// POSTs a JWS; the status and the problem document.
-fn post_jws(cp: &Controlplane, path: &str, body: &str) -> (u16, Value) {
+pub(super) fn post_jws(cp: &Controlplane, path: &str, body: &str) -> (u16, Value) {
     let url = format!("{}/v1/acme/pki/web/{path}", cp.rest);
     let (code, text) = crate::support::curl(&[
         "--cacert",
@@ -152,7 +209,7 @@ fn post_jws(cp: &Controlplane, path: &str, body: &str) -> (u16, Value) {
     (code, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn problem_type(v: &Value) -> &str {
+pub(super) fn problem_type(v: &Value) -> &str {
     v["type"].as_str().unwrap_or_default()
 }
 
@@ -366,15 +423,9 @@ fn crypt_acme_lego_http01_tls_alpn01_renew_revoke_and_refusals() {
 fn crypt_acme_certbot_standalone_http01_through_mcns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let dns_dir = d.join("mcns");
-    std::fs::create_dir_all(&dns_dir).expect("dir");
-    let dns_port = crate::dataplane::dns::free_dns_port();
-    let _dp = crate::peers::Dataplane::start(
-        &dns_dir,
-        "off",
-        &format!(
-            "[dns]\nlisten = [\"127.0.0.1:{dns_port}\"]\n[[dns.zones]]\nname = \"acme.test\"\nrecords = [\"www A 127.0.0.1\"]\n"
-        ),
+    let (_dp, dns_port) = start_mcns(
+        d,
+        "[[dns.zones]]\nname = \"acme.test\"\nrecords = [\"www A 127.0.0.1\"]\n",
     );
     let (cp, admin) = start_with_pki_mount(d);
     root_and_web_role(&cp, &admin, false);
@@ -388,71 +439,30 @@ fn crypt_acme_certbot_standalone_http01_through_mcns() {
         crate::support::curl(&["--cacert", &cp.ca, &format!("{}/v1/pki/pki/ca", cp.rest)]);
     std::fs::write(d.join("acme-ca.pem"), ca).expect("ca");
     let (kid, hmac) = eab(&cp, &admin);
-    let server = format!("{}/v1/acme/pki/web/directory", cp.rest);
-    let cb = d.join("certbot");
-    let (etc, work, logs) = (cb.join("etc"), cb.join("work"), cb.join("logs"));
     let port = http_port.to_string();
-    let out = Command::new("certbot")
-        .args([
+    let cb = d.join("certbot");
+    let (good, text) = certbot(
+        &cp,
+        &cb,
+        &[
             "certonly",
             "--standalone",
-            "--non-interactive",
             "--agree-tos",
-        ])
-        .args([
             "-m",
             "ops@acme.test",
-            "--server",
-            &server,
             "--eab-kid",
             &kid,
             "--eab-hmac-key",
             &hmac,
-        ])
-        .args([
             "--http-01-address",
             "127.0.0.1",
             "--http-01-port",
             &port,
             "-d",
             "www.acme.test",
-        ])
-        .arg("--config-dir")
-        .arg(&etc)
-        .arg("--work-dir")
-        .arg(&work)
-        .arg("--logs-dir")
-        .arg(&logs)
-        .env("REQUESTS_CA_BUNDLE", &cp.ca)
-        .output()
-        .expect("certbot is installed (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cert = etc.join("live/www.acme.test/cert.pem");
-    let (good, text) = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "acme-ca.pem",
-            &cert.display().to_string(),
         ],
     );
-    assert!(good && text.contains(": OK"), "{text}");
-    let (_, text) = openssl(
-        d,
-        &[
-            "x509",
-            "-in",
-            &cert.display().to_string(),
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-    );
-    assert!(text.contains("DNS:www.acme.test"), "{text}");
+    assert!(good, "{text}");
+    let cert = cb.join("etc/live/www.acme.test/cert.pem");
+    verify_issued(d, &cert.display().to_string(), "www.acme.test");
 }

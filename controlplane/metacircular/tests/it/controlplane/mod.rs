@@ -3,10 +3,13 @@
 
 mod crypt;
 mod crypt_acme;
+mod crypt_acme_dns;
+mod crypt_acme_keys;
 mod crypt_keyfile;
 mod crypt_kv;
 mod crypt_ocsp;
 mod crypt_pki;
+mod crypt_pki_crl;
 mod crypt_policy;
 mod crypt_ssh;
 mod crypt_transit;

@@ -15,6 +15,7 @@ use super::model::{
     CertRecord, IssueRequest, Issued, IssuerRef, KeyType, RevokeAnswer, Revoked, Role, Ttl,
 };
 use super::ops::{audit, get_role, latest};
+use super::reason::Reason;
 use super::tables::PKI_CERTS;
 use super::{MAX_CERTS, MAX_LIST, csr, names, public, x509};
 use crate::barrier::sealer::{Snapshot, get_sealed, put_sealed};
@@ -134,6 +135,7 @@ fn finish(
             not_before: now - x509::BACKDATE_SECS,
             not_after,
             revoked_at: None,
+            revocation_reason: None,
         };
         put_sealed(&tx, a.keys(), id, PKI_CERTS, &mount_key(id, &serial), &rec)?;
     }
@@ -277,7 +279,11 @@ pub(crate) fn renew(a: &Authorized<'_>, serial: &str) -> Result<Issued, CryptErr
     finish(a, plan, &spki, None, "pki.renew")
 }
 
-pub(crate) fn revoke(a: &Authorized<'_>, serial: &str) -> Result<RevokeAnswer, CryptError> {
+pub(crate) fn revoke(
+    a: &Authorized<'_>,
+    serial: &str,
+    reason: Reason,
+) -> Result<RevokeAnswer, CryptError> {
     let s = x509::parse_serial(serial)?;
     let id = a.mount().id;
     let key = mount_key(id, &s);
@@ -297,11 +303,13 @@ pub(crate) fn revoke(a: &Authorized<'_>, serial: &str) -> Result<RevokeAnswer, C
         return Ok(RevokeAnswer {
             serial: rec.serial,
             revoked_at: at,
+            reason: rec.revocation_reason.unwrap_or_default(),
             crl_number: crl.row.crl_number,
         });
     }
     let now = unix_now();
     rec.revoked_at = Some(now);
+    rec.revocation_reason = Some(reason);
     let crl_number = super::ops::revoke_in(
         a,
         &tx,
@@ -310,6 +318,7 @@ pub(crate) fn revoke(a: &Authorized<'_>, serial: &str) -> Result<RevokeAnswer, C
             serial: rec.serial.clone(),
             revoked_at: now,
             not_after: rec.not_after,
+            reason,
         },
     )?;
     put_sealed(&tx, a.keys(), id, PKI_CERTS, &key, &rec)?;
@@ -318,12 +327,13 @@ pub(crate) fn revoke(a: &Authorized<'_>, serial: &str) -> Result<RevokeAnswer, C
         &tx,
         "pki.revoke",
         &format!("certs/{}", rec.serial),
-        format!("crl_number={crl_number}"),
+        format!("crl_number={crl_number} reason={}", reason.name()),
     )?;
     tx.commit()?;
     Ok(RevokeAnswer {
         serial: rec.serial,
         revoked_at: now,
+        reason,
         crl_number,
     })
 }

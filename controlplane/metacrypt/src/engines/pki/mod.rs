@@ -22,6 +22,7 @@ pub(crate) mod names;
 pub mod ocsp;
 pub(crate) mod ops;
 pub(crate) mod public;
+pub mod reason;
 pub(crate) mod x509;
 
 use mc_kit::store::Table;
@@ -71,6 +72,10 @@ pub struct PkiConfig {
     /// How long a CRL is valid (`next_update` − `this_update`); seconds or `72h`.
     #[serde(default = "default_crl_ttl")]
     pub crl_ttl: Ttl,
+    /// How long before a CRL's `next_update` the refresh job re-signs it
+    /// (default a third of `crl_ttl`; below `crl_ttl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_refresh_margin: Option<Ttl>,
     /// ACME (docs/design/acme.md); shown only when set.
     #[serde(default, skip_serializing_if = "acme::AcmeConfig::is_default")]
     pub acme: acme::AcmeConfig,
@@ -84,6 +89,7 @@ impl Default for PkiConfig {
     fn default() -> Self {
         Self {
             crl_ttl: default_crl_ttl(),
+            crl_refresh_margin: None,
             acme: acme::AcmeConfig::default(),
         }
     }
@@ -92,6 +98,11 @@ impl Default for PkiConfig {
 impl PkiConfig {
     pub(crate) fn of(config: &Value) -> PkiConfig {
         serde_json::from_value(config.clone()).unwrap_or_default()
+    }
+
+    /// Seconds before `next_update` at which a CRL is re-signed.
+    pub(crate) fn refresh_margin(&self) -> u64 {
+        self.crl_refresh_margin.map_or(self.crl_ttl.0 / 3, |m| m.0)
     }
 }
 
@@ -110,6 +121,14 @@ impl MountHooks for Pki {
             .map_err(|e| CryptError::invalid("config", e.to_string()))?;
         if cfg.crl_ttl.0 < 60 || cfg.crl_ttl.0 > 366 * 86_400 {
             return Err(CryptError::invalid("crl_ttl", "1m to 366d"));
+        }
+        if let Some(m) = cfg.crl_refresh_margin
+            && (m.0 == 0 || m.0 >= cfg.crl_ttl.0)
+        {
+            return Err(CryptError::invalid(
+                "crl_refresh_margin",
+                "at least 1s and below crl_ttl",
+            ));
         }
         cfg.acme.validate()?;
         serde_json::to_value(cfg).map_err(CryptError::internal)

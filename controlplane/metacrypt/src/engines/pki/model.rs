@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::reason::Reason;
 use crate::error::CryptError;
 
 /// The key types the engine generates and accepts.
@@ -66,17 +67,19 @@ impl Serialize for Ttl {
     }
 }
 
+/// A JSON value that is a number or a string (TTLs, revocation reasons).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum NumOrText {
+    N(u64),
+    S(String),
+}
+
 impl<'de> Deserialize<'de> for Ttl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ttl, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Ttl(n)),
-            Raw::S(s) => Ttl::parse(&s).map_err(serde::de::Error::custom),
+        match NumOrText::deserialize(d)? {
+            NumOrText::N(n) => Ok(Ttl(n)),
+            NumOrText::S(s) => Ttl::parse(&s).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -94,6 +97,9 @@ pub struct Revoked {
     pub serial: String,
     pub revoked_at: i64,
     pub not_after: i64,
+    /// Rows from before reasons read as `unspecified`.
+    #[serde(default)]
+    pub reason: Reason,
 }
 
 /// One version of an issuer (sealed: it holds the private key).
@@ -132,6 +138,9 @@ pub(crate) struct PublicIssuer {
     pub crl_der: String,
     pub crl_number: u64,
     pub not_after: i64,
+    /// The CRL's nextUpdate (0 in rows from before the refresh job: due).
+    #[serde(default)]
+    pub crl_next_update: i64,
 }
 
 /// An issuer as the API shows it (no key).
@@ -257,6 +266,9 @@ pub struct CertRecord {
     pub not_after: i64,
     #[serde(default)]
     pub revoked_at: Option<i64>,
+    /// Set with `revoked_at` (absent in rows from before reasons: unspecified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<Reason>,
 }
 
 /// What issue, sign-csr and renew answer.
@@ -337,6 +349,9 @@ pub struct ImportRequest {
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     pub serial: String,
+    /// An RFC 5280 code or name (default `unspecified`).
+    #[serde(default)]
+    pub reason: Reason,
 }
 
 /// The answer of `revoke`.
@@ -344,5 +359,6 @@ pub struct RevokeRequest {
 pub struct RevokeAnswer {
     pub serial: String,
     pub revoked_at: i64,
+    pub reason: Reason,
     pub crl_number: u64,
 }

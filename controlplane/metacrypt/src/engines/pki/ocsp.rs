@@ -24,7 +24,6 @@ use ocsp_oid::db::rfc8410::ID_ED_25519;
 use ocsp_spki::AlgorithmIdentifierOwned;
 use ocsp_x509::Certificate;
 use ocsp_x509::ext::Extension;
-use ocsp_x509::ext::pkix::CrlReason;
 use rcgen::SigningKey as _;
 use x509_ocsp::{
     BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
@@ -176,10 +175,9 @@ fn status_of(rec: Option<CertRecord>, iv: &IssuerVersion) -> Result<CertStatus, 
         return Ok(CertStatus::unknown());
     }
     Ok(match rec.revoked_at {
-        // The revoke API records no reason, so the reason is `unspecified`.
         Some(at) => CertStatus::revoked(RevokedInfo {
             revocation_time: time(at)?,
-            revocation_reason: Some(CrlReason::Unspecified),
+            revocation_reason: Some(rec.revocation_reason.unwrap_or_default().ocsp()),
         }),
         None => CertStatus::good(),
     })

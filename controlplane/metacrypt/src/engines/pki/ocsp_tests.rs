@@ -9,6 +9,7 @@ use ocsp_der::{Decode, Encode};
 use ocsp_oid::db::rfc5912::ID_SHA_1;
 use ocsp_spki::AlgorithmIdentifierOwned;
 use ocsp_x509::ext::Extension;
+use ocsp_x509::ext::pkix::CrlReason;
 use ocsp_x509::serial_number::SerialNumber;
 use proptest::prelude::*;
 use x509_ocsp::{
@@ -155,8 +156,12 @@ async fn good_then_revoked_unknown_nonce_and_statuses() {
     assert!(echoed[0].extn_value.as_bytes().ends_with(nonce));
     assert_eq!(resp.certs.as_ref().map(Vec::len), Some(1));
 
-    m.pki_revoke(&admin, "pki", || Ok(a.serial.clone()))
-        .expect("revoke");
+    m.pki_revoke(&admin, "pki", || {
+        let mut r = crate::engines::pki::tests::revoke_req(&a.serial);
+        r.reason = crate::engines::pki::reason::Reason::KeyCompromise;
+        Ok(r)
+    })
+    .expect("revoke");
     let resp = basic(
         &m.pki_ocsp("pki", &request(vec![id_a.clone(), id_b.clone()], None)),
         &root.certificate,
@@ -165,7 +170,7 @@ async fn good_then_revoked_unknown_nonce_and_statuses() {
     assert!(rd.response_extensions.is_none());
     match rd.responses[0].cert_status {
         CertStatus::Revoked(info) => {
-            assert_eq!(info.revocation_reason, Some(CrlReason::Unspecified));
+            assert_eq!(info.revocation_reason, Some(CrlReason::KeyCompromise));
         }
         other => panic!("expected revoked, got {other:?}"),
     }

@@ -110,6 +110,7 @@ pub(crate) fn resign(
         crl_der: base64::engine::general_purpose::STANDARD.encode(der),
         crl_number: iv.crl_number,
         not_after: iv.not_after,
+        crl_next_update: now.saturating_add(i64::try_from(ttl).map_err(CryptError::internal)?),
     })
 }
 
@@ -466,6 +467,41 @@ pub(crate) fn rotate_crls(a: &Authorized<'_>) -> Result<usize, CryptError> {
     audit(a, &tx, "pki.crl.rotate", "crl", format!("issuers={n}"))?;
     tx.commit()?;
     Ok(n)
+}
+
+/// Re-signs the CRL of every unexpired issuer version whose CRL reaches
+/// its `next_update` − the mount's refresh margin by `now`; how many.
+pub(crate) fn refresh_due_crls(a: &Authorized<'_>, now: i64) -> Result<usize, CryptError> {
+    let id = a.mount().id;
+    let margin = i64::try_from(PkiConfig::of(&a.mount().config).refresh_margin())
+        .map_err(CryptError::internal)?;
+    let due: Vec<_> = public::all(a.store(), &a.mount().name)?
+        .into_iter()
+        .filter(|l| l.row.not_after > now && l.row.crl_next_update.saturating_sub(margin) <= now)
+        .collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let tx = WriteTx::begin(a.store())?;
+    for l in &due {
+        let key = public::version_key(id, &l.name, l.version);
+        let Some(mut iv) = get_sealed::<IssuerVersion>(&tx, a.keys(), id, PKI_ISSUERS, &key)?
+        else {
+            continue;
+        };
+        let row = resign(a, &mut iv, l.row.chain_pem.clone())?;
+        put_sealed(&tx, a.keys(), id, PKI_ISSUERS, &key, &iv)?;
+        public::put_issuer(&tx, id, &iv.name, iv.version, &row)?;
+    }
+    audit(
+        a,
+        &tx,
+        "pki.crl.refresh",
+        "crl",
+        format!("issuers={}", due.len()),
+    )?;
+    tx.commit()?;
+    Ok(due.len())
 }
 
 /// Adds `r` to its issuer version's CRL and re-signs it, inside `tx`.

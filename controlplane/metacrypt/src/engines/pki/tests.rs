@@ -12,6 +12,14 @@ use super::model::{CaRequest, ImportRequest, IssueRequest, KeyType, Role, Ttl};
 use crate::core::{Caller, Metacrypt, MountInput, PublicPki};
 use crate::error::CryptError;
 
+/// A revocation of `serial` for reason `unspecified`.
+pub(crate) fn revoke_req(serial: &str) -> super::model::RevokeRequest {
+    super::model::RevokeRequest {
+        serial: serial.to_owned(),
+        reason: super::reason::Reason::default(),
+    }
+}
+
 async fn setup() -> (tempfile::TempDir, Arc<Metacrypt>, Caller) {
     let (d, m, admin) = crate::engines::kv::tests::unsealed().await;
     m.create_mount(
@@ -255,7 +263,10 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
             let (_, crl) = CertificateRevocationList::from_der(&d).expect("crl parses");
             let serials: Vec<String> = crl
                 .iter_revoked_certificates()
-                .map(|r| super::x509::hex(r.raw_serial()))
+                .map(|r| {
+                    let reason = r.reason_code().map(|(_, c)| c.0);
+                    format!("{}:{reason:?}", super::x509::hex(r.raw_serial()))
+                })
                 .collect();
             (crl.crl_number().map(|n| n.to_string()), serials)
         }
@@ -264,17 +275,25 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
     let (before, none) = crl_number(&m);
     assert_eq!((before.as_deref(), none.len()), (Some("1"), 0));
     let r1 = m
-        .pki_revoke(&admin, "pki", || Ok((signed.serial).to_string()))
+        .pki_revoke(&admin, "pki", || {
+            serde_json::from_value(json!({"serial": signed.serial, "reason": "superseded"}))
+                .map_err(|e| CryptError::invalid("body", e.to_string()))
+        })
         .expect("revoke");
     let r2 = m
-        .pki_revoke(&admin, "pki", || Ok((signed.serial).to_string()))
+        .pki_revoke(&admin, "pki", || Ok(revoke_req(&signed.serial)))
         .expect("revoke again");
     assert_eq!(r1.crl_number, 2);
     assert_eq!((r2.revoked_at, r2.crl_number), (r1.revoked_at, 2));
+    assert_eq!(
+        r2.reason,
+        super::reason::Reason::Superseded,
+        "the first answer"
+    );
     let (after, listed) = crl_number(&m);
     assert_eq!(
         (after.as_deref(), listed),
-        (Some("2"), vec![signed.serial.clone()])
+        (Some("2"), vec![format!("{}:Some(4)", signed.serial)])
     );
     assert!(matches!(
         m.pki_renew(&admin, "pki", &signed.serial),
@@ -323,7 +342,7 @@ async fn sign_csr_revoke_crl_renew_rotate_and_no_store() {
         .expect("issue");
     assert!(!ephemeral.stored);
     assert!(matches!(
-        m.pki_revoke(&admin, "pki", || Ok((ephemeral.serial).to_string())),
+        m.pki_revoke(&admin, "pki", || Ok(revoke_req(&ephemeral.serial))),
         Err(CryptError::NotFound(_))
     ));
     assert!(

@@ -197,7 +197,7 @@ pub(crate) fn crl(
         revoked_certs.push(RevokedCertParams {
             serial_number: SerialNumber::from_slice(&parse_serial(&r.serial)?),
             revocation_time: at(r.revoked_at)?,
-            reason_code: None,
+            reason_code: r.reason.crl_code(),
             invalidity_date: None,
         });
     }

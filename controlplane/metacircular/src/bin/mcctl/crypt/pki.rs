@@ -154,6 +154,11 @@ pub(crate) enum PkiCommand {
     Revoke {
         mount: String,
         serial: String,
+        /// RFC 5280 reason, a name or code: unspecified (default),
+        /// keyCompromise, cACompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, privilegeWithdrawn, aACompromise.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Re-sign every issuer's CRL (expired entries drop out).
     CrlRotate {
@@ -338,7 +343,18 @@ pub(crate) async fn run(
         }
         P::Cert { mount, serial } => c.get_cert(req(mount, serial, Value::Null)).await,
         P::Renew { mount, serial } => c.renew(req(mount, serial, Value::Null)).await,
-        P::Revoke { mount, serial } => c.revoke(req(mount, serial, Value::Null)).await,
+        P::Revoke {
+            mount,
+            serial,
+            reason,
+        } => {
+            // A code is sent as a number, a name as a string; the server decides.
+            let body = reason.map_or(Value::Null, |r| match r.parse::<u64>() {
+                Ok(n) => json!({"reason": n}),
+                Err(_) => json!({"reason": r}),
+            });
+            c.revoke(req(mount, serial, body)).await
+        }
         P::CrlRotate { mount } => c.rotate_crl(req(mount, String::new(), Value::Null)).await,
         P::Tidy { mount } => c.tidy(req(mount, String::new(), Value::Null)).await,
         P::AcmeEab { mount, role, ttl } => {

@@ -34,7 +34,7 @@ pub enum Alg {
 }
 
 impl Alg {
-    fn parse(s: &str) -> Result<Alg, Problem> {
+    pub(crate) fn parse(s: &str) -> Result<Alg, Problem> {
         match s {
             "ES256" => Ok(Alg::Es256),
             "ES384" => Ok(Alg::Es384),

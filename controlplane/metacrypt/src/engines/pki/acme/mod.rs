@@ -12,6 +12,7 @@
 pub mod eab;
 pub mod flow;
 pub mod jws;
+pub(crate) mod keys;
 pub(crate) mod model;
 pub mod nonce;
 pub(crate) mod orders;

@@ -20,7 +20,7 @@ use super::flow::{Body, Job, Reply, Step, Urls, key_authorization};
 use super::jws::Decoded;
 use super::model::{Account, Authz, Challenge, Identifier, Order, kind, new_id, rfc3339, valid_id};
 use super::problem::{Kind, Problem};
-use super::rows::{audit, begin, commit, get, get_tx, internal, put, scan};
+use super::rows::{audit, begin, commit, get, get_tx, internal, put};
 use crate::core::run::Authorized;
 use crate::engines::pki::model::IssueRequest;
 use crate::engines::pki::{certs, names, ops};
@@ -477,64 +477,5 @@ pub(crate) fn cert(a: &Authorized<'_>, acct: &Account, id: &str) -> Result<Step,
         location: None,
         links: Vec::new(),
         body: Body::Pem(chain),
-    }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Revoke {
-    certificate: String,
-    #[serde(default)]
-    reason: Option<u8>,
-}
-
-/// revoke-cert (§7.6) by the account that ordered the certificate.
-pub(crate) fn revoke(a: &Authorized<'_>, acct: &Account, jws: &Decoded) -> Result<Step, Problem> {
-    let r: Revoke = serde_json::from_value(jws.payload_json()?)
-        .map_err(|e| Problem::malformed(format!("revoke-cert payload: {e}")))?;
-    if let Some(reason) = r.reason
-        && !matches!(reason, 0..=6 | 8..=10)
-    {
-        return Err(Problem::new(
-            Kind::BadRevocationReason,
-            format!("reason {reason}"),
-        ));
-    }
-    let der = URL_SAFE_NO_PAD
-        .decode(&r.certificate)
-        .map_err(|_| Problem::malformed("certificate is not unpadded base64url"))?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|_| Problem::malformed("certificate is not DER"))?;
-    // The engine's serials are 16 bytes; DER drops leading zero bytes.
-    let raw: Vec<u8> = cert
-        .raw_serial()
-        .iter()
-        .copied()
-        .skip_while(|b| *b == 0)
-        .collect();
-    if raw.len() > 16 {
-        return Err(Problem::unauthorized("not a certificate of this mount"));
-    }
-    let mut s16 = [0u8; 16];
-    s16[16 - raw.len()..].copy_from_slice(&raw);
-    let serial = crate::engines::pki::x509::hex(&s16);
-    let owned = scan::<Order>(a, kind::ORDER)?
-        .into_iter()
-        .any(|o| o.account == acct.id && o.serial.as_deref() == Some(serial.as_str()));
-    if !owned {
-        return Err(Problem::unauthorized(
-            "the account did not order this certificate",
-        ));
-    }
-    let rec = certs::get_cert(a, &serial).map_err(internal)?;
-    if rec.revoked_at.is_some() {
-        return Err(Problem::new(Kind::AlreadyRevoked, "already revoked"));
-    }
-    certs::revoke(a, &serial).map_err(internal)?;
-    Ok(Step::Done(Reply {
-        status: 200,
-        location: None,
-        links: Vec::new(),
-        body: Body::Json(Value::Null),
     }))
 }

@@ -81,6 +81,9 @@ pub struct Problem {
     pub status: u16,
     #[serde(skip)]
     pub kind: Kind,
+    /// A `Location` header to send with it (409 on key-change).
+    #[serde(skip)]
+    pub location: Option<String>,
 }
 
 impl Problem {
@@ -90,12 +93,19 @@ impl Problem {
             detail: detail.into(),
             status: kind.status(),
             kind,
+            location: None,
         }
     }
 
     /// The same problem served with another status (503 while sealed).
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+
+    /// The same problem with a `Location` header.
+    pub fn with_location(mut self, url: String) -> Self {
+        self.location = Some(url);
         self
     }
 

@@ -62,6 +62,12 @@ pub(crate) fn put<T: Serialize>(
     put_sealed(tx, a.keys(), a.mount().id, ACME, &key(a, kind, id), value).map_err(internal)
 }
 
+pub(crate) fn delete(a: &Authorized<'_>, tx: &WriteTx, kind: u8, id: &str) -> Result<(), Problem> {
+    tx.delete(ACME, &key(a, kind, id))
+        .map(|_| ())
+        .map_err(|e| internal(e.into()))
+}
+
 /// How many rows of `kind` the mount holds, counting up to `limit`.
 pub(crate) fn count(a: &Authorized<'_>, kind: u8, limit: usize) -> Result<usize, Problem> {
     let prefix = mount_key(a.mount().id, &[kind]);
