@@ -142,6 +142,8 @@ impl HostedService for Metacrypt {
             .check_key_file_outside(&ctx.data_dir)
             .map_err(|e| fail(e.to_string()))?;
         m.auto_unseal();
+        // Rewrap jobs and periodic tasks, while unsealed.
+        m.start_jobs();
         if let Some(v) = &ctx.verifier {
             let _ = m.ui_verifier.set(v.clone());
         }
