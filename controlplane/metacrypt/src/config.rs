@@ -11,6 +11,11 @@
 //! unseal_wait = "5s"           # how long an attempt waits for the one derivation slot
 //! dev_passphrase_file = ""     # dev only (`mcd dev`): init and unseal from this file
 //! auto_unseal_key_file = ""    # opt-in: unseal at start from this key file (separate storage)
+//! rewrap_batch_rows = 256      # rows per transaction of a DEK rewrap job
+//! rewrap_pause = "10ms"        # between a rewrap job's batches (lets other writers in)
+//! transit_rotation_check = "1h" # how often transit's auto_rotate_period is checked
+//! count_flush = "10s"          # how often AES-GCM encryption counts are saved
+//! kv_expiry_check = "1m"       # how often kv versions past delete_version_after are destroyed
 //! ```
 //!
 //! Invariant: the Argon2id cost is never below the OWASP floor, and the
@@ -54,6 +59,19 @@ pub struct MetacryptConfig {
     /// secret, so it belongs on separate storage (a USB stick, another disk).
     #[serde(default)]
     pub auto_unseal_key_file: Option<PathBuf>,
+    /// Rows per write transaction of a rewrap job (1 to 10,000).
+    #[serde(default = "d_batch")]
+    pub rewrap_batch_rows: usize,
+    /// The pause between a rewrap job's batches.
+    #[serde(default = "d_pause")]
+    pub rewrap_pause: Duration,
+    /// The periodic jobs' intervals (while unsealed).
+    #[serde(default = "d_rotation_check")]
+    pub transit_rotation_check: Duration,
+    #[serde(default = "d_count_flush")]
+    pub count_flush: Duration,
+    #[serde(default = "d_kv_expiry")]
+    pub kv_expiry_check: Duration,
 }
 
 fn d_mem() -> u32 {
@@ -77,6 +95,21 @@ fn d_backoff_max() -> Duration {
 fn d_wait() -> Duration {
     Duration::from_secs(5)
 }
+fn d_batch() -> usize {
+    256
+}
+fn d_pause() -> Duration {
+    Duration::from_millis(10)
+}
+fn d_rotation_check() -> Duration {
+    Duration::from_secs(3600)
+}
+fn d_count_flush() -> Duration {
+    Duration::from_secs(10)
+}
+fn d_kv_expiry() -> Duration {
+    Duration::from_secs(60)
+}
 
 impl Default for MetacryptConfig {
     fn default() -> Self {
@@ -90,6 +123,11 @@ impl Default for MetacryptConfig {
             unseal_wait: d_wait(),
             dev_passphrase_file: None,
             auto_unseal_key_file: None,
+            rewrap_batch_rows: d_batch(),
+            rewrap_pause: d_pause(),
+            transit_rotation_check: d_rotation_check(),
+            count_flush: d_count_flush(),
+            kv_expiry_check: d_kv_expiry(),
         }
     }
 }
@@ -128,6 +166,21 @@ impl Validate for MetacryptConfig {
         }
         if self.unseal_wait.get().is_zero() || self.unseal_wait.get().as_secs() > 60 {
             return Err(Invalid::new("unseal_wait", "between 1ms and 60s"));
+        }
+        if !(1..=10_000).contains(&self.rewrap_batch_rows) {
+            return Err(Invalid::new("rewrap_batch_rows", "between 1 and 10000"));
+        }
+        if self.rewrap_pause.get().as_secs() > 60 {
+            return Err(Invalid::new("rewrap_pause", "at most 60s"));
+        }
+        for (field, d) in [
+            ("transit_rotation_check", self.transit_rotation_check),
+            ("count_flush", self.count_flush),
+            ("kv_expiry_check", self.kv_expiry_check),
+        ] {
+            if d.get() < std::time::Duration::from_millis(100) || d.get().as_secs() > 86_400 {
+                return Err(Invalid::new(field, "between 100ms and 24h"));
+            }
         }
         if let Some(p) = &self.dev_passphrase_file
             && (p.as_os_str().is_empty() || !p.is_absolute())

@@ -147,6 +147,8 @@ impl HostedService for Metacrypt {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(crate::core::pki_crl::run(Arc::downgrade(&m)));
         }
+        // Rewrap jobs and periodic tasks, while unsealed.
+        m.start_jobs();
         if let Some(v) = &ctx.verifier {
             let _ = m.ui_verifier.set(v.clone());
         }

@@ -122,6 +122,7 @@ const ADMIN_RPCS: &[&str] = &[
     "Mounts/Create",
     "Mounts/Update",
     "Mounts/Delete",
+    "Mounts/RotateDek",
     "Policy/List",
     "Policy/Get",
     "Policy/Create",
@@ -200,6 +201,7 @@ fn base() -> MethodMap {
         .rest("POST", "/v1/crypt/sys/barrier/rotate-mek", Admin)
         .rest("GET", "/v1/crypt/sys/barrier/slots", Admin)
         .rest("POST", "/v1/crypt/sys/barrier/slots", Admin)
+        .rest("GET", "/v1/crypt/sys/jobs", Admin)
         // gRPC mc.crypt.v1 (same meanings as above).
         .grpc("/mc.crypt.v1.Barrier/Status", Public)
         .grpc("/mc.crypt.v1.Barrier/Init", Admin)
@@ -208,6 +210,7 @@ fn base() -> MethodMap {
         .grpc("/mc.crypt.v1.Barrier/RotateMek", Admin)
         .grpc("/mc.crypt.v1.Barrier/ListSlots", Admin)
         .grpc("/mc.crypt.v1.Barrier/AddSlot", Admin)
+        .grpc("/mc.crypt.v1.Barrier/ListJobs", Admin)
 }
 
 #[cfg(test)]
@@ -230,7 +233,7 @@ mod tests {
             .collect();
         assert_eq!(
             rest.len(),
-            7 + crate::api::rest_engines::ROUTES.len()
+            8 + crate::api::rest_engines::ROUTES.len()
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
                 + crate::api::rest_user::ROUTES.len()

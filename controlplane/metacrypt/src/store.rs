@@ -9,7 +9,8 @@
 //! (v3) `transit_keys` (sealed under its mount's ring); (v4) `user_keys`
 //! (sealed under its mount's ring); (v5) the pki engine's, (v6) the ssh
 //! engine's tables, (v7) the pki engine's ACME state (see `engines::pki`,
-//! `engines::ssh`).
+//! `engines::ssh`); (v8) `barrier_jobs` (mount id u64 BE → the mount's
+//! rewrap job, plain JSON: versions, counts and a cursor, no secret).
 //! Barrier rows are plain JSON whose secrets are wrapped keys; every other
 //! value is sealed in the envelope.
 //!
@@ -21,11 +22,13 @@ use redb::TableDefinition;
 
 pub(crate) use mc_kit::store::audit::AUDIT;
 
+use crate::barrier::rewrap::RewrapJob;
 use crate::barrier::{DekRecord, MekRecord, SealConfig};
 
 pub(crate) const BARRIER_SEAL: JsonTable<SealConfig> = JsonTable::new("barrier_seal");
 pub(crate) const BARRIER_MEK: JsonTable<MekRecord> = JsonTable::new("barrier_mek");
 pub(crate) const BARRIER_KEYS: JsonTable<DekRecord> = JsonTable::new("barrier_keys");
+pub(crate) const BARRIER_JOBS: JsonTable<RewrapJob> = JsonTable::new("barrier_jobs");
 
 /// `mounts`: sys id 0 ‖ name → the mount (sealed, `sys` ring).
 pub(crate) const MOUNTS: Table = TableDefinition::new("mounts");
@@ -101,6 +104,10 @@ fn acme(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[ACME])
 }
 
+fn jobs(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[BARRIER_JOBS.def()])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "metacrypt",
     migrations: &[
@@ -138,6 +145,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 7,
             description: "the pki engine's ACME state",
             apply: acme,
+        },
+        Migration {
+            to_version: 8,
+            description: "the barrier's resumable jobs (DEK rewrap)",
+            apply: jobs,
         },
     ],
 };

@@ -113,6 +113,46 @@ impl pb::barrier_server::Barrier for Services {
         }))
     }
 
+    async fn list_jobs(&self, _: Request<pb::ListJobsRequest>) -> Reply<pb::JobsResponse> {
+        let v = self.0.jobs()?;
+        Ok(Response::new(pb::JobsResponse {
+            jobs: v
+                .jobs
+                .into_iter()
+                .map(|j| pb::JobInfo {
+                    kind: j.kind.to_owned(),
+                    mount: j.mount,
+                    target_version: j.target_version,
+                    rows_total: j.rows_total,
+                    rows_scanned: j.rows_scanned,
+                    rows_resealed: j.rows_resealed,
+                    started_at: j.started_at,
+                    updated_at: j.updated_at,
+                })
+                .collect(),
+            rings: v
+                .rings
+                .into_iter()
+                .map(|r| pb::RingInfo {
+                    mount: r.mount,
+                    current: r.current,
+                    versions: r.versions,
+                })
+                .collect(),
+            tasks: v
+                .tasks
+                .into_iter()
+                .map(|t| pb::TaskInfo {
+                    name: t.name,
+                    every_secs: t.every_secs,
+                    runs: t.runs,
+                    last_run: t.last_run,
+                    outcome: t.outcome,
+                })
+                .collect(),
+        }))
+    }
+
     async fn rotate_mek(&self, r: Request<pb::RotateMekRequest>) -> Reply<pb::RotateMekResponse> {
         let c = Caller::from_grpc(&r);
         Ok(Response::new(pb::RotateMekResponse {

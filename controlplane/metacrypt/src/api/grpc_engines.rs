@@ -193,6 +193,17 @@ impl pb::mounts_server::Mounts for Services {
         self.0.delete_mount(&c, &r.into_inner().name)?;
         Ok(Response::new(pb::DeleteMountResponse {}))
     }
+
+    async fn rotate_dek(&self, r: Request<pb::RotateDekRequest>) -> Reply<pb::RotateDekResponse> {
+        self.unsealed()?;
+        let c = Caller::from_grpc(&r);
+        let out = self.0.rotate_dek(&c, &r.into_inner().name)?;
+        Ok(Response::new(pb::RotateDekResponse {
+            mount: out.mount,
+            dek_version: out.dek_version,
+            rows: out.rows,
+        }))
+    }
 }
 
 #[tonic::async_trait]

@@ -11,7 +11,8 @@ use mc_service::body::JsonBody;
 use serde_json::{Value, json};
 
 use crate::core::{
-    AddSlotInput, Caller, InitInput, InitOutput, Metacrypt, SlotAdded, Status, UnsealInputBody,
+    AddSlotInput, Caller, InitInput, InitOutput, JobsView, Metacrypt, SlotAdded, Status,
+    UnsealInputBody,
 };
 use crate::error::CryptError;
 
@@ -59,6 +60,10 @@ async fn list_slots(State(m): State<Arc<Metacrypt>>) -> Result<Json<Value>> {
     Ok(Json(json!({"slots": m.list_slots()?})))
 }
 
+async fn jobs(State(m): State<Arc<Metacrypt>>) -> Result<Json<JobsView>> {
+    Ok(Json(m.jobs()?))
+}
+
 async fn add_slot(
     State(m): State<Arc<Metacrypt>>,
     c: Caller,
@@ -91,6 +96,7 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
             "/v1/crypt/sys/barrier/slots",
             get(list_slots).post(add_slot),
         )
+        .route("/v1/crypt/sys/jobs", get(jobs))
         .route_layer(axum::middleware::from_fn_with_state(
             m.clone(),
             require_unsealed,

@@ -21,6 +21,7 @@ use super::rest::{SYS_BODY_LIMIT, require_unsealed};
 use crate::core::{
     Caller, ExplainInput, Explained, KvConfig, KvConfigInput, KvDelete, KvList, KvMetadata,
     KvMetadataInput, KvVersion, KvWrite, Metacrypt, Mount, MountInput, MountUpdate, PolicyRule,
+    RotatedDek,
 };
 use crate::error::CryptError;
 
@@ -58,6 +59,16 @@ async fn update_mount(
 async fn delete_mount(State(m): M, c: Caller, Path(name): Path<String>) -> Result<StatusCode> {
     m.delete_mount(&c, &name)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A body (none is expected) is read and dropped, as for `rotate-mek`.
+async fn rotate_dek(
+    State(m): M,
+    c: Caller,
+    Path(name): Path<String>,
+    _body: axum::body::Bytes,
+) -> Result<Json<RotatedDek>> {
+    Ok(Json(m.rotate_dek(&c, &name)?))
 }
 
 async fn list_rules(State(m): M) -> Result<Json<Value>> {
@@ -307,6 +318,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/crypt/sys/mounts/{mount}"),
     ("PATCH", "/v1/crypt/sys/mounts/{mount}"),
     ("DELETE", "/v1/crypt/sys/mounts/{mount}"),
+    ("POST", "/v1/crypt/sys/mounts/{mount}/rotate-dek"),
     ("GET", "/v1/crypt/sys/policy"),
     ("POST", "/v1/crypt/sys/policy"),
     ("POST", "/v1/crypt/sys/policy/explain"),
@@ -323,6 +335,7 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
             "/v1/crypt/sys/mounts/{mount}",
             get(get_mount).patch(update_mount).delete(delete_mount),
         )
+        .route("/v1/crypt/sys/mounts/{mount}/rotate-dek", post(rotate_dek))
         .route("/v1/crypt/sys/policy", get(list_rules).post(create_rule))
         .route("/v1/crypt/sys/policy/explain", post(explain))
         .route(

@@ -18,6 +18,7 @@ pub(crate) mod envelope;
 pub(crate) mod keyfile;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod rewrap;
 pub(crate) mod rings;
 pub(crate) mod sealer;
 pub(crate) mod shamir;
@@ -204,6 +205,9 @@ pub(crate) struct Barrier {
     /// Held across every change of key rows and its swap into memory (MEK
     /// rotation, ring creation and removal), so none loses another's ring.
     key_changes: Mutex<()>,
+    /// Key sets from before a DEK rotation, until no operation holds them
+    /// (a rewrap job waits for that: `rewrap::Barrier::quiesce`).
+    pre_rotation: Mutex<Vec<std::sync::Weak<Unsealed>>>,
 }
 
 fn key_err(e: KeyError) -> ApiError {
@@ -240,6 +244,7 @@ impl Barrier {
                 p: config.argon2_parallelism,
             },
             key_changes: Mutex::new(()),
+            pre_rotation: Mutex::new(Vec::new()),
         })
     }
 

@@ -24,7 +24,7 @@ pub(crate) struct NewRing {
     key: Key,
 }
 
-fn copy_key(k: &Key) -> Result<(aws_lc_rs::aead::LessSafeKey, Key), KeyError> {
+pub(super) fn copy_key(k: &Key) -> Result<(aws_lc_rs::aead::LessSafeKey, Key), KeyError> {
     let copy = Key::from_bytes(Zeroizing::new(*k.bytes()));
     copy.aead().map(|a| (a, copy))
 }

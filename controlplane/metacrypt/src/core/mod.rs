@@ -7,6 +7,7 @@
 //! mount; every `sys` operation but status first takes the unsealed keys.
 
 pub mod acme;
+pub(crate) mod jobs;
 pub(crate) mod kv;
 pub(crate) mod mounts;
 pub(crate) mod pki;
@@ -17,6 +18,7 @@ pub(crate) mod run;
 pub(crate) mod slots;
 pub(crate) mod ssh;
 pub(crate) mod sys;
+pub(crate) mod tasks;
 pub(crate) mod transit;
 pub(crate) mod user;
 pub(crate) mod view;
@@ -36,6 +38,7 @@ use crate::error::CryptError;
 pub use crate::barrier::Status;
 pub use crate::engines::kv::KvConfig;
 pub use acme::{EabCreated, EabRequest};
+pub use jobs::{JobInfo, JobsView, RingInfo, RotatedDek, TaskInfo};
 pub use kv::{
     KvConfigInput, KvDelete, KvList, KvMetadata, KvMetadataInput, KvOptions, KvRead, KvVersion,
     KvWrite,
@@ -66,6 +69,8 @@ pub struct Metacrypt {
     pub(crate) ui_verifier: std::sync::OnceLock<Arc<dyn mc_service::auth::TokenVerifier>>,
     /// ACME's Replay-Nonces (in memory by design: docs/design/acme.md).
     pub(crate) acme_nonces: crate::engines::pki::acme::nonce::Nonces,
+    /// The background loop's wake-up and the tasks' last outcomes.
+    pub(crate) jobs: jobs::Jobs,
 }
 
 /// An audit row for a change made by `c`.
@@ -104,6 +109,7 @@ impl Metacrypt {
             generation: AtomicU64::new(0),
             ui_verifier: std::sync::OnceLock::new(),
             acme_nonces: Default::default(),
+            jobs: jobs::Jobs::default(),
         })
     }
 

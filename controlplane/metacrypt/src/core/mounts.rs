@@ -223,6 +223,7 @@ impl Metacrypt {
             .ok_or_else(|| CryptError::NotFound(format!("no mount named {name}")))?;
         tx.delete(MOUNTS, &row)?;
         self.barrier.delete_ring(&tx, mount.id)?;
+        self.barrier.delete_job(&tx, mount.id)?;
         let mut rows = 0;
         if let Some(engine) = self.engines.get(&mount.kind) {
             for table in engine.tables() {

@@ -7,6 +7,8 @@
 //! this file, and every engine function takes one, so no handler reaches
 //! an engine around these checks. Policy comes before the mount lookup, so
 //! a caller without rights learns nothing about which mounts exist.
+//! Background tasks (`core/tasks.rs`) use [`Metacrypt::run_system`], which
+//! checks the barrier and the mount type only.
 
 use std::sync::Arc;
 
@@ -187,6 +189,54 @@ impl Metacrypt {
             path: &path,
             caller,
         })
+    }
+}
+
+/// The principal background tasks act as (audit rows name it).
+pub(crate) fn system_caller() -> Caller {
+    Caller {
+        principal: Some(Principal {
+            account_id: "metacrypt-jobs".to_owned(),
+            username: "metacrypt-jobs".to_owned(),
+            account_type: "system".to_owned(),
+            roles: vec![],
+            tags: vec![],
+            jti: String::new(),
+            expires_at: 0,
+            scopes: vec![],
+        }),
+        source: None,
+    }
+}
+
+impl Metacrypt {
+    /// Runs `f` on every mount of type `engine` as the background tasks'
+    /// principal. Only `core/tasks.rs` calls it: the tasks act on the
+    /// operator's configuration (a key's `auto_rotate_period`, a mount's
+    /// `delete_version_after`), not on a caller's request, so policy does
+    /// not apply; the barrier does (sealed: nothing runs).
+    pub(crate) fn run_system(
+        &self,
+        engine: &str,
+        mut f: impl FnMut(Authorized<'_>) -> Result<(), CryptError>,
+    ) -> Result<(), CryptError> {
+        let keys = self.barrier.unsealed()?;
+        let view = self.view(&keys)?;
+        let caller = system_caller();
+        let principal = caller.require()?;
+        for mount in view.mounts.values().filter(|m| m.kind == engine) {
+            let path = format!("{}/", mount.name);
+            f(Authorized {
+                keys: &keys,
+                store: &self.store,
+                mount,
+                principal,
+                view: &view,
+                path: &path,
+                caller: &caller,
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -157,7 +157,7 @@ fn no_key(name: &str) -> CryptError {
 }
 
 impl Metacrypt {
-    fn transit(&self) -> &Transit {
+    pub(crate) fn transit(&self) -> &Transit {
         self.engines().transit()
     }
 

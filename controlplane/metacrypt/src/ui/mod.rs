@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui/crypt/admin/mounts"),
     ("POST", "/ui/crypt/admin/mounts"),
     ("POST", "/ui/crypt/admin/mounts/{name}/delete"),
+    ("POST", "/ui/crypt/admin/mounts/{name}/rotate-dek"),
     ("GET", "/ui/crypt/admin/policy"),
     ("POST", "/ui/crypt/admin/policy"),
     ("GET", "/ui/crypt/admin/policy/{id}"),
@@ -124,6 +125,10 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         .route(
             "/ui/crypt/admin/mounts/{name}/delete",
             post(sys::delete_mount),
+        )
+        .route(
+            "/ui/crypt/admin/mounts/{name}/rotate-dek",
+            post(sys::rotate_dek),
         )
         .route(
             "/ui/crypt/admin/policy",

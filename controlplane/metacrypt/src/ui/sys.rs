@@ -1,7 +1,7 @@
 //! The barrier and mounts pages: status for every signed-in user; init
 //! (passphrase, optional Shamir split, shares shown once), unseal
 //! (passphrase or one share at a time, with progress), seal and the mounts
-//! list/create/delete for admins. Each calls the `sys` core operation the
+//! list/create/delete/rotate-dek (and the jobs) for admins. Each calls the `sys` core operation the
 //! REST handler calls.
 
 use axum::Extension;
@@ -79,6 +79,7 @@ pub(super) async fn status(State(ui): State<Ui>, Extension(user): Extension<UiUs
             @if s.sealed { p.error #sealed { "Metacrypt is sealed." } }
             (state_view(&s))
             (forms(&user, &s))
+            @if !s.sealed && user.principal.is_admin() { (jobs_view(&ui)) }
         }
     })
 }
@@ -174,7 +175,45 @@ pub(super) async fn seal(State(ui): State<Ui>, Extension(user): Extension<UiUser
     })
 }
 
+/// Running rewrap jobs and the periodic tasks' last runs (admins, unsealed).
+fn jobs_view(ui: &Ui) -> Markup {
+    let Ok(v) = ui.m.jobs() else {
+        return html! {};
+    };
+    html! {
+        h2 { "Jobs" }
+        @if v.jobs.is_empty() { p #no-jobs { "No rewrap job is running." } }
+        @else {
+            table #jobs {
+                tr { th { "Job" } th { "Mount" } th { "Target DEK" } th { "Rows scanned" } th { "Resealed" } }
+                @for j in &v.jobs {
+                    tr { td { (j.kind) } td { (j.mount) } td { (j.target_version) }
+                         td { (j.rows_scanned) " of " (j.rows_total) } td { (j.rows_resealed) } }
+                }
+            }
+        }
+        @if !v.tasks.is_empty() {
+            table #tasks {
+                tr { th { "Task" } th { "Runs" } th { "Last run" } th { "Outcome" } }
+                @for t in &v.tasks {
+                    tr { td { (t.name) } td { (t.runs) } td { (time(t.last_run)) } td { (t.outcome) } }
+                }
+            }
+        }
+    }
+}
+
 fn mounts_page(ui: &Ui, user: &UiUser, status: StatusCode, note: Markup) -> Response {
+    let rings = ui.m.jobs().map(|v| v.rings).unwrap_or_default();
+    let dek = |name: &str| {
+        rings
+            .iter()
+            .find(|r| r.mount == name)
+            .map_or_else(String::new, |r| {
+                let v: Vec<String> = r.versions.iter().map(u32::to_string).collect();
+                format!("v{} (held: {})", r.current, v.join(", "))
+            })
+    };
     match ui.m.list_mounts() {
         Ok(mounts) => page(
             user,
@@ -183,7 +222,7 @@ fn mounts_page(ui: &Ui, user: &UiUser, status: StatusCode, note: Markup) -> Resp
             html! {
                 (note)
                 table #mounts {
-                    tr { th { "Name" } th { "Type" } th { "Description" } th { "Created" } th {} }
+                    tr { th { "Name" } th { "Type" } th { "Description" } th { "Created" } th { "Data key" } th {} th {} }
                     @for m in &mounts {
                         tr {
                             td {
@@ -194,6 +233,13 @@ fn mounts_page(ui: &Ui, user: &UiUser, status: StatusCode, note: Markup) -> Resp
                                 }
                             }
                             td { (m.kind) } td { (m.description) } td { (time(m.created_at)) }
+                            td { (dek(&m.name)) }
+                            td {
+                                form method="post" action=(format!("/ui/crypt/admin/mounts/{}/rotate-dek", m.name)) {
+                                    (csrf_field(user))
+                                    button type="submit" { "Rotate data key" }
+                                }
+                            }
                             td {
                                 form method="post" action=(format!("/ui/crypt/admin/mounts/{}/delete", m.name)) {
                                     (csrf_field(user))
@@ -213,6 +259,7 @@ fn mounts_page(ui: &Ui, user: &UiUser, status: StatusCode, note: Markup) -> Resp
                     label { "Description" input name="description"; }
                     button type="submit" { "Mount" }
                 }
+                (jobs_view(ui))
             },
         ),
         Err(e) => failure(user, "Mounts", &e),
@@ -257,6 +304,23 @@ pub(super) async fn create_mount(
         },
     );
     let (status, note) = note(&r, "Mounted.");
+    mounts_page(&ui, &user, status, note)
+}
+
+pub(super) async fn rotate_dek(
+    State(ui): State<Ui>,
+    Extension(user): Extension<UiUser>,
+    Path(name): Path<String>,
+) -> Response {
+    let r = ui.m.rotate_dek(&user.caller(), &name);
+    let ok = match &r {
+        Ok(d) => format!(
+            "{} now writes with data key version {}; rewrapping {} rows.",
+            d.mount, d.dek_version, d.rows
+        ),
+        Err(_) => String::new(),
+    };
+    let (status, note) = note(&r, &ok);
     mounts_page(&ui, &user, status, note)
 }
 

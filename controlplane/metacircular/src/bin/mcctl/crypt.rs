@@ -9,6 +9,7 @@
 //! shell history and `ps`. Every answer goes through [`Out`], so `--json`
 //! works for all.
 
+mod jobs;
 mod kv;
 mod mounts;
 mod pki;
@@ -61,6 +62,8 @@ pub(crate) enum CryptCommand {
     Seal,
     /// A new master encryption key; the data keys are rewrapped (admin).
     RotateMek,
+    /// Running rewrap jobs, each mount's DEK versions, periodic tasks (admin).
+    Jobs,
     /// Engine mounts (admin).
     Mounts {
         #[command(subcommand)]
@@ -161,8 +164,9 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
     match cmd {
         CryptCommand::Mounts { cmd } => {
             let (ch, b) = authed(endpoints).await?;
+            let mut barrier = BarrierClient::with_interceptor(ch.clone(), b.clone());
             let mut c = mc_proto::crypt::v1::mounts_client::MountsClient::with_interceptor(ch, b);
-            mounts::run(&mut c, out, cmd).await
+            mounts::run(&mut c, &mut barrier, out, cmd).await
         }
         CryptCommand::Policy { cmd } => {
             let (ch, b) = authed(endpoints).await?;
@@ -194,6 +198,7 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             let mut c = pb::transit_client::TransitClient::with_interceptor(ch, b);
             transit::data(&mut c, out, cmd).await
         }
+        CryptCommand::Jobs => jobs::list(&mut client(endpoints).await?, out).await,
         CryptCommand::Slots { cmd } => slots::run(&mut client(endpoints).await?, out, cmd).await,
         CryptCommand::User { cmd } => {
             let (ch, b) = authed(endpoints).await?;

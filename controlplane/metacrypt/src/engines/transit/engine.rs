@@ -193,6 +193,54 @@ impl Transit {
     }
 }
 
+impl Transit {
+    /// The keys of `mount` now in the cache (those that may hold unflushed counts).
+    pub(crate) fn cached(&self, mount: u64) -> Vec<(String, Arc<TransitKey>)> {
+        self.cache.read().map_or_else(
+            |_| Vec::new(),
+            |c| {
+                c.iter()
+                    .filter(|((m, _), _)| *m == mount)
+                    .map(|((_, n), k)| (n.clone(), k.clone()))
+                    .collect()
+            },
+        )
+    }
+
+    /// Stores the encryption counts taken from a cached key
+    /// ([`TransitKey::take_counts`]) into the stored state (counts only
+    /// grow, so each version keeps the larger). Bookkeeping, not a change
+    /// of the key: no audit row. Returns whether a row was written.
+    pub(crate) fn flush_counts(
+        &self,
+        a: &Authorized<'_>,
+        name: &str,
+        taken: &KeyState,
+    ) -> Result<bool, CryptError> {
+        let _serial = self.writes.lock().map_err(|_| poisoned())?;
+        let (keys, id) = (a.keys(), a.mount().id);
+        let row = mount_key(id, name.as_bytes());
+        let tx = WriteTx::begin(a.store())?;
+        let Some(mut state): Option<KeyState> = get_sealed(&tx, keys, id, TRANSIT_KEYS, &row)?
+        else {
+            return Ok(false);
+        };
+        for (v, sv) in &mut state.versions {
+            if let Some(t) = taken.versions.get(v) {
+                sv.encryptions = sv.encryptions.max(t.encryptions);
+            }
+        }
+        put_sealed(&tx, keys, id, TRANSIT_KEYS, &row, &state)?;
+        tx.commit()?;
+        let slot = (id, name.to_owned());
+        let mut cache = self.cache.write().map_err(|_| poisoned())?;
+        if let Some(old) = cache.get(&slot).cloned() {
+            cache.insert(slot, Arc::new(old.reload(state)?));
+        }
+        Ok(true)
+    }
+}
+
 fn audit(
     a: &Authorized<'_>,
     tx: &WriteTx,

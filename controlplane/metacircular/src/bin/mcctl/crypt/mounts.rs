@@ -1,7 +1,8 @@
-//! `mcctl crypt mounts list|create|get|delete` (admin).
+//! `mcctl crypt mounts list|create|get|delete|rotate-dek` (admin).
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
+use pb::barrier_client::BarrierClient;
 use pb::mounts_client::MountsClient;
 use serde::Serialize;
 
@@ -30,6 +31,14 @@ pub(crate) enum MountsCommand {
     /// unreadable the moment this answers).
     Delete {
         name: String,
+    },
+    /// A new data key for the mount (`sys`: the barrier's own rows); a
+    /// rewrap job reseals its rows, then the old versions are dropped.
+    RotateDek {
+        name: String,
+        /// Follow the rewrap job until it ends (progress on a terminal).
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -73,6 +82,7 @@ impl MountView {
 
 pub(crate) async fn run(
     c: &mut MountsClient<Authed>,
+    barrier: &mut BarrierClient<Authed>,
     out: Out,
     cmd: MountsCommand,
 ) -> anyhow::Result<()> {
@@ -124,6 +134,29 @@ pub(crate) async fn run(
             out.done(
                 &serde_json::json!({"deleted": name}),
                 &format!("mount {name} deleted"),
+            )
+        }
+        MountsCommand::RotateDek { name, wait } => {
+            let r = c
+                .rotate_dek(pb::RotateDekRequest { name: name.clone() })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if wait {
+                super::jobs::follow(barrier, &r.mount).await?;
+            }
+            let done = if wait { "done" } else { "running" };
+            out.done(
+                &serde_json::json!({
+                    "mount": r.mount,
+                    "dek_version": r.dek_version,
+                    "rows": r.rows,
+                    "rewrap": done,
+                }),
+                &format!(
+                    "mount {} now writes with DEK version {}; rewrap of {} rows {done}",
+                    r.mount, r.dek_version, r.rows
+                ),
             )
         }
     }
