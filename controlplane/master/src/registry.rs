@@ -1,0 +1,223 @@
+//! The node registry: `RegisterNode` and `Heartbeat` from `agent-<node>`
+//! system accounts, and each node's health.
+//!
+//! Invariants: the node name comes from the verified token (never the
+//! request) and must be on the allowlist; a node is written only by its own
+//! agent; health is derived from the stored heartbeat time when read, so
+//! it survives a restart of the master unchanged.
+
+use mc_kit::api::{ApiError, Invalid};
+use mc_proto::deploy::v1 as pb;
+use mc_service::caller::Caller;
+
+use crate::Master;
+use crate::store::{self, Load, NodeRow};
+
+/// The account prefix of node agents.
+pub(crate) const AGENT_PREFIX: &str = "agent-";
+const MAX_FIELD: usize = 256;
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The calling node's name, checked against the allowlist.
+fn caller_node(m: &Master, c: &Caller) -> Result<String, ApiError> {
+    let p = c.require()?;
+    let node = p
+        .name_suffix(AGENT_PREFIX)
+        .ok_or_else(|| ApiError::Forbidden("only an agent-<node> account may do this".into()))?;
+    if !m.config.nodes.iter().any(|n| n == node) {
+        return Err(ApiError::Forbidden(format!(
+            "node {node} is not on the allowlist (mcp.nodes)"
+        )));
+    }
+    Ok(node.to_owned())
+}
+
+fn short(field: &str, s: &str) -> Result<(), ApiError> {
+    if s.len() > MAX_FIELD || s.chars().any(char::is_control) {
+        return Err(Invalid::new(field, "at most 256 bytes, no control characters").into());
+    }
+    Ok(())
+}
+
+/// `host:port` with a port.
+fn check_address(a: &str) -> Result<(), ApiError> {
+    short("address", a)?;
+    let ok = a
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+    if !ok {
+        return Err(Invalid::new("address", "must be host:port").into());
+    }
+    Ok(())
+}
+
+pub(crate) async fn register(
+    m: &Master,
+    c: &Caller,
+    r: pb::RegisterNodeRequest,
+) -> Result<pb::RegisterNodeResponse, ApiError> {
+    let node = caller_node(m, c)?;
+    check_address(&r.address)?;
+    short("arch", &r.arch)?;
+    short("agent_version", &r.agent_version)?;
+    let role =
+        pb::NodeRole::try_from(r.role).map_err(|_| Invalid::new("role", "unknown node role"))?;
+    let now = now_ms();
+    let _guard = m.registry.lock().await;
+    let old = store::node(&m.store, &node).map_err(ApiError::internal)?;
+    let min = i64::try_from(m.config.register_interval.get().as_millis()).unwrap_or(i64::MAX);
+    if let Some(o) = &old
+        && now.saturating_sub(o.registered_at.saturating_mul(1000)) < min
+    {
+        return Err(ApiError::RateLimited(format!(
+            "node {node} registered less than {} ago",
+            m.config.register_interval
+        )));
+    }
+    let row = NodeRow {
+        name: node.clone(),
+        role: if role == pb::NodeRole::Unspecified {
+            pb::NodeRole::Worker.into()
+        } else {
+            role.into()
+        },
+        address: r.address,
+        arch: r.arch,
+        agent_version: r.agent_version,
+        registered_at: now / 1000,
+        last_heartbeat_ms: now,
+        load: old.map(|o| o.load).unwrap_or_default(),
+    };
+    store::put_node(&m.store, &row).map_err(ApiError::internal)?;
+    tracing::info!(node, address = %row.address, "node registered");
+    Ok(pb::RegisterNodeResponse {
+        node,
+        heartbeat_interval_seconds: u32::try_from(
+            m.config.heartbeat_interval.get().as_secs().max(1),
+        )
+        .unwrap_or(u32::MAX),
+    })
+}
+
+pub(crate) async fn heartbeat(
+    m: &Master,
+    c: &Caller,
+    r: pb::HeartbeatRequest,
+) -> Result<pb::HeartbeatResponse, ApiError> {
+    let node = caller_node(m, c)?;
+    let l = r.load.unwrap_or_default();
+    if !l.cpu.is_finite() || l.cpu < 0.0 || l.cpu > 100_000.0 {
+        return Err(Invalid::new("load.cpu", "must be a finite, non-negative number").into());
+    }
+    let now = now_ms();
+    let _guard = m.registry.lock().await;
+    let Some(mut row) = store::node(&m.store, &node).map_err(ApiError::internal)? else {
+        return Err(ApiError::FailedPrecondition(format!(
+            "node {node} is not registered: call RegisterNode first"
+        )));
+    };
+    let min = i64::try_from(m.config.heartbeat_interval.get().as_millis() / 3).unwrap_or(0);
+    if now.saturating_sub(row.last_heartbeat_ms) < min {
+        return Err(ApiError::RateLimited(format!(
+            "heartbeats from {node} come faster than a third of {}",
+            m.config.heartbeat_interval
+        )));
+    }
+    row.last_heartbeat_ms = now;
+    row.load = Load {
+        cpu: l.cpu,
+        memory_used: l.memory_used_bytes,
+        memory_total: l.memory_total_bytes,
+        disk_free: l.disk_free_bytes,
+        containers: l.containers,
+    };
+    store::put_node(&m.store, &row).map_err(ApiError::internal)?;
+    Ok(pb::HeartbeatResponse {})
+}
+
+/// Healthy while the last heartbeat is younger than `unhealthy_after`
+/// intervals.
+pub(crate) fn health(m: &Master, row: &NodeRow, now_ms: i64) -> pb::NodeHealth {
+    let window = m
+        .config
+        .heartbeat_interval
+        .get()
+        .saturating_mul(m.config.unhealthy_after);
+    let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    if now_ms.saturating_sub(row.last_heartbeat_ms) < window {
+        pb::NodeHealth::Healthy
+    } else {
+        pb::NodeHealth::Unhealthy
+    }
+}
+
+pub(crate) fn to_pb(m: &Master, row: &NodeRow, now_ms: i64) -> pb::NodeInfo {
+    pb::NodeInfo {
+        name: row.name.clone(),
+        role: row.role,
+        address: row.address.clone(),
+        arch: row.arch.clone(),
+        agent_version: row.agent_version.clone(),
+        health: health(m, row, now_ms).into(),
+        last_heartbeat_unix: row.last_heartbeat_ms / 1000,
+        load: Some(pb::NodeLoad {
+            cpu: row.load.cpu,
+            memory_used_bytes: row.load.memory_used,
+            memory_total_bytes: row.load.memory_total,
+            disk_free_bytes: row.load.disk_free,
+            containers: row.load.containers,
+        }),
+    }
+}
+
+pub(crate) fn list(m: &Master) -> Result<pb::ListNodesResponse, ApiError> {
+    let now = now_ms();
+    let nodes = store::nodes(&m.store).map_err(ApiError::internal)?;
+    Ok(pb::ListNodesResponse {
+        nodes: nodes.iter().map(|n| to_pb(m, n, now)).collect(),
+    })
+}
+
+/// Placement: the pinned node (registered and healthy), else the healthy
+/// worker with the fewest containers, ties by name. A node's count is the
+/// larger of its last heartbeat's and what the master placed there since
+/// (two deploys between heartbeats do not both see an empty node).
+pub(crate) fn place(m: &Master, pinned: &str) -> Result<NodeRow, ApiError> {
+    let now = now_ms();
+    let mut nodes = store::nodes(&m.store).map_err(ApiError::internal)?;
+    let services = store::services(&m.store).map_err(ApiError::internal)?;
+    for n in &mut nodes {
+        let placed: u32 = services
+            .iter()
+            .filter(|s| s.node == n.name)
+            .map(|s| s.def.containers())
+            .sum();
+        n.load.containers = n.load.containers.max(placed);
+    }
+    if !pinned.is_empty() {
+        let Some(n) = nodes.into_iter().find(|n| n.name == pinned) else {
+            return Err(
+                Invalid::new("node", format!("no registered node is named {pinned}")).into(),
+            );
+        };
+        if health(m, &n, now) != pb::NodeHealth::Healthy {
+            return Err(ApiError::FailedPrecondition(format!(
+                "node {pinned} is unhealthy (no heartbeat for {} intervals)",
+                m.config.unhealthy_after
+            )));
+        }
+        return Ok(n);
+    }
+    nodes
+        .into_iter()
+        .filter(|n| {
+            n.role != i32::from(pb::NodeRole::Edge) && health(m, n, now) == pb::NodeHealth::Healthy
+        })
+        .min_by(|a, b| (a.load.containers, &a.name).cmp(&(b.load.containers, &b.name)))
+        .ok_or_else(|| ApiError::FailedPrecondition("no healthy node can take the service".into()))
+}
