@@ -71,8 +71,23 @@ pub(crate) async fn register(
     let _guard = m.registry.lock().await;
     let old = store::node(&m.store, &node).map_err(ApiError::internal)?;
     let min = i64::try_from(m.config.register_interval.get().as_millis()).unwrap_or(i64::MAX);
+    let same = |o: &NodeRow| {
+        o.address == r.address
+            && o.arch == r.arch
+            && o.agent_version == r.agent_version
+            && (o.role == i32::from(role) || role == pb::NodeRole::Unspecified)
+    };
+    let recent = |o: &NodeRow| now.saturating_sub(o.registered_at.saturating_mul(1000)) < min;
+    // Idempotent: the same registration again (an agent restarted) is
+    // answered without a write; a changed one only once per interval.
+    if let Some(o) = old.as_ref().filter(|o| recent(o) && same(o)) {
+        return Ok(pb::RegisterNodeResponse {
+            node: o.name.clone(),
+            heartbeat_interval_seconds: interval_secs(m),
+        });
+    }
     if let Some(o) = &old
-        && now.saturating_sub(o.registered_at.saturating_mul(1000)) < min
+        && recent(o)
     {
         return Err(ApiError::RateLimited(format!(
             "node {node} registered less than {} ago",
@@ -97,11 +112,12 @@ pub(crate) async fn register(
     tracing::info!(node, address = %row.address, "node registered");
     Ok(pb::RegisterNodeResponse {
         node,
-        heartbeat_interval_seconds: u32::try_from(
-            m.config.heartbeat_interval.get().as_secs().max(1),
-        )
-        .unwrap_or(u32::MAX),
+        heartbeat_interval_seconds: interval_secs(m),
     })
+}
+
+fn interval_secs(m: &Master) -> u32 {
+    u32::try_from(m.config.heartbeat_interval.get().as_secs().max(1)).unwrap_or(u32::MAX)
 }
 
 pub(crate) async fn heartbeat(
