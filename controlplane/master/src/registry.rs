@@ -237,3 +237,171 @@ pub(crate) fn place(m: &Master, pinned: &str) -> Result<NodeRow, ApiError> {
         .min_by(|a, b| (a.load.containers, &a.name).cmp(&(b.load.containers, &b.name)))
         .ok_or_else(|| ApiError::FailedPrecondition("no healthy node can take the service".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mc_kit::store::Store;
+    use mc_service::auth::Principal;
+
+    use super::*;
+    use crate::config::McpConfig;
+    use crate::store::ServiceRow;
+
+    fn master(dir: &std::path::Path) -> Master {
+        Master {
+            store: Arc::new(Store::open(&dir.join("mcp/mcp.redb"), &store::SCHEMA).expect("open")),
+            config: McpConfig {
+                nodes: vec!["a".into(), "b".into(), "c".into()],
+                register_interval: mc_kit::config::Duration::from_secs(60),
+                ..McpConfig::default()
+            },
+            registry: tokio::sync::Mutex::new(()),
+            ops: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn agent(name: &str) -> Caller {
+        Caller {
+            principal: Some(Principal {
+                account_id: name.to_owned(),
+                username: name.to_owned(),
+                account_type: "system".to_owned(),
+                roles: Vec::new(),
+                tags: Vec::new(),
+                jti: "j".to_owned(),
+                expires_at: i64::MAX,
+                scopes: Vec::new(),
+            }),
+            source: None,
+        }
+    }
+
+    fn reg(address: &str) -> pb::RegisterNodeRequest {
+        pb::RegisterNodeRequest {
+            role: pb::NodeRole::Worker.into(),
+            address: address.to_owned(),
+            arch: "x86_64".to_owned(),
+            agent_version: "1".to_owned(),
+        }
+    }
+
+    fn set_containers(m: &Master, node: &str, n: u32, heartbeat_ms: i64) {
+        let mut row = store::node(&m.store, node).expect("read").expect("row");
+        row.load.containers = n;
+        row.last_heartbeat_ms = heartbeat_ms;
+        store::put_node(&m.store, &row).expect("write");
+    }
+
+    #[tokio::test]
+    async fn the_node_name_comes_from_the_token_and_the_allowlist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = master(dir.path());
+        let r = register(&m, &agent("agent-a"), reg("127.0.0.1:9444")).await;
+        assert_eq!(r.expect("registered").node, "a");
+        let r = register(&m, &agent("agent-zz"), reg("127.0.0.1:9444")).await;
+        assert!(
+            matches!(r, Err(ApiError::Forbidden(ref m)) if m.contains("allowlist")),
+            "{r:?}"
+        );
+        assert!(store::node(&m.store, "zz").expect("read").is_none());
+        let r = register(&m, &agent("agent-b"), reg("no-port")).await;
+        assert!(
+            matches!(r, Err(ApiError::Invalid(ref i)) if i.field == "address"),
+            "{r:?}"
+        );
+        // The same registration again is answered; a changed one is limited.
+        assert!(
+            register(&m, &agent("agent-a"), reg("127.0.0.1:9444"))
+                .await
+                .is_ok()
+        );
+        let r = register(&m, &agent("agent-a"), reg("127.0.0.1:9555")).await;
+        assert!(matches!(r, Err(ApiError::RateLimited(_))), "{r:?}");
+        // Heartbeats: only a registered node, not faster than a third of the interval.
+        let hb = pb::HeartbeatRequest::default();
+        let r = heartbeat(&m, &agent("agent-b"), hb.clone()).await;
+        assert!(matches!(r, Err(ApiError::FailedPrecondition(_))), "{r:?}");
+        let r = heartbeat(&m, &agent("agent-a"), hb.clone()).await;
+        assert!(matches!(r, Err(ApiError::RateLimited(_))), "{r:?}");
+        set_containers(&m, "a", 0, now_ms() - 20_000);
+        let load = pb::NodeLoad {
+            containers: 4,
+            cpu: 0.5,
+            ..pb::NodeLoad::default()
+        };
+        let r = heartbeat(
+            &m,
+            &agent("agent-a"),
+            pb::HeartbeatRequest { load: Some(load) },
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(
+            store::node(&m.store, "a")
+                .expect("read")
+                .expect("row")
+                .load
+                .containers,
+            4
+        );
+    }
+
+    #[tokio::test]
+    async fn placement_takes_the_healthy_node_with_the_fewest_containers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = master(dir.path());
+        for n in ["a", "b", "c"] {
+            register(&m, &agent(&format!("agent-{n}")), reg("127.0.0.1:9444"))
+                .await
+                .expect("registered");
+        }
+        let now = now_ms();
+        set_containers(&m, "a", 3, now);
+        set_containers(&m, "b", 1, now);
+        set_containers(&m, "c", 0, now - 10 * 30_000);
+        assert_eq!(
+            health(
+                &m,
+                &store::node(&m.store, "c").expect("r").expect("row"),
+                now
+            ),
+            pb::NodeHealth::Unhealthy
+        );
+        assert_eq!(place(&m, "").expect("placed").name, "b", "c is unhealthy");
+        // What the master placed counts before the next heartbeat does.
+        let def = crate::spec::ServiceDef::from_toml(
+            "name = \"x\"\n[[components]]\nname = \"a\"\nimage = \"i:1\"\n[[components]]\nname = \"b\"\nimage = \"i:1\"\n[[components]]\nname = \"c\"\nimage = \"i:1\"\n",
+        )
+        .expect("def");
+        let row = ServiceRow {
+            def,
+            node: "b".into(),
+            deployed_at: 0,
+        };
+        let rec = store::DeployRecord {
+            service: "x".into(),
+            node: "b".into(),
+            at: 0,
+            by: String::new(),
+            action: "deploy".into(),
+            success: true,
+            steps: Vec::new(),
+        };
+        store::finish(&m.store, &rec, store::Change::Put(&row)).expect("finish");
+        assert_eq!(
+            place(&m, "").expect("placed").name,
+            "a",
+            "a (3) ties b (3), by name"
+        );
+        assert_eq!(place(&m, "b").expect("pinned").name, "b");
+        let r = place(&m, "c");
+        assert!(matches!(r, Err(ApiError::FailedPrecondition(_))), "{r:?}");
+        let r = place(&m, "nowhere");
+        assert!(
+            matches!(r, Err(ApiError::Invalid(ref i)) if i.field == "node"),
+            "{r:?}"
+        );
+    }
+}
