@@ -25,6 +25,10 @@ use serde::Deserialize;
 /// token_file = "/srv/mcp-agent/token"
 /// [proxy]
 /// admin_socket = "/run/mc/dataplane.sock"
+/// [master]
+/// grpc = "https://mcp.example.net:9443"
+/// ca_cert = "/srv/mcp-agent/ca.pem"
+/// address = "10.0.0.5:9444"
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,8 +48,27 @@ pub struct AgentConfig {
     pub proxy: ProxySection,
     #[serde(default)]
     pub services: ServicesSection,
+    /// The MCP master to register with; absent = no registration.
+    #[serde(default)]
+    pub master: Option<MasterSection>,
     #[serde(default)]
     pub log: LogConfig,
+}
+
+/// Where the agent registers and sends heartbeats (with its own token).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterSection {
+    /// The control plane's gRPC URL, `https://host:port`.
+    pub grpc: String,
+    /// PEM CA that signed the control plane's certificate.
+    pub ca_cert: PathBuf,
+    /// TLS server name to verify; empty = the URL's host.
+    #[serde(default)]
+    pub server_name: String,
+    /// The `host:port` the master dials for this agent; empty = `server.grpc`.
+    #[serde(default)]
+    pub address: String,
 }
 
 fn default_node() -> String {
@@ -224,6 +247,17 @@ impl Validate for AgentConfig {
         ] {
             if let Some(p) = p {
                 absolute(key, p)?;
+            }
+        }
+        if let Some(m) = &self.master {
+            if !m.grpc.starts_with("https://") {
+                return Err(Invalid::new("master.grpc", "must be an https:// URL"));
+            }
+            if !m.ca_cert.is_file() {
+                return Err(Invalid::new(
+                    "master.ca_cert",
+                    format!("{} is not a file", m.ca_cert.display()),
+                ));
             }
         }
         self.tls.validate("tls")?;

@@ -22,6 +22,7 @@ mod agent;
 mod apply;
 mod config;
 mod grpc;
+mod master;
 mod methods;
 mod model;
 mod ops;
@@ -32,8 +33,8 @@ mod routes;
 mod store;
 
 pub use config::{
-    AgentConfig, McIasSection, PodmanSection, PortsSection, ProxySection, ServerSection,
-    ServicesSection,
+    AgentConfig, MasterSection, McIasSection, PodmanSection, PortsSection, ProxySection,
+    ServerSection, ServicesSection,
 };
 
 pub const COMPONENT: &str = "agent";
@@ -127,7 +128,7 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
     let guard = axum::middleware::from_fn_with_state(auth, mc_service::auth::AuthLayer::enforce);
     let grpc_router = tonic::service::Routes::new(grpc_health)
         .add_service(mc_proto::deploy::v1::agent_server::AgentServer::new(
-            grpc::AgentGrpc(agent),
+            grpc::AgentGrpc(agent.clone()),
         ))
         .into_axum_router()
         .route_layer(guard)
@@ -144,6 +145,12 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
     ))
     .into_axum_router();
     let grpc = Listener::tcp("grpc", config.server.grpc).await?;
+    if let Some(mut m) = config.master.clone() {
+        if m.address.is_empty() {
+            m.address = config.server.grpc.to_string();
+        }
+        master::spawn(agent.clone(), m, shutdown.clone());
+    }
     let admin = Listener::unix("admin socket", &config.server.admin_socket)?;
     let limits = Limits {
         drain: config.server.drain.get(),

@@ -71,6 +71,12 @@ pub(crate) fn desired(store: &Store, service: &str) -> Result<Option<Desired>, S
     ReadTx::begin(store)?.get(DESIRED, service.as_bytes())
 }
 
+/// How many containers the agent runs (observed rows).
+pub(crate) fn container_count(store: &Store) -> Result<u32, StoreError> {
+    let n = ReadTx::begin(store)?.len(OBSERVED)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 pub(crate) fn all_desired(store: &Store) -> Result<Vec<Desired>, StoreError> {
     ReadTx::begin(store)?.all(DESIRED)
 }

@@ -75,6 +75,7 @@ hosted_services! {
     mcias: mc_mcias::Mcias,
     metacrypt: mc_metacrypt::Metacrypt,
     mcr: mc_mcr::Mcr,
+    mcp: mc_master::Master,
 }
 
 /// What the host gives every service.

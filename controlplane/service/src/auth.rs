@@ -52,6 +52,8 @@ pub enum Requirement {
     System(AccountPattern),
     /// Any one of these.
     AnyOf(&'static [Requirement]),
+    /// Every one of these (a human admin: `AllOf(&[Human, Admin])`).
+    AllOf(&'static [Requirement]),
     /// The inner requirement, and a token that carries scopes must carry
     /// one that covers `scope` (a scope only narrows what the account may do).
     Scoped {
@@ -133,6 +135,7 @@ fn allows(requirement: Requirement, p: &Principal) -> Result<(), String> {
             }
             Err(last)
         }
+        Requirement::AllOf(all) => all.iter().try_for_each(|r| allows(*r, p)),
         Requirement::Scoped { scope, inner } => {
             allows(*inner, p)?;
             if p.has_scope(scope) {
@@ -673,6 +676,20 @@ mod tests {
             "a human named like an agent is not one"
         );
         assert!(forbidden(AGENT, Some(&root)), "admins are not agents");
+        const HUMAN_ADMIN: Requirement =
+            Requirement::AllOf(&[Requirement::Human, Requirement::Admin]);
+        let system_admin = principal("ci", "system", &["admin"], &[], &[]);
+        assert!(allow(HUMAN_ADMIN, Some(&root)));
+        assert!(
+            forbidden(HUMAN_ADMIN, Some(&alice)),
+            "a human, not an admin"
+        );
+        assert!(
+            forbidden(HUMAN_ADMIN, Some(&system_admin)),
+            "an admin, not human"
+        );
+        assert!(forbidden(HUMAN_ADMIN, Some(&agent)));
+        assert!(matches!(decide(HUMAN_ADMIN, None), Unauthenticated(_)));
         assert!(
             forbidden(AGENT, Some(&bare_prefix)),
             "the prefix alone names no node"

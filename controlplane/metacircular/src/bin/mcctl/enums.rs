@@ -10,7 +10,7 @@
 //! panics on a number the CLI does not know.
 
 use anyhow::bail;
-use mc_proto::{dns::v1 as dns, iam::v1 as iam, proxy::v1 as proxy};
+use mc_proto::{deploy::v1 as deploy, dns::v1 as dns, iam::v1 as iam, proxy::v1 as proxy};
 
 /// A proto enum the CLI reads or prints.
 pub(crate) trait CliEnum: Copy + TryFrom<i32> + Into<i32> {
@@ -66,6 +66,9 @@ cli_enum! {
     iam::AccountType => "ACCOUNT_TYPE_", "account type";
     iam::AccountStatus => "ACCOUNT_STATUS_", "account status";
     iam::Effect => "EFFECT_", "effect";
+    deploy::ContainerState => "CONTAINER_STATE_", "container state";
+    deploy::NodeHealth => "NODE_HEALTH_", "node health";
+    deploy::NodeRole => "NODE_ROLE_", "node role";
 }
 
 /// The CLI spelling of `value`; `None` for `*_UNSPECIFIED` and unknown numbers.

@@ -5,7 +5,7 @@
 //! every command works with no flags.
 //!
 //! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`,
-//! `registry`), each
+//! `registry`, `mcp`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
 //! [`enums`] only.
@@ -16,6 +16,7 @@ mod dns;
 mod endpoints;
 mod enums;
 mod iam;
+mod mcp;
 mod output;
 mod proxy;
 mod registry;
@@ -46,8 +47,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show each process: version, readiness, uptime and details.
-    Status,
+    /// Show each process: version, readiness, uptime and details; with a
+    /// SERVICE, that MCP service's containers, ports, health and drift.
+    Status { service: Option<String> },
     /// Print the endpoints file in use and its contents.
     Endpoints,
     /// Log in to MCIAS; the token is kept for the other commands.
@@ -82,6 +84,35 @@ enum Command {
     /// Development helpers for the platform `mcd dev` runs: dev certificates.
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// MCP: deploy a service from its TOML definition (placement, then the node's agent).
+    Deploy {
+        file: PathBuf,
+        /// Validate and place only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// MCP: remove a service's routes and containers (keeps /srv/<service> unless --purge).
+    Undeploy {
+        service: String,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// MCP: every deployed service and its containers.
+    Ps {
+        /// Only services on this node.
+        #[arg(long, default_value = "")]
+        node: String,
+    },
+    /// MCP: registered nodes, their health and load.
+    Nodes,
+    /// MCP: stop every container of a service.
+    Stop { service: String },
+    /// MCP: start every container of a service.
+    Start { service: String },
+    /// MCP: restart every container of a service.
+    Restart { service: String },
+    /// MCP: a service's container log, relayed from its node's agent.
+    Logs(mcp::LogsArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,7 +163,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = Out::new(cli.json);
     let e = &endpoints;
     match cli.command {
-        Command::Status => status::run(e, out),
+        Command::Status { service: None } => status::run(e, out),
+        Command::Status {
+            service: Some(service),
+        } => block_on(mcp::status(e, out, service)),
         Command::Endpoints => {
             let view = EndpointsView {
                 path: e.path.display().to_string(),
@@ -155,6 +189,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dns(cmd) => block_on(dns::run(e, out, cmd)),
         Command::Dev(cmd) => block_on(dev::run(e, out, cmd)),
         Command::Registry(cmd) => block_on(registry::run(e, out, cmd)),
+        Command::Deploy { file, dry_run } => block_on(mcp::deploy(e, out, &file, dry_run)),
+        Command::Undeploy { service, purge } => block_on(mcp::undeploy(e, out, service, purge)),
+        Command::Ps { node } => block_on(mcp::ps(e, out, node)),
+        Command::Nodes => block_on(mcp::nodes(e, out)),
+        Command::Stop { service } => block_on(mcp::act(e, out, service, mcp::Action::Stop)),
+        Command::Start { service } => block_on(mcp::act(e, out, service, mcp::Action::Start)),
+        Command::Restart { service } => block_on(mcp::act(e, out, service, mcp::Action::Restart)),
+        Command::Logs(a) => block_on(mcp::logs(e, out, a, cli.json)),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::dataplane::l7::{Pki, l7_toml};
 use crate::peers::{Dataplane, free_port};
 
 mod cutover;
+mod master;
 mod recover;
 mod sweep;
 
@@ -39,6 +40,8 @@ pub(crate) struct Node {
     pub(crate) admin: String,
     pub(crate) user: String,
     pub(crate) other_agent: String,
+    /// This node's own `agent-test` token.
+    pub(crate) agent_token: String,
     /// The registry (MCR on the control plane's REST port) and its CA dir.
     pub(crate) registry: String,
     pub(crate) registry_certs: PathBuf,
@@ -76,9 +79,19 @@ impl Node {
         for d in [&cp_dir, &dp_dir, &ag] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        let cp = Controlplane::start(&cp_dir, "");
+        // The master: this node on its allowlist, its token written below
+        // (read at each call), the agents' CA the control plane's dev CA.
+        let dev_ca = mc_service::tls::DevCa::load_or_create(&cp_dir).expect("ca");
+        let mcp = format!(
+            "\n[mcp]\nnodes = [\"test\"]\ntoken_file = \"{}/mcp-token\"\nagent_ca = \"{}\"\n\
+             agent_server_name = \"localhost\"\nzone = \"svc.test\"\nheartbeat_interval = \"1s\"\n",
+            cp_dir.display(),
+            dev_ca.cert_path.display()
+        );
+        let cp = Controlplane::start(&cp_dir, &mcp);
         let admin = cp.token("admin", &cp.password);
         let master = system_token(&cp, &admin, "mcp-master");
+        std::fs::write(cp_dir.join("mcp-token"), &master).expect("mcp token");
         let own = system_token(&cp, &admin, "agent-test");
         let other_agent = system_token(&cp, &admin, "agent-other");
         cp.create_user(&admin, "gina", "gina's long enough password");
@@ -128,7 +141,8 @@ impl Node {
                  [mcias]\ngrpc = \"{}\"\nca_cert = \"{}\"\nissuer = \"{}\"\ntoken_file = \"{d}/token\"\nserver_name = \"localhost\"\n\
                  [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\nregistry_cert_dir = \"{d}/certs\"\n\
                  [ports]\nfirst = {first}\nlast = {}\n[proxy]\nadmin_socket = \"{}/dp.sock\"\n\
-                 [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\n",
+                 [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\n\
+                 [master]\ngrpc = \"{}\"\nca_cert = \"{}\"\nserver_name = \"localhost\"\n",
                 tls.cert.display(),
                 tls.key.display(),
                 cp.grpc,
@@ -136,6 +150,8 @@ impl Node {
                 cp.rest,
                 first + 199,
                 dp_dir.display(),
+                cp.grpc,
+                cp.ca,
             ),
         )
         .expect("agent config");
@@ -156,6 +172,7 @@ impl Node {
             admin,
             user,
             other_agent,
+            agent_token: own,
             podman_args,
             dir: ag,
         };

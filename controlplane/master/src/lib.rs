@@ -1,0 +1,83 @@
+//! mc-master: the MCP master, hosted by the control plane (section `[mcp]`,
+//! store `<data_dir>/mcp/mcp.redb`).
+//!
+//! Serves `mc.deploy.v1.Master` on the control plane's gRPC listener and
+//! its REST twin under `/v1/mcp/`: the node registry (`registry`: agents
+//! register and heartbeat with their own `agent-<node>` accounts), service
+//! definitions (`spec`: TOML, validated), placement and deploys through the
+//! node agents (`deploy`, `agents`). Caller rules in `methods`. Design:
+//! docs/design/mcp.md.
+
+use std::sync::Arc;
+
+use mc_kit::store::{Schema, Store};
+use mc_service::auth::MethodMap;
+use mc_service::hosted::{HostedService, ServiceCtx, ServiceError, store_path};
+
+mod agents;
+mod config;
+mod deploy;
+mod grpc;
+pub mod methods;
+mod registry;
+mod rest;
+pub mod spec;
+mod store;
+
+pub use config::McpConfig;
+
+/// The master's state.
+pub struct Master {
+    store: Arc<Store>,
+    config: McpConfig,
+    /// Serializes registrations and heartbeats (read-modify-write of a node).
+    registry: tokio::sync::Mutex<()>,
+    /// Serializes deploys, undeploys and stop/start/restart.
+    ops: tokio::sync::Mutex<()>,
+}
+
+impl HostedService for Master {
+    const NAME: &'static str = "mcp";
+    type Config = McpConfig;
+
+    fn schema() -> &'static Schema {
+        &store::SCHEMA
+    }
+
+    fn open(ctx: &ServiceCtx, config: McpConfig) -> Result<Arc<Self>, ServiceError> {
+        let store =
+            Store::open(&store_path::<Self>(&ctx.data_dir), &store::SCHEMA).map_err(|e| {
+                ServiceError {
+                    service: Self::NAME,
+                    message: e.to_string(),
+                }
+            })?;
+        if config.nodes.is_empty() {
+            tracing::info!("mcp.nodes is empty: no agent can register");
+        }
+        Ok(Arc::new(Self {
+            store: Arc::new(store),
+            config,
+            registry: tokio::sync::Mutex::new(()),
+            ops: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    fn methods() -> MethodMap {
+        methods::map()
+    }
+
+    fn rest(self: &Arc<Self>) -> axum::Router {
+        rest::router(self.clone())
+    }
+
+    fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
+        routes.add_service(mc_proto::deploy::v1::master_server::MasterServer::new(
+            grpc::MasterGrpc(self.clone()),
+        ));
+    }
+
+    fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+}

@@ -1,0 +1,117 @@
+//! The master's one method map, for gRPC and its REST twin: operator RPCs
+//! require a human admin (a system account is refused even with the admin
+//! role); `RegisterNode` and `Heartbeat` require an `agent-<node>` system
+//! account (an admin is refused: a method meant for an agent is not an
+//! operator's method). The proto header's caller rules.
+
+use mc_service::auth::{AccountPattern, MethodMap, Requirement};
+
+/// Operator RPCs.
+pub const HUMAN_ADMIN: Requirement = Requirement::AllOf(&[Requirement::Human, Requirement::Admin]);
+/// RegisterNode and Heartbeat.
+pub const AGENT: Requirement = Requirement::System(AccountPattern::NamePrefix("agent-"));
+
+/// Operator RPCs of `mc.deploy.v1.Master`.
+pub(crate) const OPERATOR_RPCS: [&str; 12] = [
+    "Deploy",
+    "Undeploy",
+    "GetServiceStatus",
+    "ListServices",
+    "ListNodes",
+    "StopService",
+    "StartService",
+    "RestartService",
+    "ServiceLogs",
+    "CreateSnapshot",
+    "ListSnapshots",
+    "RestoreSnapshot",
+];
+pub(crate) const AGENT_RPCS: [&str; 2] = ["RegisterNode", "Heartbeat"];
+
+/// REST twins: `(method, path, requirement)`.
+pub(crate) const REST: [(&str, &str, Requirement); 11] = [
+    ("POST", "/v1/mcp/services", HUMAN_ADMIN),
+    ("GET", "/v1/mcp/services", HUMAN_ADMIN),
+    ("GET", "/v1/mcp/services/{service}", HUMAN_ADMIN),
+    ("DELETE", "/v1/mcp/services/{service}", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/services/{service}/stop", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/services/{service}/start", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/services/{service}/restart", HUMAN_ADMIN),
+    ("GET", "/v1/mcp/services/{service}/logs", HUMAN_ADMIN),
+    ("GET", "/v1/mcp/nodes", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/nodes/register", AGENT),
+    ("POST", "/v1/mcp/nodes/heartbeat", AGENT),
+];
+
+pub fn map() -> MethodMap {
+    let m = OPERATOR_RPCS.iter().fold(MethodMap::new(), |m, rpc| {
+        m.grpc(&format!("/mc.deploy.v1.Master/{rpc}"), HUMAN_ADMIN)
+    });
+    let m = AGENT_RPCS.iter().fold(m, |m, rpc| {
+        m.grpc(&format!("/mc.deploy.v1.Master/{rpc}"), AGENT)
+    });
+    REST.iter()
+        .fold(m, |m, (method, path, req)| m.rest(method, path, *req))
+}
+
+#[cfg(test)]
+mod tests {
+    use mc_service::auth::{Decision, Principal, decide};
+
+    use super::*;
+
+    #[test]
+    fn every_master_rpc_is_in_the_map_and_nothing_else_is() {
+        let rpcs: Vec<String> = mc_proto::grpc_methods("mc.deploy.v1")
+            .into_iter()
+            .filter(|r| r.starts_with("/mc.deploy.v1.Master/"))
+            .collect();
+        assert_eq!(
+            rpcs.len(),
+            OPERATOR_RPCS.len() + AGENT_RPCS.len(),
+            "{rpcs:?}"
+        );
+        let m = map();
+        for rpc in &rpcs {
+            assert!(m.get(rpc).is_some(), "{rpc} is missing from the map");
+        }
+        for (key, _) in m.entries().filter(|(k, _)| k.starts_with('/')) {
+            assert!(
+                rpcs.iter().any(|r| r == key),
+                "{key} is mapped but no such RPC exists"
+            );
+        }
+    }
+
+    fn p(name: &str, typ: &str, roles: &[&str]) -> Principal {
+        Principal {
+            account_id: name.to_owned(),
+            username: name.to_owned(),
+            account_type: typ.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            tags: Vec::new(),
+            jti: "j".to_owned(),
+            expires_at: i64::MAX,
+            scopes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn operators_are_human_admins_and_agents_are_agent_accounts() {
+        let admin = p("root", "human", &["admin"]);
+        let user = p("gina", "human", &["user"]);
+        let agent = p("agent-rift", "system", &[]);
+        let master = p("mcp-master", "system", &[]);
+        let robot_admin = p("ci", "system", &["admin"]);
+        let forbidden = |r, who: &Principal| matches!(decide(r, Some(who)), Decision::Forbidden(_));
+        assert_eq!(decide(HUMAN_ADMIN, Some(&admin)), Decision::Allow);
+        for who in [&user, &agent, &master, &robot_admin] {
+            assert!(forbidden(HUMAN_ADMIN, who), "{who:?}");
+        }
+        assert_eq!(decide(AGENT, Some(&agent)), Decision::Allow);
+        for who in [&admin, &user, &master, &robot_admin] {
+            assert!(forbidden(AGENT, who), "{who:?}");
+        }
+        assert!(matches!(decide(AGENT, None), Decision::Unauthenticated(_)));
+    }
+}

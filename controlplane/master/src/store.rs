@@ -1,0 +1,211 @@
+//! The master's redb store (`<data_dir>/mcp/mcp.redb`): registered nodes
+//! with their last heartbeat, deployed services (the definition that was
+//! deployed successfully and its node), and deploy records (every attempt's
+//! steps, kept per service, newest last, at most [`MAX_RECORDS`] each).
+//!
+//! Invariants: a service row changes only together with the deploy record
+//! of the attempt that succeeded (one transaction); a failed attempt adds
+//! only its record. Each commit is durable before the RPC answers.
+
+use mc_kit::store::json::{JsonTable, ReadTx, WriteTx, create_tables};
+use mc_kit::store::{Migration, Schema, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::ServiceDef;
+
+/// Deploy records kept per service.
+pub(crate) const MAX_RECORDS: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NodeRow {
+    pub(crate) name: String,
+    /// `NodeRole` as its proto number.
+    pub(crate) role: i32,
+    pub(crate) address: String,
+    pub(crate) arch: String,
+    pub(crate) agent_version: String,
+    pub(crate) registered_at: i64,
+    /// Unix milliseconds of the last heartbeat (or the registration).
+    pub(crate) last_heartbeat_ms: i64,
+    pub(crate) load: Load,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Load {
+    pub(crate) cpu: f64,
+    pub(crate) memory_used: u64,
+    pub(crate) memory_total: u64,
+    pub(crate) disk_free: u64,
+    pub(crate) containers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ServiceRow {
+    pub(crate) def: ServiceDef,
+    pub(crate) node: String,
+    pub(crate) deployed_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Step {
+    pub(crate) step: String,
+    pub(crate) success: bool,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeployRecord {
+    pub(crate) service: String,
+    pub(crate) node: String,
+    pub(crate) at: i64,
+    /// Who asked (account id).
+    pub(crate) by: String,
+    pub(crate) action: String,
+    pub(crate) success: bool,
+    pub(crate) steps: Vec<Step>,
+}
+
+pub(crate) const NODES: JsonTable<NodeRow> = JsonTable::new("nodes");
+pub(crate) const SERVICES: JsonTable<ServiceRow> = JsonTable::new("services");
+/// Key: `<service>/<at as 20 digits>/<n>`, so a prefix scan is in time order.
+pub(crate) const RECORDS: JsonTable<DeployRecord> = JsonTable::new("deploy_records");
+
+fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[NODES.def(), SERVICES.def(), RECORDS.def()])
+}
+
+pub(crate) const SCHEMA: Schema = Schema {
+    name: "mcp",
+    migrations: &[Migration {
+        to_version: 1,
+        description: "nodes, services, deploy records",
+        apply: create,
+    }],
+};
+
+pub(crate) fn node(store: &Store, name: &str) -> Result<Option<NodeRow>, StoreError> {
+    ReadTx::begin(store)?.get(NODES, name.as_bytes())
+}
+
+pub(crate) fn nodes(store: &Store) -> Result<Vec<NodeRow>, StoreError> {
+    ReadTx::begin(store)?.all(NODES)
+}
+
+pub(crate) fn put_node(store: &Store, row: &NodeRow) -> Result<(), StoreError> {
+    let tx = WriteTx::begin(store)?;
+    tx.put(NODES, row.name.as_bytes(), row)?;
+    tx.commit()
+}
+
+pub(crate) fn service(store: &Store, name: &str) -> Result<Option<ServiceRow>, StoreError> {
+    ReadTx::begin(store)?.get(SERVICES, name.as_bytes())
+}
+
+pub(crate) fn services(store: &Store) -> Result<Vec<ServiceRow>, StoreError> {
+    ReadTx::begin(store)?.all(SERVICES)
+}
+
+fn record_key(r: &DeployRecord, n: usize) -> Vec<u8> {
+    format!("{}/{:020}/{n:04}", r.service, r.at.max(0)).into_bytes()
+}
+
+/// Records of `service`, oldest first.
+#[cfg(test)]
+pub(crate) fn records(store: &Store, service: &str) -> Result<Vec<DeployRecord>, StoreError> {
+    let prefix = format!("{service}/");
+    Ok(ReadTx::begin(store)?
+        .entries(RECORDS)?
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(prefix.as_bytes()))
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// What a finished operation changes in the service table.
+pub(crate) enum Change<'a> {
+    Keep,
+    Put(&'a ServiceRow),
+    Delete,
+}
+
+/// Appends `record` (dropping the oldest beyond [`MAX_RECORDS`]) and applies
+/// `change`, in one transaction.
+pub(crate) fn finish(
+    store: &Store,
+    record: &DeployRecord,
+    change: Change<'_>,
+) -> Result<(), StoreError> {
+    let tx = WriteTx::begin(store)?;
+    let prefix = format!("{}/", record.service);
+    let mine = |k: &[u8]| k.starts_with(prefix.as_bytes());
+    // Keys are in time order: count this service's records, then drop the
+    // oldest beyond the bound (key order makes the first ones the oldest).
+    let mut count = 0usize;
+    tx.delete_where(RECORDS, |k, _| {
+        count += usize::from(mine(k));
+        false
+    })?;
+    let mut excess = (count + 1).saturating_sub(MAX_RECORDS);
+    tx.delete_where(RECORDS, |k, _| {
+        let drop = excess > 0 && mine(k);
+        excess -= usize::from(drop);
+        drop
+    })?;
+    let mut n = 0;
+    while tx.get(RECORDS, &record_key(record, n))?.is_some() {
+        n += 1;
+    }
+    tx.put(RECORDS, &record_key(record, n), record)?;
+    match change {
+        Change::Keep => {}
+        Change::Put(row) => tx.put(SERVICES, row.def.name.as_bytes(), row)?,
+        Change::Delete => {
+            tx.delete(SERVICES.def(), record.service.as_bytes())?;
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at: i64, success: bool) -> DeployRecord {
+        DeployRecord {
+            service: "web".into(),
+            node: "a".into(),
+            at,
+            by: "admin".into(),
+            action: "deploy".into(),
+            success,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn records_are_bounded_and_rows_change_only_with_their_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("mcp/mcp.redb"), &SCHEMA).expect("open");
+        let def = crate::spec::ServiceDef {
+            name: "web".into(),
+            node: String::new(),
+            components: Vec::new(),
+        };
+        let row = ServiceRow {
+            def,
+            node: "a".into(),
+            deployed_at: 1,
+        };
+        finish(&store, &record(1, true), Change::Put(&row)).expect("finish");
+        finish(&store, &record(1, false), Change::Keep).expect("finish");
+        assert_eq!(service(&store, "web").expect("read"), Some(row));
+        for at in 2..40 {
+            finish(&store, &record(at, false), Change::Keep).expect("finish");
+        }
+        let all = records(&store, "web").expect("records");
+        assert_eq!(all.len(), MAX_RECORDS);
+        assert_eq!(all.last().map(|r| r.at), Some(39));
+        finish(&store, &record(40, true), Change::Delete).expect("finish");
+        assert_eq!(service(&store, "web").expect("read"), None);
+    }
+}
