@@ -21,19 +21,11 @@ const MAX_ROUTES: usize = 16;
 const MAX_ENV: usize = 128;
 const MAX_VOLUMES: usize = 32;
 const MAX_ARGS: usize = 64;
-const MAX_STRING: usize = 4096;
 /// Longest health deadline a caller may ask for.
 pub(crate) const MAX_HEALTH_SECONDS: u32 = 600;
 
-/// `[a-z0-9-]{1,63}`, not starting or ending with `-`.
-pub(crate) fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+/// The definition rules the master applies too.
+pub(crate) use mc_master::spec::{bounded, check_image, is_label};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Spec {
@@ -95,39 +87,6 @@ impl Route {
     /// `$PORT_<NAME>`.
     pub(crate) fn env_name(&self) -> String {
         format!("PORT_{}", self.name.to_ascii_uppercase().replace('-', "_"))
-    }
-}
-
-fn bounded(field: &str, s: &str) -> Result<(), Invalid> {
-    if s.len() > MAX_STRING || s.contains('\0') {
-        return Err(Invalid::new(
-            field,
-            "too long or contains a NUL (at most 4096 bytes)",
-        ));
-    }
-    Ok(())
-}
-
-/// A pinned image reference: a digest, or a tag that is not `latest`.
-fn check_image(field: &str, image: &str) -> Result<(), Invalid> {
-    bounded(field, image)?;
-    if image.is_empty() || image.starts_with('-') || image.chars().any(char::is_whitespace) {
-        return Err(Invalid::new(field, "must be an image reference"));
-    }
-    if image.contains("@sha256:") {
-        return Ok(());
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.rsplit_once(':') {
-        Some((_, "latest")) => Err(Invalid::new(
-            field,
-            "`latest` is not a version: pin a tag or a digest",
-        )),
-        Some((_, tag)) if !tag.is_empty() => Ok(()),
-        _ => Err(Invalid::new(
-            field,
-            "must be pinned by tag (name:1.2.3) or digest (name@sha256:…)",
-        )),
     }
 }
 

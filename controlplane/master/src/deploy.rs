@@ -4,8 +4,8 @@
 //!
 //! Invariants: `success` only when every step (the master's and the
 //! agent's) succeeded; the service row changes only with a successful
-//! attempt's record (`store::finish`); operations on one service are
-//! serialized by the master's operation lock.
+//! attempt's record (`store::finish`); operations that change services
+//! are serialized by the master's one operation lock.
 
 use mc_kit::api::ApiError;
 use mc_proto::deploy::v1 as pb;

@@ -321,9 +321,9 @@ mod tests {
         assert!(matches!(r, Err(ApiError::RateLimited(_))), "{r:?}");
         // Heartbeats: only a registered node, not faster than a third of the interval.
         let hb = pb::HeartbeatRequest::default();
-        let r = heartbeat(&m, &agent("agent-b"), hb.clone()).await;
+        let r = heartbeat(&m, &agent("agent-b"), hb).await;
         assert!(matches!(r, Err(ApiError::FailedPrecondition(_))), "{r:?}");
-        let r = heartbeat(&m, &agent("agent-a"), hb.clone()).await;
+        let r = heartbeat(&m, &agent("agent-a"), hb).await;
         assert!(matches!(r, Err(ApiError::RateLimited(_))), "{r:?}");
         set_containers(&m, "a", 0, now_ms() - 20_000);
         let load = pb::NodeLoad {

@@ -62,7 +62,7 @@ pub(crate) fn status_json(s: &pb::ServiceStatus) -> Value {
 }
 
 fn node_json(n: &pb::NodeInfo) -> Value {
-    let l = n.load.clone().unwrap_or_default();
+    let l = n.load.unwrap_or_default();
     json!({
         "name": n.name,
         "role": pb::NodeRole::try_from(n.role).map_or("unspecified", |r| r.as_str_name()),

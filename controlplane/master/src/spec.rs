@@ -99,8 +99,9 @@ pub enum SpecError {
     Invalid(#[from] Invalid),
 }
 
-/// `[a-z0-9-]{1,63}`, not starting or ending with `-`.
-pub(crate) fn is_label(s: &str) -> bool {
+/// `[a-z0-9-]{1,63}`, not starting or ending with `-` (the agent checks
+/// names by the same rule).
+pub fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -109,7 +110,8 @@ pub(crate) fn is_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn bounded(field: &str, s: &str) -> Result<(), Invalid> {
+/// At most 4096 bytes, no NUL.
+pub fn bounded(field: &str, s: &str) -> Result<(), Invalid> {
     if s.len() > MAX_STRING || s.contains('\0') {
         return Err(Invalid::new(
             field,
@@ -127,7 +129,7 @@ fn at_most(field: &str, len: usize, max: usize) -> Result<(), Invalid> {
 }
 
 /// A pinned image reference: a digest, or a tag that is not `latest`.
-pub(crate) fn check_image(field: &str, image: &str) -> Result<(), Invalid> {
+pub fn check_image(field: &str, image: &str) -> Result<(), Invalid> {
     bounded(field, image)?;
     if image.is_empty() || image.starts_with('-') || image.chars().any(char::is_whitespace) {
         return Err(Invalid::new(field, "must be an image reference"));

@@ -92,6 +92,17 @@ const STEPS: &[Step] = &[
         Want::Ok,
     ),
     step("whoami", Want::Ok),
+    // MCP: no node registers on a dev platform, so lists are empty and
+    // service commands are refused.
+    step("nodes", Want::Ok),
+    step("ps", Want::Ok),
+    step("status nosuch", Want::Refused),
+    step("deploy {dir}/nosuch.toml", Want::Refused),
+    step("undeploy nosuch", Want::Refused),
+    step("stop nosuch", Want::Refused),
+    step("start nosuch", Want::Refused),
+    step("restart nosuch", Want::Refused),
+    step("logs nosuch", Want::Refused),
     step("iam accounts list", Want::Ok),
     Step {
         args: "iam accounts create sweep-user --role user --tag env:test --password-stdin",

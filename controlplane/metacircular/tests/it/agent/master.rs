@@ -254,6 +254,28 @@ fn mcctl_deploys_through_the_master_and_the_nodes_agent() {
             assert_eq!(code(rpc, Some(token)), "7", "{rpc} as {who}");
         }
     }
+    // And every REST twin.
+    let mut rest = 0;
+    for (key, req) in mc_master::methods::map().entries() {
+        let Some((method, path)) = key.split_once(' ') else {
+            continue;
+        };
+        let path = path.replace("{service}", "web");
+        assert_eq!(cp.call(method, &path, None, None).0, 401, "{key} anonymous");
+        let wrong = if req == mc_master::methods::AGENT {
+            admin
+        } else {
+            node.agent_token.as_str()
+        };
+        assert_eq!(cp.call(method, &path, Some(wrong), None).0, 403, "{key}");
+        assert_eq!(
+            cp.call(method, &path, Some(&node.user), None).0,
+            403,
+            "{key} as a user"
+        );
+        rest += 1;
+    }
+    assert_eq!(rest, 11);
     // A node not on the allowlist cannot register.
     let s = crate::support::grpc_status(
         &cp.grpc,
