@@ -11,6 +11,7 @@ use super::iam::Controlplane;
 use crate::support::curl;
 
 mod api;
+mod differential;
 mod gc;
 mod oras;
 mod podman;
@@ -73,55 +74,68 @@ impl Registry {
         headers: &[&str],
         body: Option<&[u8]>,
     ) -> Response {
-        let hdr = tempfile::NamedTempFile::new().expect("temp");
-        let data = tempfile::NamedTempFile::new().expect("temp");
-        let url = self.url(path);
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-sS",
-            "--max-time",
-            "30",
-            "--cacert",
+        request(
+            &self.cp.rest,
             &self.cp.ca,
-            "-X",
             method,
-        ])
+            path,
+            token,
+            headers,
+            body,
+        )
+    }
+}
+
+/// A raw request to the registry at `base` (`https://host:port`), trusting `ca`.
+pub(super) fn request(
+    base: &str,
+    ca: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[&str],
+    body: Option<&[u8]>,
+) -> Response {
+    let hdr = tempfile::NamedTempFile::new().expect("temp");
+    let data = tempfile::NamedTempFile::new().expect("temp");
+    let url = format!("{base}{path}");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "30", "--cacert", ca, "-X", method])
         .arg("-D")
         .arg(hdr.path())
         .args(["-o", "-", "-w", "\n%{http_code}"]);
-        if method == "HEAD" {
-            cmd.arg("-I");
-        }
-        if let Some(t) = token {
-            cmd.args(["-H", &format!("authorization: Bearer {t}")]);
-        }
-        for h in headers {
-            cmd.args(["-H", h]);
-        }
-        if let Some(b) = body {
-            std::fs::write(data.path(), b).expect("body");
-            cmd.arg("--data-binary")
-                .arg(format!("@{}", data.path().display()));
-        }
-        let out = cmd.arg(&url).output().expect("curl");
-        let mut stdout = out.stdout;
-        let pos = stdout.iter().rposition(|b| *b == b'\n').unwrap_or(0);
-        let code = String::from_utf8_lossy(&stdout[pos + 1..])
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        stdout.truncate(pos);
-        let raw_headers = std::fs::read_to_string(hdr.path()).unwrap_or_default();
-        let headers = raw_headers
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        Response {
-            code,
-            headers,
-            body: stdout,
-        }
+    if method == "HEAD" {
+        cmd.arg("-I");
+    }
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+    }
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        std::fs::write(data.path(), b).expect("body");
+        cmd.arg("--data-binary")
+            .arg(format!("@{}", data.path().display()));
+    }
+    let out = cmd.arg(&url).output().expect("curl");
+    let mut stdout = out.stdout;
+    let pos = stdout.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+    let code = String::from_utf8_lossy(&stdout[pos + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    stdout.truncate(pos);
+    let raw_headers = std::fs::read_to_string(hdr.path()).unwrap_or_default();
+    let headers = raw_headers
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Response {
+        code,
+        headers,
+        body: stdout,
     }
 }
 
