@@ -107,19 +107,32 @@ const PATHS: [&str; 10] = [
     "/.well-known/",
 ];
 
+/// A looked-up route as the proxy uses it: something it reads on every hit
+/// (its own backends) beside its path rules.
+struct HeldRoute {
+    backends: usize,
+    paths: PathTable<usize>,
+}
+
 /// What 10k routes × 10 path rules cost over the SNI lookup alone: the same
 /// table and names, then the path's rule (longest prefix).
+/// - `host_only`: the SNI lookup, result not read (a bare hash probe);
+/// - `host_then_route`: the SNI lookup and the read of the route that every
+///   hit is followed by (today's lookup as the proxy uses it);
+/// - `host_and_path`: the SNI lookup, then the path rule (cold route);
+/// - `path_on_held_route`: the path rule on a route the connection already
+///   holds — what each request on an open connection costs.
 fn bench_path_lookup(c: &mut Criterion) {
     let mut rng = Rng(5);
     let mut t = RouteTable::default();
     for i in 0..ROUTES {
-        let rules: PathTable<usize> = PATHS
+        let paths: PathTable<usize> = PATHS
             .iter()
             .enumerate()
             .map(|(j, p)| (Box::from(*p), j))
             .collect();
         let h = HostPattern::parse(&format!("svc{i}.example.com")).expect("valid pattern");
-        t.insert(&h, Arc::new(rules));
+        t.insert(&h, Arc::new(HeldRoute { backends: i, paths }));
     }
     let paths = [
         "/api/v1/users/42?full=1",
@@ -136,8 +149,9 @@ fn bench_path_lookup(c: &mut Criterion) {
     assert!(
         probes
             .iter()
-            .all(|(h, p)| t.lookup(h).and_then(|r| r.lookup(p)).is_some())
+            .all(|(h, p)| t.lookup(h).and_then(|r| r.paths.lookup(p)).is_some())
     );
+    let held = t.lookup("svc42.example.com").expect("route 42").clone();
     let mut g = c.benchmark_group("route_lookup_10k_x10_paths");
     g.throughput(Throughput::Elements(1));
     g.bench_function("host_only", |b| {
@@ -148,14 +162,30 @@ fn bench_path_lookup(c: &mut Criterion) {
             t.lookup(black_box(h)).is_some()
         })
     });
+    g.bench_function("host_then_route", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let (h, _) = &probes[i & (PROBES - 1)];
+            t.lookup(black_box(h)).map(|r| r.backends)
+        })
+    });
     g.bench_function("host_and_path", |b| {
         let mut i = 0usize;
         b.iter(|| {
             i = i.wrapping_add(1);
             let (h, p) = &probes[i & (PROBES - 1)];
             t.lookup(black_box(h))
-                .and_then(|r| r.lookup(black_box(p)))
+                .and_then(|r| r.paths.lookup(black_box(p)))
                 .map(|(_, v)| *v)
+        })
+    });
+    g.bench_function("path_on_held_route", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let p = paths[i & 3];
+            held.paths.lookup(black_box(p)).map(|(_, v)| *v)
         })
     });
     g.finish();

@@ -76,22 +76,55 @@ impl<T> RouteTable<T> {
 /// A route's path-prefix rules: the longest prefix of a path wins.
 ///
 /// Sorted by prefix length, longest first, when built, so a lookup is the
-/// first `starts_with` that holds: at most one comparison per rule, no
-/// allocation. The prefixes sit back to back in one string, so a lookup
-/// reads a few cache lines, not one allocation per rule. Prefixes are
-/// unique (the model checks it).
+/// first rule whose prefix starts the path. Each rule's first eight bytes
+/// sit in a word of their own, so a rule that does not match costs one
+/// mask and compare against the path's first word (no `memcmp` call per
+/// rule); only a prefix longer than eight bytes whose head matched
+/// compares its tail. No allocation. Prefixes are unique (the model checks
+/// it) and start with `/`, so a zero byte padding a short path never
+/// equals a prefix byte.
 #[derive(Debug)]
 pub struct PathTable<T> {
+    heads: Box<[Head]>,
+    /// The prefixes back to back, in `heads`' order.
     text: Box<str>,
-    /// Each rule's end offset in `text` (it starts where the previous ends).
-    rules: Box<[(usize, T)]>,
+    /// Each rule's target, in `heads`' order (read only on a match).
+    values: Box<[T]>,
+}
+
+/// A rule's first eight bytes (little-endian, zero-padded) and where its
+/// whole prefix lies in the table's text.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    word: u64,
+    start: u32,
+    len: u32,
+}
+
+impl Head {
+    /// The bits of a path's first word that this prefix constrains.
+    fn mask(self) -> u64 {
+        let bytes = self.len.min(8);
+        u64::MAX.checked_shr(64 - 8 * bytes).unwrap_or(0)
+    }
+}
+
+/// `bytes`' first eight bytes as a little-endian word, zero-padded.
+fn first_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    if let (Some(dst), Some(src)) = (word.get_mut(..n), bytes.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_le_bytes(word)
 }
 
 impl<T> Default for PathTable<T> {
     fn default() -> Self {
         Self {
+            heads: Box::default(),
             text: Box::default(),
-            rules: Box::default(),
+            values: Box::default(),
         }
     }
 }
@@ -102,16 +135,25 @@ impl<T> FromIterator<(Box<str>, T)> for PathTable<T> {
         // Stable: equal lengths keep their order (they cannot both match).
         rules.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         let mut text = String::with_capacity(rules.iter().map(|(p, _)| p.len()).sum());
-        let rules = rules
-            .into_iter()
-            .map(|(p, v)| {
-                text.push_str(&p);
-                (text.len(), v)
-            })
-            .collect();
+        let mut heads = Vec::with_capacity(rules.len());
+        let mut values = Vec::with_capacity(rules.len());
+        for (prefix, value) in rules {
+            // Prefixes are at most 256 bytes and 64 per route (the model's
+            // limits), so offsets fit in u32 with room to spare.
+            let start = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            let len = u32::try_from(prefix.len()).unwrap_or(u32::MAX);
+            heads.push(Head {
+                word: first_word(prefix.as_bytes()),
+                start,
+                len,
+            });
+            text.push_str(&prefix);
+            values.push(value);
+        }
         Self {
+            heads: heads.into(),
             text: text.into_boxed_str(),
-            rules,
+            values: values.into(),
         }
     }
 }
@@ -119,21 +161,36 @@ impl<T> FromIterator<(Box<str>, T)> for PathTable<T> {
 impl<T> PathTable<T> {
     /// The rule with the longest prefix of `path`, with that prefix.
     pub fn lookup(&self, path: &str) -> Option<(&str, &T)> {
-        self.iter().find(|(p, _)| path.starts_with(p))
+        let bytes = path.as_bytes();
+        let word = first_word(bytes);
+        for (i, h) in self.heads.iter().enumerate() {
+            if word & h.mask() != h.word {
+                continue;
+            }
+            let prefix = self.prefix(*h);
+            if h.len > 8 && !bytes.starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            return self.values.get(i).map(|v| (prefix, v));
+        }
+        None
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.heads.is_empty()
     }
 
     /// The rules, longest prefix first.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
-        let mut start = 0;
-        self.rules.iter().map(move |(end, v)| {
-            let p = self.text.get(start..*end).unwrap_or_default();
-            start = *end;
-            (p, v)
-        })
+        self.heads
+            .iter()
+            .zip(self.values.iter())
+            .map(|(h, v)| (self.prefix(*h), v))
+    }
+
+    fn prefix(&self, h: Head) -> &str {
+        let (start, len) = (h.start as usize, h.len as usize);
+        self.text.get(start..start + len).unwrap_or_default()
     }
 }
 
@@ -157,12 +214,48 @@ mod tests {
         assert_eq!(PathTable::<u8>::default().lookup("/x"), None);
     }
 
+    #[test]
+    fn long_prefixes_compare_their_tails_and_short_paths_their_padding() {
+        let t: PathTable<u8> = [
+            ("/", 0),
+            ("/api/", 1),
+            ("/.well-known/acme-challenge/", 2),
+            ("/.well-known/", 3),
+        ]
+        .into_iter()
+        .map(|(p, v)| (Box::from(p), v))
+        .collect();
+        let get = |p: &str| t.lookup(p).map(|(prefix, v)| (prefix.to_owned(), *v));
+        assert_eq!(
+            get("/.well-known/acme-challenge/tok"),
+            Some(("/.well-known/acme-challenge/".into(), 2))
+        );
+        // The head (first eight bytes) matches; the tail does not.
+        assert_eq!(
+            get("/.well-known/acme-chall"),
+            Some(("/.well-known/".into(), 3))
+        );
+        assert_eq!(get("/.well-kn"), Some(("/".into(), 0)));
+        assert_eq!(get("/ap"), Some(("/".into(), 0)), "shorter than /api/");
+        assert_eq!(get("/api/"), Some(("/api/".into(), 1)));
+        let order: Vec<&str> = t.iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            order,
+            [
+                "/.well-known/acme-challenge/",
+                "/.well-known/",
+                "/api/",
+                "/"
+            ]
+        );
+    }
+
     proptest! {
         /// The answer is the longest of the prefixes that start the path.
         #[test]
         fn lookup_is_the_longest_matching_prefix(
-            prefixes in proptest::collection::hash_set("/[ab/]{0,4}", 0..8),
-            path in "/[ab/]{0,6}",
+            prefixes in proptest::collection::hash_set("/[ab/]{0,12}", 0..12),
+            path in "/[ab/]{0,14}",
         ) {
             let t: PathTable<String> =
                 prefixes.iter().map(|p| (Box::from(p.as_str()), p.clone())).collect();
