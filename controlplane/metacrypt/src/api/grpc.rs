@@ -6,7 +6,10 @@ use std::sync::Arc;
 use mc_proto::crypt::v1 as pb;
 use tonic::{Request, Response, Status as GrpcStatus};
 
-use crate::core::{AddSlotInput, Caller, InitInput, Metacrypt, SlotInfo, Status, UnsealInputBody};
+use crate::core::{
+    AddSlotInput, Caller, ChangePassphraseInput, InitInput, Material, Metacrypt, ReshareInput,
+    SlotInfo, Status, UnsealInputBody,
+};
 
 type Reply<T> = Result<Response<T>, GrpcStatus>;
 
@@ -111,6 +114,52 @@ impl pb::barrier_server::Barrier for Services {
             slot: Some(slot_pb(out.slot)),
             path: out.path,
         }))
+    }
+
+    async fn change_passphrase(
+        &self,
+        r: Request<pb::ChangePassphraseRequest>,
+    ) -> Reply<pb::SlotInfo> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let input = ChangePassphraseInput {
+            passphrase: r.passphrase,
+            shares: r.shares,
+            new_passphrase: r.new_passphrase,
+        };
+        Ok(Response::new(slot_pb(
+            self.0.change_passphrase(&c, input).await?,
+        )))
+    }
+
+    async fn reshare(&self, r: Request<pb::ReshareRequest>) -> Reply<pb::ReshareResponse> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let input = ReshareInput {
+            passphrase: r.passphrase,
+            shares: r.shares,
+            new_shares: r.new_shares,
+            new_threshold: r.new_threshold,
+        };
+        let out = self.0.reshare(&c, input).await?;
+        Ok(Response::new(pb::ReshareResponse {
+            slot: Some(slot_pb(out.slot)),
+            shares: out.shares,
+        }))
+    }
+
+    async fn remove_slot(
+        &self,
+        r: Request<pb::RemoveSlotRequest>,
+    ) -> Reply<pb::RemoveSlotResponse> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let material = Material {
+            passphrase: r.passphrase,
+            shares: r.shares,
+        };
+        self.0.remove_slot(&c, &r.id, material).await?;
+        Ok(Response::new(pb::RemoveSlotResponse {}))
     }
 
     async fn list_jobs(&self, _: Request<pb::ListJobsRequest>) -> Reply<pb::JobsResponse> {

@@ -11,8 +11,8 @@ use mc_service::body::JsonBody;
 use serde_json::{Value, json};
 
 use crate::core::{
-    AddSlotInput, Caller, InitInput, InitOutput, JobsView, Metacrypt, SlotAdded, Status,
-    UnsealInputBody,
+    AddSlotInput, Caller, ChangePassphraseInput, InitInput, InitOutput, JobsView, Material,
+    Metacrypt, ReshareInput, Reshared, SlotAdded, Status, UnsealInputBody,
 };
 use crate::error::CryptError;
 
@@ -60,6 +60,32 @@ async fn list_slots(State(m): State<Arc<Metacrypt>>) -> Result<Json<Value>> {
     Ok(Json(json!({"slots": m.list_slots()?})))
 }
 
+async fn change_passphrase(
+    State(m): State<Arc<Metacrypt>>,
+    c: Caller,
+    JsonBody(input): JsonBody<ChangePassphraseInput>,
+) -> Result<Json<Value>> {
+    Ok(Json(json!({"slot": m.change_passphrase(&c, input).await?})))
+}
+
+async fn reshare(
+    State(m): State<Arc<Metacrypt>>,
+    c: Caller,
+    JsonBody(input): JsonBody<ReshareInput>,
+) -> Result<Json<Reshared>> {
+    Ok(Json(m.reshare(&c, input).await?))
+}
+
+async fn remove_slot(
+    State(m): State<Arc<Metacrypt>>,
+    c: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    JsonBody(input): JsonBody<Material>,
+) -> Result<axum::http::StatusCode> {
+    m.remove_slot(&c, &id, input).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 async fn jobs(State(m): State<Arc<Metacrypt>>) -> Result<Json<JobsView>> {
     Ok(Json(m.jobs()?))
 }
@@ -96,6 +122,12 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
             "/v1/crypt/sys/barrier/slots",
             get(list_slots).post(add_slot),
         )
+        .route(
+            "/v1/crypt/sys/barrier/slots/{id}",
+            axum::routing::delete(remove_slot),
+        )
+        .route("/v1/crypt/sys/barrier/passphrase", post(change_passphrase))
+        .route("/v1/crypt/sys/barrier/shamir", post(reshare))
         .route("/v1/crypt/sys/jobs", get(jobs))
         .route_layer(axum::middleware::from_fn_with_state(
             m.clone(),

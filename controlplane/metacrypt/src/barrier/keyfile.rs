@@ -16,7 +16,6 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use mc_kit::api::ApiError;
 use mc_kit::store::json::WriteTx;
@@ -24,9 +23,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::keys::{Key, aad_slot, unwrap_key, wrap};
-use super::{
-    Actor, Barrier, MAX_PASSPHRASE_BYTES, SealConfig, Slot, SlotKind, State, Status, key_err,
-};
+use super::{Actor, Barrier, SealConfig, Slot, SlotKind, State, Status, key_err};
 use crate::store::{BARRIER_SEAL, SEAL_KEY};
 
 /// A slot as listed (no secret).
@@ -113,32 +110,9 @@ impl Barrier {
         action: &str,
         who: &Actor,
     ) -> Result<(), ApiError> {
-        if passphrase.is_empty() || passphrase.len() > MAX_PASSPHRASE_BYTES {
-            return Err(ApiError::invalid("passphrase", "1 to 1024 bytes"));
-        }
-        if let Err(secs) = self.backoff.check(Instant::now()) {
-            self.audit_only(who.event(action, "rate_limited", "slot=passphrase".to_owned()))?;
-            return Err(ApiError::RateLimited(format!(
-                "too many failed attempts: retry in {secs}s"
-            )));
-        }
-        let Ok(permit) = tokio::time::timeout(self.wait, self.derivation.acquire()).await else {
-            return Err(ApiError::RateLimited(
-                "another unseal attempt is running".to_owned(),
-            ));
-        };
-        let _permit = permit.map_err(ApiError::internal)?;
-        let me = self.clone();
-        let root = tokio::task::spawn_blocking(move || me.passphrase_root(&passphrase))
+        self.root_from(super::rekey::Material::Passphrase(passphrase), action, who)
             .await
-            .map_err(ApiError::internal)??;
-        if root.is_none() {
-            self.backoff.failure(Instant::now());
-            self.audit_only(who.event(action, "denied", "slot=passphrase".to_owned()))?;
-            return Err(ApiError::Forbidden("wrong passphrase".to_owned()));
-        }
-        self.backoff.success();
-        Ok(())
+            .map(|_| ())
     }
 
     /// Writes a new key file at `path` and adds its slot (replacing any

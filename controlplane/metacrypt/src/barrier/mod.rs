@@ -18,6 +18,7 @@ pub(crate) mod envelope;
 pub(crate) mod keyfile;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod rekey;
 pub(crate) mod rewrap;
 pub(crate) mod rings;
 pub(crate) mod sealer;

@@ -19,13 +19,13 @@ fn config() -> MetacryptConfig {
     }
 }
 
-fn open(dir: &std::path::Path) -> Arc<Barrier> {
+pub(super) fn open(dir: &std::path::Path) -> Arc<Barrier> {
     let store =
         Arc::new(Store::open(&dir.join("metacrypt.redb"), &crate::store::SCHEMA).expect("store"));
     Arc::new(Barrier::open(store, &config()).expect("barrier"))
 }
 
-fn pass(s: &str) -> Zeroizing<String> {
+pub(super) fn pass(s: &str) -> Zeroizing<String> {
     Zeroizing::new(s.to_owned())
 }
 

@@ -47,7 +47,9 @@ pub use mc_service::caller::Caller;
 pub use mounts::{Mount, MountInput, MountUpdate};
 pub use pki::PublicPki;
 pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
-pub use slots::{AddSlotInput, SlotAdded, SlotInfo};
+pub use slots::{
+    AddSlotInput, ChangePassphraseInput, Material, ReshareInput, Reshared, SlotAdded, SlotInfo,
+};
 pub use sys::{InitInput, InitOutput, UnsealInputBody};
 pub use transit::{Answer, Batched, EncryptRequest, HmacRequest, SignRequest};
 pub use user::{

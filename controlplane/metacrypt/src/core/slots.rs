@@ -1,5 +1,6 @@
 //! `sys/barrier/slots`: list the slots, add a keyfile slot (auto-unseal),
-//! and the start-time auto-unseal. Admin-only in the method map; adding a
+//! change the passphrase, re-split the Shamir shares, remove a slot, and
+//! the start-time auto-unseal. Admin-only in the method map; adding a
 //! slot also needs the current passphrase (unseal material), checked and
 //! rate-limited like an unseal.
 
@@ -30,7 +31,134 @@ pub struct SlotAdded {
     pub path: String,
 }
 
+/// Current unseal material: the passphrase, or k shares of the current set
+/// (`DELETE sys/barrier/slots/{id}`'s body).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Material {
+    #[serde(default)]
+    pub passphrase: String,
+    #[serde(default)]
+    pub shares: Vec<String>,
+}
+
+impl Material {
+    fn into_barrier(self) -> Result<crate::barrier::rekey::Material, CryptError> {
+        use crate::barrier::rekey::Material as M;
+        match (self.passphrase.is_empty(), self.shares.is_empty()) {
+            (false, true) => Ok(M::Passphrase(Zeroizing::new(self.passphrase))),
+            (true, false) if self.shares.len() <= 16 => Ok(M::Shares(
+                self.shares.into_iter().map(Zeroizing::new).collect(),
+            )),
+            (true, false) => Err(CryptError::invalid("shares", "at most 16")),
+            _ => Err(CryptError::invalid(
+                "passphrase",
+                "give exactly one of the current passphrase or the current shares",
+            )),
+        }
+    }
+}
+
+/// `POST sys/barrier/passphrase`: a new passphrase slot.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassphraseInput {
+    /// The current material.
+    #[serde(default)]
+    pub passphrase: String,
+    #[serde(default)]
+    pub shares: Vec<String>,
+    #[serde(default)]
+    pub new_passphrase: String,
+}
+
+/// `POST sys/barrier/shamir`: a new split, `new_shares` of which any
+/// `new_threshold` open.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReshareInput {
+    /// The current material.
+    #[serde(default)]
+    pub passphrase: String,
+    #[serde(default)]
+    pub shares: Vec<String>,
+    #[serde(default)]
+    pub new_shares: u32,
+    #[serde(default)]
+    pub new_threshold: u32,
+}
+
+/// What a re-split answers: the slot and the new shares (once).
+#[derive(Debug, serde::Serialize)]
+pub struct Reshared {
+    pub slot: SlotInfo,
+    pub shares: Vec<String>,
+}
+
+fn actor(c: &Caller) -> Actor {
+    Actor {
+        actor: c.actor(),
+        ip: c.ip(),
+    }
+}
+
 impl Metacrypt {
+    pub async fn change_passphrase(
+        &self,
+        c: &Caller,
+        input: ChangePassphraseInput,
+    ) -> Result<SlotInfo, CryptError> {
+        self.barrier.unsealed()?;
+        crate::barrier::check_passphrase(&input.new_passphrase)
+            .map_err(|_| CryptError::invalid("new_passphrase", "12 characters to 1024 bytes"))?;
+        let material = Material {
+            passphrase: input.passphrase,
+            shares: input.shares,
+        }
+        .into_barrier()?;
+        self.barrier
+            .change_passphrase(material, Zeroizing::new(input.new_passphrase), &actor(c))
+            .await
+    }
+
+    pub async fn reshare(&self, c: &Caller, input: ReshareInput) -> Result<Reshared, CryptError> {
+        self.barrier.unsealed()?;
+        let small = |f: &str, v: u32| {
+            u8::try_from(v)
+                .ok()
+                .filter(|v| (2..=16).contains(v))
+                .ok_or_else(|| CryptError::invalid(f, "2 to 16"))
+        };
+        let (n, k) = (
+            small("new_shares", input.new_shares)?,
+            small("new_threshold", input.new_threshold)?,
+        );
+        if k > n {
+            return Err(CryptError::invalid("new_threshold", "at most new_shares"));
+        }
+        let material = Material {
+            passphrase: input.passphrase,
+            shares: input.shares,
+        }
+        .into_barrier()?;
+        let (slot, shares) = self.barrier.reshare(material, n, k, &actor(c)).await?;
+        Ok(Reshared {
+            slot,
+            shares: shares.iter().map(|s| s.as_str().to_owned()).collect(),
+        })
+    }
+
+    pub async fn remove_slot(
+        &self,
+        c: &Caller,
+        id: &str,
+        current: Material,
+    ) -> Result<(), CryptError> {
+        self.barrier.unsealed()?;
+        let material = current.into_barrier()?;
+        self.barrier.remove_slot(material, id, &actor(c)).await
+    }
+
     pub fn list_slots(&self) -> Result<Vec<SlotInfo>, CryptError> {
         self.barrier.unsealed()?;
         self.barrier.slots()

@@ -49,6 +49,25 @@ pub(super) fn mcctl_json(endpoints: &Path, args: &[&str], stdin: &str) -> Value 
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
 }
 
+/// `mcctl login` as the bootstrap admin.
+pub(super) fn mcctl_login(endpoints: &Path, cp: &Controlplane) {
+    mcctl_json(
+        endpoints,
+        &["login", "--username", "admin", "--json"],
+        &format!("{}\n", cp.password),
+    );
+}
+
+/// The Shamir shares in an answer (`init`, `reshare`).
+pub(super) fn shares_in(answer: &Value) -> Vec<String> {
+    answer["shares"]
+        .as_array()
+        .expect("shares")
+        .iter()
+        .map(|s| s.as_str().expect("share").to_owned())
+        .collect()
+}
+
 pub(super) fn state(cp: &Controlplane) -> String {
     let (code, body) = cp.call("GET", "/v1/crypt/sys/status", None, None);
     assert_eq!(code, 200, "{body}");
@@ -317,11 +336,7 @@ fn crypt_shamir_three_of_five_with_mcctl() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cp = start(dir.path());
     let eps = endpoints(dir.path(), &cp);
-    mcctl_json(
-        &eps,
-        &["login", "--username", "admin", "--json"],
-        &format!("{}\n", cp.password),
-    );
+    mcctl_login(&eps, &cp);
     let init = mcctl_json(
         &eps,
         &[
@@ -336,12 +351,7 @@ fn crypt_shamir_three_of_five_with_mcctl() {
         ],
         "",
     );
-    let shares: Vec<String> = init["shares"]
-        .as_array()
-        .expect("shares")
-        .iter()
-        .map(|s| s.as_str().expect("share").to_owned())
-        .collect();
+    let shares = shares_in(&init);
     assert_eq!(shares.len(), 5, "{init}");
     assert_eq!(init["status"]["state"], "unsealed", "{init}");
 

@@ -99,8 +99,10 @@ fn read_all(cp: &Controlplane, admin: &str, n: u64) {
 
 #[test]
 fn crypt_dek_rotation_rewraps_kv_and_transit_and_survives_restart() {
+    // The periodic tasks on short intervals, to see them run in mcd.
+    const TASKS: &str = "count_flush = \"200ms\"\ntransit_rotation_check = \"200ms\"\n";
     let dir = tempfile::tempdir().expect("tempdir");
-    let cp = start(dir.path(), "");
+    let cp = start(dir.path(), TASKS);
     let admin = cp.token("admin", &cp.password);
     setup(&cp, &admin);
     write_all(&cp, &admin, 12);
@@ -196,6 +198,29 @@ fn crypt_dek_rotation_rewraps_kv_and_transit_and_survives_restart() {
             .as_str()
             .is_some_and(|o| o.starts_with("ok: version 2: 24 rows resealed")),
         "{listed}"
+    );
+
+    // The periodic tasks ran on their timers, and said how it went.
+    let v = wait_for(&cp, &admin, "the tasks run", |v| {
+        v["tasks"].as_array().is_some_and(|t| {
+            t.iter()
+                .filter(|t| t["runs"].as_u64().unwrap_or(0) >= 2)
+                .count()
+                >= 2
+        })
+    });
+    let outcome = |name: &str| {
+        v["tasks"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == name))
+            .map(|t| t["outcome"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    };
+    assert!(outcome("transit count flush").starts_with("ok: "), "{v}");
+    assert_eq!(
+        outcome("transit auto-rotate"),
+        "ok: 1 keys checked, 0 rotated",
+        "{v}"
     );
 
     // After a restart (sealed) only version 2 exists, and everything opens.

@@ -11,6 +11,7 @@ mod crypt_ocsp;
 mod crypt_pki;
 mod crypt_pki_crl;
 mod crypt_policy;
+mod crypt_rekey;
 mod crypt_rewrap;
 mod crypt_ssh;
 mod crypt_transit;

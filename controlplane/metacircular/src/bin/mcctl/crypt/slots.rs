@@ -1,7 +1,9 @@
-//! `mcctl crypt slots list|add-keyfile` (admin): the slots that open the
-//! barrier, and the opt-in auto-unseal key file. `add-keyfile` needs the
-//! current passphrase (read like `unseal`'s) and writes the file the
-//! server's `[metacrypt] auto_unseal_key_file` names.
+//! `mcctl crypt slots list|add-keyfile|change-passphrase|reshare|remove`
+//! (admin): the slots that open the barrier, and the opt-in auto-unseal key
+//! file. Every change needs current unseal material: the passphrase (read
+//! like `unseal`'s, without echo), or with `--with-shares K` that many
+//! current shares (one per line, without echo on a terminal). `add-keyfile`
+//! writes the file the server's `[metacrypt] auto_unseal_key_file` names.
 
 use clap::Subcommand;
 use mc_proto::crypt::v1 as pb;
@@ -23,6 +25,63 @@ pub(crate) enum SlotsCommand {
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
+    /// A new passphrase (the old one stops opening; the keys do not change).
+    /// Reads the current passphrase (or shares), then the new one.
+    ChangePassphrase {
+        #[command(flatten)]
+        current: Current,
+    },
+    /// A new Shamir split: N shares, any K open; the old shares stop opening.
+    /// The new shares are shown once.
+    Reshare {
+        #[arg(long = "shares", value_name = "N")]
+        new_shares: u32,
+        #[arg(long = "threshold", value_name = "K")]
+        new_threshold: u32,
+        #[command(flatten)]
+        current: Current,
+    },
+    /// Remove a slot (never the last one).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        current: Current,
+    },
+}
+
+/// The current unseal material a change needs.
+#[derive(clap::Args)]
+pub(crate) struct Current {
+    /// Prove with this many current Shamir shares instead of the passphrase.
+    #[arg(long, value_name = "K", conflicts_with_all = ["passphrase_stdin", "passphrase_file"])]
+    with_shares: Option<u8>,
+    #[command(flatten)]
+    passphrase: PassphraseSource,
+}
+
+impl Current {
+    /// `(passphrase, shares)`: one of them empty.
+    fn read(&self) -> anyhow::Result<(String, Vec<String>)> {
+        match self.with_shares {
+            Some(k) => {
+                let mut shares = Vec::new();
+                for i in 1..=k {
+                    let s = crate::iam::client::read_secret(&format!("Current share {i}: "))?;
+                    if s.trim().is_empty() {
+                        anyhow::bail!("empty share {i}: nothing was sent");
+                    }
+                    shares.push(s.trim().to_owned());
+                }
+                Ok((String::new(), shares))
+            }
+            None => Ok((
+                self.passphrase
+                    .source()
+                    .one("Current Metacrypt passphrase: ")?,
+                Vec::new(),
+            )),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -85,6 +144,79 @@ pub(crate) async fn run(
                 );
                 println!("Metacrypt now unseals itself at start while that file is readable.");
             })
+        }
+        SlotsCommand::ChangePassphrase { current } => {
+            let (passphrase, shares) = current.read()?;
+            let new_passphrase = current.passphrase.source().new_secret(
+                "New Metacrypt passphrase (at least 12 characters): ",
+                "New Metacrypt passphrase again: ",
+            )?;
+            let r = c
+                .change_passphrase(pb::ChangePassphraseRequest {
+                    passphrase,
+                    shares,
+                    new_passphrase,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let view = SlotView::from(r);
+            out.show(&view, || {
+                println!(
+                    "passphrase changed (slot {}); the old one no longer opens",
+                    view.id
+                );
+            })
+        }
+        SlotsCommand::Reshare {
+            new_shares,
+            new_threshold,
+            current,
+        } => {
+            let (passphrase, shares) = current.read()?;
+            let r = c
+                .reshare(pb::ReshareRequest {
+                    passphrase,
+                    shares,
+                    new_shares,
+                    new_threshold,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            #[derive(Serialize)]
+            struct View {
+                slot: SlotView,
+                shares: Vec<String>,
+            }
+            let view = View {
+                slot: r.slot.unwrap_or_default().into(),
+                shares: r.shares,
+            };
+            out.show(&view, || {
+                println!(
+                    "new Shamir split (slot {}); the old shares no longer open",
+                    view.slot.id
+                );
+                println!("shares (shown once; keep each with a different person):");
+                for s in &view.shares {
+                    println!("  {s}");
+                }
+            })
+        }
+        SlotsCommand::Remove { id, current } => {
+            let (passphrase, shares) = current.read()?;
+            c.remove_slot(pb::RemoveSlotRequest {
+                id: id.clone(),
+                passphrase,
+                shares,
+            })
+            .await
+            .map_err(refused)?;
+            out.done(
+                &serde_json::json!({"removed": id}),
+                &format!("slot {id} removed"),
+            )
         }
     }
 }
