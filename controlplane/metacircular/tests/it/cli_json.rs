@@ -164,6 +164,23 @@ const STEPS: &[Step] = &[
         "not the passphrase\n",
         Want::Refused,
     ),
+    // Slot changes need the current passphrase: a wrong one changes nothing.
+    fed(
+        "crypt slots change-passphrase --passphrase-stdin",
+        "not the passphrase\na new passphrase 19\n",
+        Want::Refused,
+    ),
+    fed(
+        "crypt slots reshare --shares 3 --threshold 2 --passphrase-stdin",
+        "not the passphrase\n",
+        Want::Refused,
+    ),
+    fed(
+        "crypt slots remove no-such-slot --passphrase-stdin",
+        "not the passphrase\n",
+        Want::Refused,
+    ),
+    step("crypt jobs", Want::Ok),
     step("crypt mounts list", Want::Ok),
     step("crypt mounts create sweep-kv --type kv", Want::Ok),
     step("crypt mounts get sweep-kv", Want::Ok),
@@ -176,6 +193,8 @@ const STEPS: &[Step] = &[
     step("crypt kv undelete sweep-kv app/db --versions 2", Want::Ok),
     step("crypt kv destroy sweep-kv app/db --versions 1", Want::Ok),
     step("crypt kv metadata sweep-kv app/db", Want::Ok),
+    step("crypt mounts rotate-dek sweep-kv --wait", Want::Ok),
+    step("crypt kv get sweep-kv app/db", Want::Ok),
     step("crypt policy list", Want::Ok),
     step(
         "crypt policy create --id sweep-rule --role ops --path sweep-kv/* --capability read",
