@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use std::os::unix::process::CommandExt;
 
+use crate::ports::free_port;
+
 const MARK: &str = "<!-- first-hour:";
 
 #[derive(Debug, PartialEq)]
@@ -293,13 +295,6 @@ fn interrupt(step: &Step, bg: &mut Background) {
         bg.command,
         bg.output.lock().map(|l| l.clone()).unwrap_or_default()
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn document() -> String {

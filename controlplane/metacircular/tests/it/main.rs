@@ -19,6 +19,7 @@ macro_rules! both_drivers {
 }
 
 mod peers;
+mod ports;
 mod support;
 
 mod agent;

@@ -12,12 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{mcctl, mcd};
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+pub(crate) use crate::ports::free_port;
 
 /// A TLS ClientHello as rustls sends it, for `sni` (or none).
 pub(crate) fn client_hello(sni: Option<&str>) -> Vec<u8> {

@@ -24,12 +24,7 @@ use super::crypt::endpoints;
 use super::crypt_pki::{ok, openssl, start_with_pki_mount};
 use super::iam::Controlplane;
 
-pub(super) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind")
-        .port()
-}
+pub(super) use crate::ports::free_port;
 
 /// lego against the mount's `web` directory; its combined output.
 pub(super) fn lego(cp: &Controlplane, dir: &Path, args: &[&str]) -> (bool, String) {

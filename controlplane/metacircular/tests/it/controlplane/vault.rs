@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+use crate::ports::free_port;
 use crate::support::{Dev, curl, rest_call};
 
 const SCRIPT: &str = concat!(
@@ -24,11 +25,6 @@ impl Drop for Bao {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn start_bao(dir: &Path, token: &str) -> (Bao, String) {
