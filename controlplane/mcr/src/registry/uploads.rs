@@ -94,6 +94,9 @@ fn expected(ctx: &Ctx, repo: &RepoName, s: &Session) -> Result<Option<u64>, Regi
     Ok(Some(r.len()))
 }
 
+/// How many body bytes [`append`] gathers before one write to the file.
+const WRITE_BATCH: usize = 512 * 1024;
+
 /// Appends the body to the session: all or nothing.
 async fn append(
     ctx: &Ctx,
@@ -108,6 +111,10 @@ async fn append(
     let mut hasher = s.hasher.clone();
     let mut n = 0_u64;
     let mut stream = body.into_data_stream();
+    // Chunks arrive as HTTP/2 DATA frames (16 KiB); every `tokio::fs` write
+    // is a hop to the blocking pool, so they are gathered and written in
+    // `WRITE_BATCH`-sized pieces.
+    let mut pending = Vec::with_capacity(WRITE_BATCH);
     let result: Result<(), RegistryError> = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| {
@@ -127,9 +134,18 @@ async fn append(
                     "body longer than Content-Range",
                 ));
             }
-            file.write_all(&chunk).await?;
             hasher.update(&chunk);
+            if pending.is_empty() && chunk.len() >= WRITE_BATCH {
+                file.write_all(&chunk).await?;
+            } else {
+                pending.extend_from_slice(&chunk);
+                if pending.len() >= WRITE_BATCH {
+                    file.write_all(&pending).await?;
+                    pending.clear();
+                }
+            }
         }
+        file.write_all(&pending).await?;
         if expect.is_some_and(|e| n != e) {
             return Err(RegistryError::bad(
                 Code::SizeInvalid,
