@@ -53,6 +53,7 @@ fn repo_pb(r: RepoInfo) -> pb::Repository {
         size_bytes: r.size_bytes,
         public_pull: r.public_pull,
         quota_bytes: r.quota_bytes,
+        immutable_tags: r.immutable_tags,
     }
 }
 
@@ -145,6 +146,7 @@ impl pb::repositories_server::Repositories for Services {
         let u = RepoUpdate {
             public_pull: q.public_pull.map(Some),
             quota_bytes: q.quota_bytes,
+            immutable_tags: q.immutable_tags.map(|t| t.globs),
         };
         let info = ops::update_repository(&self.0, &c, &q.name, u).await?;
         Ok(Response::new(repo_pb(info)))

@@ -18,7 +18,7 @@ use crate::core::admin::{QuotaInfo, RepoInfo, TagInfo};
 use crate::core::{Actor, blocking};
 use crate::error::RegistryError;
 use crate::model::RepoName;
-use crate::policy::{Action, Decision, NamespaceSettings, Rule};
+use crate::policy::{Action, Decision, MAX_IMMUTABLE_TAGS, NamespaceSettings, Rule};
 
 pub(crate) type R<T> = Result<T, ApiError>;
 
@@ -98,6 +98,27 @@ pub(crate) struct RepoUpdate {
     pub public_pull: Option<Option<bool>>,
     #[serde(default)]
     pub quota_bytes: Option<u64>,
+    /// Replaces the globs; `[]` makes every tag movable again.
+    #[serde(default)]
+    pub immutable_tags: Option<Vec<String>>,
+}
+
+/// Refuses more than [`MAX_IMMUTABLE_TAGS`] globs or a malformed one.
+fn check_immutable_tags(globs: &[String]) -> R<()> {
+    if globs.len() > MAX_IMMUTABLE_TAGS {
+        return Err(ApiError::invalid(
+            "immutable_tags",
+            format!("at most {MAX_IMMUTABLE_TAGS} globs"),
+        ));
+    }
+    for g in globs {
+        if g.is_empty() {
+            return Err(ApiError::invalid("immutable_tags", "an empty glob"));
+        }
+        crate::policy::glob::check_tag_pattern(g)
+            .map_err(|why| ApiError::invalid("immutable_tags", format!("`{g}`: {why}")))?;
+    }
+    Ok(())
 }
 
 mod double_option {
@@ -117,6 +138,9 @@ pub(crate) async fn update_repository(
     u: RepoUpdate,
 ) -> R<RepoInfo> {
     let name = repo(name)?;
+    if let Some(globs) = &u.immutable_tags {
+        check_immutable_tags(globs)?;
+    }
     let p = c.require()?.clone();
     let (m, a) = (m.clone(), actor(c));
     run(move || {
@@ -126,6 +150,9 @@ pub(crate) async fn update_repository(
         }
         if let Some(q) = u.quota_bytes {
             s.quota_bytes = q;
+        }
+        if let Some(globs) = u.immutable_tags {
+            s.immutable_tags = globs;
         }
         m.core.set_repo_settings(name.as_str(), &s, &a)?;
         match m.core.repository(&m.policy, &p, name.as_str()) {
@@ -139,6 +166,7 @@ pub(crate) async fn update_repository(
                 size_bytes: 0,
                 public_pull: m.policy.is_public(name.as_str()),
                 quota_bytes: s.quota_bytes,
+                immutable_tags: s.immutable_tags,
             }),
             other => other,
         }

@@ -6,6 +6,7 @@
 //! referrers and links (decrementing each blob's link count) and its audit
 //! row in one transaction; blob bytes stay until GC collects them.
 
+use axum::http::StatusCode;
 use mc_kit::store::audit::AuditEvent;
 use mc_kit::store::json::{ReadTx, WriteTx};
 use mc_service::auth::Principal;
@@ -34,6 +35,7 @@ pub(crate) struct RepoInfo {
     pub size_bytes: u64,
     pub public_pull: bool,
     pub quota_bytes: u64,
+    pub immutable_tags: Vec<String>,
 }
 
 /// One tag with what it points at.
@@ -80,7 +82,8 @@ impl Core {
             manifest_count: manifests.len() as u64,
             size_bytes,
             public_pull: policy.is_public(name),
-            quota_bytes: settings.map_or(0, |s| s.quota_bytes),
+            quota_bytes: settings.as_ref().map_or(0, |s| s.quota_bytes),
+            immutable_tags: settings.map(|s| s.immutable_tags).unwrap_or_default(),
         }))
     }
 
@@ -171,7 +174,19 @@ impl Core {
             return Err(unknown_repo(repo));
         }
         let mut counts = [0_u64; 3];
+        let settings = tx
+            .get(crate::policy::state::REPO_SETTINGS, repo.as_bytes())?
+            .unwrap_or_default();
         for tag in keys_under(tx.raw(), TAGS.def(), repo)? {
+            if settings.is_immutable(&tag) {
+                return Err(RegistryError::new(
+                    StatusCode::FORBIDDEN,
+                    Code::Denied,
+                    format!(
+                        "{repo} holds the immutable tag {tag}: clear its immutable_tags setting first"
+                    ),
+                ));
+            }
             tx.delete(TAGS.def(), &key2(repo, &tag))?;
             counts[0] += 1;
         }

@@ -28,6 +28,7 @@ use mc_kit::store::json::{ReadTx, WriteTx};
 use crate::error::{Code, RegistryError};
 use crate::gc::tables::UNLINKED;
 use crate::model::RepoName;
+use crate::policy::state::REPO_SETTINGS;
 use crate::registry::digest::Digest;
 use crate::registry::manifest::Parsed;
 use crate::storage::FsStore;
@@ -37,6 +38,23 @@ use crate::store::{
 };
 
 type R<T> = Result<T, RegistryError>;
+
+/// Whether `tag` of `repo` is immutable, read in the changing transaction
+/// so a settings change and a tag change are ordered.
+fn immutable(tx: &WriteTx, repo: &RepoName, tag: &str) -> R<bool> {
+    Ok(tx
+        .get(REPO_SETTINGS, repo.as_str().as_bytes())?
+        .is_some_and(|s| s.is_immutable(tag)))
+}
+
+fn immutable_refused(repo: &RepoName, tag: &str, what: &str) -> RegistryError {
+    RegistryError::new(
+        StatusCode::FORBIDDEN,
+        Code::Denied,
+        format!("tag {tag} of {repo} is immutable: it cannot be {what}"),
+    )
+    .detail(serde_json::json!({"tag": tag}))
+}
 
 /// The registry's state: the store and the blob files.
 pub(crate) struct Core {
@@ -368,6 +386,12 @@ impl Core {
             tx.put_raw(MANIFEST_CONTENT, &mk, bytes)?;
         }
         for t in tags {
+            let moved = tx
+                .get(TAGS, &key2(repo.as_str(), t))?
+                .is_some_and(|old| old.digest != d);
+            if moved && immutable(&tx, repo, t)? {
+                return Err(immutable_refused(repo, t, "moved to another manifest"));
+            }
             tx.put(
                 TAGS,
                 &key2(repo.as_str(), t),
@@ -441,7 +465,8 @@ impl Core {
         let same = tx
             .get(TAGS, &k)?
             .is_some_and(|t| t.digest == digest && t.updated_at == updated_at);
-        if !same {
+        // Retention skips immutable tags, as it skips tags that moved.
+        if !same || immutable(&tx, repo, tag)? {
             return Ok(false);
         }
         tx.delete(TAGS.def(), &k)?;
@@ -458,6 +483,9 @@ impl Core {
     /// Deletes a tag (the manifest stays).
     pub(crate) fn delete_tag(&self, repo: &RepoName, tag: &str, actor: &Actor) -> R<()> {
         let tx = WriteTx::begin(&self.store)?;
+        if immutable(&tx, repo, tag)? && tx.get(TAGS, &key2(repo.as_str(), tag))?.is_some() {
+            return Err(immutable_refused(repo, tag, "deleted"));
+        }
         if !tx.delete(TAGS.def(), &key2(repo.as_str(), tag))? {
             return Err(
                 RegistryError::not_found(Code::ManifestUnknown, "tag unknown")
@@ -533,6 +561,9 @@ impl Core {
         for tag in crate::store::keys_under(tx.raw(), TAGS.def(), repo.as_str())? {
             let k = key2(repo.as_str(), &tag);
             if tx.get(TAGS, &k)?.is_some_and(|t| t.digest == d) {
+                if immutable(&tx, repo, &tag)? {
+                    return Err(immutable_refused(repo, &tag, "deleted with its manifest"));
+                }
                 tx.delete(TAGS.def(), &k)?;
                 removed_tags.push(tag);
             }

@@ -159,6 +159,7 @@ fn public_pull_per_repository_and_namespace_default() {
         &RepoSettings {
             public_pull: Some(true),
             quota_bytes: 0,
+            ..Default::default()
         },
         &actor(),
     )
@@ -180,6 +181,7 @@ fn public_pull_per_repository_and_namespace_default() {
         &RepoSettings {
             public_pull: Some(false),
             quota_bytes: 0,
+            ..Default::default()
         },
         &actor(),
     )
@@ -207,6 +209,7 @@ fn quotas_refuse_links_and_manifests_with_denied_and_commit_nothing() {
         &RepoSettings {
             public_pull: None,
             quota_bytes: 1500,
+            ..Default::default()
         },
         &actor(),
     )
@@ -231,6 +234,7 @@ fn quotas_refuse_links_and_manifests_with_denied_and_commit_nothing() {
         &RepoSettings {
             public_pull: None,
             quota_bytes: 1002 + bytes.len() as u64 - 1,
+            ..Default::default()
         },
         &actor(),
     )
@@ -346,4 +350,86 @@ fn admin_listings_are_filtered_by_pull_and_delete_removes_everything() {
             .iter()
             .any(|a| a == "registry.repo.delete")
     );
+}
+
+#[test]
+fn immutable_tags_are_created_but_never_moved_or_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (c, _policy) = setup(dir.path());
+    let repo = RepoName::parse("apps/web").expect("name");
+    let cfg = upload(&c, dir.path(), &repo, b"{}", 1).expect("config");
+    let one = upload(&c, dir.path(), &repo, b"one", 2).expect("layer");
+    let two = upload(&c, dir.path(), &repo, b"two", 3).expect("layer");
+    let push = |layer: &Digest, tags: &[&str]| {
+        let bytes = image(&cfg, layer, 3);
+        let md = Digest::of(Algorithm::Sha256, &bytes);
+        let parsed = manifest::parse(OCI_MANIFEST, &bytes).expect("parse");
+        let tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
+        c.put_manifest(&repo, &md, &parsed, &bytes, &tags, &actor())
+            .map(|()| md)
+    };
+    let row_of = |t: &str| {
+        ReadTx::begin(&c.store)
+            .expect("read")
+            .get(crate::store::TAGS, &crate::store::key2("apps/web", t))
+            .expect("tag")
+    };
+    let tag_of = |t: &str| row_of(t).map(|r| r.digest);
+    let m1 = push(&one, &["v1", "latest"]).expect("first push");
+    c.set_repo_settings(
+        "apps/web",
+        &RepoSettings {
+            immutable_tags: vec!["v*".into()],
+            ..Default::default()
+        },
+        &actor(),
+    )
+    .expect("settings");
+
+    // The same manifest again is fine; moving v1 is refused and changes nothing.
+    push(&one, &["v1"]).expect("same digest");
+    let e = push(&two, &["latest", "v1"]).expect_err("v1 moves");
+    assert_eq!((e.status.as_u16(), e.code), (403, Code::Denied));
+    assert!(e.message.contains("immutable"), "{}", e.message);
+    assert_eq!(tag_of("v1"), Some(m1.to_string()));
+    assert_eq!(
+        tag_of("latest"),
+        Some(m1.to_string()),
+        "the whole push refused"
+    );
+    let m2 = push(&two, &["latest", "v2"]).expect("new tags are created");
+    assert_eq!(tag_of("v2"), Some(m2.to_string()));
+
+    // Deleting it, alone, with its manifest or with the repository: refused.
+    let e = c.delete_tag(&repo, "v1", &actor()).expect_err("delete v1");
+    assert_eq!(e.code, Code::Denied);
+    let e = c
+        .delete_manifest(&repo, &m1, &actor())
+        .expect_err("delete m1");
+    assert_eq!(e.code, Code::Denied);
+    let row = row_of("v1").expect("v1");
+    assert_eq!(row.digest, m1.to_string());
+    let gone = c
+        .delete_tag_if(
+            &repo,
+            "v1",
+            &row.digest,
+            row.updated_at,
+            &actor(),
+            "registry.retention",
+        )
+        .expect("retention");
+    assert!(!gone, "retention skips an immutable tag");
+    let e = c
+        .delete_repository(&repo, &actor())
+        .expect_err("repository");
+    assert_eq!(e.code, Code::Denied);
+    assert_eq!(tag_of("v1"), Some(m1.to_string()));
+
+    // Mutable tags still move; clearing the globs frees v1.
+    c.delete_tag(&repo, "latest", &actor()).expect("latest");
+    c.set_repo_settings("apps/web", &RepoSettings::default(), &actor())
+        .expect("clear");
+    c.delete_tag(&repo, "v1", &actor())
+        .expect("v1 after clearing");
 }

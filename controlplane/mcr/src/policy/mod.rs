@@ -257,7 +257,7 @@ pub(crate) fn seed() -> Vec<Rule> {
     ]
 }
 
-/// Settings of one repository (admin): public pull and quota.
+/// Settings of one repository (admin): public pull, quota, immutable tags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RepoSettings {
     /// `None`: the namespace's default.
@@ -266,7 +266,22 @@ pub(crate) struct RepoSettings {
     /// Bytes; 0 = none.
     #[serde(default)]
     pub quota_bytes: u64,
+    /// Tag globs: a matching tag may be created but never moved or deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub immutable_tags: Vec<String>,
 }
+
+impl RepoSettings {
+    /// Whether `tag` matches one of the repository's immutable-tag globs.
+    pub(crate) fn is_immutable(&self, tag: &str) -> bool {
+        self.immutable_tags
+            .iter()
+            .any(|p| glob::tag_matches(p, tag))
+    }
+}
+
+/// At most this many immutable-tag globs per repository.
+pub(crate) const MAX_IMMUTABLE_TAGS: usize = 32;
 
 /// Settings of a namespace (a repository name's first component).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -95,6 +95,13 @@ pub(crate) enum ReposCommand {
         /// Quota (`10GiB`, `500MiB`, bytes; 0 = none).
         #[arg(long, value_parser = parse_size)]
         quota: Option<u64>,
+        /// Tags matching this glob (`v*`) may be created but never moved or
+        /// deleted; repeat for more. Replaces the repository's globs.
+        #[arg(long = "immutable", value_name = "GLOB", conflicts_with = "mutable")]
+        immutable: Vec<String>,
+        /// Clears the immutable-tag globs: every tag can move again.
+        #[arg(long)]
+        mutable: bool,
     },
     /// Remove its tags, manifests and links (admin; bytes go at the next GC).
     Delete {
@@ -204,6 +211,7 @@ struct RepoView {
     size_bytes: u64,
     public_pull: bool,
     quota_bytes: u64,
+    immutable_tags: Vec<String>,
 }
 
 impl From<pb::Repository> for RepoView {
@@ -217,6 +225,7 @@ impl From<pb::Repository> for RepoView {
             size_bytes: r.size_bytes,
             public_pull: r.public_pull,
             quota_bytes: r.quota_bytes,
+            immutable_tags: r.immutable_tags,
         }
     }
 }
@@ -228,6 +237,7 @@ const REPOS: Table = Table(&[
     Col::right("SIZE", 10),
     Col::right("QUOTA", 10),
     Col::left("PUBLIC", 6),
+    Col::left("IMMUTABLE", 12),
     Col::left("UPDATED", 0),
 ]);
 
@@ -240,6 +250,11 @@ impl RepoView {
             human(self.size_bytes),
             quota_text(self.quota_bytes),
             if self.public_pull { "yes" } else { "no" },
+            if self.immutable_tags.is_empty() {
+                "-".to_owned()
+            } else {
+                self.immutable_tags.join(",")
+            },
             utc(self.updated_at_unix)
         ]
     }
@@ -360,13 +375,18 @@ async fn admin(e: &Endpoints, out: Out, cmd: AdminCommand) -> anyhow::Result<()>
                     public,
                     private,
                     quota,
+                    immutable,
+                    mutable,
                 } => {
                     let public_pull = (public || private).then_some(public);
+                    let immutable_tags = (mutable || !immutable.is_empty())
+                        .then_some(pb::ImmutableTags { globs: immutable });
                     let r = c
                         .update(pb::UpdateRepositoryRequest {
                             name: repo,
                             public_pull,
                             quota_bytes: quota,
+                            immutable_tags,
                         })
                         .await
                         .map_err(refused)?

@@ -542,6 +542,85 @@ fn admin_api_and_mcctl_list_repositories_and_tags() {
     assert_eq!(audit[0]["target"], "tools/x", "{audit}");
 }
 
+#[test]
+fn immutable_tags_refuse_skopeo_moving_or_deleting_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let reg = Registry::start(d);
+    let (src, v1, _) = layout(d);
+    let admin = format!("admin:{}", reg.cp.password);
+    ok(
+        &push(&reg, d, &src, "v1", "apps/web", Some(&admin)),
+        "push v1",
+    );
+    let mcctl = Mcctl::new(&reg, d);
+    let out = mcctl.run(&["registry", "repos", "set", "apps/web", "--immutable", "v*"]);
+    assert_eq!(out["immutable_tags"], serde_json::json!(["v*"]), "{out}");
+
+    // Moving v1 to the layout's index, or deleting it, is refused: v1 stays.
+    let certs = reg.certs.display().to_string();
+    let dest = format!("docker://{}/apps/web:v1", reg.host);
+    let moved = skopeo(
+        d,
+        &[
+            "copy",
+            "--dest-cert-dir",
+            &certs,
+            "--dest-creds",
+            &admin,
+            "--multi-arch",
+            "all",
+            &format!("oci:{}:multi", src.display()),
+            &dest,
+        ],
+    );
+    failed_with(&moved, "moving v1", &["immutable", "denied"]);
+    let deleted = skopeo(
+        d,
+        &["delete", "--cert-dir", &certs, "--creds", &admin, &dest],
+    );
+    failed_with(&deleted, "deleting v1", &["immutable", "denied"]);
+    let raw = ok(
+        &inspect(&reg, d, "apps/web", "v1", Some(&admin)),
+        "v1 stays",
+    );
+    assert_eq!(sha256(raw.as_bytes()), v1);
+    // Other tags still move: the index lands under another name.
+    let other = skopeo(
+        d,
+        &[
+            "copy",
+            "--dest-cert-dir",
+            &certs,
+            "--dest-creds",
+            &admin,
+            "--multi-arch",
+            "all",
+            &format!("oci:{}:multi", src.display()),
+            &format!("docker://{}/apps/web:latest", reg.host),
+        ],
+    );
+    ok(&other, "a mutable tag");
+
+    // A bad glob is refused over REST and changes nothing; [] clears them.
+    let (code, body) = reg.cp.call(
+        "PATCH",
+        "/v1/registry/repositories/apps%2Fweb",
+        Some(&reg.admin),
+        Some(serde_json::json!({"immutable_tags": ["v/1"]})),
+    );
+    assert_eq!(code, 400, "{body}");
+    let v = admin_call(&reg, "GET", "/v1/registry/repositories/apps%2Fweb", None);
+    assert_eq!(v["immutable_tags"], serde_json::json!(["v*"]), "{v}");
+    let out = mcctl.run(&["registry", "repos", "set", "apps/web", "--mutable"]);
+    assert_eq!(out["immutable_tags"], serde_json::json!([]), "{out}");
+    let deleted = skopeo(
+        d,
+        &["delete", "--cert-dir", &certs, "--creds", &admin, &dest],
+    );
+    ok(&deleted, "deleting v1 once mutable");
+}
+
 /// `mcctl --json` against this control plane, as its admin.
 struct Mcctl {
     endpoints: std::path::PathBuf,
