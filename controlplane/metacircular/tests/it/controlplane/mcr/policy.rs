@@ -560,21 +560,16 @@ fn immutable_tags_refuse_skopeo_moving_or_deleting_them() {
     // Moving v1 to the layout's index, or deleting it, is refused: v1 stays.
     let certs = reg.certs.display().to_string();
     let dest = format!("docker://{}/apps/web:v1", reg.host);
-    let moved = skopeo(
-        d,
-        &[
-            "copy",
-            "--dest-cert-dir",
-            &certs,
-            "--dest-creds",
-            &admin,
-            "--multi-arch",
-            "all",
-            &format!("oci:{}:multi", src.display()),
-            &dest,
-        ],
-    );
-    failed_with(&moved, "moving v1", &["immutable", "denied"]);
+    let index = format!("oci:{}:multi", src.display());
+    let copy_index = |to: &str| {
+        let dest = format!("docker://{}/apps/web:{to}", reg.host);
+        let args = ["copy", "--dest-cert-dir", &certs, "--dest-creds", &admin];
+        skopeo(
+            d,
+            &[&args[..], &["--multi-arch", "all", &index, &dest]].concat(),
+        )
+    };
+    failed_with(&copy_index("v1"), "moving v1", &["immutable", "denied"]);
     let deleted = skopeo(
         d,
         &["delete", "--cert-dir", &certs, "--creds", &admin, &dest],
@@ -586,21 +581,7 @@ fn immutable_tags_refuse_skopeo_moving_or_deleting_them() {
     );
     assert_eq!(sha256(raw.as_bytes()), v1);
     // Other tags still move: the index lands under another name.
-    let other = skopeo(
-        d,
-        &[
-            "copy",
-            "--dest-cert-dir",
-            &certs,
-            "--dest-creds",
-            &admin,
-            "--multi-arch",
-            "all",
-            &format!("oci:{}:multi", src.display()),
-            &format!("docker://{}/apps/web:latest", reg.host),
-        ],
-    );
-    ok(&other, "a mutable tag");
+    ok(&copy_index("latest"), "a mutable tag");
 
     // A bad glob is refused over REST and changes nothing; [] clears them.
     let (code, body) = reg.cp.call(
