@@ -98,12 +98,14 @@ impl HostedService for Mcr {
             .merge(crate::api::rest::router(self.clone()))
             .merge(crate::gc::api::router(self.clone()))
             .merge(crate::gc::retention_api::router(self.clone()))
+            .merge(crate::api::storage::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
         crate::api::grpc::Services::add(self.clone(), routes);
         crate::gc::api::add_grpc(self.clone(), routes);
         crate::gc::retention_api::add_grpc(self.clone(), routes);
+        crate::api::storage::add_grpc(self.clone(), routes);
     }
 
     fn store(&self) -> Arc<Store> {

@@ -54,6 +54,9 @@ const REST: &[(&str, &str, Requirement)] = &[
     ("POST", "/v1/registry/retention/run", ADMIN),
     ("PUT", "/v1/registry/retention/{id}", ADMIN),
     ("DELETE", "/v1/registry/retention/{id}", ADMIN),
+    // Storage (`crate::api::storage`).
+    ("GET", "/v1/registry/status", ADMIN),
+    ("POST", "/v1/registry/fsck", ADMIN),
 ];
 
 const GRPC: &[(&str, Requirement)] = &[
@@ -80,6 +83,8 @@ const GRPC: &[(&str, Requirement)] = &[
     ("Retention/Put", ADMIN),
     ("Retention/Delete", ADMIN),
     ("Retention/Run", ADMIN),
+    ("Storage/Status", ADMIN),
+    ("Storage/Fsck", ADMIN),
 ];
 
 /// The map.
@@ -103,6 +108,6 @@ pub fn map() -> MethodMap {
 mod tests {
     #[test]
     fn every_registry_rpc_is_in_the_map_and_nothing_else_is() {
-        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 23);
+        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 25);
     }
 }

@@ -5,3 +5,4 @@
 pub(crate) mod grpc;
 pub(crate) mod ops;
 pub(crate) mod rest;
+pub(crate) mod storage;

@@ -8,6 +8,7 @@
 //! Manifest bytes are stored and served exactly as received.
 
 pub(crate) mod admin;
+pub(crate) mod fsck;
 pub(crate) mod policy;
 #[cfg(test)]
 mod policy_tests;

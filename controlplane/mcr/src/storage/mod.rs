@@ -95,6 +95,15 @@ impl FsStore {
         sync_dir(dir)
     }
 
+    /// An object's length; `None` when it does not exist.
+    pub(crate) fn object_len(&self, key: &str) -> io::Result<Option<u64>> {
+        match fs::metadata(self.object_path(key)?) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens an object for reading.
     pub(crate) fn open_object(&self, key: &str) -> io::Result<File> {
         File::open(self.object_path(key)?)

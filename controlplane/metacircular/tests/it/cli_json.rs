@@ -342,6 +342,8 @@ const STEPS: &[Step] = &[
     step("registry gc show {gcrun}", Want::Ok),
     step("registry gc show gc-no-such-run", Want::Refused),
     step("registry gc list", Want::Ok),
+    step("registry status", Want::Ok),
+    step("registry fsck --verify-content", Want::Ok),
     step(
         "registry retention set sweep-ret --repo apps/** --keep-last 5 --keep-tag v* --untagged-older-than 7d",
         Want::Ok,

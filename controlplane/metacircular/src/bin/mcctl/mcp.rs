@@ -4,8 +4,6 @@
 //! spinner on a terminal (stderr, so `--json` stays clean); a deploy or an
 //! action that did not succeed prints its steps and exits non-zero.
 
-use std::time::Duration;
-
 use anyhow::{Context, bail};
 use clap::Args;
 use mc_master::spec::{MAX_FILE, ServiceDef};
@@ -16,7 +14,7 @@ use serde::Serialize;
 use crate::endpoints::Endpoints;
 use crate::enums::name_or;
 use crate::iam::client::{Authed, authed, refused};
-use crate::output::{Col, Out, Table, row, utc};
+use crate::output::{Col, Out, Table, row, spinner, utc};
 
 /// `mcctl logs`.
 #[derive(Args)]
@@ -129,18 +127,6 @@ pub(crate) async fn deploy(
         bail!("deploying {} failed (steps above)", view.service);
     }
     Ok(())
-}
-
-fn spinner(message: String) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new_spinner()
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_message(message);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 #[derive(Serialize)]

@@ -119,6 +119,20 @@ impl Table {
 
 /// Unix seconds as RFC 3339 UTC (`2026-12-07T00:25:54Z`) for people; `-` for
 /// 0 (the API's "never"/"not set"). Proleptic Gregorian, as RFC 3339 is.
+/// A spinner on stderr while one long call runs (hidden when stderr is not
+/// a terminal, so logs and `--json` stay clean).
+pub(crate) fn spinner(message: String) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 pub(crate) fn utc(unix: i64) -> String {
     if unix <= 0 {
         return "-".to_owned();

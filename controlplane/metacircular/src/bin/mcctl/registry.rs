@@ -6,6 +6,7 @@
 mod gc;
 mod policy;
 mod retention;
+mod storage;
 
 use clap::Subcommand;
 use mc_proto::registry::v1 as pb;
@@ -25,6 +26,8 @@ pub(crate) enum RegistryCommand {
     /// Retention rules: keep last N tags, keep tags by pattern, untagged age (admin).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    #[command(flatten)]
+    Storage(storage::StorageCommand),
 }
 
 /// Repositories, tags, policy, quotas, namespaces and audit.
@@ -182,7 +185,7 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Bytes for people.
-fn human(b: u64) -> String {
+pub(crate) fn human(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut u = 0;
@@ -340,6 +343,7 @@ pub(crate) async fn run(e: &Endpoints, out: Out, cmd: RegistryCommand) -> anyhow
         RegistryCommand::Admin(cmd) => admin(e, out, cmd).await,
         RegistryCommand::Gc(cmd) => gc::run(e, out, cmd).await,
         RegistryCommand::Retention(cmd) => retention::run(e, out, cmd).await,
+        RegistryCommand::Storage(cmd) => storage::run(e, out, cmd).await,
     }
 }
 

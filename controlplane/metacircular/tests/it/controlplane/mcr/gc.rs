@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::skopeo::{blob, image, ok};
-use super::{Registry, skopeo};
+use super::{Mcctl, Registry, skopeo};
 
 /// Files under `<data_dir>/mcr/blobs` (each stored copy of a blob).
 fn blob_files(dir: &Path) -> usize {
@@ -334,4 +334,79 @@ fn kill_9_during_push_leaves_nothing_partial_and_keeps_acknowledged() {
     }
     assert_eq!(blob_files(d), before);
     pull(&reg, d, "apps/acked:v1", &d.join("after-gc"));
+}
+
+/// Every stored blob file under `<data_dir>/mcr/blobs`, sorted.
+fn blob_paths(dir: &Path) -> Vec<PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("mcr/blobs"), &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn fsck_and_status_report_a_damaged_blob_store_through_mcctl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let reg = Registry::start(d);
+    let layout = one_image(d, "fsck", 2);
+    copy_in(&reg, d, &layout, "apps/fsck:latest");
+    let mcctl = Mcctl::new(&reg, d);
+
+    let status = mcctl.run(&["registry", "status"]);
+    assert_eq!(status["repositories"], 1, "{status}");
+    assert_eq!(status["blobs"], 3, "config and two layers: {status}");
+    let clean = mcctl.run(&["registry", "fsck", "--verify-content"]);
+    assert_eq!(clean["clean"], true, "{clean}");
+    assert_eq!(clean["blobs_checked"], 3, "{clean}");
+
+    // One file altered (same length), one removed.
+    let files = blob_paths(d);
+    assert_eq!(files.len(), 3, "{files:?}");
+    let len = std::fs::metadata(&files[0]).expect("meta").len();
+    std::fs::write(&files[0], vec![b'!'; usize::try_from(len).expect("len")]).expect("alter");
+    std::fs::remove_file(&files[1]).expect("remove");
+
+    let quick = mcctl.output(&["registry", "fsck"]);
+    assert!(!quick.status.success(), "fsck exits non-zero on problems");
+    let v: serde_json::Value = serde_json::from_slice(&quick.stdout).expect("json");
+    assert_eq!(v["clean"], false, "{v}");
+    assert_eq!(v["missing"]["count"], 1, "{v}");
+    assert_eq!(v["content_mismatch"]["count"], 0, "not hashed: {v}");
+    let full = mcctl.output(&["registry", "fsck", "--verify-content"]);
+    assert!(!full.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&full.stdout).expect("json");
+    assert_eq!(v["content_mismatch"]["count"], 1, "{v}");
+    let object = v["content_mismatch"]["items"][0]["object"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        files[0].to_string_lossy().ends_with(object),
+        "{object} is {}",
+        files[0].display()
+    );
+    // Over REST too, for admins only.
+    let (code, body) = reg.cp.call(
+        "POST",
+        "/v1/registry/fsck",
+        Some(&reg.admin),
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(
+        (code, &body["missing"]["count"]),
+        (200, &serde_json::json!(1)),
+        "{body}"
+    );
+    let (code, _) = reg.cp.call("GET", "/v1/registry/status", None, None);
+    assert_eq!(code, 401);
 }

@@ -274,9 +274,10 @@ fn every_registry_route_refuses_anonymous_callers() {
         );
         checked += 1;
     }
-    // 8 /v2 entries; the admin API, GC (3 REST + 3 gRPC) and retention (5 REST + 4 gRPC).
-    assert_eq!(checked, 8 + (16 + 8) + (16 + 7));
-    assert_eq!(admin_checked, (13 + 8) + (13 + 7));
+    // 8 /v2 entries; the admin API, GC (3 REST + 3 gRPC), retention (5 REST + 4 gRPC)
+    // and storage (2 REST + 2 gRPC).
+    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4);
+    assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4);
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,
@@ -325,4 +326,50 @@ fn mcd_dev_serves_the_registry_and_names_it_in_endpoints_json() {
         "{text}"
     );
     assert!(text.contains("www-authenticate: bearer realm="), "{text}");
+}
+
+/// `mcctl --json` against this control plane, as its admin.
+pub(super) struct Mcctl {
+    endpoints: std::path::PathBuf,
+    token: String,
+}
+
+impl Mcctl {
+    pub(super) fn new(reg: &Registry, dir: &Path) -> Self {
+        let endpoints = dir.join("endpoints.json");
+        std::fs::write(
+            &endpoints,
+            serde_json::json!({"controlplane": {"grpc": reg.cp.grpc}, "ca_cert": reg.cp.ca})
+                .to_string(),
+        )
+        .expect("endpoints");
+        Self {
+            endpoints,
+            token: reg.admin.clone(),
+        }
+    }
+
+    /// `mcctl --json ARGS`, whatever its exit.
+    pub(super) fn output(&self, args: &[&str]) -> Output {
+        Command::new(crate::support::mcctl())
+            .arg("--endpoints")
+            .arg(&self.endpoints)
+            .arg("--json")
+            .args(args)
+            .env("MC_TOKEN", &self.token)
+            .output()
+            .expect("mcctl")
+    }
+
+    /// `mcctl --json ARGS`, which must succeed: its one JSON document.
+    pub(super) fn run(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.output(args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "mcctl {args:?}: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).expect("one JSON document")
+    }
 }

@@ -4,10 +4,10 @@
 //! `mcctl registry` over gRPC.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use super::skopeo::{layout, ok};
-use super::{Registry, sha256, skopeo};
+use super::{Mcctl, Registry, sha256, skopeo};
 
 /// skopeo `copy` of the layout's `tag` to `repo:tag` with optional creds.
 fn push(
@@ -600,44 +600,4 @@ fn immutable_tags_refuse_skopeo_moving_or_deleting_them() {
         &["delete", "--cert-dir", &certs, "--creds", &admin, &dest],
     );
     ok(&deleted, "deleting v1 once mutable");
-}
-
-/// `mcctl --json` against this control plane, as its admin.
-struct Mcctl {
-    endpoints: std::path::PathBuf,
-    token: String,
-}
-
-impl Mcctl {
-    fn new(reg: &Registry, dir: &Path) -> Self {
-        let endpoints = dir.join("endpoints.json");
-        std::fs::write(
-            &endpoints,
-            serde_json::json!({"controlplane": {"grpc": reg.cp.grpc}, "ca_cert": reg.cp.ca})
-                .to_string(),
-        )
-        .expect("endpoints");
-        Self {
-            endpoints,
-            token: reg.admin.clone(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(crate::support::mcctl())
-            .arg("--endpoints")
-            .arg(&self.endpoints)
-            .arg("--json")
-            .args(args)
-            .env("MC_TOKEN", &self.token)
-            .output()
-            .expect("mcctl");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "mcctl {args:?}: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_str(&stdout).expect("one JSON document")
-    }
 }

@@ -1,0 +1,131 @@
+//! The storage admin adapters: REST `GET /v1/registry/status`, `POST
+//! /v1/registry/fsck` and gRPC `mc.registry.v1.Storage`, both thin over
+//! [`Core::status`](crate::core::Core::status) and
+//! [`Core::fsck`](crate::core::Core::fsck). Admins only (`crate::methods`).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mc_kit::api::ApiError;
+use mc_proto::registry::v1 as pb;
+use mc_service::body::JsonBody;
+use serde::Deserialize;
+use tonic::{Request, Response, Status};
+
+use super::ops::api;
+use crate::Mcr;
+use crate::core::blocking;
+use crate::core::fsck::{Findings, FsckReport, StorageStatus};
+
+async fn status_of(m: &Arc<Mcr>) -> Result<StorageStatus, ApiError> {
+    let m = m.clone();
+    blocking(move || m.core.status()).await.map_err(api)
+}
+
+async fn fsck_of(m: &Arc<Mcr>, verify_content: bool) -> Result<FsckReport, ApiError> {
+    let m = m.clone();
+    let report = blocking(move || m.core.fsck(verify_content))
+        .await
+        .map_err(api)?;
+    tracing::info!(
+        blobs = report.blobs_checked,
+        missing = report.missing.count,
+        size_mismatch = report.size_mismatch.count,
+        content_mismatch = report.content_mismatch.count,
+        orphans = report.orphans.count,
+        "registry fsck"
+    );
+    Ok(report)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FsckBody {
+    #[serde(default)]
+    verify_content: bool,
+}
+
+async fn status(State(m): State<Arc<Mcr>>) -> Result<Json<StorageStatus>, ApiError> {
+    Ok(Json(status_of(&m).await?))
+}
+
+async fn fsck(
+    State(m): State<Arc<Mcr>>,
+    JsonBody(b): JsonBody<FsckBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let r = fsck_of(&m, b.verify_content).await?;
+    let mut v = serde_json::to_value(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["clean"] = serde_json::Value::Bool(r.clean());
+    Ok(Json(v))
+}
+
+/// `/v1/registry/status` and `/v1/registry/fsck`.
+pub(crate) fn router(m: Arc<Mcr>) -> Router {
+    Router::new()
+        .route("/v1/registry/status", get(status))
+        .route("/v1/registry/fsck", post(fsck))
+        .with_state(m)
+}
+
+fn findings_pb(f: Findings) -> pb::FsckFindings {
+    pb::FsckFindings {
+        count: f.count,
+        items: f
+            .items
+            .into_iter()
+            .map(|i| pb::FsckFinding {
+                digest: i.digest,
+                object: i.object,
+                detail: i.detail,
+            })
+            .collect(),
+    }
+}
+
+/// `mc.registry.v1.Storage`.
+#[derive(Clone)]
+pub(crate) struct StorageService(pub Arc<Mcr>);
+
+#[tonic::async_trait]
+impl pb::storage_server::Storage for StorageService {
+    async fn status(
+        &self,
+        _: Request<pb::StorageStatusRequest>,
+    ) -> Result<Response<pb::StorageStatus>, Status> {
+        let s = status_of(&self.0).await?;
+        Ok(Response::new(pb::StorageStatus {
+            backend: s.backend,
+            repositories: s.repositories,
+            manifests: s.manifests,
+            tags: s.tags,
+            blobs: s.blobs,
+            blob_bytes: s.blob_bytes,
+            last_gc_id: s.last_gc_id,
+            last_gc_state: s.last_gc_state,
+            last_gc_finished_at: s.last_gc_finished_at,
+        }))
+    }
+
+    async fn fsck(&self, r: Request<pb::FsckRequest>) -> Result<Response<pb::FsckReport>, Status> {
+        let r = fsck_of(&self.0, r.into_inner().verify_content).await?;
+        let clean = r.clean();
+        Ok(Response::new(pb::FsckReport {
+            verified_content: r.verified_content,
+            blobs_checked: r.blobs_checked,
+            bytes_checked: r.bytes_checked,
+            objects_listed: r.objects_listed,
+            missing: Some(findings_pb(r.missing)),
+            size_mismatch: Some(findings_pb(r.size_mismatch)),
+            content_mismatch: Some(findings_pb(r.content_mismatch)),
+            orphans: Some(findings_pb(r.orphans)),
+            clean,
+        }))
+    }
+}
+
+/// Adds `mc.registry.v1.Storage` to the process's gRPC router.
+pub(crate) fn add_grpc(m: Arc<Mcr>, routes: &mut tonic::service::RoutesBuilder) {
+    routes.add_service(pb::storage_server::StorageServer::new(StorageService(m)));
+}
