@@ -12,6 +12,7 @@
 //! login_tags = []               # tags MCIAS's login policy sees for registry logins
 //! gc_grace = "1h"               # GC spares links/blobs unreferenced for less (>= 1s)
 //! gc_interval = "1h"            # a GC run starts this often ("0s": only on demand)
+//! retention_interval = "24h"    # the retention rules run this often ("0s": only on demand)
 //! ```
 //!
 //! Invariant: every limit is bounded and non-zero.
@@ -54,6 +55,14 @@ pub struct McrConfig {
     /// else 1 s to 7 days).
     #[serde(default = "d_gc")]
     pub gc_interval: Duration,
+    /// How often the enabled retention rules run on their own (0 s: never,
+    /// only on demand; else 1 s to 7 days).
+    #[serde(default = "d_retention")]
+    pub retention_interval: Duration,
+}
+
+fn d_retention() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 fn d_blob() -> u64 {
@@ -88,6 +97,7 @@ impl Default for McrConfig {
             login_tags: Vec::new(),
             gc_grace: d_gc(),
             gc_interval: d_gc(),
+            retention_interval: d_retention(),
         }
     }
 }
@@ -126,6 +136,9 @@ impl Validate for McrConfig {
         let every = self.gc_interval.get().as_secs();
         if every > 7 * 86_400 {
             return Err(Invalid::new("gc_interval", "0s (off) or up to 7d"));
+        }
+        if self.retention_interval.get().as_secs() > 7 * 86_400 {
+            return Err(Invalid::new("retention_interval", "0s (off) or up to 7d"));
         }
         if self.login_tags.len() > 32 {
             return Err(Invalid::new("login_tags", "at most 32"));

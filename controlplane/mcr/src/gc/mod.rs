@@ -423,15 +423,42 @@ pub(crate) fn system_clock() -> Clock {
     Arc::new(unix_now)
 }
 
-/// Starts the periodic GC (every `gc_interval`; none when it is 0) on the
-/// current tokio runtime; the task ends when the registry is dropped.
+/// Starts the periodic GC (every `gc_interval`) and retention (every
+/// `retention_interval`) on the current tokio runtime; an interval of 0 is
+/// off. The tasks end when the registry is dropped.
 pub(crate) fn schedule(mcr: &Arc<crate::Mcr>) {
-    let every = mcr.config.gc_interval.get();
+    periodic(mcr, mcr.config.gc_interval.get(), "GC", |m| {
+        // A run already going (started by an operator) is left alone.
+        if let Err(e) = m.gc_start("gc-scheduler", false) {
+            tracing::debug!(error = %e, "scheduled GC skipped");
+        }
+    });
+    periodic(mcr, mcr.config.retention_interval.get(), "retention", |m| {
+        let m = m.clone();
+        // Rules may walk every repository: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            match m
+                .core
+                .retention_run(None, false, "retention-scheduler", unix_now())
+            {
+                Ok(r) => tracing::info!(report = ?r, "scheduled retention run"),
+                Err(e) => tracing::warn!(error = %e, "scheduled retention run failed"),
+            }
+        });
+    });
+}
+
+fn periodic(
+    mcr: &Arc<crate::Mcr>,
+    every: std::time::Duration,
+    what: &'static str,
+    job: impl Fn(&Arc<crate::Mcr>) + Send + 'static,
+) {
     if every.is_zero() {
         return;
     }
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("no runtime: periodic GC not scheduled");
+        tracing::warn!(job = what, "no runtime: periodic job not scheduled");
         return;
     };
     let weak = Arc::downgrade(mcr);
@@ -439,10 +466,7 @@ pub(crate) fn schedule(mcr: &Arc<crate::Mcr>) {
         loop {
             tokio::time::sleep(every).await;
             let Some(m) = weak.upgrade() else { return };
-            // A run already going (started by an operator) is left alone.
-            if let Err(e) = m.gc_start("gc-scheduler", false) {
-                tracing::debug!(error = %e, "scheduled GC skipped");
-            }
+            job(&m);
         }
     });
 }

@@ -410,3 +410,43 @@ fn fsck_and_status_report_a_damaged_blob_store_through_mcctl() {
     let (code, _) = reg.cp.call("GET", "/v1/registry/status", None, None);
     assert_eq!(code, 401);
 }
+
+#[test]
+fn retention_rules_run_on_their_own_every_retention_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let reg = Registry::start_mcr(d, "retention_interval = \"1s\"");
+    let layout = one_image(d, "ret", 1);
+    for tag in ["v1", "v2", "v3"] {
+        copy_in(&reg, d, &layout, &format!("apps/ret:{tag}"));
+    }
+    let mcctl = Mcctl::new(&reg, d);
+    let rule = mcctl.run(&[
+        "registry",
+        "retention",
+        "set",
+        "keep-one",
+        "--repo",
+        "apps/**",
+        "--keep-last",
+        "1",
+    ]);
+    assert_eq!(rule["id"], "keep-one", "{rule}");
+    // Nobody asks for a run: the scheduler applies the rule.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let tags = loop {
+        let tags = mcctl.run(&["registry", "tags", "list", "apps/ret"]);
+        if tags.as_array().map(Vec::len) == Some(1) || Instant::now() > deadline {
+            break tags;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(tags.as_array().map(Vec::len), Some(1), "{tags}");
+    let audit = mcctl.run(&["registry", "audit", "--action", "registry.retention"]);
+    let rows = audit.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "two tags removed: {audit}");
+    assert!(
+        rows.iter().all(|r| r["actor"] == "retention-scheduler"),
+        "{audit}"
+    );
+}
