@@ -48,6 +48,7 @@ const REST: &[(&str, &str, Requirement)] = &[
     ("POST", "/v1/registry/gc", ADMIN),
     ("GET", "/v1/registry/gc", ADMIN),
     ("GET", "/v1/registry/gc/{id}", ADMIN),
+    ("POST", "/v1/registry/gc/{id}/cancel", ADMIN),
     // Retention (`crate::gc::retention_api`).
     ("GET", "/v1/registry/retention", ADMIN),
     ("POST", "/v1/registry/retention", ADMIN),
@@ -79,6 +80,7 @@ const GRPC: &[(&str, Requirement)] = &[
     ("Gc/Start", ADMIN),
     ("Gc/List", ADMIN),
     ("Gc/Get", ADMIN),
+    ("Gc/Cancel", ADMIN),
     ("Retention/List", ADMIN),
     ("Retention/Put", ADMIN),
     ("Retention/Delete", ADMIN),
@@ -108,6 +110,6 @@ pub fn map() -> MethodMap {
 mod tests {
     #[test]
     fn every_registry_rpc_is_in_the_map_and_nothing_else_is() {
-        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 25);
+        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 26);
     }
 }

@@ -1,5 +1,5 @@
 //! GC's admin adapters: REST `/v1/registry/gc…` and gRPC `mc.registry.v1.Gc`,
-//! both thin over the same three operations on [`Mcr`] (start, list, get).
+//! both thin over the same four operations on [`Mcr`] (start, list, get, cancel).
 //! The auth map admits admins only (`crate::methods`).
 
 use std::sync::Arc;
@@ -46,11 +46,24 @@ impl Mcr {
     }
 
     pub(crate) fn gc_get(&self, id: &str) -> Result<RunRow, ApiError> {
-        if id.len() > 64 {
-            return Err(ApiError::invalid("id", "at most 64 characters"));
-        }
+        check_id(id)?;
         super::Gc::get(&self.core, id)
     }
+
+    /// Asks the running run `id` to stop; the run's row as it stands.
+    pub(crate) fn gc_cancel(&self, id: &str) -> Result<RunRow, ApiError> {
+        check_id(id)?;
+        self.gc.cancel(&self.core, id)?;
+        tracing::info!(run = id, "GC run cancel asked");
+        super::Gc::get(&self.core, id)
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.len() > 64 {
+        return Err(ApiError::invalid("id", "at most 64 characters"));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -89,11 +102,17 @@ async fn one(State(m): State<Arc<Mcr>>, Path(id): Path<String>) -> Result<Json<R
     Ok(Json(m.gc_get(&id)?))
 }
 
-/// `/v1/registry/gc` (POST start, GET list) and `/v1/registry/gc/{id}`.
+async fn cancel(State(m): State<Arc<Mcr>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = m.gc_cancel(&id)?;
+    Ok((StatusCode::ACCEPTED, Json(row)).into_response())
+}
+
+/// `/v1/registry/gc` (POST start, GET list), `/v1/registry/gc/{id}` and its `cancel`.
 pub(crate) fn router(m: Arc<Mcr>) -> Router {
     Router::new()
         .route("/v1/registry/gc", get(list).post(start))
         .route("/v1/registry/gc/{id}", get(one))
+        .route("/v1/registry/gc/{id}/cancel", axum::routing::post(cancel))
         .with_state(m)
 }
 
@@ -161,6 +180,15 @@ impl pb::gc_server::Gc for GcService {
     ) -> Result<tonic::Response<pb::GcRun>, Status> {
         Ok(tonic::Response::new(to_pb(
             self.0.gc_get(&r.into_inner().id)?,
+        )))
+    }
+
+    async fn cancel(
+        &self,
+        r: Request<pb::GcCancelRequest>,
+    ) -> Result<tonic::Response<pb::GcRun>, Status> {
+        Ok(tonic::Response::new(to_pb(
+            self.0.gc_cancel(&r.into_inner().id)?,
         )))
     }
 }

@@ -26,6 +26,8 @@
 //!    (`.<inc>`), so deleting an old copy never removes a new upload.
 //!
 //! One run at a time (a second start is refused with the running run's id);
+//! a cancel stops the run at its next batch boundary, between transactions,
+//! so what it did holds and what it did not is left for the next run;
 //! progress is written to the run's `gc_runs` row in each batch's
 //! transaction; a run cut by a restart is marked `interrupted` at open, and
 //! every step is idempotent, so the next run finishes the work.
@@ -40,6 +42,7 @@ pub(crate) mod tables;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mc_kit::api::ApiError;
@@ -58,6 +61,7 @@ use tables::{Counters, GC_RUNS, Item, RunRow};
 pub(crate) const MAX_ITEMS: usize = 1000;
 /// Runs kept in `gc_runs` (older ones are dropped when a run starts).
 pub(crate) const MAX_RUNS: usize = 100;
+const CANCELLED: &str = "cancelled";
 
 /// The clock GC reads (tests move it).
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -66,6 +70,8 @@ pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub(crate) struct Gc {
     grace: i64,
     running: Mutex<Option<String>>,
+    /// Set by [`Gc::cancel`]; read at every batch boundary of the running run.
+    cancel: AtomicBool,
     clock: Clock,
 }
 
@@ -78,6 +84,7 @@ impl Gc {
         Self {
             grace: i64::try_from(grace.as_secs()).unwrap_or(i64::MAX),
             running: Mutex::new(None),
+            cancel: AtomicBool::new(false),
             clock,
         }
     }
@@ -133,8 +140,31 @@ impl Gc {
         }
         tx.put(GC_RUNS, id.as_bytes(), &row).map_err(store_err)?;
         tx.commit().map_err(store_err)?;
+        self.cancel.store(false, Ordering::SeqCst);
         *running = Some(id);
         Ok(row)
+    }
+
+    /// Asks run `id` to stop at its next batch boundary.
+    pub(crate) fn cancel(&self, core: &Core, id: &str) -> Result<(), ApiError> {
+        let running = self.guard();
+        if running.as_deref() == Some(id) {
+            self.cancel.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        let row = Self::get(core, id)?;
+        Err(ApiError::FailedPrecondition(format!(
+            "GC run {id} is not running ({})",
+            row.state
+        )))
+    }
+
+    /// An error that ends the run when a cancel was asked for.
+    fn stop_if_cancelled(&self) -> Result<(), StoreError> {
+        if self.cancel.load(Ordering::SeqCst) {
+            return Err(StoreError::other(CANCELLED));
+        }
+        Ok(())
     }
 
     /// Performs run `id` (blocking), records how it ended, releases the guard.
@@ -187,6 +217,9 @@ impl Gc {
                     row.state = "done".into();
                     row.counters = c.clone();
                     row.items = items.clone();
+                }
+                Err(_) if self.cancel.load(Ordering::SeqCst) => {
+                    row.state = "cancelled".into();
                 }
                 Err(e) => {
                     row.state = "failed".into();
@@ -246,6 +279,7 @@ impl Gc {
 
         let mut cursor: Option<Vec<u8>> = None;
         loop {
+            self.stop_if_cancelled()?;
             let now = (self.clock)();
             let (cands, next, seen) = sweep::scan(&core.store, LINKS, cursor.as_deref(), |l| {
                 sweep::link_expired(l, now, grace)
@@ -262,6 +296,7 @@ impl Gc {
         p.phase = "blobs";
         let mut cursor: Option<Vec<u8>> = None;
         loop {
+            self.stop_if_cancelled()?;
             let now = (self.clock)();
             let (cands, next, seen) = sweep::scan(&core.store, BLOBS, cursor.as_deref(), |b| {
                 sweep::blob_expired(b, now, grace)
@@ -280,6 +315,7 @@ impl Gc {
         let now = (self.clock)();
         let objects = core.fs.list_objects().map_err(StoreError::other)?;
         for chunk in objects.chunks(sweep::BATCH) {
+            self.stop_if_cancelled()?;
             let tx = ReadTx::begin(&core.store)?;
             let mut doomed = Vec::new();
             for (key, mtime, _) in chunk {
@@ -304,6 +340,7 @@ impl Gc {
         }
 
         p.phase = "uploads";
+        self.stop_if_cancelled()?;
         p.counters.uploads_removed += sessions.sweep(&core.fs) as u64;
         Ok((p.counters, Vec::new()))
     }
@@ -328,6 +365,7 @@ impl Gc {
         };
         let mut cursor: Option<Vec<u8>> = None;
         loop {
+            self.stop_if_cancelled()?;
             let (cands, next, seen) = sweep::scan(&core.store, LINKS, cursor.as_deref(), |l| {
                 sweep::link_expired(l, now, grace)
             })?;
@@ -352,6 +390,7 @@ impl Gc {
         }
         let mut cursor: Option<Vec<u8>> = None;
         loop {
+            self.stop_if_cancelled()?;
             let (cands, next, seen) = sweep::scan(&core.store, BLOBS, cursor.as_deref(), |b| {
                 sweep::blob_expired(b, now, grace)
             })?;

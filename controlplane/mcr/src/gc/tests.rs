@@ -423,3 +423,35 @@ fn pushes_racing_gc_runs_never_lose_a_referenced_blob() {
         }
     }
 }
+
+#[test]
+fn a_cancelled_run_stops_at_a_batch_boundary_and_the_next_run_does_the_work() {
+    let e = env();
+    let r = repo("apps/web");
+    let stray = e.upload(&r, b"stray");
+    e.advance(GRACE + 1);
+    let row = e.gc.begin(&e.core, false, "admin").expect("begin");
+    e.gc.cancel(&e.core, &row.id).expect("cancel a running run");
+    let done = e.gc.execute(&e.core, &e.sessions, &row.id, false);
+    assert_eq!(done.state, "cancelled");
+    assert_eq!(done.error, None);
+    assert_eq!(
+        done.counters.links_removed, 0,
+        "stopped before the first batch"
+    );
+    assert!(e.has_link(&r, &stray));
+    let again =
+        e.gc.cancel(&e.core, &row.id)
+            .expect_err("no longer running");
+    assert!(
+        again.to_string().contains("not running (cancelled)"),
+        "{again}"
+    );
+    assert!(e.gc.cancel(&e.core, "gc-no-such-run").is_err());
+    // The flag belongs to that run: the next one does the work.
+    let next = e.run();
+    assert_eq!(
+        (next.state.as_str(), next.counters.links_removed),
+        ("done", 1)
+    );
+}

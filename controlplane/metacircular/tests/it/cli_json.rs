@@ -341,6 +341,8 @@ const STEPS: &[Step] = &[
     keep("registry gc start", "gcrun", "/id"),
     step("registry gc show {gcrun}", Want::Ok),
     step("registry gc show gc-no-such-run", Want::Refused),
+    step("registry gc cancel {gcrun}", Want::Refused),
+    step("registry gc cancel gc-no-such-run", Want::Refused),
     step("registry gc list", Want::Ok),
     step("registry status", Want::Ok),
     step("registry fsck --verify-content", Want::Ok),

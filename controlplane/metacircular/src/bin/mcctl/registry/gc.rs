@@ -35,6 +35,8 @@ pub(crate) enum GcCommand {
     },
     /// One run, with its counters (and a dry run's items).
     Show { id: String },
+    /// Stop a running run at its next batch boundary (what it did holds).
+    Cancel { id: String },
 }
 
 #[derive(Serialize)]
@@ -174,13 +176,7 @@ fn print_run(r: &RunView) {
 
 /// Polls the run until it leaves `running`, showing progress on a terminal.
 async fn follow(c: &mut GcClient<Authed>, id: &str) -> anyhow::Result<pb::GcRun> {
-    use std::io::IsTerminal;
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new_spinner()
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.enable_steady_tick(Duration::from_millis(120));
+    let bar = crate::output::spinner(format!("GC run {id}"));
     // Bounded: a run cut by a restart ends as `interrupted`, so polling ends.
     loop {
         let r = c
@@ -249,6 +245,15 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: GcCommand) -> anyh
                 .with_context(|| format!("GC run {id}"))?
                 .into_inner();
             let view = RunView::from(r);
+            out.show(&view, || print_run(&view))
+        }
+        GcCommand::Cancel { id } => {
+            c.cancel(pb::GcCancelRequest { id: id.clone() })
+                .await
+                .map_err(refused)
+                .with_context(|| format!("GC run {id}"))?;
+            // The run stops at its next batch boundary: follow it there.
+            let view = RunView::from(follow(&mut c, &id).await?);
             out.show(&view, || print_run(&view))
         }
     }
