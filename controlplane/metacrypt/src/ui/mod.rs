@@ -13,11 +13,14 @@
 //!
 //! `sys` has the status, init, unseal, seal and mounts pages, `kv` the KV
 //! browser, `keys` the transit keys (metadata only), `ssh` the SSH CA
-//! (read-only), `policy` the rules.
+//! (read-only), `policy` the rules, `audit` the audit log and `slots` the
+//! slot changes and root key rekey (admin).
 
+mod audit;
 mod keys;
 mod kv;
 mod policy;
+mod slots;
 mod ssh;
 mod sys;
 #[cfg(test)]
@@ -55,6 +58,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ui/crypt/admin/policy/{id}"),
     ("POST", "/ui/crypt/admin/policy/{id}/delete"),
     ("POST", "/ui/crypt/admin/explain"),
+    ("GET", "/ui/crypt/admin/audit"),
+    ("GET", "/ui/crypt/admin/slots"),
+    ("POST", "/ui/crypt/admin/slots/passphrase"),
+    ("POST", "/ui/crypt/admin/slots/reshare"),
+    ("POST", "/ui/crypt/admin/slots/remove"),
+    ("POST", "/ui/crypt/admin/slots/rekey"),
     ("GET", "/ui/crypt/keys"),
     ("GET", "/ui/crypt/keys/{mount}"),
     ("GET", "/ui/crypt/keys/{mount}/{name}"),
@@ -140,6 +149,15 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         )
         .route("/ui/crypt/admin/policy/{id}/delete", post(policy::delete))
         .route("/ui/crypt/admin/explain", post(policy::explain))
+        .route("/ui/crypt/admin/audit", get(audit::list))
+        .route("/ui/crypt/admin/slots", get(slots::list))
+        .route(
+            "/ui/crypt/admin/slots/passphrase",
+            post(slots::change_passphrase),
+        )
+        .route("/ui/crypt/admin/slots/reshare", post(slots::reshare))
+        .route("/ui/crypt/admin/slots/remove", post(slots::remove))
+        .route("/ui/crypt/admin/slots/rekey", post(slots::rekey))
         .route("/ui/crypt/keys", get(keys::index))
         .route("/ui/crypt/keys/{mount}", get(keys::list))
         .route("/ui/crypt/keys/{mount}/{name}", get(keys::show))
@@ -186,6 +204,8 @@ fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Resp
                         @if admin {
                             a href="/ui/crypt/admin/mounts" { "Mounts" }
                             a href="/ui/crypt/admin/policy" { "Policy" }
+                            a href="/ui/crypt/admin/slots" { "Slots" }
+                            a href="/ui/crypt/admin/audit" { "Audit" }
                         }
                         a href="/ui/crypt/keys" { "Transit keys" }
                         a href="/ui/crypt/kv" { "KV" }

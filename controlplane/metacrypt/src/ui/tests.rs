@@ -513,3 +513,85 @@ async fn ssh_ca_page_shows_the_public_key_profiles_and_serials_never_the_private
     assert!(!body.contains("PRIVATE"), "{body}");
     assert_eq!(e.get("bob", "/ui/crypt/ssh/ssh").await.0, 403);
 }
+
+#[tokio::test]
+async fn audit_page_filters_rows_for_admins_only() {
+    let e = env().await;
+    assert_eq!(e.get("bob", "/ui/crypt/admin/audit").await.0, 403);
+    let (s, body) = e.get("admin", "/ui/crypt/admin/audit").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(r#"id="events""#), "{body}");
+    assert!(body.contains("mount.create"), "{body}");
+    // Filtered by action prefix: only those rows.
+    let (s, body) = e
+        .get(
+            "admin",
+            "/ui/crypt/admin/audit?action=barrier.init&since=1h",
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("barrier.init") && !body.contains("mount.create"),
+        "{body}"
+    );
+    // A bad filter is the core's 400, named.
+    let (s, body) = e.get("admin", "/ui/crypt/admin/audit?limit=5000").await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("limit: 1 to 1000"), "{body}");
+    let (s, body) = e.get("admin", "/ui/crypt/admin/audit?since=soon").await;
+    assert_eq!(s, 400, "{body}");
+}
+
+#[tokio::test]
+async fn slot_forms_change_the_passphrase_and_rekey_with_current_material() {
+    let e = env().await;
+    assert_eq!(e.get("bob", "/ui/crypt/admin/slots").await.0, 403);
+    let (s, body) = e.get("admin", "/ui/crypt/admin/slots").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(r#"id="slots""#) && body.contains(r#"id="rekey""#),
+        "{body}"
+    );
+    let new = "a new passphrase for the ui";
+    // A wrong current passphrase: refused, nothing changes.
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/admin/slots/passphrase",
+            &[
+                ("passphrase", "not the passphrase"),
+                ("new_passphrase", new),
+            ],
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/admin/slots/passphrase",
+            &[("passphrase", PASS), ("new_passphrase", new)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Passphrase changed"), "{body}");
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/admin/slots/rekey",
+            &[("passphrase", new)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Rekeyed: root key version 2"), "{body}");
+    // The new passphrase still opens after a seal.
+    e.m.seal(&admin()).await.expect("seal");
+    e.m.unseal(
+        &admin(),
+        UnsealInputBody {
+            passphrase: Some(new.to_owned()),
+            ..UnsealInputBody::default()
+        },
+    )
+    .await
+    .expect("unseal with the new passphrase");
+}
