@@ -14,7 +14,8 @@
 //! `sys` has the status, init, unseal, seal and mounts pages, `kv` the KV
 //! browser, `keys` the transit keys (metadata only), `ssh` the SSH CA
 //! (read-only), `policy` the rules, `audit` the audit log and `slots` the
-//! slot changes and root key rekey (admin).
+//! slot changes and root key rekey (admin), `user` the user engine (own
+//! key, encrypt to an account, decrypt).
 
 mod audit;
 mod keys;
@@ -25,6 +26,7 @@ mod ssh;
 mod sys;
 #[cfg(test)]
 mod tests;
+mod user;
 
 use std::sync::Arc;
 
@@ -76,6 +78,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ui/crypt/kv/{mount}/delete"),
     ("POST", "/ui/crypt/kv/{mount}/undelete"),
     ("POST", "/ui/crypt/kv/{mount}/destroy"),
+    ("GET", "/ui/crypt/user"),
+    ("GET", "/ui/crypt/user/{mount}"),
+    ("POST", "/ui/crypt/user/{mount}/init"),
+    ("POST", "/ui/crypt/user/{mount}/rotate"),
+    ("POST", "/ui/crypt/user/{mount}/encrypt"),
+    ("POST", "/ui/crypt/user/{mount}/decrypt"),
 ];
 
 #[derive(Clone)]
@@ -170,6 +178,12 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         .route("/ui/crypt/kv/{mount}/delete", post(kv::delete))
         .route("/ui/crypt/kv/{mount}/undelete", post(kv::undelete))
         .route("/ui/crypt/kv/{mount}/destroy", post(kv::destroy))
+        .route("/ui/crypt/user", get(user::index))
+        .route("/ui/crypt/user/{mount}", get(user::show))
+        .route("/ui/crypt/user/{mount}/init", post(user::init))
+        .route("/ui/crypt/user/{mount}/rotate", post(user::rotate))
+        .route("/ui/crypt/user/{mount}/encrypt", post(user::encrypt))
+        .route("/ui/crypt/user/{mount}/decrypt", post(user::decrypt))
         .layer(axum::middleware::from_fn_with_state(ui.clone(), guard))
         .with_state(ui)
 }
@@ -210,6 +224,7 @@ fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Resp
                         a href="/ui/crypt/keys" { "Transit keys" }
                         a href="/ui/crypt/kv" { "KV" }
                         a href="/ui/crypt/ssh" { "SSH CA" }
+                        a href="/ui/crypt/user" { "User encryption" }
                         a href="/ui/" { "Account" }
                         span { "Signed in as " b #whoami { (user.principal.username) } }
                     }
@@ -317,7 +332,7 @@ struct Open {
 /// see a list of the mounts of `kind`); with `?mount=` it goes there.
 fn mount_index(ui: &Ui, user: &UiUser, q: Open, kind: &str, title: &str) -> Response {
     let base = match kind {
-        "kv" | "ssh" => kind,
+        "kv" | "ssh" | "user" => kind,
         _ => "keys",
     };
     if !q.mount.is_empty() {

@@ -595,3 +595,57 @@ async fn slot_forms_change_the_passphrase_and_rekey_with_current_material() {
     .await
     .expect("unseal with the new passphrase");
 }
+
+#[tokio::test]
+async fn user_page_makes_a_key_encrypts_and_decrypts_for_the_recipient_only() {
+    let e = env().await;
+    e.m.create_mount(
+        &admin(),
+        MountInput {
+            name: "user".to_owned(),
+            kind: "user".to_owned(),
+            ..MountInput::default()
+        },
+    )
+    .expect("mount");
+    let (s, body) = e.get("admin", "/ui/crypt/user/user").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(r#"id="no-key""#), "{body}");
+    let (s, body) = e.post("admin", "/ui/crypt/user/user/init", &[]).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(r#"id="own-key""#) && !body.contains("private"),
+        "{body}"
+    );
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/user/user/encrypt",
+            &[("to", "admin"), ("plaintext", "hello <b>me</b>")],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let ct = body
+        .split("mcuser:v1:")
+        .nth(1)
+        .and_then(|t| t.split('<').next())
+        .map(|t| format!("mcuser:v1:{t}"))
+        .expect("ciphertext");
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/user/user/decrypt",
+            &[("ciphertext", &ct)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("hello &lt;b&gt;me&lt;/b&gt;"),
+        "escaped: {body}"
+    );
+    let (s, body) = e.post("admin", "/ui/crypt/user/user/rotate", &[]).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(r#"<td id="latest">2</td>"#), "{body}");
+    // No rule gives bob the user paths: the 403 page.
+    assert_eq!(e.get("bob", "/ui/crypt/user/user").await.0, 403);
+}
