@@ -210,3 +210,13 @@ fn durations_are_answered_in_gos_form() {
         assert_eq!(super::go_duration(secs), text);
     }
 }
+
+proptest::proptest! {
+    /// What the facade answers it also reads back: Go's form round-trips.
+    #[test]
+    fn answered_durations_read_back(secs in 0u64..=(10 * 365 * 86_400)) {
+        let text = super::go_duration(secs);
+        let back = super::decode::duration_secs("d", &Value::from(text.clone()));
+        proptest::prop_assert_eq!(back.ok(), Some(secs), "{}", text);
+    }
+}
