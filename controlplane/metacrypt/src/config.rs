@@ -16,6 +16,7 @@
 //! transit_rotation_check = "1h" # how often transit's auto_rotate_period is checked
 //! count_flush = "10s"          # how often AES-GCM encryption counts are saved
 //! kv_expiry_check = "1m"       # how often kv versions past delete_version_after are destroyed
+//! crl_refresh_check = "5s"     # how often pki CRLs near next_update are re-signed
 //! ```
 //!
 //! Invariant: the Argon2id cost is never below the OWASP floor, and the
@@ -72,6 +73,8 @@ pub struct MetacryptConfig {
     pub count_flush: Duration,
     #[serde(default = "d_kv_expiry")]
     pub kv_expiry_check: Duration,
+    #[serde(default = "d_crl_refresh")]
+    pub crl_refresh_check: Duration,
 }
 
 fn d_mem() -> u32 {
@@ -110,6 +113,9 @@ fn d_count_flush() -> Duration {
 fn d_kv_expiry() -> Duration {
     Duration::from_secs(60)
 }
+fn d_crl_refresh() -> Duration {
+    Duration::from_secs(5)
+}
 
 impl Default for MetacryptConfig {
     fn default() -> Self {
@@ -128,6 +134,7 @@ impl Default for MetacryptConfig {
             transit_rotation_check: d_rotation_check(),
             count_flush: d_count_flush(),
             kv_expiry_check: d_kv_expiry(),
+            crl_refresh_check: d_crl_refresh(),
         }
     }
 }
@@ -177,6 +184,7 @@ impl Validate for MetacryptConfig {
             ("transit_rotation_check", self.transit_rotation_check),
             ("count_flush", self.count_flush),
             ("kv_expiry_check", self.kv_expiry_check),
+            ("crl_refresh_check", self.crl_refresh_check),
         ] {
             if d.get() < std::time::Duration::from_millis(100) || d.get().as_secs() > 86_400 {
                 return Err(Invalid::new(field, "between 100ms and 24h"));

@@ -142,12 +142,7 @@ impl HostedService for Metacrypt {
             .check_key_file_outside(&ctx.data_dir)
             .map_err(|e| fail(e.to_string()))?;
         m.auto_unseal();
-        // The CRL refresh job (docs/design/pki.md): it needs the runtime the
-        // host runs in; without one (a bare open) there is nothing to refresh for.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(crate::core::pki_crl::run(Arc::downgrade(&m)));
-        }
-        // Rewrap jobs and periodic tasks, while unsealed.
+        // Rewrap jobs and periodic tasks (CRL refresh among them), while unsealed.
         m.start_jobs();
         if let Some(v) = &ctx.verifier {
             let _ = m.ui_verifier.set(v.clone());
@@ -188,6 +183,12 @@ impl HostedService for Metacrypt {
 
     fn store(&self) -> Arc<Store> {
         Metacrypt::store(self)
+    }
+
+    fn collector(self: &Arc<Self>) -> Option<Box<dyn prometheus_client::collector::Collector>> {
+        Some(Box::new(crate::core::metrics::MetacryptCollector(
+            Arc::downgrade(self),
+        )))
     }
 
     fn endpoints(ctx: &ServiceCtx) -> BTreeMap<String, String> {

@@ -202,8 +202,10 @@ fn base() -> MethodMap {
         .rest("GET", "/v1/crypt/sys/barrier/slots", Admin)
         .rest("POST", "/v1/crypt/sys/barrier/slots", Admin)
         .rest("GET", "/v1/crypt/sys/jobs", Admin)
+        .rest("GET", "/v1/crypt/sys/audit", Admin)
         .rest("POST", "/v1/crypt/sys/barrier/passphrase", Admin)
         .rest("POST", "/v1/crypt/sys/barrier/shamir", Admin)
+        .rest("POST", "/v1/crypt/sys/barrier/rekey", Admin)
         .rest("DELETE", "/v1/crypt/sys/barrier/slots/{id}", Admin)
         // gRPC mc.crypt.v1 (same meanings as above).
         .grpc("/mc.crypt.v1.Barrier/Status", Public)
@@ -214,9 +216,11 @@ fn base() -> MethodMap {
         .grpc("/mc.crypt.v1.Barrier/ListSlots", Admin)
         .grpc("/mc.crypt.v1.Barrier/AddSlot", Admin)
         .grpc("/mc.crypt.v1.Barrier/ListJobs", Admin)
+        .grpc("/mc.crypt.v1.Audit/Query", Admin)
         .grpc("/mc.crypt.v1.Barrier/ChangePassphrase", Admin)
         .grpc("/mc.crypt.v1.Barrier/Reshare", Admin)
         .grpc("/mc.crypt.v1.Barrier/RemoveSlot", Admin)
+        .grpc("/mc.crypt.v1.Barrier/Rekey", Admin)
 }
 
 #[cfg(test)]
@@ -239,7 +243,7 @@ mod tests {
             .collect();
         assert_eq!(
             rest.len(),
-            11 + crate::api::rest_engines::ROUTES.len()
+            13 + crate::api::rest_engines::ROUTES.len()
                 + KV_ROUTES.len()
                 + crate::api::rest_transit::ROUTES.len()
                 + crate::api::rest_user::ROUTES.len()

@@ -157,6 +157,10 @@ const STEPS: &[Step] = &[
         Want::Ok,
     ),
     step("crypt rotate-mek", Want::Ok),
+    step(
+        "crypt rekey --passphrase-file {data}/metacrypt/dev-passphrase",
+        Want::Ok,
+    ),
     step("crypt slots list", Want::Ok),
     // mcd dev sets no auto_unseal_key_file: refused, nothing written.
     fed(
@@ -181,6 +185,7 @@ const STEPS: &[Step] = &[
         Want::Refused,
     ),
     step("crypt jobs", Want::Ok),
+    step("crypt audit --action barrier. --limit 5", Want::Ok),
     step("crypt mounts list", Want::Ok),
     step("crypt mounts create sweep-kv --type kv", Want::Ok),
     step("crypt mounts get sweep-kv", Want::Ok),
@@ -193,6 +198,10 @@ const STEPS: &[Step] = &[
     step("crypt kv undelete sweep-kv app/db --versions 2", Want::Ok),
     step("crypt kv destroy sweep-kv app/db --versions 1", Want::Ok),
     step("crypt kv metadata sweep-kv app/db", Want::Ok),
+    step(
+        "crypt kv metadata sweep-kv app/db --delete-version-after 1h",
+        Want::Ok,
+    ),
     step("crypt mounts rotate-dek sweep-kv --wait", Want::Ok),
     step("crypt kv get sweep-kv app/db", Want::Ok),
     step("crypt policy list", Want::Ok),

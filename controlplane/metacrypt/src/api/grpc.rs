@@ -22,6 +22,7 @@ impl Services {
         routes.add_service(pb::barrier_server::BarrierServer::new(Self(m.clone())));
         routes.add_service(pb::mounts_server::MountsServer::new(Self(m.clone())));
         routes.add_service(pb::policy_server::PolicyServer::new(Self(m.clone())));
+        routes.add_service(pb::audit_server::AuditServer::new(Self(m.clone())));
         routes.add_service(pb::kv_server::KvServer::new(Self(m.clone())));
         routes.add_service(pb::transit_server::TransitServer::new(Self(m.clone())));
         routes.add_service(pb::user_crypto_server::UserCryptoServer::new(Self(
@@ -162,6 +163,20 @@ impl pb::barrier_server::Barrier for Services {
         Ok(Response::new(pb::RemoveSlotResponse {}))
     }
 
+    async fn rekey(&self, r: Request<pb::RekeyRequest>) -> Reply<pb::RekeyResponse> {
+        let c = Caller::from_grpc(&r);
+        let r = r.into_inner();
+        let material = Material {
+            passphrase: r.passphrase,
+            shares: r.shares,
+        };
+        let out = self.0.rekey(&c, material).await?;
+        Ok(Response::new(pb::RekeyResponse {
+            root_version: out.root_version,
+            mek_version: out.mek_version,
+        }))
+    }
+
     async fn list_jobs(&self, _: Request<pb::ListJobsRequest>) -> Reply<pb::JobsResponse> {
         let v = self.0.jobs()?;
         Ok(Response::new(pb::JobsResponse {
@@ -195,6 +210,7 @@ impl pb::barrier_server::Barrier for Services {
                     name: t.name,
                     every_secs: t.every_secs,
                     runs: t.runs,
+                    failures: t.failures,
                     last_run: t.last_run,
                     outcome: t.outcome,
                 })

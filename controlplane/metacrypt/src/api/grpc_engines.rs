@@ -119,6 +119,7 @@ fn metadata_pb(m: KvMetadata) -> pb::KvMetadata {
         updated_time: m.updated_time,
         max_versions: m.max_versions,
         cas_required: m.cas_required,
+        delete_version_after: m.delete_version_after,
         custom_metadata: m.custom_metadata.into_iter().collect(),
         versions: m
             .versions
@@ -382,6 +383,7 @@ impl pb::kv_server::Kv for Services {
         let input = KvMetadataInput {
             max_versions: r.max_versions,
             cas_required: r.cas_required,
+            delete_version_after: r.delete_version_after,
             custom_metadata: (r.replace_custom_metadata || !custom.is_empty()).then_some(custom),
         };
         Ok(Response::new(metadata_pb(
@@ -412,6 +414,7 @@ impl pb::kv_server::Kv for Services {
         Ok(Response::new(pb::KvMountConfig {
             max_versions: cfg.max_versions,
             cas_required: cfg.cas_required,
+            delete_version_after: cfg.delete_version_after,
         }))
     }
 
@@ -422,11 +425,13 @@ impl pb::kv_server::Kv for Services {
         let input = crate::core::KvConfigInput {
             max_versions: r.max_versions,
             cas_required: r.cas_required,
+            delete_version_after: r.delete_version_after,
         };
         let cfg = self.0.kv_write_config(&c, &r.mount, &input)?;
         Ok(Response::new(pb::KvMountConfig {
             max_versions: cfg.max_versions,
             cas_required: cfg.cas_required,
+            delete_version_after: cfg.delete_version_after,
         }))
     }
 }

@@ -5,6 +5,7 @@
 //! facade over the same core calls.
 
 pub mod grpc;
+mod grpc_audit;
 mod grpc_engines;
 mod grpc_pki;
 mod grpc_ssh;

@@ -11,8 +11,9 @@ use mc_service::body::JsonBody;
 use serde_json::{Value, json};
 
 use crate::core::{
-    AddSlotInput, Caller, ChangePassphraseInput, InitInput, InitOutput, JobsView, Material,
-    Metacrypt, ReshareInput, Reshared, SlotAdded, Status, UnsealInputBody,
+    AddSlotInput, AuditPage, AuditQuery, Caller, ChangePassphraseInput, InitInput, InitOutput,
+    JobsView, Material, Metacrypt, RekeyOutput, ReshareInput, Reshared, SlotAdded, Status,
+    UnsealInputBody,
 };
 use crate::error::CryptError;
 
@@ -86,8 +87,54 @@ async fn remove_slot(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+async fn rekey(
+    State(m): State<Arc<Metacrypt>>,
+    c: Caller,
+    JsonBody(input): JsonBody<Material>,
+) -> Result<Json<RekeyOutput>> {
+    Ok(Json(m.rekey(&c, input).await?))
+}
+
 async fn jobs(State(m): State<Arc<Metacrypt>>) -> Result<Json<JobsView>> {
     Ok(Json(m.jobs()?))
+}
+
+/// `?since=&until=&actor=&action=&before=&limit=`, each refused by name
+/// when malformed.
+fn audit_query(raw: Option<&str>) -> Result<AuditQuery> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|_| CryptError::invalid("query", "not URL-encoded"))?;
+    let mut q = AuditQuery::default();
+    let int = |k: &str, v: &str| -> Result<i64> {
+        v.parse()
+            .map_err(|_| CryptError::invalid(k.to_owned(), "an integer"))
+    };
+    let uint = |k: &str, v: &str| -> Result<u64> {
+        v.parse()
+            .map_err(|_| CryptError::invalid(k.to_owned(), "a non-negative integer"))
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "since" => q.since = int(&k, &v)?,
+            "until" => q.until = int(&k, &v)?,
+            "actor" => q.actor = v,
+            "action" => q.action = v,
+            "before" => q.before = uint(&k, &v)?,
+            "limit" => {
+                q.limit = u32::try_from(uint(&k, &v)?)
+                    .map_err(|_| CryptError::invalid("limit", "1 to 1000"))?;
+            }
+            _ => return Err(CryptError::invalid(k, "unknown query parameter")),
+        }
+    }
+    Ok(q)
+}
+
+async fn audit(
+    State(m): State<Arc<Metacrypt>>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Json<AuditPage>> {
+    Ok(Json(m.audit_query(&audit_query(raw.as_deref())?)?))
 }
 
 async fn add_slot(
@@ -128,7 +175,9 @@ pub fn router(m: Arc<Metacrypt>) -> Router {
         )
         .route("/v1/crypt/sys/barrier/passphrase", post(change_passphrase))
         .route("/v1/crypt/sys/barrier/shamir", post(reshare))
+        .route("/v1/crypt/sys/barrier/rekey", post(rekey))
         .route("/v1/crypt/sys/jobs", get(jobs))
+        .route("/v1/crypt/sys/audit", get(audit))
         .route_layer(axum::middleware::from_fn_with_state(
             m.clone(),
             require_unsealed,

@@ -69,7 +69,7 @@ fn write_key_file(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
 }
 
 /// Reads the key file: exactly 32 bytes, owner-only permissions.
-fn read_key_file(path: &Path) -> Result<Key, String> {
+pub(super) fn read_key_file(path: &Path) -> Result<Key, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {

@@ -4,9 +4,47 @@
 //!
 //! Invariant: the state is in memory only (resetting it takes a restart);
 //! the check and the failure count are taken under one lock.
+//!
+//! Also the barrier's counters for metrics (`core/metrics.rs`): unseal
+//! attempts by result, counted where they are audited, and values that
+//! did not open. They are process-wide, as a process hosts one Metacrypt.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+/// The results a `barrier.unseal` audit row carries.
+const UNSEAL_RESULTS: [&str; 3] = ["ok", "denied", "rate_limited"];
+static UNSEAL: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static OPEN_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts an unseal attempt from its audit row (other rows are ignored).
+pub(crate) fn count_unseal(event: &mc_kit::store::audit::AuditEvent) {
+    if event.action != "barrier.unseal" {
+        return;
+    }
+    if let Some(i) = UNSEAL_RESULTS.iter().position(|r| *r == event.result) {
+        UNSEAL[i].fetch_add(1, Relaxed);
+    }
+}
+
+/// Unseal attempts so far, by result.
+pub(crate) fn unseal_counts() -> Vec<(&'static str, u64)> {
+    UNSEAL_RESULTS
+        .iter()
+        .zip(&UNSEAL)
+        .map(|(r, n)| (*r, n.load(Relaxed)))
+        .collect()
+}
+
+pub(crate) fn count_open_failure() {
+    OPEN_FAILURES.fetch_add(1, Relaxed);
+}
+
+/// Sealed values that did not open, so far.
+pub(crate) fn open_failures() -> u64 {
+    OPEN_FAILURES.load(Relaxed)
+}
 
 #[derive(Debug)]
 pub(crate) struct Backoff {

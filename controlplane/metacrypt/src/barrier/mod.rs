@@ -21,6 +21,7 @@ pub(crate) mod limits;
 pub(crate) mod rekey;
 pub(crate) mod rewrap;
 pub(crate) mod rings;
+pub(crate) mod rootkey;
 pub(crate) mod sealer;
 pub(crate) mod shamir;
 pub(crate) mod slots;
@@ -42,6 +43,7 @@ use self::keys::{
     ArgonParams, Key, KeyError, aad_dek, aad_mek, aad_slot, derive_kwk, unwrap_key, wrap,
 };
 use self::limits::Backoff;
+pub(crate) use self::limits::{open_failures, unseal_counts};
 use self::shamir::{Share, ShareError};
 pub(crate) use self::slots::{DekRecord, MekRecord, SealConfig, Slot, SlotKind};
 use crate::store::{BARRIER_KEYS, BARRIER_MEK, BARRIER_SEAL, MEK_KEY, SEAL_KEY, dek_key};
@@ -112,6 +114,7 @@ impl Unsealed {
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         let fail = |why: &dyn std::fmt::Display| {
             tracing::error!(table, error = %why, "barrier.open_failed");
+            limits::count_open_failure();
             ApiError::internal("a sealed value does not open")
         };
         let env = envelope::parse(sealed).map_err(|e| fail(&e))?;
@@ -389,15 +392,7 @@ impl Barrier {
                 slots,
             },
         )?;
-        tx.put(
-            BARRIER_MEK,
-            MEK_KEY,
-            &MekRecord {
-                version: mek_version,
-                root_version,
-                wrapped: wrap(&root, &mek, &aad_mek(mek_version, root_version)).map_err(key_err)?,
-            },
-        )?;
+        rootkey::put_mek(&tx, &root, &mek, mek_version, root_version)?;
         tx.put(
             BARRIER_KEYS,
             &dek_key(SYS_MOUNT, 1),
@@ -428,6 +423,7 @@ impl Barrier {
 
     fn audit_only(&self, event: AuditEvent) -> Result<(), ApiError> {
         let tx = WriteTx::begin(&self.store)?;
+        limits::count_unseal(&event);
         tx.audit(event)?;
         tx.commit()?;
         Ok(())
@@ -671,34 +667,8 @@ impl Barrier {
         }
         let version = rec.version + 1;
         let mek = Key::random().map_err(key_err)?;
-        for (k, dek) in dek_rows(&tx)? {
-            let (mount, v) = split_dek_key(&k)?;
-            let plain = unwrap_key(
-                &current.mek,
-                &dek.wrapped,
-                &aad_dek(mount, v, dek.mek_version),
-            )
-            .map_err(key_err)?;
-            tx.put(
-                BARRIER_KEYS,
-                &k,
-                &DekRecord {
-                    mek_version: version,
-                    wrapped: wrap(&mek, &plain, &aad_dek(mount, v, version)).map_err(key_err)?,
-                    created_at: dek.created_at,
-                },
-            )?;
-        }
-        tx.put(
-            BARRIER_MEK,
-            MEK_KEY,
-            &MekRecord {
-                version,
-                root_version: current.root_version,
-                wrapped: wrap(&current.root, &mek, &aad_mek(version, current.root_version))
-                    .map_err(key_err)?,
-            },
-        )?;
+        rootkey::rewrap_deks(&tx, &current.mek, &mek, version)?;
+        rootkey::put_mek(&tx, &current.root, &mek, version, current.root_version)?;
         tx.audit(who.event("barrier.rotate_mek", "ok", format!("version={version}")))?;
         tx.commit()?;
         let mut next = current.copy()?;

@@ -68,8 +68,31 @@ impl Barrier {
                 .map_err(|e| ApiError::invalid("shares", e.to_string()))?,
             Material::Passphrase(_) => Vec::new(),
         };
+        self.attempt(
+            action,
+            format!("slot={kind}"),
+            who,
+            move |me| match material {
+                Material::Passphrase(p) => me.passphrase_root(&p),
+                Material::Shares(_) => me.shares_root(&shares),
+            },
+        )
+        .await
+    }
+
+    /// One check of unseal material, as an unseal attempt is: the back-off
+    /// first (a refusal audited `rate_limited` as `action`), one derivation
+    /// at a time, `check` on the blocking pool; its `Ok(None)` (the
+    /// material does not open) backs off, is audited `denied` and is 403.
+    pub(super) async fn attempt<T: Send + 'static>(
+        self: &Arc<Self>,
+        action: &str,
+        detail: String,
+        who: &Actor,
+        check: impl FnOnce(&Barrier) -> Result<Option<T>, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         if let Err(secs) = self.backoff.check(Instant::now()) {
-            self.audit_only(who.event(action, "rate_limited", format!("slot={kind}")))?;
+            self.audit_only(who.event(action, "rate_limited", detail))?;
             return Err(ApiError::RateLimited(format!(
                 "too many failed attempts: retry in {secs}s"
             )));
@@ -81,19 +104,16 @@ impl Barrier {
         };
         let _permit = permit.map_err(ApiError::internal)?;
         let me = self.clone();
-        let root = tokio::task::spawn_blocking(move || match material {
-            Material::Passphrase(p) => me.passphrase_root(&p),
-            Material::Shares(_) => me.shares_root(&shares),
-        })
-        .await
-        .map_err(ApiError::internal)??;
-        let Some(root) = root else {
+        let found = tokio::task::spawn_blocking(move || check(&me))
+            .await
+            .map_err(ApiError::internal)??;
+        let Some(found) = found else {
             self.backoff.failure(Instant::now());
-            self.audit_only(who.event(action, "denied", format!("slot={kind}")))?;
+            self.audit_only(who.event(action, "denied", detail))?;
             return Err(ApiError::Forbidden("wrong passphrase or shares".to_owned()));
         };
         self.backoff.success();
-        Ok(root)
+        Ok(found)
     }
 
     /// The root key k shares of the current Shamir set open, if they do.

@@ -130,3 +130,80 @@ async fn passphrase_change_reshare_and_slot_removal_need_material_and_replace_sl
         assert!(actions.iter().any(|a| a == want), "{want}: {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn root_rekey_needs_every_slots_material_and_every_slot_still_opens() {
+    use super::super::rootkey::RekeyMaterial;
+    let dir = tempfile::tempdir().expect("tmp");
+    let who = Actor::default();
+    let b = open(dir.path());
+    let req = InitRequest {
+        passphrase: Some(pass("correct horse battery")),
+        shamir: Some((3, 2)),
+    };
+    let all = b.init_blocking(&req, &who).expect("init");
+    let before = b.unsealed().expect("keys");
+    let (root_v, mek_v) = (before.root_version, before.mek_version);
+    drop(before);
+    let material = |p: &str, s: &[usize]| RekeyMaterial {
+        passphrase: (!p.is_empty()).then(|| pass(p)),
+        shares: s.iter().map(|i| all[*i].clone()).collect(),
+        key_file: None,
+    };
+    // Missing shares: refused by name; a wrong passphrase: forbidden.
+    let r = b
+        .rekey_root(material("correct horse battery", &[]), &who)
+        .await;
+    assert!(
+        matches!(&r, Err(ApiError::Invalid(i)) if i.to_string().starts_with("shares")),
+        "{r:?}"
+    );
+    let r = b
+        .rekey_root(material("not the passphrase", &[0, 1]), &who)
+        .await;
+    assert!(matches!(r, Err(ApiError::Forbidden(_))), "{r:?}");
+    assert_eq!(
+        b.unsealed().expect("keys").root_version,
+        root_v,
+        "nothing changed"
+    );
+    let done = b
+        .rekey_root(material("correct horse battery", &[2, 0]), &who)
+        .await
+        .expect("rekey");
+    assert_eq!(
+        (done.root_version, done.mek_version),
+        (root_v + 1, mek_v + 1)
+    );
+    let now = b.unsealed().expect("keys");
+    assert_eq!((now.root_version, now.mek_version), (root_v + 1, mek_v + 1));
+    drop(now);
+    // A restart: the same passphrase opens, and so do two of the same shares.
+    drop(b);
+    let b = open(dir.path());
+    b.unseal(
+        UnsealInput::Passphrase(pass("correct horse battery")),
+        who.clone(),
+    )
+    .await
+    .expect("passphrase unseals");
+    assert_eq!(b.unsealed().expect("keys").root_version, root_v + 1);
+    drop(b);
+    let b = open(dir.path());
+    for s in &all[1..] {
+        b.unseal(UnsealInput::Share(s.clone()), who.clone())
+            .await
+            .expect("share");
+    }
+    assert!(b.unsealed().is_ok(), "shares unseal");
+    let actions: Vec<String> = ReadTx::begin(&b.store)
+        .expect("rx")
+        .all(crate::store::AUDIT)
+        .expect("audit")
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.result))
+        .collect();
+    for want in ["barrier.rekey denied", "barrier.rekey ok"] {
+        assert!(actions.iter().any(|a| a == want), "{want}: {actions:?}");
+    }
+}

@@ -146,6 +146,34 @@ pub(crate) fn purge_prefix(tx: &WriteTx, table: Table, prefix: &[u8]) -> Result<
     Ok(doomed.len() as u64)
 }
 
+/// Up to `limit` row keys of `table` under `prefix` after `after` (from
+/// the start when `None`), in key order: a bounded pass resumes from its
+/// last key.
+pub(crate) fn keys_after(
+    tx: &WriteTx,
+    table: Table,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    let t = tx.raw().open_table(table).map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    for row in t
+        .range(after.unwrap_or(prefix)..)
+        .map_err(ApiError::internal)?
+    {
+        let (k, _) = row.map_err(ApiError::internal)?;
+        let key = k.value();
+        if !key.starts_with(prefix) || out.len() >= limit {
+            break;
+        }
+        if after != Some(key) {
+            out.push(key.to_vec());
+        }
+    }
+    Ok(out)
+}
+
 /// Seals with `mount`'s current DEK; opens with the version an envelope names.
 pub(crate) struct MountSealer {
     keys: Arc<Unsealed>,

@@ -62,6 +62,8 @@ pub struct TaskInfo {
     /// 0 for work that runs on demand (rewrap).
     pub every_secs: u64,
     pub runs: u64,
+    /// Runs that ended in an error.
+    pub failures: u64,
     pub last_run: i64,
     /// `ok: …` or `error: …`.
     pub outcome: String,
@@ -93,11 +95,14 @@ impl Jobs {
         t.last_run = mc_kit::clock::unix_now();
         t.outcome = match outcome {
             Ok(s) => format!("ok: {s}"),
-            Err(e) => format!("error: {e}"),
+            Err(e) => {
+                t.failures += 1;
+                format!("error: {e}")
+            }
         };
     }
 
-    fn list(&self) -> Vec<TaskInfo> {
+    pub(crate) fn list(&self) -> Vec<TaskInfo> {
         self.tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -48,6 +48,9 @@ pub struct KvConfigInput {
     pub max_versions: Option<u32>,
     #[serde(default)]
     pub cas_required: Option<bool>,
+    /// Seconds (0: never).
+    #[serde(default)]
+    pub delete_version_after: Option<u64>,
 }
 
 /// One kv request: the mount, the sub-path, the capability.
@@ -269,6 +272,9 @@ impl Metacrypt {
         }
         if let Some(b) = input.cas_required {
             patch.insert("cas_required".to_owned(), b.into());
+        }
+        if let Some(d) = input.delete_version_after {
+            patch.insert("delete_version_after".to_owned(), d.into());
         }
         let m = self.update_mount(
             c,

@@ -7,8 +7,10 @@
 //! mount; every `sys` operation but status first takes the unsealed keys.
 
 pub mod acme;
+pub(crate) mod audit;
 pub(crate) mod jobs;
 pub(crate) mod kv;
+pub(crate) mod metrics;
 pub(crate) mod mounts;
 pub(crate) mod pki;
 pub(crate) mod pki_crl;
@@ -38,6 +40,7 @@ use crate::error::CryptError;
 pub use crate::barrier::Status;
 pub use crate::engines::kv::KvConfig;
 pub use acme::{EabCreated, EabRequest};
+pub use audit::{AuditPage, AuditQuery};
 pub use jobs::{JobInfo, JobsView, RingInfo, RotatedDek, TaskInfo};
 pub use kv::{
     KvConfigInput, KvDelete, KvList, KvMetadata, KvMetadataInput, KvOptions, KvRead, KvVersion,
@@ -48,7 +51,8 @@ pub use mounts::{Mount, MountInput, MountUpdate};
 pub use pki::PublicPki;
 pub use policy::{ExplainInput, Explained, PolicyCapability, PolicyEffect, PolicyRule, Subject};
 pub use slots::{
-    AddSlotInput, ChangePassphraseInput, Material, ReshareInput, Reshared, SlotAdded, SlotInfo,
+    AddSlotInput, ChangePassphraseInput, Material, RekeyOutput, ReshareInput, Reshared, SlotAdded,
+    SlotInfo,
 };
 pub use sys::{InitInput, InitOutput, UnsealInputBody};
 pub use transit::{Answer, Batched, EncryptRequest, HmacRequest, SignRequest};
@@ -73,6 +77,8 @@ pub struct Metacrypt {
     pub(crate) acme_nonces: crate::engines::pki::acme::nonce::Nonces,
     /// The background loop's wake-up and the tasks' last outcomes.
     pub(crate) jobs: jobs::Jobs,
+    /// Engine requests by engine, operation and outcome (`core/metrics.rs`).
+    pub(crate) requests: metrics::Requests,
 }
 
 /// An audit row for a change made by `c`.
@@ -112,6 +118,7 @@ impl Metacrypt {
             ui_verifier: std::sync::OnceLock::new(),
             acme_nonces: Default::default(),
             jobs: jobs::Jobs::default(),
+            requests: metrics::Requests::default(),
         })
     }
 

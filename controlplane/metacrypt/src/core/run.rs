@@ -96,17 +96,31 @@ fn admit(view: &View, p: &Principal, path: &str, capability: Capability) -> Resu
 }
 
 impl Metacrypt {
-    /// Runs an engine operation after the barrier, policy and mount checks.
+    /// Runs an engine operation after the barrier, policy and mount checks,
+    /// and counts it (`metacrypt_requests_total`).
     pub(crate) fn run<O: EngineOp, R>(
         &self,
         caller: &Caller,
         op: &O,
         f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
     ) -> Result<R, CryptError> {
+        let (sub, capability) = op.access();
+        let r = self.run_checked(caller, op, &sub, capability, f);
+        self.requests.count(O::ENGINE, &sub, &r);
+        r
+    }
+
+    fn run_checked<O: EngineOp, R>(
+        &self,
+        caller: &Caller,
+        op: &O,
+        sub: &str,
+        capability: Capability,
+        f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
+    ) -> Result<R, CryptError> {
         let keys = self.barrier.unsealed()?;
         let view = self.view(&keys)?;
         let principal = caller.require()?;
-        let (sub, capability) = op.access();
         let path = format!("{}/{}", op.mount(), sub);
         let first = admit(&view, principal, &path, capability);
         match (first, op.alternative()) {
@@ -150,18 +164,6 @@ impl Metacrypt {
         f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
     ) -> Result<R, CryptError> {
         self.run_unchecked(caller, mount, "acme", f)
-    }
-
-    /// Runs a background job of the node itself (`caller` names the job)
-    /// on pki mount `mount`: like [`Self::run_acme`], no request and no
-    /// policy, only the barrier and the mount.
-    pub(crate) fn run_job<R>(
-        &self,
-        caller: &Caller,
-        mount: &str,
-        f: impl FnOnce(Authorized<'_>) -> Result<R, CryptError>,
-    ) -> Result<R, CryptError> {
-        self.run_unchecked(caller, mount, "job", f)
     }
 
     fn run_unchecked<R>(
@@ -211,9 +213,10 @@ pub(crate) fn system_caller() -> Caller {
 
 impl Metacrypt {
     /// Runs `f` on every mount of type `engine` as the background tasks'
-    /// principal. Only `core/tasks.rs` calls it: the tasks act on the
+    /// principal. Only the jobs loop's tasks (`core/tasks.rs`, and the CRL
+    /// refresh in `core/pki_crl.rs`) call it: the tasks act on the
     /// operator's configuration (a key's `auto_rotate_period`, a mount's
-    /// `delete_version_after`), not on a caller's request, so policy does
+    /// `delete_version_after`, a CRL's lifetime), not on a caller's request, so policy does
     /// not apply; the barrier does (sealed: nothing runs).
     pub(crate) fn run_system(
         &self,

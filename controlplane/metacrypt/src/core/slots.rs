@@ -95,6 +95,13 @@ pub struct Reshared {
     pub shares: Vec<String>,
 }
 
+/// What a root key rekey answers: the new versions.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RekeyOutput {
+    pub root_version: u32,
+    pub mek_version: u32,
+}
+
 fn actor(c: &Caller) -> Actor {
     Actor {
         actor: c.actor(),
@@ -157,6 +164,34 @@ impl Metacrypt {
         self.barrier.unsealed()?;
         let material = current.into_barrier()?;
         self.barrier.remove_slot(material, id, &actor(c)).await
+    }
+
+    /// `POST sys/barrier/rekey`: a new root key and MEK; `material` holds
+    /// every slot's (the passphrase and k shares when both slots exist; a
+    /// keyfile slot's file is read from `auto_unseal_key_file`).
+    pub async fn rekey(&self, c: &Caller, material: Material) -> Result<RekeyOutput, CryptError> {
+        self.barrier.unsealed()?;
+        if material.shares.len() > 16 {
+            return Err(CryptError::invalid("shares", "at most 16"));
+        }
+        if material.passphrase.is_empty() && material.shares.is_empty() {
+            return Err(CryptError::invalid(
+                "passphrase",
+                "give the current passphrase and/or shares (every slot's)",
+            ));
+        }
+        let m = crate::barrier::rootkey::RekeyMaterial {
+            passphrase: (!material.passphrase.is_empty())
+                .then(|| Zeroizing::new(material.passphrase)),
+            shares: material.shares.into_iter().map(Zeroizing::new).collect(),
+            key_file: self.config.auto_unseal_key_file.clone(),
+        };
+        let r = self.barrier.rekey_root(m, &actor(c)).await?;
+        self.changed();
+        Ok(RekeyOutput {
+            root_version: r.root_version,
+            mek_version: r.mek_version,
+        })
     }
 
     pub fn list_slots(&self) -> Result<Vec<SlotInfo>, CryptError> {

@@ -9,6 +9,11 @@
 //! - `transit auto-rotate` (`transit_rotation_check`, 1 h): every key whose
 //!   `auto_rotate_period` has passed, or whose AES-GCM budget is spent,
 //!   rotates (audited `transit.key.auto_rotate` by `metacrypt-jobs`).
+//! - `kv expiry` (`kv_expiry_check`, 1 min): versions whose
+//!   `delete_version_after` deletion time has passed are destroyed, in
+//!   batches of `rewrap_batch_rows` paths (`engines/kv/expiry.rs`).
+//! - `pki crl refresh` (`crl_refresh_check`, 5 s): CRLs near their
+//!   `next_update` are re-signed (`core/pki_crl.rs`).
 //!
 //! Invariant: a task that fails is retried at its next interval, never in
 //! a tight loop, and a sealed barrier skips every task.
@@ -18,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Metacrypt;
+use crate::engines::kv::expiry;
 use crate::engines::transit::engine::Change;
 use crate::error::CryptError;
 
@@ -25,6 +31,7 @@ use crate::error::CryptError;
 type Work = fn(&Metacrypt) -> Result<String, CryptError>;
 
 const TRANSIT: &str = "transit";
+const KV: &str = "kv";
 
 /// When each task is next due.
 pub(crate) struct Due {
@@ -45,7 +52,7 @@ fn now_secs() -> u64 {
 }
 
 impl Metacrypt {
-    fn tasks(&self) -> [(&'static str, Duration, Work); 2] {
+    fn tasks(&self) -> [(&'static str, Duration, Work); 4] {
         let c = &self.config;
         [
             (
@@ -57,6 +64,12 @@ impl Metacrypt {
                 "transit auto-rotate",
                 c.transit_rotation_check.get(),
                 Self::auto_rotate,
+            ),
+            ("kv expiry", c.kv_expiry_check.get(), Self::expire_kv),
+            (
+                "pki crl refresh",
+                c.crl_refresh_check.get(),
+                Self::refresh_crls,
             ),
         ]
     }
@@ -144,5 +157,26 @@ impl Metacrypt {
             Ok(())
         })?;
         Ok(format!("{checked} keys checked, {rotated} rotated"))
+    }
+
+    /// Destroys the kv versions whose `delete_version_after` has passed.
+    fn expire_kv(&self) -> Result<String, CryptError> {
+        self.expire_kv_at(mc_kit::clock::unix_now())
+    }
+
+    /// [`Self::expire_kv`] as of `now` (unix seconds).
+    pub(crate) fn expire_kv_at(&self, now: i64) -> Result<String, CryptError> {
+        let mut total = expiry::Expired::default();
+        let batch = self.config.rewrap_batch_rows;
+        self.run_system(KV, |a| {
+            let done = expiry::destroy_expired(&a, now, batch)?;
+            total.paths += done.paths;
+            total.versions += done.versions;
+            Ok(())
+        })?;
+        Ok(format!(
+            "{} versions destroyed on {} paths",
+            total.versions, total.paths
+        ))
     }
 }

@@ -13,15 +13,20 @@
 //!
 //! `sys` has the status, init, unseal, seal and mounts pages, `kv` the KV
 //! browser, `keys` the transit keys (metadata only), `ssh` the SSH CA
-//! (read-only), `policy` the rules.
+//! (read-only), `policy` the rules, `audit` the audit log and `slots` the
+//! slot changes and root key rekey (admin), `user` the user engine (own
+//! key, encrypt to an account, decrypt).
 
+mod audit;
 mod keys;
 mod kv;
 mod policy;
+mod slots;
 mod ssh;
 mod sys;
 #[cfg(test)]
 mod tests;
+mod user;
 
 use std::sync::Arc;
 
@@ -55,6 +60,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ui/crypt/admin/policy/{id}"),
     ("POST", "/ui/crypt/admin/policy/{id}/delete"),
     ("POST", "/ui/crypt/admin/explain"),
+    ("GET", "/ui/crypt/admin/audit"),
+    ("GET", "/ui/crypt/admin/slots"),
+    ("POST", "/ui/crypt/admin/slots/passphrase"),
+    ("POST", "/ui/crypt/admin/slots/reshare"),
+    ("POST", "/ui/crypt/admin/slots/remove"),
+    ("POST", "/ui/crypt/admin/slots/rekey"),
     ("GET", "/ui/crypt/keys"),
     ("GET", "/ui/crypt/keys/{mount}"),
     ("GET", "/ui/crypt/keys/{mount}/{name}"),
@@ -67,6 +78,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ui/crypt/kv/{mount}/delete"),
     ("POST", "/ui/crypt/kv/{mount}/undelete"),
     ("POST", "/ui/crypt/kv/{mount}/destroy"),
+    ("GET", "/ui/crypt/user"),
+    ("GET", "/ui/crypt/user/{mount}"),
+    ("POST", "/ui/crypt/user/{mount}/init"),
+    ("POST", "/ui/crypt/user/{mount}/rotate"),
+    ("POST", "/ui/crypt/user/{mount}/encrypt"),
+    ("POST", "/ui/crypt/user/{mount}/decrypt"),
 ];
 
 #[derive(Clone)]
@@ -140,6 +157,15 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         )
         .route("/ui/crypt/admin/policy/{id}/delete", post(policy::delete))
         .route("/ui/crypt/admin/explain", post(policy::explain))
+        .route("/ui/crypt/admin/audit", get(audit::list))
+        .route("/ui/crypt/admin/slots", get(slots::list))
+        .route(
+            "/ui/crypt/admin/slots/passphrase",
+            post(slots::change_passphrase),
+        )
+        .route("/ui/crypt/admin/slots/reshare", post(slots::reshare))
+        .route("/ui/crypt/admin/slots/remove", post(slots::remove))
+        .route("/ui/crypt/admin/slots/rekey", post(slots::rekey))
         .route("/ui/crypt/keys", get(keys::index))
         .route("/ui/crypt/keys/{mount}", get(keys::list))
         .route("/ui/crypt/keys/{mount}/{name}", get(keys::show))
@@ -152,6 +178,12 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         .route("/ui/crypt/kv/{mount}/delete", post(kv::delete))
         .route("/ui/crypt/kv/{mount}/undelete", post(kv::undelete))
         .route("/ui/crypt/kv/{mount}/destroy", post(kv::destroy))
+        .route("/ui/crypt/user", get(user::index))
+        .route("/ui/crypt/user/{mount}", get(user::show))
+        .route("/ui/crypt/user/{mount}/init", post(user::init))
+        .route("/ui/crypt/user/{mount}/rotate", post(user::rotate))
+        .route("/ui/crypt/user/{mount}/encrypt", post(user::encrypt))
+        .route("/ui/crypt/user/{mount}/decrypt", post(user::decrypt))
         .layer(axum::middleware::from_fn_with_state(ui.clone(), guard))
         .with_state(ui)
 }
@@ -186,10 +218,13 @@ fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Resp
                         @if admin {
                             a href="/ui/crypt/admin/mounts" { "Mounts" }
                             a href="/ui/crypt/admin/policy" { "Policy" }
+                            a href="/ui/crypt/admin/slots" { "Slots" }
+                            a href="/ui/crypt/admin/audit" { "Audit" }
                         }
                         a href="/ui/crypt/keys" { "Transit keys" }
                         a href="/ui/crypt/kv" { "KV" }
                         a href="/ui/crypt/ssh" { "SSH CA" }
+                        a href="/ui/crypt/user" { "User encryption" }
                         a href="/ui/" { "Account" }
                         span { "Signed in as " b #whoami { (user.principal.username) } }
                     }
@@ -297,7 +332,7 @@ struct Open {
 /// see a list of the mounts of `kind`); with `?mount=` it goes there.
 fn mount_index(ui: &Ui, user: &UiUser, q: Open, kind: &str, title: &str) -> Response {
     let base = match kind {
-        "kv" | "ssh" => kind,
+        "kv" | "ssh" | "user" => kind,
         _ => "keys",
     };
     if !q.mount.is_empty() {

@@ -513,3 +513,139 @@ async fn ssh_ca_page_shows_the_public_key_profiles_and_serials_never_the_private
     assert!(!body.contains("PRIVATE"), "{body}");
     assert_eq!(e.get("bob", "/ui/crypt/ssh/ssh").await.0, 403);
 }
+
+#[tokio::test]
+async fn audit_page_filters_rows_for_admins_only() {
+    let e = env().await;
+    assert_eq!(e.get("bob", "/ui/crypt/admin/audit").await.0, 403);
+    let (s, body) = e.get("admin", "/ui/crypt/admin/audit").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(r#"id="events""#), "{body}");
+    assert!(body.contains("mount.create"), "{body}");
+    // Filtered by action prefix: only those rows.
+    let (s, body) = e
+        .get(
+            "admin",
+            "/ui/crypt/admin/audit?action=barrier.init&since=1h",
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("barrier.init") && !body.contains("mount.create"),
+        "{body}"
+    );
+    // A bad filter is the core's 400, named.
+    let (s, body) = e.get("admin", "/ui/crypt/admin/audit?limit=5000").await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("limit: 1 to 1000"), "{body}");
+    let (s, body) = e.get("admin", "/ui/crypt/admin/audit?since=soon").await;
+    assert_eq!(s, 400, "{body}");
+}
+
+#[tokio::test]
+async fn slot_forms_change_the_passphrase_and_rekey_with_current_material() {
+    let e = env().await;
+    assert_eq!(e.get("bob", "/ui/crypt/admin/slots").await.0, 403);
+    let (s, body) = e.get("admin", "/ui/crypt/admin/slots").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(r#"id="slots""#) && body.contains(r#"id="rekey""#),
+        "{body}"
+    );
+    let new = "a new passphrase for the ui";
+    // A wrong current passphrase: refused, nothing changes.
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/admin/slots/passphrase",
+            &[
+                ("passphrase", "not the passphrase"),
+                ("new_passphrase", new),
+            ],
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/admin/slots/passphrase",
+            &[("passphrase", PASS), ("new_passphrase", new)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Passphrase changed"), "{body}");
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/admin/slots/rekey",
+            &[("passphrase", new)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Rekeyed: root key version 2"), "{body}");
+    // The new passphrase still opens after a seal.
+    e.m.seal(&admin()).await.expect("seal");
+    e.m.unseal(
+        &admin(),
+        UnsealInputBody {
+            passphrase: Some(new.to_owned()),
+            ..UnsealInputBody::default()
+        },
+    )
+    .await
+    .expect("unseal with the new passphrase");
+}
+
+#[tokio::test]
+async fn user_page_makes_a_key_encrypts_and_decrypts_for_the_recipient_only() {
+    let e = env().await;
+    e.m.create_mount(
+        &admin(),
+        MountInput {
+            name: "user".to_owned(),
+            kind: "user".to_owned(),
+            ..MountInput::default()
+        },
+    )
+    .expect("mount");
+    let (s, body) = e.get("admin", "/ui/crypt/user/user").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(r#"id="no-key""#), "{body}");
+    let (s, body) = e.post("admin", "/ui/crypt/user/user/init", &[]).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(r#"id="own-key""#) && !body.contains("private"),
+        "{body}"
+    );
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/user/user/encrypt",
+            &[("to", "admin"), ("plaintext", "hello <b>me</b>")],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let ct = body
+        .split("mcuser:v1:")
+        .nth(1)
+        .and_then(|t| t.split('<').next())
+        .map(|t| format!("mcuser:v1:{t}"))
+        .expect("ciphertext");
+    let (s, body) = e
+        .post(
+            "admin",
+            "/ui/crypt/user/user/decrypt",
+            &[("ciphertext", &ct)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("hello &lt;b&gt;me&lt;/b&gt;"),
+        "escaped: {body}"
+    );
+    let (s, body) = e.post("admin", "/ui/crypt/user/user/rotate", &[]).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(r#"<td id="latest">2</td>"#), "{body}");
+    // No rule gives bob the user paths: the 403 page.
+    assert_eq!(e.get("bob", "/ui/crypt/user/user").await.0, 403);
+}

@@ -9,6 +9,7 @@
 //! shell history and `ps`. Every answer goes through [`Out`], so `--json`
 //! works for all.
 
+mod audit;
 mod jobs;
 mod kv;
 mod mounts;
@@ -62,8 +63,13 @@ pub(crate) enum CryptCommand {
     Seal,
     /// A new master encryption key; the data keys are rewrapped (admin).
     RotateMek,
+    /// A new root key and MEK, every slot rewrapped so the same passphrase,
+    /// shares and key file still unseal (admin; every slot's material).
+    Rekey(slots::RekeyArgs),
     /// Running rewrap jobs, each mount's DEK versions, periodic tasks (admin).
     Jobs,
+    /// The audit log, newest first (admin).
+    Audit(audit::AuditArgs),
     /// Engine mounts (admin).
     Mounts {
         #[command(subcommand)]
@@ -199,7 +205,13 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: CryptCommand) -> a
             transit::data(&mut c, out, cmd).await
         }
         CryptCommand::Jobs => jobs::list(&mut client(endpoints).await?, out).await,
+        CryptCommand::Audit(args) => {
+            let (ch, b) = authed(endpoints).await?;
+            let mut c = pb::audit_client::AuditClient::with_interceptor(ch, b);
+            audit::run(&mut c, out, args).await
+        }
         CryptCommand::Slots { cmd } => slots::run(&mut client(endpoints).await?, out, cmd).await,
+        CryptCommand::Rekey(args) => slots::rekey(&mut client(endpoints).await?, out, args).await,
         CryptCommand::User { cmd } => {
             let (ch, b) = authed(endpoints).await?;
             let mut c = pb::user_crypto_client::UserCryptoClient::with_interceptor(ch, b);

@@ -68,6 +68,24 @@ pub(super) fn shares_in(answer: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `sys/init` with [`PASSPHRASE`] (the barrier is then unsealed).
+pub(super) fn init(cp: &Controlplane, admin: &str) {
+    let (code, body) = cp.call(
+        "POST",
+        "/v1/crypt/sys/init",
+        Some(admin),
+        Some(json!({"passphrase": PASSPHRASE})),
+    );
+    assert_eq!(code, 200, "{body}");
+}
+
+/// `sys/mounts` create (`{name, type[, config]}`); the answer.
+pub(super) fn mount(cp: &Controlplane, admin: &str, body: Value) -> Value {
+    let (code, answer) = cp.call("POST", "/v1/crypt/sys/mounts", Some(admin), Some(body));
+    assert_eq!(code, 200, "{answer}");
+    answer
+}
+
 pub(super) fn state(cp: &Controlplane) -> String {
     let (code, body) = cp.call("GET", "/v1/crypt/sys/status", None, None);
     assert_eq!(code, 200, "{body}");

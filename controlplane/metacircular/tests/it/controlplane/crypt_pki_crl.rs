@@ -5,7 +5,8 @@
 //! ocsp`); certificateHold, removeFromCRL, 7 and codes above 10 are refused
 //! with a message naming them and change nothing. With a one-minute
 //! `crl_ttl` and a 55 s refresh margin, the CRL is re-signed (a higher
-//! number, a later lastUpdate) with no call at all.
+//! number, a later lastUpdate) with no call at all, by the jobs loop's
+//! `pki crl refresh` task (listed in `sys/jobs`).
 
 use std::time::{Duration, Instant};
 
@@ -227,4 +228,18 @@ fn crypt_pki_crl_is_refreshed_before_next_update_without_a_call() {
     // Numbers are hex in openssl's output; the new one is larger.
     let hex = |s: String| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
     assert!(hex(number(&later)) > hex(n0), "{first} -> {later}");
+    // The refresh is a task of the one jobs loop, listed in sys/jobs.
+    let jobs = ok(cp.call("GET", "/v1/crypt/sys/jobs", Some(&admin), None));
+    let task = jobs["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "pki crl refresh"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no pki crl refresh task: {jobs}"));
+    assert!(
+        task["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("ok: "))
+            && task["runs"].as_u64() > Some(0),
+        "{task}"
+    );
 }

@@ -15,6 +15,7 @@ not compared (it must still not raise on either side unless it says so).
 import base64
 import json
 import sys
+import time
 
 import hvac
 from hvac import exceptions
@@ -311,3 +312,31 @@ record("kv_list_missing", lambda: kv.list_secrets("hvac/nothing-here"))
 record("kv_delete_metadata", lambda: st(kv.delete_metadata_and_all_versions(P)))
 record("kv_metadata_gone", lambda: kv.read_secret_metadata(P))
 record("kv_list_after_delete", lambda: sorted(data(kv.list_secrets("hvac"))["keys"]))
+
+# --- kv delete_version_after: versions read as deleted once it passed ----
+E = "hvac/expiring"
+
+
+def dva_write():
+    d = data(kv.create_or_update_secret(E, secret={"t": 1}))
+    return {"version": d["version"], "deletion_time_set": d["deletion_time"] != ""}
+
+
+def dva_read(version):
+    d = data(kv.read_secret_version(E, version=version, raise_on_deleted_version=False))
+    return {"data": d["data"], "version": d["metadata"]["version"]}
+
+
+record("kv_dva_set", lambda: kv.update_metadata(E, delete_version_after="1h30m").status_code)
+record("kv_dva_read", lambda: data(kv.read_secret_metadata(E))["delete_version_after"])
+record("kv_dva_write", dva_write)
+record("kv_dva_readable", lambda: dva_read(1))
+record("kv_dva_short", lambda: kv.update_metadata(E, delete_version_after="1s").status_code)
+record("kv_dva_write_short", dva_write)
+time.sleep(2.5)
+record("kv_dva_expired", lambda: dva_read(2))
+record("kv_dva_older_still_readable", lambda: dva_read(1))
+record("kv_dva_bad", lambda: kv.update_metadata(E, delete_version_after="soon"))
+record("kv_dva_mount", lambda: st(kv.configure(delete_version_after="2h")))
+record("kv_dva_mount_read", lambda: data(kv.read_configuration())["delete_version_after"])
+record("kv_dva_mount_reset", lambda: st(kv.configure(delete_version_after="0s")))

@@ -3,7 +3,7 @@
 
 pub(crate) mod dns;
 pub(crate) mod l7;
-mod ops;
+pub(crate) mod ops;
 mod plain_http;
 mod proxy;
 mod security;

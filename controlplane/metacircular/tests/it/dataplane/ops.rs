@@ -7,7 +7,7 @@ use crate::peers::{Dataplane, free_port};
 use crate::support::{Dev, curl, http_backend};
 
 /// `promtool check metrics` on `text`: its exit status and complaints.
-fn promtool(text: &str) -> (bool, String) {
+pub(crate) fn promtool(text: &str) -> (bool, String) {
     use std::io::Write;
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])

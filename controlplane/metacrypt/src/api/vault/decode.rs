@@ -341,43 +341,80 @@ fn kv_write(b: &[u8]) -> Result<KvWrite> {
     serde_json::from_value(v).map_err(|e| invalid("body", e.to_string()))
 }
 
-/// `POST metadata/<path>`: `delete_version_after` is accepted only as 0
-/// (the only value offered, and hvac always sends it).
-fn kv_metadata(b: &[u8]) -> Result<KvMetadataInput> {
-    let mut v: Value = body(b)?;
-    if let Value::Object(o) = &mut v {
+/// A Vault duration in whole seconds: a number, a numeric string, or Go's
+/// form (`90s`, `15m`, `1h30m`, `1h0m0s`, and `d` for days as Vault's
+/// parser takes); `""` is 0.
+pub(crate) fn duration_secs(field: &str, v: &Value) -> Result<u64> {
+    let bad = || invalid(field, "not a duration (seconds, or e.g. 90s, 15m, 1h30m)");
+    let t = match v {
+        Value::Number(n) => return n.as_u64().ok_or_else(bad),
+        Value::String(t) => t.trim(),
+        _ => return Err(bad()),
+    };
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return if t.is_empty() {
+            Ok(0)
+        } else {
+            t.parse().map_err(|_| bad())
+        };
+    }
+    let (mut total, mut num) = (0u64, None::<u64>);
+    for b in t.bytes() {
+        let unit = match b {
+            b'0'..=b'9' => {
+                let n = num
+                    .unwrap_or(0)
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(b - b'0')));
+                num = Some(n.ok_or_else(bad)?);
+                continue;
+            }
+            b's' => 1,
+            b'm' => 60,
+            b'h' => 3600,
+            b'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n = num.take().ok_or_else(bad)?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|n| total.checked_add(n))
+            .ok_or_else(bad)?;
+    }
+    if num.is_some() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// Moves `delete_version_after` (a Vault duration) into seconds, in place.
+fn delete_after_field(v: &mut Value) -> Result<()> {
+    if let Value::Object(o) = v {
         match o.remove("delete_version_after") {
             None | Some(Value::Null) => {}
-            Some(Value::String(s)) if matches!(s.as_str(), "" | "0" | "0s") => {}
-            Some(Value::Number(n)) if n.as_u64() == Some(0) => {}
-            Some(_) => {
-                return Err(invalid(
-                    "delete_version_after",
-                    "automatic version deletion is not offered",
-                ));
+            Some(d) => {
+                let secs = duration_secs("delete_version_after", &d)?;
+                o.insert("delete_version_after".into(), secs.into());
             }
         }
     }
+    Ok(())
+}
+
+/// `POST metadata/<path>`.
+fn kv_metadata(b: &[u8]) -> Result<KvMetadataInput> {
+    let mut v: Value = body(b)?;
+    delete_after_field(&mut v)?;
     if v.is_null() {
         v = Value::Object(Map::new());
     }
     serde_json::from_value(v).map_err(|e| invalid("body", e.to_string()))
 }
 
+/// `POST config`.
 fn kv_config(b: &[u8]) -> Result<KvConfigInput> {
     let mut v: Value = body(b)?;
-    if let Value::Object(o) = &mut v {
-        match o.remove("delete_version_after") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if matches!(s.as_str(), "" | "0" | "0s") => {}
-            Some(_) => {
-                return Err(invalid(
-                    "delete_version_after",
-                    "automatic version deletion is not offered",
-                ));
-            }
-        }
-    }
+    delete_after_field(&mut v)?;
     if v.is_null() {
         v = Value::Object(Map::new());
     }
@@ -623,6 +660,14 @@ mod tests {
             (_, Kv::WriteMetadata(_, m)) if m.max_versions == Some(3)
         ));
         assert!(matches!(
+            kv(ok("POST", "secret/metadata/a", None, r#"{"delete_version_after":"1h0m30s"}"#)),
+            (_, Kv::WriteMetadata(_, m)) if m.delete_version_after == Some(3630)
+        ));
+        assert!(matches!(
+            kv(ok("POST", "secret/config", None, r#"{"delete_version_after":90}"#)),
+            (_, Kv::WriteConfig(c)) if c.delete_version_after == Some(90)
+        ));
+        assert!(matches!(
             ok("POST", "sys/mounts/transit", None, r#"{"type":"transit","config":{},"options":null}"#),
             Request::MountCreate(m) if m.kind == "transit" && m.name == "transit"
         ));
@@ -635,6 +680,29 @@ mod tests {
             ),
             Request::Health(HealthCodes { sealed: 204, .. })
         ));
+    }
+
+    #[test]
+    fn vault_durations_read_as_seconds() {
+        let secs = |v: Value| duration_secs("d", &v);
+        for (text, want) in [
+            ("", 0),
+            ("0s", 0),
+            ("45", 45),
+            ("90s", 90),
+            ("15m", 900),
+            ("1h30m", 5400),
+            ("1h0m0s", 3600),
+            ("2d", 172_800),
+        ] {
+            assert_eq!(secs(Value::from(text)).ok(), Some(want), "{text}");
+        }
+        assert_eq!(secs(Value::from(7)).ok(), Some(7));
+        for bad in ["1x", "h", "1h30", "-1s", "99999999999999999999s"] {
+            assert!(secs(Value::from(bad)).is_err(), "{bad}");
+        }
+        assert!(secs(Value::from(-3)).is_err());
+        assert!(secs(Value::Bool(true)).is_err());
     }
 
     #[test]
@@ -663,9 +731,9 @@ mod tests {
                 "POST",
                 "secret/metadata/a",
                 None,
-                r#"{"delete_version_after":"1h"}"#
+                r#"{"delete_version_after":"1x"}"#
             ),
-            "delete_version_after: automatic version deletion is not offered"
+            "delete_version_after: not a duration (seconds, or e.g. 90s, 15m, 1h30m)"
         );
         assert_eq!(
             err(

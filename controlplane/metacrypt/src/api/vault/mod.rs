@@ -299,6 +299,26 @@ fn kv(m: &Metacrypt, c: &Caller, mount: &str, k: Kv) -> Result<Reply, CryptError
     Ok(r)
 }
 
+/// Go's `time.Duration` text for whole seconds (`0s`, `45s`, `1m30s`,
+/// `1h0m0s`), as Vault answers durations.
+fn go_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// `delete_version_after` (seconds) in Go's duration text.
+fn go_duration_field(o: &mut Map<String, Value>) {
+    let secs = o
+        .get("delete_version_after")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    o.insert("delete_version_after".into(), go_duration(secs).into());
+}
+
 fn kv_call(m: &Metacrypt, c: &Caller, mount: &str, k: Kv) -> Result<Reply, CryptError> {
     use reply::Reply::{Data, Empty};
     Ok(match k {
@@ -334,7 +354,15 @@ fn kv_call(m: &Metacrypt, c: &Caller, mount: &str, k: Kv) -> Result<Reply, Crypt
         Kv::ReadMetadata(path) => {
             let mut v = to_value(m.kv_read_metadata(c, mount, &path)?)?;
             if let Value::Object(o) = &mut v {
-                o.insert("delete_version_after".into(), "0s".into());
+                go_duration_field(o);
+                // Vault's versions carry no `expires` flag.
+                if let Some(Value::Object(vs)) = o.get_mut("versions") {
+                    for v in vs.values_mut() {
+                        if let Value::Object(v) = v {
+                            v.remove("expires");
+                        }
+                    }
+                }
                 // Vault: no custom metadata is null, and oldest_version
                 // stays 0 until a version was pruned.
                 if o.get("custom_metadata")
@@ -364,7 +392,13 @@ fn kv_call(m: &Metacrypt, c: &Caller, mount: &str, k: Kv) -> Result<Reply, Crypt
             m.kv_delete_metadata(c, mount, &path)?;
             Empty
         }
-        Kv::ReadConfig => Data(to_value(m.kv_read_config(c, mount)?)?),
+        Kv::ReadConfig => {
+            let mut v = to_value(m.kv_read_config(c, mount)?)?;
+            if let Value::Object(o) = &mut v {
+                go_duration_field(o);
+            }
+            Data(v)
+        }
         Kv::WriteConfig(i) => {
             m.kv_write_config(c, mount, &i)?;
             Empty

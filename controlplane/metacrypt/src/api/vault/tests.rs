@@ -197,3 +197,26 @@ async fn facade_speaks_vault_over_the_same_core_calls() {
         (503, sealed)
     );
 }
+
+#[test]
+fn durations_are_answered_in_gos_form() {
+    for (secs, text) in [
+        (0, "0s"),
+        (45, "45s"),
+        (90, "1m30s"),
+        (3600, "1h0m0s"),
+        (90_061, "25h1m1s"),
+    ] {
+        assert_eq!(super::go_duration(secs), text);
+    }
+}
+
+proptest::proptest! {
+    /// What the facade answers it also reads back: Go's form round-trips.
+    #[test]
+    fn answered_durations_read_back(secs in 0u64..=(10 * 365 * 86_400)) {
+        let text = super::go_duration(secs);
+        let back = super::decode::duration_secs("d", &Value::from(text.clone()));
+        proptest::prop_assert_eq!(back.ok(), Some(secs), "{}", text);
+    }
+}

@@ -10,8 +10,12 @@
 //! Invariants: every operation is validated before its write transaction
 //! begins and changes nothing when refused; a write, its pruning of
 //! versions beyond `max_versions` and its metadata commit together; a
-//! destroyed version's data row is gone.
+//! destroyed version's data row is gone. A version written under a
+//! `delete_version_after` carries its deletion time from the start (as in
+//! Vault) and reads as deleted once that time has passed; the `kv expiry`
+//! task ([`expiry`]) then destroys it.
 
+pub(crate) mod expiry;
 pub mod ops;
 mod path;
 
@@ -36,6 +40,8 @@ pub(crate) const MAX_SECRET_BYTES: usize = 1 << 20;
 const MAX_CUSTOM_KEYS: usize = 64;
 const MAX_CUSTOM_KEY: usize = 128;
 const MAX_CUSTOM_VALUE: usize = 512;
+/// `delete_version_after` is at most ten years (seconds).
+pub(crate) const MAX_DELETE_AFTER: u64 = 10 * 365 * 86_400;
 
 /// The engine.
 #[derive(Default)]
@@ -49,6 +55,9 @@ pub struct KvConfig {
     pub max_versions: u32,
     #[serde(default)]
     pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; 0: never.
+    #[serde(default)]
+    pub delete_version_after: u64,
 }
 
 fn default_max_versions() -> u32 {
@@ -60,6 +69,7 @@ impl Default for KvConfig {
         Self {
             max_versions: DEFAULT_MAX_VERSIONS,
             cas_required: false,
+            delete_version_after: 0,
         }
     }
 }
@@ -67,6 +77,25 @@ impl Default for KvConfig {
 impl KvConfig {
     pub(crate) fn of(config: &Value) -> KvConfig {
         serde_json::from_value(config.clone()).unwrap_or_default()
+    }
+}
+
+/// Refuses a `delete_version_after` beyond [`MAX_DELETE_AFTER`].
+pub(crate) fn check_delete_after(field: &str, secs: u64) -> Result<(), CryptError> {
+    if secs > MAX_DELETE_AFTER {
+        return Err(CryptError::invalid(field, "at most 10 years"));
+    }
+    Ok(())
+}
+
+/// The deletion delay for a new version: the path's and the mount's, the
+/// shorter when both are set (a path may shorten the mount's, as in
+/// Vault, not lengthen it); 0 when neither is.
+pub(crate) fn delete_after(cfg: &KvConfig, meta: &PathMeta) -> u64 {
+    match (cfg.delete_version_after, meta.delete_version_after) {
+        (0, p) => p,
+        (m, 0) => m,
+        (m, p) => m.min(p),
     }
 }
 
@@ -98,6 +127,7 @@ impl MountHooks for Kv {
         let cfg: KvConfig = serde_json::from_value(merged)
             .map_err(|e| CryptError::invalid("config", e.to_string()))?;
         check_max_versions("max_versions", cfg.max_versions, false)?;
+        check_delete_after("delete_version_after", cfg.delete_version_after)?;
         serde_json::to_value(cfg).map_err(CryptError::internal)
     }
 
@@ -114,11 +144,24 @@ impl Engine for Kv {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionMeta {
     pub created_time: i64,
-    /// Unix seconds of the soft delete; 0 when live.
+    /// Unix seconds of the soft delete (past), or of the deletion
+    /// `delete_version_after` set at write time (future); 0: none.
     #[serde(default)]
     pub deletion_time: i64,
     #[serde(default)]
     pub destroyed: bool,
+    /// `deletion_time` came from `delete_version_after`, so the expiry task
+    /// destroys the version once it passes (a soft delete by a caller is
+    /// never destroyed by the task: it can be undeleted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expires: bool,
+}
+
+impl VersionMeta {
+    /// Readable at `now`: neither destroyed nor past its deletion time.
+    pub(crate) fn live_at(&self, now: i64) -> bool {
+        !self.destroyed && (self.deletion_time == 0 || self.deletion_time > now)
+    }
 }
 
 /// A path's metadata row.
@@ -134,6 +177,9 @@ pub struct PathMeta {
     /// Required here even when the mount does not require it.
     #[serde(default)]
     pub cas_required: bool,
+    /// Seconds; 0: the mount's ([`delete_after`]).
+    #[serde(default)]
+    pub delete_version_after: u64,
     #[serde(default)]
     pub custom_metadata: BTreeMap<String, String>,
     #[serde(default)]

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    KvConfig, MAX_SECRET_BYTES, PathMeta, VersionMeta, check_custom, check_dir, check_path,
-    check_versions_limit,
+    KvConfig, MAX_SECRET_BYTES, PathMeta, VersionMeta, check_custom, check_delete_after, check_dir,
+    check_path, check_versions_limit, delete_after,
 };
 use crate::barrier::sealer::{Snapshot, get_sealed, purge_prefix, put_sealed};
 use crate::core::run::Authorized;
@@ -42,6 +42,8 @@ pub struct KvMetadata {
     pub updated_time: i64,
     pub max_versions: u32,
     pub cas_required: bool,
+    /// Seconds; 0: the mount's.
+    pub delete_version_after: u64,
     pub custom_metadata: BTreeMap<String, String>,
     pub versions: BTreeMap<String, VersionMeta>,
 }
@@ -54,6 +56,9 @@ pub struct KvMetadataInput {
     pub max_versions: Option<u32>,
     #[serde(default)]
     pub cas_required: Option<bool>,
+    /// Seconds (0: the mount's).
+    #[serde(default)]
+    pub delete_version_after: Option<u64>,
     #[serde(default)]
     pub custom_metadata: Option<BTreeMap<String, String>>,
 }
@@ -64,7 +69,7 @@ pub struct KvList {
     pub keys: Vec<String>,
 }
 
-fn data_key(mount: u64, path: &str, version: u64) -> Vec<u8> {
+pub(crate) fn data_key(mount: u64, path: &str, version: u64) -> Vec<u8> {
     let mut k = mount_key(mount, path.as_bytes());
     k.push(0);
     k.extend_from_slice(&version.to_be_bytes());
@@ -84,7 +89,7 @@ fn no_secret(path: &str) -> CryptError {
     CryptError::NotFound(format!("no secret at {path}"))
 }
 
-fn audit(
+pub(super) fn audit(
     a: &Authorized<'_>,
     tx: &WriteTx,
     action: &str,
@@ -123,7 +128,7 @@ pub(crate) fn read(a: &Authorized<'_>, path: &str, version: u64) -> Result<KvRea
         .versions
         .get(&v)
         .ok_or_else(|| CryptError::NotFound(format!("no version {v} of {path}")))?;
-    let data = if vm.deletion_time != 0 || vm.destroyed {
+    let data = if !vm.live_at(mc_kit::clock::unix_now()) {
         None
     } else {
         Some(
@@ -177,10 +182,17 @@ fn put_version(
     }
     let v = meta.current_version + 1;
     put_sealed(tx, keys, id, KV_DATA, &data_key(id, path, v), data)?;
+    // As Vault: the deletion time is fixed when the version is written.
+    let after = i64::try_from(delete_after(&cfg, &meta)).unwrap_or(i64::MAX);
     let vm = VersionMeta {
         created_time: now,
-        deletion_time: 0,
+        deletion_time: if after > 0 {
+            now.saturating_add(after)
+        } else {
+            0
+        },
         destroyed: false,
+        expires: after > 0,
     };
     meta.versions.insert(v, vm.clone());
     meta.current_version = v;
@@ -274,10 +286,8 @@ pub(crate) fn patch(
     let meta: PathMeta = get_sealed(&tx, keys, id, KV_META, &mount_key(id, path.as_bytes()))?
         .ok_or_else(|| no_secret(path))?;
     let cur = meta.current_version;
-    let live = meta
-        .versions
-        .get(&cur)
-        .is_some_and(|v| v.deletion_time == 0 && !v.destroyed);
+    let now = mc_kit::clock::unix_now();
+    let live = meta.versions.get(&cur).is_some_and(|v| v.live_at(now));
     if !live {
         return Err(CryptError::NotFound(format!(
             "the current version of {path} is deleted or destroyed"
@@ -348,8 +358,15 @@ pub(crate) fn set_versions(
             continue;
         };
         match op {
-            VersionOp::Delete if vm.deletion_time == 0 && !vm.destroyed => vm.deletion_time = now,
-            VersionOp::Undelete if !vm.destroyed => vm.deletion_time = 0,
+            VersionOp::Delete if vm.live_at(now) => {
+                vm.deletion_time = now;
+                vm.expires = false;
+            }
+            // As Vault: undeleting also clears a deletion time still to come.
+            VersionOp::Undelete if !vm.destroyed => {
+                vm.deletion_time = 0;
+                vm.expires = false;
+            }
             VersionOp::Destroy => {
                 vm.destroyed = true;
                 tx.delete(KV_DATA, &data_key(id, path, *v))?;
@@ -378,6 +395,7 @@ fn metadata_view(meta: PathMeta) -> KvMetadata {
         updated_time: meta.updated_time,
         max_versions: meta.max_versions,
         cas_required: meta.cas_required,
+        delete_version_after: meta.delete_version_after,
         custom_metadata: meta.custom_metadata,
         versions: meta
             .versions
@@ -410,6 +428,9 @@ pub(crate) fn write_metadata(
     if let Some(c) = &input.custom_metadata {
         check_custom(c)?;
     }
+    if let Some(d) = input.delete_version_after {
+        check_delete_after("delete_version_after", d)?;
+    }
     let (keys, id) = (a.keys(), a.mount().id);
     let tx = WriteTx::begin(a.store())?;
     let now = mc_kit::clock::unix_now();
@@ -422,6 +443,9 @@ pub(crate) fn write_metadata(
     }
     if let Some(c) = input.cas_required {
         meta.cas_required = c;
+    }
+    if let Some(d) = input.delete_version_after {
+        meta.delete_version_after = d;
     }
     if let Some(c) = &input.custom_metadata {
         meta.custom_metadata = c.clone();

@@ -483,3 +483,120 @@ async fn mounts_created_during_mek_rotations_keep_their_rings_across_unseal() {
         }
     }
 }
+
+#[tokio::test]
+async fn delete_version_after_reads_as_deleted_then_the_task_destroys_it() {
+    let (_d, m, admin) = unsealed().await;
+    // Over ten years is refused, at the mount and on a path.
+    let e = m.create_mount(
+        &admin,
+        MountInput {
+            name: "long".to_owned(),
+            kind: "kv".to_owned(),
+            description: String::new(),
+            config: Some(json!({"delete_version_after": 400_000_000u64})),
+        },
+    );
+    assert!(invalid(e).contains("delete_version_after"));
+    mount(&m, &admin, "secret", json!({"delete_version_after": 3600}));
+    let meta = |delete_version_after| KvMetadataInput {
+        delete_version_after: Some(delete_version_after),
+        ..KvMetadataInput::default()
+    };
+    assert!(
+        invalid(m.kv_write_metadata(&admin, "secret", "a", &meta(400_000_000)))
+            .starts_with("delete_version_after")
+    );
+    // The mount's hour: the deletion time is set at write, still to come.
+    let v1 = m
+        .kv_write(&admin, "secret", "a", &write(None, json!({"v": 1})))
+        .expect("v1");
+    assert_eq!(v1.deletion_time, v1.created_time + 3600);
+    let r = m.kv_read(&admin, "secret", "a", 1).expect("read");
+    assert_eq!(r.data, Some(data(json!({"v": 1}))));
+    // A path may shorten the mount's (the shorter wins), here to 1 s.
+    m.kv_write_metadata(&admin, "secret", "a", &meta(1))
+        .expect("meta");
+    let v2 = m
+        .kv_write(&admin, "secret", "a", &write(None, json!({"v": 2})))
+        .expect("v2");
+    assert_eq!(v2.deletion_time, v2.created_time + 1);
+    assert_eq!(
+        m.kv_read_metadata(&admin, "secret", "a")
+            .expect("meta")
+            .delete_version_after,
+        1
+    );
+    // A version a caller soft-deletes is never destroyed by the task.
+    m.kv_write(&admin, "secret", "b", &write(None, json!({"v": 1})))
+        .expect("b");
+    m.kv_delete_latest(&admin, "secret", "b").expect("delete b");
+    // Past its deletion time, v2 reads as deleted (the clock moves on).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let r = m.kv_read(&admin, "secret", "a", 2).expect("read");
+    assert!(r.data.is_none() && !r.metadata.destroyed, "{r:?}");
+    // The task destroys v2 only; v1's hour has not passed.
+    let now = mc_kit::clock::unix_now();
+    let out = m.expire_kv_at(now).expect("task");
+    assert_eq!(out, "1 versions destroyed on 1 paths");
+    let r = m.kv_read(&admin, "secret", "a", 2).expect("read");
+    assert!(r.data.is_none() && r.metadata.destroyed, "{r:?}");
+    assert!(
+        m.kv_read(&admin, "secret", "a", 1)
+            .expect("v1")
+            .data
+            .is_some()
+    );
+    // An hour on, v1 goes too; b (soft-deleted by a caller) stays undeletable.
+    let out = m.expire_kv_at(now + 3601).expect("task");
+    assert_eq!(out, "1 versions destroyed on 1 paths");
+    m.kv_undelete(&admin, "secret", "b", &KvDelete { versions: vec![1] })
+        .expect("undelete b");
+    assert!(
+        m.kv_read(&admin, "secret", "b", 0)
+            .expect("b")
+            .data
+            .is_some()
+    );
+    // Audited as a destroy by the jobs' principal.
+    let audit = mc_kit::store::json::ReadTx::begin(&m.store())
+        .expect("rx")
+        .all(crate::store::AUDIT)
+        .expect("audit");
+    assert!(
+        audit.iter().any(|e| e.action == "kv.destroy"
+            && e.actor.contains("metacrypt-jobs")
+            && e.detail.contains("delete_version_after")),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn expiry_runs_in_bounded_batches_over_every_path() {
+    let (_d, m, admin) = unsealed().await;
+    mount(&m, &admin, "secret", json!({"delete_version_after": 60}));
+    for i in 0..7 {
+        m.kv_write(
+            &admin,
+            "secret",
+            &format!("p{i}"),
+            &write(None, json!({"i": i})),
+        )
+        .expect("write");
+    }
+    let now = mc_kit::clock::unix_now() + 61;
+    // Batches of 3 paths: three transactions cover all 7.
+    let pass = || {
+        let mut done = crate::engines::kv::expiry::Expired::default();
+        m.run_system("kv", |a| {
+            done = crate::engines::kv::expiry::destroy_expired(&a, now, 3)?;
+            Ok(())
+        })
+        .expect("pass");
+        done
+    };
+    let done = pass();
+    assert_eq!((done.paths, done.versions), (7, 7));
+    let again = pass();
+    assert_eq!(again.versions, 0);
+}

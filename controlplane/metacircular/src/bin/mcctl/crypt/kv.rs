@@ -68,8 +68,9 @@ pub(crate) enum KvCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         versions: Vec<u64>,
     },
-    /// Read a path's metadata; with --max-versions, --cas-required or
-    /// --custom, change it; with --delete, delete the path and every version.
+    /// Read a path's metadata; with --max-versions, --cas-required,
+    /// --delete-version-after or --custom, change it; with --delete, delete
+    /// the path and every version.
     Metadata {
         mount: String,
         path: String,
@@ -77,10 +78,14 @@ pub(crate) enum KvCommand {
         max_versions: Option<u32>,
         #[arg(long)]
         cas_required: Option<bool>,
+        /// New versions read as deleted this long after they are written,
+        /// then are destroyed (e.g. 90s, 12h, 30d; 0s: the mount's).
+        #[arg(long, value_parser = parse_secs)]
+        delete_version_after: Option<u64>,
         /// KEY=VALUE custom metadata (replaces it all).
         #[arg(long = "custom")]
         custom: Vec<String>,
-        #[arg(long, conflicts_with_all = ["max_versions", "cas_required", "custom"])]
+        #[arg(long, conflicts_with_all = ["max_versions", "cas_required", "delete_version_after", "custom"])]
         delete: bool,
     },
     /// The immediate children of a folder (default: the mount's root).
@@ -89,6 +94,11 @@ pub(crate) enum KvCommand {
         #[arg(default_value = "")]
         path: String,
     },
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    let d: mc_kit::config::Duration = s.parse()?;
+    Ok(d.get().as_secs())
 }
 
 fn pairs_to_object(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
@@ -173,6 +183,7 @@ struct MetadataView {
     updated_time: i64,
     max_versions: u32,
     cas_required: bool,
+    delete_version_after: u64,
     custom_metadata: BTreeMap<String, String>,
     versions: Vec<VersionView>,
 }
@@ -188,6 +199,7 @@ impl From<pb::KvMetadata> for MetadataView {
             updated_time: m.updated_time,
             max_versions: m.max_versions,
             cas_required: m.cas_required,
+            delete_version_after: m.delete_version_after,
             custom_metadata: m.custom_metadata.into_iter().collect(),
             versions,
         }
@@ -196,7 +208,7 @@ impl From<pb::KvMetadata> for MetadataView {
 
 fn print_metadata(m: &MetadataView) {
     println!(
-        "current {} oldest {} max_versions {} cas_required {}",
+        "current {} oldest {} max_versions {} cas_required {} delete_version_after {}",
         m.current_version,
         m.oldest_version,
         if m.max_versions == 0 {
@@ -204,7 +216,12 @@ fn print_metadata(m: &MetadataView) {
         } else {
             m.max_versions.to_string()
         },
-        m.cas_required
+        m.cas_required,
+        if m.delete_version_after == 0 {
+            "(mount's)".to_owned()
+        } else {
+            format!("{}s", m.delete_version_after)
+        }
     );
     for (k, v) in &m.custom_metadata {
         println!("custom {k}={v}");
@@ -365,6 +382,7 @@ pub(crate) async fn run(c: &mut KvClient<Authed>, out: Out, cmd: KvCommand) -> a
             path,
             max_versions,
             cas_required,
+            delete_version_after,
             custom,
             delete,
         } => {
@@ -380,7 +398,10 @@ pub(crate) async fn run(c: &mut KvClient<Authed>, out: Out, cmd: KvCommand) -> a
                     &format!("{path}: every version deleted"),
                 );
             }
-            let change = max_versions.is_some() || cas_required.is_some() || !custom.is_empty();
+            let change = max_versions.is_some()
+                || cas_required.is_some()
+                || delete_version_after.is_some()
+                || !custom.is_empty();
             let m = if change {
                 let custom_metadata = pairs_to_object(&custom)?
                     .into_iter()
@@ -391,6 +412,7 @@ pub(crate) async fn run(c: &mut KvClient<Authed>, out: Out, cmd: KvCommand) -> a
                     path,
                     max_versions,
                     cas_required,
+                    delete_version_after,
                     custom_metadata,
                     replace_custom_metadata: !custom.is_empty(),
                 })

@@ -220,3 +220,62 @@ pub(crate) async fn run(
         }
     }
 }
+
+/// `mcctl crypt rekey`: every slot's material (a keyfile slot's file is
+/// read by the server).
+#[derive(clap::Args)]
+pub(crate) struct RekeyArgs {
+    /// Also give this many current Shamir shares (needed when a Shamir slot exists).
+    #[arg(long, value_name = "K")]
+    with_shares: Option<u8>,
+    /// Give no passphrase (the barrier has no passphrase slot).
+    #[arg(long, requires = "with_shares", conflicts_with_all = ["passphrase_stdin", "passphrase_file"])]
+    no_passphrase: bool,
+    #[command(flatten)]
+    passphrase: PassphraseSource,
+}
+
+pub(crate) async fn rekey(
+    c: &mut BarrierClient<Authed>,
+    out: Out,
+    args: RekeyArgs,
+) -> anyhow::Result<()> {
+    let passphrase = if args.no_passphrase {
+        String::new()
+    } else {
+        args.passphrase
+            .source()
+            .one("Current Metacrypt passphrase: ")?
+    };
+    let shares = match args.with_shares {
+        Some(k) => {
+            Current {
+                with_shares: Some(k),
+                passphrase: PassphraseSource::default(),
+            }
+            .read()?
+            .1
+        }
+        None => Vec::new(),
+    };
+    let r = c
+        .rekey(pb::RekeyRequest { passphrase, shares })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    #[derive(Serialize)]
+    struct View {
+        root_version: u32,
+        mek_version: u32,
+    }
+    let view = View {
+        root_version: r.root_version,
+        mek_version: r.mek_version,
+    };
+    out.show(&view, || {
+        println!(
+            "new root key (version {}) and MEK (version {}); the same passphrase, shares and key file unseal",
+            view.root_version, view.mek_version
+        );
+    })
+}
