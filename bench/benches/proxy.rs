@@ -1,7 +1,7 @@
 //! mc-proxy: SNI route lookup in a 10k-route table (exact and wildcard),
 //! the same with 10 path rules per route,
-//! building a 10k-route snapshot, and the cost of loading and publishing it
-//! through `ArcSwap`.
+//! building a 10k-route snapshot, the cost of loading and publishing it
+//! through `ArcSwap`, and one backend pick per balancing policy.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -230,6 +230,8 @@ fn specs(routes: usize) -> (Vec<ListenerSpec>, Vec<RouteSpec>) {
             connect_timeout: None,
             idle_timeout: None,
             origin: Origin::AdminApi,
+            balance: Default::default(),
+            health_check: None,
         })
         .collect();
     (vec![listener], routes)
@@ -326,5 +328,49 @@ fn bench_snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_lookup, bench_path_lookup, bench_snapshot);
+/// One backend pick per policy over 3 and 16 backends (weights 1-3, no
+/// backend down): what a connection or request pays on top of the lookup.
+fn bench_picker(c: &mut Criterion) {
+    use mc_proxy::BenchPicker;
+    use mc_proxy::model::{Balance, BalancePolicy};
+    use std::net::{IpAddr, Ipv4Addr};
+    let clients: Vec<IpAddr> = (0..PROBES as u32)
+        .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)))
+        .collect();
+    let mut group = c.benchmark_group("picker");
+    group.throughput(Throughput::Elements(1));
+    for n in [3usize, 16] {
+        let backends: Vec<Backend> = (0..n)
+            .map(|i| Backend::parse(&format!("10.1.0.{}:8080", i + 1)).expect("backend"))
+            .collect();
+        for (name, policy) in [
+            ("rr", BalancePolicy::Rr),
+            ("least", BalancePolicy::Least),
+            ("hash", BalancePolicy::Hash),
+        ] {
+            let balance = Balance {
+                policy,
+                weights: (0..n).map(|i| 1 + (i % 3) as u32).collect(),
+                ..Balance::default()
+            };
+            let picker = BenchPicker::new(&backends, &balance);
+            let mut i = 0usize;
+            group.bench_function(format!("{name}_{n}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) & (PROBES - 1);
+                    black_box(picker.pick(black_box(clients[i])))
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_lookup,
+    bench_path_lookup,
+    bench_snapshot,
+    bench_picker
+);
 criterion_main!(benches);

@@ -17,10 +17,12 @@
 //!   stores and the workers load. The worker side imports it, never `admin`.
 
 pub mod admin;
+mod balance;
 mod cert_problem;
 mod client_cert;
 pub mod firewall;
 mod gate;
+mod health;
 pub mod metrics;
 pub mod model;
 mod published;
@@ -38,6 +40,9 @@ pub use admin::config::ProxySection;
 /// The store's path and schema, for `mcd snapshot` / `mcd restore`.
 pub use admin::store;
 pub use admin::{AdminError, ProxyState};
+/// For mc-bench only (the API boundary in ARCHITECTURE.md).
+#[doc(hidden)]
+pub use balance::BenchPicker;
 pub use published::Published;
 
 use crate::stats::listener as lstat;

@@ -25,6 +25,60 @@ fn route_rows<'a>(
         .collect()
 }
 
+/// Per backend of every route and path rule (`pool`: the rule's prefix,
+/// empty for the route's own backends): up, ejections, outstanding.
+fn backend_families(
+    enc: &mut DescriptorEncoder<'_>,
+    routes: &[(&str, &str, Arc<RouteEntry>)],
+) -> Result<(), std::fmt::Error> {
+    let now = crate::health::now_ms();
+    // (listener, route, pool, backend, state)
+    let mut rows = Vec::new();
+    for (l, h, r) in routes {
+        let own = r.runtime.pool.backends.iter().map(|b| ("", b));
+        let rules =
+            r.l7.iter()
+                .flat_map(|l7| l7.paths.iter())
+                .flat_map(|(p, t)| t.pool.backends.iter().map(move |b| (p, b)));
+        for (pool, b) in own.chain(rules) {
+            rows.push((*l, *h, pool, b.backend.to_string(), b));
+        }
+    }
+    let (mut up, mut ejections, mut outstanding) = (Vec::new(), Vec::new(), Vec::new());
+    for (l, h, p, name, b) in &rows {
+        let labels: Labels<'_> = vec![
+            ("listener", *l),
+            ("route", *h),
+            ("pool", *p),
+            ("backend", name.as_str()),
+        ];
+        up.push((labels.clone(), u64::from(b.is_up(now))));
+        ejections.push((labels.clone(), b.state.ejections()));
+        outstanding.push((labels, u64::from(b.state.outstanding())));
+    }
+    family(
+        enc,
+        "proxy_backend_up",
+        "1 when the backend takes traffic (its check passes and it is not ejected), by route, pool (a path rule's prefix, empty for the route's own) and backend",
+        MetricType::Gauge,
+        &up,
+    )?;
+    family(
+        enc,
+        "proxy_backend_ejections",
+        "Times the backend was ejected after a failed connection or exchange",
+        MetricType::Counter,
+        &ejections,
+    )?;
+    family(
+        enc,
+        "proxy_backend_outstanding",
+        "Connections (L4) or requests (L7) in flight to the backend",
+        MetricType::Gauge,
+        &outstanding,
+    )
+}
+
 #[derive(Debug)]
 pub struct ProxyCollector(pub Arc<Published>);
 
@@ -184,6 +238,8 @@ impl Collector for ProxyCollector {
                     .encode_histogram::<NoLabelSet>(sum, cumulative, &buckets, None)?;
             }
         }
+
+        backend_families(&mut enc, &routes)?;
 
         let g = &self.0.globals;
         let blocks: Vec<_> = global::BLOCK_REASONS

@@ -8,21 +8,17 @@
 //! change never resets them.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub(crate) use crate::balance::{BackendHealth, BackendSet};
+pub(crate) use crate::health::now_ms;
 
 use crate::firewall::FirewallState;
 use crate::gate::RequestGate;
-use crate::model::{
-    Backend, BackendProtocol, HostPattern, ListenerSpec, PathRule, PolicyRule, RouteSpec,
-};
+use crate::model::{BackendProtocol, HostPattern, ListenerSpec, PathRule, PolicyRule, RouteSpec};
 use crate::stats::{LatencyCounters, ListenerCounters, RouteCounters};
 use crate::table::{PathTable, RouteTable};
-
-/// How long a backend that refused a connection is skipped.
-pub(crate) const BACKEND_DOWN_FOR: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Snapshot {
@@ -110,55 +106,11 @@ pub(crate) struct RouteRuntime {
     pub(crate) pool: BackendSet,
 }
 
-/// Backends with their round-robin position and health: a route's own or
-/// one path rule's.
-#[derive(Debug)]
-pub(crate) struct BackendSet {
-    next: AtomicUsize,
-    pub(crate) backends: Box<[BackendHealth]>,
-}
-
-#[derive(Debug)]
-pub(crate) struct BackendHealth {
-    pub(crate) backend: Backend,
-    /// Resolved on the admin thread when the snapshot is built.
-    pub(crate) addrs: Vec<SocketAddr>,
-    /// Milliseconds since [`epoch`] until which the backend is skipped.
-    pub(crate) down_until_ms: AtomicU64,
-}
-
-/// The process's monotonic time base for backend health.
-pub(crate) fn epoch() -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-pub(crate) fn now_ms() -> u64 {
-    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-impl BackendHealth {
-    pub(crate) fn is_up(&self, now_ms: u64) -> bool {
-        self.down_until_ms.load(Ordering::Relaxed) <= now_ms
-    }
-
-    pub(crate) fn mark_down(&self, now_ms: u64) {
-        let until =
-            now_ms.saturating_add(u64::try_from(BACKEND_DOWN_FOR.as_millis()).unwrap_or(u64::MAX));
-        self.down_until_ms.store(until, Ordering::Relaxed);
-    }
-
-    pub(crate) fn mark_up(&self) {
-        if self.down_until_ms.load(Ordering::Relaxed) != 0 {
-            self.down_until_ms.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
 impl RouteEntry {
-    /// The route's own backends in the order to try them.
-    pub(crate) fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
-        self.runtime.pool.candidates()
+    /// The route's own backends in the order to try them for a client
+    /// with hash `key`.
+    pub(crate) fn candidates(&self, key: u64) -> crate::balance::Order<'_> {
+        self.runtime.pool.order(key)
     }
 
     /// L7: where a request for `path` goes (`None` when the route has no
@@ -186,45 +138,6 @@ impl RouteEntry {
                 strip: None,
             },
         })
-    }
-}
-
-impl BackendSet {
-    fn new(backends: &[Backend]) -> Self {
-        Self {
-            next: AtomicUsize::new(0),
-            backends: health(backends),
-        }
-    }
-
-    fn serves(&self, backends: &[Backend]) -> bool {
-        self.backends.iter().map(|b| &b.backend).eq(backends.iter())
-    }
-
-    /// Backends in the order to try them: round robin from the next position,
-    /// those marked down last (still tried if every backend is down).
-    pub(crate) fn candidates(&self) -> impl Iterator<Item = &BackendHealth> {
-        let backends = &self.backends;
-        let n = backends.len().max(1);
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let now = now_ms();
-        let ring = move || (0..backends.len()).filter_map(move |i| backends.get((start + i) % n));
-        ring()
-            .filter(move |b| b.is_up(now))
-            .chain(ring().filter(move |b| !b.is_up(now)))
-    }
-}
-
-fn resolve(backend: &Backend) -> Vec<SocketAddr> {
-    if let Some(a) = backend.socket_addr() {
-        return vec![a];
-    }
-    match (backend.host.as_str(), backend.port).to_socket_addrs() {
-        Ok(addrs) => addrs.collect(),
-        Err(e) => {
-            tracing::warn!(backend = %backend, error = %e, "backend does not resolve; it will count as down");
-            Vec::new()
-        }
     }
 }
 
@@ -306,7 +219,7 @@ fn l7_route(
     let paths = opts
         .paths
         .iter()
-        .map(|rule| path_target(rule, opts.backend_protocol, old_paths))
+        .map(|rule| path_target(rule, spec, opts.backend_protocol, old_paths))
         .collect();
     Some(L7Route {
         server,
@@ -322,18 +235,27 @@ fn l7_route(
 /// previous snapshot's rule with the same prefix and backends.
 fn path_target(
     rule: &PathRule,
+    route: &RouteSpec,
     route_protocol: BackendProtocol,
     previous: Option<&PathTable<PathTarget>>,
 ) -> (Box<str>, PathTarget) {
-    let carried = previous
+    let old = previous
         .and_then(|t| t.iter().find(|(p, _)| *p == rule.prefix))
-        .map(|(_, t)| &t.pool)
-        .filter(|pool| pool.serves(&rule.backends))
+        .map(|(_, t)| &t.pool);
+    let carried = old
+        .filter(|pool| pool.serves(&rule.backends, |_| 1, &route.balance))
         .cloned();
     let target = PathTarget {
         strip: rule.strip_prefix,
         protocol: rule.backend_protocol.unwrap_or(route_protocol),
-        pool: carried.unwrap_or_else(|| Arc::new(BackendSet::new(&rule.backends))),
+        pool: carried.unwrap_or_else(|| {
+            Arc::new(BackendSet::new(
+                &rule.backends,
+                |_| 1,
+                &route.balance,
+                old.map(|p| &**p),
+            ))
+        }),
     };
     (rule.prefix.as_str().into(), target)
 }
@@ -354,17 +276,30 @@ pub(crate) fn build_with_l7(
         let mut table = RouteTable::default();
         for route in routes.iter().filter(|r| r.listener == spec.name) {
             let prev_route = prev_listener.and_then(|l| l.routes.get(&route.hostname));
+            let weights = |i: usize| route.balance.weight(i);
             let runtime = match prev_route {
-                Some(p) if p.spec.backends == route.backends => p.runtime.clone(),
+                Some(p)
+                    if p.spec.backends == route.backends
+                        && p.runtime
+                            .pool
+                            .serves(&route.backends, weights, &route.balance) =>
+                {
+                    p.runtime.clone()
+                }
                 Some(p) => Arc::new(RouteRuntime {
                     counters: carry_counters(&p.runtime.counters, workers),
                     connect_latency: LatencyCounters::new(workers),
-                    pool: BackendSet::new(&route.backends),
+                    pool: BackendSet::new(
+                        &route.backends,
+                        weights,
+                        &route.balance,
+                        Some(&p.runtime.pool),
+                    ),
                 }),
                 None => Arc::new(RouteRuntime {
                     counters: RouteCounters::new(workers),
                     connect_latency: LatencyCounters::new(workers),
-                    pool: BackendSet::new(&route.backends),
+                    pool: BackendSet::new(&route.backends, weights, &route.balance, None),
                 }),
             };
             let l7_entry = l7
@@ -403,18 +338,8 @@ pub(crate) fn build_with_l7(
     }
 }
 
-fn health(backends: &[Backend]) -> Box<[BackendHealth]> {
-    backends
-        .iter()
-        .map(|b| BackendHealth {
-            backend: b.clone(),
-            addrs: resolve(b),
-            down_until_ms: AtomicU64::new(0),
-        })
-        .collect()
-}
-
-/// A route whose backends changed keeps its totals (not its health).
+/// A route whose backends changed keeps its totals (its backends' health
+/// goes with them).
 fn carry_counters(prev: &RouteCounters, workers: usize) -> RouteCounters {
     use crate::stats::route;
     let c = RouteCounters::new(workers);

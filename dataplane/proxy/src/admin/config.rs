@@ -34,6 +34,15 @@
 //! mode = "l4"
 //! send_proxy_protocol = "off"     # off | v1 | v2
 //!
+//! [[proxy.routes]]                # balancing and an active health check
+//! hostname = "api.example.com"
+//! backends = ["10.0.0.9:443", "10.0.0.10:443"]
+//! weights = [3, 1]                # per backend, 1-100 (default 1)
+//! balance = "least"               # rr (default) | least | hash
+//! slow_start = "30s"              # readmitted backends ramp up (default off)
+//! health_check = { kind = "tcp", interval = "5s", timeout = "2s", rise = 2, fall = 3 }
+//!                                 # kind: tcp | tls | http (path, expect_status) | grpc (service)
+//!
 //! [[proxy.routes]]                # TLS terminated here, HTTP reverse proxy
 //! hostname = "app.example.com"
 //! backends = ["10.0.0.6:8080"]
@@ -84,9 +93,9 @@ use serde::Deserialize;
 
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    self, Backend, BackendProtocol, ClientAuth, HostPattern, Invalid, L7Spec, ListenerKind,
-    ListenerSpec, MinTls, Origin, PathRule, ProxyProtocolIn, ProxyProtocolOut, RequestLimits,
-    RouteMode, RouteSpec,
+    self, Backend, BackendProtocol, Balance, BalancePolicy, CheckKind, ClientAuth, HealthCheck,
+    HostPattern, Invalid, L7Spec, ListenerKind, ListenerSpec, MinTls, Origin, PathRule,
+    ProxyProtocolIn, ProxyProtocolOut, RequestLimits, RouteMode, RouteSpec,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +251,88 @@ pub struct RouteConfig {
     pub idle_timeout: Option<Duration>,
     #[serde(default)]
     pub l7: Option<L7Config>,
+    #[serde(default)]
+    pub balance: BalancePolicy,
+    /// One per backend; empty: all 1.
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// L7 with `balance = "hash"`: hash this header's value.
+    #[serde(default)]
+    pub hash_header: Option<String>,
+    #[serde(default)]
+    pub slow_start: Option<Duration>,
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKindConfig {
+    Tcp,
+    Tls,
+    Http,
+    Grpc,
+}
+
+/// A route's `health_check = { kind = "http", path = "/healthz", ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    pub kind: CheckKindConfig,
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub rise: Option<u32>,
+    #[serde(default)]
+    pub fall: Option<u32>,
+    /// http: the path to GET (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// http: the status expected (default 200).
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    /// grpc: the service asked about (default: the whole server).
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+impl HealthCheckConfig {
+    fn spec(&self) -> HealthCheck {
+        let kind = match self.kind {
+            CheckKindConfig::Tcp => CheckKind::Tcp,
+            CheckKindConfig::Tls => CheckKind::Tls,
+            CheckKindConfig::Http => CheckKind::Http {
+                path: self.path.clone().unwrap_or_else(|| "/".to_owned()),
+                expect_status: self.expect_status.unwrap_or(200),
+            },
+            CheckKindConfig::Grpc => CheckKind::Grpc {
+                service: self.service.clone().unwrap_or_default(),
+            },
+        };
+        let mut c = HealthCheck::new(kind);
+        if let Some(i) = self.interval {
+            c.interval = i.get();
+        }
+        c.timeout = self
+            .timeout
+            .map_or(c.timeout.min(c.interval), Duration::get);
+        c.rise = self.rise.unwrap_or(c.rise);
+        c.fall = self.fall.unwrap_or(c.fall);
+        c
+    }
+}
+
+impl RouteConfig {
+    fn balance(&self) -> Balance {
+        Balance {
+            policy: self.balance,
+            hash_header: self.hash_header.as_ref().map(|h| h.to_ascii_lowercase()),
+            weights: self.weights.clone(),
+            slow_start: self.slow_start.map(Duration::get).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -380,6 +471,8 @@ impl ProxySection {
                     None => None,
                 },
                 origin: Origin::ConfigFile,
+                balance: r.balance(),
+                health_check: r.health_check.as_ref().map(HealthCheckConfig::spec),
             };
             spec.validate().map_err(|e| err(i, "routes", e))?;
             let kind = listeners

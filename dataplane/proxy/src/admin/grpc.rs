@@ -107,7 +107,7 @@ fn listener_pb(l: &ListenerSpec) -> pb::Listener {
 }
 
 fn route_pb(r: &RouteSpec) -> pb::Route {
-    pb::Route {
+    let mut out = pb::Route {
         listener: r.listener.clone(),
         hostname: r.hostname.to_string(),
         mode: mode(r.mode),
@@ -117,7 +117,10 @@ fn route_pb(r: &RouteSpec) -> pb::Route {
         idle_timeout_ms: r.idle_timeout.map_or(0, ms),
         l7: r.l7.as_ref().map(l7_pb),
         origin: origin(r.origin),
-    }
+        ..pb::Route::default()
+    };
+    super::grpc_balance::balance_pb(r, &mut out);
+    out
 }
 
 fn l7_pb(l: &L7Spec) -> pb::L7Options {
@@ -337,6 +340,7 @@ fn route_from_pb(r: pb::Route) -> Result<RouteSpec, Invalid> {
         .iter()
         .map(|b| Backend::parse(b).map_err(|m| Invalid::new("route.backends", m)))
         .collect::<Result<_, _>>()?;
+    let (balance, health_check) = super::grpc_balance::balance_from_pb(&r)?;
     Ok(RouteSpec {
         listener: r.listener,
         hostname: HostPattern::parse(&r.hostname).map_err(|m| Invalid::new("route.hostname", m))?,
@@ -347,6 +351,8 @@ fn route_from_pb(r: pb::Route) -> Result<RouteSpec, Invalid> {
         idle_timeout: from_ms(r.idle_timeout_ms),
         l7: r.l7.map(l7_from_pb).transpose()?,
         origin: Origin::AdminApi,
+        balance,
+        health_check,
     })
 }
 
@@ -440,21 +446,7 @@ impl ProxyAdmin for Admin {
                             .backends
                             .iter()
                             .chain(path_backends(entry))
-                            .map(|b| {
-                                let up = b.is_up(now);
-                                let until =
-                                    b.down_until_ms.load(std::sync::atomic::Ordering::Relaxed);
-                                pb::BackendStatus {
-                                    address: b.backend.to_string(),
-                                    up,
-                                    retry_at_unix: if up {
-                                        0
-                                    } else {
-                                        let secs = until.saturating_sub(now) / 1000;
-                                        unix_now() + i64::try_from(secs).unwrap_or(0)
-                                    },
-                                }
-                            })
+                            .map(|b| super::grpc_balance::backend_status(b, now, unix_now()))
                             .collect(),
                     });
                 }

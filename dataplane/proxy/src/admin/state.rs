@@ -58,6 +58,8 @@ pub struct ProxyState {
     /// Chains must lead to these; TLS backends are verified against them by default.
     pub(super) roots: Arc<rustls::RootCertStore>,
     pub(super) ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    /// The active health checks' tasks.
+    pub(super) checks: super::health::HealthChecks,
 }
 
 impl ProxyState {
@@ -111,6 +113,7 @@ impl ProxyState {
             sealer,
             roots,
             ticketer,
+            checks: Default::default(),
         };
         {
             let mut inner = state.lock();
@@ -330,7 +333,9 @@ impl ProxyState {
         let listeners: Vec<_> = inner.listeners.values().cloned().collect();
         let routes: Vec<_> = inner.routes.values().cloned().collect();
         let snap = self.build_snapshot(inner, &listeners, &routes, firewall, Some(&previous));
-        let replaced = self.published.snapshot.swap(Arc::new(snap));
+        let snap = Arc::new(snap);
+        self.checks.reconcile(&snap);
+        let replaced = self.published.snapshot.swap(snap);
         self.retired.retire(replaced);
         self.published.listeners.store(Arc::new(ListenerSet {
             listeners: inner.bound.values().cloned().collect(),

@@ -10,10 +10,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+mod balance;
 mod client_auth;
 mod limits;
 mod paths;
 
+pub use balance::{Balance, BalancePolicy, CheckKind, HealthCheck};
 pub use client_auth::ClientAuth;
 pub use limits::RequestLimits;
 pub use paths::PathRule;
@@ -356,6 +358,12 @@ pub struct RouteSpec {
     #[serde(default)]
     pub l7: Option<L7Spec>,
     pub origin: Origin,
+    /// Balancing policy and backend weights.
+    #[serde(default)]
+    pub balance: Balance,
+    /// Active health check of the route's backends (and its path rules').
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
 }
 
 /// How an L7 route talks to its backends.
@@ -609,6 +617,11 @@ impl RouteSpec {
                 return Err(Invalid::new("route.l7", "only for mode l7"));
             }
             (RouteMode::L4, None) => {}
+        }
+        self.balance
+            .validate(self.backends.len(), self.mode == RouteMode::L7)?;
+        if let Some(h) = &self.health_check {
+            h.validate()?;
         }
         if let Some(d) = self.connect_timeout {
             check_timeout("route.connect_timeout", d)?;

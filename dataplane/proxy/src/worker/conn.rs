@@ -10,7 +10,7 @@
 //! here takes a lock; the snapshot is loaded once and kept to the end.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
+use crate::health::InFlight;
 use crate::model::{ListenerKind, ProxyProtocolIn, ProxyProtocolOut, RouteMode};
 use crate::published::Published;
 use crate::snapshot::{ListenerEntry, RouteEntry, Snapshot, now_ms};
@@ -297,7 +298,8 @@ async fn serve(
         return;
     }
 
-    let Some(mut backend) = connect(&route, worker).await else {
+    let Some((mut backend, _in_flight)) = connect(&route, worker, preamble.client.ip()).await
+    else {
         reset(client);
         return;
     };
@@ -321,11 +323,18 @@ async fn serve(
     drop(guard);
 }
 
-/// Connects to the first backend that answers, trying them in round-robin
-/// order and marking the ones that fail down for a while.
-pub(super) async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStream> {
+/// Connects to the first backend that answers, trying them in the route's
+/// balancing order and ejecting the ones that fail for a while; the guard
+/// counts the connection as the backend's until it drops.
+pub(super) async fn connect(
+    route: &RouteEntry,
+    worker: usize,
+    client: IpAddr,
+) -> Option<(TcpStream, InFlight)> {
     let counters = &route.runtime.counters;
-    for backend in route.candidates() {
+    let pool = &route.runtime.pool;
+    let order = route.candidates(pool.key_for(client, None));
+    for backend in order.all() {
         for addr in &backend.addrs {
             let started = Instant::now();
             match monoio::time::timeout(route.connect_timeout, TcpStream::connect_addr(*addr)).await
@@ -337,7 +346,7 @@ pub(super) async fn connect(route: &RouteEntry, worker: usize) -> Option<TcpStre
                         .observe(worker, started.elapsed());
                     let _ = stream.set_nodelay(true);
                     backend.mark_up();
-                    return Some(stream);
+                    return Some((stream, backend.in_flight()));
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(backend = %addr, error = %e, "backend connect failed")

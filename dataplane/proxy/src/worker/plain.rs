@@ -246,7 +246,7 @@ pub(crate) async fn serve(
             };
             let counters = &route.runtime.counters;
             counters.add(worker, rstat::CONNECTIONS, 1);
-            let Some(mut backend) = connect(&route, worker).await else {
+            let Some((mut backend, _in_flight)) = connect(&route, worker, client.ip()).await else {
                 return answer(stream, response(502, None, "no responder reachable")).await;
             };
             let out = forwarded_head(&head, client);

@@ -54,6 +54,8 @@ cli_enum! {
     proxy::ProxyProtocol => "PROXY_PROTOCOL_", "PROXY protocol version";
     proxy::ListenerKind => "LISTENER_KIND_", "listener kind";
     proxy::BackendProtocol => "BACKEND_PROTOCOL_", "backend protocol";
+    proxy::BalancePolicy => "BALANCE_POLICY_", "balancing policy";
+    proxy::HealthCheckKind => "HEALTH_CHECK_KIND_", "health check kind";
     proxy::L7PolicyKind => "L7_POLICY_KIND_", "policy kind";
     proxy::IoDriver => "IO_DRIVER_", "I/O driver";
     dns::Origin => "ORIGIN_", "origin" {

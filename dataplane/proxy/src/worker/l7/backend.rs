@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use monoio::net::TcpStream;
 
 use super::body::Counted;
 use super::io::LocalExec;
+use crate::health::InFlight;
 use crate::model::BackendProtocol;
 use crate::snapshot::{BackendHealth, BackendTls, RouteEntry, Upstream, now_ms};
 use crate::stats::route as rstat;
@@ -146,23 +147,33 @@ pub(super) struct Sent {
     pub lease: Option<Lease>,
     /// Upgrade requests: the backend's socket once it switched protocols.
     pub upgraded: Option<UpgradeRx>,
+    /// The request counted as the backend's until the response body ends.
+    pub in_flight: Option<InFlight>,
 }
 
-/// Sends `req` to `upstream`'s backends (the route's own or a path
-/// rule's): round robin over healthy ones; a backend that refuses is marked
-/// down and the next one tried (while the request has not been written).
+/// Sends `req` from `client` to `upstream`'s backends (the route's own or
+/// a path rule's) in the route's balancing order over healthy ones; a
+/// backend that refuses is ejected and the next one tried (while the request
+/// has not been written); one that breaks the exchange is ejected too.
 pub(super) async fn send(
     route: &RouteEntry,
     upstream: &Upstream<'_>,
-    worker: usize,
+    (worker, client): (usize, IpAddr),
     mut req: Request,
     upgrade: bool,
     response_timeout: Duration,
 ) -> Result<Sent, BackendError> {
     let protocol = upstream.protocol;
-    let now = now_ms();
     let mut last = BackendError::NoHealthy;
-    for backend in upstream.pool.candidates().filter(|b| b.is_up(now)) {
+    let header = route
+        .spec
+        .balance
+        .hash_header
+        .as_deref()
+        .and_then(|h| req.headers().get(h))
+        .map(http::HeaderValue::as_bytes);
+    let order = upstream.pool.order(upstream.pool.key_for(client, header));
+    for backend in order.up() {
         for addr in &backend.addrs {
             let key = PoolKey {
                 addr: *addr,
@@ -186,7 +197,18 @@ pub(super) async fn send(
                 ));
             }
             shape_for(&sender, &mut req, upstream.tls.is_some());
-            return exchange(sender, key, req, response_timeout, upgrade).await;
+            let in_flight = backend.in_flight();
+            return match exchange(sender, key, req, response_timeout, upgrade).await {
+                Ok(mut sent) => {
+                    sent.in_flight = Some(in_flight);
+                    Ok(sent)
+                }
+                Err(e @ BackendError::Failed(_)) => {
+                    backend.mark_down(now_ms());
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            };
         }
         route
             .runtime
@@ -259,6 +281,7 @@ async fn exchange(
                 response,
                 lease,
                 upgraded: None,
+                in_flight: None,
             })
         }
         Sender::Upgrade(mut s, rx) => {
@@ -268,6 +291,7 @@ async fn exchange(
                     response,
                     lease: None,
                     upgraded: Some(rx),
+                    in_flight: None,
                 }),
                 Ok(Err(e)) => Err(BackendError::Failed(e.to_string())),
                 Err(_) => Err(BackendError::Timeout("backend response")),
@@ -280,6 +304,7 @@ async fn exchange(
                     response,
                     lease: None,
                     upgraded: None,
+                    in_flight: None,
                 }),
                 Ok(Err(e)) => Err(BackendError::Failed(e.to_string())),
                 Err(_) => Err(BackendError::Timeout("backend response")),

@@ -17,6 +17,7 @@ use super::backend::{self, BackendError, Lease, TunnelIo, UpgradeRx};
 use super::body::{Counted, OnEnd, Tracked};
 use super::headers::{self, HostError};
 use crate::gate::{Refused, Slot, retry_after_secs};
+use crate::health::InFlight;
 use crate::model::PolicyRule;
 use crate::stats::route as rstat;
 
@@ -70,6 +71,7 @@ pub(super) async fn handle(
         access: access.clone(),
         lease,
         slot: None,
+        in_flight: None,
     };
 
     // The route's policies hold only for the hosts it serves: a request for
@@ -164,7 +166,10 @@ pub(super) async fn handle(
         Counted::new(body, route.runtime.clone(), worker, rstat::BYTES_UP),
     );
     let sent = match &upstream {
-        Some(u) => backend::send(&route, u, worker, req, upgrade, timeout).await,
+        Some(u) => {
+            let from = (worker, ctx.client.ip());
+            backend::send(&route, u, from, req, upgrade, timeout).await
+        }
         None => Err(BackendError::NoHealthy),
     };
     match sent {
@@ -191,6 +196,7 @@ pub(super) async fn handle(
             let (parts, body) = response.into_parts();
             let mut finish = end(status, sent.lease);
             finish.slot = slot;
+            finish.in_flight = sent.in_flight;
             Ok(Response::from_parts(
                 parts,
                 Tracked::new(Either::Left(body), finish),
@@ -511,6 +517,8 @@ pub(super) struct Finish {
     /// The request's place under the route's in-flight cap, given back
     /// with this (when the response body ends).
     slot: Option<Slot>,
+    /// The request's count on its backend (least outstanding).
+    in_flight: Option<InFlight>,
 }
 
 impl OnEnd for Finish {

@@ -49,6 +49,19 @@ struct RouteView {
 struct BackendView {
     address: String,
     up: bool,
+    /// `check` (its active check fails) or `ejected`; absent when up.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    down_reason: String,
+    /// Ejected: when it is tried again (unix seconds).
+    #[serde(skip_serializing_if = "is_zero")]
+    retry_at_unix: i64,
+    weight: u32,
+    outstanding: u32,
+    ejections: u64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 fn view(s: pb::GetStatusResponse) -> StatusView {
@@ -90,6 +103,11 @@ fn listener_view(l: pb::ListenerStats) -> ListenerView {
                     .map(|b| BackendView {
                         address: b.address,
                         up: b.up,
+                        down_reason: b.down_reason,
+                        retry_at_unix: b.retry_at_unix,
+                        weight: b.weight,
+                        outstanding: b.outstanding,
+                        ejections: b.ejections,
                     })
                     .collect(),
             })
@@ -136,11 +154,7 @@ fn human(s: &StatusView) {
             l.name, l.address, l.connections_total, l.connections_active, l.unrouted
         );
         for r in &l.routes {
-            let backends: Vec<_> = r
-                .backends
-                .iter()
-                .map(|b| format!("{}{}", b.address, if b.up { "" } else { " (down)" }))
-                .collect();
+            let backends: Vec<_> = r.backends.iter().map(backend_line).collect();
             println!(
                 "  {} → {}: {} connections ({} open), {} B up, {} B down, {} connect failures",
                 r.hostname,
@@ -153,4 +167,27 @@ fn human(s: &StatusView) {
             );
         }
     }
+}
+
+/// `10.0.0.5:443 (down: ejected) w=3 out=2 ej=1`: only what is not the default.
+fn backend_line(b: &BackendView) -> String {
+    let mut s = b.address.clone();
+    if !b.up {
+        let why = if b.down_reason.is_empty() {
+            "down".to_owned()
+        } else {
+            format!("down: {}", b.down_reason)
+        };
+        s.push_str(&format!(" ({why})"));
+    }
+    if b.weight > 1 {
+        s.push_str(&format!(" w={}", b.weight));
+    }
+    if b.outstanding > 0 {
+        s.push_str(&format!(" out={}", b.outstanding));
+    }
+    if b.ejections > 0 {
+        s.push_str(&format!(" ejections={}", b.ejections));
+    }
+    s
 }

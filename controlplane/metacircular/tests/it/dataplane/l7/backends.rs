@@ -124,6 +124,21 @@ impl Backends {
         self.serve(name, None)
     }
 
+    /// [`Self::http_stoppable`] on a given port (so it can come back on it),
+    /// answering every request after `delay`.
+    pub(super) fn http_at(
+        &self,
+        name: &'static str,
+        port: u16,
+        delay: Duration,
+    ) -> tokio::task::AbortHandle {
+        let listener = self
+            .rt
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+            .expect("bind");
+        self.accept_loop(name, listener, None, delay).1
+    }
+
     /// HTTPS (ALPN h2 and http/1.1) with `chain`/`key`.
     pub(super) fn https(&self, name: &'static str, chain: &str, key: &str) -> u16 {
         use rustls_pki_types::pem::PemObject;
@@ -149,6 +164,16 @@ impl Backends {
             .rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
+        self.accept_loop(name, listener, tls, Duration::ZERO)
+    }
+
+    fn accept_loop(
+        &self,
+        name: &'static str,
+        listener: tokio::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        delay: Duration,
+    ) -> (u16, tokio::task::AbortHandle) {
         let port = listener.local_addr().expect("addr").port();
         let task = self.rt.spawn(async move {
             // Connections live in the accept task's set: aborting it ends them all.
@@ -160,7 +185,10 @@ impl Backends {
                 while connections.try_join_next().is_some() {}
                 let tls = tls.clone();
                 connections.spawn(async move {
-                    let svc = hyper::service::service_fn(move |r| backend_service(name, r));
+                    let svc = hyper::service::service_fn(move |r| async move {
+                        tokio::time::sleep(delay).await;
+                        backend_service(name, r).await
+                    });
                     let builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     let _ = match tls {

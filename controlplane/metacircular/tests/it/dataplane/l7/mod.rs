@@ -9,12 +9,13 @@
 //! policies, WebSocket, PROXY protocol, failover), `grpc`, `operations`
 //! (certificate rotation, limits, access log, persistence, drain), `paths`
 //! (path-prefix rules), `limits` (request rate and in-flight caps), `mtls`
-//! (client certificates).
+//! (client certificates), `balance` (policies, health checks, ejection).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 mod backends;
+mod balance;
 mod grpc;
 mod http;
 mod limits;

@@ -5,8 +5,9 @@
 //! Layout: the shared helpers below (addresses, certificates, `openssl
 //! s_server` backends, `s_client`), then one module per concept: `routing`
 //! (SNI, PROXY protocol, failover), `refusals` (firewall, rate limits, bad
-//! hellos, connection limits) and `changes` (route changes and imports
-//! under load, the SIGTERM drain).
+//! hellos, connection limits), `changes` (route changes and imports
+//! under load, the SIGTERM drain) and `balance` (an L4 TCP health check,
+//! consistent hashing across table swaps).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use crate::peers::wait_port;
 
+mod balance;
 mod changes;
 mod refusals;
 mod routing;

@@ -137,13 +137,13 @@ both_drivers!(proxy_protocol_carries_the_client_address);
 
 /// A TCP backend that answers every connection with its name and closes;
 /// dropping it closes the listener (connections are refused from then on).
-struct NamedBackend {
-    port: u16,
+pub(super) struct NamedBackend {
+    pub(super) port: u16,
     stop: Arc<AtomicBool>,
 }
 
 impl NamedBackend {
-    fn start(name: &'static str) -> Self {
+    pub(super) fn start(name: &'static str) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();

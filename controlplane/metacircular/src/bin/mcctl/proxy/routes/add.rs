@@ -38,9 +38,10 @@ pub(crate) enum ProxyVersion {
 pub(crate) struct AddArgs {
     /// Exact name or `*.example.com`.
     hostname: String,
-    /// Backend `ip:port`, `[ipv6]:port` or `name:port`; repeat for several (round
-    /// robin). A name must resolve when the route is saved.
-    #[arg(long = "backend", required = true, value_name = "HOST:PORT")]
+    /// Backend `ip:port`, `[ipv6]:port` or `name:port`, with `=WEIGHT` (1-100,
+    /// default 1) for --balance; repeat for several. A name must resolve when
+    /// the route is saved.
+    #[arg(long = "backend", required = true, value_name = "HOST:PORT[=WEIGHT]")]
     backends: Vec<String>,
     #[arg(long, value_enum, default_value = "l4")]
     mode: Mode,
@@ -61,6 +62,8 @@ pub(crate) struct AddArgs {
     replace: bool,
     #[command(flatten)]
     l7: L7Args,
+    #[command(flatten)]
+    balance: super::balance::BalanceArgs,
 }
 
 /// The flags that only mean something with `--mode l7`.
@@ -198,17 +201,20 @@ impl L7Args {
 }
 
 pub(super) async fn run(c: &mut Client, out: Out, a: AddArgs) -> anyhow::Result<()> {
-    let route = pb::Route {
+    let (backends, backend_weights) = super::balance::split_weights(a.backends)?;
+    let mut route = pb::Route {
         listener: a.listener.unwrap_or_default(),
         hostname: a.hostname,
         mode: from_flag::<pb::RouteMode>(&a.mode)?,
-        backends: a.backends,
+        backends,
+        backend_weights,
         send_proxy_protocol: from_flag::<pb::ProxyProtocol>(&a.send_proxy_protocol)?,
         connect_timeout_ms: a.connect_timeout.unwrap_or(0),
         idle_timeout_ms: a.idle_timeout.unwrap_or(0),
         l7: a.l7.options(a.mode)?,
-        origin: 0,
+        ..pb::Route::default()
     };
+    a.balance.apply(&mut route)?;
     let r = c
         .upsert_route(pb::UpsertRouteRequest {
             route: Some(route),

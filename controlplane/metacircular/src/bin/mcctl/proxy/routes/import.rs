@@ -32,6 +32,13 @@ struct ImportRoute {
     idle_timeout_ms: u32,
     #[serde(default)]
     l7: Option<ImportL7>,
+    /// `rr` (default), `least` or `hash`.
+    #[serde(default)]
+    balance: Option<String>,
+    #[serde(default)]
+    backend_weights: Vec<u32>,
+    #[serde(default)]
+    hash_header: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -166,7 +173,11 @@ fn import_route(i: usize, r: ImportRoute) -> anyhow::Result<pb::Route> {
         connect_timeout_ms: r.connect_timeout_ms,
         idle_timeout_ms: r.idle_timeout_ms,
         l7,
-        origin: 0,
+        balance: parse_i32::<pb::BalancePolicy>(r.balance.as_deref().unwrap_or("rr"))
+            .with_context(|| format!("routes[{i}].balance"))?,
+        backend_weights: r.backend_weights,
+        hash_header: r.hash_header,
+        ..pb::Route::default()
     })
 }
 

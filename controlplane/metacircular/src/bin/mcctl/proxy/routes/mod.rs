@@ -1,6 +1,7 @@
 //! `mcctl proxy routes …`: list, add, remove and import routes.
 
 mod add;
+mod balance;
 mod import;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use super::{Client, refused};
 use crate::enums::name_or;
 use crate::output::{Col, Out, Table, row};
+use balance::weighted;
 
 #[derive(Subcommand)]
 pub(crate) enum RouteCommand {
@@ -34,7 +36,8 @@ pub(crate) enum RouteCommand {
     /// `[{"hostname": "a.example.com", "backends": ["10.0.0.5:443"], "mode": "l4"|"l7",
     /// "send_proxy_protocol": "off"|"v1"|"v2", "l7": {"certificate": "a",
     /// "backend_protocol": "http1"|"h2c"|"tls", "paths": [{"prefix": "/api/",
-    /// "backends": ["10.0.0.6:80"], "strip_prefix": true}]}}, ...]`.
+    /// "backends": ["10.0.0.6:80"], "strip_prefix": true}]}, "balance": "rr"|"least"|"hash",
+    /// "backend_weights": [3], "hash_header": "x-user"}, ...]`.
     Import {
         file: PathBuf,
         #[arg(long)]
@@ -61,11 +64,22 @@ struct RouteView {
     /// L7 path rules as `PREFIX=BACKEND,…`, ` (stripped)` when it is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     paths: Vec<String>,
+    /// `rr`, `least` or `hash` (with the header hashed, and slow start).
+    balance: String,
+    /// One per backend when the route has weights.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    backend_weights: Vec<u32>,
+    /// The active health check, described; empty: none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    health_check: String,
 }
 
 impl From<pb::Route> for RouteView {
     fn from(r: pb::Route) -> Self {
         Self {
+            balance: balance::describe_balance(&r),
+            health_check: balance::describe_check(&r),
+            backend_weights: r.backend_weights.clone(),
             mode: name_or::<pb::RouteMode>(r.mode, "l4"),
             send_proxy_protocol: name_or::<pb::ProxyProtocol>(r.send_proxy_protocol, "off"),
             origin: name_or::<pb::Origin>(r.origin, "?"),
@@ -91,6 +105,7 @@ const TABLE: Table = Table(&[
     Col::left("MODE", 4),
     Col::left("PROXY", 6),
     Col::left("ORIGIN", 8),
+    Col::left("BALANCE", 8),
     Col::left("BACKENDS", 0),
 ]);
 
@@ -137,8 +152,12 @@ async fn list(c: &mut Client, out: Out, listener: Option<String>) -> anyhow::Res
                 r.mode,
                 r.send_proxy_protocol,
                 r.origin,
-                std::iter::once(r.backends.join(","))
+                r.balance,
+                std::iter::once(weighted(&r.backends, &r.backend_weights).join(","))
                     .chain(r.paths.iter().cloned())
+                    .chain(
+                        (!r.health_check.is_empty()).then(|| format!("check {}", r.health_check))
+                    )
                     .collect::<Vec<_>>()
                     .join("; ")
             ]
