@@ -113,7 +113,11 @@ fn chown(path: &Path, h: &tar::Header) {
 /// Unpacks `archive` into the empty directory `staging`, checking every
 /// entry (module header). On an error `staging` holds a partial tree the
 /// caller deletes.
-pub fn unpack(archive: impl Read, staging: &Path, limits: Limits) -> Result<Unpacked, ArchiveError> {
+pub fn unpack(
+    archive: impl Read,
+    staging: &Path,
+    limits: Limits,
+) -> Result<Unpacked, ArchiveError> {
     let mut ar = tar::Archive::new(archive);
     let mut done = Unpacked::default();
     let mut symlinks = Vec::new();
@@ -398,10 +402,11 @@ impl<W: Write> Write for Hashing<W> {
 
 pub fn hex(b: &[u8]) -> String {
     use std::fmt::Write as _;
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

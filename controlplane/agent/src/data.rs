@@ -73,7 +73,7 @@ pub(crate) async fn export(
             dir.display()
         )));
     }
-    let mut paused = Vec::new();
+    let mut paused: Vec<String> = Vec::new();
     for name in running(agent, service).await? {
         if let Err(e) = agent.podman.pause(&name).await {
             for p in &paused {
@@ -225,7 +225,9 @@ async fn receive(
     if total != bytes || want != sha {
         return Err(ApiError::invalid(
             "sha256",
-            format!("received {bytes} bytes with sha256 {sha}; the sender said {total} bytes, {want}"),
+            format!(
+                "received {bytes} bytes with sha256 {sha}; the sender said {total} bytes, {want}"
+            ),
         ));
     }
     let limits = Limits {

@@ -107,7 +107,12 @@ pub(crate) async fn remove(
     let mut steps = Vec::new();
     for c in &d.spec.components {
         let ours: Vec<String> = store::observed(&agent.store, service, &c.name)?
-            .map(|o| o.ports.values().map(|p| agent.backend(*p).to_string()).collect())
+            .map(|o| {
+                o.ports
+                    .values()
+                    .map(|p| agent.backend(*p).to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         for r in &c.routes {
             steps.push(match agent.routes.remove(&r.hostname, Some(&ours)).await {

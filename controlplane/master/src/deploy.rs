@@ -56,7 +56,13 @@ pub(crate) fn node_of(m: &Master, name: &str) -> Result<store::NodeRow, ApiError
         .ok_or_else(|| ApiError::FailedPrecondition(format!("node {name} is not registered")))
 }
 
-pub(crate) fn record(c: &Caller, service: &str, node: &str, action: &str, steps: Vec<Step>) -> DeployRecord {
+pub(crate) fn record(
+    c: &Caller,
+    service: &str,
+    node: &str,
+    action: &str,
+    steps: Vec<Step>,
+) -> DeployRecord {
     DeployRecord {
         service: service.to_owned(),
         node: node.to_owned(),

@@ -52,13 +52,10 @@ impl HostedService for Master {
     fn open(ctx: &ServiceCtx, config: McpConfig) -> Result<Arc<Self>, ServiceError> {
         let path = store_path::<Self>(&ctx.data_dir);
         let snapshots = path.with_file_name("snapshots");
-        let store =
-            Store::open(&path, &store::SCHEMA).map_err(|e| {
-                ServiceError {
-                    service: Self::NAME,
-                    message: e.to_string(),
-                }
-            })?;
+        let store = Store::open(&path, &store::SCHEMA).map_err(|e| ServiceError {
+            service: Self::NAME,
+            message: e.to_string(),
+        })?;
         if config.nodes.is_empty() {
             tracing::info!("mcp.nodes is empty: no agent can register");
         }

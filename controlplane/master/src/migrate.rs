@@ -40,7 +40,9 @@ pub(crate) async fn migrate(
     }
     let target = store::node(&m.store, &r.node)
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::invalid("node", format!("no registered node is named {}", r.node)))?;
+        .ok_or_else(|| {
+            ApiError::invalid("node", format!("no registered node is named {}", r.node))
+        })?;
     if registry::health(m, &target, now_ms()) != pb::NodeHealth::Healthy {
         return Err(ApiError::FailedPrecondition(format!(
             "node {} is unhealthy",
@@ -89,7 +91,13 @@ pub(crate) async fn migrate(
         // The row has moved; the source's leftovers are cleaned up and a
         // failure here is reported, not undone.
         remove(&src, &r.service, "remove-source", &mut steps).await;
-        let rec = record(c, &r.service, &target.name, "migrate-cleanup", steps.clone());
+        let rec = record(
+            c,
+            &r.service,
+            &target.name,
+            "migrate-cleanup",
+            steps.clone(),
+        );
         store::finish(&m.store, &rec, Change::Keep).map_err(ApiError::internal)?;
     }
     let success = moved && steps.iter().all(|s| s.success);
@@ -119,7 +127,10 @@ async fn run(
             steps.push(step(
                 "export",
                 true,
-                format!("{} bytes from {}, kept as snapshot {}", s.bytes, src.node, s.id),
+                format!(
+                    "{} bytes from {}, kept as snapshot {}",
+                    s.bytes, src.node, s.id
+                ),
             ));
             snapshot_id.clone_from(&s.id);
             s
@@ -153,7 +164,11 @@ async fn run(
                 ..s
             }));
             if !resp.success {
-                steps.push(step("deploy", false, format!("{} did not take it", dst.node)));
+                steps.push(step(
+                    "deploy",
+                    false,
+                    format!("{} did not take it", dst.node),
+                ));
             }
             resp.success
         }

@@ -18,8 +18,8 @@ use tokio_stream::StreamExt;
 
 use crate::Master;
 use crate::deploy::{self, Action};
-use crate::{migrate, registry, snapshots};
 use crate::spec::ServiceDef;
+use crate::{migrate, registry, snapshots};
 
 type S = State<Arc<Master>>;
 type R = Result<Json<Value>, ApiError>;

@@ -64,7 +64,11 @@ pub(crate) fn to_pb(r: &SnapshotRow) -> pb::Snapshot {
 
 /// Streams `service`'s export from `agent` into a new snapshot file and
 /// row (retention applied). The message is the operator's reason.
-pub(crate) async fn take(m: &Master, agent: &AgentCall, service: &str) -> Result<SnapshotRow, String> {
+pub(crate) async fn take(
+    m: &Master,
+    agent: &AgentCall,
+    service: &str,
+) -> Result<SnapshotRow, String> {
     let at = now_ms() / 1000;
     let id = format!("{service}-{at}-{:08x}", rand_u32());
     let dir = dir_of(m, service);
@@ -229,7 +233,11 @@ pub(crate) async fn send(
         .map_err(|s| agent.error(&s).to_string())
 }
 
-pub(crate) async fn create(m: &Master, c: &Caller, service: &str) -> Result<pb::Snapshot, ApiError> {
+pub(crate) async fn create(
+    m: &Master,
+    c: &Caller,
+    service: &str,
+) -> Result<pb::Snapshot, ApiError> {
     let _guard = m.ops.lock().await;
     let row = known(m, service)?;
     let agent = agents::connect(m, &node_of(m, &row.node)?)?;
@@ -282,7 +290,11 @@ pub(crate) async fn restore(
         return finish(m, c, &row.node, &snap.service, steps);
     }
     steps.push(match send(m, &agent, &snap).await {
-        Ok(d) => step("import", true, format!("{} files, {} bytes", d.files, d.bytes)),
+        Ok(d) => step(
+            "import",
+            true,
+            format!("{} files, {} bytes", d.files, d.bytes),
+        ),
         Err(e) => step("import", false, e),
     });
     act(&agent, &snap.service, true, &mut steps).await;
@@ -307,7 +319,12 @@ fn finish(
 
 /// Stops (`start` false) or starts the service through `agent`, appending
 /// its steps; whether every one succeeded.
-pub(crate) async fn act(agent: &AgentCall, service: &str, start: bool, steps: &mut Vec<Step>) -> bool {
+pub(crate) async fn act(
+    agent: &AgentCall,
+    service: &str,
+    start: bool,
+    steps: &mut Vec<Step>,
+) -> bool {
     let mut client = agent.client.clone();
     let req = agent.req(pb::ServiceActionRequest {
         service: service.to_owned(),

@@ -116,14 +116,23 @@ fn a_packed_tree_installs_back_identically() {
     assert_eq!(done.bytes, 3);
     assert_eq!(
         tree(&t.path().join("svc")),
-        ["data", "data/count", "data/latest", "data/sub", "data/sub/x"]
+        [
+            "data",
+            "data/count",
+            "data/latest",
+            "data/sub",
+            "data/sub/x"
+        ]
     );
     assert_eq!(
         fs::read_to_string(t.path().join("svc/data/latest")).expect("via link"),
         "x"
     );
     // The old tree is gone, and no staging dir is left.
-    assert_eq!(tree(t.path()).iter().filter(|p| p.starts_with('.')).count(), 0);
+    assert_eq!(
+        tree(t.path()).iter().filter(|p| p.starts_with('.')).count(),
+        0
+    );
 }
 
 #[test]
@@ -224,9 +233,15 @@ fn links_inside_the_tree_are_kept() {
     ];
     install(tar_of(&entries).as_slice(), t.path(), "svc", LIMITS).expect("install");
     let svc = t.path().join("svc");
-    assert_eq!(fs::read_to_string(svc.join("data/hard")).expect("hard"), "A");
+    assert_eq!(
+        fs::read_to_string(svc.join("data/hard")).expect("hard"),
+        "A"
+    );
     assert_eq!(fs::read_to_string(svc.join("up")).expect("up"), "A");
-    let mode = fs::metadata(svc.join("data/a")).expect("meta").permissions().mode();
+    let mode = fs::metadata(svc.join("data/a"))
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o7777, 0o640);
 }
 

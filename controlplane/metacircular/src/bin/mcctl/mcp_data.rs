@@ -68,7 +68,11 @@ pub(crate) async fn snapshot(e: &Endpoints, out: Out, service: String) -> anyhow
     out.show(&view, || print_snapshots(std::slice::from_ref(&view)))
 }
 
-pub(crate) async fn snapshots(e: &Endpoints, out: Out, service: Option<String>) -> anyhow::Result<()> {
+pub(crate) async fn snapshots(
+    e: &Endpoints,
+    out: Out,
+    service: Option<String>,
+) -> anyhow::Result<()> {
     let r = client(e)
         .await?
         .list_snapshots(pb::ListSnapshotsRequest {
@@ -127,7 +131,12 @@ pub(crate) async fn restore(e: &Endpoints, out: Out, snapshot: String) -> anyhow
     finish(out, &view, &done)
 }
 
-pub(crate) async fn migrate(e: &Endpoints, out: Out, service: String, node: String) -> anyhow::Result<()> {
+pub(crate) async fn migrate(
+    e: &Endpoints,
+    out: Out,
+    service: String,
+    node: String,
+) -> anyhow::Result<()> {
     let mut c = client(e).await?;
     let bar = spinner(format!("migrating {service} to {node}"));
     let r = c

@@ -28,7 +28,10 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.agent.kill();
         let _ = self.agent.wait();
-        let _ = podman(&self.podman_args, &["rm", "--all", "--force", "--time", "0"]);
+        let _ = podman(
+            &self.podman_args,
+            &["rm", "--all", "--force", "--time", "0"],
+        );
     }
 }
 
@@ -117,7 +120,7 @@ fn counter_toml(dir: &Path, image: &str) -> PathBuf {
         &path,
         format!(
             "name = \"counter\"\nnode = \"test\"\n[[components]]\nname = \"app\"\nimage = \"{image}\"\n\
-             command = [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"$PORT\", \"-h\", \"/www\"]\n\
+             command = [\"/bin/busybox\", \"sh\", \"-c\", \"exec /bin/busybox httpd -f -p $PORT -h /www\"]\n\
              volumes = [\"data:/data\"]\nhealth = {{ http = \"/\", timeout = 10 }}\n\
              [[components.routes]]\nname = \"http\"\nmode = \"l7\"\nhostname = \"{HOST}\"\n"
         ),
@@ -247,11 +250,23 @@ fn snapshot_restore_and_migrate_keep_the_count() {
     let id = s["id"].as_str().expect("id").to_owned();
     assert_eq!(s["node"], "test", "{s}");
     assert!(s["bytes"].as_u64() > Some(0), "{s}");
-    let file = dir.path().join(format!("cp/mcp/snapshots/counter/{id}.tar"));
-    let out = Command::new("sha256sum").arg(&file).output().expect("sha256sum");
+    let file = dir
+        .path()
+        .join(format!("cp/mcp/snapshots/counter/{id}.tar"));
+    let out = Command::new("sha256sum")
+        .arg(&file)
+        .output()
+        .expect("sha256sum");
     let line = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(line.starts_with(s["sha256"].as_str().expect("sha")), "{line} vs {s}");
-    let out = Command::new("tar").arg("-tf").arg(&file).output().expect("tar");
+    assert!(
+        line.starts_with(s["sha256"].as_str().expect("sha")),
+        "{line} vs {s}"
+    );
+    let out = Command::new("tar")
+        .arg("-tf")
+        .arg(&file)
+        .output()
+        .expect("tar");
     assert!(String::from_utf8_lossy(&out.stdout).contains("data/count"));
     // The service kept serving (paused, not stopped, for the copy).
     assert_eq!(call(&node, "/cgi-bin/inc"), "4\n");
@@ -265,12 +280,37 @@ fn snapshot_restore_and_migrate_keep_the_count() {
     assert_eq!(call(&node, "/cgi-bin/get"), "3\n");
 
     // Refusals: nothing changes.
-    refused(e, admin, &["migrate", "counter", "--to", "test"], &["already runs on test"]);
-    refused(e, admin, &["migrate", "counter", "--to", "nowhere"], &["no registered node"]);
-    refused(e, admin, &["restore", "counter-1-00000000"], &["no snapshot"]);
+    refused(
+        e,
+        admin,
+        &["migrate", "counter", "--to", "test"],
+        &["already runs on test"],
+    );
+    refused(
+        e,
+        admin,
+        &["migrate", "counter", "--to", "nowhere"],
+        &["no registered node"],
+    );
+    refused(
+        e,
+        admin,
+        &["restore", "counter-1-00000000"],
+        &["no snapshot"],
+    );
     refused(e, &node.user, &["snapshot", "counter"], &["admin"]);
-    refused(e, &node.agent_token, &["migrate", "counter", "--to", "second"], &["human"]);
-    let (code, _) = cp.call("POST", "/v1/mcp/services/counter/snapshots", Some(&node.user), None);
+    refused(
+        e,
+        &node.agent_token,
+        &["migrate", "counter", "--to", "second"],
+        &["human"],
+    );
+    let (code, _) = cp.call(
+        "POST",
+        "/v1/mcp/services/counter/snapshots",
+        Some(&node.user),
+        None,
+    );
     assert_eq!(code, 403);
     let (code, body) = cp.call(
         "POST",
@@ -290,14 +330,28 @@ fn snapshot_restore_and_migrate_keep_the_count() {
         import(&node, "fresh", ok_tar.clone(), Some("00".repeat(32))),
         tonic::Code::InvalidArgument
     );
-    let before = std::fs::read_dir(node.dir.join("srv")).expect("srv").count();
+    let before = std::fs::read_dir(node.dir.join("srv"))
+        .expect("srv")
+        .count();
     for (why, archive) in [
         ("../", raw_tar("../../escaped", tar::EntryType::Regular, "")),
-        ("absolute", raw_tar("/tmp/escaped-by-mcp-test", tar::EntryType::Regular, "")),
-        ("device node", raw_tar("data/null", tar::EntryType::Char, "")),
+        (
+            "absolute",
+            raw_tar("/tmp/escaped-by-mcp-test", tar::EntryType::Regular, ""),
+        ),
+        (
+            "device node",
+            raw_tar("data/null", tar::EntryType::Char, ""),
+        ),
         ("fifo", raw_tar("data/fifo", tar::EntryType::Fifo, "")),
-        ("escaping symlink", raw_tar("data/out", tar::EntryType::Symlink, "../../../..")),
-        ("hard link out", raw_tar("data/pw", tar::EntryType::Link, "../../etc/passwd")),
+        (
+            "escaping symlink",
+            raw_tar("data/out", tar::EntryType::Symlink, "../../../.."),
+        ),
+        (
+            "hard link out",
+            raw_tar("data/pw", tar::EntryType::Link, "../../etc/passwd"),
+        ),
     ] {
         assert_eq!(
             import(&node, "evil", archive, None),
@@ -306,7 +360,12 @@ fn snapshot_restore_and_migrate_keep_the_count() {
         );
         assert!(!node.dir.join("srv/evil").exists(), "{why}");
     }
-    assert_eq!(std::fs::read_dir(node.dir.join("srv")).expect("srv").count(), before);
+    assert_eq!(
+        std::fs::read_dir(node.dir.join("srv"))
+            .expect("srv")
+            .count(),
+        before
+    );
     assert!(!node.dir.join("escaped").exists() && !Path::new("/tmp/escaped-by-mcp-test").exists());
     assert_eq!(import(&node, "fresh", ok_tar, None), tonic::Code::Ok);
     assert_eq!(
@@ -317,11 +376,19 @@ fn snapshot_restore_and_migrate_keep_the_count() {
     // Migrate to `second`: the count intact, served from there.
     let m = json(e, admin, &["migrate", "counter", "--to", "second"]);
     assert_eq!(m["success"], true, "{m}");
-    assert!(m["snapshot_id"].as_str().is_some_and(|s| s.starts_with("counter-")), "{m}");
+    assert!(
+        m["snapshot_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("counter-")),
+        "{m}"
+    );
     assert_eq!(call(&node, "/cgi-bin/get"), "3\n");
     let st = json(e, admin, &["status", "counter"]);
     assert_eq!(st["node"], "second", "{st}");
-    assert!(!node.dir.join("srv/counter").exists(), "the source's copy is gone");
+    assert!(
+        !node.dir.join("srv/counter").exists(),
+        "the source's copy is gone"
+    );
     assert_eq!(
         std::fs::read_to_string(peer.dir.join("srv/counter/data/count")).expect("count"),
         "3\n"
@@ -332,20 +399,35 @@ fn snapshot_restore_and_migrate_keep_the_count() {
     };
     assert!(!ps(&node.podman_args).contains("counter-app"));
     let there = ps(&peer.podman_args);
-    assert!(there.contains("counter-app") && there.contains("127.0.0.2:"), "{there}");
+    assert!(
+        there.contains("counter-app") && there.contains("127.0.0.2:"),
+        "{there}"
+    );
     assert_eq!(call(&node, "/cgi-bin/inc"), "4\n");
 
     // A migration whose target cannot start it (its image is gone there):
     // the target's copy is removed and the source serves again.
     let out = podman(&node.podman_args, &["rmi", "--force", &image]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = super::master::mcctl(e, admin, &["--json", "migrate", "counter", "--to", "test"]);
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let steps = v["steps"].as_array().expect("steps");
     let step = |name: &str| steps.iter().find(|s| s["step"] == name).cloned();
-    assert_eq!(step("restore-source").map(|s| s["success"].clone()), Some(true.into()), "{v}");
-    assert_eq!(step("remove-target").map(|s| s["success"].clone()), Some(true.into()), "{v}");
+    assert_eq!(
+        step("restore-source").map(|s| s["success"].clone()),
+        Some(true.into()),
+        "{v}"
+    );
+    assert_eq!(
+        step("remove-target").map(|s| s["success"].clone()),
+        Some(true.into()),
+        "{v}"
+    );
     assert!(!node.dir.join("srv/counter").exists(), "{v}");
     assert_eq!(json(e, admin, &["status", "counter"])["node"], "second");
     assert_eq!(call(&node, "/cgi-bin/inc"), "5\n");
