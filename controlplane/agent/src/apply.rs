@@ -204,7 +204,7 @@ async fn retire_dropped(agent: &Agent, old: &Spec, new: &Spec, steps: &mut Vec<S
             .iter()
             .filter(|r| !kept.contains(r.hostname.as_str()))
         {
-            if let Err(e) = agent.routes.remove(&r.hostname).await {
+            if let Err(e) = agent.routes.remove(&r.hostname, None).await {
                 success = false;
                 steps.push(failed(&format!("{}/route", c.name), e.to_string()));
             }

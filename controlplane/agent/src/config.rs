@@ -190,6 +190,12 @@ pub struct ServicesSection {
     pub drain_delay: Duration,
     /// Grace before podman kills a stopping container.
     pub stop_timeout: Duration,
+    /// Largest archive `ImportServiceData` accepts (bytes on the wire).
+    pub max_archive: u64,
+    /// Most bytes of file content an import may unpack.
+    pub max_unpacked: u64,
+    /// Most entries an import may unpack.
+    pub max_entries: u64,
 }
 
 impl Default for ServicesSection {
@@ -199,6 +205,9 @@ impl Default for ServicesSection {
             health_timeout: Duration::from_secs(30),
             drain_delay: Duration::from_secs(2),
             stop_timeout: Duration::from_secs(10),
+            max_archive: 4 << 30,
+            max_unpacked: 16 << 30,
+            max_entries: 100_000,
         }
     }
 }
@@ -233,6 +242,15 @@ impl Validate for AgentConfig {
             return Err(Invalid::new(
                 "ports.first",
                 "must be non-zero and at most ports.last",
+            ));
+        }
+        if self.services.max_archive == 0
+            || self.services.max_unpacked == 0
+            || self.services.max_entries == 0
+        {
+            return Err(Invalid::new(
+                "services.max_archive",
+                "import limits (max_archive, max_unpacked, max_entries) must be non-zero",
             ));
         }
         if self.podman.nofile == 0 || self.podman.nproc == 0 {

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::agent::Agent;
 use crate::model::Spec;
 use crate::ops::{self, Action, to_pb};
-use crate::{apply, store};
+use crate::{apply, data, store};
 
 /// Most log lines a caller may ask for.
 const MAX_TAIL: u32 = 10_000;
@@ -218,15 +218,19 @@ impl pb::agent_server::Agent for AgentGrpc {
 
     async fn export_service_data(
         &self,
-        _r: Request<pb::ExportServiceDataRequest>,
+        r: Request<pb::ExportServiceDataRequest>,
     ) -> Result<Response<Self::ExportServiceDataStream>, Status> {
-        Err(Status::unimplemented("ExportServiceData is not built yet"))
+        let req = r.get_ref().clone();
+        audit(&r, "ExportServiceData", &req.service);
+        let stream = data::export(&self.0, &req.service).await?;
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn import_service_data(
         &self,
-        _r: Request<tonic::Streaming<pb::DataChunk>>,
+        r: Request<tonic::Streaming<pb::DataChunk>>,
     ) -> Result<Response<pb::ImportServiceDataResponse>, Status> {
-        Err(Status::unimplemented("ImportServiceData is not built yet"))
+        audit(&r, "ImportServiceData", "(first chunk)");
+        Ok(Response::new(data::import(&self.0, r.into_inner()).await?))
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Serves `mc.deploy.v1.Agent` (Podman-driven deploys with a health-gated
 //! cutover through the node's MC-Proxy, stop/start/restart/remove, status,
-//! logs, reconcile) and `grpc.health.v1` on its gRPC TLS listener, behind
-//! the one auth layer (every Agent RPC: the `mcp-master` system account);
+//! logs, reconcile, export/import of `/srv/<service>` as a confined tar)
+//! and `grpc.health.v1` on its gRPC TLS listener, behind the one auth
+//! layer (every Agent RPC: the `mcp-master` system account);
 //! `mc.admin.v1` on its 0600 admin socket; `/healthz` and `/metrics` on the
 //! optional `server.metrics` address. Desired and observed state live
 //! in its redb store. Design: docs/design/mcp.md.
@@ -20,7 +21,9 @@ use mc_shell::serve::{Limits, Listener, Surface, ops_router, run_surfaces};
 
 mod agent;
 mod apply;
+pub mod archive;
 mod config;
+mod data;
 mod grpc;
 mod master;
 mod methods;

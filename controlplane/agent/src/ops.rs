@@ -83,22 +83,46 @@ pub(crate) async fn act(
     Ok((steps.iter().all(|s| s.success), steps))
 }
 
-/// Routes first (a stale route answers 502, not old content), then
-/// containers, then the rows; `purge` also deletes `/srv/<service>`.
+/// Routes first (a stale route answers 502, not old content; one another
+/// node took over is left), then containers, then the rows; `purge` also
+/// deletes `/srv/<service>` (also when only data is left, no service).
 pub(crate) async fn remove(
     agent: &Agent,
     service: &str,
     purge: bool,
 ) -> Result<(bool, Vec<Step>), ApiError> {
     let _guard = agent.lock.lock().await;
-    let d = known(agent, service)?;
+    service_name(service)?;
+    let Some(d) = store::desired(&agent.store, service)? else {
+        // Data without a service (an import the master then abandoned).
+        if purge && agent.service_dir(service).exists() {
+            let mut steps = Vec::new();
+            purge_dir(agent, service, &mut steps);
+            return Ok((steps.iter().all(|s| s.success), steps));
+        }
+        return Err(ApiError::NotFound(format!(
+            "no service `{service}` on this node"
+        )));
+    };
     let mut steps = Vec::new();
     for c in &d.spec.components {
+        let ours: Vec<String> = store::observed(&agent.store, service, &c.name)?
+            .map(|o| {
+                o.ports
+                    .values()
+                    .map(|p| agent.backend(*p).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         for r in &c.routes {
-            steps.push(match agent.routes.remove(&r.hostname).await {
-                Ok(_) => ok(
+            steps.push(match agent.routes.remove(&r.hostname, Some(&ours)).await {
+                Ok(true) => ok(
                     &format!("{}/route", c.name),
                     format!("{} removed", r.hostname),
+                ),
+                Ok(false) => ok(
+                    &format!("{}/route", c.name),
+                    format!("{} does not point here: left as it is", r.hostname),
                 ),
                 Err(e) => failed(&format!("{}/route", c.name), e.to_string()),
             });
@@ -114,14 +138,18 @@ pub(crate) async fn remove(
     }
     store::remove(&agent.store, service)?;
     if purge {
-        let dir = agent.service_dir(service);
-        steps.push(match std::fs::remove_dir_all(&dir) {
-            Ok(()) => ok("purge", format!("{} deleted", dir.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ok("purge", "nothing to delete"),
-            Err(e) => failed("purge", e.to_string()),
-        });
+        purge_dir(agent, service, &mut steps);
     }
     Ok((steps.iter().all(|s| s.success), steps))
+}
+
+fn purge_dir(agent: &Agent, service: &str, steps: &mut Vec<Step>) {
+    let dir = agent.service_dir(service);
+    steps.push(match std::fs::remove_dir_all(&dir) {
+        Ok(()) => ok("purge", format!("{} deleted", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ok("purge", "nothing to delete"),
+        Err(e) => failed("purge", e.to_string()),
+    });
 }
 
 pub(crate) async fn status(agent: &Agent, service: &str) -> Result<pb::ServiceStatus, ApiError> {

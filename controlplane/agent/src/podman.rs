@@ -304,6 +304,19 @@ impl Podman {
             .map(|_| ())
     }
 
+    /// Freezes the container's processes (the cgroup freezer).
+    pub(crate) async fn pause(&self, name: &str) -> Result<(), PodmanError> {
+        self.run("pause", name, os(&["pause", name]))
+            .await
+            .map(|_| ())
+    }
+
+    pub(crate) async fn unpause(&self, name: &str) -> Result<(), PodmanError> {
+        self.run("unpause", name, os(&["unpause", name]))
+            .await
+            .map(|_| ())
+    }
+
     pub(crate) async fn rename(&self, from: &str, to: &str) -> Result<(), PodmanError> {
         self.run("rename", from, os(&["rename", from, to]))
             .await

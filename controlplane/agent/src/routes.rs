@@ -109,7 +109,7 @@ impl Routes {
         let mut c = self.client(path).await?;
         for (hostname, before) in previous {
             if before.is_empty() {
-                self.remove_with(&mut c, hostname).await?;
+                self.remove_with(&mut c, hostname, None).await?;
             }
             for r in before {
                 c.upsert_route(pb::UpsertRouteRequest {
@@ -123,22 +123,30 @@ impl Routes {
         Ok(())
     }
 
-    /// Removes every route of `hostname`; `false` when none existed.
-    pub(crate) async fn remove(&self, hostname: &str) -> Result<bool, RouteError> {
+    /// Removes the routes of `hostname` (with `ours`, only those whose
+    /// backends are all this node's: a route another node took over in a
+    /// migration is left to it). `false` when none was removed.
+    pub(crate) async fn remove(
+        &self,
+        hostname: &str,
+        ours: Option<&[String]>,
+    ) -> Result<bool, RouteError> {
         let Some(path) = &self.socket else {
             return Ok(false);
         };
         let mut c = self.client(path).await?;
-        self.remove_with(&mut c, hostname).await
+        self.remove_with(&mut c, hostname, ours).await
     }
 
     async fn remove_with(
         &self,
         c: &mut ProxyAdminClient<Channel>,
         hostname: &str,
+        ours: Option<&[String]>,
     ) -> Result<bool, RouteError> {
         let mut any = false;
-        for r in Self::existing(c, hostname).await? {
+        let mine = |r: &pb::Route| ours.is_none_or(|o| r.backends.iter().all(|b| o.contains(b)));
+        for r in Self::existing(c, hostname).await?.into_iter().filter(mine) {
             any |= c
                 .remove_route(pb::RemoveRouteRequest {
                     listener: r.listener,

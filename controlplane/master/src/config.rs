@@ -11,6 +11,7 @@
 //! unhealthy_after = 3             # missed intervals before a node is unhealthy
 //! register_interval = "60s"       # RegisterNode at most this often per node
 //! call_timeout = "120s"           # longest call to an agent (an ApplyService)
+//! snapshots_keep = 5              # snapshots kept per service (oldest deleted)
 //! ```
 //!
 //! Invariant: without `nodes` no agent can register; every interval and
@@ -37,6 +38,7 @@ pub struct McpConfig {
     pub unhealthy_after: u32,
     pub register_interval: Duration,
     pub call_timeout: Duration,
+    pub snapshots_keep: u32,
 }
 
 impl Default for McpConfig {
@@ -51,6 +53,7 @@ impl Default for McpConfig {
             unhealthy_after: 3,
             register_interval: Duration::from_secs(60),
             call_timeout: Duration::from_secs(120),
+            snapshots_keep: 5,
         }
     }
 }
@@ -86,6 +89,9 @@ impl Validate for McpConfig {
         let call = self.call_timeout.get().as_secs();
         if !(1..=3600).contains(&call) {
             return Err(Invalid::new("call_timeout", "between 1s and 1h"));
+        }
+        if !(1..=1000).contains(&self.snapshots_keep) {
+            return Err(Invalid::new("snapshots_keep", "between 1 and 1000"));
         }
         if self.zone.is_empty() || self.zone.split('.').any(|l| !crate::spec::is_label(l)) {
             return Err(Invalid::new("zone", "must be a lower-case DNS name"));

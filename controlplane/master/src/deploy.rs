@@ -17,7 +17,7 @@ use crate::registry::{self, now_ms};
 use crate::spec::ServiceDef;
 use crate::store::{self, Change, DeployRecord, ServiceRow, Step};
 
-fn step(name: &str, success: bool, message: impl Into<String>) -> Step {
+pub(crate) fn step(name: &str, success: bool, message: impl Into<String>) -> Step {
     Step {
         step: name.to_owned(),
         success,
@@ -36,7 +36,7 @@ pub(crate) fn steps_pb(steps: &[Step]) -> Vec<pb::StepResult> {
         .collect()
 }
 
-fn from_pb(steps: Vec<pb::StepResult>) -> impl Iterator<Item = Step> {
+pub(crate) fn from_pb(steps: Vec<pb::StepResult>) -> impl Iterator<Item = Step> {
     steps.into_iter().map(|s| Step {
         step: s.step,
         success: s.success,
@@ -44,19 +44,25 @@ fn from_pb(steps: Vec<pb::StepResult>) -> impl Iterator<Item = Step> {
     })
 }
 
-fn known(m: &Master, service: &str) -> Result<ServiceRow, ApiError> {
+pub(crate) fn known(m: &Master, service: &str) -> Result<ServiceRow, ApiError> {
     store::service(&m.store, service)
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("no service is named {service}")))
 }
 
-fn node_of(m: &Master, name: &str) -> Result<store::NodeRow, ApiError> {
+pub(crate) fn node_of(m: &Master, name: &str) -> Result<store::NodeRow, ApiError> {
     store::node(&m.store, name)
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::FailedPrecondition(format!("node {name} is not registered")))
 }
 
-fn record(c: &Caller, service: &str, node: &str, action: &str, steps: Vec<Step>) -> DeployRecord {
+pub(crate) fn record(
+    c: &Caller,
+    service: &str,
+    node: &str,
+    action: &str,
+    steps: Vec<Step>,
+) -> DeployRecord {
     DeployRecord {
         service: service.to_owned(),
         node: node.to_owned(),
@@ -73,7 +79,7 @@ fn destination(m: &Master, def: &ServiceDef) -> Result<store::NodeRow, ApiError>
     if let Some(existing) = store::service(&m.store, &def.name).map_err(ApiError::internal)? {
         if !def.node.is_empty() && def.node != existing.node {
             return Err(ApiError::FailedPrecondition(format!(
-                "{} runs on {}; moving it to {} is a migration (not built)",
+                "{} runs on {}; moving it to {} is a migration (mcctl migrate)",
                 def.name, existing.node, def.node
             )));
         }

@@ -1,5 +1,5 @@
-//! `mc.deploy.v1.Master` over gRPC: each RPC is one call into `registry` or
-//! `deploy`, the same its REST twin makes. Authorization happened before
+//! `mc.deploy.v1.Master` over gRPC: each RPC is one call into `registry`,
+//! `deploy`, `snapshots` or `migrate`, the same its REST twin makes. Authorization happened before
 //! (the control plane's auth layer and `methods::map`).
 
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Master;
 use crate::deploy::{self, Action};
-use crate::registry;
+use crate::{migrate, registry, snapshots};
 
 type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
@@ -20,10 +20,6 @@ pub(crate) struct MasterGrpc(pub(crate) Arc<Master>);
 
 fn ok<T>(r: Result<T, mc_kit::api::ApiError>) -> Result<Response<T>, Status> {
     r.map(Response::new).map_err(Status::from)
-}
-
-fn unbuilt<T>(what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!("{what} is not built yet")))
 }
 
 impl MasterGrpc {
@@ -109,23 +105,33 @@ impl pb::master_server::Master for MasterGrpc {
 
     async fn create_snapshot(
         &self,
-        _: Request<pb::CreateSnapshotRequest>,
+        r: Request<pb::CreateSnapshotRequest>,
     ) -> Result<Response<pb::Snapshot>, Status> {
-        unbuilt("CreateSnapshot")
+        let c = Caller::from_grpc(&r);
+        ok(snapshots::create(&self.0, &c, &r.into_inner().service).await)
     }
 
     async fn list_snapshots(
         &self,
-        _: Request<pb::ListSnapshotsRequest>,
+        r: Request<pb::ListSnapshotsRequest>,
     ) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
-        unbuilt("ListSnapshots")
+        ok(snapshots::list(&self.0, &r.into_inner().service))
     }
 
     async fn restore_snapshot(
         &self,
-        _: Request<pb::RestoreSnapshotRequest>,
+        r: Request<pb::RestoreSnapshotRequest>,
     ) -> Result<Response<pb::RestoreSnapshotResponse>, Status> {
-        unbuilt("RestoreSnapshot")
+        let c = Caller::from_grpc(&r);
+        ok(snapshots::restore(&self.0, &c, r.into_inner()).await)
+    }
+
+    async fn migrate_service(
+        &self,
+        r: Request<pb::MigrateServiceRequest>,
+    ) -> Result<Response<pb::MigrateServiceResponse>, Status> {
+        let c = Caller::from_grpc(&r);
+        ok(migrate::migrate(&self.0, &c, r.into_inner()).await)
     }
 
     async fn register_node(

@@ -5,8 +5,9 @@
 //! its REST twin under `/v1/mcp/`: the node registry (`registry`: agents
 //! register and heartbeat with their own `agent-<node>` accounts), service
 //! definitions (`spec`: TOML, validated), placement and deploys through the
-//! node agents (`deploy`, `agents`). Caller rules in `methods`. Design:
-//! docs/design/mcp.md.
+//! node agents (`deploy`, `agents`), snapshots of service data kept on the
+//! master (`snapshots`) and migration between nodes (`migrate`). Caller
+//! rules in `methods`. Design: docs/design/mcp.md.
 
 use std::sync::Arc;
 
@@ -19,8 +20,10 @@ mod config;
 mod deploy;
 mod grpc;
 pub mod methods;
+mod migrate;
 mod registry;
 mod rest;
+mod snapshots;
 pub mod spec;
 mod store;
 
@@ -30,6 +33,8 @@ pub use config::McpConfig;
 pub struct Master {
     store: Arc<Store>,
     config: McpConfig,
+    /// `<data_dir>/mcp/snapshots`: one directory of archives per service.
+    snapshots: std::path::PathBuf,
     /// Serializes registrations and heartbeats (read-modify-write of a node).
     registry: tokio::sync::Mutex<()>,
     /// Serializes deploys, undeploys and stop/start/restart.
@@ -45,19 +50,19 @@ impl HostedService for Master {
     }
 
     fn open(ctx: &ServiceCtx, config: McpConfig) -> Result<Arc<Self>, ServiceError> {
-        let store =
-            Store::open(&store_path::<Self>(&ctx.data_dir), &store::SCHEMA).map_err(|e| {
-                ServiceError {
-                    service: Self::NAME,
-                    message: e.to_string(),
-                }
-            })?;
+        let path = store_path::<Self>(&ctx.data_dir);
+        let snapshots = path.with_file_name("snapshots");
+        let store = Store::open(&path, &store::SCHEMA).map_err(|e| ServiceError {
+            service: Self::NAME,
+            message: e.to_string(),
+        })?;
         if config.nodes.is_empty() {
             tracing::info!("mcp.nodes is empty: no agent can register");
         }
         Ok(Arc::new(Self {
             store: Arc::new(store),
             config,
+            snapshots,
             registry: tokio::sync::Mutex::new(()),
             ops: tokio::sync::Mutex::new(()),
         }))

@@ -12,7 +12,7 @@ pub const HUMAN_ADMIN: Requirement = Requirement::AllOf(&[Requirement::Human, Re
 pub const AGENT: Requirement = Requirement::System(AccountPattern::NamePrefix("agent-"));
 
 /// Operator RPCs of `mc.deploy.v1.Master`.
-pub(crate) const OPERATOR_RPCS: [&str; 12] = [
+pub(crate) const OPERATOR_RPCS: [&str; 13] = [
     "Deploy",
     "Undeploy",
     "GetServiceStatus",
@@ -25,11 +25,12 @@ pub(crate) const OPERATOR_RPCS: [&str; 12] = [
     "CreateSnapshot",
     "ListSnapshots",
     "RestoreSnapshot",
+    "MigrateService",
 ];
 pub(crate) const AGENT_RPCS: [&str; 2] = ["RegisterNode", "Heartbeat"];
 
 /// REST twins: `(method, path, requirement)`.
-pub(crate) const REST: [(&str, &str, Requirement); 11] = [
+pub(crate) const REST: [(&str, &str, Requirement); 15] = [
     ("POST", "/v1/mcp/services", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services/{service}", HUMAN_ADMIN),
@@ -38,6 +39,10 @@ pub(crate) const REST: [(&str, &str, Requirement); 11] = [
     ("POST", "/v1/mcp/services/{service}/start", HUMAN_ADMIN),
     ("POST", "/v1/mcp/services/{service}/restart", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services/{service}/logs", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/services/{service}/snapshots", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/services/{service}/migrate", HUMAN_ADMIN),
+    ("GET", "/v1/mcp/snapshots", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/snapshots/{id}/restore", HUMAN_ADMIN),
     ("GET", "/v1/mcp/nodes", HUMAN_ADMIN),
     ("POST", "/v1/mcp/nodes/register", AGENT),
     ("POST", "/v1/mcp/nodes/heartbeat", AGENT),

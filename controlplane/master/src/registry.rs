@@ -257,6 +257,7 @@ mod tests {
                 register_interval: mc_kit::config::Duration::from_secs(60),
                 ..McpConfig::default()
             },
+            snapshots: dir.join("mcp/snapshots"),
             registry: tokio::sync::Mutex::new(()),
             ops: tokio::sync::Mutex::new(()),
         }

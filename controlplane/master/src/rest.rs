@@ -18,8 +18,8 @@ use tokio_stream::StreamExt;
 
 use crate::Master;
 use crate::deploy::{self, Action};
-use crate::registry;
 use crate::spec::ServiceDef;
+use crate::{migrate, registry, snapshots};
 
 type S = State<Arc<Master>>;
 type R = Result<Json<Value>, ApiError>;
@@ -186,6 +186,71 @@ async fn logs_rest(State(m): S, Path(service): Path<String>, Query(q): Query<Log
     Ok(Json(json!({ "lines": lines })))
 }
 
+fn snapshot_json(s: &pb::Snapshot) -> Value {
+    json!({
+        "id": s.id,
+        "service": s.service,
+        "node": s.node,
+        "created_at_unix": s.created_at_unix,
+        "bytes": s.bytes,
+        "sha256": s.sha256,
+    })
+}
+
+async fn snapshot_rest(State(m): S, c: Caller, Path(service): Path<String>) -> R {
+    Ok(Json(snapshot_json(
+        &snapshots::create(&m, &c, &service).await?,
+    )))
+}
+
+#[derive(Deserialize)]
+struct ServiceFilter {
+    #[serde(default)]
+    service: String,
+}
+
+async fn snapshots_rest(State(m): S, Query(q): Query<ServiceFilter>) -> R {
+    let l = snapshots::list(&m, &q.service)?;
+    let all: Vec<Value> = l.snapshots.iter().map(snapshot_json).collect();
+    Ok(Json(json!({ "snapshots": all })))
+}
+
+async fn restore_rest(State(m): S, c: Caller, Path(id): Path<String>) -> R {
+    let r = pb::RestoreSnapshotRequest {
+        snapshot_id: id,
+        node: String::new(),
+        force: true,
+    };
+    let d = snapshots::restore(&m, &c, r).await?;
+    Ok(Json(
+        json!({"success": d.success, "steps": steps(&d.steps)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MigrateBody {
+    node: String,
+}
+
+async fn migrate_rest(
+    State(m): S,
+    c: Caller,
+    Path(service): Path<String>,
+    JsonBody(b): JsonBody<MigrateBody>,
+) -> R {
+    let r = pb::MigrateServiceRequest {
+        service,
+        node: b.node,
+    };
+    let d = migrate::migrate(&m, &c, r).await?;
+    Ok(Json(json!({
+        "success": d.success,
+        "snapshot_id": d.snapshot_id,
+        "steps": steps(&d.steps),
+    })))
+}
+
 async fn nodes_rest(State(m): S) -> R {
     let l = registry::list(&m)?;
     let nodes: Vec<Value> = l.nodes.iter().map(node_json).collect();
@@ -258,6 +323,10 @@ pub(crate) fn router(m: Arc<Master>) -> Router {
         .route("/v1/mcp/services/{service}/start", post(start_rest))
         .route("/v1/mcp/services/{service}/restart", post(restart_rest))
         .route("/v1/mcp/services/{service}/logs", get(logs_rest))
+        .route("/v1/mcp/services/{service}/snapshots", post(snapshot_rest))
+        .route("/v1/mcp/services/{service}/migrate", post(migrate_rest))
+        .route("/v1/mcp/snapshots", get(snapshots_rest))
+        .route("/v1/mcp/snapshots/{id}/restore", post(restore_rest))
         .route("/v1/mcp/nodes", get(nodes_rest))
         .route("/v1/mcp/nodes/register", post(register_rest))
         .route("/v1/mcp/nodes/heartbeat", post(heartbeat_rest))

@@ -1,7 +1,8 @@
 //! The master's redb store (`<data_dir>/mcp/mcp.redb`): registered nodes
 //! with their last heartbeat, deployed services (the definition that was
-//! deployed successfully and its node), and deploy records (every attempt's
-//! steps, kept per service, newest last, at most [`MAX_RECORDS`] each).
+//! deployed successfully and its node), deploy records (every attempt's
+//! steps, kept per service, newest last, at most [`MAX_RECORDS`] each), and
+//! snapshots (one row per archive file under `<data_dir>/mcp/snapshots/`).
 //!
 //! Invariants: a service row changes only together with the deploy record
 //! of the attempt that succeeded (one transaction); a failed attempt adds
@@ -65,23 +66,82 @@ pub(crate) struct DeployRecord {
     pub(crate) steps: Vec<Step>,
 }
 
+/// A stored snapshot: `<snapshots dir>/<service>/<id>.tar`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SnapshotRow {
+    pub(crate) id: String,
+    pub(crate) service: String,
+    pub(crate) node: String,
+    pub(crate) created_at: i64,
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+}
+
 pub(crate) const NODES: JsonTable<NodeRow> = JsonTable::new("nodes");
 pub(crate) const SERVICES: JsonTable<ServiceRow> = JsonTable::new("services");
 /// Key: `<service>/<at as 20 digits>/<n>`, so a prefix scan is in time order.
 pub(crate) const RECORDS: JsonTable<DeployRecord> = JsonTable::new("deploy_records");
+/// Key: the snapshot id (`<service>-<unix seconds>-<random>`).
+pub(crate) const SNAPSHOTS: JsonTable<SnapshotRow> = JsonTable::new("snapshots");
 
 fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[NODES.def(), SERVICES.def(), RECORDS.def()])
 }
 
+fn create_v2(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[SNAPSHOTS.def()])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "mcp",
-    migrations: &[Migration {
-        to_version: 1,
-        description: "nodes, services, deploy records",
-        apply: create,
-    }],
+    migrations: &[
+        Migration {
+            to_version: 1,
+            description: "nodes, services, deploy records",
+            apply: create,
+        },
+        Migration {
+            to_version: 2,
+            description: "snapshots",
+            apply: create_v2,
+        },
+    ],
 };
+
+pub(crate) fn snapshot(store: &Store, id: &str) -> Result<Option<SnapshotRow>, StoreError> {
+    ReadTx::begin(store)?.get(SNAPSHOTS, id.as_bytes())
+}
+
+/// Snapshots of `service` (all when empty), newest first.
+pub(crate) fn snapshots(store: &Store, service: &str) -> Result<Vec<SnapshotRow>, StoreError> {
+    let mut all: Vec<SnapshotRow> = ReadTx::begin(store)?
+        .all(SNAPSHOTS)?
+        .into_iter()
+        .filter(|s| service.is_empty() || s.service == service)
+        .collect();
+    all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(all)
+}
+
+/// Adds `row` and deletes the rows of its service beyond the newest `keep`;
+/// returns the deleted rows (their files are the caller's to delete).
+pub(crate) fn add_snapshot(
+    store: &Store,
+    row: &SnapshotRow,
+    keep: usize,
+) -> Result<Vec<SnapshotRow>, StoreError> {
+    let mut mine = snapshots(store, &row.service)?;
+    mine.push(row.clone());
+    mine.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let old: Vec<SnapshotRow> = mine.into_iter().skip(keep).collect();
+    let tx = WriteTx::begin(store)?;
+    tx.put(SNAPSHOTS, row.id.as_bytes(), row)?;
+    for o in &old {
+        tx.delete(SNAPSHOTS.def(), o.id.as_bytes())?;
+    }
+    tx.commit()?;
+    Ok(old)
+}
 
 pub(crate) fn node(store: &Store, name: &str) -> Result<Option<NodeRow>, StoreError> {
     ReadTx::begin(store)?.get(NODES, name.as_bytes())

@@ -5,7 +5,7 @@
 //! every command works with no flags.
 //!
 //! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`,
-//! `registry`, `mcp`), each
+//! `registry`, `mcp`, `mcp_data`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
 //! [`enums`] only.
@@ -17,6 +17,7 @@ mod endpoints;
 mod enums;
 mod iam;
 mod mcp;
+mod mcp_data;
 mod output;
 mod proxy;
 mod registry;
@@ -113,6 +114,19 @@ enum Command {
     Restart { service: String },
     /// MCP: a service's container log, relayed from its node's agent.
     Logs(mcp::LogsArgs),
+    /// MCP: snapshot a service's /srv/<service> (kept on the master).
+    Snapshot { service: String },
+    /// MCP: stored snapshots, newest first (all services, or one).
+    Snapshots { service: Option<String> },
+    /// MCP: restore a snapshot onto its service's node (stop, import, start).
+    Restore { snapshot: String },
+    /// MCP: move a service and its data to another node.
+    Migrate {
+        service: String,
+        /// The target node.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -197,6 +211,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start { service } => block_on(mcp::act(e, out, service, mcp::Action::Start)),
         Command::Restart { service } => block_on(mcp::act(e, out, service, mcp::Action::Restart)),
         Command::Logs(a) => block_on(mcp::logs(e, out, a, cli.json)),
+        Command::Snapshot { service } => block_on(mcp_data::snapshot(e, out, service)),
+        Command::Snapshots { service } => block_on(mcp_data::snapshots(e, out, service)),
+        Command::Restore { snapshot } => block_on(mcp_data::restore(e, out, snapshot)),
+        Command::Migrate { service, to } => block_on(mcp_data::migrate(e, out, service, to)),
     }
 }
 

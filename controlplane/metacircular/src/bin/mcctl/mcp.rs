@@ -1,5 +1,6 @@
 //! `mcctl deploy|undeploy|ps|status|nodes|stop|start|restart|logs`: MCP
-//! over `mc.deploy.v1.Master` (human admins). `deploy` reads a service
+//! over `mc.deploy.v1.Master` (human admins); snapshots and migrate are in
+//! `mcp_data`. `deploy` reads a service
 //! definition (TOML, validated here and again by the master) and shows a
 //! spinner on a terminal (stderr, so `--json` stays clean); a deploy or an
 //! action that did not succeed prints its steps and exits non-zero.
@@ -39,13 +40,13 @@ pub(crate) enum Action {
     Restart,
 }
 
-async fn client(e: &Endpoints) -> anyhow::Result<MasterClient<Authed>> {
+pub(crate) async fn client(e: &Endpoints) -> anyhow::Result<MasterClient<Authed>> {
     let (ch, b) = authed(e).await?;
     Ok(MasterClient::with_interceptor(ch, b))
 }
 
 #[derive(Serialize)]
-struct StepView {
+pub(crate) struct StepView {
     step: String,
     success: bool,
     message: String,
@@ -57,7 +58,7 @@ const STEPS: Table = Table(&[
     Col::left("MESSAGE", 0),
 ]);
 
-fn step_views(steps: Vec<pb::StepResult>) -> Vec<StepView> {
+pub(crate) fn step_views(steps: Vec<pb::StepResult>) -> Vec<StepView> {
     steps
         .into_iter()
         .map(|s| StepView {
@@ -68,7 +69,7 @@ fn step_views(steps: Vec<pb::StepResult>) -> Vec<StepView> {
         .collect()
 }
 
-fn print_steps(steps: &[StepView]) {
+pub(crate) fn print_steps(steps: &[StepView]) {
     STEPS.print(
         steps
             .iter()

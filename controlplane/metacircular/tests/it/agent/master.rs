@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{HOST, Node};
 
-fn mcctl(endpoints: &Path, token: &str, args: &[&str]) -> Output {
+pub(super) fn mcctl(endpoints: &Path, token: &str, args: &[&str]) -> Output {
     Command::new(crate::support::mcctl())
         .arg("--endpoints")
         .arg(endpoints)
@@ -24,7 +24,7 @@ fn mcctl(endpoints: &Path, token: &str, args: &[&str]) -> Output {
         .expect("mcctl")
 }
 
-fn text(o: &Output) -> String {
+pub(super) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -33,7 +33,7 @@ fn text(o: &Output) -> String {
 }
 
 /// `mcctl --json ARGS` as `token`, which must succeed.
-fn json(endpoints: &Path, token: &str, args: &[&str]) -> serde_json::Value {
+pub(super) fn json(endpoints: &Path, token: &str, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = mcctl(endpoints, token, &all);
@@ -42,7 +42,7 @@ fn json(endpoints: &Path, token: &str, args: &[&str]) -> serde_json::Value {
 }
 
 /// `mcctl ARGS` as `token`, which must fail saying each of `needles`.
-fn refused(endpoints: &Path, token: &str, args: &[&str], needles: &[&str]) {
+pub(super) fn refused(endpoints: &Path, token: &str, args: &[&str], needles: &[&str]) {
     let out = mcctl(endpoints, token, args);
     let t = text(&out);
     assert!(!out.status.success(), "{args:?} must fail: {t}");
@@ -183,7 +183,7 @@ fn mcctl_deploys_through_the_master_and_the_nodes_agent() {
     );
     let pinned = web_toml(dir.path(), "pinned.toml", &v1, "node = \"nowhere\"");
     let p = pinned.display().to_string();
-    refused(e, admin, &["deploy", &p], &["migration (not built)"]);
+    refused(e, admin, &["deploy", &p], &["is a migration"]);
     let other = std::fs::read_to_string(&pinned)
         .expect("read")
         .replacen("\"web\"", "\"api\"", 1);
@@ -228,7 +228,7 @@ fn mcctl_deploys_through_the_master_and_the_nodes_agent() {
         .iter()
         .filter(|r| r.starts_with("/mc.deploy.v1.Master/"))
         .collect();
-    assert_eq!(master_rpcs.len(), 14, "{master_rpcs:?}");
+    assert_eq!(master_rpcs.len(), 15, "{master_rpcs:?}");
     let code = |path: &str, token: Option<&str>| {
         let s = crate::support::grpc_status(&cp.grpc, &cp.ca, path, token);
         s.split('|').next().unwrap_or("").to_owned()
@@ -260,7 +260,7 @@ fn mcctl_deploys_through_the_master_and_the_nodes_agent() {
         let Some((method, path)) = key.split_once(' ') else {
             continue;
         };
-        let path = path.replace("{service}", "web");
+        let path = path.replace("{service}", "web").replace("{id}", "web-1-0");
         assert_eq!(cp.call(method, &path, None, None).0, 401, "{key} anonymous");
         let wrong = if req == mc_master::methods::AGENT {
             admin
@@ -275,7 +275,7 @@ fn mcctl_deploys_through_the_master_and_the_nodes_agent() {
         );
         rest += 1;
     }
-    assert_eq!(rest, 11);
+    assert_eq!(rest, 15);
     // A node not on the allowlist cannot register.
     let s = crate::support::grpc_status(
         &cp.grpc,

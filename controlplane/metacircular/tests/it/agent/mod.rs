@@ -19,6 +19,7 @@ use crate::dataplane::l7::{Pki, l7_toml};
 use crate::peers::{Dataplane, free_port};
 
 mod cutover;
+mod data;
 mod master;
 mod recover;
 mod sweep;
@@ -53,7 +54,7 @@ pub(crate) struct Node {
     config: PathBuf,
 }
 
-fn system_token(cp: &Controlplane, admin: &str, name: &str) -> String {
+pub(crate) fn system_token(cp: &Controlplane, admin: &str, name: &str) -> String {
     let (code, body) = cp.call(
         "POST",
         "/v1/iam/accounts",
@@ -71,6 +72,85 @@ fn system_token(cp: &Controlplane, admin: &str, name: &str) -> String {
     body["token"].as_str().expect("token").to_owned()
 }
 
+/// What `agent_files` wrote for one agent.
+pub(crate) struct AgentFiles {
+    pub(crate) config: PathBuf,
+    pub(crate) grpc: String,
+    pub(crate) metrics: u16,
+    pub(crate) podman_args: Vec<String>,
+    pub(crate) registry_certs: PathBuf,
+}
+
+/// An agent's TLS certificate (from the control plane's dev CA in
+/// `cp_dir`), registry CA dir and config in `ag` (its token already in
+/// `ag/token`): node `node`, its own Podman storage, data root and port
+/// range, containers published on `publish`, routes through `dp_dir`'s
+/// data plane, the master on `cp`.
+pub(crate) fn agent_files(
+    ag: &Path,
+    node: &str,
+    cp_dir: &Path,
+    cp: &Controlplane,
+    dp_dir: &Path,
+    publish: &str,
+) -> AgentFiles {
+    let tls = mc_service::tls::DevCa::load_or_create(cp_dir)
+        .expect("ca")
+        .issue(ag, "agent", &["localhost", "127.0.0.1"])
+        .expect("agent cert");
+    let registry_certs = ag.join("certs");
+    std::fs::create_dir_all(&registry_certs).expect("certs");
+    std::fs::copy(&cp.ca, registry_certs.join("ca.crt")).expect("ca.crt");
+    let d = ag.display();
+    let podman_args = vec![
+        "--runtime".to_owned(),
+        "runc".to_owned(),
+        "--cgroup-manager".to_owned(),
+        "cgroupfs".to_owned(),
+        "--events-backend".to_owned(),
+        "file".to_owned(),
+        "--root".to_owned(),
+        format!("{d}/podman/root"),
+        "--runroot".to_owned(),
+        format!("{d}/podman/run"),
+        "--tmpdir".to_owned(),
+        format!("{d}/podman/tmp"),
+    ];
+    let grpc_port = free_port();
+    let metrics = free_port();
+    let first = free_port();
+    let config = ag.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{d}/data\"\nnode = \"{node}\"\n[server]\ngrpc = \"127.0.0.1:{grpc_port}\"\nadmin_socket = \"{d}/agent.sock\"\nmetrics = \"127.0.0.1:{metrics}\"\ndrain = \"1s\"\n\
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\n[log]\nlevel = \"info\"\n\
+             [mcias]\ngrpc = \"{}\"\nca_cert = \"{}\"\nissuer = \"{}\"\ntoken_file = \"{d}/token\"\nserver_name = \"localhost\"\n\
+             [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\nregistry_cert_dir = \"{d}/certs\"\n\
+             [ports]\nfirst = {first}\nlast = {}\npublish = \"{publish}\"\n[proxy]\nadmin_socket = \"{}/dp.sock\"\n\
+             [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\n\
+             [master]\ngrpc = \"{}\"\nca_cert = \"{}\"\nserver_name = \"localhost\"\n",
+            tls.cert.display(),
+            tls.key.display(),
+            cp.grpc,
+            cp.ca,
+            cp.rest,
+            first + 199,
+            dp_dir.display(),
+            cp.grpc,
+            cp.ca,
+        ),
+    )
+    .expect("agent config");
+    AgentFiles {
+        config,
+        grpc: format!("https://127.0.0.1:{grpc_port}"),
+        metrics,
+        podman_args,
+        registry_certs,
+    }
+}
+
 impl Node {
     pub(crate) fn start(dir: &Path) -> Self {
         let cp_dir = dir.join("cp");
@@ -83,7 +163,7 @@ impl Node {
         // (read at each call), the agents' CA the control plane's dev CA.
         let dev_ca = mc_service::tls::DevCa::load_or_create(&cp_dir).expect("ca");
         let mcp = format!(
-            "\n[mcp]\nnodes = [\"test\"]\ntoken_file = \"{}/mcp-token\"\nagent_ca = \"{}\"\n\
+            "\n[mcp]\nnodes = [\"test\", \"second\"]\ntoken_file = \"{}/mcp-token\"\nagent_ca = \"{}\"\n\
              agent_server_name = \"localhost\"\nzone = \"svc.test\"\nheartbeat_interval = \"1s\"\n",
             cp_dir.display(),
             dev_ca.cert_path.display()
@@ -106,66 +186,19 @@ impl Node {
             &l7_toml(&pki, listen, &[(HOST, &chain, &key)], ""),
         );
 
-        let tls = mc_service::tls::DevCa::load_or_create(&cp_dir)
-            .expect("ca")
-            .issue(&ag, "agent", &["localhost", "127.0.0.1"])
-            .expect("agent cert");
         std::fs::write(ag.join("token"), &own).expect("token");
-        let registry_certs = ag.join("certs");
-        std::fs::create_dir_all(&registry_certs).expect("certs");
-        std::fs::copy(&cp.ca, registry_certs.join("ca.crt")).expect("ca.crt");
-        let d = ag.display();
-        let podman_args = vec![
-            "--runtime".to_owned(),
-            "runc".to_owned(),
-            "--cgroup-manager".to_owned(),
-            "cgroupfs".to_owned(),
-            "--events-backend".to_owned(),
-            "file".to_owned(),
-            "--root".to_owned(),
-            format!("{d}/podman/root"),
-            "--runroot".to_owned(),
-            format!("{d}/podman/run"),
-            "--tmpdir".to_owned(),
-            format!("{d}/podman/tmp"),
-        ];
-        let grpc_port = free_port();
-        let metrics = free_port();
-        let first = free_port();
-        let config = ag.join("agent.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "data_dir = \"{d}/data\"\nnode = \"test\"\n[server]\ngrpc = \"127.0.0.1:{grpc_port}\"\nadmin_socket = \"{d}/agent.sock\"\nmetrics = \"127.0.0.1:{metrics}\"\ndrain = \"1s\"\n\
-                 [tls]\ncert = \"{}\"\nkey = \"{}\"\n[log]\nlevel = \"info\"\n\
-                 [mcias]\ngrpc = \"{}\"\nca_cert = \"{}\"\nissuer = \"{}\"\ntoken_file = \"{d}/token\"\nserver_name = \"localhost\"\n\
-                 [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\nregistry_cert_dir = \"{d}/certs\"\n\
-                 [ports]\nfirst = {first}\nlast = {}\n[proxy]\nadmin_socket = \"{}/dp.sock\"\n\
-                 [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\n\
-                 [master]\ngrpc = \"{}\"\nca_cert = \"{}\"\nserver_name = \"localhost\"\n",
-                tls.cert.display(),
-                tls.key.display(),
-                cp.grpc,
-                cp.ca,
-                cp.rest,
-                first + 199,
-                dp_dir.display(),
-                cp.grpc,
-                cp.ca,
-            ),
-        )
-        .expect("agent config");
+        let files = agent_files(&ag, "test", &cp_dir, &cp, &dp_dir, "127.0.0.1");
         let mut me = Self {
             agent: None,
             registry: cp.rest.trim_start_matches("https://").to_owned(),
-            registry_certs,
+            registry_certs: files.registry_certs,
             admin_password: cp.password.clone(),
-            ops: format!("http://127.0.0.1:{metrics}"),
-            config,
+            ops: format!("http://127.0.0.1:{}", files.metrics),
+            config: files.config,
             proxy: SocketAddr::from(([127, 0, 0, 1], listen)),
             pki_ca: pki.ca(),
             _dp: dp,
-            grpc: format!("https://127.0.0.1:{grpc_port}"),
+            grpc: files.grpc,
             ca: cp.ca.clone(),
             _cp: cp,
             master,
@@ -173,7 +206,7 @@ impl Node {
             user,
             other_agent,
             agent_token: own,
-            podman_args,
+            podman_args: files.podman_args,
             dir: ag,
         };
         me.start_agent();
