@@ -10,8 +10,7 @@ use serde::Serialize;
 use crate::endpoints::Endpoints;
 use crate::iam::client::refused;
 use crate::mcp::{StepView, client, print_steps, step_views};
-use crate::output::spinner;
-use crate::output::{Col, Out, Table, row, utc};
+use crate::output::{Col, Out, Table, row, spinner, utc};
 
 #[derive(Serialize)]
 struct SnapshotView {
