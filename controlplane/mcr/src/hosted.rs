@@ -84,6 +84,7 @@ impl HostedService for Mcr {
             policy,
             config,
             gc,
+            ui_verifier: ctx.verifier.clone(),
         });
         crate::gc::schedule(&mcr);
         Ok(mcr)
@@ -99,6 +100,7 @@ impl HostedService for Mcr {
             .merge(crate::gc::api::router(self.clone()))
             .merge(crate::gc::retention_api::router(self.clone()))
             .merge(crate::api::storage::router(self.clone()))
+            .merge(crate::ui::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {

@@ -19,6 +19,7 @@ mod policy;
 pub mod registry;
 mod storage;
 mod store;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct Mcr {
     policy: Arc<policy::Policy>,
     config: McrConfig,
     gc: gc::Gc,
+    /// MCIAS's verifier, for the UI's session cookie (none: nobody signs in).
+    ui_verifier: Option<Arc<dyn mc_service::auth::TokenVerifier>>,
 }
 
 impl Mcr {

@@ -100,6 +100,11 @@ pub fn map() -> MethodMap {
     for (method, path, req) in REST {
         m = m.rest(method, path, *req);
     }
+    // The web UI: its guard resolves the session cookie, refuses non-admins
+    // on /ui/registry/admin/… and checks every POST's CSRF token.
+    for (method, path) in crate::ui::ROUTES {
+        m = m.rest(method, path, Requirement::Public);
+    }
     for (rpc, req) in GRPC {
         m = m.grpc(&format!("/mc.registry.v1.{rpc}"), *req);
     }

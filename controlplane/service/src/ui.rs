@@ -281,6 +281,107 @@ pub fn with_headers(status: StatusCode, markup: Markup) -> Response {
     r
 }
 
+/// What every page of one UI shares: its product name, where its assets
+/// are served and its navigation (label, href, shown to admins only).
+pub struct Chrome {
+    pub product: &'static str,
+    /// The path its `htmx.min.js` and `style.css` are served under.
+    pub assets: &'static str,
+    pub nav: &'static [(&'static str, &'static str, bool)],
+}
+
+impl Chrome {
+    fn head(&self, title: &str, csrf: &str) -> Markup {
+        maud::html! {
+            head {
+                meta charset="utf-8";
+                @if !csrf.is_empty() { meta name="csrf-token" content=(csrf); }
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
+                title { (title) " · " (self.product) }
+                link rel="stylesheet" href=(format!("{}/style.css", self.assets));
+                script src=(format!("{}/htmx.min.js", self.assets)) {}
+            }
+        }
+    }
+
+    /// A full page for a signed-in user, with [`with_headers`].
+    pub fn page(
+        &self,
+        user: &UiUser,
+        title: &str,
+        status: StatusCode,
+        content: Markup,
+    ) -> Response {
+        let admin = user.principal.is_admin();
+        with_headers(
+            status,
+            maud::html! {
+                (maud::DOCTYPE)
+                html lang="en" {
+                    (self.head(title, &user.csrf))
+                    body hx-headers=(format!(r#"{{"X-CSRF-Token":"{}"}}"#, user.csrf)) {
+                        header {
+                            strong { (self.product) }
+                            @for (label, href, admin_only) in self.nav {
+                                @if admin || !admin_only { a href=(href) { (label) } }
+                            }
+                            a href="/ui/" { "Account" }
+                            span { "Signed in as " b #whoami { (user.principal.username) } }
+                        }
+                        main { h1 { (title) } (content) }
+                    }
+                }
+            },
+        )
+    }
+
+    /// A page without a session: the guard's refusals.
+    pub fn error_page(&self, status: StatusCode, message: &str) -> Response {
+        with_headers(
+            status,
+            maud::html! {
+                (maud::DOCTYPE)
+                html lang="en" {
+                    (self.head("Error", ""))
+                    body { main { h1 { "Error" } p.error #error { (message) } } }
+                }
+            },
+        )
+    }
+}
+
+/// The middleware body of a UI other than MCIAS's: [`check`] with
+/// `verifier` (none: nobody is signed in); a missing session redirects to
+/// MCIAS's sign-in page, any other refusal is `chrome`'s error page.
+pub async fn guard(
+    req: Request,
+    next: axum::middleware::Next,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    csrf: &Csrf,
+    admin_only: bool,
+    chrome: &Chrome,
+) -> Response {
+    let verify = |t: String| async move {
+        match verifier {
+            Some(v) => v.verify(&t).await.ok(),
+            None => None,
+        }
+    };
+    match check(req, verify, csrf, admin_only).await {
+        Ok(req) => next.run(req).await,
+        Err(Refused::SignIn { return_to }) => {
+            axum::response::Redirect::to(&Refused::sign_in_url(&return_to)).into_response()
+        }
+        Err(e) => chrome.error_page(e.status(), e.message()),
+    }
+}
+
+/// The hidden CSRF field of a form.
+pub fn csrf_field(user: &UiUser) -> Markup {
+    maud::html! { input type="hidden" name="csrf" value=(user.csrf); }
+}
+
 /// A static asset (cached for a year: the bytes are part of the binary).
 pub fn asset(kind: &'static str, body: &'static str) -> Response {
     (

@@ -265,3 +265,34 @@ pub(crate) fn http_backend(body: &'static str) -> u16 {
     });
     port
 }
+
+/// Runs `tests/ui/<script>` with node (headless Chromium through
+/// playwright-core) and `args`; its one JSON line, after asserting it
+/// succeeded and said `{"ok": true}`.
+pub(crate) fn browser_test(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
+    assert!(
+        ui.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: scripts/test runs `npm ci` in {}",
+        ui.display()
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "chromium is not installed: scripts/test installs it (apt-get install chromium)"
+    );
+    let out = Command::new("node")
+        .arg(ui.join(script))
+        .args(args)
+        .current_dir(&ui)
+        .output()
+        .expect("node (scripts/test installs nodejs)");
+    assert!(
+        out.status.success(),
+        "browser test {script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(result["ok"], true, "{result}");
+    result
+}

@@ -11,7 +11,7 @@
 // usage: node ui.test.mjs BASE_URL ADMIN_PASSWORD USER_DATA_DIR
 import { execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [base, adminPassword, userDataDir] = process.argv.slice(2);
 const started = Date.now();
@@ -21,26 +21,7 @@ function totp(secret, offsetSeconds) {
   return execFileSync("oathtool", ["--totp", "-b", `--now=${now}`, secret]).toString().trim();
 }
 
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  ignoreHTTPSErrors: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-const cspViolations = [];
-page.on("console", (m) => {
-  if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-});
+const { context, page, cspViolations } = await launch(userDataDir);
 
 async function signIn(code) {
   await page.goto(`${base}/ui/`);

@@ -3,8 +3,6 @@
 //! there) against a running MCIAS, on https://localhost (the dev CA's
 //! certificate names localhost and 127.0.0.1).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use super::Controlplane;
@@ -13,38 +11,16 @@ use super::Controlplane;
 fn chromium_signs_in_with_totp_creates_an_account_asks_the_policy_tester_and_uses_passkeys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cp = Controlplane::start(dir.path(), "");
-    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
-    assert!(
-        ui.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: scripts/test runs `npm ci` in {}",
-        ui.display()
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "chromium is not installed: scripts/test installs it (apt-get install chromium)"
-    );
     // Taken now: once the browser has enrolled TOTP, logins need a code.
     let admin = cp.token("admin", &cp.password);
     let base = cp.rest.replace("127.0.0.1", "localhost");
     let profile = dir.path().join("chromium-profile");
     let started = Instant::now();
-    let out = Command::new("node")
-        .arg(ui.join("ui.test.mjs"))
-        .arg(&base)
-        .arg(&cp.password)
-        .arg(&profile)
-        .current_dir(&ui)
-        .output()
-        .expect("node (scripts/test installs nodejs)");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::browser_test(
+        "ui.test.mjs",
+        &[base.as_ref(), cp.password.as_ref(), profile.as_os_str()],
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(result["ok"], true);
+    let took = started.elapsed();
     eprintln!("Chromium UI test: {took:?} (node + browser start included)");
 
     // What the browser did is what the API sees.

@@ -29,7 +29,7 @@ fn blob_files(dir: &Path) -> usize {
 }
 
 /// An `oci:` layout holding one image of `n` unique layers tagged `latest`.
-fn one_image(dir: &Path, name: &str, n: usize) -> PathBuf {
+pub(super) fn one_image(dir: &Path, name: &str, n: usize) -> PathBuf {
     let layout = dir.join(format!("layout-{name}"));
     std::fs::create_dir_all(layout.join("blobs/sha256")).expect("layout");
     std::fs::write(
@@ -52,7 +52,7 @@ fn one_image(dir: &Path, name: &str, n: usize) -> PathBuf {
     layout
 }
 
-fn copy_in(reg: &Registry, d: &Path, layout: &Path, dest: &str) {
+pub(super) fn copy_in(reg: &Registry, d: &Path, layout: &Path, dest: &str) {
     let certs = reg.certs.display().to_string();
     let creds = format!("admin:{}", reg.admin);
     ok(

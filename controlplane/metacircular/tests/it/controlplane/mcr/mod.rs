@@ -17,6 +17,7 @@ mod oras;
 mod podman;
 mod policy;
 mod skopeo;
+mod ui;
 
 /// A control plane with MCR, its admin's MCIAS token and a cert dir for clients.
 pub(super) struct Registry {
@@ -211,6 +212,7 @@ fn every_registry_route_refuses_anonymous_callers() {
     let user = reg.cp.token("user1", pw);
     let mut checked = 0;
     let mut admin_checked = 0;
+    let mut ui_seen = 0;
     for (key, req) in map.entries() {
         if key.starts_with('/') {
             // gRPC mc.registry.v1: anonymous → UNAUTHENTICATED; admin-only
@@ -245,6 +247,13 @@ fn every_registry_route_refuses_anonymous_callers() {
             checked += 1;
             continue;
         }
+        if path.starts_with("/ui/registry/") {
+            // The web UI: Public in the map, its guard swept by `ui.rs`.
+            assert_eq!(req, mc_service::auth::Requirement::Public, "{key}");
+            assert!(mc_mcr::ui::ROUTES.contains(&(method, path)), "{key}");
+            ui_seen += 1;
+            continue;
+        }
         assert_eq!(req, mc_service::auth::Requirement::Delegated, "{key}");
         let endpoint = match method {
             "POST" => "apps/web/blobs/uploads/",
@@ -277,6 +286,7 @@ fn every_registry_route_refuses_anonymous_callers() {
     // 8 /v2 entries; the admin API, GC (4 REST + 4 gRPC), retention (5 REST + 4 gRPC)
     // and storage (2 REST + 2 gRPC).
     assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2);
+    assert_eq!(ui_seen, mc_mcr::ui::ROUTES.len());
     assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4 + 2);
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
