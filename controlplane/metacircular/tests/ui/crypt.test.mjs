@@ -3,7 +3,8 @@
 // admin (MCIAS's sign-in page, back to Metacrypt), initialise,
 // mount a kv engine, write a secret and read it back (escaped), create a
 // policy rule and edit it, ask explain, see a POST without the CSRF token
-// refused, seal (the KV page shows the sealed notice) and unseal; then, as a
+// refused, seal (the KV page shows the sealed notice) and unseal, change the
+// passphrase on the Slots page and find it on the audit page; then, as a
 // user no rule names, see the 403 page on a KV path.
 // Started by controlplane/metacircular/tests/it/controlplane/crypt_ui.rs;
 // talks to 127.0.0.1 only.
@@ -120,6 +121,19 @@ await page.fill("#unseal input[name=passphrase]", passphrase);
 await page.click("#unseal button[type=submit]");
 await page.waitForSelector("#note");
 assert.equal(await page.textContent("#state"), "unsealed");
+
+// 7b. Slots: a new passphrase, proven with the current one; the audit page lists it.
+await page.click("a[href='/ui/crypt/admin/slots']");
+await page.fill("#change-passphrase input[name=passphrase]", passphrase);
+await page.fill("#change-passphrase input[name=new_passphrase]", `${passphrase} renewed`);
+await page.click("#change-passphrase button[type=submit]");
+await page.waitForSelector("#note");
+assert.match(await page.textContent("#note"), /Passphrase changed/);
+await page.click("a[href='/ui/crypt/admin/audit']");
+await page.fill("#filter input[name=action]", "barrier.passphrase");
+await page.click("#filter button[type=submit]");
+await page.waitForSelector("#events");
+assert.match(await page.textContent("#events"), /barrier\.passphrase_change/);
 
 // 8. Sign out (MCIAS's page); bob, whom no rule gives app/, sees 403.
 await page.goto(`${base}/ui/`);
