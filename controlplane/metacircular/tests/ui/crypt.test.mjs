@@ -11,31 +11,12 @@
 //
 // usage: node crypt.test.mjs BASE_URL ADMIN_PASSWORD BOB_PASSWORD PASSPHRASE USER_DATA_DIR
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [base, adminPassword, bobPassword, passphrase, userDataDir] = process.argv.slice(2);
 const started = Date.now();
 
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  ignoreHTTPSErrors: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-const cspViolations = [];
-page.on("console", (m) => {
-  if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-});
+const { context, page, cspViolations } = await launch(userDataDir);
 
 async function signIn(username, password) {
   await page.goto(`${base}/ui/crypt/`);

@@ -36,8 +36,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use maud::{DOCTYPE, Markup, html};
-use mc_service::ui::{Csrf, Refused, UiUser, asset, with_headers};
+use maud::{Markup, html};
+use mc_service::ui::{Chrome, Csrf, UiUser, asset, csrf_field};
 
 use crate::core::Metacrypt;
 use crate::error::CryptError;
@@ -100,19 +100,7 @@ async fn guard(State(ui): State<Ui>, req: Request, next: Next) -> Response {
     }
     let admin = req.uri().path().starts_with("/ui/crypt/admin/");
     let verifier = ui.m.ui_verifier.get().cloned();
-    let verify = |t: String| async move {
-        match verifier {
-            Some(v) => v.verify(&t).await.ok(),
-            None => None,
-        }
-    };
-    match mc_service::ui::check(req, verify, &ui.csrf, admin).await {
-        Ok(req) => next.run(req).await,
-        Err(Refused::SignIn { return_to }) => {
-            Redirect::to(&Refused::sign_in_url(&return_to)).into_response()
-        }
-        Err(e) => error_page(e.status(), e.message()),
-    }
+    mc_service::ui::guard(req, next, verifier, &ui.csrf, admin, &CHROME).await
 }
 
 /// The UI routes, behind [`guard`]; the CSRF key is made here, once per router.
@@ -188,69 +176,25 @@ fn router_with(m: Arc<Metacrypt>, csrf: Arc<Csrf>) -> Router {
         .with_state(ui)
 }
 
-fn head(title: &str, csrf: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            @if !csrf.is_empty() { meta name="csrf-token" content=(csrf); }
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
-            title { (title) " · Metacrypt" }
-            link rel="stylesheet" href="/ui/crypt/assets/style.css";
-            script src="/ui/crypt/assets/htmx.min.js" {}
-        }
-    }
-}
+const CHROME: Chrome = Chrome {
+    product: "Metacrypt",
+    assets: "/ui/crypt/assets",
+    nav: &[
+        ("Status", "/ui/crypt/", false),
+        ("Mounts", "/ui/crypt/admin/mounts", true),
+        ("Policy", "/ui/crypt/admin/policy", true),
+        ("Slots", "/ui/crypt/admin/slots", true),
+        ("Audit", "/ui/crypt/admin/audit", true),
+        ("Transit keys", "/ui/crypt/keys", false),
+        ("KV", "/ui/crypt/kv", false),
+        ("SSH CA", "/ui/crypt/ssh", false),
+        ("User encryption", "/ui/crypt/user", false),
+    ],
+};
 
 /// A full page for a signed-in user.
 fn page(user: &UiUser, title: &str, status: StatusCode, content: Markup) -> Response {
-    let admin = user.principal.is_admin();
-    with_headers(
-        status,
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                (head(title, &user.csrf))
-                body hx-headers=(format!(r#"{{"X-CSRF-Token":"{}"}}"#, user.csrf)) {
-                    header {
-                        strong { "Metacrypt" }
-                        a href="/ui/crypt/" { "Status" }
-                        @if admin {
-                            a href="/ui/crypt/admin/mounts" { "Mounts" }
-                            a href="/ui/crypt/admin/policy" { "Policy" }
-                            a href="/ui/crypt/admin/slots" { "Slots" }
-                            a href="/ui/crypt/admin/audit" { "Audit" }
-                        }
-                        a href="/ui/crypt/keys" { "Transit keys" }
-                        a href="/ui/crypt/kv" { "KV" }
-                        a href="/ui/crypt/ssh" { "SSH CA" }
-                        a href="/ui/crypt/user" { "User encryption" }
-                        a href="/ui/" { "Account" }
-                        span { "Signed in as " b #whoami { (user.principal.username) } }
-                    }
-                    main { h1 { (title) } (content) }
-                }
-            }
-        },
-    )
-}
-
-/// A page without a session: the guard's refusals.
-fn error_page(status: StatusCode, message: &str) -> Response {
-    with_headers(
-        status,
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                (head("Error", ""))
-                body { main { h1 { "Error" } p.error #error { (message) } } }
-            }
-        },
-    )
-}
-
-fn csrf_field(user: &UiUser) -> Markup {
-    html! { input type="hidden" name="csrf" value=(user.csrf); }
+    CHROME.page(user, title, status, content)
 }
 
 /// A core error as a page: sealed is a 503 notice pointing at the unseal
@@ -298,7 +242,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for UiForm<T
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         match Form::<T>::from_request(req, state).await {
             Ok(Form(v)) => Ok(Self(v)),
-            Err(e) => Err(error_page(StatusCode::BAD_REQUEST, &e.body_text())),
+            Err(e) => Err(CHROME.error_page(StatusCode::BAD_REQUEST, &e.body_text())),
         }
     }
 }

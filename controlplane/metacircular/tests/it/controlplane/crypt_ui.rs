@@ -4,9 +4,6 @@
 //! and reads a kv secret, creates and edits a policy rule, seals and
 //! unseals; a user without a matching rule gets the 403 page.
 
-use std::path::Path;
-use std::process::Command;
-
 use super::crypt::{PASSPHRASE, start};
 use crate::support::curl;
 
@@ -14,16 +11,6 @@ use crate::support::curl;
 fn chromium_drives_the_metacrypt_ui_kv_policy_seal_and_a_users_403() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cp = start(dir.path());
-    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
-    assert!(
-        ui.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: scripts/test runs `npm ci` in {}",
-        ui.display()
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "chromium is not installed: scripts/test installs it (apt-get install chromium)"
-    );
     let admin = cp.token("admin", &cp.password);
     let bob_password = "bob's long enough password";
     cp.create_user(&admin, "bob", bob_password);
@@ -55,24 +42,16 @@ fn chromium_drives_the_metacrypt_ui_kv_policy_seal_and_a_users_403() {
 
     let base = cp.rest.replace("127.0.0.1", "localhost");
     let profile = dir.path().join("chromium-profile");
-    let out = Command::new("node")
-        .arg(ui.join("crypt.test.mjs"))
-        .arg(&base)
-        .arg(&cp.password)
-        .arg(bob_password)
-        .arg(PASSPHRASE)
-        .arg(&profile)
-        .current_dir(&ui)
-        .output()
-        .expect("node (scripts/test installs nodejs)");
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::browser_test(
+        "crypt.test.mjs",
+        &[
+            base.as_ref(),
+            cp.password.as_ref(),
+            bob_password.as_ref(),
+            PASSPHRASE.as_ref(),
+            profile.as_os_str(),
+        ],
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(result["ok"], true);
 
     // What the browser did is what the API sees.
     let (code, body) = cp.call("GET", "/v1/crypt/secret/data/app/db", Some(&admin), None);
