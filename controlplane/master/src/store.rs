@@ -243,6 +243,36 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_keep_the_newest_per_service_and_list_newest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("mcp/mcp.redb"), &SCHEMA).expect("open");
+        let snap = |service: &str, at: i64| SnapshotRow {
+            id: format!("{service}-{at}-00000000"),
+            service: service.into(),
+            node: "a".into(),
+            created_at: at,
+            bytes: 1,
+            sha256: "00".repeat(32),
+        };
+        add_snapshot(&store, &snap("db", 1), 2).expect("add");
+        add_snapshot(&store, &snap("web", 1), 2).expect("add");
+        add_snapshot(&store, &snap("web", 2), 2).expect("add");
+        let dropped = add_snapshot(&store, &snap("web", 3), 2).expect("add");
+        assert_eq!(dropped, vec![snap("web", 1)]);
+        let ids = |service: &str| -> Vec<String> {
+            snapshots(&store, service)
+                .expect("list")
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids("web"), ["web-3-00000000", "web-2-00000000"]);
+        assert_eq!(ids("db"), ["db-1-00000000"]);
+        assert_eq!(ids("").len(), 3);
+        assert_eq!(snapshot(&store, "web-1-00000000").expect("get"), None);
+    }
+
+    #[test]
     fn records_are_bounded_and_rows_change_only_with_their_record() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("mcp/mcp.redb"), &SCHEMA).expect("open");

@@ -103,6 +103,10 @@ const STEPS: &[Step] = &[
     step("start nosuch", Want::Refused),
     step("restart nosuch", Want::Refused),
     step("logs nosuch", Want::Refused),
+    step("snapshots", Want::Ok),
+    step("snapshot nosuch", Want::Refused),
+    step("restore nosuch-1-00000000", Want::Refused),
+    step("migrate nosuch --to nowhere", Want::Refused),
     step("iam accounts list", Want::Ok),
     Step {
         args: "iam accounts create sweep-user --role user --tag env:test --password-stdin",
