@@ -648,3 +648,51 @@ fn l7_spec(c: &L7Config) -> Result<L7Spec, String> {
     }
     Ok(spec)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(route: serde_json::Value) -> Result<Bootstrap, mc_kit::config::Invalid> {
+        let s: ProxySection = serde_json::from_value(serde_json::json!({
+            "listeners": [{"name": "public", "address": "127.0.0.1:8443"}],
+            "routes": [route],
+        }))
+        .expect("section parses");
+        s.bootstrap()
+    }
+
+    #[test]
+    fn balancing_and_health_checks_from_the_file() {
+        let boot = section(serde_json::json!({
+            "hostname": "a.example.com",
+            "backends": ["10.0.0.1:443", "10.0.0.2:443"],
+            "weights": [3, 1],
+            "balance": "least",
+            "slow_start": "30s",
+            "health_check": {"kind": "http", "path": "/healthz", "interval": "1s"},
+        }))
+        .expect("valid");
+        let r = &boot.routes[0];
+        assert_eq!(r.balance.policy, BalancePolicy::Least);
+        assert_eq!(r.balance.weights, [3, 1]);
+        assert_eq!(r.balance.slow_start, std::time::Duration::from_secs(30));
+        let check = r.health_check.as_ref().expect("check");
+        assert_eq!(
+            check.kind,
+            CheckKind::Http {
+                path: "/healthz".into(),
+                expect_status: 200
+            }
+        );
+        assert_eq!(check.interval, std::time::Duration::from_secs(1));
+        assert_eq!(check.timeout, std::time::Duration::from_secs(1), "capped");
+        // One weight for two backends, and a header hash on L4: refused.
+        for bad in [
+            serde_json::json!({"hostname": "b.example.com", "backends": ["10.0.0.1:443", "10.0.0.2:443"], "weights": [2]}),
+            serde_json::json!({"hostname": "c.example.com", "backends": ["10.0.0.1:443"], "balance": "hash", "hash_header": "x-user"}),
+        ] {
+            assert!(section(bad).is_err());
+        }
+    }
+}

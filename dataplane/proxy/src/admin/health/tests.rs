@@ -1,6 +1,7 @@
 //! The probes against real servers on 127.0.0.1: a TCP listener, raw HTTP
 //! answers, and tonic-health's own gRPC health service.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,4 +108,46 @@ async fn grpc_probe_follows_the_serving_status() {
         e.contains("NotFound") || e.contains("not found") || e.contains("Not"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn tls_probe_needs_a_completed_handshake() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["backend.test".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("self-signed");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let a = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = a.accept(s).await;
+            });
+        }
+    });
+    let roots = Arc::new(rustls::RootCertStore::empty());
+    let tls = Probe {
+        kind: CheckKind::Tls,
+        timeout: Duration::from_secs(2),
+        tls: crate::tls::backend_client_config(None, &roots, true).ok(),
+    };
+    tls.run(addr, "backend.test").await.expect("handshake");
+    // A plain HTTP server is no TLS server.
+    let plain = http_server("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+    let e = tls.run(plain, "127.0.0.1").await.expect_err("not TLS");
+    assert!(e.contains("TLS"), "{e}");
 }
