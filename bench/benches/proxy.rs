@@ -328,8 +328,8 @@ fn bench_snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-/// One backend pick per policy over 3 and 16 backends (weights 1-3, no
-/// backend down): what a connection or request pays on top of the lookup.
+/// One backend pick per policy over 3 and 16 backends (weights 1-3, or all
+/// equal for `hash_eq`; no backend down): what a connection or request pays on top of the lookup.
 fn bench_picker(c: &mut Criterion) {
     use mc_proxy::BenchPicker;
     use mc_proxy::model::{Balance, BalancePolicy};
@@ -343,14 +343,16 @@ fn bench_picker(c: &mut Criterion) {
         let backends: Vec<Backend> = (0..n)
             .map(|i| Backend::parse(&format!("10.1.0.{}:8080", i + 1)).expect("backend"))
             .collect();
-        for (name, policy) in [
-            ("rr", BalancePolicy::Rr),
-            ("least", BalancePolicy::Least),
-            ("hash", BalancePolicy::Hash),
+        // `hash_eq`: equal weights, where the pick ranks by the raw hash.
+        for (name, policy, spread) in [
+            ("rr", BalancePolicy::Rr, 3),
+            ("least", BalancePolicy::Least, 3),
+            ("hash", BalancePolicy::Hash, 3),
+            ("hash_eq", BalancePolicy::Hash, 1),
         ] {
             let balance = Balance {
                 policy,
-                weights: (0..n).map(|i| 1 + (i % 3) as u32).collect(),
+                weights: (0..n).map(|i| 1 + (i % spread) as u32).collect(),
                 ..Balance::default()
             };
             let picker = BenchPicker::new(&backends, &balance);

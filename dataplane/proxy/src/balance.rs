@@ -67,6 +67,9 @@ pub(crate) struct BackendSet {
     /// Weighted round robin: backend indices, smoothly interleaved.
     schedule: Box<[u8]>,
     slow_start_ms: u64,
+    /// Every weight is the same, so the hash policy can rank by the raw
+    /// hash: the score is monotone in it, and the logarithm is skipped.
+    equal_weights: bool,
 }
 
 /// The order to try a set's backends in.
@@ -145,6 +148,18 @@ fn score(key: u64, b: &BackendHealth) -> f64 {
     f64::from(b.weight) / -u.ln()
 }
 
+/// A backend's rank for `key` (higher first). With equal weights the score
+/// is monotone in the hash, so the hash itself ranks the backends the same
+/// way; otherwise the score's bits, which order like the score because
+/// it is positive and finite.
+fn rank(key: u64, b: &BackendHealth, equal_weights: bool) -> u64 {
+    if equal_weights {
+        mix(key ^ b.id) >> 11
+    } else {
+        score(key, b).to_bits()
+    }
+}
+
 /// nginx's smooth weighted round robin, run once over one full cycle.
 fn schedule(weights: &[u32]) -> Box<[u8]> {
     let total: i64 = weights.iter().map(|w| i64::from(*w)).sum();
@@ -216,7 +231,9 @@ impl BackendSet {
             })
             .collect();
         let w: Vec<u32> = backends.iter().map(|b| b.weight).collect();
+        let equal_weights = w.windows(2).all(|p| p.first() == p.last());
         Self {
+            equal_weights,
             next: AtomicUsize::new(previous.map_or(0, |p| p.next.load(Ordering::Relaxed))),
             schedule: schedule(&w),
             backends,
@@ -275,18 +292,21 @@ impl BackendSet {
         match self.policy {
             BalancePolicy::Hash => {
                 // Up backends by descending score, then the down ones.
-                let mut scored = [(0.0f64, 0u8); MAX_BACKENDS];
+                let mut scored = [(0u64, 0u8); MAX_BACKENDS];
                 let mut m = 0;
                 for (i, b) in self.backends.iter().enumerate() {
                     if b.is_up(now)
                         && let Some(s) = scored.get_mut(m)
                     {
-                        *s = (score(key, b), u8::try_from(i).unwrap_or(0));
+                        *s = (
+                            rank(key, b, self.equal_weights),
+                            u8::try_from(i).unwrap_or(0),
+                        );
                         m += 1;
                     }
                 }
                 let scored = scored.get_mut(..m).unwrap_or_default();
-                scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+                scored.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
                 for (_, i) in scored.iter() {
                     o.push(usize::from(*i));
                 }

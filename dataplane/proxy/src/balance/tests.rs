@@ -138,6 +138,21 @@ proptest! {
         }
     }
 
+    /// With equal weights the shortcut rank (the raw hash) orders backends
+    /// exactly as the rendezvous score does, for any common weight.
+    #[test]
+    fn equal_weight_rank_orders_like_the_score(n in 2usize..16, w in 1u32..=5, keys in prop::collection::vec(any::<u64>(), 1..64)) {
+        let s = set(n, &vec![w; n], BalancePolicy::Hash, None);
+        prop_assert!(s.equal_weights);
+        for k in keys {
+            let mut by_rank: Vec<usize> = (0..n).collect();
+            by_rank.sort_by_key(|i| std::cmp::Reverse(rank(k, &s.backends[*i], true)));
+            let mut by_score: Vec<usize> = (0..n).collect();
+            by_score.sort_by(|a, b| score(k, &s.backends[*b]).total_cmp(&score(k, &s.backends[*a])));
+            prop_assert_eq!(by_rank, by_score);
+        }
+    }
+
     /// Hashing spreads keys by weight (loosely: within 25 % of the share).
     #[test]
     fn hashing_respects_weights(w0 in 1u32..=4, w1 in 1u32..=4) {
