@@ -58,6 +58,28 @@ pub(super) fn mcctl_login(endpoints: &Path, cp: &Controlplane) {
     );
 }
 
+/// `mcctl crypt init --shares N --threshold T`, with [`PASSPHRASE`] as a
+/// slot too or `--no-passphrase`: the answer and its shares.
+pub(super) fn mcctl_init_shamir(
+    endpoints: &Path,
+    shares: u8,
+    threshold: u8,
+    passphrase: bool,
+) -> (Value, Vec<String>) {
+    let (n, t) = (shares.to_string(), threshold.to_string());
+    let mut args = vec!["crypt", "init", "--shares", &n, "--threshold", &t, "--json"];
+    let stdin = if passphrase {
+        format!("{PASSPHRASE}\n")
+    } else {
+        args.push("--no-passphrase");
+        String::new()
+    };
+    let init = mcctl_json(endpoints, &args, &stdin);
+    let got = shares_in(&init);
+    assert_eq!(got.len(), usize::from(shares), "{init}");
+    (init, got)
+}
+
 /// The Shamir shares in an answer (`init`, `reshare`).
 pub(super) fn shares_in(answer: &Value) -> Vec<String> {
     answer["shares"]
@@ -355,22 +377,7 @@ fn crypt_shamir_three_of_five_with_mcctl() {
     let cp = start(dir.path());
     let eps = endpoints(dir.path(), &cp);
     mcctl_login(&eps, &cp);
-    let init = mcctl_json(
-        &eps,
-        &[
-            "crypt",
-            "init",
-            "--shares",
-            "5",
-            "--threshold",
-            "3",
-            "--no-passphrase",
-            "--json",
-        ],
-        "",
-    );
-    let shares = shares_in(&init);
-    assert_eq!(shares.len(), 5, "{init}");
+    let (init, shares) = mcctl_init_shamir(&eps, 5, 3, false);
     assert_eq!(init["status"]["state"], "unsealed", "{init}");
 
     drop(cp);

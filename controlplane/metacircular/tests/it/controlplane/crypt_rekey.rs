@@ -7,7 +7,8 @@
 use serde_json::json;
 
 use super::crypt::{
-    PASSPHRASE, endpoints, mcctl, mcctl_json, mcctl_login, shares_in, start, state, unseal,
+    PASSPHRASE, endpoints, mcctl, mcctl_init_shamir, mcctl_json, mcctl_login, shares_in, start,
+    state, unseal,
 };
 
 const NEW: &str = "a brand new metacrypt passphrase";
@@ -18,21 +19,7 @@ fn crypt_passphrase_change_reshare_and_slot_removal_with_mcctl() {
     let cp = start(dir.path());
     let eps = endpoints(dir.path(), &cp);
     mcctl_login(&eps, &cp);
-    let init = mcctl_json(
-        &eps,
-        &[
-            "crypt",
-            "init",
-            "--shares",
-            "5",
-            "--threshold",
-            "3",
-            "--json",
-        ],
-        &format!("{PASSPHRASE}\n"),
-    );
-    let old = shares_in(&init);
-    assert_eq!(old.len(), 5, "{init}");
+    let (_, old) = mcctl_init_shamir(&eps, 5, 3, true);
 
     // A wrong current passphrase: refused, non-zero exit, nothing changes.
     let out = mcctl(

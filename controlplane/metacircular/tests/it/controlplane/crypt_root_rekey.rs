@@ -8,7 +8,8 @@
 use serde_json::{Value, json};
 
 use super::crypt::{
-    PASSPHRASE, endpoints, mcctl, mcctl_json, mcctl_login, mount, shares_in, start, state, unseal,
+    PASSPHRASE, endpoints, mcctl, mcctl_init_shamir, mcctl_json, mcctl_login, mount, start, state,
+    unseal,
 };
 use super::iam::Controlplane;
 
@@ -51,20 +52,7 @@ fn crypt_root_rekey_keeps_every_slot_opening_across_restart() {
     let cp = start(dir.path());
     let eps = endpoints(dir.path(), &cp);
     mcctl_login(&eps, &cp);
-    let init = mcctl_json(
-        &eps,
-        &[
-            "crypt",
-            "init",
-            "--shares",
-            "3",
-            "--threshold",
-            "2",
-            "--json",
-        ],
-        &format!("{PASSPHRASE}\n"),
-    );
-    let shares = shares_in(&init);
+    let (_, shares) = mcctl_init_shamir(&eps, 3, 2, true);
     let admin = cp.token("admin", &cp.password);
     mount(&cp, &admin, json!({"name": "secret", "type": "kv"}));
     mount(&cp, &admin, json!({"name": "transit", "type": "transit"}));
