@@ -20,6 +20,8 @@ pub mod hosted;
 pub mod methods;
 pub mod policy;
 pub(crate) mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod ui;
 
 pub use config::MetacryptConfig;

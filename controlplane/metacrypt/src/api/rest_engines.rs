@@ -395,16 +395,7 @@ mod tests {
     use super::*;
 
     fn admin() -> Principal {
-        Principal {
-            account_id: "id-admin".to_owned(),
-            username: "admin".to_owned(),
-            account_type: "human".to_owned(),
-            roles: vec!["admin".to_owned()],
-            tags: vec![],
-            jti: String::new(),
-            expires_at: 0,
-            scopes: vec![],
-        }
+        crate::testing::principal("admin", &["admin"])
     }
 
     async fn send(app: &Router, method: &str, path: &str, body: &str) -> (u16, String) {

@@ -139,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn audit_filters_pages_and_refuses_bad_parameters_by_name() {
-        let (_d, m, admin) = crate::engines::kv::tests::unsealed().await;
+        let (_d, m, admin) = crate::testing::unsealed().await;
         for name in ["a", "b", "c"] {
             m.create_mount(
                 &admin,

@@ -7,43 +7,23 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mc_service::auth::Principal;
 use redb::ReadableDatabase;
 use serde_json::{Map, Value, json};
 
 use crate::barrier::rewrap::Step;
 use crate::barrier::sealer::put_sealed;
 use crate::core::transit::{Batched, EncryptRequest};
-use crate::core::{Caller, InitInput, KvWrite, Metacrypt, MountInput, UnsealInputBody};
+use crate::core::{InitInput, KvWrite, Metacrypt, MountInput, UnsealInputBody};
 use crate::engines::transit::{DecryptItem, EncryptItem, Input};
 use crate::store::{KV_DATA, KV_META, TRANSIT_KEYS, mount_key};
+use crate::testing::{PASS, admin};
 use mc_kit::store::json::WriteTx;
-
-const PASS: &str = "a long enough passphrase";
-
-fn admin() -> Caller {
-    Caller {
-        principal: Some(Principal {
-            account_id: "id-admin".to_owned(),
-            username: "admin".to_owned(),
-            account_type: "human".to_owned(),
-            roles: vec!["admin".to_owned()],
-            tags: vec![],
-            jti: String::new(),
-            expires_at: 0,
-            scopes: vec![],
-        }),
-        source: None,
-    }
-}
 
 fn open(path: &Path) -> Arc<Metacrypt> {
     let config = crate::config::MetacryptConfig {
-        argon2_memory_kib: crate::config::ARGON2_MIN_MEMORY_KIB,
-        argon2_iterations: 2,
         rewrap_batch_rows: 7,
         rewrap_pause: mc_kit::config::Duration::from_millis(0),
-        ..crate::config::MetacryptConfig::default()
+        ..crate::testing::fast_config()
     };
     Arc::new(Metacrypt::open(path, config).expect("open"))
 }

@@ -51,7 +51,7 @@ mod tests {
 
     #[tokio::test]
     async fn due_crls_are_resigned_once_and_not_while_sealed() {
-        let (_d, m, admin) = crate::engines::kv::tests::unsealed().await;
+        let (_d, m, admin) = crate::testing::unsealed().await;
         m.create_mount(
             &admin,
             MountInput {

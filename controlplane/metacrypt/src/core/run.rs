@@ -265,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn run_checks_barrier_then_policy_then_mount_type() {
-        let (_d, m, admin) = crate::engines::kv::tests::unsealed().await;
+        let (_d, m, admin) = crate::testing::unsealed().await;
         m.create_mount(
             &admin,
             MountInput {

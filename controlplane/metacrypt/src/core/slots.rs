@@ -249,26 +249,9 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
     use std::sync::Arc;
 
-    use mc_service::auth::Principal;
-
     use super::*;
     use crate::core::{InitInput, UnsealInputBody};
-
-    fn admin() -> Caller {
-        Caller {
-            principal: Some(Principal {
-                account_id: "id-admin".to_owned(),
-                username: "admin".to_owned(),
-                account_type: "human".to_owned(),
-                roles: vec!["admin".to_owned()],
-                tags: vec![],
-                jti: String::new(),
-                expires_at: 0,
-                scopes: vec![],
-            }),
-            source: None,
-        }
-    }
+    use crate::testing::{PASS, admin};
 
     fn add(pass: &str) -> AddSlotInput {
         AddSlotInput {
@@ -276,8 +259,6 @@ mod tests {
             passphrase: pass.to_owned(),
         }
     }
-
-    const PASS: &str = "a long enough passphrase";
 
     #[tokio::test]
     async fn keyfile_slot_unseals_at_start_and_a_bad_file_leaves_it_sealed() {

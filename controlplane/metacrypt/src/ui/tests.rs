@@ -16,22 +16,8 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::core::transit::{CreateKey, Dialect};
-use crate::core::{Caller, InitInput, Metacrypt, MountInput, UnsealInputBody};
-
-const PASS: &str = "a long enough passphrase";
-
-fn principal(name: &str, roles: &[&str]) -> Principal {
-    Principal {
-        account_id: format!("id-{name}"),
-        username: name.to_owned(),
-        account_type: "human".to_owned(),
-        roles: roles.iter().map(|s| (*s).to_owned()).collect(),
-        tags: vec![],
-        jti: format!("jti-{name}"),
-        expires_at: i64::MAX,
-        scopes: vec![],
-    }
-}
+use crate::core::{InitInput, Metacrypt, MountInput, UnsealInputBody};
+use crate::testing::{PASS, admin, principal};
 
 /// Tokens `admin` and `bob` (no roles); anything else is refused.
 struct Tokens;
@@ -95,13 +81,6 @@ async fn env() -> Env {
         m,
         app,
         csrf,
-    }
-}
-
-fn admin() -> Caller {
-    Caller {
-        principal: Some(principal("admin", &["admin"])),
-        source: None,
     }
 }
 

@@ -10,16 +10,7 @@ use tower::ServiceExt;
 use super::*;
 
 fn admin() -> Principal {
-    Principal {
-        account_id: "id-admin".to_owned(),
-        username: "admin".to_owned(),
-        account_type: "human".to_owned(),
-        roles: vec!["admin".to_owned()],
-        tags: vec![],
-        jti: "j".to_owned(),
-        expires_at: 0,
-        scopes: vec![],
-    }
+    crate::testing::principal("admin", &["admin"])
 }
 
 async fn send(app: &Router, method: &str, path: &str, body: &str) -> (u16, Value) {

@@ -6,54 +6,20 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mc_service::auth::Principal;
 use serde_json::json;
 
 use super::{Answer, Batched, EncryptRequest, SignRequest};
-use crate::core::{Caller, InitInput, Metacrypt, MountInput, PolicyRule, UnsealInputBody};
+use crate::core::{Caller, Metacrypt, MountInput, PolicyRule, UnsealInputBody};
 use crate::engines::transit::{
     ConfigKey, CreateKey, DecryptItem, Dialect, EncryptItem, EncryptOut, Input, SignItem,
     VerifyItem,
 };
 use crate::error::CryptError;
 use crate::policy::{Capability, Effect};
-
-const PASS: &str = "a long enough passphrase";
-
-fn caller(name: &str, roles: &[&str]) -> Caller {
-    Caller {
-        principal: Some(Principal {
-            account_id: format!("id-{name}"),
-            username: name.to_owned(),
-            account_type: "human".to_owned(),
-            roles: roles.iter().map(|s| (*s).to_owned()).collect(),
-            tags: vec![],
-            jti: String::new(),
-            expires_at: 0,
-            scopes: vec![],
-        }),
-        source: None,
-    }
-}
+use crate::testing::{PASS, caller};
 
 async fn unsealed() -> (tempfile::TempDir, Arc<Metacrypt>, Caller) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = crate::config::MetacryptConfig {
-        argon2_memory_kib: crate::config::ARGON2_MIN_MEMORY_KIB,
-        argon2_iterations: 2,
-        ..crate::config::MetacryptConfig::default()
-    };
-    let m = Arc::new(Metacrypt::open(&dir.path().join("m.redb"), config).expect("open"));
-    let admin = caller("admin", &["admin"]);
-    m.init(
-        &admin,
-        InitInput {
-            passphrase: Some(PASS.to_owned()),
-            ..InitInput::default()
-        },
-    )
-    .await
-    .expect("init");
+    let (dir, m, admin) = crate::testing::unsealed().await;
     for (name, kind) in [("transit", "transit"), ("secret", "kv")] {
         m.create_mount(
             &admin,

@@ -1,53 +1,13 @@
 //! The kv engine, mounts and `run` against a temporary store.
 
-use std::sync::Arc;
-
-use mc_service::auth::Principal;
 use serde_json::{Map, Value, json};
 
 use crate::core::{
-    Caller, InitInput, KvDelete, KvMetadataInput, KvOptions, KvWrite, Metacrypt, MountInput,
-    PolicyRule,
+    Caller, KvDelete, KvMetadataInput, KvOptions, KvWrite, Metacrypt, MountInput, PolicyRule,
 };
 use crate::error::CryptError;
 use crate::policy::{Capability, Effect};
-
-fn caller(name: &str, roles: &[&str]) -> Caller {
-    Caller {
-        principal: Some(Principal {
-            account_id: format!("id-{name}"),
-            username: name.to_owned(),
-            account_type: "human".to_owned(),
-            roles: roles.iter().map(|s| (*s).to_owned()).collect(),
-            tags: vec![],
-            jti: String::new(),
-            expires_at: 0,
-            scopes: vec![],
-        }),
-        source: None,
-    }
-}
-
-pub(crate) async fn unsealed() -> (tempfile::TempDir, Arc<Metacrypt>, Caller) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = crate::config::MetacryptConfig {
-        argon2_memory_kib: crate::config::ARGON2_MIN_MEMORY_KIB,
-        argon2_iterations: 2,
-        ..crate::config::MetacryptConfig::default()
-    };
-    let m = Arc::new(Metacrypt::open(&dir.path().join("m.redb"), config).expect("open"));
-    let admin = caller("admin", &["admin"]);
-    m.init(
-        &admin,
-        InitInput {
-            passphrase: Some("a long enough passphrase".to_owned()),
-            ..InitInput::default()
-        },
-    )
-    .await
-    .expect("init");
-    (dir, m, admin)
-}
+use crate::testing::{caller, unsealed};
 
 fn mount(m: &Metacrypt, admin: &Caller, name: &str, config: Value) {
     m.create_mount(

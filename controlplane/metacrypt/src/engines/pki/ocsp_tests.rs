@@ -97,7 +97,7 @@ fn serial_bytes(hex: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn good_then_revoked_unknown_nonce_and_statuses() {
-    let (_d, m, admin) = crate::engines::kv::tests::unsealed().await;
+    let (_d, m, admin) = crate::testing::unsealed().await;
     m.create_mount(
         &admin,
         MountInput {

@@ -21,7 +21,7 @@ pub(crate) fn revoke_req(serial: &str) -> super::model::RevokeRequest {
 }
 
 async fn setup() -> (tempfile::TempDir, Arc<Metacrypt>, Caller) {
-    let (d, m, admin) = crate::engines::kv::tests::unsealed().await;
+    let (d, m, admin) = crate::testing::unsealed().await;
     m.create_mount(
         &admin,
         MountInput {

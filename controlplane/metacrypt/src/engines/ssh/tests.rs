@@ -15,7 +15,7 @@ use crate::core::{Caller, Metacrypt, MountInput};
 use crate::error::CryptError;
 
 async fn setup() -> (tempfile::TempDir, Arc<Metacrypt>, Caller) {
-    let (d, m, admin) = crate::engines::kv::tests::unsealed().await;
+    let (d, m, admin) = crate::testing::unsealed().await;
     m.create_mount(
         &admin,
         MountInput {

@@ -4,27 +4,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use mc_service::auth::Principal;
 use serde_json::json;
 
-use crate::core::{Caller, MountInput, UserDecrypt, UserEncrypt};
+use crate::core::{MountInput, UserDecrypt, UserEncrypt};
 use crate::error::CryptError;
-
-fn caller(name: &str, roles: &[&str]) -> Caller {
-    Caller {
-        principal: Some(Principal {
-            account_id: format!("id-{name}"),
-            username: name.to_owned(),
-            account_type: "human".to_owned(),
-            roles: roles.iter().map(|s| (*s).to_owned()).collect(),
-            tags: vec![],
-            jti: String::new(),
-            expires_at: 0,
-            scopes: vec![],
-        }),
-        source: None,
-    }
-}
+use crate::testing::caller;
 
 fn enc(to: &str, text: &str) -> UserEncrypt {
     UserEncrypt {
@@ -41,7 +25,7 @@ fn dec(ct: &str) -> UserDecrypt {
 
 #[tokio::test]
 async fn only_the_recipient_decrypts_and_rotation_keeps_old_messages() {
-    let (_d, m, admin) = crate::engines::kv::tests::unsealed().await;
+    let (_d, m, admin) = crate::testing::unsealed().await;
     m.create_mount(
         &admin,
         MountInput {
