@@ -100,7 +100,9 @@ impl Channel {
         let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(io::Error::other("descriptors do not fit the control buffer"));
+            return Err(io::Error::other(
+                "descriptors do not fit the control buffer",
+            ));
         }
         let sent = rustix::net::sendmsg(
             &self.0,
@@ -156,8 +158,10 @@ impl AsFd for Channel {
 /// Whether `fd` is a listening TCP socket (what a received proxy or DNS TCP
 /// descriptor must be before a worker accepts on it).
 pub fn is_listening_stream(fd: BorrowedFd<'_>) -> bool {
-    matches!(rustix::net::sockopt::socket_type(fd), Ok(SocketType::STREAM))
-        && matches!(rustix::net::sockopt::socket_acceptconn(fd), Ok(true))
+    matches!(
+        rustix::net::sockopt::socket_type(fd),
+        Ok(SocketType::STREAM)
+    ) && matches!(rustix::net::sockopt::socket_acceptconn(fd), Ok(true))
 }
 
 /// Whether `fd` is a datagram socket.
@@ -192,7 +196,9 @@ mod tests {
             ch
         });
         let client = Channel::connect(&path).expect("connect");
-        client.set_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        client
+            .set_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         let (bytes, mut fds) = client.recv().expect("recv");
         assert_eq!(bytes, b"one");
         assert_eq!(fds.len(), 1);
@@ -223,7 +229,9 @@ mod tests {
         )
         .expect("pair");
         let ch = Channel(a);
-        let err = ch.send(&vec![0_u8; MAX_MESSAGE + 1], &[]).expect_err("too big");
+        let err = ch
+            .send(&vec![0_u8; MAX_MESSAGE + 1], &[])
+            .expect_err("too big");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -148,7 +148,11 @@ impl StorageBackend for Releasable {
         self.0.file.close()
     }
 
-    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+    fn try_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, redb::BackendError> {
         let _p = self.0.gate.enter().map_err(lock_err)?;
         self.0.file.try_lock_range(start, end)
     }
@@ -167,7 +171,11 @@ impl StorageBackend for Releasable {
         self.0.file.lock_range(start, end)
     }
 
-    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+    fn lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<(), redb::BackendError> {
         let _p = self.0.gate.enter().map_err(lock_err)?;
         self.0.file.lock_shared_range(start, end)
     }
@@ -177,7 +185,11 @@ impl StorageBackend for Releasable {
         self.0.file.unlock_range(start, end)
     }
 
-    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+    fn query_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, redb::BackendError> {
         let _p = self.0.gate.enter().map_err(lock_err)?;
         self.0.file.query_lock_range(start, end)
     }
