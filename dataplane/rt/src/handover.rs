@@ -27,6 +27,17 @@ pub const MAX_FDS: usize = 200;
 /// Bytes per message.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 
+/// Runs `f` again while a signal interrupts it (a socket with a timeout is
+/// never restarted by the kernel, `SA_RESTART` or not).
+fn again<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(rustix::io::Errno::INTR) => {}
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// One end of an upgrade conversation.
 #[derive(Debug)]
 pub struct Channel(OwnedFd);
@@ -66,10 +77,9 @@ impl ChannelListener {
 
     /// Waits for the next client (blocking).
     pub fn accept(&self) -> io::Result<Channel> {
-        Ok(Channel(rustix::net::accept_with(
-            &self.0,
-            SocketFlags::CLOEXEC,
-        )?))
+        Ok(Channel(again(|| {
+            rustix::net::accept_with(&self.0, SocketFlags::CLOEXEC)
+        })?))
     }
 }
 
@@ -104,12 +114,14 @@ impl Channel {
                 "descriptors do not fit the control buffer",
             ));
         }
-        let sent = rustix::net::sendmsg(
-            &self.0,
-            &[IoSlice::new(bytes)],
-            &mut control,
-            SendFlags::NOSIGNAL,
-        )?;
+        let sent = again(|| {
+            rustix::net::sendmsg(
+                &self.0,
+                &[IoSlice::new(bytes)],
+                &mut control,
+                SendFlags::NOSIGNAL,
+            )
+        })?;
         if sent != bytes.len() {
             return Err(io::Error::other("upgrade message sent in part"));
         }
@@ -122,12 +134,14 @@ impl Channel {
         let mut buf = vec![0_u8; MAX_MESSAGE];
         let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
-        let got = rustix::net::recvmsg(
-            &self.0,
-            &mut [IoSliceMut::new(&mut buf)],
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC,
-        )?;
+        let got = again(|| {
+            rustix::net::recvmsg(
+                &self.0,
+                &mut [IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            )
+        })?;
         // Take the descriptors first, so they are owned (and closed on an error below).
         let mut fds = Vec::new();
         for msg in control.drain() {
