@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use mc_kit::api::ApiError;
 
 pub use admin::config::DnsSection;
-pub use admin::state::DnsState;
+pub use admin::state::{DnsState, HandedOver, Kept as ListeningSockets};
 pub use admin::store;
 /// Query parsing, for mc-bench's decode benchmark.
 #[doc(hidden)]
@@ -60,10 +60,11 @@ impl Dns {
         config_file: &Path,
         workers: usize,
         driver: mc_rt::Driver,
+        handed: HandedOver,
     ) -> Result<Self, ApiError> {
         let settings = section.settings().map_err(ApiError::Invalid)?;
         let workers = workers.max(1);
-        let (state, sockets) = DnsState::start(data_dir, settings, config_file, workers)?;
+        let (state, sockets) = DnsState::start(data_dir, settings, config_file, workers, handed)?;
         let state = Arc::new(state);
         let handles = if state.published.listen.is_empty() {
             Vec::new()

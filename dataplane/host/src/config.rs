@@ -6,6 +6,7 @@
 //! [admin]
 //! socket = "/run/mc/dataplane.sock"   # mc.admin.v1 (+ mc.proxy.v1, mc.dns.v1 as they land)
 //! metrics = "127.0.0.1:9100"          # plain HTTP: /healthz, /metrics
+//! # upgrade_socket = "/run/mc/dataplane.upgrade.sock"   # default: beside `socket`
 //! drain = "10s"
 //!
 //! [runtime]
@@ -68,6 +69,10 @@ impl RuntimeSection {
 pub struct AdminSection {
     pub socket: PathBuf,
     pub metrics: SocketAddr,
+    /// Where a successor (`mcd dataplane --upgrade`) asks for the sockets
+    /// (0600); default: `socket` with the extension `upgrade.sock`.
+    #[serde(default)]
+    pub upgrade_socket: Option<PathBuf>,
     #[serde(default = "default_drain")]
     pub drain: Duration,
 }
@@ -83,6 +88,17 @@ impl Validate for DataplaneConfig {
         }
         if !self.admin.socket.is_absolute() {
             return Err(Invalid::new("admin.socket", "must be an absolute path"));
+        }
+        if self
+            .admin
+            .upgrade_socket
+            .as_ref()
+            .is_some_and(|p| !p.is_absolute())
+        {
+            return Err(Invalid::new(
+                "admin.upgrade_socket",
+                "must be an absolute path",
+            ));
         }
         if self.admin.drain.get() > std::time::Duration::from_secs(300) {
             return Err(Invalid::new("admin.drain", "at most 5m"));

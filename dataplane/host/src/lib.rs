@@ -12,10 +12,14 @@
 //! snapshots the admin side publishes.
 
 pub mod config;
+mod upgrade;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use mc_kit::shutdown::Shutdown;
 use mc_shell::admin::{AdminService, AdminStore};
@@ -39,6 +43,35 @@ pub enum RunError {
     Listen(#[from] mc_shell::serve::ListenError),
     #[error(transparent)]
     Serve(#[from] mc_shell::serve::ServeError),
+    #[error("upgrade: {0}")]
+    Upgrade(String),
+}
+
+/// How the process starts.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// `mcd dataplane --upgrade`: take over from the running data plane.
+    pub upgrade: bool,
+    /// What SIGUSR2 runs to start a successor: the executable (resolved at
+    /// start) and this process's arguments. `None`: SIGUSR2 is not watched.
+    pub reexec: Option<(PathBuf, Vec<OsString>)>,
+}
+
+/// The descriptor under a surface's listener, kept to hand it over.
+fn listener_fd(l: &Listener) -> std::io::Result<OwnedFd> {
+    match l {
+        Listener::Tcp(t) | Listener::TcpBehind(t, _) => t.as_fd().try_clone_to_owned(),
+        Listener::Unix(u, _) => u.as_fd().try_clone_to_owned(),
+    }
+}
+
+fn listen_error(what: &'static str, addr: String, source: std::io::Error) -> RunError {
+    RunError::Listen(mc_shell::serve::ListenError { what, addr, source })
+}
+
+/// Blocking upgrade steps, off the runtime's reactor.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
 }
 
 /// The stores this process owns, for `mcd snapshot` / `mcd restore`.
@@ -59,29 +92,71 @@ pub fn stores(config: &DataplaneConfig) -> Vec<mc_kit::store::StoreSpec> {
     ]
 }
 
-/// Runs the data plane until `shutdown` fires, then drains and returns.
+/// Runs the data plane until `shutdown` fires (then drains and returns) or
+/// until a successor takes over (then stops accepting, drains and returns).
 pub async fn run(
     config: DataplaneConfig,
     config_file: &Path,
     shutdown: Shutdown,
+    start: Start,
 ) -> Result<(), RunError> {
     let driver = mc_rt::driver::choose(config.runtime.io_uring)?;
     let workers = config.runtime.worker_count();
+    let upgrade_path = upgrade::socket_path(&config.admin);
+    let (successor, inherited) = if start.upgrade {
+        let (s, got) =
+            blocking(|| upgrade::Successor::connect(&upgrade_path)).map_err(RunError::Upgrade)?;
+        tracing::info!(
+            sockets = got.count,
+            "upgrade: received the running data plane's sockets"
+        );
+        blocking(|| s.release()).map_err(RunError::Upgrade)?;
+        (Some(s), got)
+    } else {
+        (None, upgrade::Inherited::default())
+    };
+    let abandon = |e: &dyn std::fmt::Display| {
+        if let Some(s) = &successor {
+            s.fail(&e.to_string());
+        }
+    };
     let proxy = mc_proxy::Proxy::start(
         &config.data_dir,
         &config.proxy,
         config_file,
         workers,
         driver.driver,
-    )?;
+        inherited.proxy,
+    )
+    .inspect_err(|e| abandon(e))?;
     let dns = mc_dns::Dns::start(
         &config.data_dir,
         &config.dns,
         config_file,
         workers,
         driver.driver,
+        inherited.dns,
     )
+    .inspect_err(|e| abandon(e))
     .map_err(RunError::Dns)?;
+    if let Some(s) = &successor {
+        // Every worker accepting on the received sockets, then the donor stops.
+        let want = proxy.state.socket_count();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while proxy.state.accepting() < want && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        match blocking(|| s.takeover(proxy.state.accepting())) {
+            Ok(ms) => tracing::info!(
+                handover_ms = ms,
+                "upgrade: took over from the previous data plane"
+            ),
+            // Both processes accept on the same sockets: serving goes on.
+            Err(e) => {
+                tracing::error!(error = %e, "upgrade: the previous data plane did not confirm; serving anyway")
+            }
+        }
+    }
     tracing::info!(workers, dns_workers = dns.worker_count(), io_driver = %driver.driver, reason = %driver.reason, "data plane workers started");
 
     let (health, grpc_health) = Health::new(COMPONENT);
@@ -158,9 +233,46 @@ pub async fn run(
     .into_axum_router();
     let ops = ops_router(COMPONENT, health.clone(), metrics, axum::Router::new());
 
-    let admin = Listener::unix("admin socket", &config.admin.socket)?;
-    let metrics_listener = Listener::tcp("metrics", config.admin.metrics).await?;
-    tracing::info!(version = mc_kit::version::VERSION, "data plane ready");
+    let admin = match inherited.admin {
+        Some(l) => l
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixListener::from_std(l))
+            .map(|l| Listener::Unix(l, config.admin.socket.clone()))
+            .map_err(|e| {
+                listen_error("admin socket", config.admin.socket.display().to_string(), e)
+            })?,
+        None => Listener::unix("admin socket", &config.admin.socket)?,
+    };
+    let metrics_listener = match inherited.metrics {
+        Some(l) => l
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(l))
+            .map(Listener::Tcp)
+            .map_err(|e| listen_error("metrics", config.admin.metrics.to_string(), e))?,
+        None => Listener::tcp("metrics", config.admin.metrics).await?,
+    };
+    let signalled = Arc::new(AtomicU64::new(0));
+    let sources = upgrade::Sources {
+        proxy: proxy.state.clone(),
+        dns: dns.state.clone(),
+        stores: vec![proxy.state.store(), dns.state.store()],
+        admin: listener_fd(&admin).map_err(|e| {
+            listen_error("admin socket", config.admin.socket.display().to_string(), e)
+        })?,
+        metrics: listener_fd(&metrics_listener)
+            .map_err(|e| listen_error("metrics", config.admin.metrics.to_string(), e))?,
+    };
+    let mut handed_over = upgrade::Donor::start(&upgrade_path, sources, signalled.clone())
+        .map_err(|e| listen_error("upgrade socket", upgrade_path.display().to_string(), e))?;
+    if let Some((exe, args)) = start.reexec {
+        upgrade::watch_sigusr2(exe, args, signalled);
+    }
+    tracing::info!(
+        version = mc_kit::version::VERSION,
+        pid = std::process::id(),
+        "data plane ready"
+    );
+    upgrade::notify_systemd();
     let surfaces = vec![
         Surface {
             name: "admin",
@@ -193,9 +305,16 @@ pub async fn run(
         }
     });
     let mut wait = shutdown;
-    wait.wait().await;
+    let handed = tokio::select! {
+        () = wait.wait() => false,
+        () = handed_over.wait() => true,
+    };
     sweeper.abort();
     health.set_draining().await;
+    if handed {
+        // The successor serves the admin socket and metrics from now on.
+        trigger.fire();
+    }
     tokio::join!(
         proxy.drain(config.proxy.shutdown_timeout.get()),
         dns.drain(config.dns.shutdown_timeout.get()),
@@ -205,7 +324,13 @@ pub async fn run(
         Ok(r) => r?,
         Err(e) => tracing::error!(error = %e, "admin server task failed"),
     }
+    if handed {
+        // The socket files are the successor's now.
+        tracing::info!("data plane handed over and drained");
+        return Ok(());
+    }
     let _ = std::fs::remove_file(&config.admin.socket);
+    let _ = std::fs::remove_file(&upgrade_path);
     tracing::info!("data plane stopped");
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub mod audit;
 pub mod json;
+mod release;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
@@ -133,6 +134,8 @@ pub struct SnapshotStats {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// The file under redb, releasable to an upgrading process (see `release`).
+    file: release::Releasable,
     /// Write transactions committed through [`json::WriteTx`] since open:
     /// readers that cache what they derived from the store (MCIAS's token
     /// verifier) compare it to know that nothing changed since.
@@ -153,10 +156,11 @@ impl Store {
                 return Err(StoreError::BadMigrations(schema.name));
             }
         }
-        let db = open_private(path)?;
+        let (db, file) = open_private(path)?;
         let store = Self {
             db,
             path: path.to_owned(),
+            file,
             commits: Default::default(),
         };
         store.migrate(schema)?;
@@ -169,6 +173,21 @@ impl Store {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// Lets another process open this store's file while this handle lives:
+    /// every later operation through this handle fails and changes nothing
+    /// (the data plane's binary upgrade hands its stores to its successor
+    /// this way, `mc_dataplane::upgrade`). Waits for I/O already running.
+    pub fn release(&self) -> Result<(), StoreError> {
+        self.file
+            .release()
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Whether [`Store::release`] ran.
+    pub fn is_released(&self) -> bool {
+        self.file.is_released()
     }
 
     /// How many [`json::WriteTx`] commits this handle has made (see `commits`).
@@ -250,7 +269,7 @@ impl Store {
             .map_err(|e| StoreError::db(&self.path, e))?;
         let tmp = tmp_path(dest);
         let _ = fs::remove_file(&tmp);
-        let copy = open_private(&tmp)?;
+        let (copy, _) = open_private(&tmp)?;
         let mut stats = SnapshotStats {
             tables: 0,
             entries: 0,
@@ -418,11 +437,13 @@ fn ensure_private_dir(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Creates the file owner-only before redb sees it, and tightens an existing one.
-fn open_private(path: &Path) -> Result<Database, StoreError> {
+fn open_private(path: &Path) -> Result<(Database, release::Releasable), StoreError> {
     ensure_private_dir(path)?;
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
         .mode(0o600)
         .open(path)
         .map_err(|e| StoreError::io(path, e))?;
@@ -435,7 +456,11 @@ fn open_private(path: &Path) -> Result<Database, StoreError> {
         fs::set_permissions(path, fs::Permissions::from_mode(0o600))
             .map_err(|e| StoreError::io(path, e))?;
     }
-    Database::create(path).map_err(|e| map_open_error(path, e))
+    let backend = release::Releasable::new(file).map_err(|e| map_open_error(path, e))?;
+    let db = redb::Builder::new()
+        .create_with_backend(backend.clone())
+        .map_err(|e| map_open_error(path, e))?;
+    Ok((db, backend))
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -54,15 +54,23 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Opens the store, binds the listeners and starts `workers` worker threads.
+    /// Opens the store, binds the listeners (or takes those `handed` over by a
+    /// predecessor) and starts `workers` worker threads.
     pub fn start(
         data_dir: &Path,
         section: &ProxySection,
         config_file: &Path,
         workers: usize,
         driver: mc_rt::Driver,
+        handed: admin::HandedOver,
     ) -> Result<Self, AdminError> {
-        let state = Arc::new(ProxyState::start(data_dir, section, config_file, workers)?);
+        let state = Arc::new(ProxyState::start(
+            data_dir,
+            section,
+            config_file,
+            workers,
+            handed,
+        )?);
         let published = state.published.clone();
         let handles = mc_rt::workers::spawn(workers, driver, move |id| {
             worker::run(id, published.clone())

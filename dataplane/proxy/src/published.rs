@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
@@ -44,6 +44,9 @@ pub struct Published {
     pub(crate) max_client_hello: usize,
     /// Set when the process drains: L7 connections finish their requests and close.
     pub(crate) draining: AtomicBool,
+    /// Accept loops running across workers (an upgrade waits for its
+    /// successor's to start before the old process stops accepting).
+    pub(crate) armed: AtomicUsize,
 }
 
 impl Published {
@@ -63,6 +66,7 @@ impl Published {
             workers,
             max_client_hello,
             draining: AtomicBool::new(false),
+            armed: AtomicUsize::new(0),
         }
     }
 

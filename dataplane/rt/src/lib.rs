@@ -6,9 +6,11 @@
 //! - [`driver`]: decide once per process between io_uring and epoll, and say why;
 //! - [`workers`]: one OS thread per worker, each running its own monoio runtime;
 //! - [`socket`]: `SO_REUSEPORT` listeners (one per worker) and closing with RST;
-//! - [`stats`]: per-worker counters, summed when read.
+//! - [`stats`]: per-worker counters, summed when read;
+//! - [`handover`]: passing listening sockets to another process (SCM_RIGHTS).
 
 pub mod driver;
+pub mod handover;
 pub mod socket;
 pub mod stats;
 pub mod workers;

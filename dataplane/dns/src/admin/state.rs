@@ -67,6 +67,8 @@ pub struct DnsState {
     pub(super) updates: Mutex<Option<tokio::sync::mpsc::Receiver<crate::update::Job>>>,
     /// Seals the API's TSIG secrets in the store (`keys`).
     pub(super) sealer: mc_kit::seal::KeyFileSealer,
+    /// Duplicates of the listening sockets, for a successor (`listening_sockets`).
+    kept: Kept,
 }
 
 pub(super) fn today_serial(old: u32) -> u32 {
@@ -81,6 +83,7 @@ impl DnsState {
         settings: DnsSettings,
         config_file: &Path,
         workers: usize,
+        mut handed: HandedOver,
     ) -> Result<(Self, Vec<WorkerSockets>), ApiError> {
         if settings.holds_secrets {
             warn_if_readable_by_others(config_file);
@@ -101,7 +104,8 @@ impl DnsState {
             })?;
             compiled.insert(c.origin.clone(), Arc::new(c));
         }
-        let (sockets, listen) = bind(&settings.listen, workers)?;
+        let (sockets, listen) = bind(&settings.listen, workers, &mut handed)?;
+        let kept = duplicate(&sockets, &listen);
         let rrl = match settings.rrl.responses_per_second {
             0 => None,
             rate => Some(
@@ -151,9 +155,23 @@ impl DnsState {
                 published,
                 updates: Mutex::new(Some(updates_rx)),
                 sealer,
+                kept,
             },
             sockets,
         ))
+    }
+
+    /// Every listening socket (duplicated descriptors), for handing them to a
+    /// successor process: (address, TCP listeners, UDP sockets).
+    pub fn listening_sockets(&self) -> Kept {
+        self.kept
+            .iter()
+            .map(|(addr, tcp, udp)| {
+                let tcp = tcp.iter().filter_map(|t| t.try_clone().ok()).collect();
+                let udp = udp.iter().filter_map(|u| u.try_clone().ok()).collect();
+                (*addr, tcp, udp)
+            })
+            .collect()
     }
 
     pub fn store(&self) -> Arc<Store> {
@@ -381,16 +399,105 @@ fn catch_up(
     Ok(floors)
 }
 
+/// Sockets a predecessor process handed over (the binary upgrade), by the
+/// address they listen on: taken instead of binding, so queued connections
+/// and datagrams carry over.
+#[derive(Debug, Default)]
+pub struct HandedOver(HashMap<SocketAddr, (Vec<std::net::TcpListener>, Vec<std::net::UdpSocket>)>);
+
+impl HandedOver {
+    pub fn add_tcp(&mut self, addr: SocketAddr, socket: std::net::TcpListener) {
+        self.0.entry(addr).or_default().0.push(socket);
+    }
+
+    pub fn add_udp(&mut self, addr: SocketAddr, socket: std::net::UdpSocket) {
+        self.0.entry(addr).or_default().1.push(socket);
+    }
+
+    fn take(
+        &mut self,
+        addr: SocketAddr,
+    ) -> Option<(Vec<std::net::TcpListener>, Vec<std::net::UdpSocket>)> {
+        self.0
+            .remove(&addr)
+            .filter(|(tcp, udp)| !tcp.is_empty() && !udp.is_empty())
+    }
+}
+
+/// Sockets kept for a successor: (address, TCP listeners, UDP sockets).
+pub type Kept = Vec<(
+    SocketAddr,
+    Vec<std::net::TcpListener>,
+    Vec<std::net::UdpSocket>,
+)>;
+
+/// Duplicates every worker's sockets, grouped by the address they listen
+/// on, so the process can hand them over later.
+fn duplicate(sockets: &[WorkerSockets], listen: &[SocketAddr]) -> Kept {
+    use std::net::{TcpListener, UdpSocket};
+    listen
+        .iter()
+        .map(|a| {
+            let tcp = dups(
+                sockets.iter().flat_map(|w| &w.tcp),
+                *a,
+                TcpListener::local_addr,
+                TcpListener::try_clone,
+            );
+            let udp = dups(
+                sockets.iter().flat_map(|w| &w.udp),
+                *a,
+                UdpSocket::local_addr,
+                UdpSocket::try_clone,
+            );
+            (*a, tcp, udp)
+        })
+        .collect()
+}
+
+/// Duplicates of the sockets among `all` that listen on `addr`.
+fn dups<'a, S: 'a>(
+    all: impl Iterator<Item = &'a S>,
+    addr: SocketAddr,
+    local: fn(&S) -> std::io::Result<SocketAddr>,
+    clone: fn(&S) -> std::io::Result<S>,
+) -> Vec<S> {
+    all.filter(|s| local(s).is_ok_and(|b| same_socket(addr, b)))
+        .filter_map(|s| clone(s).ok())
+        .collect()
+}
+
+fn same_socket(listed: SocketAddr, bound: SocketAddr) -> bool {
+    listed == bound || (listed.port() == bound.port() && listed.ip().is_unspecified())
+}
+
 /// Binds a UDP socket and a TCP listener per worker on every address.
 fn bind(
     listen: &[SocketAddr],
     workers: usize,
+    handed: &mut HandedOver,
 ) -> Result<(Vec<WorkerSockets>, Vec<SocketAddr>), ApiError> {
     let mut per_worker: Vec<WorkerSockets> = (0..workers.max(1))
         .map(|_| WorkerSockets::default())
         .collect();
     let mut bound = Vec::new();
     for addr in listen {
+        if let Some((tcp, udp)) = handed.take(*addr) {
+            // Worker `i` takes sockets i, i+W, …: a predecessor with more
+            // workers leaves no queue unread.
+            for (i, t) in tcp.into_iter().enumerate() {
+                if let Some(w) = per_worker.get_mut(i % workers.max(1)) {
+                    w.tcp.push(t);
+                }
+            }
+            for (i, u) in udp.into_iter().enumerate() {
+                if let Some(w) = per_worker.get_mut(i % workers.max(1)) {
+                    w.udp.push(u);
+                }
+            }
+            bound.push(*addr);
+            continue;
+        }
         // Port 0: TCP picks a port, UDP must get the same one (retry a few times).
         let mut last_err = None;
         let mut done = false;

@@ -1,6 +1,7 @@
 //! The TCP loop: one task per connection, queries answered in order
 //! (pipelining), an idle timeout between queries, a process-wide connection
-//! limit. The accept future survives notifications: only shutdown drops it.
+//! limit. The accept future survives notifications; stopping cancels it and
+//! awaits the result.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -17,37 +18,45 @@ use crate::stats::global;
 
 pub(super) async fn accept_loop(ctx: Rc<Ctx>, listener: TcpListener) {
     let mut stop = ctx.p.stop.subscribe();
-    // Never dropped on a notification: a dropped io_uring accept could lose a
-    // connection the kernel already handed over. Only shutdown drops it.
-    let mut accept = Box::pin(listener.accept());
+    // Never dropped: a dropped io_uring accept could lose a connection the
+    // kernel already handed over. Stopping cancels it and awaits the result.
+    let canceller = monoio::io::Canceller::new();
+    let mut accept = Box::pin(listener.cancelable_accept(canceller.handle()));
     loop {
         monoio::select! {
             accepted = &mut accept => {
                 match accepted {
-                    Ok((stream, peer)) => {
-                        let p = &ctx.p;
-                        let max = p.settings.tcp_max_connections;
-                        if p.tcp_active.fetch_add(1, Ordering::Relaxed) >= max {
-                            p.tcp_active.fetch_sub(1, Ordering::Relaxed);
-                            p.stats.global.add(ctx.id, global::TCP_REFUSED, 1);
-                            drop(stream);
-                        } else {
-                            monoio::spawn(connection(ctx.clone(), stream, peer));
-                        }
-                    }
+                    Ok((stream, peer)) => admit(&ctx, stream, peer),
                     Err(e) => {
                         tracing::warn!(worker = ctx.id, error = %e, "dns: accept failed");
                         monoio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
-                accept = Box::pin(listener.accept());
+                accept = Box::pin(listener.cancelable_accept(canceller.handle()));
             },
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
-                    return;
+                    break;
                 }
             }
         }
+    }
+    let _ = canceller.cancel();
+    if let Ok((stream, peer)) = accept.await {
+        admit(&ctx, stream, peer);
+    }
+}
+
+/// Serves an accepted connection, or closes it at the connection cap.
+fn admit(ctx: &Rc<Ctx>, stream: TcpStream, peer: SocketAddr) {
+    let p = &ctx.p;
+    let max = p.settings.tcp_max_connections;
+    if p.tcp_active.fetch_add(1, Ordering::Relaxed) >= max {
+        p.tcp_active.fetch_sub(1, Ordering::Relaxed);
+        p.stats.global.add(ctx.id, global::TCP_REFUSED, 1);
+        drop(stream);
+    } else {
+        monoio::spawn(connection(ctx.clone(), stream, peer));
     }
 }
 

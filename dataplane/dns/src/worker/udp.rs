@@ -2,7 +2,7 @@
 //! [`server::process`] → send, each reply from its
 //! own task so the next receive is armed at once; forwarded queries run as
 //! separate tasks so the loop never waits on an upstream. The receive future
-//! survives notifications: only shutdown drops it.
+//! survives notifications; stopping cancels it and awaits the result.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -25,7 +25,9 @@ const FAST_OUT: usize = 512;
 
 pub(super) async fn udp_loop(ctx: Rc<Ctx>, sock: Rc<UdpSocket>) {
     let mut stop = ctx.p.stop.subscribe();
-    let mut recv = Box::pin(sock.recv_from(Vec::with_capacity(UDP_IN)));
+    let canceller = monoio::io::Canceller::new();
+    let mut recv =
+        Box::pin(sock.cancelable_recv_from(Vec::with_capacity(UDP_IN), canceller.handle()));
     loop {
         monoio::select! {
             received = &mut recv => {
@@ -41,14 +43,23 @@ pub(super) async fn udp_loop(ctx: Rc<Ctx>, sock: Rc<UdpSocket>) {
                     }
                 }
                 buf.clear();
-                recv = Box::pin(sock.recv_from(buf));
+                recv = Box::pin(sock.cancelable_recv_from(buf, canceller.handle()));
             },
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
-                    return;
+                    break;
                 }
             }
         }
+    }
+    // Stopping cancels the receive and awaits it: a datagram io_uring already
+    // took is answered, not lost (during an upgrade the successor reads the
+    // same socket).
+    let _ = canceller.cancel();
+    let (res, buf) = recv.await;
+    if let Ok((n, peer)) = res {
+        let len = n.min(buf.len());
+        on_datagram(&ctx, &sock, buf.get(..len).unwrap_or_default(), peer).await;
     }
 }
 

@@ -153,6 +153,34 @@ fn second_open_is_refused_as_locked() {
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
 }
 
+#[test]
+fn a_released_store_can_be_opened_again_and_the_old_handle_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("svc.redb");
+    let old = Store::open(&path, &SCHEMA).expect("open");
+    put(&old, ITEMS, 1, b"before");
+    old.release().expect("release");
+    assert!(old.is_released());
+    // The successor opens the file while the old handle still lives.
+    let new = Store::open(&path, &SCHEMA).expect("open after release");
+    assert_eq!(count(&new, ITEMS), 1);
+    // The old handle can neither write nor read any more.
+    let write = || -> Result<(), Box<dyn std::error::Error>> {
+        let txn = old.db().begin_write()?;
+        txn.open_table(ITEMS)?
+            .insert(2_u64.to_be_bytes().as_slice(), b"late".as_slice())?;
+        txn.commit()?;
+        Ok(())
+    };
+    assert!(write().is_err(), "a released store committed");
+    put(&new, ITEMS, 3, b"after");
+    drop(old);
+    assert_eq!(count(&new, ITEMS), 2);
+    drop(new);
+    let reopened = Store::open(&path, &SCHEMA).expect("reopen");
+    assert_eq!(count(&reopened, ITEMS), 2);
+}
+
 /// Child side of `acknowledged_writes_survive_sigkill`: writes until killed,
 /// printing each key only after its commit returned.
 #[test]

@@ -26,6 +26,7 @@ use crate::tls::StoredCertificate;
 pub struct Admin {
     state: Arc<ProxyState>,
     started: Instant,
+    started_at_unix_ms: u64,
     driver: mc_rt::DriverChoice,
 }
 
@@ -35,6 +36,9 @@ impl Admin {
         ProxyAdminServer::new(Self {
             state,
             started: Instant::now(),
+            started_at_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             driver,
         })
         .max_decoding_message_size(64 << 20)
@@ -484,6 +488,11 @@ impl ProxyAdmin for Admin {
                 .map(|(name, i)| ((*name).to_owned(), g.sum(*i)))
                 .collect(),
             client_hello_failures: g.sum(global::CLIENT_HELLO_FAILURES),
+            pid: std::process::id(),
+            started_at_unix_ms: self.started_at_unix_ms,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         }))
     }
 

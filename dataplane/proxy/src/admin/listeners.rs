@@ -3,6 +3,7 @@
 //! Invariant: a listener's sockets are bound before its spec is committed,
 //! so a listener in the store is one the workers can accept on.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mc_kit::api::ApiError;
@@ -146,4 +147,44 @@ pub(super) fn bind(spec: &ListenerSpec, workers: usize) -> Result<Arc<BoundListe
         address,
         sockets,
     }))
+}
+
+/// Listening sockets a predecessor process handed over (the binary upgrade),
+/// by listener name: [`ProxyState::start`](super::ProxyState) accepts on them
+/// instead of binding, so the kernel's accept queues carry over.
+#[derive(Debug, Default)]
+pub struct HandedOver(HashMap<String, Vec<std::net::TcpListener>>);
+
+impl HandedOver {
+    /// Adds one of `listener`'s sockets (in the order the predecessor held them).
+    pub fn push(&mut self, listener: String, socket: std::net::TcpListener) {
+        self.0.entry(listener).or_default().push(socket);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The sockets for `spec` if they listen on its address (a listener whose
+    /// address changed in the config is bound afresh).
+    pub(super) fn take(&mut self, spec: &ListenerSpec) -> Option<Arc<BoundListener>> {
+        let sockets = self.0.remove(&spec.name)?;
+        let address = sockets.first().and_then(|s| s.local_addr().ok())?;
+        let same = address == spec.address
+            || (spec.address.port() == 0 && address.ip() == spec.address.ip());
+        if !same {
+            tracing::warn!(listener = %spec.name, was = %address, now = %spec.address, "handed-over listener moved; binding the new address");
+            return None;
+        }
+        Some(Arc::new(BoundListener {
+            name: spec.name.clone(),
+            address,
+            sockets,
+        }))
+    }
+
+    /// Names of sockets no listener took (closed when this is dropped).
+    pub(super) fn leftover(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
 }

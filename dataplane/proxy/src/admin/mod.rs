@@ -23,6 +23,7 @@ mod sweeper;
 use mc_kit::api::ApiError;
 
 pub use grpc::Admin;
+pub use listeners::HandedOver;
 pub(crate) use routes::MAX_ROUTES_PER_REPLACE;
 pub use state::ProxyState;
 

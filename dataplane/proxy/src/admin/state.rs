@@ -70,6 +70,7 @@ impl ProxyState {
         section: &ProxySection,
         config_file: &Path,
         workers: usize,
+        mut handed: super::HandedOver,
     ) -> Result<Self, ApiError> {
         let bootstrap = section.bootstrap()?;
         let store = Arc::new(Store::open(&db::path(data_dir), &db::SCHEMA)?);
@@ -121,9 +122,18 @@ impl ProxyState {
             for name in names {
                 let spec = inner.listeners.get(&name).cloned();
                 if let Some(spec) = spec {
-                    let bound = bind(&spec, workers)?;
+                    let bound = match handed.take(&spec) {
+                        Some(b) => b,
+                        None => bind(&spec, workers)?,
+                    };
                     inner.bound.insert(name, bound);
                 }
+            }
+            for name in handed.leftover() {
+                tracing::warn!(
+                    listener = name,
+                    "a handed-over listener is not configured any more; closing it"
+                );
             }
             state.publish(&mut inner, false);
         }
@@ -395,6 +405,41 @@ impl ProxyState {
 
     /// Stops accepting on every listener (shutdown); L7 connections close
     /// once their open requests finish.
+    /// Every bound listener's sockets (duplicated descriptors), for handing
+    /// them to a successor process: (name, address, one socket per worker).
+    pub fn listening_sockets(
+        &self,
+    ) -> Vec<(String, std::net::SocketAddr, Vec<std::net::TcpListener>)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for bound in inner.bound.values() {
+            let dups: Result<Vec<_>, _> = bound
+                .sockets
+                .iter()
+                .map(std::net::TcpListener::try_clone)
+                .collect();
+            match dups {
+                Ok(d) => out.push((bound.name.clone(), bound.address, d)),
+                Err(e) => {
+                    tracing::error!(listener = %bound.name, error = %e, "cannot duplicate a listening socket")
+                }
+            }
+        }
+        out
+    }
+
+    /// Accept loops running across the workers.
+    pub fn accepting(&self) -> usize {
+        self.published
+            .armed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sockets the workers should be accepting on.
+    pub fn socket_count(&self) -> usize {
+        self.lock().bound.values().map(|b| b.sockets.len()).sum()
+    }
+
     pub(crate) fn close_listeners(&self) {
         self.published
             .draining

@@ -43,8 +43,14 @@ mod tests {
             certificate_authorities: Some(Vec::new()),
             ..ProxySection::default()
         };
-        let state =
-            ProxyState::start(dir.path(), &section, &dir.path().join("x.toml"), 1).expect("start");
+        let state = ProxyState::start(
+            dir.path(),
+            &section,
+            &dir.path().join("x.toml"),
+            1,
+            Default::default(),
+        )
+        .expect("start");
         // A connection holds the current snapshot while the table changes.
         let held = state.published.snapshot.load_full();
         state

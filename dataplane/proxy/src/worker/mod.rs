@@ -24,6 +24,9 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
+use monoio::io::Canceller;
 use monoio::net::TcpListener;
 
 use crate::published::{BoundListener, Published};
@@ -42,8 +45,17 @@ pub(crate) async fn run(id: usize, published: Arc<Published>) {
         for bound in &set.listeners {
             let key = Arc::as_ptr(bound) as usize;
             if running.insert(key) {
-                match bound.sockets.get(id).map(std::net::TcpListener::try_clone) {
-                    Some(Ok(socket)) => match TcpListener::from_std(socket) {
+                // Worker `id` takes sockets id, id+W, …: sockets handed over by a
+                // process with more workers still have someone accepting.
+                let mine = bound
+                    .sockets
+                    .iter()
+                    .skip(id)
+                    .step_by(published.workers.max(1));
+                let mut any = false;
+                for socket in mine {
+                    any = true;
+                    match socket.try_clone().and_then(TcpListener::from_std) {
                         Ok(listener) => {
                             monoio::spawn(accept_loop(
                                 id,
@@ -56,13 +68,10 @@ pub(crate) async fn run(id: usize, published: Arc<Published>) {
                         Err(e) => {
                             tracing::error!(worker = id, listener = %bound.name, error = %e, "cannot adopt listener socket")
                         }
-                    },
-                    Some(Err(e)) => {
-                        tracing::error!(worker = id, listener = %bound.name, error = %e, "cannot clone listener socket")
                     }
-                    None => {
-                        tracing::error!(worker = id, listener = %bound.name, "no socket for this worker")
-                    }
+                }
+                if !any && id < bound.sockets.len() {
+                    tracing::error!(worker = id, listener = %bound.name, "no socket for this worker");
                 }
             }
         }
@@ -92,9 +101,13 @@ async fn accept_loop(
 ) {
     let mut changes = published.changes.subscribe();
     tracing::debug!(worker = id, listener = %name, "accepting");
-    // The accept future survives change notifications: dropping an in-flight
-    // io_uring accept could lose a connection the kernel already handed over.
-    let mut accept = Box::pin(listener.accept());
+    published.armed.fetch_add(1, Ordering::Relaxed);
+    // The accept future survives change notifications, and stopping cancels
+    // it and then awaits it: a dropped io_uring accept could lose a connection
+    // the kernel already handed over (and during an upgrade the successor
+    // accepts on the same socket, so nothing may be left half-taken).
+    let canceller = Canceller::new();
+    let mut accept = Box::pin(listener.cancelable_accept(canceller.handle()));
     loop {
         monoio::select! {
             accepted = &mut accept => {
@@ -108,14 +121,26 @@ async fn accept_loop(
                         monoio::time::sleep(std::time::Duration::from_millis(50)).await;
                     }
                 }
-                accept = Box::pin(listener.accept());
+                accept = Box::pin(listener.cancelable_accept(canceller.handle()));
             },
             changed = changes.changed() => {
                 if changed.is_err() || !still_listed(&published, key) {
-                    tracing::debug!(worker = id, listener = %name, "stopped accepting");
-                    return;
+                    break;
                 }
             }
         }
     }
+    let _ = canceller.cancel();
+    // Completed before the cancel reached it: serve it.
+    if let Ok((stream, peer)) = accept.await {
+        monoio::spawn(conn::handle(
+            stream,
+            peer,
+            name.clone(),
+            id,
+            published.clone(),
+        ));
+    }
+    published.armed.fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(worker = id, listener = %name, "stopped accepting");
 }

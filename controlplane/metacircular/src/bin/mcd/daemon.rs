@@ -25,6 +25,10 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
             }
         };
     }
+    if args.upgrade && !matches!(component, Component::Dataplane) {
+        eprintln!("mcd: --upgrade is for `mcd dataplane` only");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     if matches!(component, Component::Dataplane) {
@@ -56,9 +60,16 @@ pub(crate) fn run(component: Component, args: DaemonArgs) -> anyhow::Result<Exit
                 return Ok(config_ok(&args));
             }
             mc_kit::telemetry::init(&config.log);
+            // SIGUSR2 re-runs the executable this process started from.
+            let start = mc_dataplane::Start {
+                upgrade: args.upgrade,
+                reexec: std::env::current_exe()
+                    .ok()
+                    .map(|exe| (exe, std::env::args_os().skip(1).collect())),
+            };
             runtime.block_on(async {
                 let down = watch_shutdown(args.exit_with_stdin);
-                mc_dataplane::run(config, &args.config, down)
+                mc_dataplane::run(config, &args.config, down, start)
                     .await
                     .map_err(anyhow::Error::from)
             })

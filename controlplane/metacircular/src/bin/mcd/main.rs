@@ -50,6 +50,12 @@ pub(crate) struct DaemonArgs {
     /// never outlive their supervisor).
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
+    /// Data plane only: take the listening sockets and stores of the data
+    /// plane running with this config, start serving, then let it drain and
+    /// exit (zero-downtime restart or binary upgrade; SIGUSR2 to a running
+    /// data plane does the same).
+    #[arg(long)]
+    upgrade: bool,
 }
 
 #[derive(Subcommand)]

@@ -10,9 +10,15 @@ fn settings(zones_toml: &str) -> DnsSettings {
 }
 
 fn start(dir: &Path, zones_toml: &str) -> DnsState {
-    DnsState::start(dir, settings(zones_toml), Path::new("/etc/dp.toml"), 1)
-        .expect("start")
-        .0
+    DnsState::start(
+        dir,
+        settings(zones_toml),
+        Path::new("/etc/dp.toml"),
+        1,
+        Default::default(),
+    )
+    .expect("start")
+    .0
 }
 
 fn zone(s: &str) -> ZoneName {

@@ -13,6 +13,9 @@ use crate::output::Out;
 struct StatusView {
     version: String,
     uptime_seconds: u64,
+    pid: u32,
+    started_at_unix_ms: u64,
+    executable: String,
     workers: u32,
     io_driver: String,
     io_driver_reason: String,
@@ -69,6 +72,9 @@ fn view(s: pb::GetStatusResponse) -> StatusView {
         io_driver: name_or::<pb::IoDriver>(s.io_driver, "?"),
         version: s.version,
         uptime_seconds: s.uptime_seconds,
+        pid: s.pid,
+        started_at_unix_ms: s.started_at_unix_ms,
+        executable: s.executable,
         workers: s.workers,
         io_driver_reason: s.io_driver_reason,
         snapshot_generation: s.snapshot_generation,
@@ -137,6 +143,10 @@ fn human(s: &StatusView) {
         } else {
             format!(" ({})", s.io_driver_reason)
         }
+    );
+    println!(
+        "pid {}  started {} (unix ms)  executable {}",
+        s.pid, s.started_at_unix_ms, s.executable
     );
     println!(
         "snapshot generation {}  client hello failures {}",

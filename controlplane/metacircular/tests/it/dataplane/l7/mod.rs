@@ -23,6 +23,7 @@ mod mtls;
 mod operations;
 mod paths;
 mod pki;
+mod upgrade;
 
 pub(crate) use pki::Pki;
 
