@@ -194,6 +194,12 @@ mod tests {
     fn every_relayed_method_has_a_descriptor() {
         for m in crate::dataplane::methods() {
             assert!(input(m).is_some(), "{m}");
+            // The relay carries unary calls only.
+            let d = method(m).expect("descriptor");
+            assert!(
+                !d.is_client_streaming() && !d.is_server_streaming(),
+                "{m} streams"
+            );
         }
     }
 
@@ -240,6 +246,23 @@ mod tests {
         };
         let msg = request("/mc.dns.v1.DnsAdmin/PutTsigKey", &tsig.encode_to_vec()).expect("decode");
         assert!(!summary(&msg).contains("c2Vj"));
+    }
+
+    proptest::proptest! {
+        /// Whatever a caller sends is described within bounds or refused,
+        /// never a panic.
+        #[test]
+        fn any_bytes_are_described_within_bounds_or_refused(
+            pick in 0usize..1000,
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        ) {
+            let methods = crate::dataplane::methods();
+            let m = &methods[pick % methods.len()];
+            if let Ok(msg) = request(m, &bytes) {
+                proptest::prop_assert!(summary(&msg).len() <= MAX_SUMMARY + 3);
+                proptest::prop_assert!(target(&msg).len() <= 2 * (MAX_VALUE + 3) + 1);
+            }
+        }
     }
 
     #[test]

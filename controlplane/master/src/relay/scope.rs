@@ -102,6 +102,23 @@ mod tests {
         assert!(!under_label("", "svc.test", "x"));
     }
 
+    proptest::proptest! {
+        /// A name passes only when it is the label or ends in `.label`
+        /// once the zone is taken off.
+        #[test]
+        fn only_the_label_and_its_subtree_pass(
+            label in "[a-z0-9-]{1,12}",
+            name in "[a-zA-Z0-9.*@-]{0,30}",
+        ) {
+            if under_label(&label, "svc.test", &name) {
+                let n = name.trim_end_matches('.').to_ascii_lowercase();
+                let n = n.strip_suffix(".svc.test").unwrap_or(&n);
+                let below = format!(".{label}");
+                proptest::prop_assert!(n == label || n.ends_with(&below));
+            }
+        }
+    }
+
     #[test]
     fn system_accounts_change_only_their_names_and_admins_everything() {
         let up = |name: &str| {
