@@ -11,6 +11,8 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/mc_descriptor.bin"));
 
+pub mod raw;
+
 /// Every `/package.Service/Method` path of the services in `package`.
 pub fn grpc_methods(package: &str) -> Vec<String> {
     use prost::Message;

@@ -175,7 +175,8 @@ impl Default for PortsSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxySection {
-    /// The node's data-plane admin socket; absent = no routes are managed.
+    /// The node's data-plane admin socket (routes of deploys, and the calls
+    /// the master relays with `RelayDataPlane`); absent = neither.
     pub admin_socket: Option<PathBuf>,
 }
 

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::agent::Agent;
 use crate::model::Spec;
 use crate::ops::{self, Action, to_pb};
-use crate::{apply, data, store};
+use crate::{apply, data, relay, store};
 
 /// Most log lines a caller may ask for.
 const MAX_TAIL: u32 = 10_000;
@@ -232,5 +232,15 @@ impl pb::agent_server::Agent for AgentGrpc {
     ) -> Result<Response<pb::ImportServiceDataResponse>, Status> {
         audit(&r, "ImportServiceData", "(first chunk)");
         Ok(Response::new(data::import(&self.0, r.into_inner()).await?))
+    }
+
+    async fn relay_data_plane(
+        &self,
+        r: Request<pb::RelayDataPlaneRequest>,
+    ) -> Result<Response<pb::RelayDataPlaneResponse>, Status> {
+        audit(&r, "RelayDataPlane", &r.get_ref().method);
+        let req = r.into_inner();
+        let response = relay::call(&self.0, &req.method, req.request).await?;
+        Ok(Response::new(pb::RelayDataPlaneResponse { response }))
     }
 }

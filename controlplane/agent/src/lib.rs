@@ -32,6 +32,7 @@ mod ops;
 mod podman;
 mod ports;
 mod probe;
+mod relay;
 mod routes;
 mod store;
 
@@ -130,9 +131,12 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
     };
     let guard = axum::middleware::from_fn_with_state(auth, mc_service::auth::AuthLayer::enforce);
     let grpc_router = tonic::service::Routes::new(grpc_health)
-        .add_service(mc_proto::deploy::v1::agent_server::AgentServer::new(
-            grpc::AgentGrpc(agent.clone()),
-        ))
+        .add_service(
+            mc_proto::deploy::v1::agent_server::AgentServer::new(grpc::AgentGrpc(agent.clone()))
+                // Relayed data-plane messages (a whole route table) are large.
+                .max_decoding_message_size(mc_master::dataplane::MAX_MESSAGE)
+                .max_encoding_message_size(mc_master::dataplane::MAX_MESSAGE),
+        )
         .into_axum_router()
         .route_layer(guard)
         .layer(axum::middleware::from_fn_with_state(

@@ -8,7 +8,7 @@ use mc_service::auth::{AccountPattern, MethodMap, Requirement};
 /// The only caller of agent RPCs.
 pub(crate) const MASTER: Requirement = Requirement::System(AccountPattern::Name("mcp-master"));
 
-pub(crate) const RPCS: [&str; 12] = [
+pub(crate) const RPCS: [&str; 13] = [
     "ApplyService",
     "RemoveService",
     "GetServiceStatus",
@@ -21,6 +21,7 @@ pub(crate) const RPCS: [&str; 12] = [
     "HealthCheck",
     "ExportServiceData",
     "ImportServiceData",
+    "RelayDataPlane",
 ];
 
 pub(crate) fn map() -> MethodMap {

@@ -149,4 +149,11 @@ impl pb::master_server::Master for MasterGrpc {
         let c = Caller::from_grpc(&r);
         ok(registry::heartbeat(&self.0, &c, r.into_inner()).await)
     }
+
+    async fn query_data_plane_audit(
+        &self,
+        r: Request<pb::QueryDataPlaneAuditRequest>,
+    ) -> Result<Response<pb::QueryDataPlaneAuditResponse>, Status> {
+        ok(crate::audit::query(&self.0.store, r.get_ref()))
+    }
 }

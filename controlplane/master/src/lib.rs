@@ -6,8 +6,10 @@
 //! register and heartbeat with their own `agent-<node>` accounts), service
 //! definitions (`spec`: TOML, validated), placement and deploys through the
 //! node agents (`deploy`, `agents`), snapshots of service data kept on the
-//! master (`snapshots`) and migration between nodes (`migrate`). Caller
-//! rules in `methods`. Design: docs/design/mcp.md.
+//! master (`snapshots`) and migration between nodes (`migrate`), and the
+//! front door to every node's data plane: MC-Proxy and MCNS admin calls
+//! relayed through the node's agent (`relay`), each change in the audit
+//! trail (`audit`). Caller rules in `methods`. Design: docs/design/mcp.md.
 
 use std::sync::Arc;
 
@@ -16,12 +18,15 @@ use mc_service::auth::MethodMap;
 use mc_service::hosted::{HostedService, ServiceCtx, ServiceError, store_path};
 
 mod agents;
+mod audit;
 mod config;
+pub mod dataplane;
 mod deploy;
 mod grpc;
 pub mod methods;
 mod migrate;
 mod registry;
+mod relay;
 mod rest;
 mod snapshots;
 pub mod spec;
@@ -73,12 +78,18 @@ impl HostedService for Master {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        rest::router(self.clone())
+        rest::router(self.clone()).merge(relay::rest::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
         routes.add_service(mc_proto::deploy::v1::master_server::MasterServer::new(
             grpc::MasterGrpc(self.clone()),
+        ));
+        routes.add_service(relay::grpc::RelayGrpc::<relay::grpc::Proxy>::new(
+            self.clone(),
+        ));
+        routes.add_service(relay::grpc::RelayGrpc::<relay::grpc::Dns>::new(
+            self.clone(),
         ));
     }
 

@@ -3,6 +3,12 @@
 //! role); `RegisterNode` and `Heartbeat` require an `agent-<node>` system
 //! account (an admin is refused: a method meant for an agent is not an
 //! operator's method). The proto header's caller rules.
+//!
+//! The relayed data-plane methods (`crate::dataplane`: every RPC of
+//! `mc.proxy.v1.ProxyAdmin` and `mc.dns.v1.DnsAdmin`, gRPC and their REST
+//! twins) are human admins only, except the record changes in
+//! [`NAME_SCOPED`]: [`RECORD_WRITER`] also admits system accounts, which
+//! `relay::scope` then limits per request to names under their own label.
 
 use mc_service::auth::{AccountPattern, MethodMap, Requirement};
 
@@ -11,8 +17,31 @@ pub const HUMAN_ADMIN: Requirement = Requirement::AllOf(&[Requirement::Human, Re
 /// RegisterNode and Heartbeat.
 pub const AGENT: Requirement = Requirement::System(AccountPattern::NamePrefix("agent-"));
 
+/// Record changes: a human admin, or any system account (limited per
+/// request to its own names by `relay::scope`; an admin role does not widen it).
+pub const RECORD_WRITER: Requirement = Requirement::AnyOf(&[
+    HUMAN_ADMIN,
+    Requirement::System(AccountPattern::NamePrefix("")),
+]);
+
+/// The relayed methods open to [`RECORD_WRITER`]; each has a name rule in
+/// `relay::scope`.
+pub(crate) const NAME_SCOPED: [&str; 2] = [
+    "/mc.dns.v1.DnsAdmin/UpsertRecord",
+    "/mc.dns.v1.DnsAdmin/DeleteRecords",
+];
+
+/// The requirement of a relayed method.
+pub(crate) fn relayed(method: &str) -> Requirement {
+    if NAME_SCOPED.contains(&method) {
+        RECORD_WRITER
+    } else {
+        HUMAN_ADMIN
+    }
+}
+
 /// Operator RPCs of `mc.deploy.v1.Master`.
-pub(crate) const OPERATOR_RPCS: [&str; 13] = [
+pub(crate) const OPERATOR_RPCS: [&str; 14] = [
     "Deploy",
     "Undeploy",
     "GetServiceStatus",
@@ -26,11 +55,12 @@ pub(crate) const OPERATOR_RPCS: [&str; 13] = [
     "ListSnapshots",
     "RestoreSnapshot",
     "MigrateService",
+    "QueryDataPlaneAudit",
 ];
 pub(crate) const AGENT_RPCS: [&str; 2] = ["RegisterNode", "Heartbeat"];
 
 /// REST twins: `(method, path, requirement)`.
-pub(crate) const REST: [(&str, &str, Requirement); 15] = [
+pub(crate) const REST: [(&str, &str, Requirement); 16] = [
     ("POST", "/v1/mcp/services", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services/{service}", HUMAN_ADMIN),
@@ -44,6 +74,7 @@ pub(crate) const REST: [(&str, &str, Requirement); 15] = [
     ("GET", "/v1/mcp/snapshots", HUMAN_ADMIN),
     ("POST", "/v1/mcp/snapshots/{id}/restore", HUMAN_ADMIN),
     ("GET", "/v1/mcp/nodes", HUMAN_ADMIN),
+    ("GET", crate::relay::rest::AUDIT_PATH, HUMAN_ADMIN),
     ("POST", "/v1/mcp/nodes/register", AGENT),
     ("POST", "/v1/mcp/nodes/heartbeat", AGENT),
 ];
@@ -55,12 +86,17 @@ pub fn map() -> MethodMap {
     let m = AGENT_RPCS.iter().fold(m, |m, rpc| {
         m.grpc(&format!("/mc.deploy.v1.Master/{rpc}"), AGENT)
     });
-    REST.iter()
-        .fold(m, |m, (method, path, req)| m.rest(method, path, *req))
+    let m = REST
+        .iter()
+        .fold(m, |m, (method, path, req)| m.rest(method, path, *req));
+    crate::dataplane::methods().iter().fold(m, |m, rpc| {
+        m.grpc(rpc, relayed(rpc))
+            .rest("POST", &crate::relay::rest::rest_path(rpc), relayed(rpc))
+    })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use mc_service::auth::{Decision, Principal, decide};
 
     use super::*;
@@ -80,15 +116,46 @@ mod tests {
         for rpc in &rpcs {
             assert!(m.get(rpc).is_some(), "{rpc} is missing from the map");
         }
+        let relayed = crate::dataplane::methods();
         for (key, _) in m.entries().filter(|(k, _)| k.starts_with('/')) {
             assert!(
-                rpcs.iter().any(|r| r == key),
+                rpcs.iter().chain(relayed).any(|r| r == key),
                 "{key} is mapped but no such RPC exists"
             );
         }
+        for rpc in relayed {
+            let rest = format!("POST {}", crate::relay::rest::rest_path(rpc));
+            assert_eq!(m.get(rpc), m.get(&rest), "{rpc} and its REST twin");
+            assert!(m.get(rpc).is_some(), "{rpc} is missing from the map");
+        }
     }
 
-    fn p(name: &str, typ: &str, roles: &[&str]) -> Principal {
+    #[test]
+    fn every_method_open_to_system_accounts_has_a_name_rule() {
+        use prost_reflect::DynamicMessage;
+        let web = p("web", "system", &[]);
+        let m = map();
+        for rpc in crate::dataplane::methods() {
+            let Some(req) = m.get(rpc) else { continue };
+            if decide(req, Some(&web)) != Decision::Allow {
+                continue;
+            }
+            let input = crate::relay::describe::method(rpc)
+                .expect("descriptor")
+                .input();
+            let empty = DynamicMessage::new(input);
+            assert!(
+                crate::relay::scope::names(rpc, &empty).is_some(),
+                "{rpc} admits system accounts but relay::scope has no name rule for it"
+            );
+        }
+        for rpc in NAME_SCOPED {
+            assert_eq!(m.get(rpc), Some(RECORD_WRITER), "{rpc}");
+        }
+    }
+
+    /// A verified caller, for decision tests.
+    pub(crate) fn p(name: &str, typ: &str, roles: &[&str]) -> Principal {
         Principal {
             account_id: name.to_owned(),
             username: name.to_owned(),

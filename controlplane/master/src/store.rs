@@ -2,7 +2,8 @@
 //! with their last heartbeat, deployed services (the definition that was
 //! deployed successfully and its node), deploy records (every attempt's
 //! steps, kept per service, newest last, at most [`MAX_RECORDS`] each), and
-//! snapshots (one row per archive file under `<data_dir>/mcp/snapshots/`).
+//! snapshots (one row per archive file under `<data_dir>/mcp/snapshots/`),
+//! and the data-plane audit trail (`audit`).
 //!
 //! Invariants: a service row changes only together with the deploy record
 //! of the attempt that succeeded (one transaction); a failed attempt adds
@@ -92,6 +93,10 @@ fn create_v2(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[SNAPSHOTS.def()])
 }
 
+fn create_v3(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[crate::audit::AUDIT.def()])
+}
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "mcp",
     migrations: &[
@@ -104,6 +109,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 2,
             description: "snapshots",
             apply: create_v2,
+        },
+        Migration {
+            to_version: 3,
+            description: "data-plane audit trail",
+            apply: create_v3,
         },
     ],
 };

@@ -107,6 +107,8 @@ const STEPS: &[Step] = &[
     step("snapshot nosuch", Want::Refused),
     step("restore nosuch-1-00000000", Want::Refused),
     step("migrate nosuch --to nowhere", Want::Refused),
+    step("audit", Want::Ok),
+    step("proxy status --node nowhere", Want::Refused),
     step("iam accounts list", Want::Ok),
     Step {
         args: "iam accounts create sweep-user --role user --tag env:test --password-stdin",

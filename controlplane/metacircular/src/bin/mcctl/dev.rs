@@ -150,7 +150,7 @@ async fn cert(
             .with_context(|| format!("reading {}", files.cert.display()))?;
         let key_pem = std::fs::read_to_string(&files.key)
             .with_context(|| format!("reading {}", files.key.display()))?;
-        crate::proxy::client(e)
+        crate::proxy::client(e, None)
             .await?
             .put_certificate(pb::PutCertificateRequest {
                 name: cert_name.clone(),

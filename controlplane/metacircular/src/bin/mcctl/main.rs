@@ -5,11 +5,13 @@
 //! every command works with no flags.
 //!
 //! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`,
-//! `registry`, `mcp`, `mcp_data`), each
+//! `registry`, `mcp`, `mcp_data`, `audit`; `target` picks the socket or the
+//! control plane for `proxy`/`dns`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
 //! [`enums`] only.
 
+mod audit;
 mod crypt;
 mod dev;
 mod dns;
@@ -23,6 +25,7 @@ mod proxy;
 mod registry;
 mod secret;
 mod status;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,12 +76,10 @@ enum Command {
     /// Metacrypt: the seal/unseal barrier.
     #[command(subcommand)]
     Crypt(crypt::CryptCommand),
-    /// MC-Proxy: routes, listeners, firewall, status.
-    #[command(subcommand)]
-    Proxy(proxy::ProxyCommand),
-    /// MCNS: zones, records, cache, status.
-    #[command(subcommand)]
-    Dns(dns::DnsCommand),
+    /// MC-Proxy: routes, listeners, firewall, status (a node's, with --node).
+    Proxy(proxy::ProxyArgs),
+    /// MCNS: zones, records, cache, status (a node's, with --node).
+    Dns(dns::DnsArgs),
     /// MCR: repositories, tags, policy, quotas, audit, garbage collection, retention.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -120,6 +121,8 @@ enum Command {
     Snapshots { service: Option<String> },
     /// MCP: restore a snapshot onto its service's node (stop, import, start).
     Restore { snapshot: String },
+    /// MCP: the audit trail of data-plane changes made through the control plane.
+    Audit(audit::AuditArgs),
     /// MCP: move a service and its data to another node.
     Migrate {
         service: String,
@@ -214,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Snapshot { service } => block_on(mcp_data::snapshot(e, out, service)),
         Command::Snapshots { service } => block_on(mcp_data::snapshots(e, out, service)),
         Command::Restore { snapshot } => block_on(mcp_data::restore(e, out, snapshot)),
+        Command::Audit(a) => block_on(audit::run(e, out, a)),
         Command::Migrate { service, to } => block_on(mcp_data::migrate(e, out, service, to)),
     }
 }

@@ -9,7 +9,7 @@
 //! the service runs, a bad digest, the wrong kind of caller.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use mc_proto::deploy::v1 as pb;
@@ -57,13 +57,7 @@ fn start_peer(node: &Node, name: &str) -> Peer {
         &root.join("dp"),
         "127.0.0.2",
     );
-    let agent = Command::new(crate::support::mcd())
-        .args(["agent", "--config"])
-        .arg(&files.config)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mcd agent");
+    let agent = super::spawn_agent(&files.config);
     Peer {
         agent,
         podman_args: files.podman_args,

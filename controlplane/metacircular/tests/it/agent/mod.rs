@@ -20,6 +20,7 @@ use crate::peers::{Dataplane, free_port};
 
 mod cutover;
 mod data;
+mod front_door;
 mod master;
 mod recover;
 mod sweep;
@@ -70,6 +71,32 @@ pub(crate) fn system_token(cp: &Controlplane, admin: &str, name: &str) -> String
     );
     assert_eq!(code, 201, "{body}");
     body["token"].as_str().expect("token").to_owned()
+}
+
+/// The control plane's `[mcp]` section: `nodes` on the allowlist, the
+/// master's token file (`<cp_dir>/mcp-token`, written by the caller) and
+/// the agents' CA (the control plane's dev CA) in `cp_dir`, 1 s heartbeats.
+pub(crate) fn mcp_section(cp_dir: &Path, nodes: &[&str]) -> String {
+    let dev_ca = mc_service::tls::DevCa::load_or_create(cp_dir).expect("ca");
+    let nodes: Vec<String> = nodes.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        "\n[mcp]\nnodes = [{}]\ntoken_file = \"{}/mcp-token\"\nagent_ca = \"{}\"\n\
+         agent_server_name = \"localhost\"\nzone = \"svc.test\"\nheartbeat_interval = \"1s\"\n",
+        nodes.join(", "),
+        cp_dir.display(),
+        dev_ca.cert_path.display()
+    )
+}
+
+/// Starts `mcd agent --config config`.
+pub(crate) fn spawn_agent(config: &Path) -> Child {
+    Command::new(crate::support::mcd())
+        .args(["agent", "--config"])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mcd agent")
 }
 
 /// What `agent_files` wrote for one agent.
@@ -161,14 +188,7 @@ impl Node {
         }
         // The master: this node on its allowlist, its token written below
         // (read at each call), the agents' CA the control plane's dev CA.
-        let dev_ca = mc_service::tls::DevCa::load_or_create(&cp_dir).expect("ca");
-        let mcp = format!(
-            "\n[mcp]\nnodes = [\"test\", \"second\"]\ntoken_file = \"{}/mcp-token\"\nagent_ca = \"{}\"\n\
-             agent_server_name = \"localhost\"\nzone = \"svc.test\"\nheartbeat_interval = \"1s\"\n",
-            cp_dir.display(),
-            dev_ca.cert_path.display()
-        );
-        let cp = Controlplane::start(&cp_dir, &mcp);
+        let cp = Controlplane::start(&cp_dir, &mcp_section(&cp_dir, &["test", "second"]));
         let admin = cp.token("admin", &cp.password);
         let master = system_token(&cp, &admin, "mcp-master");
         std::fs::write(cp_dir.join("mcp-token"), &master).expect("mcp token");
@@ -219,14 +239,7 @@ impl Node {
             let _ = a.kill();
             let _ = a.wait();
         }
-        let agent = Command::new(crate::support::mcd())
-            .args(["agent", "--config"])
-            .arg(&self.config)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mcd agent");
-        self.agent = Some(agent);
+        self.agent = Some(spawn_agent(&self.config));
         self.wait_ready();
     }
 

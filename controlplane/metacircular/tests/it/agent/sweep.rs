@@ -13,7 +13,7 @@ fn every_agent_rpc_refuses_anyone_but_the_master() {
         .iter()
         .filter(|r| r.starts_with("/mc.deploy.v1.Agent/"))
         .collect();
-    assert_eq!(rpcs.len(), 12, "{rpcs:?}");
+    assert_eq!(rpcs.len(), 13, "{rpcs:?}");
     let call = |path: &str, token: Option<&str>| {
         crate::support::grpc_status(&node.grpc, &node.ca, path, token)
     };

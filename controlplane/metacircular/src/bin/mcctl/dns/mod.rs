@@ -1,5 +1,6 @@
-//! `mcctl dns …`: MCNS through the data plane's admin socket (`mc.dns.v1`),
-//! one module per command group.
+//! `mcctl dns …`: MCNS (`mc.dns.v1`) through the data plane's admin
+//! socket, or with `--node NAME` through the control plane
+//! ([`crate::target`]), one module per command group.
 //!
 //! Each group parses its own subcommands and answers through
 //! [`Out`](crate::output::Out); this module only connects and dispatches.
@@ -10,16 +11,24 @@ mod status;
 mod tsig;
 mod zones;
 
-use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use mc_proto::dns::v1 as pb;
 use pb::dns_admin_client::DnsAdminClient;
-use tonic::transport::Channel;
 
 use crate::endpoints::Endpoints;
 use crate::output::Out;
 
-pub(crate) type Client = DnsAdminClient<Channel>;
+pub(crate) type Client = DnsAdminClient<crate::target::Channel>;
+
+#[derive(Args)]
+pub(crate) struct DnsArgs {
+    /// This node's MCNS, through the control plane (your MCIAS token;
+    /// changes are audited), instead of the local admin socket.
+    #[arg(long, global = true, value_name = "NAME")]
+    node: Option<String>,
+    #[command(subcommand)]
+    command: DnsCommand,
+}
 
 #[derive(Subcommand)]
 pub(crate) enum DnsCommand {
@@ -40,23 +49,13 @@ pub(crate) enum DnsCommand {
 
 /// A gRPC error as the operator should read it.
 pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}", status.message())
+    crate::iam::client::refused(status)
 }
 
-async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
-    let socket = endpoints
-        .socket("dns")
-        .or_else(|| endpoints.socket("dataplane"))
-        .context("endpoints file has no dns.admin_socket")?;
-    let channel = mc_shell::admin::channel(&socket)
-        .await
-        .with_context(|| format!("cannot reach the data plane at {}", socket.display()))?;
-    Ok(DnsAdminClient::new(channel))
-}
-
-pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: DnsCommand) -> anyhow::Result<()> {
-    let mut c = client(endpoints).await?;
-    match cmd {
+pub(crate) async fn run(endpoints: &Endpoints, out: Out, args: DnsArgs) -> anyhow::Result<()> {
+    let channel = crate::target::channel(endpoints, "dns", args.node.as_deref()).await?;
+    let mut c = DnsAdminClient::new(channel);
+    match args.command {
         DnsCommand::Status => status::run(&mut c, out).await,
         DnsCommand::Zones(cmd) => zones::run(&mut c, out, cmd).await,
         DnsCommand::Records(cmd) => records::run(&mut c, out, cmd).await,

@@ -20,6 +20,13 @@ pub(crate) type Authed = InterceptedService<Channel, Bearer>;
 #[derive(Clone)]
 pub(crate) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
 
+impl Bearer {
+    /// The `authorization` header value.
+    pub(crate) fn value(&self) -> MetadataValue<tonic::metadata::Ascii> {
+        self.0.clone()
+    }
+}
+
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         r.metadata_mut().insert("authorization", self.0.clone());

@@ -1,5 +1,6 @@
-//! `mcctl proxy …`: MC-Proxy through the data plane's admin socket
-//! (`mc.proxy.v1`), one module per command group.
+//! `mcctl proxy …`: MC-Proxy (`mc.proxy.v1`) through the data plane's
+//! admin socket, or with `--node NAME` through the control plane
+//! ([`crate::target`]), one module per command group.
 //!
 //! Each group parses its own subcommands and answers through
 //! [`Out`](crate::output::Out); this module only connects and dispatches.
@@ -11,16 +12,24 @@ mod policies;
 mod routes;
 mod status;
 
-use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use mc_proto::proxy::v1 as pb;
 use pb::proxy_admin_client::ProxyAdminClient;
-use tonic::transport::Channel;
 
 use crate::endpoints::Endpoints;
 use crate::output::Out;
 
-pub(crate) type Client = ProxyAdminClient<Channel>;
+pub(crate) type Client = ProxyAdminClient<crate::target::Channel>;
+
+#[derive(Args)]
+pub(crate) struct ProxyArgs {
+    /// This node's MC-Proxy, through the control plane (your MCIAS token;
+    /// changes are audited), instead of the local admin socket.
+    #[arg(long, global = true, value_name = "NAME")]
+    node: Option<String>,
+    #[command(subcommand)]
+    command: ProxyCommand,
+}
 
 #[derive(Subcommand)]
 pub(crate) enum ProxyCommand {
@@ -47,7 +56,7 @@ pub(crate) enum ProxyCommand {
 
 /// A gRPC error as the operator should read it.
 pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}", status.message())
+    crate::iam::client::refused(status)
 }
 
 /// `5s`, `5m`… as milliseconds.
@@ -56,20 +65,17 @@ pub(crate) fn parse_ms(s: &str) -> Result<u32, String> {
     u32::try_from(d.get().as_millis()).map_err(|_| format!("`{s}` is too long"))
 }
 
-pub(crate) async fn client(endpoints: &Endpoints) -> anyhow::Result<Client> {
-    let socket = endpoints
-        .socket("proxy")
-        .context("endpoints file has no proxy.admin_socket")?;
-    let channel = mc_shell::admin::channel(&socket)
-        .await
-        .with_context(|| format!("cannot reach the data plane at {}", socket.display()))?;
+pub(crate) async fn client(endpoints: &Endpoints, node: Option<&str>) -> anyhow::Result<Client> {
+    let channel = crate::target::channel(endpoints, "proxy", node).await?;
     // Route tables of up to 100k entries travel in one message.
-    Ok(ProxyAdminClient::new(channel).max_decoding_message_size(64 << 20))
+    Ok(ProxyAdminClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20))
 }
 
-pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: ProxyCommand) -> anyhow::Result<()> {
-    let mut c = client(endpoints).await?;
-    match cmd {
+pub(crate) async fn run(endpoints: &Endpoints, out: Out, args: ProxyArgs) -> anyhow::Result<()> {
+    let mut c = client(endpoints, args.node.as_deref()).await?;
+    match args.command {
         ProxyCommand::Status => status::run(&mut c, out).await,
         ProxyCommand::Listeners(cmd) => listeners::run(&mut c, out, cmd).await,
         ProxyCommand::Routes(cmd) => routes::run(&mut c, out, cmd).await,
