@@ -142,7 +142,7 @@ impl Core {
         for (key, mtime, _) in objects {
             report.objects_listed += 1;
             if sweep::is_orphan(&tx, &key)? {
-                let digest = crate::storage::FsStore::digest_of_key(&key).unwrap_or_default();
+                let digest = crate::storage::Storage::digest_of_key(&key).unwrap_or_default();
                 report
                     .orphans
                     .add(&digest, &key, format!("no row names it (mtime {mtime})"));
@@ -173,7 +173,7 @@ impl Core {
     pub(crate) fn status(&self) -> R<StorageStatus> {
         let tx = ReadTx::begin(&self.store)?;
         let mut s = StorageStatus {
-            backend: "filesystem".into(),
+            backend: self.fs.backend().into(),
             repositories: tx.len(REPOS)?,
             manifests: tx.len(MANIFESTS)?,
             tags: tx.len(TAGS)?,
@@ -209,14 +209,14 @@ mod tests {
     use super::super::Core;
     use crate::model::RepoName;
     use crate::registry::digest::{Algorithm, Digest};
-    use crate::storage::FsStore;
+    use crate::storage::Storage;
 
     fn core(dir: &std::path::Path) -> Core {
         let store =
             Arc::new(Store::open(&dir.join("mcr.redb"), &crate::store::SCHEMA).expect("store"));
         Core {
             store,
-            fs: FsStore::open(dir).expect("fs"),
+            fs: Storage::open_fs(dir).expect("fs"),
         }
     }
 
@@ -228,7 +228,7 @@ mod tests {
         let inc = format!("{n:016x}");
         c.commit_upload(&repo, &d, staged, &inc, bytes.len() as u64)
             .expect("commit");
-        let path = dir.join("blobs").join(FsStore::object_key(&d, &inc));
+        let path = dir.join("blobs").join(Storage::object_key(&d, &inc));
         (d, path)
     }
 
@@ -262,7 +262,7 @@ mod tests {
         let stray_path = dir
             .path()
             .join("blobs")
-            .join(FsStore::object_key(&stray, "00000000000000ff"));
+            .join(Storage::object_key(&stray, "00000000000000ff"));
         std::fs::create_dir_all(stray_path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&stray_path, b"stray").expect("orphan");
 

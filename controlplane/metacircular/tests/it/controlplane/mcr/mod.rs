@@ -16,6 +16,7 @@ mod gc;
 mod oras;
 mod podman;
 mod policy;
+mod s3;
 mod skopeo;
 mod ui;
 
