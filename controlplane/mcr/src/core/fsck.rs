@@ -94,18 +94,55 @@ pub(crate) struct StorageStatus {
     pub last_gc_finished_at: i64,
 }
 
+/// Where a running fsck is, as `progress` callbacks see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct FsckProgress {
+    /// `blobs` (rows against objects), then `objects` (listing against rows).
+    pub phase: &'static str,
+    pub blobs_checked: u64,
+    /// Blob rows when the run started (rows may come and go meanwhile).
+    pub blobs_total: u64,
+    pub bytes_checked: u64,
+    pub objects_listed: u64,
+}
+
+impl FsckReport {
+    fn progress(&self, phase: &'static str, blobs_total: u64) -> FsckProgress {
+        FsckProgress {
+            phase,
+            blobs_checked: self.blobs_checked,
+            blobs_total,
+            bytes_checked: self.bytes_checked,
+            objects_listed: self.objects_listed,
+        }
+    }
+}
+
 impl Core {
     /// Checks every blob row against its object, then every object against
     /// the rows. With `verify_content`, every object is read and hashed.
+    #[cfg(test)]
     pub(crate) fn fsck(&self, verify_content: bool) -> R<FsckReport> {
+        self.fsck_with(verify_content, &mut |_| {})
+    }
+
+    /// [`Self::fsck`], calling `progress` after each blob and once per phase.
+    pub(crate) fn fsck_with(
+        &self,
+        verify_content: bool,
+        progress: &mut dyn FnMut(FsckProgress),
+    ) -> R<FsckReport> {
         let mut report = FsckReport {
             verified_content: verify_content,
             ..FsckReport::default()
         };
+        let total = ReadTx::begin(&self.store)?.len(BLOBS)?;
+        progress(report.progress("blobs", total));
         let mut cursor: Option<Vec<u8>> = None;
         loop {
             let (rows, next, _) = sweep::scan(&self.store, BLOBS, cursor.as_deref(), |_| true)?;
             for (key, blob) in rows {
+                progress(report.progress("blobs", total));
                 let digest = String::from_utf8_lossy(&key).into_owned();
                 report.blobs_checked += 1;
                 match self.fs.object_len(&blob.object) {
@@ -137,6 +174,7 @@ impl Core {
                 None => break,
             }
         }
+        progress(report.progress("objects", total));
         let objects = self.fs.list_objects()?;
         let tx = ReadTx::begin(&self.store)?;
         for (key, mtime, _) in objects {
@@ -148,6 +186,7 @@ impl Core {
                     .add(&digest, &key, format!("no row names it (mtime {mtime})"));
             }
         }
+        progress(report.progress("objects", total));
         Ok(report)
     }
 
@@ -239,8 +278,24 @@ mod tests {
         let blobs: Vec<_> = (0..4_u8)
             .map(|i| push(&c, dir.path(), &[i; 100], u32::from(i) + 1))
             .collect();
-        let clean = c.fsck(true).expect("fsck");
+        let mut seen = Vec::new();
+        let clean = c.fsck_with(true, &mut |p| seen.push(p)).expect("fsck");
         assert!(clean.clean(), "{clean:?}");
+        // Progress: the blobs phase counting up to the total, then objects.
+        assert_eq!(
+            seen.first()
+                .map(|p| (p.phase, p.blobs_checked, p.blobs_total)),
+            Some(("blobs", 0, 4))
+        );
+        let last = seen.last().cloned().unwrap_or_default();
+        assert_eq!(
+            (last.phase, last.blobs_checked, last.objects_listed),
+            ("objects", 4, 4)
+        );
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].blobs_checked <= w[1].blobs_checked)
+        );
         assert_eq!(
             (
                 clean.blobs_checked,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::human;
 use crate::endpoints::Endpoints;
-use crate::iam::client::{authed, refused};
+use crate::iam::client::{Authed, authed, refused};
 use crate::output::{Out, spinner, utc};
 
 #[derive(Subcommand)]
@@ -110,6 +110,34 @@ fn print_fsck(v: &FsckView) {
     println!("{}", if v.clean { "clean" } else { "problems found" });
 }
 
+/// Reads the `Fsck` stream: progress into `bar`, then the report.
+async fn follow_fsck(
+    c: &mut StorageClient<Authed>,
+    verify_content: bool,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<pb::FsckReport> {
+    let mut events = c
+        .fsck(pb::FsckRequest { verify_content })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    while let Some(e) = events.message().await.map_err(refused)? {
+        match e.event {
+            Some(pb::fsck_event::Event::Progress(p)) => bar.set_message(format!(
+                "{}: {}/{} blobs checked ({}), {} objects listed",
+                p.phase,
+                p.blobs_checked,
+                p.blobs_total,
+                human(p.bytes_checked),
+                p.objects_listed
+            )),
+            Some(pb::fsck_event::Event::Report(r)) => return Ok(r),
+            None => {}
+        }
+    }
+    anyhow::bail!("the fsck stream ended without a report")
+}
+
 pub(crate) async fn run(
     endpoints: &Endpoints,
     out: Out,
@@ -167,9 +195,9 @@ pub(crate) async fn run(
                     ""
                 }
             ));
-            let r = c.fsck(pb::FsckRequest { verify_content }).await;
+            let r = follow_fsck(&mut c, verify_content, &bar).await;
             bar.finish_and_clear();
-            let r = r.map_err(refused)?.into_inner();
+            let r = r?;
             let v = FsckView {
                 clean: r.clean,
                 verified_content: r.verified_content,

@@ -345,10 +345,10 @@ fn every_registry_route_refuses_anonymous_callers() {
         checked += 1;
     }
     // 8 /v2 entries; the admin API, GC (4 REST + 4 gRPC), retention (5 REST + 4 gRPC)
-    // and storage (2 REST + 2 gRPC).
-    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2);
+    // and storage (2 REST + 2 gRPC); the streaming GC Watch (+ 1).
+    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2 + 1);
     assert_eq!(ui_seen, mc_mcr::ui::ROUTES.len());
-    assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4 + 2);
+    assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4 + 2 + 1);
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,
