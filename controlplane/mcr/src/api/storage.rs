@@ -111,6 +111,8 @@ impl pb::storage_server::Storage for StorageService {
             tags: s.tags,
             blobs: s.blobs,
             blob_bytes: s.blob_bytes,
+            reclaimable_blobs: s.reclaimable_blobs,
+            reclaimable_bytes: s.reclaimable_bytes,
             last_gc_id: s.last_gc_id,
             last_gc_state: s.last_gc_state,
             last_gc_finished_at: s.last_gc_finished_at,

@@ -17,7 +17,7 @@ use super::{Core, R};
 use crate::gc::sweep;
 use crate::gc::tables::GC_RUNS;
 use crate::registry::digest::{Digest, Hasher};
-use crate::store::{BLOBS, MANIFESTS, REPOS, TAGS};
+use crate::store::{BLOBS, LINKS, MANIFESTS, REPOS, TAGS};
 
 /// At most this many findings of each kind are listed (all are counted).
 pub(crate) const MAX_FINDINGS: usize = 1000;
@@ -88,6 +88,11 @@ pub(crate) struct StorageStatus {
     pub tags: u64,
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Stored blobs no manifest references (in no repository): what GC
+    /// frees once their links and rows are `gc_grace` old. A blob uploaded
+    /// for a manifest not pushed yet counts until that push.
+    pub reclaimable_blobs: u64,
+    pub reclaimable_bytes: u64,
     /// The newest GC run: id, state, finish time (0 while running or never).
     pub last_gc_id: String,
     pub last_gc_state: String,
@@ -218,12 +223,33 @@ impl Core {
             tags: tx.len(TAGS)?,
             ..StorageStatus::default()
         };
+        // Digests some manifest references, from links with `refs > 0`
+        // (keyed repository ‖ 0 ‖ digest).
+        let mut referenced = std::collections::HashSet::new();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let (rows, next, _) =
+                sweep::scan(&self.store, LINKS, cursor.as_deref(), |l| l.refs > 0)?;
+            for (key, _) in rows {
+                if let Some(at) = key.iter().position(|b| *b == 0) {
+                    referenced.insert(key[at + 1..].to_vec());
+                }
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
         let mut cursor: Option<Vec<u8>> = None;
         loop {
             let (rows, next, _) = sweep::scan(&self.store, BLOBS, cursor.as_deref(), |_| true)?;
-            for (_, b) in rows {
+            for (key, b) in rows {
                 s.blobs += 1;
                 s.blob_bytes += b.size;
+                if !referenced.contains(&key) {
+                    s.reclaimable_blobs += 1;
+                    s.reclaimable_bytes += b.size;
+                }
             }
             match next {
                 Some(n) => cursor = Some(n),
@@ -308,6 +334,11 @@ mod tests {
         assert_eq!(
             (status.blobs, status.blob_bytes, status.repositories),
             (4, 400, 1)
+        );
+        // No manifest references them yet: all four are reclaimable.
+        assert_eq!(
+            (status.reclaimable_blobs, status.reclaimable_bytes),
+            (4, 400)
         );
 
         std::fs::remove_file(&blobs[0].1).expect("remove");

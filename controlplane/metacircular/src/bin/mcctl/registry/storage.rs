@@ -15,7 +15,8 @@ use crate::output::{Out, spinner, utc};
 
 #[derive(Subcommand)]
 pub(crate) enum StorageCommand {
-    /// Totals: repositories, manifests, tags, blobs and their bytes, the last GC run (admin).
+    /// Totals: repositories, manifests, tags, blobs and their bytes, what GC would
+    /// reclaim, the last GC run (admin).
     Status,
     /// Check every blob row against its file and every file against the rows (admin).
     Fsck {
@@ -33,6 +34,8 @@ struct StatusView {
     tags: u64,
     blobs: u64,
     blob_bytes: u64,
+    reclaimable_blobs: u64,
+    reclaimable_bytes: u64,
     last_gc_id: String,
     last_gc_state: String,
     last_gc_finished_at_unix: i64,
@@ -159,6 +162,8 @@ pub(crate) async fn run(
                 tags: s.tags,
                 blobs: s.blobs,
                 blob_bytes: s.blob_bytes,
+                reclaimable_blobs: s.reclaimable_blobs,
+                reclaimable_bytes: s.reclaimable_bytes,
                 last_gc_id: s.last_gc_id,
                 last_gc_state: s.last_gc_state,
                 last_gc_finished_at_unix: s.last_gc_finished_at,
@@ -170,6 +175,11 @@ pub(crate) async fn run(
                     v.repositories, v.manifests, v.tags
                 );
                 println!("{} blobs, {}", v.blobs, human(v.blob_bytes));
+                println!(
+                    "reclaimable: {} in {} blobs no manifest references (GC frees them after gc_grace)",
+                    human(v.reclaimable_bytes),
+                    v.reclaimable_blobs
+                );
                 if v.last_gc_id.is_empty() {
                     println!("last GC: never");
                 } else {

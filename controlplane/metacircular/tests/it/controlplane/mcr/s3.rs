@@ -194,6 +194,9 @@ fn registry_on_s3_round_trips_checks_and_collects() {
     let mcctl = Mcctl::new(&reg, d);
     let status = mcctl.run(&["registry", "status"]);
     assert_eq!(status["backend"], "s3", "{status}");
+    // The two raw uploads are in no manifest: what GC would reclaim.
+    assert_eq!(status["reclaimable_blobs"], 2, "{status}");
+    assert_eq!(status["reclaimable_bytes"], 17 + big.len(), "{status}");
     let clean = mcctl.run(&["registry", "fsck", "--verify-content"]);
     assert_eq!(
         (&clean["clean"], &clean["blobs_checked"]),
