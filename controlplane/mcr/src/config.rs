@@ -13,9 +13,18 @@
 //! gc_grace = "1h"               # GC spares links/blobs unreferenced for less (>= 1s)
 //! gc_interval = "1h"            # a GC run starts this often ("0s": only on demand)
 //! retention_interval = "24h"    # the retention rules run this often ("0s": only on demand)
+//! storage = "filesystem"        # blobs under <data_dir>/mcr/blobs, or "s3":
+//! s3_endpoint = ""              # https://…, or http:// on loopback; "" = AWS for the region
+//! s3_bucket = ""
+//! s3_region = "us-east-1"
+//! s3_prefix = ""                # key prefix in the bucket ("" or ending in "/")
+//! s3_path_style = true          # endpoint/bucket/key, as self-hosted stores want
+//! s3_access_key_id = ""
+//! s3_secret_access_key_file = "" # or the variable MC_MCR_S3_SECRET_ACCESS_KEY
 //! ```
 //!
-//! Invariant: every limit is bounded and non-zero.
+//! Invariant: every limit is bounded and non-zero. The S3 secret is read
+//! from a file or the environment, never from this file, and never printed.
 
 use mc_kit::config::{Duration, Invalid, Validate};
 use serde::Deserialize;
@@ -59,6 +68,160 @@ pub struct McrConfig {
     /// only on demand; else 1 s to 7 days).
     #[serde(default = "d_retention")]
     pub retention_interval: Duration,
+    /// Where blobs live: `filesystem` or `s3`.
+    #[serde(default = "d_storage")]
+    pub storage: String,
+    /// The S3-compatible store (`storage = "s3"`).
+    #[serde(default)]
+    pub s3_endpoint: String,
+    #[serde(default)]
+    pub s3_bucket: String,
+    #[serde(default = "d_region")]
+    pub s3_region: String,
+    #[serde(default)]
+    pub s3_prefix: String,
+    #[serde(default = "d_true")]
+    pub s3_path_style: bool,
+    #[serde(default)]
+    pub s3_access_key_id: String,
+    /// A file holding the secret access key (one line).
+    #[serde(default)]
+    pub s3_secret_access_key_file: String,
+    /// The secret itself, only from `MC_MCR_S3_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub s3_secret_access_key: Redacted,
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "[redacted]"
+        })
+    }
+}
+
+fn d_storage() -> String {
+    "filesystem".into()
+}
+fn d_region() -> String {
+    "us-east-1".into()
+}
+fn d_true() -> bool {
+    true
+}
+
+/// Whether an `http://` URL's host is a loopback address.
+fn loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl McrConfig {
+    /// The blob backend, reading the S3 secret from its file or variable.
+    pub(crate) fn backend(&self) -> Result<crate::storage::Backend, String> {
+        if self.storage != "s3" {
+            return Ok(crate::storage::Backend::Filesystem);
+        }
+        let secret = if self.s3_secret_access_key_file.is_empty() {
+            self.s3_secret_access_key.0.clone()
+        } else {
+            let path = &self.s3_secret_access_key_file;
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("mcr.s3_secret_access_key_file {path}: {e}"))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned()
+        };
+        if secret.is_empty() {
+            return Err(
+                "mcr.s3_secret_access_key_file (or MC_MCR_S3_SECRET_ACCESS_KEY) is empty".into(),
+            );
+        }
+        Ok(crate::storage::Backend::S3(crate::storage::S3Config {
+            endpoint: self.s3_endpoint.clone(),
+            bucket: self.s3_bucket.clone(),
+            region: self.s3_region.clone(),
+            prefix: self.s3_prefix.clone(),
+            path_style: self.s3_path_style,
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: zeroize::Zeroizing::new(secret),
+        }))
+    }
+
+    fn validate_storage(&self) -> Result<(), Invalid> {
+        match self.storage.as_str() {
+            "filesystem" => return Ok(()),
+            "s3" => {}
+            _ => return Err(Invalid::new("storage", "\"filesystem\" or \"s3\"")),
+        }
+        let e = &self.s3_endpoint;
+        if !(e.is_empty() || e.starts_with("https://") || loopback_http(e)) {
+            return Err(Invalid::new(
+                "s3_endpoint",
+                "an https:// URL (http:// only to a loopback address)",
+            ));
+        }
+        let bucket_ok = (3..=63).contains(&self.s3_bucket.len())
+            && self
+                .s3_bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(Invalid::new(
+                "s3_bucket",
+                "a bucket name (3-63 of a-z 0-9 . -)",
+            ));
+        }
+        let p = &self.s3_prefix;
+        let prefix_ok = p.is_empty()
+            || (p.len() <= 256
+                && p.ends_with('/')
+                && !p.starts_with('/')
+                && !p.contains("..")
+                && !p.contains("//")
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)));
+        if !prefix_ok {
+            return Err(Invalid::new(
+                "s3_prefix",
+                "empty, or up to 256 of a-z A-Z 0-9 / . _ - ending in /",
+            ));
+        }
+        if self.s3_region.is_empty() || self.s3_access_key_id.is_empty() {
+            return Err(Invalid::new(
+                "s3_access_key_id",
+                "s3_region and s3_access_key_id are required with storage = \"s3\"",
+            ));
+        }
+        if self.s3_secret_access_key_file.is_empty() && self.s3_secret_access_key.0.is_empty() {
+            return Err(Invalid::new(
+                "s3_secret_access_key_file",
+                "a file holding the secret key (or MC_MCR_S3_SECRET_ACCESS_KEY)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn d_retention() -> Duration {
@@ -98,6 +261,15 @@ impl Default for McrConfig {
             gc_grace: d_gc(),
             gc_interval: d_gc(),
             retention_interval: d_retention(),
+            storage: d_storage(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: d_region(),
+            s3_prefix: String::new(),
+            s3_path_style: true,
+            s3_access_key_id: String::new(),
+            s3_secret_access_key_file: String::new(),
+            s3_secret_access_key: Redacted::default(),
         }
     }
 }
@@ -143,7 +315,7 @@ impl Validate for McrConfig {
         if self.login_tags.len() > 32 {
             return Err(Invalid::new("login_tags", "at most 32"));
         }
-        Ok(())
+        self.validate_storage()
     }
 }
 
@@ -164,5 +336,87 @@ mod tests {
             ..McrConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn s3_settings_are_checked_and_the_secret_never_printed() {
+        let s3 = McrConfig {
+            storage: "s3".into(),
+            s3_endpoint: "http://127.0.0.1:9000".into(),
+            s3_bucket: "mcr-blobs".into(),
+            s3_access_key_id: "AKID".into(),
+            s3_secret_access_key: Redacted("very-secret".into()),
+            ..McrConfig::default()
+        };
+        assert!(s3.validate().is_ok());
+        assert!(!format!("{s3:?}").contains("very-secret"));
+        let Ok(crate::storage::Backend::S3(b)) = s3.backend() else {
+            panic!("an S3 backend");
+        };
+        assert!(!format!("{b:?}").contains("very-secret"));
+        for (bad, key) in [
+            (
+                McrConfig {
+                    storage: "tape".into(),
+                    ..s3.clone()
+                },
+                "storage",
+            ),
+            (
+                McrConfig {
+                    s3_endpoint: "http://s3.example.com".into(),
+                    ..s3.clone()
+                },
+                "s3_endpoint",
+            ),
+            (
+                McrConfig {
+                    s3_endpoint: "http://127.0.0.1.example.com:80".into(),
+                    ..s3.clone()
+                },
+                "s3_endpoint",
+            ),
+            (
+                McrConfig {
+                    s3_bucket: "A_B".into(),
+                    ..s3.clone()
+                },
+                "s3_bucket",
+            ),
+            (
+                McrConfig {
+                    s3_prefix: "../x/".into(),
+                    ..s3.clone()
+                },
+                "s3_prefix",
+            ),
+            (
+                McrConfig {
+                    s3_prefix: "nolastslash".into(),
+                    ..s3.clone()
+                },
+                "s3_prefix",
+            ),
+            (
+                McrConfig {
+                    s3_secret_access_key: Redacted::default(),
+                    ..s3.clone()
+                },
+                "s3_secret_access_key_file",
+            ),
+        ] {
+            let e = bad.validate().expect_err(key);
+            assert_eq!(e.field, key, "{}", e.message);
+        }
+        let https = McrConfig {
+            s3_endpoint: "https://s3.example.com".into(),
+            ..s3.clone()
+        };
+        assert!(https.validate().is_ok());
+        let missing = McrConfig {
+            s3_secret_access_key_file: "/nonexistent/secret".into(),
+            ..s3
+        };
+        assert!(missing.backend().is_err());
     }
 }

@@ -14,7 +14,7 @@ use crate::config::McrConfig;
 use crate::core::Core;
 use crate::core::uploads::Sessions;
 use crate::registry::auth::Auth;
-use crate::storage::FsStore;
+use crate::storage::Storage;
 
 fn realm(ctx: &ServiceCtx, config: &McrConfig) -> String {
     if config.realm.is_empty() {
@@ -48,7 +48,8 @@ impl HostedService for Mcr {
         };
         let store = Store::open(&store_path::<Self>(&ctx.data_dir), &crate::store::SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
-        let fs = FsStore::open(&ctx.dir(Self::NAME)).map_err(|e| fail(e.to_string()))?;
+        let backend = config.backend().map_err(fail)?;
+        let fs = Storage::open(&ctx.dir(Self::NAME), &backend).map_err(|e| fail(e.to_string()))?;
         match fs.expire_sessions(config.upload_ttl.get()) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired upload sessions removed"),

@@ -81,6 +81,7 @@ const GRPC: &[(&str, Requirement)] = &[
     ("Gc/List", ADMIN),
     ("Gc/Get", ADMIN),
     ("Gc/Cancel", ADMIN),
+    ("Gc/Watch", ADMIN),
     ("Retention/List", ADMIN),
     ("Retention/Put", ADMIN),
     ("Retention/Delete", ADMIN),

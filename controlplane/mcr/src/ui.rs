@@ -220,12 +220,20 @@ fn gc_page(ui: &Ui, user: &UiUser, note: Option<Markup>) -> Response {
             );
         }
     };
+    // What a run would free; the page still shows the runs without it.
+    let reclaimable = ui.m.core.status().ok();
     CHROME.page(
         user,
         "Garbage collection",
         StatusCode::OK,
         html! {
             @if let Some(n) = note { (n) }
+            @if let Some(s) = reclaimable {
+                p #reclaimable {
+                    "Reclaimable: " (bytes(s.reclaimable_bytes)) " in " (s.reclaimable_blobs)
+                    " blobs no manifest references (freed by GC once gc_grace old)."
+                }
+            }
             form #gc-start method="post" action="/ui/registry/admin/gc" {
                 (csrf_field(user))
                 label { input type="checkbox" name="dry_run" value="on"; " Dry run (list, delete nothing)" }

@@ -17,16 +17,25 @@ use tonic::{Request, Response, Status};
 use super::ops::api;
 use crate::Mcr;
 use crate::core::blocking;
-use crate::core::fsck::{Findings, FsckReport, StorageStatus};
+use crate::core::fsck::{Findings, FsckProgress, FsckReport, StorageStatus};
+
+/// Progress events a slow client has not read yet are dropped, never
+/// waited for: the check does not slow down for its watcher.
+const PROGRESS_BUFFER: usize = 16;
 
 async fn status_of(m: &Arc<Mcr>) -> Result<StorageStatus, ApiError> {
     let m = m.clone();
     blocking(move || m.core.status()).await.map_err(api)
 }
 
-async fn fsck_of(m: &Arc<Mcr>, verify_content: bool) -> Result<FsckReport, ApiError> {
+/// Runs fsck on the blocking pool, telling `progress` where it is.
+async fn fsck_of(
+    m: &Arc<Mcr>,
+    verify_content: bool,
+    mut progress: impl FnMut(FsckProgress) + Send + 'static,
+) -> Result<FsckReport, ApiError> {
     let m = m.clone();
-    let report = blocking(move || m.core.fsck(verify_content))
+    let report = blocking(move || m.core.fsck_with(verify_content, &mut progress))
         .await
         .map_err(api)?;
     tracing::info!(
@@ -55,7 +64,7 @@ async fn fsck(
     State(m): State<Arc<Mcr>>,
     JsonBody(b): JsonBody<FsckBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let r = fsck_of(&m, b.verify_content).await?;
+    let r = fsck_of(&m, b.verify_content, |_| {}).await?;
     let mut v = serde_json::to_value(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
     v["clean"] = serde_json::Value::Bool(r.clean());
     Ok(Json(v))
@@ -102,26 +111,62 @@ impl pb::storage_server::Storage for StorageService {
             tags: s.tags,
             blobs: s.blobs,
             blob_bytes: s.blob_bytes,
+            reclaimable_blobs: s.reclaimable_blobs,
+            reclaimable_bytes: s.reclaimable_bytes,
             last_gc_id: s.last_gc_id,
             last_gc_state: s.last_gc_state,
             last_gc_finished_at: s.last_gc_finished_at,
         }))
     }
 
-    async fn fsck(&self, r: Request<pb::FsckRequest>) -> Result<Response<pb::FsckReport>, Status> {
-        let r = fsck_of(&self.0, r.into_inner().verify_content).await?;
-        let clean = r.clean();
-        Ok(Response::new(pb::FsckReport {
-            verified_content: r.verified_content,
-            blobs_checked: r.blobs_checked,
-            bytes_checked: r.bytes_checked,
-            objects_listed: r.objects_listed,
-            missing: Some(findings_pb(r.missing)),
-            size_mismatch: Some(findings_pb(r.size_mismatch)),
-            content_mismatch: Some(findings_pb(r.content_mismatch)),
-            orphans: Some(findings_pb(r.orphans)),
-            clean,
-        }))
+    type FsckStream =
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::FsckEvent, Status>> + Send>>;
+
+    /// Progress events (one per blob, dropped when the client lags), then
+    /// the report; the check runs to its end even if the client leaves.
+    async fn fsck(
+        &self,
+        r: Request<pb::FsckRequest>,
+    ) -> Result<Response<Self::FsckStream>, Status> {
+        let verify = r.into_inner().verify_content;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(PROGRESS_BUFFER);
+        let progress = tx.clone();
+        let m = self.0.clone();
+        tokio::spawn(async move {
+            let last = fsck_of(&m, verify, move |p| {
+                let event = pb::fsck_event::Event::Progress(pb::FsckProgress {
+                    phase: p.phase.into(),
+                    blobs_checked: p.blobs_checked,
+                    blobs_total: p.blobs_total,
+                    bytes_checked: p.bytes_checked,
+                    objects_listed: p.objects_listed,
+                });
+                let _ = progress.try_send(Ok(pb::FsckEvent { event: Some(event) }));
+            })
+            .await
+            .map(|r| pb::FsckEvent {
+                event: Some(pb::fsck_event::Event::Report(report_pb(r))),
+            })
+            .map_err(Status::from);
+            let _ = tx.send(last).await;
+        });
+        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Ok(Response::new(Box::pin(s)))
+    }
+}
+
+fn report_pb(r: FsckReport) -> pb::FsckReport {
+    let clean = r.clean();
+    pb::FsckReport {
+        verified_content: r.verified_content,
+        blobs_checked: r.blobs_checked,
+        bytes_checked: r.bytes_checked,
+        objects_listed: r.objects_listed,
+        missing: Some(findings_pb(r.missing)),
+        size_mismatch: Some(findings_pb(r.size_mismatch)),
+        content_mismatch: Some(findings_pb(r.content_mismatch)),
+        orphans: Some(findings_pb(r.orphans)),
+        clean,
     }
 }
 

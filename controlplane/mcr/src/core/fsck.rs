@@ -17,7 +17,7 @@ use super::{Core, R};
 use crate::gc::sweep;
 use crate::gc::tables::GC_RUNS;
 use crate::registry::digest::{Digest, Hasher};
-use crate::store::{BLOBS, MANIFESTS, REPOS, TAGS};
+use crate::store::{BLOBS, LINKS, MANIFESTS, REPOS, TAGS};
 
 /// At most this many findings of each kind are listed (all are counted).
 pub(crate) const MAX_FINDINGS: usize = 1000;
@@ -88,24 +88,66 @@ pub(crate) struct StorageStatus {
     pub tags: u64,
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Stored blobs no manifest references (in no repository): what GC
+    /// frees once their links and rows are `gc_grace` old. A blob uploaded
+    /// for a manifest not pushed yet counts until that push.
+    pub reclaimable_blobs: u64,
+    pub reclaimable_bytes: u64,
     /// The newest GC run: id, state, finish time (0 while running or never).
     pub last_gc_id: String,
     pub last_gc_state: String,
     pub last_gc_finished_at: i64,
 }
 
+/// Where a running fsck is, as `progress` callbacks see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct FsckProgress {
+    /// `blobs` (rows against objects), then `objects` (listing against rows).
+    pub phase: &'static str,
+    pub blobs_checked: u64,
+    /// Blob rows when the run started (rows may come and go meanwhile).
+    pub blobs_total: u64,
+    pub bytes_checked: u64,
+    pub objects_listed: u64,
+}
+
+impl FsckReport {
+    fn progress(&self, phase: &'static str, blobs_total: u64) -> FsckProgress {
+        FsckProgress {
+            phase,
+            blobs_checked: self.blobs_checked,
+            blobs_total,
+            bytes_checked: self.bytes_checked,
+            objects_listed: self.objects_listed,
+        }
+    }
+}
+
 impl Core {
     /// Checks every blob row against its object, then every object against
     /// the rows. With `verify_content`, every object is read and hashed.
+    #[cfg(test)]
     pub(crate) fn fsck(&self, verify_content: bool) -> R<FsckReport> {
+        self.fsck_with(verify_content, &mut |_| {})
+    }
+
+    /// [`Self::fsck`], calling `progress` after each blob and once per phase.
+    pub(crate) fn fsck_with(
+        &self,
+        verify_content: bool,
+        progress: &mut dyn FnMut(FsckProgress),
+    ) -> R<FsckReport> {
         let mut report = FsckReport {
             verified_content: verify_content,
             ..FsckReport::default()
         };
+        let total = ReadTx::begin(&self.store)?.len(BLOBS)?;
+        progress(report.progress("blobs", total));
         let mut cursor: Option<Vec<u8>> = None;
         loop {
             let (rows, next, _) = sweep::scan(&self.store, BLOBS, cursor.as_deref(), |_| true)?;
             for (key, blob) in rows {
+                progress(report.progress("blobs", total));
                 let digest = String::from_utf8_lossy(&key).into_owned();
                 report.blobs_checked += 1;
                 match self.fs.object_len(&blob.object) {
@@ -137,17 +179,19 @@ impl Core {
                 None => break,
             }
         }
+        progress(report.progress("objects", total));
         let objects = self.fs.list_objects()?;
         let tx = ReadTx::begin(&self.store)?;
         for (key, mtime, _) in objects {
             report.objects_listed += 1;
             if sweep::is_orphan(&tx, &key)? {
-                let digest = crate::storage::FsStore::digest_of_key(&key).unwrap_or_default();
+                let digest = crate::storage::Storage::digest_of_key(&key).unwrap_or_default();
                 report
                     .orphans
                     .add(&digest, &key, format!("no row names it (mtime {mtime})"));
             }
         }
+        progress(report.progress("objects", total));
         Ok(report)
     }
 
@@ -173,18 +217,39 @@ impl Core {
     pub(crate) fn status(&self) -> R<StorageStatus> {
         let tx = ReadTx::begin(&self.store)?;
         let mut s = StorageStatus {
-            backend: "filesystem".into(),
+            backend: self.fs.backend().into(),
             repositories: tx.len(REPOS)?,
             manifests: tx.len(MANIFESTS)?,
             tags: tx.len(TAGS)?,
             ..StorageStatus::default()
         };
+        // Digests some manifest references, from links with `refs > 0`
+        // (keyed repository ‖ 0 ‖ digest).
+        let mut referenced = std::collections::HashSet::new();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let (rows, next, _) =
+                sweep::scan(&self.store, LINKS, cursor.as_deref(), |l| l.refs > 0)?;
+            for (key, _) in rows {
+                if let Some(at) = key.iter().position(|b| *b == 0) {
+                    referenced.insert(key[at + 1..].to_vec());
+                }
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
         let mut cursor: Option<Vec<u8>> = None;
         loop {
             let (rows, next, _) = sweep::scan(&self.store, BLOBS, cursor.as_deref(), |_| true)?;
-            for (_, b) in rows {
+            for (key, b) in rows {
                 s.blobs += 1;
                 s.blob_bytes += b.size;
+                if !referenced.contains(&key) {
+                    s.reclaimable_blobs += 1;
+                    s.reclaimable_bytes += b.size;
+                }
             }
             match next {
                 Some(n) => cursor = Some(n),
@@ -209,14 +274,14 @@ mod tests {
     use super::super::Core;
     use crate::model::RepoName;
     use crate::registry::digest::{Algorithm, Digest};
-    use crate::storage::FsStore;
+    use crate::storage::Storage;
 
     fn core(dir: &std::path::Path) -> Core {
         let store =
             Arc::new(Store::open(&dir.join("mcr.redb"), &crate::store::SCHEMA).expect("store"));
         Core {
             store,
-            fs: FsStore::open(dir).expect("fs"),
+            fs: Storage::open_fs(dir).expect("fs"),
         }
     }
 
@@ -228,7 +293,7 @@ mod tests {
         let inc = format!("{n:016x}");
         c.commit_upload(&repo, &d, staged, &inc, bytes.len() as u64)
             .expect("commit");
-        let path = dir.join("blobs").join(FsStore::object_key(&d, &inc));
+        let path = dir.join("blobs").join(Storage::object_key(&d, &inc));
         (d, path)
     }
 
@@ -239,8 +304,24 @@ mod tests {
         let blobs: Vec<_> = (0..4_u8)
             .map(|i| push(&c, dir.path(), &[i; 100], u32::from(i) + 1))
             .collect();
-        let clean = c.fsck(true).expect("fsck");
+        let mut seen = Vec::new();
+        let clean = c.fsck_with(true, &mut |p| seen.push(p)).expect("fsck");
         assert!(clean.clean(), "{clean:?}");
+        // Progress: the blobs phase counting up to the total, then objects.
+        assert_eq!(
+            seen.first()
+                .map(|p| (p.phase, p.blobs_checked, p.blobs_total)),
+            Some(("blobs", 0, 4))
+        );
+        let last = seen.last().cloned().unwrap_or_default();
+        assert_eq!(
+            (last.phase, last.blobs_checked, last.objects_listed),
+            ("objects", 4, 4)
+        );
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].blobs_checked <= w[1].blobs_checked)
+        );
         assert_eq!(
             (
                 clean.blobs_checked,
@@ -254,6 +335,11 @@ mod tests {
             (status.blobs, status.blob_bytes, status.repositories),
             (4, 400, 1)
         );
+        // No manifest references them yet: all four are reclaimable.
+        assert_eq!(
+            (status.reclaimable_blobs, status.reclaimable_bytes),
+            (4, 400)
+        );
 
         std::fs::remove_file(&blobs[0].1).expect("remove");
         std::fs::write(&blobs[1].1, [1_u8; 99]).expect("shorten");
@@ -262,7 +348,7 @@ mod tests {
         let stray_path = dir
             .path()
             .join("blobs")
-            .join(FsStore::object_key(&stray, "00000000000000ff"));
+            .join(Storage::object_key(&stray, "00000000000000ff"));
         std::fs::create_dir_all(stray_path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&stray_path, b"stray").expect("orphan");
 

@@ -32,7 +32,7 @@ use crate::model::RepoName;
 use crate::policy::state::REPO_SETTINGS;
 use crate::registry::digest::Digest;
 use crate::registry::manifest::Parsed;
-use crate::storage::FsStore;
+use crate::storage::Storage;
 use crate::store::{
     BLOBS, BlobRow, Child, LINKS, LinkRow, MANIFEST_CONTENT, MANIFESTS, ManifestRow, REFERRERS,
     REPOS, RepoRow, TAGS, TagRow, key2, key3,
@@ -60,7 +60,7 @@ fn immutable_refused(repo: &RepoName, tag: &str, what: &str) -> RegistryError {
 /// The registry's state: the store and the blob files.
 pub(crate) struct Core {
     pub(crate) store: Arc<Store>,
-    pub(crate) fs: FsStore,
+    pub(crate) fs: Storage,
 }
 
 /// A stored manifest as served.
@@ -150,7 +150,7 @@ impl Core {
         for _ in 0..2 {
             let mut ours = None;
             if store_ours && let Some(path) = staged.take() {
-                let key = FsStore::object_key(digest, inc);
+                let key = Storage::object_key(digest, inc);
                 self.fs.put_from_file(&path, &key)?;
                 ours = Some(key);
             }

@@ -12,7 +12,7 @@ use crate::model::RepoName;
 use crate::policy::{Action, Effect, NamespaceSettings, Policy, RepoSettings, Rule};
 use crate::registry::digest::{Algorithm, Digest};
 use crate::registry::manifest::{self, OCI_MANIFEST};
-use crate::storage::FsStore;
+use crate::storage::Storage;
 
 fn setup(dir: &std::path::Path) -> (Core, Policy) {
     let store = Arc::new(Store::open(&dir.join("mcr.redb"), &crate::store::SCHEMA).expect("store"));
@@ -20,7 +20,7 @@ fn setup(dir: &std::path::Path) -> (Core, Policy) {
     (
         Core {
             store,
-            fs: FsStore::open(dir).expect("fs"),
+            fs: Storage::open_fs(dir).expect("fs"),
         },
         policy,
     )

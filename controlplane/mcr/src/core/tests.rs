@@ -10,7 +10,7 @@ fn core(dir: &std::path::Path) -> Core {
     let store = Store::open(&dir.join("mcr.redb"), &crate::store::SCHEMA).expect("store");
     Core {
         store: Arc::new(store),
-        fs: FsStore::open(dir).expect("fs"),
+        fs: Storage::open_fs(dir).expect("fs"),
     }
 }
 

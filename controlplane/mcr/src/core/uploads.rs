@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, RegistryError};
 use crate::registry::digest::{Algorithm, Hasher};
-use crate::storage::FsStore;
+use crate::storage::Storage;
 
 /// A session's in-memory state; its async mutex serialises requests on it.
 pub(crate) struct Session {
@@ -67,7 +67,7 @@ impl Sessions {
     }
 
     /// Removes sessions idle for longer than the TTL (busy ones stay).
-    fn expire(&self, fs: &FsStore, map: &mut HashMap<String, Handle>) {
+    fn expire(&self, fs: &Storage, map: &mut HashMap<String, Handle>) {
         let ttl = self.ttl;
         map.retain(|uuid, h| match h.try_lock() {
             Ok(mut s) if s.last_used.elapsed() > ttl => {
@@ -83,7 +83,7 @@ impl Sessions {
 
     /// GC's step 4: removes idle sessions, in memory and (sessions of a
     /// previous process never reloaded) on disk; returns how many.
-    pub(crate) fn sweep(&self, fs: &FsStore) -> usize {
+    pub(crate) fn sweep(&self, fs: &Storage) -> usize {
         let mut map = self.lock();
         let before = map.len();
         self.expire(fs, &mut map);
@@ -102,7 +102,7 @@ impl Sessions {
     /// Opens a session for `owner` in `repo`.
     pub(crate) fn open(
         &self,
-        fs: &FsStore,
+        fs: &Storage,
         repo: &str,
         owner: &str,
         alg: Algorithm,
@@ -156,7 +156,7 @@ impl Sessions {
     /// after a restart.
     pub(crate) fn get(
         &self,
-        fs: &FsStore,
+        fs: &Storage,
         uuid: &str,
         repo: &str,
         owner: &str,
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn sessions_are_bounded_owned_reloaded_and_expire() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let fs = FsStore::open(dir.path()).expect("fs");
+        let fs = Storage::open_fs(dir.path()).expect("fs");
         let hour = Duration::from_secs(3600);
         let s = Sessions::new(2, 1, hour);
         let a = s.open(&fs, "r", "alice", Algorithm::Sha256).expect("first");

@@ -191,7 +191,51 @@ impl pb::gc_server::Gc for GcService {
             self.0.gc_cancel(&r.into_inner().id)?,
         )))
     }
+
+    type WatchStream =
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::GcRun, Status>> + Send>>;
+
+    /// The run's row, then each change of it (looked at every
+    /// [`WATCH_EVERY`]) until it leaves `running`. Bounded: a run cut by a
+    /// restart is marked `interrupted` when the registry starts again.
+    async fn watch(
+        &self,
+        r: Request<pb::GcGetRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, Status> {
+        let id = r.into_inner().id;
+        let first = to_pb(self.0.gc_get(&id)?);
+        let m = self.0.clone();
+        let s =
+            futures_util::stream::unfold((Some(first), None::<pb::GcRun>), move |(next, last)| {
+                let (m, id) = (m.clone(), id.clone());
+                async move {
+                    if last.as_ref().is_some_and(|l| l.state != "running") {
+                        return None;
+                    }
+                    let mut row = next;
+                    loop {
+                        let r = match row.take() {
+                            Some(r) => r,
+                            None => {
+                                tokio::time::sleep(WATCH_EVERY).await;
+                                match m.gc_get(&id) {
+                                    Ok(r) => to_pb(r),
+                                    Err(e) => return Some((Err(Status::from(e)), (None, None))),
+                                }
+                            }
+                        };
+                        if last.as_ref() != Some(&r) {
+                            return Some((Ok(r.clone()), (None, Some(r))));
+                        }
+                    }
+                }
+            });
+        Ok(tonic::Response::new(Box::pin(s)))
+    }
 }
+
+/// How often `Watch` looks at a running run's row.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Adds `mc.registry.v1.Gc` to the process's gRPC router.
 pub(crate) fn add_grpc(m: Arc<Mcr>, routes: &mut tonic::service::RoutesBuilder) {

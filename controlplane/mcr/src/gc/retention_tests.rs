@@ -9,7 +9,7 @@ use crate::core::{Actor, Core, Reference};
 use crate::model::RepoName;
 use crate::registry::digest::{Algorithm, Digest};
 use crate::registry::manifest::{self, OCI_INDEX, OCI_MANIFEST};
-use crate::storage::FsStore;
+use crate::storage::Storage;
 use crate::store::TAGS;
 
 fn actor() -> Actor {
@@ -32,7 +32,7 @@ fn env() -> Env {
         .expect("store");
     let core = Core {
         store: Arc::new(store),
-        fs: FsStore::open(dir.path()).expect("fs"),
+        fs: Storage::open_fs(dir.path()).expect("fs"),
     };
     Env {
         _dir: dir,

@@ -209,7 +209,7 @@ pub(crate) fn is_orphan(tx: &ReadTx, key: &str) -> Result<bool, StoreError> {
     if tx.get(GC_PENDING, key.as_bytes())?.is_some() {
         return Ok(false);
     }
-    let Some(digest) = crate::storage::FsStore::digest_of_key(key) else {
+    let Some(digest) = crate::storage::Storage::digest_of_key(key) else {
         return Ok(false); // not ours to judge: never delete what we cannot name
     };
     Ok(tx

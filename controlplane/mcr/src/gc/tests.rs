@@ -12,7 +12,7 @@ use crate::core::{Actor, Reference};
 use crate::model::RepoName;
 use crate::registry::digest::{Algorithm, Digest};
 use crate::registry::manifest::{self, OCI_MANIFEST};
-use crate::storage::FsStore;
+use crate::storage::Storage;
 use crate::store::{BLOBS, LINKS, key2};
 
 const GRACE: i64 = 600;
@@ -34,7 +34,7 @@ fn env() -> Env {
         mc_kit::store::Store::open(&root.join("mcr.redb"), &crate::store::SCHEMA).expect("store");
     let core = Core {
         store: Arc::new(store),
-        fs: FsStore::open(&root).expect("fs"),
+        fs: Storage::open_fs(&root).expect("fs"),
     };
     let offset = Arc::new(AtomicI64::new(0));
     let o = offset.clone();
@@ -289,7 +289,7 @@ fn orphans_and_pending_objects_are_deleted_and_fresh_files_kept() {
     let staged = e.root.join("crashed");
     std::fs::write(&staged, b"half").expect("write");
     let d = Digest::of(Algorithm::Sha256, b"half");
-    let key = FsStore::object_key(&d, "00000000000000aa");
+    let key = Storage::object_key(&d, "00000000000000aa");
     e.core.fs.put_from_file(&staged, &key).expect("put");
     assert_eq!(
         e.run().counters.orphans_removed,
@@ -301,7 +301,7 @@ fn orphans_and_pending_objects_are_deleted_and_fresh_files_kept() {
     let staged = e.root.join("pending");
     std::fs::write(&staged, b"pend").expect("write");
     let pd = Digest::of(Algorithm::Sha256, b"pend");
-    let pkey = FsStore::object_key(&pd, "00000000000000bb");
+    let pkey = Storage::object_key(&pd, "00000000000000bb");
     e.core.fs.put_from_file(&staged, &pkey).expect("put");
     let tx = WriteTx::begin(&e.core.store).expect("tx");
     tx.put(

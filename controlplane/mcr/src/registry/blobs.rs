@@ -1,20 +1,14 @@
 //! Blobs: GET/HEAD (with one `Range`), DELETE (unlinks from the repository).
 
-use std::io::{Seek, SeekFrom};
-
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
-use tokio::io::AsyncReadExt;
 
 use super::auth::Action;
 use super::range::{RangeAnswer, range};
 use super::{Ctx, empty, parse_digest, set};
 use crate::error::{Code, RegistryError};
 use crate::model::RepoName;
-
-const CHUNK: usize = 256 * 1024;
 
 pub(super) async fn get(ctx: &Ctx, repo: &RepoName, d: &str) -> Result<Response, RegistryError> {
     ctx.authorize(repo, &[Action::Pull]).await?;
@@ -43,30 +37,16 @@ pub(super) async fn get(ctx: &Ctx, repo: &RepoName, d: &str) -> Result<Response,
     let body = if ctx.method == Method::HEAD {
         Body::empty()
     } else {
-        let mut f = ctx.mcr.core.fs.open_object(&blob.object).map_err(|e| {
-            tracing::error!(digest = %digest, error = %e, "blob row without its file");
-            RegistryError::not_found(Code::BlobUnknown, "blob unknown to registry")
-        })?;
-        f.seek(SeekFrom::Start(first))?;
-        let f = tokio::fs::File::from_std(f);
-        let s = stream::unfold((f, len), |(mut f, left)| async move {
-            if left == 0 {
-                return None;
-            }
-            let want = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
-            let mut buf = vec![0_u8; want];
-            match f.read(&mut buf).await {
-                Ok(0) => Some((
-                    Err(std::io::Error::other("blob file shorter than its row")),
-                    (f, 0),
-                )),
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(bytes::Bytes::from(buf)), (f, left - n as u64)))
-                }
-                Err(e) => Some((Err(e), (f, 0))),
-            }
-        });
+        let s = ctx
+            .mcr
+            .core
+            .fs
+            .read_range(&blob.object, first, len)
+            .await
+            .map_err(|e| {
+                tracing::error!(digest = %digest, error = %e, "blob row without its object");
+                RegistryError::not_found(Code::BlobUnknown, "blob unknown to registry")
+            })?;
         Body::from_stream(s)
     };
     let mut r = (status, body).into_response();

@@ -200,7 +200,7 @@ async fn finish(
         })
         .await?
     };
-    let remove = |fs: &crate::storage::FsStore| {
+    let remove = |fs: &crate::storage::Storage| {
         ctx.mcr.sessions.remove(&uuid);
         if let Err(e) = fs.remove_session(&uuid) {
             tracing::warn!(error = %e, "removing an upload session");

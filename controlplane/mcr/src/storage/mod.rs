@@ -1,49 +1,129 @@
-//! The filesystem blob store and the upload staging area: the only module
-//! that creates, renames or deletes files under `<data_dir>/mcr/`.
+//! Blob storage and the upload staging area: the only module that creates,
+//! renames or deletes blob objects and files under `<data_dir>/mcr/`.
 //!
-//! Layout: `blobs/<alg>/<hex[0..2]>/<hex>.<inc>` (0600, never modified;
-//! `inc` makes each stored copy a distinct file, so deleting an old copy can
-//! never remove a new upload of the same digest), `uploads/<uuid>/data` and
+//! Objects live behind one seam, [`BlobStore`]: the filesystem (`fs.rs`,
+//! `<data_dir>/mcr/blobs/<key>`) or an S3-compatible bucket (`s3.rs`,
+//! `<prefix>blobs/<key>`). Keys are `<alg>/<hex[0..2]>/<hex>.<inc>`, never
+//! modified once written; `inc` makes each stored copy a distinct object, so
+//! deleting an old copy can never remove a new upload of the same digest.
+//! Uploads are staged locally on every backend: `uploads/<uuid>/data` and
 //! `uploads/<uuid>/session.json`.
 //!
-//! Invariant (crash safety): a blob file appears under `blobs/` only by
-//! `rename` of a staged file that was `fdatasync`'d first, followed by an
-//! `fsync` of the directory; partial bytes only ever exist under
-//! `uploads/`, which nothing serves. A crash between rename and the redb
-//! commit leaves a file no row names: invisible (an orphan for GC).
+//! Invariant (crash safety): an object appears under its key only once
+//! complete and verified (a rename of a synced file, or a completed S3
+//! upload of one); partial bytes only ever exist under `uploads/`, which
+//! nothing serves. A crash between the object's write and the redb commit
+//! leaves an object no row names: invisible (an orphan for GC).
 
-use std::fs::{self, File, OpenOptions};
-use std::io;
+mod fs;
+mod s3;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+
+pub(crate) use s3::S3Config;
 
 use crate::registry::digest::Digest;
 
-/// Blob objects and upload staging under one directory.
+/// A blob's bytes as the GET handler streams them.
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = io::Result<bytes::Bytes>> + Send>>;
+
+/// One listed object: (key, last modified in Unix seconds, size).
+pub(crate) type ObjectInfo = (String, i64, u64);
+
+/// Where blob objects live. Blocking methods run on the blocking pool
+/// (the core's callers); `read_range` is awaited by the GET handler.
+pub(crate) trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// `filesystem` or `s3`, for `status`.
+    fn backend(&self) -> &'static str;
+    /// Stores a verified, synced staged file as `key` (the staged file is
+    /// gone afterwards); the object is visible only once complete.
+    fn put_from_file(&self, staged: &Path, key: &str) -> io::Result<()>;
+    /// An object's length; `None` when it does not exist.
+    fn object_len(&self, key: &str) -> io::Result<Option<u64>>;
+    /// A blocking reader of a whole object (fsck's hash).
+    fn open_object(&self, key: &str) -> io::Result<Box<dyn Read + Send>>;
+    /// `len` bytes from `first`, streamed; the future fails when the
+    /// object does not exist.
+    fn read_range(
+        &self,
+        key: &str,
+        first: u64,
+        len: u64,
+    ) -> BoxFuture<'static, io::Result<ByteStream>>;
+    /// Every object, sorted by key (GC's orphan step, fsck).
+    fn list_objects(&self) -> io::Result<Vec<ObjectInfo>>;
+    /// Deletes an object; deleting a missing one succeeds.
+    fn delete_object(&self, key: &str) -> io::Result<()>;
+}
+
+/// Which backend holds the objects (`[mcr] storage`).
 #[derive(Debug, Clone)]
-pub(crate) struct FsStore {
-    blobs: PathBuf,
+pub(crate) enum Backend {
+    Filesystem,
+    S3(S3Config),
+}
+
+/// The blob store and the upload staging area.
+#[derive(Debug, Clone)]
+pub(crate) struct Storage {
+    objects: Arc<dyn BlobStore>,
     uploads: PathBuf,
 }
 
 fn mkdir(p: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
 }
 
 fn sync_dir(p: &Path) -> io::Result<()> {
     File::open(p)?.sync_all()
 }
 
-impl FsStore {
-    /// Opens (creating) `<dir>/blobs` and `<dir>/uploads`.
-    pub(crate) fn open(dir: &Path) -> io::Result<Self> {
-        let s = Self {
-            blobs: dir.join("blobs"),
-            uploads: dir.join("uploads"),
+/// Keys are made by [`Storage::object_key`] (alg/hh/hex.inc); refuse
+/// anything else before it reaches a path or a bucket.
+fn check_key(key: &str) -> io::Result<()> {
+    let ok = key.split('/').count() == 3
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'.')
+        && !key.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad object key",
+        ))
+    }
+}
+
+impl Storage {
+    /// Opens (creating) `<dir>/uploads` and, on the filesystem backend,
+    /// `<dir>/blobs`.
+    pub(crate) fn open(dir: &Path, backend: &Backend) -> io::Result<Self> {
+        let objects: Arc<dyn BlobStore> = match backend {
+            Backend::Filesystem => Arc::new(fs::FsBlobs::open(dir.join("blobs"))?),
+            Backend::S3(c) => Arc::new(s3::S3Blobs::open(c)?),
         };
-        mkdir(&s.blobs)?;
-        mkdir(&s.uploads)?;
-        Ok(s)
+        let uploads = dir.join("uploads");
+        mkdir(&uploads)?;
+        Ok(Self { objects, uploads })
+    }
+
+    /// The filesystem backend under `dir` (tests).
+    #[cfg(test)]
+    pub(crate) fn open_fs(dir: &Path) -> io::Result<Self> {
+        Self::open(dir, &Backend::Filesystem)
     }
 
     /// The object key of a new copy of `digest`.
@@ -52,61 +132,6 @@ impl FsStore {
         // A Digest has at least 64 hex characters (its invariant).
         let hh = hex.get(..2).unwrap_or("00");
         format!("{}/{hh}/{hex}.{inc}", digest.algorithm().name())
-    }
-
-    fn object_path(&self, key: &str) -> io::Result<PathBuf> {
-        // Keys are made by `object_key` (alg/hh/hex.inc); refuse anything else.
-        let ok = key.split('/').count() == 3
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'.')
-            && !key.contains("..");
-        if !ok {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad object key",
-            ));
-        }
-        Ok(self.blobs.join(key))
-    }
-
-    /// Moves a verified, synced staged file into place as `key`.
-    pub(crate) fn put_from_file(&self, staged: &Path, key: &str) -> io::Result<()> {
-        let dest = self.object_path(key)?;
-        let dir = dest
-            .parent()
-            .ok_or_else(|| io::Error::other("object without a directory"))?;
-        if !dir.exists() {
-            mkdir(dir)?;
-            if let Some(alg_dir) = dir.parent() {
-                sync_dir(alg_dir)?;
-                if let Some(root) = alg_dir.parent() {
-                    sync_dir(root)?;
-                }
-            }
-        }
-        let f = File::open(staged)?;
-        f.sync_data()?;
-        // GC's orphan step spares objects younger than `grace` by mtime: a
-        // file moved into place is fresh until its row commits.
-        f.set_modified(std::time::SystemTime::now())?;
-        drop(f);
-        fs::rename(staged, &dest)?;
-        sync_dir(dir)
-    }
-
-    /// An object's length; `None` when it does not exist.
-    pub(crate) fn object_len(&self, key: &str) -> io::Result<Option<u64>> {
-        match fs::metadata(self.object_path(key)?) {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Opens an object for reading.
-    pub(crate) fn open_object(&self, key: &str) -> io::Result<File> {
-        File::open(self.object_path(key)?)
     }
 
     /// The digest (`alg:hex`) an object key stores, if it is one of ours.
@@ -121,46 +146,44 @@ impl FsStore {
         Digest::parse(&d).ok().map(|d| d.to_string())
     }
 
-    /// Every object: (key, mtime in Unix seconds, size), for GC's orphan
-    /// step. Entries that vanish while listing are skipped.
-    pub(crate) fn list_objects(&self) -> io::Result<Vec<(String, i64, u64)>> {
-        let mut out = Vec::new();
-        let names = |p: &Path| -> io::Result<Vec<String>> {
-            match fs::read_dir(p) {
-                Ok(rd) => Ok(rd
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-                Err(e) => Err(e),
-            }
-        };
-        for alg in names(&self.blobs)? {
-            for hh in names(&self.blobs.join(&alg))? {
-                for file in names(&self.blobs.join(&alg).join(&hh))? {
-                    let key = format!("{alg}/{hh}/{file}");
-                    let Ok(meta) = fs::metadata(self.blobs.join(&key)) else {
-                        continue;
-                    };
-                    let mtime = meta
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-                    out.push((key, mtime, meta.len()));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+    /// The backend's name (`filesystem`, `s3`).
+    pub(crate) fn backend(&self) -> &'static str {
+        self.objects.backend()
+    }
+
+    /// See [`BlobStore::put_from_file`].
+    pub(crate) fn put_from_file(&self, staged: &Path, key: &str) -> io::Result<()> {
+        self.objects.put_from_file(staged, key)
+    }
+
+    /// See [`BlobStore::object_len`].
+    pub(crate) fn object_len(&self, key: &str) -> io::Result<Option<u64>> {
+        self.objects.object_len(key)
+    }
+
+    /// See [`BlobStore::open_object`].
+    pub(crate) fn open_object(&self, key: &str) -> io::Result<Box<dyn Read + Send>> {
+        self.objects.open_object(key)
+    }
+
+    /// See [`BlobStore::read_range`].
+    pub(crate) fn read_range(
+        &self,
+        key: &str,
+        first: u64,
+        len: u64,
+    ) -> BoxFuture<'static, io::Result<ByteStream>> {
+        self.objects.read_range(key, first, len)
+    }
+
+    /// See [`BlobStore::list_objects`].
+    pub(crate) fn list_objects(&self) -> io::Result<Vec<ObjectInfo>> {
+        self.objects.list_objects()
     }
 
     /// Deletes an object (a duplicate copy that lost a commit race, or GC).
     pub(crate) fn delete_object(&self, key: &str) -> io::Result<()> {
-        match fs::remove_file(self.object_path(key)?) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.objects.delete_object(key)
     }
 
     fn session_dir(&self, uuid: &str) -> io::Result<PathBuf> {
@@ -194,7 +217,7 @@ impl FsStore {
 
     /// A session's `session.json`, if the session exists.
     pub(crate) fn session_meta(&self, uuid: &str) -> io::Result<Vec<u8>> {
-        fs::read(self.session_dir(uuid)?.join("session.json"))
+        std::fs::read(self.session_dir(uuid)?.join("session.json"))
     }
 
     /// A session's staged data file.
@@ -226,18 +249,18 @@ impl FsStore {
         live: impl Fn(&str) -> bool,
     ) -> io::Result<usize> {
         let mut removed = 0;
-        for entry in fs::read_dir(&self.uploads)? {
+        for entry in std::fs::read_dir(&self.uploads)? {
             let entry = entry?;
             if entry.file_name().to_str().is_some_and(&live) {
                 continue;
             }
-            let idle = fs::metadata(entry.path().join("data"))
+            let idle = std::fs::metadata(entry.path().join("data"))
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_none_or(|age| age > ttl);
             if idle {
-                fs::remove_dir_all(entry.path())?;
+                std::fs::remove_dir_all(entry.path())?;
                 removed += 1;
             }
         }
@@ -246,7 +269,7 @@ impl FsStore {
 
     /// Removes a session (cancel, completion, failed verification).
     pub(crate) fn remove_session(&self, uuid: &str) -> io::Result<()> {
-        match fs::remove_dir_all(self.session_dir(uuid)?) {
+        match std::fs::remove_dir_all(self.session_dir(uuid)?) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -254,29 +277,4 @@ impl FsStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::digest::Algorithm;
-
-    #[test]
-    fn a_committed_object_appears_only_by_rename_and_staging_is_elsewhere() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = FsStore::open(dir.path()).expect("open");
-        s.create_session("0123-abcd", b"{}").expect("session");
-        let data = s.session_data("0123-abcd").expect("data");
-        std::fs::write(&data, b"hello").expect("write");
-        let d = Digest::of(Algorithm::Sha256, b"hello");
-        let key = FsStore::object_key(&d, "0123abcd");
-        assert!(s.open_object(&key).is_err(), "not visible before commit");
-        s.put_from_file(&data, &key).expect("put");
-        assert!(!data.exists(), "moved, not copied");
-        let mut got = String::new();
-        io::Read::read_to_string(&mut s.open_object(&key).expect("open"), &mut got).expect("read");
-        assert_eq!(got, "hello");
-        assert!(key.starts_with("sha256/2c/2cf24dba"));
-        assert!(s.open_object("../../etc/passwd").is_err());
-        assert!(s.session_meta("../x").is_err());
-        s.remove_session("0123-abcd").expect("remove");
-        assert!(s.session_meta("0123-abcd").is_err());
-    }
-}
+mod tests;

@@ -39,6 +39,7 @@ assert.match(await row.textContent(), /sha256:[0-9a-f]{64}/);
 
 // 3. A dry GC run from the admin page, listed with its state.
 await page.click("a[href='/ui/registry/admin/gc']");
+assert.match(await page.textContent("#reclaimable"), /Reclaimable: .* in \d+ blobs/);
 await page.check("#gc-start input[name=dry_run]");
 await page.click("#gc-start button[type=submit]");
 await page.waitForSelector("#note");

@@ -4,8 +4,6 @@
 //! stdout stays one document) until it ends, then prints what it removed
 //! or, with `--dry-run`, what would go. Pushes and pulls continue meanwhile.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::Subcommand;
 use mc_proto::registry::v1 as pb;
@@ -18,7 +16,7 @@ use crate::output::{Col, Out, Table, row, utc};
 
 #[derive(Subcommand)]
 pub(crate) enum GcCommand {
-    /// Start a GC run and follow it to the end (admin).
+    /// Start a GC run and follow it to the end over a watch stream (admin).
     Start {
         /// List what would be removed; delete nothing.
         #[arg(long)]
@@ -174,16 +172,19 @@ fn print_run(r: &RunView) {
     }
 }
 
-/// Polls the run until it leaves `running`, showing progress on a terminal.
+/// Follows the run over `Gc/Watch` until it leaves `running`, showing
+/// progress on a terminal.
 async fn follow(c: &mut GcClient<Authed>, id: &str) -> anyhow::Result<pb::GcRun> {
     let bar = crate::output::spinner(format!("GC run {id}"));
-    // Bounded: a run cut by a restart ends as `interrupted`, so polling ends.
-    loop {
-        let r = c
-            .get(pb::GcGetRequest { id: id.to_owned() })
-            .await
-            .map_err(refused)?
-            .into_inner();
+    let mut runs = c
+        .watch(pb::GcGetRequest { id: id.to_owned() })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let mut last = None;
+    // Bounded: the stream ends when the run does, and a run cut by a
+    // restart ends as `interrupted`.
+    while let Some(r) = runs.message().await.map_err(refused)? {
         let k = r.counters.unwrap_or_default();
         bar.set_message(format!(
             "{}: links {} scanned / {} removed, blobs {} scanned / {} removed, {} bytes",
@@ -194,12 +195,10 @@ async fn follow(c: &mut GcClient<Authed>, id: &str) -> anyhow::Result<pb::GcRun>
             k.blobs_removed,
             k.bytes_reclaimed
         ));
-        if r.state != "running" {
-            bar.finish_and_clear();
-            return Ok(r);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        last = Some(r);
     }
+    bar.finish_and_clear();
+    last.ok_or_else(|| anyhow::anyhow!("the watch of GC run {id} ended without a row"))
 }
 
 pub(crate) async fn run(endpoints: &Endpoints, out: Out, cmd: GcCommand) -> anyhow::Result<()> {

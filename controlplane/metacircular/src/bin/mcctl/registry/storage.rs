@@ -10,12 +10,13 @@ use serde::Serialize;
 
 use super::human;
 use crate::endpoints::Endpoints;
-use crate::iam::client::{authed, refused};
+use crate::iam::client::{Authed, authed, refused};
 use crate::output::{Out, spinner, utc};
 
 #[derive(Subcommand)]
 pub(crate) enum StorageCommand {
-    /// Totals: repositories, manifests, tags, blobs and their bytes, the last GC run (admin).
+    /// Totals: repositories, manifests, tags, blobs and their bytes, what GC would
+    /// reclaim, the last GC run (admin).
     Status,
     /// Check every blob row against its file and every file against the rows (admin).
     Fsck {
@@ -33,6 +34,8 @@ struct StatusView {
     tags: u64,
     blobs: u64,
     blob_bytes: u64,
+    reclaimable_blobs: u64,
+    reclaimable_bytes: u64,
     last_gc_id: String,
     last_gc_state: String,
     last_gc_finished_at_unix: i64,
@@ -110,6 +113,34 @@ fn print_fsck(v: &FsckView) {
     println!("{}", if v.clean { "clean" } else { "problems found" });
 }
 
+/// Reads the `Fsck` stream: progress into `bar`, then the report.
+async fn follow_fsck(
+    c: &mut StorageClient<Authed>,
+    verify_content: bool,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<pb::FsckReport> {
+    let mut events = c
+        .fsck(pb::FsckRequest { verify_content })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    while let Some(e) = events.message().await.map_err(refused)? {
+        match e.event {
+            Some(pb::fsck_event::Event::Progress(p)) => bar.set_message(format!(
+                "{}: {}/{} blobs checked ({}), {} objects listed",
+                p.phase,
+                p.blobs_checked,
+                p.blobs_total,
+                human(p.bytes_checked),
+                p.objects_listed
+            )),
+            Some(pb::fsck_event::Event::Report(r)) => return Ok(r),
+            None => {}
+        }
+    }
+    anyhow::bail!("the fsck stream ended without a report")
+}
+
 pub(crate) async fn run(
     endpoints: &Endpoints,
     out: Out,
@@ -131,6 +162,8 @@ pub(crate) async fn run(
                 tags: s.tags,
                 blobs: s.blobs,
                 blob_bytes: s.blob_bytes,
+                reclaimable_blobs: s.reclaimable_blobs,
+                reclaimable_bytes: s.reclaimable_bytes,
                 last_gc_id: s.last_gc_id,
                 last_gc_state: s.last_gc_state,
                 last_gc_finished_at_unix: s.last_gc_finished_at,
@@ -142,6 +175,11 @@ pub(crate) async fn run(
                     v.repositories, v.manifests, v.tags
                 );
                 println!("{} blobs, {}", v.blobs, human(v.blob_bytes));
+                println!(
+                    "reclaimable: {} in {} blobs no manifest references (GC frees them after gc_grace)",
+                    human(v.reclaimable_bytes),
+                    v.reclaimable_blobs
+                );
                 if v.last_gc_id.is_empty() {
                     println!("last GC: never");
                 } else {
@@ -167,9 +205,9 @@ pub(crate) async fn run(
                     ""
                 }
             ));
-            let r = c.fsck(pb::FsckRequest { verify_content }).await;
+            let r = follow_fsck(&mut c, verify_content, &bar).await;
             bar.finish_and_clear();
-            let r = r.map_err(refused)?.into_inner();
+            let r = r?;
             let v = FsckView {
                 clean: r.clean,
                 verified_content: r.verified_content,

@@ -74,7 +74,7 @@ pub(super) fn copy_in(reg: &Registry, d: &Path, layout: &Path, dest: &str) {
 }
 
 /// Pulls `src` into a fresh `oci:` layout (skopeo verifies every digest).
-fn pull(reg: &Registry, d: &Path, src: &str, out: &Path) {
+pub(super) fn pull(reg: &Registry, d: &Path, src: &str, out: &Path) {
     let certs = reg.certs.display().to_string();
     let creds = format!("admin:{}", reg.admin);
     let _ = std::fs::remove_dir_all(out);
@@ -238,9 +238,7 @@ fn gc_under_load_loses_nothing() {
 fn kill_9_during_push_leaves_nothing_partial_and_keeps_acknowledged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let acked = one_image(d, "acked", 3);
-    copy_in(&reg, d, &acked, "apps/acked:v1");
+    let reg = Registry::with_image(d, "", &["apps/acked:v1"]).reg;
     let before = blob_files(d);
     assert_eq!(before, 4);
     // A large upload in flight: POST a session, PATCH 32 MiB slowly.
@@ -358,21 +356,19 @@ fn blob_paths(dir: &Path) -> Vec<PathBuf> {
 fn fsck_and_status_report_a_damaged_blob_store_through_mcctl() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let layout = one_image(d, "fsck", 2);
-    copy_in(&reg, d, &layout, "apps/fsck:latest");
+    let reg = Registry::with_image(d, "", &["apps/fsck:latest"]).reg;
     let mcctl = Mcctl::new(&reg, d);
 
     let status = mcctl.run(&["registry", "status"]);
     assert_eq!(status["repositories"], 1, "{status}");
-    assert_eq!(status["blobs"], 3, "config and two layers: {status}");
+    assert_eq!(status["blobs"], 4, "config and three layers: {status}");
     let clean = mcctl.run(&["registry", "fsck", "--verify-content"]);
     assert_eq!(clean["clean"], true, "{clean}");
-    assert_eq!(clean["blobs_checked"], 3, "{clean}");
+    assert_eq!(clean["blobs_checked"], 4, "{clean}");
 
     // One file altered (same length), one removed.
     let files = blob_paths(d);
-    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files.len(), 4, "{files:?}");
     let len = std::fs::metadata(&files[0]).expect("meta").len();
     std::fs::write(&files[0], vec![b'!'; usize::try_from(len).expect("len")]).expect("alter");
     std::fs::remove_file(&files[1]).expect("remove");
@@ -415,11 +411,8 @@ fn fsck_and_status_report_a_damaged_blob_store_through_mcctl() {
 fn retention_rules_run_on_their_own_every_retention_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start_mcr(d, "retention_interval = \"1s\"");
-    let layout = one_image(d, "ret", 1);
-    for tag in ["v1", "v2", "v3"] {
-        copy_in(&reg, d, &layout, &format!("apps/ret:{tag}"));
-    }
+    let dests = ["apps/ret:v1", "apps/ret:v2", "apps/ret:v3"];
+    let reg = Registry::with_image(d, "retention_interval = \"1s\"", &dests).reg;
     let mcctl = Mcctl::new(&reg, d);
     let rule = mcctl.run(&[
         "registry",

@@ -16,6 +16,7 @@ mod gc;
 mod oras;
 mod podman;
 mod policy;
+mod s3;
 mod skopeo;
 mod ui;
 
@@ -55,6 +56,54 @@ impl Registry {
         }
     }
 
+    /// The prologue most tests share: a registry (with `[mcr]` keys `mcr`,
+    /// none when empty), the test layout ([`skopeo::layout`]: `v1` with
+    /// three layers, the two-platform index `multi`) and `v1` pushed by the
+    /// admin with skopeo to each of `dests` (`repo:tag`).
+    pub(super) fn with_image(dir: &Path, mcr: &str, dests: &[&str]) -> Fixture {
+        let reg = if mcr.is_empty() {
+            Self::start(dir)
+        } else {
+            Self::start_mcr(dir, mcr)
+        };
+        let (src, v1, multi) = skopeo::layout(dir);
+        let admin = format!("admin:{}", reg.cp.password);
+        for dest in dests {
+            let out = reg.copy(dir, &src, "v1", dest, Some(&admin));
+            skopeo::ok(&out, &format!("push {dest}"));
+        }
+        Fixture {
+            reg,
+            src,
+            v1,
+            multi,
+            admin,
+        }
+    }
+
+    /// skopeo `copy` of the `oci:` layout's `tag` to `dest` (`repo:tag`),
+    /// with `--dest-creds creds` or none.
+    pub(super) fn copy(
+        &self,
+        dir: &Path,
+        src: &Path,
+        tag: &str,
+        dest: &str,
+        creds: Option<&str>,
+    ) -> Output {
+        let certs = self.certs.display().to_string();
+        let src_ref = format!("oci:{}:{tag}", src.display());
+        let dest = format!("docker://{}/{dest}", self.host);
+        let mut args = vec!["copy", "--preserve-digests", "--dest-cert-dir", &certs];
+        if let Some(c) = creds {
+            args.extend(["--dest-creds", c]);
+        } else {
+            args.push("--dest-no-creds");
+        }
+        args.extend([src_ref.as_str(), dest.as_str()]);
+        skopeo(dir, &args)
+    }
+
     /// Kills the control plane with SIGKILL and starts it again on the same data.
     pub(super) fn kill_and_restart(self) -> Self {
         let dir = self.dir.clone();
@@ -85,6 +134,18 @@ impl Registry {
             body,
         )
     }
+}
+
+/// What [`Registry::with_image`] sets up.
+pub(super) struct Fixture {
+    pub reg: Registry,
+    /// The `oci:` layout of [`skopeo::layout`].
+    pub src: PathBuf,
+    /// The digests of the layout's `v1` and `multi`.
+    pub v1: String,
+    pub multi: String,
+    /// `admin:<password>`, for skopeo's `--creds`.
+    pub admin: String,
 }
 
 /// A raw request to the registry at `base` (`https://host:port`), trusting `ca`.
@@ -284,10 +345,10 @@ fn every_registry_route_refuses_anonymous_callers() {
         checked += 1;
     }
     // 8 /v2 entries; the admin API, GC (4 REST + 4 gRPC), retention (5 REST + 4 gRPC)
-    // and storage (2 REST + 2 gRPC).
-    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2);
+    // and storage (2 REST + 2 gRPC); the streaming GC Watch (+ 1).
+    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2 + 1);
     assert_eq!(ui_seen, mc_mcr::ui::ROUTES.len());
-    assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4 + 2);
+    assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4 + 2 + 1);
     // A bad token is no better than none; an MCIAS token opens /v2/.
     assert_eq!(
         reg.raw("GET", "/v2/", Some("mcr1.nope"), &[], None).code,

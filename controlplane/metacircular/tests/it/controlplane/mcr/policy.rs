@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use super::skopeo::{layout, ok};
-use super::{Mcctl, Registry, sha256, skopeo};
+use super::skopeo::ok;
+use super::{Fixture, Mcctl, Registry, sha256, skopeo};
 
 /// skopeo `copy` of the layout's `tag` to `repo:tag` with optional creds.
 fn push(
@@ -18,17 +18,7 @@ fn push(
     repo: &str,
     creds: Option<&str>,
 ) -> Output {
-    let certs = reg.certs.display().to_string();
-    let src_ref = format!("oci:{}:{tag}", src.display());
-    let dest = format!("docker://{}/{repo}:{tag}", reg.host);
-    let mut args = vec!["copy", "--preserve-digests", "--dest-cert-dir", &certs];
-    if let Some(c) = creds {
-        args.extend(["--dest-creds", c]);
-    } else {
-        args.push("--dest-no-creds");
-    }
-    args.extend([src_ref.as_str(), dest.as_str()]);
-    skopeo(d, &args)
+    reg.copy(d, src, tag, &format!("{repo}:{tag}"), creds)
 }
 
 /// skopeo `inspect --raw` of `repo:tag` with optional creds.
@@ -69,13 +59,7 @@ fn admin_call(
 fn policy_denies_push_allows_pull_and_scoped_tokens_stay_in_their_repository() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let (src, v1, _) = layout(d);
-    let admin = format!("admin:{}", reg.cp.password);
-    ok(
-        &push(&reg, d, &src, "v1", "apps/web", Some(&admin)),
-        "admin pushes",
-    );
+    let Fixture { reg, src, v1, .. } = Registry::with_image(d, "", &["apps/web:v1"]);
 
     // A user without push: skopeo and raw requests get DENIED; pull works.
     let pw = "a user's long password";
@@ -242,14 +226,8 @@ fn policy_denies_push_allows_pull_and_scoped_tokens_stay_in_their_repository() {
 fn anonymous_pull_only_from_public_repositories() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let (src, v1, _) = layout(d);
-    let admin = format!("admin:{}", reg.cp.password);
-    ok(&push(&reg, d, &src, "v1", "apps/web", Some(&admin)), "push");
-    ok(
-        &push(&reg, d, &src, "v1", "apps/private", Some(&admin)),
-        "push",
-    );
+    let Fixture { reg, src, v1, .. } =
+        Registry::with_image(d, "", &["apps/web:v1", "apps/private:v1"]);
 
     failed_with(
         &inspect(&reg, d, "apps/web", "v1", None),
@@ -316,9 +294,9 @@ fn anonymous_pull_only_from_public_repositories() {
 fn over_quota_pushes_are_refused_and_leave_nothing_visible() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let (src, _, _) = layout(d);
-    let admin = format!("admin:{}", reg.cp.password);
+    let Fixture {
+        reg, src, admin, ..
+    } = Registry::with_image(d, "", &[]);
     let mcctl = Mcctl::new(&reg, d);
     let q = mcctl.run(&["registry", "quota", "set", "apps/small", "200"]);
     assert_eq!(q["quota_bytes"], 200, "{q}");
@@ -417,13 +395,13 @@ fn over_quota_pushes_are_refused_and_leave_nothing_visible() {
 fn admin_api_and_mcctl_list_repositories_and_tags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let (src, v1, multi) = layout(d);
-    let admin = format!("admin:{}", reg.cp.password);
-    ok(
-        &push(&reg, d, &src, "v1", "apps/web", Some(&admin)),
-        "push v1",
-    );
+    let Fixture {
+        reg,
+        src,
+        v1,
+        multi,
+        admin,
+    } = Registry::with_image(d, "", &["apps/web:v1"]);
     let certs = reg.certs.display().to_string();
     ok(
         &skopeo(
@@ -546,13 +524,13 @@ fn admin_api_and_mcctl_list_repositories_and_tags() {
 fn immutable_tags_refuse_skopeo_moving_or_deleting_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let reg = Registry::start(d);
-    let (src, v1, _) = layout(d);
-    let admin = format!("admin:{}", reg.cp.password);
-    ok(
-        &push(&reg, d, &src, "v1", "apps/web", Some(&admin)),
-        "push v1",
-    );
+    let Fixture {
+        reg,
+        src,
+        v1,
+        admin,
+        ..
+    } = Registry::with_image(d, "", &["apps/web:v1"]);
     let mcctl = Mcctl::new(&reg, d);
     let out = mcctl.run(&["registry", "repos", "set", "apps/web", "--immutable", "v*"]);
     assert_eq!(out["immutable_tags"], serde_json::json!(["v*"]), "{out}");
