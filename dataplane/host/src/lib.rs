@@ -12,6 +12,7 @@
 //! snapshots the admin side publishes.
 
 pub mod config;
+mod csr;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,6 +75,7 @@ pub async fn run(
         workers,
         driver.driver,
     )?;
+    let managed = mc_proxy::admin::start_managed(&proxy.state, csr::key_and_csr);
     let dns = mc_dns::Dns::start(
         &config.data_dir,
         &config.dns,
@@ -90,6 +92,11 @@ pub async fn run(
         .registry()
         .register_collector(Box::new(mc_proxy::metrics::ProxyCollector(
             proxy.state.published.clone(),
+        )));
+    metrics
+        .registry()
+        .register_collector(Box::new(mc_proxy::admin::ManagedCollector(
+            proxy.state.clone(),
         )));
     metrics
         .registry()
@@ -195,6 +202,7 @@ pub async fn run(
     let mut wait = shutdown;
     wait.wait().await;
     sweeper.abort();
+    managed.abort();
     health.set_draining().await;
     tokio::join!(
         proxy.drain(config.proxy.shutdown_timeout.get()),
