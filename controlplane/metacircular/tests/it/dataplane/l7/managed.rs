@@ -5,7 +5,7 @@
 //! mount's public root; the serial changes at renewal while a loop of curls
 //! sees no failure; with Metacrypt sealed a renewal fails, the old
 //! certificate is still served, and `mcctl proxy certs list` and `/metrics`
-//! show the failure.
+//! show the failure (and `promtool check metrics` passes).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -292,4 +292,8 @@ fn managed_certificate_issued_renewed_under_load_and_kept_when_metacrypt_is_seal
     assert!(metric(&dp, "mc_proxy_managed_certificate_renewal_failures_total") >= Some(1.0));
     let left = metric(&dp, "mc_proxy_managed_certificate_expiry_seconds").unwrap_or(0.0);
     assert!(left > 600.0, "seconds to expiry: {left}");
+    // The families still pass promtool with managed certificates in them.
+    let (_, text) = crate::support::curl(&[&dp.metrics]);
+    let (clean, complaints) = crate::dataplane::ops::promtool(&text);
+    assert!(clean, "{complaints}");
 }
