@@ -12,6 +12,7 @@
 //! snapshots the admin side publishes.
 
 pub mod config;
+mod csr;
 mod upgrade;
 
 use std::collections::BTreeMap;
@@ -129,6 +130,7 @@ pub async fn run(
         inherited.proxy,
     )
     .inspect_err(|e| abandon(e))?;
+    let managed = mc_proxy::admin::start_managed(&proxy.state, csr::key_and_csr);
     let dns = mc_dns::Dns::start(
         &config.data_dir,
         &config.dns,
@@ -165,6 +167,11 @@ pub async fn run(
         .registry()
         .register_collector(Box::new(mc_proxy::metrics::ProxyCollector(
             proxy.state.published.clone(),
+        )));
+    metrics
+        .registry()
+        .register_collector(Box::new(mc_proxy::admin::ManagedCollector(
+            proxy.state.clone(),
         )));
     metrics
         .registry()
@@ -310,6 +317,7 @@ pub async fn run(
         () = handed_over.wait() => true,
     };
     sweeper.abort();
+    managed.abort();
     health.set_draining().await;
     if handed {
         // The successor serves the admin socket and metrics from now on.

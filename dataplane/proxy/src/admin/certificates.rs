@@ -31,6 +31,18 @@ impl ProxyState {
         key_pem: &str,
     ) -> Result<StoredCertificate, ApiError> {
         crate::model::check_certificate_name("name", name)?;
+        super::managed::refuse_managed(self, name)?;
+        self.install_certificate(name, chain_pem, key_pem)
+    }
+
+    /// The one way a certificate is installed (uploads and managed
+    /// renewals): checked against the roots, the key sealed, then published.
+    pub(super) fn install_certificate(
+        &self,
+        name: &str,
+        chain_pem: &str,
+        key_pem: &str,
+    ) -> Result<StoredCertificate, ApiError> {
         let (key, info) = crate::tls::check(
             name,
             chain_pem,
@@ -74,6 +86,7 @@ impl ProxyState {
     }
 
     pub(crate) fn remove_certificate(&self, name: &str) -> Result<bool, ApiError> {
+        super::managed::refuse_managed(self, name)?;
         let mut inner = self.lock();
         let Some(existing) = inner.certificates.get(name) else {
             return Ok(false);

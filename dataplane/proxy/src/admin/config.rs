@@ -65,6 +65,11 @@
 //! chain_file = "/srv/mc-proxy/app.pem"
 //! key_file = "/srv/mc-proxy/app.key"
 //!
+//! [proxy.metacrypt]               # signs managed certificates (mcctl proxy certs managed)
+//! grpc = "https://cp.internal:8443"
+//! ca_cert = "/srv/mc/ca.pem"
+//! token_file = "/srv/mc/proxy.token"
+//!
 //! [proxy.firewall]
 //! block_ips = ["192.0.2.7"]
 //! block_cidrs = ["198.51.100.0/24"]
@@ -120,6 +125,9 @@ pub struct ProxySection {
     pub certificate_authorities: Option<Vec<PathBuf>>,
     #[serde(default)]
     pub certificates: Vec<CertificateConfig>,
+    /// Where managed certificates are signed (see [`super::MetacryptSource`]).
+    #[serde(default)]
+    pub metacrypt: Option<super::MetacryptSource>,
 }
 
 /// A certificate for L7 routes, read from PEM files at every start.
@@ -196,6 +204,7 @@ impl Default for ProxySection {
             max_client_hello: default_max_client_hello(),
             certificate_authorities: None,
             certificates: Vec::new(),
+            metacrypt: None,
         }
     }
 }

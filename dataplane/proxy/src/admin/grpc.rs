@@ -21,7 +21,6 @@ use crate::model::{
     RouteMode, RouteSpec,
 };
 use crate::stats::{global, listener as lstat, route as rstat};
-use crate::tls::StoredCertificate;
 
 pub struct Admin {
     state: Arc<ProxyState>,
@@ -53,7 +52,7 @@ fn from_ms(v: u32) -> Option<Duration> {
     (v > 0).then(|| Duration::from_millis(u64::from(v)))
 }
 
-fn origin(o: Origin) -> i32 {
+pub(super) fn origin(o: Origin) -> i32 {
     match o {
         Origin::ConfigFile => pb::Origin::ConfigFile as i32,
         Origin::AdminApi => pb::Origin::AdminApi as i32,
@@ -205,19 +204,6 @@ fn l7_from_pb(l: pb::L7Options) -> Result<L7Spec, Invalid> {
         }),
     };
     Ok(spec)
-}
-
-fn certificate_pb(c: &StoredCertificate) -> pb::Certificate {
-    pb::Certificate {
-        name: c.name.clone(),
-        chain_pem: c.chain_pem.clone(),
-        dns_names: c.info.dns_names.clone(),
-        not_before_unix: c.info.not_before_unix,
-        not_after_unix: c.info.not_after_unix,
-        key_algorithm: c.info.key_algorithm.clone(),
-        sha256_fingerprint: c.info.sha256_fingerprint.clone(),
-        origin: origin(c.origin),
-    }
 }
 
 fn policy_pb(p: &L7PolicySpec) -> pb::L7Policy {
@@ -651,12 +637,7 @@ impl ProxyAdmin for Admin {
         &self,
         _: Request<pb::ListCertificatesRequest>,
     ) -> Reply<pb::ListCertificatesResponse> {
-        let certificates = self
-            .state
-            .certificates()
-            .iter()
-            .map(certificate_pb)
-            .collect();
+        let certificates = super::grpc_managed::list(&self.state);
         Ok(Response::new(pb::ListCertificatesResponse { certificates }))
     }
 
@@ -672,7 +653,7 @@ impl ProxyAdmin for Admin {
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))??;
-        Ok(Response::new(certificate_pb(&stored)))
+        Ok(Response::new(super::grpc_managed::installed(&stored)))
     }
 
     async fn remove_certificate(
@@ -681,6 +662,33 @@ impl ProxyAdmin for Admin {
     ) -> Reply<pb::RemoveCertificateResponse> {
         let removed = self.state.remove_certificate(&r.into_inner().name)?;
         Ok(Response::new(pb::RemoveCertificateResponse { removed }))
+    }
+
+    async fn put_managed_certificate(
+        &self,
+        r: Request<pb::PutManagedCertificateRequest>,
+    ) -> Reply<pb::Certificate> {
+        Ok(Response::new(
+            super::grpc_managed::put(&self.state, r.into_inner()).await?,
+        ))
+    }
+
+    async fn remove_managed_certificate(
+        &self,
+        r: Request<pb::RemoveCertificateRequest>,
+    ) -> Reply<pb::RemoveCertificateResponse> {
+        let removed = self.state.remove_managed(&r.into_inner().name)?;
+        Ok(Response::new(pb::RemoveCertificateResponse { removed }))
+    }
+
+    async fn renew_managed_certificate(
+        &self,
+        r: Request<pb::RemoveCertificateRequest>,
+    ) -> Reply<pb::Certificate> {
+        let name = r.into_inner().name;
+        Ok(Response::new(
+            super::grpc_managed::renew(&self.state, &name).await?,
+        ))
     }
 
     async fn list_l7_policies(

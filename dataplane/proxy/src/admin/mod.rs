@@ -11,9 +11,11 @@ pub(crate) mod config;
 mod firewall;
 mod grpc;
 mod grpc_balance;
+mod grpc_managed;
 mod grpc_paths;
 mod health;
 mod listeners;
+mod managed;
 mod policies;
 mod routes;
 mod state;
@@ -24,6 +26,7 @@ use mc_kit::api::ApiError;
 
 pub use grpc::Admin;
 pub use listeners::HandedOver;
+pub use managed::{CsrMaker, ManagedCollector, MetacryptSource, start as start_managed};
 pub(crate) use routes::MAX_ROUTES_PER_REPLACE;
 pub use state::ProxyState;
 

@@ -60,6 +60,8 @@ pub struct ProxyState {
     pub(super) ticketer: Arc<dyn rustls::server::ProducesTickets>,
     /// The active health checks' tasks.
     pub(super) checks: super::health::HealthChecks,
+    /// Managed certificates: specs and renewal status.
+    pub(super) managed: super::managed::Managed,
 }
 
 impl ProxyState {
@@ -87,6 +89,8 @@ impl ProxyState {
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
             .map_err(|e| ApiError::Internal(format!("TLS session ticketer: {e}")))?;
         let inner = Self::merge(&store, bootstrap, config_file, &sealer, &roots)?;
+        let managed =
+            super::managed::Managed::load(&store, section.metacrypt.clone(), &inner.certificates)?;
         let globals = GlobalCounters::new(workers);
         let firewall = Arc::new(
             FirewallState::build(
@@ -115,6 +119,7 @@ impl ProxyState {
             roots,
             ticketer,
             checks: Default::default(),
+            managed,
         };
         {
             let mut inner = state.lock();

@@ -3,7 +3,7 @@
 //! Tables (the kit's typed JSON tables, keyed by bytes): `listeners` (name),
 //! `routes` (listener NUL hostname), `firewall_rules` (rule key),
 //! `firewall_limits` (one row), `certificates` (name; the key sealed),
-//! `l7_policies` (id). Every admin change is one [`WriteTx`], committed before
+//! `l7_policies` (id), `managed_certificates` (name: the spec). Every admin change is one [`WriteTx`], committed before
 //! the new snapshot is published and before the caller is answered.
 //!
 //! [`WriteTx`]: mc_kit::store::json::WriteTx
@@ -14,6 +14,7 @@ use mc_kit::store::json::{JsonTable, create_tables};
 use mc_kit::store::{Migration, Schema, StoreError};
 
 use super::firewall::LimitsRecord;
+use super::managed::ManagedSpec;
 use crate::firewall::FirewallRule;
 use crate::model::{L7PolicySpec, ListenerSpec, RouteSpec};
 use crate::tls::StoredCertificate;
@@ -24,6 +25,7 @@ pub(super) const FIREWALL_RULES: JsonTable<FirewallRule> = JsonTable::new("firew
 pub(super) const FIREWALL_LIMITS: JsonTable<LimitsRecord> = JsonTable::new("firewall_limits");
 pub(super) const CERTIFICATES: JsonTable<StoredCertificate> = JsonTable::new("certificates");
 pub(super) const L7_POLICIES: JsonTable<L7PolicySpec> = JsonTable::new("l7_policies");
+pub(super) const MANAGED: JsonTable<ManagedSpec> = JsonTable::new("managed_certificates");
 
 /// The key of the one row of [`FIREWALL_LIMITS`].
 pub(super) const LIMITS_KEY: &[u8] = b"limits";
@@ -44,6 +46,10 @@ fn create_l7_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[CERTIFICATES.def(), L7_POLICIES.def()])
 }
 
+fn create_managed_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[MANAGED.def()])
+}
+
 pub const SCHEMA: Schema = Schema {
     name: "mc-proxy",
     migrations: &[
@@ -56,6 +62,11 @@ pub const SCHEMA: Schema = Schema {
             to_version: 2,
             description: "L7: certificates (keys sealed), per-route policies",
             apply: create_l7_tables,
+        },
+        Migration {
+            to_version: 3,
+            description: "managed certificates (specs; the certificates in `certificates`)",
+            apply: create_managed_tables,
         },
     ],
 };

@@ -27,6 +27,39 @@ pub(crate) enum CertCommand {
     Remove {
         name: String,
     },
+    /// Certificates the proxy gets from Metacrypt's PKI and renews itself.
+    #[command(subcommand)]
+    Managed(ManagedCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ManagedCommand {
+    /// Manage NAME: a key made on this host, a CSR signed by MOUNT's ROLE,
+    /// renewed at two thirds of its lifetime. Answers after the first attempt.
+    Add {
+        name: String,
+        /// A DNS name (repeat; the first is the common name).
+        #[arg(long = "dns", required = true)]
+        dns_names: Vec<String>,
+        /// The Metacrypt pki mount.
+        #[arg(long)]
+        mount: String,
+        /// The mount's role that signs.
+        #[arg(long)]
+        role: String,
+        /// e.g. `720h` (default: the role's).
+        #[arg(long, value_parser = parse_secs)]
+        ttl: Option<u64>,
+    },
+    /// Stop managing NAME; the installed certificate stays, unmanaged.
+    Remove { name: String },
+    /// An attempt now (issue or renew); shows its outcome.
+    Renew { name: String },
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    let d: mc_kit::config::Duration = s.parse()?;
+    Ok(d.get().as_secs())
 }
 
 #[derive(Serialize)]
@@ -38,6 +71,18 @@ struct CertView {
     key_algorithm: String,
     sha256_fingerprint: String,
     origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    managed: Option<ManagedView>,
+}
+
+#[derive(Serialize)]
+struct ManagedView {
+    source: String,
+    dns_names: Vec<String>,
+    next_renewal_unix: i64,
+    failures: u32,
+    last_error: String,
+    last_success_unix: i64,
 }
 
 impl From<pb::Certificate> for CertView {
@@ -50,7 +95,29 @@ impl From<pb::Certificate> for CertView {
             not_after_unix: c.not_after_unix,
             key_algorithm: c.key_algorithm,
             sha256_fingerprint: c.sha256_fingerprint,
+            managed: c.managed.map(|m| ManagedView {
+                source: m.source,
+                dns_names: m.dns_names,
+                next_renewal_unix: m.next_attempt_unix,
+                failures: m.failures,
+                last_error: m.last_error,
+                last_success_unix: m.last_success_unix,
+            }),
         }
+    }
+}
+
+impl CertView {
+    /// `-`, or the source, next renewal and the last error.
+    fn managed_line(&self) -> String {
+        let Some(m) = &self.managed else {
+            return "-".to_owned();
+        };
+        let mut s = format!("{} renew {}", m.source, utc(m.next_renewal_unix));
+        if m.failures > 0 {
+            s.push_str(&format!(" FAILING x{}: {}", m.failures, m.last_error));
+        }
+        s
     }
 }
 
@@ -59,7 +126,8 @@ const TABLE: Table = Table(&[
     Col::left("KEY", 12),
     Col::left("ORIGIN", 8),
     Col::left("EXPIRES", 30),
-    Col::left("NAMES / SHA-256", 0),
+    Col::left("NAMES / SHA-256", 40),
+    Col::left("MANAGED", 0),
 ]);
 
 pub(super) async fn run(c: &mut Client, out: Out, cmd: CertCommand) -> anyhow::Result<()> {
@@ -67,7 +135,69 @@ pub(super) async fn run(c: &mut Client, out: Out, cmd: CertCommand) -> anyhow::R
         CertCommand::List => list(c, out).await,
         CertCommand::Put { name, chain, key } => put(c, out, name, chain, key).await,
         CertCommand::Remove { name } => remove(c, out, name).await,
+        CertCommand::Managed(cmd) => managed(c, out, cmd).await,
     }
+}
+
+async fn managed(c: &mut Client, out: Out, cmd: ManagedCommand) -> anyhow::Result<()> {
+    let cert = match cmd {
+        ManagedCommand::Add {
+            name,
+            dns_names,
+            mount,
+            role,
+            ttl,
+        } => c
+            .put_managed_certificate(pb::PutManagedCertificateRequest {
+                name,
+                dns_names,
+                mount,
+                role,
+                ttl_seconds: ttl.unwrap_or(0),
+            })
+            .await
+            .map_err(refused)?,
+        ManagedCommand::Renew { name } => c
+            .renew_managed_certificate(pb::RemoveCertificateRequest { name })
+            .await
+            .map_err(refused)?,
+        ManagedCommand::Remove { name } => {
+            let removed = c
+                .remove_managed_certificate(pb::RemoveCertificateRequest { name: name.clone() })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .removed;
+            if !removed {
+                bail!("no managed certificate {name}");
+            }
+            return out.done(
+                &serde_json::json!({ "unmanaged": name }),
+                &format!("certificate {name} is no longer managed (still installed)"),
+            );
+        }
+    };
+    let cert = CertView::from(cert.into_inner());
+    let failing = cert.managed.as_ref().is_some_and(|m| m.failures > 0);
+    let line = if cert.not_after_unix > 0 {
+        format!(
+            "managed certificate {}: expires {}; {}",
+            cert.name,
+            utc(cert.not_after_unix),
+            cert.managed_line()
+        )
+    } else {
+        format!(
+            "managed certificate {}: none issued yet; {}",
+            cert.name,
+            cert.managed_line()
+        )
+    };
+    out.done(&cert, &line)?;
+    if failing {
+        bail!("the attempt failed; the installed certificate (if any) is still served");
+    }
+    Ok(())
 }
 
 async fn list(c: &mut Client, out: Out) -> anyhow::Result<()> {
@@ -84,16 +214,22 @@ async fn list(c: &mut Client, out: Out) -> anyhow::Result<()> {
         let now = mc_kit::clock::unix_now();
         TABLE.print(cs.iter().map(|c| {
             let days = (c.not_after_unix - now) / 86_400;
+            let expires = if c.not_after_unix == 0 {
+                "none issued".to_owned()
+            } else {
+                format!("{} (in {days}d)", utc(c.not_after_unix))
+            };
             row![
                 c.name,
                 c.key_algorithm,
                 c.origin,
-                format!("{} (in {days}d)", utc(c.not_after_unix)),
+                expires,
                 format!(
                     "{} {}",
                     c.dns_names.join(","),
                     c.sha256_fingerprint.get(..16).unwrap_or_default()
-                )
+                ),
+                c.managed_line()
             ]
         }));
     })

@@ -19,6 +19,7 @@ mod balance;
 mod grpc;
 mod http;
 mod limits;
+mod managed;
 mod mtls;
 mod operations;
 mod paths;
