@@ -318,13 +318,21 @@ async fn drive<C: Served>(
     let mut changes = published.changes.subscribe();
     let mut drain_deadline: Option<Instant> = None;
     loop {
-        if drain_deadline.is_none() && published.draining.load(Ordering::Relaxed) {
+        let draining = published.draining.load(Ordering::Relaxed);
+        // A connection drains after its first request: one accepted just
+        // before the listeners stopped (an upgrade's last accepts) still gets
+        // its answer; hyper would close it unanswered otherwise.
+        if drain_deadline.is_none() && draining && ctx.requests.get() > 0 {
             conn.graceful();
             drain_deadline = Some(Instant::now() + DRAIN_GRACE);
         }
-        let deadline = drain_deadline
-            .unwrap_or_else(|| ctx.deadline(header_timeout, idle_timeout))
-            .max(Instant::now() + Duration::from_millis(5));
+        let mut deadline =
+            drain_deadline.unwrap_or_else(|| ctx.deadline(header_timeout, idle_timeout));
+        if draining && drain_deadline.is_none() {
+            // Look again soon for that first request.
+            deadline = deadline.min(Instant::now() + Duration::from_millis(50));
+        }
+        let deadline = deadline.max(Instant::now() + Duration::from_millis(5));
         monoio::select! {
             r = std::future::poll_fn(|cx| conn.poll_serve(cx)) => {
                 if let Err(e) = r {
