@@ -215,12 +215,7 @@ fn snapshot_restore_and_migrate_keep_the_count() {
     let node = Node::start(dir.path());
     let cp = &node._cp;
     let endpoints = dir.path().join("endpoints.json");
-    std::fs::write(
-        &endpoints,
-        serde_json::json!({"controlplane": {"grpc": cp.grpc, "rest": cp.rest}, "ca_cert": cp.ca})
-            .to_string(),
-    )
-    .expect("endpoints");
+    cp.write_endpoints(&endpoints);
     let e = endpoints.as_path();
     let admin = node.admin.as_str();
     let peer = start_peer(&node, "second");

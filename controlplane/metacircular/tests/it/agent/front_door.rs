@@ -85,12 +85,7 @@ fn start(dir: &Path) -> Site {
         });
     }
     let endpoints = dir.join("endpoints.json");
-    std::fs::write(
-        &endpoints,
-        serde_json::json!({"controlplane": {"grpc": cp.grpc, "rest": cp.rest}, "ca_cert": cp.ca})
-            .to_string(),
-    )
-    .expect("endpoints");
+    cp.write_endpoints(&endpoints);
     let site = Site {
         nodes,
         cp,

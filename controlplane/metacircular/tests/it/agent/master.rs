@@ -89,12 +89,7 @@ fn mcctl_deploys_through_the_master_and_the_nodes_agent() {
     let node = Node::start(dir.path());
     let cp = &node._cp;
     let endpoints = dir.path().join("endpoints.json");
-    std::fs::write(
-        &endpoints,
-        serde_json::json!({"controlplane": {"grpc": cp.grpc, "rest": cp.rest}, "ca_cert": cp.ca})
-            .to_string(),
-    )
-    .expect("endpoints");
+    cp.write_endpoints(&endpoints);
     let e = endpoints.as_path();
     let admin = node.admin.as_str();
 

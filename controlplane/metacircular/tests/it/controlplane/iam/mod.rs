@@ -80,6 +80,16 @@ impl Controlplane {
     }
 
     /// A REST call; `token` as bearer, `body` as JSON.
+    /// Writes an `endpoints.json` at `path` for `mcctl` to reach this
+    /// control plane.
+    pub(crate) fn write_endpoints(&self, path: &Path) {
+        let json = serde_json::json!({
+            "controlplane": {"grpc": self.grpc, "rest": self.rest},
+            "ca_cert": self.ca,
+        });
+        std::fs::write(path, json.to_string()).expect("endpoints");
+    }
+
     pub(crate) fn call(
         &self,
         method: &str,
