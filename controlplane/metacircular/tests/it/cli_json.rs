@@ -393,6 +393,13 @@ const STEPS: &[Step] = &[
         Want::Either,
     ),
     step("proxy certs remove sweep", Want::Either),
+    // `mcd dev` has no [proxy.metacrypt]: managed certificates are refused.
+    step(
+        "proxy certs managed add sweep.test --dns sweep.test --mount pki --role proxy",
+        Want::Refused,
+    ),
+    step("proxy certs managed renew no-such-cert", Want::Refused),
+    step("proxy certs managed remove no-such-cert", Want::Refused),
     step("proxy policies list", Want::Ok),
     step(
         "proxy policies add sweep.test --block-user-agent BadBot",
@@ -478,7 +485,7 @@ fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
 /// The leaf a step runs: the longest prefix of its words that is a leaf.
 fn leaf_of(args: &str, leaves: &BTreeSet<String>) -> Option<String> {
     let words: Vec<&str> = args.split_whitespace().collect();
-    (1..=words.len().min(3))
+    (1..=words.len().min(4))
         .rev()
         .map(|n| words[..n].join(" "))
         .find(|p| leaves.contains(p))

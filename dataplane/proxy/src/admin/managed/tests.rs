@@ -93,3 +93,20 @@ fn a_bad_spec_names_its_field() {
     assert_eq!(field(&|s| s.ttl_seconds = u64::MAX), "ttl_seconds");
     assert_eq!(spec().source(), "metacrypt:pki/proxy");
 }
+
+proptest::proptest! {
+    /// Metacrypt's answer is a peer's input: any text is an answer or an error, never a panic.
+    #[test]
+    fn any_ca_chain_text_is_an_answer_or_an_error(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        wrap in proptest::prelude::any::<bool>(),
+    ) {
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let text = if wrap {
+            format!("-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n")
+        } else {
+            text
+        };
+        let _ = issue::served_chain("leaf", &text);
+    }
+}
