@@ -16,7 +16,7 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::core::transit::{CreateKey, Dialect};
-use crate::core::{InitInput, Metacrypt, MountInput, UnsealInputBody};
+use crate::core::{Metacrypt, MountInput, UnsealInputBody};
 use crate::testing::{PASS, admin, principal};
 
 /// Tokens `admin` and `bob` (no roles); anything else is refused.
@@ -45,24 +45,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = crate::config::MetacryptConfig {
-        argon2_memory_kib: crate::config::ARGON2_MIN_MEMORY_KIB,
-        argon2_iterations: 2,
-        ..crate::config::MetacryptConfig::default()
-    };
-    let m = Arc::new(Metacrypt::open(&dir.path().join("m.redb"), config).expect("open"));
+    let (dir, m, admin) = crate::testing::unsealed().await;
     let _ = m.ui_verifier.set(Arc::new(Tokens));
-    let admin = admin();
-    m.init(
-        &admin,
-        InitInput {
-            passphrase: Some(PASS.to_owned()),
-            ..InitInput::default()
-        },
-    )
-    .await
-    .expect("init");
     for (name, kind) in [("secret", "kv"), ("transit", "transit"), ("ssh", "ssh")] {
         m.create_mount(
             &admin,
