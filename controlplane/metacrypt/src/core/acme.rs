@@ -73,6 +73,27 @@ const MAX_EAB_SECS: u64 = 30 * 86_400;
 /// EAB keys per mount (used ones count until tidied).
 const MAX_EAB: usize = 10_000;
 
+/// A fresh 256-bit EAB HMAC key in base64url. A key that begins with `-`
+/// reads as an option to certbot's argument parser (`--eab-hmac-key -x…`
+/// fails with "expected one argument"), so such a draw is repeated; that
+/// costs under 0.03 bits of the 256.
+fn new_eab_hmac_key() -> Result<String, CryptError> {
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    loop {
+        aws_lc_rs::rand::fill(raw.as_mut()).map_err(|_| CryptError::internal("no randomness"))?;
+        if let Some(key) = eab_hmac_encoding(&raw) {
+            return Ok(key);
+        }
+    }
+}
+
+/// The base64url text of `raw`, or `None` when it would begin with `-`.
+fn eab_hmac_encoding(raw: &[u8; 32]) -> Option<String> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    (!key.starts_with('-')).then_some(key)
+}
+
 /// The caller ACME operations run as: the bound MCIAS account, or an
 /// anonymous ACME principal before an account exists.
 fn acme_caller(acct: Option<&Account>, source: Option<std::net::IpAddr>) -> Caller {
@@ -253,11 +274,7 @@ impl Metacrypt {
                 ));
             }
             let key_id = format!("eab_{}", new_id().map_err(crypt)?);
-            let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-            aws_lc_rs::rand::fill(raw.as_mut())
-                .map_err(|_| CryptError::internal("no randomness"))?;
-            use base64::Engine as _;
-            let hmac_key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref());
+            let hmac_key = new_eab_hmac_key()?;
             let principal = c.require()?;
             let now = unix_now();
             let expires = now + i64::try_from(ttl).map_err(CryptError::internal)?;
@@ -296,5 +313,25 @@ fn step(s: Step) -> Result<Reply, Problem> {
     match s {
         Step::Done(r) => Ok(r),
         Step::Validate(_) => Err(Problem::new(Kind::ServerInternal, "unexpected validation")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eab_hmac_keys_never_begin_with_a_dash() {
+        // 62 is `-` in base64url: a first byte of 0b111110xx encodes to it.
+        let mut raw = [0u8; 32];
+        raw[0] = 0b1111_1000;
+        assert_eq!(eab_hmac_encoding(&raw), None);
+        raw[0] = 0b1111_1100;
+        let key = eab_hmac_encoding(&raw).expect("`_` is a fine first character");
+        assert!(key.starts_with('_') && key.len() == 43, "{key}");
+        for _ in 0..512 {
+            let key = new_eab_hmac_key().expect("key");
+            assert!(!key.starts_with('-') && key.len() == 43, "{key}");
+        }
     }
 }
