@@ -34,6 +34,8 @@ pub(crate) struct Agent {
     pub(crate) lock: tokio::sync::Mutex<()>,
     /// The agent's own MCIAS token: registry credentials for pulls.
     pub(crate) token: String,
+    /// Restart observations (flapping).
+    pub(crate) flaps: crate::flaps::Flaps,
 }
 
 /// A container started for a component.

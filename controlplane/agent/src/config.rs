@@ -135,6 +135,9 @@ pub struct PodmanSection {
     pub registry_cert_dir: Option<PathBuf>,
     /// Longest any one podman command may take (pull, stop…).
     pub command_timeout: Duration,
+    /// Every container's restart policy (`--restart`): `unless-stopped`,
+    /// `always`, `on-failure[:N]` or `no`.
+    pub restart: String,
 }
 
 impl Default for PodmanSection {
@@ -149,6 +152,7 @@ impl Default for PodmanSection {
             registry_tls_verify: true,
             registry_cert_dir: None,
             command_timeout: Duration::from_secs(300),
+            restart: "unless-stopped".to_owned(),
         }
     }
 }
@@ -197,6 +201,12 @@ pub struct ServicesSection {
     pub max_unpacked: u64,
     /// Most entries an import may unpack.
     pub max_entries: u64,
+    /// How often the watcher reads every service's state (flapping, drift).
+    pub watch_interval: Duration,
+    /// A container restarted `flap_restarts` times within `flap_window`
+    /// is flapping.
+    pub flap_window: Duration,
+    pub flap_restarts: u32,
 }
 
 impl Default for ServicesSection {
@@ -209,6 +219,9 @@ impl Default for ServicesSection {
             max_archive: 4 << 30,
             max_unpacked: 16 << 30,
             max_entries: 100_000,
+            watch_interval: Duration::from_secs(10),
+            flap_window: Duration::from_secs(300),
+            flap_restarts: 3,
         }
     }
 }
@@ -253,6 +266,34 @@ impl Validate for AgentConfig {
                 "services.max_archive",
                 "import limits (max_archive, max_unpacked, max_entries) must be non-zero",
             ));
+        }
+        let r = self.podman.restart.as_str();
+        let on_failure = r
+            .strip_prefix("on-failure:")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+        if !["no", "always", "unless-stopped", "on-failure"].contains(&r) && !on_failure {
+            return Err(Invalid::new(
+                "podman.restart",
+                "no, always, unless-stopped, on-failure or on-failure:N",
+            ));
+        }
+        let watch = self.services.watch_interval.get().as_secs_f64();
+        if !(0.1..=3600.0).contains(&watch) {
+            return Err(Invalid::new(
+                "services.watch_interval",
+                "between 100ms and 1h",
+            ));
+        }
+        if self.services.flap_window.get() < self.services.watch_interval.get()
+            || self.services.flap_window.get().as_secs() > 86_400
+        {
+            return Err(Invalid::new(
+                "services.flap_window",
+                "at least watch_interval, at most 1d",
+            ));
+        }
+        if !(1..=1000).contains(&self.services.flap_restarts) {
+            return Err(Invalid::new("services.flap_restarts", "between 1 and 1000"));
         }
         if self.podman.nofile == 0 || self.podman.nproc == 0 {
             return Err(Invalid::new("podman.nofile", "rlimits must be non-zero"));

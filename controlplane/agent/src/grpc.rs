@@ -211,6 +211,7 @@ impl pb::agent_server::Agent for AgentGrpc {
                 containers: u32::try_from(containers).unwrap_or(u32::MAX),
                 ..pb::NodeLoad::default()
             }),
+            probe: None,
         }))
     }
 

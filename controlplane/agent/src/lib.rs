@@ -24,6 +24,7 @@ mod apply;
 pub mod archive;
 mod config;
 mod data;
+mod flaps;
 mod grpc;
 mod master;
 mod methods;
@@ -118,13 +119,19 @@ pub async fn run(config: AgentConfig, shutdown: Shutdown) -> Result<(), RunError
         cfg: config.clone(),
         lock: tokio::sync::Mutex::new(()),
         token,
+        flaps: flaps::Flaps::default(),
     });
     if !agent.routes.configured() {
         tracing::warn!("proxy.admin_socket is not set: deploys will not manage MC-Proxy routes");
     }
 
     let (health, grpc_health) = Health::new(COMPONENT);
-    let metrics = MetricsBuilder::new(COMPONENT).build();
+    let mut metrics = MetricsBuilder::new(COMPONENT);
+    metrics
+        .registry()
+        .register_collector(Box::new(flaps::FlapCollector(Arc::downgrade(&agent))));
+    let metrics = metrics.build();
+    flaps::spawn_watcher(&agent, shutdown.clone());
     let auth = mc_service::auth::AuthLayer {
         map: Arc::new(methods::map()),
         verifier,

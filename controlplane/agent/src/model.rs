@@ -283,6 +283,8 @@ impl Spec {
             name: self.name.clone(),
             tier: pb::Tier::Worker.into(),
             node: String::new(),
+            // The master's schedule; the agent does not keep it.
+            snapshots: None,
             components: self
                 .components
                 .iter()

@@ -211,6 +211,16 @@ pub(crate) async fn describe(agent: &Agent, d: &Desired) -> pb::ServiceStatus {
         {
             drift.push(format!("{name}: runs {} instead of {}", i.image, c.image));
         }
+        let (flapping, recent) = match &inspect {
+            Ok(Some(i)) => agent.flapping(&name, &i.id, i.restarts),
+            _ => (false, 0),
+        };
+        if flapping {
+            drift.push(format!(
+                "{name}: flapping ({recent} restarts within {})",
+                agent.cfg.services.flap_window
+            ));
+        }
         let first = c.routes.first().and_then(|r| ports.get(&r.name));
         let healthy = state == pb::ContainerState::Running
             && match (&c.health, first) {
@@ -225,6 +235,8 @@ pub(crate) async fn describe(agent: &Agent, d: &Desired) -> pb::ServiceStatus {
             started_at_unix: started,
             restarts,
             healthy,
+            flapping,
+            recent_restarts: recent,
         });
     }
     pb::ServiceStatus {

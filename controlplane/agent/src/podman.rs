@@ -86,6 +86,7 @@ pub(crate) struct Podman {
     global: Vec<OsString>,
     nofile: u32,
     nproc: u32,
+    restart: String,
     tls_verify: bool,
     cert_dir: Option<PathBuf>,
     timeout: Duration,
@@ -123,6 +124,7 @@ impl Podman {
             global,
             nofile: cfg.nofile,
             nproc: cfg.nproc,
+            restart: cfg.restart.clone(),
             tls_verify: cfg.registry_tls_verify,
             cert_dir: cfg.registry_cert_dir.clone(),
             timeout: cfg.command_timeout.get(),
@@ -251,6 +253,7 @@ impl Podman {
         let mut args = os(&["run", "--detach", "--name", &spec.name]);
         args.push(format!("--ulimit=nofile={0}:{0}", self.nofile).into());
         args.push(format!("--ulimit=nproc={0}:{0}", self.nproc).into());
+        args.push(format!("--restart={}", self.restart).into());
         for (k, v) in &spec.labels {
             args.push(format!("--label={k}={v}").into());
         }

@@ -73,6 +73,17 @@ pub(crate) fn connect(m: &Master, node: &NodeRow) -> Result<AgentCall, ApiError>
     if token.is_empty() {
         return Err(not_ready("the token file is empty"));
     }
+    Ok(AgentCall {
+        client: AgentClient::new(channel(m, node, cfg.call_timeout.get())?),
+        node: node.name.clone(),
+        token,
+    })
+}
+
+/// A lazy TLS channel to `node`'s agent (verified against `mcp.agent_ca`),
+/// each call limited to `timeout`.
+pub(crate) fn channel(m: &Master, node: &NodeRow, timeout: Duration) -> Result<Channel, ApiError> {
+    let cfg = &m.config;
     let ca_file = cfg
         .agent_ca
         .as_ref()
@@ -94,14 +105,10 @@ pub(crate) fn connect(m: &Master, node: &NodeRow) -> Result<AgentCall, ApiError>
         .domain_name(name);
     let channel = Endpoint::from_shared(format!("https://{}", node.address))
         .map_err(|e| ApiError::Unavailable(format!("node {}: bad address: {e}", node.name)))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(cfg.call_timeout.get())
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
         .tls_config(tls)
         .map_err(|e| not_ready(&format!("mcp.agent_ca: {e}")))?
         .connect_lazy();
-    Ok(AgentCall {
-        client: AgentClient::new(channel),
-        node: node.name.clone(),
-        token,
-    })
+    Ok(channel)
 }

@@ -12,6 +12,7 @@
 //! register_interval = "60s"       # RegisterNode at most this often per node
 //! call_timeout = "120s"           # longest call to an agent (an ApplyService)
 //! snapshots_keep = 5              # snapshots kept per service (oldest deleted)
+//! probe_timeout = "5s"            # the probe of a node whose heartbeats stopped
 //! ```
 //!
 //! Invariant: without `nodes` no agent can register; every interval and
@@ -39,6 +40,7 @@ pub struct McpConfig {
     pub register_interval: Duration,
     pub call_timeout: Duration,
     pub snapshots_keep: u32,
+    pub probe_timeout: Duration,
 }
 
 impl Default for McpConfig {
@@ -54,6 +56,7 @@ impl Default for McpConfig {
             register_interval: Duration::from_secs(60),
             call_timeout: Duration::from_secs(120),
             snapshots_keep: 5,
+            probe_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -89,6 +92,10 @@ impl Validate for McpConfig {
         let call = self.call_timeout.get().as_secs();
         if !(1..=3600).contains(&call) {
             return Err(Invalid::new("call_timeout", "between 1s and 1h"));
+        }
+        let probe = self.probe_timeout.get().as_secs_f64();
+        if !(0.1..=60.0).contains(&probe) {
+            return Err(Invalid::new("probe_timeout", "between 100ms and 60s"));
         }
         if !(1..=1000).contains(&self.snapshots_keep) {
             return Err(Invalid::new("snapshots_keep", "between 1 and 1000"));

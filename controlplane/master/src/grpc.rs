@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Master;
 use crate::deploy::{self, Action};
-use crate::{migrate, registry, snapshots};
+use crate::{migrate, registry, snapshots, sync};
 
 type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
@@ -148,6 +148,14 @@ impl pb::master_server::Master for MasterGrpc {
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let c = Caller::from_grpc(&r);
         ok(registry::heartbeat(&self.0, &c, r.into_inner()).await)
+    }
+
+    async fn sync(
+        &self,
+        r: Request<pb::SyncRequest>,
+    ) -> Result<Response<pb::SyncResponse>, Status> {
+        let c = Caller::from_grpc(&r);
+        ok(sync::sync(&self.0, &c, r.into_inner()).await)
     }
 
     async fn query_data_plane_audit(

@@ -9,7 +9,11 @@
 //! master (`snapshots`) and migration between nodes (`migrate`), and the
 //! front door to every node's data plane: MC-Proxy and MCNS admin calls
 //! relayed through the node's agent (`relay`), each change in the audit
-//! trail (`audit`). Caller rules in `methods`. Design: docs/design/mcp.md.
+//! trail (`audit`). In the background (`jobs`): the probe of nodes whose
+//! heartbeats stopped (`probe`) and scheduled snapshots (`schedule`);
+//! `sync` makes the deployed services a given set; `ui` is the web page
+//! under `/ui/mcp/`; `metrics` what `/metrics` shows. Caller rules in
+//! `methods`. Design: docs/design/mcp.md.
 
 use std::sync::Arc;
 
@@ -23,14 +27,20 @@ mod config;
 pub mod dataplane;
 mod deploy;
 mod grpc;
+mod jobs;
 pub mod methods;
+mod metrics;
 mod migrate;
+mod probe;
 mod registry;
 mod relay;
 mod rest;
+mod schedule;
 mod snapshots;
 pub mod spec;
 mod store;
+mod sync;
+pub mod ui;
 
 pub use config::McpConfig;
 
@@ -44,6 +54,10 @@ pub struct Master {
     registry: tokio::sync::Mutex<()>,
     /// Serializes deploys, undeploys and stop/start/restart.
     ops: tokio::sync::Mutex<()>,
+    /// Probes and scheduled snapshots, for `/metrics`.
+    counters: probe::Counters,
+    /// Verifies the web UI's session cookies (MCIAS's verifier).
+    ui_verifier: Option<Arc<dyn mc_service::auth::TokenVerifier>>,
 }
 
 impl HostedService for Master {
@@ -64,13 +78,17 @@ impl HostedService for Master {
         if config.nodes.is_empty() {
             tracing::info!("mcp.nodes is empty: no agent can register");
         }
-        Ok(Arc::new(Self {
+        let m = Arc::new(Self {
             store: Arc::new(store),
             config,
             snapshots,
             registry: tokio::sync::Mutex::new(()),
             ops: tokio::sync::Mutex::new(()),
-        }))
+            counters: probe::Counters::default(),
+            ui_verifier: ctx.verifier.clone(),
+        });
+        jobs::spawn(&m);
+        Ok(m)
     }
 
     fn methods() -> MethodMap {
@@ -78,7 +96,9 @@ impl HostedService for Master {
     }
 
     fn rest(self: &Arc<Self>) -> axum::Router {
-        rest::router(self.clone()).merge(relay::rest::router(self.clone()))
+        rest::router(self.clone())
+            .merge(relay::rest::router(self.clone()))
+            .merge(ui::router(self.clone()))
     }
 
     fn grpc(self: &Arc<Self>, routes: &mut tonic::service::RoutesBuilder) {
@@ -95,5 +115,9 @@ impl HostedService for Master {
 
     fn store(&self) -> Arc<Store> {
         self.store.clone()
+    }
+
+    fn collector(self: &Arc<Self>) -> Option<Box<dyn prometheus_client::collector::Collector>> {
+        Some(Box::new(metrics::MasterCollector(Arc::downgrade(self))))
     }
 }

@@ -41,7 +41,7 @@ pub(crate) fn relayed(method: &str) -> Requirement {
 }
 
 /// Operator RPCs of `mc.deploy.v1.Master`.
-pub(crate) const OPERATOR_RPCS: [&str; 14] = [
+pub(crate) const OPERATOR_RPCS: [&str; 15] = [
     "Deploy",
     "Undeploy",
     "GetServiceStatus",
@@ -56,11 +56,12 @@ pub(crate) const OPERATOR_RPCS: [&str; 14] = [
     "RestoreSnapshot",
     "MigrateService",
     "QueryDataPlaneAudit",
+    "Sync",
 ];
 pub(crate) const AGENT_RPCS: [&str; 2] = ["RegisterNode", "Heartbeat"];
 
 /// REST twins: `(method, path, requirement)`.
-pub(crate) const REST: [(&str, &str, Requirement); 16] = [
+pub(crate) const REST: [(&str, &str, Requirement); 17] = [
     ("POST", "/v1/mcp/services", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services", HUMAN_ADMIN),
     ("GET", "/v1/mcp/services/{service}", HUMAN_ADMIN),
@@ -74,6 +75,7 @@ pub(crate) const REST: [(&str, &str, Requirement); 16] = [
     ("GET", "/v1/mcp/snapshots", HUMAN_ADMIN),
     ("POST", "/v1/mcp/snapshots/{id}/restore", HUMAN_ADMIN),
     ("GET", "/v1/mcp/nodes", HUMAN_ADMIN),
+    ("POST", "/v1/mcp/sync", HUMAN_ADMIN),
     ("GET", crate::relay::rest::AUDIT_PATH, HUMAN_ADMIN),
     ("POST", "/v1/mcp/nodes/register", AGENT),
     ("POST", "/v1/mcp/nodes/heartbeat", AGENT),
@@ -89,6 +91,11 @@ pub fn map() -> MethodMap {
     let m = REST
         .iter()
         .fold(m, |m, (method, path, req)| m.rest(method, path, *req));
+    // The web UI: its guard resolves the session cookie and admits human
+    // admins only.
+    let m = crate::ui::ROUTES.iter().fold(m, |m, (method, path)| {
+        m.rest(method, path, Requirement::Public)
+    });
     crate::dataplane::methods().iter().fold(m, |m, rpc| {
         m.grpc(rpc, relayed(rpc))
             .rest("POST", &crate::relay::rest::rest_path(rpc), relayed(rpc))

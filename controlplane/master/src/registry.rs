@@ -3,8 +3,9 @@
 //!
 //! Invariants: the node name comes from the verified token (never the
 //! request) and must be on the allowlist; a node is written only by its own
-//! agent; health is derived from the stored heartbeat time when read, so
-//! it survives a restart of the master unchanged.
+//! agent; health is derived from the stored heartbeat time and the last
+//! probe (`probe`) when read, so it survives a restart of the master
+//! unchanged.
 
 use mc_kit::api::{ApiError, Invalid};
 use mc_proto::deploy::v1 as pb;
@@ -107,6 +108,7 @@ pub(crate) async fn register(
         registered_at: now / 1000,
         last_heartbeat_ms: now,
         load: old.map(|o| o.load).unwrap_or_default(),
+        probe: None,
     };
     store::put_node(&m.store, &row).map_err(ApiError::internal)?;
     tracing::info!(node, address = %row.address, "node registered");
@@ -156,20 +158,61 @@ pub(crate) async fn heartbeat(
     Ok(pb::HeartbeatResponse {})
 }
 
-/// Healthy while the last heartbeat is younger than `unhealthy_after`
-/// intervals.
-pub(crate) fn health(m: &Master, row: &NodeRow, now_ms: i64) -> pb::NodeHealth {
+/// `unhealthy_after` heartbeat intervals, in milliseconds.
+pub(crate) fn window_ms(m: &Master) -> i64 {
     let window = m
         .config
         .heartbeat_interval
         .get()
         .saturating_mul(m.config.unhealthy_after);
-    let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-    if now_ms.saturating_sub(row.last_heartbeat_ms) < window {
-        pb::NodeHealth::Healthy
-    } else {
-        pb::NodeHealth::Unhealthy
+    i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether the heartbeats stopped: none for `unhealthy_after` intervals.
+pub(crate) fn stale(m: &Master, row: &NodeRow, now_ms: i64) -> bool {
+    now_ms.saturating_sub(row.last_heartbeat_ms) >= window_ms(m)
+}
+
+/// The probe that speaks for the node: one taken since its last heartbeat
+/// and younger than the window (an old one says nothing about now).
+fn current_probe<'a>(m: &Master, row: &'a NodeRow, now_ms: i64) -> Option<&'a store::Probe> {
+    row.probe.as_ref().filter(|p| {
+        p.at_ms > row.last_heartbeat_ms && now_ms.saturating_sub(p.at_ms) < window_ms(m)
+    })
+}
+
+/// Healthy while the last heartbeat is younger than `unhealthy_after`
+/// intervals; after that, what the probe found: `SUSPECT` until one ran,
+/// then healthy (the agent answered SERVING), `UNHEALTHY` (it answered
+/// otherwise) or `UNREACHABLE` (no answer).
+pub(crate) fn health(m: &Master, row: &NodeRow, now_ms: i64) -> pb::NodeHealth {
+    if !stale(m, row, now_ms) {
+        return pb::NodeHealth::Healthy;
     }
+    match current_probe(m, row, now_ms) {
+        None => pb::NodeHealth::Suspect,
+        Some(p) if p.ok => pb::NodeHealth::Healthy,
+        Some(p) if p.reached => pb::NodeHealth::Unhealthy,
+        Some(_) => pb::NodeHealth::Unreachable,
+    }
+}
+
+/// Why a node that is not healthy cannot take a call, for error messages:
+/// `node N is unhealthy (unreachable: …; no heartbeat for S s)`.
+pub(crate) fn why_not(m: &Master, row: &NodeRow, now_ms: i64) -> String {
+    let h = health(m, row, now_ms);
+    let state = h
+        .as_str_name()
+        .trim_start_matches("NODE_HEALTH_")
+        .to_lowercase();
+    let probe = current_probe(m, row, now_ms)
+        .map(|p| format!(": {}", p.message))
+        .unwrap_or_default();
+    format!(
+        "node {} is unhealthy ({state}{probe}; no heartbeat for {} s)",
+        row.name,
+        now_ms.saturating_sub(row.last_heartbeat_ms) / 1000
+    )
 }
 
 pub(crate) fn to_pb(m: &Master, row: &NodeRow, now_ms: i64) -> pb::NodeInfo {
@@ -188,6 +231,15 @@ pub(crate) fn to_pb(m: &Master, row: &NodeRow, now_ms: i64) -> pb::NodeInfo {
             disk_free_bytes: row.load.disk_free,
             containers: row.load.containers,
         }),
+        probe: row
+            .probe
+            .as_ref()
+            .filter(|p| p.at_ms > row.last_heartbeat_ms)
+            .map(|p| pb::NodeProbe {
+                at_unix: p.at_ms / 1000,
+                ok: p.ok,
+                message: p.message.clone(),
+            }),
     }
 }
 
@@ -222,10 +274,7 @@ pub(crate) fn place(m: &Master, pinned: &str) -> Result<NodeRow, ApiError> {
             );
         };
         if health(m, &n, now) != pb::NodeHealth::Healthy {
-            return Err(ApiError::FailedPrecondition(format!(
-                "node {pinned} is unhealthy (no heartbeat for {} intervals)",
-                m.config.unhealthy_after
-            )));
+            return Err(ApiError::FailedPrecondition(why_not(m, &n, now)));
         }
         return Ok(n);
     }
@@ -260,6 +309,8 @@ mod tests {
             snapshots: dir.join("mcp/snapshots"),
             registry: tokio::sync::Mutex::new(()),
             ops: tokio::sync::Mutex::new(()),
+            counters: crate::probe::Counters::default(),
+            ui_verifier: None,
         }
     }
 
@@ -362,15 +413,37 @@ mod tests {
         set_containers(&m, "a", 3, now);
         set_containers(&m, "b", 1, now);
         set_containers(&m, "c", 0, now - 10 * 30_000);
-        assert_eq!(
+        let c_health = || {
             health(
                 &m,
                 &store::node(&m.store, "c").expect("r").expect("row"),
-                now
-            ),
-            pb::NodeHealth::Unhealthy
+                now_ms(),
+            )
+        };
+        assert_eq!(c_health(), pb::NodeHealth::Suspect, "stale, not probed yet");
+        assert_eq!(place(&m, "").expect("placed").name, "b", "c is suspect");
+        // What the probe found speaks for the node until the next heartbeat.
+        for (reached, ok, want) in [
+            (true, true, pb::NodeHealth::Healthy),
+            (true, false, pb::NodeHealth::Unhealthy),
+            (false, false, pb::NodeHealth::Unreachable),
+        ] {
+            let mut row = store::node(&m.store, "c").expect("r").expect("row");
+            row.probe = Some(store::Probe {
+                at_ms: now_ms(),
+                reached,
+                ok,
+                message: "probed".into(),
+            });
+            store::put_node(&m.store, &row).expect("write");
+            assert_eq!(c_health(), want);
+            let chosen = place(&m, "").expect("placed").name;
+            assert_eq!(chosen == "c", ok, "placement takes c only when healthy");
+        }
+        let row = store::node(&m.store, "c").expect("r").expect("row");
+        assert!(
+            why_not(&m, &row, now_ms()).starts_with("node c is unhealthy (unreachable: probed;")
         );
-        assert_eq!(place(&m, "").expect("placed").name, "b", "c is unhealthy");
         // What the master placed counts before the next heartbeat does.
         let def = crate::spec::ServiceDef::from_toml(
             "name = \"x\"\n[[components]]\nname = \"a\"\nimage = \"i:1\"\n[[components]]\nname = \"b\"\nimage = \"i:1\"\n[[components]]\nname = \"c\"\nimage = \"i:1\"\n",

@@ -19,7 +19,7 @@ use tokio_stream::StreamExt;
 use crate::Master;
 use crate::deploy::{self, Action};
 use crate::spec::ServiceDef;
-use crate::{migrate, registry, snapshots};
+use crate::{migrate, registry, snapshots, sync};
 
 type S = State<Arc<Master>>;
 type R = Result<Json<Value>, ApiError>;
@@ -48,6 +48,8 @@ pub(crate) fn status_json(s: &pb::ServiceStatus) -> Value {
                 "started_at_unix": c.started_at_unix,
                 "restarts": c.restarts,
                 "healthy": c.healthy,
+                "flapping": c.flapping,
+                "recent_restarts": c.recent_restarts,
             })
         })
         .collect();
@@ -71,6 +73,7 @@ fn node_json(n: &pb::NodeInfo) -> Value {
         "agent_version": n.agent_version,
         "health": pb::NodeHealth::try_from(n.health).map_or("unspecified", |h| h.as_str_name()),
         "last_heartbeat_unix": n.last_heartbeat_unix,
+        "probe": n.probe.as_ref().map(|p| json!({"at_unix": p.at_unix, "ok": p.ok, "message": p.message})),
         "load": {
             "cpu": l.cpu,
             "memory_used_bytes": l.memory_used_bytes,
@@ -212,7 +215,9 @@ struct ServiceFilter {
 async fn snapshots_rest(State(m): S, Query(q): Query<ServiceFilter>) -> R {
     let l = snapshots::list(&m, &q.service)?;
     let all: Vec<Value> = l.snapshots.iter().map(snapshot_json).collect();
-    Ok(Json(json!({ "snapshots": all })))
+    Ok(Json(
+        json!({ "snapshots": all, "next_at_unix": l.next_at_unix }),
+    ))
 }
 
 async fn restore_rest(State(m): S, c: Caller, Path(id): Path<String>) -> R {
@@ -249,6 +254,40 @@ async fn migrate_rest(
         "snapshot_id": d.snapshot_id,
         "steps": steps(&d.steps),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    specs: Vec<ServiceDef>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn sync_rest(State(m): S, c: Caller, JsonBody(b): JsonBody<SyncBody>) -> R {
+    if b.specs.len() > sync::MAX_SPECS {
+        return Err(ApiError::invalid("specs", "at most 256 services"));
+    }
+    let r = pb::SyncRequest {
+        specs: b.specs.iter().map(ServiceDef::to_proto).collect(),
+        dry_run: b.dry_run,
+    };
+    let d = sync::sync(&m, &c, r).await?;
+    let changes: Vec<Value> = d
+        .changes
+        .iter()
+        .map(|c| {
+            json!({
+                "service": c.service,
+                "action": c.action,
+                "diff": c.diff,
+                "node": c.node,
+                "success": c.success,
+                "steps": steps(&c.steps),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"success": d.success, "changes": changes})))
 }
 
 async fn nodes_rest(State(m): S) -> R {
@@ -328,6 +367,7 @@ pub(crate) fn router(m: Arc<Master>) -> Router {
         .route("/v1/mcp/snapshots", get(snapshots_rest))
         .route("/v1/mcp/snapshots/{id}/restore", post(restore_rest))
         .route("/v1/mcp/nodes", get(nodes_rest))
+        .route("/v1/mcp/sync", post(sync_rest))
         .route("/v1/mcp/nodes/register", post(register_rest))
         .route("/v1/mcp/nodes/heartbeat", post(heartbeat_rest))
         .with_state(m)

@@ -5,8 +5,8 @@
 //!
 //! Invariants: a row exists only for a file whose size and sha256 matched
 //! the agent's last chunk, written to a temp name, fsynced, then renamed;
-//! at most `mcp.snapshots_keep` per service (the oldest deleted with their
-//! files); a restore verifies the file before it stops the service, and
+//! at most the service's `[snapshots] keep`, else `mcp.snapshots_keep`,
+//! per service (the oldest deleted with their files); a restore verifies the file before it stops the service, and
 //! starts the service again whether or not the import succeeded.
 
 use std::path::{Path, PathBuf};
@@ -96,13 +96,24 @@ pub(crate) async fn take(
     tokio::fs::rename(&partial, &file)
         .await
         .map_err(|e| format!("{}: {e}", file.display()))?;
-    let keep = usize::try_from(m.config.snapshots_keep).unwrap_or(usize::MAX);
+    let keep = usize::try_from(keep_for(m, service)).unwrap_or(usize::MAX);
     let old = store::add_snapshot(&m.store, &row, keep).map_err(|e| e.to_string())?;
     for o in &old {
         let _ = tokio::fs::remove_file(file_of(m, o)).await;
     }
     tracing::info!(service, id = %row.id, bytes, node = %row.node, dropped = old.len(), "snapshot");
     Ok(row)
+}
+
+/// Snapshots kept for `service`: its schedule's `keep`, else the master's.
+fn keep_for(m: &Master, service: &str) -> u32 {
+    store::service(&m.store, service)
+        .ok()
+        .flatten()
+        .and_then(|r| r.def.snapshots)
+        .map(|s| s.keep)
+        .filter(|k| *k > 0)
+        .unwrap_or(m.config.snapshots_keep)
 }
 
 fn rand_u32() -> u32 {
@@ -255,6 +266,11 @@ pub(crate) fn list(m: &Master, service: &str) -> Result<pb::ListSnapshotsRespons
     let rows = store::snapshots(&m.store, service).map_err(ApiError::internal)?;
     Ok(pb::ListSnapshotsResponse {
         snapshots: rows.iter().map(to_pb).collect(),
+        next_at_unix: if service.is_empty() {
+            0
+        } else {
+            crate::schedule::next_at(m, service)
+        },
     })
 }
 

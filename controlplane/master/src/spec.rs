@@ -7,7 +7,8 @@
 //! tag other than `latest`, or a digest); volumes are
 //! `host:container[:ro|rw]` with a relative host path without `..` or one
 //! under `/srv/<service>` (the agent confines them again); at most one
-//! health probe; sizes bounded. Every error names the field.
+//! health probe; a snapshot schedule of whole seconds from 1 s to 30 days,
+//! keeping at most 1000; sizes bounded. Every error names the field.
 
 use std::collections::BTreeMap;
 
@@ -34,7 +35,24 @@ pub struct ServiceDef {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
     pub components: Vec<ComponentDef>,
+    /// Scheduled snapshots (`[snapshots] every = "6h", keep = 7`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<SnapshotsDef>,
 }
+
+/// A snapshot schedule: one every `every`, the newest `keep` kept (0: the
+/// master's `snapshots_keep`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsDef {
+    pub every: mc_kit::config::Duration,
+    #[serde(default)]
+    pub keep: u32,
+}
+
+/// The longest snapshot interval: 30 days.
+const MAX_EVERY_SECONDS: u64 = 30 * 86_400;
+const MAX_KEEP: u32 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +305,18 @@ impl ServiceDef {
             }
             c.validate(&f, &self.name)?;
         }
+        if let Some(s) = &self.snapshots {
+            let every = s.every.get();
+            if every.subsec_nanos() != 0 || !(1..=MAX_EVERY_SECONDS).contains(&every.as_secs()) {
+                return Err(Invalid::new(
+                    "snapshots.every",
+                    "whole seconds from 1s to 30d",
+                ));
+            }
+            if s.keep > MAX_KEEP {
+                return Err(Invalid::new("snapshots.keep", "at most 1000"));
+            }
+        }
         Ok(())
     }
 
@@ -297,6 +327,11 @@ impl ServiceDef {
             tier: pb::Tier::Worker.into(),
             node: self.node.clone(),
             components: self.components.iter().map(ComponentDef::to_proto).collect(),
+            snapshots: self.snapshots.as_ref().map(|s| pb::SnapshotSchedule {
+                // In range: checked by `validate`.
+                interval_seconds: u32::try_from(s.every.get().as_secs()).unwrap_or(u32::MAX),
+                keep: s.keep,
+            }),
         }
     }
 
@@ -320,6 +355,10 @@ impl ServiceDef {
                 .into_iter()
                 .map(ComponentDef::from_proto)
                 .collect(),
+            snapshots: s.snapshots.map(|s| SnapshotsDef {
+                every: mc_kit::config::Duration::from_secs(u64::from(s.interval_seconds)),
+                keep: s.keep,
+            }),
         };
         def.validate()?;
         Ok(def)

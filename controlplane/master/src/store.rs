@@ -3,7 +3,8 @@
 //! deployed successfully and its node), deploy records (every attempt's
 //! steps, kept per service, newest last, at most [`MAX_RECORDS`] each), and
 //! snapshots (one row per archive file under `<data_dir>/mcp/snapshots/`),
-//! and the data-plane audit trail (`audit`).
+//! the data-plane audit trail (`audit`), and the next scheduled snapshot
+//! of each service with a schedule (`schedule`).
 //!
 //! Invariants: a service row changes only together with the deploy record
 //! of the attempt that succeeded (one transaction); a failed attempt adds
@@ -30,6 +31,21 @@ pub(crate) struct NodeRow {
     /// Unix milliseconds of the last heartbeat (or the registration).
     pub(crate) last_heartbeat_ms: i64,
     pub(crate) load: Load,
+    /// The last probe after missed heartbeats (rows before it have none).
+    #[serde(default)]
+    pub(crate) probe: Option<Probe>,
+}
+
+/// A probe of a node's agent (`grpc.health.v1` over its TLS listener).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Probe {
+    /// Unix milliseconds.
+    pub(crate) at_ms: i64,
+    /// The agent answered (SERVING or not).
+    pub(crate) reached: bool,
+    /// It answered SERVING.
+    pub(crate) ok: bool,
+    pub(crate) message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,6 +100,9 @@ pub(crate) const SERVICES: JsonTable<ServiceRow> = JsonTable::new("services");
 pub(crate) const RECORDS: JsonTable<DeployRecord> = JsonTable::new("deploy_records");
 /// Key: the snapshot id (`<service>-<unix seconds>-<random>`).
 pub(crate) const SNAPSHOTS: JsonTable<SnapshotRow> = JsonTable::new("snapshots");
+/// Key: the service; value: the Unix second its next scheduled snapshot is
+/// due.
+pub(crate) const SCHEDULE: JsonTable<i64> = JsonTable::new("snapshot_schedule");
 
 fn create(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[NODES.def(), SERVICES.def(), RECORDS.def()])
@@ -95,6 +114,10 @@ fn create_v2(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 
 fn create_v3(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     create_tables(txn, &[crate::audit::AUDIT.def()])
+}
+
+fn create_v4(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[SCHEDULE.def()])
 }
 
 pub(crate) const SCHEMA: Schema = Schema {
@@ -114,6 +137,11 @@ pub(crate) const SCHEMA: Schema = Schema {
             to_version: 3,
             description: "data-plane audit trail",
             apply: create_v3,
+        },
+        Migration {
+            to_version: 4,
+            description: "snapshot schedule",
+            apply: create_v4,
         },
     ],
 };
@@ -153,6 +181,27 @@ pub(crate) fn add_snapshot(
     Ok(old)
 }
 
+/// When `service`'s next scheduled snapshot is due (Unix seconds).
+pub(crate) fn next_snapshot(store: &Store, service: &str) -> Result<Option<i64>, StoreError> {
+    ReadTx::begin(store)?.get(SCHEDULE, service.as_bytes())
+}
+
+/// Sets (`Some`) or clears the next scheduled snapshot of `service`.
+pub(crate) fn set_next_snapshot(
+    store: &Store,
+    service: &str,
+    at: Option<i64>,
+) -> Result<(), StoreError> {
+    let tx = WriteTx::begin(store)?;
+    match at {
+        Some(at) => tx.put(SCHEDULE, service.as_bytes(), &at)?,
+        None => {
+            tx.delete(SCHEDULE.def(), service.as_bytes())?;
+        }
+    }
+    tx.commit()
+}
+
 pub(crate) fn node(store: &Store, name: &str) -> Result<Option<NodeRow>, StoreError> {
     ReadTx::begin(store)?.get(NODES, name.as_bytes())
 }
@@ -189,6 +238,20 @@ pub(crate) fn records(store: &Store, service: &str) -> Result<Vec<DeployRecord>,
         .filter(|(k, _)| k.starts_with(prefix.as_bytes()))
         .map(|(_, v)| v)
         .collect())
+}
+
+/// The newest record of `service` (keys are in time order).
+pub(crate) fn last_record(
+    store: &Store,
+    service: &str,
+) -> Result<Option<DeployRecord>, StoreError> {
+    let prefix = format!("{service}/");
+    Ok(ReadTx::begin(store)?
+        .entries(RECORDS)?
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(prefix.as_bytes()))
+        .map(|(_, v)| v)
+        .next_back())
 }
 
 /// What a finished operation changes in the service table.
@@ -231,6 +294,7 @@ pub(crate) fn finish(
         Change::Put(row) => tx.put(SERVICES, row.def.name.as_bytes(), row)?,
         Change::Delete => {
             tx.delete(SERVICES.def(), record.service.as_bytes())?;
+            tx.delete(SCHEDULE.def(), record.service.as_bytes())?;
         }
     }
     tx.commit()
@@ -290,6 +354,7 @@ mod tests {
             name: "web".into(),
             node: String::new(),
             components: Vec::new(),
+            snapshots: None,
         };
         let row = ServiceRow {
             def,

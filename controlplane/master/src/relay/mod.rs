@@ -117,11 +117,7 @@ async fn send(m: &Master, call: &Call<'_>) -> Result<Vec<u8>, Status> {
         .map_err(|e| Status::internal(e.to_string()))?
         .ok_or_else(|| Status::not_found(format!("unknown node {}", call.node)))?;
     if registry::health(m, &row, now_ms()) != pb::NodeHealth::Healthy {
-        return Err(Status::unavailable(format!(
-            "node {} is unhealthy (no heartbeat for {} s)",
-            call.node,
-            (now_ms() - row.last_heartbeat_ms) / 1000
-        )));
+        return Err(Status::unavailable(registry::why_not(m, &row, now_ms())));
     }
     let agent = agents::connect(m, &row).map_err(Status::from)?;
     let mut client = agent

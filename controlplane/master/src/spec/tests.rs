@@ -109,3 +109,28 @@ proptest! {
         let _ = ServiceDef::from_toml(&text);
     }
 }
+
+#[test]
+fn a_snapshot_schedule_round_trips_and_is_bounded() {
+    let text = format!("{WEB}[snapshots]\nevery = \"6h\"\nkeep = 3\n");
+    let def = ServiceDef::from_toml(&text).expect("valid");
+    let s = def.snapshots.as_ref().expect("schedule");
+    assert_eq!((s.every.get().as_secs(), s.keep), (21_600, 3));
+    assert_eq!(
+        def.to_proto().snapshots.map(|s| s.interval_seconds),
+        Some(21_600)
+    );
+    assert_eq!(ServiceDef::from_proto(def.to_proto()).expect("valid"), def);
+    for (bad, f) in [
+        ("every = \"0s\"", "snapshots.every"),
+        ("every = \"1500ms\"", "snapshots.every"),
+        ("every = \"31d\"", "snapshots.every"),
+        ("every = \"1h\"\nkeep = 1001", "snapshots.keep"),
+    ] {
+        assert_eq!(field(&format!("{WEB}[snapshots]\n{bad}\n")), f, "{bad}");
+    }
+    assert!(matches!(
+        ServiceDef::from_toml(&format!("{WEB}[snapshots]\nevery = \"1h\"\nat = 2\n")),
+        Err(SpecError::Syntax(_))
+    ));
+}
