@@ -43,6 +43,9 @@ mod sync;
 pub mod ui;
 
 pub use config::McpConfig;
+/// The relay's decoding as one entry point (fuzz target and property test).
+#[doc(hidden)]
+pub use relay::fuzzing::relay_request;
 
 /// The master's state.
 pub struct Master {

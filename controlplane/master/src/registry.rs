@@ -288,7 +288,7 @@ pub(crate) fn place(m: &Master, pinned: &str) -> Result<NodeRow, ApiError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use mc_kit::store::Store;
@@ -298,7 +298,7 @@ mod tests {
     use crate::config::McpConfig;
     use crate::store::ServiceRow;
 
-    fn master(dir: &std::path::Path) -> Master {
+    pub(crate) fn master(dir: &std::path::Path) -> Master {
         Master {
             store: Arc::new(Store::open(&dir.join("mcp/mcp.redb"), &store::SCHEMA).expect("open")),
             config: McpConfig {

@@ -8,7 +8,7 @@
 //! service newly scheduled gets its first snapshot one interval after the
 //! master first sees it; runs take the master's operation lock, so no two
 //! snapshots of a service (nor a snapshot and a deploy) overlap; the loop
-//! runs them one after the other; an undeployed service's row is deleted
+//! runs them one after the other; a failed run is a deploy record; an undeployed service's row is deleted
 //! with the service row (`store::finish`).
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -63,7 +63,9 @@ fn set_next(m: &Master, service: &str, at: i64) {
     }
 }
 
-/// One scheduled snapshot, recorded like an operator's; whether it succeeded.
+/// One scheduled snapshot; whether it succeeded. A failure is recorded like
+/// an operator's action; a success is its snapshot row (recording every
+/// run would push the service's deploy records out of their bound).
 async fn run_one(m: &Master, service: &str) -> bool {
     let _guard = m.ops.lock().await;
     let Ok(Some(row)) = store::service(&m.store, service) else {
@@ -73,24 +75,18 @@ async fn run_one(m: &Master, service: &str) -> bool {
         Ok(agent) => crate::snapshots::take(m, &agent, service).await,
         Err(e) => Err(e.to_string()),
     };
-    let steps = vec![match &r {
-        Ok(s) => step("snapshot", true, format!("{} ({} bytes)", s.id, s.bytes)),
-        Err(e) => step("snapshot", false, e.clone()),
-    }];
-    let mut rec = record(
-        &Caller::default(),
-        service,
-        &row.node,
-        "scheduled-snapshot",
-        steps,
-    );
-    BY.clone_into(&mut rec.by);
-    if let Err(e) = store::finish(&m.store, &rec, Change::Keep) {
-        tracing::warn!(service, error = %e, "recording a scheduled snapshot");
-    }
     match &r {
         Ok(s) => tracing::info!(service, id = %s.id, "scheduled snapshot"),
-        Err(e) => tracing::warn!(service, error = %e, "scheduled snapshot failed"),
+        Err(e) => {
+            tracing::warn!(service, error = %e, "scheduled snapshot failed");
+            let steps = vec![step("snapshot", false, e.clone())];
+            let caller = Caller::default();
+            let mut rec = record(&caller, service, &row.node, "scheduled-snapshot", steps);
+            BY.clone_into(&mut rec.by);
+            if let Err(e) = store::finish(&m.store, &rec, Change::Keep) {
+                tracing::warn!(service, error = %e, "recording a scheduled snapshot");
+            }
+        }
     }
     r.is_ok()
 }

@@ -240,16 +240,18 @@ pub(crate) fn records(store: &Store, service: &str) -> Result<Vec<DeployRecord>,
         .collect())
 }
 
-/// The newest record of `service` (keys are in time order).
+/// The newest record of `service` whose action is `action` (keys are in
+/// time order).
 pub(crate) fn last_record(
     store: &Store,
     service: &str,
+    action: &str,
 ) -> Result<Option<DeployRecord>, StoreError> {
     let prefix = format!("{service}/");
     Ok(ReadTx::begin(store)?
         .entries(RECORDS)?
         .into_iter()
-        .filter(|(k, _)| k.starts_with(prefix.as_bytes()))
+        .filter(|(k, v)| k.starts_with(prefix.as_bytes()) && v.action == action)
         .map(|(_, v)| v)
         .next_back())
 }

@@ -264,6 +264,93 @@ mod tests {
         .expect("def")
     }
 
+    fn deployed(m: &Master, def: &ServiceDef) {
+        let rec = store::DeployRecord {
+            service: def.name.clone(),
+            node: "a".into(),
+            at: 1,
+            by: String::new(),
+            action: "deploy".into(),
+            success: true,
+            steps: Vec::new(),
+        };
+        let row = ServiceRow {
+            def: def.clone(),
+            node: "a".into(),
+            deployed_at: 1,
+        };
+        store::finish(&m.store, &rec, store::Change::Put(&row)).expect("finish");
+    }
+
+    fn named(name: &str, image: &str) -> ServiceDef {
+        let mut d = def(image, "");
+        name.clone_into(&mut d.name);
+        d
+    }
+
+    #[tokio::test]
+    async fn the_plan_deploys_updates_and_undeploys_and_a_dry_run_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = crate::registry::tests::master(dir.path());
+        deployed(&m, &named("web", "i:1"));
+        deployed(&m, &named("db", "i:1"));
+        deployed(&m, &named("old", "i:1"));
+        let specs = vec![
+            named("web", "i:2").to_proto(),
+            named("db", "i:1").to_proto(),
+            named("new", "i:1").to_proto(),
+        ];
+        let r = sync(
+            &m,
+            &Caller::default(),
+            pb::SyncRequest {
+                specs: specs.clone(),
+                dry_run: true,
+            },
+        )
+        .await
+        .expect("planned");
+        let got: Vec<(&str, &str)> = r
+            .changes
+            .iter()
+            .map(|c| (c.action.as_str(), c.service.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("deploy", "new"),
+                ("update", "web"),
+                ("undeploy", "old"),
+                ("unchanged", "db")
+            ]
+        );
+        assert!(!r.success, "no node is registered: new cannot be placed");
+        assert!(r.changes[0].steps[0].message.contains("no healthy node"));
+        assert_eq!(r.changes[1].diff.len(), 2, "{:?}", r.changes[1].diff);
+        assert_eq!(
+            store::services(&m.store).expect("rows").len(),
+            3,
+            "nothing changed"
+        );
+        // Refusals name the entry; nothing changes.
+        let mut twice = specs.clone();
+        twice.push(named("web", "i:3").to_proto());
+        let e = plan(&m, twice).err().expect("refused");
+        assert!(
+            matches!(e, ApiError::Invalid(ref i) if i.field == "specs[3].name"),
+            "{e:?}"
+        );
+        let mut bad = specs;
+        bad[1].components[0].image = "x:latest".into();
+        let e = plan(&m, bad).err().expect("refused");
+        assert!(
+            matches!(e, ApiError::Invalid(ref i) if i.field == "specs[1].components[0].image"),
+            "{e:?}"
+        );
+        let many = vec![named("web", "i:1").to_proto(); MAX_SPECS + 1];
+        assert!(plan(&m, many).is_err());
+    }
+
     #[test]
     fn the_diff_names_each_changed_field() {
         let a = def("i:1", "");

@@ -1,6 +1,6 @@
 //! MCP's web UI under `/ui/mcp/`: the nodes (health, heartbeat age, the
 //! last probe, resources) and the services (components with node, image,
-//! state, health and flapping, drift, the last operation's steps),
+//! state, health and flapping, drift, the last deploy's steps),
 //! server-rendered (maud) on `mc_service::ui`: the MCIAS session cookie,
 //! the same guard (sign-in redirect, same-origin and CSRF checks) with the
 //! master's own CSRF key, the strict CSP. htmx refreshes each table every
@@ -169,7 +169,7 @@ async fn services_table(m: &Master) -> Markup {
                 p #no-services { "No service is deployed. Deploy one with mcctl deploy FILE." }
             }
             @for s in &services {
-                @let last = crate::store::last_record(&m.store, &s.service).ok().flatten();
+                @let last = crate::store::last_record(&m.store, &s.service, "deploy").ok().flatten();
                 section.service data-service=(s.service) {
                     h2 { (s.service) " on " (s.node) }
                     p { "Deployed " (when(s.deployed_at_unix)) }
@@ -190,7 +190,7 @@ async fn services_table(m: &Master) -> Markup {
                         ul.drift { @for d in &s.drift { li.error { (d) } } }
                     }
                     @if let Some(r) = last {
-                        p.last { "Last " (r.action) " " (when(r.at)) " by " (r.by) ": "
+                        p.last { "Last deploy " (when(r.at)) " by " (r.by) ": "
                             @if r.success { span.ok { "succeeded" } } @else { span.error { "failed" } } }
                         table.steps {
                             tr { th { "Step" } th { "Result" } th { "Message" } }

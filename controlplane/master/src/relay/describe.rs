@@ -21,8 +21,8 @@ const TARGETS: [&str; 8] = [
 ];
 
 /// Longest string shown in a summary, and the longest summary.
-const MAX_VALUE: usize = 64;
-const MAX_SUMMARY: usize = 512;
+pub(crate) const MAX_VALUE: usize = 64;
+pub(crate) const MAX_SUMMARY: usize = 512;
 /// Items of a list shown.
 const MAX_ITEMS: usize = 4;
 

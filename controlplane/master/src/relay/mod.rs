@@ -13,6 +13,7 @@
 //! (`crate::audit`) before it is sent, with its outcome after.
 
 pub(crate) mod describe;
+pub(crate) mod fuzzing;
 pub(crate) mod grpc;
 pub(crate) mod rest;
 pub(crate) mod scope;

@@ -5,7 +5,7 @@
 //! every command works with no flags.
 //!
 //! One module per command group (`status`, `iam/`, `crypt`, `proxy/`, `dns/`, `dev`,
-//! `registry`, `mcp`, `mcp_data`, `audit`; `target` picks the socket or the
+//! `registry`, `mcp`, `mcp_data`, `mcp_sync`, `audit`; `target` picks the socket or the
 //! control plane for `proxy`/`dns`), each
 //! with a small `run` per command; every answer goes through [`output::Out`],
 //! so `--json` means the same everywhere, and proto enums are spelled through
@@ -20,6 +20,7 @@ mod enums;
 mod iam;
 mod mcp;
 mod mcp_data;
+mod mcp_sync;
 mod output;
 mod proxy;
 mod registry;
@@ -107,6 +108,17 @@ enum Command {
     },
     /// MCP: registered nodes, their health and load.
     Nodes,
+    /// MCP: nodes (list, or one node's status with its last probe).
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// MCP: make the deployed services exactly the definitions in DIR (*.toml):
+    /// deploy the new, redeploy the changed, undeploy the ones not there.
+    Sync {
+        dir: PathBuf,
+        /// Show what would change (with the changed fields); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// MCP: stop every container of a service.
     Stop { service: String },
     /// MCP: start every container of a service.
@@ -130,6 +142,15 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// `mcctl node …`.
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Registered nodes, their health and load (as `mcctl nodes`).
+    List,
+    /// One node: health, heartbeat, the master's last probe, load.
+    Status { name: String },
 }
 
 fn main() -> ExitCode {
@@ -209,7 +230,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy { file, dry_run } => block_on(mcp::deploy(e, out, &file, dry_run)),
         Command::Undeploy { service, purge } => block_on(mcp::undeploy(e, out, service, purge)),
         Command::Ps { node } => block_on(mcp::ps(e, out, node)),
-        Command::Nodes => block_on(mcp::nodes(e, out)),
+        Command::Nodes | Command::Node(NodeCommand::List) => block_on(mcp::nodes(e, out)),
+        Command::Node(NodeCommand::Status { name }) => block_on(mcp::node_status(e, out, name)),
+        Command::Sync { dir, dry_run } => block_on(mcp_sync::sync(e, out, &dir, dry_run)),
         Command::Stop { service } => block_on(mcp::act(e, out, service, mcp::Action::Stop)),
         Command::Start { service } => block_on(mcp::act(e, out, service, mcp::Action::Start)),
         Command::Restart { service } => block_on(mcp::act(e, out, service, mcp::Action::Restart)),

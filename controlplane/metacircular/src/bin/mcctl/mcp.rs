@@ -1,6 +1,6 @@
-//! `mcctl deploy|undeploy|ps|status|nodes|stop|start|restart|logs`: MCP
-//! over `mc.deploy.v1.Master` (human admins); snapshots and migrate are in
-//! `mcp_data`. `deploy` reads a service
+//! `mcctl deploy|undeploy|ps|status|nodes|node|stop|start|restart|logs`:
+//! MCP over `mc.deploy.v1.Master` (human admins); snapshots and migrate
+//! are in `mcp_data`, `sync` in `mcp_sync`. `deploy` reads a service
 //! definition (TOML, validated here and again by the master) and shows a
 //! spinner on a terminal (stderr, so `--json` stays clean); a deploy or an
 //! action that did not succeed prints its steps and exits non-zero.
@@ -204,6 +204,8 @@ struct ComponentView {
     started_at_unix: i64,
     restarts: u32,
     healthy: bool,
+    flapping: bool,
+    recent_restarts: u32,
 }
 
 #[derive(Serialize)]
@@ -232,6 +234,8 @@ impl From<pb::ServiceStatus> for StatusView {
                     started_at_unix: c.started_at_unix,
                     restarts: c.restarts,
                     healthy: c.healthy,
+                    flapping: c.flapping,
+                    recent_restarts: c.recent_restarts,
                 })
                 .collect(),
             drift: s.drift,
@@ -269,7 +273,11 @@ fn ps_rows(s: &StatusView) -> Vec<Vec<String>> {
                 s.service,
                 s.node,
                 c.name,
-                c.state,
+                if c.flapping {
+                    format!("{} (flapping)", c.state)
+                } else {
+                    c.state.clone()
+                },
                 if c.healthy { "yes" } else { "no" },
                 ports(&c.ports),
                 c.image
@@ -322,6 +330,16 @@ struct NodeView {
     disk_free_bytes: u64,
     agent_version: String,
     arch: String,
+    /// The master's last probe since the node's heartbeats stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe: Option<ProbeView>,
+}
+
+#[derive(Serialize)]
+struct ProbeView {
+    at_unix: i64,
+    ok: bool,
+    message: String,
 }
 
 const NODES: Table = Table(&[
@@ -334,7 +352,7 @@ const NODES: Table = Table(&[
     Col::left("LAST HEARTBEAT", 0),
 ]);
 
-pub(crate) async fn nodes(e: &Endpoints, out: Out) -> anyhow::Result<()> {
+async fn node_views(e: &Endpoints) -> anyhow::Result<Vec<NodeView>> {
     let r = client(e)
         .await?
         .list_nodes(pb::ListNodesRequest {})
@@ -359,9 +377,20 @@ pub(crate) async fn nodes(e: &Endpoints, out: Out) -> anyhow::Result<()> {
                 disk_free_bytes: l.disk_free_bytes,
                 agent_version: n.agent_version,
                 arch: n.arch,
+                probe: n.probe.map(|p| ProbeView {
+                    at_unix: p.at_unix,
+                    ok: p.ok,
+                    message: p.message,
+                }),
             }
         })
         .collect();
+    Ok(views)
+}
+
+/// `mcctl nodes` and `mcctl node list`.
+pub(crate) async fn nodes(e: &Endpoints, out: Out) -> anyhow::Result<()> {
+    let views = node_views(e).await?;
     out.show(&views, || {
         NODES.print(views.iter().map(|n| {
             row![
@@ -411,4 +440,35 @@ pub(crate) async fn logs(e: &Endpoints, out: Out, a: LogsArgs, json: bool) -> an
         out.show(&lines, || {})?;
     }
     Ok(())
+}
+
+/// `mcctl node status NAME`: one node, its load and the last probe.
+pub(crate) async fn node_status(e: &Endpoints, out: Out, name: String) -> anyhow::Result<()> {
+    let views = node_views(e).await?;
+    let Some(n) = views.into_iter().find(|n| n.name == name) else {
+        bail!("no registered node is named {name}");
+    };
+    out.show(&n, || {
+        println!("node:           {}", n.name);
+        println!("role:           {}", n.role);
+        println!("health:         {}", n.health);
+        println!("address:        {}", n.address);
+        println!("last heartbeat: {}", utc(n.last_heartbeat_unix));
+        if let Some(p) = &n.probe {
+            let result = if p.ok { "serving" } else { "failed" };
+            println!(
+                "probe:          {result}: {} ({})",
+                p.message,
+                utc(p.at_unix)
+            );
+        }
+        println!("containers:     {}", n.containers);
+        println!("cpu:            {:.2}", n.cpu);
+        println!(
+            "memory:         {} of {} bytes",
+            n.memory_used_bytes, n.memory_total_bytes
+        );
+        println!("disk free:      {} bytes", n.disk_free_bytes);
+        println!("agent:          {} ({})", n.agent_version, n.arch);
+    })
 }

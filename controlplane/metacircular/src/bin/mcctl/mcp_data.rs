@@ -82,7 +82,12 @@ pub(crate) async fn snapshots(
         .map_err(refused)?
         .into_inner();
     let views: Vec<SnapshotView> = r.snapshots.into_iter().map(SnapshotView::from).collect();
-    out.show(&views, || print_snapshots(&views))
+    out.show(&views, || {
+        print_snapshots(&views);
+        if r.next_at_unix > 0 {
+            println!("next scheduled snapshot: {}", utc(r.next_at_unix));
+        }
+    })
 }
 
 #[derive(Serialize)]

@@ -22,6 +22,7 @@ mod cutover;
 mod data;
 mod front_door;
 mod master;
+mod ops;
 mod recover;
 mod sweep;
 
@@ -155,7 +156,7 @@ pub(crate) fn agent_files(
              [mcias]\ngrpc = \"{}\"\nca_cert = \"{}\"\nissuer = \"{}\"\ntoken_file = \"{d}/token\"\nserver_name = \"localhost\"\n\
              [podman]\nroot = \"{d}/podman/root\"\nrunroot = \"{d}/podman/run\"\ntmpdir = \"{d}/podman/tmp\"\nregistry_cert_dir = \"{d}/certs\"\n\
              [ports]\nfirst = {first}\nlast = {}\npublish = \"{publish}\"\n[proxy]\nadmin_socket = \"{}/dp.sock\"\n\
-             [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\n\
+             [services]\nroot = \"{d}/srv\"\ndrain_delay = \"1s\"\nhealth_timeout = \"10s\"\nwatch_interval = \"1s\"\n\
              [master]\ngrpc = \"{}\"\nca_cert = \"{}\"\nserver_name = \"localhost\"\n",
             tls.cert.display(),
             tls.key.display(),
