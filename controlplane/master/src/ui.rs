@@ -135,7 +135,7 @@ fn nodes_table(m: &Master) -> Markup {
                         tr.node data-node=(n.name) {
                             td { (n.name) }
                             td { (lower(pb::NodeRole::try_from(n.role).map_or("unknown", |r| r.as_str_name()), "NODE_ROLE_")) }
-                            td.health class=(if health == "healthy" { "ok" } else { "error" }) { (health) }
+                            td.health.ok[health == "healthy"].error[health != "healthy"] { (health) }
                             td { (now.saturating_sub(n.last_heartbeat_unix)) " s ago" }
                             td { @if let Some(p) = &n.probe { (p.message) " (" (when(p.at_unix)) ")" } @else { "-" } }
                             td { (format!("{:.2}", l.cpu)) }

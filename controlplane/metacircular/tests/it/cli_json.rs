@@ -95,6 +95,9 @@ const STEPS: &[Step] = &[
     // MCP: no node registers on a dev platform, so lists are empty and
     // service commands are refused.
     step("nodes", Want::Ok),
+    step("node list", Want::Ok),
+    step("node status nosuch", Want::Refused),
+    step("sync {dir}/nosuch-dir --dry-run", Want::Refused),
     step("ps", Want::Ok),
     step("status nosuch", Want::Refused),
     step("deploy {dir}/nosuch.toml", Want::Refused),

@@ -20,6 +20,7 @@ use crate::peers::{Dataplane, free_port};
 
 mod cutover;
 mod data;
+mod footprint;
 mod front_door;
 mod master;
 mod ops;
