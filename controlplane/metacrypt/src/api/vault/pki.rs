@@ -43,7 +43,7 @@ pub(crate) enum Pki {
     WriteRole(String, Value),
     DeleteRole(String),
     RootGenerate(String, Value),
-    Tidy(Value),
+    Tidy,
 }
 
 /// The role `sign-verbatim` uses when the path names none.
@@ -93,7 +93,7 @@ pub(crate) fn decode(
         (_, "root", ["generate", kind]) if w => {
             body(b).map(|v| Pki::RootGenerate((*kind).to_owned(), v))
         }
-        (_, "tidy", []) if w => body(b).map(Pki::Tidy),
+        (_, "tidy", []) if w => body(b).map(|_| Pki::Tidy),
         _ => return None,
     })
 }
@@ -622,16 +622,9 @@ pub(crate) fn run(m: &Metacrypt, c: &Caller, mount: &str, p: Pki) -> Result<Repl
                 "issuer_name": i.name,
             }))
         }
-        Pki::Tidy(v) => {
-            let mut f = Fields::new(v);
-            // Vault's selectors: the one tidy here removes expired certificates.
-            f.ignore(&[
-                "tidy_cert_store",
-                "tidy_revoked_certs",
-                "tidy_revoked_cert_issuer_associations",
-                "safety_buffer",
-            ]);
-            f.finish()?;
+        Pki::Tidy => {
+            // Vault's selectors (`tidy_cert_store`, `safety_buffer`, …) are
+            // not read: the one tidy here removes expired certificates.
             let n = m.pki_tidy(c, mount)?;
             Reply::Warned(202, vec![format!("tidy removed {n} expired certificates")])
         }

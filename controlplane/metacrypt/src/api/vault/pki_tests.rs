@@ -295,3 +295,29 @@ fn pki_paths_decode_and_refuse_by_name() {
     );
     assert_eq!(refused(json!({"ttl": "1x"})).split(':').next(), Some("ttl"));
 }
+
+proptest::proptest! {
+    /// Any body, field or value: a request or a refusal naming a field, never a panic.
+    #[test]
+    fn any_vault_body_is_translated_or_refused_by_name(
+        k in "[a-z_]{1,24}",
+        text in ".{0,40}",
+        n in proptest::prelude::any::<i64>(),
+        flag in proptest::prelude::any::<bool>(),
+    ) {
+        for v in [json!({&k: text}), json!({&k: n}), json!({&k: flag}), json!({&k: [text.clone()]})] {
+            for e in [
+                issue_request(v.clone(), true).err(),
+                issue_request(v.clone(), false).err(),
+                verbatim_request(v.clone()).err(),
+                role_from_vault(v.clone()).err(),
+                root_request("internal", v.clone()).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                proptest::prop_assert!(matches!(e, CryptError::Invalid(_)), "{e}");
+            }
+        }
+    }
+}
