@@ -88,6 +88,24 @@ fn hsts(router: axum::Router, max_age: std::time::Duration) -> axum::Router {
     ))
 }
 
+/// Reloads the served certificate at each SIGHUP; a failed reload is
+/// logged and the previous certificate stays.
+async fn reload_on_hangup(cert: Arc<mc_service::tls::ReloadableCert>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("control plane: no SIGHUP handler; [tls] is read once");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match cert.reload() {
+            Ok(()) => tracing::info!("control plane: [tls] certificate reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "control plane: [tls] reload failed; serving the previous certificate")
+            }
+        }
+    }
+}
+
 /// Runs the control plane until `shutdown` fires, then drains and returns.
 pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), RunError> {
     let node_store = Arc::new(Store::open(
@@ -95,7 +113,12 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         &node::SCHEMA,
     )?);
     let node_id = node::node_id(&node_store)?;
-    let tls = config.tls.server_config(mc_service::tls::ALPN_H2_H1)?;
+    // SIGHUP re-reads `[tls]` (a renewed certificate; `mcd dev` swaps in one
+    // Metacrypt issued): new handshakes get it, open connections keep theirs.
+    let (tls, cert) = config
+        .tls
+        .reloadable_server_config(mc_service::tls::ALPN_H2_H1)?;
+    let reloader = tokio::spawn(reload_on_hangup(cert));
 
     let (health, grpc_health) = Health::new(COMPONENT);
     // Every hosted service, behind the one auth layer for all their REST
@@ -224,7 +247,9 @@ pub async fn run(config: ControlplaneConfig, shutdown: Shutdown) -> Result<(), R
         },
     ];
     surfaces.extend(metrics_surface);
-    run_surfaces(surfaces, limits, &health, shutdown).await?;
+    let served = run_surfaces(surfaces, limits, &health, shutdown).await;
+    reloader.abort();
+    served?;
     let _ = std::fs::remove_file(&config.server.admin_socket);
     tracing::info!("control plane stopped");
     Ok(())

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -80,6 +81,64 @@ impl TlsFiles {
         let certs = read_certs(&self.cert)?;
         let key = read_key(&self.key)?;
         server_config(certs, key, alpn)
+    }
+}
+
+/// A server certificate that can be replaced while serving: the rustls
+/// config resolves every handshake through it, so a reload reaches each new
+/// connection (open ones keep theirs). A reload that fails (missing file,
+/// no key, key not the leaf's) changes nothing.
+#[derive(Debug)]
+pub struct ReloadableCert {
+    files: TlsFiles,
+    current: arc_swap::ArcSwap<CertifiedKey>,
+}
+
+impl ReloadableCert {
+    fn load(files: &TlsFiles) -> Result<Arc<CertifiedKey>, TlsError> {
+        let certs = read_certs(&files.cert)?;
+        let key = read_key(&files.key)?;
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        Ok(Arc::new(CertifiedKey::from_der(certs, key, &provider)?))
+    }
+
+    /// Re-reads the chain and key from their files and serves them from the
+    /// next handshake on; on any error the current pair stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        self.current.store(Self::load(&self.files)?);
+        Ok(())
+    }
+
+    /// The leaf certificate served now (DER).
+    pub fn leaf(&self) -> Option<CertificateDer<'static>> {
+        self.current.load().cert.first().cloned()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+impl TlsFiles {
+    /// As [`TlsFiles::server_config`], with the certificate behind a
+    /// [`ReloadableCert`] the caller reloads (on SIGHUP, say).
+    pub fn reloadable_server_config(
+        &self,
+        alpn: &[&[u8]],
+    ) -> Result<(Arc<ServerConfig>, Arc<ReloadableCert>), TlsError> {
+        let cert = Arc::new(ReloadableCert {
+            files: self.clone(),
+            current: arc_swap::ArcSwap::new(ReloadableCert::load(self)?),
+        });
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_cert_resolver(cert.clone());
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok((Arc::new(config), cert))
     }
 }
 
@@ -395,6 +454,30 @@ mod tests {
             key: b.key,
         };
         assert!(crossed.server_config(ALPN_H2_H1).is_err());
+    }
+
+    #[test]
+    fn a_reload_serves_the_new_pair_and_a_bad_one_keeps_the_old() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = DevCa::load_or_create(dir.path()).expect("ca");
+        let first = ca.issue(dir.path(), "svc", &["localhost"]).expect("issue");
+        let (_cfg, cert) = first.reloadable_server_config(ALPN_H2_H1).expect("config");
+        let before = cert.leaf().expect("leaf");
+        let other = ca
+            .issue(dir.path(), "other", &["localhost"])
+            .expect("issue");
+        // A key that is not the new leaf's: refused, the old pair stays.
+        fs::copy(&other.cert, &first.cert).expect("copy");
+        assert!(cert.reload().is_err());
+        assert_eq!(cert.leaf(), Some(before.clone()));
+        fs::copy(&other.key, &first.key).expect("copy");
+        cert.reload().expect("reload");
+        let after = cert.leaf().expect("leaf");
+        assert_ne!(after, before);
+        assert_eq!(read_certs(&other.cert).expect("certs")[0], after);
+        fs::remove_file(&first.key).expect("rm");
+        assert!(cert.reload().is_err());
+        assert_eq!(cert.leaf(), Some(after));
     }
 
     #[test]

@@ -31,5 +31,6 @@ mod cli_json;
 mod cli_operator;
 mod cli_refusals;
 mod dev;
+mod dev_pki;
 mod first_hour;
 mod restore;

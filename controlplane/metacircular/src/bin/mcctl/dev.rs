@@ -4,7 +4,8 @@
 //! created (`ca.pem` and `ca-key.pem` beside endpoints.json's `ca_cert`) and
 //! that its data plane trusts, so an L7 route in dev needs no other CA. It
 //! reads the CA's key from disk, so it works only where the dev data dir is;
-//! it never creates a CA. (Until Metacrypt issues certificates.)
+//! it never creates a CA. (Metacrypt issues from the same CA too: `mcd dev`
+//! imports it as the root of the `dev-pki` mount, role `dev`.)
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,9 @@
 //! certificates, and one config file per process with free 127.0.0.1 ports.
 //! Every run: starts `mcd controlplane` and `mcd dataplane` as child
 //! processes on those configs, waits until each reports ready on its admin
-//! socket, writes `<data-dir>/endpoints.json` and prints the endpoints. On
+//! socket, sets up the dev PKI ([`crate::dev_pki`]: the dev CA as the root of
+//! Metacrypt's `dev-pki` mount, which issues the control plane's certificate),
+//! writes `<data-dir>/endpoints.json` and prints the endpoints. On
 //! SIGINT/SIGTERM it stops the children (SIGTERM, then SIGKILL at the
 //! deadline) and exits 0; if a child dies on its own, it stops the rest and
 //! exits non-zero. Children also exit when the supervisor's pipe closes, so
@@ -314,6 +316,37 @@ async fn stop(procs: &mut [Proc]) {
     }
 }
 
+/// [`crate::dev_pki::ensure`] for this layout, as the bootstrap admin.
+async fn dev_pki_wait(
+    layout: &Layout,
+    cp: &mc_controlplane::ControlplaneConfig,
+    endpoints: &serde_json::Value,
+    pid: Option<u32>,
+) -> anyhow::Result<serde_json::Value> {
+    let creds = &endpoints["bootstrap"];
+    let (Some(username), Some(password)) = (creds["username"].as_str(), creds["password"].as_str())
+    else {
+        bail!("no bootstrap credentials");
+    };
+    let (ca_cert, ca_key) = (
+        layout.data_dir.join("ca.pem"),
+        layout.data_dir.join("ca-key.pem"),
+    );
+    let target = crate::dev_pki::Target {
+        grpc: cp.server.grpc,
+        ca_cert: &ca_cert,
+        ca_key: &ca_key,
+        tls_cert: &cp.tls.cert,
+        tls_key: &cp.tls.key,
+        username,
+        password,
+        pid,
+    };
+    tokio::time::timeout(Duration::from_secs(90), crate::dev_pki::ensure(&target))
+        .await
+        .context("timed out")?
+}
+
 pub(crate) fn run(data_dir: &Path) -> anyhow::Result<ExitCode> {
     let layout = Layout::new(data_dir)?;
     prepare(&layout)?;
@@ -341,7 +374,7 @@ async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow:
     procs.push(spawn(
         "controlplane",
         &layout.controlplane_config,
-        cp.server.admin_socket,
+        cp.server.admin_socket.clone(),
         &[],
     )?);
     // A data dir made before `mcd dev` wrote `certificate_authorities` gets
@@ -386,6 +419,24 @@ async fn supervise(layout: &Layout, mut endpoints: serde_json::Value) -> anyhow:
             );
         }
         endpoints["bootstrap"] = creds;
+    }
+    // The dev PKI: Metacrypt issues the control plane's certificate.
+    let pki_wait = dev_pki_wait(
+        layout,
+        &cp,
+        &endpoints,
+        procs.first().and_then(|p| p.child.id()),
+    );
+    tokio::select! {
+        r = pki_wait => match r {
+            Ok(info) => endpoints["dev_pki"] = info,
+            Err(e) => eprintln!("mcd dev: no dev PKI ({e:#}); the control plane keeps its first certificate (same CA)"),
+        },
+        s = &mut signal => {
+            eprintln!("mcd dev: {} during start-up; stopping", s.unwrap_or("signal"));
+            stop(&mut procs).await;
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     // Metacrypt wrote its dev passphrase when it created its store.
     if let Some(file) = crypt_file

@@ -7,6 +7,7 @@
 
 mod daemon;
 mod dev;
+mod dev_pki;
 mod snapshot;
 
 use std::path::PathBuf;

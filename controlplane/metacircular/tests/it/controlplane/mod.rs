@@ -23,3 +23,4 @@ mod crypt_user;
 pub(crate) mod iam;
 mod mcr;
 mod vault;
+mod vault_pki;

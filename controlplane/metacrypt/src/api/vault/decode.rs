@@ -61,6 +61,7 @@ pub(crate) enum Request {
     LookupSelf,
     Transit(String, Box<Transit>),
     Kv(String, Box<Kv>),
+    Pki(String, Box<super::pki::Pki>),
 }
 
 /// A transit operation on a mount.
@@ -101,9 +102,11 @@ pub(crate) enum Kv {
     WriteConfig(KvConfigInput),
 }
 
-/// Whether `method path?query body` decodes (for the fuzz target).
+/// Whether `method path?query body` decodes, on a mount of any type or on
+/// a pki mount (for the fuzz target).
 pub fn accepts(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> bool {
-    decode(method, path, query, body).is_ok()
+    let any = decode(method, path, query, body, false).is_ok();
+    decode(method, path, query, body, true).is_ok() || any
 }
 
 fn invalid(field: &str, why: impl Into<String>) -> CryptError {
@@ -282,6 +285,7 @@ fn mount_create(name: &str, b: &[u8]) -> Result<MountInput> {
         ("kv", Some(_)) => return Err(invalid("options.version", "only KV version 2")),
         ("transit", _) => "transit",
         ("user", _) => "user",
+        ("pki", _) => "pki",
         ("", _) => return Err(invalid("type", "required")),
         (other, _) => return Err(invalid("type", format!("unsupported engine: {other}"))),
     };
@@ -426,8 +430,15 @@ fn write_method(method: &str) -> bool {
 }
 
 /// Decodes one facade request. `path` is the request path after `/v1/`
-/// (still %-encoded); `query` the raw query string.
-pub(crate) fn decode(method: &str, path: &str, q: Option<&str>, b: &[u8]) -> Result<Request> {
+/// (still %-encoded); `query` the raw query string; `pki_mount`: the mount
+/// is a pki mount (which makes `sign/<name>` pki's, not transit's).
+pub(crate) fn decode(
+    method: &str,
+    path: &str,
+    q: Option<&str>,
+    b: &[u8],
+    pki_mount: bool,
+) -> Result<Request> {
     let full = percent_decode(path)?;
     let (first, rest) = full.split_once('/').unwrap_or((full.as_str(), ""));
     match first {
@@ -440,7 +451,7 @@ pub(crate) fn decode(method: &str, path: &str, q: Option<&str>, b: &[u8]) -> Res
             _ => Err(unsupported(&full)),
         },
         m if RESERVED.contains(&m) || m.is_empty() => Err(unsupported(&full)),
-        mount => engine(method, mount, rest, q, b, &full),
+        mount => engine(method, mount, rest, q, b, &full, pki_mount),
     }
 }
 
@@ -469,6 +480,21 @@ fn sys(method: &str, rest: &str, q: Option<&str>, b: &[u8]) -> Result<Request> {
     }
 }
 
+/// The first path segments only pki answers (`sign` is shared with transit).
+const PKI_OPS: &[&str] = &[
+    "issue",
+    "sign-verbatim",
+    "revoke",
+    "ca",
+    "ca_chain",
+    "crl",
+    "cert",
+    "certs",
+    "roles",
+    "root",
+    "tidy",
+];
+
 fn engine(
     method: &str,
     mount: &str,
@@ -476,12 +502,24 @@ fn engine(
     q: Option<&str>,
     b: &[u8],
     full: &str,
+    pki_mount: bool,
 ) -> Result<Request> {
     let (op, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let parts: Vec<&str> = match tail {
         "" => vec![],
         t => t.split('/').collect(),
     };
+    if PKI_OPS.contains(&op) || (op == "sign" && pki_mount) {
+        let qs = query(q, &["list", "after"])?;
+        let list = is_list(&qs)?;
+        let after = qs.iter().find(|(k, _)| *k == "after").map(|(_, v)| *v);
+        if let Some(p) = super::pki::decode(method, op, &parts, list, after, b, pki_mount) {
+            return super::pki::request(mount, p);
+        }
+        if op != "sign" {
+            return Err(unsupported(full));
+        }
+    }
     let w = write_method(method);
     let t = |op: Transit| Ok(Request::Transit(mount.to_owned(), Box::new(op)));
     let k = |op: Kv| Ok(Request::Kv(mount.to_owned(), Box::new(op)));
@@ -589,7 +627,7 @@ mod tests {
     use super::*;
 
     fn err(method: &str, path: &str, q: Option<&str>, b: &str) -> String {
-        match decode(method, path, q, b.as_bytes()) {
+        match decode(method, path, q, b.as_bytes(), false) {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.to_string(),
         }
@@ -612,7 +650,7 @@ mod tests {
     #[test]
     fn transit_and_kv_paths_decode_to_their_core_calls() {
         let ok = |m: &str, p: &str, q: Option<&str>, b: &str| {
-            decode(m, p, q, b.as_bytes()).unwrap_or_else(|e| panic!("{m} {p}: {e}"))
+            decode(m, p, q, b.as_bytes(), false).unwrap_or_else(|e| panic!("{m} {p}: {e}"))
         };
         assert!(matches!(
             tr(ok("POST", "transit/encrypt/k", None, r#"{"plaintext":"aGk="}"#)),

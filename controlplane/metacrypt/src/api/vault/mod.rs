@@ -1,16 +1,18 @@
 //! The Vault-shaped HTTP facade (`/v1/sys/health|seal-status|unseal|seal|
-//! mounts`, `/v1/auth/token/lookup-self`, `/v1/<mount>/…` for transit and
-//! kv v2), so hvac and other Vault clients work unchanged. A thin adapter:
+//! mounts`, `/v1/auth/token/lookup-self`, `/v1/<mount>/…` for transit, kv v2
+//! and pki ([`pki`])), so hvac and other Vault clients work unchanged. A thin adapter:
 //! [`decode`] turns the request into the core request, [`run`] makes the
 //! one core call the native REST makes, [`reply`] wraps the answer in
 //! Vault's envelope and errors (`{"errors": […]}`, Vault's status codes).
 //!
 //! Invariant: every engine and admin route sits behind [`vault_unsealed`]:
 //! while sealed it answers 503 `{"errors":["Vault is sealed"]}` before its
-//! path, query or body is read; only health, seal-status and unseal answer.
+//! path, query or body is read; only health, seal-status, unseal and the
+//! pki reads of public rows (CA, chain, CRL) answer.
 //! The auth map holds every route in [`ROUTES`] in the Vault dialect.
 
 pub mod decode;
+mod pki;
 mod reply;
 
 use std::sync::Arc;
@@ -123,10 +125,40 @@ const TABLE: &[(&[&str], &str, Access)] = &[
         "/v1/{mount}/config",
         Access::Engine,
     ),
+    // pki (`sign/{name}` above is pki's on a pki mount)
+    (W, "/v1/{mount}/issue/{name}", Access::Engine),
+    (W, "/v1/{mount}/sign-verbatim", Access::Engine),
+    (W, "/v1/{mount}/sign-verbatim/{name}", Access::Engine),
+    (W, "/v1/{mount}/revoke", Access::Engine),
+    (&["GET"], "/v1/{mount}/ca", Access::Public),
+    (&["GET"], "/v1/{mount}/ca/pem", Access::Public),
+    (&["GET"], "/v1/{mount}/ca_chain", Access::Public),
+    (&["GET"], "/v1/{mount}/crl", Access::Public),
+    (&["GET"], "/v1/{mount}/crl/pem", Access::Public),
+    (&["GET"], "/v1/{mount}/cert/{name}", Access::Engine),
+    (&["GET"], "/v1/{mount}/certs", Access::Engine),
+    (&["GET"], "/v1/{mount}/roles", Access::Engine),
+    (
+        &["GET", "POST", "PUT", "DELETE"],
+        "/v1/{mount}/roles/{name}",
+        Access::Engine,
+    ),
+    (W, "/v1/{mount}/root/generate/{kind}", Access::Engine),
+    (W, "/v1/{mount}/tidy", Access::Engine),
 ];
 
-/// Routes answered while sealed (everything else is "Vault is sealed").
-const OPEN_WHILE_SEALED: &[&str] = &["/v1/sys/health", "/v1/sys/seal-status", "/v1/sys/unseal"];
+/// Routes answered while sealed (everything else is "Vault is sealed"):
+/// the barrier's own and the pki reads of clear public rows.
+const OPEN_WHILE_SEALED: &[&str] = &[
+    "/v1/sys/health",
+    "/v1/sys/seal-status",
+    "/v1/sys/unseal",
+    "/v1/{mount}/ca",
+    "/v1/{mount}/ca/pem",
+    "/v1/{mount}/ca_chain",
+    "/v1/{mount}/crl",
+    "/v1/{mount}/crl/pem",
+];
 
 /// The facade's entries for the method map, all in the Vault dialect.
 pub fn methods(mut map: mc_service::auth::MethodMap) -> mc_service::auth::MethodMap {
@@ -179,13 +211,24 @@ async fn facade(
     let path = uri.path().strip_prefix("/v1/").unwrap_or("");
     let head = method == Method::HEAD;
     let method = if head { "GET" } else { method.as_str() };
-    let result = match decode(method, path, uri.query(), &b) {
+    let pki_mount = pki_sign_path(&m, path);
+    let result = match decode(method, path, uri.query(), &b, pki_mount) {
         Ok(r) => run(&m, &c, r).await,
         Err(e) => Err(e),
     };
     match result {
         Ok(reply) => reply.into_response(),
         Err(e) => error(&e),
+    }
+}
+
+/// Whether `path` is `<mount>/sign/…` on a pki mount: `sign/<name>` is
+/// transit's on every other mount.
+fn pki_sign_path(m: &Metacrypt, path: &str) -> bool {
+    let mut segments = path.split('/');
+    match (segments.next(), segments.next()) {
+        (Some(mount), Some("sign")) => m.get_mount(mount).is_ok_and(|x| x.kind == "pki"),
+        _ => false,
     }
 }
 
@@ -241,6 +284,7 @@ async fn run(m: &Metacrypt, c: &Caller, r: Request) -> Result<Reply, CryptError>
         Request::LookupSelf => Data(reply::lookup_self(c.require()?)),
         Request::Transit(mount, t) => transit(m, c, &mount, *t)?,
         Request::Kv(mount, k) => kv(m, c, &mount, *k)?,
+        Request::Pki(mount, p) => pki::run(m, c, &mount, *p)?,
     })
 }
 

@@ -5,7 +5,7 @@
 //! Invariant: an internal fault's detail is logged, never sent; the sealed
 //! answer names nothing.
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mc_service::auth::Principal;
 use serde::Serialize;
@@ -26,6 +26,10 @@ pub(crate) enum Reply {
     Empty,
     /// This status and body as they are (health, seal-status: no envelope).
     Raw(u16, Value),
+    /// 200 with this content type and body (PEM or DER: the pki reads).
+    Body(&'static str, Vec<u8>),
+    /// This status with the envelope, no data and these warnings (pki tidy).
+    Warned(u16, Vec<String>),
 }
 
 fn code(status: u16) -> StatusCode {
@@ -72,6 +76,14 @@ impl Reply {
             Self::DataWith(s, d) => (code(s), axum::Json(envelope(d))).into_response(),
             Self::Empty => StatusCode::NO_CONTENT.into_response(),
             Self::Raw(s, body) => (code(s), axum::Json(body)).into_response(),
+            Self::Body(kind, body) => {
+                (StatusCode::OK, [(header::CONTENT_TYPE, kind)], body).into_response()
+            }
+            Self::Warned(s, warnings) => {
+                let mut e = envelope(Value::Null);
+                e["warnings"] = json!(warnings);
+                (code(s), axum::Json(e)).into_response()
+            }
         }
     }
 }
