@@ -5,6 +5,8 @@
 //! realm = ""                    # token endpoint URL; "" = <public URL>/v2/token
 //! service = ""                  # token service name; "" = the REST host:port
 //! max_blob_size = 17179869184   # bytes per blob (16 GiB); an upload past it is 413
+//! min_free = 1073741824         # bytes the data dir keeps free (1 GiB): an upload that
+//!                               # would leave less is refused (507); 0 = no check
 //! token_ttl = "5m"              # registry tokens' lifetime
 //! max_sessions = 4096           # open upload sessions in all
 //! max_sessions_per_account = 64
@@ -21,6 +23,8 @@
 //! s3_path_style = true          # endpoint/bucket/key, as self-hosted stores want
 //! s3_access_key_id = ""
 //! s3_secret_access_key_file = "" # or the variable MC_MCR_S3_SECRET_ACCESS_KEY
+//! s3_ca_cert = ""               # PEM file of CAs trusted for s3_endpoint (a self-hosted
+//!                               # store's own CA), besides the platform's roots
 //! ```
 //!
 //! Invariant: every limit is bounded and non-zero. The S3 secret is read
@@ -41,6 +45,10 @@ pub struct McrConfig {
     /// Largest blob accepted, in bytes.
     #[serde(default = "d_blob")]
     pub max_blob_size: u64,
+    /// Bytes the data directory's filesystem keeps free: uploads (staged
+    /// there on every backend) that would leave less are refused. 0: no check.
+    #[serde(default = "d_min_free")]
+    pub min_free: u64,
     /// How long a registry token is valid (30 s to 1 h).
     #[serde(default = "d_ttl")]
     pub token_ttl: Duration,
@@ -90,6 +98,10 @@ pub struct McrConfig {
     /// The secret itself, only from `MC_MCR_S3_SECRET_ACCESS_KEY`.
     #[serde(default)]
     pub s3_secret_access_key: Redacted,
+    /// A PEM file of CA certificates trusted for `s3_endpoint` besides the
+    /// platform's roots (a self-hosted store with its own CA).
+    #[serde(default)]
+    pub s3_ca_cert: String,
 }
 
 /// A secret string whose `Debug` never shows it.
@@ -158,6 +170,19 @@ impl McrConfig {
                 "mcr.s3_secret_access_key_file (or MC_MCR_S3_SECRET_ACCESS_KEY) is empty".into(),
             );
         }
+        let ca_cert = if self.s3_ca_cert.is_empty() {
+            Vec::new()
+        } else {
+            let path = &self.s3_ca_cert;
+            let pem = std::fs::read(path).map_err(|e| format!("mcr.s3_ca_cert {path}: {e}"))?;
+            if !pem
+                .windows(b"-----BEGIN CERTIFICATE-----".len())
+                .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+            {
+                return Err(format!("mcr.s3_ca_cert {path}: no PEM certificate in it"));
+            }
+            pem
+        };
         Ok(crate::storage::Backend::S3(crate::storage::S3Config {
             endpoint: self.s3_endpoint.clone(),
             bucket: self.s3_bucket.clone(),
@@ -166,6 +191,7 @@ impl McrConfig {
             path_style: self.s3_path_style,
             access_key_id: self.s3_access_key_id.clone(),
             secret_access_key: zeroize::Zeroizing::new(secret),
+            ca_cert,
         }))
     }
 
@@ -214,6 +240,12 @@ impl McrConfig {
                 "s3_region and s3_access_key_id are required with storage = \"s3\"",
             ));
         }
+        if !self.s3_ca_cert.is_empty() && !self.s3_endpoint.starts_with("https://") {
+            return Err(Invalid::new(
+                "s3_ca_cert",
+                "only with an https:// s3_endpoint",
+            ));
+        }
         if self.s3_secret_access_key_file.is_empty() && self.s3_secret_access_key.0.is_empty() {
             return Err(Invalid::new(
                 "s3_secret_access_key_file",
@@ -230,6 +262,9 @@ fn d_retention() -> Duration {
 
 fn d_blob() -> u64 {
     16 << 30
+}
+fn d_min_free() -> u64 {
+    1 << 30
 }
 fn d_ttl() -> Duration {
     Duration::from_secs(300)
@@ -253,6 +288,7 @@ impl Default for McrConfig {
             realm: String::new(),
             service: String::new(),
             max_blob_size: d_blob(),
+            min_free: d_min_free(),
             token_ttl: d_ttl(),
             max_sessions: d_sessions(),
             max_sessions_per_account: d_per_account(),
@@ -270,6 +306,7 @@ impl Default for McrConfig {
             s3_access_key_id: String::new(),
             s3_secret_access_key_file: String::new(),
             s3_secret_access_key: Redacted::default(),
+            s3_ca_cert: String::new(),
         }
     }
 }
@@ -278,6 +315,9 @@ impl Validate for McrConfig {
     fn validate(&self) -> Result<(), Invalid> {
         if !(1..=(1 << 40)).contains(&self.max_blob_size) {
             return Err(Invalid::new("max_blob_size", "between 1 byte and 1 TiB"));
+        }
+        if self.min_free > 1 << 60 {
+            return Err(Invalid::new("min_free", "at most 1 EiB (0: no check)"));
         }
         let ttl = self.token_ttl.get().as_secs();
         if !(30..=3600).contains(&ttl) {
@@ -413,6 +453,43 @@ mod tests {
             ..s3.clone()
         };
         assert!(https.validate().is_ok());
+        // A CA file: only for https, read and checked when the backend opens.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let with_ca = |path: &std::path::Path, endpoint: &McrConfig| McrConfig {
+            s3_ca_cert: path.display().to_string(),
+            ..endpoint.clone()
+        };
+        let e = with_ca(&ca, &s3).validate().expect_err("http");
+        assert_eq!(e.field, "s3_ca_cert");
+        assert!(with_ca(&ca, &https).validate().is_ok());
+        let missing = with_ca(&ca, &https).backend().err().unwrap_or_default();
+        assert!(missing.contains("mcr.s3_ca_cert"), "{missing}");
+        std::fs::write(&ca, "not a certificate").expect("write");
+        let junk = with_ca(&ca, &https).backend().err().unwrap_or_default();
+        assert!(junk.contains("no PEM certificate"), "{junk}");
+        std::fs::create_dir_all(dir.path().join("ca")).expect("mkdir");
+        let dev = mc_service::tls::DevCa::load_or_create(&dir.path().join("ca")).expect("ca");
+        let ca = dev.cert_path.clone();
+        let backend = with_ca(&ca, &https)
+            .backend()
+            .expect("an S3 backend with a CA");
+        let crate::storage::Backend::S3(b) = &backend else {
+            panic!("an S3 backend");
+        };
+        assert!(!b.ca_cert.is_empty());
+        assert!(
+            crate::storage::Storage::open(dir.path(), &backend).is_ok(),
+            "object_store takes the CA"
+        );
+        let too_much = McrConfig {
+            min_free: u64::MAX,
+            ..McrConfig::default()
+        };
+        assert_eq!(
+            too_much.validate().map_err(|e| e.field),
+            Err("min_free".to_owned())
+        );
         let missing = McrConfig {
             s3_secret_access_key_file: "/nonexistent/secret".into(),
             ..s3

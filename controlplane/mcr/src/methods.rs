@@ -7,7 +7,7 @@
 //! (`mcr::every_registry_route_refuses_anonymous_callers`) calls each entry.
 //!
 //! The admin API (`/v1/registry/…`, `mc.registry.v1`): reads of
-//! repositories and tags are [`READ`] (any account whose token, if scoped,
+//! repositories, tags and manifests are [`READ`] (any account whose token, if scoped,
 //! carries `mcr`; the core filters by the policy's `pull`); everything else
 //! is [`ADMIN`] (the `admin` role, and `mcr:admin` if scoped).
 
@@ -33,6 +33,11 @@ const REST: &[(&str, &str, Requirement)] = &[
     ("PATCH", "/v1/registry/repositories/{repo}", ADMIN),
     ("DELETE", "/v1/registry/repositories/{repo}", ADMIN),
     ("GET", "/v1/registry/repositories/{repo}/tags", READ),
+    (
+        "GET",
+        "/v1/registry/repositories/{repo}/manifests/{reference}",
+        READ,
+    ),
     ("GET", "/v1/registry/namespaces/{ns}", ADMIN),
     ("PUT", "/v1/registry/namespaces/{ns}", ADMIN),
     ("GET", "/v1/registry/quotas/{repo}", ADMIN),
@@ -66,6 +71,7 @@ const GRPC: &[(&str, Requirement)] = &[
     ("Repositories/Update", ADMIN),
     ("Repositories/Delete", ADMIN),
     ("Repositories/ListTags", READ),
+    ("Repositories/GetManifest", READ),
     ("Namespaces/Get", ADMIN),
     ("Namespaces/Update", ADMIN),
     ("Quotas/Get", ADMIN),
@@ -116,6 +122,6 @@ pub fn map() -> MethodMap {
 mod tests {
     #[test]
     fn every_registry_rpc_is_in_the_map_and_nothing_else_is() {
-        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 26);
+        mc_service::auth::testing::assert_map_covers("mc.registry.v1", &super::map(), 27);
     }
 }

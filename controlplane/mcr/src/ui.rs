@@ -180,6 +180,9 @@ async fn repository(
         html! {
             table #settings {
                 tr { th { "Size" } td #size { (bytes(info.size_bytes)) } }
+                tr { th { "Reclaimable" } td #reclaimable {
+                    (bytes(info.reclaimable_bytes)) " in " (info.reclaimable_blobs) " blobs no manifest references (GC frees them)"
+                } }
                 tr { th { "Quota" } td { @if info.quota_bytes == 0 { "none" } @else { (bytes(info.quota_bytes)) } } }
                 tr { th { "Public pull" } td { @if info.public_pull { "yes" } @else { "no" } } }
                 tr { th { "Immutable tags" } td #immutable {

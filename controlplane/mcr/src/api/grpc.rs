@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use super::ops::{self, NamespaceUpdate, RepoUpdate};
 use crate::Mcr;
 use crate::core::admin::{QuotaInfo, RepoInfo};
+use crate::core::inspect::{DescriptorView, ManifestView};
 use crate::policy::{Action, Effect, Rule};
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -54,6 +55,39 @@ fn repo_pb(r: RepoInfo) -> pb::Repository {
         public_pull: r.public_pull,
         quota_bytes: r.quota_bytes,
         immutable_tags: r.immutable_tags,
+        reclaimable_blobs: r.reclaimable_blobs,
+        reclaimable_bytes: r.reclaimable_bytes,
+    }
+}
+
+fn descriptor_pb(d: DescriptorView) -> pb::Descriptor {
+    pb::Descriptor {
+        media_type: d.media_type,
+        digest: d.digest,
+        size: d.size,
+        artifact_type: d.artifact_type.unwrap_or_default(),
+        platform: d.platform.unwrap_or_default(),
+        annotations: d.annotations.into_iter().collect(),
+    }
+}
+
+fn manifest_pb(m: ManifestView) -> pb::Manifest {
+    let all = |v: Vec<DescriptorView>| v.into_iter().map(descriptor_pb).collect();
+    pb::Manifest {
+        repository: m.repository,
+        digest: m.digest,
+        media_type: m.media_type,
+        size: m.size,
+        artifact_type: m.artifact_type.unwrap_or_default(),
+        config: m.config.map(descriptor_pb),
+        layers: all(m.layers),
+        manifests: all(m.manifests),
+        subject: m.subject.map(descriptor_pb),
+        annotations: m.annotations.into_iter().collect(),
+        referrers: all(m.referrers),
+        tags: m.tags,
+        pushed_at: m.pushed_at,
+        pushed_by: m.pushed_by,
     }
 }
 
@@ -178,6 +212,13 @@ impl pb::repositories_server::Repositories for Services {
                 })
                 .collect(),
         }))
+    }
+
+    async fn get_manifest(&self, r: Request<pb::GetManifestRequest>) -> Reply<pb::Manifest> {
+        let c = Caller::from_grpc(&r);
+        let q = r.into_inner();
+        let m = ops::get_manifest(&self.0, &c, &q.repository, &q.reference).await?;
+        Ok(Response::new(manifest_pb(m)))
     }
 }
 

@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use crate::Mcr;
 use crate::core::admin::{QuotaInfo, RepoInfo, TagInfo};
-use crate::core::{Actor, blocking};
+use crate::core::inspect::ManifestView;
+use crate::core::{Actor, Reference, blocking};
 use crate::error::RegistryError;
 use crate::model::RepoName;
 use crate::policy::{Action, Decision, MAX_IMMUTABLE_TAGS, NamespaceSettings, Rule};
@@ -167,6 +168,8 @@ pub(crate) async fn update_repository(
                 public_pull: m.policy.is_public(name.as_str()),
                 quota_bytes: s.quota_bytes,
                 immutable_tags: s.immutable_tags,
+                reclaimable_blobs: 0,
+                reclaimable_bytes: 0,
             }),
             other => other,
         }
@@ -320,6 +323,20 @@ pub(crate) fn explain(m: &Mcr, e: ExplainInput) -> R<Decision> {
     };
     let tag = e.tag.filter(|t| !t.is_empty());
     Ok(m.policy.decide(&p, name.as_str(), action, tag.as_deref()))
+}
+
+pub(crate) async fn get_manifest(
+    m: &Arc<Mcr>,
+    c: &Caller,
+    name: &str,
+    reference: &str,
+) -> R<ManifestView> {
+    let name = repo(name)?;
+    let reference = Reference::parse(reference)
+        .map_err(|_| ApiError::invalid("reference", "a tag or a digest (sha256:…)"))?;
+    let p = c.require()?.clone();
+    let m = m.clone();
+    run(move || m.core.manifest_view(&m.policy, &p, &name, &reference)).await
 }
 
 /// Audit rows, newest first.

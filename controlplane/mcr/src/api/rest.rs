@@ -64,6 +64,16 @@ async fn list_tags(
     Ok(Json(json!({ "repository": name, "tags": t })))
 }
 
+async fn get_manifest(
+    State(m): S,
+    c: Caller,
+    Path((name, reference)): Path<(String, String)>,
+) -> R<Json<Value>> {
+    Ok(Json(json!(
+        ops::get_manifest(&m, &c, &name, &reference).await?
+    )))
+}
+
 async fn get_namespace(State(m): S, Path(name): Path<String>) -> R<Json<Value>> {
     let s = ops::get_namespace(&m, &name).await?;
     Ok(Json(
@@ -161,6 +171,10 @@ pub(crate) fn router(mcr: Arc<Mcr>) -> Router {
             get(get_repo).patch(update_repo).delete(delete_repo),
         )
         .route("/v1/registry/repositories/{repo}/tags", get(list_tags))
+        .route(
+            "/v1/registry/repositories/{repo}/manifests/{reference}",
+            get(get_manifest),
+        )
         .route(
             "/v1/registry/namespaces/{ns}",
             get(get_namespace).put(update_namespace),

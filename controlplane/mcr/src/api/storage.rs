@@ -113,6 +113,17 @@ impl pb::storage_server::Storage for StorageService {
             blob_bytes: s.blob_bytes,
             reclaimable_blobs: s.reclaimable_blobs,
             reclaimable_bytes: s.reclaimable_bytes,
+            reclaimable_by_repository: s
+                .reclaimable_by_repository
+                .into_iter()
+                .map(|r| pb::RepositoryReclaimable {
+                    repository: r.repository,
+                    blobs: r.blobs,
+                    bytes: r.bytes,
+                })
+                .collect(),
+            backend_error: s.backend_error,
+            data_free_bytes: s.data_free_bytes,
             last_gc_id: s.last_gc_id,
             last_gc_state: s.last_gc_state,
             last_gc_finished_at: s.last_gc_finished_at,

@@ -6,6 +6,8 @@
 //! referrers and links (decrementing each blob's link count) and its audit
 //! row in one transaction; blob bytes stay until GC collects them.
 
+use std::collections::HashSet;
+
 use axum::http::StatusCode;
 use mc_kit::store::audit::AuditEvent;
 use mc_kit::store::json::{ReadTx, WriteTx};
@@ -36,6 +38,9 @@ pub(crate) struct RepoInfo {
     pub public_pull: bool,
     pub quota_bytes: u64,
     pub immutable_tags: Vec<String>,
+    /// What GC frees because of this repository (`core::inspect`).
+    pub reclaimable_blobs: u64,
+    pub reclaimable_bytes: u64,
 }
 
 /// One tag with what it points at.
@@ -65,7 +70,13 @@ fn unknown_repo(name: &str) -> RegistryError {
 }
 
 impl Core {
-    fn info(&self, policy: &Policy, name: &str) -> R<Option<RepoInfo>> {
+    /// `referenced` is shared by a listing's rows (see [`Core::reclaimable`]).
+    fn info(
+        &self,
+        policy: &Policy,
+        name: &str,
+        referenced: &mut Option<HashSet<Vec<u8>>>,
+    ) -> R<Option<RepoInfo>> {
         let tx = ReadTx::begin(&self.store)?;
         let Some(row) = tx.get(REPOS, name.as_bytes())? else {
             return Ok(None);
@@ -74,6 +85,7 @@ impl Core {
         let tags = crate::store::scan(self.store.db(), TAGS, name, None, usize::MAX)?;
         let manifests = crate::store::scan(self.store.db(), MANIFESTS, name, None, usize::MAX)?;
         let (size_bytes, _) = super::quota::usage(&self.store, name)?;
+        let reclaimable = self.reclaimable(name, referenced)?;
         Ok(Some(RepoInfo {
             name: name.to_owned(),
             created_at: row.created_at,
@@ -84,6 +96,8 @@ impl Core {
             public_pull: policy.is_public(name),
             quota_bytes: settings.as_ref().map_or(0, |s| s.quota_bytes),
             immutable_tags: settings.map(|s| s.immutable_tags).unwrap_or_default(),
+            reclaimable_blobs: reclaimable.blobs,
+            reclaimable_bytes: reclaimable.bytes,
         }))
     }
 
@@ -100,6 +114,7 @@ impl Core {
         let n = n.clamp(1, MAX_PAGE);
         let mut out = Vec::new();
         let mut after = last.map(str::to_owned);
+        let mut referenced = None;
         'pages: for _ in 0..64 {
             let names = crate::store::names(self.store.db(), REPOS, after.as_deref(), MAX_PAGE)?;
             if names.is_empty() {
@@ -113,7 +128,7 @@ impl Core {
                 if !name.starts_with(prefix) || !policy.allows(who, &name, Action::Pull) {
                     continue;
                 }
-                if let Some(info) = self.info(policy, &name)? {
+                if let Some(info) = self.info(policy, &name, &mut referenced)? {
                     out.push(info);
                 }
                 if out.len() == n {
@@ -128,7 +143,8 @@ impl Core {
         if !policy.allows(who, name, Action::Pull) {
             return Err(unknown_repo(name));
         }
-        self.info(policy, name)?.ok_or_else(|| unknown_repo(name))
+        self.info(policy, name, &mut None)?
+            .ok_or_else(|| unknown_repo(name))
     }
 
     /// Tags of a repository with their manifests, after `last`, at most `n`.

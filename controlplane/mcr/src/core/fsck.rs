@@ -17,7 +17,7 @@ use super::{Core, R};
 use crate::gc::sweep;
 use crate::gc::tables::GC_RUNS;
 use crate::registry::digest::{Digest, Hasher};
-use crate::store::{BLOBS, LINKS, MANIFESTS, REPOS, TAGS};
+use crate::store::{BLOBS, MANIFESTS, REPOS, TAGS};
 
 /// At most this many findings of each kind are listed (all are counted).
 pub(crate) const MAX_FINDINGS: usize = 1000;
@@ -93,6 +93,13 @@ pub(crate) struct StorageStatus {
     /// for a manifest not pushed yet counts until that push.
     pub reclaimable_blobs: u64,
     pub reclaimable_bytes: u64,
+    /// The repositories with the most reclaimable bytes (blobs they link
+    /// that no manifest references), most first.
+    pub reclaimable_by_repository: Vec<super::inspect::RepoReclaimable>,
+    /// Why the blob store did not answer a probe; empty when it did.
+    pub backend_error: String,
+    /// Free bytes where uploads stage (`[mcr] min_free` applies to it).
+    pub data_free_bytes: u64,
     /// The newest GC run: id, state, finish time (0 while running or never).
     pub last_gc_id: String,
     pub last_gc_state: String,
@@ -218,28 +225,19 @@ impl Core {
         let tx = ReadTx::begin(&self.store)?;
         let mut s = StorageStatus {
             backend: self.fs.backend().into(),
+            backend_error: self
+                .fs
+                .probe()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            data_free_bytes: self.fs.free_bytes().unwrap_or(0),
             repositories: tx.len(REPOS)?,
             manifests: tx.len(MANIFESTS)?,
             tags: tx.len(TAGS)?,
             ..StorageStatus::default()
         };
-        // Digests some manifest references, from links with `refs > 0`
-        // (keyed repository ‖ 0 ‖ digest).
-        let mut referenced = std::collections::HashSet::new();
-        let mut cursor: Option<Vec<u8>> = None;
-        loop {
-            let (rows, next, _) =
-                sweep::scan(&self.store, LINKS, cursor.as_deref(), |l| l.refs > 0)?;
-            for (key, _) in rows {
-                if let Some(at) = key.iter().position(|b| *b == 0) {
-                    referenced.insert(key[at + 1..].to_vec());
-                }
-            }
-            match next {
-                Some(n) => cursor = Some(n),
-                None => break,
-            }
-        }
+        let referenced = super::inspect::referenced_digests(self)?;
         let mut cursor: Option<Vec<u8>> = None;
         loop {
             let (rows, next, _) = sweep::scan(&self.store, BLOBS, cursor.as_deref(), |_| true)?;
@@ -256,6 +254,7 @@ impl Core {
                 None => break,
             }
         }
+        s.reclaimable_by_repository = super::inspect::by_repository(self, &referenced)?;
         if let Some(run) = tx.last(GC_RUNS, None, 1)?.into_iter().next() {
             s.last_gc_id = run.id;
             s.last_gc_state = run.state;

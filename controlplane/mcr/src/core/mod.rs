@@ -9,6 +9,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod fsck;
+pub(crate) mod inspect;
 pub(crate) mod policy;
 #[cfg(test)]
 mod policy_tests;

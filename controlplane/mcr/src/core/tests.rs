@@ -160,3 +160,61 @@ fn tags_page_in_byte_order() {
         Some(vec!["b".into(), "c".into()])
     );
 }
+
+#[test]
+fn reclaimable_counts_blobs_no_manifest_of_any_repository_references() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = core(dir.path());
+    let (a, b) = (
+        RepoName::parse("one/a").expect("name"),
+        RepoName::parse("two/b").expect("name"),
+    );
+    let cfg_a = upload(&c, dir.path(), &a, b"{}", 1);
+    let shared = upload(&c, dir.path(), &a, b"layer", 2);
+    upload(&c, dir.path(), &b, b"layer", 3);
+    let cfg_b = upload(&c, dir.path(), &b, b"[]", 4);
+    upload(&c, dir.path(), &b, b"spare", 5);
+    let mut pushed = Vec::new();
+    for (repo, cfg) in [(&a, &cfg_a), (&b, &cfg_b)] {
+        let bytes = image(cfg, &shared, None);
+        let parsed = manifest::parse(OCI_MANIFEST, &bytes).expect("parse");
+        let md = Digest::of(Algorithm::Sha256, &bytes);
+        c.put_manifest(repo, &md, &parsed, &bytes, &["v1".into()], &actor())
+            .expect("put");
+        pushed.push(md);
+    }
+    let of = |repo: &RepoName| {
+        let r = c
+            .reclaimable(repo.as_str(), &mut None)
+            .expect("reclaimable");
+        (r.blobs, r.bytes)
+    };
+    // Only the upload no manifest names.
+    assert_eq!((of(&a), of(&b)), ((0, 0), (1, 5)));
+
+    // b's manifest goes: its config joins; the layer a still uses does not.
+    c.delete_manifest(&b, &pushed[1], &actor()).expect("delete");
+    assert_eq!((of(&a), of(&b)), ((0, 0), (2, 7)));
+    let s = c.status().expect("status");
+    assert_eq!((s.reclaimable_blobs, s.reclaimable_bytes), (2, 7));
+    assert_eq!(
+        s.reclaimable_by_repository
+            .iter()
+            .map(|r| (r.repository.as_str(), r.blobs, r.bytes))
+            .collect::<Vec<_>>(),
+        [("two/b", 2, 7)]
+    );
+
+    // With a's manifest gone too, the shared layer counts in both.
+    c.delete_manifest(&a, &pushed[0], &actor()).expect("delete");
+    assert_eq!((of(&a), of(&b)), ((2, 7), (3, 12)));
+    let s = c.status().expect("status");
+    assert_eq!((s.reclaimable_blobs, s.reclaimable_bytes), (4, 14));
+    assert_eq!(
+        s.reclaimable_by_repository
+            .iter()
+            .map(|r| (r.repository.as_str(), r.bytes))
+            .collect::<Vec<_>>(),
+        [("two/b", 12), ("one/a", 7)]
+    );
+}

@@ -94,6 +94,30 @@ fn expected(ctx: &Ctx, repo: &RepoName, s: &Session) -> Result<Option<u64>, Regi
     Ok(Some(r.len()))
 }
 
+/// Refuses a write of `need` more bytes that would leave the data
+/// directory's filesystem with less than `min_free` (507, nothing written).
+fn check_space(ctx: &Ctx, need: u64) -> Result<(), RegistryError> {
+    let min = ctx.mcr.config.min_free;
+    if min == 0 {
+        return Ok(());
+    }
+    let free = ctx.mcr.core.fs.free_bytes()?;
+    if free.saturating_sub(need) < min {
+        return Err(RegistryError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            Code::Unknown,
+            format!(
+                "the registry is out of disk space: uploads are refused while less than {min} bytes would stay free"
+            ),
+        )
+        .header(axum::http::header::RETRY_AFTER, "60"));
+    }
+    Ok(())
+}
+
+/// How often (in bytes written) a body of unknown length re-checks `min_free`.
+const SPACE_CHECK: u64 = 64 << 20;
+
 /// How many body bytes [`append`] gathers before one write to the file.
 const WRITE_BATCH: usize = 512 * 1024;
 
@@ -116,11 +140,16 @@ async fn append(
     // `WRITE_BATCH`-sized pieces.
     let mut pending = Vec::with_capacity(WRITE_BATCH);
     let result: Result<(), RegistryError> = async {
+        check_space(ctx, expect.or_else(|| content_length(ctx)).unwrap_or(0))?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| {
                 RegistryError::bad(Code::BlobUploadInvalid, "the request body was cut short")
             })?;
+            let before = n;
             n += chunk.len() as u64;
+            if before / SPACE_CHECK != n / SPACE_CHECK {
+                check_space(ctx, 0)?;
+            }
             if s.offset + n > max {
                 return Err(RegistryError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -271,6 +300,10 @@ pub(super) async fn start(
         None => algorithm(ctx)?,
     };
     let fs = &ctx.mcr.core.fs;
+    // Nothing is created when the disk is already too full for the body.
+    if let Err(e) = check_space(ctx, content_length(ctx).unwrap_or(0)) {
+        return refuse(body, e).await;
+    }
     let handle = ctx
         .mcr
         .sessions

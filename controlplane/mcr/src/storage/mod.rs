@@ -48,6 +48,11 @@ pub(crate) trait BlobStore: Send + Sync + std::fmt::Debug {
     fn put_from_file(&self, staged: &Path, key: &str) -> io::Result<()>;
     /// An object's length; `None` when it does not exist.
     fn object_len(&self, key: &str) -> io::Result<Option<u64>>;
+    /// Whether the store answers at all: [`Self::object_len`] of a key
+    /// no blob has, answered promptly (no retries) with the first error.
+    fn probe(&self, key: &str) -> io::Result<()> {
+        self.object_len(key).map(|_| ())
+    }
     /// A blocking reader of a whole object (fsck's hash).
     fn open_object(&self, key: &str) -> io::Result<Box<dyn Read + Send>>;
     /// `len` bytes from `first`, streamed; the future fails when the
@@ -144,6 +149,21 @@ impl Storage {
         }
         let d = format!("{alg}:{hex}");
         Digest::parse(&d).ok().map(|d| d.to_string())
+    }
+
+    /// Bytes an unprivileged writer may still use on the filesystem holding
+    /// the upload staging area (the data directory), from `statvfs`.
+    pub(crate) fn free_bytes(&self) -> io::Result<u64> {
+        let s = rustix::fs::statvfs(&self.uploads)?;
+        Ok(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+
+    /// Whether the store answers: a HEAD of a key no blob ever has (absent
+    /// is an answer); the error says why not (TLS, credentials, network).
+    pub(crate) fn probe(&self) -> io::Result<()> {
+        const NEVER: &str =
+            "sha256/00/0000000000000000000000000000000000000000000000000000000000000000.probe";
+        self.objects.probe(NEVER)
     }
 
     /// The backend's name (`filesystem`, `s3`).

@@ -22,7 +22,10 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{
+    Certificate, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+    WriteMultipart,
+};
 use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
 
@@ -48,6 +51,8 @@ pub(crate) struct S3Config {
     pub path_style: bool,
     pub access_key_id: String,
     pub secret_access_key: Zeroizing<String>,
+    /// PEM CA certificates trusted besides the platform's roots (`s3_ca_cert`).
+    pub ca_cert: Vec<u8>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -60,6 +65,7 @@ impl std::fmt::Debug for S3Config {
             .field("path_style", &self.path_style)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"[redacted]")
+            .field("ca_cert_bytes", &self.ca_cert.len())
             .finish()
     }
 }
@@ -101,8 +107,25 @@ fn to_io(e: object_store::Error) -> io::Error {
         object_store::Error::NotFound { .. } => {
             io::Error::new(io::ErrorKind::NotFound, e.to_string())
         }
-        e => io::Error::other(e.to_string()),
+        e => io::Error::other(chain(&e)),
     }
+}
+
+/// An error with its causes (`reqwest` keeps a TLS failure's reason in
+/// its source chain, not in its message).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    for _ in 0..8 {
+        let Some(cause) = next else { break };
+        let m = cause.to_string();
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// Whether a GET found its object (sent before any chunk).
@@ -114,6 +137,10 @@ type Chunks = tokio::sync::mpsc::Receiver<io::Result<Bytes>>;
 #[derive(Debug)]
 pub(crate) struct S3Blobs {
     store: Arc<AmazonS3>,
+    /// The same bucket without retries, for [`BlobStore::probe`]: a TLS or
+    /// credentials problem is reported at once instead of after a minute
+    /// of backoff.
+    once: Arc<AmazonS3>,
     /// `<prefix>blobs/`.
     root: String,
 }
@@ -126,14 +153,32 @@ impl S3Blobs {
             .with_access_key_id(&c.access_key_id)
             .with_secret_access_key(c.secret_access_key.as_str())
             .with_virtual_hosted_style_request(!c.path_style);
+        if !c.ca_cert.is_empty() {
+            // Set before `with_allow_http`, which edits the same options.
+            let mut options = ClientOptions::new();
+            for cert in Certificate::from_pem_bundle(&c.ca_cert).map_err(to_io)? {
+                options = options.with_root_certificate(cert);
+            }
+            b = b.with_client_options(options);
+        }
         if !c.endpoint.is_empty() {
             b = b
                 .with_endpoint(&c.endpoint)
                 .with_allow_http(c.endpoint.starts_with("http://"));
         }
+        let once = b
+            .clone()
+            .with_retry(RetryConfig {
+                max_retries: 0,
+                retry_timeout: std::time::Duration::from_secs(10),
+                ..RetryConfig::default()
+            })
+            .build()
+            .map_err(to_io)?;
         let store = b.build().map_err(to_io)?;
         Ok(Self {
             store: Arc::new(store),
+            once: Arc::new(once),
             root: format!("{}blobs/", c.prefix),
         })
     }
@@ -238,6 +283,15 @@ impl BlobStore for S3Blobs {
             Ok(meta) => Ok(Some(meta.size)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    fn probe(&self, key: &str) -> io::Result<()> {
+        let path = self.path(key)?;
+        let store = self.once.clone();
+        match block(async move { store.head(&path).await }) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
     }
 

@@ -1,9 +1,10 @@
 //! `mcctl registry …`: MCR administration over `mc.registry.v1`:
-//! `repos`, `tags`, `namespaces`, `quota` and `audit` here, `policy` in
-//! `registry/policy.rs`. Every answer goes through [`Out`]; sizes print in
+//! `repos`, `tags`, `namespaces`, `quota` and `audit` here, `manifests`
+//! and `policy` in `registry/`. Every answer goes through [`Out`]; sizes print in
 //! binary units and are given as `10GiB`, `500MiB`, `1024` (bytes).
 
 mod gc;
+mod manifests;
 mod policy;
 mod retention;
 mod storage;
@@ -42,6 +43,11 @@ pub(crate) enum AdminCommand {
     Tags {
         #[command(subcommand)]
         cmd: TagsCommand,
+    },
+    /// Manifests of a repository: one shown whole by tag or digest.
+    Manifests {
+        #[command(subcommand)]
+        cmd: manifests::ManifestsCommand,
     },
     /// Policy rules over repositories (admin).
     Policy {
@@ -215,6 +221,9 @@ struct RepoView {
     public_pull: bool,
     quota_bytes: u64,
     immutable_tags: Vec<String>,
+    /// What GC frees because of this repository.
+    reclaimable_blobs: u64,
+    reclaimable_bytes: u64,
 }
 
 impl From<pb::Repository> for RepoView {
@@ -229,6 +238,8 @@ impl From<pb::Repository> for RepoView {
             public_pull: r.public_pull,
             quota_bytes: r.quota_bytes,
             immutable_tags: r.immutable_tags,
+            reclaimable_blobs: r.reclaimable_blobs,
+            reclaimable_bytes: r.reclaimable_bytes,
         }
     }
 }
@@ -238,6 +249,7 @@ const REPOS: Table = Table(&[
     Col::right("TAGS", 6),
     Col::right("MANIFESTS", 9),
     Col::right("SIZE", 10),
+    Col::right("RECLAIMABLE", 11),
     Col::right("QUOTA", 10),
     Col::left("PUBLIC", 6),
     Col::left("IMMUTABLE", 12),
@@ -251,6 +263,7 @@ impl RepoView {
             self.tag_count,
             self.manifest_count,
             human(self.size_bytes),
+            human(self.reclaimable_bytes),
             quota_text(self.quota_bytes),
             if self.public_pull { "yes" } else { "no" },
             if self.immutable_tags.is_empty() {
@@ -444,6 +457,10 @@ async fn admin(e: &Endpoints, out: Out, cmd: AdminCommand) -> anyhow::Result<()>
                     ]
                 }));
             })
+        }
+        AdminCommand::Manifests { cmd } => {
+            let mut c = pb::repositories_client::RepositoriesClient::with_interceptor(ch, b);
+            manifests::run(&mut c, out, cmd).await
         }
         AdminCommand::Policy { cmd } => {
             let mut c = pb::policy_client::PolicyClient::with_interceptor(ch, b);

@@ -29,6 +29,9 @@ pub(crate) enum StorageCommand {
 #[derive(Serialize)]
 struct StatusView {
     backend: String,
+    /// Why the store did not answer a probe; empty when it did.
+    backend_error: String,
+    data_free_bytes: u64,
     repositories: u64,
     manifests: u64,
     tags: u64,
@@ -36,9 +39,19 @@ struct StatusView {
     blob_bytes: u64,
     reclaimable_blobs: u64,
     reclaimable_bytes: u64,
+    /// Most reclaimable bytes first (blobs a repository links that no
+    /// manifest in any repository references).
+    reclaimable_by_repository: Vec<RepoReclaimableView>,
     last_gc_id: String,
     last_gc_state: String,
     last_gc_finished_at_unix: i64,
+}
+
+#[derive(Serialize)]
+struct RepoReclaimableView {
+    repository: String,
+    blobs: u64,
+    bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -157,6 +170,8 @@ pub(crate) async fn run(
                 .into_inner();
             let v = StatusView {
                 backend: s.backend,
+                backend_error: s.backend_error,
+                data_free_bytes: s.data_free_bytes,
                 repositories: s.repositories,
                 manifests: s.manifests,
                 tags: s.tags,
@@ -164,12 +179,26 @@ pub(crate) async fn run(
                 blob_bytes: s.blob_bytes,
                 reclaimable_blobs: s.reclaimable_blobs,
                 reclaimable_bytes: s.reclaimable_bytes,
+                reclaimable_by_repository: s
+                    .reclaimable_by_repository
+                    .into_iter()
+                    .map(|r| RepoReclaimableView {
+                        repository: r.repository,
+                        blobs: r.blobs,
+                        bytes: r.bytes,
+                    })
+                    .collect(),
                 last_gc_id: s.last_gc_id,
                 last_gc_state: s.last_gc_state,
                 last_gc_finished_at_unix: s.last_gc_finished_at,
             };
             out.show(&v, || {
-                println!("backend: {}", v.backend);
+                if v.backend_error.is_empty() {
+                    println!("backend: {}", v.backend);
+                } else {
+                    println!("backend: {} (unreachable: {})", v.backend, v.backend_error);
+                }
+                println!("data directory: {} free", human(v.data_free_bytes));
                 println!(
                     "{} repositories, {} manifests, {} tags",
                     v.repositories, v.manifests, v.tags
@@ -180,6 +209,14 @@ pub(crate) async fn run(
                     human(v.reclaimable_bytes),
                     v.reclaimable_blobs
                 );
+                for r in &v.reclaimable_by_repository {
+                    println!(
+                        "  {}: {} in {} blobs",
+                        r.repository,
+                        human(r.bytes),
+                        r.blobs
+                    );
+                }
                 if v.last_gc_id.is_empty() {
                     println!("last GC: never");
                 } else {

@@ -10,7 +10,7 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Monolithic upload of `bytes` to `repo`; returns the digest.
-fn push_blob(reg: &Registry, repo: &str, bytes: &[u8]) -> String {
+pub(super) fn push_blob(reg: &Registry, repo: &str, bytes: &[u8]) -> String {
     let d = sha256(bytes);
     let r = reg.raw(
         "POST",

@@ -30,6 +30,13 @@ fn blob_files(dir: &Path) -> usize {
 
 /// An `oci:` layout holding one image of `n` unique layers tagged `latest`.
 pub(super) fn one_image(dir: &Path, name: &str, n: usize) -> PathBuf {
+    image_layout(dir, name, name, n).0
+}
+
+/// An `oci:` layout `layout-<name>` holding one image of `n` layers built
+/// for `arch` (layouts of one `arch` share their first layers byte for
+/// byte), tagged `latest`; the layout and the image's digest.
+pub(super) fn image_layout(dir: &Path, name: &str, arch: &str, n: usize) -> (PathBuf, String) {
     let layout = dir.join(format!("layout-{name}"));
     std::fs::create_dir_all(layout.join("blobs/sha256")).expect("layout");
     std::fs::write(
@@ -39,7 +46,7 @@ pub(super) fn one_image(dir: &Path, name: &str, n: usize) -> PathBuf {
     .expect("oci-layout");
     let work = dir.join(format!("work-{name}"));
     std::fs::create_dir_all(&work).expect("work");
-    let (d, size) = image(&layout, &work, name, n);
+    let (d, size) = image(&layout, &work, arch, n);
     let top = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": size,
         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
@@ -49,7 +56,7 @@ pub(super) fn one_image(dir: &Path, name: &str, n: usize) -> PathBuf {
     )
     .expect("index");
     let _ = blob; // the layout's blobs are written by `image`
-    layout
+    (layout, d)
 }
 
 pub(super) fn copy_in(reg: &Registry, d: &Path, layout: &Path, dest: &str) {

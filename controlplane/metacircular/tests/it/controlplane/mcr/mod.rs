@@ -12,7 +12,9 @@ use crate::support::curl;
 
 mod api;
 mod differential;
+mod disk;
 mod gc;
+mod inspect;
 mod oras;
 mod podman;
 mod policy;
@@ -294,6 +296,7 @@ fn every_registry_route_refuses_anonymous_callers() {
             let path = path
                 .replace("{repo}", "apps%2Fweb")
                 .replace("{ns}", "apps")
+                .replace("{reference}", "latest")
                 .replace("{id}", "admins");
             let (code, body) = reg.cp.call(method, &path, None, None);
             assert_eq!(code, 401, "{key} without credentials: {body}");
@@ -345,8 +348,9 @@ fn every_registry_route_refuses_anonymous_callers() {
         checked += 1;
     }
     // 8 /v2 entries; the admin API, GC (4 REST + 4 gRPC), retention (5 REST + 4 gRPC)
-    // and storage (2 REST + 2 gRPC); the streaming GC Watch (+ 1).
-    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2 + 1);
+    // and storage (2 REST + 2 gRPC); the streaming GC Watch (+ 1); manifest
+    // show (1 REST + 1 gRPC, READ).
+    assert_eq!(checked, 8 + (16 + 8) + (16 + 7) + 4 + 2 + 1 + 2);
     assert_eq!(ui_seen, mc_mcr::ui::ROUTES.len());
     assert_eq!(admin_checked, (13 + 8) + (13 + 7) + 4 + 2 + 1);
     // A bad token is no better than none; an MCIAS token opens /v2/.

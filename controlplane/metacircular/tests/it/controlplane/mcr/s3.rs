@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mc_service::tls::{DevCa, TlsFiles};
+
 use super::{Fixture, Mcctl, Registry, sha256, skopeo};
 use crate::ports::free_port;
 use crate::support::curl;
@@ -24,24 +26,40 @@ const SECRET: &str = "moto-accepts-any-secret";
 struct Moto {
     child: Child,
     url: String,
+    /// The CA curl trusts when moto serves https.
+    ca: Option<String>,
 }
 
 impl Moto {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// Over https with `tls` (a leaf and its key) when given; `ca` verifies it.
+    fn start_with(dir: &Path, tls: Option<(&TlsFiles, &Path)>) -> Self {
         let port = free_port();
         let log = std::fs::File::create(dir.join("moto.log")).expect("log");
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new("moto_server");
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some((t, _)) = tls {
+            cmd.arg("--ssl-cert")
+                .arg(&t.cert)
+                .arg("--ssl-key")
+                .arg(&t.key);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("moto_server is installed (scripts/test installs moto[server])");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let me = Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
+            ca: tls.map(|(_, ca)| ca.display().to_string()),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while curl(&[&me.url]).0 != 200 {
+        while me.get(&me.url).0 != 200 {
             assert!(Instant::now() < deadline, "moto_server never answered");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -50,11 +68,20 @@ impl Moto {
         me
     }
 
+    /// curl, trusting moto's CA when it serves https.
+    fn get(&self, url: &str) -> (u16, String) {
+        match &self.ca {
+            Some(ca) => curl(&["--cacert", ca, url]),
+            None => curl(&[url]),
+        }
+    }
+
     /// curl signing its request with SigV4 as MCR's access key.
     fn s3(&self, args: &[&str]) -> (u16, String) {
         let user = format!("{ACCESS_KEY}:{SECRET}");
         let sign = ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", &user];
-        curl(&[&sign[..], args].concat())
+        let ca = self.ca.as_deref().map(|c| ["--cacert", c]);
+        curl(&[&sign[..], ca.as_ref().map_or(&[][..], |c| &c[..]), args].concat())
     }
 
     /// The object keys under MCR's prefix, through ListObjectsV2.
@@ -81,6 +108,16 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `[mcr]` keys for the bucket at `url`, with `extra` keys.
+fn s3_keys(url: &str, secret: &Path, extra: &str) -> String {
+    format!(
+        "gc_grace = \"1s\"\ngc_interval = \"0s\"\nstorage = \"s3\"\ns3_endpoint = \"{url}\"\n\
+         s3_bucket = \"{BUCKET}\"\ns3_prefix = \"{PREFIX}\"\ns3_access_key_id = \"{ACCESS_KEY}\"\n\
+         s3_secret_access_key_file = \"{}\"\n{extra}",
+        secret.display()
+    )
 }
 
 /// An upload through raw requests: one POST with the body (monolithic) when
@@ -131,13 +168,7 @@ fn registry_on_s3_round_trips_checks_and_collects() {
     let moto = Moto::start(d);
     let secret = d.join("s3-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).expect("secret");
-    let mcr = format!(
-        "gc_grace = \"1s\"\ngc_interval = \"0s\"\nstorage = \"s3\"\ns3_endpoint = \"{}\"\n\
-         s3_bucket = \"{BUCKET}\"\ns3_prefix = \"{PREFIX}\"\ns3_access_key_id = \"{ACCESS_KEY}\"\n\
-         s3_secret_access_key_file = \"{}\"",
-        moto.url,
-        secret.display()
-    );
+    let mcr = s3_keys(&moto.url, &secret, "");
     // skopeo's push: each blob a POST and a streamed PATCH, then PUT.
     let Fixture { reg, v1, .. } = Registry::with_image(d, &mcr, &["apps/s3:v1"]);
     assert!(
@@ -249,4 +280,57 @@ fn registry_on_s3_round_trips_checks_and_collects() {
     assert!(left.is_empty(), "GC left objects in the bucket: {left:?}");
     let after = mcctl.run(&["registry", "fsck"]);
     assert_eq!(after["clean"], true, "{after}");
+}
+
+/// A self-hosted store over https with its own CA: without `s3_ca_cert`
+/// the registry says why it cannot reach it (`status`); with it, skopeo
+/// pushes and pulls through the bucket.
+#[test]
+fn registry_on_s3_over_https_trusts_its_ca_cert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let own = d.join("s3-ca");
+    std::fs::create_dir_all(&own).expect("dir");
+    let ca = DevCa::load_or_create(&own).expect("the store's own CA");
+    let leaf = ca
+        .issue(&own, "moto", &["127.0.0.1", "localhost"])
+        .expect("leaf");
+    let moto = Moto::start_with(d, Some((&leaf, &ca.cert_path)));
+    assert!(moto.url.starts_with("https://"));
+    let secret = d.join("s3-secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).expect("secret");
+
+    // Without the CA: the control plane starts (MCIAS must not depend on
+    // the bucket) and `status` names the TLS failure.
+    let untrusting = d.join("untrusting");
+    std::fs::create_dir_all(&untrusting).expect("dir");
+    let reg = Registry::start_mcr(&untrusting, &s3_keys(&moto.url, &secret, ""));
+    let status = Mcctl::new(&reg, &untrusting).run(&["registry", "status"]);
+    let why = status["backend_error"].as_str().unwrap_or_default();
+    assert!(why.contains("certificate"), "{status}");
+    drop(reg);
+
+    let trusting = d.join("trusting");
+    std::fs::create_dir_all(&trusting).expect("dir");
+    let extra = format!("s3_ca_cert = \"{}\"", ca.cert_path.display());
+    let Fixture { reg, v1, .. } = Registry::with_image(
+        &trusting,
+        &s3_keys(&moto.url, &secret, &extra),
+        &["apps/tls:v1"],
+    );
+    let status = Mcctl::new(&reg, &trusting).run(&["registry", "status"]);
+    assert_eq!(
+        (&status["backend"], &status["backend_error"]),
+        (&"s3".into(), &"".into()),
+        "{status}"
+    );
+    assert_eq!(
+        moto.keys().len(),
+        4,
+        "config and three layers in the bucket"
+    );
+    let out = trusting.join("pulled");
+    super::gc::pull(&reg, &trusting, "apps/tls:v1", &out);
+    let index = std::fs::read_to_string(out.join("index.json")).expect("index");
+    assert!(index.contains(&v1), "{index}");
 }
