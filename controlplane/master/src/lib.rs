@@ -25,6 +25,7 @@ mod deploy;
 mod grpc;
 pub mod methods;
 mod migrate;
+mod names;
 mod registry;
 mod relay;
 mod rest;

@@ -32,4 +32,5 @@ mod cli_operator;
 mod cli_refusals;
 mod dev;
 mod first_hour;
+mod mcdoc;
 mod restore;
