@@ -13,6 +13,9 @@
 //! call_timeout = "120s"           # longest call to an agent (an ApplyService)
 //! snapshots_keep = 5              # snapshots kept per service (oldest deleted)
 //! probe_timeout = "5s"            # the probe of a node whose heartbeats stopped
+//! pki_mount = "pki"               # Metacrypt pki mount and role signing L7 routes'
+//! pki_role = "svc"                #   certificates on the node's proxy ("": no certificate step)
+//! dns = true                      # an A/AAAA record per route hostname under `zone` in the node's MCNS
 //! ```
 //!
 //! Invariant: without `nodes` no agent can register; every interval and
@@ -41,6 +44,14 @@ pub struct McpConfig {
     pub call_timeout: Duration,
     pub snapshots_keep: u32,
     pub probe_timeout: Duration,
+    /// Metacrypt pki mount and role for the certificate step: each L7
+    /// route's hostname gets a managed certificate on the node's proxy.
+    /// Empty: no certificate step (a route uses a certificate already there).
+    pub pki_mount: String,
+    pub pki_role: String,
+    /// The DNS step: each route hostname under `zone` gets a record in the
+    /// node's MCNS (zone `zone`) pointing at the node's registered address.
+    pub dns: bool,
 }
 
 impl Default for McpConfig {
@@ -57,6 +68,9 @@ impl Default for McpConfig {
             call_timeout: Duration::from_secs(120),
             snapshots_keep: 5,
             probe_timeout: Duration::from_secs(5),
+            pki_mount: String::new(),
+            pki_role: String::new(),
+            dns: false,
         }
     }
 }
@@ -99,6 +113,21 @@ impl Validate for McpConfig {
         }
         if !(1..=1000).contains(&self.snapshots_keep) {
             return Err(Invalid::new("snapshots_keep", "between 1 and 1000"));
+        }
+        if self.pki_mount.is_empty() != self.pki_role.is_empty() {
+            return Err(Invalid::new(
+                if self.pki_mount.is_empty() {
+                    "pki_mount"
+                } else {
+                    "pki_role"
+                },
+                "pki_mount and pki_role are set together",
+            ));
+        }
+        for (key, v) in [("pki_mount", &self.pki_mount), ("pki_role", &self.pki_role)] {
+            if !v.is_empty() && !crate::spec::is_label(v) {
+                return Err(Invalid::new(key, "must match [a-z0-9-]{1,63}"));
+            }
         }
         if self.zone.is_empty() || self.zone.split('.').any(|l| !crate::spec::is_label(l)) {
             return Err(Invalid::new("zone", "must be a lower-case DNS name"));

@@ -13,6 +13,7 @@ use mc_service::caller::Caller;
 
 use crate::Master;
 use crate::agents;
+use crate::names;
 use crate::registry::{self, now_ms};
 use crate::spec::ServiceDef;
 use crate::store::{self, Change, DeployRecord, ServiceRow, Step};
@@ -115,20 +116,32 @@ pub(crate) async fn deploy(
         });
     }
     let agent = agents::connect(m, &node)?;
-    let apply = pb::ApplyServiceRequest {
-        spec: Some(def.to_proto()),
-        zone: m.config.zone.clone(),
-    };
-    let mut client = agent.client.clone();
-    match client.apply_service(agent.req(apply)).await {
-        Ok(resp) => {
-            let resp = resp.into_inner();
-            steps.extend(from_pb(resp.steps));
-            if !resp.success && steps.iter().all(|s| s.success) {
-                steps.push(step("apply", false, "the agent reported a failure"));
+    // The certificate first: the agent's L7 routes name it.
+    let mut applied = false;
+    if let Ok(issued) = names::certificates(m, c, &node.name, &def, &mut steps).await {
+        let apply = pb::ApplyServiceRequest {
+            spec: Some(def.to_proto()),
+            zone: m.config.zone.clone(),
+        };
+        let mut client = agent.client.clone();
+        match client.apply_service(agent.req(apply)).await {
+            Ok(resp) => {
+                let resp = resp.into_inner();
+                steps.extend(from_pb(resp.steps));
+                applied = resp.success;
+                if !resp.success && steps.iter().all(|s| s.success) {
+                    steps.push(step("apply", false, "the agent reported a failure"));
+                }
             }
+            Err(s) => steps.push(step("apply", false, agent.error(&s).to_string())),
         }
-        Err(s) => steps.push(step("apply", false, agent.error(&s).to_string())),
+        if applied {
+            names::publish(m, c, &node, &def, &mut steps).await;
+        } else {
+            issued
+                .rollback(m, c, &node.name, &def.name, &mut steps)
+                .await;
+        }
     }
     let rec = record(c, &def.name, &node.name, "deploy", steps);
     let row = ServiceRow {
@@ -136,7 +149,9 @@ pub(crate) async fn deploy(
         node: node.name.clone(),
         deployed_at: rec.at,
     };
-    let change = if rec.success {
+    // The new version serves once the agent applied it, also when its name
+    // could not be published (that step is marked failed).
+    let change = if applied {
         Change::Put(&row)
     } else {
         Change::Keep
@@ -163,13 +178,27 @@ pub(crate) async fn undeploy(
         service: r.service.clone(),
         purge: r.purge,
     };
-    let steps = match client.remove_service(agent.req(req)).await {
-        Ok(resp) => from_pb(resp.into_inner().steps).collect(),
-        Err(s) if s.code() == tonic::Code::NotFound => {
-            vec![step("remove", true, "the node no longer runs it")]
+    // Names, then routes and containers, then certificates (no route
+    // names them any more).
+    let mut steps = Vec::new();
+    names::unpublish(m, c, &row.node, &row.def, &mut steps).await;
+    let removed = match client.remove_service(agent.req(req)).await {
+        Ok(resp) => {
+            steps.extend(from_pb(resp.into_inner().steps));
+            true
         }
-        Err(s) => vec![step("remove", false, agent.error(&s).to_string())],
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            steps.push(step("remove", true, "the node no longer runs it"));
+            true
+        }
+        Err(s) => {
+            steps.push(step("remove", false, agent.error(&s).to_string()));
+            false
+        }
     };
+    if removed {
+        names::remove_certificates(m, c, &row.node, &row.def, &mut steps).await;
+    }
     let rec = record(c, &r.service, &row.node, "undeploy", steps);
     let change = if rec.success {
         Change::Delete

@@ -32,6 +32,7 @@ pub mod methods;
 mod metrics;
 mod migrate;
 mod probe;
+mod names;
 mod registry;
 mod relay;
 mod rest;

@@ -82,9 +82,16 @@ pub(crate) async fn relay(m: &Master, caller: &Caller, call: Call<'_>) -> Result
     if !change {
         return send(m, &call).await;
     }
+    audited(m, row, &call).await
+}
+
+/// Sends `call`, a change, with its audit row `row` written before and
+/// finished after.
+async fn audited(m: &Master, row: AuditRow, call: &Call<'_>) -> Result<Vec<u8>, Status> {
+    let (actor, ip) = (row.account.clone(), row.source_ip.clone());
     let seq = audit::append(&m.store, row)
         .map_err(|e| Status::unavailable(format!("the audit trail cannot be written: {e}")))?;
-    let out = send(m, &call).await;
+    let out = send(m, call).await;
     let (result, detail) = match &out {
         Ok(_) => ("ok".to_owned(), String::new()),
         Err(s) => (code_name(s.code()), s.message().to_owned()),
@@ -93,10 +100,54 @@ pub(crate) async fn relay(m: &Master, caller: &Caller, call: Call<'_>) -> Result
         tracing::error!(seq, error = %e, "cannot record the outcome of a data-plane change");
     }
     tracing::info!(
-        actor = %who.username, ip = %caller.ip(), node = call.node,
+        actor = %actor, ip = %ip, node = call.node,
         method = call.method, result, "data-plane change"
     );
     out
+}
+
+/// A call the master makes itself for an operation of `caller` (the
+/// deploy's certificate and DNS steps): typed in and out, a change audited
+/// like a relayed one with the operation named in the summary (`deploy
+/// docs: …`). No name rule here: the operation checks its own.
+pub(crate) async fn own<Req: prost::Message, Resp: prost::Message + Default>(
+    m: &Master,
+    caller: &Caller,
+    node: &str,
+    method: &str,
+    why: &str,
+    request: &Req,
+) -> Result<Resp, Status> {
+    let call = Call {
+        node,
+        method,
+        request: request.encode_to_vec(),
+    };
+    let out = if read_only(method) {
+        send(m, &call).await?
+    } else {
+        let msg = describe::request(method, &call.request)?;
+        let (actor, account) = caller.principal.as_ref().map_or_else(
+            || ("mcp".to_owned(), "mcp".to_owned()),
+            |p| (p.account_id.clone(), p.username.clone()),
+        );
+        let row = AuditRow {
+            seq: 0,
+            at: now_ms() / 1000,
+            actor,
+            account,
+            node: node.to_owned(),
+            method: short(method),
+            target: describe::target(&msg),
+            summary: format!("{why}: {}", describe::summary(&msg)),
+            source_ip: caller.ip(),
+            result: "sent".to_owned(),
+            detail: String::new(),
+        };
+        audited(m, row, &call).await?
+    };
+    Resp::decode(out.as_slice())
+        .map_err(|e| Status::internal(format!("node {node}: undecodable answer to {method}: {e}")))
 }
 
 /// `invalid_argument` for `Code::InvalidArgument`.

@@ -33,4 +33,5 @@ mod cli_refusals;
 mod dev;
 mod dev_pki;
 mod first_hour;
+mod mcdoc;
 mod restore;

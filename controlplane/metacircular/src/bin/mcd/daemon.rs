@@ -101,7 +101,7 @@ fn config_ok(args: &DaemonArgs) -> ExitCode {
 }
 
 /// Shutdown on SIGINT/SIGTERM, and on stdin EOF when supervised.
-fn watch_shutdown(exit_with_stdin: bool) -> Shutdown {
+pub(crate) fn watch_shutdown(exit_with_stdin: bool) -> Shutdown {
     let (trigger, down) = shutdown::channel();
     let trigger = std::sync::Arc::new(trigger);
     {

@@ -8,6 +8,7 @@
 mod daemon;
 mod dev;
 mod dev_pki;
+mod mcdoc;
 mod snapshot;
 
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ enum Command {
     Controlplane(DaemonArgs),
     /// Run this node's agent: deploys services as Podman containers for the MCP master.
     Agent(DaemonArgs),
+    /// Serve a directory of Markdown as a read-only docs site (MCDoc).
+    Mcdoc(mcdoc::McdocArgs),
     /// Run the platform as built on loopback (data plane + control plane with
     /// MCIAS), with all state under --data-dir.
     Dev {
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Controlplane(args) => daemon::run(Component::Controlplane, args),
         Command::Dataplane(args) => daemon::run(Component::Dataplane, args),
         Command::Agent(args) => daemon::run(Component::Agent, args),
+        Command::Mcdoc(args) => mcdoc::run(args),
         Command::Dev { data_dir } => dev::run(&data_dir),
         Command::Snapshot {
             component,
