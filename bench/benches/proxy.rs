@@ -232,6 +232,7 @@ fn specs(routes: usize) -> (Vec<ListenerSpec>, Vec<RouteSpec>) {
             origin: Origin::AdminApi,
             balance: Default::default(),
             health_check: None,
+            plain_http: Default::default(),
         })
         .collect();
     (vec![listener], routes)

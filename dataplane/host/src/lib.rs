@@ -13,6 +13,7 @@
 
 pub mod config;
 mod csr;
+mod reload;
 mod upgrade;
 
 use std::collections::BTreeMap;
@@ -161,8 +162,15 @@ pub async fn run(
     }
     tracing::info!(workers, dns_workers = dns.worker_count(), io_driver = %driver.driver, reason = %driver.reason, "data plane workers started");
 
+    let reloader = Arc::new(reload::Reloader::new(
+        config_file.to_owned(),
+        proxy.state.clone(),
+    ));
+    // Before `ready`: SIGHUP's default action would end the process.
+    reload::watch_sighup(reloader.clone());
     let (health, grpc_health) = Health::new(COMPONENT);
     let mut metrics = MetricsBuilder::new(COMPONENT);
+    reloader.register(metrics.registry());
     metrics
         .registry()
         .register_collector(Box::new(mc_proxy::metrics::ProxyCollector(
@@ -231,6 +239,7 @@ pub async fn run(
     .add_service(mc_proxy::admin::Admin::service(
         proxy.state.clone(),
         driver.clone(),
+        reloader,
     ))
     .add_service(mc_dns::admin::Admin::service(
         dns.state.clone(),

@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::health::{BackendState, InFlight, now_ms};
+use crate::health::{BackendState, Ejection, InFlight, now_ms};
 use crate::model::{Backend, Balance, BalancePolicy, MAX_BACKENDS};
 
 /// One backend of a set.
@@ -35,6 +35,8 @@ pub(crate) struct BackendHealth {
     /// The backend's identity for rendezvous hashing.
     id: u64,
     pub(crate) state: Arc<BackendState>,
+    /// The route's ejection times.
+    eject: Ejection,
 }
 
 impl BackendHealth {
@@ -44,7 +46,7 @@ impl BackendHealth {
 
     /// A connect to it failed: eject it for a while.
     pub(crate) fn mark_down(&self, now_ms: u64) {
-        self.state.connect_failed(now_ms);
+        self.state.connect_failed(now_ms, self.eject);
     }
 
     pub(crate) fn mark_up(&self) {
@@ -67,6 +69,7 @@ pub(crate) struct BackendSet {
     /// Weighted round robin: backend indices, smoothly interleaved.
     schedule: Box<[u8]>,
     slow_start_ms: u64,
+    eject: Ejection,
     /// Every weight is the same, so the hash policy can rank by the raw
     /// hash: the score is monotone in it, and the logarithm is skipped.
     equal_weights: bool,
@@ -216,6 +219,8 @@ impl BackendSet {
         previous: Option<&BackendSet>,
         resolve: impl Fn(&Backend) -> Vec<SocketAddr>,
     ) -> Self {
+        let (base, max) = balance.ejection();
+        let eject = Ejection::new(base, max);
         let backends: Box<[BackendHealth]> = backends
             .iter()
             .take(MAX_BACKENDS)
@@ -228,6 +233,7 @@ impl BackendSet {
                 state: previous
                     .and_then(|p| p.backends.iter().find(|o| o.backend == *b))
                     .map_or_else(Arc::default, |o| o.state.clone()),
+                eject,
             })
             .collect();
         let w: Vec<u32> = backends.iter().map(|b| b.weight).collect();
@@ -239,6 +245,7 @@ impl BackendSet {
             backends,
             policy: balance.policy,
             slow_start_ms: u64::try_from(balance.slow_start.as_millis()).unwrap_or(u64::MAX),
+            eject,
         }
     }
 
@@ -249,7 +256,9 @@ impl BackendSet {
         weights: impl Fn(usize) -> u32,
         balance: &Balance,
     ) -> bool {
+        let (base, max) = balance.ejection();
         self.policy == balance.policy
+            && self.eject == Ejection::new(base, max)
             && self.slow_start_ms
                 == u64::try_from(balance.slow_start.as_millis()).unwrap_or(u64::MAX)
             && self.backends.len() == backends.len()

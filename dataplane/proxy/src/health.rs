@@ -21,10 +21,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The first ejection after a failed connect; doubled per ejection in a row.
-pub(crate) const EJECT_BASE: Duration = Duration::from_secs(10);
-/// The longest ejection.
-pub(crate) const EJECT_CAP: Duration = Duration::from_secs(300);
+/// A route's outlier ejection: the first length (ms), doubled per ejection
+/// in a row, and the longest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ejection {
+    pub(crate) base_ms: u64,
+    pub(crate) max_ms: u64,
+}
+
+impl Ejection {
+    pub(crate) fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base_ms: ms(base),
+            max_ms: ms(max),
+        }
+    }
+}
+
+impl Default for Ejection {
+    fn default() -> Self {
+        Self::new(
+            crate::model::DEFAULT_EJECTION_BASE,
+            crate::model::DEFAULT_EJECTION_MAX,
+        )
+    }
+}
 /// A backend in slow start gets at least this share (per mille) of its weight.
 const RAMP_FLOOR: u64 = 100;
 
@@ -85,14 +106,14 @@ impl BackendState {
         (until > now).then_some(Down::Ejected(until))
     }
 
-    /// A connect failed: eject the backend unless it already is, for
-    /// [`EJECT_BASE`] doubled per ejection in a row, at most [`EJECT_CAP`].
-    pub(crate) fn connect_failed(&self, now: u64) {
+    /// A connect failed: eject the backend unless it already is, for the
+    /// route's base time doubled per ejection in a row, at most its maximum.
+    pub(crate) fn connect_failed(&self, now: u64, e: Ejection) {
         if self.down_until_ms.load(Ordering::Relaxed) > now {
             return;
         }
         let n = self.ejected_in_row.fetch_add(1, Ordering::Relaxed).min(16);
-        let length = ms(EJECT_BASE).saturating_mul(1u64 << n).min(ms(EJECT_CAP));
+        let length = e.base_ms.saturating_mul(1u64 << n).min(e.max_ms);
         self.down_until_ms
             .store(now.saturating_add(length), Ordering::Relaxed);
         self.ejections.fetch_add(1, Ordering::Relaxed);
@@ -193,29 +214,42 @@ mod tests {
     #[test]
     fn ejection_doubles_up_to_the_cap_and_a_connection_ends_the_streak() {
         let s = BackendState::default();
-        let base = ms(EJECT_BASE);
-        s.connect_failed(1000);
+        let e = Ejection::default();
+        let base = e.base_ms;
+        s.connect_failed(1000, Ejection::default());
         assert_eq!(s.down(1000), Some(Down::Ejected(1000 + base)));
         // Failures while ejected do not lengthen it.
-        s.connect_failed(1001);
+        s.connect_failed(1001, Ejection::default());
         assert_eq!(s.down(1001), Some(Down::Ejected(1000 + base)));
         let t = 1000 + base;
         assert!(s.is_up(t));
-        s.connect_failed(t);
+        s.connect_failed(t, Ejection::default());
         assert_eq!(s.down(t), Some(Down::Ejected(t + 2 * base)));
         let mut now = t + 2 * base;
         for _ in 0..20 {
-            s.connect_failed(now);
+            s.connect_failed(now, Ejection::default());
             let Some(Down::Ejected(until)) = s.down(now) else {
                 panic!("ejected")
             };
-            assert!(until - now <= ms(EJECT_CAP));
+            assert!(until - now <= e.max_ms);
             now = until;
         }
         assert_eq!(s.ejections(), 22);
         s.connected(now);
-        s.connect_failed(now);
+        s.connect_failed(now, Ejection::default());
         assert_eq!(s.down(now), Some(Down::Ejected(now + base)), "streak ended");
+    }
+
+    #[test]
+    fn a_route_sets_its_own_ejection_times() {
+        let s = BackendState::default();
+        let e = Ejection::new(Duration::from_millis(200), Duration::from_millis(500));
+        s.connect_failed(1000, e);
+        assert_eq!(s.down(1000), Some(Down::Ejected(1200)));
+        s.connect_failed(1200, e);
+        assert_eq!(s.down(1200), Some(Down::Ejected(1600)));
+        s.connect_failed(1600, e);
+        assert_eq!(s.down(1600), Some(Down::Ejected(2100)), "capped at 500 ms");
     }
 
     #[test]
@@ -230,7 +264,7 @@ mod tests {
         assert!(s.checked(true, 2, 3, 50), "second success");
         assert!(s.is_up(50));
         // Ejected after two successes: two more are needed to end it.
-        s.connect_failed(60);
+        s.connect_failed(60, Ejection::default());
         assert!(!s.is_up(61));
         s.checked(true, 2, 3, 70);
         assert!(!s.is_up(71));
@@ -242,8 +276,8 @@ mod tests {
     fn slow_start_ramps_after_coming_back() {
         let s = BackendState::default();
         assert_eq!(s.ramp_permille(5, 1000), 1000, "never down");
-        s.connect_failed(100);
-        let back = 100 + ms(EJECT_BASE);
+        s.connect_failed(100, Ejection::default());
+        let back = 100 + Ejection::default().base_ms;
         assert_eq!(s.ramp_permille(back, 1000), 100);
         assert_eq!(s.ramp_permille(back + 500, 1000), 550);
         assert_eq!(s.ramp_permille(back + 1000, 1000), 1000);

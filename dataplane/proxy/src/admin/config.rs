@@ -26,6 +26,8 @@
 //! listener = "plain"
 //! hostname = "app.example.com"
 //! backends = ["127.0.0.1:8402"]   # gets /.well-known/acme-challenge/… for it
+//! plain_http = "redirect"         # other requests: redirect (308 to https, the
+//!                                 # default) | serve (relayed here) | "404"
 //!
 //! [[proxy.routes]]
 //! listener = "public"             # may be omitted when there is one listener
@@ -40,6 +42,8 @@
 //! weights = [3, 1]                # per backend, 1-100 (default 1)
 //! balance = "least"               # rr (default) | least | hash
 //! slow_start = "30s"              # readmitted backends ramp up (default off)
+//! ejection_base = "10s"           # a failed connect ejects for this long, doubling
+//! ejection_max = "5m"             # per ejection in a row up to this
 //! health_check = { kind = "tcp", interval = "5s", timeout = "2s", rise = 2, fall = 3 }
 //!                                 # kind: tcp | tls | http (path, expect_status) | grpc (service)
 //!
@@ -99,7 +103,7 @@ use serde::Deserialize;
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
     self, Backend, BackendProtocol, Balance, BalancePolicy, CheckKind, ClientAuth, HealthCheck,
-    HostPattern, Invalid, L7Spec, ListenerKind, ListenerSpec, MinTls, Origin, PathRule,
+    HostPattern, Invalid, L7Spec, ListenerKind, ListenerSpec, MinTls, Origin, PathRule, PlainHttp,
     ProxyProtocolIn, ProxyProtocolOut, RequestLimits, RouteMode, RouteSpec,
 };
 
@@ -270,8 +274,17 @@ pub struct RouteConfig {
     pub hash_header: Option<String>,
     #[serde(default)]
     pub slow_start: Option<Duration>,
+    /// Outlier ejection: first length (default 10s), doubled per ejection in a row.
+    #[serde(default)]
+    pub ejection_base: Option<Duration>,
+    /// The longest ejection (default 5m).
+    #[serde(default)]
+    pub ejection_max: Option<Duration>,
     #[serde(default)]
     pub health_check: Option<HealthCheckConfig>,
+    /// Routes on an `http` listener: `redirect` (default), `serve` or `404`.
+    #[serde(default)]
+    pub plain_http: PlainHttp,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -340,6 +353,8 @@ impl RouteConfig {
             hash_header: self.hash_header.as_ref().map(|h| h.to_ascii_lowercase()),
             weights: self.weights.clone(),
             slow_start: self.slow_start.map(Duration::get).unwrap_or_default(),
+            ejection_base: self.ejection_base.map(Duration::get).unwrap_or_default(),
+            ejection_max: self.ejection_max.map(Duration::get).unwrap_or_default(),
         }
     }
 }
@@ -482,6 +497,7 @@ impl ProxySection {
                 origin: Origin::ConfigFile,
                 balance: r.balance(),
                 health_check: r.health_check.as_ref().map(HealthCheckConfig::spec),
+                plain_http: r.plain_http,
             };
             spec.validate().map_err(|e| err(i, "routes", e))?;
             let kind = listeners

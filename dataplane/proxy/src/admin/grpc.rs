@@ -14,11 +14,12 @@ use tonic::{Request, Response, Status};
 
 use super::ProxyState;
 use super::grpc_paths::path_backends;
+use super::grpc_policy::{policy_from_pb, policy_pb};
+use super::reload::Reload;
 use crate::firewall::{FirewallRule, Limits, RuleTarget};
 use crate::model::{
-    Backend, BackendProtocol, ClientAuth, HostPattern, Invalid, L7PolicySpec, L7Spec, ListenerKind,
-    ListenerSpec, MinTls, Origin, PolicyRule, ProxyProtocolIn, ProxyProtocolOut, RequestLimits,
-    RouteMode, RouteSpec,
+    Backend, BackendProtocol, ClientAuth, HostPattern, Invalid, L7Spec, ListenerKind, ListenerSpec,
+    MinTls, Origin, ProxyProtocolIn, ProxyProtocolOut, RequestLimits, RouteMode, RouteSpec,
 };
 use crate::stats::{global, listener as lstat, route as rstat};
 
@@ -27,13 +28,20 @@ pub struct Admin {
     started: Instant,
     started_at_unix_ms: u64,
     driver: mc_rt::DriverChoice,
+    /// `ReloadConfig`: the host's reload (it owns the config file).
+    reload: Arc<dyn Reload>,
 }
 
 impl Admin {
-    pub fn service(state: Arc<ProxyState>, driver: mc_rt::DriverChoice) -> ProxyAdminServer<Self> {
+    pub fn service(
+        state: Arc<ProxyState>,
+        driver: mc_rt::DriverChoice,
+        reload: Arc<dyn Reload>,
+    ) -> ProxyAdminServer<Self> {
         // ReplaceRoutes carries whole tables (up to 100k routes).
         ProxyAdminServer::new(Self {
             state,
+            reload,
             started: Instant::now(),
             started_at_unix_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -206,54 +214,6 @@ fn l7_from_pb(l: pb::L7Options) -> Result<L7Spec, Invalid> {
     Ok(spec)
 }
 
-fn policy_pb(p: &L7PolicySpec) -> pb::L7Policy {
-    let (kind, value, header_value) = match &p.rule {
-        PolicyRule::BlockUserAgent { substring } => (
-            pb::L7PolicyKind::BlockUserAgent,
-            substring.clone(),
-            String::new(),
-        ),
-        PolicyRule::RequireHeader { name, value } => (
-            pb::L7PolicyKind::RequireHeader,
-            name.clone(),
-            value.clone().unwrap_or_default(),
-        ),
-    };
-    pb::L7Policy {
-        id: p.id.clone(),
-        listener: p.listener.clone(),
-        hostname: p.hostname.to_string(),
-        kind: kind as i32,
-        value,
-        header_value,
-        position: p.position,
-    }
-}
-
-fn policy_from_pb(p: &pb::L7Policy) -> Result<PolicyRule, Invalid> {
-    match pb::L7PolicyKind::try_from(p.kind) {
-        Ok(pb::L7PolicyKind::BlockUserAgent) => {
-            if !p.header_value.is_empty() {
-                return Err(Invalid::new(
-                    "policy.header_value",
-                    "only for require_header policies",
-                ));
-            }
-            Ok(PolicyRule::BlockUserAgent {
-                substring: p.value.clone(),
-            })
-        }
-        Ok(pb::L7PolicyKind::RequireHeader) => Ok(PolicyRule::RequireHeader {
-            name: p.value.clone(),
-            value: (!p.header_value.is_empty()).then(|| p.header_value.clone()),
-        }),
-        _ => Err(Invalid::new(
-            "policy.kind",
-            "block_user_agent or require_header",
-        )),
-    }
-}
-
 fn listener_from_pb(l: pb::Listener) -> Result<ListenerSpec, Invalid> {
     let address = l.address.parse().map_err(|_| {
         Invalid::new(
@@ -343,6 +303,7 @@ fn route_from_pb(r: pb::Route) -> Result<RouteSpec, Invalid> {
         origin: Origin::AdminApi,
         balance,
         health_check,
+        plain_http: super::grpc_balance::plain_http_from_pb(r.plain_http)?,
     })
 }
 
@@ -783,5 +744,22 @@ impl ProxyAdmin for Admin {
 
     async fn reload_geo_ip(&self, _: Request<pb::ReloadGeoIpRequest>) -> Reply<pb::GeoIpDatabase> {
         Ok(Response::new(geoip_pb(self.state.reload_geoip()?.as_ref())))
+    }
+
+    async fn reload_config(
+        &self,
+        _: Request<pb::ReloadConfigRequest>,
+    ) -> Reply<pb::ReloadConfigResponse> {
+        let reload = self.reload.clone();
+        // Reading files, binding and a commit: off the reactor.
+        let r = tokio::task::spawn_blocking(move || reload.reload())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(pb::ReloadConfigResponse {
+            config_file: self.state.config_file.display().to_string(),
+            snapshot_generation: r.generation,
+            listeners: u32::try_from(r.listeners).unwrap_or(u32::MAX),
+            routes: u32::try_from(r.routes).unwrap_or(u32::MAX),
+        }))
     }
 }

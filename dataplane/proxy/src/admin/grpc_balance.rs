@@ -1,12 +1,13 @@
-//! Balancing, health checks and backend status between `mc.proxy.v1` and
-//! the model (a part of [`super::grpc`] kept apart to keep files short).
+//! Balancing, health checks, ejection, the plain-HTTP action and backend
+//! status between `mc.proxy.v1` and the model (a part of [`super::grpc`]
+//! kept apart to keep files short).
 
 use std::time::Duration;
 
 use mc_proto::proxy::v1 as pb;
 
 use crate::health::Down;
-use crate::model::{Balance, BalancePolicy, CheckKind, HealthCheck, Invalid, RouteSpec};
+use crate::model::{Balance, BalancePolicy, CheckKind, HealthCheck, Invalid, PlainHttp, RouteSpec};
 use crate::snapshot::BackendHealth;
 
 fn ms(d: Duration) -> u32 {
@@ -31,6 +32,13 @@ pub(super) fn balance_pb(r: &RouteSpec, out: &mut pb::Route) {
     out.backend_weights = r.balance.weights.clone();
     out.hash_header = r.balance.hash_header.clone().unwrap_or_default();
     out.slow_start_ms = ms(r.balance.slow_start);
+    out.ejection_base_ms = ms(r.balance.ejection_base);
+    out.ejection_max_ms = ms(r.balance.ejection_max);
+    out.plain_http = match r.plain_http {
+        PlainHttp::Redirect => pb::PlainHttp::Redirect,
+        PlainHttp::Serve => pb::PlainHttp::Serve,
+        PlainHttp::NotFound => pb::PlainHttp::NotFound,
+    } as i32;
     out.health_check = r.health_check.as_ref().map(|h| {
         let (kind, http_path, expect_status, grpc_service) = match &h.kind {
             CheckKind::Tcp => (pb::HealthCheckKind::Tcp, "", 0, ""),
@@ -59,6 +67,16 @@ pub(super) fn balance_pb(r: &RouteSpec, out: &mut pb::Route) {
     });
 }
 
+/// A route's `plain_http` from a request.
+pub(super) fn plain_http_from_pb(v: i32) -> Result<PlainHttp, Invalid> {
+    match pb::PlainHttp::try_from(v) {
+        Ok(pb::PlainHttp::Unspecified | pb::PlainHttp::Redirect) => Ok(PlainHttp::Redirect),
+        Ok(pb::PlainHttp::Serve) => Ok(PlainHttp::Serve),
+        Ok(pb::PlainHttp::NotFound) => Ok(PlainHttp::NotFound),
+        Err(_) => Err(Invalid::new("route.plain_http", "unknown value")),
+    }
+}
+
 /// The route's balancing and health check from a request.
 pub(super) fn balance_from_pb(r: &pb::Route) -> Result<(Balance, Option<HealthCheck>), Invalid> {
     let policy = match pb::BalancePolicy::try_from(r.balance) {
@@ -72,6 +90,8 @@ pub(super) fn balance_from_pb(r: &pb::Route) -> Result<(Balance, Option<HealthCh
         hash_header: (!r.hash_header.is_empty()).then(|| r.hash_header.to_ascii_lowercase()),
         weights: r.backend_weights.clone(),
         slow_start: Duration::from_millis(u64::from(r.slow_start_ms)),
+        ejection_base: Duration::from_millis(u64::from(r.ejection_base_ms)),
+        ejection_max: Duration::from_millis(u64::from(r.ejection_max_ms)),
     };
     let check = r.health_check.as_ref().map(check_from_pb).transpose()?;
     Ok((balance, check))

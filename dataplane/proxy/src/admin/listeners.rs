@@ -48,16 +48,17 @@ impl ProxyState {
             )
             .into());
         }
-        if let Some(r) = inner
+        if let Some((r, e)) = inner
             .routes
             .values()
-            .find(|r| r.listener == spec.name && r.check_listener_kind(spec.kind).is_err())
+            .filter(|r| r.listener == spec.name)
+            .find_map(|r| r.check_listener_kind(spec.kind).err().map(|e| (r, e)))
         {
             return Err(Invalid::new(
                 "listener.kind",
                 format!(
-                    "route `{}` on `{}` cannot live on an http listener; remove it first",
-                    r.hostname, spec.name
+                    "route `{}` on `{}` does not fit this kind of listener ({}); remove it first",
+                    r.hostname, spec.name, e.message
                 ),
             )
             .into());

@@ -152,6 +152,21 @@ impl ProxyState {
         sealer: &Sealer,
         roots: &rustls::RootCertStore,
     ) -> Result<Inner, ApiError> {
+        let inner = Self::plan(store, boot, config_file, sealer, roots)?;
+        write_merged(store, &inner)?;
+        Ok(inner)
+    }
+
+    /// The kit's origin rule applied to the stored state and the file's
+    /// `boot` entries, checked (certificates, the routes' certificates);
+    /// nothing is written.
+    pub(super) fn plan(
+        store: &Store,
+        boot: Bootstrap,
+        config_file: &Path,
+        sealer: &Sealer,
+        roots: &rustls::RootCertStore,
+    ) -> Result<Inner, ApiError> {
         let read = ReadTx::begin(store)?;
         let stored_certificates = read.all(db::CERTIFICATES)?;
         let stored_policies = read.all(db::L7_POLICIES)?;
@@ -273,35 +288,6 @@ impl ProxyState {
                 policies.insert(p.id.clone(), p);
             }
         }
-        // Rewrite the store so it holds exactly the merged state (one transaction).
-        let tx = WriteTx::begin(store)?;
-        tx.delete_where(db::LISTENERS, |_, _| true)?;
-        tx.delete_where(db::ROUTES, |_, _| true)?;
-        tx.delete_where(db::FIREWALL_RULES, |_, _| true)?;
-        tx.delete_where(db::FIREWALL_LIMITS, |_, _| true)?;
-        tx.delete_where(db::CERTIFICATES, |_, _| true)?;
-        tx.delete_where(db::L7_POLICIES, |_, _| true)?;
-        for l in listeners.values() {
-            tx.put(db::LISTENERS, l.name.as_bytes(), l)?;
-        }
-        for r in routes.values() {
-            tx.put(
-                db::ROUTES,
-                &db::route_key(&r.listener, r.hostname.as_str()),
-                r,
-            )?;
-        }
-        for r in rules.values() {
-            tx.put(db::FIREWALL_RULES, &r.target.key(), r)?;
-        }
-        tx.put(db::FIREWALL_LIMITS, db::LIMITS_KEY, &limits)?;
-        for c in certificates.values() {
-            tx.put(db::CERTIFICATES, c.stored.name.as_bytes(), &c.stored)?;
-        }
-        for p in policies.values() {
-            tx.put(db::L7_POLICIES, p.id.as_bytes(), p)?;
-        }
-        tx.commit()?;
         Ok(Inner {
             generation: 0,
             listeners,
@@ -468,6 +454,39 @@ impl ProxyState {
             ApiError::FailedPrecondition(format!("{e} ({})", self.config_file.display()))
         })
     }
+}
+
+/// Rewrites the store so it holds exactly `m`'s entries (one transaction).
+pub(super) fn write_merged(store: &Store, m: &Inner) -> Result<(), ApiError> {
+    let tx = WriteTx::begin(store)?;
+    tx.delete_where(db::LISTENERS, |_, _| true)?;
+    tx.delete_where(db::ROUTES, |_, _| true)?;
+    tx.delete_where(db::FIREWALL_RULES, |_, _| true)?;
+    tx.delete_where(db::FIREWALL_LIMITS, |_, _| true)?;
+    tx.delete_where(db::CERTIFICATES, |_, _| true)?;
+    tx.delete_where(db::L7_POLICIES, |_, _| true)?;
+    for l in m.listeners.values() {
+        tx.put(db::LISTENERS, l.name.as_bytes(), l)?;
+    }
+    for r in m.routes.values() {
+        tx.put(
+            db::ROUTES,
+            &db::route_key(&r.listener, r.hostname.as_str()),
+            r,
+        )?;
+    }
+    for r in m.rules.values() {
+        tx.put(db::FIREWALL_RULES, &r.target.key(), r)?;
+    }
+    tx.put(db::FIREWALL_LIMITS, db::LIMITS_KEY, &m.limits)?;
+    for c in m.certificates.values() {
+        tx.put(db::CERTIFICATES, c.stored.name.as_bytes(), &c.stored)?;
+    }
+    for p in m.policies.values() {
+        tx.put(db::L7_POLICIES, p.id.as_bytes(), p)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// The kit's origin rule over one table: the file's entries replace stored

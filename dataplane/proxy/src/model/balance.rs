@@ -36,12 +36,33 @@ pub struct Balance {
     pub weights: Vec<u32>,
     /// Readmitted backends ramp up over this long; zero: off.
     pub slow_start: Duration,
+    /// Outlier ejection's first length, doubled per ejection in a row;
+    /// zero: [`DEFAULT_EJECTION_BASE`].
+    pub ejection_base: Duration,
+    /// The longest ejection; zero: [`DEFAULT_EJECTION_MAX`].
+    pub ejection_max: Duration,
 }
+
+/// The first ejection after a failed connect, unless the route sets one.
+pub const DEFAULT_EJECTION_BASE: Duration = Duration::from_secs(10);
+/// The longest ejection, unless the route sets one.
+pub const DEFAULT_EJECTION_MAX: Duration = Duration::from_secs(300);
+const MIN_EJECTION: Duration = Duration::from_millis(100);
+const MAX_EJECTION: Duration = Duration::from_secs(3600);
 
 impl Balance {
     /// The weight of the route's `i`th backend.
     pub(crate) fn weight(&self, i: usize) -> u32 {
         self.weights.get(i).copied().unwrap_or(1)
+    }
+
+    /// The ejection's first and longest length, defaults applied.
+    pub(crate) fn ejection(&self) -> (Duration, Duration) {
+        let or = |d: Duration, default| if d.is_zero() { default } else { d };
+        (
+            or(self.ejection_base, DEFAULT_EJECTION_BASE),
+            or(self.ejection_max, DEFAULT_EJECTION_MAX),
+        )
     }
 
     pub(crate) fn validate(&self, backends: usize, l7: bool) -> Result<(), Invalid> {
@@ -78,6 +99,22 @@ impl Balance {
             return Err(Invalid::new(
                 "route.balance.slow_start",
                 "at most 1h (0: off)",
+            ));
+        }
+        let (base, max) = self.ejection();
+        if !(MIN_EJECTION..=MAX_EJECTION).contains(&base) {
+            return Err(Invalid::new(
+                "route.ejection_base",
+                "between 100ms and 1h (0: 10s)",
+            ));
+        }
+        if max < base || max > MAX_EJECTION {
+            return Err(Invalid::new(
+                "route.ejection_max",
+                format!(
+                    "between the base ejection ({}ms) and 1h (0: 5m)",
+                    base.as_millis()
+                ),
             ));
         }
         Ok(())
@@ -212,6 +249,26 @@ mod tests {
             ..header
         };
         assert!(bad.validate(1, true).is_err());
+    }
+
+    #[test]
+    fn ejection_times_are_bounded_and_default() {
+        let d = Balance::default();
+        assert_eq!(d.ejection(), (DEFAULT_EJECTION_BASE, DEFAULT_EJECTION_MAX));
+        let ms = Duration::from_millis;
+        let set = |base, max| Balance {
+            ejection_base: ms(base),
+            ejection_max: ms(max),
+            ..Balance::default()
+        };
+        assert!(set(500, 2000).validate(1, false).is_ok());
+        assert_eq!(set(500, 0).ejection(), (ms(500), DEFAULT_EJECTION_MAX));
+        for (base, max) in [(50, 1000), (2000, 1000), (500, 3_600_001), (600_000, 0)] {
+            assert!(
+                set(base, max).validate(1, false).is_err(),
+                "{base} {max} accepted"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@ mod client_auth;
 mod limits;
 mod paths;
 
-pub use balance::{Balance, BalancePolicy, CheckKind, HealthCheck};
+pub use balance::{
+    Balance, BalancePolicy, CheckKind, DEFAULT_EJECTION_BASE, DEFAULT_EJECTION_MAX, HealthCheck,
+};
 pub use client_auth::ClientAuth;
 pub use limits::RequestLimits;
 pub use paths::PathRule;
@@ -274,6 +276,21 @@ pub enum ListenerKind {
     Http,
 }
 
+/// What a plain-HTTP listener does with a hostname's requests other than
+/// ACME challenges (set on the hostname's route on that listener).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlainHttp {
+    /// 308 to https when the hostname has a route on a TLS listener, else 404.
+    #[default]
+    Redirect,
+    /// Every request (challenges too) relayed to the route's backends.
+    Serve,
+    /// 404; challenges still go to the route's backends.
+    #[serde(rename = "404", alias = "not_found")]
+    NotFound,
+}
+
 /// Lowest TLS version an L7 route on a listener accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MinTls {
@@ -364,6 +381,9 @@ pub struct RouteSpec {
     /// Active health check of the route's backends (and its path rules').
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    /// Routes on an `http` listener: what non-challenge requests get.
+    #[serde(default)]
+    pub plain_http: PlainHttp,
 }
 
 /// How an L7 route talks to its backends.
@@ -569,6 +589,15 @@ impl RouteSpec {
     /// What a route on a listener of `kind` may be: on an `http` listener its
     /// backends are ACME HTTP-01 responders spoken to in plain HTTP.
     pub fn check_listener_kind(&self, kind: ListenerKind) -> Result<(), Invalid> {
+        if kind == ListenerKind::Tls && self.plain_http != PlainHttp::Redirect {
+            return Err(Invalid::new(
+                "route.plain_http",
+                format!(
+                    "only for routes on an http listener; `{}` is a tls listener",
+                    self.listener
+                ),
+            ));
+        }
         if kind == ListenerKind::Http
             && (self.mode != RouteMode::L4 || self.send_proxy_protocol != ProxyProtocolOut::Off)
         {

@@ -1,7 +1,9 @@
 //! A plain-HTTP listener (kind `http`, `:80` in production): ACME HTTP-01
 //! challenges go to the responder of the Host's route on this listener, any
 //! other request for a hostname with a route on a TLS listener is redirected
-//! to HTTPS (308, path and query kept), everything else gets 404.
+//! to HTTPS (308, path and query kept), everything else gets 404. The Host's
+//! route here may instead serve every request (`plain_http = serve`: relayed
+//! to its backends) or answer 404 to all but challenges (`not_found`).
 //!
 //! Invariant: one request per connection, answered or relayed, then closed;
 //! the request head is bounded ([`MAX_HEAD`]) and must arrive within the
@@ -17,7 +19,7 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::conn::{connect, read_more, relay};
-use crate::model::ListenerKind;
+use crate::model::{ListenerKind, PlainHttp};
 use crate::snapshot::{ListenerEntry, Snapshot};
 use crate::stats::route as rstat;
 
@@ -43,7 +45,8 @@ const DROPPED: &[&str] = &[
 /// What the parsed head asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// Pass the (rewritten) head to the Host's ACME responder.
+    /// Pass the (rewritten) head to the Host's route's backends: its ACME
+    /// responder, or its site when the route serves plain HTTP.
     Challenge { host: String },
     /// 308 to this URL.
     Redirect(String),
@@ -148,13 +151,23 @@ pub(crate) fn decide(
         return Decision::Refuse(400, "request target must be a path");
     }
     let path = target.split('?').next().unwrap_or(target);
-    if path.starts_with(ACME_PREFIX) && listener.routes.lookup(host).is_some() {
+    // The hostname's route on this listener decides what the rest gets.
+    let here = listener.routes.lookup(host).map(|r| r.spec.plain_http);
+    if here == Some(PlainHttp::Serve) {
+        return Decision::Challenge {
+            host: host.to_owned(),
+        };
+    }
+    if path.starts_with(ACME_PREFIX) && here.is_some() {
         if method != "GET" && method != "HEAD" {
             return Decision::Refuse(405, "challenges are fetched with GET");
         }
         return Decision::Challenge {
             host: host.to_owned(),
         };
+    }
+    if here == Some(PlainHttp::NotFound) {
+        return Decision::Refuse(404, "no such site");
     }
     match https_port(snapshot, host) {
         Some(443) => Decision::Redirect(format!("https://{host}{target}")),

@@ -56,6 +56,9 @@ cli_enum! {
     proxy::BackendProtocol => "BACKEND_PROTOCOL_", "backend protocol";
     proxy::BalancePolicy => "BALANCE_POLICY_", "balancing policy";
     proxy::HealthCheckKind => "HEALTH_CHECK_KIND_", "health check kind";
+    proxy::PlainHttp => "PLAIN_HTTP_", "plain-HTTP action" {
+        const ALIASES: &'static [(&'static str, &'static str)] = &[("NOT_FOUND", "404")];
+    };
     proxy::L7PolicyKind => "L7_POLICY_KIND_", "policy kind";
     proxy::IoDriver => "IO_DRIVER_", "I/O driver";
     dns::Origin => "ORIGIN_", "origin" {

@@ -5,5 +5,6 @@ pub(crate) mod dns;
 pub(crate) mod l7;
 pub(crate) mod ops;
 mod plain_http;
+mod plain_routes;
 mod proxy;
 mod security;

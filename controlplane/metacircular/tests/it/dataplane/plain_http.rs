@@ -13,7 +13,7 @@ use crate::support::curl;
 
 /// An ACME responder stand-in: answers every request with `body` and keeps
 /// each request head it saw.
-fn responder(body: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+pub(super) fn responder(body: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind responder");
     let port = listener.local_addr().expect("addr").port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -42,8 +42,16 @@ fn responder(body: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, seen)
 }
 
+/// A TLS listener `public` and an http listener `plain`, in the file's syntax.
+pub(super) fn listeners(tls: u16, plain: u16) -> String {
+    format!(
+        "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{tls}\"\n\
+         [[proxy.listeners]]\nname = \"plain\"\naddress = \"127.0.0.1:{plain}\"\nkind = \"http\"\n"
+    )
+}
+
 /// `curl -D -` against the plain listener for `host`: status and headers+body.
-fn get(port: u16, host: &str, path: &str, extra: &[&str]) -> (u16, String) {
+pub(super) fn get(port: u16, host: &str, path: &str, extra: &[&str]) -> (u16, String) {
     let mut args = vec![
         "-D".to_owned(),
         "-".to_owned(),
@@ -64,13 +72,12 @@ fn plain_listener_redirects_relays_challenges_and_refuses(io: &str) {
         dir.path(),
         io,
         &format!(
-            "[[proxy.listeners]]\nname = \"public\"\naddress = \"127.0.0.1:{tls}\"\n\
-             [[proxy.listeners]]\nname = \"plain\"\naddress = \"127.0.0.1:{plain}\"\nkind = \"http\"\n\
-             client_hello_timeout = \"1s\"\n\
+            "{}client_hello_timeout = \"1s\"\n\
              [[proxy.routes]]\nlistener = \"public\"\nhostname = \"site.test\"\nbackends = [\"127.0.0.1:9\"]\n\
              [[proxy.routes]]\nlistener = \"public\"\nhostname = \"*.wild.test\"\nbackends = [\"127.0.0.1:9\"]\n\
              [[proxy.routes]]\nlistener = \"plain\"\nhostname = \"site.test\"\nbackends = [\"127.0.0.1:{acme}\"]\n\
-             [proxy.firewall]\nblock_ips = [\"127.0.0.3\"]\n"
+             [proxy.firewall]\nblock_ips = [\"127.0.0.3\"]\n",
+            listeners(tls, plain)
         ),
     );
 

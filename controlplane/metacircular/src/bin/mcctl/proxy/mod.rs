@@ -52,6 +52,9 @@ pub(crate) enum ProxyCommand {
     Firewall(firewall::FirewallCommand),
     /// Re-read the GeoIP database file.
     GeoipReload,
+    /// Re-read the data plane's config file and apply it in place (as SIGHUP
+    /// does): routes, listeners, certificates, firewall; API entries stay.
+    Reload,
 }
 
 /// A gRPC error as the operator should read it.
@@ -83,5 +86,34 @@ pub(crate) async fn run(endpoints: &Endpoints, out: Out, args: ProxyArgs) -> any
         ProxyCommand::Policies(cmd) => policies::run(&mut c, out, cmd).await,
         ProxyCommand::Firewall(cmd) => firewall::run(&mut c, out, cmd).await,
         ProxyCommand::GeoipReload => firewall::geoip_reload(&mut c, out).await,
+        ProxyCommand::Reload => reload(&mut c, out).await,
     }
+}
+
+#[derive(serde::Serialize)]
+struct ReloadView {
+    config_file: String,
+    snapshot_generation: u64,
+    listeners: u32,
+    routes: u32,
+}
+
+/// `mcctl proxy reload`.
+async fn reload(c: &mut Client, out: Out) -> anyhow::Result<()> {
+    let r = c
+        .reload_config(pb::ReloadConfigRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let view = ReloadView {
+        config_file: r.config_file,
+        snapshot_generation: r.snapshot_generation,
+        listeners: r.listeners,
+        routes: r.routes,
+    };
+    let line = format!(
+        "reloaded {}: {} listener(s), {} route(s), snapshot {}",
+        view.config_file, view.listeners, view.routes, view.snapshot_generation
+    );
+    out.done(&view, &line)
 }

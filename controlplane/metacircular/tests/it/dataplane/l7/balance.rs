@@ -14,7 +14,7 @@ use crate::peers::Dataplane;
 
 /// `n` GETs of `/` on one curl run from `source` with `extra` flags: each
 /// answer's backend name, or `ERR <status>`.
-fn requests(
+pub(super) fn requests(
     proxy: std::net::SocketAddr,
     ca: &str,
     host: &str,
@@ -61,7 +61,7 @@ fn requests(
     answers
 }
 
-fn tally(answers: &[String]) -> BTreeMap<String, usize> {
+pub(super) fn tally(answers: &[String]) -> BTreeMap<String, usize> {
     let mut t = BTreeMap::new();
     for a in answers {
         *t.entry(a.clone()).or_default() += 1;
@@ -70,7 +70,7 @@ fn tally(answers: &[String]) -> BTreeMap<String, usize> {
 }
 
 /// The status line of `backend` on `host`.
-fn backend(dp: &Dataplane, host: &str, backend: &str) -> serde_json::Value {
+pub(super) fn backend(dp: &Dataplane, host: &str, backend: &str) -> serde_json::Value {
     let status = dp.status();
     status["listeners"][0]["routes"]
         .as_array()

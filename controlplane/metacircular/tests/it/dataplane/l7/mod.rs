@@ -9,7 +9,9 @@
 //! policies, WebSocket, PROXY protocol, failover), `grpc`, `operations`
 //! (certificate rotation, limits, access log, persistence, drain), `paths`
 //! (path-prefix rules), `limits` (request rate and in-flight caps), `mtls`
-//! (client certificates), `balance` (policies, health checks, ejection).
+//! (client certificates), `balance` (policies, health checks, ejection),
+//! `health` (ejection times, slow start, TLS and gRPC checks), `reload`
+//! (the config file applied in place: SIGHUP, `mcctl proxy reload`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 mod backends;
 mod balance;
 mod grpc;
+mod health;
 mod http;
 mod limits;
 mod managed;
@@ -24,6 +27,7 @@ mod mtls;
 mod operations;
 mod paths;
 mod pki;
+mod reload;
 mod upgrade;
 
 pub(crate) use pki::Pki;

@@ -25,6 +25,15 @@ pub(crate) enum CheckKind {
     Grpc,
 }
 
+/// `--plain-http`: spelled as `pb::PlainHttp` without its prefix (`404`: NOT_FOUND).
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum PlainHttp {
+    Redirect,
+    Serve,
+    #[value(name = "404")]
+    NotFound,
+}
+
 #[derive(Args)]
 pub(super) struct BalanceArgs {
     /// How backends are picked: weighted round robin, least outstanding
@@ -38,6 +47,17 @@ pub(super) struct BalanceArgs {
     /// A backend coming back ramps up to its full share over this long, e.g. `30s`.
     #[arg(long, value_parser = parse_ms, value_name = "DURATION")]
     slow_start: Option<u32>,
+    /// A failed connect takes a backend out this long, doubled per ejection
+    /// in a row, e.g. `2s` (default 10s).
+    #[arg(long, value_parser = parse_ms, value_name = "DURATION")]
+    ejection_base: Option<u32>,
+    /// The longest ejection, e.g. `1m` (default 5m).
+    #[arg(long, value_parser = parse_ms, value_name = "DURATION")]
+    ejection_max: Option<u32>,
+    /// Routes on an http listener: what the hostname's requests other than
+    /// ACME challenges get: a 308 to https, relayed to the backends, or 404.
+    #[arg(long, value_enum, value_name = "ACTION")]
+    plain_http: Option<PlainHttp>,
     /// Check every backend actively: TCP connect, TLS handshake, HTTP GET
     /// (--check-path, --check-status) or gRPC health (--check-service).
     #[arg(long, value_enum)]
@@ -96,6 +116,11 @@ impl BalanceArgs {
         route.balance = from_flag::<pb::BalancePolicy>(&self.balance)?;
         route.hash_header = self.hash_header.unwrap_or_default();
         route.slow_start_ms = self.slow_start.unwrap_or(0);
+        route.ejection_base_ms = self.ejection_base.unwrap_or(0);
+        route.ejection_max_ms = self.ejection_max.unwrap_or(0);
+        if let Some(p) = &self.plain_http {
+            route.plain_http = from_flag::<pb::PlainHttp>(p)?;
+        }
         let Some(kind) = self.health_check else {
             return Ok(());
         };
@@ -122,7 +147,8 @@ impl BalanceArgs {
     }
 }
 
-/// `rr`, `least`, `hash`, `hash(x-user)`, with `, slow start 30000ms`.
+/// `rr`, `least`, `hash`, `hash(x-user)`, with `, slow start 30000ms` and
+/// `, ejection 2000ms-5m`.
 pub(super) fn describe_balance(r: &pb::Route) -> String {
     let mut s = name_or::<pb::BalancePolicy>(r.balance, "rr");
     if !r.hash_header.is_empty() {
@@ -130,6 +156,20 @@ pub(super) fn describe_balance(r: &pb::Route) -> String {
     }
     if r.slow_start_ms > 0 {
         s = format!("{s}, slow start {}ms", r.slow_start_ms);
+    }
+    if r.ejection_base_ms > 0 || r.ejection_max_ms > 0 {
+        let or = |v: u32, d: &str| {
+            if v == 0 {
+                d.to_owned()
+            } else {
+                format!("{v}ms")
+            }
+        };
+        s = format!(
+            "{s}, ejection {}-{}",
+            or(r.ejection_base_ms, "10s"),
+            or(r.ejection_max_ms, "5m")
+        );
     }
     s
 }
@@ -187,6 +227,9 @@ mod tests {
         }
         for k in CheckKind::value_variants() {
             assert!(parse::<pb::HealthCheckKind>(&flag_name(k)).is_ok());
+        }
+        for p in PlainHttp::value_variants() {
+            assert!(parse::<pb::PlainHttp>(&flag_name(p)).is_ok());
         }
     }
 }

@@ -12,7 +12,7 @@ use mc_proto::proxy::v1 as pb;
 use serde::Serialize;
 
 use super::{Client, refused};
-use crate::enums::name_or;
+use crate::enums::{name, name_or};
 use crate::output::{Col, Out, Table, row};
 use balance::weighted;
 
@@ -72,6 +72,9 @@ struct RouteView {
     /// The active health check, described; empty: none.
     #[serde(skip_serializing_if = "String::is_empty")]
     health_check: String,
+    /// Routes on an http listener: `redirect`, `serve` or `404`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    plain_http: String,
 }
 
 impl From<pb::Route> for RouteView {
@@ -79,6 +82,9 @@ impl From<pb::Route> for RouteView {
         Self {
             balance: balance::describe_balance(&r),
             health_check: balance::describe_check(&r),
+            plain_http: name::<pb::PlainHttp>(r.plain_http)
+                .filter(|n| n != "redirect")
+                .unwrap_or_default(),
             backend_weights: r.backend_weights.clone(),
             mode: name_or::<pb::RouteMode>(r.mode, "l4"),
             send_proxy_protocol: name_or::<pb::ProxyProtocol>(r.send_proxy_protocol, "off"),
