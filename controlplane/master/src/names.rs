@@ -398,6 +398,7 @@ mod tests {
                     .collect(),
                 health: None,
             }],
+            snapshots: None,
         }
     }
 
@@ -426,6 +427,7 @@ mod tests {
             registered_at: 0,
             last_heartbeat_ms: 0,
             load: Default::default(),
+            probe: None,
         };
         assert_eq!(node_ip(&n).unwrap().to_string(), "10.0.0.5");
         n.address = "[fd00::5]:9444".into();
