@@ -8,6 +8,7 @@ pub(crate) mod auth;
 mod blobs;
 pub(crate) mod decide;
 pub mod digest;
+mod hashing;
 pub mod manifest;
 mod manifests;
 pub mod range;

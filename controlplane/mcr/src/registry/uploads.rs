@@ -132,14 +132,18 @@ async fn append(
     let max = ctx.mcr.config.max_blob_size;
     let mut file = tokio::fs::File::from_std(fs.session_writer(&s.uuid, s.offset)?);
     file.seek(std::io::SeekFrom::Start(s.offset)).await?;
-    let mut hasher = s.hasher.clone();
+    // Unknown length (a streamed PATCH) or a large body: hashed beside the writes.
+    let offload = expect
+        .or_else(|| content_length(ctx))
+        .is_none_or(|len| len >= super::hashing::OFFLOAD);
+    let mut hasher = super::hashing::Hashing::new(s.hasher.clone(), offload);
     let mut n = 0_u64;
     let mut stream = body.into_data_stream();
     // Chunks arrive as HTTP/2 DATA frames (16 KiB); every `tokio::fs` write
     // is a hop to the blocking pool, so they are gathered and written in
     // `WRITE_BATCH`-sized pieces.
     let mut pending = Vec::with_capacity(WRITE_BATCH);
-    let result: Result<(), RegistryError> = async {
+    let result: Result<Hasher, RegistryError> = async {
         check_space(ctx, expect.or_else(|| content_length(ctx)).unwrap_or(0))?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| {
@@ -163,7 +167,6 @@ async fn append(
                     "body longer than Content-Range",
                 ));
             }
-            hasher.update(&chunk);
             if pending.is_empty() && chunk.len() >= WRITE_BATCH {
                 file.write_all(&chunk).await?;
             } else {
@@ -173,6 +176,7 @@ async fn append(
                     pending.clear();
                 }
             }
+            hasher.update(chunk).await?;
         }
         file.write_all(&pending).await?;
         if expect.is_some_and(|e| n != e) {
@@ -182,12 +186,12 @@ async fn append(
             ));
         }
         file.flush().await?;
-        Ok(())
+        hasher.finish().await
     }
     .await;
     drop(file);
     match result {
-        Ok(()) => {
+        Ok(hasher) => {
             s.offset += n;
             s.hasher = hasher;
             Ok(())
