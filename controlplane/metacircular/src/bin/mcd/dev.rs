@@ -332,6 +332,7 @@ async fn dev_pki_wait(
         layout.data_dir.join("ca.pem"),
         layout.data_dir.join("ca-key.pem"),
     );
+    let tls_dir = layout.data_dir.join("tls");
     let target = crate::dev_pki::Target {
         grpc: cp.server.grpc,
         ca_cert: &ca_cert,
@@ -341,6 +342,8 @@ async fn dev_pki_wait(
         username,
         password,
         pid,
+        manage_tls: cp.tls.cert == tls_dir.join("controlplane.pem")
+            && cp.tls.key == tls_dir.join("controlplane-key.pem"),
     };
     tokio::time::timeout(Duration::from_secs(90), crate::dev_pki::ensure(&target))
         .await

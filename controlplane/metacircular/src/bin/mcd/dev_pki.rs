@@ -8,7 +8,8 @@
 //! role. The certificate is written over the control plane's `[tls]` files
 //! and the control plane is sent SIGHUP, which makes it serve the new pair
 //! from the next handshake on. Later starts keep the issued certificate
-//! while Metacrypt still knows it and a third of its lifetime is left.
+//! while Metacrypt still knows it and a third of its lifetime is left. A
+//! `[tls]` the operator pointed at other files is left alone.
 //!
 //! Invariant: nothing here can stop the platform. Any failure (a changed
 //! admin password, a sealed Metacrypt) is reported and the control plane
@@ -53,6 +54,8 @@ pub(crate) struct Target<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub pid: Option<u32>,
+    /// `[tls]` still names the files `mcd dev` generated: only then are they replaced.
+    pub manage_tls: bool,
 }
 
 async fn channel(t: &Target<'_>) -> anyhow::Result<Channel> {
@@ -244,9 +247,10 @@ pub(crate) async fn ensure(t: &Target<'_>) -> anyhow::Result<Value> {
     let authed = InterceptedService::new(ch, bearer);
     wait_unsealed(&authed).await?;
     ensure_mount(&authed, t).await?;
-    let rec = match still_good(&authed, t).await {
-        Some(rec) => rec,
-        None => issue(&authed, t).await?,
+    let rec = match (t.manage_tls, still_good(&authed, t).await) {
+        (false, _) => json!({"serial": null}),
+        (true, Some(rec)) => rec,
+        (true, None) => issue(&authed, t).await?,
     };
     Ok(json!({
         "mount": MOUNT,
