@@ -22,6 +22,7 @@ mod cutover;
 mod data;
 mod front_door;
 mod master;
+mod mcdoc;
 mod recover;
 mod sweep;
 

@@ -19,7 +19,7 @@ mod balance;
 mod grpc;
 mod http;
 mod limits;
-mod managed;
+pub(crate) mod managed;
 mod mtls;
 mod operations;
 mod paths;
