@@ -136,7 +136,7 @@ impl Site {
 }
 
 /// `dig +short NAME A` at 127.0.0.1:`port`.
-fn dig(port: u16, name: &str) -> String {
+pub(super) fn dig(port: u16, name: &str) -> String {
     let out = Command::new("dig")
         .arg("@127.0.0.1")
         .args([

@@ -23,6 +23,7 @@ mod data;
 mod footprint;
 mod front_door;
 mod master;
+mod mcdoc;
 mod ops;
 mod recover;
 mod sweep;

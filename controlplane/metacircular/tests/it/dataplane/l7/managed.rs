@@ -89,7 +89,17 @@ fn managed_entry(dp: &crate::peers::Dataplane) -> Value {
 /// allowed only to sign with it. Returns the control plane, the admin
 /// token, and the root's PEM path.
 fn controlplane(d: &Path) -> (Controlplane, String, String) {
-    let cp = Controlplane::start(d, CONTROLPLANE);
+    pki_controlplane(d, "", "managed.test")
+}
+
+/// [`controlplane`] with `extra` config and a role for names under `domain`
+/// (the MCP deploy test's).
+pub(crate) fn pki_controlplane(
+    d: &Path,
+    extra: &str,
+    domain: &str,
+) -> (Controlplane, String, String) {
+    let cp = Controlplane::start(d, &format!("{CONTROLPLANE}{extra}"));
     let admin = cp.token("admin", &cp.password);
     let pass = json!({"passphrase": "a managed certificates passphrase"});
     ok(&cp, &admin, "POST", "/v1/crypt/sys/init", pass);
@@ -102,7 +112,7 @@ fn controlplane(d: &Path) -> (Controlplane, String, String) {
     );
     let root = json!({"common_name": "Managed Test Root", "ttl": "8760h"});
     ok(&cp, &admin, "POST", "/v1/crypt/pki/root/generate", root);
-    let role = json!({"allowed_domains": ["managed.test"], "allow_subdomains": true,
+    let role = json!({"allowed_domains": [domain], "allow_subdomains": true,
         "allow_bare_domains": false, "ttl": "30s", "max_ttl": "1h"});
     ok(&cp, &admin, "POST", "/v1/crypt/pki/roles/proxy", role);
     let (code, pem) =

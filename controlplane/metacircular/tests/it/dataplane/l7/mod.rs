@@ -22,7 +22,7 @@ mod grpc;
 mod health;
 mod http;
 mod limits;
-mod managed;
+pub(crate) mod managed;
 mod mtls;
 mod operations;
 mod paths;
