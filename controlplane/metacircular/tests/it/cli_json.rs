@@ -414,6 +414,7 @@ const STEPS: &[Step] = &[
     step("proxy firewall remove --ip 192.0.2.7", Want::Ok),
     step("proxy firewall limits --rate 100 --burst 200", Want::Ok),
     step("proxy geoip-reload", Want::Refused),
+    step("proxy reload", Want::Ok),
     step("proxy routes remove sweep.test", Want::Ok),
     step("registry repos list", Want::Ok),
     step(
