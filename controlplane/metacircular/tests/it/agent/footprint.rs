@@ -40,11 +40,12 @@ fn ss_bytes(pid: u32, port: u16) -> (u64, u64) {
     (sent, received)
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// `key` (`VmRSS:`, `RssAnon:`, `RssFile:`) of `pid`'s status, in KiB.
+fn status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .expect("status")
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -78,7 +79,10 @@ fn agent_idle_footprint() {
             "agent_idle": true,
             "seconds": seconds,
             "heartbeat_interval_s": 1,
-            "rss_kib": rss_kib(pid),
+            "rss_kib": status_kib(pid, "VmRSS:"),
+            // The heap and stacks; the rest is the (debug) binary's mapped pages.
+            "rss_anon_kib": status_kib(pid, "RssAnon:"),
+            "rss_file_kib": status_kib(pid, "RssFile:"),
             "bytes_sent": s1 - s0,
             "bytes_received": r1 - r0,
             "bytes_per_s": per_s,
