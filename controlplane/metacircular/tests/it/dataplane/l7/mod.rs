@@ -20,6 +20,8 @@ mod grpc;
 mod http;
 mod limits;
 mod managed;
+mod managed_acme;
+mod managed_pebble;
 mod mtls;
 mod operations;
 mod paths;
@@ -115,6 +117,17 @@ pub(crate) fn add_l7(
     backend: u16,
     extra: &[&str],
 ) -> std::process::Output {
+    add_l7_with(dp, host, "site", backend, extra)
+}
+
+/// [`add_l7`] serving the certificate `cert`.
+pub(crate) fn add_l7_with(
+    dp: &crate::peers::Dataplane,
+    host: &str,
+    cert: &str,
+    backend: u16,
+    extra: &[&str],
+) -> std::process::Output {
     let backend = format!("127.0.0.1:{backend}");
     let mut args = vec![
         "proxy",
@@ -124,7 +137,7 @@ pub(crate) fn add_l7(
         "--mode",
         "l7",
         "--cert",
-        "site",
+        cert,
         "--backend",
         &backend,
     ];
