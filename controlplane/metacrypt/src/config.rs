@@ -17,6 +17,7 @@
 //! count_flush = "10s"          # how often AES-GCM encryption counts are saved
 //! kv_expiry_check = "1m"       # how often kv versions past delete_version_after are destroyed
 //! crl_refresh_check = "5s"     # how often pki CRLs near next_update are re-signed
+//! acme_tidy_check = "1h"       # how often expired ACME orders, authorizations, EAB keys go
 //! ```
 //!
 //! Invariant: the Argon2id cost is never below the OWASP floor, and the
@@ -75,6 +76,8 @@ pub struct MetacryptConfig {
     pub kv_expiry_check: Duration,
     #[serde(default = "d_crl_refresh")]
     pub crl_refresh_check: Duration,
+    #[serde(default = "d_acme_tidy")]
+    pub acme_tidy_check: Duration,
 }
 
 fn d_mem() -> u32 {
@@ -113,6 +116,10 @@ fn d_count_flush() -> Duration {
 fn d_kv_expiry() -> Duration {
     Duration::from_secs(60)
 }
+fn d_acme_tidy() -> Duration {
+    Duration::from_secs(3600)
+}
+
 fn d_crl_refresh() -> Duration {
     Duration::from_secs(5)
 }
@@ -135,6 +142,7 @@ impl Default for MetacryptConfig {
             count_flush: d_count_flush(),
             kv_expiry_check: d_kv_expiry(),
             crl_refresh_check: d_crl_refresh(),
+            acme_tidy_check: d_acme_tidy(),
         }
     }
 }
@@ -185,6 +193,7 @@ impl Validate for MetacryptConfig {
             ("count_flush", self.count_flush),
             ("kv_expiry_check", self.kv_expiry_check),
             ("crl_refresh_check", self.crl_refresh_check),
+            ("acme_tidy_check", self.acme_tidy_check),
         ] {
             if d.get() < std::time::Duration::from_millis(100) || d.get().as_secs() > 86_400 {
                 return Err(Invalid::new(field, "between 100ms and 24h"));

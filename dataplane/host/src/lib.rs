@@ -11,6 +11,7 @@
 //! building) never runs on a worker; workers only read the immutable
 //! snapshots the admin side publishes.
 
+mod acme;
 pub mod config;
 mod csr;
 mod reload;
@@ -131,7 +132,11 @@ pub async fn run(
         inherited.proxy,
     )
     .inspect_err(|e| abandon(e))?;
-    let managed = mc_proxy::admin::start_managed(&proxy.state, csr::key_and_csr);
+    let managed = mc_proxy::admin::start_managed(
+        &proxy.state,
+        csr::key_and_csr,
+        std::sync::Arc::new(acme::Client),
+    );
     let dns = mc_dns::Dns::start(
         &config.data_dir,
         &config.dns,

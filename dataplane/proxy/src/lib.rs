@@ -23,6 +23,7 @@ mod client_cert;
 pub mod firewall;
 mod gate;
 mod health;
+pub mod http01;
 pub mod metrics;
 pub mod model;
 mod published;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::http01::Http01Tokens;
 use crate::snapshot::Snapshot;
 use crate::stats::GlobalCounters;
 
@@ -47,6 +48,8 @@ pub struct Published {
     /// Accept loops running across workers (an upgrade waits for its
     /// successor's to start before the old process stops accepting).
     pub(crate) armed: AtomicUsize,
+    /// ACME HTTP-01 answers for the plain-HTTP listeners (managed certificates).
+    pub(crate) http01: Arc<Http01Tokens>,
 }
 
 impl Published {
@@ -67,6 +70,7 @@ impl Published {
             max_client_hello,
             draining: AtomicBool::new(false),
             armed: AtomicUsize::new(0),
+            http01: Arc::default(),
         }
     }
 

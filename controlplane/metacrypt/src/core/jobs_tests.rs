@@ -415,3 +415,150 @@ async fn tasks_flush_counts_and_rotate_keys_whose_period_passed() {
     m.seal(&a).await.expect("seal");
     assert_eq!(m.flush_counts().unwrap_err().http_status(), 503);
 }
+
+#[tokio::test]
+async fn acme_tidy_removes_expired_rows_keeps_live_ones_and_is_bounded() {
+    use crate::engines::pki::acme::model::{Authz, EabKey, Identifier, Order, kind};
+    use crate::engines::pki::acme::{rows, tidy};
+    let dir = tempfile::tempdir().expect("tmp");
+    let m = fresh(&dir.path().join("m.redb"), &[("pki", "pki")]).await;
+    let now = mc_kit::clock::unix_now();
+    let cert = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()])
+        .expect("cert")
+        .cert
+        .pem();
+    let order = |id: &str, status: &str, expires: i64, chain: Option<&str>| Order {
+        id: id.into(),
+        account: "acct".into(),
+        role: "web".into(),
+        status: status.into(),
+        identifiers: vec![],
+        authzs: vec![],
+        expires,
+        error: None,
+        serial: None,
+        chain: chain.map(str::to_owned),
+    };
+    let authz = |id: &str, order: &str, expires: i64| Authz {
+        id: id.into(),
+        account: "acct".into(),
+        order: order.into(),
+        identifier: Identifier {
+            kind: "dns".into(),
+            value: "a.test".into(),
+        },
+        status: "pending".into(),
+        expires,
+        wildcard: false,
+        challenges: vec![],
+    };
+    let eab = |expires: i64, account: Option<&str>| EabKey {
+        role: "web".into(),
+        hmac: "aGVsbG8".into(),
+        mcias_subject: "s".into(),
+        mcias_name: "n".into(),
+        created: now - 100,
+        expires,
+        account: account.map(str::to_owned),
+    };
+    m.run_system("pki", |a| {
+        let tx = rows::begin(&a).map_err(|p| crate::error::CryptError::internal(p.detail))?;
+        let put_all = || -> Result<(), crate::engines::pki::acme::problem::Problem> {
+            rows::put(
+                &a,
+                &tx,
+                kind::ORDER,
+                "o-expired",
+                &order("o-expired", "pending", now - 10, None),
+            )?;
+            rows::put(
+                &a,
+                &tx,
+                kind::ORDER,
+                "o-live",
+                &order("o-live", "pending", now + 900, None),
+            )?;
+            // Valid, its certificate still good: the account may revoke it.
+            rows::put(
+                &a,
+                &tx,
+                kind::ORDER,
+                "o-cert",
+                &order("o-cert", "valid", now - 10, Some(&cert)),
+            )?;
+            rows::put(
+                &a,
+                &tx,
+                kind::ORDER,
+                "o-nocert",
+                &order("o-nocert", "valid", now - 10, None),
+            )?;
+            rows::put(
+                &a,
+                &tx,
+                kind::AUTHZ,
+                "z-gone",
+                &authz("z-gone", "o-expired", now - 10),
+            )?;
+            rows::put(
+                &a,
+                &tx,
+                kind::AUTHZ,
+                "z-kept-order",
+                &authz("z-kept-order", "o-live", now - 10),
+            )?;
+            rows::put(
+                &a,
+                &tx,
+                kind::AUTHZ,
+                "z-live",
+                &authz("z-live", "o-expired", now + 900),
+            )?;
+            rows::put(&a, &tx, kind::EAB, "e-live", &eab(now + 900, None))?;
+            rows::put(&a, &tx, kind::EAB, "e-used", &eab(now + 900, Some("acct")))?;
+            rows::put(&a, &tx, kind::EAB, "e-expired", &eab(now - 10, None))?;
+            Ok(())
+        };
+        put_all().map_err(|p| crate::error::CryptError::internal(p.detail))?;
+        rows::commit(tx).map_err(|p| crate::error::CryptError::internal(p.detail))
+    })
+    .expect("rows");
+    let before: u64 = tidy::tidied().iter().map(|(_, n)| n).sum();
+    // Bounded: a run removes at most its limit (orders first).
+    let mut first = tidy::Tidied::default();
+    m.run_system("pki", |a| {
+        first = tidy::tidy(&a, now, 2).map_err(|p| crate::error::CryptError::internal(p.detail))?;
+        Ok(())
+    })
+    .expect("tidy");
+    assert_eq!(first.total(), 2, "{first:?}");
+    assert_eq!(
+        m.tidy_acme_at(now).expect("tidy"),
+        "0 orders, 1 authorizations, 2 EAB keys removed"
+    );
+    assert_eq!(
+        m.tidy_acme_at(now).expect("tidy"),
+        "0 orders, 0 authorizations, 0 EAB keys removed"
+    );
+    let after: u64 = tidy::tidied().iter().map(|(_, n)| n).sum();
+    assert!(after >= before + 5, "{before} → {after}");
+    let mut left = Vec::new();
+    m.run_system("pki", |a| {
+        let ids = |k: u8| -> Vec<String> {
+            rows::scan_keyed::<Value>(&a, k)
+                .map(|r| r.into_iter().map(|(id, _)| id).collect())
+                .unwrap_or_default()
+        };
+        left = [ids(kind::ORDER), ids(kind::AUTHZ), ids(kind::EAB)].concat();
+        Ok(())
+    })
+    .expect("scan");
+    left.sort();
+    assert_eq!(
+        left,
+        ["e-live", "o-cert", "o-live", "z-kept-order", "z-live"]
+    );
+    // Sealed: the task does not run.
+    m.seal(&admin()).await.expect("seal");
+    assert_eq!(m.tidy_acme_at(now).unwrap_err().http_status(), 503);
+}

@@ -9,6 +9,8 @@
 //! - `metacrypt_unseal_attempts_total{result}` (`ok`, `denied`,
 //!   `rate_limited`) and `metacrypt_unseal_failures_total`.
 //! - `metacrypt_open_failures_total`: sealed values that did not open.
+//! - `metacrypt_acme_rows_tidied_total{kind}` (`order`, `authorization`,
+//!   `eab`): expired ACME rows the `pki acme tidy` task removed.
 //! - `metacrypt_job_runs_total{job}`, `metacrypt_job_failures_total{job}`:
 //!   the jobs loop's tasks and rewrap jobs.
 //! - `metacrypt_rewrap_rows{mount, state}` (gauge; `total`, `scanned`,
@@ -181,6 +183,17 @@ impl Collector for MetacryptCollector {
             "Sealed values that did not open",
             MetricType::Counter,
             &[(Vec::new(), crate::barrier::open_failures())],
+        )?;
+        let tidied: Vec<(Labels<'_>, u64)> = crate::engines::pki::acme::tidy::tidied()
+            .into_iter()
+            .map(|(k, n)| (vec![("kind", k)], n))
+            .collect();
+        family(
+            &mut enc,
+            "metacrypt_acme_rows_tidied",
+            "Expired ACME rows the tidy task removed, by kind (order, authorization, eab)",
+            MetricType::Counter,
+            &tidied,
         )?;
         let tasks = m.jobs.list();
         let runs: Vec<(Labels<'_>, u64)> = tasks

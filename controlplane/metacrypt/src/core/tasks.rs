@@ -14,6 +14,9 @@
 //!   batches of `rewrap_batch_rows` paths (`engines/kv/expiry.rs`).
 //! - `pki crl refresh` (`crl_refresh_check`, 5 s): CRLs near their
 //!   `next_update` are re-signed (`core/pki_crl.rs`).
+//! - `pki acme tidy` (`acme_tidy_check`, 1 h): expired ACME orders,
+//!   authorizations and used or expired EAB keys are deleted, at most
+//!   `rewrap_batch_rows` per mount and run (`engines/pki/acme/tidy.rs`).
 //!
 //! Invariant: a task that fails is retried at its next interval, never in
 //! a tight loop, and a sealed barrier skips every task.
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::Metacrypt;
 use crate::engines::kv::expiry;
+use crate::engines::pki::acme::tidy;
 use crate::engines::transit::engine::Change;
 use crate::error::CryptError;
 
@@ -32,6 +36,7 @@ type Work = fn(&Metacrypt) -> Result<String, CryptError>;
 
 const TRANSIT: &str = "transit";
 const KV: &str = "kv";
+const PKI: &str = "pki";
 
 /// When each task is next due.
 pub(crate) struct Due {
@@ -52,7 +57,7 @@ fn now_secs() -> u64 {
 }
 
 impl Metacrypt {
-    fn tasks(&self) -> [(&'static str, Duration, Work); 4] {
+    fn tasks(&self) -> [(&'static str, Duration, Work); 5] {
         let c = &self.config;
         [
             (
@@ -71,6 +76,7 @@ impl Metacrypt {
                 c.crl_refresh_check.get(),
                 Self::refresh_crls,
             ),
+            ("pki acme tidy", c.acme_tidy_check.get(), Self::tidy_acme),
         ]
     }
 
@@ -157,6 +163,29 @@ impl Metacrypt {
             Ok(())
         })?;
         Ok(format!("{checked} keys checked, {rotated} rotated"))
+    }
+
+    /// Deletes expired ACME rows on every pki mount.
+    fn tidy_acme(&self) -> Result<String, CryptError> {
+        self.tidy_acme_at(mc_kit::clock::unix_now())
+    }
+
+    /// [`Self::tidy_acme`] as of `now` (unix seconds).
+    pub(crate) fn tidy_acme_at(&self, now: i64) -> Result<String, CryptError> {
+        let mut total = tidy::Tidied::default();
+        let batch = self.config.rewrap_batch_rows;
+        self.run_system(PKI, |a| {
+            let done = tidy::tidy(&a, now, batch)
+                .map_err(|p| CryptError::internal(format!("acme tidy: {}", p.detail)))?;
+            total.orders += done.orders;
+            total.authzs += done.authzs;
+            total.eab_keys += done.eab_keys;
+            Ok(())
+        })?;
+        Ok(format!(
+            "{} orders, {} authorizations, {} EAB keys removed",
+            total.orders, total.authzs, total.eab_keys
+        ))
     }
 
     /// Destroys the kv versions whose `delete_version_after` has passed.

@@ -74,6 +74,9 @@
 //! ca_cert = "/srv/mc/ca.pem"
 //! token_file = "/srv/mc/proxy.token"
 //!
+//! [proxy.acme]                    # ACME-sourced managed certificates
+//! ca_cert = "/srv/mc/acme-ca.pem" # trusted for the directory (default: the system bundle)
+//!
 //! [proxy.firewall]
 //! block_ips = ["192.0.2.7"]
 //! block_cidrs = ["198.51.100.0/24"]
@@ -132,6 +135,9 @@ pub struct ProxySection {
     /// Where managed certificates are signed (see [`super::MetacryptSource`]).
     #[serde(default)]
     pub metacrypt: Option<super::MetacryptSource>,
+    /// How ACME-sourced managed certificates reach their CA (see [`super::AcmeSection`]).
+    #[serde(default)]
+    pub acme: super::AcmeSection,
 }
 
 /// A certificate for L7 routes, read from PEM files at every start.
@@ -209,6 +215,7 @@ impl Default for ProxySection {
             certificate_authorities: None,
             certificates: Vec::new(),
             metacrypt: None,
+            acme: super::AcmeSection::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use mc_kit::api::ApiError;
 use mc_proto::proxy::v1 as pb;
 
 use super::ProxyState;
-use super::managed::{Entry, ManagedSpec};
+use super::managed::{AcmeSpec, Entry, ManagedSpec};
 use crate::tls::StoredCertificate;
 
 fn certificate_pb(c: &StoredCertificate) -> pb::Certificate {
@@ -84,14 +84,25 @@ pub(super) async fn put(
     state: &Arc<ProxyState>,
     r: pb::PutManagedCertificateRequest,
 ) -> Result<pb::Certificate, ApiError> {
+    let acme = (!r.acme_directory.is_empty()).then(|| AcmeSpec {
+        directory: r.acme_directory,
+        eab_kid: r.eab_kid.clone(),
+        eab_hmac_sealed: String::new(),
+    });
+    if acme.is_none() && !r.eab_kid.is_empty() {
+        return Err(mc_kit::api::Invalid::new("eab_kid", "only for an ACME certificate").into());
+    }
     let spec = ManagedSpec {
         name: r.name,
         dns_names: r.dns_names,
         mount: r.mount,
         role: r.role,
         ttl_seconds: r.ttl_seconds,
+        acme,
     };
-    let e = state.put_managed(spec).await?;
+    let e = state
+        .put_managed(spec, zeroize::Zeroizing::new(r.eab_hmac))
+        .await?;
     Ok(answer(state, &e))
 }
 

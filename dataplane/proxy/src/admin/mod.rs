@@ -28,7 +28,10 @@ use mc_kit::api::ApiError;
 
 pub use grpc::Admin;
 pub use listeners::HandedOver;
-pub use managed::{CsrMaker, ManagedCollector, MetacryptSource, start as start_managed};
+pub use managed::{
+    AcmeClient, AcmeFuture, AcmeIssued, AcmeOrder, AcmeSection, CsrMaker, ManagedCollector,
+    MetacryptSource, start as start_managed,
+};
 pub use reload::{Reload, Reloaded};
 pub(crate) use routes::MAX_ROUTES_PER_REPLACE;
 pub use state::ProxyState;

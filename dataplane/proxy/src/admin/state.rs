@@ -89,8 +89,12 @@ impl ProxyState {
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
             .map_err(|e| ApiError::Internal(format!("TLS session ticketer: {e}")))?;
         let inner = Self::merge(&store, bootstrap, config_file, &sealer, &roots)?;
-        let managed =
-            super::managed::Managed::load(&store, section.metacrypt.clone(), &inner.certificates)?;
+        let managed = super::managed::Managed::load(
+            &store,
+            section.metacrypt.clone(),
+            section.acme.clone(),
+            &inner.certificates,
+        )?;
         let globals = GlobalCounters::new(workers);
         let firewall = Arc::new(
             FirewallState::build(

@@ -3,7 +3,8 @@
 //! Tables (the kit's typed JSON tables, keyed by bytes): `listeners` (name),
 //! `routes` (listener NUL hostname), `firewall_rules` (rule key),
 //! `firewall_limits` (one row), `certificates` (name; the key sealed),
-//! `l7_policies` (id), `managed_certificates` (name: the spec). Every admin change is one [`WriteTx`], committed before
+//! `l7_policies` (id), `managed_certificates` (name: the spec),
+//! `acme_accounts` (directory URL: the ACME account, its credentials sealed). Every admin change is one [`WriteTx`], committed before
 //! the new snapshot is published and before the caller is answered.
 //!
 //! [`WriteTx`]: mc_kit::store::json::WriteTx
@@ -14,7 +15,7 @@ use mc_kit::store::json::{JsonTable, create_tables};
 use mc_kit::store::{Migration, Schema, StoreError};
 
 use super::firewall::LimitsRecord;
-use super::managed::ManagedSpec;
+use super::managed::{ManagedSpec, StoredAccount};
 use crate::firewall::FirewallRule;
 use crate::model::{L7PolicySpec, ListenerSpec, RouteSpec};
 use crate::tls::StoredCertificate;
@@ -26,6 +27,7 @@ pub(super) const FIREWALL_LIMITS: JsonTable<LimitsRecord> = JsonTable::new("fire
 pub(super) const CERTIFICATES: JsonTable<StoredCertificate> = JsonTable::new("certificates");
 pub(super) const L7_POLICIES: JsonTable<L7PolicySpec> = JsonTable::new("l7_policies");
 pub(super) const MANAGED: JsonTable<ManagedSpec> = JsonTable::new("managed_certificates");
+pub(super) const ACME_ACCOUNTS: JsonTable<StoredAccount> = JsonTable::new("acme_accounts");
 
 /// The key of the one row of [`FIREWALL_LIMITS`].
 pub(super) const LIMITS_KEY: &[u8] = b"limits";
@@ -50,6 +52,10 @@ fn create_managed_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError>
     create_tables(txn, &[MANAGED.def()])
 }
 
+fn create_acme_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    create_tables(txn, &[ACME_ACCOUNTS.def()])
+}
+
 pub const SCHEMA: Schema = Schema {
     name: "mc-proxy",
     migrations: &[
@@ -67,6 +73,11 @@ pub const SCHEMA: Schema = Schema {
             to_version: 3,
             description: "managed certificates (specs; the certificates in `certificates`)",
             apply: create_managed_tables,
+        },
+        Migration {
+            to_version: 4,
+            description: "ACME accounts of managed certificates (credentials sealed)",
+            apply: create_acme_tables,
         },
     ],
 };

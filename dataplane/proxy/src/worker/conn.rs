@@ -215,7 +215,7 @@ async fn serve(
 
     if spec.kind == ListenerKind::Http {
         // Validation keeps PROXY headers off http listeners: the peer is the client.
-        super::plain::serve(client, peer, listener, snapshot, worker).await;
+        super::plain::serve(client, peer, listener, snapshot, worker, &published.http01).await;
         drop(guard);
         return;
     }

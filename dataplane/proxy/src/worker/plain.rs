@@ -3,7 +3,8 @@
 //! other request for a hostname with a route on a TLS listener is redirected
 //! to HTTPS (308, path and query kept), everything else gets 404. The Host's
 //! route here may instead serve every request (`plain_http = serve`: relayed
-//! to its backends) or answer 404 to all but challenges (`not_found`).
+//! to its backends) or answer 404 to all but challenges (`not_found`). The
+//! proxy's own ACME orders ([`Http01Tokens`]) are answered here first.
 //!
 //! Invariant: one request per connection, answered or relayed, then closed;
 //! the request head is bounded ([`MAX_HEAD`]) and must arrive within the
@@ -19,6 +20,7 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::conn::{connect, read_more, relay};
+use crate::http01::Http01Tokens;
 use crate::model::{ListenerKind, PlainHttp};
 use crate::snapshot::{ListenerEntry, Snapshot};
 use crate::stats::route as rstat;
@@ -178,6 +180,7 @@ pub(crate) fn decide(
 
 fn reason(status: u16) -> &'static str {
     match status {
+        200 => "OK",
         308 => "Permanent Redirect",
         400 => "Bad Request",
         404 => "Not Found",
@@ -214,6 +217,7 @@ pub(crate) async fn serve(
     listener: &Arc<ListenerEntry>,
     snapshot: &Snapshot,
     worker: usize,
+    http01: &Http01Tokens,
 ) {
     let timeout = listener.spec.client_hello_timeout;
     let read = async {
@@ -248,6 +252,9 @@ pub(crate) async fn serve(
     let Parsed::Complete(head) = parse(&buf) else {
         return answer(stream, response(400, None, "malformed request")).await;
     };
+    if let Some(key_authorization) = own_challenge(&head, http01) {
+        return answer(stream, response(200, None, &key_authorization)).await;
+    }
     match decide(head.method, head.target, &head.host, listener, snapshot) {
         Decision::Refuse(status, why) => answer(stream, response(status, None, why)).await,
         Decision::Redirect(url) => {
@@ -271,6 +278,16 @@ pub(crate) async fn serve(
             relay(stream, backend, &route, worker).await;
         }
     }
+}
+
+/// The answer to an HTTP-01 challenge of this proxy's own ACME orders
+/// ([`Http01Tokens`]): a GET or HEAD for a published (Host, token).
+fn own_challenge(head: &Head<'_>, http01: &Http01Tokens) -> Option<Arc<str>> {
+    if head.method != "GET" && head.method != "HEAD" {
+        return None;
+    }
+    let token = head.target.strip_prefix(ACME_PREFIX)?;
+    http01.lookup(&head.host, token)
 }
 
 /// The head passed to a responder: same request line and end-to-end
@@ -359,6 +376,26 @@ mod tests {
             parse(b"\x16\x03\x01\x02\x00"),
             Parsed::Bad(400, _)
         ));
+    }
+
+    #[test]
+    fn own_challenges_are_answered_for_their_host_only() {
+        let tokens = Http01Tokens::default();
+        tokens
+            .publish("a.test", "tok", "tok.thumb")
+            .expect("publish");
+        let head = |raw: &'static [u8]| match parse(raw) {
+            Parsed::Complete(h) => h,
+            _ => panic!("complete"),
+        };
+        let get = head(b"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: A.test\r\n\r\n");
+        assert_eq!(own_challenge(&get, &tokens).as_deref(), Some("tok.thumb"));
+        let other = head(b"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: b.test\r\n\r\n");
+        assert_eq!(own_challenge(&other, &tokens), None);
+        let post = head(b"POST /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        assert_eq!(own_challenge(&post, &tokens), None);
+        let query = head(b"GET /.well-known/acme-challenge/tok?x HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        assert_eq!(own_challenge(&query, &tokens), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::acme::AcmeSpec;
 use crate::model::Invalid;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,9 @@ pub(crate) struct ManagedSpec {
     /// 0: the role's default.
     #[serde(default)]
     pub(crate) ttl_seconds: u64,
+    /// Set: issued through ACME instead (then `mount`, `role` and `ttl_seconds` are empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) acme: Option<AcmeSpec>,
 }
 
 impl ManagedSpec {
@@ -39,6 +43,21 @@ impl ManagedSpec {
         }
         for n in &self.dns_names {
             check_dns_name(n)?;
+        }
+        if let Some(acme) = &self.acme {
+            if !self.mount.is_empty() || !self.role.is_empty() || self.ttl_seconds != 0 {
+                return Err(Invalid::new(
+                    "acme_directory",
+                    "an ACME certificate takes no mount, role or ttl (the CA decides)",
+                ));
+            }
+            if self.dns_names.iter().any(|n| n.starts_with("*.")) {
+                return Err(Invalid::new(
+                    "dns_names",
+                    "wildcards need DNS-01, which the ACME source does not answer",
+                ));
+            }
+            return acme.check();
         }
         for (field, v) in [("mount", &self.mount), ("role", &self.role)] {
             let ok = !v.is_empty()
@@ -61,6 +80,9 @@ impl ManagedSpec {
 
     /// Where its certificates come from, as `mcctl proxy certs list` shows it.
     pub(crate) fn source(&self) -> String {
+        if let Some(a) = &self.acme {
+            return format!("acme:{}", a.directory);
+        }
         format!("metacrypt:{}/{}", self.mount, self.role)
     }
 }

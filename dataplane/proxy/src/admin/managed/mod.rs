@@ -1,12 +1,13 @@
-//! Managed certificates: issued by Metacrypt's PKI for a key made here, and
-//! renewed at two thirds of their lifetime (docs/design/proxy.md §Managed
-//! certificates).
+//! Managed certificates: issued for a key made here, by Metacrypt's PKI
+//! (`SignCsr`) or by any ACME CA (`acme`), and renewed at two thirds of
+//! their lifetime (docs/design/proxy.md §Managed certificates).
 //!
 //! Invariants: a certificate is replaced only by a complete, checked
 //! successor (`install_certificate`), so a failed attempt leaves the old one
 //! serving; attempts run one at a time (`attempting`); specs are committed
 //! to redb before they are answered, the status lives in memory.
 
+mod acme;
 mod issue;
 mod metrics;
 mod source;
@@ -22,6 +23,8 @@ use super::state::ProxyState;
 use super::store as db;
 use crate::tls::LoadedCertificate;
 
+pub use acme::{AcmeClient, AcmeFuture, AcmeIssued, AcmeOrder, AcmeSection};
+pub(crate) use acme::{AcmeSpec, StoredAccount};
 pub(crate) use issue::ManagedSpec;
 pub use metrics::ManagedCollector;
 pub use source::MetacryptSource;
@@ -34,6 +37,8 @@ pub type CsrMaker = fn(&[String]) -> Result<(zeroize::Zeroizing<String>, String)
 
 /// An attempt's deadline, Metacrypt's answer and the install included.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// An ACME attempt's: the CA validates challenges and may ask to poll.
+const ACME_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
 /// The loop's longest sleep (a clock step never stalls renewals longer).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
@@ -58,9 +63,17 @@ pub(crate) struct Entry {
 pub(crate) struct Managed {
     entries: Mutex<BTreeMap<String, Entry>>,
     source: Option<MetacryptSource>,
+    acme: AcmeSection,
     wake: tokio::sync::Notify,
     attempting: tokio::sync::Mutex<()>,
     maker: OnceLock<CsrMaker>,
+    client: OnceLock<Arc<dyn AcmeClient>>,
+}
+
+impl std::fmt::Debug for dyn AcmeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcmeClient")
+    }
 }
 
 impl Managed {
@@ -69,6 +82,7 @@ impl Managed {
     pub(crate) fn load(
         store: &mc_kit::store::Store,
         source: Option<MetacryptSource>,
+        acme: AcmeSection,
         certificates: &std::collections::HashMap<String, LoadedCertificate>,
     ) -> Result<Self, ApiError> {
         let specs = ReadTx::begin(store)?.all(db::MANAGED)?;
@@ -87,6 +101,7 @@ impl Managed {
         Ok(Self {
             entries: Mutex::new(entries),
             source,
+            acme,
             ..Self::default()
         })
     }
@@ -145,12 +160,26 @@ pub(super) fn refuse_managed(state: &ProxyState, name: &str) -> Result<(), ApiEr
 
 impl ProxyState {
     /// Stores (or replaces) a managed certificate's spec, then makes an attempt.
+    /// `eab_hmac` is the ACME EAB HMAC key in clear (sealed into the spec here).
     pub(crate) async fn put_managed(
         self: &Arc<Self>,
-        spec: ManagedSpec,
+        mut spec: ManagedSpec,
+        eab_hmac: zeroize::Zeroizing<String>,
     ) -> Result<Entry, ApiError> {
         spec.check()?;
-        if self.managed.source.is_none() {
+        if let Some(a) = spec.acme.as_mut() {
+            acme::check_hmac(&a.eab_kid, &eab_hmac)?;
+            if !eab_hmac.is_empty() {
+                a.eab_hmac_sealed = self
+                    .sealer
+                    .seal(&acme::eab_seal_name(&spec.name), eab_hmac.as_bytes())
+                    .map_err(ApiError::Internal)?;
+            }
+        } else if !eab_hmac.is_empty() {
+            return Err(
+                mc_kit::api::Invalid::new("eab_hmac", "only for an ACME certificate").into(),
+            );
+        } else if self.managed.source.is_none() {
             return Err(ApiError::FailedPrecondition(
                 "managed certificates need [proxy.metacrypt] in the data plane's config".into(),
             ));
@@ -201,9 +230,14 @@ impl ProxyState {
         };
         let outcome = {
             let _one = self.managed.attempting.lock().await;
-            tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(&entry.spec))
+            let limit = if entry.spec.acme.is_some() {
+                ACME_ATTEMPT_TIMEOUT
+            } else {
+                ATTEMPT_TIMEOUT
+            };
+            tokio::time::timeout(limit, self.attempt(&entry.spec))
                 .await
-                .unwrap_or_else(|_| Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")))
+                .unwrap_or_else(|_| Err(format!("no answer within {limit:?}")))
         };
         if let Err(e) = &outcome {
             tracing::warn!(certificate = %name, error = %e, "managed certificate: attempt failed; the installed certificate stays");
@@ -215,21 +249,26 @@ impl ProxyState {
             .ok_or_else(|| ApiError::NotFound(format!("no managed certificate `{name}`")))
     }
 
-    /// Key, CSR, Metacrypt, install. Answers when the next renewal is due.
+    /// Key, CSR, Metacrypt or the ACME CA, install. Answers when the next renewal is due.
     async fn attempt(self: &Arc<Self>, spec: &ManagedSpec) -> Result<i64, String> {
-        let source = self
-            .managed
-            .source
-            .as_ref()
-            .ok_or("[proxy.metacrypt] is not configured")?;
         let maker = self
             .managed
             .maker
             .get()
             .ok_or("managed certificates are not started on this host")?;
         let (key_pem, csr) = maker(&spec.dns_names)?;
-        let signed = source.sign(spec, &csr).await?;
-        let chain = issue::served_chain(&signed.certificate, &signed.ca_chain)?;
+        let chain = match &spec.acme {
+            Some(a) => self.acme_order(spec, a, &csr).await?,
+            None => {
+                let source = self
+                    .managed
+                    .source
+                    .as_ref()
+                    .ok_or("[proxy.metacrypt] is not configured")?;
+                let signed = source.sign(spec, &csr).await?;
+                issue::served_chain(&signed.certificate, &signed.ca_chain)?
+            }
+        };
         let state = self.clone();
         let name = spec.name.clone();
         let stored =
@@ -246,10 +285,15 @@ impl ProxyState {
 }
 
 /// Starts the renewal loop on the current (admin) runtime with `maker`
-/// making keys and CSRs. Without it, managed certificates are stored but
+/// making keys and CSRs and `client` speaking ACME. Without it, managed certificates are stored but
 /// every attempt fails, saying so.
-pub fn start(state: &Arc<ProxyState>, maker: CsrMaker) -> tokio::task::JoinHandle<()> {
+pub fn start(
+    state: &Arc<ProxyState>,
+    maker: CsrMaker,
+    client: Arc<dyn AcmeClient>,
+) -> tokio::task::JoinHandle<()> {
     let _ = state.managed.maker.set(maker);
+    let _ = state.managed.client.set(client);
     tokio::spawn(run(state.clone()))
 }
 

@@ -9,7 +9,39 @@ fn spec() -> ManagedSpec {
         mount: "pki".into(),
         role: "proxy".into(),
         ttl_seconds: 0,
+        acme: None,
     }
+}
+
+#[test]
+fn an_acme_spec_takes_no_mount_role_ttl_or_wildcard() {
+    let acme = ManagedSpec {
+        dns_names: vec!["app.test".into()],
+        mount: String::new(),
+        role: String::new(),
+        acme: Some(super::AcmeSpec {
+            directory: "https://ca.test/directory".into(),
+            eab_kid: String::new(),
+            eab_hmac_sealed: String::new(),
+        }),
+        ..spec()
+    };
+    assert!(acme.check().is_ok());
+    assert_eq!(acme.source(), "acme:https://ca.test/directory");
+    let with_role = ManagedSpec {
+        role: "proxy".into(),
+        ..acme.clone()
+    };
+    assert_eq!(with_role.check().expect_err("role").field, "acme_directory");
+    let wildcard = ManagedSpec {
+        dns_names: vec!["*.app.test".into()],
+        ..acme.clone()
+    };
+    assert_eq!(wildcard.check().expect_err("wildcard").field, "dns_names");
+    // Stored specs from before ACME (no `acme` key) still load.
+    let old = r#"{"name":"a","dns_names":["a.test"],"mount":"pki","role":"r"}"#;
+    let parsed: ManagedSpec = serde_json::from_str(old).expect("old spec");
+    assert_eq!(parsed.acme, None);
 }
 
 #[test]

@@ -27,29 +27,40 @@ pub(crate) enum CertCommand {
     Remove {
         name: String,
     },
-    /// Certificates the proxy gets from Metacrypt's PKI and renews itself.
+    /// Certificates the proxy gets from Metacrypt's PKI or an ACME CA and renews itself.
     #[command(subcommand)]
     Managed(ManagedCommand),
 }
 
 #[derive(Subcommand)]
 pub(crate) enum ManagedCommand {
-    /// Manage NAME: a key made on this host, a CSR signed by MOUNT's ROLE,
-    /// renewed at two thirds of its lifetime. Answers after the first attempt.
+    /// Manage NAME: a key made on this host, a CSR signed by MOUNT's ROLE
+    /// (or ordered from an ACME directory, HTTP-01 answered on the proxy's
+    /// plain-HTTP listeners), renewed at two thirds of its lifetime.
+    /// Answers after the first attempt.
     Add {
         name: String,
         /// A DNS name (repeat; the first is the common name).
         #[arg(long = "dns", required = true)]
         dns_names: Vec<String>,
         /// The Metacrypt pki mount.
-        #[arg(long)]
-        mount: String,
+        #[arg(long, required_unless_present = "acme_directory")]
+        mount: Option<String>,
         /// The mount's role that signs.
-        #[arg(long)]
-        role: String,
+        #[arg(long, required_unless_present = "acme_directory")]
+        role: Option<String>,
         /// e.g. `720h` (default: the role's).
         #[arg(long, value_parser = parse_secs)]
         ttl: Option<u64>,
+        /// An ACME directory URL (https://…/directory) instead of a mount and role.
+        #[arg(long, conflicts_with_all = ["mount", "role", "ttl"])]
+        acme_directory: Option<String>,
+        /// External Account Binding key id (with --eab-hmac-file).
+        #[arg(long, requires_all = ["acme_directory", "eab_hmac_file"])]
+        eab_kid: Option<String>,
+        /// A file holding the EAB HMAC key (base64url, as the CA gave it).
+        #[arg(long, requires = "eab_kid")]
+        eab_hmac_file: Option<PathBuf>,
     },
     /// Stop managing NAME; the installed certificate stays, unmanaged.
     Remove { name: String },
@@ -147,16 +158,30 @@ async fn managed(c: &mut Client, out: Out, cmd: ManagedCommand) -> anyhow::Resul
             mount,
             role,
             ttl,
-        } => c
-            .put_managed_certificate(pb::PutManagedCertificateRequest {
+            acme_directory,
+            eab_kid,
+            eab_hmac_file,
+        } => {
+            let eab_hmac = match eab_hmac_file {
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?
+                    .trim()
+                    .to_owned(),
+                None => String::new(),
+            };
+            c.put_managed_certificate(pb::PutManagedCertificateRequest {
                 name,
                 dns_names,
-                mount,
-                role,
+                mount: mount.unwrap_or_default(),
+                role: role.unwrap_or_default(),
                 ttl_seconds: ttl.unwrap_or(0),
+                acme_directory: acme_directory.unwrap_or_default(),
+                eab_kid: eab_kid.unwrap_or_default(),
+                eab_hmac,
             })
             .await
-            .map_err(refused)?,
+            .map_err(refused)?
+        }
         ManagedCommand::Renew { name } => c
             .renew_managed_certificate(pb::RemoveCertificateRequest { name })
             .await

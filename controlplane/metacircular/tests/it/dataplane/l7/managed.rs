@@ -22,29 +22,30 @@ use crate::controlplane::iam::Controlplane;
 const CONTROLPLANE: &str = "[metacrypt]\nargon2_memory_kib = 19456\nargon2_iterations = 2\n";
 const HOST: &str = "app.managed.test";
 
-fn ok(cp: &Controlplane, token: &str, method: &str, path: &str, body: Value) -> Value {
+pub(super) fn ok(cp: &Controlplane, token: &str, method: &str, path: &str, body: Value) -> Value {
     let (code, answer) = cp.call(method, path, Some(token), Some(body));
     assert!((200..300).contains(&code), "{path}: {code} {answer}");
     answer
 }
 
-/// The served leaf's serial, after `openssl s_client -verify_return_error`
-/// verified the chain against `ca` (empty when the handshake failed).
-fn served_serial(proxy: std::net::SocketAddr, ca: &str) -> String {
+/// The served leaf's serial for `host`, after `openssl s_client
+/// -verify_return_error` verified the chain against `ca` (empty when the
+/// handshake failed).
+pub(super) fn served_serial_of(proxy: std::net::SocketAddr, ca: &str, host: &str) -> String {
     let out = Command::new("openssl")
         .args([
             "s_client",
             "-connect",
             &proxy.to_string(),
             "-servername",
-            HOST,
+            host,
         ])
         .args([
             "-CAfile",
             ca,
             "-verify_return_error",
             "-verify_hostname",
-            HOST,
+            host,
         ])
         .stdin(Stdio::null())
         .output()
@@ -68,6 +69,56 @@ fn served_serial(proxy: std::net::SocketAddr, ca: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+fn served_serial(proxy: std::net::SocketAddr, ca: &str) -> String {
+    served_serial_of(proxy, ca, HOST)
+}
+
+/// Two loops of curl (HTTP/2) through `proxy` for `host` until stopped.
+pub(super) struct Load {
+    stop: Arc<AtomicBool>,
+    good: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    pub(super) fn start(proxy: std::net::SocketAddr, ca: &str, host: &'static str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (good, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let threads = (0..2)
+            .map(|_| {
+                let (stop, good, failed, ca) =
+                    (stop.clone(), good.clone(), failed.clone(), ca.to_owned());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let (code, _) = curl(proxy, &ca, host, "/", &["--http2"]);
+                        let n = if code == 200 { &good } else { &failed };
+                        n.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            good,
+            failed,
+            threads,
+        }
+    }
+
+    /// Stops the loops; (requests answered 200, requests failed).
+    pub(super) fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("load thread");
+        }
+        (
+            self.good.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
 fn metric(dp: &crate::peers::Dataplane, name: &str) -> Option<f64> {
     let (_, text) = crate::support::curl(&[&dp.metrics]);
     let want = format!("{name}{{certificate=\"{HOST}\"}} ");
@@ -76,13 +127,37 @@ fn metric(dp: &crate::peers::Dataplane, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn managed_entry(dp: &crate::peers::Dataplane) -> Value {
+/// An L7 route for `host` serving the certificate named `host` (on the listener `public`).
+pub(super) fn route_to(dp: &crate::peers::Dataplane, host: &str, backend: u16) {
+    let out = super::add_l7_with(dp, host, host, backend, &["--listener", "public"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `mcctl proxy certs managed add HOST --dns HOST --acme-directory
+/// DIRECTORY` and `extra`.
+pub(super) fn add_acme(
+    dp: &crate::peers::Dataplane,
+    host: &str,
+    directory: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let head = ["proxy", "certs", "managed", "add", host, "--dns", host];
+    let args = [&head[..], &["--acme-directory", directory], extra].concat();
+    dp.mcctl(&args)
+}
+
+/// The `certs list --json` entry named `name` (null when absent).
+pub(super) fn entry_of(dp: &crate::peers::Dataplane, name: &str) -> Value {
     let list: Value = serde_json::from_str(&dp.ok(&["proxy", "certs", "list", "--json"]))
         .expect("certs list --json");
     list.as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == HOST))
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+fn managed_entry(dp: &crate::peers::Dataplane) -> Value {
+    entry_of(dp, HOST)
 }
 
 /// Metacrypt with a pki mount, a root and a 30 s role; a system account
@@ -186,18 +261,7 @@ fn managed_certificate_issued_renewed_under_load_and_kept_when_metacrypt_is_seal
         "proxy", "--json",
     ]);
     assert!(added.contains("metacrypt:pki/proxy"), "{added}");
-    dp.ok(&[
-        "proxy",
-        "routes",
-        "add",
-        HOST,
-        "--mode",
-        "l7",
-        "--cert",
-        HOST,
-        "--backend",
-        &format!("127.0.0.1:{plain}"),
-    ]);
+    route_to(&dp, HOST, plain);
     let first = served_serial(proxy, &root);
     assert!(
         !first.is_empty(),
@@ -220,21 +284,7 @@ fn managed_certificate_issued_renewed_under_load_and_kept_when_metacrypt_is_seal
 
     // Renewed by itself (at two thirds of 60 s: the role's 30 s plus the
     // 30 s back-dating) under load, with no failed request.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (good, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let load: Vec<_> = (0..2)
-        .map(|_| {
-            let (stop, good, failed, root) =
-                (stop.clone(), good.clone(), failed.clone(), root.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let (code, _) = curl(proxy, &root, HOST, "/", &["--http2"]);
-                    let n = if code == 200 { &good } else { &failed };
-                    n.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
+    let load = Load::start(proxy, &root, HOST);
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut renewed = String::new();
     while Instant::now() < deadline {
@@ -245,20 +295,13 @@ fn managed_certificate_issued_renewed_under_load_and_kept_when_metacrypt_is_seal
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    stop.store(true, Ordering::Relaxed);
-    for t in load {
-        t.join().expect("load thread");
-    }
+    let (good, failed) = load.stop();
     assert!(
         !renewed.is_empty(),
         "renewed: the serial changed from {first}"
     );
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "no request failed across the renewal"
-    );
-    assert!(good.load(Ordering::Relaxed) > 0);
+    assert_eq!(failed, 0, "no request failed across the renewal");
+    assert!(good > 0);
 
     // A long-lived certificate now (renewals after this test's end), then
     // Metacrypt sealed: the attempt fails, the certificate stays served.

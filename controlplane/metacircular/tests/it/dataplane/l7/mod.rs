@@ -23,6 +23,8 @@ mod health;
 mod http;
 mod limits;
 pub(crate) mod managed;
+mod managed_acme;
+mod managed_pebble;
 mod mtls;
 mod operations;
 mod paths;
@@ -119,6 +121,17 @@ pub(crate) fn add_l7(
     backend: u16,
     extra: &[&str],
 ) -> std::process::Output {
+    add_l7_with(dp, host, "site", backend, extra)
+}
+
+/// [`add_l7`] serving the certificate `cert`.
+pub(crate) fn add_l7_with(
+    dp: &crate::peers::Dataplane,
+    host: &str,
+    cert: &str,
+    backend: u16,
+    extra: &[&str],
+) -> std::process::Output {
     let backend = format!("127.0.0.1:{backend}");
     let mut args = vec![
         "proxy",
@@ -128,7 +141,7 @@ pub(crate) fn add_l7(
         "--mode",
         "l7",
         "--cert",
-        "site",
+        cert,
         "--backend",
         &backend,
     ];

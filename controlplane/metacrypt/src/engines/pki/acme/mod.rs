@@ -18,6 +18,7 @@ pub mod nonce;
 pub(crate) mod orders;
 pub mod problem;
 pub(crate) mod rows;
+pub(crate) mod tidy;
 pub mod validate;
 
 use std::net::SocketAddr;

@@ -86,6 +86,25 @@ pub(crate) fn scan<T: DeserializeOwned>(a: &Authorized<'_>, kind: u8) -> Result<
         .map_err(internal)
 }
 
+/// Every row of `kind` with its id, opened (bounded by the kind's limit).
+pub(crate) fn scan_keyed<T: DeserializeOwned>(
+    a: &Authorized<'_>,
+    kind: u8,
+) -> Result<Vec<(String, T)>, Problem> {
+    let prefix = mount_key(a.mount().id, &[kind]);
+    Snapshot::begin(a.store())
+        .and_then(|s| s.scan(a.keys(), a.mount().id, ACME, &prefix))
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(k, v)| {
+                    let id = k.get(prefix.len()..).unwrap_or_default();
+                    (String::from_utf8_lossy(id).into_owned(), v)
+                })
+                .collect()
+        })
+        .map_err(internal)
+}
+
 pub(crate) fn begin(a: &Authorized<'_>) -> Result<WriteTx, Problem> {
     WriteTx::begin(a.store()).map_err(|e| internal(e.into()))
 }
