@@ -116,6 +116,7 @@ pub(crate) async fn certificates(
             mount: m.config.pki_mount.clone(),
             role: m.config.pki_role.clone(),
             ttl_seconds: 0,
+            ..Default::default()
         };
         let put: Result<proxy::Certificate, _> = own(m, c, node, PUT_MANAGED, &why, &req).await;
         let failure = match &put {
