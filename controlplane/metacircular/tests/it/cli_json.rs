@@ -424,7 +424,10 @@ const STEPS: &[Step] = &[
     step("registry repos show sweep/app", Want::Refused),
     step("registry tags list sweep/app", Want::Refused),
     step("registry manifests show sweep/app latest", Want::Refused),
-    step("registry manifests show sweep/app sha256:bad", Want::Refused),
+    step(
+        "registry manifests show sweep/app sha256:bad",
+        Want::Refused,
+    ),
     step("registry repos delete sweep/app", Want::Refused),
     step("registry quota set sweep/app 2GiB", Want::Ok),
     step("registry quota show sweep/app", Want::Ok),
