@@ -35,22 +35,9 @@ fn served(addr: &str, ca: &str) -> (String, String) {
 }
 
 fn openssl_in(dir: &Path, args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("openssl");
+    let mut cmd = Command::new("openssl");
+    cmd.args(args).current_dir(dir);
+    let out = crate::support::run_with_stdin(cmd, stdin);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -18,17 +18,23 @@ pub(crate) fn mcctl() -> PathBuf {
 /// `mcctl --endpoints FILE ARGS…` with `stdin` piped in (not a terminal) and
 /// no token from the environment: its exit status and output.
 pub(crate) fn run_mcctl(endpoints: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(mcctl())
-        .arg("--endpoints")
+    let mut cmd = Command::new(mcctl());
+    cmd.arg("--endpoints")
         .arg(endpoints)
         .args(args)
-        .env_remove("MC_TOKEN")
+        .env_remove("MC_TOKEN");
+    run_with_stdin(cmd, stdin)
+}
+
+/// Runs `cmd` with `stdin` written to it, collecting stdout and stderr.
+pub(crate) fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("mcctl");
+        .expect("spawn");
     child
         .stdin
         .take()
